@@ -1,0 +1,1 @@
+//! macrokid_ecs (work in progress).

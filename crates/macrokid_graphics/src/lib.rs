@@ -1,0 +1,1 @@
+//! macrokid_graphics (work in progress).

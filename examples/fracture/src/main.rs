@@ -1,0 +1,2 @@
+//! Fracture example (work in progress).
+fn main() {}
