@@ -1,1 +1,142 @@
-fn main() {}
+//! Project automation for macrokid, in the cargo-xtask style
+//! (<https://github.com/matklad/cargo-xtask>): one binary, one subcommand per
+//! task, cargo called through `$CARGO`, no dependencies so it builds in
+//! seconds.
+//!
+//! ```text
+//! cargo xtask shaders [--check]   compile shaders/*.{vert,frag,comp} to SPIR-V (glslc, spirv-val)
+//! cargo xtask demo [ARGS...]      build and run the showcase (release), ARGS go to the showcase
+//! cargo xtask test                fmt check, clippy -D warnings, all tests, docs, shader check
+//! cargo xtask setup               install the system packages the tests and the demo need
+//! ```
+//!
+//! System packages (a Vulkan loader and driver, the validation layers, glslc,
+//! spirv-val) are installed with `apt-get` when running as root on a machine
+//! that has it; otherwise the task stops and prints the exact line to run.
+
+mod packages;
+mod shaders;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// An error that ends the task: the message says what failed and what to do.
+type TaskResult = Result<(), String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) => (task.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let result = match task {
+        "shaders" => shaders::run(&project_root(), rest),
+        "demo" => demo(rest),
+        "test" => test(rest),
+        "setup" => packages::ensure(packages::ALL),
+        "help" | "--help" | "-h" => {
+            print_help();
+            Ok(())
+        }
+        other => Err(format!("unknown task `{other}`; run `cargo xtask help`")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask {task}: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_help() {
+    println!(
+        "\
+cargo xtask <task>
+
+tasks:
+  shaders [--check]   compile shaders/*.{{vert,frag,comp}} to committed SPIR-V; --check fails on a stale .spv
+  demo [ARGS...]      run the showcase headless (release build); try `cargo xtask demo -- --help`
+  test                fmt check, clippy -D warnings, all tests and doc tests, cargo doc -D warnings, shader check
+  setup               install the system packages (Vulkan driver, validation layers, glslc, spirv-tools)"
+    );
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// The cargo that runs us (`$CARGO`), so that the same toolchain is used.
+fn cargo() -> Command {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(project_root());
+    cmd
+}
+
+/// Runs `cmd`, echoing it first; a non-zero exit is an error naming the step.
+fn run_step(step: &str, cmd: &mut Command) -> TaskResult {
+    println!("\n==> {step}: {cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{step}: could not start {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step} failed ({status})"))
+    }
+}
+
+fn demo(args: &[String]) -> TaskResult {
+    packages::ensure(packages::RUNTIME)?;
+    let args = args.strip_prefix(&["--".to_string()]).unwrap_or(args);
+    run_step(
+        "showcase",
+        cargo()
+            .args(["run", "--release", "--package", "showcase", "--"])
+            .args(args),
+    )
+}
+
+fn test(args: &[String]) -> TaskResult {
+    if let Some(arg) = args.first() {
+        return Err(format!("`cargo xtask test` takes no arguments, got `{arg}`"));
+    }
+    packages::ensure(packages::ALL)?;
+    let started = std::time::Instant::now();
+    run_step("format", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run_step(
+        "clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    // Unit, integration and doc tests of every crate; the showcase's tests
+    // render on the Vulkan driver with validation on.
+    run_step(
+        "tests",
+        cargo().args(["test", "--workspace", "--all-features"]),
+    )?;
+    run_step(
+        "docs",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--all-features"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    shaders::run(&project_root(), &["--check".to_string()])?;
+    println!(
+        "\nxtask test: all steps passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
