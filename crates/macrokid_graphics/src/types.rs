@@ -1,0 +1,347 @@
+//! Plain data shared by the renderer and the backends (no GPU types).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use glam::{Mat4, Vec3};
+
+use crate::GraphicsError;
+
+/// One instance of an instanced draw, exactly as the vertex shader reads it
+/// (binding 1, 80 bytes, `#[repr(C)]`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InstanceData {
+    /// Model (object → world) matrix, **column-major**: `model[c]` is column `c`
+    /// (same layout as [`Mat4::to_cols_array_2d`]).
+    pub model: [[f32; 4]; 4],
+    /// Linear RGBA colour, each channel `0.0..=1.0`.
+    pub color: [f32; 4],
+}
+
+impl InstanceData {
+    /// An instance from a model matrix and a linear RGBA colour.
+    pub fn new(model: Mat4, color: [f32; 4]) -> InstanceData {
+        InstanceData {
+            model: model.to_cols_array_2d(),
+            color,
+        }
+    }
+
+    /// The model matrix.
+    pub fn model_matrix(&self) -> Mat4 {
+        Mat4::from_cols_array_2d(&self.model)
+    }
+
+    /// The translation part of the model matrix (column 3), i.e. where the model origin lands
+    /// in world space.
+    pub fn translation(&self) -> Vec3 {
+        Vec3::new(self.model[3][0], self.model[3][1], self.model[3][2])
+    }
+}
+
+/// Camera and lighting for one frame, sent as push constants (80 bytes).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Camera {
+    /// World → clip transform, column-major, into Vulkan's clip space: x right, **y down**,
+    /// depth `0..1`. With glam, use [`Mat4::perspective_rh`] with `y_axis.y` negated (as
+    /// [`Camera::perspective`] does) times [`Mat4::look_at_rh`].
+    pub view_proj: Mat4,
+    /// Direction the light travels, in world space (need not be normalised).
+    pub light_dir: Vec3,
+    /// Ambient term `0.0..=1.0`: the fraction of the colour seen on faces turned away from the light.
+    pub ambient: f32,
+}
+
+impl Camera {
+    /// A perspective camera at `eye` looking at `target` (world +Y up), vertical field of
+    /// view `fov_y` in radians, `aspect` = width / height, near/far planes in world units,
+    /// with a light travelling along `(-0.4, -1.0, -0.6)` and ambient 0.15.
+    pub fn look_at(
+        eye: Vec3,
+        target: Vec3,
+        fov_y: f32,
+        aspect: f32,
+        near: f32,
+        far: f32,
+    ) -> Camera {
+        Camera {
+            view_proj: Camera::perspective(fov_y, aspect, near, far)
+                * Mat4::look_at_rh(eye, target, Vec3::Y),
+            ..Camera::default()
+        }
+    }
+
+    /// A right-handed perspective projection into Vulkan clip space (y down, depth `0..1`):
+    /// [`Mat4::perspective_rh`] with `y_axis.y` negated. `fov_y` in radians, `aspect` =
+    /// width / height, `near`/`far` > 0 in world units.
+    pub fn perspective(fov_y: f32, aspect: f32, near: f32, far: f32) -> Mat4 {
+        let mut proj = Mat4::perspective_rh(fov_y, aspect, near, far);
+        proj.y_axis.y = -proj.y_axis.y;
+        proj
+    }
+}
+
+impl Default for Camera {
+    /// Identity view-projection, light along `(-0.4, -1.0, -0.6)`, ambient 0.15.
+    fn default() -> Camera {
+        Camera {
+            view_proj: Mat4::IDENTITY,
+            light_dir: Vec3::new(-0.4, -1.0, -0.6),
+            ambient: 0.15,
+        }
+    }
+}
+
+/// What kind of device an adapter is; selection prefers them in declaration order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AdapterKind {
+    /// A discrete GPU.
+    Discrete,
+    /// A GPU integrated with the CPU.
+    Integrated,
+    /// A virtualised GPU.
+    Virtual,
+    /// A software rasteriser (e.g. Mesa lavapipe / llvmpipe).
+    Cpu,
+    /// Anything else.
+    Other,
+}
+
+/// Description of the selected adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterInfo {
+    /// Device name as the driver reports it, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`.
+    pub name: String,
+    /// Device kind.
+    pub kind: AdapterKind,
+    /// Driver name and version text, e.g. `llvmpipe Mesa 22.3.6 (LLVM 15.0.6)`.
+    pub driver: String,
+    /// Supported API version as `(major, minor, patch)`.
+    pub api_version: (u32, u32, u32),
+}
+
+/// Numbers of validation-layer messages seen since the instance was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ValidationCounts {
+    /// Messages of severity warning.
+    pub warnings: u64,
+    /// Messages of severity error.
+    pub errors: u64,
+}
+
+impl ValidationCounts {
+    /// Warnings plus errors.
+    pub fn total(&self) -> u64 {
+        self.warnings + self.errors
+    }
+}
+
+/// Pixel format of a texture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TextureFormat {
+    /// 8-bit RGBA, unsigned normalised, no sRGB conversion (4 bytes per pixel).
+    Rgba8Unorm,
+    /// 32-bit float depth.
+    Depth32Float,
+}
+
+/// What a buffer uploaded with [`RenderBackend::upload_buffer`](crate::RenderBackend::upload_buffer) is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BufferUsage {
+    /// Vertex attributes.
+    Vertex,
+    /// `u32` indices.
+    Index,
+}
+
+/// How to create a [`Renderer`](crate::Renderer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RendererConfig {
+    /// Width of the offscreen colour target, in pixels (> 0).
+    pub width: u32,
+    /// Height of the offscreen colour target, in pixels (> 0).
+    pub height: u32,
+    /// Enable `VK_LAYER_KHRONOS_validation` with synchronization validation and a debug
+    /// messenger that logs through `tracing` and counts messages.
+    pub validation: bool,
+    /// Substring (case-insensitive) of the adapter name to use. The environment variable
+    /// `MACROKID_ADAPTER` takes precedence when set and non-empty.
+    pub adapter: Option<String>,
+    /// Clear colour, linear RGBA `0.0..=1.0`.
+    pub clear_color: [f32; 4],
+    /// Worker threads used by [`Frame::draw_instanced`](crate::Frame::draw_instanced) (≥ 1).
+    pub recording_threads: usize,
+    /// Application name passed to the driver.
+    pub app_name: String,
+}
+
+impl Default for RendererConfig {
+    /// 1280×720, validation on, automatic adapter, dark blue-grey clear colour, 2 recording
+    /// threads (or the number of CPUs if larger, capped at 8).
+    fn default() -> RendererConfig {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        RendererConfig {
+            width: 1280,
+            height: 720,
+            validation: true,
+            adapter: None,
+            clear_color: [0.05, 0.07, 0.10, 1.0],
+            recording_threads: cpus.clamp(2, 8),
+            app_name: "macrokid".to_owned(),
+        }
+    }
+}
+
+impl RendererConfig {
+    /// Sets the target size in pixels.
+    pub fn size(mut self, width: u32, height: u32) -> Self {
+        self.width = width;
+        self.height = height;
+        self
+    }
+    /// Turns validation on or off.
+    pub fn validation(mut self, on: bool) -> Self {
+        self.validation = on;
+        self
+    }
+    /// Requests an adapter whose name contains `name` (case-insensitive).
+    pub fn adapter(mut self, name: impl Into<String>) -> Self {
+        self.adapter = Some(name.into());
+        self
+    }
+    /// Sets the clear colour (linear RGBA).
+    pub fn clear_color(mut self, rgba: [f32; 4]) -> Self {
+        self.clear_color = rgba;
+        self
+    }
+    /// Sets the default number of recording threads.
+    pub fn recording_threads(mut self, threads: usize) -> Self {
+        self.recording_threads = threads;
+        self
+    }
+
+    /// The clear colour rounded to 8-bit RGBA. Exact for channels that are multiples of
+    /// 1/255; for values halfway between two codes drivers may round either way.
+    pub fn clear_color_rgba8(&self) -> [u8; 4] {
+        self.clear_color
+            .map(|c| (c.clamp(0.0, 1.0) * 255.0).round() as u8)
+    }
+
+    pub(crate) fn check(&self) -> Result<(), GraphicsError> {
+        if self.width == 0 || self.height == 0 || self.width > 16384 || self.height > 16384 {
+            return Err(GraphicsError::InvalidConfig(format!(
+                "target size {}x{} must be between 1x1 and 16384x16384",
+                self.width, self.height
+            )));
+        }
+        if self.recording_threads == 0 {
+            return Err(GraphicsError::InvalidConfig(
+                "recording_threads must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Wall-clock time spent in each stage of one frame (host side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameTimings {
+    /// Waiting for this frame slot's fence in [`Renderer::begin_frame`](crate::Renderer::begin_frame).
+    pub wait: Duration,
+    /// Copying instances into the frame's instance buffer.
+    pub upload: Duration,
+    /// Recording secondary command buffers (measured by [`Frame::draw_instanced`](crate::Frame::draw_instanced);
+    /// zero when the caller records by hand).
+    pub record: Duration,
+    /// Recording the primary command buffer and submitting it.
+    pub submit: Duration,
+    /// Waiting for the GPU and copying the image to host memory.
+    pub gpu_and_readback: Duration,
+}
+
+impl FrameTimings {
+    /// Sum of all stages.
+    pub fn total(&self) -> Duration {
+        self.wait + self.upload + self.record + self.submit + self.gpu_and_readback
+    }
+}
+
+impl std::fmt::Display for FrameTimings {
+    /// One line in milliseconds, e.g.
+    /// `wait 0.01 | upload 0.09 | record 0.31 | submit 0.52 | gpu+readback 24.80 | total 25.73 ms`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        write!(
+            f,
+            "wait {:.2} | upload {:.2} | record {:.2} | submit {:.2} | gpu+readback {:.2} | total {:.2} ms",
+            ms(self.wait),
+            ms(self.upload),
+            ms(self.record),
+            ms(self.submit),
+            ms(self.gpu_and_readback),
+            ms(self.total())
+        )
+    }
+}
+
+/// A rendered frame read back to host memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameImage {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// RGBA8 pixels, rows top to bottom, `width * 4` bytes per row, no padding.
+    pub rgba: Vec<u8>,
+    /// The frame number (0 for the first frame of a renderer).
+    pub frame: u64,
+    /// Per-stage host timings of this frame.
+    pub timings: FrameTimings,
+}
+
+impl FrameImage {
+    /// The RGBA value of pixel `(x, y)` (origin top-left).
+    ///
+    /// # Panics
+    /// If `x >= width` or `y >= height`.
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
+        assert!(
+            x < self.width && y < self.height,
+            "pixel ({x}, {y}) outside {}x{}",
+            self.width,
+            self.height
+        );
+        let i = ((y * self.width + x) * 4) as usize;
+        [
+            self.rgba[i],
+            self.rgba[i + 1],
+            self.rgba[i + 2],
+            self.rgba[i + 3],
+        ]
+    }
+
+    /// Writes the image as an 8-bit RGBA PNG.
+    ///
+    /// # Errors
+    /// [`GraphicsError::WritePng`] when the file cannot be created or encoded.
+    pub fn save_png(&self, path: impl AsRef<Path>) -> Result<(), GraphicsError> {
+        let path = path.as_ref();
+        let err = |message: String| GraphicsError::WritePng {
+            path: PathBuf::from(path),
+            message,
+        };
+        let file = std::fs::File::create(path).map_err(|e| err(e.to_string()))?;
+        let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), self.width, self.height);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_compression(png::Compression::Fast);
+        let mut writer = encoder.write_header().map_err(|e| err(e.to_string()))?;
+        writer
+            .write_image_data(&self.rgba)
+            .map_err(|e| err(e.to_string()))?;
+        writer.finish().map_err(|e| err(e.to_string()))
+    }
+}

@@ -1,0 +1,162 @@
+//! Physical-device selection and logical-device creation.
+
+use std::sync::{Arc, Mutex};
+
+use ash::vk;
+
+use super::{
+    conv, device::DeviceShared, map_create, map_unexpected, Adapter, Device, Instance, Queue,
+};
+use crate::{AdapterInfo, GraphicsError};
+
+/// Why a physical device cannot be used, or the adapter it becomes.
+fn probe(instance: &ash::Instance, raw: vk::PhysicalDevice) -> Result<Adapter, (String, String)> {
+    // SAFETY: `raw` was enumerated from this instance, which is alive.
+    let props = unsafe { instance.get_physical_device_properties(raw) };
+    let name = props
+        .device_name_as_c_str()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "<unnamed device>".to_owned());
+    if props.api_version < vk::API_VERSION_1_3 {
+        return Err((name, "supports only Vulkan < 1.3".to_owned()));
+    }
+    let mut v13 = vk::PhysicalDeviceVulkan13Features::default();
+    let mut features = vk::PhysicalDeviceFeatures2::default().push_next(&mut v13);
+    let mut driver = vk::PhysicalDeviceDriverProperties::default();
+    let mut props2 = vk::PhysicalDeviceProperties2::default().push_next(&mut driver);
+    // SAFETY: as above; the pNext chains point to locals that outlive the calls, and the
+    // device supports Vulkan 1.3 so these 1.1/1.2/1.3 structures are valid to query.
+    let families = unsafe {
+        instance.get_physical_device_features2(raw, &mut features);
+        instance.get_physical_device_properties2(raw, &mut props2);
+        instance.get_physical_device_queue_family_properties(raw)
+    };
+    if v13.dynamic_rendering == vk::FALSE || v13.synchronization2 == vk::FALSE {
+        return Err((
+            name,
+            "lacks dynamicRendering or synchronization2".to_owned(),
+        ));
+    }
+    let Some(queue_family) = families
+        .iter()
+        .position(|f| f.queue_flags.contains(vk::QueueFlags::GRAPHICS) && f.queue_count > 0)
+    else {
+        return Err((name, "has no graphics queue".to_owned()));
+    };
+    let driver_name = driver
+        .driver_name_as_c_str()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let driver_info = driver
+        .driver_info_as_c_str()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Adapter {
+        raw,
+        info: AdapterInfo {
+            name,
+            kind: conv::map_device_type(props.device_type),
+            driver: format!("{driver_name} {driver_info}").trim().to_owned(),
+            api_version: (
+                vk::api_version_major(props.api_version),
+                vk::api_version_minor(props.api_version),
+                vk::api_version_patch(props.api_version),
+            ),
+        },
+        queue_family: queue_family as u32,
+    })
+}
+
+pub(super) fn select(
+    instance: &Instance,
+    preference: Option<(&str, &'static str)>,
+) -> Result<Adapter, GraphicsError> {
+    let raw_instance = &instance.shared.raw;
+    // SAFETY: the instance is alive.
+    let devices = unsafe { raw_instance.enumerate_physical_devices() }
+        .map_err(|e| map_create("enumerating physical devices", e))?;
+    let mut usable = Vec::new();
+    let mut rejected = Vec::new();
+    for raw in devices {
+        match probe(raw_instance, raw) {
+            Ok(a) => usable.push(a),
+            Err((name, why)) => rejected.push(format!("{name} {why}")),
+        }
+    }
+    if let Some((wanted, source)) = preference {
+        let needle = wanted.to_lowercase();
+        let position = usable
+            .iter()
+            .position(|a| a.info.name.to_lowercase().contains(&needle));
+        return match position {
+            Some(i) => Ok(usable.swap_remove(i)),
+            None => Err(GraphicsError::AdapterNotFound {
+                requested: wanted.to_owned(),
+                source_of_request: source,
+                available: usable.iter().map(|a| a.info.name.clone()).collect(),
+            }),
+        };
+    }
+    // Stable sort: ties keep the driver's enumeration order.
+    usable.sort_by_key(|a| a.info.kind);
+    if usable.is_empty() {
+        return Err(GraphicsError::NoAdapter {
+            found: if rejected.is_empty() {
+                "the loader reports no physical devices".to_owned()
+            } else {
+                rejected.join("; ")
+            },
+        });
+    }
+    Ok(usable.swap_remove(0))
+}
+
+pub(super) fn open(
+    instance: &Instance,
+    adapter: &Adapter,
+) -> Result<(Device, Queue), GraphicsError> {
+    let priorities = [1.0f32];
+    let queue_info = [vk::DeviceQueueCreateInfo::default()
+        .queue_family_index(adapter.queue_family)
+        .queue_priorities(&priorities)];
+    let mut v13 = vk::PhysicalDeviceVulkan13Features::default()
+        .dynamic_rendering(true)
+        .synchronization2(true);
+    let create_info = vk::DeviceCreateInfo::default()
+        .queue_create_infos(&queue_info)
+        .push_next(&mut v13);
+    let raw_instance = &instance.shared.raw;
+    // SAFETY: the physical device belongs to this live instance; the features were checked in
+    // `probe`; all pointers refer to locals that outlive the call.
+    let raw = unsafe { raw_instance.create_device(adapter.raw, &create_info, None) }
+        .map_err(|e| map_create("creating the Vulkan device", e))?;
+    // SAFETY: the family/index pair was requested in `create_info`.
+    let queue = unsafe { raw.get_device_queue(adapter.queue_family, 0) };
+
+    let mut alloc_info = vk_mem::AllocatorCreateInfo::new(raw_instance, &raw, adapter.raw);
+    alloc_info.vulkan_api_version = vk::API_VERSION_1_3;
+    // SAFETY: instance, device and physical device are valid and outlive the allocator
+    // (`DeviceShared` drops the allocator before destroying the device, and holds the instance).
+    let allocator = match unsafe { vk_mem::Allocator::new(alloc_info) } {
+        Ok(a) => a,
+        Err(e) => {
+            // SAFETY: nothing was created from the device yet.
+            unsafe { raw.destroy_device(None) };
+            return Err(map_unexpected("creating the memory allocator", e));
+        }
+    };
+    let shared = DeviceShared::new(
+        Arc::clone(&instance.shared),
+        raw,
+        allocator,
+        adapter.queue_family,
+    );
+    Ok((
+        Device {
+            shared: Arc::new(shared),
+        },
+        Queue {
+            raw: Mutex::new(queue),
+        },
+    ))
+}

@@ -1,0 +1,237 @@
+//! Loader, instance, validation layer (with synchronization validation) and the debug
+//! messenger that reports through `tracing` and counts messages.
+
+use std::ffi::{c_void, CStr, CString};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ash::{ext, vk};
+
+use super::{map_create, Instance};
+use crate::backend::InstanceDesc;
+use crate::{GraphicsError, ValidationCounts};
+
+const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
+
+/// Counts validation-layer messages by severity. Shared between the debug messenger callback
+/// (which may run on any thread) and the renderer.
+#[derive(Debug, Default)]
+pub struct ValidationCounter {
+    warnings: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl ValidationCounter {
+    /// The counts so far.
+    pub fn counts(&self) -> ValidationCounts {
+        ValidationCounts {
+            warnings: self.warnings.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+pub(super) struct Messenger {
+    loader: ext::debug_utils::Instance,
+    raw: vk::DebugUtilsMessengerEXT,
+    /// Leaked `Arc` handed to the callback as user data; reclaimed in `Drop`.
+    user_data: *const ValidationCounter,
+}
+
+pub(super) struct InstanceShared {
+    pub(super) entry: ash::Entry,
+    pub(super) raw: ash::Instance,
+    pub(super) messenger: Option<Messenger>,
+    pub(super) counter: Arc<ValidationCounter>,
+}
+
+// SAFETY: `Messenger::user_data` points to a `ValidationCounter` (atomics only, `Sync`) kept
+// alive by the leaked `Arc`; every other field is `Send + Sync` (ash function tables and handles).
+unsafe impl Send for InstanceShared {}
+// SAFETY: as above; the raw pointer is only dereferenced by the callback as `&ValidationCounter`.
+unsafe impl Sync for InstanceShared {}
+
+impl Drop for InstanceShared {
+    fn drop(&mut self) {
+        // SAFETY: every child object (devices) holds an `Arc<InstanceShared>`, so none is alive
+        // now; the messenger was created from this instance and is destroyed before it; the
+        // user-data pointer came from `Arc::into_raw` and is reclaimed exactly once, after the
+        // messenger that used it is gone.
+        unsafe {
+            if let Some(m) = self.messenger.take() {
+                m.loader.destroy_debug_utils_messenger(m.raw, None);
+                drop(Arc::from_raw(m.user_data));
+            }
+            self.raw.destroy_instance(None);
+        }
+    }
+}
+
+unsafe extern "system" fn debug_callback(
+    severity: vk::DebugUtilsMessageSeverityFlagsEXT,
+    types: vk::DebugUtilsMessageTypeFlagsEXT,
+    data: *const vk::DebugUtilsMessengerCallbackDataEXT<'_>,
+    user_data: *mut c_void,
+) -> vk::Bool32 {
+    // SAFETY: the layer passes a valid callback-data struct for the duration of the call (or
+    // null, handled); `user_data` is the `ValidationCounter` pointer registered at creation and
+    // alive until the messenger is destroyed.
+    let (id, message, counter) = unsafe {
+        let data = data.as_ref();
+        let id = data
+            .and_then(|d| d.message_id_name_as_c_str())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let message = data
+            .and_then(|d| d.message_as_c_str())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (
+            id,
+            message,
+            (user_data as *const ValidationCounter).as_ref(),
+        )
+    };
+    if severity.contains(vk::DebugUtilsMessageSeverityFlagsEXT::ERROR) {
+        if let Some(c) = counter {
+            c.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::error!(target: "macrokid_graphics::vulkan::validation", ?types, %id, "{message}");
+    } else if severity.contains(vk::DebugUtilsMessageSeverityFlagsEXT::WARNING) {
+        if let Some(c) = counter {
+            c.warnings.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::warn!(target: "macrokid_graphics::vulkan::validation", ?types, %id, "{message}");
+    } else {
+        tracing::debug!(target: "macrokid_graphics::vulkan::validation", ?types, %id, "{message}");
+    }
+    vk::FALSE
+}
+
+fn has_extension(props: &[vk::ExtensionProperties], name: &CStr) -> bool {
+    props
+        .iter()
+        .any(|p| p.extension_name_as_c_str().is_ok_and(|n| n == name))
+}
+
+pub(super) fn create(desc: &InstanceDesc<'_>) -> Result<Instance, GraphicsError> {
+    // SAFETY: loading the Vulkan loader library runs its initialisers; libvulkan is designed
+    // to be loaded this way and we keep the `Entry` alive as long as every object made from it.
+    let entry = unsafe { ash::Entry::load() }.map_err(|e| GraphicsError::LoaderMissing {
+        reason: e.to_string(),
+    })?;
+
+    // SAFETY: plain loader queries with no preconditions beyond a loaded entry.
+    let version = unsafe { entry.try_enumerate_instance_version() }
+        .map_err(|e| map_create("querying the instance version", e))?
+        .unwrap_or(vk::API_VERSION_1_0);
+    if version < vk::API_VERSION_1_3 {
+        return Err(GraphicsError::NoAdapter {
+            found: format!(
+                "the Vulkan loader supports only {}.{}, 1.3 is required",
+                vk::api_version_major(version),
+                vk::api_version_minor(version)
+            ),
+        });
+    }
+
+    let mut layers: Vec<*const std::ffi::c_char> = Vec::new();
+    let mut extensions: Vec<*const std::ffi::c_char> = Vec::new();
+    if desc.validation {
+        // SAFETY: loader query, no preconditions.
+        let available = unsafe { entry.enumerate_instance_layer_properties() }
+            .map_err(|e| map_create("listing instance layers", e))?;
+        let present = available
+            .iter()
+            .any(|l| l.layer_name_as_c_str().is_ok_and(|n| n == VALIDATION_LAYER));
+        if !present {
+            return Err(GraphicsError::ValidationLayerMissing);
+        }
+        // SAFETY: loader query with a valid, NUL-terminated layer name.
+        let layer_exts =
+            unsafe { entry.enumerate_instance_extension_properties(Some(VALIDATION_LAYER)) }
+                .map_err(|e| map_create("listing validation layer extensions", e))?;
+        // SAFETY: loader query, no preconditions.
+        let global_exts = unsafe { entry.enumerate_instance_extension_properties(None) }
+            .map_err(|e| map_create("listing instance extensions", e))?;
+        for ext_name in [ext::debug_utils::NAME, ext::validation_features::NAME] {
+            if !has_extension(&layer_exts, ext_name) && !has_extension(&global_exts, ext_name) {
+                return Err(GraphicsError::MissingExtension {
+                    kind: "instance",
+                    name: ext_name.to_string_lossy().into_owned(),
+                    hint: "install a newer vulkan-validationlayers package",
+                });
+            }
+            extensions.push(ext_name.as_ptr());
+        }
+        layers.push(VALIDATION_LAYER.as_ptr());
+    }
+
+    let app_name = CString::new(desc.app_name.replace('\0', " ")).unwrap_or_default();
+    let app_info = vk::ApplicationInfo::default()
+        .application_name(&app_name)
+        .application_version(0)
+        .engine_name(c"macrokid")
+        .engine_version(vk::make_api_version(0, 0, 1, 0))
+        .api_version(vk::API_VERSION_1_3);
+    let enabled_features = [vk::ValidationFeatureEnableEXT::SYNCHRONIZATION_VALIDATION];
+    let mut validation_features =
+        vk::ValidationFeaturesEXT::default().enabled_validation_features(&enabled_features);
+    let mut create_info = vk::InstanceCreateInfo::default()
+        .application_info(&app_info)
+        .enabled_layer_names(&layers)
+        .enabled_extension_names(&extensions);
+    if desc.validation {
+        create_info = create_info.push_next(&mut validation_features);
+    }
+    // SAFETY: every pointer in `create_info` (names, app info, pNext chain) refers to locals
+    // that outlive this call; the extensions were checked above.
+    let raw = unsafe { entry.create_instance(&create_info, None) }
+        .map_err(|e| map_create("creating the Vulkan instance", e))?;
+
+    let counter = Arc::new(ValidationCounter::default());
+    let mut shared = InstanceShared {
+        entry,
+        raw,
+        messenger: None,
+        counter,
+    };
+    if desc.validation {
+        let loader = ext::debug_utils::Instance::new(&shared.entry, &shared.raw);
+        let user_data = Arc::into_raw(Arc::clone(&shared.counter));
+        let info = vk::DebugUtilsMessengerCreateInfoEXT::default()
+            .message_severity(
+                vk::DebugUtilsMessageSeverityFlagsEXT::ERROR
+                    | vk::DebugUtilsMessageSeverityFlagsEXT::WARNING
+                    | vk::DebugUtilsMessageSeverityFlagsEXT::INFO,
+            )
+            .message_type(
+                vk::DebugUtilsMessageTypeFlagsEXT::GENERAL
+                    | vk::DebugUtilsMessageTypeFlagsEXT::VALIDATION
+                    | vk::DebugUtilsMessageTypeFlagsEXT::PERFORMANCE,
+            )
+            .pfn_user_callback(Some(debug_callback))
+            .user_data(user_data as *mut c_void);
+        // SAFETY: the instance was created with VK_EXT_debug_utils enabled; the callback is a
+        // valid `extern "system"` fn and `user_data` stays alive until the messenger is
+        // destroyed in `InstanceShared::drop`.
+        match unsafe { loader.create_debug_utils_messenger(&info, None) } {
+            Ok(raw) => {
+                shared.messenger = Some(Messenger {
+                    loader,
+                    raw,
+                    user_data,
+                });
+            }
+            Err(e) => {
+                // SAFETY: reclaims the Arc leaked above; the messenger was not created.
+                drop(unsafe { Arc::from_raw(user_data) });
+                return Err(map_create("creating the debug messenger", e));
+            }
+        }
+    }
+    tracing::debug!(validation = desc.validation, "Vulkan instance created");
+    Ok(Instance {
+        shared: Arc::new(shared),
+    })
+}
