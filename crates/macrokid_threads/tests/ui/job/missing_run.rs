@@ -1,0 +1,10 @@
+use macrokid_threads::Job;
+
+#[derive(Job)]
+#[job(output = "u32", priority = "high")]
+struct Bake;
+
+#[derive(Job)]
+struct Nothing;
+
+fn main() {}

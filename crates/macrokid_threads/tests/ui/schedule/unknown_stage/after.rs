@@ -1,0 +1,20 @@
+use macrokid_threads::{Schedule, System};
+
+#[derive(System)]
+struct A;
+#[derive(System)]
+struct B;
+#[derive(System)]
+struct C;
+
+#[derive(Schedule)]
+struct Game {
+    #[stage]
+    input: (A,),
+    #[stage(after = "inptu")]
+    simulate: (B,),
+    #[stage(after = "simulate, physics")]
+    present: (C,),
+}
+
+fn main() {}

@@ -1,0 +1,18 @@
+use macrokid_threads::{Schedule, System};
+
+#[derive(System)]
+struct A;
+#[derive(System)]
+struct B;
+#[derive(System)]
+struct C;
+
+#[derive(Schedule)]
+struct Game {
+    #[stage(before = "simulation")]
+    input: (A,),
+    #[stage]
+    simulate: (B, C),
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use macrokid_threads::System;
+
+struct Position;
+
+#[derive(System)]
+#[system(reads("Position"))]
+struct Draw;
+
+fn main() {}
