@@ -3,19 +3,49 @@
 //! The runtime of macrokid: a thread pool on rayon, a scheduler that executes
 //! a [`macrokid_core`] plan, jobs, and the frame-budgeted batch processor.
 
+mod batch;
 mod job;
+mod pool;
 mod run;
+mod schedule;
+mod scheduler;
+mod spawn;
 
+pub use batch::{
+    BatchBuildError, BatchBuilder, BatchEvent, BatchProcessor, BatchStream, Cancellation,
+    FrameReport, JobError, JobId, JobStatus, KindEstimate, SubmitError,
+};
 pub use job::{CancelToken, JobContext, JobRun, Priority};
 pub use macrokid_core::SystemSlot;
 pub use macrokid_core::{Reads, ResourceAccess, ResourceId, System, Writes};
+pub use pool::{Scope, ThreadPool, ThreadPoolBuilder, ThreadPoolError, DEFAULT_THREAD_NAME_PREFIX};
 pub use run::{BoxError, RunSystem};
+pub use schedule::{RunSchedule, Schedule, Standalone, StandaloneSystem};
+pub use scheduler::{
+    ScheduleError, Scheduler, SchedulerObserver, StageReport, SystemOutcome, SystemReport,
+    SystemTask,
+};
+pub use spawn::{join_all, try_join_all, JoinError, JoinHandle, SpawnExt};
 
 /// Derive macros (`System`, `Job`, `Schedule`).
 pub use macrokid_threads_derive::{Job, Schedule, System};
+
+// Lets the derives' absolute paths (`::macrokid_threads::...`) resolve inside
+// this crate too (its own modules and unit tests use the derives).
+extern crate self as macrokid_threads;
 
 #[doc(hidden)]
 pub mod __private {
     //! What the derives expand to. Not a public API.
     pub use macrokid_core;
+    pub use macrokid_core::{Reads, ResourceAccess, ResourceId, System, Writes};
+    pub use macrokid_core::{Plan, StageDescriptor, StagePlan, SystemDescriptor};
+    pub use std::sync::OnceLock;
+
+    pub use crate::job::{JobContext, JobRun, Priority};
+    pub use crate::run::{BoxError, RunSystem};
+    pub use crate::schedule::{
+        build_plan, plan_for, stage_out_of_range, unknown_stage, RunSchedule, Schedule,
+    };
+    pub use crate::scheduler::{ScheduleError, Scheduler, SystemTask};
 }
