@@ -2,6 +2,54 @@
 //!
 //! The runtime of macrokid: a thread pool on rayon, a scheduler that executes
 //! a [`macrokid_core`] plan, jobs, and the frame-budgeted batch processor.
+//!
+//! - [`ThreadPool`]: a rayon pool with named threads; [`join_all`] and
+//!   [`SpawnExt`] on top of it.
+//! - [`Scheduler`]: runs the stages of a [`Plan`] — batches in order, the
+//!   systems of one batch in parallel — and turns a failing or panicking
+//!   system into a [`ScheduleError`] naming it.
+//! - `#[derive(System)]`, `#[derive(Schedule)]`, `#[derive(Job)]`: the
+//!   metadata, the stage graph (checked while compiling) and job wiring.
+//! - [`BatchProcessor`]: many independent [`JobRun`] jobs per frame inside a
+//!   time budget, with priorities, cancellation and events.
+//!
+//! ```
+//! use macrokid_threads::{
+//!     BoxError, RunSchedule, Schedule, Scheduler, Standalone, StandaloneSystem, System,
+//!     SystemSlot,
+//! };
+//!
+//! struct Position;
+//! struct Velocity;
+//!
+//! #[derive(System)]
+//! #[system(reads(Velocity), writes(Position))]
+//! struct Integrate;
+//!
+//! #[derive(System)]
+//! #[system(reads(Position))]
+//! struct Report;
+//!
+//! impl StandaloneSystem for Integrate {
+//!     fn run(&mut self, _slot: SystemSlot) -> Result<(), BoxError> { Ok(()) }
+//! }
+//! impl StandaloneSystem for Report {
+//!     fn run(&mut self, _slot: SystemSlot) -> Result<(), BoxError> { Ok(()) }
+//! }
+//!
+//! #[derive(Schedule)]
+//! struct Game {
+//!     #[stage]
+//!     simulate: (Integrate,),
+//!     #[stage(after = "simulate")]
+//!     present: (Report,),
+//! }
+//!
+//! assert_eq!(Game::topo_groups(), vec![vec!["simulate"], vec!["present"]]);
+//! let mut game = Game { simulate: (Integrate,), present: (Report,) };
+//! game.run(&Scheduler::single_threaded(), &Standalone)?;
+//! # Ok::<(), macrokid_threads::ScheduleError>(())
+//! ```
 
 mod batch;
 mod job;
@@ -16,8 +64,10 @@ pub use batch::{
     FrameReport, JobError, JobId, JobStatus, KindEstimate, SubmitError,
 };
 pub use job::{CancelToken, JobContext, JobRun, Priority};
-pub use macrokid_core::SystemSlot;
-pub use macrokid_core::{Reads, ResourceAccess, ResourceId, System, Writes};
+pub use macrokid_core::{
+    Batch, Conflict, ConflictKind, Plan, PlanError, Reads, ResourceAccess, ResourceId,
+    StageDescriptor, StagePlan, System, SystemDescriptor, SystemSlot, Writes,
+};
 pub use pool::{Scope, ThreadPool, ThreadPoolBuilder, ThreadPoolError, DEFAULT_THREAD_NAME_PREFIX};
 pub use run::{BoxError, RunSystem};
 pub use schedule::{RunSchedule, Schedule, Standalone, StandaloneSystem};

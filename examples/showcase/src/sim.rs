@@ -1,0 +1,250 @@
+//! The simulated world: components, resources, systems and their schedule.
+
+use glam::{Quat, Vec3};
+use macrokid_ecs::prelude::*;
+use macrokid_graphics::InstanceData;
+use macrokid_threads::{Schedule, System};
+
+/// Where an entity is, in world units.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Position(pub(crate) Vec3);
+
+/// How fast an entity moves, in world units per second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Velocity(pub(crate) Vec3);
+
+/// How an entity spins: a unit axis and a rate in radians per second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Spin {
+    pub(crate) axis: Vec3,
+    pub(crate) rate: f32,
+}
+
+/// The entity's orientation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Rotation(pub(crate) Quat);
+
+/// Uniform scale and RGBA colour (linear, 0..=1) of the drawn mesh.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Appearance {
+    pub(crate) scale: f32,
+    pub(crate) color: [f32; 4],
+}
+
+/// Simulation clock: the step of this tick and the time since start, in seconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Time {
+    pub(crate) dt: f32,
+    pub(crate) elapsed: f32,
+}
+
+/// The box entities bounce inside: `-half_extent..=half_extent` on each axis.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bounds {
+    pub(crate) half_extent: Vec3,
+}
+
+/// The immutable snapshot the renderer draws: one instance per entity, in
+/// entity order of the query (deterministic for a given world history).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Instances(pub(crate) Vec<InstanceData>);
+
+/// `position += velocity * dt`.
+#[derive(System)]
+#[system(reads(Velocity, Time), writes(Position))]
+pub(crate) struct Integrate;
+
+impl Run for Integrate {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let dt = cx.resource::<Time>()?.dt;
+        cx.query::<(&mut Position, &Velocity)>()
+            .par_for_each(|(position, velocity)| position.0 += velocity.0 * dt);
+        Ok(())
+    }
+}
+
+/// Reflects entities that left the bounds back inside, flipping the velocity
+/// component that carried them out.
+#[derive(System)]
+#[system(reads(Bounds), writes(Position, Velocity))]
+pub(crate) struct Bounce;
+
+impl Run for Bounce {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let half = cx.resource::<Bounds>()?.half_extent;
+        cx.query::<(&mut Position, &mut Velocity)>()
+            .par_for_each(|(position, velocity)| {
+                for axis in 0..3 {
+                    if position.0[axis] > half[axis] {
+                        position.0[axis] = 2.0 * half[axis] - position.0[axis];
+                        velocity.0[axis] = -velocity.0[axis].abs();
+                    } else if position.0[axis] < -half[axis] {
+                        position.0[axis] = -2.0 * half[axis] - position.0[axis];
+                        velocity.0[axis] = velocity.0[axis].abs();
+                    }
+                }
+            });
+        Ok(())
+    }
+}
+
+/// `rotation = rotation * axis_angle(axis, rate * dt)`, renormalised.
+#[derive(System)]
+#[system(reads(Spin, Time), writes(Rotation))]
+pub(crate) struct SpinAround;
+
+impl Run for SpinAround {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let dt = cx.resource::<Time>()?.dt;
+        cx.query::<(&mut Rotation, &Spin)>()
+            .par_for_each(|(rotation, spin)| {
+                rotation.0 =
+                    (rotation.0 * Quat::from_axis_angle(spin.axis, spin.rate * dt)).normalize();
+            });
+        Ok(())
+    }
+}
+
+/// Copies every drawable entity into the [`Instances`] snapshot.
+#[derive(System)]
+#[system(reads(Position, Rotation, Appearance), writes(Instances))]
+pub(crate) struct Extract;
+
+impl Run for Extract {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let mut snapshot = std::mem::take(&mut cx.resource_mut::<Instances>()?.0);
+        snapshot.clear();
+        snapshot.extend(
+            cx.query::<(&Position, &Rotation, &Appearance)>()
+                .iter()
+                .map(|(position, rotation, appearance)| {
+                    InstanceData::new(
+                        glam::Mat4::from_scale_rotation_translation(
+                            Vec3::splat(appearance.scale),
+                            rotation.0,
+                            position.0,
+                        ),
+                        appearance.color,
+                    )
+                }),
+        );
+        cx.resource_mut::<Instances>()?.0 = snapshot;
+        Ok(())
+    }
+}
+
+/// One tick of the showcase world. `Integrate` and `SpinAround` touch
+/// disjoint data and share a batch; `Bounce` writes `Position` too, so the
+/// planner puts it in a later batch of the same stage.
+#[derive(Schedule)]
+pub(crate) struct Tick {
+    #[stage]
+    pub(crate) update: (Integrate, SpinAround, Bounce),
+    #[stage(after = "update")]
+    pub(crate) extract: (Extract,),
+}
+
+impl Tick {
+    /// The schedule's systems (all stateless).
+    pub(crate) fn new() -> Self {
+        Self {
+            update: (Integrate, SpinAround, Bounce),
+            extract: (Extract,),
+        }
+    }
+}
+
+/// A small deterministic pseudo-random generator (SplitMix64, Steele et al.,
+/// "Fast splittable pseudorandom number generators", OOPSLA 2014) so that a
+/// seed gives the same world on every machine.
+pub(crate) struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..hi`.
+    pub(crate) fn range(&mut self, lo: f32, hi: f32) -> f32 {
+        // 24 random bits give every representable step of an f32 in 0..1.
+        let unit = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
+        lo + (hi - lo) * unit
+    }
+
+    /// A uniformly distributed unit vector.
+    pub(crate) fn unit_vector(&mut self) -> Vec3 {
+        loop {
+            let v = Vec3::new(
+                self.range(-1.0, 1.0),
+                self.range(-1.0, 1.0),
+                self.range(-1.0, 1.0),
+            );
+            let len2 = v.length_squared();
+            if (1e-4..=1.0).contains(&len2) {
+                return v / len2.sqrt();
+            }
+        }
+    }
+}
+
+/// Fills `world` with `count` entities spread through `bounds`, plus the
+/// resources the systems read.
+pub(crate) fn populate(world: &mut World, count: usize, bounds: Bounds, seed: u64) {
+    let mut rng = SplitMix64::new(seed);
+    let half = bounds.half_extent;
+    world.spawn_batch((0..count).map(|_| {
+        let position = Vec3::new(
+            rng.range(-half.x, half.x),
+            rng.range(-half.y, half.y),
+            rng.range(-half.z, half.z),
+        );
+        let velocity = rng.unit_vector() * rng.range(0.5, 4.0);
+        let spin = Spin {
+            axis: rng.unit_vector(),
+            rate: rng.range(0.5, 3.0),
+        };
+        let hue = rng.range(0.0, 1.0);
+        (
+            Position(position),
+            Velocity(velocity),
+            spin,
+            Rotation(Quat::from_axis_angle(
+                rng.unit_vector(),
+                rng.range(0.0, 6.28),
+            )),
+            Appearance {
+                scale: rng.range(0.35, 0.7),
+                color: hue_to_rgba(hue),
+            },
+        )
+    }));
+    world.insert_resource(Time::default());
+    world.insert_resource(bounds);
+    world.insert_resource(Instances(Vec::with_capacity(count)));
+}
+
+/// A saturated colour from a hue in `0..1` (HSV with S = 0.65, V = 0.95).
+fn hue_to_rgba(hue: f32) -> [f32; 4] {
+    let (s, v) = (0.65_f32, 0.95_f32);
+    let h = (hue.fract() * 6.0).clamp(0.0, 5.999);
+    let sector = h as u32;
+    let f = h - sector as f32;
+    let (p, q, t) = (v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f)));
+    let (r, g, b) = match sector {
+        0 => (v, t, p),
+        1 => (q, v, p),
+        2 => (p, v, t),
+        3 => (p, q, v),
+        4 => (t, p, v),
+        _ => (v, p, q),
+    };
+    [r, g, b, 1.0]
+}

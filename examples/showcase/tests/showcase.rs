@@ -1,0 +1,227 @@
+//! End-to-end tests of the showcase binary: real Vulkan (Mesa lavapipe on CI)
+//! with validation on — the showcase exits non-zero on any validation message.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SHOWCASE: &str = env!("CARGO_BIN_EXE_showcase");
+
+/// The Khronos sample models: `MACROKID_GLTF_ASSETS`, or `../shared/assets/gltf`
+/// beside the checkout.
+fn gltf_assets() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MACROKID_GLTF_ASSETS") {
+        return PathBuf::from(dir);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/assets/gltf");
+    assert!(
+        dir.join("Box.glb").exists(),
+        "glTF sample models not found at {}; set MACROKID_GLTF_ASSETS to the folder holding Box.glb and Duck.glb",
+        dir.display()
+    );
+    dir
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("macrokid-showcase-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn showcase(out: &Path, extra: &[&str]) -> Output {
+    Command::new(SHOWCASE)
+        .args(["--width", "320", "--height", "180", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("the showcase binary starts")
+}
+
+fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "showcase failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+struct Rgba {
+    width: u32,
+    height: u32,
+    pixels: Vec<[u8; 4]>,
+}
+
+fn read_png(path: &Path) -> Rgba {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgba, "{}", path.display());
+    assert_eq!(info.bit_depth, png::BitDepth::Eight, "{}", path.display());
+    let pixels = buf[..info.buffer_size()]
+        .chunks_exact(4)
+        .map(|p| [p[0], p[1], p[2], p[3]])
+        .collect();
+    Rgba {
+        width: info.width,
+        height: info.height,
+        pixels,
+    }
+}
+
+/// Checks one frame: not blank, the background shows, and the pixel at
+/// (nearly) every projected instance centre is covered by some object.
+fn check_frame(png_path: &Path, points_path: &Path) {
+    let image = read_png(png_path);
+    assert_eq!((image.width, image.height), (320, 180));
+    let mut counts: HashMap<[u8; 4], usize> = HashMap::new();
+    for p in &image.pixels {
+        *counts.entry(*p).or_default() += 1;
+    }
+    let (&background, &background_count) = counts.iter().max_by_key(|(_, &n)| n).unwrap();
+    let total = image.pixels.len();
+    assert!(
+        counts.len() > 16,
+        "{}: only {} distinct colours: blank image",
+        png_path.display(),
+        counts.len()
+    );
+    let covered = total - background_count;
+    assert!(
+        covered * 100 >= total,
+        "{}: objects cover only {covered} of {total} pixels",
+        png_path.display()
+    );
+    let points = std::fs::read_to_string(points_path).unwrap();
+    let mut inside = 0;
+    let mut hits = 0;
+    for line in points.lines() {
+        let mut it = line.split_whitespace().map(|v| v.parse::<f32>().unwrap());
+        let (x, y) = (it.next().unwrap(), it.next().unwrap());
+        // Keep away from the border, where rounding could leave the image.
+        if x < 2.0 || y < 2.0 || x > image.width as f32 - 3.0 || y > image.height as f32 - 3.0 {
+            continue;
+        }
+        inside += 1;
+        let pixel = image.pixels[y as usize * image.width as usize + x as usize];
+        if pixel != background {
+            hits += 1;
+        }
+    }
+    assert!(
+        inside >= 20,
+        "{}: only {inside} instance centres inside the image",
+        png_path.display()
+    );
+    assert!(
+        hits * 100 >= inside * 95,
+        "{}: only {hits} of {inside} instance centres are covered by an object",
+        png_path.display()
+    );
+}
+
+fn check_run(name: &str, extra: &[&str]) {
+    let out = scratch(name);
+    let mut args = vec!["--entities", "400", "--frames", "3", "--dump-points"];
+    args.extend_from_slice(extra);
+    let output = showcase(&out, &args);
+    assert_success(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("validation messages: 0"),
+        "stdout:\n{stdout}"
+    );
+    for stage in ["update", "extract", "prepare", "record", "submit"] {
+        assert!(
+            stdout.contains(stage),
+            "timing table lacks `{stage}`:\n{stdout}"
+        );
+    }
+    for frame in 0..3 {
+        check_frame(
+            &out.join(format!("frame_{frame:04}.png")),
+            &out.join(format!("frame_{frame:04}.points")),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn renders_built_in_cube() {
+    check_run("cube", &[]);
+}
+
+#[test]
+fn renders_gltf_box() {
+    let model = gltf_assets().join("Box.glb");
+    check_run("box", &["--model", model.to_str().unwrap()]);
+}
+
+#[test]
+fn renders_gltf_duck() {
+    let model = gltf_assets().join("Duck.glb");
+    check_run("duck", &["--model", model.to_str().unwrap()]);
+}
+
+#[test]
+fn one_and_two_threads_give_identical_images() {
+    let one = scratch("threads1");
+    let two = scratch("threads2");
+    for (dir, threads) in [(&one, "1"), (&two, "2")] {
+        assert_success(&showcase(
+            dir,
+            &["--entities", "2000", "--frames", "2", "--threads", threads],
+        ));
+    }
+    for frame in 0..2 {
+        let name = format!("frame_{frame:04}.png");
+        let a = std::fs::read(one.join(&name)).unwrap();
+        let b = std::fs::read(two.join(&name)).unwrap();
+        assert!(a == b, "{name} differs between 1 and 2 threads");
+    }
+    let _ = std::fs::remove_dir_all(&one);
+    let _ = std::fs::remove_dir_all(&two);
+}
+
+fn assert_clean_failure(output: &Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "expected failure, got success; stderr:\n{stderr}"
+    );
+    assert_eq!(output.status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(
+        !stderr.contains("panicked"),
+        "the showcase panicked:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(expected),
+        "stderr lacks `{expected}`:\n{stderr}"
+    );
+}
+
+#[test]
+fn missing_model_is_a_clear_error() {
+    let out = scratch("missing");
+    let output = showcase(
+        &out,
+        &["--model", "/nonexistent/model.glb", "--frames", "1"],
+    );
+    assert_clean_failure(&output, "/nonexistent/model.glb");
+    assert!(!out.join("frame_0000.png").exists());
+}
+
+#[test]
+fn corrupt_model_is_a_clear_error() {
+    let out = scratch("corrupt");
+    let model = out.join("corrupt.glb");
+    // A GLB header that promises more bytes than follow, then garbage.
+    let mut bytes = b"glTF\x02\x00\x00\x00\x00\x10\x00\x00".to_vec();
+    bytes.extend_from_slice(&[0xAB; 40]);
+    std::fs::write(&model, bytes).unwrap();
+    let output = showcase(&out, &["--model", model.to_str().unwrap(), "--frames", "1"]);
+    assert_clean_failure(&output, "corrupt.glb");
+}
