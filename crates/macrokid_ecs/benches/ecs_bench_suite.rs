@@ -1,0 +1,196 @@
+//! The workloads of the public ecs_bench_suite (simple_insert, simple_iter,
+//! frag_iter, heavy_compute, schedule, add_remove), as criterion benches.
+//! Peers' numbers are in `shared/design/TARGETS.md`.
+
+#![allow(missing_docs, dead_code)]
+
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use glam::{Mat4, Vec3};
+use macrokid_ecs::prelude::*;
+
+#[derive(Clone, Copy)]
+struct Transform(Mat4);
+#[derive(Clone, Copy)]
+struct Position(Vec3);
+#[derive(Clone, Copy)]
+struct Rotation(Vec3);
+#[derive(Clone, Copy)]
+struct Velocity(Vec3);
+
+fn bundle() -> (Transform, Position, Rotation, Velocity) {
+    (
+        Transform(Mat4::from_scale(Vec3::ONE)),
+        Position(Vec3::X),
+        Rotation(Vec3::X),
+        Velocity(Vec3::X),
+    )
+}
+
+fn simple_insert(c: &mut Criterion) {
+    c.bench_function("simple_insert", |b| {
+        b.iter(|| {
+            let mut world = World::new();
+            world.spawn_batch((0..10_000).map(|_| bundle()));
+            world
+        });
+    });
+}
+
+fn simple_iter(c: &mut Criterion) {
+    let mut world = World::new();
+    world.spawn_batch((0..10_000).map(|_| bundle()));
+    c.bench_function("simple_iter", |b| {
+        b.iter(|| {
+            world
+                .query::<(&Velocity, &mut Position)>()
+                .for_each(|(v, p)| p.0 += v.0);
+        });
+    });
+}
+
+/// Calibration on a noisy machine: the same loop over two plain `Vec`s.
+fn baseline_plain_vec_iter(c: &mut Criterion) {
+    let mut positions = vec![Position(Vec3::X); 10_000];
+    let velocities = vec![Velocity(Vec3::X); 10_000];
+    c.bench_function("baseline_plain_vec_iter", |b| {
+        b.iter(|| {
+            for (p, v) in positions.iter_mut().zip(&velocities) {
+                p.0 += v.0;
+            }
+            criterion::black_box(&mut positions);
+        });
+    });
+}
+
+macro_rules! frag_types {
+    ($($t:ident),*) => {
+        $(#[derive(Clone, Copy)] struct $t(f32);)*
+        fn spawn_fragmented(world: &mut World) {
+            $(world.spawn_batch((0..20).map(|_| ($t(0.0), Data(1.0))));)*
+        }
+    };
+}
+#[derive(Clone, Copy)]
+struct Data(f32);
+frag_types!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R, S, T, U, V, W, X, Y, Z);
+
+fn frag_iter(c: &mut Criterion) {
+    let mut world = World::new();
+    spawn_fragmented(&mut world);
+    c.bench_function("frag_iter", |b| {
+        b.iter(|| world.query::<&mut Data>().for_each(|d| d.0 *= 2.0));
+    });
+}
+
+fn heavy_compute(c: &mut Criterion) {
+    let mut world = World::new();
+    world.spawn_batch((0..1000).map(|_| {
+        (
+            Transform(Mat4::from_axis_angle(Vec3::X, 1.2)),
+            Position(Vec3::X),
+            Rotation(Vec3::X),
+            Velocity(Vec3::X),
+        )
+    }));
+    c.bench_function("heavy_compute", |b| {
+        b.iter(|| {
+            world
+                .query::<(&mut Position, &mut Transform)>()
+                .par_for_each(|(pos, mat)| {
+                    for _ in 0..100 {
+                        mat.0 = mat.0.inverse();
+                    }
+                    pos.0 = mat.0.transform_vector3(pos.0);
+                });
+        });
+    });
+}
+
+struct Sa(f32);
+struct Sb(f32);
+struct Sc(f32);
+struct Sd(f32);
+struct Se(f32);
+
+#[derive(System, Default)]
+#[system(writes(Sa, Sb))]
+struct SwapAb;
+impl Run for SwapAb {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        cx.query::<(&mut Sa, &mut Sb)>()
+            .for_each(|(a, b)| std::mem::swap(&mut a.0, &mut b.0));
+        Ok(())
+    }
+}
+
+#[derive(System, Default)]
+#[system(writes(Sc, Sd))]
+struct SwapCd;
+impl Run for SwapCd {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        cx.query::<(&mut Sc, &mut Sd)>()
+            .for_each(|(c, d)| std::mem::swap(&mut c.0, &mut d.0));
+        Ok(())
+    }
+}
+
+#[derive(System, Default)]
+#[system(writes(Sc, Se))]
+struct SwapCe;
+impl Run for SwapCe {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        cx.query::<(&mut Sc, &mut Se)>()
+            .for_each(|(c, e)| std::mem::swap(&mut c.0, &mut e.0));
+        Ok(())
+    }
+}
+
+#[derive(Schedule, Default)]
+struct SwapSchedule {
+    #[stage]
+    swaps: (SwapAb, SwapCd, SwapCe),
+}
+
+fn schedule(c: &mut Criterion) {
+    let mut world = World::new();
+    world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0))));
+    world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0))));
+    world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0), Sd(0.0))));
+    world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0), Se(0.0))));
+    let scheduler = Scheduler::new(Arc::new(
+        ThreadPool::new(std::thread::available_parallelism().map_or(2, |n| n.get())).unwrap(),
+    ));
+    let mut schedule = SwapSchedule::default();
+    c.bench_function("schedule", |b| {
+        b.iter(|| world.run_schedule(&mut schedule, &scheduler).unwrap());
+    });
+}
+
+fn add_remove(c: &mut Criterion) {
+    let mut world = World::new();
+    let entities = world.spawn_batch((0..10_000).map(|_| (Sa(0.0),)));
+    c.bench_function("add_remove", |b| {
+        b.iter(|| {
+            for &e in &entities {
+                world.insert(e, Sb(0.0)).unwrap();
+            }
+            for &e in &entities {
+                world.remove::<Sb>(e).unwrap();
+            }
+        });
+    });
+}
+
+criterion_group!(
+    benches,
+    simple_insert,
+    simple_iter,
+    baseline_plain_vec_iter,
+    frag_iter,
+    heavy_compute,
+    schedule,
+    add_remove
+);
+criterion_main!(benches);

@@ -1,0 +1,240 @@
+//! Generational entity ids and their allocator.
+
+use std::fmt;
+
+use crate::error::EcsError;
+
+/// A handle to an entity of a [`World`](crate::World): a 32-bit index plus a
+/// 32-bit generation.
+///
+/// The index names a slot in the world's entity table; the generation counts
+/// how many times that slot was freed. When an entity is despawned its slot's
+/// generation is bumped, so every copy of the old id becomes *stale*: the
+/// world rejects it with [`EcsError::StaleEntity`] instead of resolving it to
+/// whatever entity reuses the slot. An id is never aliased: a slot whose
+/// generation would wrap around is retired instead of reused.
+///
+/// Packed into a `u64` by [`to_bits`](Self::to_bits) as
+/// `generation << 32 | index`. Ordering is by index, then generation.
+/// `Debug` and `Display` print `{index}v{generation}`, e.g. `3v1`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Entity {
+    index: u32,
+    generation: u32,
+}
+
+impl Entity {
+    pub(crate) const fn new(index: u32, generation: u32) -> Self {
+        Self { index, generation }
+    }
+
+    /// The slot index in the world's entity table.
+    pub const fn index(self) -> u32 {
+        self.index
+    }
+
+    /// How many times the slot was freed before this id was handed out.
+    pub const fn generation(self) -> u32 {
+        self.generation
+    }
+
+    /// The id packed as `generation << 32 | index`.
+    pub const fn to_bits(self) -> u64 {
+        (self.generation as u64) << 32 | self.index as u64
+    }
+
+    /// The inverse of [`to_bits`](Self::to_bits). Every `u64` is a
+    /// well-formed id; whether it names a live entity is for the world to say.
+    pub const fn from_bits(bits: u64) -> Self {
+        Self {
+            index: bits as u32,
+            generation: (bits >> 32) as u32,
+        }
+    }
+}
+
+impl fmt::Debug for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}v{}", self.index, self.generation)
+    }
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Where a live entity's components are: its archetype and its row there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Location {
+    pub(crate) archetype: u32,
+    pub(crate) row: u32,
+}
+
+impl Location {
+    /// The marker of a free slot.
+    const FREE: Location = Location {
+        archetype: u32::MAX,
+        row: u32::MAX,
+    };
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    generation: u32,
+    location: Location,
+}
+
+/// The entity table: one slot per index ever allocated, and a free list.
+///
+/// Freed indices are reused last-in first-out with their generation bumped.
+#[derive(Debug, Default)]
+pub(crate) struct Entities {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    alive: usize,
+}
+
+impl Entities {
+    /// Hands out an id (reusing a freed index when there is one) located at
+    /// `location`.
+    pub(crate) fn alloc(&mut self, location: Location) -> Entity {
+        self.alive += 1;
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            slot.location = location;
+            return Entity::new(index, slot.generation);
+        }
+        let index = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|&i| i != u32::MAX)
+            .expect("entity table full: more than 2^32 - 1 entity slots were allocated");
+        self.slots.push(Slot {
+            generation: 0,
+            location,
+        });
+        Entity::new(index, 0)
+    }
+
+    /// Reserves capacity for `additional` more allocations.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.slots
+            .reserve(additional.saturating_sub(self.free.len()));
+    }
+
+    /// The location of a live entity.
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`] when `entity` is not alive.
+    pub(crate) fn location(&self, entity: Entity) -> Result<Location, EcsError> {
+        match self.slots.get(entity.index as usize) {
+            Some(slot)
+                if slot.generation == entity.generation && slot.location != Location::FREE =>
+            {
+                Ok(slot.location)
+            }
+            _ => Err(EcsError::StaleEntity { entity }),
+        }
+    }
+
+    /// Whether `entity` is alive.
+    pub(crate) fn contains(&self, entity: Entity) -> bool {
+        self.location(entity).is_ok()
+    }
+
+    /// Moves a live entity (the caller checked it is alive).
+    pub(crate) fn set_location(&mut self, entity: Entity, location: Location) {
+        let slot = &mut self.slots[entity.index as usize];
+        debug_assert_eq!(
+            slot.generation, entity.generation,
+            "set_location on a stale {entity}"
+        );
+        slot.location = location;
+    }
+
+    /// Frees a live entity, returning where it was. Its generation is bumped
+    /// so that every copy of `entity` becomes stale.
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`] when `entity` is not alive.
+    pub(crate) fn free(&mut self, entity: Entity) -> Result<Location, EcsError> {
+        let location = self.location(entity)?;
+        let slot = &mut self.slots[entity.index as usize];
+        slot.location = Location::FREE;
+        self.alive -= 1;
+        // An exhausted slot is retired: reusing it would hand out generation
+        // 0 again and alias ids from 2^32 generations ago.
+        if let Some(next) = slot.generation.checked_add(1) {
+            slot.generation = next;
+            self.free.push(entity.index);
+        }
+        Ok(location)
+    }
+
+    /// The number of live entities.
+    pub(crate) fn len(&self) -> usize {
+        self.alive
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HERE: Location = Location {
+        archetype: 0,
+        row: 0,
+    };
+
+    #[test]
+    fn bits_round_trip_and_debug() {
+        let e = Entity::new(3, 1);
+        assert_eq!(Entity::from_bits(e.to_bits()), e);
+        assert_eq!(e.to_bits(), 1 << 32 | 3);
+        assert_eq!(format!("{e:?}"), "3v1");
+        assert_eq!(e.to_string(), "3v1");
+    }
+
+    #[test]
+    fn freed_index_is_reused_with_bumped_generation() {
+        let mut entities = Entities::default();
+        let a = entities.alloc(HERE);
+        let b = entities.alloc(HERE);
+        assert_eq!((a.index(), a.generation()), (0, 0));
+        assert_eq!((b.index(), b.generation()), (1, 0));
+        entities.free(a).unwrap();
+        assert_eq!(
+            entities.location(a),
+            Err(EcsError::StaleEntity { entity: a })
+        );
+        let c = entities.alloc(HERE);
+        assert_eq!((c.index(), c.generation()), (0, 1));
+        assert!(!entities.contains(a));
+        assert!(entities.contains(c));
+        assert_eq!(entities.free(a), Err(EcsError::StaleEntity { entity: a }));
+        assert_eq!(entities.len(), 2);
+    }
+
+    #[test]
+    fn forged_ids_are_rejected() {
+        let mut entities = Entities::default();
+        let a = entities.alloc(HERE);
+        entities.free(a).unwrap();
+        // The current generation of a free slot is not alive either.
+        let forged = Entity::new(0, 1);
+        assert!(!entities.contains(forged));
+        assert!(!entities.contains(Entity::new(7, 0)));
+    }
+
+    #[test]
+    fn exhausted_generation_retires_the_slot() {
+        let mut entities = Entities::default();
+        let a = entities.alloc(HERE);
+        entities.slots[0].generation = u32::MAX;
+        let a = Entity::new(a.index(), u32::MAX);
+        entities.free(a).unwrap();
+        let b = entities.alloc(HERE);
+        assert_ne!(b.index(), a.index());
+    }
+}

@@ -1,0 +1,45 @@
+//! The errors of world operations.
+
+use crate::entity::Entity;
+
+/// What went wrong in a [`World`](crate::World) operation.
+///
+/// Every variant names the value it was about; type names are the full
+/// [`std::any::type_name`] of the component or resource.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EcsError {
+    /// The entity id is not alive in this world: it was despawned (its slot's
+    /// generation has moved on, possibly to a new entity reusing the index),
+    /// the world was cleared, or the id never came from this world.
+    /// Drop the id; look the entity up again from a query if you still need it.
+    #[error(
+        "entity {entity:?} is stale: it was despawned (or never belonged to this world); \
+         ids are not reused, look the entity up again"
+    )]
+    StaleEntity {
+        /// The rejected id.
+        entity: Entity,
+    },
+
+    /// The entity is alive but has no component of this type. Check with
+    /// [`World::has`](crate::World::has) first, or `insert` the component.
+    #[error(
+        "entity {entity:?} has no component `{component}`; insert it first or check with `has`"
+    )]
+    MissingComponent {
+        /// The entity looked at.
+        entity: Entity,
+        /// The type name of the missing component.
+        component: &'static str,
+    },
+
+    /// No resource of this type is in the world. Insert it with
+    /// [`World::insert_resource`](crate::World::insert_resource) before the
+    /// systems that read it run.
+    #[error("no resource `{resource}` in the world; add it with `World::insert_resource`")]
+    MissingResource {
+        /// The type name of the missing resource.
+        resource: &'static str,
+    },
+}

@@ -1,0 +1,198 @@
+//! What a query can ask for per entity ([`QueryData`]) and how it walks a
+//! table (a `Fetch`), plus the compile-time check that a system declared
+//! what its queries touch ([`DeclaredIn`]).
+
+use std::any::TypeId;
+
+use macrokid_core::{Reads, Writes};
+
+use crate::component::Component;
+use crate::entity::Entity;
+use crate::storage::{
+    AccessList, EntityFetch, Fetch, Mode, OptionFetch, ReadFetch, TableView, WriteFetch,
+};
+
+mod sealed {
+    #![allow(unreachable_pub)]
+    /// Only this crate implements [`QueryData`](super::QueryData).
+    pub trait Sealed {}
+}
+use sealed::Sealed;
+
+/// The per-entity part of a query: `&T`, `&mut T`, `Option<&T>`,
+/// `Option<&mut T>`, [`Entity`], and tuples of up to 8 of these.
+///
+/// A query matches the tables that have every component named as `&T` or
+/// `&mut T`; `Option<..>` items match with or without their component.
+/// Naming one component twice when at least one is mutable
+/// (`(&mut A, &A)`) is a panic when the query is made: it would alias.
+pub trait QueryData: Sealed {
+    /// What the query yields for one entity, borrowing the world for `'a`.
+    type Item<'a>;
+
+    #[doc(hidden)]
+    type Fetch<'a>: Fetch<Item = Self::Item<'a>>;
+
+    /// Records the component types used and how.
+    #[doc(hidden)]
+    fn access(access: &mut AccessList);
+
+    /// Records the component types a table must have to match.
+    #[doc(hidden)]
+    fn required(types: &mut Vec<TypeId>);
+
+    /// Starts walking a matched table.
+    #[doc(hidden)]
+    fn fetch<'a>(view: &mut TableView<'a>) -> Self::Fetch<'a>;
+}
+
+fn matched_but_missing<T>() -> ! {
+    panic!(
+        "query invariant broken: a matched table lacks the required component `{}`",
+        std::any::type_name::<T>()
+    )
+}
+
+impl<T: Component> Sealed for &T {}
+impl<T: Component> QueryData for &T {
+    type Item<'a> = &'a T;
+    type Fetch<'a> = ReadFetch<'a, T>;
+
+    fn access(access: &mut AccessList) {
+        access.add::<T>(Mode::Read);
+    }
+
+    fn required(types: &mut Vec<TypeId>) {
+        types.push(TypeId::of::<T>());
+    }
+
+    fn fetch<'a>(view: &mut TableView<'a>) -> ReadFetch<'a, T> {
+        ReadFetch::new(
+            view.read::<T>()
+                .unwrap_or_else(|| matched_but_missing::<T>()),
+        )
+    }
+}
+
+impl<T: Component> Sealed for &mut T {}
+impl<T: Component> QueryData for &mut T {
+    type Item<'a> = &'a mut T;
+    type Fetch<'a> = WriteFetch<'a, T>;
+
+    fn access(access: &mut AccessList) {
+        access.add::<T>(Mode::Write);
+    }
+
+    fn required(types: &mut Vec<TypeId>) {
+        types.push(TypeId::of::<T>());
+    }
+
+    fn fetch<'a>(view: &mut TableView<'a>) -> WriteFetch<'a, T> {
+        WriteFetch::new(
+            view.write::<T>()
+                .unwrap_or_else(|| matched_but_missing::<T>()),
+        )
+    }
+}
+
+impl<T: Component> Sealed for Option<&T> {}
+impl<T: Component> QueryData for Option<&T> {
+    type Item<'a> = Option<&'a T>;
+    type Fetch<'a> = OptionFetch<ReadFetch<'a, T>>;
+
+    fn access(access: &mut AccessList) {
+        access.add::<T>(Mode::Read);
+    }
+
+    fn required(_types: &mut Vec<TypeId>) {}
+
+    fn fetch<'a>(view: &mut TableView<'a>) -> Self::Fetch<'a> {
+        OptionFetch::new(view.read::<T>().map(ReadFetch::new))
+    }
+}
+
+impl<T: Component> Sealed for Option<&mut T> {}
+impl<T: Component> QueryData for Option<&mut T> {
+    type Item<'a> = Option<&'a mut T>;
+    type Fetch<'a> = OptionFetch<WriteFetch<'a, T>>;
+
+    fn access(access: &mut AccessList) {
+        access.add::<T>(Mode::Write);
+    }
+
+    fn required(_types: &mut Vec<TypeId>) {}
+
+    fn fetch<'a>(view: &mut TableView<'a>) -> Self::Fetch<'a> {
+        OptionFetch::new(view.write::<T>().map(WriteFetch::new))
+    }
+}
+
+impl Sealed for Entity {}
+impl QueryData for Entity {
+    type Item<'a> = Entity;
+    type Fetch<'a> = EntityFetch<'a>;
+
+    fn access(_access: &mut AccessList) {}
+
+    fn required(_types: &mut Vec<TypeId>) {}
+
+    fn fetch<'a>(view: &mut TableView<'a>) -> EntityFetch<'a> {
+        EntityFetch::new(view.entities())
+    }
+}
+
+/// Proof that system `S` declared every component the query touches:
+/// `&T` and `Option<&T>` need `S: Reads<T>`, `&mut T` and `Option<&mut T>`
+/// need `S: Writes<T>`; [`Entity`] needs nothing.
+///
+/// [`SystemCx::query`](crate::SystemCx::query) bounds on it, so a query of
+/// undeclared data does not compile.
+#[diagnostic::on_unimplemented(
+    message = "system `{S}` did not declare all data of query `{Self}`",
+    label = "queried here",
+    note = "declare each `&T` in `#[system(reads(..))]` and each `&mut T` in `#[system(writes(..))]`"
+)]
+pub trait DeclaredIn<S: ?Sized>: QueryData {}
+
+impl<S: ?Sized + Reads<T>, T: Component> DeclaredIn<S> for &T {}
+impl<S: ?Sized + Writes<T>, T: Component> DeclaredIn<S> for &mut T {}
+impl<S: ?Sized + Reads<T>, T: Component> DeclaredIn<S> for Option<&T> {}
+impl<S: ?Sized + Writes<T>, T: Component> DeclaredIn<S> for Option<&mut T> {}
+impl<S: ?Sized> DeclaredIn<S> for Entity {}
+
+macro_rules! impl_tuple {
+    ($($Q:ident),*) => {
+        impl<$($Q: QueryData),*> Sealed for ($($Q,)*) {}
+        impl<$($Q: QueryData),*> QueryData for ($($Q,)*) {
+            type Item<'a> = ($($Q::Item<'a>,)*);
+            type Fetch<'a> = ($($Q::Fetch<'a>,)*);
+
+            #[allow(unused_variables)]
+            fn access(access: &mut AccessList) {
+                $($Q::access(access);)*
+            }
+
+            #[allow(unused_variables)]
+            fn required(types: &mut Vec<TypeId>) {
+                $($Q::required(types);)*
+            }
+
+            #[allow(unused_variables, clippy::unused_unit)]
+            fn fetch<'a>(view: &mut TableView<'a>) -> Self::Fetch<'a> {
+                ($($Q::fetch(view),)*)
+            }
+        }
+
+        impl<S: ?Sized, $($Q: DeclaredIn<S>),*> DeclaredIn<S> for ($($Q,)*) {}
+    };
+}
+
+impl_tuple!();
+impl_tuple!(A);
+impl_tuple!(A, B);
+impl_tuple!(A, B, C);
+impl_tuple!(A, B, C, D);
+impl_tuple!(A, B, C, D, E);
+impl_tuple!(A, B, C, D, E, F);
+impl_tuple!(A, B, C, D, E, F, G);
+impl_tuple!(A, B, C, D, E, F, G, H);

@@ -1,0 +1,129 @@
+//! Queries: iterate the entities whose tables match a [`QueryData`] and a
+//! [`QueryFilter`], sequentially or in parallel chunks on rayon.
+
+mod fetch;
+mod filter;
+
+use std::marker::PhantomData;
+
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
+
+pub use fetch::{DeclaredIn, QueryData};
+pub use filter::{QueryFilter, With, Without};
+
+use crate::storage::{Cursor, QueryState, Views};
+
+/// Rows per parallel chunk, at least.
+const MIN_CHUNK: usize = 256;
+
+/// A query in progress: it holds the borrow flags of every component type it
+/// touches until it drops, so iterate it right away.
+///
+/// Made by [`World::query`](crate::World::query) (exclusive world) or
+/// [`SystemCx::query`](crate::SystemCx::query) (inside a system). Iterate
+/// with [`iter`](Self::iter) (or `for item in &mut borrow`),
+/// [`for_each`](Self::for_each) or [`par_for_each`](Self::par_for_each).
+///
+/// Order: tables in creation order, rows in table order; which is stable
+/// between two iterations without structural changes in between.
+pub struct QueryBorrow<'w, Q: QueryData, F: QueryFilter = ()> {
+    state: QueryState<'w>,
+    _marker: PhantomData<fn() -> (Q, F)>,
+}
+
+impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
+    pub(crate) fn new(state: QueryState<'w>) -> Self {
+        Self {
+            state,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The number of matching entities.
+    pub fn len(&self) -> usize {
+        self.state.len()
+    }
+
+    /// Whether no entity matches.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An iterator over the matching entities' items.
+    pub fn iter(&mut self) -> QueryIter<'_, Q> {
+        QueryIter {
+            views: self.state.views(),
+            current: None,
+        }
+    }
+
+    /// Calls `f` on every matching entity's item, in iteration order.
+    pub fn for_each<'q>(&'q mut self, mut f: impl FnMut(Q::Item<'q>)) {
+        for mut view in self.state.views() {
+            let rows = view.len();
+            Cursor::new(Q::fetch(&mut view), rows).for_each(&mut f);
+        }
+    }
+
+    /// Calls `f` on every matching entity's item, in parallel on the current
+    /// rayon pool (the scheduler's pool inside a system): each table is cut
+    /// into chunks of rows (at least 256, about four per thread over all
+    /// matching rows) and the chunks run as rayon tasks. The order of calls
+    /// is unspecified; each item is visited exactly once.
+    pub fn par_for_each<'q>(&'q mut self, f: impl Fn(Q::Item<'q>) + Send + Sync) {
+        let total = self.state.len();
+        let threads = rayon::current_num_threads().max(1);
+        let chunk = (total / (threads * 4)).max(MIN_CHUNK);
+        let mut jobs: Vec<Cursor<Q::Fetch<'q>>> = Vec::new();
+        for mut view in self.state.views() {
+            let rows = view.len();
+            if rows == 0 {
+                continue;
+            }
+            let mut cursor = Cursor::new(Q::fetch(&mut view), rows);
+            while cursor.remaining() > chunk {
+                let (head, tail) = cursor.split_at(chunk);
+                jobs.push(head);
+                cursor = tail;
+            }
+            jobs.push(cursor);
+        }
+        let run = |cursor: Cursor<Q::Fetch<'q>>| cursor.for_each(&f);
+        if jobs.len() <= 1 {
+            jobs.into_iter().for_each(run);
+        } else {
+            jobs.into_par_iter().for_each(run);
+        }
+    }
+}
+
+impl<'q, Q: QueryData, F: QueryFilter> IntoIterator for &'q mut QueryBorrow<'_, Q, F> {
+    type Item = Q::Item<'q>;
+    type IntoIter = QueryIter<'q, Q>;
+
+    fn into_iter(self) -> QueryIter<'q, Q> {
+        self.iter()
+    }
+}
+
+/// The iterator of [`QueryBorrow::iter`].
+pub struct QueryIter<'q, Q: QueryData> {
+    views: Views<'q>,
+    current: Option<Cursor<Q::Fetch<'q>>>,
+}
+
+impl<'q, Q: QueryData> Iterator for QueryIter<'q, Q> {
+    type Item = Q::Item<'q>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Q::Item<'q>> {
+        loop {
+            if let Some(item) = self.current.as_mut().and_then(Cursor::next) {
+                return Some(item);
+            }
+            let mut view = self.views.next()?;
+            let rows = view.len();
+            self.current = Some(Cursor::new(Q::fetch(&mut view), rows));
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Archetype tables: the entities that have exactly one set of component
+//! types, stored as one column per type (struct of arrays).
+
+use std::any::TypeId;
+
+use super::column::{downcast_ref, typed_mut, ErasedColumn, TypedColumn};
+use crate::entity::Entity;
+use crate::hash::TypeIdMap;
+
+/// The identity of a component type with what a table needs to make a column
+/// for it.
+#[derive(Clone, Copy, Debug)]
+#[doc(hidden)]
+pub struct ComponentType {
+    pub(crate) type_id: TypeId,
+    pub(crate) name: &'static str,
+    pub(crate) new_column: fn() -> Box<dyn ErasedColumn>,
+}
+
+impl ComponentType {
+    /// The type `T`.
+    pub fn of<T: Send + Sync + 'static>() -> Self {
+        Self {
+            type_id: TypeId::of::<T>(),
+            name: std::any::type_name::<T>(),
+            new_column: TypedColumn::<T>::new_erased,
+        }
+    }
+}
+
+/// The id of an archetype: its index in the world's table list.
+pub(crate) type ArchetypeId = u32;
+
+/// One table: all entities with exactly the component types `types`.
+///
+/// Row `r` of every column and `entities[r]` belong to the same entity.
+pub(crate) struct Archetype {
+    /// Sorted, distinct.
+    types: Box<[TypeId]>,
+    names: Box<[&'static str]>,
+    /// `columns[i]` holds `types[i]`.
+    columns: Box<[Box<dyn ErasedColumn>]>,
+    entities: Vec<Entity>,
+    /// Where an entity goes when a component of this type is inserted.
+    pub(crate) insert_edges: TypeIdMap<TypeId, ArchetypeId>,
+    /// Where an entity goes when a component of this type is removed.
+    pub(crate) remove_edges: TypeIdMap<TypeId, ArchetypeId>,
+}
+
+impl Archetype {
+    /// A table for `components` (sorted by type id and distinct).
+    pub(crate) fn new(components: &[ComponentType]) -> Self {
+        debug_assert!(components.windows(2).all(|w| w[0].type_id < w[1].type_id));
+        Self {
+            types: components.iter().map(|c| c.type_id).collect(),
+            names: components.iter().map(|c| c.name).collect(),
+            columns: components.iter().map(|c| (c.new_column)()).collect(),
+            entities: Vec::new(),
+            insert_edges: TypeIdMap::default(),
+            remove_edges: TypeIdMap::default(),
+        }
+    }
+
+    /// The component types, sorted.
+    pub(crate) fn types(&self) -> &[TypeId] {
+        &self.types
+    }
+
+    /// A new, empty table with the types of `self` plus `added` (which
+    /// `self` lacks).
+    pub(crate) fn with_component(&self, added: ComponentType) -> Self {
+        debug_assert!(!self.has(added.type_id));
+        let pos = self.types.partition_point(|t| *t < added.type_id);
+        let mut types = self.types.to_vec();
+        let mut names = self.names.to_vec();
+        let mut columns: Vec<Box<dyn ErasedColumn>> =
+            self.columns.iter().map(|c| c.new_empty()).collect();
+        types.insert(pos, added.type_id);
+        names.insert(pos, added.name);
+        columns.insert(pos, (added.new_column)());
+        self.assemble(types, names, columns)
+    }
+
+    /// A new, empty table with the types of `self` minus `removed` (which
+    /// `self` has).
+    pub(crate) fn without_component(&self, removed: TypeId) -> Self {
+        let pos = self
+            .column_index(removed)
+            .expect("removed type is in the table");
+        let mut types = self.types.to_vec();
+        let mut names = self.names.to_vec();
+        let mut columns: Vec<Box<dyn ErasedColumn>> =
+            self.columns.iter().map(|c| c.new_empty()).collect();
+        types.remove(pos);
+        names.remove(pos);
+        columns.remove(pos);
+        self.assemble(types, names, columns)
+    }
+
+    fn assemble(
+        &self,
+        types: Vec<TypeId>,
+        names: Vec<&'static str>,
+        columns: Vec<Box<dyn ErasedColumn>>,
+    ) -> Self {
+        Self {
+            types: types.into(),
+            names: names.into(),
+            columns: columns.into(),
+            entities: Vec::new(),
+            insert_edges: TypeIdMap::default(),
+            remove_edges: TypeIdMap::default(),
+        }
+    }
+
+    /// Whether the table has a column of `type_id`.
+    pub(crate) fn has(&self, type_id: TypeId) -> bool {
+        self.column_index(type_id).is_some()
+    }
+
+    /// The column index of `type_id`.
+    pub(crate) fn column_index(&self, type_id: TypeId) -> Option<usize> {
+        self.types.binary_search(&type_id).ok()
+    }
+
+    /// The number of rows (entities).
+    pub(crate) fn len(&self) -> usize {
+        self.entities.len()
+    }
+
+    /// The entities, by row.
+    pub(crate) fn entities(&self) -> &[Entity] {
+        &self.entities
+    }
+
+    /// Reserves room for `additional` more rows in every column.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.entities.reserve(additional);
+        for column in self.columns.iter_mut() {
+            column.reserve(additional);
+        }
+    }
+
+    /// The rows of column `index`, which must hold `T`.
+    ///
+    /// # Panics
+    /// When column `index` does not hold `T` (a storage invariant).
+    pub(crate) fn column_vec_mut<T: Send + Sync + 'static>(&mut self, index: usize) -> &mut Vec<T> {
+        typed_mut::<T>(self.columns[index].as_mut()).vec_mut()
+    }
+
+    /// The columns and the entity list, for appending whole rows (the caller
+    /// pushes one value to every column per entity).
+    pub(crate) fn columns_and_entities(
+        &mut self,
+    ) -> (&mut [Box<dyn ErasedColumn>], &mut Vec<Entity>) {
+        (&mut self.columns, &mut self.entities)
+    }
+
+    /// Appends `entity` as a new row; the caller has pushed one value to
+    /// every column. Returns the row.
+    #[cfg(test)]
+    pub(crate) fn push_entity(&mut self, entity: Entity) -> usize {
+        self.entities.push(entity);
+        debug_assert!(self
+            .columns
+            .iter_mut()
+            .all(|c| c.row_count() == self.entities.len()));
+        self.entities.len() - 1
+    }
+
+    /// The `T` of row `row`, shared, without a borrow flag (invariant I2).
+    pub(crate) fn get<T: 'static>(&self, row: usize) -> Option<&T> {
+        let column = self.column_index(TypeId::of::<T>())?;
+        downcast_ref::<T>(self.columns[column].as_ref())?
+            .slice_shared()
+            .get(row)
+    }
+
+    /// The `T` of row `row`, through exclusive access to the table.
+    pub(crate) fn get_mut<T: Send + Sync + 'static>(&mut self, row: usize) -> Option<&mut T> {
+        let column = self.column_index(TypeId::of::<T>())?;
+        self.column_vec_mut::<T>(column).get_mut(row)
+    }
+
+    /// The whole column of `T` (shared or exclusive), for the guarded paths in
+    /// `view.rs`.
+    pub(super) fn typed_column<T: 'static>(&self, index: usize) -> &TypedColumn<T> {
+        downcast_ref::<T>(self.columns[index].as_ref()).unwrap_or_else(|| {
+            panic!(
+                "storage invariant broken: column {index} is not of type `{}`",
+                std::any::type_name::<T>()
+            )
+        })
+    }
+
+    /// Removes row `row`, dropping its components. Returns the entity that
+    /// was moved into `row` to fill the hole, if any.
+    pub(crate) fn swap_remove(&mut self, row: usize) -> Option<Entity> {
+        for column in self.columns.iter_mut() {
+            column.swap_remove_drop(row);
+        }
+        self.entities.swap_remove(row);
+        self.entities.get(row).copied()
+    }
+
+    /// Moves row `row` into `dst`: every column that `dst` also has is moved
+    /// there; each other column is handed to `leftover` (which must remove
+    /// row `row` from it, e.g. by dropping or taking the value). Returns the
+    /// entity moved into `row` here to fill the hole, if any.
+    ///
+    /// The caller pushes values for `dst`'s columns that `self` lacks.
+    pub(crate) fn move_row(
+        &mut self,
+        row: usize,
+        dst: &mut Archetype,
+        mut leftover: impl FnMut(&mut dyn ErasedColumn),
+    ) -> Option<Entity> {
+        for (type_id, column) in self.types.iter().zip(self.columns.iter_mut()) {
+            match dst.column_index(*type_id) {
+                Some(index) => column.swap_remove_into(row, dst.columns[index].as_mut()),
+                None => leftover(column.as_mut()),
+            }
+        }
+        let entity = self.entities.swap_remove(row);
+        dst.entities.push(entity);
+        self.entities.get(row).copied()
+    }
+
+    /// Drops every row.
+    pub(crate) fn clear(&mut self) {
+        for column in self.columns.iter_mut() {
+            column.clear();
+        }
+        self.entities.clear();
+    }
+
+    /// The type names, in column order (for debugging output).
+    pub(crate) fn type_names(&self) -> &[&'static str] {
+        &self.names
+    }
+}
+
+impl Archetype {
+    /// Moves row `row` into `dst` (which has the types of `self` minus `T`)
+    /// and returns its `T`, plus the entity moved into `row` here, if any.
+    pub(crate) fn take_and_move<T: Send + Sync + 'static>(
+        &mut self,
+        row: usize,
+        dst: &mut Archetype,
+    ) -> (T, Option<Entity>) {
+        let mut taken = None;
+        let moved = self.move_row(row, dst, |column| {
+            taken = Some(typed_mut::<T>(column).vec_mut().swap_remove(row));
+        });
+        let value = taken.unwrap_or_else(|| {
+            panic!(
+                "storage invariant broken: moving out of a table without `{}`",
+                std::any::type_name::<T>()
+            )
+        });
+        (value, moved)
+    }
+}

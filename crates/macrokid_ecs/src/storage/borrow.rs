@@ -1,0 +1,360 @@
+//! Runtime borrow flags: many readers or one writer per component type and
+//! per resource, checked with atomics. They back the compile-time
+//! `Reads`/`Writes` declarations so that even a wrong declaration cannot
+//! alias a `&mut`.
+
+use std::any::TypeId;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// How a borrow uses its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[doc(hidden)]
+pub enum Mode {
+    /// Shared: `&T`.
+    Read,
+    /// Exclusive: `&mut T`.
+    Write,
+}
+
+const WRITING: usize = usize::MAX;
+
+/// Readers–writer flag of one component type or resource.
+///
+/// The holder names are kept only to explain a conflict in the panic message.
+#[derive(Debug)]
+pub(crate) struct BorrowFlag {
+    state: AtomicUsize,
+    holder: Mutex<&'static str>,
+}
+
+impl Default for BorrowFlag {
+    fn default() -> Self {
+        Self {
+            state: AtomicUsize::new(0),
+            holder: Mutex::new("nobody"),
+        }
+    }
+}
+
+impl BorrowFlag {
+    fn holder(&self) -> &'static str {
+        *self.holder.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_holder(&self, who: &'static str) {
+        *self.holder.lock().unwrap_or_else(PoisonError::into_inner) = who;
+    }
+
+    /// Takes a borrow of `what` for `who`.
+    ///
+    /// # Panics
+    /// When the borrow conflicts with one already held (a reader against a
+    /// writer, or a second writer); the message names `what`, `who` and the
+    /// holder of the other borrow.
+    pub(crate) fn acquire(&self, mode: Mode, who: &'static str, what: &'static str) {
+        match mode {
+            Mode::Read => {
+                let mut current = self.state.load(Ordering::Relaxed);
+                loop {
+                    if current == WRITING || current == WRITING - 1 {
+                        self.conflict(mode, who, what, current);
+                    }
+                    match self.state.compare_exchange_weak(
+                        current,
+                        current + 1,
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => break,
+                        Err(actual) => current = actual,
+                    }
+                }
+                self.set_holder(who);
+            }
+            Mode::Write => {
+                if let Err(actual) =
+                    self.state
+                        .compare_exchange(0, WRITING, Ordering::Acquire, Ordering::Relaxed)
+                {
+                    self.conflict(mode, who, what, actual);
+                }
+                self.set_holder(who);
+            }
+        }
+    }
+
+    #[cold]
+    fn conflict(&self, mode: Mode, who: &'static str, what: &'static str, state: usize) -> ! {
+        let wants = match mode {
+            Mode::Read => "read",
+            Mode::Write => "write",
+        };
+        let held = if state == WRITING {
+            format!("`{}` writes it", self.holder())
+        } else {
+            format!(
+                "it is read by `{}` ({state} reader(s) in all)",
+                self.holder()
+            )
+        };
+        panic!(
+            "borrow conflict on `{what}`: `{who}` wants to {wants} it while {held}; \
+             a system's declared reads/writes must match what it touches, and one \
+             system may not hold two overlapping borrows of the same type"
+        )
+    }
+
+    /// Gives back a borrow taken with `acquire(mode, ..)`.
+    pub(crate) fn release(&self, mode: Mode) {
+        match mode {
+            Mode::Read => {
+                let previous = self.state.fetch_sub(1, Ordering::Release);
+                debug_assert!(previous != 0 && previous != WRITING, "read flag underflow");
+            }
+            Mode::Write => {
+                let previous = self.state.swap(0, Ordering::Release);
+                debug_assert_eq!(previous, WRITING, "write flag released while not written");
+            }
+        }
+    }
+
+    /// Whether no borrow is held.
+    #[cfg(test)]
+    pub(crate) fn is_free(&self) -> bool {
+        self.state.load(Ordering::Acquire) == 0
+    }
+}
+
+/// One access of a query: a component type and how it is used.
+#[derive(Clone, Copy, Debug)]
+#[doc(hidden)]
+pub struct Access {
+    pub(crate) type_id: TypeId,
+    pub(crate) name: &'static str,
+    pub(crate) mode: Mode,
+}
+
+/// The component accesses of a query, collected from its items.
+#[derive(Clone, Debug, Default)]
+#[doc(hidden)]
+pub struct AccessList {
+    pub(crate) items: Vec<Access>,
+}
+
+impl AccessList {
+    /// Records that the query uses `T` in `mode`.
+    pub fn add<T: 'static>(&mut self, mode: Mode) {
+        self.items.push(Access {
+            type_id: TypeId::of::<T>(),
+            name: std::any::type_name::<T>(),
+            mode,
+        });
+    }
+
+    /// Sorts and deduplicates the accesses.
+    ///
+    /// # Panics
+    /// When a type is accessed twice and at least once mutably: such a query
+    /// would alias a `&mut` (the message names the type and `query`).
+    pub(crate) fn validate(mut self, query: &str) -> Self {
+        self.items.sort_by_key(|a| a.type_id);
+        self.items.dedup_by(|later, kept| {
+            if later.type_id != kept.type_id {
+                return false;
+            }
+            if later.mode == Mode::Write || kept.mode == Mode::Write {
+                panic!(
+                    "query `{query}` names component `{}` twice, at least once mutably; \
+                     a query may borrow a component mutably only once and not read it \
+                     at the same time",
+                    later.name
+                );
+            }
+            true
+        });
+        self
+    }
+}
+
+/// Borrows held for one query or guard; released on drop (also on unwind).
+#[derive(Default)]
+pub(crate) struct BorrowSet<'w> {
+    held: Vec<(&'w BorrowFlag, Mode)>,
+}
+
+impl<'w> BorrowSet<'w> {
+    /// Takes a borrow and keeps it until `self` drops.
+    ///
+    /// # Panics
+    /// See [`BorrowFlag::acquire`]; the borrows taken so far are released.
+    pub(crate) fn acquire(
+        &mut self,
+        flag: &'w BorrowFlag,
+        mode: Mode,
+        who: &'static str,
+        what: &'static str,
+    ) {
+        flag.acquire(mode, who, what);
+        self.held.push((flag, mode));
+    }
+}
+
+impl Drop for BorrowSet<'_> {
+    fn drop(&mut self) {
+        for (flag, mode) in self.held.drain(..) {
+            flag.release(mode);
+        }
+    }
+}
+
+/// A shared borrow of a component or resource, holding its read flag.
+///
+/// Dereferences to `&T`; the flag is released on drop.
+pub struct Ref<'a, T: ?Sized> {
+    value: &'a T,
+    flag: &'a BorrowFlag,
+}
+
+impl<'a, T: ?Sized> Ref<'a, T> {
+    /// The caller holds a read borrow of `flag` that guards `value`.
+    pub(crate) fn new(value: &'a T, flag: &'a BorrowFlag) -> Self {
+        Self { value, flag }
+    }
+}
+
+impl<T: ?Sized> Deref for Ref<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.value
+    }
+}
+
+impl<T: ?Sized> Drop for Ref<'_, T> {
+    fn drop(&mut self) {
+        self.flag.release(Mode::Read);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Ref<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+/// An exclusive borrow of a component or resource, holding its write flag.
+///
+/// Dereferences to `&mut T`; the flag is released on drop.
+pub struct RefMut<'a, T: ?Sized> {
+    value: &'a mut T,
+    flag: &'a BorrowFlag,
+}
+
+impl<'a, T: ?Sized> RefMut<'a, T> {
+    /// The caller holds the write borrow of `flag` that guards `value`.
+    pub(crate) fn new(value: &'a mut T, flag: &'a BorrowFlag) -> Self {
+        Self { value, flag }
+    }
+}
+
+impl<T: ?Sized> Deref for RefMut<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.value
+    }
+}
+
+impl<T: ?Sized> DerefMut for RefMut<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.value
+    }
+}
+
+impl<T: ?Sized> Drop for RefMut<'_, T> {
+    fn drop(&mut self) {
+        self.flag.release(Mode::Write);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RefMut<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readers_share_writer_excludes() {
+        let flag = BorrowFlag::default();
+        flag.acquire(Mode::Read, "a", "T");
+        flag.acquire(Mode::Read, "b", "T");
+        flag.release(Mode::Read);
+        flag.release(Mode::Read);
+        assert!(flag.is_free());
+        flag.acquire(Mode::Write, "c", "T");
+        flag.release(Mode::Write);
+        assert!(flag.is_free());
+    }
+
+    #[test]
+    fn write_while_read_panics_naming_both() {
+        let flag = BorrowFlag::default();
+        flag.acquire(Mode::Read, "Render", "Position");
+        let err = std::panic::catch_unwind(|| flag.acquire(Mode::Write, "Integrate", "Position"))
+            .expect_err("a write during a read must panic");
+        let msg = err.downcast_ref::<String>().unwrap();
+        assert!(
+            msg.contains("`Position`") && msg.contains("`Integrate`") && msg.contains("`Render`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn read_while_written_panics() {
+        let flag = BorrowFlag::default();
+        flag.acquire(Mode::Write, "Integrate", "Position");
+        let err = std::panic::catch_unwind(|| flag.acquire(Mode::Read, "Render", "Position"))
+            .expect_err("a read during a write must panic");
+        let msg = err.downcast_ref::<String>().unwrap();
+        assert!(msg.contains("`Integrate` writes it"), "{msg}");
+    }
+
+    #[test]
+    fn borrow_set_releases_on_drop_and_unwind() {
+        let a = BorrowFlag::default();
+        let b = BorrowFlag::default();
+        b.acquire(Mode::Write, "other", "B");
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut set = BorrowSet::default();
+            set.acquire(&a, Mode::Write, "q", "A");
+            set.acquire(&b, Mode::Read, "q", "B");
+        }));
+        assert!(result.is_err());
+        assert!(a.is_free(), "the flag taken before the panic was released");
+        b.release(Mode::Write);
+        assert!(b.is_free());
+    }
+
+    #[test]
+    #[should_panic(expected = "names component `u32` twice")]
+    fn duplicate_mutable_access_is_rejected() {
+        let mut list = AccessList::default();
+        list.add::<u32>(Mode::Write);
+        list.add::<u32>(Mode::Write);
+        let _ = list.validate("(&mut u32, &mut u32)");
+    }
+
+    #[test]
+    fn duplicate_reads_are_merged() {
+        let mut list = AccessList::default();
+        list.add::<u32>(Mode::Read);
+        list.add::<u64>(Mode::Write);
+        list.add::<u32>(Mode::Read);
+        assert_eq!(list.validate("q").items.len(), 2);
+    }
+}

@@ -1,0 +1,206 @@
+//! Type-erased component columns: one `Vec<T>` per component type per
+//! archetype, behind an `UnsafeCell` so that disjoint borrows of different
+//! columns can be handed out through a shared `&World`.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+
+/// A column with its element type erased; implemented only by [`TypedColumn`].
+///
+/// Every method that changes the column's length takes `&mut self`, so the
+/// structure of a world never changes while a shared borrow of it exists.
+#[doc(hidden)]
+pub trait ErasedColumn: Any + Send + Sync {
+    /// `self` as `Any`, for downcasting to [`TypedColumn<T>`].
+    fn as_any(&self) -> &dyn Any;
+    /// `self` as `Any`, for downcasting to [`TypedColumn<T>`].
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// Removes row `row` (the last row takes its place) and drops it.
+    fn swap_remove_drop(&mut self, row: usize);
+    /// Removes row `row` (the last row takes its place) and pushes it onto
+    /// `dst`, which must be a column of the same type.
+    fn swap_remove_into(&mut self, row: usize, dst: &mut dyn ErasedColumn);
+    /// A new, empty column of the same type.
+    fn new_empty(&self) -> Box<dyn ErasedColumn>;
+    /// Drops every row.
+    fn clear(&mut self);
+    /// Reserves room for `additional` more rows.
+    fn reserve(&mut self, additional: usize);
+    /// The number of rows.
+    fn row_count(&mut self) -> usize;
+}
+
+/// The column of one component type `T`: a `Vec<T>` in an `UnsafeCell`.
+#[doc(hidden)]
+pub struct TypedColumn<T> {
+    data: UnsafeCell<Vec<T>>,
+}
+
+// SAFETY: a shared `&TypedColumn<T>` gives access to the `T`s only through
+// `slice_shared` (shared `&[T]`, needs `T: Sync` to cross threads) and
+// `slice_exclusive` (`&mut [T]`, needs `T: Send`), under the storage
+// invariants of `storage/mod.rs` (a writer is always exclusive). Both bounds
+// are required here.
+unsafe impl<T: Send + Sync> Sync for TypedColumn<T> {}
+
+impl<T: Send + Sync + 'static> TypedColumn<T> {
+    /// A new, empty column.
+    pub(crate) fn new() -> Self {
+        Self {
+            data: UnsafeCell::new(Vec::new()),
+        }
+    }
+
+    /// A new, type-erased, empty column (a `fn` pointer for bundles).
+    pub(crate) fn new_erased() -> Box<dyn ErasedColumn> {
+        Box::new(Self::new())
+    }
+
+    /// The rows, through exclusive access to the column.
+    pub(crate) fn vec_mut(&mut self) -> &mut Vec<T> {
+        self.data.get_mut()
+    }
+}
+
+impl<T> TypedColumn<T> {
+    /// The rows, shared.
+    ///
+    /// Sound under storage invariant (I1)/(I2): no `&mut [T]` of this column
+    /// exists while the caller holds the result.
+    pub(super) fn slice_shared(&self) -> &[T] {
+        // SAFETY: by (I1) a mutable slice of this column only exists under a
+        // write borrow flag of `T` (a `TableView` or `RefMut`), and by (I2)
+        // unguarded shared reads only happen while no flag-holding context
+        // exists; a read under a read flag excludes writers. So no `&mut`
+        // to the vector or its elements is live while this `&` is.
+        unsafe { (*self.data.get()).as_slice() }
+    }
+
+    /// The rows, mutable, through a shared reference.
+    ///
+    /// Sound under storage invariant (I1): the caller holds the write borrow
+    /// flag of `T` and hands out this slice at most once per borrow.
+    #[expect(
+        clippy::mut_from_ref,
+        reason = "exclusivity is enforced by the borrow flag of T (I1)"
+    )]
+    pub(super) fn slice_exclusive(&self) -> &mut [T] {
+        // SAFETY: by (I1) the caller holds the write flag of `T`, which
+        // excludes every other reader and writer of this column, and takes
+        // this slice once per borrow (`TableView` marks the access taken).
+        unsafe { (*self.data.get()).as_mut_slice() }
+    }
+}
+
+fn downcast_mut<T: 'static>(column: &mut dyn ErasedColumn) -> &mut TypedColumn<T> {
+    column
+        .as_any_mut()
+        .downcast_mut::<TypedColumn<T>>()
+        .unwrap_or_else(|| {
+            panic!(
+                "storage invariant broken: a column moved into a column that is not of type `{}`",
+                std::any::type_name::<T>()
+            )
+        })
+}
+
+impl<T: Send + Sync + 'static> ErasedColumn for TypedColumn<T> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn swap_remove_drop(&mut self, row: usize) {
+        drop(self.vec_mut().swap_remove(row));
+    }
+
+    fn swap_remove_into(&mut self, row: usize, dst: &mut dyn ErasedColumn) {
+        let value = self.vec_mut().swap_remove(row);
+        downcast_mut::<T>(dst).vec_mut().push(value);
+    }
+
+    fn new_empty(&self) -> Box<dyn ErasedColumn> {
+        Self::new_erased()
+    }
+
+    fn clear(&mut self) {
+        self.vec_mut().clear();
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        self.vec_mut().reserve(additional);
+    }
+
+    fn row_count(&mut self) -> usize {
+        self.vec_mut().len()
+    }
+}
+
+/// Downcasts a shared column; `None` when it is not a column of `T`.
+pub(crate) fn downcast_ref<T: 'static>(column: &dyn ErasedColumn) -> Option<&TypedColumn<T>> {
+    column.as_any().downcast_ref::<TypedColumn<T>>()
+}
+
+/// Downcasts an exclusive column; panics (a storage invariant) when it is not
+/// a column of `T`.
+pub(crate) fn typed_mut<T: 'static>(column: &mut dyn ErasedColumn) -> &mut TypedColumn<T> {
+    downcast_mut::<T>(column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[derive(Debug)]
+    struct Counted(Arc<AtomicUsize>, u32);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn swap_remove_moves_and_drops_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut a: Box<dyn ErasedColumn> = TypedColumn::<Counted>::new_erased();
+        let mut b = a.new_empty();
+        for i in 0..4 {
+            typed_mut::<Counted>(&mut *a)
+                .vec_mut()
+                .push(Counted(drops.clone(), i));
+        }
+        a.swap_remove_into(1, &mut *b);
+        a.swap_remove_drop(0);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        let ids: Vec<u32> = downcast_ref::<Counted>(&*a)
+            .unwrap()
+            .slice_shared()
+            .iter()
+            .map(|c| c.1)
+            .collect();
+        // [0, 1, 2, 3] -> move 1 out -> [0, 3, 2] -> drop 0 -> [2, 3]
+        assert_eq!(ids, [2, 3]);
+        assert_eq!(downcast_ref::<Counted>(&*b).unwrap().slice_shared()[0].1, 1);
+        assert!(downcast_ref::<u32>(&*b).is_none());
+        assert_eq!(a.row_count(), 2);
+        drop(a);
+        drop(b);
+        assert_eq!(drops.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn exclusive_slice_writes_are_visible() {
+        let col = TypedColumn::<u32>::new();
+        let mut col = col;
+        col.vec_mut().extend([1, 2, 3]);
+        for v in col.slice_exclusive() {
+            *v *= 10;
+        }
+        assert_eq!(col.slice_shared(), &[10, 20, 30]);
+    }
+}

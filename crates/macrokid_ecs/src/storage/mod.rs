@@ -1,0 +1,43 @@
+//! Component and resource storage — the only module of this crate with
+//! `unsafe` code.
+//!
+//! Columns are `Vec<T>` (one per component type per archetype table) and
+//! resources are boxed values, each behind an `UnsafeCell`, so that a shared
+//! `&World` can hand out `&mut` to *different* columns to systems running in
+//! parallel. Two invariants make that sound:
+//!
+//! - **(I1) guarded access.** Through a shared reference, a column (or
+//!   resource) is mutated only under the write flag of its type
+//!   ([`borrow::BorrowFlag`]: many readers or one writer, atomics), and read
+//!   under a read flag; a query takes every flag it needs in
+//!   [`view::QueryState::new`] and hands out each table's column at most once
+//!   per borrow of the state ([`view::TableView`]).
+//! - **(I2) unguarded reads only without guards.** `World`'s `&self` getters
+//!   read without flags. Flags are taken only by `World::query` (which holds
+//!   `&mut World`) and inside a stage context (which is made from
+//!   `&mut World` and gives systems no `&World`), so an unguarded reader and a
+//!   guarded writer never coexist.
+//!
+//! Rows are walked through [`fetch::Cursor`], which fetches each row once
+//! and never past the end of its table.
+//!
+//! Everything that changes a table's shape (push, swap-remove, moving rows)
+//! takes `&mut`.
+
+mod archetype;
+mod borrow;
+mod column;
+mod fetch;
+mod resource;
+mod view;
+
+pub use archetype::ComponentType;
+pub(crate) use archetype::{Archetype, ArchetypeId};
+pub use borrow::{Access, AccessList, Mode, Ref, RefMut};
+pub(crate) use column::typed_mut;
+pub use column::{ErasedColumn, TypedColumn};
+pub(crate) use fetch::Cursor;
+pub use fetch::{EntityFetch, Fetch, OptionFetch, ReadFetch, WriteFetch};
+pub(crate) use resource::ResourceSlot;
+pub use view::TableView;
+pub(crate) use view::{guarded_mut, guarded_ref, Components, QueryState, Views};

@@ -1,0 +1,332 @@
+//! Guarded access to tables through a shared world: query states that hold
+//! the borrow flags of their component types and hand out one [`TableView`]
+//! per matched table, and single-component guards.
+
+use std::any::TypeId;
+use std::sync::Arc;
+
+use super::archetype::{Archetype, ArchetypeId, ComponentType};
+use super::borrow::{AccessList, BorrowFlag, BorrowSet, Mode, Ref, RefMut};
+use crate::entity::Entity;
+use crate::hash::TypeIdMap;
+
+/// Per component type: its name and its borrow flag.
+#[derive(Debug)]
+pub(crate) struct ComponentInfo {
+    flag: BorrowFlag,
+}
+
+/// Every component type that some table of the world has ever held.
+#[derive(Debug, Default)]
+pub(crate) struct Components {
+    by_type: TypeIdMap<TypeId, ComponentInfo>,
+}
+
+impl Components {
+    /// Makes sure `component` has a borrow flag.
+    pub(crate) fn register(&mut self, component: &ComponentType) {
+        self.by_type
+            .entry(component.type_id)
+            .or_insert_with(|| ComponentInfo {
+                flag: BorrowFlag::default(),
+            });
+    }
+
+    /// The borrow flag of a registered type.
+    pub(crate) fn flag(&self, type_id: TypeId) -> Option<&BorrowFlag> {
+        self.by_type.get(&type_id).map(|info| &info.flag)
+    }
+}
+
+/// A running query: the tables it matched and the borrows of its component
+/// types, held until it drops.
+pub(crate) struct QueryState<'w> {
+    archetypes: &'w [Archetype],
+    matched: Arc<[ArchetypeId]>,
+    access: AccessList,
+    _borrows: BorrowSet<'w>,
+}
+
+impl<'w> QueryState<'w> {
+    /// Takes the borrows of `access` (validated: each type once) for `who`
+    /// over the tables `matched` (ascending, hence distinct).
+    ///
+    /// A type that was never registered has no table, so it needs no flag.
+    ///
+    /// # Panics
+    /// When a borrow conflicts with one already held (see `BorrowFlag`).
+    pub(crate) fn new(
+        archetypes: &'w [Archetype],
+        components: &'w Components,
+        access: AccessList,
+        matched: Arc<[ArchetypeId]>,
+        who: &'static str,
+    ) -> Self {
+        assert!(
+            matched.windows(2).all(|w| w[0] < w[1]),
+            "storage invariant broken: matched tables are not distinct"
+        );
+        let mut borrows = BorrowSet::default();
+        for access in &access.items {
+            if let Some(flag) = components.flag(access.type_id) {
+                borrows.acquire(flag, access.mode, who, access.name);
+            }
+        }
+        Self {
+            archetypes,
+            matched,
+            access,
+            _borrows: borrows,
+        }
+    }
+
+    /// The number of rows over all matched tables.
+    pub(crate) fn len(&self) -> usize {
+        self.matched
+            .iter()
+            .map(|&id| self.archetypes[id as usize].len())
+            .sum()
+    }
+
+    /// One view per matched table, each table once. Borrowing `self`
+    /// mutably for as long as any view (or anything fetched through one)
+    /// lives is what keeps each column handed out once per borrow (I1).
+    pub(crate) fn views(&mut self) -> Views<'_> {
+        Views {
+            archetypes: self.archetypes,
+            access: &self.access,
+            matched: self.matched.iter(),
+        }
+    }
+}
+
+/// The views of a [`QueryState`], one per matched table.
+pub(crate) struct Views<'s> {
+    archetypes: &'s [Archetype],
+    access: &'s AccessList,
+    matched: std::slice::Iter<'s, ArchetypeId>,
+}
+
+impl<'s> Iterator for Views<'s> {
+    type Item = TableView<'s>;
+
+    fn next(&mut self) -> Option<TableView<'s>> {
+        let &id = self.matched.next()?;
+        Some(TableView {
+            archetype: &self.archetypes[id as usize],
+            access: self.access,
+            taken: 0,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.matched.size_hint()
+    }
+}
+
+/// A view of one table for one query: each declared access can be fetched
+/// once, as a slice over all rows.
+#[doc(hidden)]
+pub struct TableView<'a> {
+    archetype: &'a Archetype,
+    access: &'a AccessList,
+    /// Bit `i` set: `access.items[i]` was fetched.
+    taken: u64,
+}
+
+impl<'a> TableView<'a> {
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.archetype.len()
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.archetype.len() == 0
+    }
+
+    /// The entities, by row.
+    pub fn entities(&self) -> &'a [Entity] {
+        self.archetype.entities()
+    }
+
+    fn take(&mut self, type_id: TypeId, write: bool) -> Option<usize> {
+        let (index, access) = self
+            .access
+            .items
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.type_id == type_id)
+            .expect("storage invariant broken: a query fetched a component it did not declare");
+        assert!(
+            !write || access.mode == Mode::Write,
+            "storage invariant broken: a query fetched `{}` mutably after declaring a read",
+            access.name
+        );
+        assert!(
+            index < 64 && self.taken & (1 << index) == 0,
+            "storage invariant broken: a query fetched `{}` twice from one table",
+            access.name
+        );
+        self.taken |= 1 << index;
+        self.archetype.column_index(type_id)
+    }
+
+    /// The column of `T` (declared read or write), or `None` when the table
+    /// lacks `T`.
+    ///
+    /// # Panics
+    /// When `T` was not declared or was already fetched from this view.
+    pub fn read<T: 'static>(&mut self) -> Option<&'a [T]> {
+        let column = self.take(TypeId::of::<T>(), false)?;
+        Some(self.archetype.typed_column::<T>(column).slice_shared())
+    }
+
+    /// The column of `T` (declared write), mutable, or `None` when the table
+    /// lacks `T`.
+    ///
+    /// # Panics
+    /// When `T` was not declared as a write or was already fetched from
+    /// this view.
+    pub fn write<T: Send + Sync + 'static>(&mut self) -> Option<&'a mut [T]> {
+        let column = self.take(TypeId::of::<T>(), true)?;
+        // (I1): the write flag of `T` is held by the `QueryState` this view
+        // borrows, and `take` marked the access so this slice is handed out
+        // once.
+        Some(self.archetype.typed_column::<T>(column).slice_exclusive())
+    }
+}
+
+/// A shared borrow of the `T` in row `row` of `archetype`, under the read
+/// flag of `T`. `None` when the table lacks `T`.
+///
+/// # Panics
+/// When `T` is written elsewhere right now.
+pub(crate) fn guarded_ref<'w, T: 'static>(
+    components: &'w Components,
+    archetype: &'w Archetype,
+    row: usize,
+    who: &'static str,
+) -> Option<Ref<'w, T>> {
+    let column = archetype.column_index(TypeId::of::<T>())?;
+    let flag = components.flag(TypeId::of::<T>())?;
+    flag.acquire(Mode::Read, who, std::any::type_name::<T>());
+    let value = &archetype.typed_column::<T>(column).slice_shared()[row];
+    Some(Ref::new(value, flag))
+}
+
+/// An exclusive borrow of the `T` in row `row` of `archetype`, under the
+/// write flag of `T`. `None` when the table lacks `T`.
+///
+/// # Panics
+/// When `T` is read or written elsewhere right now.
+pub(crate) fn guarded_mut<'w, T: Send + Sync + 'static>(
+    components: &'w Components,
+    archetype: &'w Archetype,
+    row: usize,
+    who: &'static str,
+) -> Option<RefMut<'w, T>> {
+    let column = archetype.column_index(TypeId::of::<T>())?;
+    let flag = components.flag(TypeId::of::<T>())?;
+    flag.acquire(Mode::Write, who, std::any::type_name::<T>());
+    // (I1): the write flag of `T` is now held by the returned guard, which
+    // excludes every other access to the column.
+    let value = &mut archetype.typed_column::<T>(column).slice_exclusive()[row];
+    Some(RefMut::new(value, flag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::borrow::AccessList;
+
+    fn table_with(values: &[(u32, u64)]) -> (Archetype, Components) {
+        let types = {
+            let mut t = vec![ComponentType::of::<u32>(), ComponentType::of::<u64>()];
+            t.sort_by_key(|c| c.type_id);
+            t
+        };
+        let mut components = Components::default();
+        for t in &types {
+            components.register(t);
+        }
+        let mut table = Archetype::new(&types);
+        let col32 = table.column_index(TypeId::of::<u32>()).unwrap();
+        let col64 = table.column_index(TypeId::of::<u64>()).unwrap();
+        for (i, &(a, b)) in values.iter().enumerate() {
+            table.column_vec_mut::<u32>(col32).push(a);
+            table.column_vec_mut::<u64>(col64).push(b);
+            table.push_entity(Entity::new(i as u32, 0));
+        }
+        (table, components)
+    }
+
+    #[test]
+    fn views_hand_out_disjoint_columns_under_held_flags() {
+        let (table, components) = table_with(&[(1, 10), (2, 20), (3, 30)]);
+        let tables = std::slice::from_ref(&table);
+        let mut access = AccessList::default();
+        access.add::<u32>(Mode::Write);
+        access.add::<u64>(Mode::Read);
+        let access = access.validate("q");
+        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), "test");
+        assert_eq!(state.len(), 3);
+        {
+            let mut views = state.views();
+            let mut view = views.next().unwrap();
+            assert!(views.next().is_none());
+            let a = view.write::<u32>().unwrap();
+            let b = view.read::<u64>().unwrap();
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += *y as u32;
+            }
+            let (left, right) = a.split_at_mut(1);
+            std::thread::scope(|s| {
+                s.spawn(|| left[0] *= 2);
+                s.spawn(|| right.iter_mut().for_each(|x| *x *= 3));
+            });
+        }
+        // While the state holds the write flag of u32, a guarded read panics.
+        let blocked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _r = guarded_ref::<u32>(&components, &table, 0, "other");
+        }));
+        assert!(blocked.is_err());
+        drop(state);
+        let values: Vec<u32> = (0..3)
+            .map(|row| *guarded_ref::<u32>(&components, &table, row, "check").unwrap())
+            .collect();
+        assert_eq!(values, [22, 66, 99]);
+        *guarded_mut::<u64>(&components, &table, 1, "w").unwrap() += 1;
+        assert_eq!(table.get::<u64>(1), Some(&21));
+    }
+
+    #[test]
+    #[should_panic(expected = "twice from one table")]
+    fn a_column_is_handed_out_once_per_view() {
+        let (table, components) = table_with(&[(1, 10)]);
+        let mut access = AccessList::default();
+        access.add::<u32>(Mode::Write);
+        let access = access.validate("q");
+        let tables = std::slice::from_ref(&table);
+        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), "test");
+        let mut view = state.views().next().unwrap();
+        let _a = view.write::<u32>();
+        let _b = view.write::<u32>();
+    }
+
+    #[test]
+    #[should_panic(expected = "did not declare")]
+    fn undeclared_columns_are_refused() {
+        let (table, components) = table_with(&[(1, 10)]);
+        let tables = std::slice::from_ref(&table);
+        let mut state = QueryState::new(
+            tables,
+            &components,
+            AccessList::default(),
+            Arc::from([0]),
+            "test",
+        );
+        let mut view = state.views().next().unwrap();
+        let _a = view.read::<u32>();
+    }
+}

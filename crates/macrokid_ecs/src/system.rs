@@ -1,0 +1,425 @@
+//! Running ECS systems: the [`Run`] trait, the [`SystemCx`] a system sees,
+//! and the [`StageCx`] through which a scheduler runs systems on a world.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::sync::{Mutex, PoisonError};
+
+use macrokid_core::{Reads, System, SystemSlot, Writes};
+use macrokid_threads::{BoxError, RunSchedule, RunSystem, ScheduleError, Scheduler};
+
+use crate::command::{CommandBuffer, Commands};
+use crate::component::{Component, Resource};
+use crate::entity::Entity;
+use crate::error::EcsError;
+use crate::query::{DeclaredIn, QueryBorrow, QueryFilter};
+use crate::storage::{guarded_mut, guarded_ref, Ref, RefMut};
+use crate::world::World;
+
+/// What a system returns: `Ok(())` or any error, which the scheduler wraps
+/// with the system's and stage's names.
+pub type SystemResult = Result<(), BoxError>;
+
+/// An ECS system: a [`System`] (name and declared access, usually from
+/// `#[derive(System)]`) that runs on a world through a [`SystemCx`].
+///
+/// ```
+/// use macrokid_ecs::prelude::*;
+///
+/// struct Position(f32);
+/// struct Velocity(f32);
+/// struct Time { dt: f32 }
+///
+/// #[derive(System)]
+/// #[system(reads(Velocity, Time), writes(Position))]
+/// struct Integrate;
+///
+/// impl Run for Integrate {
+///     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+///         let dt = cx.resource::<Time>()?.dt;
+///         cx.query::<(&mut Position, &Velocity)>()
+///             .par_for_each(|(p, v)| p.0 += v.0 * dt);
+///         Ok(())
+///     }
+/// }
+///
+/// let mut world = World::new();
+/// world.insert_resource(Time { dt: 0.5 });
+/// let e = world.spawn((Position(1.0), Velocity(2.0)));
+/// world.run_system(&mut Integrate).unwrap();
+/// assert_eq!(world.get::<Position>(e).unwrap().0, 2.0);
+/// ```
+///
+/// A query of data the system did not declare does not compile:
+///
+/// ```compile_fail
+/// use macrokid_ecs::prelude::*;
+/// struct Position(f32);
+/// struct Velocity(f32);
+///
+/// #[derive(System)]
+/// #[system(reads(Position, Velocity))]
+/// struct ReadsOnly;
+///
+/// impl Run for ReadsOnly {
+///     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+///         // `Position` is declared as a read only: `&mut Position` is refused.
+///         for (p, v) in cx.query::<(&mut Position, &Velocity)>().iter() {
+///             p.0 += v.0;
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
+///
+/// Nor does a resource the system did not declare:
+///
+/// ```compile_fail
+/// use macrokid_ecs::prelude::*;
+/// struct Time { dt: f32 }
+/// #[derive(System)]
+/// struct Blind;
+/// impl Run for Blind {
+///     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+///         let _dt = cx.resource::<Time>()?.dt;
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Run: System {
+    /// Runs the system once.
+    ///
+    /// # Errors
+    /// Whatever the system reports.
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult;
+}
+
+/// What system `S` can reach of the world while it runs: queries and
+/// resources it declared (checked at compile time through
+/// [`Reads`]/[`Writes`], and at run time by borrow flags), and its own
+/// command buffer.
+///
+/// Borrows are guards: a [`QueryBorrow`], [`Ref`] or [`RefMut`] holds the
+/// flag of its type until it drops. Two systems running at once that touch
+/// one type with a write (a wrong declaration), or one system holding two
+/// overlapping borrows, panic with a message naming the type and both
+/// borrowers.
+///
+/// Not `Sync`: commands are recorded from the system's own thread only.
+pub struct SystemCx<'w, S: ?Sized> {
+    world: &'w World,
+    name: &'static str,
+    commands: RefCell<CommandBuffer>,
+    _system: PhantomData<fn(&S)>,
+}
+
+impl<'w, S: ?Sized> SystemCx<'w, S> {
+    fn new(world: &'w World, name: &'static str, commands: CommandBuffer) -> Self {
+        Self {
+            world,
+            name,
+            commands: RefCell::new(commands),
+            _system: PhantomData,
+        }
+    }
+
+    /// The running system's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Queries the entities with the components of `Q`; every component of
+    /// `Q` must be declared by `S` (`&T`: read, `&mut T`: write).
+    ///
+    /// # Panics
+    /// When `Q` names one component twice with a write, or when a borrow of
+    /// one of its types conflicts with one held right now.
+    pub fn query<Q: DeclaredIn<S>>(&self) -> QueryBorrow<'_, Q> {
+        QueryBorrow::new(self.world.query_state::<Q, ()>(self.name))
+    }
+
+    /// Like [`query`](Self::query), restricted by filter `F`.
+    ///
+    /// # Panics
+    /// As [`query`](Self::query).
+    pub fn query_filtered<Q: DeclaredIn<S>, F: QueryFilter>(&self) -> QueryBorrow<'_, Q, F> {
+        QueryBorrow::new(self.world.query_state::<Q, F>(self.name))
+    }
+
+    /// The resource `T`, shared.
+    ///
+    /// # Errors
+    /// [`EcsError::MissingResource`] when the world has no `T`.
+    ///
+    /// # Panics
+    /// When `T` is written right now (by a system with a wrong declaration
+    /// or by this system).
+    pub fn resource<T: Resource>(&self) -> Result<Ref<'_, T>, EcsError>
+    where
+        S: Reads<T>,
+    {
+        Ok(self.world.resource_slot::<T>()?.borrow::<T>(self.name))
+    }
+
+    /// The resource `T`, exclusive.
+    ///
+    /// # Errors
+    /// [`EcsError::MissingResource`] when the world has no `T`.
+    ///
+    /// # Panics
+    /// When `T` is read or written right now.
+    pub fn resource_mut<T: Resource>(&self) -> Result<RefMut<'_, T>, EcsError>
+    where
+        S: Writes<T>,
+    {
+        Ok(self.world.resource_slot::<T>()?.borrow_mut::<T>(self.name))
+    }
+
+    /// The `T` of one entity, shared.
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`], [`EcsError::MissingComponent`].
+    ///
+    /// # Panics
+    /// When `T` is written right now.
+    pub fn get<T: Component>(&self, entity: Entity) -> Result<Ref<'_, T>, EcsError>
+    where
+        S: Reads<T>,
+    {
+        let (table, row) = self.world.locate(entity)?;
+        guarded_ref::<T>(self.world.components(), table, row, self.name).ok_or(
+            EcsError::MissingComponent {
+                entity,
+                component: std::any::type_name::<T>(),
+            },
+        )
+    }
+
+    /// The `T` of one entity, exclusive.
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`], [`EcsError::MissingComponent`].
+    ///
+    /// # Panics
+    /// When `T` is read or written right now.
+    pub fn get_mut<T: Component>(&self, entity: Entity) -> Result<RefMut<'_, T>, EcsError>
+    where
+        S: Writes<T>,
+    {
+        let (table, row) = self.world.locate(entity)?;
+        guarded_mut::<T>(self.world.components(), table, row, self.name).ok_or(
+            EcsError::MissingComponent {
+                entity,
+                component: std::any::type_name::<T>(),
+            },
+        )
+    }
+
+    /// Whether `entity` is alive (as of the start of the stage: commands
+    /// apply after it).
+    pub fn contains(&self, entity: Entity) -> bool {
+        self.world.contains(entity)
+    }
+
+    /// This system's command buffer; see [`Commands`] for when it applies.
+    pub fn commands(&self) -> Commands<'_> {
+        Commands::new(&self.commands)
+    }
+
+    fn into_commands(self) -> CommandBuffer {
+        self.commands.into_inner()
+    }
+}
+
+/// The context a scheduler runs ECS systems in during one stage: a shared
+/// view of a world that is exclusively borrowed for the stage, plus one
+/// command buffer per system slot.
+///
+/// Made by [`World::run_schedule`] and [`World::run_system`]; a derived
+/// schedule runs its systems through `RunSystem<S> for StageCx` for every
+/// `S: Run`.
+pub struct StageCx<'w> {
+    world: &'w World,
+    buffers: &'w [Mutex<CommandBuffer>],
+}
+
+impl<'w> StageCx<'w> {
+    /// `world` is borrowed exclusively by the caller for `'w` (I2).
+    pub(crate) fn new(world: &'w World, buffers: &'w [Mutex<CommandBuffer>]) -> Self {
+        Self { world, buffers }
+    }
+}
+
+impl<S: Run> RunSystem<S> for StageCx<'_> {
+    fn run_system(&self, system: &mut S, slot: SystemSlot) -> Result<(), BoxError> {
+        let Some(buffer) = self.buffers.get(slot.0) else {
+            return Err(format!(
+                "system `{}` ran in slot {slot} but the world has {} command buffer(s); \
+                 run schedules with `World::run_schedule`",
+                S::name(),
+                self.buffers.len()
+            )
+            .into());
+        };
+        // Reuse the slot's allocation; the buffer is empty between stages.
+        let commands = std::mem::take(&mut *buffer.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut cx = SystemCx::<S>::new(self.world, S::name(), commands);
+        let result = system.run(&mut cx);
+        *buffer.lock().unwrap_or_else(PoisonError::into_inner) = cx.into_commands();
+        result
+    }
+}
+
+impl World {
+    /// Runs one system now, with its commands applied right after it.
+    ///
+    /// # Errors
+    /// Whatever the system returns (its commands are then dropped).
+    pub fn run_system<S: Run>(&mut self, system: &mut S) -> SystemResult {
+        let buffers = [Mutex::new(std::mem::take(&mut self.spare_buffer))];
+        let result = {
+            let cx = StageCx::new(self, &buffers);
+            cx.run_system(system, SystemSlot(0))
+        };
+        let [buffer] = buffers;
+        let mut buffer = buffer.into_inner().unwrap_or_else(PoisonError::into_inner);
+        if result.is_ok() {
+            self.apply_commands(&mut buffer);
+        } else {
+            buffer.clear();
+        }
+        self.spare_buffer = buffer;
+        result
+    }
+}
+
+impl World {
+    /// Runs every stage of `schedule` once, in plan order, on `scheduler`;
+    /// after each stage, applies the command buffers its systems filled, in
+    /// system-slot order (stage declaration order, then system declaration
+    /// order) and then recording order — so the resulting world never
+    /// depends on thread timing or the thread count.
+    ///
+    /// Systems see the world through a [`StageCx`] (`S: Run` for every
+    /// system of the schedule). When the scheduler has a pool, stages run
+    /// inside it, so `par_for_each` in a system uses the scheduler's threads.
+    ///
+    /// A command that fails to apply (a stale entity, a missing component)
+    /// is skipped, logged with `tracing::warn!` and counted in
+    /// [`failed_command_count`](Self::failed_command_count); it does not fail
+    /// the schedule.
+    ///
+    /// ```
+    /// use macrokid_ecs::prelude::*;
+    ///
+    /// struct Position(f32);
+    /// struct Velocity(f32);
+    /// struct Time { dt: f32 }
+    /// #[derive(Default)]
+    /// struct Snapshot(Vec<f32>);
+    ///
+    /// #[derive(System, Default)]
+    /// #[system(reads(Velocity, Time), writes(Position))]
+    /// struct Integrate;
+    /// impl Run for Integrate {
+    ///     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+    ///         let dt = cx.resource::<Time>()?.dt;
+    ///         cx.query::<(&mut Position, &Velocity)>().par_for_each(|(p, v)| p.0 += v.0 * dt);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// #[derive(System, Default)]
+    /// #[system(reads(Position), writes(Snapshot))]
+    /// struct Extract;
+    /// impl Run for Extract {
+    ///     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+    ///         let mut snapshot = cx.resource_mut::<Snapshot>()?;
+    ///         snapshot.0.clear();
+    ///         snapshot.0.extend(cx.query::<&Position>().iter().map(|p| p.0));
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// #[derive(Schedule, Default)]
+    /// struct Game {
+    ///     #[stage]
+    ///     simulate: (Integrate,),
+    ///     #[stage(after = "simulate")]
+    ///     extract: (Extract,),
+    /// }
+    ///
+    /// let mut world = World::new();
+    /// world.insert_resource(Time { dt: 0.5 });
+    /// world.insert_resource(Snapshot::default());
+    /// world.spawn_batch((0..10_000).map(|i| (Position(i as f32), Velocity(2.0))));
+    /// let scheduler = Scheduler::single_threaded(); // or Scheduler::global()
+    /// let mut game = Game::default();
+    /// world.run_schedule(&mut game, &scheduler)?;
+    /// assert_eq!(world.resource::<Snapshot>()?.0[3], 4.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The first failing stage's [`ScheduleError`] (a system returned an
+    /// error or panicked). Later stages do not run, and the commands
+    /// recorded during the failing stage are dropped, not applied, so the
+    /// world holds the state after the last complete stage plus the
+    /// component writes the failing stage made in place.
+    pub fn run_schedule<Sch>(
+        &mut self,
+        schedule: &mut Sch,
+        scheduler: &Scheduler,
+    ) -> Result<(), ScheduleError>
+    where
+        Sch: for<'w> RunSchedule<StageCx<'w>>,
+    {
+        for stage in 0..Sch::plan().stages().len() {
+            self.run_stage(schedule, scheduler, stage)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one stage of `schedule` — the one at `Sch::plan().stages()[stage]`
+    /// (an index in execution order) — and then applies its systems'
+    /// commands, exactly as one step of [`run_schedule`](Self::run_schedule)
+    /// does (e.g. to time stages one by one).
+    ///
+    /// # Errors
+    /// [`ScheduleError::StageIndexOutOfRange`] when `stage` is not a stage
+    /// index of the plan (nothing runs); otherwise as
+    /// [`run_schedule`](Self::run_schedule): on a failing stage its commands
+    /// are dropped.
+    pub fn run_stage<Sch>(
+        &mut self,
+        schedule: &mut Sch,
+        scheduler: &Scheduler,
+        stage: usize,
+    ) -> Result<(), ScheduleError>
+    where
+        Sch: for<'w> RunSchedule<StageCx<'w>>,
+    {
+        let plan = Sch::plan();
+        let mut buffers = std::mem::take(&mut self.command_buffers);
+        if buffers.len() < plan.system_count() {
+            buffers.resize_with(plan.system_count(), Mutex::default);
+        }
+        let outcome = {
+            let cx = StageCx::new(self, &buffers);
+            match scheduler.pool() {
+                Some(pool) => pool.install(|| schedule.run_stage(scheduler, stage, &cx)),
+                None => schedule.run_stage(scheduler, stage, &cx),
+            }
+        };
+        for buffer in &mut buffers {
+            let buffer = buffer.get_mut().unwrap_or_else(PoisonError::into_inner);
+            if outcome.is_err() {
+                buffer.clear();
+            } else if !buffer.is_empty() {
+                self.apply_commands(buffer);
+            }
+        }
+        self.command_buffers = buffers;
+        outcome
+    }
+}

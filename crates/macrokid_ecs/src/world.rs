@@ -1,0 +1,554 @@
+//! The [`World`]: entities, their components in archetype tables, and
+//! resources.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::fmt;
+use std::iter;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::command::CommandBuffer;
+use crate::component::{Bundle, BundleWriter, Component, Resource};
+use crate::entity::{Entities, Entity, Location};
+use crate::error::EcsError;
+use crate::hash::TypeIdMap;
+use crate::query::{QueryBorrow, QueryData, QueryFilter};
+use crate::storage::{
+    AccessList, Archetype, ArchetypeId, ComponentType, Components, QueryState, ResourceSlot,
+};
+
+/// Where a bundle type's components go: its table and, per tuple element,
+/// the column index there.
+struct BundleInfo {
+    archetype: ArchetypeId,
+    columns: Box<[usize]>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct QueryKey {
+    required: Vec<TypeId>,
+    excluded: Vec<TypeId>,
+}
+
+#[derive(Default)]
+struct CachedMatches {
+    /// Tables `0..seen` have been tested.
+    seen: usize,
+    /// Shared with running queries; replaced (not mutated) when a new table
+    /// matches.
+    matches: Arc<[ArchetypeId]>,
+}
+
+/// Entities with components, plus one resource per type.
+///
+/// Components live in archetype tables: one table per set of component
+/// types, one column (`Vec<T>`) per type, one row per entity. Spawning,
+/// despawning, inserting and removing take `&mut World` and move rows
+/// between tables (swap-remove, so row order changes); the moves are
+/// cached as edges between tables.
+///
+/// A `World` is `Send + Sync`; systems share it through a stage context
+/// (see [`World::run_schedule`]) and borrow its columns and resources under
+/// runtime borrow flags.
+pub struct World {
+    entities: Entities,
+    archetypes: Vec<Archetype>,
+    archetype_index: HashMap<Box<[TypeId]>, ArchetypeId>,
+    bundles: TypeIdMap<TypeId, BundleInfo>,
+    components: Components,
+    resources: TypeIdMap<TypeId, ResourceSlot>,
+    query_cache: Mutex<HashMap<QueryKey, CachedMatches>>,
+    pub(crate) command_buffers: Vec<Mutex<CommandBuffer>>,
+    pub(crate) failed_commands: u64,
+    /// The command buffer `run_system` reuses.
+    pub(crate) spare_buffer: CommandBuffer,
+    /// The id list `spawn` reuses.
+    spawn_scratch: Vec<Entity>,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tables: Vec<(&[&str], usize)> = self
+            .archetypes
+            .iter()
+            .map(|a| (a.type_names(), a.len()))
+            .collect();
+        f.debug_struct("World")
+            .field("entities", &self.len())
+            .field("tables", &tables)
+            .field("resources", &self.resources.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Two distinct elements of a slice, both mutable.
+fn two_mut<T>(items: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert_ne!(
+        a, b,
+        "storage invariant broken: moving a row within one table"
+    );
+    if a < b {
+        let (left, right) = items.split_at_mut(b);
+        (&mut left[a], &mut right[0])
+    } else {
+        let (left, right) = items.split_at_mut(a);
+        (&mut right[0], &mut left[b])
+    }
+}
+
+impl World {
+    /// An empty world (no entities, no resources).
+    pub fn new() -> Self {
+        let mut world = Self {
+            entities: Entities::default(),
+            archetypes: Vec::new(),
+            archetype_index: HashMap::new(),
+            bundles: TypeIdMap::default(),
+            components: Components::default(),
+            resources: TypeIdMap::default(),
+            query_cache: Mutex::new(HashMap::new()),
+            command_buffers: Vec::new(),
+            failed_commands: 0,
+            spare_buffer: CommandBuffer::new(),
+            spawn_scratch: Vec::new(),
+        };
+        // Table 0: entities without components.
+        world.archetype_for(Vec::new());
+        world
+    }
+
+    /// The table for exactly `components` (sorted, distinct), made if new.
+    fn archetype_for(&mut self, components: Vec<ComponentType>) -> ArchetypeId {
+        let types: Box<[TypeId]> = components.iter().map(|c| c.type_id).collect();
+        if let Some(&id) = self.archetype_index.get(&types) {
+            return id;
+        }
+        self.push_archetype(Archetype::new(&components), &components)
+    }
+
+    fn push_archetype(&mut self, archetype: Archetype, new_types: &[ComponentType]) -> ArchetypeId {
+        if let Some(&id) = self.archetype_index.get(archetype.types()) {
+            return id;
+        }
+        for component in new_types {
+            self.components.register(component);
+        }
+        let id =
+            ArchetypeId::try_from(self.archetypes.len()).expect("more than 2^32 archetype tables");
+        self.archetype_index.insert(archetype.types().into(), id);
+        self.archetypes.push(archetype);
+        id
+    }
+
+    /// The table of bundle type `B` (made and cached on first use).
+    fn bundle_archetype<B: Bundle>(&mut self) -> ArchetypeId {
+        if let Some(info) = self.bundles.get(&TypeId::of::<B>()) {
+            return info.archetype;
+        }
+        let elements = B::component_types();
+        let mut sorted = elements.clone();
+        sorted.sort_by_key(|c| c.type_id);
+        if let Some(w) = sorted.windows(2).find(|w| w[0].type_id == w[1].type_id) {
+            panic!(
+                "bundle `{}` names component `{}` twice; an entity holds one component per type",
+                std::any::type_name::<B>(),
+                w[0].name
+            );
+        }
+        let archetype = self.archetype_for(sorted);
+        let table = &self.archetypes[archetype as usize];
+        let columns = elements
+            .iter()
+            .map(|c| {
+                table
+                    .column_index(c.type_id)
+                    .expect("bundle type is in its table")
+            })
+            .collect();
+        self.bundles
+            .insert(TypeId::of::<B>(), BundleInfo { archetype, columns });
+        archetype
+    }
+
+    /// Spawns an entity with the components of `bundle` (a tuple of 0 to 8
+    /// distinct component types) and returns its id.
+    ///
+    /// # Panics
+    /// When the bundle names a type twice.
+    pub fn spawn<B: Bundle>(&mut self, bundle: B) -> Entity {
+        let mut spawned = std::mem::take(&mut self.spawn_scratch);
+        self.write_bundles(iter::once(bundle), &mut spawned);
+        let entity = spawned.pop().expect("one entity was spawned");
+        self.spawn_scratch = spawned;
+        entity
+    }
+
+    /// Spawns one entity per bundle, in iteration order, and returns their
+    /// ids in that order. Faster than repeated [`spawn`](Self::spawn): the
+    /// table is looked up and its columns downcast once, and the columns are
+    /// reserved from the iterator's size hint.
+    ///
+    /// # Panics
+    /// When the bundle names a type twice.
+    pub fn spawn_batch<B: Bundle, I: IntoIterator<Item = B>>(&mut self, bundles: I) -> Vec<Entity> {
+        let bundles = bundles.into_iter();
+        let (lower, _) = bundles.size_hint();
+        let mut spawned = Vec::with_capacity(lower);
+        self.write_bundles(bundles, &mut spawned);
+        spawned
+    }
+
+    /// Appends `bundles` as rows of their table, pushing the new ids onto
+    /// `spawned`.
+    fn write_bundles<B: Bundle, I: Iterator<Item = B>>(
+        &mut self,
+        bundles: I,
+        spawned: &mut Vec<Entity>,
+    ) {
+        let archetype = self.bundle_archetype::<B>();
+        let (lower, _) = bundles.size_hint();
+        let table = &mut self.archetypes[archetype as usize];
+        table.reserve(lower);
+        self.entities.reserve(lower);
+        let order = &self.bundles[&TypeId::of::<B>()].columns;
+        let mut writer = BundleWriter::new(table, archetype, order, &mut self.entities, spawned);
+        B::write_batch(bundles, &mut writer);
+    }
+
+    /// Despawns `entity`, dropping its components. Its id (and every copy)
+    /// becomes stale.
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`] when `entity` is not alive.
+    pub fn despawn(&mut self, entity: Entity) -> Result<(), EcsError> {
+        let location = self.entities.free(entity)?;
+        let moved = self.archetypes[location.archetype as usize].swap_remove(location.row as usize);
+        if let Some(moved) = moved {
+            self.entities.set_location(moved, location);
+        }
+        Ok(())
+    }
+
+    /// Adds `component` to `entity`, replacing (and dropping) a `T` it
+    /// already has. Adding a new type moves the entity to another table; its
+    /// other components are kept.
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`] when `entity` is not alive.
+    pub fn insert<T: Component>(&mut self, entity: Entity, component: T) -> Result<(), EcsError> {
+        let location = self.entities.location(entity)?;
+        let src = location.archetype;
+        let row = location.row as usize;
+        if let Some(slot) = self.archetypes[src as usize].get_mut::<T>(row) {
+            *slot = component;
+            return Ok(());
+        }
+        let dst = self.insert_target(src, ComponentType::of::<T>());
+        let (from, to) = two_mut(&mut self.archetypes, src as usize, dst as usize);
+        let moved = from.move_row(row, to, |_| {
+            unreachable!("storage invariant broken: an insert target lacks a source column")
+        });
+        let column = to
+            .column_index(TypeId::of::<T>())
+            .expect("insert target has `T`");
+        to.column_vec_mut::<T>(column).push(component);
+        let new_row = u32::try_from(to.len() - 1).expect("more than 2^32 entities in one table");
+        self.entities.set_location(
+            entity,
+            Location {
+                archetype: dst,
+                row: new_row,
+            },
+        );
+        if let Some(moved) = moved {
+            self.entities.set_location(moved, location);
+        }
+        Ok(())
+    }
+
+    /// Removes the `T` of `entity` and returns it. The entity moves to
+    /// another table; its other components are kept.
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`] when `entity` is not alive;
+    /// [`EcsError::MissingComponent`] when it has no `T`.
+    pub fn remove<T: Component>(&mut self, entity: Entity) -> Result<T, EcsError> {
+        let location = self.entities.location(entity)?;
+        let src = location.archetype;
+        if !self.archetypes[src as usize].has(TypeId::of::<T>()) {
+            return Err(EcsError::MissingComponent {
+                entity,
+                component: std::any::type_name::<T>(),
+            });
+        }
+        let dst = self.remove_target(src, TypeId::of::<T>());
+        let (from, to) = two_mut(&mut self.archetypes, src as usize, dst as usize);
+        let (value, moved) = from.take_and_move::<T>(location.row as usize, to);
+        let new_row = u32::try_from(to.len() - 1).expect("more than 2^32 entities in one table");
+        self.entities.set_location(
+            entity,
+            Location {
+                archetype: dst,
+                row: new_row,
+            },
+        );
+        if let Some(moved) = moved {
+            self.entities.set_location(moved, location);
+        }
+        Ok(value)
+    }
+
+    fn insert_target(&mut self, src: ArchetypeId, added: ComponentType) -> ArchetypeId {
+        if let Some(&dst) = self.archetypes[src as usize]
+            .insert_edges
+            .get(&added.type_id)
+        {
+            return dst;
+        }
+        let table = self.archetypes[src as usize].with_component(added);
+        let dst = self.push_archetype(table, &[added]);
+        self.archetypes[src as usize]
+            .insert_edges
+            .insert(added.type_id, dst);
+        self.archetypes[dst as usize]
+            .remove_edges
+            .insert(added.type_id, src);
+        dst
+    }
+
+    fn remove_target(&mut self, src: ArchetypeId, removed: TypeId) -> ArchetypeId {
+        if let Some(&dst) = self.archetypes[src as usize].remove_edges.get(&removed) {
+            return dst;
+        }
+        let table = self.archetypes[src as usize].without_component(removed);
+        let dst = self.push_archetype(table, &[]);
+        self.archetypes[src as usize]
+            .remove_edges
+            .insert(removed, dst);
+        self.archetypes[dst as usize]
+            .insert_edges
+            .insert(removed, src);
+        dst
+    }
+
+    /// The `T` of `entity`.
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`] when `entity` is not alive;
+    /// [`EcsError::MissingComponent`] when it has no `T`.
+    pub fn get<T: Component>(&self, entity: Entity) -> Result<&T, EcsError> {
+        let location = self.entities.location(entity)?;
+        // (I2): `&self` outside a stage context: no guarded writer exists.
+        self.archetypes[location.archetype as usize]
+            .get::<T>(location.row as usize)
+            .ok_or(EcsError::MissingComponent {
+                entity,
+                component: std::any::type_name::<T>(),
+            })
+    }
+
+    /// The `T` of `entity`, mutable.
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`] when `entity` is not alive;
+    /// [`EcsError::MissingComponent`] when it has no `T`.
+    pub fn get_mut<T: Component>(&mut self, entity: Entity) -> Result<&mut T, EcsError> {
+        let location = self.entities.location(entity)?;
+        self.archetypes[location.archetype as usize]
+            .get_mut::<T>(location.row as usize)
+            .ok_or(EcsError::MissingComponent {
+                entity,
+                component: std::any::type_name::<T>(),
+            })
+    }
+
+    /// Whether `entity` is alive and has a `T`.
+    pub fn has<T: Component>(&self, entity: Entity) -> bool {
+        self.entities
+            .location(entity)
+            .is_ok_and(|l| self.archetypes[l.archetype as usize].has(TypeId::of::<T>()))
+    }
+
+    /// Whether `entity` is alive in this world.
+    pub fn contains(&self, entity: Entity) -> bool {
+        self.entities.contains(entity)
+    }
+
+    /// The number of live entities.
+    pub fn len(&self) -> usize {
+        self.entities.len()
+    }
+
+    /// Whether there are no live entities.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The number of archetype tables (distinct component sets seen so far,
+    /// plus the empty one). Tables are never deleted.
+    pub fn archetype_count(&self) -> usize {
+        self.archetypes.len()
+    }
+
+    /// Despawns every entity (dropping their components; every id becomes
+    /// stale). Resources and tables are kept.
+    pub fn clear(&mut self) {
+        for table in &mut self.archetypes {
+            for &entity in table.entities() {
+                self.entities
+                    .free(entity)
+                    .expect("storage invariant broken: a table row holds a dead entity");
+            }
+            table.clear();
+        }
+    }
+
+    /// Inserts resource `value`, returning the previous `T` if there was one.
+    pub fn insert_resource<T: Resource>(&mut self, value: T) -> Option<T> {
+        match self.resources.get_mut(&TypeId::of::<T>()) {
+            Some(slot) => Some(slot.replace(value)),
+            None => {
+                self.resources
+                    .insert(TypeId::of::<T>(), ResourceSlot::new(value));
+                None
+            }
+        }
+    }
+
+    fn missing_resource<T>() -> EcsError {
+        EcsError::MissingResource {
+            resource: std::any::type_name::<T>(),
+        }
+    }
+
+    /// The resource of type `T`.
+    ///
+    /// # Errors
+    /// [`EcsError::MissingResource`] when there is none.
+    pub fn resource<T: Resource>(&self) -> Result<&T, EcsError> {
+        self.resources
+            .get(&TypeId::of::<T>())
+            .map(ResourceSlot::get::<T>)
+            .ok_or_else(Self::missing_resource::<T>)
+    }
+
+    /// The resource of type `T`, mutable.
+    ///
+    /// # Errors
+    /// [`EcsError::MissingResource`] when there is none.
+    pub fn resource_mut<T: Resource>(&mut self) -> Result<&mut T, EcsError> {
+        self.resources
+            .get_mut(&TypeId::of::<T>())
+            .map(ResourceSlot::get_mut::<T>)
+            .ok_or_else(Self::missing_resource::<T>)
+    }
+
+    /// Removes the resource of type `T` and returns it.
+    ///
+    /// # Errors
+    /// [`EcsError::MissingResource`] when there is none.
+    pub fn remove_resource<T: Resource>(&mut self) -> Result<T, EcsError> {
+        self.resources
+            .remove(&TypeId::of::<T>())
+            .map(ResourceSlot::into_inner::<T>)
+            .ok_or_else(Self::missing_resource::<T>)
+    }
+
+    /// Whether a resource of type `T` is present.
+    pub fn has_resource<T: Resource>(&self) -> bool {
+        self.resources.contains_key(&TypeId::of::<T>())
+    }
+
+    /// The table and row of a live entity.
+    pub(crate) fn locate(&self, entity: Entity) -> Result<(&Archetype, usize), EcsError> {
+        let location = self.entities.location(entity)?;
+        Ok((
+            &self.archetypes[location.archetype as usize],
+            location.row as usize,
+        ))
+    }
+
+    /// The component registry (borrow flags).
+    pub(crate) fn components(&self) -> &Components {
+        &self.components
+    }
+
+    pub(crate) fn resource_slot<T: Resource>(&self) -> Result<&ResourceSlot, EcsError> {
+        self.resources
+            .get(&TypeId::of::<T>())
+            .ok_or_else(Self::missing_resource::<T>)
+    }
+
+    /// Queries every entity with the components of `Q`, e.g.
+    /// `world.query::<(Entity, &mut Position, &Velocity)>()`.
+    ///
+    /// # Panics
+    /// When `Q` names one component twice, at least once mutably.
+    pub fn query<Q: QueryData>(&mut self) -> QueryBorrow<'_, Q> {
+        QueryBorrow::new(self.query_state::<Q, ()>("World::query"))
+    }
+
+    /// Like [`query`](Self::query), restricted by filter `F`, e.g.
+    /// `world.query_filtered::<&mut Position, Without<Frozen>>()`.
+    ///
+    /// # Panics
+    /// When `Q` names one component twice, at least once mutably.
+    pub fn query_filtered<Q: QueryData, F: QueryFilter>(&mut self) -> QueryBorrow<'_, Q, F> {
+        QueryBorrow::new(self.query_state::<Q, F>("World::query"))
+    }
+
+    /// Matches tables, validates the access of `Q` and takes its borrows for
+    /// `who`.
+    pub(crate) fn query_state<Q: QueryData, F: QueryFilter>(
+        &self,
+        who: &'static str,
+    ) -> QueryState<'_> {
+        let mut access = AccessList::default();
+        Q::access(&mut access);
+        let access = access.validate(std::any::type_name::<Q>());
+        let mut required = Vec::new();
+        Q::required(&mut required);
+        F::required(&mut required);
+        let mut excluded = Vec::new();
+        F::excluded(&mut excluded);
+        let matched = self.matching(required, excluded);
+        QueryState::new(&self.archetypes, &self.components, access, matched, who)
+    }
+
+    /// The tables (ascending) with every type of `required` and none of
+    /// `excluded`, cached per (required, excluded) set.
+    fn matching(&self, mut required: Vec<TypeId>, mut excluded: Vec<TypeId>) -> Arc<[ArchetypeId]> {
+        required.sort_unstable();
+        required.dedup();
+        excluded.sort_unstable();
+        excluded.dedup();
+        let key = QueryKey { required, excluded };
+        let mut cache = self
+            .query_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !cache.contains_key(&key) {
+            cache.insert(key.clone(), CachedMatches::default());
+        }
+        let entry = cache.get_mut(&key).expect("inserted above");
+        if entry.seen < self.archetypes.len() {
+            let mut matches = entry.matches.to_vec();
+            for (id, table) in self.archetypes.iter().enumerate().skip(entry.seen) {
+                if key.required.iter().all(|&t| table.has(t))
+                    && !key.excluded.iter().any(|&t| table.has(t))
+                {
+                    matches.push(id as ArchetypeId);
+                }
+            }
+            entry.seen = self.archetypes.len();
+            entry.matches = matches.into();
+        }
+        entry.matches.clone()
+    }
+}

@@ -1,0 +1,138 @@
+//! A property test against a simple model: random spawn / despawn / insert /
+//! remove sequences must leave the world equal to a
+//! `HashMap<Entity, (Option<A>, Option<B>)>`.
+
+use std::collections::HashMap;
+
+use macrokid_ecs::prelude::*;
+use proptest::prelude::*;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct A(u32);
+#[derive(Clone, Debug, PartialEq)]
+struct B(String);
+
+#[derive(Clone, Debug)]
+enum Op {
+    SpawnA(u32),
+    SpawnB(u32),
+    SpawnAB(u32),
+    SpawnEmpty,
+    /// Picks an entity by index among all ids ever handed out (so stale
+    /// ids are exercised too).
+    Despawn(usize),
+    InsertA(usize, u32),
+    InsertB(usize, u32),
+    RemoveA(usize),
+    RemoveB(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        any::<u32>().prop_map(Op::SpawnA),
+        any::<u32>().prop_map(Op::SpawnB),
+        any::<u32>().prop_map(Op::SpawnAB),
+        Just(Op::SpawnEmpty),
+        any::<usize>().prop_map(Op::Despawn),
+        (any::<usize>(), any::<u32>()).prop_map(|(i, v)| Op::InsertA(i, v)),
+        (any::<usize>(), any::<u32>()).prop_map(|(i, v)| Op::InsertB(i, v)),
+        any::<usize>().prop_map(Op::RemoveA),
+        any::<usize>().prop_map(Op::RemoveB),
+    ]
+}
+
+type Model = HashMap<Entity, (Option<A>, Option<B>)>;
+
+fn check(world: &mut World, model: &Model, ever: &[Entity]) {
+    assert_eq!(world.len(), model.len());
+    for &e in ever {
+        match model.get(&e) {
+            None => {
+                assert!(!world.contains(e));
+                assert_eq!(world.get::<A>(e), Err(EcsError::StaleEntity { entity: e }));
+            }
+            Some((a, b)) => {
+                assert!(world.contains(e));
+                assert_eq!(world.get::<A>(e).ok(), a.as_ref());
+                assert_eq!(world.get::<B>(e).ok(), b.as_ref());
+            }
+        }
+    }
+    let mut from_query: Vec<(Entity, Option<A>, Option<B>)> = world
+        .query::<(Entity, Option<&A>, Option<&B>)>()
+        .iter()
+        .map(|(e, a, b)| (e, a.copied(), b.cloned()))
+        .collect();
+    from_query.sort_by_key(|x| x.0);
+    let mut expected: Vec<(Entity, Option<A>, Option<B>)> = model
+        .iter()
+        .map(|(e, (a, b))| (*e, *a, b.clone()))
+        .collect();
+    expected.sort_by_key(|x| x.0);
+    assert_eq!(from_query, expected);
+    let with_both = world.query::<(&A, &B)>().len();
+    assert_eq!(
+        with_both,
+        model
+            .values()
+            .filter(|(a, b)| a.is_some() && b.is_some())
+            .count()
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    #[test]
+    fn world_matches_model(ops in proptest::collection::vec(op(), 1..200)) {
+        let mut world = World::new();
+        let mut model: Model = HashMap::new();
+        let mut ever: Vec<Entity> = Vec::new();
+        let pick = |ever: &[Entity], i: usize| (!ever.is_empty()).then(|| ever[i % ever.len()]);
+        for op in ops {
+            match op {
+                Op::SpawnA(v) => { let e = world.spawn((A(v),)); model.insert(e, (Some(A(v)), None)); ever.push(e); }
+                Op::SpawnB(v) => { let e = world.spawn((B(v.to_string()),)); model.insert(e, (None, Some(B(v.to_string())))); ever.push(e); }
+                Op::SpawnAB(v) => { let e = world.spawn((A(v), B(v.to_string()))); model.insert(e, (Some(A(v)), Some(B(v.to_string())))); ever.push(e); }
+                Op::SpawnEmpty => { let e = world.spawn(()); model.insert(e, (None, None)); ever.push(e); }
+                Op::Despawn(i) => if let Some(e) = pick(&ever, i) {
+                    let expected = if model.remove(&e).is_some() { Ok(()) } else { Err(EcsError::StaleEntity { entity: e }) };
+                    prop_assert_eq!(world.despawn(e), expected);
+                },
+                Op::InsertA(i, v) => if let Some(e) = pick(&ever, i) {
+                    let r = world.insert(e, A(v));
+                    match model.get_mut(&e) { Some(slot) => { prop_assert_eq!(r, Ok(())); slot.0 = Some(A(v)); } None => prop_assert!(r.is_err()) }
+                },
+                Op::InsertB(i, v) => if let Some(e) = pick(&ever, i) {
+                    let r = world.insert(e, B(v.to_string()));
+                    match model.get_mut(&e) { Some(slot) => { prop_assert_eq!(r, Ok(())); slot.1 = Some(B(v.to_string())); } None => prop_assert!(r.is_err()) }
+                },
+                Op::RemoveA(i) => if let Some(e) = pick(&ever, i) {
+                    let r = world.remove::<A>(e);
+                    match model.get_mut(&e) {
+                        Some(slot) => match slot.0.take() {
+                            Some(a) => prop_assert_eq!(r, Ok(a)),
+                            None => prop_assert!(matches!(r, Err(EcsError::MissingComponent { .. })), "expected MissingComponent"),
+                        },
+                        None => prop_assert_eq!(r, Err(EcsError::StaleEntity { entity: e })),
+                    }
+                },
+                Op::RemoveB(i) => if let Some(e) = pick(&ever, i) {
+                    let r = world.remove::<B>(e);
+                    match model.get_mut(&e) {
+                        Some(slot) => match slot.1.take() {
+                            Some(b) => prop_assert_eq!(r, Ok(b)),
+                            None => prop_assert!(matches!(r, Err(EcsError::MissingComponent { .. })), "expected MissingComponent"),
+                        },
+                        None => prop_assert_eq!(r, Err(EcsError::StaleEntity { entity: e })),
+                    }
+                },
+            }
+        }
+        check(&mut world, &model, &ever);
+        // Ids are never aliased: every id ever handed out is distinct.
+        let mut ids = ever.clone();
+        ids.sort();
+        ids.dedup();
+        prop_assert_eq!(ids.len(), ever.len());
+    }
+}
