@@ -104,7 +104,9 @@ fn demo(args: &[String]) -> TaskResult {
 
 fn test(args: &[String]) -> TaskResult {
     if let Some(arg) = args.first() {
-        return Err(format!("`cargo xtask test` takes no arguments, got `{arg}`"));
+        return Err(format!(
+            "`cargo xtask test` takes no arguments, got `{arg}`"
+        ));
     }
     packages::ensure(packages::ALL)?;
     let started = std::time::Instant::now();

@@ -42,7 +42,9 @@ pub(crate) fn run(root: &Path, args: &[String]) -> TaskResult {
         let fresh_bytes = fs::read(&fresh).map_err(|e| format!("{}: {e}", fresh.display()))?;
         if check {
             match fs::read(&committed) {
-                Ok(bytes) if bytes == fresh_bytes => println!("up to date: {}", committed.display()),
+                Ok(bytes) if bytes == fresh_bytes => {
+                    println!("up to date: {}", committed.display())
+                }
                 Ok(_) => stale.push(format!("{} is stale", committed.display())),
                 Err(_) => stale.push(format!("{} is missing", committed.display())),
             }

@@ -88,8 +88,8 @@ extern crate self as macrokid_threads;
 pub mod __private {
     //! What the derives expand to. Not a public API.
     pub use macrokid_core;
-    pub use macrokid_core::{Reads, ResourceAccess, ResourceId, System, Writes};
     pub use macrokid_core::{Plan, StageDescriptor, StagePlan, SystemDescriptor};
+    pub use macrokid_core::{Reads, ResourceAccess, ResourceId, System, Writes};
     pub use std::sync::OnceLock;
 
     pub use crate::job::{JobContext, JobRun, Priority};
