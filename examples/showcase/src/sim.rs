@@ -218,7 +218,7 @@ pub(crate) fn populate(world: &mut World, count: usize, bounds: Bounds, seed: u6
             spin,
             Rotation(Quat::from_axis_angle(
                 rng.unit_vector(),
-                rng.range(0.0, 6.28),
+                rng.range(0.0, std::f32::consts::TAU),
             )),
             Appearance {
                 scale: rng.range(0.35, 0.7),
