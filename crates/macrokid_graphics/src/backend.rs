@@ -3,6 +3,16 @@
 //! [`Renderer`](crate::Renderer) is written against this trait only; the Vulkan backend
 //! ([`crate::vulkan::Vulkan`]) is the one implementation. The functions are the operations a
 //! headless instanced renderer needs, in the order a frame uses them.
+//!
+//! As in wgpu-hal, a function whose soundness depends on call order, on GPU progress or on
+//! objects passed together belonging together is an `unsafe fn` with a `# Safety` section;
+//! [`Renderer`](crate::Renderer) is the safe API that upholds those contracts. "Waited" below
+//! means: after the slot's last [`RenderBackend::submit`], [`RenderBackend::wait_frame_slot`]
+//! or [`RenderBackend::read_back`] returned `Ok` for it (or [`RenderBackend::wait_idle`] did).
+#![expect(
+    unsafe_code,
+    reason = "the trait declares unsafe functions whose contracts Renderer upholds"
+)]
 
 use std::ops::Range;
 
@@ -48,6 +58,11 @@ pub struct PassTargets {
 /// Every type is chosen at compile time (static dispatch), so a `Renderer<B>` is `Send`/`Sync`
 /// exactly when the backend's types are. The backend owns all API calls; nothing outside the
 /// backend's module names an API type.
+///
+/// Implementations must keep the [`MeshBuffers`] recorded by
+/// [`RenderBackend::draw_mesh_instanced`] alive until the submission that executes them was
+/// waited, so callers may drop mesh buffers at any time; dropping a frame slot waits for its
+/// last submission.
 pub trait RenderBackend: Send + Sync + Sized + 'static {
     /// Short backend name, e.g. `"vulkan"`.
     const NAME: &'static str;
@@ -95,7 +110,10 @@ pub trait RenderBackend: Send + Sync + Sized + 'static {
     ///
     /// # Errors
     /// Driver failures and out-of-memory.
-    fn open_device(
+    ///
+    /// # Safety
+    /// `adapter` was selected from `instance`.
+    unsafe fn open_device(
         instance: &Self::Instance,
         adapter: &Self::Adapter,
     ) -> Result<(Self::Device, Self::Queue), GraphicsError>;
@@ -121,7 +139,10 @@ pub trait RenderBackend: Send + Sync + Sized + 'static {
     ///
     /// # Errors
     /// Driver failures and out-of-memory.
-    fn upload_buffer(
+    ///
+    /// # Safety
+    /// `queue` was opened together with `device`.
+    unsafe fn upload_buffer(
         device: &Self::Device,
         queue: &Self::Queue,
         usage: BufferUsage,
@@ -136,21 +157,33 @@ pub trait RenderBackend: Send + Sync + Sized + 'static {
         device: &Self::Device,
         readback_bytes: u64,
     ) -> Result<Self::FrameSlot, GraphicsError>;
-    /// Waits until the GPU is done with the slot's previous submission, then resets its
-    /// command pools so it can be recorded again.
+    /// Waits until the GPU is done with the slot's previous submission (if it has one), then
+    /// resets its command pools and releases what that submission kept alive, so the slot can
+    /// be recorded again.
     ///
     /// # Errors
     /// Device lost.
-    fn wait_frame_slot(
+    ///
+    /// # Safety
+    /// - `slot` was created by `device`;
+    /// - no encoder begun from `slot` is alive (every one was ended or dropped), and no command
+    ///   buffer recorded from `slot` before this call is passed to [`RenderBackend::submit`]
+    ///   afterwards (resetting the pools invalidates them).
+    unsafe fn wait_frame_slot(
         device: &Self::Device,
         slot: &mut Self::FrameSlot,
     ) -> Result<(), GraphicsError>;
     /// Copies `instances` into the slot's host-visible instance buffer, growing it when needed.
-    /// Must follow [`RenderBackend::wait_frame_slot`].
     ///
     /// # Errors
     /// Out-of-memory.
-    fn write_instances(
+    ///
+    /// # Safety
+    /// - `slot` was created by `device` and was waited since its last submit (the GPU must
+    ///   not be reading the instance buffer being written);
+    /// - no command buffer that already recorded a draw from `slot` since that wait is
+    ///   submitted afterwards (it may bind the instance buffer this call replaces or rewrites).
+    unsafe fn write_instances(
         device: &Self::Device,
         slot: &mut Self::FrameSlot,
         instances: &[InstanceData],
@@ -160,14 +193,27 @@ pub trait RenderBackend: Send + Sync + Sized + 'static {
     ///
     /// # Errors
     /// Out-of-memory.
-    fn begin_encoding(
+    ///
+    /// # Safety
+    /// `slot` was created by `device` and was waited since its last submit (its command
+    /// buffers may be pending otherwise).
+    unsafe fn begin_encoding(
         device: &Self::Device,
         slot: &Self::FrameSlot,
         targets: &PassTargets,
     ) -> Result<Self::CommandEncoder, GraphicsError>;
     /// Records an instanced draw of `mesh` for `instances` (indices into the slot's instance
     /// buffer) with `camera` as push constants.
-    fn draw_mesh_instanced(
+    ///
+    /// # Safety
+    /// - `encoder` was begun from `slot` with targets equal to those `pipeline` was created
+    ///   for; `pipeline`, `mesh` and `slot` belong to the encoder's device;
+    /// - `instances` lies within the instances last written to `slot` by
+    ///   [`RenderBackend::write_instances`], and no `write_instances` on `slot` follows before
+    ///   the encoder's command buffer is submitted;
+    /// - `pipeline` stays alive until the submission executing this draw was waited (the mesh
+    ///   buffers are kept alive by the backend).
+    unsafe fn draw_mesh_instanced(
         encoder: &mut Self::CommandEncoder,
         pipeline: &Self::Pipeline,
         slot: &Self::FrameSlot,
@@ -182,12 +228,23 @@ pub trait RenderBackend: Send + Sync + Sized + 'static {
     fn end_encoding(encoder: Self::CommandEncoder) -> Result<Self::CommandBuffer, GraphicsError>;
     /// Records and submits the primary command buffer: transitions, begin rendering (clearing to
     /// `clear`), executes `secondaries` in slice order, ends rendering and copies `color` to
-    /// the slot's read-back buffer. Signals the slot's fence.
+    /// the slot's read-back buffer. Signals the slot's fence when the submission succeeds; after
+    /// a failed submission the slot is idle (waiting for it returns at once).
     ///
     /// # Errors
     /// Out-of-memory, device lost.
+    ///
+    /// # Safety
+    /// - `queue`, `slot`, `color` and `depth` belong to `device`; `color` and `depth` are
+    ///   the same size, of the formats (colour, depth) the secondaries' encoders were begun
+    ///   with, and the slot's read-back buffer holds `color` as tightly packed RGBA8;
+    /// - `slot` was waited since its last submit;
+    /// - every command buffer in `secondaries` was ended from an encoder begun from `slot`
+    ///   since that wait, and is submitted once;
+    /// - `color`, `depth` and the pipelines the secondaries draw with stay alive until this
+    ///   submission was waited.
     #[allow(clippy::too_many_arguments)]
-    fn submit(
+    unsafe fn submit(
         device: &Self::Device,
         queue: &Self::Queue,
         slot: &mut Self::FrameSlot,
@@ -197,11 +254,15 @@ pub trait RenderBackend: Send + Sync + Sized + 'static {
         secondaries: Vec<Self::CommandBuffer>,
     ) -> Result<(), GraphicsError>;
     /// Waits for the slot's submission and copies the read-back buffer into `out`
-    /// (tightly packed RGBA8 rows, top to bottom).
+    /// (tightly packed RGBA8 rows, top to bottom). Returns the buffer's previous contents
+    /// when nothing was submitted since the last wait.
     ///
     /// # Errors
     /// Device lost.
-    fn read_back(
+    ///
+    /// # Safety
+    /// `slot` was created by `device`.
+    unsafe fn read_back(
         device: &Self::Device,
         slot: &mut Self::FrameSlot,
         out: &mut Vec<u8>,

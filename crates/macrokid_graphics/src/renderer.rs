@@ -1,4 +1,18 @@
 //! The headless renderer: frames, pass encoders and per-thread command contexts.
+//!
+//! This is the safe API over [`RenderBackend`]: every call of an unsafe backend function says
+//! in a `SAFETY` comment how the renderer upholds its contract. The invariants relied on:
+//! - a renderer's objects (adapter, device, queue, targets, pipeline, slots) come from its own
+//!   instance and device, and it drops its targets and pipeline only after `wait_idle`;
+//! - a [`Frame`] exists only between [`Renderer::begin_frame`] (which waits for its slot) and
+//!   its submit, and borrows the renderer mutably, so at most one frame is being prepared and
+//!   no other call touches the slots meanwhile;
+//! - [`PassEncoder`]s and [`CommandCtx`]s borrow their frame, so every command buffer a frame
+//!   submits was recorded from its slot after that wait.
+#![expect(
+    unsafe_code,
+    reason = "the safe renderer calls the RenderBackend's unsafe functions and upholds their contracts"
+)]
 
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -176,7 +190,8 @@ impl<B: RenderBackend> Renderer<B> {
         let adapter = B::select_adapter(&instance, preference)?;
         let adapter_info = B::adapter_info(&adapter);
         tracing::info!(backend = B::NAME, adapter = %adapter_info.name, "renderer adapter selected");
-        let (device, queue) = B::open_device(&instance, &adapter)?;
+        // SAFETY: `adapter` was selected from `instance` just above.
+        let (device, queue) = unsafe { B::open_device(&instance, &adapter) }?;
         let targets = PassTargets {
             color: TextureFormat::Rgba8Unorm,
             depth: TextureFormat::Depth32Float,
@@ -254,14 +269,19 @@ impl<B: RenderBackend> Renderer<B> {
             }
         }
         let index_bytes: Vec<u8> = mesh.indices.iter().flat_map(|i| i.to_ne_bytes()).collect();
-        let vertices = B::upload_buffer(
-            &self.device,
-            &self.queue,
-            BufferUsage::Vertex,
-            &vertex_bytes,
-        )?;
-        let indices =
-            B::upload_buffer(&self.device, &self.queue, BufferUsage::Index, &index_bytes)?;
+        // SAFETY: the renderer's queue was opened together with its device.
+        let vertices = unsafe {
+            B::upload_buffer(
+                &self.device,
+                &self.queue,
+                BufferUsage::Vertex,
+                &vertex_bytes,
+            )
+        }?;
+        // SAFETY: as above.
+        let indices = unsafe {
+            B::upload_buffer(&self.device, &self.queue, BufferUsage::Index, &index_bytes)
+        }?;
         Ok(GpuMesh {
             renderer: self.id,
             buffers: MeshBuffers {
@@ -283,7 +303,10 @@ impl<B: RenderBackend> Renderer<B> {
         let number = self.next_frame;
         let slot = (number % FRAMES_IN_FLIGHT as u64) as usize;
         let start = Instant::now();
-        B::wait_frame_slot(&self.device, &mut self.slots[slot])?;
+        // SAFETY: the slot was created by this device; `&mut self` means no `Frame` (and so no
+        // encoder, context or recorded command buffer, which all borrow a frame) is alive, so
+        // nothing recorded from the slot before this wait can be submitted after it.
+        unsafe { B::wait_frame_slot(&self.device, &mut self.slots[slot]) }?;
         self.slot_state[slot] = SlotState::default();
         self.next_frame += 1;
         let timings = FrameTimings {
@@ -323,7 +346,8 @@ impl<B: RenderBackend> Renderer<B> {
         }
         let start = Instant::now();
         let mut rgba = Vec::new();
-        B::read_back(&self.device, &mut self.slots[ticket.slot], &mut rgba)?;
+        // SAFETY: the slot was created by this renderer's device.
+        unsafe { B::read_back(&self.device, &mut self.slots[ticket.slot], &mut rgba) }?;
         state.pending = None;
         state.timings.gpu_and_readback = start.elapsed();
         Ok(FrameImage {
@@ -415,7 +439,12 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         })?;
         let start = Instant::now();
         let r = &mut *self.renderer;
-        B::write_instances(&r.device, &mut r.slots[self.slot], instances)?;
+        // SAFETY: the slot belongs to this device and was waited by `begin_frame`; this frame
+        // (the only thing that can submit the slot) is not submitted yet. No draw was recorded
+        // this frame (checked above: finished contexts are in `recorded`; unfinished ones
+        // borrow `self` and cannot exist during this `&mut self` call, and their buffers are
+        // never submitted).
+        unsafe { B::write_instances(&r.device, &mut r.slots[self.slot], instances) }?;
         self.instance_count = count;
         self.timings.upload += start.elapsed();
         Ok(())
@@ -627,15 +656,24 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             return Err(GraphicsError::DuplicateChunk { chunk: w[0].0 });
         }
         let secondaries = recorded.into_iter().map(|(_, cb)| cb).collect();
-        B::submit(
-            &renderer.device,
-            &renderer.queue,
-            &mut renderer.slots[slot],
-            &renderer.color,
-            &renderer.depth,
-            renderer.config.clear_color,
-            secondaries,
-        )?;
+        // SAFETY: queue, slot and targets belong to the renderer's device; the targets are
+        // `targets.width × targets.height` of the formats every encoder was begun with, and the
+        // slot's read-back buffer was sized `width × height × 4`; `begin_frame` waited the slot
+        // and this frame is its only submission since; every secondary was ended by a context
+        // of this frame (they borrow it), hence begun from this slot after the wait, and each
+        // is moved into this one submit; the targets and the pipeline are dropped only after
+        // `Renderer::drop` waited for the device to be idle.
+        unsafe {
+            B::submit(
+                &renderer.device,
+                &renderer.queue,
+                &mut renderer.slots[slot],
+                &renderer.color,
+                &renderer.depth,
+                renderer.config.clear_color,
+                secondaries,
+            )
+        }?;
         timings.submit = start.elapsed();
         renderer.slot_state[slot] = SlotState {
             pending: Some(number),
@@ -687,7 +725,9 @@ impl<'f, B: RenderBackend> PassEncoder<'f, B> {
     /// # Errors
     /// Out-of-memory.
     pub fn begin(&self, chunk: usize) -> Result<CommandCtx<'f, B>, GraphicsError> {
-        let encoder = B::begin_encoding(self.device, self.slot, &self.targets)?;
+        // SAFETY: the slot belongs to this device and was waited by `begin_frame`; the frame
+        // this encoder borrows has not been submitted (submitting consumes it).
+        let encoder = unsafe { B::begin_encoding(self.device, self.slot, &self.targets) }?;
         Ok(CommandCtx {
             encoder: Some(encoder),
             pass: *self,
@@ -747,14 +787,21 @@ impl<B: RenderBackend> CommandCtx<'_, B> {
             .encoder
             .as_mut()
             .expect("CommandCtx invariant: the encoder is present until finish");
-        B::draw_mesh_instanced(
-            encoder,
-            self.pass.pipeline,
-            self.pass.slot,
-            &self.pass.camera,
-            &mesh.buffers,
-            instances,
-        );
+        // SAFETY: the encoder was begun from `self.pass.slot` with the renderer's targets, for
+        // which its pipeline was created; the mesh belongs to the same renderer (checked above),
+        // so everything belongs to one device; `instances` lies within the frame's uploaded
+        // instances (checked above), which `upload_instances` no longer changes once a draw is
+        // recorded; the pipeline lives until `Renderer::drop` waited for idle.
+        unsafe {
+            B::draw_mesh_instanced(
+                encoder,
+                self.pass.pipeline,
+                self.pass.slot,
+                &self.pass.camera,
+                &mesh.buffers,
+                instances,
+            );
+        }
         Ok(())
     }
 

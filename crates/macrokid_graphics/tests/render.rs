@@ -561,3 +561,45 @@ fn single_instance_draws_and_mesh_switches_match_instanced_draws() {
     assert!(count_not_clear(&reference, clear) > 3000);
     assert_no_validation_messages(&renderer);
 }
+
+/// A mesh dropped while a submitted frame still reads it is kept alive by the frame slot until
+/// the GPU is done (VUID-vkDestroyBuffer-buffer-00922 otherwise), and one dropped between
+/// recording and submit is kept alive by the recorded command buffer.
+#[test]
+fn dropping_a_mesh_in_flight_is_safe() {
+    let mut renderer = renderer();
+    let instances = [InstanceData::new(Mat4::IDENTITY, [0.9, 0.4, 0.1, 1.0])];
+
+    // Dropped after submit, before read-back.
+    let mesh = renderer.upload_mesh(&Mesh::cube()).unwrap();
+    let mut frame = renderer.begin_frame().unwrap();
+    frame.set_view(camera(2.5));
+    frame.upload_instances(&instances).unwrap();
+    frame.draw_instanced(&mesh).unwrap();
+    let ticket = frame.submit().unwrap();
+    drop(mesh);
+    let after_submit = renderer.read_back(ticket).unwrap();
+    assert_no_validation_messages(&renderer);
+
+    // Dropped after recording, before submit.
+    let mesh = renderer.upload_mesh(&Mesh::cube()).unwrap();
+    let mut frame = renderer.begin_frame().unwrap();
+    frame.set_view(camera(2.5));
+    frame.upload_instances(&instances).unwrap();
+    frame.draw_instanced(&mesh).unwrap();
+    drop(mesh);
+    let ticket = frame.submit().unwrap();
+    let after_record = renderer.read_back(ticket).unwrap();
+    assert_no_validation_messages(&renderer);
+
+    // Both frames drew the cube, and the slots' later frames (which release the kept
+    // buffers) stay clean.
+    let clear = renderer.config().clear_color_rgba8();
+    assert!(count_not_clear(&after_submit, clear) > 2000);
+    assert_eq!(after_submit.rgba, after_record.rgba);
+    for _ in 0..3 {
+        let frame = renderer.begin_frame().unwrap();
+        frame.finish().unwrap();
+    }
+    assert_no_validation_messages(&renderer);
+}

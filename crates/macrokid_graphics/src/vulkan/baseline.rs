@@ -47,7 +47,8 @@ impl RawAshBaseline {
             validation: false,
         })?;
         let adapter = Vulkan::select_adapter(&instance, None)?;
-        let (device, queue) = Vulkan::open_device(&instance, &adapter)?;
+        // SAFETY: `adapter` was selected from `instance` just above.
+        let (device, queue) = unsafe { Vulkan::open_device(&instance, &adapter) }?;
         let targets = PassTargets {
             color: TextureFormat::Rgba8Unorm,
             depth: TextureFormat::Depth32Float,
@@ -64,8 +65,12 @@ impl RawAshBaseline {
             }
         }
         let index_bytes: Vec<u8> = mesh.indices.iter().flat_map(|i| i.to_ne_bytes()).collect();
-        let vertices = Vulkan::upload_buffer(&device, &queue, BufferUsage::Vertex, &vertex_bytes)?;
-        let indices = Vulkan::upload_buffer(&device, &queue, BufferUsage::Index, &index_bytes)?;
+        // SAFETY: `queue` was opened together with `device`.
+        let vertices =
+            unsafe { Vulkan::upload_buffer(&device, &queue, BufferUsage::Vertex, &vertex_bytes) }?;
+        // SAFETY: as above.
+        let indices =
+            unsafe { Vulkan::upload_buffer(&device, &queue, BufferUsage::Index, &index_bytes) }?;
         let slot = Vulkan::create_frame_slot(&device, u64::from(width) * u64::from(height) * 4)?;
         Ok(RawAshBaseline {
             slot,
@@ -96,7 +101,9 @@ impl RawAshBaseline {
     ) -> Result<Duration, GraphicsError> {
         let start = Instant::now();
         command::wait_frame_slot(&self.device, &mut self.slot)?;
-        Vulkan::write_instances(&self.device, &mut self.slot, instances)?;
+        // SAFETY: the slot belongs to this device and was waited just above; nothing was
+        // recorded from it since.
+        unsafe { Vulkan::write_instances(&self.device, &mut self.slot, instances) }?;
         let instance_buffer = self
             .slot
             .inner

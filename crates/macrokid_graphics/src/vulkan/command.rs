@@ -25,6 +25,9 @@ pub(super) struct EncoderInner {
     height: u32,
     /// State already recorded in `cmd`, so consecutive draws skip redundant binds.
     bound: Option<BoundState>,
+    /// Mesh buffers bound in `cmd`; they travel with the command buffer to the frame slot,
+    /// which keeps them alive until the GPU is done with the submission.
+    keep_alive: Vec<Arc<BufferInner>>,
 }
 
 /// Pipeline, buffers and push constants recorded last in an encoder.
@@ -87,6 +90,7 @@ pub(super) fn begin_encoding(
         width: targets.width,
         height: targets.height,
         bound: None,
+        keep_alive: Vec::new(),
     };
     let color_formats = [conv::map_texture_format(targets.color)];
     let mut rendering = vk::CommandBufferInheritanceRenderingInfo::default()
@@ -154,10 +158,12 @@ pub(super) fn draw_mesh_instanced(
     let previous = enc.bound.replace(state);
     let raw = &enc.shared.raw;
     // SAFETY: the command buffer is recording and owned by this encoder; the pipeline, mesh
-    // buffers and instance buffer belong to the same device and outlive the frame (the slot
-    // keeps replaced instance buffers until its fence is waited); `instances` lies within the
-    // uploaded instances (checked by `CommandCtx::draw_instanced`). State recorded earlier in
-    // this buffer stays bound, so only changes are recorded.
+    // buffers and instance buffer belong to the same device (caller contract) and outlive the
+    // submission: the pipeline by caller contract, the mesh buffers through `keep_alive` below
+    // (then the command buffer's, then the slot's until its fence is waited), the instance
+    // buffer through the slot (`retired` when replaced); `instances` lies within the uploaded
+    // instances (caller contract). State recorded earlier in this buffer stays bound, so only
+    // changes are recorded.
     unsafe {
         if previous.map(|p| p.pipeline) != Some(state.pipeline) {
             raw.cmd_bind_pipeline(enc.cmd, vk::PipelineBindPoint::GRAPHICS, state.pipeline);
@@ -177,6 +183,14 @@ pub(super) fn draw_mesh_instanced(
         if previous.map(|p| p.indices) != Some(state.indices) {
             raw.cmd_bind_index_buffer(enc.cmd, state.indices, 0, vk::IndexType::UINT32);
         }
+        // The mesh buffers are bound in this command buffer from now on: keep them alive
+        // with it (once per newly bound buffer; the same buffer stays bound otherwise).
+        if previous.map(|p| p.vertices) != Some(state.vertices) {
+            enc.keep_alive.push(Arc::clone(&mesh.vertices.inner));
+        }
+        if previous.map(|p| p.indices) != Some(state.indices) {
+            enc.keep_alive.push(Arc::clone(&mesh.indices.inner));
+        }
         raw.cmd_draw_indexed(
             enc.cmd,
             mesh.index_count,
@@ -194,16 +208,16 @@ pub(super) fn end_encoding(encoder: CommandEncoder) -> Result<CommandBuffer, Gra
     let result = unsafe { inner.shared.raw.end_command_buffer(inner.cmd) };
     inner.give_pool_back();
     result.map_err(|e| map_oom("ending a secondary command buffer", e))?;
-    Ok(CommandBuffer { raw: inner.cmd })
+    Ok(CommandBuffer {
+        raw: inner.cmd,
+        keep_alive: std::mem::take(&mut inner.keep_alive),
+    })
 }
 
 pub(super) fn wait_frame_slot(device: &Device, slot: &mut FrameSlot) -> Result<(), GraphicsError> {
-    let raw = &device.shared.raw;
+    debug_assert!(Arc::ptr_eq(&device.shared, &slot.inner.shared));
     let slot = &mut slot.inner;
-    // SAFETY: the fence belongs to this device.
-    unsafe { raw.wait_for_fences(&[slot.fence], true, u64::MAX) }
-        .map_err(|e| map_oom_lost("waiting for a frame fence", e))?;
-    slot.in_flight = false;
+    slot.wait_fence()?;
     slot.primary_pool.reset()?;
     for pool in slot
         .thread_pools
@@ -214,6 +228,7 @@ pub(super) fn wait_frame_slot(device: &Device, slot: &mut FrameSlot) -> Result<(
         pool.reset()?;
     }
     slot.retired.clear();
+    slot.keep_alive.clear();
     Ok(())
 }
 
@@ -246,7 +261,14 @@ pub(super) fn submit(
     clear: [f32; 4],
     secondaries: Vec<CommandBuffer>,
 ) -> Result<(), GraphicsError> {
-    let secondaries: Vec<vk::CommandBuffer> = secondaries.into_iter().map(|c| c.raw).collect();
+    let mut raws = Vec::with_capacity(secondaries.len());
+    for cb in secondaries {
+        raws.push(cb.raw);
+        // Kept until the slot's fence is waited (`wait_frame_slot`), whether or not the
+        // submission below succeeds.
+        slot.inner.keep_alive.extend(cb.keep_alive);
+    }
+    let secondaries = raws;
     submit_with(
         device,
         queue,
@@ -438,14 +460,21 @@ pub(super) fn submit_with(
     let cmd_infos = [vk::CommandBufferSubmitInfo::default().command_buffer(cmd)];
     let submit = vk::SubmitInfo2::default().command_buffer_infos(&cmd_infos);
     let queue = lock_queue(queue);
-    // SAFETY: the fence is signalled and unused (waited in `wait_frame_slot`) so it may be
-    // reset; the queue is externally synchronised by its mutex; `cmd` is executable.
+    debug_assert!(
+        !slot.in_flight,
+        "submit on a frame slot that was not waited"
+    );
+    // SAFETY: no pending submission uses the fence (caller contract: the slot was waited
+    // since its last submit), so it may be reset; the queue is externally synchronised by its
+    // mutex; `cmd` is executable. If the submit fails the fence stays unsignalled and
+    // `in_flight` stays false, so nothing waits on it (`FrameSlotInner::wait_fence`).
     unsafe {
         raw.reset_fences(&[slot.fence])
             .map_err(|e| map_oom("resetting a frame fence", e))?;
         raw.queue_submit2(*queue, &[submit], slot.fence)
             .map_err(|e| map_oom_lost("submitting a frame", e))?;
     }
+    // Only a successful submit will signal the fence.
     slot.in_flight = true;
     Ok(())
 }
@@ -455,12 +484,9 @@ pub(super) fn read_back(
     slot: &mut FrameSlot,
     out: &mut Vec<u8>,
 ) -> Result<(), GraphicsError> {
-    let raw = &device.shared.raw;
+    debug_assert!(Arc::ptr_eq(&device.shared, &slot.inner.shared));
     let slot = &mut slot.inner;
-    // SAFETY: the fence belongs to this device.
-    unsafe { raw.wait_for_fences(&[slot.fence], true, u64::MAX) }
-        .map_err(|e| map_oom_lost("waiting for a frame fence", e))?;
-    slot.in_flight = false;
+    slot.wait_fence()?;
     slot.readback.read(slot.readback_bytes as usize, out)
 }
 
@@ -548,5 +574,7 @@ pub(super) fn upload_buffer(
     waited?;
     drop(pool);
     drop(staging);
-    Ok(Buffer { inner: dst })
+    Ok(Buffer {
+        inner: Arc::new(dst),
+    })
 }

@@ -186,8 +186,10 @@ impl BufferInner {
 impl Drop for BufferInner {
     fn drop(&mut self) {
         // SAFETY: the buffer and allocation were created together by this allocator; the GPU no
-        // longer uses the buffer (frame-slot fences are waited before resources are replaced,
-        // and the renderer waits for idle before dropping).
+        // longer uses the buffer: every submission that reads it holds it alive until the
+        // submission's fence was waited (mesh buffers: an `Arc` clone in the frame slot's
+        // `keep_alive`; instance buffers: the slot's `retired` list or the slot itself, whose
+        // drop waits for its fence), and staging/read-back buffers are waited on by their owner.
         unsafe {
             self.shared
                 .allocator
@@ -516,15 +518,47 @@ pub(super) struct FrameSlotInner {
     pub(super) instances: Option<BufferInner>,
     /// Instance buffers replaced this frame; kept until the slot's fence is waited again.
     pub(super) retired: Vec<BufferInner>,
+    /// Buffers read by the slot's submitted command buffers (mesh buffers); kept until the
+    /// slot's fence is waited again.
+    pub(super) keep_alive: Vec<Arc<BufferInner>>,
     pub(super) readback: BufferInner,
     pub(super) readback_bytes: u64,
-    /// Whether a submission of this slot has not been read back or waited yet.
+    /// Whether the slot's fence will be signalled by a successful submission that has not
+    /// been waited yet. Set only after `vkQueueSubmit2` succeeded, so a failed submit (after
+    /// the fence was reset) never leads to waiting on a fence nothing will signal.
     pub(super) in_flight: bool,
+}
+
+impl FrameSlotInner {
+    /// Waits for the slot's fence if a submission is in flight, then marks the slot idle.
+    /// Returns at once when nothing was submitted since the last wait (the fence may then be
+    /// unsignalled, e.g. after a failed submit, and waiting on it would never return).
+    pub(super) fn wait_fence(&mut self) -> Result<(), GraphicsError> {
+        if !self.in_flight {
+            return Ok(());
+        }
+        // SAFETY: the fence belongs to this device and was submitted with a successful
+        // `vkQueueSubmit2` (`in_flight`), so it will be signalled.
+        unsafe {
+            self.shared
+                .raw
+                .wait_for_fences(&[self.fence], true, u64::MAX)
+        }
+        .map_err(|e| super::map_oom_lost("waiting for a frame fence", e))?;
+        self.in_flight = false;
+        Ok(())
+    }
 }
 
 impl Drop for FrameSlotInner {
     fn drop(&mut self) {
-        // SAFETY: the fence was created here; the renderer waited for the device to be idle.
+        // Objects of the slot (pools, instance buffers, kept-alive buffers) may still be used
+        // by its last submission: wait for it first.
+        if let Err(e) = self.wait_fence() {
+            tracing::error!(error = %e, "waiting for a frame slot before destroying it failed");
+        }
+        // SAFETY: the fence was created here and no pending submission uses it (waited above;
+        // on device loss nothing executes any more).
         unsafe { self.shared.raw.destroy_fence(self.fence, None) };
     }
 }
@@ -554,6 +588,7 @@ pub(super) fn create_frame_slot(
             thread_pools: Arc::new(Mutex::new(Vec::new())),
             instances: None,
             retired: Vec::new(),
+            keep_alive: Vec::new(),
             readback,
             readback_bytes,
             in_flight: false,

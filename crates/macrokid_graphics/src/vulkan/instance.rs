@@ -67,6 +67,15 @@ impl Drop for InstanceShared {
     }
 }
 
+/// The debug-utils messenger callback: counts validation warnings and errors in the
+/// [`ValidationCounter`] behind `user_data` and forwards every message to `tracing`.
+///
+/// # Safety
+/// Called only by the Vulkan loader/validation layer for the messenger it was registered with:
+/// - `data` is null or points to a valid `VkDebugUtilsMessengerCallbackDataEXT` (with
+///   null or NUL-terminated `pMessageIdName`/`pMessage`) for the duration of the call;
+/// - `user_data` is null or the `*const ValidationCounter` registered with the messenger,
+///   which stays alive until the messenger is destroyed.
 unsafe extern "system" fn debug_callback(
     severity: vk::DebugUtilsMessageSeverityFlagsEXT,
     types: vk::DebugUtilsMessageTypeFlagsEXT,

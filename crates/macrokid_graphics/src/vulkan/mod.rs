@@ -62,8 +62,12 @@ pub struct Queue {
 }
 
 /// A buffer with its vk-mem allocation.
+///
+/// Shared: a draw that records the buffer gives its command buffer a clone, which the frame
+/// slot keeps from submit until its fence is waited, so dropping the `Buffer` never destroys
+/// a buffer a pending submission reads.
 pub struct Buffer {
-    inner: device::BufferInner,
+    inner: Arc<device::BufferInner>,
 }
 
 /// A 2D image with its view and vk-mem allocation.
@@ -89,6 +93,9 @@ pub struct CommandEncoder {
 /// A finished secondary command buffer.
 pub struct CommandBuffer {
     raw: vk::CommandBuffer,
+    /// Buffers the recorded commands read; moved into the frame slot's keep-alive list on
+    /// submit.
+    keep_alive: Vec<Arc<device::BufferInner>>,
 }
 
 // --- vk::Result mapping (each function lists the codes it handles) -------------------------
@@ -177,7 +184,7 @@ impl RenderBackend for Vulkan {
         adapter.info.clone()
     }
 
-    fn open_device(
+    unsafe fn open_device(
         instance: &Instance,
         adapter: &Adapter,
     ) -> Result<(Device, Queue), GraphicsError> {
@@ -200,7 +207,7 @@ impl RenderBackend for Vulkan {
         device::create_mesh_pipeline(device, targets)
     }
 
-    fn upload_buffer(
+    unsafe fn upload_buffer(
         device: &Device,
         queue: &Queue,
         usage: BufferUsage,
@@ -213,11 +220,11 @@ impl RenderBackend for Vulkan {
         device::create_frame_slot(device, readback_bytes)
     }
 
-    fn wait_frame_slot(device: &Device, slot: &mut FrameSlot) -> Result<(), GraphicsError> {
+    unsafe fn wait_frame_slot(device: &Device, slot: &mut FrameSlot) -> Result<(), GraphicsError> {
         command::wait_frame_slot(device, slot)
     }
 
-    fn write_instances(
+    unsafe fn write_instances(
         device: &Device,
         slot: &mut FrameSlot,
         instances: &[InstanceData],
@@ -225,7 +232,7 @@ impl RenderBackend for Vulkan {
         device::write_instances(device, slot, instances)
     }
 
-    fn begin_encoding(
+    unsafe fn begin_encoding(
         device: &Device,
         slot: &FrameSlot,
         targets: &PassTargets,
@@ -233,7 +240,7 @@ impl RenderBackend for Vulkan {
         command::begin_encoding(device, slot, targets)
     }
 
-    fn draw_mesh_instanced(
+    unsafe fn draw_mesh_instanced(
         encoder: &mut CommandEncoder,
         pipeline: &Pipeline,
         slot: &FrameSlot,
@@ -248,7 +255,7 @@ impl RenderBackend for Vulkan {
         command::end_encoding(encoder)
     }
 
-    fn submit(
+    unsafe fn submit(
         device: &Device,
         queue: &Queue,
         slot: &mut FrameSlot,
@@ -260,7 +267,7 @@ impl RenderBackend for Vulkan {
         command::submit(device, queue, slot, color, depth, clear, secondaries)
     }
 
-    fn read_back(
+    unsafe fn read_back(
         device: &Device,
         slot: &mut FrameSlot,
         out: &mut Vec<u8>,
@@ -292,7 +299,8 @@ mod tests {
             Err(e) => panic!("this test needs lavapipe and the validation layer: {e}"),
         };
         let adapter = Vulkan::select_adapter(&instance, None).unwrap();
-        let (device, _queue) = Vulkan::open_device(&instance, &adapter).unwrap();
+        // SAFETY: `adapter` was selected from `instance`.
+        let (device, _queue) = unsafe { Vulkan::open_device(&instance, &adapter) }.unwrap();
         assert_eq!(Vulkan::validation_counts(&instance).total(), 0);
         // 0x8000 is not a valid VkFenceCreateFlagBits value: VUID-VkFenceCreateInfo-flags-parameter.
         let info = vk::FenceCreateInfo::default().flags(vk::FenceCreateFlags::from_raw(0x8000));
@@ -320,7 +328,8 @@ mod tests {
         })
         .expect("this test needs lavapipe and the validation layer");
         let adapter = Vulkan::select_adapter(&instance, None).unwrap();
-        let (device, _queue) = Vulkan::open_device(&instance, &adapter).unwrap();
+        // SAFETY: `adapter` was selected from `instance`.
+        let (device, _queue) = unsafe { Vulkan::open_device(&instance, &adapter) }.unwrap();
         let color = Vulkan::create_attachment(&device, TextureFormat::Rgba8Unorm, 8, 8).unwrap();
         let buffer = device::BufferInner::new(
             &device.shared,
@@ -381,5 +390,80 @@ mod tests {
             counts.errors >= 1,
             "the WAW hazard was not reported: {counts:?}"
         );
+    }
+
+    /// Runs `f` on another thread and fails the test if it does not return within a minute
+    /// (a wait on a fence that nothing will signal would otherwise hang the test run).
+    fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("waited on a frame fence that nothing will signal")
+    }
+
+    /// A submit that fails after resetting the fence leaves the slot idle: waiting for the
+    /// slot (`wait_frame_slot`, `read_back`) returns at once instead of waiting forever; a
+    /// successful submit marks it in flight until waited.
+    #[test]
+    fn a_failed_submit_leaves_the_slot_waitable() {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+        let instance = Vulkan::create_instance(&InstanceDesc {
+            app_name: "failed-submit-test",
+            validation: true,
+        })
+        .expect("this test needs lavapipe and the validation layer");
+        let adapter = Vulkan::select_adapter(&instance, None).unwrap();
+        // SAFETY: `adapter` was selected from `instance`.
+        let (device, queue) = unsafe { Vulkan::open_device(&instance, &adapter) }.unwrap();
+        let targets = PassTargets {
+            color: TextureFormat::Rgba8Unorm,
+            depth: TextureFormat::Depth32Float,
+            width: 8,
+            height: 8,
+        };
+        let color = Vulkan::create_attachment(&device, targets.color, 8, 8).unwrap();
+        let depth = Vulkan::create_attachment(&device, targets.depth, 8, 8).unwrap();
+        let mut slot = Vulkan::create_frame_slot(&device, 8 * 8 * 4).unwrap();
+        assert!(!slot.inner.in_flight, "a new slot is idle");
+
+        // A successful submit: in flight until waited.
+        // SAFETY: all objects belong to `device`; the slot is new (idle); no secondaries;
+        // the targets outlive the wait below.
+        unsafe { Vulkan::submit(&device, &queue, &mut slot, &color, &depth, [0.0; 4], vec![]) }
+            .unwrap();
+        assert!(slot.inner.in_flight);
+        // SAFETY: the slot belongs to `device`; no encoder of it exists.
+        unsafe { Vulkan::wait_frame_slot(&device, &mut slot) }.unwrap();
+        assert!(!slot.inner.in_flight);
+
+        // What `submit_with` leaves behind when `vkQueueSubmit2` fails: the fence was reset
+        // and nothing will signal it; `in_flight` stays false.
+        // SAFETY: the fence belongs to the device and no pending submission uses it (waited).
+        unsafe { device.shared.raw.reset_fences(&[slot.inner.fence]) }.unwrap();
+        let (device, mut slot) = within_a_minute(move || {
+            // SAFETY: the slot belongs to `device`; no encoder of it exists.
+            unsafe { Vulkan::wait_frame_slot(&device, &mut slot) }.unwrap();
+            let mut out = Vec::new();
+            // SAFETY: the slot belongs to `device`.
+            unsafe { Vulkan::read_back(&device, &mut slot, &mut out) }.unwrap();
+            assert_eq!(out.len(), 8 * 8 * 4);
+            (device, slot)
+        });
+
+        // The slot is usable again: the next submit resets the (unsignalled) fence and
+        // signals it.
+        // SAFETY: as for the first submit; the slot is idle.
+        unsafe { Vulkan::submit(&device, &queue, &mut slot, &color, &depth, [1.0; 4], vec![]) }
+            .unwrap();
+        let mut out = Vec::new();
+        // SAFETY: the slot belongs to `device`.
+        unsafe { Vulkan::read_back(&device, &mut slot, &mut out) }.unwrap();
+        assert_eq!(&out[..4], &[255, 255, 255, 255]);
+        assert!(!slot.inner.in_flight);
+        drop(slot);
+        Vulkan::wait_idle(&device).unwrap();
+        assert_eq!(Vulkan::validation_counts(&instance).total(), 0);
     }
 }
