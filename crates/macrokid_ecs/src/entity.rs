@@ -99,22 +99,36 @@ pub(crate) struct Entities {
 impl Entities {
     /// Hands out an id (reusing a freed index when there is one) located at
     /// `location`.
+    ///
+    /// # Panics
+    /// When all 2^32 - 1 slots are taken (then nothing changes).
+    #[inline]
     pub(crate) fn alloc(&mut self, location: Location) -> Entity {
-        self.alive += 1;
-        if let Some(index) = self.free.pop() {
+        self.alloc_below(location, u32::MAX)
+    }
+
+    /// [`alloc`](Self::alloc) with at most `limit` slots (a parameter only
+    /// so that tests can reach the limit).
+    #[inline]
+    fn alloc_below(&mut self, location: Location, limit: u32) -> Entity {
+        let entity = if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             slot.location = location;
-            return Entity::new(index, slot.generation);
-        }
-        let index = u32::try_from(self.slots.len())
-            .ok()
-            .filter(|&i| i != u32::MAX)
-            .expect("entity table full: more than 2^32 - 1 entity slots were allocated");
-        self.slots.push(Slot {
-            generation: 0,
-            location,
-        });
-        Entity::new(index, 0)
+            Entity::new(index, slot.generation)
+        } else {
+            let index = u32::try_from(self.slots.len())
+                .ok()
+                .filter(|&i| i < limit)
+                .expect("entity table full: more than 2^32 - 1 entity slots were allocated");
+            self.slots.push(Slot {
+                generation: 0,
+                location,
+            });
+            Entity::new(index, 0)
+        };
+        // Counted only once allocated: the `expect` above changes nothing.
+        self.alive += 1;
+        entity
     }
 
     /// Reserves capacity for `additional` more allocations.
@@ -225,6 +239,30 @@ mod tests {
         let forged = Entity::new(0, 1);
         assert!(!entities.contains(forged));
         assert!(!entities.contains(Entity::new(7, 0)));
+    }
+
+    #[test]
+    fn a_full_table_panics_without_counting_an_entity() {
+        let mut entities = Entities::default();
+        let a = entities.alloc_below(HERE, 2);
+        entities.alloc_below(HERE, 2);
+        let full = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            entities.alloc_below(HERE, 2);
+        }));
+        let msg = full.expect_err("a third slot is over the limit");
+        let msg = msg
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| msg.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        assert!(msg.contains("entity table full"), "{msg}");
+        assert_eq!(entities.len(), 2, "the failed alloc is not counted");
+        // A freed slot can still be reused, and the count stays exact.
+        entities.free(a).unwrap();
+        assert_eq!(entities.len(), 1);
+        let b = entities.alloc_below(HERE, 2);
+        assert_eq!(b.index(), a.index());
+        assert_eq!(entities.len(), 2);
     }
 
     #[test]

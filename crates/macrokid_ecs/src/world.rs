@@ -14,7 +14,8 @@ use crate::error::EcsError;
 use crate::hash::TypeIdMap;
 use crate::query::{QueryBorrow, QueryData, QueryFilter};
 use crate::storage::{
-    AccessList, Archetype, ArchetypeId, ComponentType, Components, QueryState, ResourceSlot,
+    for_each_finishing, AccessList, Archetype, ArchetypeId, ComponentType, Components, QueryState,
+    ResourceSlot,
 };
 
 /// Where a bundle type's components go: its table and, per tuple element,
@@ -224,14 +225,19 @@ impl World {
     /// Despawns `entity`, dropping its components. Its id (and every copy)
     /// becomes stale.
     ///
+    /// When a component's `Drop` panics, the entity is still despawned (and
+    /// its other components dropped) before the panic goes on: the world
+    /// stays consistent.
+    ///
     /// # Errors
     /// [`EcsError::StaleEntity`] when `entity` is not alive.
     pub fn despawn(&mut self, entity: Entity) -> Result<(), EcsError> {
         let location = self.entities.free(entity)?;
-        let moved = self.archetypes[location.archetype as usize].swap_remove(location.row as usize);
-        if let Some(moved) = moved {
-            self.entities.set_location(moved, location);
-        }
+        let entities = &mut self.entities;
+        // All bookkeeping is done before the first component is dropped.
+        self.archetypes[location.archetype as usize].swap_remove(location.row as usize, |moved| {
+            entities.set_location(moved, location);
+        });
         Ok(())
     }
 
@@ -398,15 +404,19 @@ impl World {
 
     /// Despawns every entity (dropping their components; every id becomes
     /// stale). Resources and tables are kept.
+    ///
+    /// When a component's `Drop` panics, every entity is still despawned and
+    /// every other component dropped before the panic goes on.
     pub fn clear(&mut self) {
-        for table in &mut self.archetypes {
+        // Every id is freed before the first component is dropped.
+        for table in &self.archetypes {
             for &entity in table.entities() {
                 self.entities
                     .free(entity)
                     .expect("storage invariant broken: a table row holds a dead entity");
             }
-            table.clear();
         }
+        for_each_finishing(&mut self.archetypes, Archetype::clear);
     }
 
     /// Inserts resource `value`, returning the previous `T` if there was one.

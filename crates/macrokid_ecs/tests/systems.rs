@@ -385,3 +385,37 @@ fn run_stage_runs_one_stage_and_applies_its_commands() {
         "{err}"
     );
 }
+
+#[derive(System, Default)]
+#[system(reads(Position, Velocity), writes(Snapshot))]
+struct ReadTwice;
+
+impl Run for ReadTwice {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let mut out = cx.resource_mut::<Snapshot>()?;
+        out.0.clear();
+        for (e, p, q) in cx.query::<(Entity, &Position, &Position)>().iter() {
+            out.0.push((e, p.0 + q.0));
+        }
+        for (e, p, q, v) in cx
+            .query::<(Entity, Option<&Position>, &Position, Option<&Velocity>)>()
+            .iter()
+        {
+            out.0
+                .push((e, p.map_or(0.0, |p| p.0) + q.0 + v.map_or(0.0, |v| v.0)));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn system_queries_may_read_one_component_twice() {
+    let mut world = World::new();
+    world.insert_resource(Snapshot::default());
+    let a = world.spawn((Position(1.0), Velocity(10.0)));
+    let b = world.spawn((Position(2.0),));
+    world.run_system(&mut ReadTwice).unwrap();
+    let mut seen = world.resource::<Snapshot>().unwrap().0.clone();
+    seen.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    assert_eq!(seen, [(a, 2.0), (a, 12.0), (b, 4.0), (b, 4.0)]);
+}

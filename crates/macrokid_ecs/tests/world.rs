@@ -308,3 +308,31 @@ fn a_panicking_batch_iterator_leaves_the_world_consistent() {
     let e = world.spawn((Pos(9), Vel(9)));
     assert_eq!(world.get::<Pos>(e), Ok(&Pos(9)));
 }
+
+#[test]
+fn queries_reading_one_component_twice_are_accepted() {
+    let mut world = World::new();
+    let a = world.spawn((Pos(1), Vel(10)));
+    let b = world.spawn((Pos(2),));
+    let mut pairs: Vec<(i32, i32)> = world
+        .query::<(&Pos, &Pos)>()
+        .iter()
+        .map(|(x, y)| (x.0, y.0))
+        .collect();
+    pairs.sort();
+    assert_eq!(pairs, [(1, 1), (2, 2)]);
+
+    let mut mixed: Vec<(Entity, Option<i32>, i32, Option<i32>)> = world
+        .query::<(Entity, Option<&Pos>, &Pos, Option<&Vel>)>()
+        .iter()
+        .map(|(e, x, y, v)| (e, x.map(|x| x.0), y.0, v.map(|v| v.0)))
+        .collect();
+    mixed.sort();
+    assert_eq!(mixed, [(a, Some(1), 1, Some(10)), (b, Some(2), 2, None)]);
+
+    // Repeated shared reads next to a write of another type.
+    world
+        .query::<(&Pos, &mut Vel, Option<&Pos>)>()
+        .for_each(|(p, v, q)| v.0 += p.0 + q.map_or(0, |q| q.0));
+    assert_eq!(world.get::<Vel>(a), Ok(&Vel(12)));
+}

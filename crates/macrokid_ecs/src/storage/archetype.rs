@@ -28,6 +28,41 @@ impl ComponentType {
     }
 }
 
+/// Calls `f` on every item of `items`, in order. When a call panics, the
+/// remaining items still get their call (while unwinding; a second panic
+/// aborts, as when dropping a `Vec`), then the panic goes on.
+///
+/// Used to drop user values column by column (or table by table) so that a
+/// panicking `Drop` cannot leave some columns shorter than others.
+pub(crate) fn for_each_finishing<T>(items: &mut [T], f: impl FnMut(&mut T)) {
+    struct Finish<'a, T, F: FnMut(&mut T)> {
+        items: &'a mut [T],
+        next: usize,
+        f: F,
+    }
+
+    impl<T, F: FnMut(&mut T)> Finish<'_, T, F> {
+        fn run(&mut self) {
+            while let Some(item) = self.items.get_mut(self.next) {
+                // Advance first: a panicking call is not repeated on unwind.
+                self.next += 1;
+                (self.f)(item);
+            }
+        }
+    }
+
+    impl<T, F: FnMut(&mut T)> Drop for Finish<'_, T, F> {
+        fn drop(&mut self) {
+            // Does nothing after a normal `run`; after a panic in `run`,
+            // finishes the items it did not reach.
+            self.run();
+        }
+    }
+
+    let mut finish = Finish { items, next: 0, f };
+    finish.run();
+}
+
 /// The id of an archetype: its index in the world's table list.
 pub(crate) type ArchetypeId = u32;
 
@@ -194,14 +229,19 @@ impl Archetype {
         })
     }
 
-    /// Removes row `row`, dropping its components. Returns the entity that
-    /// was moved into `row` to fill the hole, if any.
-    pub(crate) fn swap_remove(&mut self, row: usize) -> Option<Entity> {
-        for column in self.columns.iter_mut() {
-            column.swap_remove_drop(row);
-        }
+    /// Removes row `row`, dropping its components. `relocate` is called
+    /// with the entity moved into `row` to fill the hole, if any.
+    ///
+    /// Panic-safe: the entity list is updated and `relocate` runs before any
+    /// component is dropped, and when a component's `Drop` panics the other
+    /// columns still lose row `row` (see [`for_each_finishing`]), so every
+    /// column keeps the length of the entity list; the panic goes on.
+    pub(crate) fn swap_remove(&mut self, row: usize, relocate: impl FnOnce(Entity)) {
         self.entities.swap_remove(row);
-        self.entities.get(row).copied()
+        if let Some(&moved) = self.entities.get(row) {
+            relocate(moved);
+        }
+        for_each_finishing(&mut self.columns, |column| column.swap_remove_drop(row));
     }
 
     /// Moves row `row` into `dst`: every column that `dst` also has is moved
@@ -228,11 +268,13 @@ impl Archetype {
     }
 
     /// Drops every row.
+    ///
+    /// Panic-safe as [`swap_remove`](Self::swap_remove): the entity list is
+    /// emptied first, and every column is emptied even when a component's
+    /// `Drop` panics.
     pub(crate) fn clear(&mut self) {
-        for column in self.columns.iter_mut() {
-            column.clear();
-        }
         self.entities.clear();
+        for_each_finishing(&mut self.columns, |column| column.clear());
     }
 
     /// The type names, in column order (for debugging output).
@@ -260,5 +302,29 @@ impl Archetype {
             )
         });
         (value, moved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    #[test]
+    fn for_each_finishing_reaches_every_item_after_a_panic() {
+        let mut items = [0_u32; 4];
+        for_each_finishing(&mut items, |x| *x += 1);
+        assert_eq!(items, [1; 4], "each item once on the normal path");
+        let mut calls = 0;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            for_each_finishing(&mut items, |x| {
+                calls += 1;
+                *x += 1;
+                assert!(calls != 2, "the second call panics");
+            });
+        }));
+        assert!(result.is_err(), "the panic goes on");
+        assert_eq!(calls, 4, "the panicking call is not repeated");
+        assert_eq!(items, [2; 4]);
     }
 }

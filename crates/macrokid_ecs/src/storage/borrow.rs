@@ -107,6 +107,16 @@ impl BorrowFlag {
         )
     }
 
+    /// Takes a borrow of `what` for `who` (as [`acquire`](Self::acquire))
+    /// and returns the guard that gives it back on drop.
+    ///
+    /// # Panics
+    /// As [`acquire`](Self::acquire); then nothing is held.
+    pub(crate) fn hold(&self, mode: Mode, who: &'static str, what: &'static str) -> HeldBorrow<'_> {
+        self.acquire(mode, who, what);
+        HeldBorrow { flag: self, mode }
+    }
+
     /// Gives back a borrow taken with `acquire(mode, ..)`.
     pub(crate) fn release(&self, mode: Mode) {
         match mode {
@@ -210,18 +220,35 @@ impl Drop for BorrowSet<'_> {
     }
 }
 
+/// One borrow of a flag, given back on drop (also on unwind).
+///
+/// Made by [`BorrowFlag::hold`] before the guarded reference is computed, so
+/// that a panic in between cannot leave the flag set.
+#[derive(Debug)]
+pub(crate) struct HeldBorrow<'a> {
+    flag: &'a BorrowFlag,
+    mode: Mode,
+}
+
+impl Drop for HeldBorrow<'_> {
+    fn drop(&mut self) {
+        self.flag.release(self.mode);
+    }
+}
+
 /// A shared borrow of a component or resource, holding its read flag.
 ///
 /// Dereferences to `&T`; the flag is released on drop.
 pub struct Ref<'a, T: ?Sized> {
     value: &'a T,
-    flag: &'a BorrowFlag,
+    _held: HeldBorrow<'a>,
 }
 
 impl<'a, T: ?Sized> Ref<'a, T> {
-    /// The caller holds a read borrow of `flag` that guards `value`.
-    pub(crate) fn new(value: &'a T, flag: &'a BorrowFlag) -> Self {
-        Self { value, flag }
+    /// `held` is a read borrow of the flag that guards `value`.
+    pub(crate) fn new(value: &'a T, held: HeldBorrow<'a>) -> Self {
+        debug_assert_eq!(held.mode, Mode::Read);
+        Self { value, _held: held }
     }
 }
 
@@ -229,12 +256,6 @@ impl<T: ?Sized> Deref for Ref<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         self.value
-    }
-}
-
-impl<T: ?Sized> Drop for Ref<'_, T> {
-    fn drop(&mut self) {
-        self.flag.release(Mode::Read);
     }
 }
 
@@ -249,13 +270,14 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Ref<'_, T> {
 /// Dereferences to `&mut T`; the flag is released on drop.
 pub struct RefMut<'a, T: ?Sized> {
     value: &'a mut T,
-    flag: &'a BorrowFlag,
+    _held: HeldBorrow<'a>,
 }
 
 impl<'a, T: ?Sized> RefMut<'a, T> {
-    /// The caller holds the write borrow of `flag` that guards `value`.
-    pub(crate) fn new(value: &'a mut T, flag: &'a BorrowFlag) -> Self {
-        Self { value, flag }
+    /// `held` is the write borrow of the flag that guards `value`.
+    pub(crate) fn new(value: &'a mut T, held: HeldBorrow<'a>) -> Self {
+        debug_assert_eq!(held.mode, Mode::Write);
+        Self { value, _held: held }
     }
 }
 
@@ -269,12 +291,6 @@ impl<T: ?Sized> Deref for RefMut<'_, T> {
 impl<T: ?Sized> DerefMut for RefMut<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         self.value
-    }
-}
-
-impl<T: ?Sized> Drop for RefMut<'_, T> {
-    fn drop(&mut self) {
-        self.flag.release(Mode::Write);
     }
 }
 

@@ -10,8 +10,10 @@
 //!   resource) is mutated only under the write flag of its type
 //!   ([`borrow::BorrowFlag`]: many readers or one writer, atomics), and read
 //!   under a read flag; a query takes every flag it needs in
-//!   [`view::QueryState::new`] and hands out each table's column at most once
-//!   per borrow of the state ([`view::TableView`]).
+//!   [`view::QueryState::new`] and hands out each table's column of a
+//!   written type at most once per borrow of the state
+//!   ([`view::TableView`]; columns of read types only as shared slices, as
+//!   often as asked).
 //! - **(I2) unguarded reads only without guards.** `World`'s `&self` getters
 //!   read without flags. Flags are taken only by `World::query` (which holds
 //!   `&mut World`) and inside a stage context (which is made from
@@ -22,7 +24,10 @@
 //! and never past the end of its table.
 //!
 //! Everything that changes a table's shape (push, swap-remove, moving rows)
-//! takes `&mut`.
+//! takes `&mut`. Where that drops components (despawn, clear), the entity
+//! bookkeeping is done first and the columns are emptied through
+//! [`archetype::for_each_finishing`], so a panicking `Drop` leaves every
+//! column of a table with the length of its entity list.
 
 mod archetype;
 mod borrow;
@@ -32,7 +37,7 @@ mod resource;
 mod view;
 
 pub use archetype::ComponentType;
-pub(crate) use archetype::{Archetype, ArchetypeId};
+pub(crate) use archetype::{for_each_finishing, Archetype, ArchetypeId};
 pub use borrow::{Access, AccessList, Mode, Ref, RefMut};
 pub(crate) use column::typed_mut;
 pub use column::{ErasedColumn, TypedColumn};

@@ -72,9 +72,10 @@ impl ResourceSlot {
     /// # Panics
     /// When the resource is written right now.
     pub(crate) fn borrow<T: 'static>(&self, who: &'static str) -> Ref<'_, T> {
-        self.flag
-            .acquire(Mode::Read, who, std::any::type_name::<T>());
-        Ref::new(self.shared::<T>(), &self.flag)
+        // The guard exists before the downcast (which may panic), so the
+        // flag is released on unwind.
+        let held = self.flag.hold(Mode::Read, who, std::any::type_name::<T>());
+        Ref::new(self.shared::<T>(), held)
     }
 
     /// The value under the write borrow taken for `who`.
@@ -82,14 +83,16 @@ impl ResourceSlot {
     /// # Panics
     /// When the resource is read or written right now.
     pub(crate) fn borrow_mut<T: 'static>(&self, who: &'static str) -> RefMut<'_, T> {
-        self.flag
-            .acquire(Mode::Write, who, std::any::type_name::<T>());
-        // SAFETY: (I1): the write flag just taken excludes every other
-        // reference to the value until the returned guard drops.
+        // The guard exists before the downcast (which may panic), so the
+        // flag is released on unwind.
+        let held = self.flag.hold(Mode::Write, who, std::any::type_name::<T>());
+        // SAFETY: (I1): the write flag just taken (held by `held`, then by
+        // the returned guard) excludes every other reference to the value
+        // until that guard drops.
         let value: &mut (dyn Any + Send + Sync) = unsafe { &mut **self.value.get() };
         RefMut::new(
             value.downcast_mut::<T>().unwrap_or_else(|| mismatch::<T>()),
-            &self.flag,
+            held,
         )
     }
 }
@@ -111,6 +114,25 @@ mod tests {
         assert_eq!(slot.replace(7_u32), 6);
         *slot.get_mut::<u32>() += 1;
         assert_eq!(slot.into_inner::<u32>(), 8);
+    }
+
+    #[test]
+    fn a_panic_after_taking_the_flag_releases_it() {
+        let slot = ResourceSlot::new(5_u32);
+        // The wrong type: the downcast panics after the flag is taken.
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _r = slot.borrow::<u64>("reader");
+        }));
+        assert!(read.is_err());
+        assert!(slot.flag.is_free(), "the read flag was released on unwind");
+        let write = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _w = slot.borrow_mut::<u64>("writer");
+        }));
+        assert!(write.is_err());
+        assert!(slot.flag.is_free(), "the write flag was released on unwind");
+        *slot.borrow_mut::<u32>("writer") += 1;
+        assert_eq!(*slot.borrow::<u32>("reader"), 6);
+        assert!(slot.flag.is_free());
     }
 
     #[test]

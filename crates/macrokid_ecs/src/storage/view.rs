@@ -124,13 +124,13 @@ impl<'s> Iterator for Views<'s> {
     }
 }
 
-/// A view of one table for one query: each declared access can be fetched
-/// once, as a slice over all rows.
+/// A view of one table for one query: each declared write can be fetched
+/// once, each declared read any number of times, as a slice over all rows.
 #[doc(hidden)]
 pub struct TableView<'a> {
     archetype: &'a Archetype,
     access: &'a AccessList,
-    /// Bit `i` set: `access.items[i]` was fetched.
+    /// Bit `i` set: `access.items[i]`, declared as a write, was fetched.
     taken: u64,
 }
 
@@ -163,20 +163,28 @@ impl<'a> TableView<'a> {
             "storage invariant broken: a query fetched `{}` mutably after declaring a read",
             access.name
         );
-        assert!(
-            index < 64 && self.taken & (1 << index) == 0,
-            "storage invariant broken: a query fetched `{}` twice from one table",
-            access.name
-        );
-        self.taken |= 1 << index;
+        // Only a column declared as a write must be handed out once: a
+        // type declared as a read (possibly several times, merged by
+        // `AccessList::validate`) is only ever handed out as shared slices,
+        // and any number of those may coexist.
+        if access.mode == Mode::Write {
+            assert!(
+                index < 64 && self.taken & (1 << index) == 0,
+                "storage invariant broken: a query fetched `{}` twice from one table",
+                access.name
+            );
+            self.taken |= 1 << index;
+        }
         self.archetype.column_index(type_id)
     }
 
     /// The column of `T` (declared read or write), or `None` when the table
-    /// lacks `T`.
+    /// lacks `T`. A type declared as a read may be fetched any number of
+    /// times (e.g. for `(&A, Option<&A>)`).
     ///
     /// # Panics
-    /// When `T` was not declared or was already fetched from this view.
+    /// When `T` was not declared, or was declared as a write and was already
+    /// fetched from this view.
     pub fn read<T: 'static>(&mut self) -> Option<&'a [T]> {
         let column = self.take(TypeId::of::<T>(), false)?;
         Some(self.archetype.typed_column::<T>(column).slice_shared())
@@ -210,9 +218,11 @@ pub(crate) fn guarded_ref<'w, T: 'static>(
 ) -> Option<Ref<'w, T>> {
     let column = archetype.column_index(TypeId::of::<T>())?;
     let flag = components.flag(TypeId::of::<T>())?;
-    flag.acquire(Mode::Read, who, std::any::type_name::<T>());
+    // The guard exists before anything that may panic, so the flag is
+    // released on unwind.
+    let held = flag.hold(Mode::Read, who, std::any::type_name::<T>());
     let value = &archetype.typed_column::<T>(column).slice_shared()[row];
-    Some(Ref::new(value, flag))
+    Some(Ref::new(value, held))
 }
 
 /// An exclusive borrow of the `T` in row `row` of `archetype`, under the
@@ -228,11 +238,13 @@ pub(crate) fn guarded_mut<'w, T: Send + Sync + 'static>(
 ) -> Option<RefMut<'w, T>> {
     let column = archetype.column_index(TypeId::of::<T>())?;
     let flag = components.flag(TypeId::of::<T>())?;
-    flag.acquire(Mode::Write, who, std::any::type_name::<T>());
-    // (I1): the write flag of `T` is now held by the returned guard, which
-    // excludes every other access to the column.
+    // The guard exists before anything that may panic, so the flag is
+    // released on unwind.
+    let held = flag.hold(Mode::Write, who, std::any::type_name::<T>());
+    // (I1): the write flag of `T` is now held by `held` (then by the
+    // returned guard), which excludes every other access to the column.
     let value = &mut archetype.typed_column::<T>(column).slice_exclusive()[row];
-    Some(RefMut::new(value, flag))
+    Some(RefMut::new(value, held))
 }
 
 #[cfg(test)]
@@ -312,6 +324,65 @@ mod tests {
         let mut view = state.views().next().unwrap();
         let _a = view.write::<u32>();
         let _b = view.write::<u32>();
+    }
+
+    #[test]
+    fn duplicate_reads_are_handed_out_repeatedly() {
+        let (table, components) = table_with(&[(1, 10), (2, 20)]);
+        let tables = std::slice::from_ref(&table);
+        let mut access = AccessList::default();
+        access.add::<u32>(Mode::Read);
+        access.add::<u64>(Mode::Write);
+        access.add::<u32>(Mode::Read);
+        let access = access.validate("q");
+        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), "test");
+        let mut view = state.views().next().unwrap();
+        let a = view.read::<u32>().unwrap();
+        let b = view.read::<u32>().unwrap();
+        let c = view.write::<u64>().unwrap();
+        for ((x, y), z) in a.iter().zip(b).zip(c.iter_mut()) {
+            *z += u64::from(x + y);
+        }
+        assert_eq!(a, b);
+        drop(state);
+        assert_eq!(table.get::<u64>(1), Some(&24));
+    }
+
+    #[test]
+    #[should_panic(expected = "twice from one table")]
+    fn a_write_column_is_not_also_handed_out_shared() {
+        let (table, components) = table_with(&[(1, 10)]);
+        let mut access = AccessList::default();
+        access.add::<u32>(Mode::Write);
+        let access = access.validate("q");
+        let tables = std::slice::from_ref(&table);
+        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), "test");
+        let mut view = state.views().next().unwrap();
+        let _a = view.write::<u32>();
+        let _b = view.read::<u32>();
+    }
+
+    #[test]
+    fn a_panic_after_taking_a_flag_releases_it() {
+        let (table, components) = table_with(&[(1, 10)]);
+        let flag = components.flag(TypeId::of::<u32>()).unwrap();
+        // Row 5 is out of bounds: the panic comes after the flag is taken.
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _r = guarded_ref::<u32>(&components, &table, 5, "reader");
+        }));
+        assert!(read.is_err());
+        assert!(flag.is_free(), "the read flag was released on unwind");
+        let write = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _w = guarded_mut::<u32>(&components, &table, 5, "writer");
+        }));
+        assert!(write.is_err());
+        assert!(flag.is_free(), "the write flag was released on unwind");
+        *guarded_mut::<u32>(&components, &table, 0, "writer").unwrap() += 1;
+        assert_eq!(
+            *guarded_ref::<u32>(&components, &table, 0, "reader").unwrap(),
+            2
+        );
+        assert!(flag.is_free());
     }
 
     #[test]
