@@ -7,12 +7,32 @@ use crate::access::ResourceAccess;
 
 /// A unit of work with a name and a declared [`ResourceAccess`].
 ///
-/// Usually implemented by `#[derive(System)]`:
+/// Usually implemented by `#[derive(System)]` from `macrokid_threads`
+/// (`#[system(reads(Velocity, Time), writes(Position))]`), which writes what
+/// this hand-written impl does:
 ///
-/// ```ignore
-/// #[derive(System)]
-/// #[system(reads(Velocity, Time), writes(Position))]
+/// ```
+/// use macrokid_core::{Reads, ResourceAccess, ResourceId, System, Writes};
+///
+/// struct Position;
+/// struct Velocity;
 /// struct Integrate;
+///
+/// impl System for Integrate {
+///     fn name() -> &'static str {
+///         "Integrate"
+///     }
+///     fn access() -> ResourceAccess {
+///         ResourceAccess::new()
+///             .with_read(ResourceId::of::<Velocity>())
+///             .with_write(ResourceId::of::<Position>())
+///     }
+/// }
+/// impl Reads<Velocity> for Integrate {}
+/// impl Reads<Position> for Integrate {}
+/// impl Writes<Position> for Integrate {}
+///
+/// assert!(Integrate::access().is_write(ResourceId::of::<Position>()));
 /// ```
 ///
 /// Both functions are associated (no `self`) so that a schedule can be planned

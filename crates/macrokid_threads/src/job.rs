@@ -90,14 +90,33 @@ impl JobContext {
 ///
 /// Usually implemented by `#[derive(Job)]`:
 ///
-/// ```ignore
-/// #[derive(Job)]
-/// #[job(run = "fracture", output = "Vec<Piece>", priority = "high")]
-/// struct Fracture { polygon: Polygon }
+/// ```
+/// use macrokid_threads::{Job, JobContext, JobRun, Priority};
 ///
-/// impl Fracture {
-///     fn fracture(&mut self, cx: &JobContext) -> Vec<Piece> { ... }
+/// #[derive(Job)]
+/// #[job(run = "split", output = "Vec<f32>", priority = "high")]
+/// struct Split {
+///     length: f32,
+///     pieces: usize,
 /// }
+///
+/// impl Split {
+///     fn split(&mut self, cx: &JobContext) -> Vec<f32> {
+///         let mut out = Vec::with_capacity(self.pieces);
+///         for i in 0..self.pieces {
+///             if cx.is_cancelled() {
+///                 break;
+///             }
+///             out.push(self.length / self.pieces as f32);
+///             cx.report_progress((i + 1) as f32 / self.pieces as f32);
+///         }
+///         out
+///     }
+/// }
+///
+/// let mut job = Split { length: 3.0, pieces: 3 };
+/// assert_eq!(job.priority(), Priority::High);
+/// assert_eq!(job.run(&JobContext::detached()), vec![1.0, 1.0, 1.0]);
 /// ```
 pub trait JobRun: Send + 'static {
     /// What the job produces.
