@@ -39,6 +39,22 @@
 //! private module (`storage`), whose docs state the two invariants it
 //! relies on.
 
+/// Invokes `$m!` once per tuple arity from 0 to 8, with type parameters
+/// `A`..`H` (the tuple sizes queries, filters and bundles support).
+macro_rules! for_each_tuple {
+    ($m:ident) => {
+        $m!();
+        $m!(A);
+        $m!(A, B);
+        $m!(A, B, C);
+        $m!(A, B, C, D);
+        $m!(A, B, C, D, E);
+        $m!(A, B, C, D, E, F);
+        $m!(A, B, C, D, E, F, G);
+        $m!(A, B, C, D, E, F, G, H);
+    };
+}
+
 mod command;
 mod component;
 mod entity;

@@ -187,12 +187,4 @@ macro_rules! impl_tuple {
     };
 }
 
-impl_tuple!();
-impl_tuple!(A);
-impl_tuple!(A, B);
-impl_tuple!(A, B, C);
-impl_tuple!(A, B, C, D);
-impl_tuple!(A, B, C, D, E);
-impl_tuple!(A, B, C, D, E, F);
-impl_tuple!(A, B, C, D, E, F, G);
-impl_tuple!(A, B, C, D, E, F, G, H);
+for_each_tuple!(impl_tuple);

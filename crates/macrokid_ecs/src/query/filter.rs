@@ -68,12 +68,4 @@ macro_rules! impl_filter_tuple {
     };
 }
 
-impl_filter_tuple!();
-impl_filter_tuple!(A);
-impl_filter_tuple!(A, B);
-impl_filter_tuple!(A, B, C);
-impl_filter_tuple!(A, B, C, D);
-impl_filter_tuple!(A, B, C, D, E);
-impl_filter_tuple!(A, B, C, D, E, F);
-impl_filter_tuple!(A, B, C, D, E, F, G);
-impl_filter_tuple!(A, B, C, D, E, F, G, H);
+for_each_tuple!(impl_filter_tuple);

@@ -250,15 +250,7 @@ macro_rules! impl_fetch_tuple {
     };
 }
 
-impl_fetch_tuple!();
-impl_fetch_tuple!(A);
-impl_fetch_tuple!(A, B);
-impl_fetch_tuple!(A, B, C);
-impl_fetch_tuple!(A, B, C, D);
-impl_fetch_tuple!(A, B, C, D, E);
-impl_fetch_tuple!(A, B, C, D, E, F);
-impl_fetch_tuple!(A, B, C, D, E, F, G);
-impl_fetch_tuple!(A, B, C, D, E, F, G, H);
+for_each_tuple!(impl_fetch_tuple);
 
 /// A fetch with a row counter: the only way rows are fetched. Yields rows
 /// `0..len` in order, each once.
