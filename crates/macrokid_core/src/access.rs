@@ -10,27 +10,54 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-/// The identity of a resource: a Rust type plus its readable name.
+/// The identity of a resource: a Rust type, or a runtime-declared resource (a render-graph
+/// texture, an archetype), plus its readable name.
 ///
-/// Equality, hashing and ordering use the [`TypeId`] only for equality and
-/// hashing; ordering is by name first (so that plans and printed sets are
-/// stable and readable) and by type id to break ties between same-named types.
+/// Two kinds of id exist and never compare equal to each other:
+/// - [`ResourceId::of::<T>()`](ResourceId::of): a Rust type (an ECS component or resource);
+/// - [`ResourceId::dynamic(space, index, name)`](ResourceId::dynamic): the `index`-th resource
+///   of a namespace `space` declared at run time (e.g. `"render-graph"` textures), for resources
+///   that have no Rust type of their own.
+///
+/// Equality and hashing use the identity only (type id, or space and index); ordering is by
+/// name first (so that plans and printed sets are stable and readable) and by identity to break
+/// ties between same-named resources.
 #[derive(Clone, Copy)]
 pub struct ResourceId {
-    type_id: TypeId,
+    key: ResourceKey,
     name: &'static str,
+}
+
+/// What a [`ResourceId`] is equal by.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum ResourceKey {
+    Type(TypeId),
+    Dynamic { space: &'static str, index: u64 },
 }
 
 impl ResourceId {
     /// The id of type `T`; its name is [`std::any::type_name`] of `T`.
     pub fn of<T: ?Sized + 'static>() -> Self {
         Self {
-            type_id: TypeId::of::<T>(),
+            key: ResourceKey::Type(TypeId::of::<T>()),
             name: std::any::type_name::<T>(),
         }
     }
 
-    /// The full type name, e.g. `"showcase::Position"`.
+    /// The id of the `index`-th runtime-declared resource of namespace `space`, shown as `name`.
+    ///
+    /// Ids are equal when `space` and `index` are; `name` is for display only. Use one `space`
+    /// per kind of runtime resource (e.g. `"render-graph"`), so ids of different owners never
+    /// collide with each other or with a type's id.
+    pub fn dynamic(space: &'static str, index: u64, name: &'static str) -> Self {
+        Self {
+            key: ResourceKey::Dynamic { space, index },
+            name,
+        }
+    }
+
+    /// The full name, e.g. `"showcase::Position"` for a type, or the name given to
+    /// [`ResourceId::dynamic`].
     pub fn name(&self) -> &'static str {
         self.name
     }
@@ -40,9 +67,20 @@ impl ResourceId {
         short_type_name(self.name)
     }
 
-    /// The [`TypeId`] this id stands for.
-    pub fn type_id(&self) -> TypeId {
-        self.type_id
+    /// The [`TypeId`] this id stands for, or `None` for a [dynamic](ResourceId::dynamic) id.
+    pub fn type_id(&self) -> Option<TypeId> {
+        match self.key {
+            ResourceKey::Type(id) => Some(id),
+            ResourceKey::Dynamic { .. } => None,
+        }
+    }
+
+    /// The namespace and index of a [dynamic](ResourceId::dynamic) id, `None` for a type's id.
+    pub fn dynamic_key(&self) -> Option<(&'static str, u64)> {
+        match self.key {
+            ResourceKey::Type(_) => None,
+            ResourceKey::Dynamic { space, index } => Some((space, index)),
+        }
     }
 }
 
@@ -59,7 +97,7 @@ fn short_type_name(name: &'static str) -> &'static str {
 
 impl PartialEq for ResourceId {
     fn eq(&self, other: &Self) -> bool {
-        self.type_id == other.type_id
+        self.key == other.key
     }
 }
 
@@ -67,7 +105,7 @@ impl Eq for ResourceId {}
 
 impl Hash for ResourceId {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.type_id.hash(state);
+        self.key.hash(state);
     }
 }
 
@@ -79,12 +117,12 @@ impl PartialOrd for ResourceId {
 
 impl Ord for ResourceId {
     fn cmp(&self, other: &Self) -> Ordering {
-        if self.type_id == other.type_id {
+        if self.key == other.key {
             return Ordering::Equal;
         }
         self.name
             .cmp(other.name)
-            .then_with(|| self.type_id.cmp(&other.type_id))
+            .then_with(|| self.key.cmp(&other.key))
     }
 }
 
@@ -262,6 +300,25 @@ mod tests {
     struct A;
     struct B;
     struct C;
+
+    #[test]
+    fn dynamic_ids_are_equal_by_space_and_index_only() {
+        let a = ResourceId::dynamic("render-graph", 0, "color");
+        let a_renamed = ResourceId::dynamic("render-graph", 0, "hdr");
+        let b = ResourceId::dynamic("render-graph", 1, "color");
+        let other_space = ResourceId::dynamic("archetype", 0, "color");
+        assert_eq!(a, a_renamed);
+        assert_ne!(a, b);
+        assert_ne!(a, other_space);
+        assert_ne!(a, ResourceId::of::<A>());
+        assert_eq!(a.type_id(), None);
+        assert_eq!(a.dynamic_key(), Some(("render-graph", 0)));
+        assert_eq!(ResourceId::of::<A>().dynamic_key(), None);
+        let w = ResourceAccess::new().with_write(a);
+        let r = ResourceAccess::new().with_read(a_renamed);
+        assert!(w.conflicts_with(&r));
+        assert!(!w.conflicts_with(&ResourceAccess::new().with_read(b)));
+    }
 
     #[test]
     fn readers_share_writers_exclude() {
