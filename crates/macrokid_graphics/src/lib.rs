@@ -71,6 +71,7 @@ mod backend;
 mod error;
 mod mesh;
 mod renderer;
+pub mod scene;
 mod types;
 
 #[cfg(feature = "vulkan")]
