@@ -73,6 +73,7 @@ mod mesh;
 mod renderer;
 pub mod scene;
 mod types;
+mod usage;
 
 #[cfg(feature = "vulkan")]
 pub mod vulkan;
@@ -84,6 +85,7 @@ pub use renderer::{
     CommandCtx, Frame, FrameTicket, GpuMesh, PassEncoder, Renderer, ADAPTER_ENV, FRAMES_IN_FLIGHT,
     PASSES,
 };
+pub use usage::{BufferUse, TextureUse};
 pub use types::{
     AdapterInfo, AdapterKind, BufferUsage, Camera, FrameImage, FrameTimings, InstanceData,
     RendererConfig, TextureFormat, ValidationCounts,
