@@ -8,12 +8,14 @@
 //! cargo xtask demo [ARGS...]      build and run the showcase (release), ARGS go to the showcase
 //! cargo xtask test                fmt check, clippy -D warnings, all tests, docs, shader check
 //! cargo xtask setup               install the system packages the tests and the demo need
+//! cargo xtask mesa                unpack Mesa's backports lavapipe (descriptor indexing) under target/
 //! ```
 //!
 //! System packages (a Vulkan loader and driver, the validation layers, glslc,
 //! spirv-val) are installed with `apt-get` when running as root on a machine
 //! that has it; otherwise the task stops and prints the exact line to run.
 
+mod mesa;
 mod packages;
 mod shaders;
 
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         "demo" => demo(rest),
         "test" => test(rest),
         "setup" => packages::ensure(packages::ALL),
+        "mesa" => mesa::ensure(&project_root()).map(|icd| println!("{}", icd.display())),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -59,7 +62,9 @@ tasks:
   shaders [--check]   compile shaders/*.{{vert,frag,comp}} to committed SPIR-V; --check fails on a stale .spv
   demo [ARGS...]      run the showcase headless (release build); try `cargo xtask demo -- --help`
   test                fmt check, clippy -D warnings, all tests and doc tests, cargo doc -D warnings, shader check
-  setup               install the system packages (Vulkan driver, validation layers, glslc, spirv-tools)"
+  setup               install the system packages (Vulkan driver, validation layers, glslc, spirv-tools)
+  mesa                unpack Mesa's backports lavapipe (Vulkan 1.4, descriptor indexing) under target/mesa-backports
+                      and print its ICD manifest, for VK_DRIVER_FILES"
     );
 }
 
@@ -110,6 +115,9 @@ fn test(args: &[String]) -> TaskResult {
     }
     packages::ensure(packages::ALL)?;
     let started = std::time::Instant::now();
+    // The bindless descriptor path needs descriptor indexing, which the system lavapipe
+    // lacks; the graphics tests run it on the backports lavapipe named here.
+    let backports_icd = mesa::ensure(&project_root())?;
     run_step("format", cargo().args(["fmt", "--all", "--", "--check"]))?;
     run_step(
         "clippy",
@@ -127,7 +135,9 @@ fn test(args: &[String]) -> TaskResult {
     // render on the Vulkan driver with validation on.
     run_step(
         "tests",
-        cargo().args(["test", "--workspace", "--all-features"]),
+        cargo()
+            .args(["test", "--workspace", "--all-features"])
+            .env("MACROKID_BACKPORTS_ICD", &backports_icd),
     )?;
     run_step(
         "docs",
