@@ -74,7 +74,12 @@ pub(crate) fn ensure(root: &Path) -> Result<PathBuf, String> {
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with(PACKAGE) && n.ends_with(".deb"))
         })
-        .ok_or_else(|| format!("apt-get download left no {PACKAGE}*.deb in {}", apt.display()))?;
+        .ok_or_else(|| {
+            format!(
+                "apt-get download left no {PACKAGE}*.deb in {}",
+                apt.display()
+            )
+        })?;
     let unpacked = dir.join("root");
     run(Command::new("dpkg").arg("-x").arg(&deb).arg(&unpacked))?;
     if !library.exists() {
@@ -122,9 +127,11 @@ fn debian_archive_entry() -> Result<(String, Option<String>), String> {
             return Ok(found);
         }
     }
-    Err("found no Debian archive entry in /etc/apt/sources.list.d/debian.sources or \
+    Err(
+        "found no Debian archive entry in /etc/apt/sources.list.d/debian.sources or \
          /etc/apt/sources.list; add one (e.g. `deb http://deb.debian.org/debian bookworm main`)"
-        .into())
+            .into(),
+    )
 }
 
 /// The first deb822 stanza of type `deb` whose URI is not a security archive.
@@ -224,14 +231,20 @@ mod tests {
             parse_one_line("deb [arch=amd64 signed-by=/k.gpg] http://m/debian bookworm main"),
             Some(("http://m/debian".into(), Some("/k.gpg".into())))
         );
-        assert_eq!(parse_one_line("deb http://security.debian.org bookworm-security main"), None);
+        assert_eq!(
+            parse_one_line("deb http://security.debian.org bookworm-security main"),
+            None
+        );
     }
 
     #[test]
     fn manifest_library_path_is_rewritten() {
         let manifest = "{\n  \"ICD\": {\n    \"api_version\": \"1.4.305\",\n    \"library_path\": \"libvulkan_lvp.so\"\n  }\n}";
         let out = rewrite_library_path(manifest, Path::new("/x/libvulkan_lvp.so")).unwrap();
-        assert!(out.contains("\"library_path\": \"/x/libvulkan_lvp.so\""), "{out}");
+        assert!(
+            out.contains("\"library_path\": \"/x/libvulkan_lvp.so\""),
+            "{out}"
+        );
         assert!(out.contains("\"api_version\": \"1.4.305\""));
     }
 }
