@@ -10,11 +10,17 @@
 //! cargo xtask demo -- --entities 10000 --frames 8 --model ../shared/assets/gltf/Duck.glb
 //! ```
 //!
+//! SIGINT, SIGTERM, SIGHUP and SIGQUIT end the run cleanly: the frame in flight is
+//! finished and written, the GPU is waited for, the summary is printed, and the exit
+//! status is 0. PNG files are written under a temporary name and renamed, so a
+//! `frame_NNNN.png` is never half-written.
+//!
 //! Exit status: 0 on success; 1 with a message (no panic) when the model file
 //! is missing or corrupt, no Vulkan driver is found, or the validation layer
 //! reported anything.
 
 mod report;
+mod shutdown;
 mod sim;
 
 use std::fs;
@@ -30,6 +36,7 @@ use macrokid_graphics::{Mesh, Renderer, RendererConfig};
 use macrokid_threads::{Scheduler, ThreadPool};
 
 use crate::report::{StageTimes, Table};
+use crate::shutdown::Shutdown;
 use crate::sim::{Bounds, Instances, Tick, Time};
 
 /// Command-line options.
@@ -112,6 +119,7 @@ fn run(args: &Args) -> Result<(), String> {
     if args.threads == 0 {
         return Err("--threads must be at least 1".into());
     }
+    let shutdown = Shutdown::install()?;
     // Load the model first: a bad file is the most likely user error, so report
     // it before any Vulkan work.
     let (mesh, mesh_name) = match &args.model {
@@ -172,7 +180,11 @@ fn run(args: &Args) -> Result<(), String> {
     let mut table = Table::default();
     let loop_start = Instant::now();
     let mut png_time = Duration::ZERO;
+    let mut frames_done = 0;
     for frame_index in 0..args.frames {
+        if shutdown.requested() {
+            break;
+        }
         let mut times = StageTimes::default();
         {
             let time = world.resource_mut::<Time>().map_err(|e| e.to_string())?;
@@ -220,7 +232,7 @@ fn run(args: &Args) -> Result<(), String> {
 
         let started = Instant::now();
         let path = args.out.join(format!("frame_{frame_index:04}.png"));
-        image.save_png(&path).map_err(|e| e.to_string())?;
+        save_png_atomically(&image, &path)?;
         if args.dump_points {
             write_points(
                 &args.out,
@@ -233,14 +245,23 @@ fn run(args: &Args) -> Result<(), String> {
         }
         png_time += started.elapsed();
         table.push(times);
+        frames_done += 1;
     }
     let wall = loop_start.elapsed();
-
+    // Wait for the GPU and release every Vulkan object before the summary.
     let messages = renderer.validation_message_count();
-    table.print(args.frames, wall, png_time);
+    drop(gpu_mesh);
+    drop(renderer);
+
+    table.print(frames_done, wall, png_time);
+    if let Some(signal) = shutdown.signal_name() {
+        println!(
+            "stopped by {signal} after {frames_done} of {} frames",
+            args.frames
+        );
+    }
     println!(
-        "wrote {} frames to {}; validation messages: {messages}",
-        args.frames,
+        "wrote {frames_done} frames to {}; validation messages: {messages}",
         args.out.display()
     );
     if messages > 0 {
@@ -249,6 +270,23 @@ fn run(args: &Args) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Writes `image` to `path` through a temporary file in the same folder and a rename, so
+/// `path` either does not exist or holds a whole PNG, even if the process dies mid-write.
+fn save_png_atomically(
+    image: &macrokid_graphics::FrameImage,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    let partial = path.with_extension("png.partial");
+    image.save_png(&partial).map_err(|e| e.to_string())?;
+    fs::rename(&partial, path).map_err(|e| {
+        format!(
+            "cannot rename {} to {}: {e}",
+            partial.display(),
+            path.display()
+        )
+    })
 }
 
 /// Writes the pixel coordinates of every instance centre inside the image:

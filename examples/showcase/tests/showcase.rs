@@ -225,3 +225,63 @@ fn corrupt_model_is_a_clear_error() {
     let output = showcase(&out, &["--model", model.to_str().unwrap(), "--frames", "1"]);
     assert_clean_failure(&output, "corrupt.glb");
 }
+
+/// Starts a long headless run, sends `signal` once two frames exist, and checks the run ends
+/// cleanly: exit 0, the summary printed, every written PNG decodes, no partial file left.
+fn signal_ends_run_cleanly(name: &str, signal: &str) {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let out = scratch(name);
+    let child = Command::new(SHOWCASE)
+        .args(["--width", "160", "--height", "90", "--entities", "200"])
+        .args(["--frames", "100000", "--out"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the showcase binary starts");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !out.join("frame_0001.png").exists() {
+        assert!(Instant::now() < deadline, "no second frame within 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("the showcase ends");
+    assert_success(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("stopped by SIG{signal} after")),
+        "stdout:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("validation messages: 0"),
+        "stdout:\n{stdout}"
+    );
+    assert!(stdout.contains("frame "), "no timing table:\n{stdout}");
+    let mut pngs = 0;
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(file.ends_with(".png"), "left behind: {file}");
+        let image = read_png(&path);
+        assert_eq!((image.width, image.height), (160, 90), "{file}");
+        pngs += 1;
+    }
+    assert!(pngs >= 2, "only {pngs} frames written");
+    assert!(pngs < 100_000, "the signal did not stop the run");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn sigterm_ends_a_headless_run_cleanly() {
+    signal_ends_run_cleanly("sigterm", "TERM");
+}
+
+#[test]
+fn sigint_ends_a_headless_run_cleanly() {
+    signal_ends_run_cleanly("sigint", "INT");
+}
