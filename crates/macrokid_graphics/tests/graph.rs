@@ -706,10 +706,10 @@ fn errors_name_what_is_wrong() {
     let _ = g.add_pass("p").sampled(foreign);
     let err = g.compile().unwrap_err();
     assert!(
-        matches!(err, GraphError::ForeignResource { index: 0, .. }),
+        matches!(err, GraphError::UnknownResource { index: 0, .. }),
         "{err}"
     );
-    assert!(err.to_string().contains("belongs to render graph"), "{err}");
+    assert!(err.to_string().contains("did not declare"), "{err}");
 
     // Duplicate pass names.
     let mut g = RenderGraph::<Vec<Call>>::new();
@@ -1097,11 +1097,9 @@ mod model {
 
     /// Whether the contents of `r` after pass `p` are needed, given the kept passes.
     fn needed_after(spec: &Spec, kept: &[bool], p: usize, r: usize) -> bool {
-        for q in p + 1..spec.passes.len() {
-            if !kept[q] {
-                continue;
-            }
-            if let Some(u) = spec.passes[q].0.get(&r) {
+        let later = spec.passes.iter().zip(kept).skip(p + 1);
+        for ((uses, _), _) in later.filter(|&(_, &k)| k) {
+            if let Some(u) = uses.get(&r) {
                 return u.may_read_previous();
             }
         }

@@ -181,12 +181,14 @@ impl<C> RenderGraph<C> {
     /// `macrokid_core`'s planner, derives the barriers and assigns transients to memory slots.
     ///
     /// # Errors
-    /// The first problem found, checking in declaration order: [`GraphError::DuplicateResource`],
-    /// [`GraphError::EmptyResource`], then per pass [`GraphError::DuplicatePass`],
-    /// [`GraphError::ForeignResource`], [`GraphError::InvalidUse`],
-    /// [`GraphError::ResourceUsedTwice`], [`GraphError::SecondDepthAttachment`],
-    /// [`GraphError::AttachmentExtentMismatch`]; then [`GraphError::ReadBeforeWrite`]; then
-    /// [`GraphError::Plan`] from the planner.
+    /// The first problem found, in this order: per resource (declaration order)
+    /// [`GraphError::DuplicateResource`] and [`GraphError::EmptyResource`]; per pass
+    /// (declaration order) [`GraphError::DuplicatePass`], then for each use (colour attachments,
+    /// depth attachment, other textures, buffers) [`GraphError::UnknownResource`],
+    /// [`GraphError::SecondDepthAttachment`] and [`GraphError::InvalidUse`], then
+    /// [`GraphError::ResourceUsedTwice`] and [`GraphError::AttachmentExtentMismatch`]; then
+    /// [`GraphError::ReadBeforeWrite`] over all passes; then [`GraphError::Plan`] from the
+    /// planner.
     pub fn compile(self) -> Result<CompiledGraph<C>, GraphError> {
         compile::compile(self)
     }

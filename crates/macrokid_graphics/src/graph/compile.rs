@@ -721,7 +721,7 @@ fn check_pass<C>(
 ) -> Result<Checked, GraphError> {
     let own = |handle_graph: u32, index: u32| -> Result<usize, GraphError> {
         if handle_graph != graph || index as usize >= resources.len() {
-            return Err(GraphError::ForeignResource {
+            return Err(GraphError::UnknownResource {
                 pass: pass.name.to_string(),
                 index: index as usize,
                 handle_graph,

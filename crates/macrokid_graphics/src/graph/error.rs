@@ -42,11 +42,11 @@ pub enum GraphError {
 
     /// A pass uses a handle that this graph did not declare (it comes from another graph).
     #[error(
-        "render pass `{pass}` uses resource #{index} of render graph {handle_graph}, but it \
-         belongs to render graph {graph}; use handles returned by this graph's \
-         `import_texture`/`create_texture`/`import_buffer`"
+        "render pass `{pass}` uses resource #{index} of render graph {handle_graph}, which \
+         render graph {graph} (the one compiled) did not declare; use handles returned by this \
+         graph's `import_texture`/`create_texture`/`import_buffer`"
     )]
-    ForeignResource {
+    UnknownResource {
         /// The pass using the handle.
         pass: String,
         /// The handle's resource index in its own graph.
@@ -121,7 +121,7 @@ pub enum GraphError {
 
     /// A pass reads a texture whose contents are undefined at that point: a transient (or an
     /// import in `Undefined` use) that no earlier pass wrote, or whose last writer's store op was
-    /// `DontCare`.
+    /// `DontCare`. Checked over every declared pass, culled ones included.
     #[error(
         "render pass `{pass}` reads `{resource}` as {usage} before any pass writes it (or after \
          a write with store op DontCare), so it would read undefined contents; declare a pass \
@@ -137,7 +137,9 @@ pub enum GraphError {
         usage: String,
     },
 
-    /// `macrokid_core`'s planner rejected the passes.
+    /// `macrokid_core`'s planner rejected the passes. The passes form one planner stage, so the
+    /// stage-level errors (unknown or duplicate stages, cycles) cannot arise today; the variant
+    /// carries any error a future planner reports.
     #[error("the planner could not order the render passes: {0}")]
     Plan(#[from] PlanError),
 }

@@ -8,7 +8,7 @@ use crate::{BufferUse, TextureFormat, TextureUse};
 ///
 /// Handles are small `Copy` values that name the graph they come from: a pass of another graph
 /// that uses this handle fails to compile with
-/// [`GraphError::ForeignResource`](super::GraphError::ForeignResource).
+/// [`GraphError::UnknownResource`](super::GraphError::UnknownResource).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TextureHandle {
     pub(super) graph: u32,
@@ -150,7 +150,8 @@ pub enum StoreOp {
     DontCare,
 }
 
-/// A colour attachment of a pass, at location `index` in [`PassInfo::color_attachments`](super::PassInfo::color_attachments).
+/// A colour attachment of a pass; its location is its index in
+/// [`CompiledPass::color_attachments`](super::CompiledPass::color_attachments).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ColorAttachment {
     /// The texture rendered to.
