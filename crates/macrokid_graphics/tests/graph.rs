@@ -5,8 +5,8 @@
 
 use macrokid_graphics::graph::{
     BufferBarrier, BufferImport, CompiledGraph, CompiledPass, ExecuteError, GraphError,
-    GraphRecorder, LoadOp, PassId, RenderGraph, StoreOp, TextureBarrier, TextureDesc,
-    TextureHandle, TextureImport,
+    GraphRecorder, GraphSubmitter, LoadOp, PassId, PassRecorder, RenderGraph, StoreOp,
+    TextureBarrier, TextureDesc, TextureHandle, TextureImport,
 };
 use macrokid_graphics::{BufferUse, TextureFormat, TextureUse};
 
@@ -68,6 +68,78 @@ impl GraphRecorder for LogRecorder {
         self.calls.push(Call::End(pass.name().to_owned()));
         Ok(())
     }
+}
+
+/// The worker half of parallel recording: each pass records into its own log.
+struct LogPassRecorder {
+    fail_finish: Option<&'static str>,
+}
+
+impl PassRecorder for LogPassRecorder {
+    type Context = Vec<Call>;
+    type Recorded = Vec<Call>;
+    type Error = RecorderFailed;
+
+    fn begin_recording(&self, _pass: &CompiledPass) -> Result<Vec<Call>, RecorderFailed> {
+        Ok(Vec::new())
+    }
+
+    fn finish_recording(
+        &self,
+        pass: &CompiledPass,
+        context: Vec<Call>,
+    ) -> Result<Vec<Call>, RecorderFailed> {
+        if self.fail_finish == Some(pass.name()) {
+            return Err(RecorderFailed("out of memory"));
+        }
+        Ok(context)
+    }
+}
+
+/// The submit half: logs like [`LogRecorder`], replaying each pass's log between begin and end.
+impl GraphSubmitter<Vec<Call>> for LogRecorder {
+    type Error = RecorderFailed;
+
+    fn barrier(
+        &mut self,
+        textures: &[TextureBarrier],
+        buffers: &[BufferBarrier],
+    ) -> Result<(), RecorderFailed> {
+        GraphRecorder::barrier(self, textures, buffers)
+    }
+
+    fn begin_pass(&mut self, pass: &CompiledPass) -> Result<(), RecorderFailed> {
+        GraphRecorder::begin_pass(self, pass).map(|_| ())
+    }
+
+    fn execute_recorded(
+        &mut self,
+        _pass: &CompiledPass,
+        recorded: Vec<Call>,
+    ) -> Result<(), RecorderFailed> {
+        self.calls.extend(recorded);
+        Ok(())
+    }
+
+    fn end_pass(&mut self, pass: &CompiledPass) -> Result<(), RecorderFailed> {
+        GraphRecorder::end_pass(self, pass)
+    }
+}
+
+/// Runs `graph` through the parallel executor on a pool of `threads` threads.
+fn execute_parallel_on(
+    graph: &mut CompiledGraph<Vec<Call>>,
+    threads: usize,
+) -> Result<Vec<Call>, ExecuteError<RecorderFailed>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a rayon pool starts");
+    let mut submitter = LogRecorder::default();
+    pool.install(|| {
+        graph.execute_parallel(&LogPassRecorder { fail_finish: None }, &mut submitter)
+    })?;
+    Ok(submitter.calls)
 }
 
 fn rgba(w: u32, h: u32) -> TextureDesc {
@@ -290,6 +362,64 @@ fn executor_walks_barriers_passes_and_final_transitions_in_order() {
     let mut again = LogRecorder::default();
     graph.execute(&mut again).unwrap();
     assert_eq!(again.calls, expected);
+}
+
+#[test]
+fn parallel_recording_submits_the_same_stream_on_any_thread_count() {
+    // Eight independent shadow passes (one batch), a pass combining them, a post pass.
+    let mut g = RenderGraph::<Vec<Call>>::new();
+    let out = g.import_texture(
+        "out",
+        rgba(16, 16),
+        TextureImport::new(TextureUse::Undefined, TextureUse::TransferSrc),
+    );
+    const SHADOWS: [&str; 8] = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];
+    let maps: Vec<TextureHandle> = SHADOWS
+        .iter()
+        .map(|&name| g.create_texture(name, depth32(16, 16)))
+        .collect();
+    for (&name, &map) in SHADOWS.iter().zip(&maps) {
+        g.add_pass(name)
+            .depth_attachment(map, LoadOp::Clear(1.0), StoreOp::Store)
+            .record(record_name(name));
+    }
+    let lit = g.create_texture("lit", rgba(16, 16));
+    let mut combine =
+        g.add_pass("combine")
+            .color_attachment(lit, LoadOp::Clear([0.0; 4]), StoreOp::Store);
+    for &map in &maps {
+        combine = combine.sampled(map);
+    }
+    combine.record(record_name("combine"));
+    g.add_pass("post")
+        .sampled(lit)
+        .color_attachment(out, LoadOp::DontCare, StoreOp::Store)
+        .record(record_name("post"));
+    let mut graph = g.compile().unwrap();
+    assert_eq!(graph.batches()[0].len(), 8);
+
+    let mut sequential = LogRecorder::default();
+    graph.execute(&mut sequential).unwrap();
+    for threads in [1, 2, 8] {
+        let calls = execute_parallel_on(&mut graph, threads).unwrap();
+        assert_eq!(calls, sequential.calls, "{threads} recording threads");
+    }
+
+    // A failing recording is reported by pass name and nothing is submitted.
+    let mut submitter = LogRecorder::default();
+    let err = graph
+        .execute_parallel(
+            &LogPassRecorder {
+                fail_finish: Some("s3"),
+            },
+            &mut submitter,
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        ExecuteError::Recorder(RecorderFailed("out of memory"))
+    ));
+    assert!(submitter.calls.is_empty());
 }
 
 #[test]
@@ -1324,6 +1454,8 @@ mod model {
     fn check_walk(spec: &Spec, graph: &mut CompiledGraph<Vec<Call>>, handles: &[Handle]) {
         let mut recorder = LogRecorder::default();
         graph.execute(&mut recorder).unwrap();
+        // The parallel executor submits exactly what the sequential one records.
+        assert_eq!(execute_parallel_on(graph, 3).unwrap(), recorder.calls);
         let memory = |t: TextureHandle| -> (bool, usize) {
             match graph.transient(t).and_then(|tr| tr.slot()) {
                 Some(slot) => (true, slot),

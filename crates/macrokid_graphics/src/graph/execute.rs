@@ -87,3 +87,153 @@ impl<C> CompiledGraph<C> {
         Ok(())
     }
 }
+
+/// The worker-thread half of parallel recording: one command context per pass, recorded on any
+/// thread, finished into something the submit thread can replay (a secondary command buffer).
+///
+/// Used with a [`GraphSubmitter`] by [`CompiledGraph::execute_parallel`]. Both methods may be
+/// called from several threads at once, for different passes.
+pub trait PassRecorder: Sync {
+    /// The context a pass records through on a worker thread (a secondary command buffer being
+    /// recorded, inheriting the pass's attachments).
+    type Context: Send;
+    /// A finished recording (a secondary command buffer).
+    type Recorded: Send;
+    /// The backend's error.
+    type Error: Send;
+
+    /// Starts recording `pass` on the calling thread.
+    ///
+    /// # Errors
+    /// The backend's error; execution stops.
+    fn begin_recording(&self, pass: &CompiledPass) -> Result<Self::Context, Self::Error>;
+
+    /// Finishes the recording of `pass`.
+    ///
+    /// # Errors
+    /// The backend's error; execution stops.
+    fn finish_recording(
+        &self,
+        pass: &CompiledPass,
+        context: Self::Context,
+    ) -> Result<Self::Recorded, Self::Error>;
+}
+
+/// The submit-thread half of parallel recording: barriers, begin/end of each pass, and the
+/// replay of the pass's recording between them (for Vulkan: `vkCmdExecuteCommands` inside a
+/// rendering instance begun with `VK_RENDERING_CONTENTS_SECONDARY_COMMAND_BUFFERS_BIT`).
+pub trait GraphSubmitter<Recorded> {
+    /// The backend's error.
+    type Error;
+
+    /// As [`GraphRecorder::barrier`].
+    ///
+    /// # Errors
+    /// The backend's error; execution stops.
+    fn barrier(
+        &mut self,
+        textures: &[TextureBarrier],
+        buffers: &[BufferBarrier],
+    ) -> Result<(), Self::Error>;
+
+    /// Begins `pass` (as [`GraphRecorder::begin_pass`], for replayed contents).
+    ///
+    /// # Errors
+    /// The backend's error; execution stops.
+    fn begin_pass(&mut self, pass: &CompiledPass) -> Result<(), Self::Error>;
+
+    /// Replays the recording of `pass`.
+    ///
+    /// # Errors
+    /// The backend's error; execution stops.
+    fn execute_recorded(
+        &mut self,
+        pass: &CompiledPass,
+        recorded: Recorded,
+    ) -> Result<(), Self::Error>;
+
+    /// Ends `pass`.
+    ///
+    /// # Errors
+    /// The backend's error; execution stops.
+    fn end_pass(&mut self, pass: &CompiledPass) -> Result<(), Self::Error>;
+}
+
+impl<C: Send> CompiledGraph<C> {
+    /// Records every kept pass in parallel on the current rayon pool (each pass's callback into
+    /// its own context from `recorder`), then, on the calling thread and in
+    /// [`order`](Self::order), issues the same barriers as [`execute`](Self::execute) and replays
+    /// each recording between `begin_pass` and `end_pass`, then the final transitions.
+    ///
+    /// The submitted stream depends on nothing but the graph: recording with 1 or N threads
+    /// gives the same calls in the same order.
+    ///
+    /// # Errors
+    /// [`ExecuteError::Recorder`] when the recorder or submitter fails, [`ExecuteError::Pass`]
+    /// when a record callback fails. When several passes fail to record, the first in
+    /// [`order`](Self::order) is reported, and nothing is submitted.
+    pub fn execute_parallel<R, S, E>(
+        &mut self,
+        recorder: &R,
+        submitter: &mut S,
+    ) -> Result<(), ExecuteError<E>>
+    where
+        R: PassRecorder<Context = C, Error = E>,
+        S: GraphSubmitter<R::Recorded, Error = E>,
+        E: Send,
+    {
+        use rayon::prelude::*;
+
+        // One slot per declared pass; culled passes have no position and are left alone.
+        let passes = &self.passes;
+        let mut recorded: Vec<(usize, Result<R::Recorded, ExecuteError<E>>)> = self
+            .callbacks
+            .par_iter_mut()
+            .enumerate()
+            .filter_map(|(index, callback)| {
+                let pass = &passes[index];
+                let position = pass.position()?;
+                let result = (|| {
+                    let mut context = recorder
+                        .begin_recording(pass)
+                        .map_err(ExecuteError::Recorder)?;
+                    if let Some(callback) = callback.as_mut() {
+                        callback(&mut context).map_err(|source| ExecuteError::Pass {
+                            pass: pass.name().to_owned(),
+                            source,
+                        })?;
+                    }
+                    recorder
+                        .finish_recording(pass, context)
+                        .map_err(ExecuteError::Recorder)
+                })();
+                Some((position, result))
+            })
+            .collect();
+        recorded.sort_by_key(|&(position, _)| position);
+        let mut ready = Vec::with_capacity(recorded.len());
+        for (_, result) in recorded {
+            ready.push(result?);
+        }
+
+        for (&id, recording) in self.order.iter().zip(ready) {
+            let pass = &self.passes[id.index()];
+            if !pass.texture_barriers().is_empty() || !pass.buffer_barriers().is_empty() {
+                submitter
+                    .barrier(pass.texture_barriers(), pass.buffer_barriers())
+                    .map_err(ExecuteError::Recorder)?;
+            }
+            submitter.begin_pass(pass).map_err(ExecuteError::Recorder)?;
+            submitter
+                .execute_recorded(pass, recording)
+                .map_err(ExecuteError::Recorder)?;
+            submitter.end_pass(pass).map_err(ExecuteError::Recorder)?;
+        }
+        if !self.final_textures.is_empty() || !self.final_buffers.is_empty() {
+            submitter
+                .barrier(&self.final_textures, &self.final_buffers)
+                .map_err(ExecuteError::Recorder)?;
+        }
+        Ok(())
+    }
+}

@@ -91,7 +91,7 @@ pub use alias::{Lifetime, TextureSlot, TransientTexture};
 pub use builder::{PassBuilder, PassError, PassId, RenderGraph};
 pub use compile::{BufferBarrier, CompiledGraph, CompiledPass, TextureBarrier, RESOURCE_SPACE};
 pub use error::{ExecuteError, GraphError};
-pub use execute::GraphRecorder;
+pub use execute::{GraphRecorder, GraphSubmitter, PassRecorder};
 pub use resource::{
     BufferHandle, BufferImport, ColorAttachment, DepthAttachment, LoadOp, StoreOp, TextureDesc,
     TextureHandle, TextureImport,
