@@ -159,6 +159,9 @@ pub trait GraphSubmitter<Recorded> {
     fn end_pass(&mut self, pass: &CompiledPass) -> Result<(), Self::Error>;
 }
 
+/// One pass's recording (or why it failed), as produced on a worker thread.
+type Recording<T, E> = Result<T, ExecuteError<E>>;
+
 impl<C: Send> CompiledGraph<C> {
     /// Records every kept pass in parallel on the current rayon pool (each pass's callback into
     /// its own context from `recorder`), then, on the calling thread and in
@@ -186,7 +189,7 @@ impl<C: Send> CompiledGraph<C> {
 
         // One slot per declared pass; culled passes have no position and are left alone.
         let passes = &self.passes;
-        let mut recorded: Vec<(usize, Result<R::Recorded, ExecuteError<E>>)> = self
+        let mut recorded: Vec<(usize, Recording<R::Recorded, E>)> = self
             .callbacks
             .par_iter_mut()
             .enumerate()
