@@ -69,6 +69,7 @@
 
 mod backend;
 mod error;
+pub mod graph;
 mod mesh;
 mod renderer;
 pub mod scene;
