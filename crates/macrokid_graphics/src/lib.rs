@@ -85,11 +85,12 @@ pub use renderer::{
     CommandCtx, Frame, FrameTicket, GpuMesh, PassEncoder, Renderer, ADAPTER_ENV, FRAMES_IN_FLIGHT,
     PASSES,
 };
-pub use usage::{BufferUse, TextureUse};
+pub use scene::{Model, SceneError};
 pub use types::{
     AdapterInfo, AdapterKind, BufferUsage, Camera, FrameImage, FrameTimings, InstanceData,
     RendererConfig, TextureFormat, ValidationCounts,
 };
+pub use usage::{BufferUse, TextureUse};
 
 /// The renderer on the Vulkan backend.
 #[cfg(feature = "vulkan")]

@@ -4,7 +4,8 @@ mod common;
 
 use common::gltf_assets;
 use glam::Vec3;
-use macrokid_graphics::{Mesh, MeshError};
+use macrokid_graphics::scene::SceneError;
+use macrokid_graphics::Mesh;
 
 fn assert_unit_cube(mesh: &Mesh) {
     mesh.validate().unwrap();
@@ -19,10 +20,11 @@ fn assert_unit_cube(mesh: &Mesh) {
         "centre {}",
         (lo + hi) * 0.5
     );
-    for n in &mesh.normals {
+    for v in &mesh.vertices {
         assert!(
-            (Vec3::from(*n).length() - 1.0).abs() < 1e-3,
-            "normal {n:?} not unit"
+            (Vec3::from(v.normal).length() - 1.0).abs() < 1e-3,
+            "normal {:?} not unit",
+            v.normal
         );
     }
 }
@@ -57,7 +59,7 @@ fn box_textured_multi_file_gltf() {
 fn missing_file_names_the_path() {
     let path = std::env::temp_dir().join("macrokid-definitely-missing/none.glb");
     let err = Mesh::from_gltf(&path).unwrap_err();
-    assert!(matches!(err, MeshError::Unreadable { .. }), "{err:?}");
+    assert!(matches!(err, SceneError::Unreadable { .. }), "{err:?}");
     assert!(err.to_string().contains("none.glb"), "{err}");
 }
 
@@ -73,7 +75,7 @@ fn truncated_glb_is_invalid() {
     let path = temp_dir("truncated").join("Duck-truncated.glb");
     std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
     let err = Mesh::from_gltf(&path).unwrap_err();
-    assert!(matches!(err, MeshError::Invalid { .. }), "{err:?}");
+    assert!(matches!(err, SceneError::Invalid { .. }), "{err:?}");
     assert!(err.to_string().contains("Duck-truncated.glb"), "{err}");
 }
 
@@ -84,7 +86,7 @@ fn garbage_and_missing_buffers_are_invalid() {
     std::fs::write(&garbage, b"this is not json").unwrap();
     assert!(matches!(
         Mesh::from_gltf(&garbage),
-        Err(MeshError::Invalid { .. })
+        Err(SceneError::Invalid { .. })
     ));
 
     // The multi-file box without its .bin next to it.
@@ -92,7 +94,8 @@ fn garbage_and_missing_buffers_are_invalid() {
     let lonely = dir.join("BoxTextured.gltf");
     std::fs::copy(src, &lonely).unwrap();
     let err = Mesh::from_gltf(&lonely).unwrap_err();
-    assert!(matches!(err, MeshError::Invalid { .. }), "{err:?}");
+    assert!(matches!(err, SceneError::MissingBuffer { .. }), "{err:?}");
+    assert!(err.to_string().contains("BoxTextured0.bin"), "{err}");
 }
 
 #[test]
@@ -104,6 +107,6 @@ fn gltf_without_triangles() {
     )
     .unwrap();
     let err = Mesh::from_gltf(&path).unwrap_err();
-    assert!(matches!(err, MeshError::NoTriangles { .. }), "{err:?}");
+    assert!(matches!(err, SceneError::NoTriangles { .. }), "{err:?}");
     assert!(err.to_string().contains("empty.gltf"));
 }
