@@ -185,7 +185,7 @@ fn fox_loads_in_bind_pose() {
         "the `fox` node holds the skinned mesh"
     );
     let (lo, hi) = model.bounds().unwrap();
-    // The fox is about 1.4 m long in centimetres, standing on the ground, facing +Z.
+    // The fox is about 1.5 m long in centimetres, standing on the ground, along Z.
     let size = hi - lo;
     assert!(size.z > 100.0 && size.z < 200.0, "length {size}");
     assert!(size.y > 50.0 && size.y < 150.0, "height {size}");
