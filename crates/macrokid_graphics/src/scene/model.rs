@@ -87,7 +87,8 @@ impl Model {
     /// without scenes draws each mesh once with the identity transform.
     ///
     /// Per primitive: `POSITION` (required; primitives without it, and points and lines, are
-    /// skipped), `NORMAL` (computed as area-weighted face normals when absent), `TEXCOORD_0`
+    /// skipped), `NORMAL` (as stored, which glTF requires to be unit length; computed as
+    /// area-weighted face normals when absent), `TEXCOORD_0`
     /// (zeros when absent), `COLOR_0` (`VEC3` or `VEC4`, float or normalised integers; white
     /// when absent), indices (`u8`/`u16`/`u32`, or `0..n` when absent). Triangle strips and
     /// fans become lists (glTF §3.7.2.1). Accessor ranges are checked against their buffers
@@ -370,8 +371,10 @@ impl Loader<'_> {
         if let Some(acc) = &normals {
             same_count(acc, "NORMAL")?;
             let (n, _) = read(acc, "NORMAL", &[Dimensions::Vec3])?;
+            // Kept as stored: glTF requires unit normals (§3.7.2.1), and renormalising here
+            // would change the last bit of shading against the renderer's golden images.
             for (v, n) in vertices.iter_mut().zip(n.chunks_exact(3)) {
-                v.normal = Vec3::new(n[0], n[1], n[2]).normalize_or(Vec3::Y).to_array();
+                v.normal = [n[0], n[1], n[2]];
             }
         }
         if let Some(acc) = prim.get(&Semantic::TexCoords(0)) {
