@@ -485,3 +485,204 @@ fn embedded_data_uris_load() {
     let inline = Model::load(&gltf).unwrap();
     assert_eq!(inline, load("BoxTextured/BoxTextured.gltf"));
 }
+
+// ---- hand-built files: component types, strips, sparse accessors, shared meshes ------------
+
+/// Writes `name.gltf` with `json` and, beside it, `name.bin` holding `bin` (the JSON's
+/// buffer 0 is pointed at it and given its length).
+fn write_gltf(case: &str, mut json: Value, bin: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("macrokid-scene-{case}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{case}.bin")), bin).unwrap();
+    json["asset"] = serde_json::json!({"version": "2.0"});
+    json["buffers"] = serde_json::json!([{"uri": format!("{case}.bin"), "byteLength": bin.len()}]);
+    let path = dir.join(format!("{case}.gltf"));
+    std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    path
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|f| f.to_le_bytes()).collect()
+}
+
+#[test]
+fn normalised_colours_and_uvs_in_a_strip() {
+    // Four vertices of a unit square in the XY plane, as a CCW triangle strip.
+    let mut bin = f32_bytes(&[0., 0., 0., 1., 0., 0., 0., 1., 0., 1., 1., 0.]); // 0..48
+    bin.extend([
+        255, 0, 0, 255, 0, 255, 0, 128, 0, 0, 255, 0, 51, 102, 153, 204,
+    ]); // 48..64
+    for uv in [0u16, 0, 65535, 0, 0, 65535, 65535, 65535] {
+        bin.extend(uv.to_le_bytes()); // 64..80
+    }
+    let json = serde_json::json!({
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0}],
+        "meshes": [{"primitives": [{
+            "attributes": {"POSITION": 0, "COLOR_0": 1, "TEXCOORD_0": 2},
+            "mode": 5
+        }]}],
+        "accessors": [
+            {"bufferView": 0, "componentType": 5126, "count": 4, "type": "VEC3",
+             "min": [0, 0, 0], "max": [1, 1, 0]},
+            {"bufferView": 1, "componentType": 5121, "normalized": true, "count": 4, "type": "VEC4"},
+            {"bufferView": 2, "componentType": 5123, "normalized": true, "count": 4, "type": "VEC2"}
+        ],
+        "bufferViews": [
+            {"buffer": 0, "byteOffset": 0, "byteLength": 48},
+            {"buffer": 0, "byteOffset": 48, "byteLength": 16},
+            {"buffer": 0, "byteOffset": 64, "byteLength": 16}
+        ]
+    });
+    let model = Model::load(write_gltf("strip", json, &bin)).unwrap();
+    let mesh = &model.primitives[0].mesh;
+    assert_eq!(
+        mesh.indices,
+        vec![0, 1, 2, 1, 3, 2],
+        "strip as a list, winding kept"
+    );
+    assert_eq!(mesh.vertices[0].color, [1.0, 0.0, 0.0, 1.0]);
+    assert_eq!(mesh.vertices[1].color, [0.0, 1.0, 0.0, 128.0 / 255.0]);
+    assert_eq!(mesh.vertices[3].color, [0.2, 0.4, 0.6, 0.8]);
+    assert_eq!(mesh.vertices[3].uv, [1.0, 1.0]);
+    assert_eq!(mesh.vertices[1].uv, [1.0, 0.0]);
+    for v in &mesh.vertices {
+        assert_eq!(
+            v.normal,
+            [0.0, 0.0, 1.0],
+            "computed normals face the CCW side"
+        );
+    }
+    assert_eq!(model.materials[0].source_index, None, "default material");
+}
+
+#[test]
+fn sparse_accessors_override_their_base() {
+    // Base positions of one triangle, then sparse data replacing vertex 2.
+    let mut bin = f32_bytes(&[0., 0., 0., 1., 0., 0., 0., 1., 0.]); // 0..36
+    bin.extend([2, 0, 0, 0]); // 36..40: sparse indices (u8, padded)
+    bin.extend(f32_bytes(&[5., 5., 0.])); // 40..52: sparse values
+    let json = |sparse_index: u8, with_base: bool| {
+        let mut accessor = serde_json::json!({
+            "componentType": 5126, "count": 3, "type": "VEC3",
+            "min": [0, 0, 0], "max": [5, 5, 0],
+            "sparse": {
+                "count": 1,
+                "indices": {"bufferView": 1, "componentType": 5121},
+                "values": {"bufferView": 2}
+            }
+        });
+        if with_base {
+            accessor["bufferView"] = 0.into();
+        }
+        let mut bin = bin.clone();
+        bin[36] = sparse_index;
+        (
+            serde_json::json!({
+                "scenes": [{"nodes": [0]}],
+                "nodes": [{"mesh": 0}],
+                "meshes": [{"primitives": [{"attributes": {"POSITION": 0}}]}],
+                "accessors": [accessor],
+                "bufferViews": [
+                    {"buffer": 0, "byteOffset": 0, "byteLength": 36},
+                    {"buffer": 0, "byteOffset": 36, "byteLength": 1},
+                    {"buffer": 0, "byteOffset": 40, "byteLength": 12}
+                ]
+            }),
+            bin,
+        )
+    };
+    let (j, b) = json(2, true);
+    let model = Model::load(write_gltf("sparse", j, &b)).unwrap();
+    let p: Vec<[f32; 3]> = model.primitives[0]
+        .mesh
+        .vertices
+        .iter()
+        .map(|v| v.position)
+        .collect();
+    assert_eq!(p, vec![[0., 0., 0.], [1., 0., 0.], [5., 5., 0.]]);
+
+    let (j, b) = json(2, false);
+    let model = Model::load(write_gltf("sparse-zeros", j, &b)).unwrap();
+    let p: Vec<[f32; 3]> = model.primitives[0]
+        .mesh
+        .vertices
+        .iter()
+        .map(|v| v.position)
+        .collect();
+    assert_eq!(
+        p,
+        vec![[0., 0., 0.], [0., 0., 0.], [5., 5., 0.]],
+        "zeros without a view"
+    );
+
+    let (j, b) = json(7, true);
+    let path = write_gltf("sparse-bad", j, &b);
+    let err = load_err(&path, &["accessor 0", "POSITION", "sparse index 0 is 7"]);
+    assert!(
+        matches!(err, SceneError::AccessorOutOfRange { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_shared_mesh_is_loaded_once_and_drawn_per_node() {
+    let mut bin = f32_bytes(&[0., 0., 0., 1., 0., 0., 0., 1., 0.]);
+    bin.extend([0u8, 1, 2, 0]); // u8 indices, padded
+    let json = serde_json::json!({
+        "scenes": [{"nodes": [0, 1]}],
+        "nodes": [
+            {"mesh": 0, "translation": [10, 0, 0]},
+            {"mesh": 0, "scale": [-1, 1, 1], "children": [2]},
+            {"mesh": 0, "translation": [0, 3, 0]}
+        ],
+        "meshes": [{"name": "tri", "primitives": [{"attributes": {"POSITION": 0}, "indices": 1, "material": 0}]}],
+        "materials": [{"name": "red", "pbrMetallicRoughness": {"baseColorFactor": [1, 0, 0, 1]},
+                       "alphaMode": "MASK", "alphaCutoff": 0.25, "doubleSided": true}],
+        "accessors": [
+            {"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3",
+             "min": [0, 0, 0], "max": [1, 1, 0]},
+            {"bufferView": 1, "componentType": 5121, "count": 3, "type": "SCALAR"}
+        ],
+        "bufferViews": [
+            {"buffer": 0, "byteOffset": 0, "byteLength": 36},
+            {"buffer": 0, "byteOffset": 36, "byteLength": 3}
+        ]
+    });
+    let mut model = Model::load(write_gltf("shared", json, &bin)).unwrap();
+    assert_eq!(model.primitives.len(), 1, "one mesh, loaded once");
+    assert_eq!(model.draws.len(), 3);
+    assert_eq!(
+        model.draws.iter().map(|d| d.node).collect::<Vec<_>>(),
+        vec![Some(0), Some(1), Some(2)],
+        "depth-first, nodes before their children"
+    );
+    assert!(!model.draws[0].is_mirrored());
+    assert!(model.draws[1].is_mirrored() && model.draws[2].is_mirrored());
+    // The child inherits the parent's mirror: vertex (1, 0, 0) lands at (-1, 3, 0).
+    let child = model.draws[2].transform.transform_point3(Vec3::X);
+    assert!(
+        child.abs_diff_eq(Vec3::new(-1.0, 3.0, 0.0), 1e-6),
+        "{child}"
+    );
+    let m = &model.materials[0];
+    assert_eq!(m.name.as_deref(), Some("red"));
+    assert_eq!(m.alpha_mode, AlphaMode::Mask { cutoff: 0.25 });
+    assert!(m.double_sided);
+
+    // Merging flips the winding of mirrored draws so every triangle still faces +Z.
+    let merged = model.merged_mesh();
+    assert_eq!(merged.triangle_count(), 3);
+    for tri in merged.indices.chunks_exact(3) {
+        let [a, b, c] =
+            [tri[0], tri[1], tri[2]].map(|i| Vec3::from(merged.vertices[i as usize].position));
+        let n = (b - a).cross(c - a);
+        assert!(n.z > 0.0, "triangle {tri:?} faces {n}");
+    }
+
+    model.normalize_to_unit_cube();
+    let (lo, hi) = model.bounds().unwrap();
+    assert!(((hi - lo).max_element() - 1.0).abs() < 1e-5 && ((lo + hi) * 0.5).length() < 1e-5);
+}
