@@ -389,7 +389,13 @@ fn buffer_view_past_its_buffer_is_named() {
     edit_json(&gltf, |j| j["bufferViews"][0]["byteLength"] = 132.into());
     let err = load_err(
         &gltf,
-        &["accessor 0", "indices of mesh 0", "buffer view 0", "840"],
+        &[
+            "accessor 0",
+            "indices of mesh 0",
+            "buffer view 0",
+            "768..900",
+            "840",
+        ],
     );
     assert!(
         matches!(err, SceneError::AccessorOutOfRange { .. }),

@@ -64,11 +64,10 @@ impl Source<'_> {
             _ => Err(self.out_of_range(
                 item,
                 format!(
-                    "its buffer view {} covers bytes {}..{}+{} of buffer {}, which holds {declared} bytes",
+                    "its buffer view {} covers bytes {}..{} of buffer {}, which holds {declared} bytes",
                     view.index(),
                     view.offset(),
-                    view.offset(),
-                    view.length(),
+                    view.offset() as u128 + view.length() as u128,
                     buffer.index(),
                 ),
             )),

@@ -166,11 +166,10 @@ pub(super) fn image_bytes<'a>(
                 image: image.index(),
                 source_desc: source_desc.clone(),
                 message: format!(
-                    "buffer view {} (bytes {}..{}+{}) lies outside buffer {} ({} bytes)",
+                    "buffer view {} (bytes {}..{}) lies outside buffer {} ({} bytes)",
                     view.index(),
                     view.offset(),
-                    view.offset(),
-                    view.length(),
+                    view.offset() as u128 + view.length() as u128,
                     view.buffer().index(),
                     view.buffer().length()
                 ),
