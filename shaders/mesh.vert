@@ -1,6 +1,8 @@
 #version 450
 // macrokid mesh vertex shader.
-// Per-vertex (binding 0, 24-byte stride): position (vec3, model units), normal (vec3).
+// Per-vertex (binding 0, 48-byte stride, macrokid_graphics::scene::Vertex): position (vec3,
+// model units) at offset 0, normal (vec3) at 12; uv (vec2) at 24 and colour (vec4) at 32
+// are not read here.
 // Per-instance (binding 1, 80-byte stride): model matrix as 4 column vec4s (column-major),
 // then an RGBA colour (linear, 0..1).
 // Push constants (80 bytes): view-projection (column-major mat4 into Vulkan clip space:

@@ -86,6 +86,7 @@ pub use renderer::{
     CommandCtx, Frame, FrameTicket, GpuMesh, PassEncoder, Renderer, ADAPTER_ENV, FRAMES_IN_FLIGHT,
     PASSES,
 };
+pub use scene::{Model, SceneError};
 pub use types::{
     AdapterInfo, AdapterKind, BufferUsage, Camera, FrameImage, FrameTimings, InstanceData,
     RendererConfig, TextureFormat, ValidationCounts,

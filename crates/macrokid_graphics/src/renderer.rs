@@ -262,13 +262,8 @@ impl<B: RenderBackend> Renderer<B> {
     /// out-of-memory.
     pub fn upload_mesh(&self, mesh: &Mesh) -> Result<GpuMesh<B>, GraphicsError> {
         mesh.validate()?;
-        let mut vertex_bytes = Vec::with_capacity(mesh.positions.len() * 24);
-        for (p, n) in mesh.positions.iter().zip(&mesh.normals) {
-            for f in p.iter().chain(n) {
-                vertex_bytes.extend_from_slice(&f.to_ne_bytes());
-            }
-        }
-        let index_bytes: Vec<u8> = mesh.indices.iter().flat_map(|i| i.to_ne_bytes()).collect();
+        let vertex_bytes = mesh.vertex_bytes();
+        let index_bytes = mesh.index_bytes();
         // SAFETY: the renderer's queue was opened together with its device.
         let vertices = unsafe {
             B::upload_buffer(
@@ -289,7 +284,7 @@ impl<B: RenderBackend> Renderer<B> {
                 indices,
                 index_count: mesh.indices.len() as u32,
             },
-            vertex_count: mesh.positions.len() as u32,
+            vertex_count: mesh.vertices.len() as u32,
         })
     }
 

@@ -4,7 +4,8 @@ mod common;
 
 use common::gltf_assets;
 use glam::Vec3;
-use macrokid_graphics::{Mesh, MeshError};
+use macrokid_graphics::scene::SceneError;
+use macrokid_graphics::Mesh;
 
 fn assert_unit_cube(mesh: &Mesh) {
     mesh.validate().unwrap();
@@ -19,10 +20,11 @@ fn assert_unit_cube(mesh: &Mesh) {
         "centre {}",
         (lo + hi) * 0.5
     );
-    for n in &mesh.normals {
+    for v in &mesh.vertices {
         assert!(
-            (Vec3::from(*n).length() - 1.0).abs() < 1e-3,
-            "normal {n:?} not unit"
+            (Vec3::from(v.normal).length() - 1.0).abs() < 1e-3,
+            "normal {:?} not unit",
+            v.normal
         );
     }
 }
@@ -57,7 +59,7 @@ fn box_textured_multi_file_gltf() {
 fn missing_file_names_the_path() {
     let path = std::env::temp_dir().join("macrokid-definitely-missing/none.glb");
     let err = Mesh::from_gltf(&path).unwrap_err();
-    assert!(matches!(err, MeshError::Unreadable { .. }), "{err:?}");
+    assert!(matches!(err, SceneError::Unreadable { .. }), "{err:?}");
     assert!(err.to_string().contains("none.glb"), "{err}");
 }
 
@@ -73,7 +75,7 @@ fn truncated_glb_is_invalid() {
     let path = temp_dir("truncated").join("Duck-truncated.glb");
     std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
     let err = Mesh::from_gltf(&path).unwrap_err();
-    assert!(matches!(err, MeshError::Invalid { .. }), "{err:?}");
+    assert!(matches!(err, SceneError::Invalid { .. }), "{err:?}");
     assert!(err.to_string().contains("Duck-truncated.glb"), "{err}");
 }
 
@@ -84,7 +86,7 @@ fn garbage_and_missing_buffers_are_invalid() {
     std::fs::write(&garbage, b"this is not json").unwrap();
     assert!(matches!(
         Mesh::from_gltf(&garbage),
-        Err(MeshError::Invalid { .. })
+        Err(SceneError::Invalid { .. })
     ));
 
     // The multi-file box without its .bin next to it.
@@ -92,7 +94,8 @@ fn garbage_and_missing_buffers_are_invalid() {
     let lonely = dir.join("BoxTextured.gltf");
     std::fs::copy(src, &lonely).unwrap();
     let err = Mesh::from_gltf(&lonely).unwrap_err();
-    assert!(matches!(err, MeshError::Invalid { .. }), "{err:?}");
+    assert!(matches!(err, SceneError::MissingBuffer { .. }), "{err:?}");
+    assert!(err.to_string().contains("BoxTextured0.bin"), "{err}");
 }
 
 #[test]
@@ -104,6 +107,91 @@ fn gltf_without_triangles() {
     )
     .unwrap();
     let err = Mesh::from_gltf(&path).unwrap_err();
-    assert!(matches!(err, MeshError::NoTriangles { .. }), "{err:?}");
+    assert!(matches!(err, SceneError::NoTriangles { .. }), "{err:?}");
     assert!(err.to_string().contains("empty.gltf"));
+}
+
+mod properties {
+    use macrokid_graphics::scene::Vertex;
+    use macrokid_graphics::Mesh;
+    use proptest::prelude::*;
+
+    fn vertex() -> impl Strategy<Value = Vertex> {
+        let f = -1.0e6f32..1.0e6;
+        (
+            [f.clone(), f.clone(), f.clone()],
+            [f.clone(), f.clone(), f.clone()],
+            [f.clone(), f.clone()],
+            [f.clone(), f.clone(), f.clone(), f],
+        )
+            .prop_map(|(position, normal, uv, color)| Vertex {
+                position,
+                normal,
+                uv,
+                color,
+            })
+    }
+
+    /// A valid mesh: 1..64 vertices, 1..32 triangles with indices below the vertex count.
+    fn mesh() -> impl Strategy<Value = Mesh> {
+        prop::collection::vec(vertex(), 1..64).prop_flat_map(|vertices| {
+            let n = vertices.len() as u32;
+            (1usize..32)
+                .prop_flat_map(move |triangles| prop::collection::vec(0..n, triangles * 3))
+                .prop_map(move |indices| Mesh {
+                    vertices: vertices.clone(),
+                    indices,
+                })
+        })
+    }
+
+    /// Reads vertices back from the bytes the GPU receives (the 48-byte layout).
+    fn decode(bytes: &[u8]) -> Vec<Vertex> {
+        bytes
+            .chunks_exact(Vertex::SIZE)
+            .map(|v| {
+                let f: Vec<f32> = v
+                    .chunks_exact(4)
+                    .map(|b| f32::from_ne_bytes(b.try_into().unwrap()))
+                    .collect();
+                Vertex {
+                    position: [f[0], f[1], f[2]],
+                    normal: [f[3], f[4], f[5]],
+                    uv: [f[6], f[7]],
+                    color: [f[8], f[9], f[10], f[11]],
+                }
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn valid_meshes_validate_and_round_trip(mesh in mesh()) {
+            prop_assert!(mesh.validate().is_ok());
+            prop_assert_eq!(decode(&mesh.vertex_bytes()), mesh.vertices.clone());
+            let indices: Vec<u32> = mesh
+                .index_bytes()
+                .chunks_exact(4)
+                .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
+                .collect();
+            prop_assert_eq!(indices, mesh.indices);
+        }
+
+        #[test]
+        fn an_index_past_the_end_is_reported(mesh in mesh(), at in any::<prop::sample::Index>(), over in 0u32..1000) {
+            let mut mesh = mesh;
+            let i = at.index(mesh.indices.len());
+            let bad = mesh.vertices.len() as u32 + over;
+            mesh.indices[i] = bad;
+            let err = mesh.validate().unwrap_err().to_string();
+            prop_assert!(err.contains(&format!("index {i} is {bad}")), "{}", err);
+        }
+
+        #[test]
+        fn a_partial_triangle_is_reported(mesh in mesh(), extra in 1usize..3) {
+            let mut mesh = mesh;
+            mesh.indices.extend(std::iter::repeat_n(0, extra));
+            prop_assert!(mesh.validate().is_err());
+        }
+    }
 }

@@ -1,5 +1,48 @@
 //! Scene data on the CPU: the vertex format every mesh pass draws, meshes, materials and
 //! textures loaded from glTF 2.0.
+//!
+//! [`Model::load`] reads a `.gltf` or `.glb` file into [`Primitive`]s (each a
+//! [`Mesh`](crate::Mesh) of [`Vertex`]es in its mesh's space), [`Material`]s, decoded
+//! [`Image`]s and a list of [`Draw`]s (primitive, material, world transform). It follows the
+//! glTF 2.0 specification (Khronos, <https://registry.khronos.org/glTF/specs/2.0/glTF-2.0.html>);
+//! section numbers in these docs refer to it. Every problem with a file is a [`SceneError`]
+//! naming the file and the item; loading never panics on bad input.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/assets/gltf");
+//! # if !dir.join("BoxTextured.glb").is_file() { return Ok(()); }
+//! use macrokid_graphics::scene::{ColorSpace, Model};
+//!
+//! let mut model = Model::load(dir.join("BoxTextured.glb"))?;
+//! model.normalize_to_unit_cube();
+//! for draw in &model.draws {
+//!     let material = &model.materials[draw.material];
+//!     let texture = material.base_color_texture.expect("BoxTextured has a texture");
+//!     let image = &model.images[texture.image];
+//!     assert_eq!(image.color_space, ColorSpace::Srgb);
+//!     println!(
+//!         "{} triangles, {}×{} texture, transform {}",
+//!         model.primitives[draw.primitive].mesh.triangle_count(),
+//!         image.width,
+//!         image.height,
+//!         draw.transform,
+//!     );
+//! }
+//! # Ok(()) }
+//! ```
+
+mod accessor;
+mod error;
+mod files;
+mod material;
+mod model;
+mod texture;
+
+pub use error::SceneError;
+pub use material::{AlphaMode, Filter, Material, Sampler, TextureRef, WrapMode};
+pub use model::{Draw, Model, Primitive};
+pub use texture::{ColorSpace, Image};
 
 /// One vertex as the mesh passes read it: interleaved, 48 bytes, `#[repr(C)]`.
 ///

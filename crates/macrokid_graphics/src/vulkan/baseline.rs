@@ -58,13 +58,8 @@ impl RawAshBaseline {
         let color = Vulkan::create_attachment(&device, targets.color, width, height)?;
         let depth = Vulkan::create_attachment(&device, targets.depth, width, height)?;
         let pipeline = Vulkan::create_mesh_pipeline(&device, &targets)?;
-        let mut vertex_bytes = Vec::with_capacity(mesh.positions.len() * 24);
-        for (p, n) in mesh.positions.iter().zip(&mesh.normals) {
-            for f in p.iter().chain(n) {
-                vertex_bytes.extend_from_slice(&f.to_ne_bytes());
-            }
-        }
-        let index_bytes: Vec<u8> = mesh.indices.iter().flat_map(|i| i.to_ne_bytes()).collect();
+        let vertex_bytes = mesh.vertex_bytes();
+        let index_bytes = mesh.index_bytes();
         // SAFETY: `queue` was opened together with `device`.
         let vertices =
             unsafe { Vulkan::upload_buffer(&device, &queue, BufferUsage::Vertex, &vertex_bytes) }?;

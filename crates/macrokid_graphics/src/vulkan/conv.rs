@@ -4,8 +4,9 @@ use ash::vk;
 
 use crate::{AdapterKind, BufferUsage, Camera, TextureFormat};
 
-/// Bytes per mesh vertex: `position: vec3, normal: vec3`.
-pub(super) const VERTEX_STRIDE: u32 = 24;
+/// Bytes per mesh vertex: [`crate::scene::Vertex`] (the current pipeline reads its position
+/// and normal; UV and colour follow them).
+pub(super) const VERTEX_STRIDE: u32 = crate::scene::Vertex::SIZE as u32;
 /// Bytes per instance: [`crate::InstanceData`].
 pub(super) const INSTANCE_STRIDE: u32 = std::mem::size_of::<crate::InstanceData>() as u32;
 /// Bytes of push constants: `mat4 view_proj; vec4 light_dir_ambient`.

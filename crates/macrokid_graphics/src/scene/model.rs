@@ -1,0 +1,579 @@
+//! [`Model`]: a glTF 2.0 file as primitives, materials, images and a draw list.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use glam::{Mat3, Mat4, Vec3};
+use gltf::accessor::Dimensions;
+use gltf::mesh::Mode;
+use gltf::Semantic;
+
+use super::accessor::{Item, Source};
+use super::files::{image_bytes, load_buffers};
+use super::material::{AlphaMode, Material, Sampler, TextureRef};
+use super::texture::{ColorSpace, Image};
+use super::{SceneError, Vertex};
+use crate::Mesh;
+
+/// One triangle primitive of a glTF mesh, in the mesh's own (model) space.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Primitive {
+    /// Vertices and triangle-list indices (strips and fans are converted to lists).
+    pub mesh: Mesh,
+    /// Index into [`Model::materials`].
+    pub material: usize,
+    /// Index of the glTF mesh this primitive belongs to.
+    pub source_mesh: usize,
+    /// Index of the primitive within that glTF mesh.
+    pub source_primitive: usize,
+    /// The glTF mesh's name, if any.
+    pub mesh_name: Option<String>,
+}
+
+/// One draw: a primitive placed in the model's space by the world transform of the node that
+/// holds its mesh.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Draw {
+    /// Index into [`Model::primitives`].
+    pub primitive: usize,
+    /// Index into [`Model::materials`]; always equal to that primitive's `material`, repeated
+    /// here so that a renderer can sort draws by material without a lookup.
+    pub material: usize,
+    /// Column-major model matrix: the node's transform composed with its ancestors'
+    /// (`parent × local`, glTF §3.5.3), then any normalisation
+    /// ([`Model::normalize_to_unit_cube`]).
+    pub transform: Mat4,
+    /// The glTF node that holds the mesh; `None` for files without scenes, whose meshes are
+    /// drawn once each with the identity transform.
+    pub node: Option<usize>,
+}
+
+impl Draw {
+    /// Whether the transform mirrors (negative determinant): a renderer must then treat
+    /// clockwise triangles as front faces (glTF §3.7.4), or flip the winding.
+    pub fn is_mirrored(&self) -> bool {
+        self.transform.determinant() < 0.0
+    }
+}
+
+/// A glTF 2.0 model: every triangle primitive keeps its own material; nodes become draws.
+///
+/// The lists are in order of first use while walking the default scene depth-first (nodes
+/// before their children, children in file order); each item records its index in the file.
+/// Only what the draws need is loaded: the base-colour and normal-map images of the materials
+/// that primitives use (metallic-roughness, occlusion and emissive images are not decoded).
+///
+/// Skinned meshes (`JOINTS_0`/`WEIGHTS_0`) are drawn in bind pose: joints, weights and
+/// animations are ignored and the mesh is placed by its own node's transform. Morph targets,
+/// cameras and lights are ignored too.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// Triangle primitives, each in its mesh's space. A glTF mesh used by several nodes is
+    /// loaded once and drawn several times.
+    pub primitives: Vec<Primitive>,
+    /// Materials used by the primitives (the glTF default material is added when a primitive
+    /// has none).
+    pub materials: Vec<Material>,
+    /// Decoded images referenced by [`Model::materials`]; an image used both as colour and as
+    /// data appears twice, once per [`ColorSpace`].
+    pub images: Vec<Image>,
+    /// What to draw, in scene order.
+    pub draws: Vec<Draw>,
+}
+
+impl Model {
+    /// Loads a glTF 2.0 file: `.gltf` (JSON with external or `data:` buffers and images) or
+    /// binary `.glb`. Geometry comes from the default scene, else the first scene; a file
+    /// without scenes draws each mesh once with the identity transform.
+    ///
+    /// Per primitive: `POSITION` (required; primitives without it, and points and lines, are
+    /// skipped), `NORMAL` (as stored, which glTF requires to be unit length; computed as
+    /// area-weighted face normals when absent), `TEXCOORD_0`
+    /// (zeros when absent), `COLOR_0` (`VEC3` or `VEC4`, float or normalised integers; white
+    /// when absent), indices (`u8`/`u16`/`u32`, or `0..n` when absent). Triangle strips and
+    /// fans become lists (glTF §3.7.2.1). Accessor ranges are checked against their buffers
+    /// before reading, and every index against the vertex count.
+    ///
+    /// # Errors
+    /// A [`SceneError`] naming the file and the item: the file unreadable or not glTF, a
+    /// missing or short buffer, a missing or undecodable image, an accessor out of range or of
+    /// the wrong type, an index out of range, no triangles. A file that lists any extension in
+    /// `extensionsRequired` (Draco, `KHR_mesh_quantization`, `KHR_texture_transform`…) is
+    /// [`SceneError::Invalid`]: the `gltf` crate's validation rejects what it does not enable.
+    pub fn load(path: impl AsRef<Path>) -> Result<Model, SceneError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| SceneError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let gltf = gltf::Gltf::from_slice(&bytes).map_err(|e| SceneError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let gltf::Gltf { document, blob } = gltf;
+        let buffers = load_buffers(path, base, &document, blob)?;
+        let mut loader = Loader {
+            path,
+            base,
+            document: &document,
+            buffers: &buffers,
+            model: Model {
+                primitives: Vec::new(),
+                materials: Vec::new(),
+                images: Vec::new(),
+                draws: Vec::new(),
+            },
+            meshes: HashMap::new(),
+            materials: HashMap::new(),
+            images: HashMap::new(),
+        };
+        let scene = document
+            .default_scene()
+            .or_else(|| document.scenes().next());
+        match scene {
+            Some(scene) => loader.walk_scene(&scene)?,
+            None => {
+                for mesh in document.meshes() {
+                    loader.add_draws(&mesh, Mat4::IDENTITY, None)?;
+                }
+            }
+        }
+        if loader.model.draws.is_empty() {
+            return Err(SceneError::NoTriangles {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(loader.model)
+    }
+
+    /// Axis-aligned bounds `(min, max)` of every drawn vertex after its draw's transform, or
+    /// `None` when nothing is drawn.
+    pub fn bounds(&self) -> Option<(Vec3, Vec3)> {
+        let mut points = self.draws.iter().flat_map(|d| {
+            self.primitives[d.primitive]
+                .mesh
+                .vertices
+                .iter()
+                .map(move |v| d.transform.transform_point3(Vec3::from(v.position)))
+        });
+        let first = points.next()?;
+        Some(points.fold((first, first), |(lo, hi), p| (lo.min(p), hi.max(p))))
+    }
+
+    /// Prepends a translation and uniform scale to every draw so that the model's bounds
+    /// ([`Model::bounds`]) are centred on the origin with the largest side 1 (the model fits
+    /// `[-0.5, 0.5]³`). A model of zero extent is only centred.
+    pub fn normalize_to_unit_cube(&mut self) {
+        let Some((lo, hi)) = self.bounds() else {
+            return;
+        };
+        let extent = (hi - lo).max_element();
+        let scale = if extent > 0.0 { 1.0 / extent } else { 1.0 };
+        let fit = Mat4::from_scale(Vec3::splat(scale)) * Mat4::from_translation(-(lo + hi) * 0.5);
+        for draw in &mut self.draws {
+            draw.transform = fit * draw.transform;
+        }
+    }
+
+    /// All draws merged into one mesh in the model's space: positions transformed by each
+    /// draw's matrix, normals by its inverse-transpose (renormalised), the winding of mirrored
+    /// draws flipped so that front faces stay counter-clockwise. UVs and vertex colours are
+    /// kept; materials are dropped.
+    pub fn merged_mesh(&self) -> Mesh {
+        let mut out = Mesh::default();
+        for draw in &self.draws {
+            let prim = &self.primitives[draw.primitive].mesh;
+            let normal_matrix = Mat3::from_mat4(draw.transform).inverse().transpose();
+            let base = out.vertices.len() as u32;
+            out.vertices.extend(prim.vertices.iter().map(|v| {
+                Vertex {
+                    position: draw
+                        .transform
+                        .transform_point3(Vec3::from(v.position))
+                        .to_array(),
+                    normal: (normal_matrix * Vec3::from(v.normal))
+                        .normalize_or(Vec3::Y)
+                        .to_array(),
+                    ..*v
+                }
+            }));
+            let mirrored = draw.is_mirrored();
+            for tri in prim.indices.chunks_exact(3) {
+                let (a, b, c) = (tri[0] + base, tri[1] + base, tri[2] + base);
+                if mirrored {
+                    out.indices.extend_from_slice(&[a, c, b]);
+                } else {
+                    out.indices.extend_from_slice(&[a, b, c]);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// State while loading one file.
+struct Loader<'a> {
+    path: &'a Path,
+    base: &'a Path,
+    document: &'a gltf::Document,
+    buffers: &'a [Vec<u8>],
+    model: Model,
+    /// glTF mesh index → the model primitives loaded from it.
+    meshes: HashMap<usize, Vec<usize>>,
+    /// glTF material index (`None`: the default material) → model material.
+    materials: HashMap<Option<usize>, usize>,
+    /// (glTF image index, colour space) → model image.
+    images: HashMap<(usize, ColorSpace), usize>,
+}
+
+impl Loader<'_> {
+    fn source(&self) -> Source<'_> {
+        Source {
+            path: self.path,
+            buffers: self.buffers,
+        }
+    }
+
+    /// Walks the scene's node trees depth-first without recursion. A node reached twice (a
+    /// cycle, or a node with two parents, both forbidden by glTF §3.5.3) is an error.
+    fn walk_scene(&mut self, scene: &gltf::Scene<'_>) -> Result<(), SceneError> {
+        let mut visited = vec![false; self.document.nodes().len()];
+        let mut stack: Vec<(gltf::Node<'_>, Mat4)> =
+            scene.nodes().map(|n| (n, Mat4::IDENTITY)).collect();
+        stack.reverse();
+        while let Some((node, parent)) = stack.pop() {
+            if std::mem::replace(&mut visited[node.index()], true) {
+                return Err(SceneError::Invalid {
+                    path: self.path.to_path_buf(),
+                    message: format!(
+                        "node {} is reached twice from scene {} (a cycle, or a node with two parents)",
+                        node.index(),
+                        scene.index()
+                    ),
+                });
+            }
+            let world = parent * Mat4::from_cols_array_2d(&node.transform().matrix());
+            if let Some(mesh) = node.mesh() {
+                self.add_draws(&mesh, world, Some(node.index()))?;
+            }
+            let children: Vec<_> = node.children().collect();
+            stack.extend(children.into_iter().rev().map(|c| (c, world)));
+        }
+        Ok(())
+    }
+
+    fn add_draws(
+        &mut self,
+        mesh: &gltf::Mesh<'_>,
+        transform: Mat4,
+        node: Option<usize>,
+    ) -> Result<(), SceneError> {
+        let primitives = match self.meshes.get(&mesh.index()) {
+            Some(p) => p.clone(),
+            None => {
+                let loaded = self.load_mesh(mesh)?;
+                self.meshes.insert(mesh.index(), loaded.clone());
+                loaded
+            }
+        };
+        for primitive in primitives {
+            self.model.draws.push(Draw {
+                primitive,
+                material: self.model.primitives[primitive].material,
+                transform,
+                node,
+            });
+        }
+        Ok(())
+    }
+
+    /// Loads the triangle primitives of a glTF mesh; returns their model indices.
+    fn load_mesh(&mut self, mesh: &gltf::Mesh<'_>) -> Result<Vec<usize>, SceneError> {
+        let mut loaded = Vec::new();
+        for prim in mesh.primitives() {
+            let name = mesh.name().map_or(String::new(), |n| format!(" {n:?}"));
+            let what = format!("mesh {}{name} primitive {}", mesh.index(), prim.index());
+            let Some(vertex_mesh) = self.load_primitive(&prim, &what)? else {
+                continue;
+            };
+            let material = self.material(&prim.material())?;
+            self.model.primitives.push(Primitive {
+                mesh: vertex_mesh,
+                material,
+                source_mesh: mesh.index(),
+                source_primitive: prim.index(),
+                mesh_name: mesh.name().map(str::to_string),
+            });
+            loaded.push(self.model.primitives.len() - 1);
+        }
+        Ok(loaded)
+    }
+
+    /// Reads one primitive; `None` for what is not drawn as triangles (points, lines, no
+    /// `POSITION`, fewer than 3 vertices in a strip or fan).
+    fn load_primitive(
+        &self,
+        prim: &gltf::Primitive<'_>,
+        what: &str,
+    ) -> Result<Option<Mesh>, SceneError> {
+        if !matches!(
+            prim.mode(),
+            Mode::Triangles | Mode::TriangleStrip | Mode::TriangleFan
+        ) {
+            return Ok(None);
+        }
+        let Some(positions) = prim.get(&Semantic::Positions) else {
+            return Ok(None);
+        };
+        let src = self.source();
+        let read = |accessor: &gltf::Accessor<'_>, semantic: &str, dims: &[Dimensions]| {
+            let what = format!("{semantic} of {what}");
+            let (values, n) = src.read_f32(
+                Item {
+                    accessor,
+                    what: &what,
+                },
+                dims,
+            )?;
+            Ok::<_, SceneError>((values, n))
+        };
+        let (pos, _) = read(&positions, "POSITION", &[Dimensions::Vec3])?;
+        let count = positions.count();
+        let same_count = |accessor: &gltf::Accessor<'_>, semantic: &str| {
+            if accessor.count() == count {
+                Ok(())
+            } else {
+                Err(SceneError::AccessorType {
+                    path: self.path.to_path_buf(),
+                    accessor: accessor.index(),
+                    item: format!("{semantic} of {what}"),
+                    message: format!(
+                        "has {} elements but POSITION has {count}; every attribute needs one per vertex",
+                        accessor.count()
+                    ),
+                })
+            }
+        };
+        let mut vertices: Vec<Vertex> = pos
+            .chunks_exact(3)
+            .map(|p| Vertex {
+                position: [p[0], p[1], p[2]],
+                normal: [0.0; 3],
+                uv: [0.0; 2],
+                color: [1.0; 4],
+            })
+            .collect();
+        let normals = prim.get(&Semantic::Normals);
+        if let Some(acc) = &normals {
+            same_count(acc, "NORMAL")?;
+            let (n, _) = read(acc, "NORMAL", &[Dimensions::Vec3])?;
+            // Kept as stored: glTF requires unit normals (§3.7.2.1), and renormalising here
+            // would change the last bit of shading against the renderer's golden images.
+            for (v, n) in vertices.iter_mut().zip(n.chunks_exact(3)) {
+                v.normal = [n[0], n[1], n[2]];
+            }
+        }
+        if let Some(acc) = prim.get(&Semantic::TexCoords(0)) {
+            same_count(&acc, "TEXCOORD_0")?;
+            let (uv, _) = read(&acc, "TEXCOORD_0", &[Dimensions::Vec2])?;
+            for (v, uv) in vertices.iter_mut().zip(uv.chunks_exact(2)) {
+                v.uv = [uv[0], uv[1]];
+            }
+        }
+        if let Some(acc) = prim.get(&Semantic::Colors(0)) {
+            same_count(&acc, "COLOR_0")?;
+            let (c, n) = read(&acc, "COLOR_0", &[Dimensions::Vec3, Dimensions::Vec4])?;
+            for (v, c) in vertices.iter_mut().zip(c.chunks_exact(n)) {
+                v.color = [c[0], c[1], c[2], if n == 4 { c[3] } else { 1.0 }];
+            }
+        }
+        let indices = match prim.indices() {
+            Some(accessor) => {
+                let what = format!("indices of {what}");
+                src.read_indices(Item {
+                    accessor: &accessor,
+                    what: &what,
+                })?
+            }
+            None => (0..count as u32).collect(),
+        };
+        if let Some((i, &bad)) = indices
+            .iter()
+            .enumerate()
+            .find(|(_, &ix)| ix as usize >= count)
+        {
+            return Err(SceneError::BadIndices {
+                path: self.path.to_path_buf(),
+                item: what.to_string(),
+                message: format!("index {i} is {bad} but there are only {count} vertices"),
+            });
+        }
+        let indices = match prim.mode() {
+            Mode::TriangleStrip => strip_to_list(&indices),
+            Mode::TriangleFan => fan_to_list(&indices),
+            _ if indices.len() % 3 != 0 => {
+                return Err(SceneError::BadIndices {
+                    path: self.path.to_path_buf(),
+                    item: what.to_string(),
+                    message: format!(
+                        "{} indices for a triangle list, not a multiple of 3",
+                        indices.len()
+                    ),
+                })
+            }
+            _ => indices,
+        };
+        if indices.is_empty() {
+            return Ok(None);
+        }
+        if normals.is_none() {
+            let positions: Vec<Vec3> = vertices.iter().map(|v| Vec3::from(v.position)).collect();
+            for (v, n) in vertices
+                .iter_mut()
+                .zip(computed_normals(&positions, &indices))
+            {
+                v.normal = n.to_array();
+            }
+        }
+        Ok(Some(Mesh { vertices, indices }))
+    }
+
+    /// The model material for a glTF material, loading it (and its images) on first use.
+    fn material(&mut self, m: &gltf::Material<'_>) -> Result<usize, SceneError> {
+        if let Some(&i) = self.materials.get(&m.index()) {
+            return Ok(i);
+        }
+        let material = match m.index() {
+            None => Material::default(),
+            Some(index) => {
+                let pbr = m.pbr_metallic_roughness();
+                let base_color_texture = match pbr.base_color_texture() {
+                    Some(info) => Some(self.texture_ref(
+                        &info.texture(),
+                        info.tex_coord(),
+                        ColorSpace::Srgb,
+                    )?),
+                    None => None,
+                };
+                let (normal_texture, normal_scale) = match m.normal_texture() {
+                    Some(n) => (
+                        Some(self.texture_ref(&n.texture(), n.tex_coord(), ColorSpace::Linear)?),
+                        n.scale(),
+                    ),
+                    None => (None, 1.0),
+                };
+                Material {
+                    name: m.name().map(str::to_string),
+                    source_index: Some(index),
+                    base_color_factor: pbr.base_color_factor(),
+                    base_color_texture,
+                    metallic_factor: pbr.metallic_factor(),
+                    roughness_factor: pbr.roughness_factor(),
+                    normal_texture,
+                    normal_scale,
+                    emissive_factor: m.emissive_factor(),
+                    alpha_mode: match m.alpha_mode() {
+                        gltf::material::AlphaMode::Opaque => AlphaMode::Opaque,
+                        gltf::material::AlphaMode::Mask => AlphaMode::Mask {
+                            cutoff: m.alpha_cutoff().unwrap_or(0.5),
+                        },
+                        gltf::material::AlphaMode::Blend => AlphaMode::Blend,
+                    },
+                    double_sided: m.double_sided(),
+                }
+            }
+        };
+        self.model.materials.push(material);
+        let i = self.model.materials.len() - 1;
+        self.materials.insert(m.index(), i);
+        Ok(i)
+    }
+
+    fn texture_ref(
+        &mut self,
+        texture: &gltf::Texture<'_>,
+        tex_coord: u32,
+        color_space: ColorSpace,
+    ) -> Result<TextureRef, SceneError> {
+        let source = texture.source();
+        let key = (source.index(), color_space);
+        let image = match self.images.get(&key) {
+            Some(&i) => i,
+            None => {
+                let encoded = image_bytes(self.path, self.base, self.buffers, &source)?;
+                let decoded = Image::decode(self.path, &source, &encoded, color_space)?;
+                self.model.images.push(decoded);
+                let i = self.model.images.len() - 1;
+                self.images.insert(key, i);
+                i
+            }
+        };
+        Ok(TextureRef {
+            image,
+            tex_coord,
+            sampler: Sampler::from_gltf(&texture.sampler()),
+        })
+    }
+}
+
+/// A triangle strip as a list: triangle `i` is `(v[i], v[i+1+i%2], v[i+2-i%2])`, keeping every
+/// triangle's winding (glTF 2.0 §3.7.2.1).
+fn strip_to_list(strip: &[u32]) -> Vec<u32> {
+    (0..strip.len().saturating_sub(2))
+        .flat_map(|i| [strip[i], strip[i + 1 + i % 2], strip[i + 2 - i % 2]])
+        .collect()
+}
+
+/// A triangle fan as a list: triangle `i` is `(v[i+1], v[i+2], v[0])` (glTF 2.0 §3.7.2.1).
+fn fan_to_list(fan: &[u32]) -> Vec<u32> {
+    (0..fan.len().saturating_sub(2))
+        .flat_map(|i| [fan[i + 1], fan[i + 2], fan[0]])
+        .collect()
+}
+
+/// Area-weighted vertex normals of a counter-clockwise triangle list (each face normal,
+/// whose length is twice the triangle's area, is added to its three vertices, then the sums
+/// are normalised; +Y where they cancel).
+pub(super) fn computed_normals(positions: &[Vec3], indices: &[u32]) -> Vec<Vec3> {
+    let mut normals = vec![Vec3::ZERO; positions.len()];
+    for tri in indices.chunks_exact(3) {
+        let [a, b, c] = [tri[0], tri[1], tri[2]].map(|i| i as usize);
+        let face = (positions[b] - positions[a]).cross(positions[c] - positions[a]);
+        for i in [a, b, c] {
+            normals[i] += face;
+        }
+    }
+    normals
+        .into_iter()
+        .map(|n| n.normalize_or(Vec3::Y))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn computed_normals_match_faces() {
+        let p = [Vec3::ZERO, Vec3::X, Vec3::Y];
+        let n = computed_normals(&p, &[0, 1, 2]);
+        assert!(n.iter().all(|n| n.abs_diff_eq(Vec3::Z, 1e-6)));
+    }
+
+    #[test]
+    fn strips_and_fans_keep_winding() {
+        assert_eq!(strip_to_list(&[0, 1, 2, 3]), vec![0, 1, 2, 1, 3, 2]);
+        assert_eq!(fan_to_list(&[0, 1, 2, 3]), vec![1, 2, 0, 2, 3, 0]);
+        assert!(strip_to_list(&[0, 1]).is_empty());
+        // Every triangle of a planar CCW strip faces +Z.
+        let p = [Vec3::ZERO, Vec3::X, Vec3::Y, Vec3::new(1.0, 1.0, 0.0)];
+        for tri in strip_to_list(&[0, 1, 2, 3]).chunks_exact(3) {
+            let [a, b, c] = [tri[0], tri[1], tri[2]].map(|i| p[i as usize]);
+            assert!((b - a).cross(c - a).z > 0.0, "{tri:?}");
+        }
+    }
+}
