@@ -35,6 +35,9 @@ fn parse_uri<'a>(base: &Path, uri: &'a str) -> Uri<'a> {
 
 /// Decodes `%XX` escapes (RFC 3986 §2.1); a malformed escape or non-UTF-8 result is kept
 /// as written, so that the error that follows names the file as the glTF spelled it.
+///
+/// Written here rather than taken from the `gltf` crate's importer because that one unwraps
+/// the decoded string and panics on a URI that decodes to invalid UTF-8.
 fn percent_decode(s: &str) -> Cow<'_, str> {
     if !s.contains('%') {
         return Cow::Borrowed(s);

@@ -106,15 +106,19 @@ impl Model {
             path: path.to_path_buf(),
             source,
         })?;
-        let gltf = gltf::Gltf::from_slice(&bytes).map_err(|e| SceneError::Invalid {
+        let invalid = |e: gltf::Error| SceneError::Invalid {
             path: path.to_path_buf(),
             message: e.to_string(),
-        })?;
+        };
+        let gltf::Gltf { document, blob } =
+            gltf::Gltf::from_slice_without_validation(&bytes).map_err(invalid)?;
+        let root = document.into_json();
+        check_what_gltf_would_panic_on(path, &root)?;
+        let document = gltf::Document::from_json(root).map_err(invalid)?;
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let gltf::Gltf { document, blob } = gltf;
         let buffers = load_buffers(path, base, &document, blob)?;
         let mut loader = Loader {
             path,
@@ -213,6 +217,47 @@ impl Model {
         }
         out
     }
+}
+
+/// Checks what the `gltf` crate would panic on instead of reporting, before its validation
+/// and accessors run (gltf 1.4):
+/// - a mesh attribute naming a missing accessor (`json::mesh` indexes the accessor list
+///   without a bounds check while validating `POSITION`'s min/max);
+/// - an image with a `bufferView` but no `mimeType`, or with neither `uri` nor `bufferView`
+///   (`Image::source` unwraps both; glTF §5.17 requires them).
+fn check_what_gltf_would_panic_on(path: &Path, root: &gltf::json::Root) -> Result<(), SceneError> {
+    for (m, mesh) in root.meshes.iter().enumerate() {
+        for (p, prim) in mesh.primitives.iter().enumerate() {
+            for (semantic, index) in &prim.attributes {
+                if index.value() >= root.accessors.len() {
+                    let name = match semantic {
+                        gltf::json::validation::Checked::Valid(s) => s.to_string(),
+                        gltf::json::validation::Checked::Invalid => "?".to_string(),
+                    };
+                    return Err(SceneError::Invalid {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "meshes[{m}].primitives[{p}].attributes.{name} is accessor {} but the file has {} accessors",
+                            index.value(),
+                            root.accessors.len()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    for (i, image) in root.images.iter().enumerate() {
+        let problem = match (&image.buffer_view, &image.uri, &image.mime_type) {
+            (Some(_), _, None) => "has a bufferView but no mimeType",
+            (None, None, _) => "has neither a uri nor a bufferView",
+            _ => continue,
+        };
+        return Err(SceneError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("images[{i}] {problem} (glTF 2.0 §5.17 requires it)"),
+        });
+    }
+    Ok(())
 }
 
 /// State while loading one file.
