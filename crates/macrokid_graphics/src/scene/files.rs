@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::SceneError;
 
-/// Where a URI in a glTF file points (glTF 2.0 §2.8 "URIs").
+/// Where a URI in a glTF file points (glTF 2.0 "URIs": RFC 3986 references or `data:` URIs).
 enum Uri<'a> {
     /// `data:[<media type>][;base64],<data>`: decoded by the `gltf` crate.
     Data(&'a str),

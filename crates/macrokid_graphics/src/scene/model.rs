@@ -40,7 +40,7 @@ pub struct Draw {
     /// here so that a renderer can sort draws by material without a lookup.
     pub material: usize,
     /// Column-major model matrix: the node's transform composed with its ancestors'
-    /// (`parent × local`, glTF §3.5.3), then any normalisation
+    /// (`parent × local`, glTF 2.0 "Transformations"), then any normalisation
     /// ([`Model::normalize_to_unit_cube`]).
     pub transform: Mat4,
     /// The glTF node that holds the mesh; `None` for files without scenes, whose meshes are
@@ -50,7 +50,8 @@ pub struct Draw {
 
 impl Draw {
     /// Whether the transform mirrors (negative determinant): a renderer must then treat
-    /// clockwise triangles as front faces (glTF §3.7.4), or flip the winding.
+    /// clockwise triangles as front faces (glTF 2.0 says a negative determinant reverses the
+    /// winding), or flip the winding.
     pub fn is_mirrored(&self) -> bool {
         self.transform.determinant() < 0.0
     }
@@ -63,9 +64,11 @@ impl Draw {
 /// Only what the draws need is loaded: the base-colour and normal-map images of the materials
 /// that primitives use (metallic-roughness, occlusion and emissive images are not decoded).
 ///
-/// Skinned meshes (`JOINTS_0`/`WEIGHTS_0`) are drawn in bind pose: joints, weights and
-/// animations are ignored and the mesh is placed by its own node's transform. Morph targets,
-/// cameras and lights are ignored too.
+/// Skinned meshes (`JOINTS_0`/`WEIGHTS_0`) are drawn in bind pose: joints, weights, skins and
+/// animations are ignored, and the mesh is placed by its own node's transform (glTF 2.0
+/// "Joint Hierarchy" has a skinned mesh follow its joints instead; without evaluating joints, the node transform
+/// is what keeps Fox and RiggedSimple upright and in place). Morph targets, cameras and
+/// lights are ignored too.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     /// Triangle primitives, each in its mesh's space. A glTF mesh used by several nodes is
@@ -156,6 +159,10 @@ impl Model {
 
     /// Axis-aligned bounds `(min, max)` of every drawn vertex after its draw's transform, or
     /// `None` when nothing is drawn.
+    ///
+    /// # Panics
+    /// When a draw names a primitive that is not in [`Model::primitives`] (a model edited by
+    /// hand; [`Model::load`] never builds one).
     pub fn bounds(&self) -> Option<(Vec3, Vec3)> {
         let mut points = self.draws.iter().flat_map(|d| {
             self.primitives[d.primitive]
@@ -171,6 +178,9 @@ impl Model {
     /// Prepends a translation and uniform scale to every draw so that the model's bounds
     /// ([`Model::bounds`]) are centred on the origin with the largest side 1 (the model fits
     /// `[-0.5, 0.5]³`). A model of zero extent is only centred.
+    ///
+    /// # Panics
+    /// As [`Model::bounds`].
     pub fn normalize_to_unit_cube(&mut self) {
         let Some((lo, hi)) = self.bounds() else {
             return;
@@ -187,6 +197,9 @@ impl Model {
     /// draw's matrix, normals by its inverse-transpose (renormalised), the winding of mirrored
     /// draws flipped so that front faces stay counter-clockwise. UVs and vertex colours are
     /// kept; materials are dropped.
+    ///
+    /// # Panics
+    /// As [`Model::bounds`].
     pub fn merged_mesh(&self) -> Mesh {
         let mut out = Mesh::default();
         for draw in &self.draws {
@@ -224,7 +237,7 @@ impl Model {
 /// - a mesh attribute naming a missing accessor (`json::mesh` indexes the accessor list
 ///   without a bounds check while validating `POSITION`'s min/max);
 /// - an image with a `bufferView` but no `mimeType`, or with neither `uri` nor `bufferView`
-///   (`Image::source` unwraps both; glTF §5.17 requires them).
+///   (`Image::source` unwraps both; glTF 2.0's `image` schema requires them).
 fn check_what_gltf_would_panic_on(path: &Path, root: &gltf::json::Root) -> Result<(), SceneError> {
     for (m, mesh) in root.meshes.iter().enumerate() {
         for (p, prim) in mesh.primitives.iter().enumerate() {
@@ -254,7 +267,7 @@ fn check_what_gltf_would_panic_on(path: &Path, root: &gltf::json::Root) -> Resul
         };
         return Err(SceneError::Invalid {
             path: path.to_path_buf(),
-            message: format!("images[{i}] {problem} (glTF 2.0 §5.17 requires it)"),
+            message: format!("images[{i}] {problem} (the glTF 2.0 `image` schema requires it)"),
         });
     }
     Ok(())
@@ -284,7 +297,7 @@ impl Loader<'_> {
     }
 
     /// Walks the scene's node trees depth-first without recursion. A node reached twice (a
-    /// cycle, or a node with two parents, both forbidden by glTF §3.5.3) is an error.
+    /// cycle, or a node with two parents, both forbidden by glTF 2.0 "Nodes and Hierarchy") is an error.
     fn walk_scene(&mut self, scene: &gltf::Scene<'_>) -> Result<(), SceneError> {
         let mut visited = vec![false; self.document.nodes().len()];
         let mut stack: Vec<(gltf::Node<'_>, Mat4)> =
