@@ -419,6 +419,44 @@ fn index_out_of_range_is_named() {
 }
 
 #[test]
+fn attribute_naming_a_missing_accessor_is_named() {
+    // gltf-json's own validation would index out of bounds here; the loader checks first.
+    let gltf = box_textured_copy("noaccessor");
+    edit_json(&gltf, |j| {
+        j["meshes"][0]["primitives"][0]["attributes"]["POSITION"] = 1701.into()
+    });
+    let err = load_err(
+        &gltf,
+        &["attributes.POSITION", "accessor 1701", "4 accessors"],
+    );
+    assert!(matches!(err, SceneError::Invalid { .. }), "{err:?}");
+}
+
+#[test]
+fn image_without_its_source_fields_is_named() {
+    // gltf's Image::source would unwrap a missing mimeType / uri; the loader checks first.
+    let gltf = box_textured_copy("nouri");
+    edit_json(&gltf, |j| {
+        j["images"][0].as_object_mut().unwrap().remove("uri");
+    });
+    let err = load_err(&gltf, &["images[0]", "neither a uri nor a bufferView"]);
+    assert!(matches!(err, SceneError::Invalid { .. }), "{err:?}");
+
+    let mut bytes = std::fs::read(gltf_assets().join("BoxTextured.glb")).unwrap();
+    let at = bytes
+        .windows(10)
+        .position(|w| w == b"\"mimeType\"")
+        .expect("mimeType key in the JSON chunk");
+    bytes[at + 1] = b'X'; // "XimeType": an unknown key, so the image has no mimeType
+    let dir = std::env::temp_dir().join(format!("macrokid-scene-nomime-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("no-mime.glb");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = load_err(&path, &["images[0]", "bufferView but no mimeType"]);
+    assert!(matches!(err, SceneError::Invalid { .. }), "{err:?}");
+}
+
+#[test]
 fn wrong_accessor_types_are_named() {
     let gltf = box_textured_copy("badtype");
     edit_json(&gltf, |j| j["accessors"][3]["type"] = "VEC3".into());
@@ -691,4 +729,90 @@ fn a_shared_mesh_is_loaded_once_and_drawn_per_node() {
     model.normalize_to_unit_cube();
     let (lo, hi) = model.bounds().unwrap();
     assert!(((hi - lo).max_element() - 1.0).abs() < 1e-5 && ((lo + hi) * 0.5).length() < 1e-5);
+}
+
+mod corrupted {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Any bytes of a GLB overwritten: loading returns Ok or a SceneError, never panics.
+        #[test]
+        fn corrupted_glb_never_panics(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            truncate in prop::option::of(any::<prop::sample::Index>()),
+        ) {
+            let mut bytes = std::fs::read(gltf_assets().join("BoxTextured.glb")).unwrap();
+            for (at, value) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = value;
+            }
+            if let Some(at) = truncate {
+                bytes.truncate(at.index(bytes.len()));
+            }
+            let dir = std::env::temp_dir()
+                .join(format!("macrokid-scene-fuzz-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("corrupt.glb");
+            std::fs::write(&path, &bytes).unwrap();
+            if let Err(e) = Model::load(&path) {
+                prop_assert!(e.to_string().contains("corrupt.glb"), "{}", e);
+            }
+        }
+
+        /// Numbers in the JSON of the multi-file box replaced at random (offsets, lengths,
+        /// counts, strides, indices) and keys removed: an error or a model, never a panic.
+        #[test]
+        fn corrupted_gltf_json_never_panics(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0u64..2000), 0..4),
+            removals in prop::collection::vec(any::<prop::sample::Index>(), 0..3),
+        ) {
+            let gltf = box_textured_copy("fuzz-json");
+            edit_json(&gltf, |j| {
+                let (mut numbers, mut keys) = (Vec::new(), Vec::new());
+                collect_pointers(j, String::new(), &mut numbers, &mut keys);
+                for (at, value) in edits {
+                    if let Some(slot) = j.pointer_mut(&numbers[at.index(numbers.len())]) {
+                        *slot = value.into();
+                    }
+                }
+                for at in removals {
+                    let (parent, key) = &keys[at.index(keys.len())];
+                    if let Some(Value::Object(o)) = j.pointer_mut(parent) {
+                        o.remove(key);
+                    }
+                }
+            });
+            if let Err(e) = Model::load(&gltf) {
+                prop_assert!(e.to_string().contains("BoxTextured.gltf"), "{}", e);
+            }
+        }
+    }
+
+    /// JSON pointers of every non-negative integer in `v`, and (parent pointer, key) of every
+    /// object member.
+    fn collect_pointers(
+        v: &Value,
+        at: String,
+        numbers: &mut Vec<String>,
+        keys: &mut Vec<(String, String)>,
+    ) {
+        match v {
+            Value::Number(n) if n.as_u64().is_some() => numbers.push(at),
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    collect_pointers(x, format!("{at}/{i}"), numbers, keys);
+                }
+            }
+            Value::Object(o) => {
+                for (k, x) in o {
+                    keys.push((at.clone(), k.clone()));
+                    collect_pointers(x, format!("{at}/{k}"), numbers, keys);
+                }
+            }
+            _ => {}
+        }
+    }
 }

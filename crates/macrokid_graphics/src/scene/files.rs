@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::SceneError;
 
-/// Where a URI in a glTF file points (glTF 2.0 §2.8 "URIs").
+/// Where a URI in a glTF file points (glTF 2.0 "URIs": RFC 3986 references or `data:` URIs).
 enum Uri<'a> {
     /// `data:[<media type>][;base64],<data>`: decoded by the `gltf` crate.
     Data(&'a str),
@@ -35,6 +35,9 @@ fn parse_uri<'a>(base: &Path, uri: &'a str) -> Uri<'a> {
 
 /// Decodes `%XX` escapes (RFC 3986 §2.1); a malformed escape or non-UTF-8 result is kept
 /// as written, so that the error that follows names the file as the glTF spelled it.
+///
+/// Written here rather than taken from the `gltf` crate's importer because that one unwraps
+/// the decoded string and panics on a URI that decodes to invalid UTF-8.
 fn percent_decode(s: &str) -> Cow<'_, str> {
     if !s.contains('%') {
         return Cow::Borrowed(s);

@@ -40,7 +40,7 @@ pub struct Draw {
     /// here so that a renderer can sort draws by material without a lookup.
     pub material: usize,
     /// Column-major model matrix: the node's transform composed with its ancestors'
-    /// (`parent × local`, glTF §3.5.3), then any normalisation
+    /// (`parent × local`, glTF 2.0 "Transformations"), then any normalisation
     /// ([`Model::normalize_to_unit_cube`]).
     pub transform: Mat4,
     /// The glTF node that holds the mesh; `None` for files without scenes, whose meshes are
@@ -50,7 +50,8 @@ pub struct Draw {
 
 impl Draw {
     /// Whether the transform mirrors (negative determinant): a renderer must then treat
-    /// clockwise triangles as front faces (glTF §3.7.4), or flip the winding.
+    /// clockwise triangles as front faces (glTF 2.0 says a negative determinant reverses the
+    /// winding), or flip the winding.
     pub fn is_mirrored(&self) -> bool {
         self.transform.determinant() < 0.0
     }
@@ -63,9 +64,11 @@ impl Draw {
 /// Only what the draws need is loaded: the base-colour and normal-map images of the materials
 /// that primitives use (metallic-roughness, occlusion and emissive images are not decoded).
 ///
-/// Skinned meshes (`JOINTS_0`/`WEIGHTS_0`) are drawn in bind pose: joints, weights and
-/// animations are ignored and the mesh is placed by its own node's transform. Morph targets,
-/// cameras and lights are ignored too.
+/// Skinned meshes (`JOINTS_0`/`WEIGHTS_0`) are drawn in bind pose: joints, weights, skins and
+/// animations are ignored, and the mesh is placed by its own node's transform (glTF 2.0
+/// "Joint Hierarchy" has a skinned mesh follow its joints instead; without evaluating joints, the node transform
+/// is what keeps Fox and RiggedSimple upright and in place). Morph targets, cameras and
+/// lights are ignored too.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     /// Triangle primitives, each in its mesh's space. A glTF mesh used by several nodes is
@@ -106,15 +109,19 @@ impl Model {
             path: path.to_path_buf(),
             source,
         })?;
-        let gltf = gltf::Gltf::from_slice(&bytes).map_err(|e| SceneError::Invalid {
+        let invalid = |e: gltf::Error| SceneError::Invalid {
             path: path.to_path_buf(),
             message: e.to_string(),
-        })?;
+        };
+        let gltf::Gltf { document, blob } =
+            gltf::Gltf::from_slice_without_validation(&bytes).map_err(invalid)?;
+        let root = document.into_json();
+        check_what_gltf_would_panic_on(path, &root)?;
+        let document = gltf::Document::from_json(root).map_err(invalid)?;
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let gltf::Gltf { document, blob } = gltf;
         let buffers = load_buffers(path, base, &document, blob)?;
         let mut loader = Loader {
             path,
@@ -152,6 +159,10 @@ impl Model {
 
     /// Axis-aligned bounds `(min, max)` of every drawn vertex after its draw's transform, or
     /// `None` when nothing is drawn.
+    ///
+    /// # Panics
+    /// When a draw names a primitive that is not in [`Model::primitives`] (a model edited by
+    /// hand; [`Model::load`] never builds one).
     pub fn bounds(&self) -> Option<(Vec3, Vec3)> {
         let mut points = self.draws.iter().flat_map(|d| {
             self.primitives[d.primitive]
@@ -167,6 +178,9 @@ impl Model {
     /// Prepends a translation and uniform scale to every draw so that the model's bounds
     /// ([`Model::bounds`]) are centred on the origin with the largest side 1 (the model fits
     /// `[-0.5, 0.5]³`). A model of zero extent is only centred.
+    ///
+    /// # Panics
+    /// As [`Model::bounds`].
     pub fn normalize_to_unit_cube(&mut self) {
         let Some((lo, hi)) = self.bounds() else {
             return;
@@ -183,6 +197,9 @@ impl Model {
     /// draw's matrix, normals by its inverse-transpose (renormalised), the winding of mirrored
     /// draws flipped so that front faces stay counter-clockwise. UVs and vertex colours are
     /// kept; materials are dropped.
+    ///
+    /// # Panics
+    /// As [`Model::bounds`].
     pub fn merged_mesh(&self) -> Mesh {
         let mut out = Mesh::default();
         for draw in &self.draws {
@@ -215,6 +232,47 @@ impl Model {
     }
 }
 
+/// Checks what the `gltf` crate would panic on instead of reporting, before its validation
+/// and accessors run (gltf 1.4):
+/// - a mesh attribute naming a missing accessor (`json::mesh` indexes the accessor list
+///   without a bounds check while validating `POSITION`'s min/max);
+/// - an image with a `bufferView` but no `mimeType`, or with neither `uri` nor `bufferView`
+///   (`Image::source` unwraps both; glTF 2.0's `image` schema requires them).
+fn check_what_gltf_would_panic_on(path: &Path, root: &gltf::json::Root) -> Result<(), SceneError> {
+    for (m, mesh) in root.meshes.iter().enumerate() {
+        for (p, prim) in mesh.primitives.iter().enumerate() {
+            for (semantic, index) in &prim.attributes {
+                if index.value() >= root.accessors.len() {
+                    let name = match semantic {
+                        gltf::json::validation::Checked::Valid(s) => s.to_string(),
+                        gltf::json::validation::Checked::Invalid => "?".to_string(),
+                    };
+                    return Err(SceneError::Invalid {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "meshes[{m}].primitives[{p}].attributes.{name} is accessor {} but the file has {} accessors",
+                            index.value(),
+                            root.accessors.len()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    for (i, image) in root.images.iter().enumerate() {
+        let problem = match (&image.buffer_view, &image.uri, &image.mime_type) {
+            (Some(_), _, None) => "has a bufferView but no mimeType",
+            (None, None, _) => "has neither a uri nor a bufferView",
+            _ => continue,
+        };
+        return Err(SceneError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("images[{i}] {problem} (the glTF 2.0 `image` schema requires it)"),
+        });
+    }
+    Ok(())
+}
+
 /// State while loading one file.
 struct Loader<'a> {
     path: &'a Path,
@@ -239,7 +297,7 @@ impl Loader<'_> {
     }
 
     /// Walks the scene's node trees depth-first without recursion. A node reached twice (a
-    /// cycle, or a node with two parents, both forbidden by glTF §3.5.3) is an error.
+    /// cycle, or a node with two parents, both forbidden by glTF 2.0 "Nodes and Hierarchy") is an error.
     fn walk_scene(&mut self, scene: &gltf::Scene<'_>) -> Result<(), SceneError> {
         let mut visited = vec![false; self.document.nodes().len()];
         let mut stack: Vec<(gltf::Node<'_>, Mat4)> =

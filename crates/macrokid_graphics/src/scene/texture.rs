@@ -19,7 +19,7 @@ pub enum ColorSpace {
 }
 
 /// A decoded image: `width × height` RGBA8 texels, rows top to bottom (glTF's UV origin is
-/// the top-left corner, §3.8.1), 4 bytes per texel, no padding between rows.
+/// the top-left corner), 4 bytes per texel, no padding between rows.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Image {
     /// The image's name in the file, if any.
