@@ -78,6 +78,7 @@
 
 mod alias;
 mod builder;
+mod check;
 mod compile;
 mod error;
 mod execute;
