@@ -670,6 +670,9 @@ fn passes_that_reach_no_import_are_culled() {
         .to_dot()
         .contains("p1 [label=\"dead_end\\nculled\", style=dashed];"));
     assert!(graph.to_mermaid().contains("class p1,p2,p3 culled"));
+    assert!(graph
+        .to_string()
+        .ends_with("culled: dead_end, make_debug, view_debug\n"));
 }
 
 #[test]
@@ -870,6 +873,14 @@ fn exports_show_passes_resources_and_uses() {
         "{mermaid}"
     );
     assert!(!mermaid.contains("culled"));
+    assert_eq!(
+        graph.to_string(),
+        "geometry [batch 0]: color Undefined -> ColorAttachment (discard), \
+         depth Undefined -> DepthStencilAttachment (discard)\n\
+         post [batch 1]: output Undefined -> ColorAttachment (discard), \
+         color ColorAttachment -> Sampled\n\
+         final: output ColorAttachment -> TransferSrc\n"
+    );
     // The planner's own export of the batches.
     assert!(graph.plan().to_dot().contains("batch 1: post"));
 }

@@ -7,11 +7,11 @@ use std::fmt;
 use macrokid_core::{Plan, ResourceAccess, ResourceId, StageDescriptor, SystemDescriptor};
 
 use super::alias::{self, Lifetime, TextureSlot, TransientTexture};
-use super::builder::{PassFn, PassId, PassNode, RenderGraph};
+use super::builder::{PassFn, PassId, RenderGraph};
+use super::check::{check_defined, check_pass, check_resources, Checked, UseKind};
 use super::error::GraphError;
 use super::resource::{
-    BufferHandle, ColorAttachment, DepthAttachment, ResourceKind, ResourceNode, StoreOp,
-    TextureHandle,
+    BufferHandle, ColorAttachment, DepthAttachment, ResourceKind, ResourceNode, TextureHandle,
 };
 use crate::{BufferUse, TextureUse};
 
@@ -305,83 +305,6 @@ fn resource_id(index: usize, node: &ResourceNode) -> ResourceId {
     ResourceId::dynamic(RESOURCE_SPACE, index as u64, node.name)
 }
 
-/// One use of a resource by a pass, with what it means for contents.
-#[derive(Clone, Copy, Debug)]
-struct PassUse {
-    resource: usize,
-    kind: UseKind,
-    /// Reads the previous contents for sure (a sampled read, `LoadOp::Load`): an error on
-    /// undefined contents.
-    reads_previous: bool,
-    /// May read the previous contents (adds storage writes and copy destinations, which may
-    /// keep part of them): what culling follows.
-    may_read_previous: bool,
-    /// Writes the resource.
-    writes: bool,
-    /// Leaves defined contents (a write that is stored).
-    stores: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum UseKind {
-    Texture(TextureUse),
-    Buffer(BufferUse),
-}
-
-impl PassUse {
-    fn describe(&self) -> String {
-        match self.kind {
-            UseKind::Texture(
-                u @ (TextureUse::ColorAttachment | TextureUse::DepthStencilAttachment),
-            ) if self.reads_previous => {
-                format!("{u:?} (load)")
-            }
-            UseKind::Texture(u) => format!("{u:?}"),
-            UseKind::Buffer(u) => format!("{u:?}"),
-        }
-    }
-}
-
-fn texture_use(resource: usize, usage: TextureUse) -> PassUse {
-    let writes = usage.is_write();
-    let (reads_previous, may_read_previous) = match usage {
-        TextureUse::StorageWrite | TextureUse::TransferDst => (false, true),
-        u => (!u.is_write(), !u.is_write()),
-    };
-    PassUse {
-        resource,
-        kind: UseKind::Texture(usage),
-        reads_previous,
-        may_read_previous,
-        writes,
-        stores: writes,
-    }
-}
-
-fn attachment_use(resource: usize, usage: TextureUse, load: bool, store: StoreOp) -> PassUse {
-    let writes = usage.is_write();
-    PassUse {
-        resource,
-        kind: UseKind::Texture(usage),
-        reads_previous: load,
-        may_read_previous: load,
-        writes,
-        stores: writes && store == StoreOp::Store,
-    }
-}
-
-fn buffer_use(resource: usize, usage: BufferUse) -> PassUse {
-    let writes = usage.is_write();
-    PassUse {
-        resource,
-        kind: UseKind::Buffer(usage),
-        reads_previous: !writes,
-        may_read_previous: true,
-        writes,
-        stores: writes,
-    }
-}
-
 /// Whether moving from `before` to `after` needs a barrier: a write on either side, or a change
 /// of use (layout or access).
 pub(super) fn texture_needs_barrier(before: TextureUse, after: TextureUse) -> bool {
@@ -391,15 +314,6 @@ pub(super) fn texture_needs_barrier(before: TextureUse, after: TextureUse) -> bo
 /// Whether moving from `before` to `after` needs a barrier (as for textures).
 pub(super) fn buffer_needs_barrier(before: BufferUse, after: BufferUse) -> bool {
     before != after || before.is_write() || after.is_write()
-}
-
-/// A validated pass: its uses in the order attachments, textures, buffers.
-struct Checked {
-    uses: Vec<PassUse>,
-    colors: Vec<ColorAttachment>,
-    depth: Option<DepthAttachment>,
-    extent: Option<(u32, u32)>,
-    never_cull: bool,
 }
 
 pub(super) fn compile<C>(graph: RenderGraph<C>) -> Result<CompiledGraph<C>, GraphError> {
@@ -530,68 +444,9 @@ pub(super) fn compile<C>(graph: RenderGraph<C>) -> Result<CompiledGraph<C>, Grap
         callbacks.push(pass.record);
     }
     for &p in &order {
-        let pass = &mut compiled[p.index()];
-        for &(texture, usage) in &pass.textures {
-            let memory = match slot_of.get(&texture.index()) {
-                Some(&slot) => Memory::Slot(slot),
-                None => Memory::Resource(texture.index()),
-            };
-            let first_use = !state.used[texture.index()];
-            state.used[texture.index()] = true;
-            let transient = matches!(memory, Memory::Slot(_));
-            let before = state.texture(memory);
-            if (transient && first_use) || texture_needs_barrier(before, usage) {
-                pass.texture_barriers.push(TextureBarrier {
-                    texture,
-                    before,
-                    after: usage,
-                    discard: (transient && first_use) || before == TextureUse::Undefined,
-                });
-            }
-            state.set_texture(memory, usage);
-        }
-        for &(buffer, usage) in &pass.buffers {
-            if let Some(before) = state.buffers[buffer.index()] {
-                if buffer_needs_barrier(before, usage) {
-                    pass.buffer_barriers.push(BufferBarrier {
-                        buffer,
-                        before,
-                        after: usage,
-                    });
-                }
-            }
-            state.buffers[buffer.index()] = Some(usage);
-        }
+        state.before_pass(&mut compiled[p.index()], &slot_of);
     }
-    let mut final_textures = Vec::new();
-    let mut final_buffers = Vec::new();
-    for (index, node) in resources.iter().enumerate() {
-        match node.kind {
-            ResourceKind::ImportedTexture(_, import) => {
-                let before = state.texture(Memory::Resource(index));
-                if import.final_use != TextureUse::Undefined && before != import.final_use {
-                    final_textures.push(TextureBarrier {
-                        texture: texture_handle(id, index),
-                        before,
-                        after: import.final_use,
-                        discard: before == TextureUse::Undefined,
-                    });
-                }
-            }
-            ResourceKind::ImportedBuffer(import) => {
-                if let (Some(before), Some(after)) = (state.buffers[index], import.final_use) {
-                    if before != after {
-                        final_buffers.push(BufferBarrier {
-                            buffer: buffer_handle(id, index),
-                            before,
-                            after,
-                        });
-                    }
-                }
-            }
-            ResourceKind::TransientTexture(_) => {}
-        }
-    }
+    let (final_textures, final_buffers) = state.finals(id, &resources);
 
     Ok(CompiledGraph {
         id,
@@ -642,6 +497,80 @@ impl BarrierState {
         }
     }
 
+    /// Appends to `pass` the barriers before it and moves every piece of memory it uses to its
+    /// use (see [`CompiledGraph`]'s "Barriers").
+    fn before_pass(&mut self, pass: &mut CompiledPass, slot_of: &HashMap<usize, usize>) {
+        for &(texture, usage) in &pass.textures {
+            let memory = match slot_of.get(&texture.index()) {
+                Some(&slot) => Memory::Slot(slot),
+                None => Memory::Resource(texture.index()),
+            };
+            let first_use = !self.used[texture.index()];
+            self.used[texture.index()] = true;
+            let transient = matches!(memory, Memory::Slot(_));
+            let before = self.texture(memory);
+            if (transient && first_use) || texture_needs_barrier(before, usage) {
+                pass.texture_barriers.push(TextureBarrier {
+                    texture,
+                    before,
+                    after: usage,
+                    discard: (transient && first_use) || before == TextureUse::Undefined,
+                });
+            }
+            self.set_texture(memory, usage);
+        }
+        for &(buffer, usage) in &pass.buffers {
+            if let Some(before) = self.buffers[buffer.index()] {
+                if buffer_needs_barrier(before, usage) {
+                    pass.buffer_barriers.push(BufferBarrier {
+                        buffer,
+                        before,
+                        after: usage,
+                    });
+                }
+            }
+            self.buffers[buffer.index()] = Some(usage);
+        }
+    }
+
+    /// The barriers after the last pass: each import moved to its final use.
+    fn finals(
+        &self,
+        id: u32,
+        resources: &[ResourceNode],
+    ) -> (Vec<TextureBarrier>, Vec<BufferBarrier>) {
+        let mut final_textures = Vec::new();
+        let mut final_buffers = Vec::new();
+        for (index, node) in resources.iter().enumerate() {
+            match node.kind {
+                ResourceKind::ImportedTexture(_, import) => {
+                    let before = self.texture(Memory::Resource(index));
+                    if import.final_use != TextureUse::Undefined && before != import.final_use {
+                        final_textures.push(TextureBarrier {
+                            texture: texture_handle(id, index),
+                            before,
+                            after: import.final_use,
+                            discard: before == TextureUse::Undefined,
+                        });
+                    }
+                }
+                ResourceKind::ImportedBuffer(import) => {
+                    if let (Some(before), Some(after)) = (self.buffers[index], import.final_use) {
+                        if before != after {
+                            final_buffers.push(BufferBarrier {
+                                buffer: buffer_handle(id, index),
+                                before,
+                                after,
+                            });
+                        }
+                    }
+                }
+                ResourceKind::TransientTexture(_) => {}
+            }
+        }
+        (final_textures, final_buffers)
+    }
+
     fn texture(&self, memory: Memory) -> TextureUse {
         match memory {
             Memory::Resource(i) => self.textures[i],
@@ -686,189 +615,6 @@ fn access_of(resources: &[ResourceNode], check: &Checked) -> ResourceAccess {
         }
     }
     access
-}
-
-fn check_resources(resources: &[ResourceNode]) -> Result<(), GraphError> {
-    let mut names = HashSet::new();
-    for node in resources {
-        if !names.insert(node.name) {
-            return Err(GraphError::DuplicateResource {
-                name: node.name.to_owned(),
-            });
-        }
-        let detail = match node.kind {
-            ResourceKind::ImportedTexture(desc, _) | ResourceKind::TransientTexture(desc)
-                if desc.width == 0 || desc.height == 0 =>
-            {
-                format!("{}×{} pixels", desc.width, desc.height)
-            }
-            ResourceKind::ImportedBuffer(import) if import.size == 0 => "0 bytes".to_owned(),
-            _ => continue,
-        };
-        return Err(GraphError::EmptyResource {
-            name: node.name.to_owned(),
-            detail,
-        });
-    }
-    Ok(())
-}
-
-/// Checks one pass's handles, uses and attachments.
-fn check_pass<C>(
-    graph: u32,
-    resources: &[ResourceNode],
-    pass: &PassNode<C>,
-) -> Result<Checked, GraphError> {
-    let own = |handle_graph: u32, index: u32| -> Result<usize, GraphError> {
-        if handle_graph != graph || index as usize >= resources.len() {
-            return Err(GraphError::UnknownResource {
-                pass: pass.name.to_string(),
-                index: index as usize,
-                handle_graph,
-                graph,
-            });
-        }
-        Ok(index as usize)
-    };
-    let invalid = |resource: usize, usage: String, hint: &'static str| GraphError::InvalidUse {
-        pass: pass.name.to_string(),
-        resource: resources[resource].name.to_owned(),
-        usage,
-        hint,
-    };
-
-    let mut uses = Vec::new();
-    let mut attachments = Vec::new();
-    for color in &pass.colors {
-        let r = own(color.texture.graph, color.texture.index)?;
-        attachments.push(r);
-        uses.push(attachment_use(
-            r,
-            TextureUse::ColorAttachment,
-            color.load.reads_previous(),
-            color.store,
-        ));
-    }
-    for (k, depth) in pass.depths.iter().enumerate() {
-        let r = own(depth.texture.graph, depth.texture.index)?;
-        if k > 0 {
-            return Err(GraphError::SecondDepthAttachment {
-                pass: pass.name.to_string(),
-                resource: resources[r].name.to_owned(),
-            });
-        }
-        attachments.push(r);
-        uses.push(attachment_use(
-            r,
-            depth.texture_use(),
-            depth.read_only || depth.load.reads_previous(),
-            depth.store,
-        ));
-    }
-    for &(texture, usage) in &pass.textures {
-        let r = own(texture.graph, texture.index)?;
-        match usage {
-            TextureUse::Undefined | TextureUse::Present => {
-                return Err(invalid(
-                    r,
-                    format!("{usage:?}"),
-                    "`Undefined` and `Present` are states of an import (`TextureImport`), not uses of a pass",
-                ))
-            }
-            TextureUse::ColorAttachment
-            | TextureUse::DepthStencilAttachment
-            | TextureUse::DepthStencilRead => {
-                return Err(invalid(
-                    r,
-                    format!("{usage:?}"),
-                    "declare attachments with `color_attachment`, `depth_attachment` or `depth_read`, which take load/store ops",
-                ))
-            }
-            _ => uses.push(texture_use(r, usage)),
-        }
-    }
-    for &(buffer, usage) in &pass.buffers {
-        let r = own(buffer.graph, buffer.index)?;
-        if usage == BufferUse::HostRead {
-            return Err(invalid(
-                r,
-                format!("{usage:?}"),
-                "`HostRead` is only a final use: set it as `BufferImport::final_use`",
-            ));
-        }
-        uses.push(buffer_use(r, usage));
-    }
-    for (i, a) in uses.iter().enumerate() {
-        if let Some(b) = uses[..i].iter().find(|b| b.resource == a.resource) {
-            return Err(GraphError::ResourceUsedTwice {
-                pass: pass.name.to_string(),
-                resource: resources[a.resource].name.to_owned(),
-                first: b.describe(),
-                second: a.describe(),
-            });
-        }
-    }
-    let mut extent = None;
-    for &r in &attachments {
-        let found = resources[r]
-            .texture_desc()
-            .expect("attachments are textures")
-            .extent();
-        match extent {
-            None => extent = Some(found),
-            Some(expected) if expected != found => {
-                return Err(GraphError::AttachmentExtentMismatch {
-                    pass: pass.name.to_string(),
-                    resource: resources[r].name.to_owned(),
-                    expected,
-                    found,
-                })
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(Checked {
-        uses,
-        colors: pass.colors.clone(),
-        depth: pass.depths.first().copied(),
-        extent,
-        never_cull: pass.never_cull,
-    })
-}
-
-/// Reports the first pass (in declaration order) that reads undefined contents. Declaration order
-/// is execution order for this purpose: a reader conflicts with every writer of the same
-/// resource, so the planner keeps them in declaration order.
-fn check_defined<C>(
-    resources: &[ResourceNode],
-    passes: &[PassNode<C>],
-    checked: &[Checked],
-) -> Result<(), GraphError> {
-    let mut defined: Vec<bool> = resources
-        .iter()
-        .map(|node| match node.kind {
-            ResourceKind::ImportedTexture(_, import) => import.initial != TextureUse::Undefined,
-            ResourceKind::TransientTexture(_) => false,
-            ResourceKind::ImportedBuffer(_) => true,
-        })
-        .collect();
-    for (pass, check) in passes.iter().zip(checked) {
-        for u in &check.uses {
-            if u.reads_previous && !defined[u.resource] {
-                return Err(GraphError::ReadBeforeWrite {
-                    pass: pass.name.to_string(),
-                    resource: resources[u.resource].name.to_owned(),
-                    usage: u.describe(),
-                });
-            }
-        }
-        for u in &check.uses {
-            if u.writes {
-                defined[u.resource] = u.stores;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The passes to keep, in declaration order.

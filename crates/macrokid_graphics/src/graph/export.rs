@@ -151,3 +151,57 @@ fn escape_mermaid(s: &str) -> String {
         .replace('>', "#gt;")
         .replace('\n', "<br/>")
 }
+
+impl<C> std::fmt::Display for CompiledGraph<C> {
+    /// A readable listing: one line per kept pass in execution order with its batch and the
+    /// barriers before it, e.g. `post [batch 1]: color ColorAttachment -> Sampled`, then
+    /// `final: ...`, then `culled: ...` when passes were culled.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for &id in &self.order {
+            let pass = &self.passes[id.index()];
+            write!(f, "{} [batch {}]:", pass.name(), pass.batch().unwrap_or(0))?;
+            self.write_barriers(f, pass.texture_barriers(), pass.buffer_barriers())?;
+            writeln!(f)?;
+        }
+        if !self.final_textures.is_empty() || !self.final_buffers.is_empty() {
+            f.write_str("final:")?;
+            self.write_barriers(f, &self.final_textures, &self.final_buffers)?;
+            writeln!(f)?;
+        }
+        let culled: Vec<&str> = self.culled().map(CompiledPass::name).collect();
+        if !culled.is_empty() {
+            writeln!(f, "culled: {}", culled.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl<C> CompiledGraph<C> {
+    fn write_barriers(
+        &self,
+        f: &mut std::fmt::Formatter<'_>,
+        textures: &[super::TextureBarrier],
+        buffers: &[super::BufferBarrier],
+    ) -> std::fmt::Result {
+        let mut first = true;
+        let mut sep = |f: &mut std::fmt::Formatter<'_>| {
+            let s = if first { " " } else { ", " };
+            first = false;
+            f.write_str(s)
+        };
+        for b in textures {
+            sep(f)?;
+            let name = self.resources[b.texture.index()].name;
+            write!(f, "{name} {:?} -> {:?}", b.before, b.after)?;
+            if b.discard {
+                f.write_str(" (discard)")?;
+            }
+        }
+        for b in buffers {
+            sep(f)?;
+            let name = self.resources[b.buffer.index()].name;
+            write!(f, "{name} {:?} -> {:?}", b.before, b.after)?;
+        }
+        Ok(())
+    }
+}

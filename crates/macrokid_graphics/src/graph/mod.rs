@@ -17,8 +17,12 @@
 //!    each pass and after the last, each transient's lifetime, and the memory slots transients
 //!    share (greedy interval colouring, see [`TextureSlot`]).
 //! 3. **Execute** — [`CompiledGraph::execute`] drives a backend's [`GraphRecorder`]: barriers,
-//!    `begin_pass`, the pass's callback, `end_pass`, in order. Barriers come from the compiled
-//!    graph only, so no pass can forget one.
+//!    `begin_pass`, the pass's callback, `end_pass`, in order.
+//!    [`CompiledGraph::execute_parallel`] records the passes' callbacks on rayon workers through
+//!    a [`PassRecorder`] (secondary command buffers) and submits them in the same order through
+//!    a [`GraphSubmitter`], so 1 or N threads give the same command stream. Barriers come from
+//!    the compiled graph only, so no pass can forget one. `format!("{compiled}")` lists the
+//!    passes in order with their barriers.
 //!
 //! This module is pure logic: it names no backend type and needs no GPU.
 //!
@@ -78,6 +82,7 @@
 
 mod alias;
 mod builder;
+mod check;
 mod compile;
 mod error;
 mod execute;
