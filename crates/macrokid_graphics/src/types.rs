@@ -147,6 +147,14 @@ pub enum TextureFormat {
     Depth32Float,
 }
 
+impl TextureFormat {
+    /// Whether the format holds depth (and possibly stencil): usable as a depth attachment, not
+    /// as a colour attachment.
+    pub fn is_depth(self) -> bool {
+        matches!(self, TextureFormat::Depth32Float)
+    }
+}
+
 /// What a buffer uploaded with [`RenderBackend::upload_buffer`](crate::RenderBackend::upload_buffer) is used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

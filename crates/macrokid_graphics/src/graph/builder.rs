@@ -1,8 +1,10 @@
 //! The build step: [`RenderGraph`] declares resources and passes.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::compile::{self, CompiledGraph};
 use super::error::GraphError;
@@ -16,33 +18,55 @@ use crate::{BufferUse, TextureUse};
 /// [`ExecuteError::Pass`](super::ExecuteError::Pass) with the pass's name.
 pub type PassError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// A pass's record callback: records the pass's commands through the backend's context `C`.
-///
-/// `Send` so that an executor may call it on a worker thread (secondary command buffers).
-pub(super) type PassFn<C> = Box<dyn FnMut(&mut C) -> Result<(), PassError> + Send + 'static>;
-
 /// Source of graph ids, so that a handle of one graph is recognised as foreign in another.
 static NEXT_GRAPH_ID: AtomicU32 = AtomicU32::new(0);
 
-/// The identity of a pass: its index among the passes of its graph, in declaration order.
+/// The process-wide set of interned resource names (see [`RenderGraph`]'s "Names").
+static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+
+/// A `&'static str` equal to `name`: a borrowed `'static` name as is, an owned one leaked the
+/// first time the process sees it and shared afterwards.
+fn intern(name: Cow<'static, str>) -> &'static str {
+    match name {
+        Cow::Borrowed(name) => name,
+        Cow::Owned(name) => {
+            let mut names = NAMES
+                .get_or_init(Mutex::default)
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(&known) = names.get(name.as_str()) {
+                return known;
+            }
+            let leaked: &'static str = Box::leak(name.into_boxed_str());
+            names.insert(leaked);
+            leaked
+        }
+    }
+}
+
+/// The identity of a pass: its graph and its index among the passes of that graph, in
+/// declaration order.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PassId(pub(super) u32);
+pub struct PassId {
+    pub(super) graph: u32,
+    pub(super) index: u32,
+}
 
 impl PassId {
     /// The pass's position in declaration order (0-based).
     pub fn index(self) -> usize {
-        self.0 as usize
+        self.index as usize
     }
 }
 
 impl fmt::Debug for PassId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PassId({})", self.0)
+        write!(f, "PassId(g{}#{})", self.graph, self.index)
     }
 }
 
 /// A pass as declared: every use is kept as given, checked by [`RenderGraph::compile`].
-pub(super) struct PassNode<C> {
+pub(super) struct PassNode {
     pub(super) name: Cow<'static, str>,
     pub(super) colors: Vec<ColorAttachment>,
     /// More than one is an error reported by `compile`.
@@ -50,35 +74,40 @@ pub(super) struct PassNode<C> {
     pub(super) textures: Vec<(TextureHandle, TextureUse)>,
     pub(super) buffers: Vec<(BufferHandle, BufferUse)>,
     pub(super) never_cull: bool,
-    pub(super) record: Option<PassFn<C>>,
 }
 
 /// A render graph being built: resources and passes in declaration order
 /// (the build step of kajiya-rg's `RenderGraph` → `CompiledRenderGraph` → execution).
 ///
-/// `C` is the context a pass records through: the backend's command encoder type (the
-/// [`GraphRecorder::Context`](super::GraphRecorder::Context) of the executor). Resource names
-/// are `&'static str` because they become the names of
-/// [`ResourceId::dynamic`](macrokid_core::ResourceId::dynamic) ids.
+/// The graph holds declarations only; what each pass records is given per execution through
+/// [`PassCallbacks`](super::PassCallbacks), so callbacks may borrow per-frame data.
+///
+/// # Names
+/// Pass and resource names take `&'static str` or `String` (`impl Into<Cow<'static, str>>`).
+/// Resource names also name the graph's
+/// [`ResourceId::dynamic`](macrokid_core::ResourceId::dynamic) ids, which need a
+/// `&'static str`: an owned name is interned in a process-wide set, leaked once per distinct
+/// name (so memory grows with the number of *distinct* names, not with the number of graphs
+/// built; keep generated names from a bounded set).
 ///
 /// Declaring never fails: every mistake (a foreign handle, a use that is not a pass use, a
 /// resource used twice in one pass, duplicate names...) is reported by
 /// [`compile`](Self::compile), the first in declaration order.
 ///
 /// See the [module documentation](super) for an example.
-pub struct RenderGraph<C> {
+pub struct RenderGraph {
     pub(super) id: u32,
     pub(super) resources: Vec<ResourceNode>,
-    pub(super) passes: Vec<PassNode<C>>,
+    pub(super) passes: Vec<PassNode>,
 }
 
-impl<C> Default for RenderGraph<C> {
+impl Default for RenderGraph {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<C> fmt::Debug for RenderGraph<C> {
+impl fmt::Debug for RenderGraph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RenderGraph")
             .field("id", &self.id)
@@ -91,7 +120,7 @@ impl<C> fmt::Debug for RenderGraph<C> {
     }
 }
 
-impl<C> RenderGraph<C> {
+impl RenderGraph {
     /// An empty graph with a process-unique id.
     pub fn new() -> Self {
         Self {
@@ -101,9 +130,12 @@ impl<C> RenderGraph<C> {
         }
     }
 
-    fn push_resource(&mut self, name: &'static str, kind: ResourceKind) -> u32 {
+    fn push_resource(&mut self, name: Cow<'static, str>, kind: ResourceKind) -> u32 {
         let index = u32::try_from(self.resources.len()).expect("fewer than 2^32 resources");
-        self.resources.push(ResourceNode { name, kind });
+        self.resources.push(ResourceNode {
+            name: intern(name),
+            kind,
+        });
         index
     }
 
@@ -115,33 +147,41 @@ impl<C> RenderGraph<C> {
     /// are never culled.
     pub fn import_texture(
         &mut self,
-        name: &'static str,
+        name: impl Into<Cow<'static, str>>,
         desc: TextureDesc,
         import: TextureImport,
     ) -> TextureHandle {
         TextureHandle {
             graph: self.id,
-            index: self.push_resource(name, ResourceKind::ImportedTexture(desc, import)),
+            index: self.push_resource(name.into(), ResourceKind::ImportedTexture(desc, import)),
         }
     }
 
     /// Declares a transient texture: allocated by the backend for this graph, contents
     /// undefined before its first write, possibly sharing memory with other transients whose
     /// lifetimes do not overlap (see [`CompiledGraph::slots`]).
-    pub fn create_texture(&mut self, name: &'static str, desc: TextureDesc) -> TextureHandle {
+    pub fn create_texture(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        desc: TextureDesc,
+    ) -> TextureHandle {
         TextureHandle {
             graph: self.id,
-            index: self.push_resource(name, ResourceKind::TransientTexture(desc)),
+            index: self.push_resource(name.into(), ResourceKind::TransientTexture(desc)),
         }
     }
 
     /// Declares a buffer owned outside the graph (per-frame instance data, a read-back buffer).
     ///
     /// Writes to it are outputs of the graph, like writes to an imported texture.
-    pub fn import_buffer(&mut self, name: &'static str, import: BufferImport) -> BufferHandle {
+    pub fn import_buffer(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        import: BufferImport,
+    ) -> BufferHandle {
         BufferHandle {
             graph: self.id,
-            index: self.push_resource(name, ResourceKind::ImportedBuffer(import)),
+            index: self.push_resource(name.into(), ResourceKind::ImportedBuffer(import)),
         }
     }
 
@@ -150,7 +190,7 @@ impl<C> RenderGraph<C> {
     ///
     /// Declaration order matters: passes that conflict (one writes what the other reads or
     /// writes) execute in declaration order.
-    pub fn add_pass(&mut self, name: impl Into<Cow<'static, str>>) -> PassBuilder<'_, C> {
+    pub fn add_pass(&mut self, name: impl Into<Cow<'static, str>>) -> PassBuilder<'_> {
         let index = u32::try_from(self.passes.len()).expect("fewer than 2^32 passes");
         self.passes.push(PassNode {
             name: name.into(),
@@ -159,12 +199,12 @@ impl<C> RenderGraph<C> {
             textures: Vec::new(),
             buffers: Vec::new(),
             never_cull: false,
-            record: None,
         });
-        PassBuilder {
-            graph: self,
-            pass: PassId(index),
-        }
+        let pass = PassId {
+            graph: self.id,
+            index,
+        };
+        PassBuilder { graph: self, pass }
     }
 
     /// The number of declared passes.
@@ -185,11 +225,12 @@ impl<C> RenderGraph<C> {
     /// [`GraphError::DuplicateResource`] and [`GraphError::EmptyResource`]; per pass
     /// (declaration order) [`GraphError::DuplicatePass`], then for each use (colour attachments,
     /// depth attachment, other textures, buffers) [`GraphError::UnknownResource`],
-    /// [`GraphError::SecondDepthAttachment`] and [`GraphError::InvalidUse`], then
+    /// [`GraphError::SecondDepthAttachment`], [`GraphError::AttachmentFormat`] and
+    /// [`GraphError::InvalidUse`], then
     /// [`GraphError::ResourceUsedTwice`] and [`GraphError::AttachmentExtentMismatch`]; then
     /// [`GraphError::ReadBeforeWrite`] over all passes; then [`GraphError::Plan`] from the
     /// planner.
-    pub fn compile(self) -> Result<CompiledGraph<C>, GraphError> {
+    pub fn compile(self) -> Result<CompiledGraph, GraphError> {
         compile::compile(self)
     }
 }
@@ -197,12 +238,12 @@ impl<C> RenderGraph<C> {
 /// Adds uses to one pass; returned by [`RenderGraph::add_pass`].
 ///
 /// The pass is already part of the graph: dropping the builder keeps what was declared.
-pub struct PassBuilder<'g, C> {
-    graph: &'g mut RenderGraph<C>,
+pub struct PassBuilder<'g> {
+    graph: &'g mut RenderGraph,
     pass: PassId,
 }
 
-impl<C> fmt::Debug for PassBuilder<'_, C> {
+impl fmt::Debug for PassBuilder<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PassBuilder")
             .field("graph", &self.graph.id)
@@ -211,13 +252,14 @@ impl<C> fmt::Debug for PassBuilder<'_, C> {
     }
 }
 
-impl<C> PassBuilder<'_, C> {
-    fn node(&mut self) -> &mut PassNode<C> {
+impl PassBuilder<'_> {
+    fn node(&mut self) -> &mut PassNode {
         &mut self.graph.passes[self.pass.index()]
     }
 
     /// Renders to `texture` as the next colour attachment (location 0, 1, ... in call order),
-    /// [`TextureUse::ColorAttachment`].
+    /// [`TextureUse::ColorAttachment`]. `texture` must have a colour format (else
+    /// [`GraphError::AttachmentFormat`]).
     #[must_use]
     pub fn color_attachment(
         mut self,
@@ -234,7 +276,9 @@ impl<C> PassBuilder<'_, C> {
     }
 
     /// Depth-tests against and writes `texture`, [`TextureUse::DepthStencilAttachment`].
-    /// A pass has at most one depth attachment.
+    /// A pass has at most one depth attachment; `texture` must have a depth format
+    /// ([`TextureFormat::is_depth`](crate::TextureFormat::is_depth), else
+    /// [`GraphError::AttachmentFormat`]).
     #[must_use]
     pub fn depth_attachment(
         mut self,
@@ -252,13 +296,14 @@ impl<C> PassBuilder<'_, C> {
     }
 
     /// Depth-tests against `texture` without writing it, [`TextureUse::DepthStencilRead`]
-    /// (load `Load`, store `Store`: the contents are kept).
+    /// (load `Load`, store [`StoreOp::None`]: the contents are kept and the pass makes no write
+    /// access, so passes that only read the texture need no barrier between them).
     #[must_use]
     pub fn depth_read(mut self, texture: TextureHandle) -> Self {
         self.node().depths.push(DepthAttachment {
             texture,
             load: LoadOp::Load,
-            store: StoreOp::Store,
+            store: StoreOp::None,
             read_only: true,
         });
         self
@@ -291,26 +336,18 @@ impl<C> PassBuilder<'_, C> {
 
     /// Keeps this pass even when none of its writes reaches an imported resource (a pass with
     /// effects the graph cannot see, e.g. a GPU timestamp or debug pass).
+    ///
+    /// Such a pass is also ordered as a side effect: it keeps its declaration position relative
+    /// to every other kept pass (see [`CompiledGraph`]'s "Ordering"), so a timestamp pass
+    /// declared between two passes runs between them.
     #[must_use]
     pub fn never_cull(mut self) -> Self {
         self.node().never_cull = true;
         self
     }
 
-    /// Sets the pass's record callback, called by the executor between
-    /// [`begin_pass`](super::GraphRecorder::begin_pass) and
-    /// [`end_pass`](super::GraphRecorder::end_pass) with the backend's context, and returns the
-    /// pass's id. A pass without a callback still begins and ends (its attachments are loaded,
-    /// cleared and stored).
-    pub fn record(
-        mut self,
-        callback: impl FnMut(&mut C) -> Result<(), PassError> + Send + 'static,
-    ) -> PassId {
-        self.node().record = Some(Box::new(callback));
-        self.pass
-    }
-
-    /// The pass's id (for a pass without a record callback).
+    /// The pass's id: name its record callback with it in
+    /// [`PassCallbacks::set`](super::PassCallbacks::set).
     pub fn id(self) -> PassId {
         self.pass
     }

@@ -19,7 +19,8 @@ pub(super) struct PassUse {
     /// May read the previous contents (adds storage writes and copy destinations, which may
     /// keep part of them): what culling follows.
     pub(super) may_read_previous: bool,
-    /// Writes the resource.
+    /// Writes the resource's memory: a writing use, or an attachment whose store op writes
+    /// (`Store`/`DontCare`, see [`StoreOp`]). What barriers and the planner follow.
     pub(super) writes: bool,
     /// Leaves defined contents (a write that is stored).
     pub(super) stores: bool,
@@ -62,13 +63,16 @@ fn texture_use(resource: usize, usage: TextureUse) -> PassUse {
 }
 
 fn attachment_use(resource: usize, usage: TextureUse, load: bool, store: StoreOp) -> PassUse {
-    let writes = usage.is_write();
+    // A store op other than `None` accesses the memory with a write even when the pass itself
+    // does not render to it (Vulkan spec §8.1, "Render Pass Store Operations").
+    let writes = usage.is_write() || store.writes();
     PassUse {
         resource,
         kind: UseKind::Texture(usage),
         reads_previous: load,
         may_read_previous: load,
         writes,
+        // Defined contents after the pass: a rendered attachment that is stored.
         stores: writes && store == StoreOp::Store,
     }
 }
@@ -120,10 +124,10 @@ pub(super) fn check_resources(resources: &[ResourceNode]) -> Result<(), GraphErr
 }
 
 /// Checks one pass's handles, uses and attachments.
-pub(super) fn check_pass<C>(
+pub(super) fn check_pass(
     graph: u32,
     resources: &[ResourceNode],
-    pass: &PassNode<C>,
+    pass: &PassNode,
 ) -> Result<Checked, GraphError> {
     let own = |handle_graph: u32, index: u32| -> Result<usize, GraphError> {
         if handle_graph != graph || index as usize >= resources.len() {
@@ -143,10 +147,27 @@ pub(super) fn check_pass<C>(
         hint,
     };
 
+    let format_check = |resource: usize, depth: bool| -> Result<(), GraphError> {
+        let format = resources[resource]
+            .texture_desc()
+            .expect("texture handles name textures")
+            .format;
+        if format.is_depth() == depth {
+            return Ok(());
+        }
+        Err(GraphError::AttachmentFormat {
+            pass: pass.name.to_string(),
+            resource: resources[resource].name.to_owned(),
+            format: format!("{format:?}"),
+            expected: if depth { "depth" } else { "colour" },
+        })
+    };
+
     let mut uses = Vec::new();
     let mut attachments = Vec::new();
     for color in &pass.colors {
         let r = own(color.texture.graph, color.texture.index)?;
+        format_check(r, false)?;
         attachments.push(r);
         uses.push(attachment_use(
             r,
@@ -163,6 +184,7 @@ pub(super) fn check_pass<C>(
                 resource: resources[r].name.to_owned(),
             });
         }
+        format_check(r, true)?;
         attachments.push(r);
         uses.push(attachment_use(
             r,
@@ -245,9 +267,9 @@ pub(super) fn check_pass<C>(
 /// Reports the first pass (in declaration order) that reads undefined contents. Declaration order
 /// is execution order for this purpose: a reader conflicts with every writer of the same
 /// resource, so the planner keeps them in declaration order.
-pub(super) fn check_defined<C>(
+pub(super) fn check_defined(
     resources: &[ResourceNode],
-    passes: &[PassNode<C>],
+    passes: &[PassNode],
     checked: &[Checked],
 ) -> Result<(), GraphError> {
     let mut defined: Vec<bool> = resources

@@ -7,11 +7,12 @@ use std::fmt;
 use macrokid_core::{Plan, ResourceAccess, ResourceId, StageDescriptor, SystemDescriptor};
 
 use super::alias::{self, Lifetime, TextureSlot, TransientTexture};
-use super::builder::{PassFn, PassId, RenderGraph};
+use super::builder::{PassId, RenderGraph};
 use super::check::{check_defined, check_pass, check_resources, Checked, UseKind};
 use super::error::GraphError;
 use super::resource::{
-    BufferHandle, ColorAttachment, DepthAttachment, ResourceKind, ResourceNode, TextureHandle,
+    BufferHandle, ColorAttachment, CompiledAttachment, DepthAttachment, ResourceKind,
+    ResourceNode, TextureHandle,
 };
 use crate::{BufferUse, TextureUse};
 
@@ -20,6 +21,11 @@ pub const RESOURCE_SPACE: &str = "render-graph";
 
 /// The name of the single planner stage that holds a graph's passes.
 const STAGE: &str = "render-graph";
+
+/// The [`ResourceId::dynamic`] namespace of the graph's one side-effect resource (index 0,
+/// named `"side effects"`), which orders [`never_cull`](super::PassBuilder::never_cull) passes:
+/// they write it and every other kept pass reads it.
+pub const SIDE_EFFECTS_SPACE: &str = "render-graph-side-effects";
 
 /// A texture changes use before a pass (or after the last one): a pipeline barrier with an image
 /// layout transition where the layouts differ.
@@ -31,16 +37,20 @@ const STAGE: &str = "render-graph";
 pub struct TextureBarrier {
     /// The texture that changes use.
     pub texture: TextureHandle,
-    /// The use to wait for: the texture's previous use, or, at the first use of a transient, the
-    /// last use of the slot's previous occupant ([`TextureUse::Undefined`] when the slot is
-    /// fresh in this graph). Memory aliasing needs that wait (Vulkan spec §12.9 "Memory
-    /// Aliasing").
+    /// The use to wait for: the texture's previous use; at the first use of a transient, the
+    /// last use of the slot's previous occupant, or, for the slot's first occupant, the slot's
+    /// last use in the graph (the previous execution's, since a compiled graph runs every
+    /// frame); at the first use of an import whose `initial` use is `Undefined`, the use the
+    /// previous execution left it in (see [`TextureImport`](super::TextureImport)). Memory
+    /// aliasing needs that wait (Vulkan spec §12.9 "Memory Aliasing"), and so do frames in
+    /// flight that share the memory.
     pub before: TextureUse,
     /// The use the next pass makes of it.
     pub after: TextureUse,
     /// The old contents need not be kept: the backend transitions from the undefined layout
     /// (`VK_IMAGE_LAYOUT_UNDEFINED`) while still waiting for `before`. True at the first use of
-    /// every transient and whenever `before` is `Undefined`.
+    /// every transient and of every import whose `initial` use is `Undefined`, and whenever
+    /// `before` is `Undefined`.
     pub discard: bool,
 }
 
@@ -64,9 +74,11 @@ pub struct CompiledPass {
     position: Option<usize>,
     batch: Option<usize>,
     textures: Vec<(TextureHandle, TextureUse)>,
+    /// Whether each use of `textures` writes the memory (store ops included).
+    texture_writes: Vec<bool>,
     buffers: Vec<(BufferHandle, BufferUse)>,
-    colors: Vec<ColorAttachment>,
-    depth: Option<DepthAttachment>,
+    colors: Vec<CompiledAttachment<ColorAttachment>>,
+    depth: Option<CompiledAttachment<DepthAttachment>>,
     extent: Option<(u32, u32)>,
     access: ResourceAccess,
     texture_barriers: Vec<TextureBarrier>,
@@ -110,14 +122,24 @@ impl CompiledPass {
         &self.buffers
     }
 
-    /// The colour attachments, by location.
-    pub fn color_attachments(&self) -> &[ColorAttachment] {
+    /// The colour attachments, by location, with their formats, extents and slots.
+    pub fn color_attachments(&self) -> &[CompiledAttachment<ColorAttachment>] {
         &self.colors
     }
 
-    /// The depth attachment, if any.
-    pub fn depth_attachment(&self) -> Option<&DepthAttachment> {
+    /// The depth attachment, if any, with its format, extent and slot.
+    pub fn depth_attachment(&self) -> Option<&CompiledAttachment<DepthAttachment>> {
         self.depth.as_ref()
+    }
+
+    /// Whether the pass's use of `texture` writes its memory: a writing use, or an attachment
+    /// whose store op writes ([`StoreOp::writes`](super::StoreOp::writes)). `None` when the
+    /// pass does not use `texture`.
+    pub fn writes_texture(&self, texture: TextureHandle) -> Option<bool> {
+        self.textures
+            .iter()
+            .position(|&(t, _)| t == texture)
+            .map(|i| self.texture_writes[i])
     }
 
     /// Whether the pass has attachments (the backend begins rendering for it); a pass without
@@ -133,8 +155,10 @@ impl CompiledPass {
     }
 
     /// The pass's access as the planner saw it: [`ResourceId::dynamic`] ids in the
-    /// [`RESOURCE_SPACE`] namespace, indexed by resource declaration index; writing uses are
-    /// writes, the others reads.
+    /// [`RESOURCE_SPACE`] namespace, indexed by resource declaration index; writing uses
+    /// (attachments whose store op writes included) are writes, the others reads. When the graph
+    /// keeps a [`never_cull`](super::PassBuilder::never_cull) pass, that pass also writes the
+    /// [`SIDE_EFFECTS_SPACE`] id and every other kept pass reads it.
     pub fn access(&self) -> &ResourceAccess {
         &self.access
     }
@@ -153,7 +177,8 @@ impl CompiledPass {
 /// A compiled, immutable render graph: passes ordered by `macrokid_core`'s [`Plan`], culled
 /// passes marked, the barriers before each pass and after the last, and transient textures
 /// assigned to memory slots. Run it with [`execute`](Self::execute) (any number of times, e.g.
-/// once per frame).
+/// once per frame, with 1 or more frames in flight); it holds no callbacks and is `Send + Sync`,
+/// the record callbacks are given per execution ([`PassCallbacks`](super::PassCallbacks)).
 ///
 /// # Ordering
 /// The kept passes are the systems of one planner stage, in declaration order; the planner
@@ -162,19 +187,26 @@ impl CompiledPass {
 /// execute in declaration order and conflict-free passes share a batch, whose passes may
 /// *record* in parallel. [`order`](Self::order) is the batches concatenated, each batch in
 /// declaration order; passes *execute* in that order, each after its own barriers.
+/// [`never_cull`](super::PassBuilder::never_cull) passes have effects the graph cannot see
+/// (timestamps, debug output), so they write a synthetic side-effect resource that every other
+/// kept pass reads: each keeps its declaration position relative to all kept passes (those
+/// declared before it run before it, those declared after it run after it).
 ///
 /// # Barriers
 /// Walking [`order`](Self::order), every use of a resource is compared with the previous use of
 /// the same memory (the import's `initial` use, or the previous occupant of a transient's slot):
-/// a barrier is issued when either use writes or the uses differ (a layout or access change);
-/// two consecutive reads in the same use need none. The first use of a transient always gets
-/// one (with `discard`). After the last pass each imported resource is moved to its `final_use`
-/// when it is not already in it.
-pub struct CompiledGraph<C> {
+/// a barrier is issued when either use writes (attachment store ops `Store`/`DontCare` count as
+/// writes) or the uses differ (a layout or access change); two consecutive reads in the same use
+/// need none. The first use of a transient, and of an import whose `initial` use is `Undefined`,
+/// always gets one (with `discard`), waiting for the use the previous execution left that memory
+/// in: the slot's last use, or the import's `final_use` (its last use when `final_use` is
+/// `Undefined`). So executing the graph again while the previous execution may still run on the
+/// GPU (frames in flight on one queue) is ordered after it. After the last pass each imported
+/// resource is moved to its `final_use` when it is not already in it.
+pub struct CompiledGraph {
     pub(super) id: u32,
     pub(super) resources: Vec<ResourceNode>,
     pub(super) passes: Vec<CompiledPass>,
-    pub(super) callbacks: Vec<Option<PassFn<C>>>,
     pub(super) order: Vec<PassId>,
     pub(super) batches: Vec<Vec<PassId>>,
     pub(super) plan: Plan,
@@ -184,7 +216,7 @@ pub struct CompiledGraph<C> {
     pub(super) slots: Vec<TextureSlot>,
 }
 
-impl<C> fmt::Debug for CompiledGraph<C> {
+impl fmt::Debug for CompiledGraph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CompiledGraph")
             .field("id", &self.id)
@@ -199,7 +231,12 @@ impl<C> fmt::Debug for CompiledGraph<C> {
     }
 }
 
-impl<C> CompiledGraph<C> {
+impl CompiledGraph {
+    /// The graph's process-unique id (the one its handles and [`PassId`]s carry).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
     /// Every pass, culled ones included, in declaration order (indexed by [`PassId::index`]).
     pub fn passes(&self) -> &[CompiledPass] {
         &self.passes
@@ -208,9 +245,17 @@ impl<C> CompiledGraph<C> {
     /// The pass `id`.
     ///
     /// # Panics
-    /// When `id` comes from another graph with more passes than this one.
+    /// When `id` comes from another graph (use [`get_pass`](Self::get_pass) to check).
     pub fn pass(&self, id: PassId) -> &CompiledPass {
-        &self.passes[id.index()]
+        self.get_pass(id)
+            .unwrap_or_else(|| panic!("{id:?} is not a pass of render graph {}", self.id))
+    }
+
+    /// The pass `id`, `None` when `id` comes from another graph.
+    pub fn get_pass(&self, id: PassId) -> Option<&CompiledPass> {
+        (id.graph == self.id)
+            .then(|| self.passes.get(id.index()))
+            .flatten()
     }
 
     /// The pass named `name`, if any.
@@ -307,8 +352,16 @@ fn resource_id(index: usize, node: &ResourceNode) -> ResourceId {
 
 /// Whether moving from `before` to `after` needs a barrier: a write on either side, or a change
 /// of use (layout or access).
-pub(super) fn texture_needs_barrier(before: TextureUse, after: TextureUse) -> bool {
-    before != after || before.is_write() || after.is_write()
+///
+/// `*_writes` say whether the use writes the memory; for an attachment that includes its store op
+/// (see [`StoreOp`](super::StoreOp)), so it may differ from [`TextureUse::is_write`].
+pub(super) fn texture_needs_barrier(
+    before: TextureUse,
+    before_writes: bool,
+    after: TextureUse,
+    after_writes: bool,
+) -> bool {
+    before != after || before_writes || after_writes
 }
 
 /// Whether moving from `before` to `after` needs a barrier (as for textures).
@@ -316,7 +369,7 @@ pub(super) fn buffer_needs_barrier(before: BufferUse, after: BufferUse) -> bool 
     before != after || before.is_write() || after.is_write()
 }
 
-pub(super) fn compile<C>(graph: RenderGraph<C>) -> Result<CompiledGraph<C>, GraphError> {
+pub(super) fn compile(graph: RenderGraph) -> Result<CompiledGraph, GraphError> {
     let RenderGraph {
         id,
         resources,
@@ -337,10 +390,14 @@ pub(super) fn compile<C>(graph: RenderGraph<C>) -> Result<CompiledGraph<C>, Grap
     check_defined(&resources, &passes, &checked)?;
 
     let kept = cull(&resources, &checked);
+    let side_effects = kept.iter().any(|&p| checked[p].never_cull);
 
     // Order the kept passes with the planner: one stage, the passes as systems.
     let descriptors = kept.iter().map(|&p| {
-        SystemDescriptor::new(passes[p].name.clone(), access_of(&resources, &checked[p]))
+        SystemDescriptor::new(
+            passes[p].name.clone(),
+            access_of(&resources, &checked[p], side_effects),
+        )
     });
     let plan = Plan::build([StageDescriptor::new(STAGE).with_systems(descriptors)])?;
     let stage = plan
@@ -349,7 +406,7 @@ pub(super) fn compile<C>(graph: RenderGraph<C>) -> Result<CompiledGraph<C>, Grap
     let batches: Vec<Vec<PassId>> = stage
         .batches()
         .iter()
-        .map(|b| b.systems().iter().map(|&s| pass_id(kept[s])).collect())
+        .map(|b| b.systems().iter().map(|&s| pass_id(id, kept[s])).collect())
         .collect();
     let order: Vec<PassId> = batches.iter().flatten().copied().collect();
     let mut position = vec![None; passes.len()];
@@ -411,38 +468,71 @@ pub(super) fn compile<C>(graph: RenderGraph<C>) -> Result<CompiledGraph<C>, Grap
         .iter()
         .filter_map(|t| t.slot().map(|s| (t.texture().index(), s)))
         .collect();
-    let mut state = BarrierState::new(&resources, slots.len());
     let mut compiled: Vec<CompiledPass> = Vec::with_capacity(passes.len());
-    let mut callbacks = Vec::with_capacity(passes.len());
     for (index, (pass, check)) in passes.into_iter().zip(checked).enumerate() {
-        let access = access_of(&resources, &check);
+        let culled = position[index].is_none();
+        let access = access_of(&resources, &check, side_effects && !culled);
         let mut textures = Vec::new();
         let mut buffers = Vec::new();
         for u in &check.uses {
             match u.kind {
-                UseKind::Texture(t) => textures.push((texture_handle(id, u.resource), t)),
+                UseKind::Texture(t) => {
+                    textures.push((texture_handle(id, u.resource), t, u.writes));
+                }
                 UseKind::Buffer(b) => buffers.push((buffer_handle(id, u.resource), b)),
             }
         }
-        textures.sort_by_key(|&(h, _)| h);
+        textures.sort_by_key(|&(h, _, _)| h);
         buffers.sort_by_key(|&(h, _)| h);
+        let resolve = |texture: TextureHandle| {
+            let desc = resources[texture.index()]
+                .texture_desc()
+                .expect("attachments are textures");
+            (desc, slot_of.get(&texture.index()).copied())
+        };
+        let colors = check
+            .colors
+            .iter()
+            .map(|&attachment| {
+                let (desc, slot) = resolve(attachment.texture);
+                CompiledAttachment {
+                    attachment,
+                    desc,
+                    slot,
+                }
+            })
+            .collect();
+        let depth = check.depth.map(|attachment| {
+            let (desc, slot) = resolve(attachment.texture);
+            CompiledAttachment {
+                attachment,
+                desc,
+                slot,
+            }
+        });
         compiled.push(CompiledPass {
-            id: pass_id(index),
+            id: pass_id(id, index),
             name: pass.name,
-            culled: position[index].is_none(),
+            culled,
             position: position[index],
             batch: batch_of[index],
-            textures,
+            texture_writes: textures.iter().map(|&(_, _, w)| w).collect(),
+            textures: textures.into_iter().map(|(h, u, _)| (h, u)).collect(),
             buffers,
-            colors: check.colors,
-            depth: check.depth,
+            colors,
+            depth,
             extent: check.extent,
             access,
             texture_barriers: Vec::new(),
             buffer_barriers: Vec::new(),
         });
-        callbacks.push(pass.record);
     }
+    // Each piece of memory's last use in the order: where the previous execution left it.
+    let mut state = BarrierState::new(&resources, slots.len(), None);
+    for &p in &order {
+        state.before_pass(&mut compiled[p.index()].clone(), &slot_of);
+    }
+    let mut state = BarrierState::new(&resources, slots.len(), Some(&state));
     for &p in &order {
         state.before_pass(&mut compiled[p.index()], &slot_of);
     }
@@ -452,7 +542,6 @@ pub(super) fn compile<C>(graph: RenderGraph<C>) -> Result<CompiledGraph<C>, Grap
         id,
         resources,
         passes: compiled,
-        callbacks,
         order,
         batches,
         plan,
@@ -470,54 +559,97 @@ enum Memory {
     Slot(usize),
 }
 
+/// The current use of a piece of texture memory, and whether that use wrote it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TextureState {
+    usage: TextureUse,
+    writes: bool,
+}
+
+impl TextureState {
+    fn of(usage: TextureUse) -> Self {
+        Self {
+            usage,
+            writes: usage.is_write(),
+        }
+    }
+}
+
 /// The current use of every piece of memory during the barrier walk.
 struct BarrierState {
-    textures: Vec<TextureUse>,
-    slots: Vec<TextureUse>,
+    textures: Vec<TextureState>,
+    slots: Vec<TextureState>,
     buffers: Vec<Option<BufferUse>>,
+    /// Whether the resource was used by a pass of the walk so far.
     used: Vec<bool>,
+    /// Whether the first use of the resource discards its contents (transients, and imports in
+    /// `Undefined` initial use).
+    discards: Vec<bool>,
 }
 
 impl BarrierState {
-    fn new(resources: &[ResourceNode], slot_count: usize) -> Self {
-        let mut textures = vec![TextureUse::Undefined; resources.len()];
+    /// The state before the first pass. With `previous` (the state after a walk over the same
+    /// order), transient slots and imports in `Undefined` initial use start in the use the
+    /// previous execution left them in, so their first (discarding) barrier waits for it.
+    fn new(resources: &[ResourceNode], slot_count: usize, previous: Option<&Self>) -> Self {
+        let undefined = TextureState::of(TextureUse::Undefined);
+        let mut textures = vec![undefined; resources.len()];
         let mut buffers = vec![None; resources.len()];
+        let mut discards = vec![false; resources.len()];
         for (index, node) in resources.iter().enumerate() {
             match node.kind {
-                ResourceKind::ImportedTexture(_, import) => textures[index] = import.initial,
+                ResourceKind::ImportedTexture(_, import) => {
+                    textures[index] = TextureState::of(import.initial);
+                    if import.initial == TextureUse::Undefined {
+                        discards[index] = true;
+                        if let Some(previous) = previous {
+                            let last = previous.used[index].then(|| previous.textures[index]);
+                            textures[index] = match last {
+                                Some(last) if import.final_use == TextureUse::Undefined => last,
+                                _ => TextureState::of(import.end_use(None)),
+                            };
+                        }
+                    }
+                }
                 ResourceKind::ImportedBuffer(import) => buffers[index] = import.initial,
-                ResourceKind::TransientTexture(_) => {}
+                ResourceKind::TransientTexture(_) => discards[index] = true,
             }
         }
         Self {
             textures,
-            slots: vec![TextureUse::Undefined; slot_count],
+            slots: previous.map_or_else(|| vec![undefined; slot_count], |p| p.slots.clone()),
             buffers,
             used: vec![false; resources.len()],
+            discards,
         }
     }
 
     /// Appends to `pass` the barriers before it and moves every piece of memory it uses to its
     /// use (see [`CompiledGraph`]'s "Barriers").
     fn before_pass(&mut self, pass: &mut CompiledPass, slot_of: &HashMap<usize, usize>) {
-        for &(texture, usage) in &pass.textures {
+        for (&(texture, usage), &writes) in pass.textures.iter().zip(&pass.texture_writes) {
             let memory = match slot_of.get(&texture.index()) {
                 Some(&slot) => Memory::Slot(slot),
                 None => Memory::Resource(texture.index()),
             };
-            let first_use = !self.used[texture.index()];
+            let first_discard = !self.used[texture.index()] && self.discards[texture.index()];
             self.used[texture.index()] = true;
-            let transient = matches!(memory, Memory::Slot(_));
             let before = self.texture(memory);
-            if (transient && first_use) || texture_needs_barrier(before, usage) {
+            if first_discard || texture_needs_barrier(before.usage, before.writes, usage, writes) {
                 pass.texture_barriers.push(TextureBarrier {
                     texture,
-                    before,
+                    before: before.usage,
                     after: usage,
-                    discard: (transient && first_use) || before == TextureUse::Undefined,
+                    discard: first_discard || before.usage == TextureUse::Undefined,
                 });
             }
-            self.set_texture(memory, usage);
+            self.set_texture(
+                memory,
+                TextureState {
+                    usage,
+                    writes,
+                },
+            );
         }
         for &(buffer, usage) in &pass.buffers {
             if let Some(before) = self.buffers[buffer.index()] {
@@ -533,7 +665,8 @@ impl BarrierState {
         }
     }
 
-    /// The barriers after the last pass: each import moved to its final use.
+    /// The barriers after the last pass: each import moved to its final use. An import in
+    /// `Undefined` initial use that no pass used is still moved out of the undefined layout.
     fn finals(
         &self,
         id: u32,
@@ -544,13 +677,16 @@ impl BarrierState {
         for (index, node) in resources.iter().enumerate() {
             match node.kind {
                 ResourceKind::ImportedTexture(_, import) => {
-                    let before = self.texture(Memory::Resource(index));
-                    if import.final_use != TextureUse::Undefined && before != import.final_use {
+                    let before = self.texture(Memory::Resource(index)).usage;
+                    let discard = self.discards[index] && !self.used[index];
+                    if import.final_use != TextureUse::Undefined
+                        && (before != import.final_use || discard)
+                    {
                         final_textures.push(TextureBarrier {
                             texture: texture_handle(id, index),
                             before,
                             after: import.final_use,
-                            discard: before == TextureUse::Undefined,
+                            discard: discard || before == TextureUse::Undefined,
                         });
                     }
                 }
@@ -571,23 +707,26 @@ impl BarrierState {
         (final_textures, final_buffers)
     }
 
-    fn texture(&self, memory: Memory) -> TextureUse {
+    fn texture(&self, memory: Memory) -> TextureState {
         match memory {
             Memory::Resource(i) => self.textures[i],
             Memory::Slot(s) => self.slots[s],
         }
     }
 
-    fn set_texture(&mut self, memory: Memory, usage: TextureUse) {
+    fn set_texture(&mut self, memory: Memory, state: TextureState) {
         match memory {
-            Memory::Resource(i) => self.textures[i] = usage,
-            Memory::Slot(s) => self.slots[s] = usage,
+            Memory::Resource(i) => self.textures[i] = state,
+            Memory::Slot(s) => self.slots[s] = state,
         }
     }
 }
 
-fn pass_id(index: usize) -> PassId {
-    PassId(index as u32)
+fn pass_id(graph: u32, index: usize) -> PassId {
+    PassId {
+        graph,
+        index: index as u32,
+    }
 }
 
 fn texture_handle(graph: u32, index: usize) -> TextureHandle {
@@ -604,8 +743,18 @@ fn buffer_handle(graph: u32, index: usize) -> BufferHandle {
     }
 }
 
-fn access_of(resources: &[ResourceNode], check: &Checked) -> ResourceAccess {
+/// The planner's view of a pass; with `side_effects`, a `never_cull` pass writes the
+/// side-effect id and any other pass reads it.
+fn access_of(resources: &[ResourceNode], check: &Checked, side_effects: bool) -> ResourceAccess {
     let mut access = ResourceAccess::new();
+    if side_effects {
+        let id = ResourceId::dynamic(SIDE_EFFECTS_SPACE, 0, "side effects");
+        if check.never_cull {
+            access.add_write(id);
+        } else {
+            access.add_read(id);
+        }
+    }
     for u in &check.uses {
         let id = resource_id(u.resource, &resources[u.resource]);
         if u.writes {

@@ -103,6 +103,24 @@ pub enum GraphError {
         resource: String,
     },
 
+    /// A colour attachment whose texture has a depth format, or a depth attachment whose
+    /// texture has a colour format.
+    #[error(
+        "render pass `{pass}` uses `{resource}` ({format}) as a {expected} attachment, but its \
+         format is not a {expected} format; attach colour textures with `color_attachment` and \
+         depth textures with `depth_attachment`/`depth_read`"
+    )]
+    AttachmentFormat {
+        /// The pass.
+        pass: String,
+        /// The attached texture.
+        resource: String,
+        /// The texture's format, `Debug`-formatted.
+        format: String,
+        /// The kind of attachment it was declared as: `"colour"` or `"depth"`.
+        expected: &'static str,
+    },
+
     /// The attachments of one pass differ in size.
     #[error(
         "render pass `{pass}`: attachment `{resource}` is {found:?} pixels but the pass's first \
@@ -151,9 +169,17 @@ pub enum GraphError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExecuteError<E> {
-    /// The recorder (the backend) failed to issue barriers or to begin or end a pass.
-    #[error("the graph recorder failed: {0}")]
-    Recorder(#[source] E),
+    /// The recorder (the backend) failed to issue barriers, to begin or end a pass, or to
+    /// record or replay it.
+    #[error("the graph recorder failed {}: {source}", at(pass.as_deref()))]
+    Recorder {
+        /// The pass being executed (its barriers, begin, recording or end); `None` for the
+        /// final transitions after the last pass.
+        pass: Option<String>,
+        /// The backend's error.
+        #[source]
+        source: E,
+    },
 
     /// A pass's record callback returned an error.
     #[error("render pass `{pass}` failed to record: {source}")]
@@ -164,4 +190,23 @@ pub enum ExecuteError<E> {
         #[source]
         source: PassError,
     },
+
+    /// The [`PassCallbacks`](super::PassCallbacks) name a pass the graph does not have: made
+    /// for another compiled graph, or given an unknown name or another graph's [`PassId`](super::PassId).
+    #[error(
+        "the pass callbacks name {pass}, which the executed graph does not have; build the \
+         callbacks with `PassCallbacks::new(&graph)` for this graph and its pass ids or names"
+    )]
+    UnknownPass {
+        /// The pass as given (`Debug`-formatted id, or name).
+        pass: String,
+    },
+}
+
+/// Where a recorder error happened, for messages.
+fn at(pass: Option<&str>) -> String {
+    match pass {
+        Some(pass) => format!("at render pass `{pass}`"),
+        None => "at the final transitions".to_owned(),
+    }
 }

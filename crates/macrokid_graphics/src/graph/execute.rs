@@ -1,16 +1,123 @@
-//! The execute step: [`GraphRecorder`], the interface a backend implements, and the walk that
-//! drives it.
+//! The execute step: [`GraphRecorder`], the interface a backend implements, the per-execution
+//! [`PassCallbacks`], and the walk that drives them.
 
+use std::fmt;
+
+use super::builder::{PassError, PassId};
 use super::compile::{BufferBarrier, CompiledGraph, CompiledPass, TextureBarrier};
 use super::error::ExecuteError;
+
+/// A pass's record callback: records the pass's commands through the backend's context `C`.
+/// `Send` so that [`CompiledGraph::execute_parallel`] may call it on a worker thread; `'f` lets
+/// it borrow per-frame data.
+type PassFn<'f, C> = Box<dyn FnMut(&mut C) -> Result<(), PassError> + Send + 'f>;
+
+/// The record callbacks of one execution of a [`CompiledGraph`]: for each pass, what it records
+/// through the backend's context `C` (the [`GraphRecorder::Context`] or
+/// [`PassRecorder::Context`]).
+///
+/// The compiled graph is an immutable plan shared by every frame; callbacks are given per
+/// execution, so they may borrow the frame's data (`'f`), and the graph is only borrowed shared
+/// while it runs. A pass without a callback still begins and ends (its attachments are loaded,
+/// cleared and stored). The same callbacks may be reused for several executions.
+///
+/// Naming a pass never fails here: a [`PassId`] of another graph or an unknown name is reported
+/// by the execution as [`ExecuteError::UnknownPass`], before anything is recorded.
+pub struct PassCallbacks<'f, C> {
+    graph: u32,
+    callbacks: Vec<Option<PassFn<'f, C>>>,
+    names: Vec<String>,
+    unknown: Option<String>,
+}
+
+impl<C> fmt::Debug for PassCallbacks<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set: Vec<&str> = self
+            .names
+            .iter()
+            .zip(&self.callbacks)
+            .filter(|(_, c)| c.is_some())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        f.debug_struct("PassCallbacks")
+            .field("graph", &self.graph)
+            .field("set", &set)
+            .field("unknown", &self.unknown)
+            .finish()
+    }
+}
+
+impl<'f, C> PassCallbacks<'f, C> {
+    /// No callbacks yet, for the passes of `graph`.
+    pub fn new(graph: &CompiledGraph) -> Self {
+        Self {
+            graph: graph.id(),
+            callbacks: graph.passes().iter().map(|_| None).collect(),
+            names: graph.passes().iter().map(|p| p.name().to_owned()).collect(),
+            unknown: None,
+        }
+    }
+
+    /// Sets the record callback of `pass` (replacing an earlier one), called by the executor
+    /// between `begin_pass` and `end_pass` with the backend's context.
+    pub fn set(
+        &mut self,
+        pass: PassId,
+        callback: impl FnMut(&mut C) -> Result<(), PassError> + Send + 'f,
+    ) -> &mut Self {
+        match self.callbacks.get_mut(pass.index()) {
+            Some(slot) if pass.graph == self.graph => *slot = Some(Box::new(callback)),
+            _ => {
+                self.unknown.get_or_insert_with(|| format!("{pass:?}"));
+            }
+        }
+        self
+    }
+
+    /// Sets the record callback of the pass named `name`, as [`set`](Self::set).
+    pub fn set_by_name(
+        &mut self,
+        name: &str,
+        callback: impl FnMut(&mut C) -> Result<(), PassError> + Send + 'f,
+    ) -> &mut Self {
+        match self.names.iter().position(|n| n == name) {
+            Some(index) => self.callbacks[index] = Some(Box::new(callback)),
+            None => {
+                self.unknown.get_or_insert_with(|| format!("pass `{name}`"));
+            }
+        }
+        self
+    }
+
+    /// Checks that the callbacks fit `graph`.
+    fn check<E>(&self, graph: &CompiledGraph) -> Result<(), ExecuteError<E>> {
+        if self.graph != graph.id() {
+            return Err(ExecuteError::UnknownPass {
+                pass: format!("the passes of render graph {}", self.graph),
+            });
+        }
+        match &self.unknown {
+            Some(pass) => Err(ExecuteError::UnknownPass { pass: pass.clone() }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The `Recorder` error of `pass` (`None`: the final transitions).
+fn recorder_error<E>(pass: Option<&CompiledPass>) -> impl FnOnce(E) -> ExecuteError<E> + '_ {
+    move |source| ExecuteError::Recorder {
+        pass: pass.map(|p| p.name().to_owned()),
+        source,
+    }
+}
 
 /// What a backend implements to run a [`CompiledGraph`]: issue barriers, begin and end passes,
 /// and hand each pass's record callback its command context.
 ///
 /// [`CompiledGraph::execute`] calls, for each kept pass in [`order`](CompiledGraph::order):
 /// `barrier` (only when the pass has barriers), `begin_pass`, the pass's record callback with the
-/// context `begin_pass` returned (when it has one), `end_pass`; then `barrier` once more with the
-/// final transitions of the imports (when there are any). Barriers are issued by the executor
+/// context `begin_pass` returned (when it has one in the [`PassCallbacks`]), `end_pass`; then
+/// `barrier` once more with the final transitions of the imports (when there are any). Barriers are issued by the executor
 /// from the compiled graph, never by passes: a pass cannot skip or reorder them.
 ///
 /// Handles in barriers and attachments are the graph's; the backend maps an imported handle to
@@ -51,38 +158,49 @@ pub trait GraphRecorder {
     fn end_pass(&mut self, pass: &CompiledPass) -> Result<(), Self::Error>;
 }
 
-impl<C> CompiledGraph<C> {
-    /// Walks the graph through `recorder` (see [`GraphRecorder`] for the calls and their order).
-    /// Culled passes are skipped. The graph is unchanged and may be executed again (e.g. every
-    /// frame).
+impl CompiledGraph {
+    /// Walks the graph through `recorder` (see [`GraphRecorder`] for the calls and their order),
+    /// calling the record callbacks of `callbacks`. Culled passes are skipped. The graph is
+    /// unchanged and may be executed again (e.g. every frame, see [`CompiledGraph`]'s
+    /// "Barriers" for what one execution waits for from the previous one).
     ///
     /// # Errors
-    /// [`ExecuteError::Recorder`] when the recorder fails, [`ExecuteError::Pass`] when a record
-    /// callback fails; execution stops at the first error.
-    pub fn execute<R>(&mut self, recorder: &mut R) -> Result<(), ExecuteError<R::Error>>
+    /// [`ExecuteError::UnknownPass`] when `callbacks` name a pass this graph does not have
+    /// (nothing is recorded); [`ExecuteError::Recorder`] when the recorder fails,
+    /// [`ExecuteError::Pass`] when a record callback fails; execution stops at the first error.
+    pub fn execute<R>(
+        &self,
+        recorder: &mut R,
+        callbacks: &mut PassCallbacks<'_, R::Context>,
+    ) -> Result<(), ExecuteError<R::Error>>
     where
-        R: GraphRecorder<Context = C>,
+        R: GraphRecorder,
     {
+        callbacks.check(self)?;
         for &id in &self.order {
             let pass = &self.passes[id.index()];
             if !pass.texture_barriers().is_empty() || !pass.buffer_barriers().is_empty() {
                 recorder
                     .barrier(pass.texture_barriers(), pass.buffer_barriers())
-                    .map_err(ExecuteError::Recorder)?;
+                    .map_err(recorder_error(Some(pass)))?;
             }
-            let context = recorder.begin_pass(pass).map_err(ExecuteError::Recorder)?;
-            if let Some(callback) = self.callbacks[id.index()].as_mut() {
+            let context = recorder
+                .begin_pass(pass)
+                .map_err(recorder_error(Some(pass)))?;
+            if let Some(callback) = callbacks.callbacks[id.index()].as_mut() {
                 callback(context).map_err(|source| ExecuteError::Pass {
                     pass: pass.name().to_owned(),
                     source,
                 })?;
             }
-            recorder.end_pass(pass).map_err(ExecuteError::Recorder)?;
+            recorder
+                .end_pass(pass)
+                .map_err(recorder_error(Some(pass)))?;
         }
         if !self.final_textures.is_empty() || !self.final_buffers.is_empty() {
             recorder
                 .barrier(&self.final_textures, &self.final_buffers)
-                .map_err(ExecuteError::Recorder)?;
+                .map_err(recorder_error(None))?;
         }
         Ok(())
     }
@@ -162,7 +280,7 @@ pub trait GraphSubmitter<Recorded> {
 /// One pass's recording (or why it failed), as produced on a worker thread.
 type Recording<T, E> = Result<T, ExecuteError<E>>;
 
-impl<C: Send> CompiledGraph<C> {
+impl CompiledGraph {
     /// Records every kept pass in parallel on the current rayon pool (each pass's callback into
     /// its own context from `recorder`), then, on the calling thread and in
     /// [`order`](Self::order), issues the same barriers as [`execute`](Self::execute) and replays
@@ -172,24 +290,27 @@ impl<C: Send> CompiledGraph<C> {
     /// gives the same calls in the same order.
     ///
     /// # Errors
-    /// [`ExecuteError::Recorder`] when the recorder or submitter fails, [`ExecuteError::Pass`]
-    /// when a record callback fails. When several passes fail to record, the first in
-    /// [`order`](Self::order) is reported, and nothing is submitted.
+    /// [`ExecuteError::UnknownPass`] when `callbacks` name a pass this graph does not have
+    /// (nothing is recorded); [`ExecuteError::Recorder`] when the recorder or submitter fails,
+    /// [`ExecuteError::Pass`] when a record callback fails. When several passes fail to record,
+    /// the first in [`order`](Self::order) is reported, and nothing is submitted.
     pub fn execute_parallel<R, S, E>(
-        &mut self,
+        &self,
         recorder: &R,
         submitter: &mut S,
+        callbacks: &mut PassCallbacks<'_, R::Context>,
     ) -> Result<(), ExecuteError<E>>
     where
-        R: PassRecorder<Context = C, Error = E>,
+        R: PassRecorder<Error = E>,
         S: GraphSubmitter<R::Recorded, Error = E>,
         E: Send,
     {
         use rayon::prelude::*;
 
+        callbacks.check(self)?;
         // One slot per declared pass; culled passes have no position and are left alone.
         let passes = &self.passes;
-        let mut recorded: Vec<(usize, Recording<R::Recorded, E>)> = self
+        let mut recorded: Vec<(usize, Recording<R::Recorded, E>)> = callbacks
             .callbacks
             .par_iter_mut()
             .enumerate()
@@ -199,7 +320,7 @@ impl<C: Send> CompiledGraph<C> {
                 let result = (|| {
                     let mut context = recorder
                         .begin_recording(pass)
-                        .map_err(ExecuteError::Recorder)?;
+                        .map_err(recorder_error(Some(pass)))?;
                     if let Some(callback) = callback.as_mut() {
                         callback(&mut context).map_err(|source| ExecuteError::Pass {
                             pass: pass.name().to_owned(),
@@ -208,7 +329,7 @@ impl<C: Send> CompiledGraph<C> {
                     }
                     recorder
                         .finish_recording(pass, context)
-                        .map_err(ExecuteError::Recorder)
+                        .map_err(recorder_error(Some(pass)))
                 })();
                 Some((position, result))
             })
@@ -224,18 +345,22 @@ impl<C: Send> CompiledGraph<C> {
             if !pass.texture_barriers().is_empty() || !pass.buffer_barriers().is_empty() {
                 submitter
                     .barrier(pass.texture_barriers(), pass.buffer_barriers())
-                    .map_err(ExecuteError::Recorder)?;
+                    .map_err(recorder_error(Some(pass)))?;
             }
-            submitter.begin_pass(pass).map_err(ExecuteError::Recorder)?;
+            submitter
+                .begin_pass(pass)
+                .map_err(recorder_error(Some(pass)))?;
             submitter
                 .execute_recorded(pass, recording)
-                .map_err(ExecuteError::Recorder)?;
-            submitter.end_pass(pass).map_err(ExecuteError::Recorder)?;
+                .map_err(recorder_error(Some(pass)))?;
+            submitter
+                .end_pass(pass)
+                .map_err(recorder_error(Some(pass)))?;
         }
         if !self.final_textures.is_empty() || !self.final_buffers.is_empty() {
             submitter
                 .barrier(&self.final_textures, &self.final_buffers)
-                .map_err(ExecuteError::Recorder)?;
+                .map_err(recorder_error(None))?;
         }
         Ok(())
     }

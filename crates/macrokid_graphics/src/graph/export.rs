@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use super::compile::{CompiledGraph, CompiledPass};
 use super::resource::{ResourceKind, ResourceNode};
 
-impl<C> CompiledGraph<C> {
+impl CompiledGraph {
     /// The graph as a Graphviz `digraph` (render with `dot -Tsvg`).
     pub fn to_dot(&self) -> String {
         let mut out =
@@ -152,7 +152,7 @@ fn escape_mermaid(s: &str) -> String {
         .replace('\n', "<br/>")
 }
 
-impl<C> std::fmt::Display for CompiledGraph<C> {
+impl std::fmt::Display for CompiledGraph {
     /// A readable listing: one line per kept pass in execution order with its batch and the
     /// barriers before it, e.g. `post [batch 1]: color ColorAttachment -> Sampled`, then
     /// `final: ...`, then `culled: ...` when passes were culled.
@@ -176,7 +176,7 @@ impl<C> std::fmt::Display for CompiledGraph<C> {
     }
 }
 
-impl<C> CompiledGraph<C> {
+impl CompiledGraph {
     fn write_barriers(
         &self,
         f: &mut std::fmt::Formatter<'_>,

@@ -94,10 +94,12 @@ mod tests;
 
 pub use alias::{Lifetime, TextureSlot, TransientTexture};
 pub use builder::{PassBuilder, PassError, PassId, RenderGraph};
-pub use compile::{BufferBarrier, CompiledGraph, CompiledPass, TextureBarrier, RESOURCE_SPACE};
+pub use compile::{
+    BufferBarrier, CompiledGraph, CompiledPass, TextureBarrier, RESOURCE_SPACE, SIDE_EFFECTS_SPACE,
+};
 pub use error::{ExecuteError, GraphError};
-pub use execute::{GraphRecorder, GraphSubmitter, PassRecorder};
+pub use execute::{GraphRecorder, GraphSubmitter, PassCallbacks, PassRecorder};
 pub use resource::{
-    BufferHandle, BufferImport, ColorAttachment, DepthAttachment, LoadOp, StoreOp, TextureDesc,
-    TextureHandle, TextureImport,
+    BufferHandle, BufferImport, ColorAttachment, CompiledAttachment, DepthAttachment, LoadOp,
+    StoreOp, TextureDesc, TextureHandle, TextureImport,
 };

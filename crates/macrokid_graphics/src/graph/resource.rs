@@ -88,6 +88,20 @@ impl TextureDesc {
 /// the graph transitions it to after the last pass (e.g. [`TextureUse::TransferSrc`] for an
 /// output image that is read back, [`TextureUse::Present`] for a swapchain image);
 /// [`TextureUse::Undefined`] as `final_use` means "leave it in its last use".
+///
+/// # Re-execution (one compiled graph run every frame)
+/// The barriers are computed once, so every execution starts an import from the same state:
+/// - `initial` defined (not `Undefined`): the texture is in `initial` at the start of **every**
+///   execution. When the graph leaves it in another use (`final_use` differs, or `final_use` is
+///   `Undefined` and its last use differs), whatever runs between two executions must move it
+///   back. A texture kept across executions (a history buffer) is best declared with
+///   [`persistent`](Self::persistent) (`initial == final_use`), which needs nothing in between.
+/// - `initial` `Undefined`: the contents are discarded at every execution, but the first
+///   barrier still waits for the use the previous execution left the texture in: its
+///   `final_use`, or its last use in the graph when `final_use` is `Undefined` (the barrier has
+///   `discard: true` and that `before`; on the first execution nothing of that use is pending,
+///   so the wait is free). So an output image rendered every frame and read back after it is
+///   not overwritten by frame N+1 while frame N's read may still run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TextureImport {
     /// The texture's use before the graph runs.
@@ -100,6 +114,25 @@ impl TextureImport {
     /// An import in `initial` use, to be left in `final_use`.
     pub fn new(initial: TextureUse, final_use: TextureUse) -> Self {
         Self { initial, final_use }
+    }
+
+    /// An import that persists across executions in `usage`: it starts every execution in
+    /// `usage` and is moved back to it after the last pass (`initial == final_use == usage`).
+    pub fn persistent(usage: TextureUse) -> Self {
+        Self {
+            initial: usage,
+            final_use: usage,
+        }
+    }
+
+    /// The use an execution leaves the texture in given its last use in the graph (`None`
+    /// when no kept pass uses it).
+    pub(super) fn end_use(&self, last: Option<TextureUse>) -> TextureUse {
+        if self.final_use != TextureUse::Undefined {
+            self.final_use
+        } else {
+            last.unwrap_or(self.initial)
+        }
     }
 }
 
@@ -140,14 +173,32 @@ impl<T> LoadOp<T> {
 }
 
 /// What happens to an attachment's contents when a render pass ends
-/// (`VkAttachmentStoreOp`, Vulkan spec §8.1).
+/// (`VkAttachmentStoreOp`, Vulkan spec §8.1 "Render Pass Store Operations").
+///
+/// `Store` and `DontCare` both *write* the attachment at the end of the pass (Vulkan accesses
+/// it with `COLOR_ATTACHMENT_WRITE` / `DEPTH_STENCIL_ATTACHMENT_WRITE`), so the graph treats
+/// an attachment with either as a write for barriers, even a read-only depth attachment. Only
+/// `None` leaves the memory untouched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StoreOp {
-    /// Write the rendered contents to memory.
+    /// Write the rendered contents to memory (`VK_ATTACHMENT_STORE_OP_STORE`).
     Store,
     /// The rendered contents are not needed afterwards (e.g. a depth buffer used only for
-    /// testing in this pass).
+    /// testing in this pass); the contents become undefined (`VK_ATTACHMENT_STORE_OP_DONT_CARE`,
+    /// still a write access).
     DontCare,
+    /// The store does not access the attachment (`VK_ATTACHMENT_STORE_OP_NONE`, core in Vulkan
+    /// 1.3): the contents are kept when the pass did not write them (a read-only depth
+    /// attachment, see [`PassBuilder::depth_read`](super::PassBuilder::depth_read)) and are
+    /// undefined when it did.
+    None,
+}
+
+impl StoreOp {
+    /// Whether the store op accesses the attachment's memory with a write (`Store`, `DontCare`).
+    pub fn writes(self) -> bool {
+        !matches!(self, StoreOp::None)
+    }
 }
 
 /// A colour attachment of a pass; its location is its index in
@@ -171,9 +222,35 @@ pub struct DepthAttachment {
     pub load: LoadOp<f32>,
     /// Store op.
     pub store: StoreOp,
-    /// Depth-tested but not written ([`TextureUse::DepthStencilRead`]); otherwise written
-    /// ([`TextureUse::DepthStencilAttachment`]).
+    /// Depth-tested but not written ([`TextureUse::DepthStencilRead`], load `Load`, store
+    /// [`StoreOp::None`]); otherwise written ([`TextureUse::DepthStencilAttachment`]).
     pub read_only: bool,
+}
+
+/// An attachment of a compiled pass with what a backend needs to begin rendering (or to
+/// inherit the attachments in a secondary command buffer) without the graph: the texture's
+/// description and, for a transient, its memory slot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompiledAttachment<A> {
+    /// The attachment as declared ([`ColorAttachment`] or [`DepthAttachment`]).
+    pub attachment: A,
+    /// The texture's extent and format.
+    pub desc: TextureDesc,
+    /// For a transient texture, the index of its slot in
+    /// [`CompiledGraph::slots`](super::CompiledGraph::slots); `None` for an import.
+    pub slot: Option<usize>,
+}
+
+impl<A> CompiledAttachment<A> {
+    /// The texture's pixel format.
+    pub fn format(&self) -> TextureFormat {
+        self.desc.format
+    }
+
+    /// The texture's `(width, height)` in pixels.
+    pub fn extent(&self) -> (u32, u32) {
+        self.desc.extent()
+    }
 }
 
 impl DepthAttachment {
@@ -201,6 +278,7 @@ pub(super) enum ResourceKind {
 /// A declared resource: its name and kind.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct ResourceNode {
+    /// Interned (see `RenderGraph`'s "Names").
     pub(super) name: &'static str,
     pub(super) kind: ResourceKind,
 }
