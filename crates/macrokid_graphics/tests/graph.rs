@@ -5,8 +5,8 @@
 
 use macrokid_graphics::graph::{
     BufferBarrier, BufferImport, CompiledGraph, CompiledPass, ExecuteError, GraphError,
-    GraphRecorder, GraphSubmitter, LoadOp, PassId, PassRecorder, RenderGraph, StoreOp,
-    TextureBarrier, TextureDesc, TextureHandle, TextureImport,
+    GraphRecorder, GraphSubmitter, LoadOp, PassCallbacks, PassId, PassRecorder, RenderGraph,
+    StoreOp, TextureBarrier, TextureDesc, TextureHandle, TextureImport,
 };
 use macrokid_graphics::{BufferUse, TextureFormat, TextureUse};
 
@@ -128,7 +128,7 @@ impl GraphSubmitter<Vec<Call>> for LogRecorder {
 
 /// Runs `graph` through the parallel executor on a pool of `threads` threads.
 fn execute_parallel_on(
-    graph: &mut CompiledGraph<Vec<Call>>,
+    graph: &CompiledGraph,
     threads: usize,
 ) -> Result<Vec<Call>, ExecuteError<RecorderFailed>> {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -137,7 +137,11 @@ fn execute_parallel_on(
         .expect("a rayon pool starts");
     let mut submitter = LogRecorder::default();
     pool.install(|| {
-        graph.execute_parallel(&LogPassRecorder { fail_finish: None }, &mut submitter)
+        graph.execute_parallel(
+            &LogPassRecorder { fail_finish: None },
+            &mut submitter,
+            &mut log_callbacks(graph),
+        )
     })?;
     Ok(submitter.calls)
 }
@@ -150,13 +154,17 @@ fn depth32(w: u32, h: u32) -> TextureDesc {
     TextureDesc::new(w, h, TextureFormat::Depth32Float)
 }
 
-fn record_name(
-    name: &'static str,
-) -> impl FnMut(&mut Vec<Call>) -> Result<(), macrokid_graphics::graph::PassError> + Send {
-    move |log: &mut Vec<Call>| {
-        log.push(Call::Record(name.to_owned()));
-        Ok(())
+/// Callbacks that log `Record(name)` for every pass of `graph`.
+fn log_callbacks(graph: &CompiledGraph) -> PassCallbacks<'static, Vec<Call>> {
+    let mut callbacks = PassCallbacks::new(graph);
+    for pass in graph.passes() {
+        let name = pass.name().to_owned();
+        callbacks.set(pass.id(), move |log: &mut Vec<Call>| {
+            log.push(Call::Record(name.clone()));
+            Ok(())
+        });
     }
+    callbacks
 }
 
 fn barrier(
@@ -173,14 +181,14 @@ fn barrier(
     }
 }
 
-fn names(graph: &CompiledGraph<Vec<Call>>, ids: &[PassId]) -> Vec<String> {
+fn names(graph: &CompiledGraph, ids: &[PassId]) -> Vec<String> {
     ids.iter()
         .map(|&id| graph.pass(id).name().to_owned())
         .collect()
 }
 
 struct TwoPass {
-    graph: CompiledGraph<Vec<Call>>,
+    graph: CompiledGraph,
     output: TextureHandle,
     color: TextureHandle,
     depth: TextureHandle,
@@ -199,11 +207,11 @@ fn two_pass() -> TwoPass {
     g.add_pass("geometry")
         .color_attachment(color, LoadOp::Clear([0.1, 0.2, 0.3, 1.0]), StoreOp::Store)
         .depth_attachment(depth, LoadOp::Clear(1.0), StoreOp::DontCare)
-        .record(record_name("geometry"));
+        .id();
     g.add_pass("post")
         .sampled(color)
         .color_attachment(output, LoadOp::DontCare, StoreOp::Store)
-        .record(record_name("post"));
+        .id();
     TwoPass {
         graph: g.compile().expect("the two-pass graph compiles"),
         output,
@@ -224,32 +232,57 @@ fn two_pass_graph_gets_exactly_the_expected_barriers() {
     assert_eq!(graph.batches().len(), 2);
     assert_eq!(graph.culled().count(), 0);
 
+    // First uses discard the contents but wait for the previous execution's last use of the
+    // memory: colour's slot was last sampled by post, depth's last written by geometry, and the
+    // output was left in its final use.
     let geometry = graph.pass_by_name("geometry").unwrap();
     assert_eq!(
         geometry.texture_barriers(),
         [
             barrier(
                 color,
-                TextureUse::Undefined,
+                TextureUse::Sampled,
                 TextureUse::ColorAttachment,
                 true
             ),
             barrier(
                 depth,
-                TextureUse::Undefined,
+                TextureUse::DepthStencilAttachment,
                 TextureUse::DepthStencilAttachment,
                 true
             ),
         ]
     );
     assert_eq!(geometry.extent(), Some((320, 180)));
+    // Attachments carry what a backend needs to begin rendering without the graph.
+    let color_attachment = geometry.color_attachments()[0];
+    assert_eq!(color_attachment.attachment.texture, color);
+    assert_eq!(
+        (color_attachment.format(), color_attachment.extent()),
+        (TextureFormat::Rgba8Unorm, (320, 180))
+    );
+    assert_eq!(
+        color_attachment.slot,
+        graph.transient(color).unwrap().slot()
+    );
+    let depth_attachment = geometry.depth_attachment().unwrap();
+    assert_eq!(depth_attachment.format(), TextureFormat::Depth32Float);
+    assert_eq!(
+        depth_attachment.slot,
+        graph.transient(depth).unwrap().slot()
+    );
     let post = graph.pass_by_name("post").unwrap();
+    assert_eq!(
+        post.color_attachments()[0].slot,
+        None,
+        "an import has no slot"
+    );
     assert_eq!(
         post.texture_barriers(),
         [
             barrier(
                 output,
-                TextureUse::Undefined,
+                TextureUse::TransferSrc,
                 TextureUse::ColorAttachment,
                 true
             ),
@@ -298,25 +331,27 @@ fn two_pass_graph_gets_exactly_the_expected_barriers() {
 #[test]
 fn executor_walks_barriers_passes_and_final_transitions_in_order() {
     let TwoPass {
-        mut graph,
+        graph,
         output,
         color,
         depth,
     } = two_pass();
     let mut recorder = LogRecorder::default();
-    graph.execute(&mut recorder).unwrap();
+    graph
+        .execute(&mut recorder, &mut log_callbacks(&graph))
+        .unwrap();
     let expected = vec![
         Call::Barrier(
             vec![
                 barrier(
                     color,
-                    TextureUse::Undefined,
+                    TextureUse::Sampled,
                     TextureUse::ColorAttachment,
                     true,
                 ),
                 barrier(
                     depth,
-                    TextureUse::Undefined,
+                    TextureUse::DepthStencilAttachment,
                     TextureUse::DepthStencilAttachment,
                     true,
                 ),
@@ -330,7 +365,7 @@ fn executor_walks_barriers_passes_and_final_transitions_in_order() {
             vec![
                 barrier(
                     output,
-                    TextureUse::Undefined,
+                    TextureUse::TransferSrc,
                     TextureUse::ColorAttachment,
                     true,
                 ),
@@ -360,14 +395,205 @@ fn executor_walks_barriers_passes_and_final_transitions_in_order() {
 
     // The compiled graph is reusable: a second frame makes the same calls.
     let mut again = LogRecorder::default();
-    graph.execute(&mut again).unwrap();
+    graph
+        .execute(&mut again, &mut log_callbacks(&graph))
+        .unwrap();
     assert_eq!(again.calls, expected);
+}
+
+#[test]
+fn a_second_execution_waits_for_the_first() {
+    let TwoPass {
+        graph,
+        output,
+        color,
+        depth,
+    } = two_pass();
+    let mut first = LogRecorder::default();
+    graph
+        .execute(&mut first, &mut log_callbacks(&graph))
+        .unwrap();
+    let mut second = LogRecorder::default();
+    graph
+        .execute(&mut second, &mut log_callbacks(&graph))
+        .unwrap();
+    // Where the first execution left each piece of memory: its last barrier's `after`.
+    let mut left_in = std::collections::HashMap::new();
+    for call in &first.calls {
+        if let Call::Barrier(textures, _) = call {
+            for b in textures {
+                let memory = graph.transient(b.texture).and_then(|t| t.slot());
+                left_in.insert(
+                    (memory.is_some(), memory.unwrap_or(b.texture.index())),
+                    b.after,
+                );
+            }
+        }
+    }
+    // Every first barrier of the second execution waits for that use, not for nothing.
+    let mut waited = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for call in &second.calls {
+        if let Call::Barrier(textures, _) = call {
+            for b in textures {
+                if seen.insert(b.texture) {
+                    let memory = graph.transient(b.texture).and_then(|t| t.slot());
+                    let key = (memory.is_some(), memory.unwrap_or(b.texture.index()));
+                    assert_ne!(b.before, TextureUse::Undefined, "{b:?} waits for nothing");
+                    assert_eq!(b.before, left_in[&key], "{b:?}");
+                    waited.push((b.texture, b.before, b.discard));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        waited,
+        [
+            (color, TextureUse::Sampled, true),
+            (depth, TextureUse::DepthStencilAttachment, true),
+            (output, TextureUse::TransferSrc, true),
+        ]
+    );
+}
+
+#[test]
+fn depth_read_does_not_write_and_allows_parallel_readers() {
+    let mut g = RenderGraph::new();
+    let out_a = g.import_texture(
+        "a",
+        rgba(16, 16),
+        TextureImport::persistent(TextureUse::Sampled),
+    );
+    let out_b = g.import_texture(
+        "b",
+        rgba(16, 16),
+        TextureImport::persistent(TextureUse::Sampled),
+    );
+    let depth = g.create_texture("depth", depth32(16, 16));
+    let prepass = g
+        .add_pass("prepass")
+        .depth_attachment(depth, LoadOp::Clear(1.0), StoreOp::Store)
+        .id();
+    let clear = LoadOp::Clear([0.0; 4]);
+    let decals = g
+        .add_pass("decals")
+        .depth_read(depth)
+        .color_attachment(out_a, clear, StoreOp::Store)
+        .id();
+    let fog = g
+        .add_pass("fog")
+        .depth_read(depth)
+        .color_attachment(out_b, clear, StoreOp::Store)
+        .id();
+    let graph = g.compile().unwrap();
+    let attachment = graph.pass(decals).depth_attachment().unwrap().attachment;
+    assert_eq!(attachment.store, StoreOp::None);
+    assert_eq!(graph.pass(decals).writes_texture(depth), Some(false));
+    assert_eq!(graph.pass(prepass).writes_texture(depth), Some(true));
+    // Two read-only depth passes do not conflict, and the second needs no barrier on depth.
+    assert_eq!(graph.batches(), [vec![prepass], vec![decals, fog]]);
+    assert_eq!(
+        graph.pass(decals).texture_barriers()[1],
+        barrier(
+            depth,
+            TextureUse::DepthStencilAttachment,
+            TextureUse::DepthStencilRead,
+            false
+        )
+    );
+    assert!(graph
+        .pass(fog)
+        .texture_barriers()
+        .iter()
+        .all(|b| b.texture != depth));
+
+    // A read-only depth use plus sampling the same texture in one pass is not supported: one
+    // use per resource per pass.
+    let mut g = RenderGraph::new();
+    let out = g.import_texture(
+        "out",
+        rgba(16, 16),
+        TextureImport::persistent(TextureUse::Sampled),
+    );
+    let depth = g.create_texture("depth", depth32(16, 16));
+    let _ = g
+        .add_pass("prepass")
+        .depth_attachment(depth, LoadOp::Clear(1.0), StoreOp::Store);
+    let _ = g
+        .add_pass("particles")
+        .depth_read(depth)
+        .sampled(depth)
+        .color_attachment(out, LoadOp::Load, StoreOp::Store);
+    assert!(matches!(
+        g.compile(),
+        Err(GraphError::ResourceUsedTwice { .. })
+    ));
+}
+
+#[test]
+fn callbacks_borrow_frame_data_and_the_graph_is_shared() {
+    let TwoPass { graph, .. } = two_pass();
+    let graph = &graph;
+    // Two frames recorded at once from one shared compiled graph, each with callbacks that
+    // borrow that frame's data.
+    let frames: Vec<Vec<String>> = vec![vec!["cube".into()], vec!["cube".into(), "lamp".into()]];
+    let logs: Vec<Vec<Call>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = frames
+            .iter()
+            .map(|meshes| {
+                scope.spawn(move || {
+                    let mut callbacks = PassCallbacks::new(graph);
+                    callbacks.set_by_name("geometry", |log: &mut Vec<Call>| {
+                        log.extend(meshes.iter().map(|m| Call::Record(m.clone())));
+                        Ok(())
+                    });
+                    let mut recorder = LogRecorder::default();
+                    graph.execute(&mut recorder, &mut callbacks).unwrap();
+                    recorder.calls
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let records = |calls: &[Call]| -> Vec<String> {
+        calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Record(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(records(&logs[0]), ["cube"]);
+    assert_eq!(records(&logs[1]), ["cube", "lamp"]);
+
+    // Callbacks naming passes the graph does not have are refused before anything is recorded.
+    let other = two_pass().graph;
+    let mut recorder = LogRecorder::default();
+    let err = graph
+        .execute(&mut recorder, &mut log_callbacks(&other))
+        .unwrap_err();
+    assert!(matches!(err, ExecuteError::UnknownPass { .. }), "{err}");
+    let mut callbacks = PassCallbacks::new(graph);
+    callbacks.set_by_name("shadows", |_: &mut Vec<Call>| Ok(()));
+    let err = graph.execute(&mut recorder, &mut callbacks).unwrap_err();
+    assert!(
+        matches!(&err, ExecuteError::UnknownPass { pass } if pass == "pass `shadows`"),
+        "{err}"
+    );
+    let mut callbacks = PassCallbacks::new(graph);
+    callbacks.set(other.order()[0], |_: &mut Vec<Call>| Ok(()));
+    assert!(matches!(
+        graph.execute(&mut recorder, &mut callbacks),
+        Err(ExecuteError::UnknownPass { .. })
+    ));
+    assert!(recorder.calls.is_empty());
 }
 
 #[test]
 fn parallel_recording_submits_the_same_stream_on_any_thread_count() {
     // Eight independent shadow passes (one batch), a pass combining them, a post pass.
-    let mut g = RenderGraph::<Vec<Call>>::new();
+    let mut g = RenderGraph::new();
     let out = g.import_texture(
         "out",
         rgba(16, 16),
@@ -381,7 +607,7 @@ fn parallel_recording_submits_the_same_stream_on_any_thread_count() {
     for (&name, &map) in SHADOWS.iter().zip(&maps) {
         g.add_pass(name)
             .depth_attachment(map, LoadOp::Clear(1.0), StoreOp::Store)
-            .record(record_name(name));
+            .id();
     }
     let lit = g.create_texture("lit", rgba(16, 16));
     let mut combine =
@@ -390,18 +616,20 @@ fn parallel_recording_submits_the_same_stream_on_any_thread_count() {
     for &map in &maps {
         combine = combine.sampled(map);
     }
-    combine.record(record_name("combine"));
+    combine.id();
     g.add_pass("post")
         .sampled(lit)
         .color_attachment(out, LoadOp::DontCare, StoreOp::Store)
-        .record(record_name("post"));
-    let mut graph = g.compile().unwrap();
+        .id();
+    let graph = g.compile().unwrap();
     assert_eq!(graph.batches()[0].len(), 8);
 
     let mut sequential = LogRecorder::default();
-    graph.execute(&mut sequential).unwrap();
+    graph
+        .execute(&mut sequential, &mut log_callbacks(&graph))
+        .unwrap();
     for threads in [1, 2, 8] {
-        let calls = execute_parallel_on(&mut graph, threads).unwrap();
+        let calls = execute_parallel_on(&graph, threads).unwrap();
         assert_eq!(calls, sequential.calls, "{threads} recording threads");
     }
 
@@ -413,27 +641,42 @@ fn parallel_recording_submits_the_same_stream_on_any_thread_count() {
                 fail_finish: Some("s3"),
             },
             &mut submitter,
+            &mut log_callbacks(&graph),
         )
         .unwrap_err();
-    assert!(matches!(
-        err,
-        ExecuteError::Recorder(RecorderFailed("out of memory"))
-    ));
+    assert!(
+        matches!(
+            &err,
+            ExecuteError::Recorder { pass: Some(pass), source: RecorderFailed("out of memory") }
+                if pass == "s3"
+        ),
+        "{err}"
+    );
     assert!(submitter.calls.is_empty());
 }
 
 #[test]
 fn execution_errors_name_the_pass_and_stop() {
-    let TwoPass { mut graph, .. } = two_pass();
+    let TwoPass { graph, .. } = two_pass();
     let mut recorder = LogRecorder {
         fail_begin: Some("post"),
         ..LogRecorder::default()
     };
-    let err = graph.execute(&mut recorder).unwrap_err();
-    assert!(matches!(
-        err,
-        ExecuteError::Recorder(RecorderFailed("device lost"))
-    ));
+    let err = graph
+        .execute(&mut recorder, &mut log_callbacks(&graph))
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ExecuteError::Recorder { pass: Some(pass), source: RecorderFailed("device lost") }
+                if pass == "post"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the graph recorder failed at render pass `post`: device lost"
+    );
     assert_eq!(
         recorder.calls.last(),
         Some(&Call::Barrier(
@@ -446,18 +689,23 @@ fn execution_errors_name_the_pass_and_stop() {
         ))
     );
 
-    let mut g = RenderGraph::<Vec<Call>>::new();
+    let mut g = RenderGraph::new();
     let out = g.import_texture(
         "out",
         rgba(4, 4),
         TextureImport::new(TextureUse::Undefined, TextureUse::Undefined),
     );
-    g.add_pass("broken")
+    let broken = g
+        .add_pass("broken")
         .color_attachment(out, LoadOp::Clear([0.0; 4]), StoreOp::Store)
-        .record(|_| Err("stale pipeline handle".into()));
-    let mut graph = g.compile().unwrap();
+        .id();
+    let graph = g.compile().unwrap();
     let mut recorder = LogRecorder::default();
-    let err = graph.execute(&mut recorder).unwrap_err();
+    let mut callbacks = PassCallbacks::new(&graph);
+    callbacks.set(broken, |_: &mut Vec<Call>| {
+        Err("stale pipeline handle".into())
+    });
+    let err = graph.execute(&mut recorder, &mut callbacks).unwrap_err();
     assert!(
         matches!(&err, ExecuteError::Pass { pass, .. } if pass == "broken"),
         "{err}"
@@ -472,7 +720,7 @@ fn execution_errors_name_the_pass_and_stop() {
 
 #[test]
 fn independent_passes_land_in_one_batch() {
-    let mut g = RenderGraph::<Vec<Call>>::new();
+    let mut g = RenderGraph::new();
     let shadow = g.import_texture(
         "shadow",
         depth32(64, 64),
@@ -515,7 +763,7 @@ fn independent_passes_land_in_one_batch() {
 
 #[test]
 fn read_after_write_chains_keep_declaration_order() {
-    let mut g = RenderGraph::<Vec<Call>>::new();
+    let mut g = RenderGraph::new();
     let out = g.import_texture(
         "out",
         rgba(16, 16),
@@ -559,7 +807,7 @@ fn read_after_write_chains_keep_declaration_order() {
     );
 
     // Write-after-read of an import: the reader was declared first and runs first.
-    let mut g = RenderGraph::<Vec<Call>>::new();
+    let mut g = RenderGraph::new();
     let history = g.import_texture(
         "history",
         rgba(16, 16),
@@ -608,7 +856,7 @@ fn read_after_write_chains_keep_declaration_order() {
 
 #[test]
 fn passes_that_reach_no_import_are_culled() {
-    let mut g = RenderGraph::<Vec<Call>>::new();
+    let mut g = RenderGraph::new();
     let out = g.import_texture(
         "out",
         rgba(8, 8),
@@ -620,32 +868,41 @@ fn passes_that_reach_no_import_are_culled() {
     let clear = LoadOp::Clear([0.0; 4]);
     g.add_pass("make_used")
         .color_attachment(used, clear, StoreOp::Store)
-        .record(record_name("make_used"));
+        .id();
     // Writes a texture nobody reads, and one read only by another culled pass.
     g.add_pass("dead_end")
         .color_attachment(unused, clear, StoreOp::Store)
-        .record(record_name("dead_end"));
+        .id();
     g.add_pass("make_debug")
         .color_attachment(debug, clear, StoreOp::Store)
-        .record(record_name("make_debug"));
-    g.add_pass("view_debug")
-        .sampled(debug)
-        .record(record_name("view_debug"));
+        .id();
+    g.add_pass("view_debug").sampled(debug).id();
+    // A pass with effects the graph cannot see, declaring nothing (a GPU marker), between
+    // make_used and compose: it stays between them.
+    let marker = g.add_pass("gpu_marker").never_cull().id();
     g.add_pass("compose")
         .sampled(used)
         .color_attachment(out, clear, StoreOp::Store)
-        .record(record_name("compose"));
+        .id();
     // A pass with effects the graph cannot see survives when asked to.
-    g.add_pass("timestamps")
-        .never_cull()
-        .record(record_name("timestamps"));
-    let mut graph = g.compile().unwrap();
+    g.add_pass("timestamps").never_cull().id();
+    let graph = g.compile().unwrap();
     let culled: Vec<&str> = graph.culled().map(CompiledPass::name).collect();
     assert_eq!(culled, ["dead_end", "make_debug", "view_debug"]);
+    // Side-effect passes keep their declaration position relative to every kept pass.
     assert_eq!(
         names(&graph, graph.order()),
-        ["make_used", "timestamps", "compose"]
+        ["make_used", "gpu_marker", "compose", "timestamps"]
     );
+    assert_eq!(graph.batches().len(), 4);
+    let side_effects = macrokid_core::ResourceId::dynamic(
+        macrokid_graphics::graph::SIDE_EFFECTS_SPACE,
+        0,
+        "side effects",
+    );
+    assert!(graph.pass(marker).access().is_write(side_effects));
+    let compose = graph.pass_by_name("compose").unwrap();
+    assert!(compose.access().touches(side_effects) && !compose.access().is_write(side_effects));
     let dead = graph.pass_by_name("dead_end").unwrap();
     assert_eq!((dead.position(), dead.batch()), (None, None));
     assert!(dead.texture_barriers().is_empty());
@@ -656,7 +913,9 @@ fn passes_that_reach_no_import_are_culled() {
     }
     assert_eq!(graph.slots().len(), 1);
     let mut recorder = LogRecorder::default();
-    graph.execute(&mut recorder).unwrap();
+    graph
+        .execute(&mut recorder, &mut log_callbacks(&graph))
+        .unwrap();
     let recorded: Vec<&str> = recorder
         .calls
         .iter()
@@ -665,7 +924,10 @@ fn passes_that_reach_no_import_are_culled() {
             _ => None,
         })
         .collect();
-    assert_eq!(recorded, ["make_used", "timestamps", "compose"]);
+    assert_eq!(
+        recorded,
+        ["make_used", "gpu_marker", "compose", "timestamps"]
+    );
     assert!(graph
         .to_dot()
         .contains("p1 [label=\"dead_end\\nculled\", style=dashed];"));
@@ -678,7 +940,7 @@ fn passes_that_reach_no_import_are_culled() {
 #[test]
 fn transients_with_disjoint_lifetimes_share_a_slot() {
     // A blur chain: ping -> pong -> ping2 -> out; ping and ping2 never live in one batch.
-    let mut g = RenderGraph::<Vec<Call>>::new();
+    let mut g = RenderGraph::new();
     let out = g.import_texture(
         "out",
         rgba(32, 32),
@@ -733,7 +995,7 @@ fn transients_with_disjoint_lifetimes_share_a_slot() {
 
 #[test]
 fn imported_buffers_get_barriers_and_their_final_use() {
-    let mut g = RenderGraph::<Vec<Call>>::new();
+    let mut g = RenderGraph::new();
     let out = g.import_texture(
         "out",
         rgba(8, 8),
@@ -798,7 +1060,7 @@ fn imported_buffers_get_barriers_and_their_final_use() {
 #[test]
 fn errors_name_what_is_wrong() {
     // A transient read before any pass writes it.
-    let mut g = RenderGraph::<Vec<Call>>::new();
+    let mut g = RenderGraph::new();
     let out = g.import_texture(
         "out",
         rgba(8, 8),
@@ -821,7 +1083,7 @@ fn errors_name_what_is_wrong() {
     );
 
     // Loading a transient's first contents is a read too.
-    let mut g = RenderGraph::<Vec<Call>>::new();
+    let mut g = RenderGraph::new();
     let t = g.create_texture("t", rgba(8, 8));
     let _ = g
         .add_pass("p")
@@ -832,9 +1094,9 @@ fn errors_name_what_is_wrong() {
     ));
 
     // A handle of another graph.
-    let mut other = RenderGraph::<Vec<Call>>::new();
+    let mut other = RenderGraph::new();
     let foreign = other.create_texture("foreign", rgba(8, 8));
-    let mut g = RenderGraph::<Vec<Call>>::new();
+    let mut g = RenderGraph::new();
     let _ = g.create_texture("mine", rgba(8, 8));
     let _ = g.add_pass("p").sampled(foreign);
     let err = g.compile().unwrap_err();
@@ -845,7 +1107,7 @@ fn errors_name_what_is_wrong() {
     assert!(err.to_string().contains("did not declare"), "{err}");
 
     // Duplicate pass names.
-    let mut g = RenderGraph::<Vec<Call>>::new();
+    let mut g = RenderGraph::new();
     let _ = g.add_pass("blit").id();
     let _ = g.add_pass("blit").id();
     let err = g.compile().unwrap_err();
@@ -875,9 +1137,9 @@ fn exports_show_passes_resources_and_uses() {
     assert!(!mermaid.contains("culled"));
     assert_eq!(
         graph.to_string(),
-        "geometry [batch 0]: color Undefined -> ColorAttachment (discard), \
-         depth Undefined -> DepthStencilAttachment (discard)\n\
-         post [batch 1]: output Undefined -> ColorAttachment (discard), \
+        "geometry [batch 0]: color Sampled -> ColorAttachment (discard), \
+         depth DepthStencilAttachment -> DepthStencilAttachment (discard)\n\
+         post [batch 1]: output TransferSrc -> ColorAttachment (discard), \
          color ColorAttachment -> Sampled\n\
          final: output ColorAttachment -> TransferSrc\n"
     );
@@ -912,11 +1174,12 @@ mod model {
         Tex(TextureUse),
         Color {
             load: bool,
-            store: bool,
+            store: StoreOp,
         },
+        /// `read_only` is `depth_read`, whose store op is `None`.
         Depth {
             load: bool,
-            store: bool,
+            store: StoreOp,
             read_only: bool,
         },
         Buf(BufferUse),
@@ -940,10 +1203,16 @@ mod model {
                 Use::Buf(_) => None,
             }
         }
+        /// Writes the memory, store ops included (Vulkan spec §8.1: `Store` and `DontCare` are
+        /// write accesses, `None` is none).
         fn writes(self) -> bool {
             match self {
                 Use::Buf(b) => b.is_write(),
-                u => u.texture_use().unwrap().is_write(),
+                Use::Tex(u) => u.is_write(),
+                Use::Color { .. } => true,
+                Use::Depth {
+                    read_only, store, ..
+                } => !read_only || store != StoreOp::None,
             }
         }
         /// Reads undefined contents for sure.
@@ -970,10 +1239,10 @@ mod model {
         /// A write whose result is stored.
         fn stores(self) -> bool {
             match self {
-                Use::Color { store, .. } => store,
+                Use::Color { store, .. } => store == StoreOp::Store,
                 Use::Depth {
                     store, read_only, ..
-                } => store && !read_only,
+                } => store == StoreOp::Store && !read_only,
                 u => u.writes(),
             }
         }
@@ -987,6 +1256,10 @@ mod model {
             TextureUse::TransferSrc,
             TextureUse::TransferDst,
         ])
+    }
+
+    fn store_op() -> impl Strategy<Value = StoreOp> {
+        prop::sample::select(vec![StoreOp::Store, StoreOp::DontCare, StoreOp::None])
     }
 
     fn use_for(kind: Kind, depth_format: bool) -> BoxedStrategy<Use> {
@@ -1003,20 +1276,18 @@ mod model {
             .boxed(),
             _ if depth_format => prop_oneof![
                 texture_use().prop_map(Use::Tex),
-                (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
-                    |(load, store, read_only)| {
-                        Use::Depth {
-                            load,
-                            store,
-                            read_only,
-                        }
+                (any::<bool>(), store_op(), any::<bool>()).prop_map(|(load, store, read_only)| {
+                    Use::Depth {
+                        load,
+                        store: if read_only { StoreOp::None } else { store },
+                        read_only,
                     }
-                ),
+                }),
             ]
             .boxed(),
             _ => prop_oneof![
                 texture_use().prop_map(Use::Tex),
-                (any::<bool>(), any::<bool>()).prop_map(|(load, store)| Use::Color { load, store }),
+                (any::<bool>(), store_op()).prop_map(|(load, store)| Use::Color { load, store }),
             ]
             .boxed(),
         }
@@ -1158,7 +1429,7 @@ mod model {
         B(macrokid_graphics::graph::BufferHandle),
     }
 
-    fn build(spec: &Spec) -> (RenderGraph<Vec<Call>>, Vec<Handle>) {
+    fn build(spec: &Spec) -> (RenderGraph, Vec<Handle>) {
         let mut g = RenderGraph::new();
         let handles: Vec<Handle> = spec
             .resources
@@ -1196,11 +1467,7 @@ mod model {
                         } else {
                             LoadOp::Clear([0.0; 4])
                         },
-                        if store {
-                            StoreOp::Store
-                        } else {
-                            StoreOp::DontCare
-                        },
+                        store,
                     ),
                     (
                         Handle::T(t),
@@ -1211,11 +1478,7 @@ mod model {
                     (Handle::T(t), Use::Depth { load, store, .. }) => b.depth_attachment(
                         *t,
                         if load { LoadOp::Load } else { LoadOp::DontCare },
-                        if store {
-                            StoreOp::Store
-                        } else {
-                            StoreOp::DontCare
-                        },
+                        store,
                     ),
                     (Handle::B(h), Use::Buf(bu)) => b.buffer(*h, bu),
                     _ => unreachable!("uses are generated per resource kind"),
@@ -1224,10 +1487,7 @@ mod model {
             if *never_cull {
                 b = b.never_cull();
             }
-            b.record(move |log: &mut Vec<Call>| {
-                log.push(Call::Record(format!("pass{p}")));
-                Ok(())
-            });
+            let _ = b.id();
         }
         (g, handles)
     }
@@ -1247,7 +1507,7 @@ mod model {
         is_import(spec.resources[r].0)
     }
 
-    fn check(spec: &Spec, graph: &CompiledGraph<Vec<Call>>, handles: &[Handle]) {
+    fn check(spec: &Spec, graph: &CompiledGraph, handles: &[Handle]) {
         let n = spec.passes.len();
         let kept: Vec<bool> = graph.passes().iter().map(|p| !p.is_culled()).collect();
 
@@ -1275,12 +1535,15 @@ mod model {
             .collect();
         assert_eq!(flat, order);
         let conflict = |a: usize, b: usize| {
-            spec.passes[a].0.iter().any(|(r, ua)| {
-                spec.passes[b]
-                    .0
-                    .get(r)
-                    .is_some_and(|ub| ua.writes() || ub.writes())
-            })
+            // never_cull passes are ordered against every kept pass (a side effect).
+            spec.passes[a].1
+                || spec.passes[b].1
+                || spec.passes[a].0.iter().any(|(r, ua)| {
+                    spec.passes[b]
+                        .0
+                        .get(r)
+                        .is_some_and(|ub| ua.writes() || ub.writes())
+                })
         };
         let pos: HashMap<usize, usize> = order.iter().enumerate().map(|(i, &p)| (p, i)).collect();
         for (i, &a) in order.iter().enumerate() {
@@ -1351,17 +1614,44 @@ mod model {
                 .get(&r)
                 .map_or(Mem::Res(r), |&(s, _, _)| Mem::Slot(s))
         };
-        let mut tex: HashMap<Mem, TextureUse> = HashMap::new();
+        // Each piece of memory's last use (and whether it wrote): where the previous execution
+        // left it.
+        let mut last: HashMap<Mem, (TextureUse, bool)> = HashMap::new();
+        for &p in &order {
+            for (&r, &u) in &spec.passes[p].0 {
+                if let Some(t) = u.texture_use() {
+                    last.insert(mem(r), (t, u.writes()));
+                }
+            }
+        }
+        // (use, writes) of each piece of memory.
+        let mut tex: HashMap<Mem, (TextureUse, bool)> = HashMap::new();
         let mut buf: HashMap<usize, Option<BufferUse>> = HashMap::new();
+        // Whether the first use discards (transients, imports in Undefined initial use).
+        let mut discards = vec![false; spec.resources.len()];
         for (r, &(kind, _)) in spec.resources.iter().enumerate() {
             match kind {
-                Kind::Import { initial, .. } => {
-                    tex.insert(Mem::Res(r), initial);
+                Kind::Import { initial, final_use } => {
+                    let start = if initial != TextureUse::Undefined {
+                        (initial, initial.is_write())
+                    } else {
+                        discards[r] = true;
+                        match last.get(&Mem::Res(r)) {
+                            Some(&l) if final_use == TextureUse::Undefined => l,
+                            _ => (final_use, final_use.is_write()),
+                        }
+                    };
+                    tex.insert(Mem::Res(r), start);
                 }
                 Kind::Buffer { initial, .. } => {
                     buf.insert(r, initial);
                 }
-                Kind::Transient => {}
+                Kind::Transient => discards[r] = true,
+            }
+        }
+        for (&m, &l) in &last {
+            if let Mem::Slot(_) = m {
+                tex.insert(m, l);
             }
         }
         let mut seen = vec![false; spec.resources.len()];
@@ -1374,21 +1664,17 @@ mod model {
                     (Handle::T(h), u) => {
                         let after = u.texture_use().unwrap();
                         let m = mem(r);
-                        let before = *tex.get(&m).unwrap_or(&TextureUse::Undefined);
-                        let first_transient = matches!(m, Mem::Slot(_)) && !seen[r];
-                        if first_transient
-                            || before != after
-                            || before.is_write()
-                            || after.is_write()
-                        {
+                        let (before, before_writes) = tex[&m];
+                        let first_discard = discards[r] && !seen[r];
+                        if first_discard || before != after || before_writes || u.writes() {
                             expected_t.push(TextureBarrier {
                                 texture: *h,
                                 before,
                                 after,
-                                discard: first_transient || before == TextureUse::Undefined,
+                                discard: first_discard || before == TextureUse::Undefined,
                             });
                         }
-                        tex.insert(m, after);
+                        tex.insert(m, (after, u.writes()));
                         seen[r] = true;
                     }
                     (Handle::B(h), Use::Buf(after)) => {
@@ -1422,13 +1708,14 @@ mod model {
         for (r, &(kind, _)) in spec.resources.iter().enumerate() {
             match (kind, &handles[r]) {
                 (Kind::Import { final_use, .. }, Handle::T(h)) => {
-                    let before = tex[&Mem::Res(r)];
-                    if final_use != TextureUse::Undefined && before != final_use {
+                    let before = tex[&Mem::Res(r)].0;
+                    let discard = discards[r] && !seen[r];
+                    if final_use != TextureUse::Undefined && (before != final_use || discard) {
                         final_t.push(TextureBarrier {
                             texture: *h,
                             before,
                             after: final_use,
-                            discard: before == TextureUse::Undefined,
+                            discard: discard || before == TextureUse::Undefined,
                         });
                     }
                 }
@@ -1456,71 +1743,285 @@ mod model {
         assert_eq!(graph.final_buffer_barriers(), final_b);
     }
 
-    fn pass_id(graph: &CompiledGraph<Vec<Call>>, index: usize) -> PassId {
+    fn pass_id(graph: &CompiledGraph, index: usize) -> PassId {
         graph.passes()[index].id()
     }
 
-    /// Replays the executor's calls and checks that every barrier's `before` is the previous
-    /// `after` of the same memory and that each pass finds its textures in the use it declared.
-    fn check_walk(spec: &Spec, graph: &mut CompiledGraph<Vec<Call>>, handles: &[Handle]) {
-        let mut recorder = LogRecorder::default();
-        graph.execute(&mut recorder).unwrap();
-        // The parallel executor submits exactly what the sequential one records.
-        assert_eq!(execute_parallel_on(graph, 3).unwrap(), recorder.calls);
-        let memory = |t: TextureHandle| -> (bool, usize) {
-            match graph.transient(t).and_then(|tr| tr.slot()) {
-                Some(slot) => (true, slot),
-                None => (false, t.index()),
-            }
-        };
+    /// Where the memory of texture `t` is: `(is a slot, slot or resource index)`.
+    fn memory_of(graph: &CompiledGraph, t: TextureHandle) -> (bool, usize) {
+        match graph.transient(t).and_then(|tr| tr.slot()) {
+            Some(slot) => (true, slot),
+            None => (false, t.index()),
+        }
+    }
+
+    /// Replays two executions of the executor's calls (with what the caller does between them:
+    /// moving an import with a defined `initial` use back to it) and checks that every barrier's
+    /// `before` is the current use of the same memory (on the first execution, a discarding
+    /// barrier of memory in no use yet may wait for anything), that each pass finds its
+    /// textures in the use it declared, and that imports are left in their final use.
+    fn check_walk(spec: &Spec, graph: &CompiledGraph, handles: &[Handle]) -> Vec<Vec<Call>> {
+        let mut runs = Vec::new();
         let mut state: HashMap<(bool, usize), TextureUse> = HashMap::new();
         for (r, &(kind, _)) in spec.resources.iter().enumerate() {
             if let (Kind::Import { initial, .. }, Handle::T(_)) = (kind, &handles[r]) {
                 state.insert((false, r), initial);
             }
         }
-        let mut records = Vec::new();
-        for call in &recorder.calls {
-            match call {
-                Call::Barrier(textures, _) => {
-                    for b in textures {
-                        let m = memory(b.texture);
-                        let current = *state.get(&m).unwrap_or(&TextureUse::Undefined);
-                        assert_eq!(
-                            b.before, current,
-                            "barrier {b:?} does not start where the memory is"
-                        );
-                        state.insert(m, b.after);
+        for execution in 0..2 {
+            let mut recorder = LogRecorder::default();
+            graph
+                .execute(&mut recorder, &mut log_callbacks(graph))
+                .unwrap();
+            // The parallel executor submits exactly what the sequential one records.
+            assert_eq!(execute_parallel_on(graph, 3).unwrap(), recorder.calls);
+            if execution == 1 {
+                for (r, &(kind, _)) in spec.resources.iter().enumerate() {
+                    if let Kind::Import { initial, .. } = kind {
+                        if initial != TextureUse::Undefined {
+                            state.insert((false, r), initial);
+                        }
                     }
                 }
-                Call::Begin(name) => {
-                    let pass = graph.pass_by_name(name).unwrap();
-                    for &(t, u) in pass.textures() {
+            }
+            let mut records = Vec::new();
+            for call in &recorder.calls {
+                match call {
+                    Call::Barrier(textures, _) => {
+                        for b in textures {
+                            let m = memory_of(graph, b.texture);
+                            let current = *state.get(&m).unwrap_or(&TextureUse::Undefined);
+                            let fresh = execution == 0 && current == TextureUse::Undefined;
+                            if !(b.discard && fresh) {
+                                assert_eq!(
+                                    b.before, current,
+                                    "barrier {b:?} of execution {execution} does not start where the memory is"
+                                );
+                            }
+                            state.insert(m, b.after);
+                        }
+                    }
+                    Call::Begin(name) => {
+                        let pass = graph.pass_by_name(name).unwrap();
+                        for &(t, u) in pass.textures() {
+                            assert_eq!(
+                                state.get(&memory_of(graph, t)),
+                                Some(&u),
+                                "{name} finds {t:?} in the wrong use"
+                            );
+                        }
+                    }
+                    Call::Record(name) => records.push(name.clone()),
+                    Call::End(_) => {}
+                }
+            }
+            let expected: Vec<String> = graph
+                .order()
+                .iter()
+                .map(|&p| graph.pass(p).name().to_owned())
+                .collect();
+            assert_eq!(records, expected);
+            for (r, &(kind, _)) in spec.resources.iter().enumerate() {
+                if let Kind::Import { final_use, .. } = kind {
+                    if final_use != TextureUse::Undefined {
                         assert_eq!(
-                            state.get(&memory(t)),
-                            Some(&u),
-                            "{name} finds {t:?} in the wrong use"
+                            state[&(false, r)],
+                            final_use,
+                            "r{r} not left in its final use"
                         );
                     }
                 }
-                Call::Record(name) => records.push(name.clone()),
-                Call::End(_) => {}
+            }
+            runs.push(recorder.calls);
+        }
+        runs
+    }
+
+    /// A use of a texture or buffer, for the hazard oracle.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    enum AnyUse {
+        T(TextureUse),
+        B(BufferUse),
+    }
+
+    impl AnyUse {
+        /// Whether a barrier with this as `before` makes writes available (its source access
+        /// is a write access).
+        fn write_access(self) -> bool {
+            match self {
+                AnyUse::T(t) => t.is_write(),
+                AnyUse::B(b) => b.is_write(),
             }
         }
-        let expected: Vec<String> = graph
-            .order()
-            .iter()
-            .map(|&p| graph.pass(p).name().to_owned())
-            .collect();
-        assert_eq!(records, expected);
-        for (r, &(kind, _)) in spec.resources.iter().enumerate() {
-            if let Kind::Import { final_use, .. } = kind {
-                if final_use != TextureUse::Undefined {
-                    assert_eq!(
-                        state[&(false, r)],
-                        final_use,
-                        "r{r} not left in its final use"
+    }
+
+    /// One access to a piece of memory and how far barriers have carried it.
+    #[derive(Debug)]
+    struct Access {
+        what: String,
+        writes: bool,
+        /// The use a following access must be in to be ordered after this one: its own use
+        /// until a barrier whose source is that use carries it to the barrier's destination.
+        frontier: AnyUse,
+        /// Whether a barrier covered it.
+        synced: bool,
+    }
+
+    /// An independent hazard oracle: every pair of accesses to the same memory where either
+    /// writes (attachment store ops counted as writes, from the spec, not from the graph) must
+    /// be ordered by a chain of barriers: the first barrier's source is the earlier access's
+    /// use (a write access when it wrote), each next barrier's source is the previous one's
+    /// destination (Vulkan spec §7.1 "Execution and Memory Dependencies", chained through
+    /// pipeline barriers), and the last destination is the later access's use.
+    #[derive(Default)]
+    struct Oracle {
+        memory: HashMap<(u8, usize), Vec<Access>>,
+    }
+
+    impl Oracle {
+        fn barrier(&mut self, key: (u8, usize), before: AnyUse, after: AnyUse) {
+            for a in self.memory.entry(key).or_default() {
+                if a.frontier == before && (a.synced || !a.writes || before.write_access()) {
+                    a.frontier = after;
+                    a.synced = true;
+                }
+            }
+        }
+
+        fn access(&mut self, key: (u8, usize), usage: AnyUse, writes: bool, what: String) {
+            let list = self.memory.entry(key).or_default();
+            for a in list.iter() {
+                if a.writes || writes {
+                    assert!(
+                        a.synced && a.frontier == usage,
+                        "hazard: {what} ({usage:?}, writes: {writes}) is not ordered after {} ({:?}, writes: {}, synced: {})",
+                        a.what, a.frontier, a.writes, a.synced
                     );
+                }
+            }
+            list.push(Access {
+                what,
+                writes,
+                frontier: usage,
+                synced: false,
+            });
+        }
+    }
+
+    /// Runs the oracle over the call streams of consecutive executions (`runs`), with the
+    /// accesses outside the graph: each import's `initial` use before the first execution, its
+    /// `final_use` after each execution, and between executions what the caller does (moves an
+    /// import with a defined `initial` use back to it; a buffer without an initial GPU use is
+    /// synchronised with the host, so its accesses are done).
+    fn check_hazards(spec: &Spec, graph: &CompiledGraph, handles: &[Handle], runs: &[Vec<Call>]) {
+        let mut oracle = Oracle::default();
+        let tex_key = |t: TextureHandle| {
+            let (slot, i) = memory_of(graph, t);
+            (u8::from(slot), i)
+        };
+        // The current use of each import, to know where the caller must move it from.
+        let mut current: HashMap<(u8, usize), AnyUse> = HashMap::new();
+        for (r, &(kind, _)) in spec.resources.iter().enumerate() {
+            match kind {
+                Kind::Import { initial, .. } if initial != TextureUse::Undefined => {
+                    oracle.access(
+                        (0, r),
+                        AnyUse::T(initial),
+                        initial.is_write(),
+                        "initial".into(),
+                    );
+                    current.insert((0, r), AnyUse::T(initial));
+                }
+                Kind::Buffer {
+                    initial: Some(initial),
+                    ..
+                } => {
+                    oracle.access(
+                        (2, r),
+                        AnyUse::B(initial),
+                        initial.is_write(),
+                        "initial".into(),
+                    );
+                    current.insert((2, r), AnyUse::B(initial));
+                }
+                _ => {}
+            }
+        }
+        for (execution, calls) in runs.iter().enumerate() {
+            if execution > 0 {
+                for (r, &(kind, _)) in spec.resources.iter().enumerate() {
+                    match kind {
+                        Kind::Import { initial, .. } if initial != TextureUse::Undefined => {
+                            let from = current[&(0, r)];
+                            if from != AnyUse::T(initial) {
+                                oracle.barrier((0, r), from, AnyUse::T(initial));
+                                current.insert((0, r), AnyUse::T(initial));
+                            }
+                        }
+                        Kind::Buffer { initial: None, .. } => {
+                            oracle.memory.remove(&(2, r));
+                            current.remove(&(2, r));
+                        }
+                        Kind::Buffer {
+                            initial: Some(initial),
+                            ..
+                        } => {
+                            let from = current[&(2, r)];
+                            if from != AnyUse::B(initial) {
+                                oracle.barrier((2, r), from, AnyUse::B(initial));
+                                current.insert((2, r), AnyUse::B(initial));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            for call in calls {
+                match call {
+                    Call::Barrier(textures, buffers) => {
+                        for b in textures {
+                            let key = tex_key(b.texture);
+                            oracle.barrier(key, AnyUse::T(b.before), AnyUse::T(b.after));
+                            current.insert(key, AnyUse::T(b.after));
+                        }
+                        for b in buffers {
+                            let key = (2, b.buffer.index());
+                            oracle.barrier(key, AnyUse::B(b.before), AnyUse::B(b.after));
+                            current.insert(key, AnyUse::B(b.after));
+                        }
+                    }
+                    Call::Begin(name) => {
+                        let p: usize = name["pass".len()..].parse().unwrap();
+                        for (&r, &u) in &spec.passes[p].0 {
+                            let what = format!("{name} (execution {execution}) r{r}");
+                            match (&handles[r], u) {
+                                (Handle::T(t), u) => {
+                                    let usage = AnyUse::T(u.texture_use().unwrap());
+                                    oracle.access(tex_key(*t), usage, u.writes(), what);
+                                }
+                                (Handle::B(_), Use::Buf(b)) => {
+                                    oracle.access((2, r), AnyUse::B(b), b.is_write(), what);
+                                    current.insert((2, r), AnyUse::B(b));
+                                }
+                                _ => unreachable!(),
+                            }
+                        }
+                    }
+                    Call::Record(_) | Call::End(_) => {}
+                }
+            }
+            for (r, &(kind, _)) in spec.resources.iter().enumerate() {
+                let what = format!("final use (execution {execution}) r{r}");
+                match kind {
+                    Kind::Import { final_use, .. } if final_use != TextureUse::Undefined => {
+                        oracle.access((0, r), AnyUse::T(final_use), final_use.is_write(), what);
+                    }
+                    Kind::Buffer {
+                        final_use: Some(f), ..
+                    } if current.contains_key(&(2, r)) => {
+                        oracle.access((2, r), AnyUse::B(f), f.is_write(), what);
+                    }
+                    _ => {}
                 }
             }
         }
@@ -1533,9 +2034,10 @@ mod model {
         fn random_graphs_match_the_model(spec in spec()) {
             let (graph, handles) = build(&spec);
             match (graph.compile(), first_undefined_read(&spec)) {
-                (Ok(mut graph), None) => {
+                (Ok(graph), None) => {
                     check(&spec, &graph, &handles);
-                    check_walk(&spec, &mut graph, &handles);
+                    let runs = check_walk(&spec, &graph, &handles);
+                    check_hazards(&spec, &graph, &handles, &runs);
                 }
                 (Err(GraphError::ReadBeforeWrite { pass, resource, .. }), Some((p, bad))) => {
                     prop_assert_eq!(pass, format!("pass{p}"));

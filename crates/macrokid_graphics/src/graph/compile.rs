@@ -11,8 +11,8 @@ use super::builder::{PassId, RenderGraph};
 use super::check::{check_defined, check_pass, check_resources, Checked, UseKind};
 use super::error::GraphError;
 use super::resource::{
-    BufferHandle, ColorAttachment, CompiledAttachment, DepthAttachment, ResourceKind,
-    ResourceNode, TextureHandle,
+    BufferHandle, ColorAttachment, CompiledAttachment, DepthAttachment, ResourceKind, ResourceNode,
+    TextureHandle,
 };
 use crate::{BufferUse, TextureUse};
 
@@ -643,13 +643,7 @@ impl BarrierState {
                     discard: first_discard || before.usage == TextureUse::Undefined,
                 });
             }
-            self.set_texture(
-                memory,
-                TextureState {
-                    usage,
-                    writes,
-                },
-            );
+            self.set_texture(memory, TextureState { usage, writes });
         }
         for &(buffer, usage) in &pass.buffers {
             if let Some(before) = self.buffers[buffer.index()] {

@@ -6,7 +6,7 @@
 //! 1. **Build** — [`RenderGraph`]: import textures/buffers (with their use now and the use to
 //!    leave them in), create transient textures, declare passes with their uses
 //!    ([`TextureUse`](crate::TextureUse), [`BufferUse`](crate::BufferUse)), attachments with
-//!    load/store ops, and a record callback.
+//!    load/store ops.
 //! 2. **Compile** — [`RenderGraph::compile`] → [`CompiledGraph`]: checks the declarations,
 //!    culls passes that contribute to no imported resource, turns each kept pass into a
 //!    `macrokid_core` [`SystemDescriptor`](macrokid_core::SystemDescriptor) whose
@@ -16,8 +16,11 @@
 //!    declaration order, conflict-free passes in one batch). Then it derives the barriers before
 //!    each pass and after the last, each transient's lifetime, and the memory slots transients
 //!    share (greedy interval colouring, see [`TextureSlot`]).
-//! 3. **Execute** — [`CompiledGraph::execute`] drives a backend's [`GraphRecorder`]: barriers,
-//!    `begin_pass`, the pass's callback, `end_pass`, in order.
+//! 3. **Execute** — [`CompiledGraph::execute`]`(&self, ...)` drives a backend's
+//!    [`GraphRecorder`]: barriers, `begin_pass`, the pass's callback, `end_pass`, in order. The
+//!    compiled graph is an immutable plan; the record callbacks come per execution in
+//!    [`PassCallbacks`], so they may borrow the frame's data, and [`CompiledPass`] carries each
+//!    attachment's format, extent and slot, so a backend needs no access to the graph.
 //!    [`CompiledGraph::execute_parallel`] records the passes' callbacks on rayon workers through
 //!    a [`PassRecorder`] (secondary command buffers) and submits them in the same order through
 //!    a [`GraphSubmitter`], so 1 or N threads give the same command stream. Barriers come from
@@ -30,13 +33,30 @@
 //!
 //! ```
 //! use macrokid_graphics::graph::{
-//!     LoadOp, RenderGraph, StoreOp, TextureBarrier, TextureDesc, TextureImport,
+//!     BufferBarrier, CompiledPass, GraphRecorder, LoadOp, PassCallbacks, RenderGraph, StoreOp,
+//!     TextureBarrier, TextureDesc, TextureImport,
 //! };
 //! use macrokid_graphics::{TextureFormat, TextureUse};
 //!
 //! struct Encoder(Vec<String>); // the backend's command context
+//! impl GraphRecorder for Encoder {
+//!     type Context = Encoder;
+//!     type Error = std::convert::Infallible;
+//!     fn barrier(&mut self, t: &[TextureBarrier], _: &[BufferBarrier]) -> Result<(), Self::Error> {
+//!         self.0.push(format!("{} texture barriers", t.len()));
+//!         Ok(())
+//!     }
+//!     fn begin_pass(&mut self, pass: &CompiledPass) -> Result<&mut Encoder, Self::Error> {
+//!         let formats: Vec<_> = pass.color_attachments().iter().map(|a| a.format()).collect();
+//!         self.0.push(format!("begin {} {formats:?}", pass.name()));
+//!         Ok(self)
+//!     }
+//!     fn end_pass(&mut self, _: &CompiledPass) -> Result<(), Self::Error> {
+//!         Ok(())
+//!     }
+//! }
 //!
-//! let mut graph = RenderGraph::<Encoder>::new();
+//! let mut graph = RenderGraph::new();
 //! let color_desc = TextureDesc::new(1280, 720, TextureFormat::Rgba8Unorm);
 //! let output = graph.import_texture(
 //!     "output",
@@ -48,25 +68,37 @@
 //!     "depth",
 //!     TextureDesc::new(1280, 720, TextureFormat::Depth32Float),
 //! );
-//! graph
+//! let geometry = graph
 //!     .add_pass("geometry")
 //!     .color_attachment(color, LoadOp::Clear([0.0, 0.0, 0.0, 1.0]), StoreOp::Store)
 //!     .depth_attachment(depth, LoadOp::Clear(1.0), StoreOp::DontCare)
-//!     .record(|enc: &mut Encoder| {
-//!         enc.0.push("draw meshes".into());
-//!         Ok(())
-//!     });
-//! graph
+//!     .id();
+//! let post = graph
 //!     .add_pass("post")
 //!     .sampled(color)
 //!     .color_attachment(output, LoadOp::DontCare, StoreOp::Store)
-//!     .record(|enc: &mut Encoder| {
+//!     .id();
+//!
+//! let compiled = graph.compile()?;
+//!
+//! // Every frame: callbacks that borrow this frame's data, then one execution.
+//! let meshes = vec!["cube", "plane"];
+//! let mut callbacks = PassCallbacks::new(&compiled);
+//! callbacks
+//!     .set(geometry, |enc: &mut Encoder| {
+//!         enc.0.extend(meshes.iter().map(|m| format!("draw {m}")));
+//!         Ok(())
+//!     })
+//!     .set(post, |enc: &mut Encoder| {
 //!         enc.0.push("fullscreen triangle".into());
 //!         Ok(())
 //!     });
+//! let mut encoder = Encoder(Vec::new());
+//! compiled.execute(&mut encoder, &mut callbacks).expect("the encoder never fails");
+//! assert_eq!(encoder.0[1], "begin geometry [Rgba8Unorm]");
+//! assert_eq!(encoder.0[2..4], ["draw cube", "draw plane"]);
 //!
-//! let compiled = graph.compile()?;
-//! let post = compiled.pass_by_name("post").unwrap();
+//! let post = compiled.pass(post);
 //! assert_eq!(
 //!     post.texture_barriers()[1],
 //!     TextureBarrier {

@@ -148,14 +148,20 @@ fn graph_compile_checks_attachments() {
         .depth_attachment(c, LoadOp::Clear(1.0), StoreOp::Store);
     assert!(matches!(
         g.compile(),
-        Err(GraphError::AttachmentFormat { expected: "depth", .. })
+        Err(GraphError::AttachmentFormat {
+            expected: "depth",
+            ..
+        })
     ));
     let mut g = RenderGraph::new();
     let c = g.create_texture("c", desc());
     let _ = g.add_pass("p").depth_read(c);
     assert!(matches!(
         g.compile(),
-        Err(GraphError::AttachmentFormat { expected: "depth", .. })
+        Err(GraphError::AttachmentFormat {
+            expected: "depth",
+            ..
+        })
     ));
 }
 
