@@ -155,7 +155,7 @@ fn depth32(w: u32, h: u32) -> TextureDesc {
 }
 
 /// Callbacks that log `Record(name)` for every pass of `graph`.
-fn log_callbacks(graph: &CompiledGraph) -> PassCallbacks<'static, Vec<Call>> {
+fn log_callbacks(graph: &CompiledGraph) -> PassCallbacks<'_, Vec<Call>> {
     let mut callbacks = PassCallbacks::new(graph);
     for pass in graph.passes() {
         let name = pass.name().to_owned();

@@ -17,30 +17,30 @@ type PassFn<'f, C> = Box<dyn FnMut(&mut C) -> Result<(), PassError> + Send + 'f>
 /// [`PassRecorder::Context`]).
 ///
 /// The compiled graph is an immutable plan shared by every frame; callbacks are given per
-/// execution, so they may borrow the frame's data (`'f`), and the graph is only borrowed shared
-/// while it runs. A pass without a callback still begins and ends (its attachments are loaded,
+/// execution, so they may borrow the frame's data (`'f`, which also bounds the borrow of the
+/// graph they were made for), and the graph is only borrowed shared while it runs. A pass without a callback still begins and ends (its attachments are loaded,
 /// cleared and stored). The same callbacks may be reused for several executions.
 ///
 /// Naming a pass never fails here: a [`PassId`] of another graph or an unknown name is reported
 /// by the execution as [`ExecuteError::UnknownPass`], before anything is recorded.
 pub struct PassCallbacks<'f, C> {
-    graph: u32,
+    graph: &'f CompiledGraph,
     callbacks: Vec<Option<PassFn<'f, C>>>,
-    names: Vec<String>,
     unknown: Option<String>,
 }
 
 impl<C> fmt::Debug for PassCallbacks<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let set: Vec<&str> = self
-            .names
+            .graph
+            .passes()
             .iter()
             .zip(&self.callbacks)
             .filter(|(_, c)| c.is_some())
-            .map(|(n, _)| n.as_str())
+            .map(|(p, _)| p.name())
             .collect();
         f.debug_struct("PassCallbacks")
-            .field("graph", &self.graph)
+            .field("graph", &self.graph.id())
             .field("set", &set)
             .field("unknown", &self.unknown)
             .finish()
@@ -49,11 +49,10 @@ impl<C> fmt::Debug for PassCallbacks<'_, C> {
 
 impl<'f, C> PassCallbacks<'f, C> {
     /// No callbacks yet, for the passes of `graph`.
-    pub fn new(graph: &CompiledGraph) -> Self {
+    pub fn new(graph: &'f CompiledGraph) -> Self {
         Self {
-            graph: graph.id(),
+            graph,
             callbacks: graph.passes().iter().map(|_| None).collect(),
-            names: graph.passes().iter().map(|p| p.name().to_owned()).collect(),
             unknown: None,
         }
     }
@@ -66,7 +65,7 @@ impl<'f, C> PassCallbacks<'f, C> {
         callback: impl FnMut(&mut C) -> Result<(), PassError> + Send + 'f,
     ) -> &mut Self {
         match self.callbacks.get_mut(pass.index()) {
-            Some(slot) if pass.graph == self.graph => *slot = Some(Box::new(callback)),
+            Some(slot) if pass.graph == self.graph.id() => *slot = Some(Box::new(callback)),
             _ => {
                 self.unknown.get_or_insert_with(|| format!("{pass:?}"));
             }
@@ -80,7 +79,7 @@ impl<'f, C> PassCallbacks<'f, C> {
         name: &str,
         callback: impl FnMut(&mut C) -> Result<(), PassError> + Send + 'f,
     ) -> &mut Self {
-        match self.names.iter().position(|n| n == name) {
+        match self.graph.passes().iter().position(|p| p.name() == name) {
             Some(index) => self.callbacks[index] = Some(Box::new(callback)),
             None => {
                 self.unknown.get_or_insert_with(|| format!("pass `{name}`"));
@@ -91,9 +90,9 @@ impl<'f, C> PassCallbacks<'f, C> {
 
     /// Checks that the callbacks fit `graph`.
     fn check<E>(&self, graph: &CompiledGraph) -> Result<(), ExecuteError<E>> {
-        if self.graph != graph.id() {
+        if self.graph.id() != graph.id() {
             return Err(ExecuteError::UnknownPass {
-                pass: format!("the passes of render graph {}", self.graph),
+                pass: format!("the passes of render graph {}", self.graph.id()),
             });
         }
         match &self.unknown {
