@@ -67,10 +67,13 @@
 //! layer (`apt-get install vulkan-validationlayers`) and an unknown adapter name
 //! (`MACROKID_ADAPTER=<substring>`) are [`GraphicsError`]s, never panics.
 
-mod backend;
 mod error;
+mod frame;
+pub mod hal;
 mod mesh;
+mod passes;
 mod renderer;
+mod resource;
 pub mod scene;
 mod types;
 mod usage;
@@ -78,18 +81,20 @@ mod usage;
 #[cfg(feature = "vulkan")]
 pub mod vulkan;
 
-pub use backend::{InstanceDesc, MeshBuffers, PassTargets, RenderBackend};
-pub use error::{GraphicsError, INSTALL_VALIDATION_HINT, INSTALL_VULKAN_HINT};
+pub use error::{
+    DeviceError, EnvironmentError, GraphicsError, UsageError, INSTALL_VALIDATION_HINT,
+    INSTALL_VULKAN_HINT,
+};
+pub use frame::{CommandCtx, Frame, FrameTicket, PassEncoder};
+pub use hal::RenderBackend;
 pub use mesh::{Mesh, MeshError};
-pub use renderer::{
-    CommandCtx, Frame, FrameTicket, GpuMesh, PassEncoder, Renderer, ADAPTER_ENV, FRAMES_IN_FLIGHT,
-    PASSES,
+pub use renderer::{Renderer, ADAPTER_ENV, FRAMES_IN_FLIGHT, PASSES};
+pub use resource::{GpuMaterial, GpuMesh, GpuTexture, MaterialDesc};
+pub use types::{
+    AdapterInfo, AdapterKind, Camera, FrameImage, FrameTimings, InstanceData, RendererConfig,
+    TextureFormat, ValidationCounts,
 };
 pub use usage::{BufferUse, TextureUse};
-pub use types::{
-    AdapterInfo, AdapterKind, BufferUsage, Camera, FrameImage, FrameTimings, InstanceData,
-    RendererConfig, TextureFormat, ValidationCounts,
-};
 
 /// The renderer on the Vulkan backend.
 #[cfg(feature = "vulkan")]

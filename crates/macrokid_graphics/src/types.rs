@@ -143,18 +143,29 @@ impl ValidationCounts {
 pub enum TextureFormat {
     /// 8-bit RGBA, unsigned normalised, no sRGB conversion (4 bytes per pixel).
     Rgba8Unorm,
-    /// 32-bit float depth.
+    /// 8-bit RGBA with sRGB transfer on the colour channels: sampling returns linear values
+    /// (glTF base-colour textures, 4 bytes per pixel).
+    Rgba8UnormSrgb,
+    /// 16-bit float RGBA (HDR targets, 8 bytes per pixel).
+    Rgba16Float,
+    /// 32-bit float depth (4 bytes per pixel).
     Depth32Float,
 }
 
-/// What a buffer uploaded with [`RenderBackend::upload_buffer`](crate::RenderBackend::upload_buffer) is used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum BufferUsage {
-    /// Vertex attributes.
-    Vertex,
-    /// `u32` indices.
-    Index,
+impl TextureFormat {
+    /// Bytes per texel.
+    pub fn bytes_per_texel(self) -> u32 {
+        match self {
+            TextureFormat::Rgba8Unorm | TextureFormat::Rgba8UnormSrgb => 4,
+            TextureFormat::Rgba16Float => 8,
+            TextureFormat::Depth32Float => 4,
+        }
+    }
+
+    /// Whether this is a depth format.
+    pub fn is_depth(self) -> bool {
+        matches!(self, TextureFormat::Depth32Float)
+    }
 }
 
 /// How to create a [`Renderer`](crate::Renderer).
@@ -232,15 +243,17 @@ impl RendererConfig {
 
     pub(crate) fn check(&self) -> Result<(), GraphicsError> {
         if self.width == 0 || self.height == 0 || self.width > 16384 || self.height > 16384 {
-            return Err(GraphicsError::InvalidConfig(format!(
+            return Err(crate::UsageError::InvalidConfig(format!(
                 "target size {}x{} must be between 1x1 and 16384x16384",
                 self.width, self.height
-            )));
+            ))
+            .into());
         }
         if self.recording_threads == 0 {
-            return Err(GraphicsError::InvalidConfig(
+            return Err(crate::UsageError::InvalidConfig(
                 "recording_threads must be at least 1".to_owned(),
-            ));
+            )
+            .into());
         }
         Ok(())
     }

@@ -1,13 +1,15 @@
 //! Physical-device selection and logical-device creation.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ash::vk;
 
 use super::{
-    conv, device::DeviceShared, map_create, map_unexpected, Adapter, Device, Instance, Queue,
+    conv, device::DeviceShared, instance::has_extension, map_create, map_unexpected, Adapter,
+    Device, Instance, Queue, Vulkan,
 };
-use crate::{AdapterInfo, GraphicsError};
+use crate::hal::Capabilities;
+use crate::{AdapterInfo, EnvironmentError, GraphicsError};
 
 /// Why a physical device cannot be used, or the adapter it becomes.
 fn probe(instance: &ash::Instance, raw: vk::PhysicalDevice) -> Result<Adapter, (String, String)> {
@@ -21,7 +23,10 @@ fn probe(instance: &ash::Instance, raw: vk::PhysicalDevice) -> Result<Adapter, (
         return Err((name, "supports only Vulkan < 1.3".to_owned()));
     }
     let mut v13 = vk::PhysicalDeviceVulkan13Features::default();
-    let mut features = vk::PhysicalDeviceFeatures2::default().push_next(&mut v13);
+    let mut v12 = vk::PhysicalDeviceVulkan12Features::default();
+    let mut features = vk::PhysicalDeviceFeatures2::default()
+        .push_next(&mut v13)
+        .push_next(&mut v12);
     let mut driver = vk::PhysicalDeviceDriverProperties::default();
     let mut props2 = vk::PhysicalDeviceProperties2::default().push_next(&mut driver);
     // SAFETY: as above; the pNext chains point to locals that outlive the calls, and the
@@ -31,12 +36,25 @@ fn probe(instance: &ash::Instance, raw: vk::PhysicalDevice) -> Result<Adapter, (
         instance.get_physical_device_properties2(raw, &mut props2);
         instance.get_physical_device_queue_family_properties(raw)
     };
-    if v13.dynamic_rendering == vk::FALSE || v13.synchronization2 == vk::FALSE {
+    if v13.dynamic_rendering == vk::FALSE
+        || v13.synchronization2 == vk::FALSE
+        || v12.timeline_semaphore == vk::FALSE
+    {
         return Err((
             name,
-            "lacks dynamicRendering or synchronization2".to_owned(),
+            "lacks dynamicRendering, synchronization2 or timelineSemaphore".to_owned(),
         ));
     }
+    // SAFETY: `raw` was enumerated from this instance, which is alive.
+    let extensions =
+        unsafe { instance.enumerate_device_extension_properties(raw) }.unwrap_or_default();
+    let caps = Capabilities {
+        push_descriptors: has_extension(&extensions, ash::khr::push_descriptor::NAME),
+        descriptor_indexing: v12.runtime_descriptor_array == vk::TRUE
+            && v12.descriptor_binding_partially_bound == vk::TRUE
+            && v12.shader_sampled_image_array_non_uniform_indexing == vk::TRUE
+            && v12.descriptor_binding_sampled_image_update_after_bind == vk::TRUE,
+    };
     let Some(queue_family) = families
         .iter()
         .position(|f| f.queue_flags.contains(vk::QueueFlags::GRAPHICS) && f.queue_count > 0)
@@ -64,6 +82,7 @@ fn probe(instance: &ash::Instance, raw: vk::PhysicalDevice) -> Result<Adapter, (
             ),
         },
         queue_family: queue_family as u32,
+        caps,
     })
 }
 
@@ -90,23 +109,25 @@ pub(super) fn select(
             .position(|a| a.info.name.to_lowercase().contains(&needle));
         return match position {
             Some(i) => Ok(usable.swap_remove(i)),
-            None => Err(GraphicsError::AdapterNotFound {
+            None => Err(EnvironmentError::AdapterNotFound {
                 requested: wanted.to_owned(),
                 source_of_request: source,
                 available: usable.iter().map(|a| a.info.name.clone()).collect(),
-            }),
+            }
+            .into()),
         };
     }
     // Stable sort: ties keep the driver's enumeration order.
     usable.sort_by_key(|a| a.info.kind);
     if usable.is_empty() {
-        return Err(GraphicsError::NoAdapter {
+        return Err(EnvironmentError::NoAdapter {
             found: if rejected.is_empty() {
                 "the loader reports no physical devices".to_owned()
             } else {
                 rejected.join("; ")
             },
-        });
+        }
+        .into());
     }
     Ok(usable.swap_remove(0))
 }
@@ -122,9 +143,16 @@ pub(super) fn open(
     let mut v13 = vk::PhysicalDeviceVulkan13Features::default()
         .dynamic_rendering(true)
         .synchronization2(true);
+    let mut v12 = vk::PhysicalDeviceVulkan12Features::default().timeline_semaphore(true);
+    let mut extensions = Vec::new();
+    if adapter.caps.push_descriptors {
+        extensions.push(ash::khr::push_descriptor::NAME.as_ptr());
+    }
     let create_info = vk::DeviceCreateInfo::default()
         .queue_create_infos(&queue_info)
-        .push_next(&mut v13);
+        .enabled_extension_names(&extensions)
+        .push_next(&mut v13)
+        .push_next(&mut v12);
     let raw_instance = &instance.shared.raw;
     // SAFETY: the physical device belongs to this live instance; the features were checked in
     // `probe`; all pointers refer to locals that outlive the call.
@@ -142,21 +170,39 @@ pub(super) fn open(
         Err(e) => {
             // SAFETY: nothing was created from the device yet.
             unsafe { raw.destroy_device(None) };
-            return Err(map_unexpected("creating the memory allocator", e));
+            return Err(map_unexpected("creating the memory allocator", e).into());
         }
     };
-    let shared = DeviceShared::new(
+    let push_descriptor = adapter
+        .caps
+        .push_descriptors
+        .then(|| ash::khr::push_descriptor::Device::new(raw_instance, &raw));
+    let shared = Arc::new(DeviceShared::new(
         Arc::clone(&instance.shared),
         raw,
         allocator,
         adapter.queue_family,
-    );
+        queue,
+        push_descriptor,
+    ));
     Ok((
         Device {
-            shared: Arc::new(shared),
+            shared: Arc::clone(&shared),
         },
-        Queue {
-            raw: Mutex::new(queue),
-        },
+        Queue { shared },
     ))
+}
+
+impl crate::hal::Adapter<Vulkan> for Adapter {
+    fn info(&self) -> AdapterInfo {
+        self.info.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+
+    unsafe fn open(&self, instance: &Instance) -> Result<(Device, Queue), GraphicsError> {
+        open(instance, self)
+    }
 }
