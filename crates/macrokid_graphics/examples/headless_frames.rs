@@ -82,9 +82,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         frame.set_view(camera);
         frame.upload_instances(&instances)?;
         if per_draw {
-            record_per_instance(&frame, &cube, threads)?;
+            record_per_instance(&frame, cube, threads)?;
         } else {
-            frame.draw_instanced(&cube)?;
+            frame.draw_instanced(cube)?;
         }
         let image = frame.finish()?;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
@@ -124,7 +124,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// recording time (the renderer's `record` timing covers only `draw_instanced`).
 fn record_per_instance(
     frame: &macrokid_graphics::Frame<'_, macrokid_graphics::vulkan::Vulkan>,
-    mesh: &macrokid_graphics::GpuMesh<macrokid_graphics::vulkan::Vulkan>,
+    mesh: macrokid_graphics::MeshHandle,
     threads: usize,
 ) -> Result<(), macrokid_graphics::GraphicsError> {
     let start = Instant::now();

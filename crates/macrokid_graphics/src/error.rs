@@ -141,14 +141,16 @@ pub enum UsageError {
         /// The repeated chunk index.
         chunk: usize,
     },
-    /// A mesh uploaded by another renderer was drawn.
-    #[error("the GpuMesh belongs to another renderer; upload the mesh with this renderer")]
-    ForeignMesh,
-    /// A texture or material made by another renderer was used.
-    #[error("the {what} belongs to another renderer; create it with this renderer")]
-    ForeignResource {
-        /// `"texture"` or `"material"`.
-        what: &'static str,
+    /// A handle whose resource was destroyed was used.
+    #[error(
+        "the {kind} handle {handle} is stale: its {kind} was destroyed; \
+         upload or create the {kind} again and use the new handle"
+    )]
+    StaleHandle {
+        /// `"mesh"`, `"texture"` or `"material"`.
+        kind: &'static str,
+        /// The handle, `index`v`generation`.
+        handle: String,
     },
     /// A frame ticket was read back twice or by the wrong renderer.
     #[error("frame {frame} cannot be read back: {reason}")]
@@ -211,6 +213,17 @@ pub enum GraphicsError {
     /// The mesh is malformed or could not be loaded.
     #[error(transparent)]
     Mesh(#[from] MeshError),
+    /// Writing the pipeline cache file failed.
+    #[error(
+        "could not write the pipeline cache {path}: {message}; check that the directory is \
+         writable or set RendererConfig::pipeline_cache to None"
+    )]
+    WriteCache {
+        /// The cache file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        message: String,
+    },
     /// Writing an image file failed.
     #[error(
         "could not write PNG {path}: {message}; check that the directory exists and is writable"

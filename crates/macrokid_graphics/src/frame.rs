@@ -22,7 +22,9 @@ use crate::hal::{
 };
 use crate::passes::{MaterialBinding, MeshPass};
 use crate::renderer::{Renderer, PASSES};
-use crate::resource::{f32_bytes, GpuMaterial, GpuMesh, Timeline};
+use crate::resource::{
+    f32_bytes, read, MaterialEntry, MaterialHandle, MeshHandle, Registry, Timeline,
+};
 use crate::{
     BufferUse, Camera, DeviceError, FrameTimings, GraphicsError, InstanceData, TextureFormat,
     TextureUse, UsageError,
@@ -274,7 +276,6 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
     /// let encoder = frame.encoder_for("main")?; // Send + Copy
     /// std::thread::scope(|s| {
     ///     for (chunk, range) in [(0, 0..50), (1, 50..100)] {
-    ///         let cube = &cube;
     ///         s.spawn(move || {
     ///             let mut ctx = encoder.begin(chunk).unwrap(); // not Send: stays on this thread
     ///             ctx.draw_instanced(cube, range).unwrap();
@@ -307,11 +308,11 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             workers: &slot.workers,
             mesh_pass: &r.mesh_pass,
             default_material: &r.default_material,
+            registry: &r.registry,
             instances: slot.instances.as_ref(),
             size: (r.config.width, r.config.height),
             camera: crate::passes::mesh_push_constants(&self.camera),
             instance_count: self.instance_count,
-            renderer: r.id,
             sink: &self.recorded,
         })
     }
@@ -322,7 +323,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
     ///
     /// # Errors
     /// As [`Frame::draw_range_with_threads`].
-    pub fn draw_instanced(&mut self, mesh: &GpuMesh<B>) -> Result<(), GraphicsError> {
+    pub fn draw_instanced(&mut self, mesh: MeshHandle) -> Result<(), GraphicsError> {
         let threads = self.renderer.config.recording_threads;
         self.draw_instanced_with_threads(mesh, threads)
     }
@@ -335,7 +336,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
     pub fn record_instanced(
         &mut self,
         pass: &str,
-        mesh: &GpuMesh<B>,
+        mesh: MeshHandle,
         threads: usize,
     ) -> Result<(), GraphicsError> {
         let all = 0..self.instance_count;
@@ -349,7 +350,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
     /// As [`Frame::draw_range_with_threads`].
     pub fn draw_instanced_with_threads(
         &mut self,
-        mesh: &GpuMesh<B>,
+        mesh: MeshHandle,
         threads: usize,
     ) -> Result<(), GraphicsError> {
         let all = 0..self.instance_count;
@@ -370,11 +371,11 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
     ///
     /// # Errors
     /// [`UsageError::InvalidConfig`] for `threads == 0`; [`UsageError::InstanceRange`]
-    /// when `range` exceeds the uploaded instances; [`UsageError::ForeignMesh`];
+    /// when `range` exceeds the uploaded instances; [`UsageError::StaleHandle`];
     /// out-of-memory. If several threads fail, the error of the lowest chunk is returned.
     pub fn draw_range_with_threads(
         &mut self,
-        mesh: &GpuMesh<B>,
+        mesh: MeshHandle,
         range: Range<u32>,
         threads: usize,
     ) -> Result<(), GraphicsError> {
@@ -385,12 +386,12 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
     /// colour = base-colour texture × factor × vertex colour × instance tint.
     ///
     /// # Errors
-    /// As [`Frame::draw_range_with_threads`]; [`UsageError::ForeignResource`] for a material
-    /// of another renderer.
+    /// As [`Frame::draw_range_with_threads`]; [`UsageError::StaleHandle`] for a destroyed
+    /// material.
     pub fn draw_material_range_with_threads(
         &mut self,
-        mesh: &GpuMesh<B>,
-        material: &GpuMaterial<B>,
+        mesh: MeshHandle,
+        material: MaterialHandle,
         range: Range<u32>,
         threads: usize,
     ) -> Result<(), GraphicsError> {
@@ -400,8 +401,8 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
     fn draw_range_into(
         &mut self,
         pass: &str,
-        mesh: &GpuMesh<B>,
-        material: Option<&GpuMaterial<B>>,
+        mesh: MeshHandle,
+        material: Option<MaterialHandle>,
         range: Range<u32>,
         threads: usize,
     ) -> Result<(), GraphicsError> {
@@ -435,10 +436,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 return Ok(());
             }
             let mut ctx = encoder.begin(base + i)?;
-            match material {
-                Some(m) => ctx.draw_instanced_with(mesh, m, range)?,
-                None => ctx.draw_instanced(mesh, range)?,
-            }
+            ctx.draw(mesh, material, range)?;
             ctx.finish()
         };
         let result = if threads == 1 {
@@ -598,12 +596,12 @@ pub struct PassEncoder<'f, B: RenderBackend> {
     device: &'f B::Device,
     workers: &'f Mutex<Vec<B::CommandEncoder>>,
     mesh_pass: &'f MeshPass<B>,
-    default_material: &'f GpuMaterial<B>,
+    default_material: &'f MaterialEntry<B>,
+    registry: &'f Registry<B>,
     instances: Option<&'f B::Buffer>,
     size: (u32, u32),
     camera: [u8; crate::passes::MESH_PUSH_CONSTANT_BYTES as usize],
     instance_count: u32,
-    renderer: u64,
     sink: &'f Mutex<Vec<(usize, B::CommandBuffer)>>,
 }
 
@@ -682,36 +680,44 @@ impl<B: RenderBackend> CommandCtx<'_, B> {
     /// Records one instanced draw of `mesh` for the uploaded instances `instances`.
     ///
     /// # Errors
-    /// [`UsageError::ForeignMesh`] for a mesh of another renderer;
+    /// [`UsageError::StaleHandle`] for a destroyed mesh;
     /// [`UsageError::InstanceRange`] when the range exceeds the uploaded instances.
     pub fn draw_instanced(
         &mut self,
-        mesh: &GpuMesh<B>,
+        mesh: MeshHandle,
         instances: Range<u32>,
     ) -> Result<(), GraphicsError> {
-        let material = self.pass.default_material;
-        self.draw_instanced_with(mesh, material, instances)
+        self.draw(mesh, None, instances)
     }
 
     /// Records one instanced draw of `mesh` with `material` for the uploaded instances
     /// `instances`: colour = base-colour texture × factor × vertex colour × instance tint.
     ///
     /// # Errors
-    /// [`UsageError::ForeignMesh`] / [`UsageError::ForeignResource`] for a mesh or material
-    /// of another renderer; [`UsageError::InstanceRange`] when the range exceeds the uploaded
-    /// instances.
+    /// [`UsageError::StaleHandle`] for a destroyed mesh or material;
+    /// [`UsageError::InstanceRange`] when the range exceeds the uploaded instances.
     pub fn draw_instanced_with(
         &mut self,
-        mesh: &GpuMesh<B>,
-        material: &GpuMaterial<B>,
+        mesh: MeshHandle,
+        material: MaterialHandle,
         instances: Range<u32>,
     ) -> Result<(), GraphicsError> {
-        if material.renderer != self.pass.renderer {
-            return Err(UsageError::ForeignResource { what: "material" }.into());
-        }
-        if mesh.renderer != self.pass.renderer {
-            return Err(UsageError::ForeignMesh.into());
-        }
+        self.draw(mesh, Some(material), instances)
+    }
+
+    fn draw(
+        &mut self,
+        mesh: MeshHandle,
+        material: Option<MaterialHandle>,
+        instances: Range<u32>,
+    ) -> Result<(), GraphicsError> {
+        let meshes = read(&self.pass.registry.meshes);
+        let mesh = meshes.get(mesh).ok_or(Registry::<B>::stale_mesh(mesh))?;
+        let materials = read(&self.pass.registry.materials);
+        let material = match material {
+            Some(h) => materials.get(h).ok_or(Registry::<B>::stale_material(h))?,
+            None => self.pass.default_material,
+        };
         if instances.start > instances.end || instances.end > self.pass.instance_count {
             return Err(UsageError::InstanceRange {
                 start: instances.start,
@@ -732,19 +738,19 @@ impl<B: RenderBackend> CommandCtx<'_, B> {
             .as_mut()
             .expect("CommandCtx invariant: the encoder is present until finish");
         // SAFETY: the encoder records a secondary begun with the mesh pass's attachment formats
-        // and the viewport set (`PassEncoder::begin`); the mesh belongs to this renderer
-        // (checked above), so its buffers were made with vertex/index usage and left in
+        // and the viewport set (`PassEncoder::begin`); the mesh is a live entry of this
+        // renderer's registry (looked up above), so its buffers were made with vertex/index usage and left in
         // Vertex/Index use by their upload's closing barrier, and its indices were checked
         // against its vertices; `instances` lies within the frame's uploaded instances
         // (checked above), which `upload_instances` no longer changes once a draw is recorded;
-        // the renderer requires push descriptors, and the material's texture (of this renderer,
-        // checked above) was left in Sampled use by its upload's closing barrier.
+        // the renderer requires push descriptors, and the material's texture (an entry of this
+        // renderer) was left in Sampled use by its upload's closing barrier.
         unsafe {
             self.pass.mesh_pass.draw(
                 encoder,
                 &self.pass.camera,
                 &MaterialBinding {
-                    view: &material.texture.inner.view,
+                    view: &material.texture.view,
                     sampler: &material.sampler,
                     base_color_factor: material.base_color_factor,
                 },

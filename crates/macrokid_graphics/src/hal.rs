@@ -73,6 +73,8 @@ pub trait RenderBackend: Send + Sync + Sized + Debug + 'static {
     type RenderPipeline: RenderPipeline;
     /// A timeline fence: a `u64` the GPU raises as submissions complete.
     type Fence: Fence;
+    /// A pipeline cache whose data can be saved and given to the next run.
+    type PipelineCache: PipelineCache;
 }
 
 // --- per-object traits -------------------------------------------------------------------
@@ -219,6 +221,21 @@ pub trait Device<B: RenderBackend>: Send + Sync {
         &self,
         desc: &RenderPipelineDesc<'_, B>,
     ) -> Result<B::RenderPipeline, DeviceError>;
+    /// Creates a pipeline cache, seeded with `initial` (data from
+    /// [`Device::pipeline_cache_data`] of an earlier run) when that data belongs to this device
+    /// and driver; returns whether it was used. Other data is ignored, never an error.
+    ///
+    /// # Errors
+    /// Out-of-memory.
+    fn create_pipeline_cache(
+        &self,
+        initial: &[u8],
+    ) -> Result<(B::PipelineCache, bool), DeviceError>;
+    /// The cache's data, to save for the next run.
+    ///
+    /// # Errors
+    /// Out-of-memory.
+    fn pipeline_cache_data(&self, cache: &B::PipelineCache) -> Result<Vec<u8>, DeviceError>;
     /// Creates a command encoder with its own command pool.
     ///
     /// # Errors
@@ -258,6 +275,9 @@ pub trait Device<B: RenderBackend>: Send + Sync {
     /// # Errors
     /// Device lost.
     fn wait_idle(&self) -> Result<(), DeviceError>;
+    /// Live device-memory allocations (for leak checks: it returns to its earlier value once
+    /// what was allocated since is destroyed).
+    fn allocation_count(&self) -> u64;
 }
 
 /// The queue that executes command buffers.
@@ -480,6 +500,8 @@ pub trait PipelineLayout: Send + Sync + Debug {}
 pub trait RenderPipeline: Send + Sync + Debug {}
 /// A timeline fence.
 pub trait Fence: Send + Sync + Debug {}
+/// A pipeline cache.
+pub trait PipelineCache: Send + Sync + Debug {}
 
 // --- descriptors -------------------------------------------------------------------------
 
@@ -847,6 +869,8 @@ pub struct RenderPipelineDesc<'a, B: RenderBackend> {
     pub depth: Option<DepthState>,
     /// Colour targets, location 0 first.
     pub color_targets: &'a [ColorTargetState],
+    /// Pipeline cache to look up and store compiled state in.
+    pub cache: Option<&'a B::PipelineCache>,
 }
 
 /// How to create a command encoder.

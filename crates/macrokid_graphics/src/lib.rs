@@ -15,7 +15,7 @@
 //! // Validation is on by default; the showcase uses the default 1280×720.
 //! let config = RendererConfig::default().size(320, 180).recording_threads(2);
 //! let mut renderer = VulkanRenderer::new(config)?;
-//! let cube = renderer.upload_mesh(&Mesh::cube())?; // or Mesh::from_gltf("Duck.glb")?
+//! let cube = renderer.upload_mesh(&Mesh::cube())?; // a MeshHandle; or Mesh::from_gltf(..)
 //!
 //! let instances: Vec<InstanceData> = (0..10_000)
 //!     .map(|i| {
@@ -36,7 +36,7 @@
 //!     );
 //!     frame.set_camera(camera.view_proj, Vec3::new(-0.4, -1.0, -0.6)); // or set_view(camera)
 //!     frame.upload_instances(&instances)?;                       // Prepare
-//!     frame.draw_instanced(&cube)?;                              // Record on 2 threads
+//!     frame.draw_instanced(cube)?;                               // Record on 2 threads
 //!     let image = frame.finish()?;                               // Submit + wait + read back
 //!     let path = std::env::temp_dir().join(format!("macrokid_doc_{:04}.png", image.frame));
 //!     image.save_png(&path)?;
@@ -89,10 +89,12 @@ pub use frame::{CommandCtx, Frame, FrameTicket, PassEncoder};
 pub use hal::RenderBackend;
 pub use mesh::{Mesh, MeshError};
 pub use renderer::{Renderer, ADAPTER_ENV, FRAMES_IN_FLIGHT, PASSES};
-pub use resource::{GpuMaterial, GpuMesh, GpuTexture, MaterialDesc};
+pub use resource::{
+    MaterialDesc, MaterialHandle, MaterialKind, MeshHandle, MeshKind, TextureHandle, TextureKind,
+};
 pub use types::{
-    AdapterInfo, AdapterKind, Camera, FrameImage, FrameTimings, InstanceData, RendererConfig,
-    TextureFormat, ValidationCounts,
+    default_pipeline_cache_path, AdapterInfo, AdapterKind, Camera, FrameImage, FrameTimings,
+    InstanceData, RendererConfig, TextureFormat, ValidationCounts,
 };
 pub use usage::{BufferUse, TextureUse};
 

@@ -29,8 +29,8 @@ use crate::hal::{
 };
 use crate::passes::MeshPass;
 use crate::resource::{
-    check_triangles, f32_bytes, GpuMaterial, GpuMesh, GpuTexture, MaterialDesc, SamplerCache,
-    TextureParts, Timeline, Uploader,
+    check_triangles, f32_bytes, MaterialDesc, MaterialEntry, MaterialHandle, MeshEntry, MeshHandle,
+    Registry, SamplerCache, TextureEntry, TextureHandle, Timeline, Uploader,
 };
 use crate::scene::Vertex;
 use crate::{
@@ -88,7 +88,7 @@ pub(crate) struct Targets<B: RenderBackend> {
 ///         glam::Vec3::new(2.0, 1.5, 2.5), glam::Vec3::ZERO, 0.9, 1.0, 0.1, 10.0,
 ///     ));
 ///     frame.upload_instances(&[InstanceData::new(Mat4::IDENTITY, [1.0, 0.5, 0.2, 1.0])])?;
-///     frame.draw_instanced(&cube)?;
+///     frame.draw_instanced(cube)?;
 ///     let ticket = frame.submit()?;
 ///     if let Some(previous) = pending.replace(ticket) {
 ///         let image = renderer.read_back(previous)?; // frame i - 1
@@ -108,10 +108,15 @@ pub struct Renderer<B: RenderBackend> {
     pub(crate) mesh_pass: MeshPass<B>,
     pub(crate) targets: Targets<B>,
     /// White 1×1 texture, factor 1: what draws without a material use.
-    pub(crate) default_material: GpuMaterial<B>,
+    pub(crate) default_material: MaterialEntry<B>,
+    /// Meshes, textures and materials behind handles, and their retire queue.
+    pub(crate) registry: Registry<B>,
     samplers: SamplerCache<B>,
     uploader: Mutex<Uploader<B>>,
     pub(crate) timeline: Timeline<B>,
+    pipeline_cache: B::PipelineCache,
+    /// Whether the pipeline cache started from a saved file.
+    pipeline_cache_loaded: bool,
     pub(crate) queue: B::Queue,
     pub(crate) device: B::Device,
     instance: B::Instance,
@@ -194,10 +199,17 @@ impl<B: RenderBackend> Renderer<B> {
             depth,
             used: false,
         };
+        let cache_data = match &config.pipeline_cache {
+            Some(path) => std::fs::read(path).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let (pipeline_cache, cache_loaded) = device.create_pipeline_cache(&cache_data)?;
+        tracing::debug!(path = ?config.pipeline_cache, bytes = cache_data.len(), used = cache_loaded, "pipeline cache");
         let mesh_pass = MeshPass::new(
             &device,
             TextureFormat::Rgba8Unorm,
             TextureFormat::Depth32Float,
+            Some(&pipeline_cache),
         )?;
         let readback = u64::from(width) * u64::from(height) * 4;
         let slots = (0..FRAMES_IN_FLIGHT)
@@ -217,17 +229,13 @@ impl<B: RenderBackend> Renderer<B> {
             &[255; 4],
         )?;
         let samplers = SamplerCache::new();
-        let default_material = GpuMaterial {
-            renderer: id,
-            texture: GpuTexture {
-                inner: Arc::new(TextureParts {
-                    renderer: id,
-                    view,
-                    texture,
-                    size: (1, 1),
-                    format: TextureFormat::Rgba8UnormSrgb,
-                }),
-            },
+        let default_material = MaterialEntry {
+            texture: Arc::new(TextureEntry {
+                view,
+                _texture: texture,
+                size: (1, 1),
+                format: TextureFormat::Rgba8UnormSrgb,
+            }),
             sampler: samplers.get(&device, &crate::hal::SamplerDesc::default())?,
             base_color_factor: [1.0; 4],
         };
@@ -236,9 +244,12 @@ impl<B: RenderBackend> Renderer<B> {
             mesh_pass,
             targets,
             default_material,
+            registry: Registry::new(),
             samplers,
             uploader: Mutex::new(uploader),
             timeline,
+            pipeline_cache,
+            pipeline_cache_loaded: cache_loaded,
             queue,
             device,
             instance,
@@ -293,13 +304,13 @@ impl<B: RenderBackend> Renderer<B> {
         &self.device
     }
 
-    /// Uploads a mesh: its positions and normals become [`Vertex`]es with `uv = (0, 0)` and a
+    /// Uploads a mesh and returns its handle: its positions and normals become [`Vertex`]es with `uv = (0, 0)` and a
     /// white vertex colour. See [`Renderer::upload_vertices`].
     ///
     /// # Errors
     /// [`GraphicsError::Mesh`] when the mesh is malformed (see [`Mesh::validate`]);
     /// out-of-memory.
-    pub fn upload_mesh(&self, mesh: &Mesh) -> Result<GpuMesh<B>, GraphicsError> {
+    pub fn upload_mesh(&self, mesh: &Mesh) -> Result<MeshHandle, GraphicsError> {
         mesh.validate()?;
         let vertices: Vec<Vertex> = mesh
             .positions
@@ -326,7 +337,7 @@ impl<B: RenderBackend> Renderer<B> {
         &self,
         vertices: &[Vertex],
         indices: &[u32],
-    ) -> Result<GpuMesh<B>, GraphicsError> {
+    ) -> Result<MeshHandle, GraphicsError> {
         check_triangles(vertices, indices)?;
         let index_bytes: Vec<u8> = indices.iter().flat_map(|i| i.to_ne_bytes()).collect();
         let mut uploader = self.uploader.lock().unwrap_or_else(|p| p.into_inner());
@@ -348,13 +359,69 @@ impl<B: RenderBackend> Renderer<B> {
             BufferUse::Index,
             &index_bytes,
         )?;
-        Ok(GpuMesh {
-            renderer: self.id,
+        drop(uploader);
+        let entry = MeshEntry {
             vertices: vertex_buffer,
             indices: index_buffer,
             index_count: indices.len() as u32,
             vertex_count: vertices.len() as u32,
-        })
+        };
+        Ok(crate::resource::write(&self.registry.meshes).insert(entry))
+    }
+
+    /// `(vertex count, index count)` of a mesh.
+    ///
+    /// # Errors
+    /// [`UsageError::StaleHandle`] when the mesh was destroyed.
+    pub fn mesh_counts(&self, mesh: MeshHandle) -> Result<(u32, u32), GraphicsError> {
+        Ok(self.registry.mesh_counts(mesh)?)
+    }
+
+    /// Destroys a mesh: the handle is stale from now on; the GPU buffers are freed once the
+    /// timeline passed every frame submitted so far (so frames in flight that draw it finish
+    /// first; see [`Renderer::begin_frame`]).
+    ///
+    /// # Errors
+    /// [`UsageError::StaleHandle`] when it was already destroyed.
+    pub fn destroy_mesh(&self, mesh: MeshHandle) -> Result<(), GraphicsError> {
+        let after = self.timeline.last_submitted();
+        Ok(self.registry.destroy_mesh(mesh, after)?)
+    }
+
+    /// Destroys a texture handle as [`Renderer::destroy_mesh`] does; materials made from it
+    /// keep the texture until they are destroyed too.
+    ///
+    /// # Errors
+    /// [`UsageError::StaleHandle`] when it was already destroyed.
+    pub fn destroy_texture(&self, texture: TextureHandle) -> Result<(), GraphicsError> {
+        let after = self.timeline.last_submitted();
+        Ok(self.registry.destroy_texture(texture, after)?)
+    }
+
+    /// Destroys a material as [`Renderer::destroy_mesh`] does.
+    ///
+    /// # Errors
+    /// [`UsageError::StaleHandle`] when it was already destroyed.
+    pub fn destroy_material(&self, material: MaterialHandle) -> Result<(), GraphicsError> {
+        let after = self.timeline.last_submitted();
+        Ok(self.registry.destroy_material(material, after)?)
+    }
+
+    /// Live device-memory allocations of the backend (vk-mem statistics on Vulkan): returns
+    /// to its earlier value once destroyed resources were retired.
+    pub fn allocation_count(&self) -> u64 {
+        self.device.allocation_count()
+    }
+
+    /// Frees destroyed resources whose last possible use completed on the GPU, without
+    /// waiting; returns how many destroyed resources still wait. [`Renderer::begin_frame`]
+    /// does this too.
+    ///
+    /// # Errors
+    /// Device lost.
+    pub fn collect_garbage(&self) -> Result<usize, GraphicsError> {
+        let completed = self.timeline.completed(&self.device)?;
+        Ok(self.registry.collect(completed))
     }
 
     /// Uploads texels (`width × height × format.bytes_per_texel()` bytes, tightly packed rows,
@@ -372,7 +439,7 @@ impl<B: RenderBackend> Renderer<B> {
         height: u32,
         format: TextureFormat,
         pixels: &[u8],
-    ) -> Result<GpuTexture<B>, GraphicsError> {
+    ) -> Result<TextureHandle, GraphicsError> {
         let mut uploader = self.uploader.lock().unwrap_or_else(|p| p.into_inner());
         let (texture, view) = uploader.texture(
             &self.device,
@@ -384,15 +451,26 @@ impl<B: RenderBackend> Renderer<B> {
             format,
             pixels,
         )?;
-        Ok(GpuTexture {
-            inner: Arc::new(TextureParts {
-                renderer: self.id,
-                view,
-                texture,
-                size: (width, height),
-                format,
-            }),
-        })
+        drop(uploader);
+        let entry = Arc::new(TextureEntry {
+            view,
+            _texture: texture,
+            size: (width, height),
+            format,
+        });
+        Ok(crate::resource::write(&self.registry.textures).insert(entry))
+    }
+
+    /// `(width, height)` and format of a texture.
+    ///
+    /// # Errors
+    /// [`UsageError::StaleHandle`] when the texture was destroyed.
+    pub fn texture_info(
+        &self,
+        texture: TextureHandle,
+    ) -> Result<((u32, u32), TextureFormat), GraphicsError> {
+        let t = self.registry.texture(texture)?;
+        Ok((t.size, t.format))
     }
 
     /// Creates a material: base-colour factor and texture (white when absent) with a sampler
@@ -400,24 +478,18 @@ impl<B: RenderBackend> Renderer<B> {
     /// [`SamplerDesc`](crate::hal::SamplerDesc)).
     ///
     /// # Errors
-    /// [`UsageError::ForeignResource`] for a texture of another renderer; out-of-memory.
-    pub fn create_material(
-        &self,
-        desc: &MaterialDesc<'_, B>,
-    ) -> Result<GpuMaterial<B>, GraphicsError> {
+    /// [`UsageError::StaleHandle`] for a destroyed texture; out-of-memory.
+    pub fn create_material(&self, desc: &MaterialDesc) -> Result<MaterialHandle, GraphicsError> {
         let texture = match desc.base_color_texture {
-            Some(t) if t.inner.renderer != self.id => {
-                return Err(UsageError::ForeignResource { what: "texture" }.into())
-            }
-            Some(t) => t.clone(),
-            None => self.default_material.texture.clone(),
+            Some(t) => self.registry.texture(t)?,
+            None => Arc::clone(&self.default_material.texture),
         };
-        Ok(GpuMaterial {
-            renderer: self.id,
+        let entry = MaterialEntry {
             texture,
             sampler: self.samplers.get(&self.device, &desc.sampler)?,
             base_color_factor: desc.base_color_factor,
-        })
+        };
+        Ok(crate::resource::write(&self.registry.materials).insert(entry))
     }
 
     /// Number of distinct samplers the sampler cache created.
@@ -439,6 +511,7 @@ impl<B: RenderBackend> Renderer<B> {
         // all borrow a frame) is alive, so nothing recorded from the slot before this wait can
         // be submitted after it.
         self.slots[slot].wait_and_reset(&self.device, &self.timeline)?;
+        self.collect_garbage()?;
         self.next_frame += 1;
         let timings = FrameTimings {
             wait: start.elapsed(),
@@ -475,10 +548,49 @@ impl<B: RenderBackend> Renderer<B> {
     }
 }
 
+impl<B: RenderBackend> Renderer<B> {
+    /// Whether the pipeline cache started from the file at
+    /// [`RendererConfig::pipeline_cache`] (written by an earlier renderer's drop for the same
+    /// device and driver).
+    pub fn pipeline_cache_loaded(&self) -> bool {
+        self.pipeline_cache_loaded
+    }
+
+    /// Writes the pipeline cache to [`RendererConfig::pipeline_cache`] (through a temporary
+    /// file and a rename, so a reader never sees half a file). Also done on drop.
+    ///
+    /// # Errors
+    /// [`GraphicsError::WriteCache`] when the file cannot be written; out-of-memory.
+    pub fn save_pipeline_cache(&self) -> Result<(), GraphicsError> {
+        let Some(path) = &self.config.pipeline_cache else {
+            return Ok(());
+        };
+        let data = self.device.pipeline_cache_data(&self.pipeline_cache)?;
+        let err = |e: std::io::Error| GraphicsError::WriteCache {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        static NEXT_TMP: AtomicU64 = AtomicU64::new(0);
+        let tmp = path.with_extension(format!(
+            "tmp{}-{}",
+            std::process::id(),
+            NEXT_TMP.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&tmp, &data).map_err(err)?;
+        std::fs::rename(&tmp, path).map_err(err)
+    }
+}
+
 impl<B: RenderBackend> Drop for Renderer<B> {
     fn drop(&mut self) {
         if let Err(e) = self.device.wait_idle() {
             tracing::error!(error = %e, "waiting for the GPU before destroying the renderer failed");
+        }
+        if let Err(e) = self.save_pipeline_cache() {
+            tracing::warn!(error = %e, "saving the pipeline cache failed");
         }
     }
 }

@@ -187,6 +187,24 @@ pub struct RendererConfig {
     pub recording_threads: usize,
     /// Application name passed to the driver.
     pub app_name: String,
+    /// Where the pipeline cache is loaded from at start and saved to when the renderer is
+    /// dropped; `None` keeps it in memory only. Default: [`default_pipeline_cache_path`].
+    pub pipeline_cache: Option<PathBuf>,
+}
+
+/// `<target>/macrokid/pipeline_cache.bin`, where `<target>` is `$CARGO_TARGET_DIR` if set,
+/// else the nearest ancestor directory named `target` of the running executable (cargo builds
+/// run from `target/<profile>/…`); `None` when neither exists.
+pub fn default_pipeline_cache_path() -> Option<PathBuf> {
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => std::env::current_exe().ok().and_then(|exe| {
+            exe.ancestors()
+                .find(|p| p.file_name().is_some_and(|n| n == "target"))
+                .map(Path::to_path_buf)
+        }),
+    }?;
+    Some(target.join("macrokid").join("pipeline_cache.bin"))
 }
 
 impl Default for RendererConfig {
@@ -202,11 +220,18 @@ impl Default for RendererConfig {
             clear_color: [0.05, 0.07, 0.10, 1.0],
             recording_threads: cpus.clamp(2, 8),
             app_name: "macrokid".to_owned(),
+            pipeline_cache: default_pipeline_cache_path(),
         }
     }
 }
 
 impl RendererConfig {
+    /// Sets where the pipeline cache is loaded from and saved to (`None`: memory only).
+    pub fn pipeline_cache(mut self, path: Option<PathBuf>) -> Self {
+        self.pipeline_cache = path;
+        self
+    }
+
     /// Sets the target size in pixels.
     pub fn size(mut self, width: u32, height: u32) -> Self {
         self.width = width;

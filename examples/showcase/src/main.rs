@@ -209,7 +209,7 @@ fn run(args: &Args) -> Result<(), String> {
 
         // Record: secondary command buffers on the worker threads.
         let started = Instant::now();
-        pool.install(|| frame.record_instanced("main", &gpu_mesh, args.threads))
+        pool.install(|| frame.record_instanced("main", gpu_mesh, args.threads))
             .map_err(|e| e.to_string())?;
         times.record = started.elapsed();
 

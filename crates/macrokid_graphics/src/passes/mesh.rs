@@ -111,6 +111,7 @@ impl<B: RenderBackend> MeshPass<B> {
         device: &B::Device,
         color: TextureFormat,
         depth: TextureFormat,
+        cache: Option<&B::PipelineCache>,
     ) -> Result<MeshPass<B>, GraphicsError> {
         let vert = device.create_shader_module(&ShaderModuleDesc {
             label: "mesh.vert",
@@ -173,6 +174,7 @@ impl<B: RenderBackend> MeshPass<B> {
                 format: color,
                 blend: None,
             }],
+            cache,
         })?;
         Ok(MeshPass {
             layout,

@@ -1,70 +1,35 @@
-//! Textures and materials uploaded to the GPU, and the sampler cache.
+//! Texture and material entries of the registry, and the sampler cache.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::hal::{Device as _, RenderBackend, SamplerDesc};
+use crate::resource::TextureHandle;
 use crate::{DeviceError, TextureFormat};
 
-pub(crate) struct TextureParts<B: RenderBackend> {
-    pub(crate) renderer: u64,
+/// An uploaded texture with its view. Shared (`Arc`) by the registry and the materials that
+/// sample it, so a material keeps its texture even after the texture's handle is destroyed.
+pub(crate) struct TextureEntry<B: RenderBackend> {
     pub(crate) view: B::TextureView,
-    pub(crate) texture: B::Texture,
+    pub(crate) _texture: B::Texture,
     pub(crate) size: (u32, u32),
     pub(crate) format: TextureFormat,
 }
 
-/// A sampled 2D texture uploaded by one [`Renderer`](crate::Renderer). Cloning shares it;
-/// dropping the last clone at any time is safe (the GPU image lives until the last frame that
-/// sampled it completed).
-pub struct GpuTexture<B: RenderBackend> {
-    pub(crate) inner: Arc<TextureParts<B>>,
-}
-
-impl<B: RenderBackend> Clone for GpuTexture<B> {
-    fn clone(&self) -> Self {
-        GpuTexture {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<B: RenderBackend> GpuTexture<B> {
-    /// `(width, height)` in pixels.
-    pub fn size(&self) -> (u32, u32) {
-        self.inner.size
-    }
-    /// Texel format.
-    pub fn format(&self) -> TextureFormat {
-        self.inner.format
-    }
-    /// The backend texture (for HAL-level code).
-    pub fn raw(&self) -> &B::Texture {
-        &self.inner.texture
-    }
-}
-
-impl<B: RenderBackend> std::fmt::Debug for GpuTexture<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GpuTexture")
-            .field("size", &self.inner.size)
-            .field("format", &self.inner.format)
-            .finish()
-    }
-}
-
-/// How to create a [`GpuMaterial`] (glTF 2.0 §3.9.2 metallic-roughness base colour only).
-pub struct MaterialDesc<'a, B: RenderBackend> {
+/// How to create a material (glTF 2.0 §3.9.2 metallic-roughness: the base colour only).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MaterialDesc {
     /// Linear RGBA factor multiplied with the texture (glTF `baseColorFactor`).
     pub base_color_factor: [f32; 4],
-    /// Base-colour texture (`Rgba8UnormSrgb` for glTF `baseColorTexture`); white when `None`.
-    pub base_color_texture: Option<&'a GpuTexture<B>>,
+    /// Base-colour texture (uploaded as `Rgba8UnormSrgb` for glTF `baseColorTexture`); white
+    /// when `None`.
+    pub base_color_texture: Option<TextureHandle>,
     /// How the texture is sampled (glTF sampler); samplers are shared through a cache keyed
     /// by this value.
     pub sampler: SamplerDesc,
 }
 
-impl<B: RenderBackend> Default for MaterialDesc<'_, B> {
+impl Default for MaterialDesc {
     /// White, untextured, linear filtering with repeat.
     fn default() -> Self {
         MaterialDesc {
@@ -75,40 +40,11 @@ impl<B: RenderBackend> Default for MaterialDesc<'_, B> {
     }
 }
 
-/// A material of one [`Renderer`](crate::Renderer): what the mesh pass multiplies with the
-/// vertex colour and the per-instance tint. Cloning shares it.
-pub struct GpuMaterial<B: RenderBackend> {
-    pub(crate) renderer: u64,
-    pub(crate) texture: GpuTexture<B>,
+/// A material: what the mesh pass multiplies with the vertex colour and the instance tint.
+pub(crate) struct MaterialEntry<B: RenderBackend> {
+    pub(crate) texture: Arc<TextureEntry<B>>,
     pub(crate) sampler: Arc<B::Sampler>,
     pub(crate) base_color_factor: [f32; 4],
-}
-
-impl<B: RenderBackend> Clone for GpuMaterial<B> {
-    fn clone(&self) -> Self {
-        GpuMaterial {
-            renderer: self.renderer,
-            texture: self.texture.clone(),
-            sampler: Arc::clone(&self.sampler),
-            base_color_factor: self.base_color_factor,
-        }
-    }
-}
-
-impl<B: RenderBackend> GpuMaterial<B> {
-    /// The linear RGBA base-colour factor.
-    pub fn base_color_factor(&self) -> [f32; 4] {
-        self.base_color_factor
-    }
-}
-
-impl<B: RenderBackend> std::fmt::Debug for GpuMaterial<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GpuMaterial")
-            .field("base_color_factor", &self.base_color_factor)
-            .field("texture", &self.texture)
-            .finish()
-    }
 }
 
 /// Samplers by descriptor: one backend sampler per distinct [`SamplerDesc`].

@@ -8,9 +8,14 @@
 use std::sync::Mutex;
 
 mod material;
+mod registry;
 
-pub use material::{GpuMaterial, GpuTexture, MaterialDesc};
-pub(crate) use material::{SamplerCache, TextureParts};
+pub use material::MaterialDesc;
+pub(crate) use material::{MaterialEntry, SamplerCache, TextureEntry};
+pub(crate) use registry::{read, write, MeshEntry, Registry};
+pub use registry::{
+    MaterialHandle, MaterialKind, MeshHandle, MeshKind, TextureHandle, TextureKind,
+};
 
 use crate::hal::{
     BufferBarrier, BufferCopy, BufferDesc, BufferTextureCopy, BufferUsages, CommandEncoder as _,
@@ -55,6 +60,16 @@ impl<B: RenderBackend> Timeline<B> {
         unsafe { queue.submit(buffers, (&self.fence, value)) }?;
         *last = value;
         Ok(value)
+    }
+
+    /// The value the last successful submission signals (0 before the first).
+    pub(crate) fn last_submitted(&self) -> u64 {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The value the GPU has reached.
+    pub(crate) fn completed(&self, device: &B::Device) -> Result<u64, DeviceError> {
+        device.fence_value(&self.fence)
     }
 
     /// Waits until the GPU reached `value` (a value returned by [`Timeline::submit`]).
@@ -237,37 +252,6 @@ impl<B: RenderBackend> Uploader<B> {
             }
         })?;
         Ok((texture, view))
-    }
-}
-
-/// A mesh uploaded to the GPU by one [`Renderer`](crate::Renderer); draw it with that renderer
-/// only. Dropping it at any time is safe: the GPU buffers live until the last frame that drew
-/// them completed.
-pub struct GpuMesh<B: RenderBackend> {
-    pub(crate) renderer: u64,
-    pub(crate) vertices: B::Buffer,
-    pub(crate) indices: B::Buffer,
-    pub(crate) index_count: u32,
-    pub(crate) vertex_count: u32,
-}
-
-impl<B: RenderBackend> GpuMesh<B> {
-    /// Number of indices (3 per triangle).
-    pub fn index_count(&self) -> u32 {
-        self.index_count
-    }
-    /// Number of vertices.
-    pub fn vertex_count(&self) -> u32 {
-        self.vertex_count
-    }
-}
-
-impl<B: RenderBackend> std::fmt::Debug for GpuMesh<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GpuMesh")
-            .field("vertex_count", &self.vertex_count)
-            .field("index_count", &self.index_count)
-            .finish()
     }
 }
 

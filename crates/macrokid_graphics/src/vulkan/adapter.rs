@@ -83,6 +83,15 @@ fn probe(instance: &ash::Instance, raw: vk::PhysicalDevice) -> Result<Adapter, (
         },
         queue_family: queue_family as u32,
         caps,
+        cache_header: {
+            let mut h = [0u8; 32];
+            h[0..4].copy_from_slice(&32u32.to_le_bytes());
+            h[4..8].copy_from_slice(&1u32.to_le_bytes()); // VK_PIPELINE_CACHE_HEADER_VERSION_ONE
+            h[8..12].copy_from_slice(&props.vendor_id.to_le_bytes());
+            h[12..16].copy_from_slice(&props.device_id.to_le_bytes());
+            h[16..32].copy_from_slice(&props.pipeline_cache_uuid);
+            h
+        },
     })
 }
 
@@ -184,6 +193,7 @@ pub(super) fn open(
         adapter.queue_family,
         queue,
         push_descriptor,
+        adapter.cache_header,
     ));
     Ok((
         Device {

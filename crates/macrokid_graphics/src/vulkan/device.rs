@@ -13,8 +13,8 @@ use vk_mem::Alloc;
 
 use super::{
     command, conv, instance::InstanceShared, map_oom, map_oom_lost, map_unexpected, Buffer,
-    CommandEncoder, DescriptorSetLayout, Device, Fence, KeepAlive, PipelineLayout, RenderPipeline,
-    Sampler, ShaderModule, Texture, TextureView, Vulkan,
+    CommandEncoder, DescriptorSetLayout, Device, Fence, KeepAlive, PipelineCache, PipelineLayout,
+    RenderPipeline, Sampler, ShaderModule, Texture, TextureView, Vulkan,
 };
 use crate::hal::{
     BufferDesc, CommandEncoderDesc, DescriptorSetLayoutDesc, MemoryLocation, PipelineLayoutDesc,
@@ -30,6 +30,8 @@ pub(super) struct DeviceShared {
     pub(super) queue: Mutex<vk::Queue>,
     /// `VK_KHR_push_descriptor` functions, when the device has the extension.
     pub(super) push_descriptor: Option<ash::khr::push_descriptor::Device>,
+    /// The header a pipeline cache of this device starts with (see `Adapter::cache_header`).
+    pub(super) cache_header: [u8; 32],
     /// Keeps the instance alive while the device exists.
     _instance: Arc<InstanceShared>,
 }
@@ -42,6 +44,7 @@ impl DeviceShared {
         queue_family: u32,
         queue: vk::Queue,
         push_descriptor: Option<ash::khr::push_descriptor::Device>,
+        cache_header: [u8; 32],
     ) -> DeviceShared {
         DeviceShared {
             raw,
@@ -49,6 +52,7 @@ impl DeviceShared {
             queue_family,
             queue: Mutex::new(queue),
             push_descriptor,
+            cache_header,
             _instance: instance,
         }
     }
@@ -190,6 +194,13 @@ impl Drop for PipelineInner {
     fn drop(&mut self) {
         // SAFETY: created from this device; pending submissions that use it hold a reference.
         unsafe { self.shared.raw.destroy_pipeline(self.raw, None) };
+    }
+}
+
+impl Drop for PipelineCache {
+    fn drop(&mut self) {
+        // SAFETY: created from this device; pipeline creation using it has returned.
+        unsafe { self.shared.raw.destroy_pipeline_cache(self.raw, None) };
     }
 }
 
@@ -680,12 +691,14 @@ impl crate::hal::Device<Vulkan> for Device {
         if desc.depth.is_some() {
             info = info.depth_stencil_state(&depth);
         }
+        let cache = desc.cache.map_or(vk::PipelineCache::null(), |c| c.raw);
         // SAFETY: every state struct and the pNext chain point to locals alive for the call;
-        // modules and layout are live objects of this device.
+        // modules, layout and cache are live objects of this device (a pipeline cache is
+        // internally synchronised unless created with EXTERNALLY_SYNCHRONIZED, which it is not).
         let result = unsafe {
             self.shared
                 .raw
-                .create_graphics_pipelines(vk::PipelineCache::null(), &[info], None)
+                .create_graphics_pipelines(cache, &[info], None)
         };
         match result {
             Ok(pipelines) => Ok(RenderPipeline {
@@ -697,6 +710,32 @@ impl crate::hal::Device<Vulkan> for Device {
             }),
             Err((_, e)) => Err(map_oom("creating a render pipeline", e)),
         }
+    }
+
+    fn create_pipeline_cache(&self, initial: &[u8]) -> Result<(PipelineCache, bool), DeviceError> {
+        // Only data this device produced may be passed back (VUID-VkPipelineCacheCreateInfo-
+        // initialDataSize-00769): check the header (Vulkan spec §10.7.4) and start empty
+        // otherwise.
+        let usable = initial.len() >= 32 && initial[..32] == self.shared.cache_header;
+        let data = if usable { initial } else { &[][..] };
+        let info = vk::PipelineCacheCreateInfo::default().initial_data(data);
+        // SAFETY: valid create info on a live device; `data` is empty or came from
+        // vkGetPipelineCacheData of a device with the same header.
+        let raw = unsafe { self.shared.raw.create_pipeline_cache(&info, None) }
+            .map_err(|e| map_oom("creating a pipeline cache", e))?;
+        Ok((
+            PipelineCache {
+                shared: Arc::clone(&self.shared),
+                raw,
+            },
+            usable,
+        ))
+    }
+
+    fn pipeline_cache_data(&self, cache: &PipelineCache) -> Result<Vec<u8>, DeviceError> {
+        // SAFETY: a live cache of this device.
+        unsafe { self.shared.raw.get_pipeline_cache_data(cache.raw) }
+            .map_err(|e| map_oom("reading pipeline cache data", e))
     }
 
     fn create_command_encoder(
@@ -743,11 +782,9 @@ impl crate::hal::Device<Vulkan> for Device {
         unsafe { self.shared.raw.device_wait_idle() }
             .map_err(|e| map_oom_lost("waiting for the device to become idle", e))
     }
-}
 
-impl Device {
-    /// vk-mem's count of live allocations (all heaps), for leak checks.
-    pub fn allocation_count(&self) -> u64 {
+    /// vk-mem's count of live allocations over all heaps (`vmaCalculateStatistics`).
+    fn allocation_count(&self) -> u64 {
         match self.shared.allocator.calculate_statistics() {
             Ok(stats) => u64::from(stats.total.statistics.allocationCount),
             Err(_) => 0,

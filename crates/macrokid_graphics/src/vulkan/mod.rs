@@ -60,6 +60,7 @@ impl crate::hal::RenderBackend for Vulkan {
     type PipelineLayout = PipelineLayout;
     type RenderPipeline = RenderPipeline;
     type Fence = Fence;
+    type PipelineCache = PipelineCache;
 }
 
 /// Something a pending submission keeps alive until its fence value is reached.
@@ -76,6 +77,9 @@ pub struct Adapter {
     info: crate::AdapterInfo,
     queue_family: u32,
     caps: crate::hal::Capabilities,
+    /// The pipeline-cache header a cache of this device starts with (Vulkan spec §10.7.4:
+    /// header size 32, version ONE, vendor id, device id, pipeline-cache UUID).
+    cache_header: [u8; 32],
 }
 
 /// A Vulkan logical device with its vk-mem allocator.
@@ -134,6 +138,12 @@ pub struct Fence {
     inner: Arc<device::FenceInner>,
 }
 
+/// A `VkPipelineCache`.
+pub struct PipelineCache {
+    shared: Arc<device::DeviceShared>,
+    raw: vk::PipelineCache,
+}
+
 /// Records command buffers from its own command pool.
 pub struct CommandEncoder {
     inner: command::EncoderInner,
@@ -168,6 +178,7 @@ debug_as_name!(
     PipelineLayout,
     RenderPipeline,
     Fence,
+    PipelineCache,
     CommandEncoder,
     CommandBuffer
 );
@@ -193,6 +204,7 @@ impl crate::hal::DescriptorSetLayout for DescriptorSetLayout {}
 impl crate::hal::PipelineLayout for PipelineLayout {}
 impl crate::hal::RenderPipeline for RenderPipeline {}
 impl crate::hal::Fence for Fence {}
+impl crate::hal::PipelineCache for PipelineCache {}
 
 // --- vk::Result mapping (each function lists the codes it handles) -------------------------
 
