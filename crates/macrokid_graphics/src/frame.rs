@@ -752,6 +752,7 @@ impl<B: RenderBackend> CommandCtx<'_, B> {
                 &MaterialBinding {
                     view: &material.texture.view,
                     sampler: &material.sampler,
+                    bindless_index: material.bindless.as_ref().map_or(0, |b| b.index),
                     base_color_factor: material.base_color_factor,
                 },
                 &mesh.vertices,

@@ -75,6 +75,8 @@ pub trait RenderBackend: Send + Sync + Sized + Debug + 'static {
     type Fence: Fence;
     /// A pipeline cache whose data can be saved and given to the next run.
     type PipelineCache: PipelineCache;
+    /// A descriptor set (bind group) with its own pool.
+    type DescriptorSet: DescriptorSet;
 }
 
 // --- per-object traits -------------------------------------------------------------------
@@ -205,6 +207,31 @@ pub trait Device<B: RenderBackend>: Send + Sync {
         &self,
         desc: &DescriptorSetLayoutDesc<'_>,
     ) -> Result<B::DescriptorSetLayout, DeviceError>;
+    /// Creates a descriptor set of `layout` (from a pool of its own, sized for the layout).
+    ///
+    /// # Errors
+    /// Out-of-memory.
+    fn create_descriptor_set(
+        &self,
+        layout: &B::DescriptorSetLayout,
+        label: &str,
+    ) -> Result<B::DescriptorSet, DeviceError>;
+    /// Writes descriptors into `set`; the set keeps the written resources alive until the
+    /// element is written again.
+    ///
+    /// # Safety
+    /// Each write matches its binding's type and lies within its array; no pending command
+    /// buffer uses a written element (a [`DescriptorSetLayoutDesc::bindless`] set may be bound
+    /// in pending buffers that do not use it; any other set must not be bound in one);
+    /// textures are in [`TextureUse::Sampled`] when draws using them execute.
+    unsafe fn write_descriptors(&self, set: &B::DescriptorSet, writes: &[DescriptorWrite<'_, B>]);
+    /// Lets `set` drop the resources it keeps for `elements` of `binding`; those descriptors
+    /// become invalid until written again.
+    ///
+    /// # Safety
+    /// No pending command buffer uses the elements, and no draw uses them before they are
+    /// written again (the binding must be partially bound for the set to stay bindable).
+    unsafe fn release_descriptors(&self, set: &B::DescriptorSet, binding: u32, elements: &[u32]);
     /// Creates a pipeline layout.
     ///
     /// # Errors
@@ -435,6 +462,17 @@ pub trait CommandEncoder<B: RenderBackend>: Send {
         set: u32,
         writes: &[DescriptorWrite<'_, B>],
     );
+    /// Binds `descriptor_set` as set `index` of `layout`.
+    ///
+    /// # Safety
+    /// Recording; the set's layout is set `index` of `layout`; the elements the draws use were
+    /// written (partially bound sets may leave others unwritten).
+    unsafe fn bind_descriptor_set(
+        &mut self,
+        layout: &B::PipelineLayout,
+        index: u32,
+        descriptor_set: &B::DescriptorSet,
+    );
     /// Binds a vertex buffer to `slot` at byte `offset`.
     ///
     /// # Safety
@@ -502,6 +540,8 @@ pub trait RenderPipeline: Send + Sync + Debug {}
 pub trait Fence: Send + Sync + Debug {}
 /// A pipeline cache.
 pub trait PipelineCache: Send + Sync + Debug {}
+/// A descriptor set.
+pub trait DescriptorSet: Send + Sync + Debug {}
 
 // --- descriptors -------------------------------------------------------------------------
 
@@ -694,6 +734,9 @@ pub struct DescriptorSetLayoutDesc<'a> {
     /// Whether descriptors are pushed into command buffers
     /// ([`CommandEncoder::push_descriptors`]) instead of living in descriptor sets.
     pub push: bool,
+    /// Bindless: every binding is partially bound and may be updated after the set is bound
+    /// (descriptor indexing; needs [`Capabilities::descriptor_indexing`]); not with `push`.
+    pub bindless: bool,
 }
 
 /// A push-constant range.

@@ -88,7 +88,8 @@ pub use error::{
 pub use frame::{CommandCtx, Frame, FrameTicket, PassEncoder};
 pub use hal::RenderBackend;
 pub use mesh::{Mesh, MeshError};
-pub use renderer::{Renderer, ADAPTER_ENV, FRAMES_IN_FLIGHT, PASSES};
+pub use passes::DescriptorPath;
+pub use renderer::{Renderer, ADAPTER_ENV, DESCRIPTORS_ENV, FRAMES_IN_FLIGHT, PASSES};
 pub use resource::{
     MaterialDesc, MaterialHandle, MaterialKind, MeshHandle, MeshKind, TextureHandle, TextureKind,
 };

@@ -190,6 +190,10 @@ pub struct RendererConfig {
     /// Where the pipeline cache is loaded from at start and saved to when the renderer is
     /// dropped; `None` keeps it in memory only. Default: [`default_pipeline_cache_path`].
     pub pipeline_cache: Option<PathBuf>,
+    /// How material textures are bound; `None` picks bindless where the device has descriptor
+    /// indexing, push descriptors otherwise. The environment variable
+    /// `MACROKID_DESCRIPTORS=push|bindless` takes precedence.
+    pub descriptors: Option<crate::DescriptorPath>,
 }
 
 /// `<target>/macrokid/pipeline_cache.bin`, where `<target>` is `$CARGO_TARGET_DIR` if set,
@@ -221,6 +225,7 @@ impl Default for RendererConfig {
             recording_threads: cpus.clamp(2, 8),
             app_name: "macrokid".to_owned(),
             pipeline_cache: default_pipeline_cache_path(),
+            descriptors: None,
         }
     }
 }
@@ -229,6 +234,12 @@ impl RendererConfig {
     /// Sets where the pipeline cache is loaded from and saved to (`None`: memory only).
     pub fn pipeline_cache(mut self, path: Option<PathBuf>) -> Self {
         self.pipeline_cache = path;
+        self
+    }
+
+    /// Sets the descriptor path (`None`: automatic).
+    pub fn descriptors(mut self, path: Option<crate::DescriptorPath>) -> Self {
+        self.descriptors = path;
         self
     }
 

@@ -3,7 +3,8 @@
 
 mod mesh;
 
+pub use mesh::DescriptorPath;
 pub(crate) use mesh::{
-    push_constants as mesh_push_constants, MaterialBinding, MeshPass,
+    push_constants as mesh_push_constants, BindlessSlot, MaterialBinding, MeshPass,
     PUSH_CONSTANT_BYTES as MESH_PUSH_CONSTANT_BYTES,
 };

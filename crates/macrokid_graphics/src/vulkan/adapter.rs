@@ -153,6 +153,13 @@ pub(super) fn open(
         .dynamic_rendering(true)
         .synchronization2(true);
     let mut v12 = vk::PhysicalDeviceVulkan12Features::default().timeline_semaphore(true);
+    if adapter.caps.descriptor_indexing {
+        v12 = v12
+            .runtime_descriptor_array(true)
+            .descriptor_binding_partially_bound(true)
+            .shader_sampled_image_array_non_uniform_indexing(true)
+            .descriptor_binding_sampled_image_update_after_bind(true);
+    }
     let mut extensions = Vec::new();
     if adapter.caps.push_descriptors {
         extensions.push(ash::khr::push_descriptor::NAME.as_ptr());

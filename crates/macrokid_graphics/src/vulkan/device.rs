@@ -13,8 +13,8 @@ use vk_mem::Alloc;
 
 use super::{
     command, conv, instance::InstanceShared, map_oom, map_oom_lost, map_unexpected, Buffer,
-    CommandEncoder, DescriptorSetLayout, Device, Fence, KeepAlive, PipelineCache, PipelineLayout,
-    RenderPipeline, Sampler, ShaderModule, Texture, TextureView, Vulkan,
+    CommandEncoder, DescriptorSet, DescriptorSetLayout, Device, Fence, KeepAlive, PipelineCache,
+    PipelineLayout, RenderPipeline, Sampler, ShaderModule, Texture, TextureView, Vulkan,
 };
 use crate::hal::{
     BufferDesc, CommandEncoderDesc, DescriptorSetLayoutDesc, MemoryLocation, PipelineLayoutDesc,
@@ -157,6 +157,25 @@ impl Drop for SamplerInner {
 pub(super) struct SetLayoutInner {
     shared: Arc<DeviceShared>,
     pub(super) raw: vk::DescriptorSetLayout,
+    bindings: Vec<crate::hal::DescriptorBinding>,
+    bindless: bool,
+}
+
+pub(super) struct DescriptorSetInner {
+    shared: Arc<DeviceShared>,
+    pool: vk::DescriptorPool,
+    pub(super) raw: vk::DescriptorSet,
+    _layout: Arc<SetLayoutInner>,
+    /// What each written `(binding, element)` references.
+    kept: Mutex<std::collections::HashMap<(u32, u32), Vec<KeepAlive>>>,
+}
+
+impl Drop for DescriptorSetInner {
+    fn drop(&mut self) {
+        // SAFETY: the pool (and with it the set) was created here; pending command buffers that
+        // bind the set hold a reference to it.
+        unsafe { self.shared.raw.destroy_descriptor_pool(self.pool, None) };
+    }
 }
 
 impl Drop for SetLayoutInner {
@@ -544,9 +563,24 @@ impl crate::hal::Device<Vulkan> for Device {
         } else {
             vk::DescriptorSetLayoutCreateFlags::empty()
         };
-        let info = vk::DescriptorSetLayoutCreateInfo::default()
+        let flags = if desc.bindless {
+            flags | vk::DescriptorSetLayoutCreateFlags::UPDATE_AFTER_BIND_POOL
+        } else {
+            flags
+        };
+        let binding_flags = vec![
+            vk::DescriptorBindingFlags::PARTIALLY_BOUND
+                | vk::DescriptorBindingFlags::UPDATE_AFTER_BIND;
+            bindings.len()
+        ];
+        let mut flags_info =
+            vk::DescriptorSetLayoutBindingFlagsCreateInfo::default().binding_flags(&binding_flags);
+        let mut info = vk::DescriptorSetLayoutCreateInfo::default()
             .flags(flags)
             .bindings(&bindings);
+        if desc.bindless {
+            info = info.push_next(&mut flags_info);
+        }
         // SAFETY: valid create info on a live device (the push flag is only used when the
         // renderer found VK_KHR_push_descriptor enabled).
         let raw = unsafe { self.shared.raw.create_descriptor_set_layout(&info, None) }
@@ -555,8 +589,93 @@ impl crate::hal::Device<Vulkan> for Device {
             inner: Arc::new(SetLayoutInner {
                 shared: Arc::clone(&self.shared),
                 raw,
+                bindings: desc.bindings.to_vec(),
+                bindless: desc.bindless,
             }),
         })
+    }
+
+    unsafe fn release_descriptors(&self, set: &DescriptorSet, binding: u32, elements: &[u32]) {
+        let mut kept = set.inner.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let released: Vec<_> = elements
+            .iter()
+            .filter_map(|e| kept.remove(&(binding, *e)))
+            .collect();
+        drop(kept);
+        // Dropped outside the lock: the last reference may destroy a view or sampler, which
+        // no pending command buffer uses (caller contract).
+        drop(released);
+    }
+
+    fn create_descriptor_set(
+        &self,
+        layout: &DescriptorSetLayout,
+        _label: &str,
+    ) -> Result<DescriptorSet, DeviceError> {
+        let l = &layout.inner;
+        let sizes: Vec<_> = l
+            .bindings
+            .iter()
+            .map(|b| vk::DescriptorPoolSize {
+                ty: conv::map_descriptor_type(b.ty),
+                descriptor_count: b.count.max(1),
+            })
+            .collect();
+        let flags = if l.bindless {
+            vk::DescriptorPoolCreateFlags::UPDATE_AFTER_BIND
+        } else {
+            vk::DescriptorPoolCreateFlags::empty()
+        };
+        let info = vk::DescriptorPoolCreateInfo::default()
+            .flags(flags)
+            .max_sets(1)
+            .pool_sizes(&sizes);
+        // SAFETY: valid create info on a live device.
+        let pool = unsafe { self.shared.raw.create_descriptor_pool(&info, None) }
+            .map_err(|e| map_oom("creating a descriptor pool", e))?;
+        let layouts = [l.raw];
+        let alloc = vk::DescriptorSetAllocateInfo::default()
+            .descriptor_pool(pool)
+            .set_layouts(&layouts);
+        // SAFETY: the pool was sized for one set of this layout (with the same
+        // update-after-bind flag).
+        let raw = match unsafe { self.shared.raw.allocate_descriptor_sets(&alloc) } {
+            Ok(sets) => sets[0],
+            Err(e) => {
+                // SAFETY: the pool is unused.
+                unsafe { self.shared.raw.destroy_descriptor_pool(pool, None) };
+                return Err(map_oom("allocating a descriptor set", e));
+            }
+        };
+        Ok(DescriptorSet {
+            inner: Arc::new(DescriptorSetInner {
+                shared: Arc::clone(&self.shared),
+                pool,
+                raw,
+                _layout: Arc::clone(l),
+                kept: Mutex::new(std::collections::HashMap::new()),
+            }),
+        })
+    }
+
+    unsafe fn write_descriptors(
+        &self,
+        set: &DescriptorSet,
+        writes: &[crate::hal::DescriptorWrite<'_, Vulkan>],
+    ) {
+        let prepared = command::prepare_writes(writes);
+        let raw: Vec<_> = prepared
+            .writes(writes)
+            .into_iter()
+            .map(|w| w.dst_set(set.inner.raw))
+            .collect();
+        // SAFETY: the writes match their bindings and no pending command buffer uses the
+        // written elements (caller contract); the infos point to `prepared`.
+        unsafe { self.shared.raw.update_descriptor_sets(&raw, &[]) };
+        let mut kept = set.inner.kept.lock().unwrap_or_else(|p| p.into_inner());
+        for (w, keep) in writes.iter().zip(prepared.keep_per_write) {
+            kept.insert((w.binding, w.array_element), keep);
+        }
     }
 
     fn create_pipeline_layout(
