@@ -30,12 +30,6 @@ use crate::{
     TextureUse, UsageError,
 };
 
-/// Attachment formats of the mesh pass.
-const FORMATS: RenderTargetFormats<'static> = RenderTargetFormats {
-    colors: &[TextureFormat::Rgba8Unorm],
-    depth: Some(TextureFormat::Depth32Float),
-};
-
 /// Resources of one frame in flight.
 pub(crate) struct FrameSlot<B: RenderBackend> {
     /// Records the primary command buffer (submitting thread only).
@@ -311,6 +305,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             registry: &r.registry,
             instances: slot.instances.as_ref(),
             size: (r.config.width, r.config.height),
+            color_format: r.targets.geometry_format,
             camera: crate::passes::mesh_push_constants(&self.camera),
             instance_count: self.instance_count,
             sink: &self.recorded,
@@ -496,27 +491,49 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         let targets = &r.targets;
         let slot = &mut r.slots[slot_index];
         let (width, height) = (r.config.width, r.config.height);
-        let (color_before, depth_before) = if targets.used {
-            (TextureUse::TransferSrc, TextureUse::DepthStencilAttachment)
+        let (color_before, depth_before, hdr_before) = if targets.used {
+            (
+                TextureUse::TransferSrc,
+                TextureUse::DepthStencilAttachment,
+                TextureUse::Sampled,
+            )
         } else {
-            (TextureUse::Undefined, TextureUse::Undefined)
+            (
+                TextureUse::Undefined,
+                TextureUse::Undefined,
+                TextureUse::Undefined,
+            )
+        };
+        // The geometry pass renders into the HDR target when there is a post pass, else
+        // straight into the output.
+        let (geometry_texture, geometry_view) = match &targets.hdr {
+            Some((t, v)) => (t, v),
+            None => (&targets.color, &targets.color_view),
+        };
+        let geometry_before = if targets.hdr.is_some() {
+            hdr_before
+        } else {
+            color_before
         };
         let encoder = &mut slot.primary;
         // SAFETY: the primary encoder was reset by `begin_frame` (after the slot's last
         // submission completed) and is not recording. The commands follow the state rules:
         // barriers outside rendering take each resource from the use the previous frame left
-        // it in (`targets.used`; the read-back buffer was last read by the host) to its next
-        // use; rendering uses the renderer's same-size targets in attachment use; the
-        // secondaries were begun by this frame's contexts (they borrow the frame) with the
-        // attachment formats `FORMATS`, after `begin_frame`, and each is executed once; the
-        // copy reads the colour target in TransferSrc into the read-back buffer (its size is
-        // `width × height × 4`) in TransferDst.
+        // it in (`targets.used`: output TransferSrc, depth attachment, HDR Sampled; the
+        // read-back buffer was last read by the host) to its next use; rendering uses the
+        // renderer's same-size targets in attachment use; the secondaries were begun by this
+        // frame's contexts (they borrow the frame) with the geometry formats
+        // (`targets.geometry_format`, depth), after `begin_frame`, and each is executed once;
+        // the post pass samples the HDR target after its ColorAttachment → Sampled barrier and
+        // renders inline into the output of the format it was made for; the copy reads the
+        // output in TransferSrc into the read-back buffer (`width × height × 4` bytes) in
+        // TransferDst.
         let cmd = unsafe {
             encoder.begin_encoding(Some("frame"))?;
             encoder.texture_barriers(&[
                 TextureBarrier {
-                    texture: &targets.color,
-                    before: color_before,
+                    texture: geometry_texture,
+                    before: geometry_before,
                     after: TextureUse::ColorAttachment,
                 },
                 TextureBarrier {
@@ -534,7 +551,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 label: "main",
                 extent: (width, height),
                 color_attachments: &[ColorAttachment {
-                    view: &targets.color_view,
+                    view: geometry_view,
                     load: LoadOp::Clear(r.config.clear_color),
                     store: StoreOp::Store,
                 }],
@@ -547,6 +564,34 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             });
             encoder.execute_secondaries(secondaries);
             encoder.end_rendering();
+            if let (Some(post), Some((hdr, _))) = (&r.post_pass, &targets.hdr) {
+                encoder.texture_barriers(&[
+                    TextureBarrier {
+                        texture: hdr,
+                        before: TextureUse::ColorAttachment,
+                        after: TextureUse::Sampled,
+                    },
+                    TextureBarrier {
+                        texture: &targets.color,
+                        before: color_before,
+                        after: TextureUse::ColorAttachment,
+                    },
+                ]);
+                encoder.begin_rendering(&RenderingDesc {
+                    label: "post",
+                    extent: (width, height),
+                    color_attachments: &[ColorAttachment {
+                        view: &targets.color_view,
+                        load: LoadOp::DontCare,
+                        store: StoreOp::Store,
+                    }],
+                    depth_attachment: None,
+                    contents: RenderingContents::Inline,
+                });
+                encoder.set_viewport([0.0, 0.0, width as f32, height as f32]);
+                post.draw(encoder);
+                encoder.end_rendering();
+            }
             encoder.texture_barriers(&[TextureBarrier {
                 texture: &targets.color,
                 before: TextureUse::ColorAttachment,
@@ -600,6 +645,8 @@ pub struct PassEncoder<'f, B: RenderBackend> {
     registry: &'f Registry<B>,
     instances: Option<&'f B::Buffer>,
     size: (u32, u32),
+    /// Colour format of the geometry pass's attachment.
+    color_format: TextureFormat,
     camera: [u8; crate::passes::MESH_PUSH_CONSTANT_BYTES as usize],
     instance_count: u32,
     sink: &'f Mutex<Vec<(usize, B::CommandBuffer)>>,
@@ -634,7 +681,12 @@ impl<'f, B: RenderBackend> PassEncoder<'f, B> {
         // SAFETY: encoders in the idle list are not recording (contexts end theirs before
         // putting them back); the viewport covers the targets.
         let begun = unsafe {
-            encoder.begin_secondary(&FORMATS).inspect(|_| {
+            let colors = [self.color_format];
+            let formats = RenderTargetFormats {
+                colors: &colors,
+                depth: Some(TextureFormat::Depth32Float),
+            };
+            encoder.begin_secondary(&formats).inspect(|_| {
                 encoder.set_viewport([0.0, 0.0, self.size.0 as f32, self.size.1 as f32])
             })
         };

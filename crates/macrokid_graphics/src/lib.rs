@@ -95,7 +95,7 @@ pub use resource::{
 };
 pub use types::{
     default_pipeline_cache_path, AdapterInfo, AdapterKind, Camera, FrameImage, FrameTimings,
-    InstanceData, RendererConfig, TextureFormat, ValidationCounts,
+    InstanceData, PostProcess, RendererConfig, TextureFormat, ValidationCounts,
 };
 pub use usage::{BufferUse, TextureUse};
 

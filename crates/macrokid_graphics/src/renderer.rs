@@ -27,7 +27,7 @@ use crate::hal::{
     Adapter as _, BufferUsages, Capabilities, Device as _, Instance as _, InstanceDesc,
     RenderBackend, TextureDesc, TextureUsages, TextureViewDesc,
 };
-use crate::passes::{DescriptorPath, MeshPass};
+use crate::passes::{DescriptorPath, MeshPass, PostPass};
 use crate::resource::{
     check_triangles, f32_bytes, MaterialDesc, MaterialEntry, MaterialHandle, MeshEntry, MeshHandle,
     Registry, SamplerCache, TextureEntry, TextureHandle, Timeline, Uploader,
@@ -112,6 +112,10 @@ pub(crate) struct Targets<B: RenderBackend> {
     pub(crate) color_view: B::TextureView,
     pub(crate) depth: B::Texture,
     pub(crate) depth_view: B::TextureView,
+    /// The HDR geometry target and its view, when there is a post pass.
+    pub(crate) hdr: Option<(B::Texture, B::TextureView)>,
+    /// Format the geometry pass renders into (`color`'s, or `Rgba16Float` with a post pass).
+    pub(crate) geometry_format: TextureFormat,
     /// Whether a frame was submitted (the targets then hold its uses, else `Undefined`).
     pub(crate) used: bool,
 }
@@ -161,6 +165,7 @@ pub struct Renderer<B: RenderBackend> {
     // Declaration order is drop order: per-frame objects first, the instance last.
     pub(crate) slots: Vec<FrameSlot<B>>,
     pub(crate) mesh_pass: MeshPass<B>,
+    pub(crate) post_pass: Option<PostPass<B>>,
     pub(crate) targets: Targets<B>,
     /// White 1×1 texture, factor 1: what draws without a material use.
     pub(crate) default_material: MaterialEntry<B>,
@@ -240,9 +245,29 @@ impl<B: RenderBackend> Renderer<B> {
             format: TextureFormat::Depth32Float,
             usage: TextureUsages::DEPTH_ATTACHMENT,
         })?;
+        let hdr = match config.post_process {
+            Some(_) => {
+                let t = device.create_texture(&TextureDesc {
+                    label: "hdr target",
+                    width,
+                    height,
+                    format: TextureFormat::Rgba16Float,
+                    usage: TextureUsages::COLOR_ATTACHMENT | TextureUsages::SAMPLED,
+                })?;
+                let v = device.create_texture_view(&t, &TextureViewDesc { label: "hdr" })?;
+                Some((t, v))
+            }
+            None => None,
+        };
         let targets = Targets {
             color_view: device.create_texture_view(&color, &TextureViewDesc::default())?,
             depth_view: device.create_texture_view(&depth, &TextureViewDesc::default())?,
+            geometry_format: if hdr.is_some() {
+                TextureFormat::Rgba16Float
+            } else {
+                TextureFormat::Rgba8Unorm
+            },
+            hdr,
             color,
             depth,
             used: false,
@@ -255,11 +280,22 @@ impl<B: RenderBackend> Renderer<B> {
         tracing::debug!(path = ?config.pipeline_cache, bytes = cache_data.len(), used = cache_loaded, "pipeline cache");
         let mesh_pass = MeshPass::new(
             &device,
-            TextureFormat::Rgba8Unorm,
+            targets.geometry_format,
             TextureFormat::Depth32Float,
             Some(&pipeline_cache),
             descriptors,
         )?;
+        let post_pass = match (&targets.hdr, config.post_process) {
+            (Some((_, hdr_view)), Some(params)) => Some(PostPass::new(
+                &device,
+                hdr_view,
+                TextureFormat::Rgba8Unorm,
+                (width, height),
+                params,
+                Some(&pipeline_cache),
+            )?),
+            _ => None,
+        };
         let readback = u64::from(width) * u64::from(height) * 4;
         let slots = (0..FRAMES_IN_FLIGHT)
             .map(|_| FrameSlot::new(&device, readback))
@@ -294,6 +330,7 @@ impl<B: RenderBackend> Renderer<B> {
         Ok(Renderer {
             slots,
             mesh_pass,
+            post_pass,
             targets,
             default_material,
             registry: Registry::new(),

@@ -194,6 +194,30 @@ pub struct RendererConfig {
     /// indexing, push descriptors otherwise. The environment variable
     /// `MACROKID_DESCRIPTORS=push|bindless` takes precedence.
     pub descriptors: Option<crate::DescriptorPath>,
+    /// A post pass after the geometry pass: when set, geometry renders into an offscreen
+    /// `Rgba16Float` target and a fullscreen pass tone-maps it into the output image.
+    pub post_process: Option<PostProcess>,
+}
+
+/// Parameters of the post pass (`shaders/post.frag`): `output = aces(hdr × exposure) ×
+/// vignette`, with the ACES filmic fit of Narkowicz (2015) and a vignette that is 1 up to 60%
+/// of the centre-to-corner distance and falls smoothly to `1 − vignette` at the corners.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PostProcess {
+    /// Linear multiplier before tone mapping.
+    pub exposure: f32,
+    /// Darkening at the corners, `0.0..=1.0`.
+    pub vignette: f32,
+}
+
+impl Default for PostProcess {
+    /// Exposure 1.6, vignette 0.35.
+    fn default() -> Self {
+        PostProcess {
+            exposure: 1.6,
+            vignette: 0.35,
+        }
+    }
 }
 
 /// `<target>/macrokid/pipeline_cache.bin`, where `<target>` is `$CARGO_TARGET_DIR` if set,
@@ -226,6 +250,7 @@ impl Default for RendererConfig {
             app_name: "macrokid".to_owned(),
             pipeline_cache: default_pipeline_cache_path(),
             descriptors: None,
+            post_process: None,
         }
     }
 }
@@ -234,6 +259,12 @@ impl RendererConfig {
     /// Sets where the pipeline cache is loaded from and saved to (`None`: memory only).
     pub fn pipeline_cache(mut self, path: Option<PathBuf>) -> Self {
         self.pipeline_cache = path;
+        self
+    }
+
+    /// Adds (or with `None` removes) the post pass.
+    pub fn post_process(mut self, post: Option<PostProcess>) -> Self {
+        self.post_process = post;
         self
     }
 

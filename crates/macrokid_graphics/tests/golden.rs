@@ -9,8 +9,8 @@ use glam::{Mat4, Vec3};
 use macrokid_graphics::hal::{FilterMode, SamplerDesc};
 use macrokid_graphics::scene::Vertex;
 use macrokid_graphics::{
-    Camera, DescriptorPath, FrameImage, InstanceData, MaterialDesc, RendererConfig, TextureFormat,
-    VulkanRenderer,
+    Camera, DescriptorPath, FrameImage, InstanceData, MaterialDesc, PostProcess, RendererConfig,
+    TextureFormat, VulkanRenderer,
 };
 
 const SIDE: u32 = 64;
@@ -209,4 +209,28 @@ fn both_descriptor_paths_render_the_same_image() {
         "child test failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The two-pass frame: geometry into an `Rgba16Float` target, then the fullscreen post pass
+/// (exposure, ACES tone mapping, vignette) into the output image.
+#[test]
+fn textured_quad_with_post_pass() {
+    init_tracing();
+    let mut renderer = VulkanRenderer::new(
+        RendererConfig::default()
+            .size(SIDE, SIDE)
+            .clear_color(CLEAR)
+            .post_process(Some(PostProcess::default())),
+    )
+    .unwrap();
+    let image = textured_quad(&mut renderer);
+    assert_no_validation_messages(&renderer);
+    // Tone mapping changes the clear colour; the vignette darkens the corner.
+    let centre_bg = image.pixel(SIDE / 2, 2);
+    let corner = image.pixel(0, 0);
+    assert!(
+        corner[2] < centre_bg[2],
+        "vignette: corner {corner:?}, edge {centre_bg:?}"
+    );
+    assert_golden_exact(&image, "textured_quad_post_64.png");
 }
