@@ -45,11 +45,26 @@ pub(crate) struct FrameSlot<B: RenderBackend> {
     submitted: Option<u64>,
     /// The frame submitted in this slot and not read back yet, with its timings.
     pending: Option<(u64, FrameTimings)>,
+    /// Timestamps 0/1 around the geometry pass, 2/3 around the post pass; `None` when the
+    /// adapter has no timestamps.
+    queries: Option<B::QuerySet>,
 }
 
+/// Timestamp queries per frame: geometry start/end, post start/end.
+const QUERIES: u32 = 4;
+
 impl<B: RenderBackend> FrameSlot<B> {
-    pub(crate) fn new(device: &B::Device, readback_bytes: u64) -> Result<Self, DeviceError> {
+    pub(crate) fn new(
+        device: &B::Device,
+        readback_bytes: u64,
+        timestamps: bool,
+    ) -> Result<Self, DeviceError> {
         Ok(FrameSlot {
+            queries: if timestamps {
+                Some(device.create_timestamp_queries(QUERIES)?)
+            } else {
+                None
+            },
             primary: device.create_command_encoder(&CommandEncoderDesc { label: "frame" })?,
             workers: Mutex::new(Vec::new()),
             instances: None,
@@ -99,8 +114,10 @@ impl<B: RenderBackend> FrameSlot<B> {
         device: &B::Device,
         timeline: &Timeline<B>,
         frame: u64,
+        timestamp_period_ns: Option<f32>,
+        post: bool,
     ) -> Result<(Vec<u8>, FrameTimings), GraphicsError> {
-        let Some((pending, timings)) = self.pending else {
+        let Some((pending, mut timings)) = self.pending else {
             return Err(UsageError::StaleFrame {
                 frame,
                 reason: "it was already read back or its frame slot was reused",
@@ -123,6 +140,20 @@ impl<B: RenderBackend> FrameSlot<B> {
         // above) and ended with a TransferDst → HostRead barrier; nothing else writes it until
         // the slot's next frame, which needs `&mut` renderer.
         unsafe { device.read_buffer(&self.readback, 0, self.readback_bytes as usize, &mut rgba) }?;
+        if let (Some(queries), Some(period)) = (&self.queries, timestamp_period_ns) {
+            let count = if post { 4 } else { 2 };
+            // SAFETY: the submission that wrote the queries completed (waited above).
+            let t = unsafe { device.read_timestamps(queries, 0, count) }?;
+            let span = |a: u64, b: u64| {
+                std::time::Duration::from_nanos(
+                    (b.saturating_sub(a) as f64 * f64::from(period)) as u64,
+                )
+            };
+            timings.gpu_geometry = span(t[0], t[1]);
+            if post {
+                timings.gpu_post = span(t[2], t[3]);
+            }
+        }
         self.pending = None;
         Ok((rgba, timings))
     }
@@ -515,6 +546,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         } else {
             color_before
         };
+        let queries = slot.queries.as_ref();
         let encoder = &mut slot.primary;
         // SAFETY: the primary encoder was reset by `begin_frame` (after the slot's last
         // submission completed) and is not recording. The commands follow the state rules:
@@ -527,9 +559,14 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         // the post pass samples the HDR target after its ColorAttachment → Sampled barrier and
         // renders inline into the output of the format it was made for; the copy reads the
         // output in TransferSrc into the read-back buffer (`width × height × 4` bytes) in
-        // TransferDst.
+        // TransferDst. The timestamp queries are reset before they are written (the slot's
+        // previous submission, which wrote them, completed) and the adapter has timestamps
+        // (the slot has queries only then); debug labels open and close around each pass.
         let cmd = unsafe {
             encoder.begin_encoding(Some("frame"))?;
+            if let Some(q) = queries {
+                encoder.reset_queries(q, 0..QUERIES);
+            }
             encoder.texture_barriers(&[
                 TextureBarrier {
                     texture: geometry_texture,
@@ -547,6 +584,10 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 before: BufferUse::HostRead,
                 after: BufferUse::TransferDst,
             }]);
+            encoder.begin_debug_label("geometry pass");
+            if let Some(q) = queries {
+                encoder.write_timestamp(q, 0);
+            }
             encoder.begin_rendering(&RenderingDesc {
                 label: "main",
                 extent: (width, height),
@@ -564,6 +605,10 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             });
             encoder.execute_secondaries(secondaries);
             encoder.end_rendering();
+            if let Some(q) = queries {
+                encoder.write_timestamp(q, 1);
+            }
+            encoder.end_debug_label();
             if let (Some(post), Some((hdr, _))) = (&r.post_pass, &targets.hdr) {
                 encoder.texture_barriers(&[
                     TextureBarrier {
@@ -577,6 +622,10 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                         after: TextureUse::ColorAttachment,
                     },
                 ]);
+                encoder.begin_debug_label("post pass");
+                if let Some(q) = queries {
+                    encoder.write_timestamp(q, 2);
+                }
                 encoder.begin_rendering(&RenderingDesc {
                     label: "post",
                     extent: (width, height),
@@ -591,6 +640,10 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 encoder.set_viewport([0.0, 0.0, width as f32, height as f32]);
                 post.draw(encoder);
                 encoder.end_rendering();
+                if let Some(q) = queries {
+                    encoder.write_timestamp(q, 3);
+                }
+                encoder.end_debug_label();
             }
             encoder.texture_barriers(&[TextureBarrier {
                 texture: &targets.color,

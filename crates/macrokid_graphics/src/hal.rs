@@ -77,6 +77,8 @@ pub trait RenderBackend: Send + Sync + Sized + Debug + 'static {
     type PipelineCache: PipelineCache;
     /// A descriptor set (bind group) with its own pool.
     type DescriptorSet: DescriptorSet;
+    /// A set of GPU timestamp queries.
+    type QuerySet: QuerySet;
 }
 
 // --- per-object traits -------------------------------------------------------------------
@@ -121,12 +123,14 @@ pub trait Adapter<B: RenderBackend>: Send + Sync {
 }
 
 /// Optional device capabilities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Capabilities {
     /// Descriptors can be pushed into command buffers (`VK_KHR_push_descriptor`).
     pub push_descriptors: bool,
     /// Runtime descriptor arrays, partially bound, non-uniform sampled-image indexing.
     pub descriptor_indexing: bool,
+    /// Nanoseconds per timestamp tick, when the graphics queue supports timestamps.
+    pub timestamp_period_ns: Option<f32>,
 }
 
 /// A logical device: creates every object.
@@ -263,6 +267,25 @@ pub trait Device<B: RenderBackend>: Send + Sync {
     /// # Errors
     /// Out-of-memory.
     fn pipeline_cache_data(&self, cache: &B::PipelineCache) -> Result<Vec<u8>, DeviceError>;
+    /// Creates `count` timestamp queries.
+    ///
+    /// # Errors
+    /// Out-of-memory.
+    fn create_timestamp_queries(&self, count: u32) -> Result<B::QuerySet, DeviceError>;
+    /// Reads timestamps `first..first + count` (in ticks; multiply by
+    /// [`Capabilities::timestamp_period_ns`]).
+    ///
+    /// # Errors
+    /// Device lost.
+    ///
+    /// # Safety
+    /// The submission that wrote them completed (its fence value was reached).
+    unsafe fn read_timestamps(
+        &self,
+        set: &B::QuerySet,
+        first: u32,
+        count: u32,
+    ) -> Result<Vec<u64>, DeviceError>;
     /// Creates a command encoder with its own command pool.
     ///
     /// # Errors
@@ -462,6 +485,27 @@ pub trait CommandEncoder<B: RenderBackend>: Send {
         set: u32,
         writes: &[DescriptorWrite<'_, B>],
     );
+    /// Resets `queries` of `set` so they can be written again.
+    ///
+    /// # Safety
+    /// Recording, outside rendering; no pending submission writes them.
+    unsafe fn reset_queries(&mut self, set: &B::QuerySet, queries: Range<u32>);
+    /// Writes the GPU time when all earlier commands completed into query `index`.
+    ///
+    /// # Safety
+    /// Recording; the adapter has timestamps; the query was reset since it was last written.
+    unsafe fn write_timestamp(&mut self, set: &B::QuerySet, index: u32);
+    /// Opens a named region (a pass) for debuggers and validation messages (VK_EXT_debug_utils
+    /// labels; nothing without the extension).
+    ///
+    /// # Safety
+    /// Recording.
+    unsafe fn begin_debug_label(&mut self, name: &str);
+    /// Closes the innermost region opened by [`CommandEncoder::begin_debug_label`].
+    ///
+    /// # Safety
+    /// Recording, with a region open in this command buffer.
+    unsafe fn end_debug_label(&mut self);
     /// Binds `descriptor_set` as set `index` of `layout`.
     ///
     /// # Safety
@@ -542,6 +586,8 @@ pub trait Fence: Send + Sync + Debug {}
 pub trait PipelineCache: Send + Sync + Debug {}
 /// A descriptor set.
 pub trait DescriptorSet: Send + Sync + Debug {}
+/// A set of timestamp queries.
+pub trait QuerySet: Send + Sync + Debug {}
 
 // --- descriptors -------------------------------------------------------------------------
 

@@ -298,7 +298,13 @@ impl<B: RenderBackend> Renderer<B> {
         };
         let readback = u64::from(width) * u64::from(height) * 4;
         let slots = (0..FRAMES_IN_FLIGHT)
-            .map(|_| FrameSlot::new(&device, readback))
+            .map(|_| {
+                FrameSlot::new(
+                    &device,
+                    readback,
+                    capabilities.timestamp_period_ns.is_some(),
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let id = NEXT_RENDERER_ID.fetch_add(1, Ordering::Relaxed);
         let timeline = Timeline::new(&device)?;
@@ -637,7 +643,13 @@ impl<B: RenderBackend> Renderer<B> {
         let start = Instant::now();
         let (width, height) = (self.config.width, self.config.height);
         let slot = &mut self.slots[ticket.slot];
-        let (rgba, mut timings) = slot.read_back(&self.device, &self.timeline, ticket.frame)?;
+        let (rgba, mut timings) = slot.read_back(
+            &self.device,
+            &self.timeline,
+            ticket.frame,
+            self.capabilities.timestamp_period_ns,
+            self.post_pass.is_some(),
+        )?;
         timings.gpu_and_readback = start.elapsed();
         Ok(FrameImage {
             width,

@@ -340,6 +340,11 @@ pub struct FrameTimings {
     pub submit: Duration,
     /// Waiting for the GPU and copying the image to host memory.
     pub gpu_and_readback: Duration,
+    /// GPU time of the geometry pass (timestamp queries around it; zero when the adapter has
+    /// no timestamps). Not part of [`FrameTimings::total`], which is host time.
+    pub gpu_geometry: Duration,
+    /// GPU time of the post pass (zero without a post pass or timestamps).
+    pub gpu_post: Duration,
 }
 
 impl FrameTimings {
@@ -351,7 +356,8 @@ impl FrameTimings {
 
 impl std::fmt::Display for FrameTimings {
     /// One line in milliseconds, e.g.
-    /// `wait 0.01 | upload 0.09 | record 0.31 | submit 0.52 | gpu+readback 24.80 | total 25.73 ms`.
+    /// `wait 0.01 | upload 0.09 | record 0.31 | submit 0.52 | gpu+readback 24.80 | total 25.73 ms
+    /// | gpu passes: geometry 20.10, post 3.02 ms`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         write!(
@@ -363,6 +369,12 @@ impl std::fmt::Display for FrameTimings {
             ms(self.submit),
             ms(self.gpu_and_readback),
             ms(self.total())
+        )?;
+        write!(
+            f,
+            " | gpu passes: geometry {:.2}, post {:.2} ms",
+            ms(self.gpu_geometry),
+            ms(self.gpu_post)
         )
     }
 }

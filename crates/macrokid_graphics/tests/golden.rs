@@ -225,6 +225,11 @@ fn textured_quad_with_post_pass() {
     .unwrap();
     let image = textured_quad(&mut renderer);
     assert_no_validation_messages(&renderer);
+    // Lavapipe has timestamps: both passes were timed on the GPU.
+    assert!(renderer.capabilities().timestamp_period_ns.is_some());
+    let t = image.timings;
+    assert!(t.gpu_geometry > std::time::Duration::ZERO, "{t}");
+    assert!(t.gpu_post > std::time::Duration::ZERO, "{t}");
     // Tone mapping changes the clear colour; the vignette darkens the corner.
     let centre_bg = image.pixel(SIDE / 2, 2);
     let corner = image.pixel(0, 0);

@@ -219,6 +219,8 @@ fn run(args: &Args) -> Result<(), String> {
         let started = Instant::now();
         let image = frame.finish().map_err(|e| e.to_string())?;
         times.submit = started.elapsed();
+        times.gpu_geometry = image.timings.gpu_geometry;
+        times.gpu_post = image.timings.gpu_post;
 
         let started = Instant::now();
         let path = args.out.join(format!("frame_{frame_index:04}.png"));

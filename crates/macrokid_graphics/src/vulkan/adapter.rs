@@ -48,7 +48,8 @@ fn probe(instance: &ash::Instance, raw: vk::PhysicalDevice) -> Result<Adapter, (
     // SAFETY: `raw` was enumerated from this instance, which is alive.
     let extensions =
         unsafe { instance.enumerate_device_extension_properties(raw) }.unwrap_or_default();
-    let caps = Capabilities {
+    let mut caps = Capabilities {
+        timestamp_period_ns: None,
         push_descriptors: has_extension(&extensions, ash::khr::push_descriptor::NAME),
         descriptor_indexing: v12.runtime_descriptor_array == vk::TRUE
             && v12.descriptor_binding_partially_bound == vk::TRUE
@@ -61,6 +62,9 @@ fn probe(instance: &ash::Instance, raw: vk::PhysicalDevice) -> Result<Adapter, (
     else {
         return Err((name, "has no graphics queue".to_owned()));
     };
+    let timestamps = props.limits.timestamp_compute_and_graphics == vk::TRUE
+        && families[queue_family].timestamp_valid_bits > 0;
+    caps.timestamp_period_ns = timestamps.then_some(props.limits.timestamp_period);
     let driver_name = driver
         .driver_name_as_c_str()
         .map(|s| s.to_string_lossy().into_owned())
@@ -189,6 +193,11 @@ pub(super) fn open(
             return Err(map_unexpected("creating the memory allocator", e).into());
         }
     };
+    let debug_utils = instance
+        .shared
+        .messenger
+        .is_some()
+        .then(|| ash::ext::debug_utils::Device::new(raw_instance, &raw));
     let push_descriptor = adapter
         .caps
         .push_descriptors
@@ -200,6 +209,7 @@ pub(super) fn open(
         adapter.queue_family,
         queue,
         push_descriptor,
+        debug_utils,
         adapter.cache_header,
     ));
     Ok((

@@ -514,6 +514,59 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         };
     }
 
+    unsafe fn reset_queries(&mut self, set: &super::QuerySet, queries: Range<u32>) {
+        let rec = self.inner.rec();
+        rec.keep_alive.push(Arc::clone(&set.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording outside rendering; no pending submission writes these queries
+        // (caller contract).
+        unsafe {
+            self.inner.shared.raw.cmd_reset_query_pool(
+                cmd,
+                set.inner.raw,
+                queries.start,
+                queries.end - queries.start,
+            )
+        };
+    }
+
+    unsafe fn write_timestamp(&mut self, set: &super::QuerySet, index: u32) {
+        let rec = self.inner.rec();
+        rec.keep_alive.push(Arc::clone(&set.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording; timestamps are supported and the query was reset (caller
+        // contract). ALL_COMMANDS: the time when every earlier command completed.
+        unsafe {
+            self.inner.shared.raw.cmd_write_timestamp2(
+                cmd,
+                vk::PipelineStageFlags2::ALL_COMMANDS,
+                set.inner.raw,
+                index,
+            )
+        };
+    }
+
+    unsafe fn begin_debug_label(&mut self, name: &str) {
+        let cmd = self.inner.rec().raw;
+        let Some(debug) = &self.inner.shared.debug_utils else {
+            return;
+        };
+        let Ok(name) = std::ffi::CString::new(name.replace('\0', " ")) else {
+            return;
+        };
+        let label = vk::DebugUtilsLabelEXT::default().label_name(&name);
+        // SAFETY: recording; the label outlives the call.
+        unsafe { debug.cmd_begin_debug_utils_label(cmd, &label) };
+    }
+
+    unsafe fn end_debug_label(&mut self) {
+        let cmd = self.inner.rec().raw;
+        if let Some(debug) = &self.inner.shared.debug_utils {
+            // SAFETY: recording with a label region open (caller contract).
+            unsafe { debug.cmd_end_debug_utils_label(cmd) };
+        }
+    }
+
     unsafe fn bind_descriptor_set(
         &mut self,
         layout: &PipelineLayout,

@@ -30,6 +30,8 @@ pub(super) struct DeviceShared {
     pub(super) queue: Mutex<vk::Queue>,
     /// `VK_KHR_push_descriptor` functions, when the device has the extension.
     pub(super) push_descriptor: Option<ash::khr::push_descriptor::Device>,
+    /// `VK_EXT_debug_utils` device functions, when the instance has the extension.
+    pub(super) debug_utils: Option<ash::ext::debug_utils::Device>,
     /// The header a pipeline cache of this device starts with (see `Adapter::cache_header`).
     pub(super) cache_header: [u8; 32],
     /// Keeps the instance alive while the device exists.
@@ -37,6 +39,7 @@ pub(super) struct DeviceShared {
 }
 
 impl DeviceShared {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         instance: Arc<InstanceShared>,
         raw: ash::Device,
@@ -44,6 +47,7 @@ impl DeviceShared {
         queue_family: u32,
         queue: vk::Queue,
         push_descriptor: Option<ash::khr::push_descriptor::Device>,
+        debug_utils: Option<ash::ext::debug_utils::Device>,
         cache_header: [u8; 32],
     ) -> DeviceShared {
         DeviceShared {
@@ -52,6 +56,7 @@ impl DeviceShared {
             queue_family,
             queue: Mutex::new(queue),
             push_descriptor,
+            debug_utils,
             cache_header,
             _instance: instance,
         }
@@ -216,6 +221,37 @@ impl Drop for PipelineInner {
     }
 }
 
+pub(super) struct QueryInner {
+    shared: Arc<DeviceShared>,
+    pub(super) raw: vk::QueryPool,
+}
+
+impl Drop for QueryInner {
+    fn drop(&mut self) {
+        // SAFETY: created from this device; pending submissions that write it hold a
+        // reference.
+        unsafe { self.shared.raw.destroy_query_pool(self.raw, None) };
+    }
+}
+
+impl DeviceShared {
+    /// Names `handle` for debuggers and validation messages (VK_EXT_debug_utils), when the
+    /// instance has the extension.
+    pub(super) fn set_name<H: vk::Handle>(&self, handle: H, name: &str) {
+        let Some(debug) = &self.debug_utils else {
+            return;
+        };
+        let Ok(name) = std::ffi::CString::new(name.replace('\0', " ")) else {
+            return;
+        };
+        let info = vk::DebugUtilsObjectNameInfoEXT::default()
+            .object_handle(handle)
+            .object_name(&name);
+        // SAFETY: `handle` is a live object of this device; the name outlives the call.
+        let _ = unsafe { debug.set_debug_utils_object_name(&info) };
+    }
+}
+
 impl Drop for PipelineCache {
     fn drop(&mut self) {
         // SAFETY: created from this device; pipeline creation using it has returned.
@@ -342,6 +378,7 @@ impl Device {
         // SAFETY: valid create infos; the allocator belongs to this live device.
         let (image, allocation) = unsafe { shared.allocator.create_image(&info, &alloc_info) }
             .map_err(|e| map_oom("allocating a texture", e))?;
+        shared.set_name(image, desc.label);
         Ok(Arc::new(TextureInner {
             shared: Arc::clone(shared),
             image,
@@ -398,6 +435,7 @@ impl crate::hal::Device<Vulkan> for Device {
                 }
             }
         };
+        shared.set_name(raw, desc.label);
         Ok(Buffer {
             inner: Arc::new(BufferInner {
                 shared: Arc::clone(shared),
@@ -821,16 +859,19 @@ impl crate::hal::Device<Vulkan> for Device {
         };
         match result {
             Ok(pipelines) => Ok(RenderPipeline {
-                inner: Arc::new(PipelineInner {
-                    shared: Arc::clone(&self.shared),
-                    raw: pipelines[0],
-                    _layout: Arc::clone(&desc.layout.inner),
-                }),
+                // Named before it is shared.
+                inner: {
+                    self.shared.set_name(pipelines[0], desc.label);
+                    Arc::new(PipelineInner {
+                        shared: Arc::clone(&self.shared),
+                        raw: pipelines[0],
+                        _layout: Arc::clone(&desc.layout.inner),
+                    })
+                },
             }),
             Err((_, e)) => Err(map_oom("creating a render pipeline", e)),
         }
     }
-
     fn create_pipeline_cache(&self, initial: &[u8]) -> Result<(PipelineCache, bool), DeviceError> {
         // Only data this device produced may be passed back (VUID-VkPipelineCacheCreateInfo-
         // initialDataSize-00769): check the header (Vulkan spec §10.7.4) and start empty
@@ -855,6 +896,42 @@ impl crate::hal::Device<Vulkan> for Device {
         // SAFETY: a live cache of this device.
         unsafe { self.shared.raw.get_pipeline_cache_data(cache.raw) }
             .map_err(|e| map_oom("reading pipeline cache data", e))
+    }
+
+    fn create_timestamp_queries(&self, count: u32) -> Result<super::QuerySet, DeviceError> {
+        let info = vk::QueryPoolCreateInfo::default()
+            .query_type(vk::QueryType::TIMESTAMP)
+            .query_count(count.max(1));
+        // SAFETY: valid create info on a live device.
+        let raw = unsafe { self.shared.raw.create_query_pool(&info, None) }
+            .map_err(|e| map_oom("creating a timestamp query pool", e))?;
+        Ok(super::QuerySet {
+            inner: Arc::new(QueryInner {
+                shared: Arc::clone(&self.shared),
+                raw,
+            }),
+        })
+    }
+
+    unsafe fn read_timestamps(
+        &self,
+        set: &super::QuerySet,
+        first: u32,
+        count: u32,
+    ) -> Result<Vec<u64>, DeviceError> {
+        let mut out = vec![0u64; count as usize];
+        // SAFETY: the queries were written by a completed submission (caller contract); `out`
+        // holds `count` 64-bit results.
+        unsafe {
+            self.shared.raw.get_query_pool_results(
+                set.inner.raw,
+                first,
+                &mut out,
+                vk::QueryResultFlags::TYPE_64 | vk::QueryResultFlags::WAIT,
+            )
+        }
+        .map_err(|e| map_oom_lost("reading timestamps", e))?;
+        Ok(out)
     }
 
     fn create_command_encoder(

@@ -62,6 +62,7 @@ impl crate::hal::RenderBackend for Vulkan {
     type Fence = Fence;
     type PipelineCache = PipelineCache;
     type DescriptorSet = DescriptorSet;
+    type QuerySet = QuerySet;
 }
 
 /// Something a pending submission keeps alive until its fence value is reached.
@@ -144,6 +145,11 @@ pub struct DescriptorSet {
     inner: Arc<device::DescriptorSetInner>,
 }
 
+/// A `VkQueryPool` of timestamp queries.
+pub struct QuerySet {
+    inner: Arc<device::QueryInner>,
+}
+
 /// A `VkPipelineCache`.
 pub struct PipelineCache {
     shared: Arc<device::DeviceShared>,
@@ -186,6 +192,7 @@ debug_as_name!(
     Fence,
     PipelineCache,
     DescriptorSet,
+    QuerySet,
     CommandEncoder,
     CommandBuffer
 );
@@ -213,6 +220,7 @@ impl crate::hal::RenderPipeline for RenderPipeline {}
 impl crate::hal::Fence for Fence {}
 impl crate::hal::PipelineCache for PipelineCache {}
 impl crate::hal::DescriptorSet for DescriptorSet {}
+impl crate::hal::QuerySet for QuerySet {}
 
 // --- vk::Result mapping (each function lists the codes it handles) -------------------------
 
