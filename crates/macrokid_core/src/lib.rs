@@ -2,7 +2,8 @@
 //!
 //! The shared vocabulary of macrokid: [`ResourceId`], [`ResourceAccess`] with
 //! its conflict tests, the [`System`] metadata trait with the
-//! [`Reads`]/[`Writes`] markers, and the schedule planner.
+//! [`Reads`]/[`Writes`] markers, the schedule planner, and generational
+//! [`Handle`]s with the [`SlotMap`] that issues them.
 //!
 //! This crate depends on no thread pool, no GPU crate and no proc-macro
 //! crate: std and thiserror only (serde behind the `serde` feature).
@@ -48,9 +49,11 @@
 //! ```
 
 mod access;
+mod handle;
 mod schedule;
 mod system;
 
 pub use access::{Conflict, ConflictKind, ResourceAccess, ResourceId};
+pub use handle::{Handle, SlotMap};
 pub use schedule::{Batch, Plan, PlanError, StageDescriptor, StagePlan, SystemDescriptor};
 pub use system::{Reads, System, SystemSlot, Writes};

@@ -1,19 +1,15 @@
 //! Renders 10,000 instanced cubes at 1280×720 on the default adapter (lavapipe here) and prints
 //! per-stage timings. `cargo run -p macrokid_graphics --release --example headless_frames --
-//! [frames] [threads] [instances] [--no-validation] [--save DIR] [--baseline]`
+//! [frames] [threads] [instances] [--no-validation] [--save DIR]`
 //!
 //! `--per-draw` records one draw call per instance (10k draws) instead of one instanced
 //! draw per thread, to measure recording cost.
-//!
-//! `--baseline` also renders the same frames with [`RawAshBaseline`] (inline recording, no
-//! validation) in the same run and prints the renderer's speed as a fraction of it.
 //!
 //! Exits with status 1 if validation reported anything.
 
 use std::time::Instant;
 
 use glam::{Mat4, Quat, Vec3};
-use macrokid_graphics::vulkan::RawAshBaseline;
 use macrokid_graphics::{Camera, InstanceData, Mesh, RendererConfig, VulkanRenderer};
 
 fn main() {
@@ -26,7 +22,6 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let validation = !args.iter().any(|a| a == "--no-validation");
-    let baseline = args.iter().any(|a| a == "--baseline");
     let per_draw = args.iter().any(|a| a == "--per-draw");
     let save = args
         .iter()
@@ -58,7 +53,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         1000.0,
     );
     let mut instances = Vec::with_capacity(count);
-    let mut ours = Vec::with_capacity(frames);
     let start = Instant::now();
     println!("frame     wait   upload   record   submit  gpu+rb    total   (ms)");
     for f in 0..frames {
@@ -88,14 +82,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         frame.set_view(camera);
         frame.upload_instances(&instances)?;
         if per_draw {
-            record_per_instance(&frame, &cube, threads)?;
+            record_per_instance(&frame, cube, threads)?;
         } else {
-            frame.draw_instanced(&cube)?;
+            frame.draw_instanced(cube)?;
         }
         let image = frame.finish()?;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         let s = image.timings;
-        ours.push(s.total());
         println!(
             "{:5} {:8.2} {:8.2} {:8.2} {:8.2} {:8.2} {:8.2}",
             image.frame,
@@ -117,25 +110,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         frames as f64 / elapsed
     );
     let counts = renderer.validation_counts();
-    if baseline {
-        let mut raw = RawAshBaseline::new(w, h, &Mesh::cube(), renderer.config().clear_color)?;
-        drop(renderer);
-        let mut times = Vec::with_capacity(frames);
-        for _ in 0..frames {
-            times.push(raw.render(&camera, &instances)?);
-        }
-        let median = |v: &mut Vec<std::time::Duration>| {
-            v.sort();
-            v[v.len() / 2]
-        };
-        let (m_ours, m_raw) = (median(&mut ours), median(&mut times));
-        println!(
-            "median frame: macrokid {:.2} ms, raw ash {:.2} ms -> macrokid at {:.0}% of raw speed",
-            m_ours.as_secs_f64() * 1e3,
-            m_raw.as_secs_f64() * 1e3,
-            100.0 * m_raw.as_secs_f64() / m_ours.as_secs_f64()
-        );
-    }
     println!(
         "validation messages: {} warnings, {} errors",
         counts.warnings, counts.errors
@@ -150,7 +124,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// recording time (the renderer's `record` timing covers only `draw_instanced`).
 fn record_per_instance(
     frame: &macrokid_graphics::Frame<'_, macrokid_graphics::vulkan::Vulkan>,
-    mesh: &macrokid_graphics::GpuMesh<macrokid_graphics::vulkan::Vulkan>,
+    mesh: macrokid_graphics::MeshHandle,
     threads: usize,
 ) -> Result<(), macrokid_graphics::GraphicsError> {
     let start = Instant::now();

@@ -1,4 +1,6 @@
-//! The renderer's error type.
+//! Errors, grouped by kind as in wgpu-hal: what the device reports ([`DeviceError`]), what the
+//! machine lacks ([`EnvironmentError`]), and what the caller got wrong ([`UsageError`]).
+//! [`GraphicsError`] is the one error type of the public API and wraps the three.
 
 use std::path::PathBuf;
 
@@ -9,12 +11,39 @@ pub const INSTALL_VULKAN_HINT: &str = "apt-get install libvulkan1 mesa-vulkan-dr
 /// The line that installs the Khronos validation layer on Debian/Ubuntu.
 pub const INSTALL_VALIDATION_HINT: &str = "apt-get install vulkan-validationlayers";
 
-/// Everything that can go wrong while creating or driving a [`Renderer`](crate::Renderer).
-///
-/// Each message says what was wrong, with which value, and what to do about it.
-#[derive(Debug, thiserror::Error)]
+/// Failures the device reports and the caller cannot prevent (wgpu-hal's `DeviceError`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum GraphicsError {
+pub enum DeviceError {
+    /// The driver ran out of host or device memory while doing `what`.
+    #[error("out of {memory} memory while {what}; lower the resolution or the scene size")]
+    OutOfMemory {
+        /// `"host"` or `"device"`.
+        memory: &'static str,
+        /// The operation that failed.
+        what: &'static str,
+    },
+    /// The device was lost (driver crash or reset); everything made from it must be recreated.
+    #[error("the graphics device was lost while {what}; recreate the renderer")]
+    Lost {
+        /// The operation that failed.
+        what: &'static str,
+    },
+    /// A result code the API specification does not list for the call, reported verbatim.
+    #[error("the graphics backend failed while {what} with the unexpected code {code}")]
+    Unexpected {
+        /// The operation that failed.
+        what: &'static str,
+        /// The backend's result code, e.g. `ERROR_UNKNOWN`.
+        code: String,
+    },
+}
+
+/// Something the machine lacks: a loader, a driver, a layer, an extension or the requested
+/// adapter. Each message names the package or setting that fixes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvironmentError {
     /// The Vulkan loader (`libvulkan.so.1`) could not be loaded.
     #[error(
         "the Vulkan loader (libvulkan.so.1) could not be loaded ({reason}); install it with `{}`",
@@ -26,8 +55,8 @@ pub enum GraphicsError {
     },
     /// The loader works but reports no usable physical device.
     #[error(
-        "no Vulkan 1.3 device with a graphics queue, dynamic rendering and synchronization2 was found \
-         ({found}); install a driver with `{}`",
+        "no Vulkan 1.3 device with a graphics queue, dynamic rendering, synchronization2 and \
+         timeline semaphores was found ({found}); install a driver with `{}`",
         INSTALL_VULKAN_HINT
     )]
     NoAdapter {
@@ -55,38 +84,22 @@ pub enum GraphicsError {
         INSTALL_VALIDATION_HINT
     )]
     ValidationLayerMissing,
-    /// A required instance or device extension is not available.
+    /// A required instance or device extension or feature is not available.
     #[error("the Vulkan {kind} extension {name} is not available; {hint}")]
     MissingExtension {
-        /// `"instance"` or `"device"`.
+        /// `"instance"`, `"device"` or `"instance or device"`.
         kind: &'static str,
         /// The extension name.
         name: String,
         /// What to do.
         hint: &'static str,
     },
-    /// The driver ran out of host or device memory while doing `what`.
-    #[error("out of {memory} memory while {what}")]
-    OutOfMemory {
-        /// `"host"` or `"device"`.
-        memory: &'static str,
-        /// The operation that failed.
-        what: &'static str,
-    },
-    /// The device was lost (driver crash or reset); the renderer must be recreated.
-    #[error("the Vulkan device was lost while {what}; recreate the renderer")]
-    DeviceLost {
-        /// The operation that failed.
-        what: &'static str,
-    },
-    /// Any other backend failure, with the backend's own code.
-    #[error("the graphics backend failed while {what}: {code}")]
-    Backend {
-        /// The operation that failed.
-        what: &'static str,
-        /// The backend's result code, e.g. `ERROR_INITIALIZATION_FAILED`.
-        code: String,
-    },
+}
+
+/// A mistake of the caller: a bad configuration, a bad argument or a call out of order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
     /// The renderer configuration is invalid.
     #[error("invalid renderer configuration: {0}")]
     InvalidConfig(String),
@@ -128,9 +141,17 @@ pub enum GraphicsError {
         /// The repeated chunk index.
         chunk: usize,
     },
-    /// A mesh uploaded by another renderer was drawn.
-    #[error("the GpuMesh belongs to another renderer; upload the mesh with this renderer")]
-    ForeignMesh,
+    /// A handle whose resource was destroyed was used.
+    #[error(
+        "the {kind} handle {handle} is stale: its {kind} was destroyed; \
+         upload or create the {kind} again and use the new handle"
+    )]
+    StaleHandle {
+        /// `"mesh"`, `"texture"` or `"material"`.
+        kind: &'static str,
+        /// The handle, `index`v`generation`.
+        handle: String,
+    },
     /// A frame ticket was read back twice or by the wrong renderer.
     #[error("frame {frame} cannot be read back: {reason}")]
     StaleFrame {
@@ -139,9 +160,79 @@ pub enum GraphicsError {
         /// Why.
         reason: &'static str,
     },
+    /// The bindless texture array is full.
+    #[error(
+        "all {capacity} bindless material slots are in use; destroy materials you no longer \
+         draw, or use MACROKID_DESCRIPTORS=push"
+    )]
+    TooManyMaterials {
+        /// Elements of the array.
+        capacity: u32,
+    },
+    /// Vertex and index data do not form a triangle list.
+    #[error("invalid mesh data: {reason}")]
+    MeshData {
+        /// What is wrong, with the offending index and value.
+        reason: String,
+    },
+    /// A SPIR-V blob is not valid SPIR-V (length not a multiple of 4 or a wrong magic number).
+    #[error("shader module {label:?} is not valid SPIR-V: {reason}; recompile it with `cargo xtask shaders`")]
+    InvalidShader {
+        /// The module's label.
+        label: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Texel data does not match the texture it is uploaded to.
+    #[error(
+        "texture {label:?} is {width}×{height} {format:?} and needs {expected} bytes of texel data, \
+         got {actual}; pass tightly packed rows, top to bottom"
+    )]
+    TextureData {
+        /// The texture's label.
+        label: String,
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// The texture's format.
+        format: crate::TextureFormat,
+        /// Bytes needed.
+        expected: u64,
+        /// Bytes given.
+        actual: u64,
+    },
+}
+
+/// Everything that can go wrong while creating or driving a [`Renderer`](crate::Renderer).
+///
+/// Each message says what was wrong, with which value, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphicsError {
+    /// The machine lacks a loader, driver, layer, extension or the requested adapter.
+    #[error(transparent)]
+    Environment(#[from] EnvironmentError),
+    /// The device ran out of memory, was lost, or failed unexpectedly.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// The caller passed a bad configuration or argument, or called out of order.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
     /// The mesh is malformed or could not be loaded.
     #[error(transparent)]
     Mesh(#[from] MeshError),
+    /// Writing the pipeline cache file failed.
+    #[error(
+        "could not write the pipeline cache {path}: {message}; check that the directory is \
+         writable or set RendererConfig::pipeline_cache to None"
+    )]
+    WriteCache {
+        /// The cache file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        message: String,
+    },
     /// Writing an image file failed.
     #[error(
         "could not write PNG {path}: {message}; check that the directory exists and is writable"

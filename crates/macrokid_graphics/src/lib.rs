@@ -1,5 +1,14 @@
-//! macrokid graphics: a headless instanced renderer over a [`RenderBackend`] trait, with a
-//! Vulkan 1.3 backend (`vulkan` feature, on by default) and glTF mesh loading.
+//! macrokid graphics: a headless instanced renderer over a hardware abstraction layer
+//! ([`hal`]: [`RenderBackend`] and its per-object traits, in the shape of wgpu-hal's `Api`),
+//! with a Vulkan 1.3 backend (`vulkan` feature, on by default) and glTF mesh loading.
+//!
+//! Meshes, textures and materials live behind generational handles ([`MeshHandle`],
+//! [`TextureHandle`], [`MaterialHandle`]); a destroyed handle is stale (an error on use) and
+//! its GPU objects are freed once the timeline passed every frame that could use them. A
+//! draw's colour is base-colour texture × material factor × vertex colour × instance tint.
+//! Textures are bound with push descriptors or bindless arrays ([`DescriptorPath`]). With
+//! [`RendererConfig::post_process`] a frame is two passes: lit geometry into an HDR target,
+//! then a fullscreen tone-mapping pass.
 //!
 //! A frame goes through the stages Prepare (camera, instance upload) → Record (secondary
 //! command buffers on worker threads) → Submit (one thread, deterministic order) → read-back.
@@ -15,7 +24,7 @@
 //! // Validation is on by default; the showcase uses the default 1280×720.
 //! let config = RendererConfig::default().size(320, 180).recording_threads(2);
 //! let mut renderer = VulkanRenderer::new(config)?;
-//! let cube = renderer.upload_mesh(&Mesh::cube())?; // or Mesh::from_gltf("Duck.glb")?
+//! let cube = renderer.upload_mesh(&Mesh::cube())?; // a MeshHandle; or Mesh::from_gltf(..)
 //!
 //! let instances: Vec<InstanceData> = (0..10_000)
 //!     .map(|i| {
@@ -36,7 +45,7 @@
 //!     );
 //!     frame.set_camera(camera.view_proj, Vec3::new(-0.4, -1.0, -0.6)); // or set_view(camera)
 //!     frame.upload_instances(&instances)?;                       // Prepare
-//!     frame.draw_instanced(&cube)?;                              // Record on 2 threads
+//!     frame.draw_instanced(cube)?;                               // Record on 2 threads
 //!     let image = frame.finish()?;                               // Submit + wait + read back
 //!     let path = std::env::temp_dir().join(format!("macrokid_doc_{:04}.png", image.frame));
 //!     image.save_png(&path)?;
@@ -59,19 +68,23 @@
 //! - Matrices are column-major ([`InstanceData::model`], push constants).
 //! - Images are RGBA8 (`R8G8B8A8_UNORM`, no sRGB encoding), rows top to bottom; depth is
 //!   `D32_SFLOAT`, cleared to 1.0, test `LESS`.
-//! - [`FRAMES_IN_FLIGHT`] = 2 frame slots, each with its own fence, command pools, instance
-//!   buffer and read-back buffer.
+//! - [`FRAMES_IN_FLIGHT`] = 2 frame slots, each with its own command pools, instance buffer,
+//!   read-back buffer and timestamp queries, paced by one timeline semaphore that counts
+//!   every submission (frames and uploads).
 //!
 //! # Errors and environment
 //! Missing Vulkan (`apt-get install libvulkan1 mesa-vulkan-drivers`), a missing validation
 //! layer (`apt-get install vulkan-validationlayers`) and an unknown adapter name
 //! (`MACROKID_ADAPTER=<substring>`) are [`GraphicsError`]s, never panics.
 
-mod backend;
 mod error;
+mod frame;
 pub mod graph;
+pub mod hal;
 mod mesh;
+mod passes;
 mod renderer;
+mod resource;
 pub mod scene;
 mod types;
 mod usage;
@@ -79,17 +92,22 @@ mod usage;
 #[cfg(feature = "vulkan")]
 pub mod vulkan;
 
-pub use backend::{InstanceDesc, MeshBuffers, PassTargets, RenderBackend};
-pub use error::{GraphicsError, INSTALL_VALIDATION_HINT, INSTALL_VULKAN_HINT};
+pub use error::{
+    DeviceError, EnvironmentError, GraphicsError, UsageError, INSTALL_VALIDATION_HINT,
+    INSTALL_VULKAN_HINT,
+};
+pub use frame::{CommandCtx, Frame, FrameTicket, PassEncoder};
+pub use hal::RenderBackend;
 pub use mesh::{Mesh, MeshError};
-pub use renderer::{
-    CommandCtx, Frame, FrameTicket, GpuMesh, PassEncoder, Renderer, ADAPTER_ENV, FRAMES_IN_FLIGHT,
-    PASSES,
+pub use passes::DescriptorPath;
+pub use renderer::{Renderer, ADAPTER_ENV, DESCRIPTORS_ENV, FRAMES_IN_FLIGHT, PASSES};
+pub use resource::{
+    MaterialDesc, MaterialHandle, MaterialKind, MeshHandle, MeshKind, TextureHandle, TextureKind,
 };
 pub use scene::{Model, SceneError};
 pub use types::{
-    AdapterInfo, AdapterKind, BufferUsage, Camera, FrameImage, FrameTimings, InstanceData,
-    RendererConfig, TextureFormat, ValidationCounts,
+    default_pipeline_cache_path, AdapterInfo, AdapterKind, Camera, FrameImage, FrameTimings,
+    InstanceData, PostProcess, RendererConfig, TextureFormat, ValidationCounts,
 };
 pub use usage::{BufferUse, TextureUse};
 

@@ -143,26 +143,29 @@ impl ValidationCounts {
 pub enum TextureFormat {
     /// 8-bit RGBA, unsigned normalised, no sRGB conversion (4 bytes per pixel).
     Rgba8Unorm,
-    /// 32-bit float depth.
+    /// 8-bit RGBA with sRGB transfer on the colour channels: sampling returns linear values
+    /// (glTF base-colour textures, 4 bytes per pixel).
+    Rgba8UnormSrgb,
+    /// 16-bit float RGBA (HDR targets, 8 bytes per pixel).
+    Rgba16Float,
+    /// 32-bit float depth (4 bytes per pixel).
     Depth32Float,
 }
 
 impl TextureFormat {
-    /// Whether the format holds depth (and possibly stencil): usable as a depth attachment, not
-    /// as a colour attachment.
+    /// Bytes per texel.
+    pub fn bytes_per_texel(self) -> u32 {
+        match self {
+            TextureFormat::Rgba8Unorm | TextureFormat::Rgba8UnormSrgb => 4,
+            TextureFormat::Rgba16Float => 8,
+            TextureFormat::Depth32Float => 4,
+        }
+    }
+
+    /// Whether this is a depth format.
     pub fn is_depth(self) -> bool {
         matches!(self, TextureFormat::Depth32Float)
     }
-}
-
-/// What a buffer uploaded with [`RenderBackend::upload_buffer`](crate::RenderBackend::upload_buffer) is used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum BufferUsage {
-    /// Vertex attributes.
-    Vertex,
-    /// `u32` indices.
-    Index,
 }
 
 /// How to create a [`Renderer`](crate::Renderer).
@@ -184,6 +187,52 @@ pub struct RendererConfig {
     pub recording_threads: usize,
     /// Application name passed to the driver.
     pub app_name: String,
+    /// Where the pipeline cache is loaded from at start and saved to when the renderer is
+    /// dropped; `None` keeps it in memory only. Default: [`default_pipeline_cache_path`].
+    pub pipeline_cache: Option<PathBuf>,
+    /// How material textures are bound; `None` picks bindless where the device has descriptor
+    /// indexing, push descriptors otherwise. The environment variable
+    /// `MACROKID_DESCRIPTORS=push|bindless` takes precedence.
+    pub descriptors: Option<crate::DescriptorPath>,
+    /// A post pass after the geometry pass: when set, geometry renders into an offscreen
+    /// `Rgba16Float` target and a fullscreen pass tone-maps it into the output image.
+    pub post_process: Option<PostProcess>,
+}
+
+/// Parameters of the post pass (`shaders/post.frag`): `output = aces(hdr × exposure) ×
+/// vignette`, with the ACES filmic fit of Narkowicz (2015) and a vignette that is 1 up to 60%
+/// of the centre-to-corner distance and falls smoothly to `1 − vignette` at the corners.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PostProcess {
+    /// Linear multiplier before tone mapping.
+    pub exposure: f32,
+    /// Darkening at the corners, `0.0..=1.0`.
+    pub vignette: f32,
+}
+
+impl Default for PostProcess {
+    /// Exposure 1.6, vignette 0.35.
+    fn default() -> Self {
+        PostProcess {
+            exposure: 1.6,
+            vignette: 0.35,
+        }
+    }
+}
+
+/// `<target>/macrokid/pipeline_cache.bin`, where `<target>` is `$CARGO_TARGET_DIR` if set,
+/// else the nearest ancestor directory named `target` of the running executable (cargo builds
+/// run from `target/<profile>/…`); `None` when neither exists.
+pub fn default_pipeline_cache_path() -> Option<PathBuf> {
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => std::env::current_exe().ok().and_then(|exe| {
+            exe.ancestors()
+                .find(|p| p.file_name().is_some_and(|n| n == "target"))
+                .map(Path::to_path_buf)
+        }),
+    }?;
+    Some(target.join("macrokid").join("pipeline_cache.bin"))
 }
 
 impl Default for RendererConfig {
@@ -199,11 +248,32 @@ impl Default for RendererConfig {
             clear_color: [0.05, 0.07, 0.10, 1.0],
             recording_threads: cpus.clamp(2, 8),
             app_name: "macrokid".to_owned(),
+            pipeline_cache: default_pipeline_cache_path(),
+            descriptors: None,
+            post_process: None,
         }
     }
 }
 
 impl RendererConfig {
+    /// Sets where the pipeline cache is loaded from and saved to (`None`: memory only).
+    pub fn pipeline_cache(mut self, path: Option<PathBuf>) -> Self {
+        self.pipeline_cache = path;
+        self
+    }
+
+    /// Adds (or with `None` removes) the post pass.
+    pub fn post_process(mut self, post: Option<PostProcess>) -> Self {
+        self.post_process = post;
+        self
+    }
+
+    /// Sets the descriptor path (`None`: automatic).
+    pub fn descriptors(mut self, path: Option<crate::DescriptorPath>) -> Self {
+        self.descriptors = path;
+        self
+    }
+
     /// Sets the target size in pixels.
     pub fn size(mut self, width: u32, height: u32) -> Self {
         self.width = width;
@@ -240,15 +310,17 @@ impl RendererConfig {
 
     pub(crate) fn check(&self) -> Result<(), GraphicsError> {
         if self.width == 0 || self.height == 0 || self.width > 16384 || self.height > 16384 {
-            return Err(GraphicsError::InvalidConfig(format!(
+            return Err(crate::UsageError::InvalidConfig(format!(
                 "target size {}x{} must be between 1x1 and 16384x16384",
                 self.width, self.height
-            )));
+            ))
+            .into());
         }
         if self.recording_threads == 0 {
-            return Err(GraphicsError::InvalidConfig(
+            return Err(crate::UsageError::InvalidConfig(
                 "recording_threads must be at least 1".to_owned(),
-            ));
+            )
+            .into());
         }
         Ok(())
     }
@@ -268,6 +340,11 @@ pub struct FrameTimings {
     pub submit: Duration,
     /// Waiting for the GPU and copying the image to host memory.
     pub gpu_and_readback: Duration,
+    /// GPU time of the geometry pass (timestamp queries around it; zero when the adapter has
+    /// no timestamps). Not part of [`FrameTimings::total`], which is host time.
+    pub gpu_geometry: Duration,
+    /// GPU time of the post pass (zero without a post pass or timestamps).
+    pub gpu_post: Duration,
 }
 
 impl FrameTimings {
@@ -279,7 +356,8 @@ impl FrameTimings {
 
 impl std::fmt::Display for FrameTimings {
     /// One line in milliseconds, e.g.
-    /// `wait 0.01 | upload 0.09 | record 0.31 | submit 0.52 | gpu+readback 24.80 | total 25.73 ms`.
+    /// `wait 0.01 | upload 0.09 | record 0.31 | submit 0.52 | gpu+readback 24.80 | total 25.73 ms
+    /// | gpu passes: geometry 20.10, post 3.02 ms`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         write!(
@@ -291,6 +369,12 @@ impl std::fmt::Display for FrameTimings {
             ms(self.submit),
             ms(self.gpu_and_readback),
             ms(self.total())
+        )?;
+        write!(
+            f,
+            " | gpu passes: geometry {:.2}, post {:.2} ms",
+            ms(self.gpu_geometry),
+            ms(self.gpu_post)
         )
     }
 }

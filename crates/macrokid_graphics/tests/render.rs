@@ -6,7 +6,10 @@ mod common;
 
 use common::*;
 use glam::{Mat4, Quat, Vec3};
-use macrokid_graphics::{GraphicsError, InstanceData, Mesh, RendererConfig, VulkanRenderer};
+use macrokid_graphics::{
+    EnvironmentError, GraphicsError, InstanceData, MaterialDesc, Mesh, RendererConfig,
+    TextureFormat, UsageError, VulkanRenderer,
+};
 
 fn grid(n: u32, side: u32) -> Vec<InstanceData> {
     (0..n)
@@ -33,7 +36,7 @@ fn cube_renders_centre_lit_and_corners_clear() {
     frame
         .upload_instances(&[InstanceData::new(Mat4::IDENTITY, [0.9, 0.4, 0.1, 1.0])])
         .unwrap();
-    frame.draw_instanced(&cube).unwrap();
+    frame.draw_instanced(cube).unwrap();
     let image = frame.finish().unwrap();
     save(&image, "cube.png");
 
@@ -73,7 +76,7 @@ fn cube_renders_centre_lit_and_corners_clear() {
 }
 
 #[test]
-fn one_two_and_four_threads_give_identical_images() {
+fn one_two_four_and_eight_threads_give_identical_images() {
     let mut renderer = renderer();
     let cube = renderer.upload_mesh(&Mesh::cube()).unwrap();
     let instances = grid(2500, 50);
@@ -82,7 +85,7 @@ fn one_two_and_four_threads_give_identical_images() {
         let mut frame = renderer.begin_frame().unwrap();
         frame.set_view(camera(45.0));
         frame.upload_instances(&instances).unwrap();
-        frame.draw_instanced_with_threads(&cube, threads).unwrap();
+        frame.draw_instanced_with_threads(cube, threads).unwrap();
         let image = frame.finish().unwrap();
         assert!(image.timings.record > std::time::Duration::ZERO);
         images.push((threads, image));
@@ -95,7 +98,7 @@ fn one_two_and_four_threads_give_identical_images() {
     let mut frame = renderer.begin_frame().unwrap();
     frame.set_view(camera(45.0));
     frame.upload_instances(&instances).unwrap();
-    pool.install(|| frame.record_instanced("main", &cube, 6))
+    pool.install(|| frame.record_instanced("main", cube, 6))
         .unwrap();
     images.push((6, frame.finish().unwrap()));
     save(&images[0].1, "grid_1_thread.png");
@@ -123,7 +126,7 @@ fn manual_encoders_on_worker_threads_match_the_convenience() {
     let mut frame = renderer.begin_frame().unwrap();
     frame.set_view(camera(30.0));
     frame.upload_instances(&instances).unwrap();
-    frame.draw_instanced_with_threads(&cube, 1).unwrap();
+    frame.draw_instanced_with_threads(cube, 1).unwrap();
     let expected = frame.finish().unwrap();
 
     let mut frame = renderer.begin_frame().unwrap();
@@ -133,7 +136,6 @@ fn manual_encoders_on_worker_threads_match_the_convenience() {
     // Chunks are recorded in reverse on separate threads; submit orders them by index.
     std::thread::scope(|s| {
         for (chunk, range) in [(2usize, 600..900u32), (1, 300..600), (0, 0..300)] {
-            let cube = &cube;
             s.spawn(move || {
                 let mut ctx = encoder.begin(chunk).unwrap();
                 ctx.draw_instanced(cube, range).unwrap();
@@ -164,7 +166,7 @@ fn two_frames_in_flight_are_read_back_in_any_order() {
         frame
             .upload_instances(&[InstanceData::new(Mat4::IDENTITY, colour)])
             .unwrap();
-        frame.draw_instanced(&cube).unwrap();
+        frame.draw_instanced(cube).unwrap();
         tickets.push(frame.submit().unwrap());
     }
     let green = renderer.read_back(tickets[1]).unwrap();
@@ -182,7 +184,10 @@ fn two_frames_in_flight_are_read_back_in_any_order() {
     );
     assert!(matches!(
         renderer.read_back(tickets[0]),
-        Err(GraphicsError::StaleFrame { frame: 0, .. })
+        Err(GraphicsError::Usage(UsageError::StaleFrame {
+            frame: 0,
+            ..
+        }))
     ));
     assert_no_validation_messages(&renderer);
 }
@@ -199,7 +204,7 @@ fn instance_buffer_grows_and_empty_frames_clear() {
         let mut frame = renderer.begin_frame().unwrap();
         frame.set_view(camera(150.0));
         frame.upload_instances(&grid(n, 150)).unwrap();
-        frame.draw_instanced(&cube).unwrap();
+        frame.draw_instanced(cube).unwrap();
         let image = frame.finish().unwrap();
         assert!(
             count_not_clear(&image, clear) > 0,
@@ -223,14 +228,14 @@ fn two_meshes_by_instance_range() {
         frame.set_view(camera(20.0));
         frame.upload_instances(&instances).unwrap();
         frame
-            .draw_range_with_threads(&cube, 0..120, threads)
+            .draw_range_with_threads(cube, 0..120, threads)
             .unwrap();
         frame
-            .draw_range_with_threads(&duck, 120..200, threads)
+            .draw_range_with_threads(duck, 120..200, threads)
             .unwrap();
         assert!(matches!(
-            frame.draw_range_with_threads(&duck, 150..201, threads),
-            Err(GraphicsError::InstanceRange { .. })
+            frame.draw_range_with_threads(duck, 150..201, threads),
+            Err(GraphicsError::Usage(UsageError::InstanceRange { .. }))
         ));
         images.push(frame.finish().unwrap());
     }
@@ -250,7 +255,7 @@ fn duck_gltf_renders() {
     frame
         .upload_instances(&[InstanceData::new(Mat4::IDENTITY, [1.0, 0.85, 0.1, 1.0])])
         .unwrap();
-    frame.draw_instanced(&duck).unwrap();
+    frame.draw_instanced(duck).unwrap();
     let image = frame.finish().unwrap();
     save(&image, "duck.png");
     assert_matches_golden(&image, "duck_256.png", 2, 600);
@@ -269,34 +274,38 @@ fn misuse_is_an_error_not_a_panic() {
     frame.upload_instances(&grid(10, 5)).unwrap();
     assert!(matches!(
         frame.encoder_for("shadow"),
-        Err(GraphicsError::UnknownPass { .. })
+        Err(GraphicsError::Usage(UsageError::UnknownPass { .. }))
     ));
     let encoder = frame.encoder_for("main").unwrap();
     let mut ctx = encoder.begin(0).unwrap();
     assert!(matches!(
-        ctx.draw_instanced(&cube, 5..11),
-        Err(GraphicsError::InstanceRange {
+        ctx.draw_instanced(cube, 5..11),
+        Err(GraphicsError::Usage(UsageError::InstanceRange {
             start: 5,
             end: 11,
             uploaded: 10
-        })
+        }))
     ));
-    ctx.draw_instanced(&cube, 0..5).unwrap();
+    ctx.draw_instanced(cube, 0..5).unwrap();
     ctx.finish().unwrap();
     let mut ctx = encoder.begin(0).unwrap();
-    ctx.draw_instanced(&cube, 5..10).unwrap();
+    ctx.draw_instanced(cube, 5..10).unwrap();
     ctx.finish().unwrap();
     assert!(matches!(
         frame.upload_instances(&grid(10, 5)),
-        Err(GraphicsError::UploadAfterRecording { recorded: 2 })
+        Err(GraphicsError::Usage(UsageError::UploadAfterRecording {
+            recorded: 2
+        }))
     ));
     assert!(matches!(
         frame.submit(),
-        Err(GraphicsError::DuplicateChunk { chunk: 0 })
+        Err(GraphicsError::Usage(UsageError::DuplicateChunk {
+            chunk: 0
+        }))
     ));
     assert!(matches!(
-        frame_draw_zero_threads(&mut renderer, &cube),
-        Err(GraphicsError::InvalidConfig(_))
+        frame_draw_zero_threads(&mut renderer, cube),
+        Err(GraphicsError::Usage(UsageError::InvalidConfig(_)))
     ));
     let mut bad = Mesh::cube();
     bad.indices.push(1);
@@ -310,7 +319,7 @@ fn misuse_is_an_error_not_a_panic() {
     frame
         .upload_instances(&[InstanceData::new(Mat4::IDENTITY, [1.0; 4])])
         .unwrap();
-    frame.draw_instanced(&cube).unwrap();
+    frame.draw_instanced(cube).unwrap();
     let image = frame.finish().unwrap();
     assert_ne!(
         image.pixel(SIZE / 2, SIZE / 2),
@@ -321,7 +330,7 @@ fn misuse_is_an_error_not_a_panic() {
 
 fn frame_draw_zero_threads(
     renderer: &mut VulkanRenderer,
-    mesh: &macrokid_graphics::GpuMesh<macrokid_graphics::vulkan::Vulkan>,
+    mesh: macrokid_graphics::MeshHandle,
 ) -> Result<(), GraphicsError> {
     let mut frame = renderer.begin_frame()?;
     frame.draw_instanced_with_threads(mesh, 0)
@@ -341,11 +350,11 @@ fn unknown_adapter_is_a_clear_error() {
     )
     .unwrap_err();
     match &err {
-        GraphicsError::AdapterNotFound {
+        GraphicsError::Environment(EnvironmentError::AdapterNotFound {
             requested,
             available,
             ..
-        } => {
+        }) => {
             assert_eq!(requested, "no-such-gpu-9000");
             assert!(
                 !available.is_empty(),
@@ -365,7 +374,7 @@ fn unknown_adapter_is_a_clear_error() {
 
     assert!(matches!(
         VulkanRenderer::new(RendererConfig::default().size(0, 64)),
-        Err(GraphicsError::InvalidConfig(_))
+        Err(GraphicsError::Usage(UsageError::InvalidConfig(_)))
     ));
 }
 
@@ -377,11 +386,11 @@ fn adapter_env_child() {
     let err = VulkanRenderer::new(RendererConfig::default().size(64, 64).adapter("llvmpipe"))
         .expect_err("the env var must win over the config");
     match err {
-        GraphicsError::AdapterNotFound {
+        GraphicsError::Environment(EnvironmentError::AdapterNotFound {
             requested,
             source_of_request,
             ..
-        } => {
+        }) => {
             assert_eq!(requested, wanted);
             assert_eq!(source_of_request, "MACROKID_ADAPTER");
         }
@@ -425,7 +434,10 @@ fn no_driver_child() {
         )
         .expect_err("no Vulkan driver is visible to the loader");
         assert!(
-            matches!(err, GraphicsError::NoAdapter { .. }),
+            matches!(
+                err,
+                GraphicsError::Environment(EnvironmentError::NoAdapter { .. })
+            ),
             "expected NoAdapter, got {err:?}"
         );
         assert!(
@@ -453,7 +465,7 @@ fn thread_safety_of_the_public_types() {
     send_sync::<VulkanRenderer>();
     send::<macrokid_graphics::Frame<'static, macrokid_graphics::vulkan::Vulkan>>();
     send::<macrokid_graphics::PassEncoder<'static, macrokid_graphics::vulkan::Vulkan>>();
-    send_sync::<macrokid_graphics::GpuMesh<macrokid_graphics::vulkan::Vulkan>>();
+    send_sync::<macrokid_graphics::MeshHandle>();
     // The type named by CommandCtx's compile_fail doctest resolves, so that doctest fails only
     // because the context is not Send.
     fn well_formed<T>() {}
@@ -462,53 +474,74 @@ fn thread_safety_of_the_public_types() {
 
 #[test]
 fn error_messages_name_the_fix() {
-    let e = GraphicsError::LoaderMissing {
+    let e = EnvironmentError::LoaderMissing {
         reason: "libvulkan.so.1: cannot open shared object file".into(),
     };
     assert!(e
         .to_string()
         .contains("apt-get install libvulkan1 mesa-vulkan-drivers"));
-    let e = GraphicsError::NoAdapter {
+    let e = EnvironmentError::NoAdapter {
         found: "none".into(),
     };
     assert!(e
         .to_string()
         .contains("apt-get install libvulkan1 mesa-vulkan-drivers"));
-    assert!(GraphicsError::ValidationLayerMissing
+    assert!(EnvironmentError::ValidationLayerMissing
         .to_string()
         .contains("apt-get install vulkan-validationlayers"));
 }
 
+/// A destroyed handle is stale: every later use is an error naming it, even once its slot is
+/// reused by a new resource.
 #[test]
-fn raw_ash_baseline_draws_the_same_image() {
+fn a_destroyed_handle_is_stale() {
     let mut renderer = renderer();
     let cube = renderer.upload_mesh(&Mesh::cube()).unwrap();
-    let instances = grid(400, 20);
+    assert_eq!(renderer.mesh_counts(cube).unwrap(), (24, 36));
+    renderer.destroy_mesh(cube).unwrap();
+    let is_stale = |r: Result<_, GraphicsError>, kind: &str| matches!(r, Err(GraphicsError::Usage(UsageError::StaleHandle { kind: k, .. })) if k == kind);
+    assert!(is_stale(renderer.destroy_mesh(cube).map(|_| ()), "mesh"));
+    assert!(is_stale(renderer.mesh_counts(cube).map(|_| ()), "mesh"));
+    let again = renderer.upload_mesh(&Mesh::cube()).unwrap();
+    assert_eq!(again.index(), cube.index(), "the slot is reused");
+    assert_ne!(again, cube);
+    assert!(is_stale(renderer.mesh_counts(cube).map(|_| ()), "mesh"));
+
+    let texture = renderer
+        .upload_texture("t", 1, 1, TextureFormat::Rgba8UnormSrgb, &[9; 4])
+        .unwrap();
+    let material = renderer
+        .create_material(&MaterialDesc {
+            base_color_texture: Some(texture),
+            ..MaterialDesc::default()
+        })
+        .unwrap();
+    renderer.destroy_texture(texture).unwrap();
+    assert!(is_stale(
+        renderer.texture_info(texture).map(|_| ()),
+        "texture"
+    ));
+    let err = renderer
+        .create_material(&MaterialDesc {
+            base_color_texture: Some(texture),
+            ..MaterialDesc::default()
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("stale"), "{err}");
+    renderer.destroy_material(material).unwrap();
+
     let mut frame = renderer.begin_frame().unwrap();
-    frame.set_view(camera(25.0));
-    frame.upload_instances(&instances).unwrap();
-    frame.draw_instanced_with_threads(&cube, 3).unwrap();
-    let ours = frame.finish().unwrap();
+    frame
+        .upload_instances(&[InstanceData::new(Mat4::IDENTITY, [1.0; 4])])
+        .unwrap();
+    assert!(is_stale(frame.draw_instanced(cube), "mesh"));
+    assert!(is_stale(
+        frame.draw_material_range_with_threads(again, material, 0..1, 1),
+        "material"
+    ));
+    frame.draw_instanced(again).unwrap();
+    frame.finish().unwrap();
     assert_no_validation_messages(&renderer);
-
-    let mut baseline =
-        macrokid_graphics::vulkan::RawAshBaseline::new(SIZE, SIZE, &Mesh::cube(), CLEAR).unwrap();
-    baseline.render(&camera(25.0), &instances).unwrap();
-    assert!(
-        baseline.image() == ours.rgba.as_slice(),
-        "baseline and renderer differ"
-    );
-}
-
-#[test]
-fn meshes_may_outlive_their_renderer() {
-    let renderer = renderer();
-    let cube = renderer.upload_mesh(&Mesh::cube()).unwrap();
-    assert_no_validation_messages(&renderer);
-    drop(renderer);
-    // The mesh keeps the device alive; dropping it last destroys the device cleanly.
-    assert_eq!(cube.index_count(), 36);
-    drop(cube);
 }
 
 #[test]
@@ -528,7 +561,7 @@ fn single_instance_draws_and_mesh_switches_match_instanced_draws() {
     let encoder = frame.encoder_for("main").unwrap();
     let mut ctx = encoder.begin(0).unwrap();
     for i in 0..400 {
-        ctx.draw_instanced(if is_duck(i) { &duck } else { &cube }, i..i + 1)
+        ctx.draw_instanced(if is_duck(i) { duck } else { cube }, i..i + 1)
             .unwrap();
     }
     ctx.finish().unwrap();
@@ -541,7 +574,6 @@ fn single_instance_draws_and_mesh_switches_match_instanced_draws() {
     let encoder = frame.encoder_for("main").unwrap();
     std::thread::scope(|s| {
         for chunk in 0..4u32 {
-            let (cube, duck) = (&cube, &duck);
             s.spawn(move || {
                 let mut ctx = encoder.begin(chunk as usize).unwrap();
                 for i in chunk * 100..(chunk + 1) * 100 {
@@ -562,44 +594,165 @@ fn single_instance_draws_and_mesh_switches_match_instanced_draws() {
     assert_no_validation_messages(&renderer);
 }
 
-/// A mesh dropped while a submitted frame still reads it is kept alive by the frame slot until
-/// the GPU is done (VUID-vkDestroyBuffer-buffer-00922 otherwise), and one dropped between
-/// recording and submit is kept alive by the recorded command buffer.
+/// Destroying a mesh, texture and material while a submitted frame still reads them is safe
+/// (VUID-vkDestroyBuffer-buffer-00922 otherwise): they are freed once the timeline passed the
+/// frame, and vk-mem's allocation count returns to where it was before they were made.
 #[test]
-fn dropping_a_mesh_in_flight_is_safe() {
+fn destroying_resources_in_flight_is_safe_and_frees_them() {
     let mut renderer = renderer();
     let instances = [InstanceData::new(Mat4::IDENTITY, [0.9, 0.4, 0.1, 1.0])];
-
-    // Dropped after submit, before read-back.
-    let mesh = renderer.upload_mesh(&Mesh::cube()).unwrap();
-    let mut frame = renderer.begin_frame().unwrap();
-    frame.set_view(camera(2.5));
-    frame.upload_instances(&instances).unwrap();
-    frame.draw_instanced(&mesh).unwrap();
-    let ticket = frame.submit().unwrap();
-    drop(mesh);
-    let after_submit = renderer.read_back(ticket).unwrap();
-    assert_no_validation_messages(&renderer);
-
-    // Dropped after recording, before submit.
-    let mesh = renderer.upload_mesh(&Mesh::cube()).unwrap();
-    let mut frame = renderer.begin_frame().unwrap();
-    frame.set_view(camera(2.5));
-    frame.upload_instances(&instances).unwrap();
-    frame.draw_instanced(&mesh).unwrap();
-    drop(mesh);
-    let ticket = frame.submit().unwrap();
-    let after_record = renderer.read_back(ticket).unwrap();
-    assert_no_validation_messages(&renderer);
-
-    // Both frames drew the cube, and the slots' later frames (which release the kept
-    // buffers) stay clean.
-    let clear = renderer.config().clear_color_rgba8();
-    assert!(count_not_clear(&after_submit, clear) > 2000);
-    assert_eq!(after_submit.rgba, after_record.rgba);
-    for _ in 0..3 {
-        let frame = renderer.begin_frame().unwrap();
+    let warm = renderer.upload_mesh(&Mesh::cube()).unwrap();
+    // Warm up both frame slots (their instance buffers are allocated on first use).
+    for _ in 0..2 {
+        let mut frame = renderer.begin_frame().unwrap();
+        frame.upload_instances(&instances).unwrap();
+        frame.draw_instanced(warm).unwrap();
         frame.finish().unwrap();
     }
+    let start = renderer.allocation_count();
+
+    let mesh = renderer.upload_mesh(&Mesh::cube()).unwrap();
+    let texels: Vec<u8> = (0..4 * 4 * 4).map(|i| (i * 13) as u8).collect();
+    let texture = renderer
+        .upload_texture("checker", 4, 4, TextureFormat::Rgba8UnormSrgb, &texels)
+        .unwrap();
+    let material = renderer
+        .create_material(&MaterialDesc {
+            base_color_texture: Some(texture),
+            ..MaterialDesc::default()
+        })
+        .unwrap();
+    assert!(renderer.allocation_count() > start);
+    let mut frame = renderer.begin_frame().unwrap();
+    frame.set_view(camera(2.5));
+    frame.upload_instances(&instances).unwrap();
+    frame
+        .draw_material_range_with_threads(mesh, material, 0..1, 1)
+        .unwrap();
+    let ticket = frame.submit().unwrap();
+    renderer.destroy_mesh(mesh).unwrap();
+    renderer.destroy_material(material).unwrap();
+    renderer.destroy_texture(texture).unwrap();
+    let image = renderer.read_back(ticket).unwrap();
+    let clear = renderer.config().clear_color_rgba8();
+    assert!(
+        count_not_clear(&image, clear) > 2000,
+        "the frame drew the cube"
+    );
+    for _ in 0..2 {
+        renderer.begin_frame().unwrap().finish().unwrap();
+    }
+    assert_eq!(
+        renderer.collect_garbage().unwrap(),
+        0,
+        "nothing waits any more"
+    );
+    assert_eq!(
+        renderer.allocation_count(),
+        start,
+        "every allocation was freed"
+    );
     assert_no_validation_messages(&renderer);
+}
+
+/// The pipeline cache is written when a renderer is dropped and seeds the next renderer; a
+/// file that is not a cache of this device is ignored (validation stays quiet either way).
+#[test]
+fn the_pipeline_cache_is_saved_and_reused() {
+    init_tracing();
+    let dir = std::env::temp_dir().join(format!("macrokid_cache_test_{}", std::process::id()));
+    let path = dir.join("pipeline_cache.bin");
+    let _ = std::fs::remove_file(&path);
+    let config = RendererConfig::default()
+        .size(64, 64)
+        .pipeline_cache(Some(path.clone()));
+    let first = VulkanRenderer::new(config.clone()).unwrap();
+    assert!(!first.pipeline_cache_loaded(), "no file yet");
+    assert_no_validation_messages(&first);
+    drop(first);
+    let bytes = std::fs::read(&path).expect("the cache was saved on drop");
+    // At least the 32-byte header (Vulkan spec §10.7.4); lavapipe stores nothing after it.
+    assert!(bytes.len() >= 32, "{} bytes", bytes.len());
+    assert_eq!(
+        &bytes[0..8],
+        &[32, 0, 0, 0, 1, 0, 0, 0],
+        "header size 32, version ONE"
+    );
+
+    let second = VulkanRenderer::new(config.clone()).unwrap();
+    assert!(second.pipeline_cache_loaded());
+    assert_no_validation_messages(&second);
+    drop(second);
+
+    std::fs::write(&path, b"not a pipeline cache, just 40 bytes long!").unwrap();
+    let third = VulkanRenderer::new(config).unwrap();
+    assert!(!third.pipeline_cache_loaded(), "foreign data is ignored");
+    assert_no_validation_messages(&third);
+    drop(third);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs only when spawned by `descriptor_env_selects_the_path`, with MACROKID_DESCRIPTORS set.
+#[test]
+#[ignore = "spawned by descriptor_env_selects_the_path in a child process"]
+fn descriptor_env_child() {
+    init_tracing();
+    let wanted = std::env::var(macrokid_graphics::DESCRIPTORS_ENV).unwrap();
+    // The config asks for the other path: the environment wins.
+    let config = RendererConfig::default().size(16, 16);
+    match wanted.as_str() {
+        "push" => {
+            let r = VulkanRenderer::new(
+                config.descriptors(Some(macrokid_graphics::DescriptorPath::Bindless)),
+            )
+            .unwrap();
+            assert_eq!(r.descriptor_path(), macrokid_graphics::DescriptorPath::Push);
+        }
+        "bindless" => {
+            let result = VulkanRenderer::new(
+                config.descriptors(Some(macrokid_graphics::DescriptorPath::Push)),
+            );
+            let probe = VulkanRenderer::new(
+                RendererConfig::default()
+                    .size(16, 16)
+                    .descriptors(Some(macrokid_graphics::DescriptorPath::Push)),
+            );
+            // Without descriptor indexing the request is a clear environment error.
+            match result {
+                Ok(r) => assert_eq!(
+                    r.descriptor_path(),
+                    macrokid_graphics::DescriptorPath::Bindless
+                ),
+                Err(e) => {
+                    assert!(
+                        matches!(
+                            e,
+                            GraphicsError::Environment(EnvironmentError::MissingExtension { .. })
+                        ),
+                        "{e:?}"
+                    );
+                    assert!(e.to_string().contains("MACROKID_DESCRIPTORS=push"), "{e}");
+                    assert!(probe.is_err(), "the env var applies to every renderer");
+                }
+            }
+        }
+        _ => {
+            let e = VulkanRenderer::new(config).unwrap_err();
+            assert!(
+                matches!(e, GraphicsError::Usage(UsageError::InvalidConfig(_))),
+                "{e:?}"
+            );
+            assert!(e.to_string().contains("push"), "{e}");
+        }
+    }
+}
+
+#[test]
+fn descriptor_env_selects_the_path() {
+    for value in ["push", "bindless", "sideways"] {
+        run_child_test(
+            "descriptor_env_child",
+            &[(macrokid_graphics::DESCRIPTORS_ENV, value)],
+        );
+    }
 }

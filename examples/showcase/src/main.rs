@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use glam::{Mat4, Vec3};
 use macrokid_ecs::World;
-use macrokid_graphics::{Mesh, Renderer, RendererConfig};
+use macrokid_graphics::{Mesh, PostProcess, Renderer, RendererConfig};
 use macrokid_threads::{Scheduler, ThreadPool};
 
 use crate::report::{StageTimes, Table};
@@ -157,6 +157,8 @@ fn run(args: &Args) -> Result<(), String> {
         width: args.width,
         height: args.height,
         validation: !args.no_validation,
+        // Two passes: lit geometry into an HDR target, then tone mapping + vignette.
+        post_process: Some(PostProcess::default()),
         ..RendererConfig::default()
     })
     .map_err(|e| e.to_string())?;
@@ -221,7 +223,7 @@ fn run(args: &Args) -> Result<(), String> {
 
         // Record: secondary command buffers on the worker threads.
         let started = Instant::now();
-        pool.install(|| frame.record_instanced("main", &gpu_mesh, args.threads))
+        pool.install(|| frame.record_instanced("main", gpu_mesh, args.threads))
             .map_err(|e| e.to_string())?;
         times.record = started.elapsed();
 
@@ -229,6 +231,8 @@ fn run(args: &Args) -> Result<(), String> {
         let started = Instant::now();
         let image = frame.finish().map_err(|e| e.to_string())?;
         times.submit = started.elapsed();
+        times.gpu_geometry = image.timings.gpu_geometry;
+        times.gpu_post = image.timings.gpu_post;
 
         let started = Instant::now();
         let path = args.out.join(format!("frame_{frame_index:04}.png"));
@@ -250,7 +254,6 @@ fn run(args: &Args) -> Result<(), String> {
     let wall = loop_start.elapsed();
     // Wait for the GPU and release every Vulkan object before the summary.
     let messages = renderer.validation_message_count();
-    drop(gpu_mesh);
     drop(renderer);
 
     table.print(frames_done, wall, png_time);

@@ -1,13 +1,15 @@
 //! Physical-device selection and logical-device creation.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ash::vk;
 
 use super::{
-    conv, device::DeviceShared, map_create, map_unexpected, Adapter, Device, Instance, Queue,
+    conv, device::DeviceShared, instance::has_extension, map_create, map_unexpected, Adapter,
+    Device, Instance, Queue, Vulkan,
 };
-use crate::{AdapterInfo, GraphicsError};
+use crate::hal::Capabilities;
+use crate::{AdapterInfo, EnvironmentError, GraphicsError};
 
 /// Why a physical device cannot be used, or the adapter it becomes.
 fn probe(instance: &ash::Instance, raw: vk::PhysicalDevice) -> Result<Adapter, (String, String)> {
@@ -21,7 +23,10 @@ fn probe(instance: &ash::Instance, raw: vk::PhysicalDevice) -> Result<Adapter, (
         return Err((name, "supports only Vulkan < 1.3".to_owned()));
     }
     let mut v13 = vk::PhysicalDeviceVulkan13Features::default();
-    let mut features = vk::PhysicalDeviceFeatures2::default().push_next(&mut v13);
+    let mut v12 = vk::PhysicalDeviceVulkan12Features::default();
+    let mut features = vk::PhysicalDeviceFeatures2::default()
+        .push_next(&mut v13)
+        .push_next(&mut v12);
     let mut driver = vk::PhysicalDeviceDriverProperties::default();
     let mut props2 = vk::PhysicalDeviceProperties2::default().push_next(&mut driver);
     // SAFETY: as above; the pNext chains point to locals that outlive the calls, and the
@@ -31,18 +36,35 @@ fn probe(instance: &ash::Instance, raw: vk::PhysicalDevice) -> Result<Adapter, (
         instance.get_physical_device_properties2(raw, &mut props2);
         instance.get_physical_device_queue_family_properties(raw)
     };
-    if v13.dynamic_rendering == vk::FALSE || v13.synchronization2 == vk::FALSE {
+    if v13.dynamic_rendering == vk::FALSE
+        || v13.synchronization2 == vk::FALSE
+        || v12.timeline_semaphore == vk::FALSE
+    {
         return Err((
             name,
-            "lacks dynamicRendering or synchronization2".to_owned(),
+            "lacks dynamicRendering, synchronization2 or timelineSemaphore".to_owned(),
         ));
     }
+    // SAFETY: `raw` was enumerated from this instance, which is alive.
+    let extensions =
+        unsafe { instance.enumerate_device_extension_properties(raw) }.unwrap_or_default();
+    let mut caps = Capabilities {
+        timestamp_period_ns: None,
+        push_descriptors: has_extension(&extensions, ash::khr::push_descriptor::NAME),
+        descriptor_indexing: v12.runtime_descriptor_array == vk::TRUE
+            && v12.descriptor_binding_partially_bound == vk::TRUE
+            && v12.shader_sampled_image_array_non_uniform_indexing == vk::TRUE
+            && v12.descriptor_binding_sampled_image_update_after_bind == vk::TRUE,
+    };
     let Some(queue_family) = families
         .iter()
         .position(|f| f.queue_flags.contains(vk::QueueFlags::GRAPHICS) && f.queue_count > 0)
     else {
         return Err((name, "has no graphics queue".to_owned()));
     };
+    let timestamps = props.limits.timestamp_compute_and_graphics == vk::TRUE
+        && families[queue_family].timestamp_valid_bits > 0;
+    caps.timestamp_period_ns = timestamps.then_some(props.limits.timestamp_period);
     let driver_name = driver
         .driver_name_as_c_str()
         .map(|s| s.to_string_lossy().into_owned())
@@ -64,6 +86,16 @@ fn probe(instance: &ash::Instance, raw: vk::PhysicalDevice) -> Result<Adapter, (
             ),
         },
         queue_family: queue_family as u32,
+        caps,
+        cache_header: {
+            let mut h = [0u8; 32];
+            h[0..4].copy_from_slice(&32u32.to_le_bytes());
+            h[4..8].copy_from_slice(&1u32.to_le_bytes()); // VK_PIPELINE_CACHE_HEADER_VERSION_ONE
+            h[8..12].copy_from_slice(&props.vendor_id.to_le_bytes());
+            h[12..16].copy_from_slice(&props.device_id.to_le_bytes());
+            h[16..32].copy_from_slice(&props.pipeline_cache_uuid);
+            h
+        },
     })
 }
 
@@ -90,23 +122,25 @@ pub(super) fn select(
             .position(|a| a.info.name.to_lowercase().contains(&needle));
         return match position {
             Some(i) => Ok(usable.swap_remove(i)),
-            None => Err(GraphicsError::AdapterNotFound {
+            None => Err(EnvironmentError::AdapterNotFound {
                 requested: wanted.to_owned(),
                 source_of_request: source,
                 available: usable.iter().map(|a| a.info.name.clone()).collect(),
-            }),
+            }
+            .into()),
         };
     }
     // Stable sort: ties keep the driver's enumeration order.
     usable.sort_by_key(|a| a.info.kind);
     if usable.is_empty() {
-        return Err(GraphicsError::NoAdapter {
+        return Err(EnvironmentError::NoAdapter {
             found: if rejected.is_empty() {
                 "the loader reports no physical devices".to_owned()
             } else {
                 rejected.join("; ")
             },
-        });
+        }
+        .into());
     }
     Ok(usable.swap_remove(0))
 }
@@ -122,9 +156,23 @@ pub(super) fn open(
     let mut v13 = vk::PhysicalDeviceVulkan13Features::default()
         .dynamic_rendering(true)
         .synchronization2(true);
+    let mut v12 = vk::PhysicalDeviceVulkan12Features::default().timeline_semaphore(true);
+    if adapter.caps.descriptor_indexing {
+        v12 = v12
+            .runtime_descriptor_array(true)
+            .descriptor_binding_partially_bound(true)
+            .shader_sampled_image_array_non_uniform_indexing(true)
+            .descriptor_binding_sampled_image_update_after_bind(true);
+    }
+    let mut extensions = Vec::new();
+    if adapter.caps.push_descriptors {
+        extensions.push(ash::khr::push_descriptor::NAME.as_ptr());
+    }
     let create_info = vk::DeviceCreateInfo::default()
         .queue_create_infos(&queue_info)
-        .push_next(&mut v13);
+        .enabled_extension_names(&extensions)
+        .push_next(&mut v13)
+        .push_next(&mut v12);
     let raw_instance = &instance.shared.raw;
     // SAFETY: the physical device belongs to this live instance; the features were checked in
     // `probe`; all pointers refer to locals that outlive the call.
@@ -142,21 +190,46 @@ pub(super) fn open(
         Err(e) => {
             // SAFETY: nothing was created from the device yet.
             unsafe { raw.destroy_device(None) };
-            return Err(map_unexpected("creating the memory allocator", e));
+            return Err(map_unexpected("creating the memory allocator", e).into());
         }
     };
-    let shared = DeviceShared::new(
+    let debug_utils = instance
+        .shared
+        .messenger
+        .is_some()
+        .then(|| ash::ext::debug_utils::Device::new(raw_instance, &raw));
+    let push_descriptor = adapter
+        .caps
+        .push_descriptors
+        .then(|| ash::khr::push_descriptor::Device::new(raw_instance, &raw));
+    let shared = Arc::new(DeviceShared::new(
         Arc::clone(&instance.shared),
         raw,
         allocator,
         adapter.queue_family,
-    );
+        queue,
+        push_descriptor,
+        debug_utils,
+        adapter.cache_header,
+    ));
     Ok((
         Device {
-            shared: Arc::new(shared),
+            shared: Arc::clone(&shared),
         },
-        Queue {
-            raw: Mutex::new(queue),
-        },
+        Queue { shared },
     ))
+}
+
+impl crate::hal::Adapter<Vulkan> for Adapter {
+    fn info(&self) -> AdapterInfo {
+        self.info.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+
+    unsafe fn open(&self, instance: &Instance) -> Result<(Device, Queue), GraphicsError> {
+        open(instance, self)
+    }
 }

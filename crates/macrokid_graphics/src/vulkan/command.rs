@@ -1,580 +1,871 @@
-//! Command recording: per-thread secondary command buffers (dynamic rendering inheritance),
-//! the primary command buffer with synchronization2 barriers, submit, read-back and uploads.
+//! [`CommandEncoder`]: recording into command buffers of an encoder-owned pool; [`Queue`]:
+//! submission with a timeline-semaphore signal.
 
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ash::vk;
 
-use super::device::{subresource_range, BufferInner, DeviceShared, HostAccess, ThreadCommandPool};
+use super::device::DeviceShared;
 use super::{
-    conv, map_oom, map_oom_lost, Buffer, CommandBuffer, CommandEncoder, Device, FrameSlot,
-    Pipeline, Queue, Texture,
+    conv, map_oom, map_oom_lost, Buffer, CommandBuffer, CommandEncoder, Fence, KeepAlive,
+    PipelineLayout, Queue, RenderPipeline, Texture, Vulkan,
 };
-use crate::backend::{MeshBuffers, PassTargets};
-use crate::{BufferUsage, Camera, GraphicsError};
+use crate::hal::{
+    BufferBarrier, BufferCopy, BufferTextureCopy, DescriptorResource, DescriptorWrite, LoadOp,
+    RenderTargetFormats, RenderingContents, RenderingDesc, ShaderStages, TextureBarrier,
+};
+use crate::DeviceError;
+
+/// A command pool; destroyed when the encoder and every command buffer ended from it (kept
+/// alive by pending submissions) are gone.
+struct PoolInner {
+    shared: Arc<DeviceShared>,
+    raw: vk::CommandPool,
+}
+
+impl Drop for PoolInner {
+    fn drop(&mut self) {
+        // SAFETY: the pool was created here; its encoder is gone (no recording) and every
+        // submission of its buffers completed (they hold this `Arc` through their fence).
+        unsafe { self.shared.raw.destroy_command_pool(self.raw, None) };
+    }
+}
+
+/// What a recording buffer has bound, so repeated binds are skipped.
+#[derive(Default)]
+struct Bound {
+    pipeline: vk::Pipeline,
+    vertex: [vk::Buffer; 4],
+    index: vk::Buffer,
+    /// Descriptor set bound as set 0 since the pipeline was last changed.
+    set0: vk::DescriptorSet,
+}
+
+struct Recording {
+    raw: vk::CommandBuffer,
+    keep_alive: Vec<KeepAlive>,
+    bound: Bound,
+}
 
 pub(super) struct EncoderInner {
     shared: Arc<DeviceShared>,
-    /// The pool this encoder owns until it ends; `None` once given back.
-    pool: Option<ThreadCommandPool>,
-    /// Where the pool goes back to (the frame slot's idle list).
-    home: Arc<Mutex<Vec<ThreadCommandPool>>>,
-    cmd: vk::CommandBuffer,
-    width: u32,
-    height: u32,
-    /// State already recorded in `cmd`, so consecutive draws skip redundant binds.
-    bound: Option<BoundState>,
-    /// Mesh buffers bound in `cmd`; they travel with the command buffer to the frame slot,
-    /// which keeps them alive until the GPU is done with the submission.
-    keep_alive: Vec<Arc<BufferInner>>,
+    pool: Arc<PoolInner>,
+    /// Allocated buffers by level (primary, secondary); `..used` are taken since the last reset.
+    buffers: [Vec<vk::CommandBuffer>; 2],
+    used: [usize; 2],
+    recording: Option<Recording>,
 }
 
-/// Pipeline, buffers and push constants recorded last in an encoder.
-#[derive(Clone, Copy, PartialEq)]
-struct BoundState {
-    pipeline: vk::Pipeline,
-    vertices: vk::Buffer,
-    indices: vk::Buffer,
-    instances: vk::Buffer,
-    push: [u8; conv::PUSH_CONSTANT_BYTES as usize],
+pub(super) fn create_encoder(shared: &Arc<DeviceShared>) -> Result<CommandEncoder, DeviceError> {
+    let info = vk::CommandPoolCreateInfo::default()
+        .flags(vk::CommandPoolCreateFlags::TRANSIENT)
+        .queue_family_index(shared.queue_family);
+    // SAFETY: valid create info on a live device.
+    let raw = unsafe { shared.raw.create_command_pool(&info, None) }
+        .map_err(|e| map_oom("creating a command pool", e))?;
+    Ok(CommandEncoder {
+        inner: EncoderInner {
+            shared: Arc::clone(shared),
+            pool: Arc::new(PoolInner {
+                shared: Arc::clone(shared),
+                raw,
+            }),
+            buffers: [Vec::new(), Vec::new()],
+            used: [0, 0],
+            recording: None,
+        },
+    })
 }
 
 impl EncoderInner {
-    fn give_pool_back(&mut self) {
-        if let Some(pool) = self.pool.take() {
-            self.home
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(pool);
+    fn next_buffer(&mut self, secondary: bool) -> Result<vk::CommandBuffer, DeviceError> {
+        let i = usize::from(secondary);
+        if self.used[i] == self.buffers[i].len() {
+            let level = if secondary {
+                vk::CommandBufferLevel::SECONDARY
+            } else {
+                vk::CommandBufferLevel::PRIMARY
+            };
+            let info = vk::CommandBufferAllocateInfo::default()
+                .command_pool(self.pool.raw)
+                .level(level)
+                .command_buffer_count(1);
+            // SAFETY: the pool is live and used only by this encoder (`&mut self`).
+            let mut new = unsafe { self.shared.raw.allocate_command_buffers(&info) }
+                .map_err(|e| map_oom("allocating a command buffer", e))?;
+            self.buffers[i].append(&mut new);
         }
+        self.used[i] += 1;
+        Ok(self.buffers[i][self.used[i] - 1])
     }
-}
 
-impl Drop for EncoderInner {
-    fn drop(&mut self) {
-        // An encoder dropped without `end_encoding` leaves its buffer in the recording state;
-        // the pool reset at the slot's next `wait_frame_slot` returns it to the initial state.
-        self.give_pool_back();
-    }
-}
-
-fn lock_queue(queue: &Queue) -> std::sync::MutexGuard<'_, vk::Queue> {
-    queue.raw.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-pub(super) fn begin_encoding(
-    device: &Device,
-    slot: &FrameSlot,
-    targets: &PassTargets,
-) -> Result<CommandEncoder, GraphicsError> {
-    let shared = &device.shared;
-    let home = Arc::clone(&slot.inner.thread_pools);
-    let pooled = home.lock().unwrap_or_else(|p| p.into_inner()).pop();
-    let mut pool = match pooled {
-        Some(p) => p,
-        None => ThreadCommandPool::new(shared)?,
-    };
-    let cmd = match pool.next_buffer(vk::CommandBufferLevel::SECONDARY) {
-        Ok(c) => c,
-        Err(e) => {
-            home.lock().unwrap_or_else(|p| p.into_inner()).push(pool);
-            return Err(e);
+    fn begin(
+        &mut self,
+        secondary: bool,
+        inheritance: Option<&vk::CommandBufferInheritanceInfo<'_>>,
+    ) -> Result<(), DeviceError> {
+        debug_assert!(self.recording.is_none(), "begin on a recording encoder");
+        let raw = self.next_buffer(secondary)?;
+        let mut begin = vk::CommandBufferBeginInfo::default()
+            .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
+        if let Some(inheritance) = inheritance {
+            begin = begin
+                .flags(
+                    vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT
+                        | vk::CommandBufferUsageFlags::RENDER_PASS_CONTINUE,
+                )
+                .inheritance_info(inheritance);
         }
-    };
-    let mut inner = EncoderInner {
-        shared: Arc::clone(shared),
-        pool: Some(pool),
-        home,
-        cmd,
-        width: targets.width,
-        height: targets.height,
-        bound: None,
-        keep_alive: Vec::new(),
-    };
-    let color_formats = [conv::map_texture_format(targets.color)];
-    let mut rendering = vk::CommandBufferInheritanceRenderingInfo::default()
-        .color_attachment_formats(&color_formats)
-        .depth_attachment_format(conv::map_texture_format(targets.depth))
-        .rasterization_samples(vk::SampleCountFlags::TYPE_1);
-    let inheritance = vk::CommandBufferInheritanceInfo::default().push_next(&mut rendering);
-    let begin = vk::CommandBufferBeginInfo::default()
-        .flags(
-            vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT
-                | vk::CommandBufferUsageFlags::RENDER_PASS_CONTINUE,
-        )
-        .inheritance_info(&inheritance);
-    // SAFETY: `cmd` comes from a pool this encoder owns exclusively (taken out of the slot's
-    // idle list) and is in the initial state (the pool was reset after the slot's fence);
-    // the inheritance chain points to locals alive for the call.
-    unsafe { shared.raw.begin_command_buffer(cmd, &begin) }
-        .map_err(|e| map_oom("beginning a secondary command buffer", e))?;
-    // Dynamic state is not inherited by secondaries: set it once per buffer. Plain Vulkan
-    // viewport: clip-space +Y points down the image.
-    let viewport = vk::Viewport {
-        x: 0.0,
-        y: 0.0,
-        width: inner.width as f32,
-        height: inner.height as f32,
-        min_depth: 0.0,
-        max_depth: 1.0,
-    };
-    let scissor = vk::Rect2D {
-        offset: vk::Offset2D { x: 0, y: 0 },
-        extent: vk::Extent2D {
-            width: inner.width,
-            height: inner.height,
-        },
-    };
-    // SAFETY: the buffer is recording and owned by this encoder.
-    unsafe {
-        shared.raw.cmd_set_viewport(cmd, 0, &[viewport]);
-        shared.raw.cmd_set_scissor(cmd, 0, &[scissor]);
-    }
-    inner.cmd = cmd;
-    Ok(CommandEncoder { inner })
-}
-
-pub(super) fn draw_mesh_instanced(
-    encoder: &mut CommandEncoder,
-    pipeline: &Pipeline,
-    slot: &FrameSlot,
-    camera: &Camera,
-    mesh: &MeshBuffers<super::Vulkan>,
-    instances: Range<u32>,
-) {
-    let enc = &mut encoder.inner;
-    let Some(instance_buffer) = slot.inner.instances.as_ref() else {
-        // No instances were ever uploaded: the renderer rejects non-empty ranges before this.
-        return;
-    };
-    let state = BoundState {
-        pipeline: pipeline.inner.raw,
-        vertices: mesh.vertices.raw(),
-        indices: mesh.indices.raw(),
-        instances: instance_buffer.raw,
-        push: conv::push_constants(camera),
-    };
-    let previous = enc.bound.replace(state);
-    let raw = &enc.shared.raw;
-    // SAFETY: the command buffer is recording and owned by this encoder; the pipeline, mesh
-    // buffers and instance buffer belong to the same device (caller contract) and outlive the
-    // submission: the pipeline by caller contract, the mesh buffers through `keep_alive` below
-    // (then the command buffer's, then the slot's until its fence is waited), the instance
-    // buffer through the slot (`retired` when replaced); `instances` lies within the uploaded
-    // instances (caller contract). State recorded earlier in this buffer stays bound, so only
-    // changes are recorded.
-    unsafe {
-        if previous.map(|p| p.pipeline) != Some(state.pipeline) {
-            raw.cmd_bind_pipeline(enc.cmd, vk::PipelineBindPoint::GRAPHICS, state.pipeline);
-        }
-        if previous.map(|p| p.push) != Some(state.push) {
-            raw.cmd_push_constants(
-                enc.cmd,
-                pipeline.inner.layout,
-                vk::ShaderStageFlags::VERTEX | vk::ShaderStageFlags::FRAGMENT,
-                0,
-                &state.push,
-            );
-        }
-        if previous.map(|p| (p.vertices, p.instances)) != Some((state.vertices, state.instances)) {
-            raw.cmd_bind_vertex_buffers(enc.cmd, 0, &[state.vertices, state.instances], &[0, 0]);
-        }
-        if previous.map(|p| p.indices) != Some(state.indices) {
-            raw.cmd_bind_index_buffer(enc.cmd, state.indices, 0, vk::IndexType::UINT32);
-        }
-        // The mesh buffers are bound in this command buffer from now on: keep them alive
-        // with it (once per newly bound buffer; the same buffer stays bound otherwise).
-        if previous.map(|p| p.vertices) != Some(state.vertices) {
-            enc.keep_alive.push(Arc::clone(&mesh.vertices.inner));
-        }
-        if previous.map(|p| p.indices) != Some(state.indices) {
-            enc.keep_alive.push(Arc::clone(&mesh.indices.inner));
-        }
-        raw.cmd_draw_indexed(
-            enc.cmd,
-            mesh.index_count,
-            instances.end - instances.start,
-            0,
-            0,
-            instances.start,
-        );
-    }
-}
-
-pub(super) fn end_encoding(encoder: CommandEncoder) -> Result<CommandBuffer, GraphicsError> {
-    let mut inner = encoder.inner;
-    // SAFETY: the buffer is recording and owned by this encoder.
-    let result = unsafe { inner.shared.raw.end_command_buffer(inner.cmd) };
-    inner.give_pool_back();
-    result.map_err(|e| map_oom("ending a secondary command buffer", e))?;
-    Ok(CommandBuffer {
-        raw: inner.cmd,
-        keep_alive: std::mem::take(&mut inner.keep_alive),
-    })
-}
-
-pub(super) fn wait_frame_slot(device: &Device, slot: &mut FrameSlot) -> Result<(), GraphicsError> {
-    debug_assert!(Arc::ptr_eq(&device.shared, &slot.inner.shared));
-    let slot = &mut slot.inner;
-    slot.wait_fence()?;
-    slot.primary_pool.reset()?;
-    for pool in slot
-        .thread_pools
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter_mut()
-    {
-        pool.reset()?;
-    }
-    slot.retired.clear();
-    slot.keep_alive.clear();
-    Ok(())
-}
-
-fn image_barrier(
-    image: &Texture,
-    src: (vk::PipelineStageFlags2, vk::AccessFlags2),
-    dst: (vk::PipelineStageFlags2, vk::AccessFlags2),
-    layouts: (vk::ImageLayout, vk::ImageLayout),
-) -> vk::ImageMemoryBarrier2<'static> {
-    vk::ImageMemoryBarrier2::default()
-        .src_stage_mask(src.0)
-        .src_access_mask(src.1)
-        .dst_stage_mask(dst.0)
-        .dst_access_mask(dst.1)
-        .old_layout(layouts.0)
-        .new_layout(layouts.1)
-        .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-        .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-        .image(image.inner.image)
-        .subresource_range(subresource_range(image.inner.format))
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(super) fn submit(
-    device: &Device,
-    queue: &Queue,
-    slot: &mut FrameSlot,
-    color: &Texture,
-    depth: &Texture,
-    clear: [f32; 4],
-    secondaries: Vec<CommandBuffer>,
-) -> Result<(), GraphicsError> {
-    let mut raws = Vec::with_capacity(secondaries.len());
-    for cb in secondaries {
-        raws.push(cb.raw);
-        // Kept until the slot's fence is waited (`wait_frame_slot`), whether or not the
-        // submission below succeeds.
-        slot.inner.keep_alive.extend(cb.keep_alive);
-    }
-    let secondaries = raws;
-    submit_with(
-        device,
-        queue,
-        slot,
-        color,
-        depth,
-        clear,
-        PassContents::Secondaries(&secondaries),
-    )
-}
-
-/// What goes between begin and end rendering in the primary command buffer.
-pub(super) enum PassContents<'a> {
-    /// Execute these secondaries, in order.
-    Secondaries(&'a [vk::CommandBuffer]),
-    /// Record inline with this function (used by the raw baseline).
-    Inline(&'a dyn Fn(&ash::Device, vk::CommandBuffer)),
-}
-
-/// Records the primary command buffer of a frame around `contents` and submits it with the
-/// slot's fence.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn submit_with(
-    device: &Device,
-    queue: &Queue,
-    slot: &mut FrameSlot,
-    color: &Texture,
-    depth: &Texture,
-    clear: [f32; 4],
-    contents: PassContents<'_>,
-) -> Result<(), GraphicsError> {
-    use vk::{AccessFlags2 as A, ImageLayout as L, PipelineStageFlags2 as S};
-    let raw = &device.shared.raw;
-    let slot = &mut slot.inner;
-    let cmd = slot
-        .primary_pool
-        .next_buffer(vk::CommandBufferLevel::PRIMARY)?;
-    let (width, height) = (color.inner.width, color.inner.height);
-    let begin =
-        vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
-
-    // Previous frames (other slot, same queue) last touched the targets as: colour copied to
-    // a read-back buffer, depth written by fragment tests. Contents are discarded (UNDEFINED).
-    let to_attachment = [
-        image_barrier(
-            color,
-            (S::COPY | S::COLOR_ATTACHMENT_OUTPUT, A::NONE),
-            (S::COLOR_ATTACHMENT_OUTPUT, A::COLOR_ATTACHMENT_WRITE),
-            (L::UNDEFINED, L::COLOR_ATTACHMENT_OPTIMAL),
-        ),
-        image_barrier(
-            depth,
-            (
-                S::EARLY_FRAGMENT_TESTS | S::LATE_FRAGMENT_TESTS,
-                A::DEPTH_STENCIL_ATTACHMENT_WRITE,
-            ),
-            (
-                S::EARLY_FRAGMENT_TESTS | S::LATE_FRAGMENT_TESTS,
-                A::DEPTH_STENCIL_ATTACHMENT_READ | A::DEPTH_STENCIL_ATTACHMENT_WRITE,
-            ),
-            (L::UNDEFINED, L::DEPTH_ATTACHMENT_OPTIMAL),
-        ),
-    ];
-    // The read-back buffer was last written by this slot's previous copy and read by the host.
-    let readback_before = [vk::BufferMemoryBarrier2::default()
-        .src_stage_mask(S::COPY | S::HOST)
-        .src_access_mask(A::TRANSFER_WRITE)
-        .dst_stage_mask(S::COPY)
-        .dst_access_mask(A::TRANSFER_WRITE)
-        .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-        .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-        .buffer(slot.readback.raw)
-        .offset(0)
-        .size(vk::WHOLE_SIZE)];
-    let to_copy = [image_barrier(
-        color,
-        (S::COLOR_ATTACHMENT_OUTPUT, A::COLOR_ATTACHMENT_WRITE),
-        (S::COPY, A::TRANSFER_READ),
-        (L::COLOR_ATTACHMENT_OPTIMAL, L::TRANSFER_SRC_OPTIMAL),
-    )];
-    let to_host = [vk::BufferMemoryBarrier2::default()
-        .src_stage_mask(S::COPY)
-        .src_access_mask(A::TRANSFER_WRITE)
-        .dst_stage_mask(S::HOST)
-        .dst_access_mask(A::HOST_READ)
-        .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-        .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-        .buffer(slot.readback.raw)
-        .offset(0)
-        .size(vk::WHOLE_SIZE)];
-
-    let color_attachment = [vk::RenderingAttachmentInfo::default()
-        .image_view(color.inner.view)
-        .image_layout(L::COLOR_ATTACHMENT_OPTIMAL)
-        .load_op(vk::AttachmentLoadOp::CLEAR)
-        .store_op(vk::AttachmentStoreOp::STORE)
-        .clear_value(vk::ClearValue {
-            color: vk::ClearColorValue { float32: clear },
-        })];
-    let depth_attachment = vk::RenderingAttachmentInfo::default()
-        .image_view(depth.inner.view)
-        .image_layout(L::DEPTH_ATTACHMENT_OPTIMAL)
-        .load_op(vk::AttachmentLoadOp::CLEAR)
-        .store_op(vk::AttachmentStoreOp::DONT_CARE)
-        .clear_value(vk::ClearValue {
-            depth_stencil: vk::ClearDepthStencilValue {
-                depth: 1.0,
-                stencil: 0,
-            },
+        // SAFETY: `raw` is in the initial state (fresh, or its pool was reset once the GPU
+        // was done with it, by the `reset_all` contract) and used only by this encoder.
+        unsafe { self.shared.raw.begin_command_buffer(raw, &begin) }
+            .map_err(|e| map_oom("beginning a command buffer", e))?;
+        self.recording = Some(Recording {
+            raw,
+            keep_alive: vec![Arc::clone(&self.pool) as KeepAlive],
+            bound: Bound::default(),
         });
-    let area = vk::Rect2D {
-        offset: vk::Offset2D { x: 0, y: 0 },
-        extent: vk::Extent2D { width, height },
-    };
-    let flags = match contents {
-        PassContents::Secondaries(_) => vk::RenderingFlags::CONTENTS_SECONDARY_COMMAND_BUFFERS,
-        PassContents::Inline(_) => vk::RenderingFlags::empty(),
-    };
-    let rendering = vk::RenderingInfo::default()
-        .flags(flags)
-        .render_area(area)
-        .layer_count(1)
-        .color_attachments(&color_attachment)
-        .depth_attachment(&depth_attachment);
-    let copy = vk::BufferImageCopy {
-        buffer_offset: 0,
-        buffer_row_length: 0,
-        buffer_image_height: 0,
-        image_subresource: vk::ImageSubresourceLayers {
-            aspect_mask: vk::ImageAspectFlags::COLOR,
-            mip_level: 0,
-            base_array_layer: 0,
-            layer_count: 1,
-        },
-        image_offset: vk::Offset3D { x: 0, y: 0, z: 0 },
-        image_extent: vk::Extent3D {
-            width,
-            height,
-            depth: 1,
-        },
-    };
-    debug_assert!(
-        u64::from(width) * u64::from(height) * 4 <= slot.readback_bytes,
-        "read-back buffer smaller than the colour target"
-    );
+        Ok(())
+    }
 
-    // SAFETY: `cmd` was just taken from this slot's primary pool, reset after the slot's fence
-    // was waited; all handles belong to this device; the secondaries were recorded for this
-    // frame slot with matching inheritance (formats, samples) and are executed once (inline
-    // contents record into the rendering scope begun here); the
-    // barriers order every access to the targets and the read-back buffer (see above).
-    unsafe {
-        raw.begin_command_buffer(cmd, &begin)
-            .map_err(|e| map_oom("beginning the primary command buffer", e))?;
-        raw.cmd_pipeline_barrier2(
-            cmd,
-            &vk::DependencyInfo::default()
-                .image_memory_barriers(&to_attachment)
-                .buffer_memory_barriers(&readback_before),
-        );
-        raw.cmd_begin_rendering(cmd, &rendering);
-        match contents {
-            PassContents::Secondaries(list) if !list.is_empty() => {
-                raw.cmd_execute_commands(cmd, list);
-            }
-            PassContents::Secondaries(_) => {}
-            PassContents::Inline(record) => record(raw, cmd),
+    fn rec(&mut self) -> &mut Recording {
+        self.recording
+            .as_mut()
+            .expect("a command was recorded on an encoder that is not recording")
+    }
+}
+
+impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
+    unsafe fn begin_encoding(&mut self, _label: Option<&str>) -> Result<(), DeviceError> {
+        self.inner.begin(false, None)
+    }
+
+    unsafe fn begin_secondary(
+        &mut self,
+        formats: &RenderTargetFormats<'_>,
+    ) -> Result<(), DeviceError> {
+        let colors: Vec<_> = formats
+            .colors
+            .iter()
+            .map(|f| conv::map_texture_format(*f))
+            .collect();
+        let mut rendering = vk::CommandBufferInheritanceRenderingInfo::default()
+            .color_attachment_formats(&colors)
+            .rasterization_samples(vk::SampleCountFlags::TYPE_1);
+        if let Some(depth) = formats.depth {
+            rendering = rendering.depth_attachment_format(conv::map_texture_format(depth));
         }
-        raw.cmd_end_rendering(cmd);
-        raw.cmd_pipeline_barrier2(
-            cmd,
-            &vk::DependencyInfo::default().image_memory_barriers(&to_copy),
-        );
-        raw.cmd_copy_image_to_buffer(
-            cmd,
-            color.inner.image,
-            L::TRANSFER_SRC_OPTIMAL,
-            slot.readback.raw,
-            &[copy],
-        );
-        raw.cmd_pipeline_barrier2(
-            cmd,
-            &vk::DependencyInfo::default().buffer_memory_barriers(&to_host),
-        );
-        raw.end_command_buffer(cmd)
-            .map_err(|e| map_oom("ending the primary command buffer", e))?;
+        let inheritance = vk::CommandBufferInheritanceInfo::default().push_next(&mut rendering);
+        self.inner.begin(true, Some(&inheritance))
     }
 
-    let cmd_infos = [vk::CommandBufferSubmitInfo::default().command_buffer(cmd)];
-    let submit = vk::SubmitInfo2::default().command_buffer_infos(&cmd_infos);
-    let queue = lock_queue(queue);
-    debug_assert!(
-        !slot.in_flight,
-        "submit on a frame slot that was not waited"
-    );
-    // SAFETY: no pending submission uses the fence (caller contract: the slot was waited
-    // since its last submit), so it may be reset; the queue is externally synchronised by its
-    // mutex; `cmd` is executable. If the submit fails the fence stays unsignalled and
-    // `in_flight` stays false, so nothing waits on it (`FrameSlotInner::wait_fence`).
-    unsafe {
-        raw.reset_fences(&[slot.fence])
-            .map_err(|e| map_oom("resetting a frame fence", e))?;
-        raw.queue_submit2(*queue, &[submit], slot.fence)
-            .map_err(|e| map_oom_lost("submitting a frame", e))?;
+    unsafe fn end_encoding(&mut self) -> Result<CommandBuffer, DeviceError> {
+        let rec = self
+            .inner
+            .recording
+            .take()
+            .expect("end_encoding on an encoder that is not recording");
+        // SAFETY: the buffer is recording and owned by this encoder; rendering it began was
+        // ended (caller contract).
+        unsafe { self.inner.shared.raw.end_command_buffer(rec.raw) }
+            .map_err(|e| map_oom("ending a command buffer", e))?;
+        Ok(CommandBuffer {
+            raw: rec.raw,
+            keep_alive: rec.keep_alive,
+        })
     }
-    // Only a successful submit will signal the fence.
-    slot.in_flight = true;
-    Ok(())
+
+    unsafe fn reset_all(&mut self) -> Result<(), DeviceError> {
+        // A recording left unfinished (an error between begin and end) is discarded.
+        self.inner.recording = None;
+        // SAFETY: caller contract: no buffer of the pool is pending or will be submitted;
+        // `&mut self` gives exclusive access to the pool.
+        unsafe {
+            self.inner
+                .shared
+                .raw
+                .reset_command_pool(self.inner.pool.raw, vk::CommandPoolResetFlags::empty())
+        }
+        .map_err(|e| map_oom("resetting a command pool", e))?;
+        self.inner.used = [0, 0];
+        Ok(())
+    }
+
+    unsafe fn texture_barriers(&mut self, barriers: &[TextureBarrier<'_, Vulkan>]) {
+        let raw: Vec<_> = barriers
+            .iter()
+            .map(|b| {
+                let before = conv::texture_use(b.before);
+                let after = conv::texture_use(b.after);
+                vk::ImageMemoryBarrier2::default()
+                    .src_stage_mask(before.stages)
+                    .src_access_mask(conv::src_access(b.before.is_write(), before.access))
+                    .dst_stage_mask(after.stages)
+                    .dst_access_mask(after.access)
+                    .old_layout(before.layout)
+                    .new_layout(after.layout)
+                    .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                    .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                    .image(b.texture.inner.image)
+                    .subresource_range(conv::subresource_range(b.texture.inner.format))
+            })
+            .collect();
+        let rec = self.inner.rec();
+        for b in barriers {
+            rec.keep_alive
+                .push(Arc::clone(&b.texture.inner) as KeepAlive);
+        }
+        let cmd = rec.raw;
+        // SAFETY: recording outside rendering (caller contract); the images are live.
+        unsafe {
+            self.inner.shared.raw.cmd_pipeline_barrier2(
+                cmd,
+                &vk::DependencyInfo::default().image_memory_barriers(&raw),
+            )
+        };
+    }
+
+    unsafe fn buffer_barriers(&mut self, barriers: &[BufferBarrier<'_, Vulkan>]) {
+        let raw: Vec<_> = barriers
+            .iter()
+            .map(|b| {
+                let (src_stage, src_access) = conv::buffer_use(b.before);
+                let (dst_stage, dst_access) = conv::buffer_use(b.after);
+                vk::BufferMemoryBarrier2::default()
+                    .src_stage_mask(src_stage)
+                    .src_access_mask(conv::src_access(b.before.is_write(), src_access))
+                    .dst_stage_mask(dst_stage)
+                    .dst_access_mask(dst_access)
+                    .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                    .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                    .buffer(b.buffer.inner.raw)
+                    .offset(0)
+                    .size(vk::WHOLE_SIZE)
+            })
+            .collect();
+        let rec = self.inner.rec();
+        for b in barriers {
+            rec.keep_alive
+                .push(Arc::clone(&b.buffer.inner) as KeepAlive);
+        }
+        let cmd = rec.raw;
+        // SAFETY: recording outside rendering (caller contract); the buffers are live.
+        unsafe {
+            self.inner.shared.raw.cmd_pipeline_barrier2(
+                cmd,
+                &vk::DependencyInfo::default().buffer_memory_barriers(&raw),
+            )
+        };
+    }
+
+    unsafe fn copy_buffer_to_buffer(&mut self, src: &Buffer, dst: &Buffer, regions: &[BufferCopy]) {
+        let raw: Vec<_> = regions
+            .iter()
+            .map(|r| vk::BufferCopy {
+                src_offset: r.src_offset,
+                dst_offset: r.dst_offset,
+                size: r.size,
+            })
+            .collect();
+        let rec = self.inner.rec();
+        rec.keep_alive.push(Arc::clone(&src.inner) as KeepAlive);
+        rec.keep_alive.push(Arc::clone(&dst.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording outside rendering; buffers in transfer uses; regions in bounds
+        // (caller contract).
+        unsafe {
+            self.inner
+                .shared
+                .raw
+                .cmd_copy_buffer(cmd, src.inner.raw, dst.inner.raw, &raw)
+        };
+    }
+
+    unsafe fn copy_buffer_to_texture(
+        &mut self,
+        src: &Buffer,
+        dst: &Texture,
+        regions: &[BufferTextureCopy],
+    ) {
+        let raw = image_copies(dst, regions);
+        let rec = self.inner.rec();
+        rec.keep_alive.push(Arc::clone(&src.inner) as KeepAlive);
+        rec.keep_alive.push(Arc::clone(&dst.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording outside rendering; `src` in TransferSrc, `dst` in TransferDst
+        // (hence TRANSFER_DST_OPTIMAL); regions in bounds (caller contract).
+        unsafe {
+            self.inner.shared.raw.cmd_copy_buffer_to_image(
+                cmd,
+                src.inner.raw,
+                dst.inner.image,
+                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                &raw,
+            )
+        };
+    }
+
+    unsafe fn copy_texture_to_buffer(
+        &mut self,
+        src: &Texture,
+        dst: &Buffer,
+        regions: &[BufferTextureCopy],
+    ) {
+        let raw = image_copies(src, regions);
+        let rec = self.inner.rec();
+        rec.keep_alive.push(Arc::clone(&src.inner) as KeepAlive);
+        rec.keep_alive.push(Arc::clone(&dst.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording outside rendering; `src` in TransferSrc (TRANSFER_SRC_OPTIMAL),
+        // `dst` in TransferDst; regions in bounds (caller contract).
+        unsafe {
+            self.inner.shared.raw.cmd_copy_image_to_buffer(
+                cmd,
+                src.inner.image,
+                vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                dst.inner.raw,
+                &raw,
+            )
+        };
+    }
+
+    unsafe fn begin_rendering(&mut self, desc: &RenderingDesc<'_, Vulkan>) {
+        let colors: Vec<_> = desc
+            .color_attachments
+            .iter()
+            .map(|a| {
+                let mut info = vk::RenderingAttachmentInfo::default()
+                    .image_view(a.view.inner.raw)
+                    .image_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)
+                    .load_op(conv::map_load(a.load))
+                    .store_op(conv::map_store(a.store));
+                if let LoadOp::Clear(c) = a.load {
+                    info = info.clear_value(vk::ClearValue {
+                        color: vk::ClearColorValue { float32: c },
+                    });
+                }
+                info
+            })
+            .collect();
+        let depth = desc.depth_attachment.as_ref().map(|a| {
+            let mut info = vk::RenderingAttachmentInfo::default()
+                .image_view(a.view.inner.raw)
+                .image_layout(vk::ImageLayout::DEPTH_STENCIL_ATTACHMENT_OPTIMAL)
+                .load_op(conv::map_load(a.load))
+                .store_op(conv::map_store(a.store));
+            if let LoadOp::Clear(d) = a.load {
+                info = info.clear_value(vk::ClearValue {
+                    depth_stencil: vk::ClearDepthStencilValue {
+                        depth: d,
+                        stencil: 0,
+                    },
+                });
+            }
+            info
+        });
+        let flags = match desc.contents {
+            RenderingContents::Inline => vk::RenderingFlags::empty(),
+            RenderingContents::Secondaries => {
+                vk::RenderingFlags::CONTENTS_SECONDARY_COMMAND_BUFFERS
+            }
+        };
+        let mut info = vk::RenderingInfo::default()
+            .flags(flags)
+            .render_area(vk::Rect2D {
+                offset: vk::Offset2D { x: 0, y: 0 },
+                extent: vk::Extent2D {
+                    width: desc.extent.0,
+                    height: desc.extent.1,
+                },
+            })
+            .layer_count(1)
+            .color_attachments(&colors);
+        if let Some(depth) = depth.as_ref() {
+            info = info.depth_attachment(depth);
+        }
+        let rec = self.inner.rec();
+        for a in desc.color_attachments {
+            rec.keep_alive.push(Arc::clone(&a.view.inner) as KeepAlive);
+        }
+        if let Some(a) = &desc.depth_attachment {
+            rec.keep_alive.push(Arc::clone(&a.view.inner) as KeepAlive);
+        }
+        let cmd = rec.raw;
+        // SAFETY: recording a primary outside rendering, attachments in attachment layouts
+        // and of the render area's size (caller contract); `info` points to locals.
+        unsafe { self.inner.shared.raw.cmd_begin_rendering(cmd, &info) };
+    }
+
+    unsafe fn end_rendering(&mut self) {
+        let cmd = self.inner.rec().raw;
+        // SAFETY: inside rendering begun by this buffer (caller contract).
+        unsafe { self.inner.shared.raw.cmd_end_rendering(cmd) };
+    }
+
+    unsafe fn execute_secondaries(&mut self, buffers: Vec<CommandBuffer>) {
+        let raws: Vec<_> = buffers.iter().map(|b| b.raw).collect();
+        let rec = self.inner.rec();
+        let cmd = rec.raw;
+        for b in buffers {
+            rec.keep_alive.extend(b.keep_alive);
+        }
+        if raws.is_empty() {
+            return;
+        }
+        // SAFETY: inside rendering with secondary contents; each secondary was begun with the
+        // current formats and is executed once (caller contract).
+        unsafe { self.inner.shared.raw.cmd_execute_commands(cmd, &raws) };
+    }
+
+    unsafe fn set_viewport(&mut self, rect: [f32; 4]) {
+        let cmd = self.inner.rec().raw;
+        let viewport = vk::Viewport {
+            x: rect[0],
+            y: rect[1],
+            width: rect[2],
+            height: rect[3],
+            min_depth: 0.0,
+            max_depth: 1.0,
+        };
+        let scissor = vk::Rect2D {
+            offset: vk::Offset2D {
+                x: rect[0] as i32,
+                y: rect[1] as i32,
+            },
+            extent: vk::Extent2D {
+                width: rect[2] as u32,
+                height: rect[3] as u32,
+            },
+        };
+        // SAFETY: recording (caller contract).
+        unsafe {
+            self.inner.shared.raw.cmd_set_viewport(cmd, 0, &[viewport]);
+            self.inner.shared.raw.cmd_set_scissor(cmd, 0, &[scissor]);
+        }
+    }
+
+    unsafe fn set_render_pipeline(&mut self, pipeline: &RenderPipeline) {
+        let rec = self.inner.rec();
+        if rec.bound.pipeline == pipeline.inner.raw {
+            return;
+        }
+        rec.bound.pipeline = pipeline.inner.raw;
+        // A pipeline of another layout may disturb set bindings: bind again after a change.
+        rec.bound.set0 = vk::DescriptorSet::null();
+        rec.keep_alive
+            .push(Arc::clone(&pipeline.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: inside rendering with matching formats (caller contract).
+        unsafe {
+            self.inner.shared.raw.cmd_bind_pipeline(
+                cmd,
+                vk::PipelineBindPoint::GRAPHICS,
+                pipeline.inner.raw,
+            )
+        };
+    }
+
+    unsafe fn set_push_constants(
+        &mut self,
+        layout: &PipelineLayout,
+        stages: ShaderStages,
+        offset: u32,
+        data: &[u8],
+    ) {
+        let cmd = self.inner.rec().raw;
+        // SAFETY: recording; the range lies in a push-constant range of the layout (caller
+        // contract).
+        unsafe {
+            self.inner.shared.raw.cmd_push_constants(
+                cmd,
+                layout.inner.raw,
+                conv::map_shader_stages(stages),
+                offset,
+                data,
+            )
+        };
+    }
+
+    unsafe fn push_descriptors(
+        &mut self,
+        layout: &PipelineLayout,
+        set: u32,
+        writes: &[DescriptorWrite<'_, Vulkan>],
+    ) {
+        let loader = self
+            .inner
+            .shared
+            .push_descriptor
+            .clone()
+            .expect("push_descriptors on a device without VK_KHR_push_descriptor");
+        let prepared = prepare_writes(writes);
+        let raw_writes = prepared.writes(writes);
+        let rec = self.inner.rec();
+        if set == 0 {
+            rec.bound.set0 = vk::DescriptorSet::null();
+        }
+        rec.keep_alive
+            .extend(prepared.keep_per_write.iter().flatten().cloned());
+        let cmd = rec.raw;
+        // SAFETY: recording; the set layout of `set` was created for push descriptors and each
+        // write matches its binding (caller contract); the infos point to `prepared`.
+        unsafe {
+            loader.cmd_push_descriptor_set(
+                cmd,
+                vk::PipelineBindPoint::GRAPHICS,
+                layout.inner.raw,
+                set,
+                &raw_writes,
+            )
+        };
+    }
+
+    unsafe fn reset_queries(&mut self, set: &super::QuerySet, queries: Range<u32>) {
+        let rec = self.inner.rec();
+        rec.keep_alive.push(Arc::clone(&set.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording outside rendering; no pending submission writes these queries
+        // (caller contract).
+        unsafe {
+            self.inner.shared.raw.cmd_reset_query_pool(
+                cmd,
+                set.inner.raw,
+                queries.start,
+                queries.end - queries.start,
+            )
+        };
+    }
+
+    unsafe fn write_timestamp(&mut self, set: &super::QuerySet, index: u32) {
+        let rec = self.inner.rec();
+        rec.keep_alive.push(Arc::clone(&set.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording; timestamps are supported and the query was reset (caller
+        // contract). ALL_COMMANDS: the time when every earlier command completed.
+        unsafe {
+            self.inner.shared.raw.cmd_write_timestamp2(
+                cmd,
+                vk::PipelineStageFlags2::ALL_COMMANDS,
+                set.inner.raw,
+                index,
+            )
+        };
+    }
+
+    unsafe fn begin_debug_label(&mut self, name: &str) {
+        let cmd = self.inner.rec().raw;
+        let Some(debug) = &self.inner.shared.debug_utils else {
+            return;
+        };
+        let Ok(name) = std::ffi::CString::new(name.replace('\0', " ")) else {
+            return;
+        };
+        let label = vk::DebugUtilsLabelEXT::default().label_name(&name);
+        // SAFETY: recording; the label outlives the call.
+        unsafe { debug.cmd_begin_debug_utils_label(cmd, &label) };
+    }
+
+    unsafe fn end_debug_label(&mut self) {
+        let cmd = self.inner.rec().raw;
+        if let Some(debug) = &self.inner.shared.debug_utils {
+            // SAFETY: recording with a label region open (caller contract).
+            unsafe { debug.cmd_end_debug_utils_label(cmd) };
+        }
+    }
+
+    unsafe fn bind_descriptor_set(
+        &mut self,
+        layout: &PipelineLayout,
+        index: u32,
+        descriptor_set: &super::DescriptorSet,
+    ) {
+        let rec = self.inner.rec();
+        if index == 0 && rec.bound.set0 == descriptor_set.inner.raw {
+            return;
+        }
+        if index == 0 {
+            rec.bound.set0 = descriptor_set.inner.raw;
+        }
+        rec.keep_alive
+            .push(Arc::clone(&descriptor_set.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording; the set's layout is set `index` of `layout` (caller contract).
+        unsafe {
+            self.inner.shared.raw.cmd_bind_descriptor_sets(
+                cmd,
+                vk::PipelineBindPoint::GRAPHICS,
+                layout.inner.raw,
+                index,
+                &[descriptor_set.inner.raw],
+                &[],
+            )
+        };
+    }
+
+    unsafe fn set_vertex_buffer(&mut self, slot: u32, buffer: &Buffer, offset: u64) {
+        let rec = self.inner.rec();
+        let cached = (slot as usize) < rec.bound.vertex.len() && offset == 0;
+        if cached && rec.bound.vertex[slot as usize] == buffer.inner.raw {
+            return;
+        }
+        if (slot as usize) < rec.bound.vertex.len() {
+            rec.bound.vertex[slot as usize] = if cached {
+                buffer.inner.raw
+            } else {
+                vk::Buffer::null()
+            };
+        }
+        rec.keep_alive.push(Arc::clone(&buffer.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording; the buffer has VERTEX usage (caller contract).
+        unsafe {
+            self.inner
+                .shared
+                .raw
+                .cmd_bind_vertex_buffers(cmd, slot, &[buffer.inner.raw], &[offset])
+        };
+    }
+
+    unsafe fn set_index_buffer(&mut self, buffer: &Buffer, offset: u64) {
+        let rec = self.inner.rec();
+        if offset == 0 && rec.bound.index == buffer.inner.raw {
+            return;
+        }
+        rec.bound.index = if offset == 0 {
+            buffer.inner.raw
+        } else {
+            vk::Buffer::null()
+        };
+        rec.keep_alive.push(Arc::clone(&buffer.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording; the buffer has INDEX usage (caller contract).
+        unsafe {
+            self.inner.shared.raw.cmd_bind_index_buffer(
+                cmd,
+                buffer.inner.raw,
+                offset,
+                vk::IndexType::UINT32,
+            )
+        };
+    }
+
+    unsafe fn draw(&mut self, vertices: Range<u32>, instances: Range<u32>) {
+        let cmd = self.inner.rec().raw;
+        // SAFETY: inside rendering with pipeline and buffers bound (caller contract).
+        unsafe {
+            self.inner.shared.raw.cmd_draw(
+                cmd,
+                vertices.end - vertices.start,
+                instances.end - instances.start,
+                vertices.start,
+                instances.start,
+            )
+        };
+    }
+
+    unsafe fn draw_indexed(
+        &mut self,
+        indices: Range<u32>,
+        base_vertex: i32,
+        instances: Range<u32>,
+    ) {
+        let cmd = self.inner.rec().raw;
+        // SAFETY: inside rendering with pipeline, vertex and index buffers bound (caller
+        // contract).
+        unsafe {
+            self.inner.shared.raw.cmd_draw_indexed(
+                cmd,
+                indices.end - indices.start,
+                instances.end - instances.start,
+                indices.start,
+                base_vertex,
+                instances.start,
+            )
+        };
+    }
+
+    unsafe fn draw_indexed_indirect(
+        &mut self,
+        buffer: &Buffer,
+        offset: u64,
+        count: u32,
+        stride: u32,
+    ) {
+        let rec = self.inner.rec();
+        rec.keep_alive.push(Arc::clone(&buffer.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: inside rendering with pipeline and buffers bound; the indirect buffer holds
+        // `count` commands (caller contract).
+        unsafe {
+            self.inner.shared.raw.cmd_draw_indexed_indirect(
+                cmd,
+                buffer.inner.raw,
+                offset,
+                count,
+                stride,
+            )
+        };
+    }
 }
 
-pub(super) fn read_back(
-    device: &Device,
-    slot: &mut FrameSlot,
-    out: &mut Vec<u8>,
-) -> Result<(), GraphicsError> {
-    debug_assert!(Arc::ptr_eq(&device.shared, &slot.inner.shared));
-    let slot = &mut slot.inner;
-    slot.wait_fence()?;
-    slot.readback.read(slot.readback_bytes as usize, out)
+fn image_copies(texture: &Texture, regions: &[BufferTextureCopy]) -> Vec<vk::BufferImageCopy> {
+    regions
+        .iter()
+        .map(|r| vk::BufferImageCopy {
+            buffer_offset: r.buffer_offset,
+            buffer_row_length: 0,
+            buffer_image_height: 0,
+            image_subresource: vk::ImageSubresourceLayers {
+                aspect_mask: conv::aspect(texture.inner.format),
+                mip_level: 0,
+                base_array_layer: 0,
+                layer_count: 1,
+            },
+            image_offset: vk::Offset3D {
+                x: r.origin.0 as i32,
+                y: r.origin.1 as i32,
+                z: 0,
+            },
+            image_extent: vk::Extent3D {
+                width: r.size.0,
+                height: r.size.1,
+                depth: 1,
+            },
+        })
+        .collect()
 }
 
-pub(super) fn upload_buffer(
-    device: &Device,
-    queue: &Queue,
-    usage: BufferUsage,
-    bytes: &[u8],
-) -> Result<Buffer, GraphicsError> {
-    let shared = &device.shared;
-    let size = bytes.len() as u64;
-    let mut staging = BufferInner::new(
-        shared,
-        size,
-        vk::BufferUsageFlags::TRANSFER_SRC,
-        Some(HostAccess::SequentialWrite),
-        "allocating a staging buffer",
-    )?;
-    staging.write(bytes)?;
-    let dst = BufferInner::new(
-        shared,
-        size,
-        conv::map_buffer_usage(usage) | vk::BufferUsageFlags::TRANSFER_DST,
-        None,
-        "allocating a mesh buffer",
-    )?;
-    let mut pool = ThreadCommandPool::new(shared)?;
-    let cmd = pool.next_buffer(vk::CommandBufferLevel::PRIMARY)?;
-    let (stage, access) = conv::buffer_first_use(usage);
-    let barrier = [vk::BufferMemoryBarrier2::default()
-        .src_stage_mask(vk::PipelineStageFlags2::COPY)
-        .src_access_mask(vk::AccessFlags2::TRANSFER_WRITE)
-        .dst_stage_mask(stage)
-        .dst_access_mask(access)
-        .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-        .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-        .buffer(dst.raw)
-        .offset(0)
-        .size(vk::WHOLE_SIZE)];
-    let raw = &shared.raw;
-    let begin =
-        vk::CommandBufferBeginInfo::default().flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
-    // SAFETY: `cmd` is a fresh buffer of a pool owned by this function; both buffers belong
-    // to this device and are at least `size` bytes; the copy is followed by a barrier that
-    // makes it visible to vertex/index input of later submissions.
-    unsafe {
-        raw.begin_command_buffer(cmd, &begin)
-            .map_err(|e| map_oom("beginning an upload", e))?;
-        raw.cmd_copy_buffer(
-            cmd,
-            staging.raw,
-            dst.raw,
-            &[vk::BufferCopy {
-                src_offset: 0,
-                dst_offset: 0,
-                size: size.max(1),
-            }],
-        );
-        raw.cmd_pipeline_barrier2(
-            cmd,
-            &vk::DependencyInfo::default().buffer_memory_barriers(&barrier),
-        );
-        raw.end_command_buffer(cmd)
-            .map_err(|e| map_oom("ending an upload", e))?;
+impl crate::hal::Queue<Vulkan> for Queue {
+    unsafe fn submit(
+        &self,
+        command_buffers: Vec<CommandBuffer>,
+        signal: (&Fence, u64),
+    ) -> Result<(), DeviceError> {
+        let (fence, value) = signal;
+        let infos: Vec<_> = command_buffers
+            .iter()
+            .map(|b| vk::CommandBufferSubmitInfo::default().command_buffer(b.raw))
+            .collect();
+        let signals = [vk::SemaphoreSubmitInfo::default()
+            .semaphore(fence.inner.raw)
+            .value(value)
+            .stage_mask(vk::PipelineStageFlags2::ALL_COMMANDS)];
+        let submit = vk::SubmitInfo2::default()
+            .command_buffer_infos(&infos)
+            .signal_semaphore_infos(&signals);
+        {
+            let queue = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+            // SAFETY: the queue is externally synchronised by its mutex; the buffers are
+            // executable primaries of this device, submitted once; `value` exceeds every
+            // earlier signal (caller contract).
+            unsafe {
+                self.shared
+                    .raw
+                    .queue_submit2(*queue, &[submit], vk::Fence::null())
+            }
+            .map_err(|e| map_oom_lost("submitting command buffers", e))?;
+        }
+        // Only now will `value` be signalled: keep what the buffers use until then.
+        let keep: Vec<KeepAlive> = command_buffers
+            .into_iter()
+            .flat_map(|b| b.keep_alive)
+            .collect();
+        fence.inner.keep_until(value, keep);
+        Ok(())
     }
-    // SAFETY: valid create info on a live device.
-    let fence = unsafe { raw.create_fence(&vk::FenceCreateInfo::default(), None) }
-        .map_err(|e| map_oom("creating an upload fence", e))?;
-    let cmd_infos = [vk::CommandBufferSubmitInfo::default().command_buffer(cmd)];
-    let submit = vk::SubmitInfo2::default().command_buffer_infos(&cmd_infos);
-    let result = {
-        let queue = lock_queue(queue);
-        // SAFETY: the queue is externally synchronised by its mutex; the fence is unsignalled.
-        unsafe { raw.queue_submit2(*queue, &[submit], fence) }
-            .map_err(|e| map_oom_lost("submitting an upload", e))
+}
+
+/// Image and buffer infos of descriptor writes, and what each write references.
+pub(super) struct PreparedWrites {
+    images: Vec<vk::DescriptorImageInfo>,
+    buffers: Vec<vk::DescriptorBufferInfo>,
+    pub(super) keep_per_write: Vec<Vec<KeepAlive>>,
+}
+
+pub(super) fn prepare_writes(writes: &[DescriptorWrite<'_, Vulkan>]) -> PreparedWrites {
+    let mut p = PreparedWrites {
+        images: Vec::new(),
+        buffers: Vec::new(),
+        keep_per_write: Vec::with_capacity(writes.len()),
     };
-    let waited = result.and_then(|()| {
-        // SAFETY: the fence belongs to this device; waiting before the staging buffer, pool
-        // and fence are destroyed.
-        unsafe { raw.wait_for_fences(&[fence], true, u64::MAX) }
-            .map_err(|e| map_oom_lost("waiting for an upload", e))
-    });
-    // SAFETY: the fence is no longer in use (waited, or the submit failed).
-    unsafe { raw.destroy_fence(fence, None) };
-    waited?;
-    drop(pool);
-    drop(staging);
-    Ok(Buffer {
-        inner: Arc::new(dst),
-    })
+    for w in writes {
+        let keep: Vec<KeepAlive> = match &w.resource {
+            DescriptorResource::CombinedImageSampler(view, sampler) => {
+                p.images.push(
+                    vk::DescriptorImageInfo::default()
+                        .image_view(view.inner.raw)
+                        .sampler(sampler.inner.raw)
+                        .image_layout(vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL),
+                );
+                vec![
+                    Arc::clone(&view.inner) as KeepAlive,
+                    Arc::clone(&sampler.inner) as KeepAlive,
+                ]
+            }
+            DescriptorResource::SampledTexture(view) => {
+                p.images.push(
+                    vk::DescriptorImageInfo::default()
+                        .image_view(view.inner.raw)
+                        .image_layout(vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL),
+                );
+                vec![Arc::clone(&view.inner) as KeepAlive]
+            }
+            DescriptorResource::Sampler(sampler) => {
+                p.images
+                    .push(vk::DescriptorImageInfo::default().sampler(sampler.inner.raw));
+                vec![Arc::clone(&sampler.inner) as KeepAlive]
+            }
+            DescriptorResource::UniformBuffer(b) | DescriptorResource::StorageBuffer(b) => {
+                p.buffers.push(
+                    vk::DescriptorBufferInfo::default()
+                        .buffer(b.inner.raw)
+                        .offset(0)
+                        .range(vk::WHOLE_SIZE),
+                );
+                vec![Arc::clone(&b.inner) as KeepAlive]
+            }
+        };
+        p.keep_per_write.push(keep);
+    }
+    p
+}
+
+impl PreparedWrites {
+    /// The `VkWriteDescriptorSet`s (without `dst_set`) for `writes`, pointing into `self`.
+    pub(super) fn writes<'a>(
+        &'a self,
+        writes: &[DescriptorWrite<'_, Vulkan>],
+    ) -> Vec<vk::WriteDescriptorSet<'a>> {
+        let (mut image, mut buffer) = (0, 0);
+        writes
+            .iter()
+            .map(|w| {
+                let base = vk::WriteDescriptorSet::default()
+                    .dst_binding(w.binding)
+                    .dst_array_element(w.array_element);
+                let ty = match &w.resource {
+                    DescriptorResource::CombinedImageSampler(..) => {
+                        vk::DescriptorType::COMBINED_IMAGE_SAMPLER
+                    }
+                    DescriptorResource::SampledTexture(_) => vk::DescriptorType::SAMPLED_IMAGE,
+                    DescriptorResource::Sampler(_) => vk::DescriptorType::SAMPLER,
+                    DescriptorResource::UniformBuffer(_) => vk::DescriptorType::UNIFORM_BUFFER,
+                    DescriptorResource::StorageBuffer(_) => vk::DescriptorType::STORAGE_BUFFER,
+                };
+                match &w.resource {
+                    DescriptorResource::UniformBuffer(_) | DescriptorResource::StorageBuffer(_) => {
+                        buffer += 1;
+                        base.descriptor_type(ty)
+                            .buffer_info(std::slice::from_ref(&self.buffers[buffer - 1]))
+                    }
+                    _ => {
+                        image += 1;
+                        base.descriptor_type(ty)
+                            .image_info(std::slice::from_ref(&self.images[image - 1]))
+                    }
+                }
+            })
+            .collect()
+    }
 }

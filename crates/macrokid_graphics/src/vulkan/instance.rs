@@ -8,8 +8,8 @@ use std::sync::Arc;
 use ash::{ext, vk};
 
 use super::{map_create, Instance};
-use crate::backend::InstanceDesc;
-use crate::{GraphicsError, ValidationCounts};
+use crate::hal::InstanceDesc;
+use crate::{EnvironmentError, GraphicsError, ValidationCounts};
 
 const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
 
@@ -117,7 +117,7 @@ unsafe extern "system" fn debug_callback(
     vk::FALSE
 }
 
-fn has_extension(props: &[vk::ExtensionProperties], name: &CStr) -> bool {
+pub(super) fn has_extension(props: &[vk::ExtensionProperties], name: &CStr) -> bool {
     props
         .iter()
         .any(|p| p.extension_name_as_c_str().is_ok_and(|n| n == name))
@@ -126,7 +126,7 @@ fn has_extension(props: &[vk::ExtensionProperties], name: &CStr) -> bool {
 pub(super) fn create(desc: &InstanceDesc<'_>) -> Result<Instance, GraphicsError> {
     // SAFETY: loading the Vulkan loader library runs its initialisers; libvulkan is designed
     // to be loaded this way and we keep the `Entry` alive as long as every object made from it.
-    let entry = unsafe { ash::Entry::load() }.map_err(|e| GraphicsError::LoaderMissing {
+    let entry = unsafe { ash::Entry::load() }.map_err(|e| EnvironmentError::LoaderMissing {
         reason: e.to_string(),
     })?;
 
@@ -135,13 +135,14 @@ pub(super) fn create(desc: &InstanceDesc<'_>) -> Result<Instance, GraphicsError>
         .map_err(|e| map_create("querying the instance version", e))?
         .unwrap_or(vk::API_VERSION_1_0);
     if version < vk::API_VERSION_1_3 {
-        return Err(GraphicsError::NoAdapter {
+        return Err(EnvironmentError::NoAdapter {
             found: format!(
                 "the Vulkan loader supports only {}.{}, 1.3 is required",
                 vk::api_version_major(version),
                 vk::api_version_minor(version)
             ),
-        });
+        }
+        .into());
     }
 
     let mut layers: Vec<*const std::ffi::c_char> = Vec::new();
@@ -154,7 +155,7 @@ pub(super) fn create(desc: &InstanceDesc<'_>) -> Result<Instance, GraphicsError>
             .iter()
             .any(|l| l.layer_name_as_c_str().is_ok_and(|n| n == VALIDATION_LAYER));
         if !present {
-            return Err(GraphicsError::ValidationLayerMissing);
+            return Err(EnvironmentError::ValidationLayerMissing.into());
         }
         // SAFETY: loader query with a valid, NUL-terminated layer name.
         let layer_exts =
@@ -165,11 +166,12 @@ pub(super) fn create(desc: &InstanceDesc<'_>) -> Result<Instance, GraphicsError>
             .map_err(|e| map_create("listing instance extensions", e))?;
         for ext_name in [ext::debug_utils::NAME, ext::validation_features::NAME] {
             if !has_extension(&layer_exts, ext_name) && !has_extension(&global_exts, ext_name) {
-                return Err(GraphicsError::MissingExtension {
+                return Err(EnvironmentError::MissingExtension {
                     kind: "instance",
                     name: ext_name.to_string_lossy().into_owned(),
                     hint: "install a newer vulkan-validationlayers package",
-                });
+                }
+                .into());
             }
             extensions.push(ext_name.as_ptr());
         }
@@ -243,4 +245,21 @@ pub(super) fn create(desc: &InstanceDesc<'_>) -> Result<Instance, GraphicsError>
     Ok(Instance {
         shared: Arc::new(shared),
     })
+}
+
+impl crate::hal::Instance<super::Vulkan> for Instance {
+    fn init(desc: &InstanceDesc<'_>) -> Result<Instance, GraphicsError> {
+        create(desc)
+    }
+
+    fn validation_counts(&self) -> ValidationCounts {
+        self.shared.counter.counts()
+    }
+
+    fn select_adapter(
+        &self,
+        preference: Option<(&str, &'static str)>,
+    ) -> Result<super::Adapter, GraphicsError> {
+        super::adapter::select(self, preference)
+    }
 }

@@ -1,0 +1,917 @@
+//! A frame: [`Frame`] (Prepare, then Submit on one thread), [`PassEncoder`] (`Send + Copy`,
+//! handed to worker threads) and [`CommandCtx`] (not `Send`: one secondary command buffer from
+//! an encoder the recording thread holds exclusively for the frame). Also the per-slot
+//! resources ([`FrameSlot`]) the frames in flight rotate through.
+#![expect(
+    unsafe_code,
+    reason = "records and submits through the HAL's unsafe functions and upholds their contracts"
+)]
+
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use glam::{Mat4, Vec3};
+use rayon::prelude::*;
+
+use crate::hal::{
+    Buffer as _, BufferBarrier, BufferDesc, BufferTextureCopy, BufferUsages, ColorAttachment,
+    CommandEncoder as _, CommandEncoderDesc, DepthAttachment, Device as _, LoadOp, MemoryLocation,
+    RenderBackend, RenderTargetFormats, RenderingContents, RenderingDesc, StoreOp, TextureBarrier,
+};
+use crate::passes::{MaterialBinding, MeshPass};
+use crate::renderer::{Renderer, PASSES};
+use crate::resource::{
+    f32_bytes, read, MaterialEntry, MaterialHandle, MeshHandle, Registry, Timeline,
+};
+use crate::{
+    BufferUse, Camera, DeviceError, FrameTimings, GraphicsError, InstanceData, TextureFormat,
+    TextureUse, UsageError,
+};
+
+/// Resources of one frame in flight.
+pub(crate) struct FrameSlot<B: RenderBackend> {
+    /// Records the primary command buffer (submitting thread only).
+    primary: B::CommandEncoder,
+    /// Idle per-thread encoders; a [`CommandCtx`] takes one and puts it back when done.
+    workers: Mutex<Vec<B::CommandEncoder>>,
+    /// Host-visible per-instance data ([`InstanceData`]), grown when needed.
+    instances: Option<B::Buffer>,
+    /// Where the colour target is copied for read-back.
+    readback: B::Buffer,
+    readback_bytes: u64,
+    /// Timeline value of the slot's last successful submission.
+    submitted: Option<u64>,
+    /// The frame submitted in this slot and not read back yet, with its timings.
+    pending: Option<(u64, FrameTimings)>,
+    /// Timestamps 0/1 around the geometry pass, 2/3 around the post pass; `None` when the
+    /// adapter has no timestamps.
+    queries: Option<B::QuerySet>,
+}
+
+/// Timestamp queries per frame: geometry start/end, post start/end.
+const QUERIES: u32 = 4;
+
+impl<B: RenderBackend> FrameSlot<B> {
+    pub(crate) fn new(
+        device: &B::Device,
+        readback_bytes: u64,
+        timestamps: bool,
+    ) -> Result<Self, DeviceError> {
+        Ok(FrameSlot {
+            queries: if timestamps {
+                Some(device.create_timestamp_queries(QUERIES)?)
+            } else {
+                None
+            },
+            primary: device.create_command_encoder(&CommandEncoderDesc { label: "frame" })?,
+            workers: Mutex::new(Vec::new()),
+            instances: None,
+            readback: device.create_buffer(&BufferDesc {
+                label: "read-back",
+                size: readback_bytes,
+                usage: BufferUsages::COPY_DST,
+                location: MemoryLocation::GpuToCpu,
+            })?,
+            readback_bytes,
+            submitted: None,
+            pending: None,
+        })
+    }
+
+    /// Waits until the GPU passed the slot's last submission, then resets its encoders and
+    /// discards a frame that was not read back.
+    pub(crate) fn wait_and_reset(
+        &mut self,
+        device: &B::Device,
+        timeline: &Timeline<B>,
+    ) -> Result<(), DeviceError> {
+        if let Some(value) = self.submitted {
+            timeline.wait(device, value)?;
+        }
+        // SAFETY: every command buffer these encoders ended was either submitted in the slot's
+        // last submission (completed: waited above) or never submitted; the caller holds the
+        // renderer mutably, so no frame exists that could still submit one of them.
+        unsafe {
+            self.primary.reset_all()?;
+            for worker in self
+                .workers
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter_mut()
+            {
+                worker.reset_all()?;
+            }
+        }
+        self.pending = None;
+        Ok(())
+    }
+
+    /// Waits for frame `frame` of this slot and copies its image out.
+    pub(crate) fn read_back(
+        &mut self,
+        device: &B::Device,
+        timeline: &Timeline<B>,
+        frame: u64,
+        timestamp_period_ns: Option<f32>,
+        post: bool,
+    ) -> Result<(Vec<u8>, FrameTimings), GraphicsError> {
+        let Some((pending, mut timings)) = self.pending else {
+            return Err(UsageError::StaleFrame {
+                frame,
+                reason: "it was already read back or its frame slot was reused",
+            }
+            .into());
+        };
+        if pending != frame {
+            return Err(UsageError::StaleFrame {
+                frame,
+                reason: "it was already read back or its frame slot was reused",
+            }
+            .into());
+        }
+        let value = self
+            .submitted
+            .expect("FrameSlot invariant: a pending frame was submitted");
+        timeline.wait(device, value)?;
+        let mut rgba = Vec::new();
+        // SAFETY: the submission that copied the image into the buffer completed (waited
+        // above) and ended with a TransferDst → HostRead barrier; nothing else writes it until
+        // the slot's next frame, which needs `&mut` renderer.
+        unsafe { device.read_buffer(&self.readback, 0, self.readback_bytes as usize, &mut rgba) }?;
+        if let (Some(queries), Some(period)) = (&self.queries, timestamp_period_ns) {
+            let count = if post { 4 } else { 2 };
+            // SAFETY: the submission that wrote the queries completed (waited above).
+            let t = unsafe { device.read_timestamps(queries, 0, count) }?;
+            let span = |a: u64, b: u64| {
+                std::time::Duration::from_nanos(
+                    (b.saturating_sub(a) as f64 * f64::from(period)) as u64,
+                )
+            };
+            timings.gpu_geometry = span(t[0], t[1]);
+            if post {
+                timings.gpu_post = span(t[2], t[3]);
+            }
+        }
+        self.pending = None;
+        Ok((rgba, timings))
+    }
+}
+
+/// Proof that a frame was submitted; redeem it with [`Renderer::read_back`] before the same
+/// frame slot is reused ([`FRAMES_IN_FLIGHT`](crate::FRAMES_IN_FLIGHT) frames later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "read the frame back with Renderer::read_back"]
+pub struct FrameTicket {
+    pub(crate) renderer: u64,
+    pub(crate) slot: usize,
+    pub(crate) frame: u64,
+}
+
+impl FrameTicket {
+    /// The frame number (0 for the renderer's first frame).
+    pub fn frame(&self) -> u64 {
+        self.frame
+    }
+}
+
+/// One frame being prepared. Created by [`Renderer::begin_frame`]; consumed by
+/// [`Frame::submit`] or [`Frame::finish`]. Dropping it without submitting discards it.
+pub struct Frame<'r, B: RenderBackend> {
+    renderer: &'r mut Renderer<B>,
+    slot: usize,
+    number: u64,
+    camera: Camera,
+    instance_count: u32,
+    next_chunk: usize,
+    recorded: Mutex<Vec<(usize, B::CommandBuffer)>>,
+    timings: FrameTimings,
+}
+
+impl<'r, B: RenderBackend> Frame<'r, B> {
+    pub(crate) fn new(
+        renderer: &'r mut Renderer<B>,
+        slot: usize,
+        number: u64,
+        timings: FrameTimings,
+    ) -> Frame<'r, B> {
+        Frame {
+            renderer,
+            slot,
+            number,
+            camera: Camera::default(),
+            instance_count: 0,
+            next_chunk: 0,
+            recorded: Mutex::new(Vec::new()),
+            timings,
+        }
+    }
+
+    /// This frame's number (0 for the renderer's first frame).
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// Sets the world → clip transform (`view_proj`, column-major, Vulkan clip space: y down,
+    /// depth `0..1`; see [`Camera::perspective`]) and the direction the light travels
+    /// (world space, need not be normalised), keeping the ambient term. Applies to encoders
+    /// created after this call.
+    pub fn set_camera(&mut self, view_proj: Mat4, light_dir: Vec3) {
+        self.camera.view_proj = view_proj;
+        self.camera.light_dir = light_dir;
+    }
+
+    /// Sets the whole [`Camera`] (transform, light direction and ambient term) used by
+    /// encoders created after this call.
+    pub fn set_view(&mut self, camera: Camera) {
+        self.camera = camera;
+    }
+
+    /// The current camera.
+    pub fn camera(&self) -> &Camera {
+        &self.camera
+    }
+
+    /// Copies this frame's instances into the frame slot's instance buffer (grown when needed),
+    /// replacing earlier uploads of this frame. Draws index into this list. Upload before
+    /// recording: the instance data of a frame is fixed once its first draw is recorded.
+    ///
+    /// # Errors
+    /// [`UsageError::UploadAfterRecording`] once draws were recorded this frame;
+    /// [`UsageError::InvalidConfig`] for more than `u32::MAX` instances; out-of-memory.
+    pub fn upload_instances(&mut self, instances: &[InstanceData]) -> Result<(), GraphicsError> {
+        let recorded = self
+            .recorded
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        if recorded > 0 {
+            return Err(UsageError::UploadAfterRecording { recorded }.into());
+        }
+        let count = u32::try_from(instances.len()).map_err(|_| {
+            UsageError::InvalidConfig(format!("{} instances exceed u32::MAX", instances.len()))
+        })?;
+        let start = Instant::now();
+        let r = &mut *self.renderer;
+        let slot = &mut r.slots[self.slot];
+        let bytes = f32_bytes(instances);
+        let needed = bytes.len() as u64;
+        if slot.instances.as_ref().is_none_or(|b| b.size() < needed) {
+            // Grow to the next power of two (at least 1024 instances) so steady growth is rare.
+            // The old buffer may be read by a pending frame: the backend keeps it alive.
+            slot.instances = Some(r.device.create_buffer(&BufferDesc {
+                label: "instances",
+                size: needed.next_power_of_two().max(1024 * 80),
+                usage: BufferUsages::VERTEX,
+                location: MemoryLocation::CpuToGpu,
+            })?);
+        }
+        let buffer = slot.instances.as_ref().expect("created above");
+        // SAFETY: the buffer is used only by this slot's submissions; `begin_frame` waited for
+        // the last one, and this frame (the only one that can submit the slot) is not
+        // submitted yet; no draw of this frame recorded the old contents (checked above:
+        // finished contexts are in `recorded`; unfinished ones borrow `self` and cannot exist
+        // during this `&mut self` call, and their buffers are never submitted).
+        unsafe { r.device.write_buffer(buffer, 0, bytes) }?;
+        self.instance_count = count;
+        self.timings.upload += start.elapsed();
+        Ok(())
+    }
+
+    /// Number of instances uploaded this frame.
+    pub fn instance_count(&self) -> u32 {
+        self.instance_count
+    }
+
+    /// A `Send + Copy` handle for recording into pass `pass` (only `"main"` exists) from any
+    /// thread. The handle captures the current camera and instance count, so call
+    /// [`Frame::set_camera`] / [`Frame::set_view`] and [`Frame::upload_instances`] first.
+    ///
+    /// ```
+    /// # #[cfg(feature = "vulkan")]
+    /// # fn main() -> Result<(), macrokid_graphics::GraphicsError> {
+    /// use glam::Mat4;
+    /// use macrokid_graphics::{InstanceData, Mesh, RendererConfig, VulkanRenderer};
+    ///
+    /// let mut renderer = VulkanRenderer::new(RendererConfig::default().size(64, 64))?;
+    /// let cube = renderer.upload_mesh(&Mesh::cube())?;
+    /// let mut frame = renderer.begin_frame()?;
+    /// frame.upload_instances(&vec![InstanceData::new(Mat4::IDENTITY, [1.0; 4]); 100])?;
+    /// let encoder = frame.encoder_for("main")?; // Send + Copy
+    /// std::thread::scope(|s| {
+    ///     for (chunk, range) in [(0, 0..50), (1, 50..100)] {
+    ///         s.spawn(move || {
+    ///             let mut ctx = encoder.begin(chunk).unwrap(); // not Send: stays on this thread
+    ///             ctx.draw_instanced(cube, range).unwrap();
+    ///             ctx.finish().unwrap();
+    ///         });
+    ///     }
+    /// });
+    /// let image = frame.finish()?; // executes chunk 0, then chunk 1
+    /// assert_eq!(image.rgba.len(), 64 * 64 * 4);
+    /// assert_eq!(renderer.validation_counts().total(), 0);
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "vulkan"))]
+    /// # fn main() {}
+    /// ```
+    ///
+    /// # Errors
+    /// [`UsageError::UnknownPass`].
+    pub fn encoder_for(&self, pass: &str) -> Result<PassEncoder<'_, B>, GraphicsError> {
+        if !PASSES.contains(&pass) {
+            return Err(UsageError::UnknownPass {
+                name: pass.to_owned(),
+                known: PASSES,
+            }
+            .into());
+        }
+        let r = &*self.renderer;
+        let slot = &r.slots[self.slot];
+        Ok(PassEncoder {
+            device: &r.device,
+            workers: &slot.workers,
+            mesh_pass: &r.mesh_pass,
+            default_material: &r.default_material,
+            registry: &r.registry,
+            instances: slot.instances.as_ref(),
+            size: (r.config.width, r.config.height),
+            color_format: r.targets.geometry_format,
+            camera: crate::passes::mesh_push_constants(&self.camera),
+            instance_count: self.instance_count,
+            sink: &self.recorded,
+        })
+    }
+
+    /// Draws `mesh` once per uploaded instance on the default number of recording threads
+    /// ([`RendererConfig::recording_threads`](crate::RendererConfig::recording_threads)).
+    /// See [`Frame::draw_range_with_threads`].
+    ///
+    /// # Errors
+    /// As [`Frame::draw_range_with_threads`].
+    pub fn draw_instanced(&mut self, mesh: MeshHandle) -> Result<(), GraphicsError> {
+        let threads = self.renderer.config.recording_threads;
+        self.draw_instanced_with_threads(mesh, threads)
+    }
+
+    /// Draws `mesh` for every uploaded instance into pass `pass` (only `"main"` exists),
+    /// split into `threads` chunks recorded in parallel.
+    ///
+    /// # Errors
+    /// [`UsageError::UnknownPass`]; as [`Frame::draw_range_with_threads`].
+    pub fn record_instanced(
+        &mut self,
+        pass: &str,
+        mesh: MeshHandle,
+        threads: usize,
+    ) -> Result<(), GraphicsError> {
+        let all = 0..self.instance_count;
+        self.draw_range_into(pass, mesh, None, all, threads)
+    }
+
+    /// Draws `mesh` for every uploaded instance (`0..instance_count`) on `threads` threads.
+    /// See [`Frame::draw_range_with_threads`].
+    ///
+    /// # Errors
+    /// As [`Frame::draw_range_with_threads`].
+    pub fn draw_instanced_with_threads(
+        &mut self,
+        mesh: MeshHandle,
+        threads: usize,
+    ) -> Result<(), GraphicsError> {
+        let all = 0..self.instance_count;
+        self.draw_range_with_threads(mesh, all, threads)
+    }
+
+    /// Splits the uploaded instances `range` (length `n`) into `threads` contiguous chunks
+    /// (chunk `i` covers `range.start + i*n/threads .. range.start + (i+1)*n/threads`),
+    /// records each chunk as one instanced draw in its own secondary command buffer, and
+    /// queues them in chunk order after everything recorded earlier by this method.
+    ///
+    /// The chunks are rayon tasks on the current rayon pool: the pool of an enclosing
+    /// `ThreadPool::install` (macrokid_threads or rayon), else rayon's global pool; so up to
+    /// `min(threads, pool size)` threads record at once. With `threads == 1` it records on the
+    /// calling thread. The time spent is added to [`FrameTimings::record`]. The image does not
+    /// depend on `threads` or on the pool. Call it once per mesh to draw several meshes (e.g.
+    /// cubes in `0..5000`, ducks in `5000..10000`).
+    ///
+    /// # Errors
+    /// [`UsageError::InvalidConfig`] for `threads == 0`; [`UsageError::InstanceRange`]
+    /// when `range` exceeds the uploaded instances; [`UsageError::StaleHandle`];
+    /// out-of-memory. If several threads fail, the error of the lowest chunk is returned.
+    pub fn draw_range_with_threads(
+        &mut self,
+        mesh: MeshHandle,
+        range: Range<u32>,
+        threads: usize,
+    ) -> Result<(), GraphicsError> {
+        self.draw_range_into("main", mesh, None, range, threads)
+    }
+
+    /// [`Frame::draw_range_with_threads`] with `material` instead of the default white one:
+    /// colour = base-colour texture × factor × vertex colour × instance tint.
+    ///
+    /// # Errors
+    /// As [`Frame::draw_range_with_threads`]; [`UsageError::StaleHandle`] for a destroyed
+    /// material.
+    pub fn draw_material_range_with_threads(
+        &mut self,
+        mesh: MeshHandle,
+        material: MaterialHandle,
+        range: Range<u32>,
+        threads: usize,
+    ) -> Result<(), GraphicsError> {
+        self.draw_range_into("main", mesh, Some(material), range, threads)
+    }
+
+    fn draw_range_into(
+        &mut self,
+        pass: &str,
+        mesh: MeshHandle,
+        material: Option<MaterialHandle>,
+        range: Range<u32>,
+        threads: usize,
+    ) -> Result<(), GraphicsError> {
+        if threads == 0 {
+            return Err(UsageError::InvalidConfig(
+                "drawing needs at least 1 recording thread".to_owned(),
+            )
+            .into());
+        }
+        if range.start > range.end || range.end > self.instance_count {
+            return Err(UsageError::InstanceRange {
+                start: range.start,
+                end: range.end,
+                uploaded: self.instance_count,
+            }
+            .into());
+        }
+        let start = Instant::now();
+        let n = u64::from(range.end - range.start);
+        let base = self.next_chunk;
+        self.next_chunk += threads;
+        let chunk_range = |i: usize| {
+            let lo = range.start + (i as u64 * n / threads as u64) as u32;
+            let hi = range.start + ((i as u64 + 1) * n / threads as u64) as u32;
+            lo..hi
+        };
+        let encoder = self.encoder_for(pass)?;
+        let record = |i: usize| -> Result<(), GraphicsError> {
+            let range = chunk_range(i);
+            if range.is_empty() {
+                return Ok(());
+            }
+            let mut ctx = encoder.begin(base + i)?;
+            ctx.draw(mesh, material, range)?;
+            ctx.finish()
+        };
+        let result = if threads == 1 {
+            record(0)
+        } else {
+            // One task per chunk (`with_max_len(1)`), results kept in chunk order.
+            (0..threads)
+                .into_par_iter()
+                .with_max_len(1)
+                .map(record)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .collect::<Result<(), _>>()
+        };
+        self.timings.record += start.elapsed();
+        result
+    }
+
+    /// Records the primary command buffer (barriers into attachment use, clear, the queued
+    /// secondaries in ascending chunk order, copy to the read-back buffer) and submits it on
+    /// the timeline. Returns a ticket for [`Renderer::read_back`].
+    ///
+    /// # Errors
+    /// [`UsageError::DuplicateChunk`] when two contexts used the same chunk index;
+    /// out-of-memory; device lost.
+    pub fn submit(self) -> Result<FrameTicket, GraphicsError> {
+        self.submit_inner().map(|(ticket, _)| ticket)
+    }
+
+    /// [`Frame::submit`] followed by [`Renderer::read_back`]: waits for the GPU and returns
+    /// the image.
+    ///
+    /// # Errors
+    /// As [`Frame::submit`] and [`Renderer::read_back`].
+    pub fn finish(self) -> Result<crate::FrameImage, GraphicsError> {
+        let (ticket, renderer) = self.submit_inner()?;
+        renderer.read_back(ticket)
+    }
+
+    fn submit_inner(self) -> Result<(FrameTicket, &'r mut Renderer<B>), GraphicsError> {
+        let start = Instant::now();
+        let Frame {
+            renderer,
+            slot: slot_index,
+            number,
+            recorded,
+            mut timings,
+            ..
+        } = self;
+        let mut recorded = recorded.into_inner().unwrap_or_else(|p| p.into_inner());
+        recorded.sort_by_key(|(chunk, _)| *chunk);
+        if let Some(w) = recorded.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(UsageError::DuplicateChunk { chunk: w[0].0 }.into());
+        }
+        let secondaries: Vec<_> = recorded.into_iter().map(|(_, cb)| cb).collect();
+        let r = &mut *renderer;
+        let targets = &r.targets;
+        let slot = &mut r.slots[slot_index];
+        let (width, height) = (r.config.width, r.config.height);
+        let (color_before, depth_before, hdr_before) = if targets.used {
+            (
+                TextureUse::TransferSrc,
+                TextureUse::DepthStencilAttachment,
+                TextureUse::Sampled,
+            )
+        } else {
+            (
+                TextureUse::Undefined,
+                TextureUse::Undefined,
+                TextureUse::Undefined,
+            )
+        };
+        // The geometry pass renders into the HDR target when there is a post pass, else
+        // straight into the output.
+        let (geometry_texture, geometry_view) = match &targets.hdr {
+            Some((t, v)) => (t, v),
+            None => (&targets.color, &targets.color_view),
+        };
+        let geometry_before = if targets.hdr.is_some() {
+            hdr_before
+        } else {
+            color_before
+        };
+        let queries = slot.queries.as_ref();
+        let encoder = &mut slot.primary;
+        // SAFETY: the primary encoder was reset by `begin_frame` (after the slot's last
+        // submission completed) and is not recording. The commands follow the state rules:
+        // barriers outside rendering take each resource from the use the previous frame left
+        // it in (`targets.used`: output TransferSrc, depth attachment, HDR Sampled; the
+        // read-back buffer was last read by the host) to its next use; rendering uses the
+        // renderer's same-size targets in attachment use; the secondaries were begun by this
+        // frame's contexts (they borrow the frame) with the geometry formats
+        // (`targets.geometry_format`, depth), after `begin_frame`, and each is executed once;
+        // the post pass samples the HDR target after its ColorAttachment → Sampled barrier and
+        // renders inline into the output of the format it was made for; the copy reads the
+        // output in TransferSrc into the read-back buffer (`width × height × 4` bytes) in
+        // TransferDst. The timestamp queries are reset before they are written (the slot's
+        // previous submission, which wrote them, completed) and the adapter has timestamps
+        // (the slot has queries only then); debug labels open and close around each pass.
+        let cmd = unsafe {
+            encoder.begin_encoding(Some("frame"))?;
+            if let Some(q) = queries {
+                encoder.reset_queries(q, 0..QUERIES);
+            }
+            encoder.texture_barriers(&[
+                TextureBarrier {
+                    texture: geometry_texture,
+                    before: geometry_before,
+                    after: TextureUse::ColorAttachment,
+                },
+                TextureBarrier {
+                    texture: &targets.depth,
+                    before: depth_before,
+                    after: TextureUse::DepthStencilAttachment,
+                },
+            ]);
+            encoder.buffer_barriers(&[BufferBarrier {
+                buffer: &slot.readback,
+                before: BufferUse::HostRead,
+                after: BufferUse::TransferDst,
+            }]);
+            encoder.begin_debug_label("geometry pass");
+            if let Some(q) = queries {
+                encoder.write_timestamp(q, 0);
+            }
+            encoder.begin_rendering(&RenderingDesc {
+                label: "main",
+                extent: (width, height),
+                color_attachments: &[ColorAttachment {
+                    view: geometry_view,
+                    load: LoadOp::Clear(r.config.clear_color),
+                    store: StoreOp::Store,
+                }],
+                depth_attachment: Some(DepthAttachment {
+                    view: &targets.depth_view,
+                    load: LoadOp::Clear(1.0),
+                    store: StoreOp::DontCare,
+                }),
+                contents: RenderingContents::Secondaries,
+            });
+            encoder.execute_secondaries(secondaries);
+            encoder.end_rendering();
+            if let Some(q) = queries {
+                encoder.write_timestamp(q, 1);
+            }
+            encoder.end_debug_label();
+            if let (Some(post), Some((hdr, _))) = (&r.post_pass, &targets.hdr) {
+                encoder.texture_barriers(&[
+                    TextureBarrier {
+                        texture: hdr,
+                        before: TextureUse::ColorAttachment,
+                        after: TextureUse::Sampled,
+                    },
+                    TextureBarrier {
+                        texture: &targets.color,
+                        before: color_before,
+                        after: TextureUse::ColorAttachment,
+                    },
+                ]);
+                encoder.begin_debug_label("post pass");
+                if let Some(q) = queries {
+                    encoder.write_timestamp(q, 2);
+                }
+                encoder.begin_rendering(&RenderingDesc {
+                    label: "post",
+                    extent: (width, height),
+                    color_attachments: &[ColorAttachment {
+                        view: &targets.color_view,
+                        load: LoadOp::DontCare,
+                        store: StoreOp::Store,
+                    }],
+                    depth_attachment: None,
+                    contents: RenderingContents::Inline,
+                });
+                encoder.set_viewport([0.0, 0.0, width as f32, height as f32]);
+                post.draw(encoder);
+                encoder.end_rendering();
+                if let Some(q) = queries {
+                    encoder.write_timestamp(q, 3);
+                }
+                encoder.end_debug_label();
+            }
+            encoder.texture_barriers(&[TextureBarrier {
+                texture: &targets.color,
+                before: TextureUse::ColorAttachment,
+                after: TextureUse::TransferSrc,
+            }]);
+            encoder.copy_texture_to_buffer(
+                &targets.color,
+                &slot.readback,
+                &[BufferTextureCopy {
+                    buffer_offset: 0,
+                    origin: (0, 0),
+                    size: (width, height),
+                }],
+            );
+            encoder.buffer_barriers(&[BufferBarrier {
+                buffer: &slot.readback,
+                before: BufferUse::TransferDst,
+                after: BufferUse::HostRead,
+            }]);
+            encoder.end_encoding()?
+        };
+        // SAFETY: `cmd` is a primary of this device, submitted once; the slot's encoders are
+        // reset only after waiting for the returned value (`begin_frame`); the barriers above
+        // order it after earlier frames and uploads on the queue.
+        let value = unsafe { r.timeline.submit(&r.queue, vec![cmd]) }?;
+        slot.submitted = Some(value);
+        r.targets.used = true;
+        timings.submit = start.elapsed();
+        slot.pending = Some((number, timings));
+        let ticket = FrameTicket {
+            renderer: r.id,
+            slot: slot_index,
+            frame: number,
+        };
+        Ok((ticket, renderer))
+    }
+
+    /// Timings gathered so far (submit and read-back are filled in later).
+    pub fn timings(&self) -> FrameTimings {
+        self.timings
+    }
+}
+
+/// A `Send + Copy` handle to one pass of one frame. A worker thread turns it into a
+/// [`CommandCtx`] with [`PassEncoder::begin`].
+pub struct PassEncoder<'f, B: RenderBackend> {
+    device: &'f B::Device,
+    workers: &'f Mutex<Vec<B::CommandEncoder>>,
+    mesh_pass: &'f MeshPass<B>,
+    default_material: &'f MaterialEntry<B>,
+    registry: &'f Registry<B>,
+    instances: Option<&'f B::Buffer>,
+    size: (u32, u32),
+    /// Colour format of the geometry pass's attachment.
+    color_format: TextureFormat,
+    camera: [u8; crate::passes::MESH_PUSH_CONSTANT_BYTES as usize],
+    instance_count: u32,
+    sink: &'f Mutex<Vec<(usize, B::CommandBuffer)>>,
+}
+
+impl<B: RenderBackend> Clone for PassEncoder<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B: RenderBackend> Copy for PassEncoder<'_, B> {}
+
+impl<'f, B: RenderBackend> PassEncoder<'f, B> {
+    /// Begins a secondary command buffer on the calling thread, from a command encoder of this
+    /// frame slot that the returned (non-`Send`) context holds exclusively until it finishes —
+    /// so each recording thread has its own command pool for the frame, and pools are reused
+    /// across frames rather than created per thread. `chunk` orders the result: secondaries
+    /// execute in ascending chunk order, whatever thread recorded them or when; each chunk
+    /// index may be used once per frame ([`Frame::draw_instanced`] uses `0..threads` for its
+    /// first call, then continues upwards).
+    ///
+    /// # Errors
+    /// Out-of-memory.
+    pub fn begin(&self, chunk: usize) -> Result<CommandCtx<'f, B>, GraphicsError> {
+        let pooled = self.workers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut encoder = match pooled {
+            Some(e) => e,
+            None => self.device.create_command_encoder(&CommandEncoderDesc {
+                label: "pass worker",
+            })?,
+        };
+        // SAFETY: encoders in the idle list are not recording (contexts end theirs before
+        // putting them back); the viewport covers the targets.
+        let begun = unsafe {
+            let colors = [self.color_format];
+            let formats = RenderTargetFormats {
+                colors: &colors,
+                depth: Some(TextureFormat::Depth32Float),
+            };
+            encoder.begin_secondary(&formats).inspect(|_| {
+                encoder.set_viewport([0.0, 0.0, self.size.0 as f32, self.size.1 as f32])
+            })
+        };
+        if let Err(e) = begun {
+            self.workers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(encoder);
+            return Err(e.into());
+        }
+        Ok(CommandCtx {
+            encoder: Some(encoder),
+            pass: *self,
+            chunk,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Number of instances uploaded for this frame when the encoder was created.
+    pub fn instance_count(&self) -> u32 {
+        self.instance_count
+    }
+}
+
+/// Records one secondary command buffer on the thread that created it. Not `Send`: the
+/// command pool behind it belongs to this thread for this frame.
+///
+#[cfg_attr(
+    feature = "vulkan",
+    doc = "```compile_fail",
+    doc = "fn assert_send<T: Send>() {}",
+    doc = "assert_send::<macrokid_graphics::CommandCtx<'static, macrokid_graphics::vulkan::Vulkan>>();",
+    doc = "```"
+)]
+pub struct CommandCtx<'f, B: RenderBackend> {
+    encoder: Option<B::CommandEncoder>,
+    pass: PassEncoder<'f, B>,
+    chunk: usize,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<B: RenderBackend> CommandCtx<'_, B> {
+    /// Records one instanced draw of `mesh` for the uploaded instances `instances`.
+    ///
+    /// # Errors
+    /// [`UsageError::StaleHandle`] for a destroyed mesh;
+    /// [`UsageError::InstanceRange`] when the range exceeds the uploaded instances.
+    pub fn draw_instanced(
+        &mut self,
+        mesh: MeshHandle,
+        instances: Range<u32>,
+    ) -> Result<(), GraphicsError> {
+        self.draw(mesh, None, instances)
+    }
+
+    /// Records one instanced draw of `mesh` with `material` for the uploaded instances
+    /// `instances`: colour = base-colour texture × factor × vertex colour × instance tint.
+    ///
+    /// # Errors
+    /// [`UsageError::StaleHandle`] for a destroyed mesh or material;
+    /// [`UsageError::InstanceRange`] when the range exceeds the uploaded instances.
+    pub fn draw_instanced_with(
+        &mut self,
+        mesh: MeshHandle,
+        material: MaterialHandle,
+        instances: Range<u32>,
+    ) -> Result<(), GraphicsError> {
+        self.draw(mesh, Some(material), instances)
+    }
+
+    fn draw(
+        &mut self,
+        mesh: MeshHandle,
+        material: Option<MaterialHandle>,
+        instances: Range<u32>,
+    ) -> Result<(), GraphicsError> {
+        let meshes = read(&self.pass.registry.meshes);
+        let mesh = meshes.get(mesh).ok_or(Registry::<B>::stale_mesh(mesh))?;
+        let materials = read(&self.pass.registry.materials);
+        let material = match material {
+            Some(h) => materials.get(h).ok_or(Registry::<B>::stale_material(h))?,
+            None => self.pass.default_material,
+        };
+        if instances.start > instances.end || instances.end > self.pass.instance_count {
+            return Err(UsageError::InstanceRange {
+                start: instances.start,
+                end: instances.end,
+                uploaded: self.pass.instance_count,
+            }
+            .into());
+        }
+        let Some(instance_buffer) = self.pass.instances else {
+            // Nothing uploaded: only the empty range passes the check above.
+            return Ok(());
+        };
+        if instances.is_empty() {
+            return Ok(());
+        }
+        let encoder = self
+            .encoder
+            .as_mut()
+            .expect("CommandCtx invariant: the encoder is present until finish");
+        // SAFETY: the encoder records a secondary begun with the mesh pass's attachment formats
+        // and the viewport set (`PassEncoder::begin`); the mesh is a live entry of this
+        // renderer's registry (looked up above), so its buffers were made with vertex/index usage and left in
+        // Vertex/Index use by their upload's closing barrier, and its indices were checked
+        // against its vertices; `instances` lies within the frame's uploaded instances
+        // (checked above), which `upload_instances` no longer changes once a draw is recorded;
+        // the renderer requires push descriptors, and the material's texture (an entry of this
+        // renderer) was left in Sampled use by its upload's closing barrier.
+        unsafe {
+            self.pass.mesh_pass.draw(
+                encoder,
+                &self.pass.camera,
+                &MaterialBinding {
+                    view: &material.texture.view,
+                    sampler: &material.sampler,
+                    bindless_index: material.bindless.as_ref().map_or(0, |b| b.index),
+                    base_color_factor: material.base_color_factor,
+                },
+                &mesh.vertices,
+                &mesh.indices,
+                mesh.index_count,
+                instance_buffer,
+                instances,
+            );
+        }
+        Ok(())
+    }
+
+    /// The chunk index this context was begun with.
+    pub fn chunk(&self) -> usize {
+        self.chunk
+    }
+
+    /// Ends recording and queues the secondary command buffer for this frame's submit.
+    ///
+    /// # Errors
+    /// Out-of-memory.
+    pub fn finish(mut self) -> Result<(), GraphicsError> {
+        let mut encoder = self
+            .encoder
+            .take()
+            .expect("CommandCtx invariant: the encoder is present until finish");
+        // SAFETY: the encoder is recording a secondary, which begins no rendering of its own.
+        let result = unsafe { encoder.end_encoding() };
+        self.pass
+            .workers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(encoder);
+        let cb = result?;
+        self.pass
+            .sink
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((self.chunk, cb));
+        Ok(())
+    }
+}
+
+impl<B: RenderBackend> Drop for CommandCtx<'_, B> {
+    fn drop(&mut self) {
+        // A context dropped without `finish`: end and discard its buffer, give the encoder back.
+        if let Some(mut encoder) = self.encoder.take() {
+            // SAFETY: the encoder is recording a secondary, which begins no rendering.
+            let _discarded = unsafe { encoder.end_encoding() };
+            self.pass
+                .workers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(encoder);
+        }
+    }
+}
