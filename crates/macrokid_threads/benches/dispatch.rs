@@ -4,6 +4,12 @@
 //!   batch) run by the scheduler on a 2-thread pool, by the single-threaded
 //!   scheduler, and by a plain loop calling the same closures; divide by N
 //!   for the cost per system.
+//!   `scheduler_pool2` uses the default cost-aware dispatch (after the
+//!   warm-up the batch is known to be cheap and runs inline);
+//!   `scheduler_pool2_parallel` forces parallel dispatch.
+//! - `many_systems/*`: 32 trivial systems (a counter increment each) in one
+//!   stage (TARGETS.md, "Scheduler and jobs"): cost-aware dispatch against
+//!   always-parallel and single-threaded dispatch.
 //! - `two_5ms/*`: two conflict-free systems busy-waiting 5 ms each on a
 //!   2-thread pool, against one 5 ms busy-wait and against the same two
 //!   busy-waits through a bare `rayon::join`.
@@ -22,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use macrokid_core::{Plan, ResourceAccess, StageDescriptor, SystemDescriptor};
-use macrokid_threads::{BoxError, Scheduler, SpawnExt, SystemTask, ThreadPool};
+use macrokid_threads::{BoxError, Dispatch, Scheduler, SpawnExt, SystemTask, ThreadPool};
 
 type Boxed = Box<dyn FnMut() -> Result<(), BoxError> + Send>;
 
@@ -46,6 +52,7 @@ fn empty_systems(n: usize) -> Vec<Boxed> {
 
 fn dispatch(c: &mut Criterion) {
     let pool = Scheduler::new(Arc::new(ThreadPool::new(2).expect("2-thread pool")));
+    let parallel = pool.clone().with_dispatch(Dispatch::AlwaysParallel);
     let single = Scheduler::single_threaded();
     let mut group = c.benchmark_group("dispatch");
     group
@@ -72,9 +79,49 @@ fn dispatch(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("scheduler_pool2", n), |b| {
             b.iter(|| pool.run_stage(stage, &mut tasks));
         });
+        group.bench_function(BenchmarkId::new("scheduler_pool2_parallel", n), |b| {
+            b.iter(|| parallel.run_stage(stage, &mut tasks));
+        });
         group.bench_function(BenchmarkId::new("scheduler_single", n), |b| {
             b.iter(|| single.run_stage(stage, &mut tasks));
         });
+    }
+    group.finish();
+}
+
+fn many_systems(c: &mut Criterion) {
+    const N: usize = 32;
+    let pool = Scheduler::new(Arc::new(ThreadPool::new(2).expect("2-thread pool")));
+    let dispatchers = [
+        ("cost_aware", pool.clone()),
+        (
+            "always_parallel",
+            pool.with_dispatch(Dispatch::AlwaysParallel),
+        ),
+        ("single_threaded", Scheduler::single_threaded()),
+    ];
+    let plan = empty_stage_plan(N);
+    let stage = &plan.stages()[0];
+    let counters: Vec<std::sync::atomic::AtomicU64> = (0..N)
+        .map(|_| std::sync::atomic::AtomicU64::new(0))
+        .collect();
+    let mut closures: Vec<Box<dyn FnMut() -> Result<(), BoxError> + Send + '_>> = counters
+        .iter()
+        .map(|counter| {
+            Box::new(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }) as Box<dyn FnMut() -> Result<(), BoxError> + Send + '_>
+        })
+        .collect();
+    let mut tasks: Vec<SystemTask<'_>> = closures
+        .iter_mut()
+        .map(|c| &mut **c as SystemTask<'_>)
+        .collect();
+    let mut group = c.benchmark_group("many_systems");
+    group.sample_size(50);
+    for (name, scheduler) in &dispatchers {
+        group.bench_function(*name, |b| b.iter(|| scheduler.run_stage(stage, &mut tasks)));
     }
     group.finish();
 }
@@ -165,5 +212,5 @@ fn wrappers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, dispatch, two_5ms, wrappers);
+criterion_group!(benches, dispatch, many_systems, two_5ms, wrappers);
 criterion_main!(benches);
