@@ -13,6 +13,9 @@
 //! - `two_5ms/*`: two conflict-free systems busy-waiting 5 ms each on a
 //!   2-thread pool, against one 5 ms busy-wait and against the same two
 //!   busy-waits through a bare `rayon::join`.
+//! - `groups/*`: one `App` tick of two synchronized work groups of 4 trivial
+//!   systems each (commands recorded and applied, spans, policies) against
+//!   the same 8 closures as one stage on the single-threaded scheduler.
 //! - `wrappers/*`: `ThreadPool::join` and `SpawnExt::spawn_with_handle`
 //!   against the rayon calls they wrap.
 //!
@@ -28,7 +31,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use macrokid_core::{Plan, ResourceAccess, StageDescriptor, SystemDescriptor};
-use macrokid_threads::{BoxError, Dispatch, Scheduler, SpawnExt, SystemTask, ThreadPool};
+use macrokid_threads::{
+    App, BoxError, Dispatch, FnSystem, GroupWorld, Scheduler, SpawnExt, SystemStatus, SystemTask,
+    ThreadPool, WorkGroup,
+};
 
 type Boxed = Box<dyn FnMut() -> Result<(), BoxError> + Send>;
 
@@ -171,6 +177,64 @@ fn two_5ms(c: &mut Criterion) {
     group.finish();
 }
 
+/// A world for the group bench: a counter changed through commands.
+#[derive(Default)]
+struct Counter(u64);
+
+impl GroupWorld for Counter {
+    type Commands = Vec<u64>;
+    fn apply_commands(&mut self, commands: Vec<u64>) {
+        self.0 += commands.iter().sum::<u64>();
+    }
+}
+
+fn groups(c: &mut Criterion) {
+    let mut builder = App::builder();
+    for group in ["movement", "combat"] {
+        let mut work_group = WorkGroup::synchronized(group);
+        for i in 0..4 {
+            work_group = work_group.system(FnSystem::new(
+                format!("{group}{i}"),
+                ResourceAccess::new(),
+                |_: &mut Counter, commands: &mut Vec<u64>| {
+                    commands.push(black_box(1));
+                    Ok(SystemStatus::Executed)
+                },
+            ));
+        }
+        builder.add_group(work_group);
+    }
+    let mut app = builder.build().expect("two groups register");
+    let mut world = Counter::default();
+
+    let plan = empty_stage_plan(8);
+    let stage = &plan.stages()[0];
+    let single = Scheduler::single_threaded();
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    let mut closures: Vec<Box<dyn FnMut() -> Result<(), BoxError> + Send + '_>> = (0..8)
+        .map(|_| {
+            Box::new(|| {
+                counter.fetch_add(black_box(1), std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }) as Box<dyn FnMut() -> Result<(), BoxError> + Send + '_>
+        })
+        .collect();
+    let mut tasks: Vec<SystemTask<'_>> = closures
+        .iter_mut()
+        .map(|c| &mut **c as SystemTask<'_>)
+        .collect();
+
+    let mut group = c.benchmark_group("groups");
+    group.sample_size(50);
+    group.bench_function("app_tick_2_groups_x4", |b| {
+        b.iter(|| app.tick(&mut world).expect("the tick runs"));
+    });
+    group.bench_function("stage_8_systems_single_threaded", |b| {
+        b.iter(|| single.run_stage(stage, &mut tasks));
+    });
+    group.finish();
+}
+
 fn wrappers(c: &mut Criterion) {
     let pool = ThreadPool::new(2).expect("2-thread pool");
     let mut group = c.benchmark_group("wrappers");
@@ -212,5 +276,5 @@ fn wrappers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, dispatch, many_systems, two_5ms, wrappers);
+criterion_group!(benches, dispatch, many_systems, two_5ms, groups, wrappers);
 criterion_main!(benches);

@@ -8,8 +8,8 @@
 //! (a handshake lets late helpers back out), so it wins where waking the
 //! pool costs more than the batch itself; cost-aware dispatch
 //! (`Dispatch::CostAware`) runs such batches inline and never reaches either.
-//! Figures of one run are in the report of the change that replaced it
-//! (`hand_rolled` against `rayon_scope` for each case).
+//! The figures of one run are in the docs of
+//! `src/executor/parallel.rs`.
 //!
 //! Run: `cargo bench -p macrokid_threads --bench parallel_batch -- --warm-up-time 1 --measurement-time 3`.
 #![allow(

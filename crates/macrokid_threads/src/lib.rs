@@ -55,6 +55,7 @@ mod executor;
 mod group;
 mod job;
 mod job_queue;
+mod observe;
 mod panic;
 mod pool;
 mod run;
@@ -79,6 +80,7 @@ pub use macrokid_core::{
     Batch, Conflict, ConflictKind, Plan, PlanError, Reads, ResourceAccess, ResourceId,
     StageDescriptor, StagePlan, System, SystemDescriptor, SystemSlot, Writes,
 };
+pub use observe::{ChromeTrace, PrometheusMetrics};
 pub use pool::{Scope, ThreadPool, ThreadPoolBuilder, ThreadPoolError, DEFAULT_THREAD_NAME_PREFIX};
 pub use run::{BoxError, RunSystem};
 pub use schedule::{RunSchedule, Schedule, Standalone, StandaloneSystem};

@@ -403,9 +403,11 @@ struct GroupState<W: GroupWorld> {
 ///    are reported [`GroupOutcome::TimedOut`] and their results dropped;
 /// 5. post-tick hooks, then the maintenance hooks that are due.
 ///
-/// Spans (`tracing`): `tick` (field `tick`) around it all, `group` (field
-/// `group`) around each group, `system` (fields `system`, `group`) around
-/// each system attempt.
+/// Spans (`tracing`): `tick` (field `tick`) around it all, `group` (fields
+/// `group`, `mode`) around each group's run (for an async group, on the pool
+/// thread that runs it, with an `extract` child span on the tick thread for
+/// its view), `system` (fields `system`, `group`) around each system
+/// attempt, `hook` (fields `stage`, `hook`) around each hook.
 pub struct App<W: GroupWorld> {
     sync_groups: Vec<GroupState<W>>,
     async_groups: Vec<GroupState<W>>,
@@ -967,7 +969,7 @@ where
             return None;
         }
         let view = {
-            let _span = job.span.enter();
+            let _span = tracing::info_span!(parent: &job.span, "extract").entered();
             (self.extract)(world)
         };
         let (tx, rx) = bounded(1);
