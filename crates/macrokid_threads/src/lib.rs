@@ -6,8 +6,17 @@
 //! - [`ThreadPool`]: a rayon pool with named threads; [`join_all`] and
 //!   [`SpawnExt`] on top of it.
 //! - [`Scheduler`]: runs the stages of a [`Plan`] — batches in order, the
-//!   systems of one batch in parallel — and turns a failing or panicking
-//!   system into a [`ScheduleError`] naming it.
+//!   systems of one batch in parallel unless cost-aware dispatch
+//!   ([`Dispatch`]) finds the batch cheaper than waking the pool — and turns
+//!   a failing or panicking system into a [`ScheduleError`] naming it;
+//!   [`Scheduler::run_layer`] runs the compatible stages of one topological
+//!   layer at the same time.
+//! - [`App`]: a tick loop over [`WorkGroup`]s (synchronized or async, with a
+//!   priority, an interval and an [`ErrorPolicy`]), lifecycle hooks and
+//!   [`Plugin`]s, on any [`GroupWorld`].
+//! - [`ChromeTrace`] and [`PrometheusMetrics`]: a Chrome-trace / Perfetto
+//!   file of the `tracing` spans, and Prometheus metrics from the
+//!   [`SchedulerObserver`] hooks.
 //! - `#[derive(System)]`, `#[derive(Schedule)]`, `#[derive(Job)]`: the
 //!   metadata, the stage graph (checked while compiling) and job wiring.
 //! - [`JobQueue`]: many independent [`JobRun`] jobs per frame inside a
