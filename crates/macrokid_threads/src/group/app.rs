@@ -523,7 +523,10 @@ impl<W: GroupWorld> App<W> {
                     rx,
                     dispatched,
                     deadline,
-                } => match rx.recv_deadline(dispatched + deadline) {
+                } => match dispatched
+                    .checked_add(deadline)
+                    .map_or_else(|| rx.recv().map_err(Into::into), |at| rx.recv_deadline(at))
+                {
                     Ok(result) => {
                         for commands in result.commands {
                             world.apply_commands(commands);
