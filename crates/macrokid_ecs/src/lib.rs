@@ -59,6 +59,7 @@ mod command;
 mod component;
 mod entity;
 mod error;
+mod group;
 mod hash;
 mod query;
 #[expect(
@@ -73,6 +74,7 @@ pub use command::{CommandBuffer, Commands};
 pub use component::{Bundle, Component, Resource};
 pub use entity::Entity;
 pub use error::EcsError;
+pub use group::GroupRun;
 pub use query::{DeclaredIn, QueryBorrow, QueryData, QueryFilter, QueryIter, With, Without};
 pub use storage::{Ref, RefMut};
 pub use system::{Run, StageCx, SystemCx, SystemResult};

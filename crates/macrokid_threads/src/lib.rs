@@ -1,16 +1,25 @@
 //! # macrokid_threads
 //!
 //! The runtime of macrokid: a thread pool on rayon, a scheduler that executes
-//! a [`macrokid_core`] plan, jobs, and the frame-budgeted batch processor.
+//! a [`macrokid_core`] plan, jobs, and the frame-budgeted job queue.
 //!
 //! - [`ThreadPool`]: a rayon pool with named threads; [`join_all`] and
 //!   [`SpawnExt`] on top of it.
 //! - [`Scheduler`]: runs the stages of a [`Plan`] — batches in order, the
-//!   systems of one batch in parallel — and turns a failing or panicking
-//!   system into a [`ScheduleError`] naming it.
+//!   systems of one batch in parallel unless cost-aware dispatch
+//!   ([`Dispatch`]) finds the batch cheaper than waking the pool — and turns
+//!   a failing or panicking system into a [`ScheduleError`] naming it;
+//!   [`Scheduler::run_layer`] runs the compatible stages of one topological
+//!   layer at the same time.
+//! - [`App`]: a tick loop over [`WorkGroup`]s (synchronized or async, with a
+//!   priority, an interval and an [`ErrorPolicy`]), lifecycle hooks and
+//!   [`Plugin`]s, on any [`GroupWorld`].
+//! - [`ChromeTrace`] and [`PrometheusMetrics`]: a Chrome-trace / Perfetto
+//!   file of the `tracing` spans, and Prometheus metrics from the
+//!   [`SchedulerObserver`] hooks.
 //! - `#[derive(System)]`, `#[derive(Schedule)]`, `#[derive(Job)]`: the
 //!   metadata, the stage graph (checked while compiling) and job wiring.
-//! - [`BatchProcessor`]: many independent [`JobRun`] jobs per frame inside a
+//! - [`JobQueue`]: many independent [`JobRun`] jobs per frame inside a
 //!   time budget, with priorities, cancellation and events.
 //!
 //! ```
@@ -51,30 +60,39 @@
 //! # Ok::<(), macrokid_threads::ScheduleError>(())
 //! ```
 
-mod batch;
+mod executor;
+mod group;
 mod job;
+mod job_queue;
+mod observe;
+mod panic;
 mod pool;
 mod run;
 mod schedule;
-mod scheduler;
 mod spawn;
 
-pub use batch::{
-    BatchBuildError, BatchBuilder, BatchEvent, BatchProcessor, BatchStream, Cancellation,
-    FrameReport, JobError, JobId, JobStatus, KindEstimate, SubmitError,
+pub use executor::{
+    Dispatch, ScheduleError, Scheduler, SchedulerObserver, StageReport, StageTasks, SystemOutcome,
+    SystemReport, SystemTask, DEFAULT_INLINE_THRESHOLD,
+};
+pub use group::{
+    App, AppBuilder, AsyncSystem, ErrorPolicy, FnAsyncSystem, FnSystem, GroupMode, GroupOutcome,
+    GroupReport, GroupSystem, GroupWorld, Plugin, RegistrationError, SystemStatus, TickError,
+    TickInfo, TickReport, WorkGroup,
 };
 pub use job::{CancelToken, JobContext, JobRun, Priority};
+pub use job_queue::{
+    Cancellation, FrameReport, JobError, JobEvent, JobEventStream, JobId, JobQueue,
+    JobQueueBuildError, JobQueueBuilder, JobStatus, KindEstimate, SubmitError,
+};
 pub use macrokid_core::{
     Batch, Conflict, ConflictKind, Plan, PlanError, Reads, ResourceAccess, ResourceId,
     StageDescriptor, StagePlan, System, SystemDescriptor, SystemSlot, Writes,
 };
+pub use observe::{ChromeTrace, PrometheusMetrics};
 pub use pool::{Scope, ThreadPool, ThreadPoolBuilder, ThreadPoolError, DEFAULT_THREAD_NAME_PREFIX};
 pub use run::{BoxError, RunSystem};
 pub use schedule::{RunSchedule, Schedule, Standalone, StandaloneSystem};
-pub use scheduler::{
-    ScheduleError, Scheduler, SchedulerObserver, StageReport, SystemOutcome, SystemReport,
-    SystemTask,
-};
 pub use spawn::{join_all, try_join_all, JoinError, JoinHandle, SpawnExt};
 
 /// Derive macros (`System`, `Job`, `Schedule`).
@@ -92,10 +110,10 @@ pub mod __private {
     pub use macrokid_core::{Reads, ResourceAccess, ResourceId, System, Writes};
     pub use std::sync::OnceLock;
 
+    pub use crate::executor::{ScheduleError, Scheduler, SystemTask};
     pub use crate::job::{JobContext, JobRun, Priority};
     pub use crate::run::{BoxError, RunSystem};
     pub use crate::schedule::{
         build_plan, plan_for, stage_out_of_range, unknown_stage, RunSchedule, Schedule,
     };
-    pub use crate::scheduler::{ScheduleError, Scheduler, SystemTask};
 }

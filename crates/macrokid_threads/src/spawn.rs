@@ -7,8 +7,8 @@ use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TryRecvError};
 
 use crate::job::{JobContext, JobRun};
+use crate::panic::panic_message;
 use crate::pool::ThreadPool;
-use crate::scheduler::panic_message;
 
 /// Why a spawned closure gave no result.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -197,7 +197,7 @@ pub trait SpawnExt {
     /// Runs `job` on the pool with a detached [`JobContext`] (nobody cancels
     /// it); the handle gives its output. The panic error carries the job's
     /// [`name`](JobRun::name). For queued, cancellable, budgeted jobs use the
-    /// batch processor.
+    /// job queue.
     fn spawn_job<J: JobRun>(&self, job: J) -> JoinHandle<J::Output>;
 }
 

@@ -12,7 +12,7 @@ use macrokid_core::{
     Plan, ResourceAccess, ResourceId, StageDescriptor, StagePlan, SystemDescriptor,
 };
 use macrokid_threads::{
-    BoxError, ScheduleError, Scheduler, SchedulerObserver, StageReport, SystemOutcome,
+    BoxError, Dispatch, ScheduleError, Scheduler, SchedulerObserver, StageReport, SystemOutcome,
     SystemReport, SystemTask, ThreadPool,
 };
 
@@ -69,6 +69,12 @@ fn run(
 
 fn pool(threads: usize) -> Scheduler {
     Scheduler::new(Arc::new(ThreadPool::new(threads).unwrap()))
+}
+
+/// A pooled scheduler that runs every batch in parallel, however cheap: the
+/// rendezvous tests need true concurrency.
+fn parallel_pool(threads: usize) -> Scheduler {
+    pool(threads).with_dispatch(Dispatch::AlwaysParallel)
 }
 
 /// Runs `f` on a fresh thread and fails the test if it does not return
@@ -159,9 +165,7 @@ fn each_system_runs_exactly_once_per_tick_and_batches_are_ordered() {
 fn systems_of_one_batch_run_at_the_same_time() {
     let plan = Arc::new(one_stage(vec![access(&[0], &[]), access(&[0], &[])]));
     assert_eq!(plan.stages()[0].batches().len(), 1);
-    let scheduler = Scheduler::new(Arc::new(
-        ThreadPool::builder().num_threads(2).build().unwrap(),
-    ));
+    let scheduler = parallel_pool(2);
     for tick in 0..5 {
         let (plan, scheduler) = (Arc::clone(&plan), scheduler.clone());
         within(
@@ -190,7 +194,7 @@ fn the_calling_thread_takes_part_in_a_batch() {
     // Three systems must meet on a barrier, the pool has two threads: only
     // possible when the calling thread runs one of them.
     let plan = Arc::new(one_stage(vec![access(&[], &[]); 3]));
-    let scheduler = pool(2);
+    let scheduler = parallel_pool(2);
     let caller = within(
         Duration::from_secs(20),
         "three systems on two workers + caller",
@@ -245,7 +249,7 @@ fn a_batch_of_one_runs_inline_on_the_calling_thread() {
 #[test]
 fn scheduling_from_inside_the_pool_still_runs_in_parallel() {
     let pool = Arc::new(ThreadPool::new(2).unwrap());
-    let scheduler = Scheduler::new(Arc::clone(&pool));
+    let scheduler = Scheduler::new(Arc::clone(&pool)).with_dispatch(Dispatch::AlwaysParallel);
     let plan = Arc::new(one_stage(vec![access(&[], &[]); 2]));
     within(
         Duration::from_secs(20),
@@ -633,7 +637,7 @@ fn the_observer_sees_every_system_and_stage() {
         access(&[0], &[]),
     ]);
     let log = Arc::new(Log::default());
-    let scheduler = pool(2).with_observer(log.clone());
+    let scheduler = parallel_pool(2).with_observer(log.clone());
     let mut closures: Vec<Boxed<'_>> = (0..3)
         .map(|_| {
             Box::new(|| {

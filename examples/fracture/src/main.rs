@@ -1,6 +1,6 @@
 //! Fracture: a game destroys hundreds of objects at once; each destruction
 //! cuts a 2D polygon (convex, star, blob or holed ring) into pieces with
-//! `geo` boolean operations. A [`BatchProcessor`] runs the cuts on the pool
+//! `geo` boolean operations. A [`JobQueue`] runs the cuts on the pool
 //! a 2 ms budget per frame, so frames do not stutter; results arrive as they
 //! complete.
 //!
@@ -29,9 +29,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use geo::Coord;
-use macrokid_threads::{
-    BatchEvent, BatchProcessor, FrameReport, JobContext, JobId, JobRun, Priority,
-};
+use macrokid_threads::{FrameReport, JobContext, JobEvent, JobId, JobQueue, JobRun, Priority};
 
 use job::{Fracture, Fragments};
 use shapes::{Rng, Shape};
@@ -154,7 +152,7 @@ fn draw(visuals: &HashMap<JobId, Visual>, frame: u64, dir: &std::path::Path) -> 
 
 /// Queues a wave of fractures, each at its own priority (debris low).
 fn submit_wave(
-    batch: &BatchProcessor<Fracture>,
+    batch: &JobQueue<Fracture>,
     jobs: Vec<Fracture>,
 ) -> Result<Vec<JobId>, macrokid_threads::SubmitError<Fracture>> {
     jobs.into_iter().map(|job| batch.enqueue(job)).collect()
@@ -173,14 +171,14 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, event: BatchEvent<Fragments>) -> Option<JobId> {
+    fn add(&mut self, event: JobEvent<Fragments>) -> Option<JobId> {
         match event {
-            BatchEvent::Started { .. } => None,
-            BatchEvent::Progress { .. } => {
+            JobEvent::Started { .. } => None,
+            JobEvent::Progress { .. } => {
                 self.progress_events += 1;
                 None
             }
-            BatchEvent::Completed { id, output } => {
+            JobEvent::Completed { id, output } => {
                 self.completed += 1;
                 self.pieces += output.pieces.len();
                 let error = output.relative_area_error();
@@ -196,12 +194,12 @@ impl Tally {
                 }
                 Some(id)
             }
-            BatchEvent::Failed { id, error } => {
+            JobEvent::Failed { id, error } => {
                 eprintln!("{id} failed: {error}");
                 self.failed += 1;
                 Some(id)
             }
-            BatchEvent::Cancelled { id } => {
+            JobEvent::Cancelled { id } => {
                 self.cancelled += 1;
                 Some(id)
             }
@@ -303,11 +301,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut builder = BatchProcessor::builder().capacity(4096);
+    let mut builder = JobQueue::builder().capacity(4096);
     if let Some(threads) = args.threads {
         builder = builder.threads(threads);
     }
-    let batch: BatchProcessor<Fracture> = match builder.build() {
+    let batch: JobQueue<Fracture> = match builder.build() {
         Ok(batch) => batch,
         Err(e) => {
             eprintln!("fracture: {e}");
@@ -405,12 +403,12 @@ fn main() -> ExitCode {
         let report = batch.run_frame(BUDGET);
         for event in batch.drain_events() {
             match &event {
-                BatchEvent::Completed { id, output } => {
+                JobEvent::Completed { id, output } => {
                     if let Some(visual) = visuals.get_mut(id) {
                         visual.broken = Some((output.pieces.clone(), report.frame));
                     }
                 }
-                BatchEvent::Cancelled { id } => {
+                JobEvent::Cancelled { id } => {
                     visuals.remove(id);
                 }
                 _ => {}

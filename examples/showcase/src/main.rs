@@ -81,18 +81,50 @@ struct Args {
     /// Disable the Vulkan validation layer (enabled by default).
     #[arg(long)]
     no_validation: bool,
+    /// Write a Chrome-trace / Perfetto JSON file of the run (spans per stage
+    /// and system) to this path.
+    #[arg(long, value_name = "PATH")]
+    trace: Option<PathBuf>,
+    /// Write the scheduler's metrics in the Prometheus text format to this
+    /// path at exit.
+    #[arg(long, value_name = "PATH")]
+    metrics: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
+    use tracing_subscriber::prelude::*;
+
+    let args = Args::parse();
+    // The log filter applies to the log output only, so that `--trace`
+    // records every span whatever RUST_LOG says.
+    let log = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let args = Args::parse();
-    match run(&args) {
+        );
+    let (chrome, trace) = match &args.trace {
+        Some(path) => match macrokid_threads::ChromeTrace::layer(path) {
+            Ok((layer, trace)) => (Some(layer), Some(trace)),
+            Err(e) => {
+                eprintln!(
+                    "showcase: error: cannot create trace file {}: {e}",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+        None => (None, None),
+    };
+    tracing_subscriber::registry().with(log).with(chrome).init();
+    let result = run(&args);
+    if let Some(trace) = trace {
+        if let Err(e) = trace.finish() {
+            eprintln!("showcase: error: cannot finish the trace file: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("showcase: error: {message}");
@@ -150,7 +182,14 @@ fn run(args: &Args) -> Result<(), String> {
             .build()
             .map_err(|e| e.to_string())?,
     );
-    let scheduler = Scheduler::new(Arc::clone(&pool));
+    let metrics = args
+        .metrics
+        .as_ref()
+        .map(|_| Arc::new(macrokid_threads::PrometheusMetrics::new()));
+    let mut scheduler = Scheduler::new(Arc::clone(&pool));
+    if let Some(metrics) = &metrics {
+        scheduler = scheduler.with_observer(Arc::clone(metrics) as _);
+    }
     let mut tick = Tick::new();
 
     let mut renderer = Renderer::new(RendererConfig {
@@ -267,6 +306,11 @@ fn run(args: &Args) -> Result<(), String> {
         "wrote {frames_done} frames to {}; validation messages: {messages}",
         args.out.display()
     );
+    if let (Some(metrics), Some(path)) = (&metrics, &args.metrics) {
+        fs::write(path, metrics.encode())
+            .map_err(|e| format!("cannot write metrics to {}: {e}", path.display()))?;
+        println!("wrote Prometheus metrics to {}", path.display());
+    }
     if messages > 0 {
         return Err(format!(
             "the Vulkan validation layer reported {messages} message(s); see the log above"

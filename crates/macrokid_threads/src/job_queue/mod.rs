@@ -1,8 +1,8 @@
-//! The frame-budgeted batch processor: many independent jobs, run on a pool
+//! The frame-budgeted job queue: many independent jobs, run on a pool
 //! a slice of time per frame, with priorities, aging, back-pressure,
 //! cancellation and events.
 //!
-//! See [`BatchProcessor`] for the example and the design: the queue and
+//! See [`JobQueue`] for the example and the design: the queue and
 //! aging rule in `queue.rs`, the budget algorithm in `frame.rs`.
 
 mod cost;
@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-pub use error::{BatchBuildError, SubmitError};
-pub use event::{BatchEvent, JobError, JobId};
+pub use error::{JobQueueBuildError, SubmitError};
+pub use event::{JobError, JobEvent, JobId};
 pub use frame::FrameReport;
-pub use stream::BatchStream;
+pub use stream::JobEventStream;
 
 use cost::CostModel;
 use event::Sink;
@@ -30,23 +30,23 @@ use queue::{CancelOutcome, Queue};
 
 use crate::{JobRun, Priority, ThreadPool};
 
-/// What [`BatchProcessor::cancel`] did.
+/// What [`JobQueue::cancel`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cancellation {
     /// The job was still queued: it was removed in O(1) and its
-    /// [`BatchEvent::Cancelled`] was sent before `cancel` returned.
+    /// [`JobEvent::Cancelled`] was sent before `cancel` returned.
     Dequeued,
     /// The job is running: its [`CancelToken`](crate::CancelToken) is set.
     /// When the job returns (early, if it checks
     /// [`JobContext::is_cancelled`](crate::JobContext::is_cancelled)) its
-    /// output is discarded and [`BatchEvent::Cancelled`] is sent.
+    /// output is discarded and [`JobEvent::Cancelled`] is sent.
     Requested,
     /// Nothing to cancel: the id is unknown, or the job already finished or
     /// was cancelled before.
     Inactive,
 }
 
-/// Where a job is, as reported by [`BatchProcessor::status`].
+/// Where a job is, as reported by [`JobQueue::status`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobStatus {
     /// Waiting in the queue.
@@ -55,7 +55,7 @@ pub enum JobStatus {
     Running,
 }
 
-/// The learned cost of one job kind, from [`BatchProcessor::cost_estimates`].
+/// The learned cost of one job kind, from [`JobQueue::cost_estimates`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KindEstimate {
     /// The kind ([`JobRun::name`]).
@@ -148,7 +148,7 @@ impl<J: JobRun> Shared<J> {
         match outcome {
             CancelOutcome::Dequeued(state) => {
                 self.space.notify_all();
-                state.sink.finish(state.seq, BatchEvent::Cancelled { id });
+                state.sink.finish(state.seq, JobEvent::Cancelled { id });
                 Cancellation::Dequeued
             }
             CancelOutcome::Requested => Cancellation::Requested,
@@ -165,18 +165,18 @@ impl<J: JobRun> Shared<J> {
         self.space.notify_all();
         let n = cancelled.len();
         for (id, state) in cancelled {
-            state.sink.finish(state.seq, BatchEvent::Cancelled { id });
+            state.sink.finish(state.seq, JobEvent::Cancelled { id });
         }
         n
     }
 }
 
 /// Runs many independent jobs of type `J` on a [`ThreadPool`], a time budget per
-/// frame, and reports them as [`BatchEvent`]s.
+/// frame, and reports them as [`JobEvent`]s.
 ///
 /// ```
 /// use std::time::Duration;
-/// use macrokid_threads::{BatchEvent, BatchProcessor, JobContext, JobRun, Priority};
+/// use macrokid_threads::{JobEvent, JobQueue, JobContext, JobRun, Priority};
 ///
 /// struct Square(u64);
 /// impl JobRun for Square {
@@ -184,17 +184,17 @@ impl<J: JobRun> Shared<J> {
 ///     fn run(&mut self, _cx: &JobContext) -> u64 { self.0 * self.0 }
 /// }
 ///
-/// let batch: BatchProcessor<Square> = BatchProcessor::builder()
+/// let queue: JobQueue<Square> = JobQueue::builder()
 ///     .capacity(1024)
 ///     .threads(2)
 ///     .ordered()
 ///     .build()?;
-/// let ids = batch.submit_batch((0..100).map(Square), Priority::Normal)?;
+/// let ids = queue.submit_batch((0..100).map(Square), Priority::Normal)?;
 /// let mut results = Vec::new();
 /// while results.len() < ids.len() {
-///     batch.run_frame(Duration::from_millis(2)); // once per game frame
-///     for event in batch.drain_events() {
-///         if let BatchEvent::Completed { output, .. } = event {
+///     queue.run_frame(Duration::from_millis(2)); // once per game frame
+///     for event in queue.drain_events() {
+///         if let JobEvent::Completed { output, .. } = event {
 ///             results.push(output);
 ///         }
 ///     }
@@ -231,7 +231,7 @@ impl<J: JobRun> Shared<J> {
 /// - **Aging**: a queued job scores `priority.index() * aging_frames +
 ///   frames_waited`; the highest score starts next, the older job on ties.
 ///   So a job climbs one level per `aging_frames` frames waited (default 8)
-///   and never starves ([`BatchBuilder::aging_frames`]).
+///   and never starves ([`JobQueueBuilder::aging_frames`]).
 /// - **Cancellation** ([`cancel`](Self::cancel)): a queued job is cancelled
 ///   in O(1) expected time: a hash-map lookup of its id and a
 ///   compare-and-swap of its state word; its deque entry becomes a tombstone
@@ -245,20 +245,20 @@ impl<J: JobRun> Shared<J> {
 ///   ([`JobRun::name`]) is an exponential moving average of measured run
 ///   times (weight 1/8) plus their mean absolute deviation, with outliers
 ///   clamped at 4x the mean; a kind never seen is predicted at
-///   [`BatchBuilder::default_cost`]. No batch size to tune.
-/// - **Order** ([`BatchBuilder::ordered`]): terminal events are delivered in
+///   [`JobQueueBuilder::default_cost`]. No batch size to tune.
+/// - **Order** ([`JobQueueBuilder::ordered`]): terminal events are delivered in
 ///   submission order, early ones buffered; otherwise as they complete.
-pub struct BatchProcessor<J: JobRun> {
+pub struct JobQueue<J: JobRun> {
     shared: Arc<Shared<J>>,
     pool: Arc<ThreadPool>,
     sink: Arc<Sink<J::Output>>,
-    events: Receiver<BatchEvent<J::Output>>,
+    events: Receiver<JobEvent<J::Output>>,
 }
 
-impl<J: JobRun> BatchProcessor<J> {
-    /// A builder with the defaults listed on [`BatchBuilder`].
-    pub fn builder() -> BatchBuilder<J> {
-        BatchBuilder {
+impl<J: JobRun> JobQueue<J> {
+    /// A builder with the defaults listed on [`JobQueueBuilder`].
+    pub fn builder() -> JobQueueBuilder<J> {
+        JobQueueBuilder {
             capacity: 4096,
             aging_frames: 8,
             ordered: false,
@@ -272,7 +272,7 @@ impl<J: JobRun> BatchProcessor<J> {
     /// A processor with the default settings on the global pool.
     ///
     /// # Panics
-    /// As [`BatchBuilder::build`].
+    /// As [`JobQueueBuilder::build`].
     pub fn new() -> Self {
         Self::builder()
             .build()
@@ -333,8 +333,8 @@ impl<J: JobRun> BatchProcessor<J> {
     /// complete. Its jobs share this processor's queue, priorities and
     /// frames; their events go to the stream instead of
     /// [`events`](Self::events).
-    pub fn stream(&self) -> BatchStream<J> {
-        BatchStream::new(Arc::clone(&self.shared))
+    pub fn stream(&self) -> JobEventStream<J> {
+        JobEventStream::new(Arc::clone(&self.shared))
     }
 
     /// Cancels a job: O(1) while it is queued (its `Cancelled` event is sent
@@ -393,12 +393,12 @@ impl<J: JobRun> BatchProcessor<J> {
     /// The event channel; drain it once per frame (or use
     /// [`drain_events`](Self::drain_events)). Unbounded: events of jobs
     /// already accepted are never dropped.
-    pub fn events(&self) -> &Receiver<BatchEvent<J::Output>> {
+    pub fn events(&self) -> &Receiver<JobEvent<J::Output>> {
         &self.events
     }
 
     /// Every event available now, without blocking.
-    pub fn drain_events(&self) -> crossbeam_channel::TryIter<'_, BatchEvent<J::Output>> {
+    pub fn drain_events(&self) -> crossbeam_channel::TryIter<'_, JobEvent<J::Output>> {
         self.events.try_iter()
     }
 
@@ -453,14 +453,14 @@ impl<J: JobRun> BatchProcessor<J> {
     }
 }
 
-impl<J: JobRun> Default for BatchProcessor<J> {
-    /// [`BatchProcessor::new`].
+impl<J: JobRun> Default for JobQueue<J> {
+    /// [`JobQueue::new`].
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<J: JobRun> Drop for BatchProcessor<J> {
+impl<J: JobRun> Drop for JobQueue<J> {
     /// Cancels every queued job (sending their `Cancelled` events) and closes
     /// the queue for streams that outlive the processor.
     fn drop(&mut self) {
@@ -468,10 +468,10 @@ impl<J: JobRun> Drop for BatchProcessor<J> {
     }
 }
 
-impl<J: JobRun> std::fmt::Debug for BatchProcessor<J> {
+impl<J: JobRun> std::fmt::Debug for JobQueue<J> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let queue = self.shared.lock();
-        f.debug_struct("BatchProcessor")
+        f.debug_struct("JobQueue")
             .field("queued", &queue.len())
             .field("active", &queue.active())
             .field("capacity", &queue.capacity())
@@ -482,11 +482,11 @@ impl<J: JobRun> std::fmt::Debug for BatchProcessor<J> {
     }
 }
 
-/// Configures a [`BatchProcessor`]. Defaults: capacity 4096, aging every 8
+/// Configures a [`JobQueue`]. Defaults: capacity 4096, aging every 8
 /// frames, results as completed, 500 µs predicted for an unseen kind, the
 /// process-wide [`ThreadPool::global`].
 #[must_use]
-pub struct BatchBuilder<J> {
+pub struct JobQueueBuilder<J> {
     capacity: usize,
     aging_frames: u32,
     ordered: bool,
@@ -496,7 +496,7 @@ pub struct BatchBuilder<J> {
     _job: PhantomData<fn() -> J>,
 }
 
-impl<J: JobRun> BatchBuilder<J> {
+impl<J: JobRun> JobQueueBuilder<J> {
     /// Most jobs the queue holds at once (running jobs do not count).
     pub fn capacity(mut self, jobs: usize) -> Self {
         self.capacity = jobs;
@@ -544,7 +544,7 @@ impl<J: JobRun> BatchBuilder<J> {
         self
     }
 
-    /// Run on an own pool of this many threads, named `macrokid-batch-<i>`
+    /// Run on an own pool of this many threads, named `macrokid-jobs-<i>`
     /// (ignored with [`pool`](Self::pool)).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = Some(threads);
@@ -554,24 +554,24 @@ impl<J: JobRun> BatchBuilder<J> {
     /// Builds the processor.
     ///
     /// # Errors
-    /// [`BatchBuildError::ZeroCapacity`] for a capacity of 0;
-    /// [`BatchBuildError::Pool`] if an own pool cannot be built (0 threads,
+    /// [`JobQueueBuildError::ZeroCapacity`] for a capacity of 0;
+    /// [`JobQueueBuildError::Pool`] if an own pool cannot be built (0 threads,
     /// or the OS refuses to start them).
     ///
     /// # Panics
     /// Without [`pool`](Self::pool) or [`threads`](Self::threads), if the
     /// global pool is built now and the OS refuses to start its threads (see
     /// [`ThreadPool::global`]).
-    pub fn build(self) -> Result<BatchProcessor<J>, BatchBuildError> {
+    pub fn build(self) -> Result<JobQueue<J>, JobQueueBuildError> {
         if self.capacity == 0 {
-            return Err(BatchBuildError::ZeroCapacity);
+            return Err(JobQueueBuildError::ZeroCapacity);
         }
         let pool = match (self.pool, self.threads) {
             (Some(pool), _) => pool,
             (None, Some(threads)) => Arc::new(
                 ThreadPool::builder()
                     .num_threads(threads)
-                    .thread_name_prefix("macrokid-batch")
+                    .thread_name_prefix("macrokid-jobs")
                     .build()?,
             ),
             (None, None) => Arc::clone(ThreadPool::global_arc()),
@@ -587,7 +587,7 @@ impl<J: JobRun> BatchBuilder<J> {
             frame_lock: Mutex::new(()),
             ordered: self.ordered,
         });
-        Ok(BatchProcessor {
+        Ok(JobQueue {
             sink: Arc::new(Sink::new(tx, self.ordered, false)),
             shared,
             pool,

@@ -14,12 +14,14 @@
 //! budget still runs (and overshoots) instead of starving.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::panic::panic_message;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::cost::KindId;
-use super::event::{BatchEvent, JobError, JobId};
+use super::event::{JobError, JobEvent, JobId};
 use super::queue::{Entry, JobState, CANCEL_REQUESTED, DONE};
 use super::Shared;
 use crate::{JobContext, JobRun};
@@ -36,7 +38,7 @@ pub(crate) enum Limit {
 }
 
 /// What one frame did; returned by
-/// [`BatchProcessor::run_frame`](super::BatchProcessor::run_frame) and
+/// [`JobQueue::run_frame`](super::JobQueue::run_frame) and
 /// friends.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
@@ -172,11 +174,11 @@ fn worker<J: JobRun>(
                 queue.costs.record(f.kind, f.took);
                 queue.retire(f.id);
                 let event = if f.cancelled {
-                    BatchEvent::Cancelled { id: f.id }
+                    JobEvent::Cancelled { id: f.id }
                 } else {
                     match f.result {
-                        Ok(output) => BatchEvent::Completed { id: f.id, output },
-                        Err(message) => BatchEvent::Failed {
+                        Ok(output) => JobEvent::Completed { id: f.id, output },
+                        Err(message) => JobEvent::Failed {
                             id: f.id,
                             error: JobError::Panicked {
                                 kind: queue.costs.name(f.kind).to_owned(),
@@ -238,10 +240,10 @@ fn execute<J: JobRun>(entry: Entry<J>) -> Finished<J::Output> {
         shared: state,
         ..
     } = entry;
-    state.sink.progress(BatchEvent::Started { id });
+    state.sink.progress(JobEvent::Started { id });
     let progress = state.sink.wants_progress().then(|| {
         let sink = Arc::clone(&state.sink);
-        Arc::new(move |fraction: f32| sink.progress(BatchEvent::Progress { id, fraction }))
+        Arc::new(move |fraction: f32| sink.progress(JobEvent::Progress { id, fraction }))
             as Arc<dyn Fn(f32) + Send + Sync>
     });
     let cx = JobContext::new(state.cancel.clone(), progress);
@@ -262,16 +264,5 @@ fn execute<J: JobRun>(entry: Entry<J>) -> Finished<J::Output> {
         state,
         result,
         cancelled,
-    }
-}
-
-/// The text of a panic payload (`&str` or `String`), else a placeholder.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string panic payload>".to_owned()
     }
 }

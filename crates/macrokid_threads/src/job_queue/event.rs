@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use crossbeam_channel::Sender;
 
-/// Identifies one submitted job of one [`BatchProcessor`](super::BatchProcessor).
+/// Identifies one submitted job of one [`JobQueue`](super::JobQueue).
 ///
 /// Ids are handed out from a per-processor counter that only increases, so a
 /// later submission always has a larger id and an id is never reused by the
@@ -48,7 +48,7 @@ pub enum JobError {
     },
 }
 
-/// What a [`BatchProcessor`](super::BatchProcessor) reports about a job.
+/// What a [`JobQueue`](super::JobQueue) reports about a job.
 ///
 /// Each accepted job yields exactly one *terminal* event
 /// ([`Completed`](Self::Completed), [`Failed`](Self::Failed) or
@@ -56,7 +56,7 @@ pub enum JobError {
 /// [`Started`](Self::Started) and any number of [`Progress`](Self::Progress)
 /// events, in that order.
 #[derive(Debug, Clone, PartialEq)]
-pub enum BatchEvent<T> {
+pub enum JobEvent<T> {
     /// A worker took the job from the queue and is about to run it.
     Started {
         /// The job.
@@ -92,7 +92,7 @@ pub enum BatchEvent<T> {
     },
 }
 
-impl<T> BatchEvent<T> {
+impl<T> JobEvent<T> {
     /// The job this event is about.
     pub fn id(&self) -> JobId {
         match self {
@@ -126,7 +126,7 @@ struct Reorder<T> {
     /// Sequence number of the next terminal event to deliver.
     next: u64,
     /// Out-of-order terminal events, by sequence number.
-    pending: BTreeMap<u64, BatchEvent<T>>,
+    pending: BTreeMap<u64, JobEvent<T>>,
 }
 
 /// Where a job's events go: the processor's channel or a stream's.
@@ -137,7 +137,7 @@ struct Reorder<T> {
 /// event) until every earlier one was delivered. `Started`/`Progress` events
 /// are never held back.
 pub(crate) struct Sink<T> {
-    tx: Sender<BatchEvent<T>>,
+    tx: Sender<JobEvent<T>>,
     /// Streams only want results.
     terminal_only: bool,
     order: Option<Mutex<Reorder<T>>>,
@@ -146,7 +146,7 @@ pub(crate) struct Sink<T> {
 }
 
 impl<T> Sink<T> {
-    pub(crate) fn new(tx: Sender<BatchEvent<T>>, ordered: bool, terminal_only: bool) -> Self {
+    pub(crate) fn new(tx: Sender<JobEvent<T>>, ordered: bool, terminal_only: bool) -> Self {
         Self {
             tx,
             terminal_only,
@@ -173,7 +173,7 @@ impl<T> Sink<T> {
 
     /// Sends a non-terminal event right away (a closed receiver is ignored:
     /// nobody listens).
-    pub(crate) fn progress(&self, event: BatchEvent<T>) {
+    pub(crate) fn progress(&self, event: JobEvent<T>) {
         debug_assert!(!event.is_terminal());
         if !self.terminal_only {
             let _ = self.tx.send(event);
@@ -182,7 +182,7 @@ impl<T> Sink<T> {
 
     /// Delivers the terminal event of the job with sequence number `seq`,
     /// together with every buffered one that is now in turn.
-    pub(crate) fn finish(&self, seq: u64, event: BatchEvent<T>) {
+    pub(crate) fn finish(&self, seq: u64, event: JobEvent<T>) {
         debug_assert!(event.is_terminal());
         let Some(order) = &self.order else {
             let _ = self.tx.send(event);

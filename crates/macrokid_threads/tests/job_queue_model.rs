@@ -6,9 +6,7 @@
 
 use std::collections::HashMap;
 
-use macrokid_threads::{
-    BatchEvent, BatchProcessor, Cancellation, JobContext, JobId, JobRun, Priority,
-};
+use macrokid_threads::{Cancellation, JobContext, JobEvent, JobId, JobQueue, JobRun, Priority};
 use proptest::prelude::*;
 
 struct Nop;
@@ -51,7 +49,7 @@ proptest! {
         aging in 0u32..4,
         capacity in 1usize..16,
     ) {
-        let batch: BatchProcessor<Nop> = BatchProcessor::builder()
+        let batch: JobQueue<Nop> = JobQueue::builder()
             .threads(1)
             .capacity(capacity)
             .aging_frames(aging)
@@ -121,7 +119,7 @@ proptest! {
             let mut started = Vec::new();
             for event in batch.drain_events() {
                 match event {
-                    BatchEvent::Started { id } => started.push(id),
+                    JobEvent::Started { id } => started.push(id),
                     other => {
                         prop_assert!(other.is_terminal());
                         *terminal.entry(other.id()).or_default() += 1;

@@ -1,11 +1,11 @@
-//! Batch processor: frame budget use and overshoot, adaptive vs a fixed
+//! Job queue: frame budget use and overshoot, adaptive vs a fixed
 //! batch of 100 in the same run, then criterion timings of queue operations.
 //!
-//! Workload (TARGETS.md, "Batch processor"): a 2 ms budget per frame, jobs of
+//! Workload (TARGETS.md, "Job queue"): a 2 ms budget per frame, jobs of
 //! 10–30 µs with 2% at 200 µs, the queue never empty. Both processors share
 //! one rayon pool and run alternate frames, so machine noise hits both alike.
 //!
-//! `cargo bench -p macrokid_threads --bench batch` (about 20 s); add
+//! `cargo bench -p macrokid_threads --bench job_queue` (about 20 s); add
 //! `-- skip-criterion` (a filter no criterion bench matches) for the frame
 //! statistics alone.
 
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use macrokid_threads::{BatchProcessor, FrameReport, JobContext, JobRun, Priority, ThreadPool};
+use macrokid_threads::{FrameReport, JobContext, JobQueue, JobRun, Priority, ThreadPool};
 
 const BUDGET: Duration = Duration::from_millis(2);
 const FRAMES: usize = 400;
@@ -76,10 +76,10 @@ impl Rng {
 /// One way of running frames, with its own queue and job sequence.
 struct Contender {
     label: &'static str,
-    batch: BatchProcessor<Spin>,
+    batch: JobQueue<Spin>,
     rng: Rng,
     one_kind: bool,
-    run: fn(&BatchProcessor<Spin>) -> FrameReport,
+    run: fn(&JobQueue<Spin>) -> FrameReport,
     reports: Vec<FrameReport>,
 }
 
@@ -88,11 +88,11 @@ impl Contender {
         label: &'static str,
         pool: &Arc<ThreadPool>,
         one_kind: bool,
-        run: fn(&BatchProcessor<Spin>) -> FrameReport,
+        run: fn(&JobQueue<Spin>) -> FrameReport,
     ) -> Self {
         Self {
             label,
-            batch: BatchProcessor::builder()
+            batch: JobQueue::builder()
                 .pool(Arc::clone(pool))
                 .capacity(2 * BACKLOG)
                 .build()
@@ -223,7 +223,7 @@ fn queue_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("batch");
     // Cancelling a queued job costs the same whatever the queue holds.
     for queued in [100usize, 10_000] {
-        let batch: BatchProcessor<Empty> = BatchProcessor::builder()
+        let batch: JobQueue<Empty> = JobQueue::builder()
             .threads(1)
             .capacity(queued + 1)
             .build()
@@ -244,7 +244,7 @@ fn queue_benches(c: &mut Criterion) {
         );
     }
     // Per-job dispatch cost: 1000 empty jobs through one frame.
-    let batch: BatchProcessor<Empty> = BatchProcessor::builder()
+    let batch: JobQueue<Empty> = JobQueue::builder()
         .capacity(1000)
         .build()
         .expect("processor");

@@ -7,27 +7,27 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 
 use super::event::Sink;
-use super::{BatchEvent, Cancellation, JobId, Shared, SubmitError};
+use super::{Cancellation, JobEvent, JobId, Shared, SubmitError};
 use crate::{JobRun, Priority};
 
 /// A submission channel with its own result channel, made by
-/// [`BatchProcessor::stream`](super::BatchProcessor::stream).
+/// [`JobQueue::stream`](super::JobQueue::stream).
 ///
 /// Jobs pushed here share the processor's queue, priorities and frames; only
 /// their terminal events (completed, failed, cancelled) come back, here,
 /// in chunks; in submission order if the processor is
-/// [`ordered`](super::BatchBuilder::ordered). Dropping the stream does not
+/// [`ordered`](super::JobQueueBuilder::ordered). Dropping the stream does not
 /// cancel its jobs; their results are then discarded. A stream is `Sync`:
 /// a producer thread may push while the main loop takes chunks.
-pub struct BatchStream<J: JobRun> {
+pub struct JobEventStream<J: JobRun> {
     shared: Arc<Shared<J>>,
     sink: Arc<Sink<J::Output>>,
-    results: Receiver<BatchEvent<J::Output>>,
+    results: Receiver<JobEvent<J::Output>>,
     /// Pushed jobs whose result was not taken yet.
     pending: AtomicUsize,
 }
 
-impl<J: JobRun> BatchStream<J> {
+impl<J: JobRun> JobEventStream<J> {
     pub(crate) fn new(shared: Arc<Shared<J>>) -> Self {
         let (tx, results) = crossbeam_channel::unbounded();
         let ordered = shared.ordered;
@@ -66,7 +66,7 @@ impl<J: JobRun> BatchStream<J> {
     }
 
     /// Queues all `jobs` at `priority`, or none (see
-    /// [`BatchProcessor::submit_batch`](super::BatchProcessor::submit_batch)).
+    /// [`JobQueue::submit_batch`](super::JobQueue::submit_batch)).
     ///
     /// # Errors
     /// As [`push`](Self::push), with all the jobs given back.
@@ -94,14 +94,14 @@ impl<J: JobRun> BatchStream<J> {
     }
 
     /// Cancels one of this stream's (or any of the processor's) jobs; see
-    /// [`BatchProcessor::cancel`](super::BatchProcessor::cancel).
+    /// [`JobQueue::cancel`](super::JobQueue::cancel).
     pub fn cancel(&self, id: JobId) -> Cancellation {
         self.shared.cancel(id)
     }
 
     /// Every result available now (terminal events only), without blocking;
     /// empty if none.
-    pub fn try_chunk(&self) -> Vec<BatchEvent<J::Output>> {
+    pub fn try_chunk(&self) -> Vec<JobEvent<J::Output>> {
         let chunk: Vec<_> = self.results.try_iter().collect();
         self.pending.fetch_sub(chunk.len(), Ordering::Relaxed);
         chunk
@@ -109,7 +109,7 @@ impl<J: JobRun> BatchStream<J> {
 
     /// Waits up to `timeout` for at least one result, then takes every result
     /// available. Results appear only while some thread runs frames.
-    pub fn chunk_timeout(&self, timeout: Duration) -> Vec<BatchEvent<J::Output>> {
+    pub fn chunk_timeout(&self, timeout: Duration) -> Vec<JobEvent<J::Output>> {
         let mut chunk = Vec::new();
         if let Ok(first) = self.results.recv_timeout(timeout) {
             chunk.push(first);
@@ -125,9 +125,9 @@ impl<J: JobRun> BatchStream<J> {
     }
 }
 
-impl<J: JobRun> std::fmt::Debug for BatchStream<J> {
+impl<J: JobRun> std::fmt::Debug for JobEventStream<J> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BatchStream")
+        f.debug_struct("JobEventStream")
             .field("pending", &self.pending())
             .finish_non_exhaustive()
     }

@@ -1,4 +1,4 @@
-//! Errors of the batch processor.
+//! Errors of the job queue.
 
 use std::fmt;
 
@@ -9,9 +9,9 @@ use std::fmt;
 #[non_exhaustive]
 pub enum SubmitError<T> {
     /// The bounded queue has no room: back-pressure. Run a frame (or wait
-    /// with [`submit_timeout`](super::BatchProcessor::submit_timeout)) and
+    /// with [`submit_timeout`](super::JobQueue::submit_timeout)) and
     /// try again, or build the processor with a larger
-    /// [`capacity`](super::BatchBuilder::capacity).
+    /// [`capacity`](super::JobQueueBuilder::capacity).
     Full {
         /// What was submitted.
         rejected: T,
@@ -64,7 +64,7 @@ impl<T> fmt::Display for SubmitError<T> {
                  to drain it, wait with submit_timeout, or raise the capacity"
             ),
             Self::Closed { .. } => {
-                write!(f, "batch processor was dropped: it accepts no more jobs")
+                write!(f, "job queue was dropped: it accepts no more jobs")
             }
         }
     }
@@ -72,14 +72,14 @@ impl<T> fmt::Display for SubmitError<T> {
 
 impl<T> std::error::Error for SubmitError<T> {}
 
-/// Why a [`BatchBuilder`](super::BatchBuilder) could not build a processor.
+/// Why a [`JobQueueBuilder`](super::JobQueueBuilder) could not build a processor.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum BatchBuildError {
+pub enum JobQueueBuildError {
     /// A queue of capacity 0 could never accept a job.
     #[error("batch queue capacity must be at least 1")]
     ZeroCapacity,
     /// Building the processor's own pool failed.
-    #[error("could not build the batch processor's thread pool: {0}")]
+    #[error("could not build the job queue's thread pool: {0}")]
     Pool(#[from] crate::ThreadPoolError),
 }

@@ -2,13 +2,13 @@
 //! it is full (back-pressure); the main loop runs one 2 ms frame at a time
 //! and takes the producer's results in chunks as they complete.
 //!
-//! `cargo run --release -p macrokid_threads --example batch_stream`
+//! `cargo run --release -p macrokid_threads --example job_stream`
 
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use macrokid_threads::{BatchEvent, BatchProcessor, JobContext, Priority};
+use macrokid_threads::{JobContext, JobEvent, JobQueue, Priority};
 
 /// Counts primes below `limit` by trial division: a CPU-bound job whose cost
 /// grows with `limit`.
@@ -34,8 +34,8 @@ impl Primes {
 }
 
 fn main() {
-    let batch: Arc<BatchProcessor<Primes>> = Arc::new(
-        BatchProcessor::builder()
+    let batch: Arc<JobQueue<Primes>> = Arc::new(
+        JobQueue::builder()
             .capacity(32)
             .ordered()
             .build()
@@ -72,7 +72,7 @@ fn main() {
             chunks += 1;
         }
         for event in chunk {
-            if let BatchEvent::Completed { output, .. } = event {
+            if let JobEvent::Completed { output, .. } = event {
                 results.push(output);
             }
         }

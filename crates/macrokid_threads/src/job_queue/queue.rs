@@ -1,5 +1,5 @@
 //! The bounded, aging priority queue behind a
-//! [`BatchProcessor`](super::BatchProcessor).
+//! [`JobQueue`](super::JobQueue).
 //!
 //! # Layout and costs
 //!
@@ -303,7 +303,7 @@ impl<J: JobRun> Queue<J> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::event::Sink;
+    use crate::job_queue::event::Sink;
     use crate::JobContext;
     use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Behaviour of the batch processor: ordering, aging, back-pressure,
+//! Behaviour of the job queue: ordering, aging, back-pressure,
 //! cancellation, failures, events. No timing asserts (speed lives in the
 //! `batch` bench and the `fracture` example).
 
@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use macrokid_threads::{
-    BatchEvent, BatchProcessor, Cancellation, JobContext, JobError, JobId, JobRun, JobStatus,
-    Priority, SubmitError,
+    Cancellation, JobContext, JobError, JobEvent, JobId, JobQueue, JobRun, JobStatus, Priority,
+    SubmitError,
 };
 
 /// What a test job does.
@@ -85,24 +85,24 @@ impl JobRun for TestJob {
     }
 }
 
-fn processor(threads: usize) -> BatchProcessor<TestJob> {
-    BatchProcessor::builder()
+fn processor(threads: usize) -> JobQueue<TestJob> {
+    JobQueue::builder()
         .threads(threads)
         .capacity(1024)
         .build()
         .unwrap()
 }
 
-fn drain(batch: &BatchProcessor<TestJob>) -> Vec<BatchEvent<usize>> {
+fn drain(batch: &JobQueue<TestJob>) -> Vec<JobEvent<usize>> {
     batch.drain_events().collect()
 }
 
 /// Indices of the jobs in the order their `Started` events came.
-fn started_order(events: &[BatchEvent<usize>], index_of: &HashMap<JobId, usize>) -> Vec<usize> {
+fn started_order(events: &[JobEvent<usize>], index_of: &HashMap<JobId, usize>) -> Vec<usize> {
     events
         .iter()
         .filter_map(|e| match e {
-            BatchEvent::Started { id } => Some(index_of[id]),
+            JobEvent::Started { id } => Some(index_of[id]),
             _ => None,
         })
         .collect()
@@ -125,7 +125,7 @@ fn fifo_within_one_priority() {
     );
     let outputs: Vec<usize> = events
         .into_iter()
-        .filter_map(BatchEvent::into_output)
+        .filter_map(JobEvent::into_output)
         .collect();
     assert_eq!(outputs, (0..50).collect::<Vec<_>>());
 }
@@ -171,13 +171,13 @@ fn enqueue_uses_the_jobs_own_priority() {
             self.0
         }
     }
-    let batch: BatchProcessor<Urgent> = BatchProcessor::builder().threads(1).build().unwrap();
+    let batch: JobQueue<Urgent> = JobQueue::builder().threads(1).build().unwrap();
     batch.enqueue(Urgent(Priority::Low, 0)).unwrap();
     batch.enqueue(Urgent(Priority::High, 1)).unwrap();
     batch.run_until_idle();
     let outputs: Vec<usize> = batch
         .drain_events()
-        .filter_map(BatchEvent::into_output)
+        .filter_map(JobEvent::into_output)
         .collect();
     assert_eq!(outputs, vec![1, 0]);
 }
@@ -188,7 +188,7 @@ fn aging_lifts_a_low_job_after_the_documented_number_of_frames() {
     // queued before frame 1; each frame a fresh High job is queued first.
     // In frame f the Low job scores f, the fresh High job 2 * 2 + 1 = 5:
     // the Low job runs in frame 5 (tie, but it is older).
-    let batch = BatchProcessor::builder()
+    let batch = JobQueue::builder()
         .threads(1)
         .aging_frames(2)
         .build()
@@ -203,7 +203,7 @@ fn aging_lifts_a_low_job_after_the_documented_number_of_frames() {
         assert_eq!(report.frame, frame);
         if drain(&batch)
             .iter()
-            .any(|e| matches!(e, BatchEvent::Started { id } if *id == low))
+            .any(|e| matches!(e, JobEvent::Started { id } if *id == low))
         {
             ran_in = Some(frame);
             break;
@@ -214,7 +214,7 @@ fn aging_lifts_a_low_job_after_the_documented_number_of_frames() {
 
 #[test]
 fn without_aging_a_low_job_starves_under_a_high_flood() {
-    let batch = BatchProcessor::builder()
+    let batch = JobQueue::builder()
         .threads(1)
         .aging_frames(0)
         .build()
@@ -238,16 +238,12 @@ fn high_job_submitted_under_saturation_runs_in_the_next_frame() {
     let urgent = batch.submit(TestJob::new(1000), Priority::High).unwrap();
     batch.run_jobs(1);
     let events = drain(&batch);
-    assert_eq!(events[0], BatchEvent::Started { id: urgent });
+    assert_eq!(events[0], JobEvent::Started { id: urgent });
 }
 
 #[test]
 fn full_queue_refuses_and_gives_the_job_back() {
-    let batch = BatchProcessor::builder()
-        .threads(1)
-        .capacity(4)
-        .build()
-        .unwrap();
+    let batch = JobQueue::builder().threads(1).capacity(4).build().unwrap();
     for i in 0..4 {
         batch.submit(TestJob::new(i), Priority::Normal).unwrap();
     }
@@ -287,13 +283,7 @@ fn full_queue_refuses_and_gives_the_job_back() {
 
 #[test]
 fn submit_timeout_waits_for_a_frame_to_free_a_slot() {
-    let batch = Arc::new(
-        BatchProcessor::builder()
-            .threads(1)
-            .capacity(2)
-            .build()
-            .unwrap(),
-    );
+    let batch = Arc::new(JobQueue::builder().threads(1).capacity(2).build().unwrap());
     batch.submit(TestJob::new(0), Priority::Normal).unwrap();
     batch.submit(TestJob::new(1), Priority::Normal).unwrap();
     // Nobody runs frames: the wait ends with the job given back.
@@ -319,11 +309,7 @@ fn submit_timeout_waits_for_a_frame_to_free_a_slot() {
 
 #[test]
 fn queue_stays_bounded_under_overload() {
-    let batch = BatchProcessor::builder()
-        .threads(2)
-        .capacity(64)
-        .build()
-        .unwrap();
+    let batch = JobQueue::builder().threads(2).capacity(64).build().unwrap();
     let (mut accepted, mut refused) = (0usize, 0usize);
     for frame in 0..20 {
         // Ten times what a frame runs.
@@ -343,7 +329,7 @@ fn queue_stays_bounded_under_overload() {
     batch.run_until_idle();
     let completed = batch
         .drain_events()
-        .filter(|e| matches!(e, BatchEvent::Completed { .. }))
+        .filter(|e| matches!(e, JobEvent::Completed { .. }))
         .count();
     assert_eq!(completed, accepted);
 }
@@ -355,7 +341,7 @@ fn cancelling_a_queued_job_sends_cancelled_at_once_and_it_never_runs() {
         .map(|i| batch.submit(TestJob::new(i), Priority::Normal).unwrap())
         .collect();
     assert_eq!(batch.cancel(ids[1]), Cancellation::Dequeued);
-    assert_eq!(drain(&batch), vec![BatchEvent::Cancelled { id: ids[1] }]);
+    assert_eq!(drain(&batch), vec![JobEvent::Cancelled { id: ids[1] }]);
     assert_eq!(batch.status(ids[1]), None);
     assert_eq!(batch.cancel(ids[1]), Cancellation::Inactive);
     assert_eq!(batch.len(), 2);
@@ -381,7 +367,7 @@ fn many_cancellations_leave_no_garbage_and_keep_order() {
     batch.run_until_idle();
     let outputs: Vec<usize> = batch
         .drain_events()
-        .filter_map(BatchEvent::into_output)
+        .filter_map(JobEvent::into_output)
         .collect();
     assert_eq!(outputs, (0..1000).step_by(10).collect::<Vec<_>>());
 }
@@ -407,8 +393,8 @@ fn cancelling_a_running_job_is_cooperative_and_discards_its_output() {
     assert_eq!(
         drain(&batch),
         vec![
-            BatchEvent::Started { id: waiting },
-            BatchEvent::Cancelled { id: waiting }
+            JobEvent::Started { id: waiting },
+            JobEvent::Cancelled { id: waiting }
         ]
     );
     assert_eq!(batch.cancel(waiting), Cancellation::Inactive);
@@ -434,7 +420,7 @@ fn a_job_that_ignores_its_token_still_counts_as_cancelled() {
     go_tx.send(()).unwrap();
     runner.join().unwrap();
     let events = drain(&batch);
-    assert_eq!(events.last(), Some(&BatchEvent::Cancelled { id }));
+    assert_eq!(events.last(), Some(&JobEvent::Cancelled { id }));
     assert!(events.iter().all(|e| e.clone().into_output().is_none()));
 }
 
@@ -447,14 +433,14 @@ fn a_panicking_job_fails_and_the_processor_keeps_working() {
         .unwrap();
     let ok_after = batch.submit(TestJob::new(3), Priority::Normal).unwrap();
     batch.run_until_idle();
-    let mut terminal: HashMap<JobId, BatchEvent<usize>> = drain(&batch)
+    let mut terminal: HashMap<JobId, JobEvent<usize>> = drain(&batch)
         .into_iter()
-        .filter(BatchEvent::is_terminal)
+        .filter(JobEvent::is_terminal)
         .map(|e| (e.id(), e))
         .collect();
     assert_eq!(
         terminal.remove(&bad),
-        Some(BatchEvent::Failed {
+        Some(JobEvent::Failed {
             id: bad,
             error: JobError::Panicked {
                 kind: "panic".into(),
@@ -468,7 +454,7 @@ fn a_panicking_job_fails_and_the_processor_keeps_working() {
     // Next frame: still fine.
     let later = batch.submit(TestJob::new(4), Priority::Normal).unwrap();
     batch.run_until_idle();
-    assert!(drain(&batch).contains(&BatchEvent::Completed {
+    assert!(drain(&batch).contains(&JobEvent::Completed {
         id: later,
         output: 4
     }));
@@ -484,10 +470,10 @@ fn progress_events_come_between_started_and_completed() {
     assert_eq!(
         drain(&batch),
         vec![
-            BatchEvent::Started { id },
-            BatchEvent::Progress { id, fraction: 0.5 },
-            BatchEvent::Progress { id, fraction: 1.0 },
-            BatchEvent::Completed { id, output: 5 },
+            JobEvent::Started { id },
+            JobEvent::Progress { id, fraction: 0.5 },
+            JobEvent::Progress { id, fraction: 1.0 },
+            JobEvent::Completed { id, output: 5 },
         ]
     );
 }
@@ -495,7 +481,7 @@ fn progress_events_come_between_started_and_completed() {
 #[test]
 fn every_submitted_job_yields_exactly_one_terminal_event() {
     let batch = Arc::new(
-        BatchProcessor::builder()
+        JobQueue::builder()
             .threads(4)
             .capacity(4096)
             .build()
@@ -533,11 +519,11 @@ fn every_submitted_job_yields_exactly_one_terminal_event() {
     let mut started = HashMap::new();
     for event in batch.drain_events() {
         match &event {
-            BatchEvent::Started { id } => {
+            JobEvent::Started { id } => {
                 assert!(!terminal.contains_key(id), "started after terminal");
                 *started.entry(*id).or_insert(0) += 1;
             }
-            BatchEvent::Progress { id, .. } => assert!(started.contains_key(id)),
+            JobEvent::Progress { id, .. } => assert!(started.contains_key(id)),
             _ => *terminal.entry(event.id()).or_insert(0) += 1,
         }
     }
@@ -550,11 +536,7 @@ fn every_submitted_job_yields_exactly_one_terminal_event() {
 
 #[test]
 fn ordered_mode_delivers_results_in_submission_order() {
-    let batch: BatchProcessor<TestJob> = BatchProcessor::builder()
-        .threads(4)
-        .ordered()
-        .build()
-        .unwrap();
+    let batch: JobQueue<TestJob> = JobQueue::builder().threads(4).ordered().build().unwrap();
     assert!(batch.is_ordered());
     // Early jobs take longest, so they finish last.
     let ids = batch
@@ -574,7 +556,7 @@ fn ordered_mode_delivers_results_in_submission_order() {
     batch.run_until_idle();
     let terminal: Vec<JobId> = batch
         .drain_events()
-        .filter(BatchEvent::is_terminal)
+        .filter(JobEvent::is_terminal)
         .map(|e| e.id())
         .collect();
     assert_eq!(terminal, ids);
@@ -593,7 +575,7 @@ fn unordered_mode_delivers_results_as_completed() {
     batch.run_until_idle();
     let terminal: Vec<JobId> = batch
         .drain_events()
-        .filter(BatchEvent::is_terminal)
+        .filter(JobEvent::is_terminal)
         .map(|e| e.id())
         .collect();
     assert_eq!(terminal, vec![fast, slow]);
@@ -619,13 +601,13 @@ fn a_stream_receives_its_results_in_chunks() {
     while stream.pending() > 0 {
         batch.run_jobs(3);
         let chunk = stream.try_chunk();
-        assert!(chunk.iter().all(BatchEvent::is_terminal));
+        assert!(chunk.iter().all(JobEvent::is_terminal));
         got.extend(chunk);
     }
-    let mut got_ids: Vec<JobId> = got.iter().map(BatchEvent::id).collect();
+    let mut got_ids: Vec<JobId> = got.iter().map(JobEvent::id).collect();
     got_ids.sort();
     assert_eq!(got_ids, ids);
-    assert!(matches!(got.last(), Some(BatchEvent::Failed { .. })));
+    assert!(matches!(got.last(), Some(JobEvent::Failed { .. })));
     // The processor's own channel saw only its own job.
     assert!(drain(&batch).iter().all(|e| e.id() == other));
 }
@@ -657,9 +639,9 @@ fn dropping_the_processor_cancels_queued_jobs_and_closes_streams() {
     drop(batch);
     assert_eq!(
         events.try_iter().collect::<Vec<_>>(),
-        vec![BatchEvent::Cancelled { id: a }]
+        vec![JobEvent::Cancelled { id: a }]
     );
-    assert_eq!(stream.try_chunk(), vec![BatchEvent::Cancelled { id: b }]);
+    assert_eq!(stream.try_chunk(), vec![JobEvent::Cancelled { id: b }]);
     let err = stream.push(TestJob::new(2), Priority::Normal).unwrap_err();
     assert!(matches!(err, SubmitError::Closed { .. }));
 }
@@ -677,7 +659,7 @@ fn cancel_queued_cancels_everything_waiting() {
     assert_eq!(events.len(), 10);
     assert!(events
         .iter()
-        .all(|e| matches!(e, BatchEvent::Cancelled { .. })));
+        .all(|e| matches!(e, JobEvent::Cancelled { .. })));
     assert_eq!(batch.run_until_idle().jobs_run, 0);
 }
 
@@ -738,14 +720,14 @@ impl Square {
 
 #[test]
 fn derived_jobs_run_with_their_declared_priority_and_kind() {
-    let batch: BatchProcessor<Square> = BatchProcessor::builder().threads(1).build().unwrap();
+    let batch: JobQueue<Square> = JobQueue::builder().threads(1).build().unwrap();
     let low = batch.submit(Square { side: 2 }, Priority::Low).unwrap();
     let high = batch.enqueue(Square { side: 3 }).unwrap();
     batch.run_until_idle();
     let completed: Vec<(JobId, u64)> = batch
         .drain_events()
         .filter_map(|e| match e {
-            BatchEvent::Completed { id, output } => Some((id, output)),
+            JobEvent::Completed { id, output } => Some((id, output)),
             _ => None,
         })
         .collect();
@@ -757,20 +739,14 @@ fn derived_jobs_run_with_their_declared_priority_and_kind() {
 #[test]
 fn processors_and_streams_can_be_shared_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<BatchProcessor<TestJob>>();
-    assert_send_sync::<macrokid_threads::BatchStream<TestJob>>();
-    assert_send_sync::<BatchEvent<usize>>();
+    assert_send_sync::<JobQueue<TestJob>>();
+    assert_send_sync::<macrokid_threads::JobEventStream<TestJob>>();
+    assert_send_sync::<JobEvent<usize>>();
 }
 
 #[test]
 fn ordered_mode_under_cancellation_and_panics_keeps_id_order_exactly_once() {
-    let batch = Arc::new(
-        BatchProcessor::builder()
-            .threads(4)
-            .ordered()
-            .build()
-            .unwrap(),
-    );
+    let batch = Arc::new(JobQueue::builder().threads(4).ordered().build().unwrap());
     let stream = batch.stream();
     let mut ids = Vec::new();
     let mut stream_ids = Vec::new();
@@ -803,11 +779,11 @@ fn ordered_mode_under_cancellation_and_panics_keeps_id_order_exactly_once() {
     canceller.join().unwrap();
     let terminal: Vec<JobId> = batch
         .drain_events()
-        .filter(BatchEvent::is_terminal)
+        .filter(JobEvent::is_terminal)
         .map(|e| e.id())
         .collect();
     assert_eq!(terminal, ids);
-    let streamed: Vec<JobId> = stream.try_chunk().iter().map(BatchEvent::id).collect();
+    let streamed: Vec<JobId> = stream.try_chunk().iter().map(JobEvent::id).collect();
     assert_eq!(streamed, stream_ids);
     assert_eq!(stream.pending(), 0);
 }

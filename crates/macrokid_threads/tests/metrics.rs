@@ -1,0 +1,147 @@
+//! The Prometheus text of a run parses as exposition format with the
+//! expected samples.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use macrokid_core::{Plan, ResourceAccess, StageDescriptor, SystemDescriptor};
+use macrokid_threads::{
+    App, BoxError, ErrorPolicy, FnAsyncSystem, FnSystem, GroupWorld, PrometheusMetrics, Scheduler,
+    SystemStatus, ThreadPool, WorkGroup,
+};
+
+#[derive(Default)]
+struct World(u64);
+
+impl GroupWorld for World {
+    type Commands = Vec<u64>;
+    fn apply_commands(&mut self, commands: Vec<u64>) {
+        self.0 += commands.iter().sum::<u64>();
+    }
+}
+
+fn ok(
+    name: &'static str,
+) -> FnSystem<impl FnMut(&mut World, &mut Vec<u64>) -> Result<SystemStatus, BoxError> + Send> {
+    FnSystem::new(
+        name,
+        ResourceAccess::new(),
+        |_: &mut World, c: &mut Vec<u64>| {
+            c.push(1);
+            Ok(SystemStatus::Executed)
+        },
+    )
+}
+
+fn app(pool: Arc<ThreadPool>) -> macrokid_threads::AppBuilder<World> {
+    let mut builder = App::builder();
+    builder
+        .pool(pool)
+        .add_group(
+            WorkGroup::synchronized("movement")
+                .system(ok("integrate"))
+                .system(ok("collide")),
+        )
+        .add_group(
+            WorkGroup::synchronized("faults")
+                .policy(ErrorPolicy::Continue)
+                .system(FnSystem::new(
+                    "always_fails",
+                    ResourceAccess::new(),
+                    |_: &mut World, _: &mut Vec<u64>| Err("injected".into()),
+                )),
+        )
+        .add_group(
+            WorkGroup::asynchronous("analytics", Duration::from_secs(10), |w: &World| w.0)
+                .async_system(FnAsyncSystem::new(
+                    "count_players",
+                    ResourceAccess::new(),
+                    |_: &u64, _: &mut Vec<u64>| Ok(SystemStatus::Executed),
+                )),
+        );
+    builder
+}
+
+#[test]
+fn metrics_parse_as_prometheus_exposition() {
+    let metrics = Arc::new(PrometheusMetrics::new());
+    let mut builder = app(Arc::new(ThreadPool::new(2).unwrap()));
+    builder.observer(metrics.clone());
+    let mut app = builder.build().unwrap();
+    let mut world = World::default();
+    for _ in 0..4 {
+        app.tick(&mut world).unwrap();
+    }
+    let plan = Plan::build([StageDescriptor::new("render")
+        .with_system(SystemDescriptor::new("cull", ResourceAccess::new()))])
+    .unwrap();
+    let mut cull = || -> Result<(), BoxError> { Ok(()) };
+    Scheduler::single_threaded()
+        .with_observer(metrics.clone())
+        .run_stage(&plan.stages()[0], &mut [&mut cull])
+        .unwrap();
+
+    let text = metrics.encode();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("Prometheus text exposition");
+    let value = |metric: &str, labels: &[(&str, &str)]| -> Option<f64> {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match &s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => *v,
+                prometheus_parse::Value::Histogram(buckets) => {
+                    buckets.last().map_or(0.0, |b| b.count)
+                }
+                prometheus_parse::Value::Summary(_) => f64::NAN,
+            })
+    };
+    assert_eq!(value("macrokid_ticks_total", &[]), Some(4.0), "{text}");
+    assert_eq!(
+        value(
+            "macrokid_group_runs_total",
+            &[("group", "movement"), ("outcome", "executed")]
+        ),
+        Some(4.0)
+    );
+    assert_eq!(
+        value(
+            "macrokid_group_runs_total",
+            &[("group", "faults"), ("outcome", "errored")]
+        ),
+        Some(4.0)
+    );
+    assert_eq!(
+        value(
+            "macrokid_group_runs_total",
+            &[("group", "analytics"), ("outcome", "executed")]
+        ),
+        Some(4.0)
+    );
+    assert_eq!(
+        value(
+            "macrokid_system_runs_total",
+            &[("system", "always_fails"), ("outcome", "failed")]
+        ),
+        Some(4.0)
+    );
+    assert_eq!(
+        value(
+            "macrokid_system_runs_total",
+            &[("system", "cull"), ("outcome", "completed")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(value("macrokid_async_groups_in_flight", &[]), Some(0.0));
+    assert_eq!(value("macrokid_late_results_dropped_total", &[]), Some(0.0));
+    // Histograms: every tick observed (the +Inf bucket counts them all).
+    assert_eq!(value("macrokid_tick_duration_seconds", &[]), Some(4.0));
+    assert!(scrape
+        .samples
+        .iter()
+        .any(|s| s.metric == "macrokid_stage_duration_seconds"
+            && s.labels.get("stage") == Some("render")));
+}
