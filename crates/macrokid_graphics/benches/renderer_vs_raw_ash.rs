@@ -53,6 +53,8 @@ const FRAME_ROUNDS: usize = 10;
 const RECORD_ROUNDS: usize = 6;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Per counted frame: loop-step wall times and record times; then the last image.
+type Run = (Vec<Duration>, Vec<Duration>, Vec<u8>);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -307,7 +309,7 @@ impl Side<'_> {
         threads: usize,
         frames: usize,
         pool: &rayon::ThreadPool,
-    ) -> Result<(Vec<Duration>, Vec<Duration>, Vec<u8>), BoxError> {
+    ) -> Result<Run, BoxError> {
         let mut frame_times = Vec::with_capacity(frames);
         let mut record_times = Vec::with_capacity(frames);
         let mut previous = None;
@@ -365,8 +367,7 @@ fn check(
         (DrawMode::Separate, 1),
         (DrawMode::Separate, 2),
     ] {
-        let (_, _, r_image) =
-            Side::Renderer(&mut renderer).run(scene, mode, threads, 3, pool)?;
+        let (_, _, r_image) = Side::Renderer(&mut renderer).run(scene, mode, threads, 3, pool)?;
         let (_, _, a_image) =
             Side::Raw(&mut raw, instance_bytes).run(scene, mode, threads, 3, pool)?;
         let label = format!("{mode:?} on {threads} thread(s)");
@@ -482,9 +483,24 @@ fn measure(
         renderer.renderer.adapter_name()
     );
     let workloads = [
-        ("frame: 10k textured instanced cubes, 1 thread", DrawMode::Instanced, 1, FRAME_ROUNDS),
-        ("record: 10k separate draws, 1 thread", DrawMode::Separate, 1, RECORD_ROUNDS),
-        ("record: 10k separate draws, 2 threads", DrawMode::Separate, 2, RECORD_ROUNDS),
+        (
+            "frame: 10k textured instanced cubes, 1 thread",
+            DrawMode::Instanced,
+            1,
+            FRAME_ROUNDS,
+        ),
+        (
+            "record: 10k separate draws, 1 thread",
+            DrawMode::Separate,
+            1,
+            RECORD_ROUNDS,
+        ),
+        (
+            "record: 10k separate draws, 2 threads",
+            DrawMode::Separate,
+            2,
+            RECORD_ROUNDS,
+        ),
     ];
     for (label, mode, threads, rounds) in workloads {
         // Warm up both sides (first frames, instance buffers, worker pools).
@@ -500,8 +516,8 @@ fn measure(
                     r_frame.extend(f);
                     r_record.extend(r);
                 } else {
-                    let (f, r, _) =
-                        Side::Raw(&mut raw, instance_bytes).run(scene, mode, threads, BLOCK, pool)?;
+                    let (f, r, _) = Side::Raw(&mut raw, instance_bytes)
+                        .run(scene, mode, threads, BLOCK, pool)?;
                     a_frame.extend(f);
                     a_record.extend(r);
                 }

@@ -102,7 +102,8 @@ unsafe extern "system" fn debug_callback(
     _user: *mut c_void,
 ) -> vk::Bool32 {
     if severity.intersects(
-        vk::DebugUtilsMessageSeverityFlagsEXT::WARNING | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR,
+        vk::DebugUtilsMessageSeverityFlagsEXT::WARNING
+            | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR,
     ) {
         VALIDATION_MESSAGES.fetch_add(1, Ordering::Relaxed);
         // SAFETY: the layer passes a valid callback-data struct whose message, when not null,
@@ -237,7 +238,8 @@ impl RawAsh {
         }
         // SAFETY: loading the system loader runs its initialisation; nothing else loads it
         // concurrently in a way that matters to this process.
-        let entry = unsafe { ash::Entry::load() }.map_err(|e| RawAshError::Loader(e.to_string()))?;
+        let entry =
+            unsafe { ash::Entry::load() }.map_err(|e| RawAshError::Loader(e.to_string()))?;
         let (instance, messenger) = create_instance(&entry, validation)?;
         let (physical, queue_family, adapter_name) = match select_adapter(&instance) {
             Ok(found) => found,
@@ -408,7 +410,10 @@ impl RawAsh {
         // SAFETY: valid create info; the allocator belongs to this device.
         let (raw, allocation) = unsafe { self.allocator().create_buffer(&info, &alloc) }
             .map_err(vkr("vmaCreateBuffer"))?;
-        let mapped = self.allocator().get_allocation_info(&allocation).mapped_data as *mut u8;
+        let mapped = self
+            .allocator()
+            .get_allocation_info(&allocation)
+            .mapped_data as *mut u8;
         Ok(Buffer {
             raw,
             allocation,
@@ -419,14 +424,18 @@ impl RawAsh {
 
     fn destroy_buffer(&self, mut buffer: Buffer) {
         // SAFETY: callers pass buffers no pending GPU work uses (after a wait or device idle).
-        unsafe { self.allocator().destroy_buffer(buffer.raw, &mut buffer.allocation) };
+        unsafe {
+            self.allocator()
+                .destroy_buffer(buffer.raw, &mut buffer.allocation)
+        };
     }
 
     fn destroy_image(&self, mut image: Image) {
         // SAFETY: called on drop after the device is idle; the view belongs to the image.
         unsafe {
             self.device.destroy_image_view(image.view, None);
-            self.allocator().destroy_image(image.raw, &mut image.allocation);
+            self.allocator()
+                .destroy_image(image.raw, &mut image.allocation);
         }
     }
 
@@ -453,8 +462,10 @@ impl RawAsh {
                 .map_err(|e| RawAshError::Input(format!("{what}: {e}")))?;
             // SAFETY: `words` is a SPIR-V word stream (magic checked by read_spv), compiled
             // from shaders/ by the project's xtask.
-            unsafe { d.create_shader_module(&vk::ShaderModuleCreateInfo::default().code(&words), None) }
-                .map_err(vkr("vkCreateShaderModule"))
+            unsafe {
+                d.create_shader_module(&vk::ShaderModuleCreateInfo::default().code(&words), None)
+            }
+            .map_err(vkr("vkCreateShaderModule"))
         };
         let vert = module(MESH_VERT_SPV, "mesh.vert.spv")?;
         let frag = match module(MESH_FRAG_SPV, "mesh.frag.spv") {
@@ -575,7 +586,8 @@ impl RawAsh {
         let blend_attachments = [vk::PipelineColorBlendAttachmentState::default()
             .blend_enable(false)
             .color_write_mask(vk::ColorComponentFlags::RGBA)];
-        let blend = vk::PipelineColorBlendStateCreateInfo::default().attachments(&blend_attachments);
+        let blend =
+            vk::PipelineColorBlendStateCreateInfo::default().attachments(&blend_attachments);
         let dynamic_states = [vk::DynamicState::VIEWPORT, vk::DynamicState::SCISSOR];
         let dynamic = vk::PipelineDynamicStateCreateInfo::default().dynamic_states(&dynamic_states);
         let color_formats = [COLOR_FORMAT];
@@ -596,10 +608,9 @@ impl RawAsh {
             .push_next(&mut rendering);
         // SAFETY: every state struct and the pNext chain are locals alive for the call; the
         // modules and layout are live objects of this device.
-        let pipelines = unsafe {
-            d.create_graphics_pipelines(vk::PipelineCache::null(), &[info], None)
-        }
-        .map_err(|(_, e)| vkr("vkCreateGraphicsPipelines")(e))?;
+        let pipelines =
+            unsafe { d.create_graphics_pipelines(vk::PipelineCache::null(), &[info], None) }
+                .map_err(|(_, e)| vkr("vkCreateGraphicsPipelines")(e))?;
         self.pipeline = pipelines[0];
         let sampler_info = vk::SamplerCreateInfo::default()
             .mag_filter(vk::Filter::LINEAR)
@@ -610,8 +621,8 @@ impl RawAsh {
             .address_mode_w(vk::SamplerAddressMode::CLAMP_TO_EDGE)
             .max_lod(vk::LOD_CLAMP_NONE);
         // SAFETY: valid create info on a live device.
-        self.sampler = unsafe { d.create_sampler(&sampler_info, None) }
-            .map_err(vkr("vkCreateSampler"))?;
+        self.sampler =
+            unsafe { d.create_sampler(&sampler_info, None) }.map_err(vkr("vkCreateSampler"))?;
         Ok(())
     }
 
@@ -666,22 +677,29 @@ impl RawAsh {
         (tw, th, texels): (u32, u32, &[u8]),
     ) -> Result<(), RawAshError> {
         let d = &self.device;
-        let (v_off, i_off, t_off) = (
-            0usize,
-            vertices.len(),
-            vertices.len() + indices.len(),
-        );
+        let (v_off, i_off, t_off) = (0usize, vertices.len(), vertices.len() + indices.len());
         // SAFETY: the staging buffer is persistently mapped with `staging.size` bytes, which
         // is the sum of the three lengths; nothing else accesses it.
         unsafe {
-            std::ptr::copy_nonoverlapping(vertices.as_ptr(), staging.mapped.add(v_off), vertices.len());
-            std::ptr::copy_nonoverlapping(indices.as_ptr(), staging.mapped.add(i_off), indices.len());
+            std::ptr::copy_nonoverlapping(
+                vertices.as_ptr(),
+                staging.mapped.add(v_off),
+                vertices.len(),
+            );
+            std::ptr::copy_nonoverlapping(
+                indices.as_ptr(),
+                staging.mapped.add(i_off),
+                indices.len(),
+            );
             std::ptr::copy_nonoverlapping(texels.as_ptr(), staging.mapped.add(t_off), texels.len());
         }
         self.allocator()
             .flush_allocation(&staging.allocation, 0, vk::WHOLE_SIZE)
             .map_err(vkr("vmaFlushAllocation"))?;
-        let vb = self.vertex_buffer.as_ref().expect("created by upload_scene");
+        let vb = self
+            .vertex_buffer
+            .as_ref()
+            .expect("created by upload_scene");
         let ib = self.index_buffer.as_ref().expect("created by upload_scene");
         let tex = self.texture.as_ref().expect("created by upload_scene");
         // SAFETY: a valid create info on a live device.
@@ -743,7 +761,10 @@ impl RawAsh {
                     .new_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
                     .image(tex.raw)
                     .subresource_range(range(vk::ImageAspectFlags::COLOR))];
-                d.cmd_pipeline_barrier2(cmd, &vk::DependencyInfo::default().image_memory_barriers(&to_dst));
+                d.cmd_pipeline_barrier2(
+                    cmd,
+                    &vk::DependencyInfo::default().image_memory_barriers(&to_dst),
+                );
                 d.cmd_copy_buffer_to_image(
                     cmd,
                     staging.raw,
@@ -793,7 +814,8 @@ impl RawAsh {
                         .image_memory_barriers(&to_read)
                         .buffer_memory_barriers(&buffers),
                 );
-                d.end_command_buffer(cmd).map_err(vkr("vkEndCommandBuffer"))?;
+                d.end_command_buffer(cmd)
+                    .map_err(vkr("vkEndCommandBuffer"))?;
                 let cmds = [vk::CommandBufferSubmitInfo::default().command_buffer(cmd)];
                 d.queue_submit2(
                     self.queue,
@@ -804,7 +826,9 @@ impl RawAsh {
                 Ok(())
             };
             let result = record();
-            let idle = d.queue_wait_idle(self.queue).map_err(vkr("vkQueueWaitIdle"));
+            let idle = d
+                .queue_wait_idle(self.queue)
+                .map_err(vkr("vkQueueWaitIdle"));
             d.destroy_command_pool(pool, None);
             result.and(idle)
         };
@@ -921,7 +945,9 @@ impl RawAsh {
             .is_none_or(|b| b.size < needed)
         {
             let buffer = self.create_buffer(
-                needed.next_power_of_two().max(1024 * u64::from(INSTANCE_STRIDE)),
+                needed
+                    .next_power_of_two()
+                    .max(1024 * u64::from(INSTANCE_STRIDE)),
                 vk::BufferUsageFlags::VERTEX_BUFFER,
                 Some(vk_mem::AllocationCreateFlags::HOST_ACCESS_SEQUENTIAL_WRITE),
             )?;
@@ -938,7 +964,11 @@ impl RawAsh {
         // SAFETY: the buffer is mapped with at least `instances.len()` bytes and its last use
         // (this slot's previous submission) completed (waited above).
         unsafe {
-            std::ptr::copy_nonoverlapping(instances.as_ptr(), instance_buffer.mapped, instances.len());
+            std::ptr::copy_nonoverlapping(
+                instances.as_ptr(),
+                instance_buffer.mapped,
+                instances.len(),
+            );
         }
         self.allocator()
             .flush_allocation(&instance_buffer.allocation, 0, instances.len() as u64)
@@ -1150,7 +1180,8 @@ impl RawAsh {
                 cmd,
                 &vk::DependencyInfo::default().buffer_memory_barriers(&to_host),
             );
-            d.end_command_buffer(cmd).map_err(vkr("vkEndCommandBuffer"))?;
+            d.end_command_buffer(cmd)
+                .map_err(vkr("vkEndCommandBuffer"))?;
             let cmds = [vk::CommandBufferSubmitInfo::default().command_buffer(cmd)];
             let signal = [vk::SemaphoreSubmitInfo::default()
                 .semaphore(self.timeline)
@@ -1263,7 +1294,14 @@ impl RecordCtx<'_> {
                 d.cmd_bind_index_buffer(cmd, self.indices, 0, vk::IndexType::UINT32);
                 match self.mode {
                     DrawMode::Instanced => {
-                        d.cmd_draw_indexed(cmd, self.index_count, range.len() as u32, 0, 0, range.start);
+                        d.cmd_draw_indexed(
+                            cmd,
+                            self.index_count,
+                            range.len() as u32,
+                            0,
+                            0,
+                            range.start,
+                        );
                     }
                     DrawMode::Separate => {
                         for i in range {
@@ -1272,7 +1310,8 @@ impl RecordCtx<'_> {
                     }
                 }
             }
-            d.end_command_buffer(cmd).map_err(vkr("vkEndCommandBuffer"))?;
+            d.end_command_buffer(cmd)
+                .map_err(vkr("vkEndCommandBuffer"))?;
         }
         Ok(())
     }
@@ -1294,15 +1333,22 @@ impl Drop for RawAsh {
                 }
                 self.destroy_buffer(slot.readback);
             }
-            for b in [self.vertex_buffer.take(), self.index_buffer.take()].into_iter().flatten() {
+            for b in [self.vertex_buffer.take(), self.index_buffer.take()]
+                .into_iter()
+                .flatten()
+            {
                 self.destroy_buffer(b);
             }
-            for i in [self.texture.take(), self.color.take(), self.depth.take()].into_iter().flatten() {
+            for i in [self.texture.take(), self.color.take(), self.depth.take()]
+                .into_iter()
+                .flatten()
+            {
                 self.destroy_image(i);
             }
             self.device.destroy_pipeline(self.pipeline, None);
             self.device.destroy_pipeline_layout(self.layout, None);
-            self.device.destroy_descriptor_set_layout(self.set_layout, None);
+            self.device
+                .destroy_descriptor_set_layout(self.set_layout, None);
             self.device.destroy_sampler(self.sampler, None);
             self.device.destroy_semaphore(self.timeline, None);
             drop(self.allocator.take());
@@ -1364,7 +1410,8 @@ fn create_instance(
     }
     // SAFETY: every pointer in the create info outlives the call; the layer was checked
     // (its extensions come with it).
-    let instance = unsafe { entry.create_instance(&info, None) }.map_err(vkr("vkCreateInstance"))?;
+    let instance =
+        unsafe { entry.create_instance(&info, None) }.map_err(vkr("vkCreateInstance"))?;
     if !validation {
         return Ok((instance, None));
     }
@@ -1394,7 +1441,9 @@ fn create_instance(
 
 /// Picks an adapter as the renderer does: `MACROKID_ADAPTER` (substring of the name), else
 /// discrete > integrated > virtual > CPU, among those with what the mesh pass needs.
-fn select_adapter(instance: &ash::Instance) -> Result<(vk::PhysicalDevice, u32, String), RawAshError> {
+fn select_adapter(
+    instance: &ash::Instance,
+) -> Result<(vk::PhysicalDevice, u32, String), RawAshError> {
     // SAFETY: plain enumeration on a live instance.
     let physicals = unsafe { instance.enumerate_physical_devices() }
         .map_err(vkr("vkEnumeratePhysicalDevices"))?;
@@ -1427,7 +1476,10 @@ fn select_adapter(instance: &ash::Instance) -> Result<(vk::PhysicalDevice, u32, 
                 .enumerate_device_extension_properties(physical)
                 .unwrap_or_default()
                 .iter()
-                .any(|e| e.extension_name_as_c_str().is_ok_and(|n| n == khr::push_descriptor::NAME));
+                .any(|e| {
+                    e.extension_name_as_c_str()
+                        .is_ok_and(|n| n == khr::push_descriptor::NAME)
+                });
             let family = instance
                 .get_physical_device_queue_family_properties(physical)
                 .iter()
