@@ -160,6 +160,15 @@ pub enum UsageError {
         /// Why.
         reason: &'static str,
     },
+    /// The bindless texture array is full.
+    #[error(
+        "all {capacity} bindless material slots are in use; destroy materials you no longer \
+         draw, or use MACROKID_DESCRIPTORS=push"
+    )]
+    TooManyMaterials {
+        /// Elements of the array.
+        capacity: u32,
+    },
     /// Vertex and index data do not form a triangle list.
     #[error("invalid mesh data: {reason}")]
     MeshData {

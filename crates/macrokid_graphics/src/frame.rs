@@ -30,12 +30,6 @@ use crate::{
     TextureUse, UsageError,
 };
 
-/// Attachment formats of the mesh pass.
-const FORMATS: RenderTargetFormats<'static> = RenderTargetFormats {
-    colors: &[TextureFormat::Rgba8Unorm],
-    depth: Some(TextureFormat::Depth32Float),
-};
-
 /// Resources of one frame in flight.
 pub(crate) struct FrameSlot<B: RenderBackend> {
     /// Records the primary command buffer (submitting thread only).
@@ -51,11 +45,26 @@ pub(crate) struct FrameSlot<B: RenderBackend> {
     submitted: Option<u64>,
     /// The frame submitted in this slot and not read back yet, with its timings.
     pending: Option<(u64, FrameTimings)>,
+    /// Timestamps 0/1 around the geometry pass, 2/3 around the post pass; `None` when the
+    /// adapter has no timestamps.
+    queries: Option<B::QuerySet>,
 }
 
+/// Timestamp queries per frame: geometry start/end, post start/end.
+const QUERIES: u32 = 4;
+
 impl<B: RenderBackend> FrameSlot<B> {
-    pub(crate) fn new(device: &B::Device, readback_bytes: u64) -> Result<Self, DeviceError> {
+    pub(crate) fn new(
+        device: &B::Device,
+        readback_bytes: u64,
+        timestamps: bool,
+    ) -> Result<Self, DeviceError> {
         Ok(FrameSlot {
+            queries: if timestamps {
+                Some(device.create_timestamp_queries(QUERIES)?)
+            } else {
+                None
+            },
             primary: device.create_command_encoder(&CommandEncoderDesc { label: "frame" })?,
             workers: Mutex::new(Vec::new()),
             instances: None,
@@ -105,8 +114,10 @@ impl<B: RenderBackend> FrameSlot<B> {
         device: &B::Device,
         timeline: &Timeline<B>,
         frame: u64,
+        timestamp_period_ns: Option<f32>,
+        post: bool,
     ) -> Result<(Vec<u8>, FrameTimings), GraphicsError> {
-        let Some((pending, timings)) = self.pending else {
+        let Some((pending, mut timings)) = self.pending else {
             return Err(UsageError::StaleFrame {
                 frame,
                 reason: "it was already read back or its frame slot was reused",
@@ -129,6 +140,20 @@ impl<B: RenderBackend> FrameSlot<B> {
         // above) and ended with a TransferDst → HostRead barrier; nothing else writes it until
         // the slot's next frame, which needs `&mut` renderer.
         unsafe { device.read_buffer(&self.readback, 0, self.readback_bytes as usize, &mut rgba) }?;
+        if let (Some(queries), Some(period)) = (&self.queries, timestamp_period_ns) {
+            let count = if post { 4 } else { 2 };
+            // SAFETY: the submission that wrote the queries completed (waited above).
+            let t = unsafe { device.read_timestamps(queries, 0, count) }?;
+            let span = |a: u64, b: u64| {
+                std::time::Duration::from_nanos(
+                    (b.saturating_sub(a) as f64 * f64::from(period)) as u64,
+                )
+            };
+            timings.gpu_geometry = span(t[0], t[1]);
+            if post {
+                timings.gpu_post = span(t[2], t[3]);
+            }
+        }
         self.pending = None;
         Ok((rgba, timings))
     }
@@ -311,6 +336,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             registry: &r.registry,
             instances: slot.instances.as_ref(),
             size: (r.config.width, r.config.height),
+            color_format: r.targets.geometry_format,
             camera: crate::passes::mesh_push_constants(&self.camera),
             instance_count: self.instance_count,
             sink: &self.recorded,
@@ -496,27 +522,55 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         let targets = &r.targets;
         let slot = &mut r.slots[slot_index];
         let (width, height) = (r.config.width, r.config.height);
-        let (color_before, depth_before) = if targets.used {
-            (TextureUse::TransferSrc, TextureUse::DepthStencilAttachment)
+        let (color_before, depth_before, hdr_before) = if targets.used {
+            (
+                TextureUse::TransferSrc,
+                TextureUse::DepthStencilAttachment,
+                TextureUse::Sampled,
+            )
         } else {
-            (TextureUse::Undefined, TextureUse::Undefined)
+            (
+                TextureUse::Undefined,
+                TextureUse::Undefined,
+                TextureUse::Undefined,
+            )
         };
+        // The geometry pass renders into the HDR target when there is a post pass, else
+        // straight into the output.
+        let (geometry_texture, geometry_view) = match &targets.hdr {
+            Some((t, v)) => (t, v),
+            None => (&targets.color, &targets.color_view),
+        };
+        let geometry_before = if targets.hdr.is_some() {
+            hdr_before
+        } else {
+            color_before
+        };
+        let queries = slot.queries.as_ref();
         let encoder = &mut slot.primary;
         // SAFETY: the primary encoder was reset by `begin_frame` (after the slot's last
         // submission completed) and is not recording. The commands follow the state rules:
         // barriers outside rendering take each resource from the use the previous frame left
-        // it in (`targets.used`; the read-back buffer was last read by the host) to its next
-        // use; rendering uses the renderer's same-size targets in attachment use; the
-        // secondaries were begun by this frame's contexts (they borrow the frame) with the
-        // attachment formats `FORMATS`, after `begin_frame`, and each is executed once; the
-        // copy reads the colour target in TransferSrc into the read-back buffer (its size is
-        // `width × height × 4`) in TransferDst.
+        // it in (`targets.used`: output TransferSrc, depth attachment, HDR Sampled; the
+        // read-back buffer was last read by the host) to its next use; rendering uses the
+        // renderer's same-size targets in attachment use; the secondaries were begun by this
+        // frame's contexts (they borrow the frame) with the geometry formats
+        // (`targets.geometry_format`, depth), after `begin_frame`, and each is executed once;
+        // the post pass samples the HDR target after its ColorAttachment → Sampled barrier and
+        // renders inline into the output of the format it was made for; the copy reads the
+        // output in TransferSrc into the read-back buffer (`width × height × 4` bytes) in
+        // TransferDst. The timestamp queries are reset before they are written (the slot's
+        // previous submission, which wrote them, completed) and the adapter has timestamps
+        // (the slot has queries only then); debug labels open and close around each pass.
         let cmd = unsafe {
             encoder.begin_encoding(Some("frame"))?;
+            if let Some(q) = queries {
+                encoder.reset_queries(q, 0..QUERIES);
+            }
             encoder.texture_barriers(&[
                 TextureBarrier {
-                    texture: &targets.color,
-                    before: color_before,
+                    texture: geometry_texture,
+                    before: geometry_before,
                     after: TextureUse::ColorAttachment,
                 },
                 TextureBarrier {
@@ -530,11 +584,15 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 before: BufferUse::HostRead,
                 after: BufferUse::TransferDst,
             }]);
+            encoder.begin_debug_label("geometry pass");
+            if let Some(q) = queries {
+                encoder.write_timestamp(q, 0);
+            }
             encoder.begin_rendering(&RenderingDesc {
                 label: "main",
                 extent: (width, height),
                 color_attachments: &[ColorAttachment {
-                    view: &targets.color_view,
+                    view: geometry_view,
                     load: LoadOp::Clear(r.config.clear_color),
                     store: StoreOp::Store,
                 }],
@@ -547,6 +605,46 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             });
             encoder.execute_secondaries(secondaries);
             encoder.end_rendering();
+            if let Some(q) = queries {
+                encoder.write_timestamp(q, 1);
+            }
+            encoder.end_debug_label();
+            if let (Some(post), Some((hdr, _))) = (&r.post_pass, &targets.hdr) {
+                encoder.texture_barriers(&[
+                    TextureBarrier {
+                        texture: hdr,
+                        before: TextureUse::ColorAttachment,
+                        after: TextureUse::Sampled,
+                    },
+                    TextureBarrier {
+                        texture: &targets.color,
+                        before: color_before,
+                        after: TextureUse::ColorAttachment,
+                    },
+                ]);
+                encoder.begin_debug_label("post pass");
+                if let Some(q) = queries {
+                    encoder.write_timestamp(q, 2);
+                }
+                encoder.begin_rendering(&RenderingDesc {
+                    label: "post",
+                    extent: (width, height),
+                    color_attachments: &[ColorAttachment {
+                        view: &targets.color_view,
+                        load: LoadOp::DontCare,
+                        store: StoreOp::Store,
+                    }],
+                    depth_attachment: None,
+                    contents: RenderingContents::Inline,
+                });
+                encoder.set_viewport([0.0, 0.0, width as f32, height as f32]);
+                post.draw(encoder);
+                encoder.end_rendering();
+                if let Some(q) = queries {
+                    encoder.write_timestamp(q, 3);
+                }
+                encoder.end_debug_label();
+            }
             encoder.texture_barriers(&[TextureBarrier {
                 texture: &targets.color,
                 before: TextureUse::ColorAttachment,
@@ -600,6 +698,8 @@ pub struct PassEncoder<'f, B: RenderBackend> {
     registry: &'f Registry<B>,
     instances: Option<&'f B::Buffer>,
     size: (u32, u32),
+    /// Colour format of the geometry pass's attachment.
+    color_format: TextureFormat,
     camera: [u8; crate::passes::MESH_PUSH_CONSTANT_BYTES as usize],
     instance_count: u32,
     sink: &'f Mutex<Vec<(usize, B::CommandBuffer)>>,
@@ -634,7 +734,12 @@ impl<'f, B: RenderBackend> PassEncoder<'f, B> {
         // SAFETY: encoders in the idle list are not recording (contexts end theirs before
         // putting them back); the viewport covers the targets.
         let begun = unsafe {
-            encoder.begin_secondary(&FORMATS).inspect(|_| {
+            let colors = [self.color_format];
+            let formats = RenderTargetFormats {
+                colors: &colors,
+                depth: Some(TextureFormat::Depth32Float),
+            };
+            encoder.begin_secondary(&formats).inspect(|_| {
                 encoder.set_viewport([0.0, 0.0, self.size.0 as f32, self.size.1 as f32])
             })
         };
@@ -752,6 +857,7 @@ impl<B: RenderBackend> CommandCtx<'_, B> {
                 &MaterialBinding {
                     view: &material.texture.view,
                     sampler: &material.sampler,
+                    bindless_index: material.bindless.as_ref().map_or(0, |b| b.index),
                     base_color_factor: material.base_color_factor,
                 },
                 &mesh.vertices,

@@ -75,6 +75,10 @@ pub trait RenderBackend: Send + Sync + Sized + Debug + 'static {
     type Fence: Fence;
     /// A pipeline cache whose data can be saved and given to the next run.
     type PipelineCache: PipelineCache;
+    /// A descriptor set (bind group) with its own pool.
+    type DescriptorSet: DescriptorSet;
+    /// A set of GPU timestamp queries.
+    type QuerySet: QuerySet;
 }
 
 // --- per-object traits -------------------------------------------------------------------
@@ -119,12 +123,14 @@ pub trait Adapter<B: RenderBackend>: Send + Sync {
 }
 
 /// Optional device capabilities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Capabilities {
     /// Descriptors can be pushed into command buffers (`VK_KHR_push_descriptor`).
     pub push_descriptors: bool,
     /// Runtime descriptor arrays, partially bound, non-uniform sampled-image indexing.
     pub descriptor_indexing: bool,
+    /// Nanoseconds per timestamp tick, when the graphics queue supports timestamps.
+    pub timestamp_period_ns: Option<f32>,
 }
 
 /// A logical device: creates every object.
@@ -205,6 +211,31 @@ pub trait Device<B: RenderBackend>: Send + Sync {
         &self,
         desc: &DescriptorSetLayoutDesc<'_>,
     ) -> Result<B::DescriptorSetLayout, DeviceError>;
+    /// Creates a descriptor set of `layout` (from a pool of its own, sized for the layout).
+    ///
+    /// # Errors
+    /// Out-of-memory.
+    fn create_descriptor_set(
+        &self,
+        layout: &B::DescriptorSetLayout,
+        label: &str,
+    ) -> Result<B::DescriptorSet, DeviceError>;
+    /// Writes descriptors into `set`; the set keeps the written resources alive until the
+    /// element is written again.
+    ///
+    /// # Safety
+    /// Each write matches its binding's type and lies within its array; no pending command
+    /// buffer uses a written element (a [`DescriptorSetLayoutDesc::bindless`] set may be bound
+    /// in pending buffers that do not use it; any other set must not be bound in one);
+    /// textures are in [`TextureUse::Sampled`] when draws using them execute.
+    unsafe fn write_descriptors(&self, set: &B::DescriptorSet, writes: &[DescriptorWrite<'_, B>]);
+    /// Lets `set` drop the resources it keeps for `elements` of `binding`; those descriptors
+    /// become invalid until written again.
+    ///
+    /// # Safety
+    /// No pending command buffer uses the elements, and no draw uses them before they are
+    /// written again (the binding must be partially bound for the set to stay bindable).
+    unsafe fn release_descriptors(&self, set: &B::DescriptorSet, binding: u32, elements: &[u32]);
     /// Creates a pipeline layout.
     ///
     /// # Errors
@@ -236,6 +267,25 @@ pub trait Device<B: RenderBackend>: Send + Sync {
     /// # Errors
     /// Out-of-memory.
     fn pipeline_cache_data(&self, cache: &B::PipelineCache) -> Result<Vec<u8>, DeviceError>;
+    /// Creates `count` timestamp queries.
+    ///
+    /// # Errors
+    /// Out-of-memory.
+    fn create_timestamp_queries(&self, count: u32) -> Result<B::QuerySet, DeviceError>;
+    /// Reads timestamps `first..first + count` (in ticks; multiply by
+    /// [`Capabilities::timestamp_period_ns`]).
+    ///
+    /// # Errors
+    /// Device lost.
+    ///
+    /// # Safety
+    /// The submission that wrote them completed (its fence value was reached).
+    unsafe fn read_timestamps(
+        &self,
+        set: &B::QuerySet,
+        first: u32,
+        count: u32,
+    ) -> Result<Vec<u64>, DeviceError>;
     /// Creates a command encoder with its own command pool.
     ///
     /// # Errors
@@ -435,6 +485,38 @@ pub trait CommandEncoder<B: RenderBackend>: Send {
         set: u32,
         writes: &[DescriptorWrite<'_, B>],
     );
+    /// Resets `queries` of `set` so they can be written again.
+    ///
+    /// # Safety
+    /// Recording, outside rendering; no pending submission writes them.
+    unsafe fn reset_queries(&mut self, set: &B::QuerySet, queries: Range<u32>);
+    /// Writes the GPU time when all earlier commands completed into query `index`.
+    ///
+    /// # Safety
+    /// Recording; the adapter has timestamps; the query was reset since it was last written.
+    unsafe fn write_timestamp(&mut self, set: &B::QuerySet, index: u32);
+    /// Opens a named region (a pass) for debuggers and validation messages (VK_EXT_debug_utils
+    /// labels; nothing without the extension).
+    ///
+    /// # Safety
+    /// Recording.
+    unsafe fn begin_debug_label(&mut self, name: &str);
+    /// Closes the innermost region opened by [`CommandEncoder::begin_debug_label`].
+    ///
+    /// # Safety
+    /// Recording, with a region open in this command buffer.
+    unsafe fn end_debug_label(&mut self);
+    /// Binds `descriptor_set` as set `index` of `layout`.
+    ///
+    /// # Safety
+    /// Recording; the set's layout is set `index` of `layout`; the elements the draws use were
+    /// written (partially bound sets may leave others unwritten).
+    unsafe fn bind_descriptor_set(
+        &mut self,
+        layout: &B::PipelineLayout,
+        index: u32,
+        descriptor_set: &B::DescriptorSet,
+    );
     /// Binds a vertex buffer to `slot` at byte `offset`.
     ///
     /// # Safety
@@ -502,6 +584,10 @@ pub trait RenderPipeline: Send + Sync + Debug {}
 pub trait Fence: Send + Sync + Debug {}
 /// A pipeline cache.
 pub trait PipelineCache: Send + Sync + Debug {}
+/// A descriptor set.
+pub trait DescriptorSet: Send + Sync + Debug {}
+/// A set of timestamp queries.
+pub trait QuerySet: Send + Sync + Debug {}
 
 // --- descriptors -------------------------------------------------------------------------
 
@@ -694,6 +780,9 @@ pub struct DescriptorSetLayoutDesc<'a> {
     /// Whether descriptors are pushed into command buffers
     /// ([`CommandEncoder::push_descriptors`]) instead of living in descriptor sets.
     pub push: bool,
+    /// Bindless: every binding is partially bound and may be updated after the set is bound
+    /// (descriptor indexing; needs [`Capabilities::descriptor_indexing`]); not with `push`.
+    pub bindless: bool,
 }
 
 /// A push-constant range.

@@ -88,13 +88,14 @@ pub use error::{
 pub use frame::{CommandCtx, Frame, FrameTicket, PassEncoder};
 pub use hal::RenderBackend;
 pub use mesh::{Mesh, MeshError};
-pub use renderer::{Renderer, ADAPTER_ENV, FRAMES_IN_FLIGHT, PASSES};
+pub use passes::DescriptorPath;
+pub use renderer::{Renderer, ADAPTER_ENV, DESCRIPTORS_ENV, FRAMES_IN_FLIGHT, PASSES};
 pub use resource::{
     MaterialDesc, MaterialHandle, MaterialKind, MeshHandle, MeshKind, TextureHandle, TextureKind,
 };
 pub use types::{
     default_pipeline_cache_path, AdapterInfo, AdapterKind, Camera, FrameImage, FrameTimings,
-    InstanceData, RendererConfig, TextureFormat, ValidationCounts,
+    InstanceData, PostProcess, RendererConfig, TextureFormat, ValidationCounts,
 };
 pub use usage::{BufferUse, TextureUse};
 

@@ -27,7 +27,7 @@ use crate::hal::{
     Adapter as _, BufferUsages, Capabilities, Device as _, Instance as _, InstanceDesc,
     RenderBackend, TextureDesc, TextureUsages, TextureViewDesc,
 };
-use crate::passes::MeshPass;
+use crate::passes::{DescriptorPath, MeshPass, PostPass};
 use crate::resource::{
     check_triangles, f32_bytes, MaterialDesc, MaterialEntry, MaterialHandle, MeshEntry, MeshHandle,
     Registry, SamplerCache, TextureEntry, TextureHandle, Timeline, Uploader,
@@ -49,6 +49,61 @@ pub const PASSES: &[&str] = &["main"];
 /// e.g. `MACROKID_ADAPTER=llvmpipe`. It overrides [`RendererConfig::adapter`].
 pub const ADAPTER_ENV: &str = "MACROKID_ADAPTER";
 
+/// Environment variable that selects how material textures are bound: `push` or `bindless`.
+/// It overrides [`RendererConfig::descriptors`].
+pub const DESCRIPTORS_ENV: &str = "MACROKID_DESCRIPTORS";
+
+/// The descriptor path from `MACROKID_DESCRIPTORS`, the config, or the capabilities.
+fn choose_descriptors(
+    config: &RendererConfig,
+    caps: &Capabilities,
+) -> Result<DescriptorPath, GraphicsError> {
+    let requested = match std::env::var(DESCRIPTORS_ENV)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+    {
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "push" => Some(DescriptorPath::Push),
+            "bindless" => Some(DescriptorPath::Bindless),
+            other => {
+                return Err(UsageError::InvalidConfig(format!(
+                    "{DESCRIPTORS_ENV}={other:?}; use `push` or `bindless`, or unset it"
+                ))
+                .into())
+            }
+        },
+        None => config.descriptors,
+    };
+    let path = requested.unwrap_or(if caps.descriptor_indexing {
+        DescriptorPath::Bindless
+    } else {
+        DescriptorPath::Push
+    });
+    match path {
+        DescriptorPath::Push if !caps.push_descriptors => {
+            Err(crate::EnvironmentError::MissingExtension {
+                kind: "device",
+                name: "VK_KHR_push_descriptor".to_owned(),
+                hint: "use a driver that has it (Mesa lavapipe does) or MACROKID_DESCRIPTORS=bindless",
+            }
+            .into())
+        }
+        DescriptorPath::Bindless if !caps.descriptor_indexing => {
+            Err(crate::EnvironmentError::MissingExtension {
+                kind: "device",
+                name: "descriptor indexing (runtimeDescriptorArray, descriptorBindingPartiallyBound, \
+                       shaderSampledImageArrayNonUniformIndexing, \
+                       descriptorBindingSampledImageUpdateAfterBind)"
+                    .to_owned(),
+                hint: "use Mesa 25 lavapipe (`cargo xtask mesa`, then \
+                       VK_DRIVER_FILES=target/mesa25/lvp_icd.json) or MACROKID_DESCRIPTORS=push",
+            }
+            .into())
+        }
+        p => Ok(p),
+    }
+}
+
 static NEXT_RENDERER_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The offscreen targets and the use each was left in by the last submitted frame.
@@ -57,6 +112,10 @@ pub(crate) struct Targets<B: RenderBackend> {
     pub(crate) color_view: B::TextureView,
     pub(crate) depth: B::Texture,
     pub(crate) depth_view: B::TextureView,
+    /// The HDR geometry target and its view, when there is a post pass.
+    pub(crate) hdr: Option<(B::Texture, B::TextureView)>,
+    /// Format the geometry pass renders into (`color`'s, or `Rgba16Float` with a post pass).
+    pub(crate) geometry_format: TextureFormat,
     /// Whether a frame was submitted (the targets then hold its uses, else `Undefined`).
     pub(crate) used: bool,
 }
@@ -106,6 +165,7 @@ pub struct Renderer<B: RenderBackend> {
     // Declaration order is drop order: per-frame objects first, the instance last.
     pub(crate) slots: Vec<FrameSlot<B>>,
     pub(crate) mesh_pass: MeshPass<B>,
+    pub(crate) post_pass: Option<PostPass<B>>,
     pub(crate) targets: Targets<B>,
     /// White 1×1 texture, factor 1: what draws without a material use.
     pub(crate) default_material: MaterialEntry<B>,
@@ -166,15 +226,8 @@ impl<B: RenderBackend> Renderer<B> {
         let adapter_info = adapter.info();
         let capabilities = adapter.capabilities();
         tracing::info!(backend = B::NAME, adapter = %adapter_info.name, ?capabilities, "renderer adapter selected");
-        if !capabilities.push_descriptors {
-            return Err(crate::EnvironmentError::MissingExtension {
-                kind: "device",
-                name: "VK_KHR_push_descriptor".to_owned(),
-                hint: "the mesh pass binds material textures with push descriptors; use a driver \
-                       that has them (Mesa lavapipe does)",
-            }
-            .into());
-        }
+        let descriptors = choose_descriptors(&config, &capabilities)?;
+        tracing::info!(?descriptors, "descriptor path");
         // SAFETY: `adapter` was selected from `instance` just above.
         let (device, queue) = unsafe { adapter.open(&instance) }?;
         let (width, height) = (config.width, config.height);
@@ -192,9 +245,29 @@ impl<B: RenderBackend> Renderer<B> {
             format: TextureFormat::Depth32Float,
             usage: TextureUsages::DEPTH_ATTACHMENT,
         })?;
+        let hdr = match config.post_process {
+            Some(_) => {
+                let t = device.create_texture(&TextureDesc {
+                    label: "hdr target",
+                    width,
+                    height,
+                    format: TextureFormat::Rgba16Float,
+                    usage: TextureUsages::COLOR_ATTACHMENT | TextureUsages::SAMPLED,
+                })?;
+                let v = device.create_texture_view(&t, &TextureViewDesc { label: "hdr" })?;
+                Some((t, v))
+            }
+            None => None,
+        };
         let targets = Targets {
             color_view: device.create_texture_view(&color, &TextureViewDesc::default())?,
             depth_view: device.create_texture_view(&depth, &TextureViewDesc::default())?,
+            geometry_format: if hdr.is_some() {
+                TextureFormat::Rgba16Float
+            } else {
+                TextureFormat::Rgba8Unorm
+            },
+            hdr,
             color,
             depth,
             used: false,
@@ -207,13 +280,31 @@ impl<B: RenderBackend> Renderer<B> {
         tracing::debug!(path = ?config.pipeline_cache, bytes = cache_data.len(), used = cache_loaded, "pipeline cache");
         let mesh_pass = MeshPass::new(
             &device,
-            TextureFormat::Rgba8Unorm,
+            targets.geometry_format,
             TextureFormat::Depth32Float,
             Some(&pipeline_cache),
+            descriptors,
         )?;
+        let post_pass = match (&targets.hdr, config.post_process) {
+            (Some((_, hdr_view)), Some(params)) => Some(PostPass::new(
+                &device,
+                hdr_view,
+                TextureFormat::Rgba8Unorm,
+                (width, height),
+                params,
+                Some(&pipeline_cache),
+            )?),
+            _ => None,
+        };
         let readback = u64::from(width) * u64::from(height) * 4;
         let slots = (0..FRAMES_IN_FLIGHT)
-            .map(|_| FrameSlot::new(&device, readback))
+            .map(|_| {
+                FrameSlot::new(
+                    &device,
+                    readback,
+                    capabilities.timestamp_period_ns.is_some(),
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let id = NEXT_RENDERER_ID.fetch_add(1, Ordering::Relaxed);
         let timeline = Timeline::new(&device)?;
@@ -228,7 +319,9 @@ impl<B: RenderBackend> Renderer<B> {
             TextureFormat::Rgba8UnormSrgb,
             &[255; 4],
         )?;
-        let samplers = SamplerCache::new();
+        let samplers = SamplerCache::<B>::new();
+        let sampler = samplers.get(&device, &crate::hal::SamplerDesc::default())?;
+        let bindless = mesh_pass.register_material(&device, &view, sampler.as_ref())?;
         let default_material = MaterialEntry {
             texture: Arc::new(TextureEntry {
                 view,
@@ -236,12 +329,14 @@ impl<B: RenderBackend> Renderer<B> {
                 size: (1, 1),
                 format: TextureFormat::Rgba8UnormSrgb,
             }),
-            sampler: samplers.get(&device, &crate::hal::SamplerDesc::default())?,
+            sampler,
             base_color_factor: [1.0; 4],
+            bindless,
         };
         Ok(Renderer {
             slots,
             mesh_pass,
+            post_pass,
             targets,
             default_material,
             registry: Registry::new(),
@@ -421,7 +516,9 @@ impl<B: RenderBackend> Renderer<B> {
     /// Device lost.
     pub fn collect_garbage(&self) -> Result<usize, GraphicsError> {
         let completed = self.timeline.completed(&self.device)?;
-        Ok(self.registry.collect(completed))
+        let waiting = self.registry.collect(completed);
+        self.mesh_pass.collect(&self.device);
+        Ok(waiting)
     }
 
     /// Uploads texels (`width × height × format.bytes_per_texel()` bytes, tightly packed rows,
@@ -484,12 +581,22 @@ impl<B: RenderBackend> Renderer<B> {
             Some(t) => self.registry.texture(t)?,
             None => Arc::clone(&self.default_material.texture),
         };
+        let sampler = self.samplers.get(&self.device, &desc.sampler)?;
+        let bindless =
+            self.mesh_pass
+                .register_material(&self.device, &texture.view, sampler.as_ref())?;
         let entry = MaterialEntry {
             texture,
-            sampler: self.samplers.get(&self.device, &desc.sampler)?,
+            sampler,
             base_color_factor: desc.base_color_factor,
+            bindless,
         };
         Ok(crate::resource::write(&self.registry.materials).insert(entry))
+    }
+
+    /// How this renderer binds material textures.
+    pub fn descriptor_path(&self) -> DescriptorPath {
+        self.mesh_pass.path()
     }
 
     /// Number of distinct samplers the sampler cache created.
@@ -536,7 +643,13 @@ impl<B: RenderBackend> Renderer<B> {
         let start = Instant::now();
         let (width, height) = (self.config.width, self.config.height);
         let slot = &mut self.slots[ticket.slot];
-        let (rgba, mut timings) = slot.read_back(&self.device, &self.timeline, ticket.frame)?;
+        let (rgba, mut timings) = slot.read_back(
+            &self.device,
+            &self.timeline,
+            ticket.frame,
+            self.capabilities.timestamp_period_ns,
+            self.post_pass.is_some(),
+        )?;
         timings.gpu_and_readback = start.elapsed();
         Ok(FrameImage {
             width,

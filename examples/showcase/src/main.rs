@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use glam::{Mat4, Vec3};
 use macrokid_ecs::World;
-use macrokid_graphics::{Mesh, Renderer, RendererConfig};
+use macrokid_graphics::{Mesh, PostProcess, Renderer, RendererConfig};
 use macrokid_threads::{Scheduler, ThreadPool};
 
 use crate::report::{StageTimes, Table};
@@ -149,6 +149,8 @@ fn run(args: &Args) -> Result<(), String> {
         width: args.width,
         height: args.height,
         validation: !args.no_validation,
+        // Two passes: lit geometry into an HDR target, then tone mapping + vignette.
+        post_process: Some(PostProcess::default()),
         ..RendererConfig::default()
     })
     .map_err(|e| e.to_string())?;
@@ -217,6 +219,8 @@ fn run(args: &Args) -> Result<(), String> {
         let started = Instant::now();
         let image = frame.finish().map_err(|e| e.to_string())?;
         times.submit = started.elapsed();
+        times.gpu_geometry = image.timings.gpu_geometry;
+        times.gpu_post = image.timings.gpu_post;
 
         let started = Instant::now();
         let path = args.out.join(format!("frame_{frame_index:04}.png"));

@@ -15,6 +15,10 @@ pub(crate) struct StageTimes {
     pub(crate) record: Duration,
     /// Primary command buffer, queue submit, wait, read-back.
     pub(crate) submit: Duration,
+    /// GPU time of the geometry pass (timestamp queries; inside `submit`).
+    pub(crate) gpu_geometry: Duration,
+    /// GPU time of the post pass (timestamp queries; inside `submit`).
+    pub(crate) gpu_post: Duration,
 }
 
 impl StageTimes {
@@ -75,6 +79,14 @@ impl Table {
         }
         let (median, mean, max) = column(&|t: &StageTimes| t.total());
         println!("{:<10} {median:>10.3} {mean:>10.3} {max:>10.3}", "frame");
+        println!("GPU passes (timestamp queries, part of submit):");
+        let (median, mean, max) = column(&|t: &StageTimes| t.gpu_geometry);
+        println!(
+            "{:<10} {median:>10.3} {mean:>10.3} {max:>10.3}",
+            " geometry"
+        );
+        let (median, mean, max) = column(&|t: &StageTimes| t.gpu_post);
+        println!("{:<10} {median:>10.3} {mean:>10.3} {max:>10.3}", " post");
         let secs = wall.as_secs_f64();
         let render_secs = (wall.saturating_sub(png)).as_secs_f64();
         println!(

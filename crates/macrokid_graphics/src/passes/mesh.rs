@@ -6,6 +6,7 @@
 )]
 
 use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 use crate::hal::{
     ColorTargetState, CommandEncoder as _, CompareFunction, DepthState, DescriptorBinding,
@@ -15,12 +16,59 @@ use crate::hal::{
     VertexFormat, VertexStepMode,
 };
 use crate::scene::Vertex;
-use crate::{Camera, GraphicsError, InstanceData, TextureFormat};
+use crate::{Camera, GraphicsError, InstanceData, TextureFormat, UsageError};
 
 /// `shaders/mesh.vert`, compiled by `cargo xtask shaders`.
 static MESH_VERT_SPV: &[u8] = include_bytes!("../../../../shaders/mesh.vert.spv");
-/// `shaders/mesh.frag`, compiled by `cargo xtask shaders`.
+/// `shaders/mesh.frag` (push-descriptor path), compiled by `cargo xtask shaders`.
 static MESH_FRAG_SPV: &[u8] = include_bytes!("../../../../shaders/mesh.frag.spv");
+/// `shaders/mesh_bindless.frag` (bindless path), compiled by `cargo xtask shaders`.
+static MESH_BINDLESS_FRAG_SPV: &[u8] = include_bytes!("../../../../shaders/mesh_bindless.frag.spv");
+
+/// Elements of the bindless texture array: at most this many materials exist at once.
+pub(crate) const BINDLESS_CAPACITY: u32 = 1024;
+
+/// How the mesh pass binds material textures; chosen when the renderer starts
+/// ([`RendererConfig::descriptors`](crate::RendererConfig::descriptors), overridden by
+/// `MACROKID_DESCRIPTORS=push|bindless`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DescriptorPath {
+    /// Each draw pushes its texture into the command buffer (`VK_KHR_push_descriptor`).
+    Push,
+    /// One descriptor set holds every material's texture in a runtime-sized array (descriptor
+    /// indexing: partially bound, update after bind, non-uniform indexing); each draw pushes
+    /// only the array index.
+    Bindless,
+}
+
+/// An element of the bindless array held by a material; given back when the material goes
+/// (after the timeline passed its last use, see the registry).
+pub(crate) struct BindlessSlot {
+    pub(crate) index: u32,
+    free: Arc<Mutex<Vec<u32>>>,
+}
+
+impl Drop for BindlessSlot {
+    fn drop(&mut self) {
+        self.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(self.index);
+    }
+}
+
+enum Binder<B: RenderBackend> {
+    Push,
+    Bindless {
+        set: B::DescriptorSet,
+        /// Elements given back by dropped materials, not yet released in the set.
+        freed: Arc<Mutex<Vec<u32>>>,
+        /// Released elements, reused last-freed first.
+        free: Mutex<Vec<u32>>,
+        /// Elements `..next` were handed out at some point.
+        next: Mutex<u32>,
+    },
+}
 
 /// Bytes of the camera's push constants: `mat4 view_proj; vec4 light_dir_ambient`.
 pub(crate) const PUSH_CONSTANT_BYTES: u32 = 80;
@@ -90,10 +138,12 @@ pub(crate) fn push_constants(camera: &Camera) -> [u8; PUSH_CONSTANT_BYTES as usi
 }
 
 /// What a draw takes from its material: the base-colour texture with its sampler (in
-/// [`TextureUse::Sampled`](crate::TextureUse) use) and the linear RGBA factor.
+/// [`TextureUse::Sampled`](crate::TextureUse) use), its bindless element, and the linear RGBA
+/// factor.
 pub(crate) struct MaterialBinding<'a, B: RenderBackend> {
     pub(crate) view: &'a B::TextureView,
     pub(crate) sampler: &'a B::Sampler,
+    pub(crate) bindless_index: u32,
     pub(crate) base_color_factor: [f32; 4],
 }
 
@@ -101,6 +151,7 @@ pub(crate) struct MaterialBinding<'a, B: RenderBackend> {
 pub(crate) struct MeshPass<B: RenderBackend> {
     layout: B::PipelineLayout,
     pipeline: B::RenderPipeline,
+    binder: Binder<B>,
     _set_layout: B::DescriptorSetLayout,
 }
 
@@ -112,33 +163,55 @@ impl<B: RenderBackend> MeshPass<B> {
         color: TextureFormat,
         depth: TextureFormat,
         cache: Option<&B::PipelineCache>,
+        path: DescriptorPath,
     ) -> Result<MeshPass<B>, GraphicsError> {
+        let bindless = path == DescriptorPath::Bindless;
         let vert = device.create_shader_module(&ShaderModuleDesc {
             label: "mesh.vert",
             spirv: MESH_VERT_SPV,
         })?;
         let frag = device.create_shader_module(&ShaderModuleDesc {
-            label: "mesh.frag",
-            spirv: MESH_FRAG_SPV,
+            label: if bindless {
+                "mesh_bindless.frag"
+            } else {
+                "mesh.frag"
+            },
+            spirv: if bindless {
+                MESH_BINDLESS_FRAG_SPV
+            } else {
+                MESH_FRAG_SPV
+            },
         })?;
         let set_layout = device.create_descriptor_set_layout(&DescriptorSetLayoutDesc {
             label: "mesh material",
             bindings: &[DescriptorBinding {
                 binding: 0,
                 ty: DescriptorType::CombinedImageSampler,
-                count: 1,
+                count: if bindless { BINDLESS_CAPACITY } else { 1 },
                 stages: ShaderStages::FRAGMENT,
             }],
-            push: true,
+            push: !bindless,
+            bindless,
         })?;
+        let push_bytes = ALL_PUSH_CONSTANT_BYTES + if bindless { 4 } else { 0 };
         let layout = device.create_pipeline_layout(&PipelineLayoutDesc::<B> {
             label: "mesh",
             set_layouts: &[&set_layout],
             push_constant_ranges: &[PushConstantRange {
                 stages: ShaderStages::VERTEX | ShaderStages::FRAGMENT,
-                range: 0..ALL_PUSH_CONSTANT_BYTES,
+                range: 0..push_bytes,
             }],
         })?;
+        let binder = if bindless {
+            Binder::Bindless {
+                set: device.create_descriptor_set(&set_layout, "bindless textures")?,
+                freed: Arc::new(Mutex::new(Vec::new())),
+                free: Mutex::new(Vec::new()),
+                next: Mutex::new(0),
+            }
+        } else {
+            Binder::Push
+        };
         let pipeline = device.create_render_pipeline(&RenderPipelineDesc::<B> {
             label: "mesh",
             layout: &layout,
@@ -179,8 +252,97 @@ impl<B: RenderBackend> MeshPass<B> {
         Ok(MeshPass {
             layout,
             pipeline,
+            binder,
             _set_layout: set_layout,
         })
+    }
+
+    /// The descriptor path this pass was created for.
+    pub(crate) fn path(&self) -> DescriptorPath {
+        match self.binder {
+            Binder::Push => DescriptorPath::Push,
+            Binder::Bindless { .. } => DescriptorPath::Bindless,
+        }
+    }
+
+    /// Gives a new material its element of the bindless array (writing its texture and
+    /// sampler there); `None` on the push path.
+    ///
+    /// # Errors
+    /// [`UsageError::TooManyMaterials`] when all [`BINDLESS_CAPACITY`] elements are held.
+    pub(crate) fn register_material(
+        &self,
+        device: &B::Device,
+        view: &B::TextureView,
+        sampler: &B::Sampler,
+    ) -> Result<Option<BindlessSlot>, GraphicsError> {
+        let Binder::Bindless {
+            set,
+            freed,
+            free,
+            next,
+        } = &self.binder
+        else {
+            return Ok(None);
+        };
+        let reused = free.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let index = match reused {
+            Some(i) => i,
+            None => {
+                let mut next = next.lock().unwrap_or_else(|p| p.into_inner());
+                if *next == BINDLESS_CAPACITY {
+                    return Err(UsageError::TooManyMaterials {
+                        capacity: BINDLESS_CAPACITY,
+                    }
+                    .into());
+                }
+                *next += 1;
+                *next - 1
+            }
+        };
+        // SAFETY: the set's layout has one combined-image-sampler array of
+        // `BINDLESS_CAPACITY` elements at binding 0 and `index` is below it; the element is
+        // either new or was freed by a material the registry dropped after the timeline passed
+        // every frame that could use it, so no pending command buffer uses it (the set itself
+        // is update-after-bind); the texture was left in Sampled use by its upload.
+        unsafe {
+            device.write_descriptors(
+                set,
+                &[DescriptorWrite {
+                    binding: 0,
+                    array_element: index,
+                    resource: DescriptorResource::CombinedImageSampler(view, sampler),
+                }],
+            )
+        };
+        Ok(Some(BindlessSlot {
+            index,
+            free: Arc::clone(freed),
+        }))
+    }
+
+    /// Releases the bindless elements of dropped materials (their textures and samplers may
+    /// then go) and makes them reusable. Call only when no pending command buffer can use
+    /// them: materials are dropped by the registry once the timeline passed their last use.
+    pub(crate) fn collect(&self, device: &B::Device) {
+        let Binder::Bindless {
+            set, freed, free, ..
+        } = &self.binder
+        else {
+            return;
+        };
+        let released = std::mem::take(&mut *freed.lock().unwrap_or_else(|p| p.into_inner()));
+        if released.is_empty() {
+            return;
+        }
+        // SAFETY: each element was held by a material the registry dropped after the timeline
+        // passed every submission made before the material was destroyed, and no frame can
+        // draw a destroyed material, so no pending or future command buffer uses them until
+        // `register_material` writes them again.
+        unsafe { device.release_descriptors(set, 0, &released) };
+        free.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(released);
     }
 
     /// Records one instanced draw of a mesh.
@@ -205,39 +367,50 @@ impl<B: RenderBackend> MeshPass<B> {
         instances: &B::Buffer,
         instance_range: Range<u32>,
     ) {
-        let mut push = [0u8; ALL_PUSH_CONSTANT_BYTES as usize];
+        let mut push = [0u8; ALL_PUSH_CONSTANT_BYTES as usize + 4];
         push[..PUSH_CONSTANT_BYTES as usize].copy_from_slice(camera);
-        for (chunk, f) in push[PUSH_CONSTANT_BYTES as usize..]
+        for (chunk, f) in push[PUSH_CONSTANT_BYTES as usize..ALL_PUSH_CONSTANT_BYTES as usize]
             .chunks_exact_mut(4)
             .zip(material.base_color_factor)
         {
             chunk.copy_from_slice(&f.to_ne_bytes());
         }
+        push[ALL_PUSH_CONSTANT_BYTES as usize..]
+            .copy_from_slice(&material.bindless_index.to_ne_bytes());
+        let push = match self.binder {
+            Binder::Push => &push[..ALL_PUSH_CONSTANT_BYTES as usize],
+            Binder::Bindless { .. } => &push[..],
+        };
         // SAFETY: the caller's contract covers every command's state requirement: inside
-        // rendering with matching formats (pipeline), the push range is the layout's single
-        // 0..96 range, set 0 was created for push descriptors with one combined image sampler
-        // at binding 0 and the texture is sampled-ready, buffers have their usages and the
-        // draw ranges lie within them.
+        // rendering with matching formats (pipeline), the push bytes are the layout's single
+        // range (0..96 push path, 0..100 bindless); set 0 was created for push descriptors
+        // with one combined image sampler at binding 0 (push path), or is the bindless set
+        // whose element `bindless_index` was written when the material was registered (the
+        // material is alive, so the element is its own); the texture is sampled-ready, buffers
+        // have their usages and the draw ranges lie within them.
         unsafe {
             encoder.set_render_pipeline(&self.pipeline);
             encoder.set_push_constants(
                 &self.layout,
                 ShaderStages::VERTEX | ShaderStages::FRAGMENT,
                 0,
-                &push,
+                push,
             );
-            encoder.push_descriptors(
-                &self.layout,
-                0,
-                &[DescriptorWrite {
-                    binding: 0,
-                    array_element: 0,
-                    resource: DescriptorResource::CombinedImageSampler(
-                        material.view,
-                        material.sampler,
-                    ),
-                }],
-            );
+            match &self.binder {
+                Binder::Push => encoder.push_descriptors(
+                    &self.layout,
+                    0,
+                    &[DescriptorWrite {
+                        binding: 0,
+                        array_element: 0,
+                        resource: DescriptorResource::CombinedImageSampler(
+                            material.view,
+                            material.sampler,
+                        ),
+                    }],
+                ),
+                Binder::Bindless { set, .. } => encoder.bind_descriptor_set(&self.layout, 0, set),
+            }
             encoder.set_vertex_buffer(0, vertices, 0);
             encoder.set_vertex_buffer(1, instances, 0);
             encoder.set_index_buffer(indices, 0);

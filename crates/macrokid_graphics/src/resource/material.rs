@@ -45,6 +45,8 @@ pub(crate) struct MaterialEntry<B: RenderBackend> {
     pub(crate) texture: Arc<TextureEntry<B>>,
     pub(crate) sampler: Arc<B::Sampler>,
     pub(crate) base_color_factor: [f32; 4],
+    /// The material's element of the bindless array (bindless path only).
+    pub(crate) bindless: Option<crate::passes::BindlessSlot>,
 }
 
 /// Samplers by descriptor: one backend sampler per distinct [`SamplerDesc`].

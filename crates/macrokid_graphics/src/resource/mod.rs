@@ -80,28 +80,44 @@ impl<B: RenderBackend> Timeline<B> {
     }
 }
 
-/// Copies host data into device-local buffers and textures through one staging buffer and
-/// one command encoder, both reused: an upload waits for the previous one to complete before
-/// it rewrites the staging memory and resets the encoder, never for its own copy (later
-/// submissions on the queue are ordered after it by its closing barrier).
-pub(crate) struct Uploader<B: RenderBackend> {
+/// Upload slots in the ring: this many uploads may be in flight before one waits.
+const UPLOAD_RING: usize = 3;
+
+/// One slot of the upload ring: a command encoder and a staging buffer, reused.
+struct UploadSlot<B: RenderBackend> {
     encoder: B::CommandEncoder,
     staging: Option<B::Buffer>,
-    /// Timeline value of the last upload submission.
+    /// Timeline value of the slot's last upload submission.
     last: Option<u64>,
+}
+
+/// Copies host data into device-local buffers and textures through a ring of
+/// [`UPLOAD_RING`] staging buffers and command encoders, all reused: an upload takes the next
+/// slot and waits only for that slot's previous upload (then rewrites its staging memory and
+/// resets its encoder), never for its own copy — later submissions on the queue are ordered
+/// after it by its closing barrier.
+pub(crate) struct Uploader<B: RenderBackend> {
+    ring: Vec<UploadSlot<B>>,
+    next: usize,
 }
 
 impl<B: RenderBackend> Uploader<B> {
     pub(crate) fn new(device: &B::Device) -> Result<Uploader<B>, DeviceError> {
-        Ok(Uploader {
-            encoder: device.create_command_encoder(&CommandEncoderDesc { label: "uploads" })?,
-            staging: None,
-            last: None,
-        })
+        let ring = (0..UPLOAD_RING)
+            .map(|_| {
+                Ok(UploadSlot {
+                    encoder: device
+                        .create_command_encoder(&CommandEncoderDesc { label: "uploads" })?,
+                    staging: None,
+                    last: None,
+                })
+            })
+            .collect::<Result<_, DeviceError>>()?;
+        Ok(Uploader { ring, next: 0 })
     }
 
-    /// Writes `bytes` into the staging buffer and submits what `record` records (it gets the
-    /// staging buffer, in [`BufferUse::TransferSrc`]).
+    /// Writes `bytes` into the next slot's staging buffer and submits what `record` records
+    /// (it gets the staging buffer, in [`BufferUse::TransferSrc`]).
     fn upload(
         &mut self,
         device: &B::Device,
@@ -110,35 +126,38 @@ impl<B: RenderBackend> Uploader<B> {
         bytes: &[u8],
         record: impl FnOnce(&mut B::CommandEncoder, &B::Buffer),
     ) -> Result<(), DeviceError> {
-        if let Some(last) = self.last.take() {
+        let slot = &mut self.ring[self.next];
+        self.next = (self.next + 1) % UPLOAD_RING;
+        if let Some(last) = slot.last.take() {
             timeline.wait(device, last)?;
         }
         let size = (bytes.len() as u64).max(4);
-        if self.staging.as_ref().is_none_or(|s| {
+        if slot.staging.as_ref().is_none_or(|s| {
             use crate::hal::Buffer as _;
             s.size() < size
         }) {
-            self.staging = Some(device.create_buffer(&BufferDesc {
+            slot.staging = Some(device.create_buffer(&BufferDesc {
                 label: "staging",
                 size: size.next_power_of_two().max(1 << 16),
                 usage: BufferUsages::COPY_SRC,
                 location: MemoryLocation::CpuToGpu,
             })?);
         }
-        let staging = self.staging.as_ref().expect("created above");
-        // SAFETY: the previous upload (the only user of the staging buffer and the encoder)
-        // completed: waited above; frames never use either.
+        let staging = slot.staging.as_ref().expect("created above");
+        // SAFETY: the slot's previous upload (the only user of its staging buffer and
+        // encoder) completed: waited above; frames never use either.
         unsafe {
-            self.encoder.reset_all()?;
+            slot.encoder.reset_all()?;
             device.write_buffer(staging, 0, bytes)?;
-            self.encoder.begin_encoding(Some("upload"))?;
+            slot.encoder.begin_encoding(Some("upload"))?;
         }
-        record(&mut self.encoder, staging);
+        record(&mut slot.encoder, staging);
         // SAFETY: recording, outside rendering (the closures below record copies and barriers).
-        let cmd = unsafe { self.encoder.end_encoding() }?;
+        let cmd = unsafe { slot.encoder.end_encoding() }?;
         // SAFETY: a primary of this device, submitted once; the encoder is reset only after
-        // waiting for this value (next upload); the closing barrier orders later users.
-        self.last = Some(unsafe { timeline.submit(queue, vec![cmd]) }?);
+        // waiting for this value (this slot's next upload); the closing barrier orders later
+        // users.
+        slot.last = Some(unsafe { timeline.submit(queue, vec![cmd]) }?);
         Ok(())
     }
 

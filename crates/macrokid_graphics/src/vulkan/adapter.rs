@@ -48,7 +48,8 @@ fn probe(instance: &ash::Instance, raw: vk::PhysicalDevice) -> Result<Adapter, (
     // SAFETY: `raw` was enumerated from this instance, which is alive.
     let extensions =
         unsafe { instance.enumerate_device_extension_properties(raw) }.unwrap_or_default();
-    let caps = Capabilities {
+    let mut caps = Capabilities {
+        timestamp_period_ns: None,
         push_descriptors: has_extension(&extensions, ash::khr::push_descriptor::NAME),
         descriptor_indexing: v12.runtime_descriptor_array == vk::TRUE
             && v12.descriptor_binding_partially_bound == vk::TRUE
@@ -61,6 +62,9 @@ fn probe(instance: &ash::Instance, raw: vk::PhysicalDevice) -> Result<Adapter, (
     else {
         return Err((name, "has no graphics queue".to_owned()));
     };
+    let timestamps = props.limits.timestamp_compute_and_graphics == vk::TRUE
+        && families[queue_family].timestamp_valid_bits > 0;
+    caps.timestamp_period_ns = timestamps.then_some(props.limits.timestamp_period);
     let driver_name = driver
         .driver_name_as_c_str()
         .map(|s| s.to_string_lossy().into_owned())
@@ -153,6 +157,13 @@ pub(super) fn open(
         .dynamic_rendering(true)
         .synchronization2(true);
     let mut v12 = vk::PhysicalDeviceVulkan12Features::default().timeline_semaphore(true);
+    if adapter.caps.descriptor_indexing {
+        v12 = v12
+            .runtime_descriptor_array(true)
+            .descriptor_binding_partially_bound(true)
+            .shader_sampled_image_array_non_uniform_indexing(true)
+            .descriptor_binding_sampled_image_update_after_bind(true);
+    }
     let mut extensions = Vec::new();
     if adapter.caps.push_descriptors {
         extensions.push(ash::khr::push_descriptor::NAME.as_ptr());
@@ -182,6 +193,11 @@ pub(super) fn open(
             return Err(map_unexpected("creating the memory allocator", e).into());
         }
     };
+    let debug_utils = instance
+        .shared
+        .messenger
+        .is_some()
+        .then(|| ash::ext::debug_utils::Device::new(raw_instance, &raw));
     let push_descriptor = adapter
         .caps
         .push_descriptors
@@ -193,6 +209,7 @@ pub(super) fn open(
         adapter.queue_family,
         queue,
         push_descriptor,
+        debug_utils,
         adapter.cache_header,
     ));
     Ok((

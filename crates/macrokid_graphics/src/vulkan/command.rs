@@ -495,87 +495,14 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
             .push_descriptor
             .clone()
             .expect("push_descriptors on a device without VK_KHR_push_descriptor");
-        let mut images = Vec::with_capacity(writes.len());
-        let mut buffers = Vec::with_capacity(writes.len());
-        let mut keep: Vec<KeepAlive> = Vec::new();
-        for w in writes {
-            match &w.resource {
-                DescriptorResource::CombinedImageSampler(view, sampler) => {
-                    images.push(
-                        vk::DescriptorImageInfo::default()
-                            .image_view(view.inner.raw)
-                            .sampler(sampler.inner.raw)
-                            .image_layout(vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL),
-                    );
-                    keep.push(Arc::clone(&view.inner) as KeepAlive);
-                    keep.push(Arc::clone(&sampler.inner) as KeepAlive);
-                }
-                DescriptorResource::SampledTexture(view) => {
-                    images.push(
-                        vk::DescriptorImageInfo::default()
-                            .image_view(view.inner.raw)
-                            .image_layout(vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL),
-                    );
-                    keep.push(Arc::clone(&view.inner) as KeepAlive);
-                }
-                DescriptorResource::Sampler(sampler) => {
-                    images.push(vk::DescriptorImageInfo::default().sampler(sampler.inner.raw));
-                    keep.push(Arc::clone(&sampler.inner) as KeepAlive);
-                }
-                DescriptorResource::UniformBuffer(b) | DescriptorResource::StorageBuffer(b) => {
-                    buffers.push(
-                        vk::DescriptorBufferInfo::default()
-                            .buffer(b.inner.raw)
-                            .offset(0)
-                            .range(vk::WHOLE_SIZE),
-                    );
-                    keep.push(Arc::clone(&b.inner) as KeepAlive);
-                }
-            }
-        }
-        let (mut next_image, mut next_buffer) = (0, 0);
-        let raw_writes: Vec<_> = writes
-            .iter()
-            .map(|w| {
-                let base = vk::WriteDescriptorSet::default()
-                    .dst_binding(w.binding)
-                    .dst_array_element(w.array_element);
-                match &w.resource {
-                    DescriptorResource::CombinedImageSampler(..)
-                    | DescriptorResource::SampledTexture(_)
-                    | DescriptorResource::Sampler(_) => {
-                        let ty = match &w.resource {
-                            DescriptorResource::CombinedImageSampler(..) => {
-                                vk::DescriptorType::COMBINED_IMAGE_SAMPLER
-                            }
-                            DescriptorResource::SampledTexture(_) => {
-                                vk::DescriptorType::SAMPLED_IMAGE
-                            }
-                            _ => vk::DescriptorType::SAMPLER,
-                        };
-                        next_image += 1;
-                        base.descriptor_type(ty)
-                            .image_info(std::slice::from_ref(&images[next_image - 1]))
-                    }
-                    DescriptorResource::UniformBuffer(_) | DescriptorResource::StorageBuffer(_) => {
-                        let ty = match &w.resource {
-                            DescriptorResource::UniformBuffer(_) => {
-                                vk::DescriptorType::UNIFORM_BUFFER
-                            }
-                            _ => vk::DescriptorType::STORAGE_BUFFER,
-                        };
-                        next_buffer += 1;
-                        base.descriptor_type(ty)
-                            .buffer_info(std::slice::from_ref(&buffers[next_buffer - 1]))
-                    }
-                }
-            })
-            .collect();
+        let prepared = prepare_writes(writes);
+        let raw_writes = prepared.writes(writes);
         let rec = self.inner.rec();
-        rec.keep_alive.extend(keep);
+        rec.keep_alive
+            .extend(prepared.keep_per_write.iter().flatten().cloned());
         let cmd = rec.raw;
         // SAFETY: recording; the set layout of `set` was created for push descriptors and each
-        // write matches its binding (caller contract); the infos point to locals.
+        // write matches its binding (caller contract); the infos point to `prepared`.
         unsafe {
             loader.cmd_push_descriptor_set(
                 cmd,
@@ -583,6 +510,82 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
                 layout.inner.raw,
                 set,
                 &raw_writes,
+            )
+        };
+    }
+
+    unsafe fn reset_queries(&mut self, set: &super::QuerySet, queries: Range<u32>) {
+        let rec = self.inner.rec();
+        rec.keep_alive.push(Arc::clone(&set.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording outside rendering; no pending submission writes these queries
+        // (caller contract).
+        unsafe {
+            self.inner.shared.raw.cmd_reset_query_pool(
+                cmd,
+                set.inner.raw,
+                queries.start,
+                queries.end - queries.start,
+            )
+        };
+    }
+
+    unsafe fn write_timestamp(&mut self, set: &super::QuerySet, index: u32) {
+        let rec = self.inner.rec();
+        rec.keep_alive.push(Arc::clone(&set.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording; timestamps are supported and the query was reset (caller
+        // contract). ALL_COMMANDS: the time when every earlier command completed.
+        unsafe {
+            self.inner.shared.raw.cmd_write_timestamp2(
+                cmd,
+                vk::PipelineStageFlags2::ALL_COMMANDS,
+                set.inner.raw,
+                index,
+            )
+        };
+    }
+
+    unsafe fn begin_debug_label(&mut self, name: &str) {
+        let cmd = self.inner.rec().raw;
+        let Some(debug) = &self.inner.shared.debug_utils else {
+            return;
+        };
+        let Ok(name) = std::ffi::CString::new(name.replace('\0', " ")) else {
+            return;
+        };
+        let label = vk::DebugUtilsLabelEXT::default().label_name(&name);
+        // SAFETY: recording; the label outlives the call.
+        unsafe { debug.cmd_begin_debug_utils_label(cmd, &label) };
+    }
+
+    unsafe fn end_debug_label(&mut self) {
+        let cmd = self.inner.rec().raw;
+        if let Some(debug) = &self.inner.shared.debug_utils {
+            // SAFETY: recording with a label region open (caller contract).
+            unsafe { debug.cmd_end_debug_utils_label(cmd) };
+        }
+    }
+
+    unsafe fn bind_descriptor_set(
+        &mut self,
+        layout: &PipelineLayout,
+        index: u32,
+        descriptor_set: &super::DescriptorSet,
+    ) {
+        let rec = self.inner.rec();
+        rec.keep_alive
+            .push(Arc::clone(&descriptor_set.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording; the set's layout is set `index` of `layout` (caller contract).
+        unsafe {
+            self.inner.shared.raw.cmd_bind_descriptor_sets(
+                cmd,
+                vk::PipelineBindPoint::GRAPHICS,
+                layout.inner.raw,
+                index,
+                &[descriptor_set.inner.raw],
+                &[],
             )
         };
     }
@@ -757,5 +760,99 @@ impl crate::hal::Queue<Vulkan> for Queue {
             .collect();
         fence.inner.keep_until(value, keep);
         Ok(())
+    }
+}
+
+/// Image and buffer infos of descriptor writes, and what each write references.
+pub(super) struct PreparedWrites {
+    images: Vec<vk::DescriptorImageInfo>,
+    buffers: Vec<vk::DescriptorBufferInfo>,
+    pub(super) keep_per_write: Vec<Vec<KeepAlive>>,
+}
+
+pub(super) fn prepare_writes(writes: &[DescriptorWrite<'_, Vulkan>]) -> PreparedWrites {
+    let mut p = PreparedWrites {
+        images: Vec::new(),
+        buffers: Vec::new(),
+        keep_per_write: Vec::with_capacity(writes.len()),
+    };
+    for w in writes {
+        let keep: Vec<KeepAlive> = match &w.resource {
+            DescriptorResource::CombinedImageSampler(view, sampler) => {
+                p.images.push(
+                    vk::DescriptorImageInfo::default()
+                        .image_view(view.inner.raw)
+                        .sampler(sampler.inner.raw)
+                        .image_layout(vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL),
+                );
+                vec![
+                    Arc::clone(&view.inner) as KeepAlive,
+                    Arc::clone(&sampler.inner) as KeepAlive,
+                ]
+            }
+            DescriptorResource::SampledTexture(view) => {
+                p.images.push(
+                    vk::DescriptorImageInfo::default()
+                        .image_view(view.inner.raw)
+                        .image_layout(vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL),
+                );
+                vec![Arc::clone(&view.inner) as KeepAlive]
+            }
+            DescriptorResource::Sampler(sampler) => {
+                p.images
+                    .push(vk::DescriptorImageInfo::default().sampler(sampler.inner.raw));
+                vec![Arc::clone(&sampler.inner) as KeepAlive]
+            }
+            DescriptorResource::UniformBuffer(b) | DescriptorResource::StorageBuffer(b) => {
+                p.buffers.push(
+                    vk::DescriptorBufferInfo::default()
+                        .buffer(b.inner.raw)
+                        .offset(0)
+                        .range(vk::WHOLE_SIZE),
+                );
+                vec![Arc::clone(&b.inner) as KeepAlive]
+            }
+        };
+        p.keep_per_write.push(keep);
+    }
+    p
+}
+
+impl PreparedWrites {
+    /// The `VkWriteDescriptorSet`s (without `dst_set`) for `writes`, pointing into `self`.
+    pub(super) fn writes<'a>(
+        &'a self,
+        writes: &[DescriptorWrite<'_, Vulkan>],
+    ) -> Vec<vk::WriteDescriptorSet<'a>> {
+        let (mut image, mut buffer) = (0, 0);
+        writes
+            .iter()
+            .map(|w| {
+                let base = vk::WriteDescriptorSet::default()
+                    .dst_binding(w.binding)
+                    .dst_array_element(w.array_element);
+                let ty = match &w.resource {
+                    DescriptorResource::CombinedImageSampler(..) => {
+                        vk::DescriptorType::COMBINED_IMAGE_SAMPLER
+                    }
+                    DescriptorResource::SampledTexture(_) => vk::DescriptorType::SAMPLED_IMAGE,
+                    DescriptorResource::Sampler(_) => vk::DescriptorType::SAMPLER,
+                    DescriptorResource::UniformBuffer(_) => vk::DescriptorType::UNIFORM_BUFFER,
+                    DescriptorResource::StorageBuffer(_) => vk::DescriptorType::STORAGE_BUFFER,
+                };
+                match &w.resource {
+                    DescriptorResource::UniformBuffer(_) | DescriptorResource::StorageBuffer(_) => {
+                        buffer += 1;
+                        base.descriptor_type(ty)
+                            .buffer_info(std::slice::from_ref(&self.buffers[buffer - 1]))
+                    }
+                    _ => {
+                        image += 1;
+                        base.descriptor_type(ty)
+                            .image_info(std::slice::from_ref(&self.images[image - 1]))
+                    }
+                }
+            })
+            .collect()
     }
 }

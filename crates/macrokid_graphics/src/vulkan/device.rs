@@ -13,8 +13,8 @@ use vk_mem::Alloc;
 
 use super::{
     command, conv, instance::InstanceShared, map_oom, map_oom_lost, map_unexpected, Buffer,
-    CommandEncoder, DescriptorSetLayout, Device, Fence, KeepAlive, PipelineCache, PipelineLayout,
-    RenderPipeline, Sampler, ShaderModule, Texture, TextureView, Vulkan,
+    CommandEncoder, DescriptorSet, DescriptorSetLayout, Device, Fence, KeepAlive, PipelineCache,
+    PipelineLayout, RenderPipeline, Sampler, ShaderModule, Texture, TextureView, Vulkan,
 };
 use crate::hal::{
     BufferDesc, CommandEncoderDesc, DescriptorSetLayoutDesc, MemoryLocation, PipelineLayoutDesc,
@@ -30,6 +30,8 @@ pub(super) struct DeviceShared {
     pub(super) queue: Mutex<vk::Queue>,
     /// `VK_KHR_push_descriptor` functions, when the device has the extension.
     pub(super) push_descriptor: Option<ash::khr::push_descriptor::Device>,
+    /// `VK_EXT_debug_utils` device functions, when the instance has the extension.
+    pub(super) debug_utils: Option<ash::ext::debug_utils::Device>,
     /// The header a pipeline cache of this device starts with (see `Adapter::cache_header`).
     pub(super) cache_header: [u8; 32],
     /// Keeps the instance alive while the device exists.
@@ -37,6 +39,7 @@ pub(super) struct DeviceShared {
 }
 
 impl DeviceShared {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         instance: Arc<InstanceShared>,
         raw: ash::Device,
@@ -44,6 +47,7 @@ impl DeviceShared {
         queue_family: u32,
         queue: vk::Queue,
         push_descriptor: Option<ash::khr::push_descriptor::Device>,
+        debug_utils: Option<ash::ext::debug_utils::Device>,
         cache_header: [u8; 32],
     ) -> DeviceShared {
         DeviceShared {
@@ -52,6 +56,7 @@ impl DeviceShared {
             queue_family,
             queue: Mutex::new(queue),
             push_descriptor,
+            debug_utils,
             cache_header,
             _instance: instance,
         }
@@ -157,6 +162,25 @@ impl Drop for SamplerInner {
 pub(super) struct SetLayoutInner {
     shared: Arc<DeviceShared>,
     pub(super) raw: vk::DescriptorSetLayout,
+    bindings: Vec<crate::hal::DescriptorBinding>,
+    bindless: bool,
+}
+
+pub(super) struct DescriptorSetInner {
+    shared: Arc<DeviceShared>,
+    pool: vk::DescriptorPool,
+    pub(super) raw: vk::DescriptorSet,
+    _layout: Arc<SetLayoutInner>,
+    /// What each written `(binding, element)` references.
+    kept: Mutex<std::collections::HashMap<(u32, u32), Vec<KeepAlive>>>,
+}
+
+impl Drop for DescriptorSetInner {
+    fn drop(&mut self) {
+        // SAFETY: the pool (and with it the set) was created here; pending command buffers that
+        // bind the set hold a reference to it.
+        unsafe { self.shared.raw.destroy_descriptor_pool(self.pool, None) };
+    }
 }
 
 impl Drop for SetLayoutInner {
@@ -194,6 +218,37 @@ impl Drop for PipelineInner {
     fn drop(&mut self) {
         // SAFETY: created from this device; pending submissions that use it hold a reference.
         unsafe { self.shared.raw.destroy_pipeline(self.raw, None) };
+    }
+}
+
+pub(super) struct QueryInner {
+    shared: Arc<DeviceShared>,
+    pub(super) raw: vk::QueryPool,
+}
+
+impl Drop for QueryInner {
+    fn drop(&mut self) {
+        // SAFETY: created from this device; pending submissions that write it hold a
+        // reference.
+        unsafe { self.shared.raw.destroy_query_pool(self.raw, None) };
+    }
+}
+
+impl DeviceShared {
+    /// Names `handle` for debuggers and validation messages (VK_EXT_debug_utils), when the
+    /// instance has the extension.
+    pub(super) fn set_name<H: vk::Handle>(&self, handle: H, name: &str) {
+        let Some(debug) = &self.debug_utils else {
+            return;
+        };
+        let Ok(name) = std::ffi::CString::new(name.replace('\0', " ")) else {
+            return;
+        };
+        let info = vk::DebugUtilsObjectNameInfoEXT::default()
+            .object_handle(handle)
+            .object_name(&name);
+        // SAFETY: `handle` is a live object of this device; the name outlives the call.
+        let _ = unsafe { debug.set_debug_utils_object_name(&info) };
     }
 }
 
@@ -323,6 +378,7 @@ impl Device {
         // SAFETY: valid create infos; the allocator belongs to this live device.
         let (image, allocation) = unsafe { shared.allocator.create_image(&info, &alloc_info) }
             .map_err(|e| map_oom("allocating a texture", e))?;
+        shared.set_name(image, desc.label);
         Ok(Arc::new(TextureInner {
             shared: Arc::clone(shared),
             image,
@@ -379,6 +435,7 @@ impl crate::hal::Device<Vulkan> for Device {
                 }
             }
         };
+        shared.set_name(raw, desc.label);
         Ok(Buffer {
             inner: Arc::new(BufferInner {
                 shared: Arc::clone(shared),
@@ -544,9 +601,24 @@ impl crate::hal::Device<Vulkan> for Device {
         } else {
             vk::DescriptorSetLayoutCreateFlags::empty()
         };
-        let info = vk::DescriptorSetLayoutCreateInfo::default()
+        let flags = if desc.bindless {
+            flags | vk::DescriptorSetLayoutCreateFlags::UPDATE_AFTER_BIND_POOL
+        } else {
+            flags
+        };
+        let binding_flags = vec![
+            vk::DescriptorBindingFlags::PARTIALLY_BOUND
+                | vk::DescriptorBindingFlags::UPDATE_AFTER_BIND;
+            bindings.len()
+        ];
+        let mut flags_info =
+            vk::DescriptorSetLayoutBindingFlagsCreateInfo::default().binding_flags(&binding_flags);
+        let mut info = vk::DescriptorSetLayoutCreateInfo::default()
             .flags(flags)
             .bindings(&bindings);
+        if desc.bindless {
+            info = info.push_next(&mut flags_info);
+        }
         // SAFETY: valid create info on a live device (the push flag is only used when the
         // renderer found VK_KHR_push_descriptor enabled).
         let raw = unsafe { self.shared.raw.create_descriptor_set_layout(&info, None) }
@@ -555,8 +627,93 @@ impl crate::hal::Device<Vulkan> for Device {
             inner: Arc::new(SetLayoutInner {
                 shared: Arc::clone(&self.shared),
                 raw,
+                bindings: desc.bindings.to_vec(),
+                bindless: desc.bindless,
             }),
         })
+    }
+
+    unsafe fn release_descriptors(&self, set: &DescriptorSet, binding: u32, elements: &[u32]) {
+        let mut kept = set.inner.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let released: Vec<_> = elements
+            .iter()
+            .filter_map(|e| kept.remove(&(binding, *e)))
+            .collect();
+        drop(kept);
+        // Dropped outside the lock: the last reference may destroy a view or sampler, which
+        // no pending command buffer uses (caller contract).
+        drop(released);
+    }
+
+    fn create_descriptor_set(
+        &self,
+        layout: &DescriptorSetLayout,
+        _label: &str,
+    ) -> Result<DescriptorSet, DeviceError> {
+        let l = &layout.inner;
+        let sizes: Vec<_> = l
+            .bindings
+            .iter()
+            .map(|b| vk::DescriptorPoolSize {
+                ty: conv::map_descriptor_type(b.ty),
+                descriptor_count: b.count.max(1),
+            })
+            .collect();
+        let flags = if l.bindless {
+            vk::DescriptorPoolCreateFlags::UPDATE_AFTER_BIND
+        } else {
+            vk::DescriptorPoolCreateFlags::empty()
+        };
+        let info = vk::DescriptorPoolCreateInfo::default()
+            .flags(flags)
+            .max_sets(1)
+            .pool_sizes(&sizes);
+        // SAFETY: valid create info on a live device.
+        let pool = unsafe { self.shared.raw.create_descriptor_pool(&info, None) }
+            .map_err(|e| map_oom("creating a descriptor pool", e))?;
+        let layouts = [l.raw];
+        let alloc = vk::DescriptorSetAllocateInfo::default()
+            .descriptor_pool(pool)
+            .set_layouts(&layouts);
+        // SAFETY: the pool was sized for one set of this layout (with the same
+        // update-after-bind flag).
+        let raw = match unsafe { self.shared.raw.allocate_descriptor_sets(&alloc) } {
+            Ok(sets) => sets[0],
+            Err(e) => {
+                // SAFETY: the pool is unused.
+                unsafe { self.shared.raw.destroy_descriptor_pool(pool, None) };
+                return Err(map_oom("allocating a descriptor set", e));
+            }
+        };
+        Ok(DescriptorSet {
+            inner: Arc::new(DescriptorSetInner {
+                shared: Arc::clone(&self.shared),
+                pool,
+                raw,
+                _layout: Arc::clone(l),
+                kept: Mutex::new(std::collections::HashMap::new()),
+            }),
+        })
+    }
+
+    unsafe fn write_descriptors(
+        &self,
+        set: &DescriptorSet,
+        writes: &[crate::hal::DescriptorWrite<'_, Vulkan>],
+    ) {
+        let prepared = command::prepare_writes(writes);
+        let raw: Vec<_> = prepared
+            .writes(writes)
+            .into_iter()
+            .map(|w| w.dst_set(set.inner.raw))
+            .collect();
+        // SAFETY: the writes match their bindings and no pending command buffer uses the
+        // written elements (caller contract); the infos point to `prepared`.
+        unsafe { self.shared.raw.update_descriptor_sets(&raw, &[]) };
+        let mut kept = set.inner.kept.lock().unwrap_or_else(|p| p.into_inner());
+        for (w, keep) in writes.iter().zip(prepared.keep_per_write) {
+            kept.insert((w.binding, w.array_element), keep);
+        }
     }
 
     fn create_pipeline_layout(
@@ -702,16 +859,19 @@ impl crate::hal::Device<Vulkan> for Device {
         };
         match result {
             Ok(pipelines) => Ok(RenderPipeline {
-                inner: Arc::new(PipelineInner {
-                    shared: Arc::clone(&self.shared),
-                    raw: pipelines[0],
-                    _layout: Arc::clone(&desc.layout.inner),
-                }),
+                // Named before it is shared.
+                inner: {
+                    self.shared.set_name(pipelines[0], desc.label);
+                    Arc::new(PipelineInner {
+                        shared: Arc::clone(&self.shared),
+                        raw: pipelines[0],
+                        _layout: Arc::clone(&desc.layout.inner),
+                    })
+                },
             }),
             Err((_, e)) => Err(map_oom("creating a render pipeline", e)),
         }
     }
-
     fn create_pipeline_cache(&self, initial: &[u8]) -> Result<(PipelineCache, bool), DeviceError> {
         // Only data this device produced may be passed back (VUID-VkPipelineCacheCreateInfo-
         // initialDataSize-00769): check the header (Vulkan spec §10.7.4) and start empty
@@ -736,6 +896,42 @@ impl crate::hal::Device<Vulkan> for Device {
         // SAFETY: a live cache of this device.
         unsafe { self.shared.raw.get_pipeline_cache_data(cache.raw) }
             .map_err(|e| map_oom("reading pipeline cache data", e))
+    }
+
+    fn create_timestamp_queries(&self, count: u32) -> Result<super::QuerySet, DeviceError> {
+        let info = vk::QueryPoolCreateInfo::default()
+            .query_type(vk::QueryType::TIMESTAMP)
+            .query_count(count.max(1));
+        // SAFETY: valid create info on a live device.
+        let raw = unsafe { self.shared.raw.create_query_pool(&info, None) }
+            .map_err(|e| map_oom("creating a timestamp query pool", e))?;
+        Ok(super::QuerySet {
+            inner: Arc::new(QueryInner {
+                shared: Arc::clone(&self.shared),
+                raw,
+            }),
+        })
+    }
+
+    unsafe fn read_timestamps(
+        &self,
+        set: &super::QuerySet,
+        first: u32,
+        count: u32,
+    ) -> Result<Vec<u64>, DeviceError> {
+        let mut out = vec![0u64; count as usize];
+        // SAFETY: the queries were written by a completed submission (caller contract); `out`
+        // holds `count` 64-bit results.
+        unsafe {
+            self.shared.raw.get_query_pool_results(
+                set.inner.raw,
+                first,
+                &mut out,
+                vk::QueryResultFlags::TYPE_64 | vk::QueryResultFlags::WAIT,
+            )
+        }
+        .map_err(|e| map_oom_lost("reading timestamps", e))?;
+        Ok(out)
     }
 
     fn create_command_encoder(

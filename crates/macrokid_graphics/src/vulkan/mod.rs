@@ -61,6 +61,8 @@ impl crate::hal::RenderBackend for Vulkan {
     type RenderPipeline = RenderPipeline;
     type Fence = Fence;
     type PipelineCache = PipelineCache;
+    type DescriptorSet = DescriptorSet;
+    type QuerySet = QuerySet;
 }
 
 /// Something a pending submission keeps alive until its fence value is reached.
@@ -138,6 +140,16 @@ pub struct Fence {
     inner: Arc<device::FenceInner>,
 }
 
+/// A descriptor set with its own pool and the resources its elements reference.
+pub struct DescriptorSet {
+    inner: Arc<device::DescriptorSetInner>,
+}
+
+/// A `VkQueryPool` of timestamp queries.
+pub struct QuerySet {
+    inner: Arc<device::QueryInner>,
+}
+
 /// A `VkPipelineCache`.
 pub struct PipelineCache {
     shared: Arc<device::DeviceShared>,
@@ -179,6 +191,8 @@ debug_as_name!(
     RenderPipeline,
     Fence,
     PipelineCache,
+    DescriptorSet,
+    QuerySet,
     CommandEncoder,
     CommandBuffer
 );
@@ -205,6 +219,8 @@ impl crate::hal::PipelineLayout for PipelineLayout {}
 impl crate::hal::RenderPipeline for RenderPipeline {}
 impl crate::hal::Fence for Fence {}
 impl crate::hal::PipelineCache for PipelineCache {}
+impl crate::hal::DescriptorSet for DescriptorSet {}
+impl crate::hal::QuerySet for QuerySet {}
 
 // --- vk::Result mapping (each function lists the codes it handles) -------------------------
 

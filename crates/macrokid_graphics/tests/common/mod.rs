@@ -133,3 +133,63 @@ pub fn assert_matches_golden(image: &FrameImage, name: &str, tolerance: u8, max_
         );
     }
 }
+
+/// Compares `image` with the golden PNG `tests/golden/<name>` pixel for pixel (exact on
+/// lavapipe). On a difference it writes the image as `tests/golden/<stem>.actual.png` next to
+/// the golden and fails naming the first differing pixel and how many differ. With
+/// `MACROKID_UPDATE_GOLDENS=1` the golden is (re)written instead.
+pub fn assert_golden_exact(image: &FrameImage, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let path = dir.join(name);
+    if std::env::var_os("MACROKID_UPDATE_GOLDENS").is_some() {
+        image.save_png(&path).expect("writing the golden");
+        return;
+    }
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| {
+        panic!(
+            "missing golden {}: {e}; run with MACROKID_UPDATE_GOLDENS=1",
+            path.display()
+        )
+    });
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .expect("decoding the golden");
+    let mut golden = vec![0; reader.output_buffer_size().expect("golden size")];
+    let info = reader.next_frame(&mut golden).expect("decoding the golden");
+    golden.truncate(info.buffer_size());
+    let actual = dir.join(format!(
+        "{}.actual.png",
+        name.strip_suffix(".png").unwrap_or(name)
+    ));
+    if (info.width, info.height) != (image.width, image.height) {
+        image.save_png(&actual).expect("writing the actual image");
+        panic!(
+            "golden {} is {}x{}, the image {}x{}; actual written to {}",
+            path.display(),
+            info.width,
+            info.height,
+            image.width,
+            image.height,
+            actual.display()
+        );
+    }
+    assert_eq!(info.color_type, png::ColorType::Rgba);
+    let mut differing = golden
+        .chunks_exact(4)
+        .zip(image.rgba.chunks_exact(4))
+        .enumerate()
+        .filter(|(_, (g, i))| g != i);
+    if let Some((first, (g, i))) = differing.next() {
+        let count = 1 + differing.count();
+        image.save_png(&actual).expect("writing the actual image");
+        panic!(
+            "{count} pixels differ from golden {}; first at (x {}, y {}): golden {g:?}, got {i:?}; \
+             actual written to {}",
+            path.display(),
+            first as u32 % image.width,
+            first as u32 / image.width,
+            actual.display()
+        );
+    }
+    let _ = std::fs::remove_file(&actual);
+}
