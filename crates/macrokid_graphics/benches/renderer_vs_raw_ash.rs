@@ -6,6 +6,10 @@
 //! tints, camera at (0, 40, 70) looking at the origin, 1280×720, `R8G8B8A8_UNORM` colour and
 //! `D32_SFLOAT` depth, 2 frames in flight, every frame read back to host memory on both sides.
 //!
+//! The renderer is configured like the baseline: push descriptors
+//! (`RendererConfig::descriptors(Some(DescriptorPath::Push))`; `MACROKID_DESCRIPTORS`
+//! still overrides it), no post pass, no pipeline-cache file.
+//!
 //! Runs:
 //! - `cargo bench -p macrokid_graphics --bench renderer_vs_raw_ash`: first the check below,
 //!   then the measurements with validation **off** on both sides, printed as medians and
@@ -37,8 +41,8 @@ use std::time::{Duration, Instant};
 use glam::{Mat4, Quat, Vec3};
 use macrokid_graphics::scene::Vertex;
 use macrokid_graphics::{
-    Camera, FrameTicket, GraphicsError, InstanceData, MaterialDesc, MaterialHandle, Mesh,
-    MeshHandle, RendererConfig, TextureFormat, VulkanRenderer,
+    Camera, DescriptorPath, FrameTicket, GraphicsError, InstanceData, MaterialDesc, MaterialHandle,
+    Mesh, MeshHandle, RendererConfig, TextureFormat, VulkanRenderer,
 };
 use raw_ash::{DrawMode, RawAsh, SceneDesc, PUSH_CONSTANT_BYTES};
 
@@ -186,6 +190,8 @@ impl RendererSide {
             .validation(validation)
             .pipeline_cache(None)
             .clear_color(scene.clear_color)
+            .descriptors(Some(DescriptorPath::Push))
+            .post_process(None)
             .recording_threads(1);
         let renderer = VulkanRenderer::new(config)?;
         let mesh = renderer.upload_vertices(&scene.vertices, &scene.indices)?;
