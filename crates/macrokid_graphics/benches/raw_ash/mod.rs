@@ -143,6 +143,11 @@ pub(crate) enum DrawMode {
     /// (`firstInstance = i`, `instanceCount = 1`), binding pipeline, push constants,
     /// descriptor and buffers once per secondary.
     Separate,
+    /// As [`DrawMode::Separate`], but pushing constants and the descriptor and binding the
+    /// vertex and index buffers again before every draw (what a per-draw API without state
+    /// tracking issues). A diagnostic: it shows how much of a per-draw cost is these
+    /// commands themselves on the driver.
+    SeparateRebind,
 }
 
 struct Buffer {
@@ -1305,6 +1310,32 @@ impl RecordCtx<'_> {
                     }
                     DrawMode::Separate => {
                         for i in range {
+                            d.cmd_draw_indexed(cmd, self.index_count, 1, 0, 0, i);
+                        }
+                    }
+                    DrawMode::SeparateRebind => {
+                        for i in range {
+                            d.cmd_push_constants(
+                                cmd,
+                                self.layout,
+                                vk::ShaderStageFlags::VERTEX | vk::ShaderStageFlags::FRAGMENT,
+                                0,
+                                self.push_constants,
+                            );
+                            self.push.cmd_push_descriptor_set(
+                                cmd,
+                                vk::PipelineBindPoint::GRAPHICS,
+                                self.layout,
+                                0,
+                                &write,
+                            );
+                            d.cmd_bind_vertex_buffers(
+                                cmd,
+                                0,
+                                &[self.vertices, self.instances],
+                                &[0, 0],
+                            );
+                            d.cmd_bind_index_buffer(cmd, self.indices, 0, vk::IndexType::UINT32);
                             d.cmd_draw_indexed(cmd, self.index_count, 1, 0, 0, i);
                         }
                     }
