@@ -1,5 +1,14 @@
-//! macrokid graphics: a headless instanced renderer over a [`RenderBackend`] trait, with a
-//! Vulkan 1.3 backend (`vulkan` feature, on by default) and glTF mesh loading.
+//! macrokid graphics: a headless instanced renderer over a hardware abstraction layer
+//! ([`hal`]: [`RenderBackend`] and its per-object traits, in the shape of wgpu-hal's `Api`),
+//! with a Vulkan 1.3 backend (`vulkan` feature, on by default) and glTF mesh loading.
+//!
+//! Meshes, textures and materials live behind generational handles ([`MeshHandle`],
+//! [`TextureHandle`], [`MaterialHandle`]); a destroyed handle is stale (an error on use) and
+//! its GPU objects are freed once the timeline passed every frame that could use them. A
+//! draw's colour is base-colour texture × material factor × vertex colour × instance tint.
+//! Textures are bound with push descriptors or bindless arrays ([`DescriptorPath`]). With
+//! [`RendererConfig::post_process`] a frame is two passes: lit geometry into an HDR target,
+//! then a fullscreen tone-mapping pass.
 //!
 //! A frame goes through the stages Prepare (camera, instance upload) → Record (secondary
 //! command buffers on worker threads) → Submit (one thread, deterministic order) → read-back.
@@ -59,8 +68,9 @@
 //! - Matrices are column-major ([`InstanceData::model`], push constants).
 //! - Images are RGBA8 (`R8G8B8A8_UNORM`, no sRGB encoding), rows top to bottom; depth is
 //!   `D32_SFLOAT`, cleared to 1.0, test `LESS`.
-//! - [`FRAMES_IN_FLIGHT`] = 2 frame slots, each with its own fence, command pools, instance
-//!   buffer and read-back buffer.
+//! - [`FRAMES_IN_FLIGHT`] = 2 frame slots, each with its own command pools, instance buffer,
+//!   read-back buffer and timestamp queries, paced by one timeline semaphore that counts
+//!   every submission (frames and uploads).
 //!
 //! # Errors and environment
 //! Missing Vulkan (`apt-get install libvulkan1 mesa-vulkan-drivers`), a missing validation

@@ -691,3 +691,68 @@ fn the_pipeline_cache_is_saved_and_reused() {
     drop(third);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs only when spawned by `descriptor_env_selects_the_path`, with MACROKID_DESCRIPTORS set.
+#[test]
+#[ignore = "spawned by descriptor_env_selects_the_path in a child process"]
+fn descriptor_env_child() {
+    init_tracing();
+    let wanted = std::env::var(macrokid_graphics::DESCRIPTORS_ENV).unwrap();
+    // The config asks for the other path: the environment wins.
+    let config = RendererConfig::default().size(16, 16);
+    match wanted.as_str() {
+        "push" => {
+            let r = VulkanRenderer::new(
+                config.descriptors(Some(macrokid_graphics::DescriptorPath::Bindless)),
+            )
+            .unwrap();
+            assert_eq!(r.descriptor_path(), macrokid_graphics::DescriptorPath::Push);
+        }
+        "bindless" => {
+            let result = VulkanRenderer::new(
+                config.descriptors(Some(macrokid_graphics::DescriptorPath::Push)),
+            );
+            let probe = VulkanRenderer::new(
+                RendererConfig::default()
+                    .size(16, 16)
+                    .descriptors(Some(macrokid_graphics::DescriptorPath::Push)),
+            );
+            // Without descriptor indexing the request is a clear environment error.
+            match result {
+                Ok(r) => assert_eq!(
+                    r.descriptor_path(),
+                    macrokid_graphics::DescriptorPath::Bindless
+                ),
+                Err(e) => {
+                    assert!(
+                        matches!(
+                            e,
+                            GraphicsError::Environment(EnvironmentError::MissingExtension { .. })
+                        ),
+                        "{e:?}"
+                    );
+                    assert!(e.to_string().contains("MACROKID_DESCRIPTORS=push"), "{e}");
+                    assert!(probe.is_err(), "the env var applies to every renderer");
+                }
+            }
+        }
+        _ => {
+            let e = VulkanRenderer::new(config).unwrap_err();
+            assert!(
+                matches!(e, GraphicsError::Usage(UsageError::InvalidConfig(_))),
+                "{e:?}"
+            );
+            assert!(e.to_string().contains("push"), "{e}");
+        }
+    }
+}
+
+#[test]
+fn descriptor_env_selects_the_path() {
+    for value in ["push", "bindless", "sideways"] {
+        run_child_test(
+            "descriptor_env_child",
+            &[(macrokid_graphics::DESCRIPTORS_ENV, value)],
+        );
+    }
+}

@@ -38,6 +38,8 @@ struct Bound {
     pipeline: vk::Pipeline,
     vertex: [vk::Buffer; 4],
     index: vk::Buffer,
+    /// Descriptor set bound as set 0 since the pipeline was last changed.
+    set0: vk::DescriptorSet,
 }
 
 struct Recording {
@@ -449,6 +451,8 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
             return;
         }
         rec.bound.pipeline = pipeline.inner.raw;
+        // A pipeline of another layout may disturb set bindings: bind again after a change.
+        rec.bound.set0 = vk::DescriptorSet::null();
         rec.keep_alive
             .push(Arc::clone(&pipeline.inner) as KeepAlive);
         let cmd = rec.raw;
@@ -498,6 +502,9 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         let prepared = prepare_writes(writes);
         let raw_writes = prepared.writes(writes);
         let rec = self.inner.rec();
+        if set == 0 {
+            rec.bound.set0 = vk::DescriptorSet::null();
+        }
         rec.keep_alive
             .extend(prepared.keep_per_write.iter().flatten().cloned());
         let cmd = rec.raw;
@@ -574,6 +581,12 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         descriptor_set: &super::DescriptorSet,
     ) {
         let rec = self.inner.rec();
+        if index == 0 && rec.bound.set0 == descriptor_set.inner.raw {
+            return;
+        }
+        if index == 0 {
+            rec.bound.set0 = descriptor_set.inner.raw;
+        }
         rec.keep_alive
             .push(Arc::clone(&descriptor_set.inner) as KeepAlive);
         let cmd = rec.raw;
