@@ -19,6 +19,7 @@
 //! is missing or corrupt, no Vulkan driver is found, or the validation layer
 //! reported anything.
 
+mod model;
 mod report;
 mod shutdown;
 mod sim;
@@ -32,7 +33,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use glam::{Mat4, Vec3};
 use macrokid_ecs::World;
-use macrokid_graphics::{Mesh, PostProcess, Renderer, RendererConfig};
+use macrokid_graphics::{PostProcess, Renderer, RendererConfig};
 use macrokid_threads::{Scheduler, ThreadPool};
 
 use crate::report::{StageTimes, Table};
@@ -154,12 +155,10 @@ fn run(args: &Args) -> Result<(), String> {
     let shutdown = Shutdown::install()?;
     // Load the model first: a bad file is the most likely user error, so report
     // it before any Vulkan work.
-    let (mesh, mesh_name) = match &args.model {
-        Some(path) => (
-            Mesh::from_gltf(path).map_err(|e| e.to_string())?,
-            path.display().to_string(),
-        ),
-        None => (Mesh::cube(), "built-in cube".to_string()),
+    let source = model::Source::load(args.model.as_deref())?;
+    let mesh_name = match &args.model {
+        Some(path) => path.display().to_string(),
+        None => "built-in cube".to_string(),
     };
     fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create output folder {}: {e}", args.out.display()))?;
@@ -201,18 +200,19 @@ fn run(args: &Args) -> Result<(), String> {
         ..RendererConfig::default()
     })
     .map_err(|e| e.to_string())?;
-    let gpu_mesh = renderer.upload_mesh(&mesh).map_err(|e| e.to_string())?;
+    let gpu_model = model::GpuModel::upload(&renderer, source)?;
     let view_proj = camera(bounds.half_extent, args.width as f32 / args.height as f32);
     let light_dir = Vec3::new(-0.4, -1.0, -0.6).normalize();
 
     println!(
-        "showcase: {} entities, {} frames at {}x{}, mesh: {} ({} triangles), {} threads, adapter: {}",
+        "showcase: {} entities, {} frames at {}x{}, mesh: {} ({} triangles, {} textures), {} threads, adapter: {}",
         args.entities,
         args.frames,
         args.width,
         args.height,
         mesh_name,
-        mesh.indices.len() / 3,
+        gpu_model.triangles,
+        gpu_model.textures,
         args.threads,
         renderer.adapter_name(),
     );
@@ -262,8 +262,7 @@ fn run(args: &Args) -> Result<(), String> {
 
         // Record: secondary command buffers on the worker threads.
         let started = Instant::now();
-        pool.install(|| frame.record_instanced("main", gpu_mesh, args.threads))
-            .map_err(|e| e.to_string())?;
+        pool.install(|| gpu_model.draw(&mut frame, args.threads))?;
         times.record = started.elapsed();
 
         // Submit (one thread), then wait and read the image back.
