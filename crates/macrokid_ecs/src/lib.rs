@@ -61,6 +61,7 @@ mod entity;
 mod error;
 mod hash;
 mod query;
+pub mod snapshot;
 #[expect(
     unsafe_code,
     reason = "columns and resources behind `UnsafeCell`, row cursors; invariants in storage/mod.rs"
@@ -74,6 +75,7 @@ pub use component::{Bundle, Component, Resource};
 pub use entity::Entity;
 pub use error::EcsError;
 pub use query::{DeclaredIn, QueryBorrow, QueryData, QueryFilter, QueryIter, With, Without};
+pub use snapshot::{SnapshotError, SnapshotRegistry};
 pub use storage::{Ref, RefMut};
 pub use system::{Run, StageCx, SystemCx, SystemResult};
 pub use world::World;
@@ -82,7 +84,7 @@ pub use world::World;
 pub mod prelude {
     pub use crate::{
         Bundle, CommandBuffer, Commands, Component, EcsError, Entity, QueryBorrow, Resource, Run,
-        SystemCx, SystemResult, With, Without, World,
+        SnapshotError, SnapshotRegistry, SystemCx, SystemResult, With, Without, World,
     };
     pub use macrokid_threads::{
         Reads, RunSchedule, Schedule, ScheduleError, Scheduler, System, ThreadPool, Writes,

@@ -13,6 +13,7 @@ use crate::entity::{Entities, Entity, Location};
 use crate::error::EcsError;
 use crate::hash::TypeIdMap;
 use crate::query::{QueryBorrow, QueryData, QueryFilter};
+use crate::snapshot::{self, SnapshotError, SnapshotRegistry, WorldParts};
 use crate::storage::{
     for_each_finishing, AccessList, Archetype, ArchetypeId, ComponentType, Components, QueryState,
     ResourceSlot,
@@ -65,6 +66,8 @@ pub struct World {
     pub(crate) spare_buffer: CommandBuffer,
     /// The id list `spawn` reuses.
     spawn_scratch: Vec<Entity>,
+    /// The types `hash`, `snapshot` and `restore` know by name.
+    snapshots: SnapshotRegistry,
 }
 
 impl Default for World {
@@ -118,6 +121,7 @@ impl World {
             failed_commands: 0,
             spare_buffer: CommandBuffer::new(),
             spawn_scratch: Vec::new(),
+            snapshots: SnapshotRegistry::new(),
         };
         // Table 0: entities without components.
         world.archetype_for(Vec::new());
@@ -560,5 +564,103 @@ impl World {
             entry.matches = matches.into();
         }
         entry.matches.clone()
+    }
+
+    fn parts(&self) -> WorldParts<'_> {
+        WorldParts {
+            entities: &self.entities,
+            archetypes: &self.archetypes,
+            resources: &self.resources,
+        }
+    }
+
+    /// The component and resource types this world hashes by value,
+    /// snapshots and restores.
+    pub fn snapshot_registry(&self) -> &SnapshotRegistry {
+        &self.snapshots
+    }
+
+    /// The registry, to register types:
+    /// `world.snapshot_registry_mut().register::<Name>().register_pod::<Position>()`.
+    pub fn snapshot_registry_mut(&mut self) -> &mut SnapshotRegistry {
+        &mut self.snapshots
+    }
+
+    /// A stable 64-bit digest of the live entities (ids), their components
+    /// (values of registered types, names of the others) and the registered
+    /// resources: equal for equal contents whatever the table layout, row
+    /// order, thread count or run, on machines of one byte order. The
+    /// algorithm (XXH3-64 over a fixed encoding) is given in the
+    /// [`snapshot`](crate::snapshot) module docs.
+    ///
+    /// Costs one pass over every component of every live entity.
+    pub fn hash(&self) -> u64 {
+        snapshot::hash(&self.snapshots, &self.parts())
+    }
+
+    /// Writes the entities (ids, the entity allocator's state, components
+    /// of every table) and the registered resources present to bytes, in
+    /// the versioned format of the [`snapshot`](crate::snapshot) module.
+    ///
+    /// # Errors
+    /// [`SnapshotError::UnregisteredComponent`] when a live entity holds a
+    /// component type that is not registered; [`SnapshotError::Encode`]
+    /// when a value's `Serialize` fails.
+    pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
+        snapshot::write(&self.snapshots, &self.parts())
+    }
+
+    /// Replaces every entity of this world (and the registered resources the
+    /// snapshot holds) with the contents of `bytes`, exactly: the same ids,
+    /// allocator state, table and row order, values; `hash()` is then equal
+    /// to the original's. Resources the snapshot does not name, the
+    /// registry and pending command buffers are kept.
+    ///
+    /// The snapshot is decoded and checked whole before anything changes.
+    ///
+    /// # Errors
+    /// Any [`SnapshotError`] for bytes that are not a complete, consistent
+    /// snapshot of types registered here (truncated, corrupted, foreign
+    /// format version or byte order, unknown names, mismatched columns);
+    /// the world is then unchanged.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let restored = snapshot::read(&self.snapshots, bytes)?;
+        let mut archetype_index = HashMap::with_capacity(restored.archetypes.len());
+        for (id, table) in restored.archetypes.iter().enumerate() {
+            archetype_index.insert(Box::from(table.types()), id as ArchetypeId);
+        }
+        for component in &restored.component_types {
+            self.components.register(component);
+        }
+        let old_resources: Vec<ResourceSlot> = restored
+            .resources
+            .into_iter()
+            .filter_map(|(type_id, slot)| self.resources.insert(type_id, slot))
+            .collect();
+        self.entities = restored.entities;
+        self.archetype_index = archetype_index;
+        self.bundles.clear();
+        self.query_cache
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        let mut old_tables = std::mem::replace(&mut self.archetypes, restored.archetypes);
+        // User values are dropped last, once the restored world is in place:
+        // a panicking `Drop` of an old value cannot leave it half-restored.
+        drop(old_resources);
+        for_each_finishing(&mut old_tables, Archetype::clear);
+        Ok(())
+    }
+
+    /// A new world with `registry`, restored from `bytes` (see
+    /// [`restore`](Self::restore)).
+    ///
+    /// # Errors
+    /// As [`restore`](Self::restore).
+    pub fn from_snapshot(registry: SnapshotRegistry, bytes: &[u8]) -> Result<Self, SnapshotError> {
+        let mut world = Self::new();
+        world.snapshots = registry;
+        world.restore(bytes)?;
+        Ok(world)
     }
 }

@@ -1,16 +1,24 @@
 //! A property test against a simple model: random spawn / despawn / insert /
 //! remove sequences must leave the world equal to a
-//! `HashMap<Entity, (Option<A>, Option<B>)>`.
+//! `HashMap<Entity, (Option<A>, Option<B>)>`, also across snapshot →
+//! restore round trips (equal hash, same ids handed out afterwards).
 
 use std::collections::HashMap;
 
 use macrokid_ecs::prelude::*;
 use proptest::prelude::*;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(transparent)]
 struct A(u32);
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct B(String);
+
+fn registry() -> SnapshotRegistry {
+    let mut registry = SnapshotRegistry::new();
+    registry.register_pod::<A>().register::<B>();
+    registry
+}
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -25,6 +33,8 @@ enum Op {
     InsertB(usize, u32),
     RemoveA(usize),
     RemoveB(usize),
+    /// Replaces the world by one restored from its snapshot.
+    SnapshotRestore,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -38,6 +48,7 @@ fn op() -> impl Strategy<Value = Op> {
         (any::<usize>(), any::<u32>()).prop_map(|(i, v)| Op::InsertB(i, v)),
         any::<usize>().prop_map(Op::RemoveA),
         any::<usize>().prop_map(Op::RemoveB),
+        Just(Op::SnapshotRestore),
     ]
 }
 
@@ -85,6 +96,7 @@ proptest! {
     #[test]
     fn world_matches_model(ops in proptest::collection::vec(op(), 1..200)) {
         let mut world = World::new();
+        *world.snapshot_registry_mut() = registry();
         let mut model: Model = HashMap::new();
         let mut ever: Vec<Entity> = Vec::new();
         let pick = |ever: &[Entity], i: usize| (!ever.is_empty()).then(|| ever[i % ever.len()]);
@@ -126,6 +138,13 @@ proptest! {
                         None => prop_assert_eq!(r, Err(EcsError::StaleEntity { entity: e })),
                     }
                 },
+                Op::SnapshotRestore => {
+                    let bytes = world.snapshot().expect("every component is registered");
+                    let restored = World::from_snapshot(registry(), &bytes).expect("own snapshot restores");
+                    prop_assert_eq!(restored.hash(), world.hash());
+                    world = restored;
+                    check(&mut world, &model, &ever);
+                }
             }
         }
         check(&mut world, &model, &ever);

@@ -96,6 +96,39 @@ impl Archetype {
         }
     }
 
+    /// A table for `components` (sorted by type id and distinct) holding
+    /// `columns` (`columns[i]` of `components[i]`, each with one row per
+    /// entity of `entities`).
+    ///
+    /// # Panics
+    /// When a column's length differs from the number of entities (callers
+    /// check lengths first; a mismatch is a storage invariant).
+    pub(crate) fn from_parts(
+        components: &[ComponentType],
+        mut columns: Vec<Box<dyn ErasedColumn>>,
+        entities: Vec<Entity>,
+    ) -> Self {
+        assert!(
+            components.windows(2).all(|w| w[0].type_id < w[1].type_id)
+                && columns.len() == components.len()
+                && columns.iter_mut().all(|c| c.row_count() == entities.len()),
+            "storage invariant broken: a table assembled from parts is misshapen"
+        );
+        Self {
+            types: components.iter().map(|c| c.type_id).collect(),
+            names: components.iter().map(|c| c.name).collect(),
+            columns: columns.into(),
+            entities,
+            insert_edges: TypeIdMap::default(),
+            remove_edges: TypeIdMap::default(),
+        }
+    }
+
+    /// Column `index`, type-erased (downcast it with `column_slice`).
+    pub(crate) fn column(&self, index: usize) -> &dyn ErasedColumn {
+        self.columns[index].as_ref()
+    }
+
     /// The component types, sorted.
     pub(crate) fn types(&self) -> &[TypeId] {
         &self.types

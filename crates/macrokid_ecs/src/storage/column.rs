@@ -56,6 +56,13 @@ impl<T: Send + Sync + 'static> TypedColumn<T> {
         Box::new(Self::new())
     }
 
+    /// A type-erased column holding `rows` (a restored snapshot column).
+    pub(crate) fn from_vec(rows: Vec<T>) -> Box<dyn ErasedColumn> {
+        Box::new(Self {
+            data: UnsafeCell::new(rows),
+        })
+    }
+
     /// The rows, through exclusive access to the column.
     pub(crate) fn vec_mut(&mut self) -> &mut Vec<T> {
         self.data.get_mut()
@@ -142,6 +149,13 @@ impl<T: Send + Sync + 'static> ErasedColumn for TypedColumn<T> {
 /// Downcasts a shared column; `None` when it is not a column of `T`.
 pub(crate) fn downcast_ref<T: 'static>(column: &dyn ErasedColumn) -> Option<&TypedColumn<T>> {
     column.as_any().downcast_ref::<TypedColumn<T>>()
+}
+
+/// The rows of `column`, shared and without a borrow flag (invariant I2:
+/// callers hold a `&World` outside any stage context); `None` when it is not
+/// a column of `T`.
+pub(crate) fn column_slice<T: 'static>(column: &dyn ErasedColumn) -> Option<&[T]> {
+    downcast_ref::<T>(column).map(TypedColumn::slice_shared)
 }
 
 /// Downcasts an exclusive column; panics (a storage invariant) when it is not

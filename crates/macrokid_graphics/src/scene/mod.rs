@@ -29,4 +29,7 @@ impl Vertex {
     pub const SIZE: usize = std::mem::size_of::<Vertex>();
 }
 
-const _: () = assert!(Vertex::SIZE == 48, "Vertex layout is part of the shader interface");
+const _: () = assert!(
+    Vertex::SIZE == 48,
+    "Vertex layout is part of the shader interface"
+);
