@@ -45,7 +45,7 @@ fn simple_iter(c: &mut Criterion) {
         b.iter(|| {
             world
                 .query::<(&Velocity, &mut Position)>()
-                .for_each(|(v, p)| p.0 += v.0);
+                .for_each(|(v, mut p)| p.0 += v.0);
         });
     });
 }
@@ -80,7 +80,7 @@ fn frag_iter(c: &mut Criterion) {
     let mut world = World::new();
     spawn_fragmented(&mut world);
     c.bench_function("frag_iter", |b| {
-        b.iter(|| world.query::<&mut Data>().for_each(|d| d.0 *= 2.0));
+        b.iter(|| world.query::<&mut Data>().for_each(|mut d| d.0 *= 2.0));
     });
 }
 
@@ -98,7 +98,7 @@ fn heavy_compute(c: &mut Criterion) {
         b.iter(|| {
             world
                 .query::<(&mut Position, &mut Transform)>()
-                .par_for_each(|(pos, mat)| {
+                .par_for_each(|(mut pos, mut mat)| {
                     for _ in 0..100 {
                         mat.0 = mat.0.inverse();
                     }
@@ -120,7 +120,7 @@ struct SwapAb;
 impl Run for SwapAb {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         cx.query::<(&mut Sa, &mut Sb)>()
-            .for_each(|(a, b)| std::mem::swap(&mut a.0, &mut b.0));
+            .for_each(|(mut a, mut b)| std::mem::swap(&mut a.0, &mut b.0));
         Ok(())
     }
 }
@@ -131,7 +131,7 @@ struct SwapCd;
 impl Run for SwapCd {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         cx.query::<(&mut Sc, &mut Sd)>()
-            .for_each(|(c, d)| std::mem::swap(&mut c.0, &mut d.0));
+            .for_each(|(mut c, mut d)| std::mem::swap(&mut c.0, &mut d.0));
         Ok(())
     }
 }
@@ -142,7 +142,7 @@ struct SwapCe;
 impl Run for SwapCe {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         cx.query::<(&mut Sc, &mut Se)>()
-            .for_each(|(c, e)| std::mem::swap(&mut c.0, &mut e.0));
+            .for_each(|(mut c, mut e)| std::mem::swap(&mut c.0, &mut e.0));
         Ok(())
     }
 }

@@ -71,6 +71,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
+use crate::change::Tick;
 use crate::component::{Component, Resource};
 use crate::entity::{Entities, Entity, Location};
 use crate::hash::TypeIdMap;
@@ -717,7 +718,13 @@ fn inconsistent(reason: String) -> SnapshotError {
 
 /// Decodes and checks a snapshot against `registry`, building the world
 /// contents it describes. Nothing outside the result is touched.
-pub(crate) fn read(registry: &SnapshotRegistry, bytes: &[u8]) -> Result<Restored, SnapshotError> {
+///
+/// Restored rows are stamped added and changed at `tick`.
+pub(crate) fn read(
+    registry: &SnapshotRegistry,
+    bytes: &[u8],
+    tick: Tick,
+) -> Result<Restored, SnapshotError> {
     let body: Body =
         rmp_serde::from_slice(body_of(bytes)?).map_err(|e| decode_error("snapshot body", e))?;
     let generations = body.entities.generations;
@@ -815,7 +822,7 @@ pub(crate) fn read(registry: &SnapshotRegistry, bytes: &[u8]) -> Result<Restored
         let (types, columns): (Vec<ComponentType>, Vec<Box<dyn ErasedColumn>>) =
             columns.into_iter().unzip();
         component_types.extend_from_slice(&types);
-        archetypes.push(Archetype::from_parts(&types, columns, entities));
+        archetypes.push(Archetype::from_parts(&types, columns, entities, tick));
     }
     if archetypes.is_empty() {
         return Err(inconsistent(

@@ -132,7 +132,7 @@ fn queries_items_options_entities_and_filters() {
     seen.sort();
     assert_eq!(seen, [(a, 1, Some(1)), (b, 2, None), (c, 3, Some(3))]);
 
-    for (p, v) in world.query::<(&mut Pos, &Vel)>().iter() {
+    for (mut p, v) in world.query::<(&mut Pos, &Vel)>().iter() {
         p.0 += v.0;
     }
     assert_eq!(world.get::<Pos>(a), Ok(&Pos(2)));
@@ -148,7 +148,7 @@ fn queries_items_options_entities_and_filters() {
     let with: Vec<Entity> = world.query_filtered::<Entity, With<Tag>>().iter().collect();
     assert_eq!(with, [c]);
 
-    for v in world.query::<Option<&mut Vel>>().iter().flatten() {
+    for mut v in world.query::<Option<&mut Vel>>().iter().flatten() {
         v.0 *= 10;
     }
     assert_eq!(world.get::<Vel>(a), Ok(&Vel(10)));
@@ -205,8 +205,8 @@ fn par_for_each_equals_sequential() {
         world.spawn_batch((0..100 / scale).map(|i| (Pos(i),)));
     }
     par.query::<(&mut Pos, &Vel)>()
-        .par_for_each(|(p, v)| p.0 = p.0 * 3 + v.0);
-    for (p, v) in seq.query::<(&mut Pos, &Vel)>().iter() {
+        .par_for_each(|(mut p, v)| p.0 = p.0 * 3 + v.0);
+    for (mut p, v) in seq.query::<(&mut Pos, &Vel)>().iter() {
         p.0 = p.0 * 3 + v.0;
     }
     let collect = |w: &mut World| -> Vec<(Entity, i32)> {
@@ -333,6 +333,6 @@ fn queries_reading_one_component_twice_are_accepted() {
     // Repeated shared reads next to a write of another type.
     world
         .query::<(&Pos, &mut Vel, Option<&Pos>)>()
-        .for_each(|(p, v, q)| v.0 += p.0 + q.map_or(0, |q| q.0));
+        .for_each(|(p, mut v, q)| v.0 += p.0 + q.map_or(0, |q| q.0));
     assert_eq!(world.get::<Vel>(a), Ok(&Vel(12)));
 }

@@ -58,7 +58,7 @@ impl Run for Integrate {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         let dt = cx.resource::<Time>()?.dt;
         cx.query::<(&mut Position, &Velocity)>()
-            .par_for_each(|(position, velocity)| position.0 += velocity.0 * dt);
+            .par_for_each(|(mut position, velocity)| position.0 += velocity.0 * dt);
         Ok(())
     }
 }
@@ -72,8 +72,8 @@ pub(crate) struct Bounce;
 impl Run for Bounce {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         let half = cx.resource::<Bounds>()?.half_extent;
-        cx.query::<(&mut Position, &mut Velocity)>()
-            .par_for_each(|(position, velocity)| {
+        cx.query::<(&mut Position, &mut Velocity)>().par_for_each(
+            |(mut position, mut velocity)| {
                 for axis in 0..3 {
                     if position.0[axis] > half[axis] {
                         position.0[axis] = 2.0 * half[axis] - position.0[axis];
@@ -83,7 +83,8 @@ impl Run for Bounce {
                         velocity.0[axis] = velocity.0[axis].abs();
                     }
                 }
-            });
+            },
+        );
         Ok(())
     }
 }
@@ -97,7 +98,7 @@ impl Run for SpinAround {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         let dt = cx.resource::<Time>()?.dt;
         cx.query::<(&mut Rotation, &Spin)>()
-            .par_for_each(|(rotation, spin)| {
+            .par_for_each(|(mut rotation, spin)| {
                 rotation.0 =
                     (rotation.0 * Quat::from_axis_angle(spin.axis, spin.rate * dt)).normalize();
             });

@@ -6,6 +6,7 @@ use std::any::TypeId;
 
 use macrokid_core::{Reads, Writes};
 
+use crate::change::Mut;
 use crate::component::Component;
 use crate::entity::Entity;
 use crate::storage::{
@@ -19,8 +20,10 @@ mod sealed {
 }
 use sealed::Sealed;
 
-/// The per-entity part of a query: `&T`, `&mut T`, `Option<&T>`,
-/// `Option<&mut T>`, [`Entity`], and tuples of up to 8 of these.
+/// The per-entity part of a query: `&T`, `&mut T` (yielding a
+/// [`Mut<T>`](crate::Mut), which records a change only when written
+/// through), `Option<&T>`, `Option<&mut T>`, [`Entity`], and tuples of up to
+/// 8 of these.
 ///
 /// A query matches the tables that have every component named as `&T` or
 /// `&mut T`; `Option<..>` items match with or without their component.
@@ -76,7 +79,7 @@ impl<T: Component> QueryData for &T {
 
 impl<T: Component> Sealed for &mut T {}
 impl<T: Component> QueryData for &mut T {
-    type Item<'a> = &'a mut T;
+    type Item<'a> = Mut<'a, T>;
     type Fetch<'a> = WriteFetch<'a, T>;
 
     fn access(access: &mut AccessList) {
@@ -88,10 +91,8 @@ impl<T: Component> QueryData for &mut T {
     }
 
     fn fetch<'a>(view: &mut TableView<'a>) -> WriteFetch<'a, T> {
-        WriteFetch::new(
-            view.write::<T>()
-                .unwrap_or_else(|| matched_but_missing::<T>()),
-        )
+        view.write_fetch::<T>()
+            .unwrap_or_else(|| matched_but_missing::<T>())
     }
 }
 
@@ -113,7 +114,7 @@ impl<T: Component> QueryData for Option<&T> {
 
 impl<T: Component> Sealed for Option<&mut T> {}
 impl<T: Component> QueryData for Option<&mut T> {
-    type Item<'a> = Option<&'a mut T>;
+    type Item<'a> = Option<Mut<'a, T>>;
     type Fetch<'a> = OptionFetch<WriteFetch<'a, T>>;
 
     fn access(access: &mut AccessList) {
@@ -123,7 +124,7 @@ impl<T: Component> QueryData for Option<&mut T> {
     fn required(_types: &mut Vec<TypeId>) {}
 
     fn fetch<'a>(view: &mut TableView<'a>) -> Self::Fetch<'a> {
-        OptionFetch::new(view.write::<T>().map(WriteFetch::new))
+        OptionFetch::new(view.write_fetch::<T>())
     }
 }
 

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 pub use fetch::{DeclaredIn, QueryData};
-pub use filter::{QueryFilter, With, Without};
+pub use filter::{Added, Changed, FilterDeclaredIn, QueryFilter, With, Without};
 
 use crate::storage::{Cursor, QueryState, Views};
 
@@ -39,18 +39,28 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
         }
     }
 
-    /// The number of matching entities.
-    pub fn len(&self) -> usize {
-        self.state.len()
+    /// The number of matching entities (with a row filter such as
+    /// [`Changed`], a pass over the filtered tables' ticks).
+    pub fn len(&mut self) -> usize {
+        if !F::ROW_FILTER {
+            return self.state.len();
+        }
+        self.state
+            .views()
+            .map(|view| {
+                let rows = view.len();
+                Cursor::filtered((), F::filter_fetch(&view), rows).count_passing()
+            })
+            .sum()
     }
 
     /// Whether no entity matches.
-    pub fn is_empty(&self) -> bool {
+    pub fn is_empty(&mut self) -> bool {
         self.len() == 0
     }
 
     /// An iterator over the matching entities' items.
-    pub fn iter(&mut self) -> QueryIter<'_, Q> {
+    pub fn iter(&mut self) -> QueryIter<'_, Q, F> {
         QueryIter {
             views: self.state.views(),
             current: None,
@@ -61,7 +71,8 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
     pub fn for_each<'q>(&'q mut self, mut f: impl FnMut(Q::Item<'q>)) {
         for mut view in self.state.views() {
             let rows = view.len();
-            Cursor::new(Q::fetch(&mut view), rows).for_each(&mut f);
+            let filter = F::filter_fetch(&view);
+            Cursor::filtered(Q::fetch(&mut view), filter, rows).for_each(&mut f);
         }
     }
 
@@ -74,13 +85,14 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
         let total = self.state.len();
         let threads = rayon::current_num_threads().max(1);
         let chunk = (total / (threads * 4)).max(MIN_CHUNK);
-        let mut jobs: Vec<Cursor<Q::Fetch<'q>>> = Vec::new();
+        let mut jobs: Vec<Cursor<Q::Fetch<'q>, F::Fetch<'q>>> = Vec::new();
         for mut view in self.state.views() {
             let rows = view.len();
             if rows == 0 {
                 continue;
             }
-            let mut cursor = Cursor::new(Q::fetch(&mut view), rows);
+            let filter = F::filter_fetch(&view);
+            let mut cursor = Cursor::filtered(Q::fetch(&mut view), filter, rows);
             while cursor.remaining() > chunk {
                 let (head, tail) = cursor.split_at(chunk);
                 jobs.push(head);
@@ -88,7 +100,7 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
             }
             jobs.push(cursor);
         }
-        let run = |cursor: Cursor<Q::Fetch<'q>>| cursor.for_each(&f);
+        let run = |cursor: Cursor<Q::Fetch<'q>, F::Fetch<'q>>| cursor.for_each(&f);
         if jobs.len() <= 1 {
             jobs.into_iter().for_each(run);
         } else {
@@ -99,20 +111,20 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
 
 impl<'q, Q: QueryData, F: QueryFilter> IntoIterator for &'q mut QueryBorrow<'_, Q, F> {
     type Item = Q::Item<'q>;
-    type IntoIter = QueryIter<'q, Q>;
+    type IntoIter = QueryIter<'q, Q, F>;
 
-    fn into_iter(self) -> QueryIter<'q, Q> {
+    fn into_iter(self) -> QueryIter<'q, Q, F> {
         self.iter()
     }
 }
 
 /// The iterator of [`QueryBorrow::iter`].
-pub struct QueryIter<'q, Q: QueryData> {
+pub struct QueryIter<'q, Q: QueryData, F: QueryFilter = ()> {
     views: Views<'q>,
-    current: Option<Cursor<Q::Fetch<'q>>>,
+    current: Option<Cursor<Q::Fetch<'q>, F::Fetch<'q>>>,
 }
 
-impl<'q, Q: QueryData> Iterator for QueryIter<'q, Q> {
+impl<'q, Q: QueryData, F: QueryFilter> Iterator for QueryIter<'q, Q, F> {
     type Item = Q::Item<'q>;
 
     #[inline]
@@ -123,7 +135,8 @@ impl<'q, Q: QueryData> Iterator for QueryIter<'q, Q> {
             }
             let mut view = self.views.next()?;
             let rows = view.len();
-            self.current = Some(Cursor::new(Q::fetch(&mut view), rows));
+            let filter = F::filter_fetch(&view);
+            self.current = Some(Cursor::filtered(Q::fetch(&mut view), filter, rows));
         }
     }
 }

@@ -42,7 +42,10 @@ pub use borrow::{Access, AccessList, Mode, Ref, RefMut};
 pub(crate) use column::{column_slice, typed_mut};
 pub use column::{ErasedColumn, TypedColumn};
 pub(crate) use fetch::Cursor;
-pub use fetch::{EntityFetch, Fetch, OptionFetch, ReadFetch, WriteFetch};
+pub use fetch::{
+    AddedFetch, ChangedFetch, EntityFetch, Fetch, FilterFetch, OptionFetch, ReadFetch, TicksFetch,
+    WriteFetch,
+};
 pub(crate) use resource::ResourceSlot;
 pub use view::TableView;
 pub(crate) use view::{guarded_mut, guarded_ref, Components, QueryState, Views};
