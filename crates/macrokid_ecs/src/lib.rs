@@ -77,8 +77,8 @@ pub use component::{Bundle, Component, Resource};
 pub use entity::Entity;
 pub use error::EcsError;
 pub use query::{
-    Added, Changed, DeclaredIn, FilterDeclaredIn, QueryBorrow, QueryData, QueryFilter, QueryIter,
-    With, Without,
+    Added, Changed, DeclaredIn, FilterDeclaredIn, Has, QueryBorrow, QueryData, QueryFilter,
+    QueryIter, ReadOnlyQueryData, With, Without,
 };
 pub use snapshot::{SnapshotError, SnapshotRegistry};
 pub use storage::{Ref, RefMut};
@@ -88,7 +88,7 @@ pub use world::World;
 /// The names most users need: `use macrokid_ecs::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Added, Bundle, Changed, CommandBuffer, Commands, Component, EcsError, Entity, Mut,
+        Added, Bundle, Changed, CommandBuffer, Commands, Component, EcsError, Entity, Has, Mut,
         QueryBorrow, Resource, Run, SnapshotError, SnapshotRegistry, SystemCx, SystemResult, With,
         Without, World,
     };
@@ -103,8 +103,8 @@ pub mod __private {
     pub use crate::component::{BundleWriter, RowSink};
     pub use crate::storage::{
         Access, AccessList, AddedFetch, ChangedFetch, ComponentType, EntityFetch, ErasedColumn,
-        Fetch, FilterFetch, Mode, OptionFetch, ReadFetch, TableView, TicksFetch, TypedColumn,
-        WriteFetch,
+        Fetch, FilterFetch, HasFetch, Mode, OptionFetch, ReadFetch, TableView, TicksFetch,
+        TypedColumn, WriteFetch,
     };
     pub use macrokid_core;
 }

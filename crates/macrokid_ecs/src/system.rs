@@ -162,7 +162,10 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
     /// When `Q` names one component twice with a write, or when a borrow of
     /// one of its types conflicts with one held right now.
     pub fn query<Q: DeclaredIn<S>>(&self) -> QueryBorrow<'_, Q> {
-        QueryBorrow::new(self.world.query_state::<Q, ()>(self.ticks, self.name))
+        QueryBorrow::new(
+            self.world.query_state::<Q, ()>(self.ticks, self.name),
+            self.world.entities(),
+        )
     }
 
     /// Like [`query`](Self::query), restricted by filter `F`.
@@ -174,7 +177,10 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
     pub fn query_filtered<Q: DeclaredIn<S>, F: FilterDeclaredIn<S>>(
         &self,
     ) -> QueryBorrow<'_, Q, F> {
-        QueryBorrow::new(self.world.query_state::<Q, F>(self.ticks, self.name))
+        QueryBorrow::new(
+            self.world.query_state::<Q, F>(self.ticks, self.name),
+            self.world.entities(),
+        )
     }
 
     /// The resource `T`, shared.

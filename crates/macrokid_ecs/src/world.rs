@@ -14,7 +14,7 @@ use crate::component::{Bundle, BundleWriter, Component, Resource};
 use crate::entity::{Entities, Entity, Location};
 use crate::error::EcsError;
 use crate::hash::TypeIdMap;
-use crate::query::{QueryBorrow, QueryData, QueryFilter};
+use crate::query::{QueryBorrow, QueryData, QueryFilter, ReadOnlyQueryData};
 use crate::snapshot::{self, SnapshotError, SnapshotRegistry, WorldParts};
 use crate::storage::{
     for_each_finishing, AccessList, Archetype, ArchetypeId, ComponentType, Components, QueryState,
@@ -569,7 +569,10 @@ impl World {
     /// When `Q` names one component twice, at least once mutably.
     pub fn query<Q: QueryData>(&mut self) -> QueryBorrow<'_, Q> {
         let ticks = self.world_ticks();
-        QueryBorrow::new(self.query_state::<Q, ()>(ticks, "World::query"))
+        QueryBorrow::new(
+            self.query_state::<Q, ()>(ticks, "World::query"),
+            &self.entities,
+        )
     }
 
     /// Like [`query`](Self::query), restricted by filter `F`, e.g.
@@ -579,7 +582,38 @@ impl World {
     /// When `Q` names one component twice, at least once mutably.
     pub fn query_filtered<Q: QueryData, F: QueryFilter>(&mut self) -> QueryBorrow<'_, Q, F> {
         let ticks = self.world_ticks();
-        QueryBorrow::new(self.query_state::<Q, F>(ticks, "World::query"))
+        QueryBorrow::new(
+            self.query_state::<Q, F>(ticks, "World::query"),
+            &self.entities,
+        )
+    }
+
+    /// A read-only query on a shared world, e.g. from several threads at
+    /// once or while holding `&T`s from [`get`](Self::get).
+    ///
+    /// # Panics
+    /// Never for a well-formed `Q` (read-only queries take read flags, and
+    /// no writer can exist while `&World` is shared).
+    pub fn query_ref<Q: ReadOnlyQueryData>(&self) -> QueryBorrow<'_, Q> {
+        QueryBorrow::new(
+            self.query_state::<Q, ()>(self.world_ticks(), "World::query_ref"),
+            &self.entities,
+        )
+    }
+
+    /// [`query_ref`](Self::query_ref) restricted by filter `F`.
+    pub fn query_filtered_ref<Q: ReadOnlyQueryData, F: QueryFilter>(
+        &self,
+    ) -> QueryBorrow<'_, Q, F> {
+        QueryBorrow::new(
+            self.query_state::<Q, F>(self.world_ticks(), "World::query_ref"),
+            &self.entities,
+        )
+    }
+
+    /// The entity table (for queries' entity lookups).
+    pub(crate) fn entities(&self) -> &Entities {
+        &self.entities
     }
 
     /// Matches tables, validates the access of `Q` and takes its borrows for

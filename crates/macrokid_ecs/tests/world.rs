@@ -336,3 +336,67 @@ fn queries_reading_one_component_twice_are_accepted() {
         .for_each(|(p, mut v, q)| v.0 += p.0 + q.map_or(0, |q| q.0));
     assert_eq!(world.get::<Vel>(a), Ok(&Vel(12)));
 }
+
+#[test]
+fn query_get_single_has_and_shared_queries() {
+    let mut world = World::new();
+    let a = world.spawn((Pos(1), Vel(10)));
+    let b = world.spawn((Pos(2),));
+    let c = world.spawn((Vel(3), Tag));
+
+    let mut q = world.query::<(&mut Pos, Has<Vel>)>();
+    assert_eq!(q.get_mut(a).map(|(p, has)| (p.0, has)), Ok((1, true)));
+    assert_eq!(q.get_mut(b).map(|(p, has)| (p.0, has)), Ok((2, false)));
+    q.get_mut(b).unwrap().0 .0 = 20;
+    assert_eq!(
+        q.get_mut(c).map(|_| ()),
+        Err(EcsError::QueryMismatch {
+            entity: c,
+            query: std::any::type_name::<((&mut Pos, Has<Vel>), ())>()
+        })
+    );
+    assert!(matches!(
+        q.single(),
+        Err(EcsError::NotSingle {
+            more_than_one: true,
+            ..
+        })
+    ));
+    drop(q);
+    assert_eq!(world.get::<Pos>(b), Ok(&Pos(20)));
+
+    let mut tagged = world.query_filtered::<(Entity, &Vel), With<Tag>>();
+    assert_eq!(tagged.single().map(|(e, v)| (e, *v)), Ok((c, Vel(3))));
+    drop(tagged);
+    assert!(matches!(
+        world.query_filtered::<&Pos, With<Tag>>().single(),
+        Err(EcsError::NotSingle {
+            more_than_one: false,
+            ..
+        })
+    ));
+
+    // Read-only queries on a shared world, beside unguarded `get`s and on
+    // several threads at once.
+    world.despawn(b).unwrap();
+    let world = &world;
+    let held = world.get::<Pos>(a).unwrap();
+    let sums: Vec<i32> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| world.query_ref::<&Pos>().iter().map(|p| p.0).sum::<i32>()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(sums, [1, 1]);
+    assert_eq!(held, &Pos(1));
+    let mut shared = world.query_ref::<(&Vel, Option<&Tag>)>();
+    assert_eq!(
+        shared.get(c).map(|(v, t)| (*v, t.is_some())),
+        Ok((Vel(3), true))
+    );
+    assert_eq!(
+        shared.get(b).map(|_| ()),
+        Err(EcsError::StaleEntity { entity: b })
+    );
+    assert_eq!(world.query_filtered_ref::<&Vel, Without<Tag>>().len(), 1);
+}

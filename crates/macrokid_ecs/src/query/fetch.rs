@@ -3,6 +3,7 @@
 //! what its queries touch ([`DeclaredIn`]).
 
 use std::any::TypeId;
+use std::marker::PhantomData;
 
 use macrokid_core::{Reads, Writes};
 
@@ -10,7 +11,7 @@ use crate::change::Mut;
 use crate::component::Component;
 use crate::entity::Entity;
 use crate::storage::{
-    AccessList, EntityFetch, Fetch, Mode, OptionFetch, ReadFetch, TableView, WriteFetch,
+    AccessList, EntityFetch, Fetch, HasFetch, Mode, OptionFetch, ReadFetch, TableView, WriteFetch,
 };
 
 mod sealed {
@@ -142,6 +143,34 @@ impl QueryData for Entity {
     }
 }
 
+/// Query item: whether the entity has a `T` (`bool`), without reading it
+/// (so no declaration is needed, and it matches with or without `T`).
+pub struct Has<T>(PhantomData<fn() -> T>);
+
+impl<T: Component> Sealed for Has<T> {}
+impl<T: Component> QueryData for Has<T> {
+    type Item<'a> = bool;
+    type Fetch<'a> = HasFetch;
+
+    fn access(_access: &mut AccessList) {}
+
+    fn required(_types: &mut Vec<TypeId>) {}
+
+    fn fetch<'a>(view: &mut TableView<'a>) -> HasFetch {
+        HasFetch(view.contains::<T>())
+    }
+}
+
+/// Query data that only reads: `&T`, `Option<&T>`, [`Entity`], [`Has<T>`]
+/// and tuples of these. Such queries can run on a shared `&World`
+/// ([`World::query_ref`](crate::World::query_ref)).
+pub trait ReadOnlyQueryData: QueryData {}
+
+impl<T: Component> ReadOnlyQueryData for &T {}
+impl<T: Component> ReadOnlyQueryData for Option<&T> {}
+impl ReadOnlyQueryData for Entity {}
+impl<T: Component> ReadOnlyQueryData for Has<T> {}
+
 /// Proof that system `S` declared every component the query touches:
 /// `&T` and `Option<&T>` need `S: Reads<T>`, `&mut T` and `Option<&mut T>`
 /// need `S: Writes<T>`; [`Entity`] needs nothing.
@@ -160,6 +189,7 @@ impl<S: ?Sized + Writes<T>, T: Component> DeclaredIn<S> for &mut T {}
 impl<S: ?Sized + Reads<T>, T: Component> DeclaredIn<S> for Option<&T> {}
 impl<S: ?Sized + Writes<T>, T: Component> DeclaredIn<S> for Option<&mut T> {}
 impl<S: ?Sized> DeclaredIn<S> for Entity {}
+impl<S: ?Sized, T: Component> DeclaredIn<S> for Has<T> {}
 
 macro_rules! impl_tuple {
     ($($Q:ident),*) => {
@@ -185,6 +215,7 @@ macro_rules! impl_tuple {
         }
 
         impl<S: ?Sized, $($Q: DeclaredIn<S>),*> DeclaredIn<S> for ($($Q,)*) {}
+        impl<$($Q: ReadOnlyQueryData),*> ReadOnlyQueryData for ($($Q,)*) {}
     };
 }
 

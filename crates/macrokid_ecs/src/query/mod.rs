@@ -8,9 +8,11 @@ use std::marker::PhantomData;
 
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
-pub use fetch::{DeclaredIn, QueryData};
+pub use fetch::{DeclaredIn, Has, QueryData, ReadOnlyQueryData};
 pub use filter::{Added, Changed, FilterDeclaredIn, QueryFilter, With, Without};
 
+use crate::entity::{Entities, Entity};
+use crate::error::EcsError;
 use crate::storage::{Cursor, QueryState, Views};
 
 /// Rows per parallel chunk, at least.
@@ -28,15 +30,72 @@ const MIN_CHUNK: usize = 256;
 /// between two iterations without structural changes in between.
 pub struct QueryBorrow<'w, Q: QueryData, F: QueryFilter = ()> {
     state: QueryState<'w>,
+    entities: &'w Entities,
     _marker: PhantomData<fn() -> (Q, F)>,
 }
 
 impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
-    pub(crate) fn new(state: QueryState<'w>) -> Self {
+    pub(crate) fn new(state: QueryState<'w>, entities: &'w Entities) -> Self {
         Self {
             state,
+            entities,
             _marker: PhantomData,
         }
+    }
+
+    fn mismatch(entity: Entity) -> EcsError {
+        EcsError::QueryMismatch {
+            entity,
+            query: std::any::type_name::<(Q, F)>(),
+        }
+    }
+
+    /// The item of one entity, mutable where `Q` is (a lookup, not a scan:
+    /// the entity's table and row are known).
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`] when `entity` is not alive;
+    /// [`EcsError::QueryMismatch`] when it does not match the query.
+    pub fn get_mut(&mut self, entity: Entity) -> Result<Q::Item<'_>, EcsError> {
+        let location = self.entities.location(entity)?;
+        let mut view = self
+            .state
+            .view_of(location.archetype)
+            .ok_or_else(|| Self::mismatch(entity))?;
+        let rows = view.len();
+        let filter = F::filter_fetch(&view);
+        let cursor = Cursor::filtered(Q::fetch(&mut view), filter, rows);
+        let (_, tail) = cursor.split_at(location.row as usize);
+        let (mut one, _) = tail.split_at(1);
+        one.next().ok_or_else(|| Self::mismatch(entity))
+    }
+
+    /// The item of one entity, for read-only queries.
+    ///
+    /// # Errors
+    /// As [`get_mut`](Self::get_mut).
+    pub fn get(&mut self, entity: Entity) -> Result<Q::Item<'_>, EcsError>
+    where
+        Q: ReadOnlyQueryData,
+    {
+        self.get_mut(entity)
+    }
+
+    /// The item of the only matching entity.
+    ///
+    /// # Errors
+    /// [`EcsError::NotSingle`] when none or more than one matches.
+    pub fn single(&mut self) -> Result<Q::Item<'_>, EcsError> {
+        let not_single = |more_than_one| EcsError::NotSingle {
+            query: std::any::type_name::<(Q, F)>(),
+            more_than_one,
+        };
+        let mut iter = self.iter();
+        let first = iter.next().ok_or_else(|| not_single(false))?;
+        if iter.next().is_some() {
+            return Err(not_single(true));
+        }
+        Ok(first)
     }
 
     /// The number of matching entities (with a row filter such as

@@ -279,6 +279,28 @@ impl<F: Fetch> Fetch for OptionFetch<F> {
     }
 }
 
+/// Yields whether the table has a component (`Has<T>`), the same for
+/// every row.
+#[doc(hidden)]
+pub struct HasFetch(pub bool);
+
+impl Fetch for HasFetch {
+    type Item = bool;
+
+    fn rows(&self) -> Option<usize> {
+        None
+    }
+
+    fn split_at(self, _mid: usize) -> (Self, Self) {
+        (Self(self.0), Self(self.0))
+    }
+
+    #[inline(always)]
+    unsafe fn get(&mut self, _row: usize) -> bool {
+        self.0
+    }
+}
+
 /// Walks the entity ids of a table.
 #[doc(hidden)]
 pub struct EntityFetch<'a>(ReadFetch<'a, Entity>);

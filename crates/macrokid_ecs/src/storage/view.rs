@@ -93,6 +93,18 @@ impl<'w> QueryState<'w> {
             .sum()
     }
 
+    /// The view of table `archetype` when the query matched it. Borrows
+    /// `self` mutably as [`views`](Self::views) does.
+    pub(crate) fn view_of(&mut self, archetype: ArchetypeId) -> Option<TableView<'_>> {
+        self.matched.binary_search(&archetype).ok()?;
+        Some(TableView {
+            archetype: &self.archetypes[archetype as usize],
+            access: &self.access,
+            ticks: self.ticks,
+            taken: 0,
+        })
+    }
+
     /// One view per matched table, each table once. Borrowing `self`
     /// mutably for as long as any view (or anything fetched through one)
     /// lives is what keeps each column handed out once per borrow (I1).
@@ -152,6 +164,12 @@ impl<'a> TableView<'a> {
     /// Whether the table has no rows.
     pub fn is_empty(&self) -> bool {
         self.archetype.len() == 0
+    }
+
+    /// Whether the table has a `T` column (no access needed: the table's
+    /// shape, not its data).
+    pub fn contains<T: 'static>(&self) -> bool {
+        self.archetype.has(TypeId::of::<T>())
     }
 
     /// The entities, by row.
