@@ -78,7 +78,7 @@ pub use entity::Entity;
 pub use error::EcsError;
 pub use query::{
     Added, Changed, DeclaredIn, FilterDeclaredIn, Has, QueryBorrow, QueryData, QueryFilter,
-    QueryIter, ReadOnlyQueryData, With, Without,
+    QueryIter, QueryState, ReadOnlyQueryData, With, Without,
 };
 pub use snapshot::{SnapshotError, SnapshotRegistry};
 pub use storage::{Ref, RefMut};

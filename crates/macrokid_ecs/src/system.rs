@@ -150,6 +150,11 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
         self.world.removed_since::<T>(self.ticks)
     }
 
+    /// The world, for crate-internal query paths.
+    pub(crate) fn world(&self) -> &'w World {
+        self.world
+    }
+
     /// The running system's name.
     pub fn name(&self) -> &'static str {
         self.name

@@ -70,6 +70,10 @@ pub struct World {
     spawn_scratch: Vec<Entity>,
     /// The types `hash`, `snapshot` and `restore` know by name.
     snapshots: SnapshotRegistry,
+    /// Unique per world (user-held query states check it).
+    id: u64,
+    /// How many restores rebuilt the tables.
+    restores: u64,
     /// The tick direct writes are stamped with; advanced by schedules.
     change_tick: Tick,
     /// What `World::query_filtered` compares `Added`/`Changed` against.
@@ -140,6 +144,12 @@ impl World {
             spare_buffer: CommandBuffer::new(),
             spawn_scratch: Vec::new(),
             snapshots: SnapshotRegistry::new(),
+            id: {
+                static NEXT_WORLD: std::sync::atomic::AtomicU64 =
+                    std::sync::atomic::AtomicU64::new(0);
+                NEXT_WORLD.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
+            restores: 0,
             change_tick: Tick::new(1),
             last_change_tick: Tick::new(0),
             last_check_tick: Tick::new(1),
@@ -636,6 +646,17 @@ impl World {
         let mut excluded = Vec::new();
         F::excluded(&mut excluded);
         let matched = self.matching(required, excluded);
+        self.borrow_tables(access, matched, ticks, who)
+    }
+
+    /// Takes the borrows of `access` over the tables `matched`.
+    pub(crate) fn borrow_tables(
+        &self,
+        access: AccessList,
+        matched: Arc<[ArchetypeId]>,
+        ticks: SystemTicks,
+        who: &'static str,
+    ) -> QueryState<'_> {
         QueryState::new(
             &self.archetypes,
             &self.components,
@@ -644,6 +665,37 @@ impl World {
             ticks,
             who,
         )
+    }
+
+    /// Identifies this world's table list: a new value per world and after
+    /// every [`restore`](Self::restore) (which rebuilds the tables).
+    pub(crate) fn table_epoch(&self) -> (u64, u64) {
+        (self.id, self.restores)
+    }
+
+    /// Brings `matches` (tables `0..*seen` tested) up to date with the
+    /// tables that exist now, for `required` and `excluded` (sorted,
+    /// distinct). Replaces (never mutates) the `Arc` when a table is added.
+    pub(crate) fn extend_matches(
+        &self,
+        required: &[TypeId],
+        excluded: &[TypeId],
+        seen: &mut usize,
+        matches: &mut Arc<[ArchetypeId]>,
+    ) {
+        if *seen >= self.archetypes.len() {
+            return;
+        }
+        let mut grown = matches.to_vec();
+        for (id, table) in self.archetypes.iter().enumerate().skip(*seen) {
+            if required.iter().all(|&t| table.has(t)) && !excluded.iter().any(|&t| table.has(t)) {
+                grown.push(id as ArchetypeId);
+            }
+        }
+        *seen = self.archetypes.len();
+        if grown.len() != matches.len() {
+            *matches = grown.into();
+        }
     }
 
     /// The tables (ascending) with every type of `required` and none of
@@ -662,24 +714,18 @@ impl World {
             cache.insert(key.clone(), CachedMatches::default());
         }
         let entry = cache.get_mut(&key).expect("inserted above");
-        if entry.seen < self.archetypes.len() {
-            let mut matches = entry.matches.to_vec();
-            for (id, table) in self.archetypes.iter().enumerate().skip(entry.seen) {
-                if key.required.iter().all(|&t| table.has(t))
-                    && !key.excluded.iter().any(|&t| table.has(t))
-                {
-                    matches.push(id as ArchetypeId);
-                }
-            }
-            entry.seen = self.archetypes.len();
-            entry.matches = matches.into();
-        }
+        self.extend_matches(
+            &key.required,
+            &key.excluded,
+            &mut entry.seen,
+            &mut entry.matches,
+        );
         entry.matches.clone()
     }
 
     /// The ticks of direct world access: changes since the last
     /// [`clear_trackers`](Self::clear_trackers), seen now.
-    fn world_ticks(&self) -> SystemTicks {
+    pub(crate) fn world_ticks(&self) -> SystemTicks {
         SystemTicks::new(self.last_change_tick, self.change_tick)
     }
 
@@ -865,6 +911,7 @@ impl World {
             .collect();
         self.entities = restored.entities;
         self.archetype_index = archetype_index;
+        self.restores += 1;
         self.bundles.clear();
         self.query_cache
             .get_mut()

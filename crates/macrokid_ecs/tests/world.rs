@@ -400,3 +400,55 @@ fn query_get_single_has_and_shared_queries() {
     );
     assert_eq!(world.query_filtered_ref::<&Vel, Without<Tag>>().len(), 1);
 }
+
+#[test]
+fn held_query_states_follow_new_tables_worlds_and_systems() {
+    use macrokid_ecs::QueryState;
+
+    let mut world = World::new();
+    world.spawn((Pos(1),));
+    let mut state = QueryState::<&mut Pos, Without<Tag>>::new();
+    assert_eq!(state.query(&mut world).len(), 1);
+    world.spawn((Pos(2), Vel(0)));
+    world.spawn((Pos(3), Tag));
+    for mut p in state.query(&mut world).iter() {
+        p.0 *= 10;
+    }
+    let mut all = QueryState::<&Pos>::new();
+    let mut values: Vec<i32> = all.query_ref(&world).iter().map(|p| p.0).collect();
+    values.sort_unstable();
+    assert_eq!(values, [3, 10, 20]);
+
+    // Another world: matched from scratch, not with the first world's ids.
+    let mut other = World::new();
+    other.spawn((Vel(1), Tag));
+    other.spawn((Pos(7),));
+    assert_eq!(
+        all.query_ref(&other)
+            .iter()
+            .map(|p| p.0)
+            .collect::<Vec<_>>(),
+        [7]
+    );
+    assert_eq!(all.query_ref(&world).len(), 3);
+
+    // Inside a system, the state lives in the system.
+    #[derive(System, Default)]
+    #[system(writes(Pos))]
+    struct Double {
+        state: QueryState<&'static mut Pos>,
+    }
+    impl Run for Double {
+        fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+            self.state.query_in(cx).for_each(|mut p| p.0 *= 2);
+            Ok(())
+        }
+    }
+    let mut double = Double::default();
+    world.run_system(&mut double).unwrap();
+    world.spawn((Pos(100), Vel(1), Tag));
+    world.run_system(&mut double).unwrap();
+    let mut values: Vec<i32> = all.query_ref(&world).iter().map(|p| p.0).collect();
+    values.sort_unstable();
+    assert_eq!(values, [12, 40, 80, 200]);
+}

@@ -3,6 +3,7 @@
 
 mod fetch;
 mod filter;
+mod state;
 
 use std::marker::PhantomData;
 
@@ -10,10 +11,11 @@ use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 pub use fetch::{DeclaredIn, Has, QueryData, ReadOnlyQueryData};
 pub use filter::{Added, Changed, FilterDeclaredIn, QueryFilter, With, Without};
+pub use state::QueryState;
 
 use crate::entity::{Entities, Entity};
 use crate::error::EcsError;
-use crate::storage::{Cursor, QueryState, Views};
+use crate::storage::{Cursor, QueryState as TableBorrows, Views};
 
 /// Rows per parallel chunk, at least.
 const MIN_CHUNK: usize = 256;
@@ -29,13 +31,13 @@ const MIN_CHUNK: usize = 256;
 /// Order: tables in creation order, rows in table order; which is stable
 /// between two iterations without structural changes in between.
 pub struct QueryBorrow<'w, Q: QueryData, F: QueryFilter = ()> {
-    state: QueryState<'w>,
+    state: TableBorrows<'w>,
     entities: &'w Entities,
     _marker: PhantomData<fn() -> (Q, F)>,
 }
 
 impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
-    pub(crate) fn new(state: QueryState<'w>, entities: &'w Entities) -> Self {
+    pub(crate) fn new(state: TableBorrows<'w>, entities: &'w Entities) -> Self {
         Self {
             state,
             entities,
