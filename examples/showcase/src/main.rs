@@ -238,6 +238,9 @@ fn run(args: &Args) -> Result<(), String> {
 
     let messages = renderer.validation_message_count();
     table.print(args.frames, wall, png_time);
+    // Equal for equal `--seed`, `--entities`, `--frames` and `--dt`, whatever
+    // `--threads` (see `macrokid_ecs::snapshot` for what it covers).
+    println!("world hash: {:#018x}", world.hash());
     println!(
         "wrote {} frames to {}; validation messages: {messages}",
         args.frames,
