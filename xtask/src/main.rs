@@ -59,7 +59,7 @@ tasks:
   shaders [--check]   compile shaders/*.{{vert,frag,comp}} to committed SPIR-V; --check fails on a stale .spv
   demo [ARGS...]      run the showcase headless (release build); try `cargo xtask demo -- --help`
   test                fmt check, clippy -D warnings, all tests and doc tests, cargo doc -D warnings, shader check,
-                      downstream resolution (tests/downstream with bevy_ecs), Miri over the ECS storage/world tests
+                      downstream resolution (tests/downstream with bevy_ecs); with XTASK_MIRI=1, Miri over the ECS storage/world tests
   setup               install the system packages (Vulkan driver, validation layers, glslc, spirv-tools)"
     );
 }
@@ -215,7 +215,14 @@ fn test(args: &[String]) -> TaskResult {
             "1",
         ]),
     )?;
-    miri()?;
+    // Miri is opt-in until a full run is known to fit CI's time (building
+    // the dependencies under Miri alone took over 20 minutes on a loaded
+    // 2-core machine): `XTASK_MIRI=1 cargo xtask test`.
+    if env::var_os("XTASK_MIRI").is_some_and(|v| v == "1") {
+        miri()?;
+    } else {
+        println!("\n==> miri: skipped (set XTASK_MIRI=1 to run it)");
+    }
     println!(
         "\nxtask test: all steps passed in {:.0} s",
         started.elapsed().as_secs_f64()
