@@ -1,6 +1,10 @@
 //! The workloads of the public ecs_bench_suite (simple_insert, simple_iter,
-//! frag_iter, heavy_compute, schedule, add_remove), as criterion benches.
-//! Peers' numbers are in `shared/design/TARGETS.md`.
+//! frag_iter, heavy_compute, schedule, add_remove), as criterion benches,
+//! plus `many_systems` (32 trivial systems in one stage, each on its own
+//! 100 entities: what one system costs to schedule and run) and the
+//! plain-`Vec` baselines of the same loops, measured in the same run so
+//! that ratios are comparable on a noisy machine. Peers' numbers are in
+//! `shared/design/TARGETS.md`.
 
 #![allow(missing_docs, dead_code)]
 
@@ -45,7 +49,7 @@ fn simple_iter(c: &mut Criterion) {
         b.iter(|| {
             world
                 .query::<(&Velocity, &mut Position)>()
-                .for_each(|(v, p)| p.0 += v.0);
+                .for_each(|(v, mut p)| p.0 += v.0);
         });
     });
 }
@@ -80,7 +84,7 @@ fn frag_iter(c: &mut Criterion) {
     let mut world = World::new();
     spawn_fragmented(&mut world);
     c.bench_function("frag_iter", |b| {
-        b.iter(|| world.query::<&mut Data>().for_each(|d| d.0 *= 2.0));
+        b.iter(|| world.query::<&mut Data>().for_each(|mut d| d.0 *= 2.0));
     });
 }
 
@@ -98,7 +102,7 @@ fn heavy_compute(c: &mut Criterion) {
         b.iter(|| {
             world
                 .query::<(&mut Position, &mut Transform)>()
-                .par_for_each(|(pos, mat)| {
+                .par_for_each(|(mut pos, mut mat)| {
                     for _ in 0..100 {
                         mat.0 = mat.0.inverse();
                     }
@@ -120,7 +124,7 @@ struct SwapAb;
 impl Run for SwapAb {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         cx.query::<(&mut Sa, &mut Sb)>()
-            .for_each(|(a, b)| std::mem::swap(&mut a.0, &mut b.0));
+            .for_each(|(mut a, mut b)| std::mem::swap(&mut a.0, &mut b.0));
         Ok(())
     }
 }
@@ -131,7 +135,7 @@ struct SwapCd;
 impl Run for SwapCd {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         cx.query::<(&mut Sc, &mut Sd)>()
-            .for_each(|(c, d)| std::mem::swap(&mut c.0, &mut d.0));
+            .for_each(|(mut c, mut d)| std::mem::swap(&mut c.0, &mut d.0));
         Ok(())
     }
 }
@@ -142,7 +146,7 @@ struct SwapCe;
 impl Run for SwapCe {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         cx.query::<(&mut Sc, &mut Se)>()
-            .for_each(|(c, e)| std::mem::swap(&mut c.0, &mut e.0));
+            .for_each(|(mut c, mut e)| std::mem::swap(&mut c.0, &mut e.0));
         Ok(())
     }
 }
@@ -179,9 +183,72 @@ fn add_remove(c: &mut Criterion) {
             for &e in &entities {
                 world.remove::<Sb>(e).unwrap();
             }
+            // What a game loop does once per frame (bevy's `App` too): the
+            // removals recorded for `RemovedComponents` are dropped.
+            world.clear_trackers();
         });
     });
 }
+
+macro_rules! many_systems {
+    ($($system:ident $component:ident),*) => {
+        $(
+            #[derive(Clone, Copy)]
+            struct $component(f32);
+
+            #[derive(System)]
+            #[system(writes($component))]
+            struct $system;
+            impl Run for $system {
+                fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+                    cx.query::<&mut $component>().for_each(|mut c| c.0 += 1.0);
+                    Ok(())
+                }
+            }
+        )*
+
+        #[derive(Schedule)]
+        struct ManySystems {
+            #[stage]
+            all: ($($system,)*),
+        }
+
+        fn many_systems(c: &mut Criterion) {
+            let mut world = World::new();
+            $(world.spawn_batch((0..100).map(|_| ($component(0.0),)));)*
+            let scheduler = Scheduler::new(Arc::new(
+                ThreadPool::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+                    .unwrap(),
+            ));
+            let mut schedule = ManySystems { all: ($($system,)*) };
+            c.bench_function("many_systems", |b| {
+                b.iter(|| world.run_schedule(&mut schedule, &scheduler).unwrap());
+            });
+        }
+
+        /// The same 32 loops over plain `Vec`s, one after another.
+        fn baseline_plain_vec_many_systems(c: &mut Criterion) {
+            let mut columns: Vec<Vec<f32>> = vec![vec![0.0; 100]; 32];
+            c.bench_function("baseline_plain_vec_many_systems", |b| {
+                b.iter(|| {
+                    for column in &mut columns {
+                        for x in column.iter_mut() {
+                            *x += 1.0;
+                        }
+                        criterion::black_box(&mut *column);
+                    }
+                });
+            });
+        }
+    };
+}
+
+many_systems!(
+    S00 M00, S01 M01, S02 M02, S03 M03, S04 M04, S05 M05, S06 M06, S07 M07,
+    S08 M08, S09 M09, S10 M10, S11 M11, S12 M12, S13 M13, S14 M14, S15 M15,
+    S16 M16, S17 M17, S18 M18, S19 M19, S20 M20, S21 M21, S22 M22, S23 M23,
+    S24 M24, S25 M25, S26 M26, S27 M27, S28 M28, S29 M29, S30 M30, S31 M31
+);
 
 criterion_group!(
     benches,
@@ -191,6 +258,8 @@ criterion_group!(
     frag_iter,
     heavy_compute,
     schedule,
-    add_remove
+    add_remove,
+    many_systems,
+    baseline_plain_vec_many_systems
 );
 criterion_main!(benches);

@@ -190,6 +190,51 @@ impl Entities {
     pub(crate) fn len(&self) -> usize {
         self.alive
     }
+
+    /// The live entities and their locations, by ascending index.
+    pub(crate) fn live(&self) -> impl Iterator<Item = (Entity, Location)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.location != Location::FREE)
+            .map(|(index, slot)| (Entity::new(index as u32, slot.generation), slot.location))
+    }
+
+    /// The generation of every slot, by index (live, free or retired).
+    pub(crate) fn generations(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots.iter().map(|slot| slot.generation)
+    }
+
+    /// The free list, in order (the last index is reused first).
+    pub(crate) fn free_list(&self) -> &[u32] {
+        &self.free
+    }
+
+    /// An entity table rebuilt from parts: `generations[i]` and
+    /// `locations[i]` (`None`: not alive) describe slot `i`; `free` is the
+    /// free list.
+    ///
+    /// The caller has checked that the parts agree: one location per
+    /// generation, live slots not on the free list, free indices distinct and
+    /// in range, and every dead slot either free or retired
+    /// (generation `u32::MAX`).
+    pub(crate) fn from_parts(
+        generations: &[u32],
+        locations: &[Option<Location>],
+        free: Vec<u32>,
+    ) -> Self {
+        debug_assert_eq!(generations.len(), locations.len());
+        let slots: Vec<Slot> = generations
+            .iter()
+            .zip(locations)
+            .map(|(&generation, location)| Slot {
+                generation,
+                location: location.unwrap_or(Location::FREE),
+            })
+            .collect();
+        let alive = locations.iter().filter(|l| l.is_some()).count();
+        Self { slots, free, alive }
+    }
 }
 
 #[cfg(test)]

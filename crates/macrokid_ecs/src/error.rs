@@ -34,6 +34,30 @@ pub enum EcsError {
         component: &'static str,
     },
 
+    /// The entity is alive but does not match the query (its table lacks
+    /// a required component, has an excluded one, or a row filter such as
+    /// `Changed` rejects it). Check the query's data and filter.
+    #[error("entity {entity:?} does not match query `{query}`")]
+    QueryMismatch {
+        /// The entity looked up.
+        entity: Entity,
+        /// The type name of the query data and filter.
+        query: &'static str,
+    },
+
+    /// [`QueryBorrow::single`](crate::QueryBorrow::single) found no
+    /// matching entity, or more than one.
+    #[error(
+        "query `{query}` matched {} entities where exactly one was expected",
+        if *.more_than_one { "more than one" } else { "no" }
+    )]
+    NotSingle {
+        /// The type name of the query data and filter.
+        query: &'static str,
+        /// `true`: two or more matched; `false`: none did.
+        more_than_one: bool,
+    },
+
     /// No resource of this type is in the world. Insert it with
     /// [`World::insert_resource`](crate::World::insert_resource) before the
     /// systems that read it run.

@@ -111,7 +111,7 @@ mod tests {
 
     impl Run for Heal {
         fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
-            cx.query::<&mut Health>().for_each(|h| h.0 += 1);
+            cx.query::<&mut Health>().for_each(|mut h| h.0 += 1);
             Ok(())
         }
     }

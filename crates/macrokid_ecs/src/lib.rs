@@ -19,7 +19,7 @@
 //! let a = world.spawn((Position(0.0, 0.0), Velocity(1.0, 2.0)));
 //! let b = world.spawn((Position(5.0, 5.0), Velocity(1.0, 1.0), Frozen));
 //!
-//! for (p, v) in world.query_filtered::<(&mut Position, &Velocity), Without<Frozen>>().iter() {
+//! for (mut p, v) in world.query_filtered::<(&mut Position, &Velocity), Without<Frozen>>().iter() {
 //!     p.0 += v.0;
 //!     p.1 += v.1;
 //! }
@@ -55,6 +55,7 @@ macro_rules! for_each_tuple {
     };
 }
 
+pub mod change;
 mod command;
 mod component;
 mod entity;
@@ -62,6 +63,7 @@ mod error;
 mod group;
 mod hash;
 mod query;
+pub mod snapshot;
 #[expect(
     unsafe_code,
     reason = "columns and resources behind `UnsafeCell`, row cursors; invariants in storage/mod.rs"
@@ -70,12 +72,17 @@ mod storage;
 mod system;
 mod world;
 
+pub use change::{Mut, Tick};
 pub use command::{CommandBuffer, Commands};
 pub use component::{Bundle, Component, Resource};
 pub use entity::Entity;
 pub use error::EcsError;
 pub use group::GroupRun;
-pub use query::{DeclaredIn, QueryBorrow, QueryData, QueryFilter, QueryIter, With, Without};
+pub use query::{
+    Added, Changed, DeclaredIn, FilterDeclaredIn, Has, QueryBorrow, QueryData, QueryFilter,
+    QueryIter, QueryState, ReadOnlyQueryData, With, Without,
+};
+pub use snapshot::{SnapshotError, SnapshotRegistry};
 pub use storage::{Ref, RefMut};
 pub use system::{Run, StageCx, SystemCx, SystemResult};
 pub use world::World;
@@ -83,8 +90,9 @@ pub use world::World;
 /// The names most users need: `use macrokid_ecs::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Bundle, CommandBuffer, Commands, Component, EcsError, Entity, QueryBorrow, Resource, Run,
-        SystemCx, SystemResult, With, Without, World,
+        Added, Bundle, Changed, CommandBuffer, Commands, Component, EcsError, Entity, Has, Mut,
+        QueryBorrow, Resource, Run, SnapshotError, SnapshotRegistry, SystemCx, SystemResult, With,
+        Without, World,
     };
     pub use macrokid_threads::{
         Reads, RunSchedule, Schedule, ScheduleError, Scheduler, System, ThreadPool, Writes,
@@ -96,8 +104,9 @@ pub mod __private {
     //! Types that appear in hidden trait methods. Not a public API.
     pub use crate::component::{BundleWriter, RowSink};
     pub use crate::storage::{
-        Access, AccessList, ComponentType, EntityFetch, ErasedColumn, Fetch, Mode, OptionFetch,
-        ReadFetch, TableView, TypedColumn, WriteFetch,
+        Access, AccessList, AddedFetch, ChangedFetch, ComponentType, EntityFetch, ErasedColumn,
+        Fetch, FilterFetch, HasFetch, Mode, OptionFetch, ReadFetch, TableView, TicksFetch,
+        TypedColumn, WriteFetch,
     };
     pub use macrokid_core;
 }

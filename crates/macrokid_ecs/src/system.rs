@@ -3,16 +3,18 @@
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use macrokid_core::{Reads, System, SystemSlot, Writes};
 use macrokid_threads::{BoxError, RunSchedule, RunSystem, ScheduleError, Scheduler};
 
+use crate::change::{SystemTicks, Tick};
 use crate::command::{CommandBuffer, Commands};
 use crate::component::{Component, Resource};
 use crate::entity::Entity;
 use crate::error::EcsError;
-use crate::query::{DeclaredIn, QueryBorrow, QueryFilter};
+use crate::query::{DeclaredIn, FilterDeclaredIn, QueryBorrow};
 use crate::storage::{guarded_mut, guarded_ref, Ref, RefMut};
 use crate::world::World;
 
@@ -38,7 +40,7 @@ pub type SystemResult = Result<(), BoxError>;
 ///     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
 ///         let dt = cx.resource::<Time>()?.dt;
 ///         cx.query::<(&mut Position, &Velocity)>()
-///             .par_for_each(|(p, v)| p.0 += v.0 * dt);
+///             .par_for_each(|(mut p, v)| p.0 += v.0 * dt);
 ///         Ok(())
 ///     }
 /// }
@@ -64,7 +66,7 @@ pub type SystemResult = Result<(), BoxError>;
 /// impl Run for ReadsOnly {
 ///     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
 ///         // `Position` is declared as a read only: `&mut Position` is refused.
-///         for (p, v) in cx.query::<(&mut Position, &Velocity)>().iter() {
+///         for (mut p, v) in cx.query::<(&mut Position, &Velocity)>().iter() {
 ///             p.0 += v.0;
 ///         }
 ///         Ok(())
@@ -109,18 +111,48 @@ pub trait Run: System {
 pub struct SystemCx<'w, S: ?Sized> {
     world: &'w World,
     name: &'static str,
+    ticks: SystemTicks,
     commands: RefCell<CommandBuffer>,
     _system: PhantomData<fn(&S)>,
 }
 
 impl<'w, S: ?Sized> SystemCx<'w, S> {
-    fn new(world: &'w World, name: &'static str, commands: CommandBuffer) -> Self {
+    fn new(
+        world: &'w World,
+        name: &'static str,
+        ticks: SystemTicks,
+        commands: CommandBuffer,
+    ) -> Self {
         Self {
             world,
             name,
+            ticks,
             commands: RefCell::new(commands),
             _system: PhantomData,
         }
+    }
+
+    /// This run's change ticks: `Added`/`Changed` filters and
+    /// [`removed`](Self::removed) report what happened after `last_run`;
+    /// writes are stamped `this_run`.
+    pub fn ticks(&self) -> SystemTicks {
+        self.ticks
+    }
+
+    /// The entities that lost their `T` (a remove or despawn applied)
+    /// after this system's previous run, in the order it happened (an
+    /// entity may appear more than once). Removals are kept for one
+    /// schedule run.
+    pub fn removed<T: Component>(&self) -> impl Iterator<Item = Entity> + '_
+    where
+        S: Reads<T>,
+    {
+        self.world.removed_since::<T>(self.ticks)
+    }
+
+    /// The world, for crate-internal query paths.
+    pub(crate) fn world(&self) -> &'w World {
+        self.world
     }
 
     /// The running system's name.
@@ -135,15 +167,25 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
     /// When `Q` names one component twice with a write, or when a borrow of
     /// one of its types conflicts with one held right now.
     pub fn query<Q: DeclaredIn<S>>(&self) -> QueryBorrow<'_, Q> {
-        QueryBorrow::new(self.world.query_state::<Q, ()>(self.name))
+        QueryBorrow::new(
+            self.world.query_state::<Q, ()>(self.ticks, self.name),
+            self.world.entities(),
+        )
     }
 
     /// Like [`query`](Self::query), restricted by filter `F`.
     ///
     /// # Panics
     /// As [`query`](Self::query).
-    pub fn query_filtered<Q: DeclaredIn<S>, F: QueryFilter>(&self) -> QueryBorrow<'_, Q, F> {
-        QueryBorrow::new(self.world.query_state::<Q, F>(self.name))
+    /// `Added<T>`/`Changed<T>` filters need `S: Reads<T>` and report rows
+    /// added/changed after this system's previous run.
+    pub fn query_filtered<Q: DeclaredIn<S>, F: FilterDeclaredIn<S>>(
+        &self,
+    ) -> QueryBorrow<'_, Q, F> {
+        QueryBorrow::new(
+            self.world.query_state::<Q, F>(self.ticks, self.name),
+            self.world.entities(),
+        )
     }
 
     /// The resource `T`, shared.
@@ -207,7 +249,7 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
         S: Writes<T>,
     {
         let (table, row) = self.world.locate(entity)?;
-        guarded_mut::<T>(self.world.components(), table, row, self.name).ok_or(
+        guarded_mut::<T>(self.world.components(), table, row, self.ticks, self.name).ok_or(
             EcsError::MissingComponent {
                 entity,
                 component: std::any::type_name::<T>(),
@@ -241,12 +283,35 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
 pub struct StageCx<'w> {
     world: &'w World,
     buffers: &'w [Mutex<CommandBuffer>],
+    /// Per slot: the tick of its last run (0: never; else `1 << 32 | tick`).
+    last_runs: &'w [AtomicU64],
+    /// The world tick when the stage started; slot `s` runs at `base + 1 + s`.
+    base: Tick,
 }
 
 impl<'w> StageCx<'w> {
     /// `world` is borrowed exclusively by the caller for `'w` (I2).
-    pub(crate) fn new(world: &'w World, buffers: &'w [Mutex<CommandBuffer>]) -> Self {
-        Self { world, buffers }
+    pub(crate) fn new(
+        world: &'w World,
+        buffers: &'w [Mutex<CommandBuffer>],
+        last_runs: &'w [AtomicU64],
+        base: Tick,
+    ) -> Self {
+        Self {
+            world,
+            buffers,
+            last_runs,
+            base,
+        }
+    }
+}
+
+/// The ticks of a run at `this_run` given a stored last run (`0`: never).
+fn ticks_from_slot(stored: u64, this_run: Tick) -> SystemTicks {
+    if stored == 0 {
+        SystemTicks::first_run(this_run)
+    } else {
+        SystemTicks::new(Tick::new(stored as u32), this_run)
     }
 }
 
@@ -261,10 +326,22 @@ impl<S: Run> RunSystem<S> for StageCx<'_> {
             )
             .into());
         };
+        let Some(last_run) = self.last_runs.get(slot.0) else {
+            return Err(format!(
+                "system `{}` ran in slot {slot} but the stage has {} tick slot(s); \
+                 run schedules with `World::run_schedule`",
+                S::name(),
+                self.last_runs.len()
+            )
+            .into());
+        };
+        let this_run = self.base.after(1 + slot.0 as u32);
+        let ticks = ticks_from_slot(last_run.load(Ordering::Relaxed), this_run);
         // Reuse the slot's allocation; the buffer is empty between stages.
         let commands = std::mem::take(&mut *buffer.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut cx = SystemCx::<S>::new(self.world, S::name(), commands);
+        let mut cx = SystemCx::<S>::new(self.world, S::name(), ticks, commands);
         let result = system.run(&mut cx);
+        last_run.store(1 << 32 | u64::from(this_run.get()), Ordering::Relaxed);
         *buffer.lock().unwrap_or_else(PoisonError::into_inner) = cx.into_commands();
         result
     }
@@ -277,10 +354,20 @@ impl World {
     /// Whatever the system returns (its commands are then dropped).
     pub fn run_system<S: Run>(&mut self, system: &mut S) -> SystemResult {
         let buffers = [Mutex::new(std::mem::take(&mut self.spare_buffer))];
+        let stored = self
+            .system_ticks
+            .get(&std::any::TypeId::of::<S>())
+            .map_or(0, |t| 1 << 32 | u64::from(t.get()));
+        let last_runs = [AtomicU64::new(stored)];
+        let base = self.change_tick();
         let result = {
-            let cx = StageCx::new(self, &buffers);
+            let cx = StageCx::new(self, &buffers, &last_runs, base);
             cx.run_system(system, SystemSlot(0))
         };
+        self.system_ticks
+            .insert(std::any::TypeId::of::<S>(), base.after(1));
+        // Commands apply after the system's tick.
+        self.advance_change_tick(2);
         let [buffer] = buffers;
         let mut buffer = buffer.into_inner().unwrap_or_else(PoisonError::into_inner);
         if result.is_ok() {
@@ -324,7 +411,7 @@ impl World {
     /// impl Run for Integrate {
     ///     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
     ///         let dt = cx.resource::<Time>()?.dt;
-    ///         cx.query::<(&mut Position, &Velocity)>().par_for_each(|(p, v)| p.0 += v.0 * dt);
+    ///         cx.query::<(&mut Position, &Velocity)>().par_for_each(|(mut p, v)| p.0 += v.0 * dt);
     ///         Ok(())
     ///     }
     /// }
@@ -400,17 +487,31 @@ impl World {
         Sch: for<'w> RunSchedule<StageCx<'w>>,
     {
         let plan = Sch::plan();
+        let slots = plan.system_count();
         let mut buffers = std::mem::take(&mut self.command_buffers);
-        if buffers.len() < plan.system_count() {
-            buffers.resize_with(plan.system_count(), Mutex::default);
+        if buffers.len() < slots {
+            buffers.resize_with(slots, Mutex::default);
         }
+        if stage == 0 {
+            self.age_removals();
+        }
+        let key = std::any::type_name::<Sch>();
+        let last_runs = self
+            .schedule_ticks
+            .remove(key)
+            .filter(|t| t.len() == slots)
+            .unwrap_or_else(|| (0..slots).map(|_| AtomicU64::new(0)).collect());
+        let base = self.change_tick();
         let outcome = {
-            let cx = StageCx::new(self, &buffers);
+            let cx = StageCx::new(self, &buffers, &last_runs, base);
             match scheduler.pool() {
                 Some(pool) => pool.install(|| schedule.run_stage(scheduler, stage, &cx)),
                 None => schedule.run_stage(scheduler, stage, &cx),
             }
         };
+        self.schedule_ticks.insert(key, last_runs);
+        // Commands apply after every system tick of the stage.
+        self.advance_change_tick(1 + u32::try_from(slots).expect("fewer than 2^32 systems"));
         for buffer in &mut buffers {
             let buffer = buffer.get_mut().unwrap_or_else(PoisonError::into_inner);
             if outcome.is_err() {

@@ -5,14 +5,17 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
 use std::iter;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::change::{ComponentTicks, Mut, SystemTicks, Tick, CHECK_TICK_THRESHOLD};
 use crate::command::CommandBuffer;
 use crate::component::{Bundle, BundleWriter, Component, Resource};
 use crate::entity::{Entities, Entity, Location};
 use crate::error::EcsError;
 use crate::hash::TypeIdMap;
-use crate::query::{QueryBorrow, QueryData, QueryFilter};
+use crate::query::{QueryBorrow, QueryData, QueryFilter, ReadOnlyQueryData};
+use crate::snapshot::{self, SnapshotError, SnapshotRegistry, WorldParts};
 use crate::storage::{
     for_each_finishing, AccessList, Archetype, ArchetypeId, ComponentType, Components, QueryState,
     ResourceSlot,
@@ -65,6 +68,28 @@ pub struct World {
     pub(crate) spare_buffer: CommandBuffer,
     /// The id list `spawn` reuses.
     spawn_scratch: Vec<Entity>,
+    /// The types `hash`, `snapshot` and `restore` know by name.
+    snapshots: SnapshotRegistry,
+    /// Unique per world (user-held query states check it).
+    id: u64,
+    /// How many restores rebuilt the tables.
+    restores: u64,
+    /// The tick direct writes are stamped with; advanced by schedules.
+    change_tick: Tick,
+    /// What `World::query_filtered` compares `Added`/`Changed` against.
+    last_change_tick: Tick,
+    /// When `check_change_ticks` last ran.
+    last_check_tick: Tick,
+    /// The start tick of the previous first stage (removals older than it
+    /// are dropped when a first stage starts).
+    removal_horizon: Tick,
+    /// Per schedule type: the last run of each system slot (0: never;
+    /// else `1 << 32 | tick`).
+    pub(crate) schedule_ticks: HashMap<&'static str, Box<[AtomicU64]>>,
+    /// Per system type run alone (`run_system`): its last run.
+    pub(crate) system_ticks: TypeIdMap<TypeId, Tick>,
+    /// Per component type: the entities that lost it, with the tick.
+    removed: TypeIdMap<TypeId, Vec<(Entity, Tick)>>,
 }
 
 impl Default for World {
@@ -118,6 +143,20 @@ impl World {
             failed_commands: 0,
             spare_buffer: CommandBuffer::new(),
             spawn_scratch: Vec::new(),
+            snapshots: SnapshotRegistry::new(),
+            id: {
+                static NEXT_WORLD: std::sync::atomic::AtomicU64 =
+                    std::sync::atomic::AtomicU64::new(0);
+                NEXT_WORLD.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
+            restores: 0,
+            change_tick: Tick::new(1),
+            last_change_tick: Tick::new(0),
+            last_check_tick: Tick::new(1),
+            removal_horizon: Tick::new(0),
+            schedule_ticks: HashMap::new(),
+            system_ticks: TypeIdMap::default(),
+            removed: TypeIdMap::default(),
         };
         // Table 0: entities without components.
         world.archetype_for(Vec::new());
@@ -220,6 +259,7 @@ impl World {
         let order = &self.bundles[&TypeId::of::<B>()].columns;
         let mut writer = BundleWriter::new(table, archetype, order, &mut self.entities, spawned);
         B::write_batch(bundles, &mut writer);
+        self.archetypes[archetype as usize].fill_ticks(self.change_tick);
     }
 
     /// Despawns `entity`, dropping its components. Its id (and every copy)
@@ -234,8 +274,15 @@ impl World {
     pub fn despawn(&mut self, entity: Entity) -> Result<(), EcsError> {
         let location = self.entities.free(entity)?;
         let entities = &mut self.entities;
+        let table = &mut self.archetypes[location.archetype as usize];
+        for &type_id in table.types() {
+            self.removed
+                .entry(type_id)
+                .or_default()
+                .push((entity, self.change_tick));
+        }
         // All bookkeeping is done before the first component is dropped.
-        self.archetypes[location.archetype as usize].swap_remove(location.row as usize, |moved| {
+        table.swap_remove(location.row as usize, |moved| {
             entities.set_location(moved, location);
         });
         Ok(())
@@ -251,8 +298,9 @@ impl World {
         let location = self.entities.location(entity)?;
         let src = location.archetype;
         let row = location.row as usize;
-        if let Some(slot) = self.archetypes[src as usize].get_mut::<T>(row) {
+        if let Some((slot, ticks)) = self.archetypes[src as usize].get_mut::<T>(row) {
             *slot = component;
+            ticks.changed = self.change_tick;
             return Ok(());
         }
         let dst = self.insert_target(src, ComponentType::of::<T>());
@@ -264,6 +312,7 @@ impl World {
             .column_index(TypeId::of::<T>())
             .expect("insert target has `T`");
         to.column_vec_mut::<T>(column).push(component);
+        to.fill_ticks(self.change_tick);
         let new_row = u32::try_from(to.len() - 1).expect("more than 2^32 entities in one table");
         self.entities.set_location(
             entity,
@@ -296,6 +345,10 @@ impl World {
         let dst = self.remove_target(src, TypeId::of::<T>());
         let (from, to) = two_mut(&mut self.archetypes, src as usize, dst as usize);
         let (value, moved) = from.take_and_move::<T>(location.row as usize, to);
+        self.removed
+            .entry(TypeId::of::<T>())
+            .or_default()
+            .push((entity, self.change_tick));
         let new_row = u32::try_from(to.len() - 1).expect("more than 2^32 entities in one table");
         self.entities.set_location(
             entity,
@@ -359,15 +412,39 @@ impl World {
             })
     }
 
-    /// The `T` of `entity`, mutable.
+    /// The `T` of `entity`, mutable; writing through the [`Mut`] marks it
+    /// changed at the world's current [`change_tick`](Self::change_tick).
     ///
     /// # Errors
     /// [`EcsError::StaleEntity`] when `entity` is not alive;
     /// [`EcsError::MissingComponent`] when it has no `T`.
-    pub fn get_mut<T: Component>(&mut self, entity: Entity) -> Result<&mut T, EcsError> {
+    pub fn get_mut<T: Component>(&mut self, entity: Entity) -> Result<Mut<'_, T>, EcsError> {
         let location = self.entities.location(entity)?;
+        let tick = self.change_tick;
         self.archetypes[location.archetype as usize]
             .get_mut::<T>(location.row as usize)
+            .map(|(value, ticks)| Mut::new(value, ticks, tick))
+            .ok_or(EcsError::MissingComponent {
+                entity,
+                component: std::any::type_name::<T>(),
+            })
+    }
+
+    /// When the `T` of `entity` was added and last changed.
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`] when `entity` is not alive;
+    /// [`EcsError::MissingComponent`] when it has no `T`.
+    pub fn component_ticks<T: Component>(
+        &self,
+        entity: Entity,
+    ) -> Result<ComponentTicks, EcsError> {
+        let location = self.entities.location(entity)?;
+        let table = &self.archetypes[location.archetype as usize];
+        table
+            .column_index(TypeId::of::<T>())
+            // (I2): `&self` outside a stage context: no guarded writer exists.
+            .map(|column| table.row_ticks(column, location.row as usize))
             .ok_or(EcsError::MissingComponent {
                 entity,
                 component: std::any::type_name::<T>(),
@@ -501,7 +578,11 @@ impl World {
     /// # Panics
     /// When `Q` names one component twice, at least once mutably.
     pub fn query<Q: QueryData>(&mut self) -> QueryBorrow<'_, Q> {
-        QueryBorrow::new(self.query_state::<Q, ()>("World::query"))
+        let ticks = self.world_ticks();
+        QueryBorrow::new(
+            self.query_state::<Q, ()>(ticks, "World::query"),
+            &self.entities,
+        )
     }
 
     /// Like [`query`](Self::query), restricted by filter `F`, e.g.
@@ -510,25 +591,111 @@ impl World {
     /// # Panics
     /// When `Q` names one component twice, at least once mutably.
     pub fn query_filtered<Q: QueryData, F: QueryFilter>(&mut self) -> QueryBorrow<'_, Q, F> {
-        QueryBorrow::new(self.query_state::<Q, F>("World::query"))
+        let ticks = self.world_ticks();
+        QueryBorrow::new(
+            self.query_state::<Q, F>(ticks, "World::query"),
+            &self.entities,
+        )
+    }
+
+    /// A read-only query on a shared world, e.g. from several threads at
+    /// once or while holding `&T`s from [`get`](Self::get).
+    ///
+    /// # Panics
+    /// Never for a well-formed `Q` (read-only queries take read flags, and
+    /// no writer can exist while `&World` is shared).
+    pub fn query_ref<Q: ReadOnlyQueryData>(&self) -> QueryBorrow<'_, Q> {
+        QueryBorrow::new(
+            self.query_state::<Q, ()>(self.world_ticks(), "World::query_ref"),
+            &self.entities,
+        )
+    }
+
+    /// [`query_ref`](Self::query_ref) restricted by filter `F`.
+    pub fn query_filtered_ref<Q: ReadOnlyQueryData, F: QueryFilter>(
+        &self,
+    ) -> QueryBorrow<'_, Q, F> {
+        QueryBorrow::new(
+            self.query_state::<Q, F>(self.world_ticks(), "World::query_ref"),
+            &self.entities,
+        )
+    }
+
+    /// The entity table (for queries' entity lookups).
+    pub(crate) fn entities(&self) -> &Entities {
+        &self.entities
     }
 
     /// Matches tables, validates the access of `Q` and takes its borrows for
     /// `who`.
     pub(crate) fn query_state<Q: QueryData, F: QueryFilter>(
         &self,
+        ticks: SystemTicks,
         who: &'static str,
     ) -> QueryState<'_> {
         let mut access = AccessList::default();
         Q::access(&mut access);
-        let access = access.validate(std::any::type_name::<Q>());
+        let mut filter_access = AccessList::default();
+        F::access(&mut filter_access);
+        let access = access
+            .validate(std::any::type_name::<Q>())
+            .with_filter_reads(filter_access);
         let mut required = Vec::new();
         Q::required(&mut required);
         F::required(&mut required);
         let mut excluded = Vec::new();
         F::excluded(&mut excluded);
         let matched = self.matching(required, excluded);
-        QueryState::new(&self.archetypes, &self.components, access, matched, who)
+        self.borrow_tables(access, matched, ticks, who)
+    }
+
+    /// Takes the borrows of `access` over the tables `matched`.
+    pub(crate) fn borrow_tables(
+        &self,
+        access: AccessList,
+        matched: Arc<[ArchetypeId]>,
+        ticks: SystemTicks,
+        who: &'static str,
+    ) -> QueryState<'_> {
+        QueryState::new(
+            &self.archetypes,
+            &self.components,
+            access,
+            matched,
+            ticks,
+            who,
+        )
+    }
+
+    /// Identifies this world's table list: a new value per world and after
+    /// every [`restore`](Self::restore) (which rebuilds the tables).
+    pub(crate) fn table_epoch(&self) -> (u64, u64) {
+        (self.id, self.restores)
+    }
+
+    /// Brings `matches` (tables `0..*seen` tested) up to date with the
+    /// tables that exist now, for `required` and `excluded` (sorted,
+    /// distinct). Replaces (never mutates) the `Arc` when a table is added.
+    pub(crate) fn extend_matches(
+        &self,
+        required: &[TypeId],
+        excluded: &[TypeId],
+        seen: &mut usize,
+        matches: &mut Arc<[ArchetypeId]>,
+    ) {
+        if *seen >= self.archetypes.len() {
+            return;
+        }
+        let mut grown = matches.to_vec();
+        for (id, table) in self.archetypes.iter().enumerate().skip(*seen) {
+            if required.iter().all(|&t| table.has(t)) && !excluded.iter().any(|&t| table.has(t)) {
+                grown.push(id as ArchetypeId);
+            }
+        }
+        *seen = self.archetypes.len();
+        if grown.len() != matches.len() {
+            *matches = grown.into();
+        }
     }
 
     /// The tables (ascending) with every type of `required` and none of
@@ -547,18 +714,226 @@ impl World {
             cache.insert(key.clone(), CachedMatches::default());
         }
         let entry = cache.get_mut(&key).expect("inserted above");
-        if entry.seen < self.archetypes.len() {
-            let mut matches = entry.matches.to_vec();
-            for (id, table) in self.archetypes.iter().enumerate().skip(entry.seen) {
-                if key.required.iter().all(|&t| table.has(t))
-                    && !key.excluded.iter().any(|&t| table.has(t))
-                {
-                    matches.push(id as ArchetypeId);
+        self.extend_matches(
+            &key.required,
+            &key.excluded,
+            &mut entry.seen,
+            &mut entry.matches,
+        );
+        entry.matches.clone()
+    }
+
+    /// The ticks of direct world access: changes since the last
+    /// [`clear_trackers`](Self::clear_trackers), seen now.
+    pub(crate) fn world_ticks(&self) -> SystemTicks {
+        SystemTicks::new(self.last_change_tick, self.change_tick)
+    }
+
+    /// The tick direct writes (spawn, insert, `get_mut`, `World::query`)
+    /// are stamped with now. Schedules advance it: a stage run from tick `t`
+    /// gives system slot `s` the tick `t + 1 + s` and applies its commands
+    /// at `t + 1 + slots` (see the `change` module).
+    pub fn change_tick(&self) -> Tick {
+        self.change_tick
+    }
+
+    /// Starts a new change-detection epoch for direct world access:
+    /// `World::query_filtered` with `Added`/`Changed` then reports changes
+    /// after this call, and [`removed`](Self::removed) forgets earlier
+    /// removals. Systems are unaffected (they compare against their own
+    /// previous run).
+    pub fn clear_trackers(&mut self) {
+        self.last_change_tick = self.change_tick;
+        self.change_tick = self.change_tick.after(1);
+        for list in self.removed.values_mut() {
+            list.clear();
+        }
+    }
+
+    /// Advances the change tick by `n` without running anything: for tests
+    /// of the wrap-around handling only.
+    #[doc(hidden)]
+    pub fn advance_change_tick_for_tests(&mut self, n: u32) {
+        self.change_tick = self.change_tick.after(n);
+    }
+
+    /// Advances the change tick by `n` (schedules do this themselves).
+    pub(crate) fn advance_change_tick(&mut self, n: u32) {
+        self.change_tick = self.change_tick.after(n);
+        if self
+            .change_tick
+            .get()
+            .wrapping_sub(self.last_check_tick.get())
+            >= CHECK_TICK_THRESHOLD
+        {
+            self.check_change_ticks();
+        }
+    }
+
+    /// Clamps every stored tick (rows, systems' last runs, removals) to at
+    /// most [`MAX_CHANGE_AGE`](crate::change::MAX_CHANGE_AGE) before the
+    /// current tick, so comparisons stay right across the 32-bit
+    /// wrap-around (bevy_ecs's `check_change_ticks`). Schedules run it every
+    /// [`CHECK_TICK_THRESHOLD`] ticks; calling it more often is harmless.
+    pub fn check_change_ticks(&mut self) {
+        let now = self.change_tick;
+        for table in &mut self.archetypes {
+            table.check_ticks(now);
+        }
+        for slots in self.schedule_ticks.values_mut() {
+            for slot in slots.iter_mut() {
+                let value = *slot.get_mut();
+                if value != 0 {
+                    let mut tick = Tick::new(value as u32);
+                    tick.check(now);
+                    *slot.get_mut() = 1 << 32 | u64::from(tick.get());
                 }
             }
-            entry.seen = self.archetypes.len();
-            entry.matches = matches.into();
         }
-        entry.matches.clone()
+        for tick in self.system_ticks.values_mut() {
+            tick.check(now);
+        }
+        for list in self.removed.values_mut() {
+            for (_, tick) in list.iter_mut() {
+                tick.check(now);
+            }
+        }
+        self.last_change_tick.check(now);
+        self.removal_horizon.check(now);
+        self.last_check_tick = now;
+    }
+
+    /// Drops removals recorded before the previous call (called when a
+    /// schedule's first stage starts, so each removal is seen by one full
+    /// schedule run).
+    pub(crate) fn age_removals(&mut self) {
+        let horizon = self.removal_horizon;
+        let now = self.change_tick;
+        for list in self.removed.values_mut() {
+            list.retain(|(_, tick)| *tick == horizon || tick.is_newer_than(horizon, now));
+        }
+        self.removal_horizon = now;
+    }
+
+    /// The entities that lost their `T` (removed or despawned) after
+    /// `ticks.last_run`, seen from `ticks.this_run`, in the order it
+    /// happened.
+    pub(crate) fn removed_since<T: Component>(
+        &self,
+        ticks: SystemTicks,
+    ) -> impl Iterator<Item = Entity> + '_ {
+        self.removed
+            .get(&TypeId::of::<T>())
+            .into_iter()
+            .flatten()
+            .filter(move |(_, tick)| tick.is_newer_than(ticks.last_run, ticks.this_run))
+            .map(|(entity, _)| *entity)
+    }
+
+    /// The entities that lost their `T` (removed or despawned) since the
+    /// last [`clear_trackers`](Self::clear_trackers) (or, inside
+    /// schedules, within about one schedule run), in the order it happened.
+    /// An entity may appear more than once.
+    pub fn removed<T: Component>(&self) -> impl Iterator<Item = Entity> + '_ {
+        self.removed_since::<T>(self.world_ticks())
+    }
+
+    fn parts(&self) -> WorldParts<'_> {
+        WorldParts {
+            entities: &self.entities,
+            archetypes: &self.archetypes,
+            resources: &self.resources,
+        }
+    }
+
+    /// The component and resource types this world hashes by value,
+    /// snapshots and restores.
+    pub fn snapshot_registry(&self) -> &SnapshotRegistry {
+        &self.snapshots
+    }
+
+    /// The registry, to register types:
+    /// `world.snapshot_registry_mut().register::<Name>().register_pod::<Position>()`.
+    pub fn snapshot_registry_mut(&mut self) -> &mut SnapshotRegistry {
+        &mut self.snapshots
+    }
+
+    /// A stable 64-bit digest of the live entities (ids), their components
+    /// (values of registered types, names of the others) and the registered
+    /// resources: equal for equal contents whatever the table layout, row
+    /// order, thread count or run, on machines of one byte order. The
+    /// algorithm (XXH3-64 over a fixed encoding) is given in the
+    /// [`snapshot`](crate::snapshot) module docs.
+    ///
+    /// Costs one pass over every component of every live entity.
+    pub fn hash(&self) -> u64 {
+        snapshot::hash(&self.snapshots, &self.parts())
+    }
+
+    /// Writes the entities (ids, the entity allocator's state, components
+    /// of every table) and the registered resources present to bytes, in
+    /// the versioned format of the [`snapshot`](crate::snapshot) module.
+    ///
+    /// # Errors
+    /// [`SnapshotError::UnregisteredComponent`] when a live entity holds a
+    /// component type that is not registered; [`SnapshotError::Encode`]
+    /// when a value's `Serialize` fails.
+    pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
+        snapshot::write(&self.snapshots, &self.parts())
+    }
+
+    /// Replaces every entity of this world (and the registered resources the
+    /// snapshot holds) with the contents of `bytes`, exactly: the same ids,
+    /// allocator state, table and row order, values; `hash()` is then equal
+    /// to the original's. Resources the snapshot does not name, the
+    /// registry and pending command buffers are kept.
+    ///
+    /// The snapshot is decoded and checked whole before anything changes.
+    ///
+    /// # Errors
+    /// Any [`SnapshotError`] for bytes that are not a complete, consistent
+    /// snapshot of types registered here (truncated, corrupted, foreign
+    /// format version or byte order, unknown names, mismatched columns);
+    /// the world is then unchanged.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let restored = snapshot::read(&self.snapshots, bytes, self.change_tick)?;
+        let mut archetype_index = HashMap::with_capacity(restored.archetypes.len());
+        for (id, table) in restored.archetypes.iter().enumerate() {
+            archetype_index.insert(Box::from(table.types()), id as ArchetypeId);
+        }
+        for component in &restored.component_types {
+            self.components.register(component);
+        }
+        let old_resources: Vec<ResourceSlot> = restored
+            .resources
+            .into_iter()
+            .filter_map(|(type_id, slot)| self.resources.insert(type_id, slot))
+            .collect();
+        self.entities = restored.entities;
+        self.archetype_index = archetype_index;
+        self.restores += 1;
+        self.bundles.clear();
+        self.query_cache
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        let mut old_tables = std::mem::replace(&mut self.archetypes, restored.archetypes);
+        // User values are dropped last, once the restored world is in place:
+        // a panicking `Drop` of an old value cannot leave it half-restored.
+        drop(old_resources);
+        for_each_finishing(&mut old_tables, Archetype::clear);
+        Ok(())
+    }
+
+    /// A new world with `registry`, restored from `bytes` (see
+    /// [`restore`](Self::restore)).
+    ///
+    /// # Errors
+    /// As [`restore`](Self::restore).
+    pub fn from_snapshot(registry: SnapshotRegistry, bytes: &[u8]) -> Result<Self, SnapshotError> {
+        let mut world = Self::new();
+        world.snapshots = registry;
+        world.restore(bytes)?;
+        Ok(world)
     }
 }

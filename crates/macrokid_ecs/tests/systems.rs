@@ -29,7 +29,7 @@ impl Run for Integrate {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         let dt = cx.resource::<Time>()?.dt;
         cx.query::<(&mut Position, &Velocity)>()
-            .par_for_each(|(p, v)| p.0 += v.0 * dt);
+            .par_for_each(|(mut p, v)| p.0 += v.0 * dt);
         Ok(())
     }
 }
@@ -45,7 +45,7 @@ struct Reap {
 impl Run for Reap {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         let commands = cx.commands();
-        for (e, h) in cx.query::<(Entity, &mut Health)>().iter() {
+        for (e, mut h) in cx.query::<(Entity, &mut Health)>().iter() {
             h.0 -= 1;
             if h.0 <= 0 {
                 commands.despawn(e);
@@ -289,7 +289,7 @@ impl Run for Liar {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         let mut a = cx.query::<&mut Position>();
         let mut b = cx.query::<&Position>();
-        for (x, y) in a.iter().zip(b.iter()) {
+        for (mut x, y) in a.iter().zip(b.iter()) {
             x.0 = y.0;
         }
         Ok(())

@@ -132,7 +132,7 @@ fn queries_items_options_entities_and_filters() {
     seen.sort();
     assert_eq!(seen, [(a, 1, Some(1)), (b, 2, None), (c, 3, Some(3))]);
 
-    for (p, v) in world.query::<(&mut Pos, &Vel)>().iter() {
+    for (mut p, v) in world.query::<(&mut Pos, &Vel)>().iter() {
         p.0 += v.0;
     }
     assert_eq!(world.get::<Pos>(a), Ok(&Pos(2)));
@@ -148,7 +148,7 @@ fn queries_items_options_entities_and_filters() {
     let with: Vec<Entity> = world.query_filtered::<Entity, With<Tag>>().iter().collect();
     assert_eq!(with, [c]);
 
-    for v in world.query::<Option<&mut Vel>>().iter().flatten() {
+    for mut v in world.query::<Option<&mut Vel>>().iter().flatten() {
         v.0 *= 10;
     }
     assert_eq!(world.get::<Vel>(a), Ok(&Vel(10)));
@@ -205,8 +205,8 @@ fn par_for_each_equals_sequential() {
         world.spawn_batch((0..100 / scale).map(|i| (Pos(i),)));
     }
     par.query::<(&mut Pos, &Vel)>()
-        .par_for_each(|(p, v)| p.0 = p.0 * 3 + v.0);
-    for (p, v) in seq.query::<(&mut Pos, &Vel)>().iter() {
+        .par_for_each(|(mut p, v)| p.0 = p.0 * 3 + v.0);
+    for (mut p, v) in seq.query::<(&mut Pos, &Vel)>().iter() {
         p.0 = p.0 * 3 + v.0;
     }
     let collect = |w: &mut World| -> Vec<(Entity, i32)> {
@@ -333,6 +333,122 @@ fn queries_reading_one_component_twice_are_accepted() {
     // Repeated shared reads next to a write of another type.
     world
         .query::<(&Pos, &mut Vel, Option<&Pos>)>()
-        .for_each(|(p, v, q)| v.0 += p.0 + q.map_or(0, |q| q.0));
+        .for_each(|(p, mut v, q)| v.0 += p.0 + q.map_or(0, |q| q.0));
     assert_eq!(world.get::<Vel>(a), Ok(&Vel(12)));
+}
+
+#[test]
+fn query_get_single_has_and_shared_queries() {
+    let mut world = World::new();
+    let a = world.spawn((Pos(1), Vel(10)));
+    let b = world.spawn((Pos(2),));
+    let c = world.spawn((Vel(3), Tag));
+
+    let mut q = world.query::<(&mut Pos, Has<Vel>)>();
+    assert_eq!(q.get_mut(a).map(|(p, has)| (p.0, has)), Ok((1, true)));
+    assert_eq!(q.get_mut(b).map(|(p, has)| (p.0, has)), Ok((2, false)));
+    q.get_mut(b).unwrap().0 .0 = 20;
+    assert_eq!(
+        q.get_mut(c).map(|_| ()),
+        Err(EcsError::QueryMismatch {
+            entity: c,
+            query: std::any::type_name::<((&mut Pos, Has<Vel>), ())>()
+        })
+    );
+    assert!(matches!(
+        q.single(),
+        Err(EcsError::NotSingle {
+            more_than_one: true,
+            ..
+        })
+    ));
+    drop(q);
+    assert_eq!(world.get::<Pos>(b), Ok(&Pos(20)));
+
+    let mut tagged = world.query_filtered::<(Entity, &Vel), With<Tag>>();
+    assert_eq!(tagged.single().map(|(e, v)| (e, *v)), Ok((c, Vel(3))));
+    drop(tagged);
+    assert!(matches!(
+        world.query_filtered::<&Pos, With<Tag>>().single(),
+        Err(EcsError::NotSingle {
+            more_than_one: false,
+            ..
+        })
+    ));
+
+    // Read-only queries on a shared world, beside unguarded `get`s and on
+    // several threads at once.
+    world.despawn(b).unwrap();
+    let world = &world;
+    let held = world.get::<Pos>(a).unwrap();
+    let sums: Vec<i32> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| world.query_ref::<&Pos>().iter().map(|p| p.0).sum::<i32>()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(sums, [1, 1]);
+    assert_eq!(held, &Pos(1));
+    let mut shared = world.query_ref::<(&Vel, Option<&Tag>)>();
+    assert_eq!(
+        shared.get(c).map(|(v, t)| (*v, t.is_some())),
+        Ok((Vel(3), true))
+    );
+    assert_eq!(
+        shared.get(b).map(|_| ()),
+        Err(EcsError::StaleEntity { entity: b })
+    );
+    assert_eq!(world.query_filtered_ref::<&Vel, Without<Tag>>().len(), 1);
+}
+
+#[test]
+fn held_query_states_follow_new_tables_worlds_and_systems() {
+    use macrokid_ecs::QueryState;
+
+    let mut world = World::new();
+    world.spawn((Pos(1),));
+    let mut state = QueryState::<&mut Pos, Without<Tag>>::new();
+    assert_eq!(state.query(&mut world).len(), 1);
+    world.spawn((Pos(2), Vel(0)));
+    world.spawn((Pos(3), Tag));
+    for mut p in state.query(&mut world).iter() {
+        p.0 *= 10;
+    }
+    let mut all = QueryState::<&Pos>::new();
+    let mut values: Vec<i32> = all.query_ref(&world).iter().map(|p| p.0).collect();
+    values.sort_unstable();
+    assert_eq!(values, [3, 10, 20]);
+
+    // Another world: matched from scratch, not with the first world's ids.
+    let mut other = World::new();
+    other.spawn((Vel(1), Tag));
+    other.spawn((Pos(7),));
+    assert_eq!(
+        all.query_ref(&other)
+            .iter()
+            .map(|p| p.0)
+            .collect::<Vec<_>>(),
+        [7]
+    );
+    assert_eq!(all.query_ref(&world).len(), 3);
+
+    // Inside a system, the state lives in the system.
+    #[derive(System, Default)]
+    #[system(writes(Pos))]
+    struct Double {
+        state: QueryState<&'static mut Pos>,
+    }
+    impl Run for Double {
+        fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+            self.state.query_in(cx).for_each(|mut p| p.0 *= 2);
+            Ok(())
+        }
+    }
+    let mut double = Double::default();
+    world.run_system(&mut double).unwrap();
+    world.spawn((Pos(100), Vel(1), Tag));
+    world.run_system(&mut double).unwrap();
+    let mut values: Vec<i32> = all.query_ref(&world).iter().map(|p| p.0).collect();
+    values.sort_unstable();
+    assert_eq!(values, [12, 40, 80, 200]);
 }

@@ -83,21 +83,9 @@ struct Scene {
 
 impl Scene {
     fn new() -> Scene {
+        // The built-in cube carries per-face UVs and white vertex colours.
         let cube = Mesh::cube();
-        // Four vertices per face, in the order (-u,-v), (+u,-v), (+u,+v), (-u,+v).
-        const CORNER_UV: [[f32; 2]; 4] = [[0.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 0.0]];
-        let vertices = cube
-            .positions
-            .iter()
-            .zip(&cube.normals)
-            .enumerate()
-            .map(|(i, (&position, &normal))| Vertex {
-                position,
-                normal,
-                uv: CORNER_UV[i % 4],
-                color: [1.0; 4],
-            })
-            .collect();
+        let vertices = cube.vertices.clone();
         let texels = (0..TEXTURE_SIZE * TEXTURE_SIZE)
             .flat_map(|i| {
                 let (x, y) = (i % TEXTURE_SIZE, i / TEXTURE_SIZE);

@@ -151,7 +151,7 @@ impl Run for Integrate {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         let dt = cx.resource::<Clock>()?.dt;
         cx.query::<(&mut Position, &Velocity)>()
-            .par_for_each(|(p, v)| {
+            .par_for_each(|(mut p, v)| {
                 p.0[0] += v.0[0] * dt;
                 p.0[1] += v.0[1] * dt;
             });
@@ -168,7 +168,7 @@ impl Run for Bounce {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         let half = cx.resource::<Arena>()?.half;
         cx.query::<(&mut Position, &mut Velocity)>()
-            .par_for_each(|(p, v)| {
+            .par_for_each(|(mut p, mut v)| {
                 for axis in 0..2 {
                     if p.0[axis].abs() > half {
                         p.0[axis] = p.0[axis].clamp(-half, half);
@@ -309,7 +309,7 @@ fn build_app(
             };
             // One player per tick turns (a deterministic "client input").
             let chosen = mix(info.tick) % players;
-            for (i, v) in world.query::<&mut Velocity>().iter().enumerate() {
+            for (i, mut v) in world.query::<&mut Velocity>().iter().enumerate() {
                 if i as u64 == chosen {
                     v.0 = [v.0[1], -v.0[0]];
                 }

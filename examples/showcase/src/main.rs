@@ -301,6 +301,9 @@ fn run(args: &Args) -> Result<(), String> {
             args.frames
         );
     }
+    // Equal for equal `--seed`, `--entities`, frames and `--dt`, whatever
+    // `--threads` (see `macrokid_ecs::snapshot` for what it covers).
+    println!("world hash: {:#018x}", world.hash());
     println!(
         "wrote {frames_done} frames to {}; validation messages: {messages}",
         args.out.display()

@@ -3,13 +3,15 @@
 //! what its queries touch ([`DeclaredIn`]).
 
 use std::any::TypeId;
+use std::marker::PhantomData;
 
 use macrokid_core::{Reads, Writes};
 
+use crate::change::Mut;
 use crate::component::Component;
 use crate::entity::Entity;
 use crate::storage::{
-    AccessList, EntityFetch, Fetch, Mode, OptionFetch, ReadFetch, TableView, WriteFetch,
+    AccessList, EntityFetch, Fetch, HasFetch, Mode, OptionFetch, ReadFetch, TableView, WriteFetch,
 };
 
 mod sealed {
@@ -19,8 +21,10 @@ mod sealed {
 }
 use sealed::Sealed;
 
-/// The per-entity part of a query: `&T`, `&mut T`, `Option<&T>`,
-/// `Option<&mut T>`, [`Entity`], and tuples of up to 8 of these.
+/// The per-entity part of a query: `&T`, `&mut T` (yielding a
+/// [`Mut<T>`](crate::Mut), which records a change only when written
+/// through), `Option<&T>`, `Option<&mut T>`, [`Entity`], and tuples of up to
+/// 8 of these.
 ///
 /// A query matches the tables that have every component named as `&T` or
 /// `&mut T`; `Option<..>` items match with or without their component.
@@ -76,7 +80,7 @@ impl<T: Component> QueryData for &T {
 
 impl<T: Component> Sealed for &mut T {}
 impl<T: Component> QueryData for &mut T {
-    type Item<'a> = &'a mut T;
+    type Item<'a> = Mut<'a, T>;
     type Fetch<'a> = WriteFetch<'a, T>;
 
     fn access(access: &mut AccessList) {
@@ -88,10 +92,8 @@ impl<T: Component> QueryData for &mut T {
     }
 
     fn fetch<'a>(view: &mut TableView<'a>) -> WriteFetch<'a, T> {
-        WriteFetch::new(
-            view.write::<T>()
-                .unwrap_or_else(|| matched_but_missing::<T>()),
-        )
+        view.write_fetch::<T>()
+            .unwrap_or_else(|| matched_but_missing::<T>())
     }
 }
 
@@ -113,7 +115,7 @@ impl<T: Component> QueryData for Option<&T> {
 
 impl<T: Component> Sealed for Option<&mut T> {}
 impl<T: Component> QueryData for Option<&mut T> {
-    type Item<'a> = Option<&'a mut T>;
+    type Item<'a> = Option<Mut<'a, T>>;
     type Fetch<'a> = OptionFetch<WriteFetch<'a, T>>;
 
     fn access(access: &mut AccessList) {
@@ -123,7 +125,7 @@ impl<T: Component> QueryData for Option<&mut T> {
     fn required(_types: &mut Vec<TypeId>) {}
 
     fn fetch<'a>(view: &mut TableView<'a>) -> Self::Fetch<'a> {
-        OptionFetch::new(view.write::<T>().map(WriteFetch::new))
+        OptionFetch::new(view.write_fetch::<T>())
     }
 }
 
@@ -140,6 +142,34 @@ impl QueryData for Entity {
         EntityFetch::new(view.entities())
     }
 }
+
+/// Query item: whether the entity has a `T` (`bool`), without reading it
+/// (so no declaration is needed, and it matches with or without `T`).
+pub struct Has<T>(PhantomData<fn() -> T>);
+
+impl<T: Component> Sealed for Has<T> {}
+impl<T: Component> QueryData for Has<T> {
+    type Item<'a> = bool;
+    type Fetch<'a> = HasFetch;
+
+    fn access(_access: &mut AccessList) {}
+
+    fn required(_types: &mut Vec<TypeId>) {}
+
+    fn fetch<'a>(view: &mut TableView<'a>) -> HasFetch {
+        HasFetch(view.contains::<T>())
+    }
+}
+
+/// Query data that only reads: `&T`, `Option<&T>`, [`Entity`], [`Has<T>`]
+/// and tuples of these. Such queries can run on a shared `&World`
+/// ([`World::query_ref`](crate::World::query_ref)).
+pub trait ReadOnlyQueryData: QueryData {}
+
+impl<T: Component> ReadOnlyQueryData for &T {}
+impl<T: Component> ReadOnlyQueryData for Option<&T> {}
+impl ReadOnlyQueryData for Entity {}
+impl<T: Component> ReadOnlyQueryData for Has<T> {}
 
 /// Proof that system `S` declared every component the query touches:
 /// `&T` and `Option<&T>` need `S: Reads<T>`, `&mut T` and `Option<&mut T>`
@@ -159,6 +189,7 @@ impl<S: ?Sized + Writes<T>, T: Component> DeclaredIn<S> for &mut T {}
 impl<S: ?Sized + Reads<T>, T: Component> DeclaredIn<S> for Option<&T> {}
 impl<S: ?Sized + Writes<T>, T: Component> DeclaredIn<S> for Option<&mut T> {}
 impl<S: ?Sized> DeclaredIn<S> for Entity {}
+impl<S: ?Sized, T: Component> DeclaredIn<S> for Has<T> {}
 
 macro_rules! impl_tuple {
     ($($Q:ident),*) => {
@@ -184,6 +215,7 @@ macro_rules! impl_tuple {
         }
 
         impl<S: ?Sized, $($Q: DeclaredIn<S>),*> DeclaredIn<S> for ($($Q,)*) {}
+        impl<$($Q: ReadOnlyQueryData),*> ReadOnlyQueryData for ($($Q,)*) {}
     };
 }
 

@@ -1,9 +1,15 @@
-//! Table-level query filters.
+//! Query filters: table-level ([`With`], [`Without`]) and row-level
+//! ([`Added`], [`Changed`]).
 
 use std::any::TypeId;
 use std::marker::PhantomData;
 
+use macrokid_core::Reads;
+
 use crate::component::Component;
+use crate::storage::{
+    AccessList, AddedFetch, ChangedFetch, FilterFetch, Mode, TableView, TicksFetch,
+};
 
 mod sealed {
     #![allow(unreachable_pub)]
@@ -12,12 +18,23 @@ mod sealed {
 }
 use sealed::Sealed;
 
-/// Narrows the tables a query matches without fetching anything:
-/// [`With<T>`], [`Without<T>`], `()` (no filter) and tuples of up to 8
+/// Narrows the entities a query yields: [`With<T>`], [`Without<T>`] (which
+/// tables match), [`Added<T>`], [`Changed<T>`] (which rows of a matched
+/// table pass, by change tick), `()` (no filter) and tuples of up to 8
 /// filters (all must hold).
 ///
-/// Filters read no component data, so a system needs no `Reads<T>` for them.
+/// `With`/`Without` read no component data, so a system needs no
+/// `Reads<T>` for them; `Added<T>`/`Changed<T>` read the ticks of `T` and
+/// need `Reads<T>` (see [`FilterDeclaredIn`]).
 pub trait QueryFilter: Sealed {
+    /// Per-row state over one table.
+    #[doc(hidden)]
+    type Fetch<'a>: FilterFetch;
+
+    /// Whether some part filters rows (not only tables).
+    #[doc(hidden)]
+    const ROW_FILTER: bool;
+
     /// Records the types a table must have.
     #[doc(hidden)]
     fn required(types: &mut Vec<TypeId>);
@@ -25,6 +42,14 @@ pub trait QueryFilter: Sealed {
     /// Records the types a table must not have.
     #[doc(hidden)]
     fn excluded(types: &mut Vec<TypeId>);
+
+    /// Records the component types whose ticks are read.
+    #[doc(hidden)]
+    fn access(access: &mut AccessList);
+
+    /// Starts filtering the rows of a matched table.
+    #[doc(hidden)]
+    fn filter_fetch<'a>(view: &TableView<'a>) -> Self::Fetch<'a>;
 }
 
 /// Filter: only entities that have a `T`.
@@ -33,28 +58,119 @@ pub struct With<T>(PhantomData<fn() -> T>);
 /// Filter: only entities that have no `T`.
 pub struct Without<T>(PhantomData<fn() -> T>);
 
+/// Filter: only entities whose `T` was added (spawned with it or inserted)
+/// after the running system's previous run — or, for
+/// [`World::query_filtered`](crate::World::query_filtered), after the last
+/// [`World::clear_trackers`](crate::World::clear_trackers).
+pub struct Added<T>(PhantomData<fn() -> T>);
+
+/// Filter: only entities whose `T` was added or written (through a
+/// [`Mut`](crate::Mut), `get_mut` or an insert) after the running system's
+/// previous run (or the last `World::clear_trackers`).
+pub struct Changed<T>(PhantomData<fn() -> T>);
+
 impl<T: Component> Sealed for With<T> {}
 impl<T: Component> QueryFilter for With<T> {
+    type Fetch<'a> = ();
+    const ROW_FILTER: bool = false;
+
     fn required(types: &mut Vec<TypeId>) {
         types.push(TypeId::of::<T>());
     }
 
     fn excluded(_types: &mut Vec<TypeId>) {}
+
+    fn access(_access: &mut AccessList) {}
+
+    fn filter_fetch<'a>(_view: &TableView<'a>) {}
 }
 
 impl<T: Component> Sealed for Without<T> {}
 impl<T: Component> QueryFilter for Without<T> {
+    type Fetch<'a> = ();
+    const ROW_FILTER: bool = false;
+
     fn required(_types: &mut Vec<TypeId>) {}
 
     fn excluded(types: &mut Vec<TypeId>) {
         types.push(TypeId::of::<T>());
     }
+
+    fn access(_access: &mut AccessList) {}
+
+    fn filter_fetch<'a>(_view: &TableView<'a>) {}
 }
+
+fn ticks_fetch<'a, T: 'static>(view: &TableView<'a>) -> TicksFetch<'a> {
+    view.ticks_fetch::<T>().unwrap_or_else(|| {
+        panic!(
+            "query invariant broken: a matched table lacks the filtered component `{}`",
+            std::any::type_name::<T>()
+        )
+    })
+}
+
+impl<T: Component> Sealed for Added<T> {}
+impl<T: Component> QueryFilter for Added<T> {
+    type Fetch<'a> = AddedFetch<'a>;
+    const ROW_FILTER: bool = true;
+
+    fn required(types: &mut Vec<TypeId>) {
+        types.push(TypeId::of::<T>());
+    }
+
+    fn excluded(_types: &mut Vec<TypeId>) {}
+
+    fn access(access: &mut AccessList) {
+        access.add::<T>(Mode::Read);
+    }
+
+    fn filter_fetch<'a>(view: &TableView<'a>) -> AddedFetch<'a> {
+        AddedFetch(ticks_fetch::<T>(view))
+    }
+}
+
+impl<T: Component> Sealed for Changed<T> {}
+impl<T: Component> QueryFilter for Changed<T> {
+    type Fetch<'a> = ChangedFetch<'a>;
+    const ROW_FILTER: bool = true;
+
+    fn required(types: &mut Vec<TypeId>) {
+        types.push(TypeId::of::<T>());
+    }
+
+    fn excluded(_types: &mut Vec<TypeId>) {}
+
+    fn access(access: &mut AccessList) {
+        access.add::<T>(Mode::Read);
+    }
+
+    fn filter_fetch<'a>(view: &TableView<'a>) -> ChangedFetch<'a> {
+        ChangedFetch(ticks_fetch::<T>(view))
+    }
+}
+
+/// Proof that system `S` declared what filter `F` reads: `Added<T>` and
+/// `Changed<T>` need `S: Reads<T>`; `With`/`Without` need nothing.
+#[diagnostic::on_unimplemented(
+    message = "system `{S}` did not declare what filter `{Self}` reads",
+    label = "filtered here",
+    note = "`Added<T>` and `Changed<T>` read the change ticks of `T`: declare `T` in `#[system(reads(..))]`"
+)]
+pub trait FilterDeclaredIn<S: ?Sized>: QueryFilter {}
+
+impl<S: ?Sized, T: Component> FilterDeclaredIn<S> for With<T> {}
+impl<S: ?Sized, T: Component> FilterDeclaredIn<S> for Without<T> {}
+impl<S: ?Sized + Reads<T>, T: Component> FilterDeclaredIn<S> for Added<T> {}
+impl<S: ?Sized + Reads<T>, T: Component> FilterDeclaredIn<S> for Changed<T> {}
 
 macro_rules! impl_filter_tuple {
     ($($F:ident),*) => {
         impl<$($F: QueryFilter),*> Sealed for ($($F,)*) {}
         impl<$($F: QueryFilter),*> QueryFilter for ($($F,)*) {
+            type Fetch<'a> = ($($F::Fetch<'a>,)*);
+            const ROW_FILTER: bool = false $(|| $F::ROW_FILTER)*;
+
             #[allow(unused_variables)]
             fn required(types: &mut Vec<TypeId>) {
                 $($F::required(types);)*
@@ -64,7 +180,19 @@ macro_rules! impl_filter_tuple {
             fn excluded(types: &mut Vec<TypeId>) {
                 $($F::excluded(types);)*
             }
+
+            #[allow(unused_variables)]
+            fn access(access: &mut AccessList) {
+                $($F::access(access);)*
+            }
+
+            #[allow(unused_variables, clippy::unused_unit)]
+            fn filter_fetch<'a>(view: &TableView<'a>) -> Self::Fetch<'a> {
+                ($($F::filter_fetch(view),)*)
+            }
         }
+
+        impl<S: ?Sized, $($F: FilterDeclaredIn<S>),*> FilterDeclaredIn<S> for ($($F,)*) {}
     };
 }
 

@@ -3,15 +3,19 @@
 
 mod fetch;
 mod filter;
+mod state;
 
 use std::marker::PhantomData;
 
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
-pub use fetch::{DeclaredIn, QueryData};
-pub use filter::{QueryFilter, With, Without};
+pub use fetch::{DeclaredIn, Has, QueryData, ReadOnlyQueryData};
+pub use filter::{Added, Changed, FilterDeclaredIn, QueryFilter, With, Without};
+pub use state::QueryState;
 
-use crate::storage::{Cursor, QueryState, Views};
+use crate::entity::{Entities, Entity};
+use crate::error::EcsError;
+use crate::storage::{Cursor, QueryState as TableBorrows, Views};
 
 /// Rows per parallel chunk, at least.
 const MIN_CHUNK: usize = 256;
@@ -27,30 +31,97 @@ const MIN_CHUNK: usize = 256;
 /// Order: tables in creation order, rows in table order; which is stable
 /// between two iterations without structural changes in between.
 pub struct QueryBorrow<'w, Q: QueryData, F: QueryFilter = ()> {
-    state: QueryState<'w>,
+    state: TableBorrows<'w>,
+    entities: &'w Entities,
     _marker: PhantomData<fn() -> (Q, F)>,
 }
 
 impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
-    pub(crate) fn new(state: QueryState<'w>) -> Self {
+    pub(crate) fn new(state: TableBorrows<'w>, entities: &'w Entities) -> Self {
         Self {
             state,
+            entities,
             _marker: PhantomData,
         }
     }
 
-    /// The number of matching entities.
-    pub fn len(&self) -> usize {
-        self.state.len()
+    fn mismatch(entity: Entity) -> EcsError {
+        EcsError::QueryMismatch {
+            entity,
+            query: std::any::type_name::<(Q, F)>(),
+        }
+    }
+
+    /// The item of one entity, mutable where `Q` is (a lookup, not a scan:
+    /// the entity's table and row are known).
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`] when `entity` is not alive;
+    /// [`EcsError::QueryMismatch`] when it does not match the query.
+    pub fn get_mut(&mut self, entity: Entity) -> Result<Q::Item<'_>, EcsError> {
+        let location = self.entities.location(entity)?;
+        let mut view = self
+            .state
+            .view_of(location.archetype)
+            .ok_or_else(|| Self::mismatch(entity))?;
+        let rows = view.len();
+        let filter = F::filter_fetch(&view);
+        let cursor = Cursor::filtered(Q::fetch(&mut view), filter, rows);
+        let (_, tail) = cursor.split_at(location.row as usize);
+        let (mut one, _) = tail.split_at(1);
+        one.next().ok_or_else(|| Self::mismatch(entity))
+    }
+
+    /// The item of one entity, for read-only queries.
+    ///
+    /// # Errors
+    /// As [`get_mut`](Self::get_mut).
+    pub fn get(&mut self, entity: Entity) -> Result<Q::Item<'_>, EcsError>
+    where
+        Q: ReadOnlyQueryData,
+    {
+        self.get_mut(entity)
+    }
+
+    /// The item of the only matching entity.
+    ///
+    /// # Errors
+    /// [`EcsError::NotSingle`] when none or more than one matches.
+    pub fn single(&mut self) -> Result<Q::Item<'_>, EcsError> {
+        let not_single = |more_than_one| EcsError::NotSingle {
+            query: std::any::type_name::<(Q, F)>(),
+            more_than_one,
+        };
+        let mut iter = self.iter();
+        let first = iter.next().ok_or_else(|| not_single(false))?;
+        if iter.next().is_some() {
+            return Err(not_single(true));
+        }
+        Ok(first)
+    }
+
+    /// The number of matching entities (with a row filter such as
+    /// [`Changed`], a pass over the filtered tables' ticks).
+    pub fn len(&mut self) -> usize {
+        if !F::ROW_FILTER {
+            return self.state.len();
+        }
+        self.state
+            .views()
+            .map(|view| {
+                let rows = view.len();
+                Cursor::filtered((), F::filter_fetch(&view), rows).count_passing()
+            })
+            .sum()
     }
 
     /// Whether no entity matches.
-    pub fn is_empty(&self) -> bool {
+    pub fn is_empty(&mut self) -> bool {
         self.len() == 0
     }
 
     /// An iterator over the matching entities' items.
-    pub fn iter(&mut self) -> QueryIter<'_, Q> {
+    pub fn iter(&mut self) -> QueryIter<'_, Q, F> {
         QueryIter {
             views: self.state.views(),
             current: None,
@@ -61,7 +132,8 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
     pub fn for_each<'q>(&'q mut self, mut f: impl FnMut(Q::Item<'q>)) {
         for mut view in self.state.views() {
             let rows = view.len();
-            Cursor::new(Q::fetch(&mut view), rows).for_each(&mut f);
+            let filter = F::filter_fetch(&view);
+            Cursor::filtered(Q::fetch(&mut view), filter, rows).for_each(&mut f);
         }
     }
 
@@ -74,13 +146,14 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
         let total = self.state.len();
         let threads = rayon::current_num_threads().max(1);
         let chunk = (total / (threads * 4)).max(MIN_CHUNK);
-        let mut jobs: Vec<Cursor<Q::Fetch<'q>>> = Vec::new();
+        let mut jobs: Vec<Cursor<Q::Fetch<'q>, F::Fetch<'q>>> = Vec::new();
         for mut view in self.state.views() {
             let rows = view.len();
             if rows == 0 {
                 continue;
             }
-            let mut cursor = Cursor::new(Q::fetch(&mut view), rows);
+            let filter = F::filter_fetch(&view);
+            let mut cursor = Cursor::filtered(Q::fetch(&mut view), filter, rows);
             while cursor.remaining() > chunk {
                 let (head, tail) = cursor.split_at(chunk);
                 jobs.push(head);
@@ -88,7 +161,7 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
             }
             jobs.push(cursor);
         }
-        let run = |cursor: Cursor<Q::Fetch<'q>>| cursor.for_each(&f);
+        let run = |cursor: Cursor<Q::Fetch<'q>, F::Fetch<'q>>| cursor.for_each(&f);
         if jobs.len() <= 1 {
             jobs.into_iter().for_each(run);
         } else {
@@ -99,20 +172,20 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
 
 impl<'q, Q: QueryData, F: QueryFilter> IntoIterator for &'q mut QueryBorrow<'_, Q, F> {
     type Item = Q::Item<'q>;
-    type IntoIter = QueryIter<'q, Q>;
+    type IntoIter = QueryIter<'q, Q, F>;
 
-    fn into_iter(self) -> QueryIter<'q, Q> {
+    fn into_iter(self) -> QueryIter<'q, Q, F> {
         self.iter()
     }
 }
 
 /// The iterator of [`QueryBorrow::iter`].
-pub struct QueryIter<'q, Q: QueryData> {
+pub struct QueryIter<'q, Q: QueryData, F: QueryFilter = ()> {
     views: Views<'q>,
-    current: Option<Cursor<Q::Fetch<'q>>>,
+    current: Option<Cursor<Q::Fetch<'q>, F::Fetch<'q>>>,
 }
 
-impl<'q, Q: QueryData> Iterator for QueryIter<'q, Q> {
+impl<'q, Q: QueryData, F: QueryFilter> Iterator for QueryIter<'q, Q, F> {
     type Item = Q::Item<'q>;
 
     #[inline]
@@ -123,7 +196,8 @@ impl<'q, Q: QueryData> Iterator for QueryIter<'q, Q> {
             }
             let mut view = self.views.next()?;
             let rows = view.len();
-            self.current = Some(Cursor::new(Q::fetch(&mut view), rows));
+            let filter = F::filter_fetch(&view);
+            self.current = Some(Cursor::filtered(Q::fetch(&mut view), filter, rows));
         }
     }
 }

@@ -3,7 +3,8 @@
 
 use std::any::TypeId;
 
-use super::column::{downcast_ref, typed_mut, ErasedColumn, TypedColumn};
+use super::column::{downcast_ref, typed_mut, ErasedColumn, TickColumn, TypedColumn};
+use crate::change::{ComponentTicks, Tick};
 use crate::entity::Entity;
 use crate::hash::TypeIdMap;
 
@@ -75,6 +76,8 @@ pub(crate) struct Archetype {
     names: Box<[&'static str]>,
     /// `columns[i]` holds `types[i]`.
     columns: Box<[Box<dyn ErasedColumn>]>,
+    /// `ticks[i]`: the added/changed ticks of `columns[i]`, row for row.
+    ticks: Box<[TickColumn]>,
     entities: Vec<Entity>,
     /// Where an entity goes when a component of this type is inserted.
     pub(crate) insert_edges: TypeIdMap<TypeId, ArchetypeId>,
@@ -90,10 +93,51 @@ impl Archetype {
             types: components.iter().map(|c| c.type_id).collect(),
             names: components.iter().map(|c| c.name).collect(),
             columns: components.iter().map(|c| (c.new_column)()).collect(),
+            ticks: components.iter().map(|_| TickColumn::default()).collect(),
             entities: Vec::new(),
             insert_edges: TypeIdMap::default(),
             remove_edges: TypeIdMap::default(),
         }
+    }
+
+    /// A table for `components` (sorted by type id and distinct) holding
+    /// `columns` (`columns[i]` of `components[i]`, each with one row per
+    /// entity of `entities`).
+    ///
+    /// # Panics
+    /// When a column's length differs from the number of entities (callers
+    /// check lengths first; a mismatch is a storage invariant).
+    ///
+    /// Every row is stamped added and changed at `tick`.
+    pub(crate) fn from_parts(
+        components: &[ComponentType],
+        mut columns: Vec<Box<dyn ErasedColumn>>,
+        entities: Vec<Entity>,
+        tick: Tick,
+    ) -> Self {
+        assert!(
+            components.windows(2).all(|w| w[0].type_id < w[1].type_id)
+                && columns.len() == components.len()
+                && columns.iter_mut().all(|c| c.row_count() == entities.len()),
+            "storage invariant broken: a table assembled from parts is misshapen"
+        );
+        Self {
+            types: components.iter().map(|c| c.type_id).collect(),
+            names: components.iter().map(|c| c.name).collect(),
+            ticks: components
+                .iter()
+                .map(|_| TickColumn::filled(entities.len(), tick))
+                .collect(),
+            columns: columns.into(),
+            entities,
+            insert_edges: TypeIdMap::default(),
+            remove_edges: TypeIdMap::default(),
+        }
+    }
+
+    /// Column `index`, type-erased (downcast it with `column_slice`).
+    pub(crate) fn column(&self, index: usize) -> &dyn ErasedColumn {
+        self.columns[index].as_ref()
     }
 
     /// The component types, sorted.
@@ -139,6 +183,7 @@ impl Archetype {
         columns: Vec<Box<dyn ErasedColumn>>,
     ) -> Self {
         Self {
+            ticks: types.iter().map(|_| TickColumn::default()).collect(),
             types: types.into(),
             names: names.into(),
             columns: columns.into(),
@@ -174,6 +219,9 @@ impl Archetype {
         for column in self.columns.iter_mut() {
             column.reserve(additional);
         }
+        for ticks in self.ticks.iter_mut() {
+            ticks.vec_mut().reserve(additional);
+        }
     }
 
     /// The rows of column `index`, which must hold `T`.
@@ -197,6 +245,7 @@ impl Archetype {
     #[cfg(test)]
     pub(crate) fn push_entity(&mut self, entity: Entity) -> usize {
         self.entities.push(entity);
+        self.fill_ticks(Tick::default());
         debug_assert!(self
             .columns
             .iter_mut()
@@ -212,10 +261,46 @@ impl Archetype {
             .get(row)
     }
 
-    /// The `T` of row `row`, through exclusive access to the table.
-    pub(crate) fn get_mut<T: Send + Sync + 'static>(&mut self, row: usize) -> Option<&mut T> {
+    /// The `T` of row `row` and its ticks, through exclusive access to
+    /// the table.
+    pub(crate) fn get_mut<T: Send + Sync + 'static>(
+        &mut self,
+        row: usize,
+    ) -> Option<(&mut T, &mut ComponentTicks)> {
         let column = self.column_index(TypeId::of::<T>())?;
-        self.column_vec_mut::<T>(column).get_mut(row)
+        let value = typed_mut::<T>(self.columns[column].as_mut())
+            .vec_mut()
+            .get_mut(row)?;
+        let ticks = &mut self.ticks[column].vec_mut()[row];
+        Some((value, ticks))
+    }
+
+    /// The ticks of row `row` of column `index`, shared (invariants I1/I2).
+    pub(crate) fn row_ticks(&self, index: usize, row: usize) -> ComponentTicks {
+        self.ticks[index].slice_shared()[row]
+    }
+
+    /// The tick column of column `index`, for the guarded paths.
+    pub(super) fn tick_column(&self, index: usize) -> &TickColumn {
+        &self.ticks[index]
+    }
+
+    /// Stamps the rows that columns lack ticks for (the rows just pushed)
+    /// as added and changed at `tick`.
+    pub(crate) fn fill_ticks(&mut self, tick: Tick) {
+        let rows = self.entities.len();
+        for ticks in self.ticks.iter_mut() {
+            ticks.vec_mut().resize(rows, ComponentTicks::new(tick));
+        }
+    }
+
+    /// Clamps every tick to at most `MAX_CHANGE_AGE` before `now`.
+    pub(crate) fn check_ticks(&mut self, now: Tick) {
+        for ticks in self.ticks.iter_mut() {
+            for t in ticks.vec_mut() {
+                t.check(now);
+            }
+        }
     }
 
     /// The whole column of `T` (shared or exclusive), for the guarded paths in
@@ -241,6 +326,9 @@ impl Archetype {
         if let Some(&moved) = self.entities.get(row) {
             relocate(moved);
         }
+        for ticks in self.ticks.iter_mut() {
+            ticks.vec_mut().swap_remove(row);
+        }
         for_each_finishing(&mut self.columns, |column| column.swap_remove_drop(row));
     }
 
@@ -256,9 +344,18 @@ impl Archetype {
         dst: &mut Archetype,
         mut leftover: impl FnMut(&mut dyn ErasedColumn),
     ) -> Option<Entity> {
-        for (type_id, column) in self.types.iter().zip(self.columns.iter_mut()) {
+        for ((type_id, column), ticks) in self
+            .types
+            .iter()
+            .zip(self.columns.iter_mut())
+            .zip(self.ticks.iter_mut())
+        {
+            let row_ticks = ticks.vec_mut().swap_remove(row);
             match dst.column_index(*type_id) {
-                Some(index) => column.swap_remove_into(row, dst.columns[index].as_mut()),
+                Some(index) => {
+                    column.swap_remove_into(row, dst.columns[index].as_mut());
+                    dst.ticks[index].vec_mut().push(row_ticks);
+                }
                 None => leftover(column.as_mut()),
             }
         }
@@ -274,6 +371,9 @@ impl Archetype {
     /// `Drop` panics.
     pub(crate) fn clear(&mut self) {
         self.entities.clear();
+        for ticks in self.ticks.iter_mut() {
+            ticks.vec_mut().clear();
+        }
         for_each_finishing(&mut self.columns, |column| column.clear());
     }
 

@@ -9,6 +9,8 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use crate::change::{ComponentTicks, Tick};
+
 /// How a borrow uses its data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[doc(hidden)]
@@ -169,6 +171,19 @@ impl AccessList {
     /// # Panics
     /// When a type is accessed twice and at least once mutably: such a query
     /// would alias a `&mut` (the message names the type and `query`).
+    /// Adds the reads of `filter` (a query filter's tick reads) for the
+    /// types this (validated) list lacks: a filter reading the ticks of a
+    /// type the query also fetches needs no second borrow.
+    pub(crate) fn with_filter_reads(mut self, filter: AccessList) -> Self {
+        for access in filter.items {
+            if !self.items.iter().any(|a| a.type_id == access.type_id) {
+                self.items.push(access);
+            }
+        }
+        self.items.sort_by_key(|a| a.type_id);
+        self
+    }
+
     pub(crate) fn validate(mut self, query: &str) -> Self {
         self.items.sort_by_key(|a| a.type_id);
         self.items.dedup_by(|later, kept| {
@@ -270,6 +285,9 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Ref<'_, T> {
 /// Dereferences to `&mut T`; the flag is released on drop.
 pub struct RefMut<'a, T: ?Sized> {
     value: &'a mut T,
+    /// A component's ticks and the tick to stamp on write (`None` for
+    /// resources).
+    ticks: Option<(&'a mut ComponentTicks, Tick)>,
     _held: HeldBorrow<'a>,
 }
 
@@ -277,7 +295,17 @@ impl<'a, T: ?Sized> RefMut<'a, T> {
     /// `held` is the write borrow of the flag that guards `value`.
     pub(crate) fn new(value: &'a mut T, held: HeldBorrow<'a>) -> Self {
         debug_assert_eq!(held.mode, Mode::Write);
-        Self { value, _held: held }
+        Self {
+            value,
+            ticks: None,
+            _held: held,
+        }
+    }
+
+    /// Stamps `ticks.changed` with `this_run` on every mutable deref.
+    pub(crate) fn with_ticks(mut self, ticks: &'a mut ComponentTicks, this_run: Tick) -> Self {
+        self.ticks = Some((ticks, this_run));
+        self
     }
 }
 
@@ -290,6 +318,9 @@ impl<T: ?Sized> Deref for RefMut<'_, T> {
 
 impl<T: ?Sized> DerefMut for RefMut<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
+        if let Some((ticks, this_run)) = &mut self.ticks {
+            ticks.changed = *this_run;
+        }
         self.value
     }
 }

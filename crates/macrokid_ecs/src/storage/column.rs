@@ -5,6 +5,81 @@
 use std::any::Any;
 use std::cell::UnsafeCell;
 
+use crate::change::{ComponentTicks, Tick};
+
+/// The added/changed ticks of one column, row for row, behind an
+/// `UnsafeCell` under the same borrow flag as the column (a writer of `T`
+/// stamps them through [`TickColumn::slice_exclusive`]).
+#[derive(Default)]
+pub(crate) struct TickColumn {
+    data: UnsafeCell<Vec<ComponentTicks>>,
+}
+
+// SAFETY: `ComponentTicks` is plain data; shared access follows the storage
+// invariants of `storage/mod.rs` exactly as for the column it belongs to.
+unsafe impl Sync for TickColumn {}
+
+impl TickColumn {
+    /// `rows` rows stamped `tick`.
+    pub(crate) fn filled(rows: usize, tick: Tick) -> Self {
+        Self {
+            data: UnsafeCell::new(vec![ComponentTicks::new(tick); rows]),
+        }
+    }
+
+    /// The rows, through exclusive access.
+    pub(crate) fn vec_mut(&mut self) -> &mut Vec<ComponentTicks> {
+        self.data.get_mut()
+    }
+
+    /// The rows, shared (invariants I1/I2, as `TypedColumn::slice_shared`:
+    /// the caller holds a read or write flag of the column's type, or a
+    /// `&World` outside any stage context).
+    pub(crate) fn slice_shared(&self) -> &[ComponentTicks] {
+        // SAFETY: as `TypedColumn::slice_shared`: a `&mut` to these ticks only
+        // exists under the write flag of the column's type (I1), which
+        // excludes the caller's read flag, and flagless reads happen only
+        // without flag-holding contexts (I2).
+        unsafe { (*self.data.get()).as_slice() }
+    }
+
+    /// A pointer to row 0 for reading (a read or write flag of the
+    /// column's type is held; rows are read one by one through it, so reads
+    /// may interleave with a `&mut` to *other* rows that the holder of the
+    /// write flag handed out).
+    pub(crate) fn read_ptr(&self) -> *const ComponentTicks {
+        // SAFETY: no `&mut Vec` of these ticks exists while a flag is held
+        // (structural changes need `&mut World`), and the caller's flag
+        // excludes every writer but itself; a short-lived `&Vec` to take the
+        // buffer pointer aliases no `&mut` to the vector.
+        unsafe { (*self.data.get()).as_ptr() }
+    }
+
+    /// A pointer to row 0 for writing (invariant I1: the caller holds the
+    /// write flag of the column's type).
+    pub(crate) fn write_ptr(&self) -> *mut ComponentTicks {
+        // SAFETY: the write flag of the column's type excludes every other
+        // access to this column, so the short-lived `&mut Vec` aliases no
+        // other reference; `Vec::as_mut_ptr` materializes no reference to
+        // the buffer, so pointers from `read_ptr` stay valid beside it.
+        unsafe { (*self.data.get()).as_mut_ptr() }
+    }
+
+    /// The rows, mutable, through a shared reference (invariant I1: the
+    /// caller holds the write flag of the column's type and takes this once
+    /// per borrow, together with the column's own slice).
+    #[expect(
+        clippy::mut_from_ref,
+        reason = "exclusivity is enforced by the borrow flag of the column's type (I1)"
+    )]
+    pub(crate) fn slice_exclusive(&self) -> &mut [ComponentTicks] {
+        // SAFETY: as `TypedColumn::slice_exclusive`: the write flag of the
+        // column's type excludes every other access to these ticks, and the
+        // caller hands the slice out once per borrow.
+        unsafe { (*self.data.get()).as_mut_slice() }
+    }
+}
+
 /// A column with its element type erased; implemented only by [`TypedColumn`].
 ///
 /// Every method that changes the column's length takes `&mut self`, so the
@@ -54,6 +129,13 @@ impl<T: Send + Sync + 'static> TypedColumn<T> {
     /// A new, type-erased, empty column (a `fn` pointer for bundles).
     pub(crate) fn new_erased() -> Box<dyn ErasedColumn> {
         Box::new(Self::new())
+    }
+
+    /// A type-erased column holding `rows` (a restored snapshot column).
+    pub(crate) fn from_vec(rows: Vec<T>) -> Box<dyn ErasedColumn> {
+        Box::new(Self {
+            data: UnsafeCell::new(rows),
+        })
     }
 
     /// The rows, through exclusive access to the column.
@@ -142,6 +224,13 @@ impl<T: Send + Sync + 'static> ErasedColumn for TypedColumn<T> {
 /// Downcasts a shared column; `None` when it is not a column of `T`.
 pub(crate) fn downcast_ref<T: 'static>(column: &dyn ErasedColumn) -> Option<&TypedColumn<T>> {
     column.as_any().downcast_ref::<TypedColumn<T>>()
+}
+
+/// The rows of `column`, shared and without a borrow flag (invariant I2:
+/// callers hold a `&World` outside any stage context); `None` when it is not
+/// a column of `T`.
+pub(crate) fn column_slice<T: 'static>(column: &dyn ErasedColumn) -> Option<&[T]> {
+    downcast_ref::<T>(column).map(TypedColumn::slice_shared)
 }
 
 /// Downcasts an exclusive column; panics (a storage invariant) when it is not

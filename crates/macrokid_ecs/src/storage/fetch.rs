@@ -6,6 +6,7 @@
 
 use std::marker::PhantomData;
 
+use crate::change::{ComponentTicks, Mut, SystemTicks, Tick};
 use crate::entity::Entity;
 
 /// Per-table state of a query item: base pointers of its columns.
@@ -84,10 +85,13 @@ impl<'a, T: Sync> Fetch for ReadFetch<'a, T> {
     }
 }
 
-/// Walks a mutable column.
+/// Walks a mutable column, stamping the ticks of each row written through
+/// its [`Mut`].
 #[doc(hidden)]
 pub struct WriteFetch<'a, T> {
     ptr: *mut T,
+    ticks: *mut ComponentTicks,
+    this_run: Tick,
     len: usize,
     _marker: PhantomData<&'a mut [T]>,
 }
@@ -97,10 +101,22 @@ pub struct WriteFetch<'a, T> {
 unsafe impl<T: Send> Send for WriteFetch<'_, T> {}
 
 impl<'a, T> WriteFetch<'a, T> {
-    /// Walks `column`.
-    pub fn new(column: &'a mut [T]) -> Self {
+    /// Walks `column`, whose ticks (one per row) start at `ticks`, stamping
+    /// writes with `this_run`.
+    ///
+    /// # Safety
+    /// `ticks` points to `column.len()` ticks that nothing else accesses
+    /// for `'a` except row-by-row reads of rows this fetch has not handed
+    /// out (what `TableView::write` returns satisfies this).
+    pub(crate) unsafe fn new(
+        column: &'a mut [T],
+        ticks: *mut ComponentTicks,
+        this_run: Tick,
+    ) -> Self {
         Self {
             ptr: column.as_mut_ptr(),
+            ticks,
+            this_run,
             len: column.len(),
             _marker: PhantomData,
         }
@@ -108,7 +124,7 @@ impl<'a, T> WriteFetch<'a, T> {
 }
 
 impl<'a, T: Send> Fetch for WriteFetch<'a, T> {
-    type Item = &'a mut T;
+    type Item = Mut<'a, T>;
 
     fn rows(&self) -> Option<usize> {
         Some(self.len)
@@ -116,24 +132,112 @@ impl<'a, T: Send> Fetch for WriteFetch<'a, T> {
 
     fn split_at(self, mid: usize) -> (Self, Self) {
         assert!(mid <= self.len, "split past the end of a column");
+        // SAFETY: `mid <= len`, so both results are within (or one past)
+        // the column and its ticks this fetch was made from.
+        let tail = unsafe {
+            Self {
+                ptr: self.ptr.add(mid),
+                ticks: self.ticks.add(mid),
+                this_run: self.this_run,
+                len: self.len - mid,
+                _marker: PhantomData,
+            }
+        };
+        (Self { len: mid, ..self }, tail)
+    }
+
+    #[inline(always)]
+    unsafe fn get(&mut self, row: usize) -> Mut<'a, T> {
+        debug_assert!(row < self.len);
+        // SAFETY: the caller keeps `row < len` and fetches each row once, so
+        // these `&mut` are the only references to that element and its
+        // ticks; the column is borrowed exclusively for `'a` (made from a
+        // `&'a mut [T]`), the ticks by the contract of `new`, and the two
+        // halves of a split cover disjoint rows.
+        unsafe {
+            Mut::new(
+                &mut *self.ptr.add(row),
+                &mut *self.ticks.add(row),
+                self.this_run,
+            )
+        }
+    }
+}
+
+/// Reads the ticks of one column row by row, for `Added`/`Changed`
+/// filters: [`added`](Self::added) and [`changed`](Self::changed) say whether
+/// a row's tick is newer than the system's last run.
+#[doc(hidden)]
+pub struct TicksFetch<'a> {
+    ptr: *const ComponentTicks,
+    len: usize,
+    ticks: SystemTicks,
+    _marker: PhantomData<&'a [ComponentTicks]>,
+}
+
+// SAFETY: a `TicksFetch` reads plain `Copy` data row by row under the
+// borrow flag its query holds.
+unsafe impl Send for TicksFetch<'_> {}
+
+impl TicksFetch<'_> {
+    /// Reads `len` ticks from `ptr`, compared against `ticks`.
+    ///
+    /// # Safety
+    /// `ptr` points to `len` ticks that stay allocated for `'a`, and no row
+    /// is written while this fetch reads it (writes to rows already passed
+    /// are allowed: what `TableView::ticks_of` returns satisfies this).
+    pub(crate) unsafe fn new(ptr: *const ComponentTicks, len: usize, ticks: SystemTicks) -> Self {
+        Self {
+            ptr,
+            len,
+            ticks,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The number of rows.
+    pub fn rows(&self) -> usize {
+        self.len
+    }
+
+    /// Splits into rows `..mid` and `mid..`.
+    ///
+    /// # Panics
+    /// When `mid` is past the end.
+    pub fn split_at(self, mid: usize) -> (Self, Self) {
+        assert!(mid <= self.len, "split past the end of a tick column");
         let tail = Self {
-            // SAFETY: `mid <= len`, so the result is within (or one past) the
-            // column this fetch was made from.
+            // SAFETY: `mid <= len`: within (or one past) the ticks.
             ptr: unsafe { self.ptr.add(mid) },
             len: self.len - mid,
+            ticks: self.ticks,
             _marker: PhantomData,
         };
         (Self { len: mid, ..self }, tail)
     }
 
     #[inline(always)]
-    unsafe fn get(&mut self, row: usize) -> &'a mut T {
-        debug_assert!(row < self.len);
-        // SAFETY: the caller keeps `row < len` and fetches each row once, so
-        // this `&mut` is the only reference to that element; the column is
-        // borrowed exclusively for `'a` (made from a `&'a mut [T]`), and the
-        // two halves of a split cover disjoint rows.
-        unsafe { &mut *self.ptr.add(row) }
+    fn read(&self, row: usize) -> ComponentTicks {
+        assert!(row < self.len, "tick row out of range");
+        // SAFETY: `row < len`, and by the contract of `new` nothing writes
+        // this row now; the read copies it out.
+        unsafe { self.ptr.add(row).read() }
+    }
+
+    /// Whether row `row` was added after the system's last run.
+    #[inline(always)]
+    pub fn added(&self, row: usize) -> bool {
+        self.read(row)
+            .added
+            .is_newer_than(self.ticks.last_run, self.ticks.this_run)
+    }
+
+    /// Whether row `row` was changed (or added) after the system's last run.
+    #[inline(always)]
+    pub fn changed(&self, row: usize) -> bool {
+        self.read(row)
+            .changed
+            .is_newer_than(self.ticks.last_run, self.ticks.this_run)
     }
 }
 
@@ -172,6 +276,28 @@ impl<F: Fetch> Fetch for OptionFetch<F> {
             // SAFETY: forwarded from the caller.
             unsafe { fetch.get(row) }
         })
+    }
+}
+
+/// Yields whether the table has a component (`Has<T>`), the same for
+/// every row.
+#[doc(hidden)]
+pub struct HasFetch(pub bool);
+
+impl Fetch for HasFetch {
+    type Item = bool;
+
+    fn rows(&self) -> Option<usize> {
+        None
+    }
+
+    fn split_at(self, _mid: usize) -> (Self, Self) {
+        (Self(self.0), Self(self.0))
+    }
+
+    #[inline(always)]
+    unsafe fn get(&mut self, _row: usize) -> bool {
+        self.0
     }
 }
 
@@ -252,10 +378,94 @@ macro_rules! impl_fetch_tuple {
 
 for_each_tuple!(impl_fetch_tuple);
 
-/// A fetch with a row counter: the only way rows are fetched. Yields rows
-/// `0..len` in order, each once.
-pub(crate) struct Cursor<F> {
+/// The per-row part of a query filter: whether a row passes. `()` passes
+/// every row (table-level filters need nothing per row).
+#[doc(hidden)]
+pub trait FilterFetch: Send + Sized {
+    /// Whether row `row` passes.
+    fn matches(&self, row: usize) -> bool;
+
+    /// Splits into rows `..mid` and `mid..`.
+    fn split_at(self, mid: usize) -> (Self, Self);
+}
+
+impl FilterFetch for () {
+    #[inline(always)]
+    fn matches(&self, _row: usize) -> bool {
+        true
+    }
+
+    fn split_at(self, _mid: usize) -> (Self, Self) {
+        ((), ())
+    }
+}
+
+/// Rows added since the system's last run.
+#[doc(hidden)]
+pub struct AddedFetch<'a>(pub TicksFetch<'a>);
+
+/// Rows changed (or added) since the system's last run.
+#[doc(hidden)]
+pub struct ChangedFetch<'a>(pub TicksFetch<'a>);
+
+impl FilterFetch for AddedFetch<'_> {
+    #[inline(always)]
+    fn matches(&self, row: usize) -> bool {
+        self.0.added(row)
+    }
+
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        let (a, b) = self.0.split_at(mid);
+        (Self(a), Self(b))
+    }
+}
+
+impl FilterFetch for ChangedFetch<'_> {
+    #[inline(always)]
+    fn matches(&self, row: usize) -> bool {
+        self.0.changed(row)
+    }
+
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        let (a, b) = self.0.split_at(mid);
+        (Self(a), Self(b))
+    }
+}
+
+macro_rules! impl_filter_fetch_tuple {
+    ($($F:ident),*) => {
+        impl<$($F: FilterFetch),*> FilterFetch for ($($F,)*) {
+            #[inline(always)]
+            #[allow(non_snake_case, unused_variables)]
+            fn matches(&self, row: usize) -> bool {
+                let ($($F,)*) = self;
+                true $(&& $F.matches(row))*
+            }
+
+            #[allow(non_snake_case, unused_variables, clippy::unused_unit)]
+            fn split_at(self, mid: usize) -> (Self, Self) {
+                let ($($F,)*) = self;
+                $(let $F = $F.split_at(mid);)*
+                (($($F.0,)*), ($($F.1,)*))
+            }
+        }
+    };
+}
+
+impl_filter_fetch_tuple!(A);
+impl_filter_fetch_tuple!(A, B);
+impl_filter_fetch_tuple!(A, B, C);
+impl_filter_fetch_tuple!(A, B, C, D);
+impl_filter_fetch_tuple!(A, B, C, D, E);
+impl_filter_fetch_tuple!(A, B, C, D, E, F);
+impl_filter_fetch_tuple!(A, B, C, D, E, F, G);
+impl_filter_fetch_tuple!(A, B, C, D, E, F, G, H);
+
+/// A fetch with a row counter: the only way rows are fetched. Yields the
+/// rows of `0..len` that pass the filter, in order, each once.
+pub(crate) struct Cursor<F, R = ()> {
     fetch: F,
+    filter: R,
     row: usize,
     len: usize,
 }
@@ -265,7 +475,18 @@ impl<F: Fetch> Cursor<F> {
     ///
     /// # Panics
     /// When `fetch` covers a different number of rows.
+    #[cfg(test)]
     pub(crate) fn new(fetch: F, rows: usize) -> Self {
+        Cursor::filtered(fetch, (), rows)
+    }
+}
+
+impl<F: Fetch, R: FilterFetch> Cursor<F, R> {
+    /// Walks the rows of `fetch` (`rows` of them) that pass `filter`.
+    ///
+    /// # Panics
+    /// When `fetch` covers a different number of rows.
+    pub(crate) fn filtered(fetch: F, filter: R, rows: usize) -> Self {
         if let Some(len) = fetch.rows() {
             assert_eq!(
                 len, rows,
@@ -274,6 +495,7 @@ impl<F: Fetch> Cursor<F> {
         }
         Self {
             fetch,
+            filter,
             row: 0,
             len: rows,
         }
@@ -294,41 +516,55 @@ impl<F: Fetch> Cursor<F> {
             "split of a started cursor or past its end"
         );
         let (a, b) = self.fetch.split_at(mid);
+        let (fa, fb) = self.filter.split_at(mid);
         (
             Self {
                 fetch: a,
+                filter: fa,
                 row: 0,
                 len: mid,
             },
             Self {
                 fetch: b,
+                filter: fb,
                 row: 0,
                 len: self.len - mid,
             },
         )
     }
 
-    /// The next row's item.
+    /// The next passing row's item.
     #[inline(always)]
     pub(crate) fn next(&mut self) -> Option<F::Item> {
-        if self.row < self.len {
+        while self.row < self.len {
             let row = self.row;
             self.row += 1;
-            // SAFETY: `row < len`, the length the fetch was checked against
-            // (or split to), and `row` only grows, so each row is fetched once.
-            Some(unsafe { self.fetch.get(row) })
-        } else {
-            None
+            if self.filter.matches(row) {
+                // SAFETY: `row < len`, the length the fetch was checked
+                // against (or split to), and `row` only grows, so each row
+                // is fetched once.
+                return Some(unsafe { self.fetch.get(row) });
+            }
         }
+        None
     }
 
-    /// Calls `f` on every remaining row's item, in order.
+    /// The number of remaining rows that pass the filter.
+    pub(crate) fn count_passing(&self) -> usize {
+        (self.row..self.len)
+            .filter(|&row| self.filter.matches(row))
+            .count()
+    }
+
+    /// Calls `f` on every remaining passing row's item, in order.
     #[inline(always)]
     pub(crate) fn for_each(mut self, mut f: impl FnMut(F::Item)) {
         for row in self.row..self.len {
-            // SAFETY: `row < len` as for `next`, each row once (the cursor is
-            // consumed).
-            f(unsafe { self.fetch.get(row) });
+            if self.filter.matches(row) {
+                // SAFETY: `row < len` as for `next`, each row once (the
+                // cursor is consumed).
+                f(unsafe { self.fetch.get(row) });
+            }
         }
     }
 }
@@ -341,20 +577,22 @@ mod tests {
     fn cursors_split_and_walk_each_row_once() {
         let mut a = vec![1_u32, 2, 3, 4, 5];
         let b = vec![10_u64, 20, 30, 40, 50];
-        let fetch = (
-            WriteFetch::new(&mut a),
-            OptionFetch::new(Some(ReadFetch::new(&b))),
-        );
+        let mut ticks = vec![ComponentTicks::default(); 5];
+        // SAFETY: `ticks` has one entry per row and is touched by nothing
+        // else while the fetch lives.
+        let write = unsafe { WriteFetch::new(&mut a, ticks.as_mut_ptr(), Tick::new(7)) };
+        let fetch = (write, OptionFetch::new(Some(ReadFetch::new(&b))));
         let cursor = Cursor::new(fetch, 5);
         let (left, mut right) = cursor.split_at(2);
         assert_eq!(right.remaining(), 3);
         std::thread::scope(|s| {
-            s.spawn(move || left.for_each(|(x, y)| *x += *y.unwrap() as u32));
-            while let Some((x, y)) = right.next() {
+            s.spawn(move || left.for_each(|(mut x, y)| *x += *y.unwrap() as u32));
+            while let Some((mut x, y)) = right.next() {
                 *x *= y.map_or(0, |y| *y as u32);
             }
         });
         assert_eq!(a, [11, 22, 90, 160, 250]);
+        assert!(ticks.iter().all(|t| t.changed == Tick::new(7)));
     }
 
     #[test]

@@ -14,11 +14,12 @@
 //!   written type at most once per borrow of the state
 //!   ([`view::TableView`]; columns of read types only as shared slices, as
 //!   often as asked).
-//! - **(I2) unguarded reads only without guards.** `World`'s `&self` getters
+//! - **(I2) unguarded reads only without write guards.** `World`'s `&self` getters
 //!   read without flags. Flags are taken only by `World::query` (which holds
 //!   `&mut World`) and inside a stage context (which is made from
 //!   `&mut World` and gives systems no `&World`), so an unguarded reader and a
-//!   guarded writer never coexist.
+//!   guarded writer never coexist. (`World::query_ref` takes read flags
+//!   through `&World`: readers only, so it may run beside unguarded reads.)
 //!
 //! Rows are walked through [`fetch::Cursor`], which fetches each row once
 //! and never past the end of its table.
@@ -39,10 +40,13 @@ mod view;
 pub use archetype::ComponentType;
 pub(crate) use archetype::{for_each_finishing, Archetype, ArchetypeId};
 pub use borrow::{Access, AccessList, Mode, Ref, RefMut};
-pub(crate) use column::typed_mut;
+pub(crate) use column::{column_slice, typed_mut};
 pub use column::{ErasedColumn, TypedColumn};
 pub(crate) use fetch::Cursor;
-pub use fetch::{EntityFetch, Fetch, OptionFetch, ReadFetch, WriteFetch};
+pub use fetch::{
+    AddedFetch, ChangedFetch, EntityFetch, Fetch, FilterFetch, HasFetch, OptionFetch, ReadFetch,
+    TicksFetch, WriteFetch,
+};
 pub(crate) use resource::ResourceSlot;
 pub use view::TableView;
 pub(crate) use view::{guarded_mut, guarded_ref, Components, QueryState, Views};

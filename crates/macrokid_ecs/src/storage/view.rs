@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use super::archetype::{Archetype, ArchetypeId, ComponentType};
 use super::borrow::{AccessList, BorrowFlag, BorrowSet, Mode, Ref, RefMut};
+use super::fetch::{TicksFetch, WriteFetch};
+use crate::change::{ComponentTicks, SystemTicks};
 use crate::entity::Entity;
 use crate::hash::TypeIdMap;
 
@@ -44,6 +46,7 @@ pub(crate) struct QueryState<'w> {
     archetypes: &'w [Archetype],
     matched: Arc<[ArchetypeId]>,
     access: AccessList,
+    ticks: SystemTicks,
     _borrows: BorrowSet<'w>,
 }
 
@@ -60,6 +63,7 @@ impl<'w> QueryState<'w> {
         components: &'w Components,
         access: AccessList,
         matched: Arc<[ArchetypeId]>,
+        ticks: SystemTicks,
         who: &'static str,
     ) -> Self {
         assert!(
@@ -76,6 +80,7 @@ impl<'w> QueryState<'w> {
             archetypes,
             matched,
             access,
+            ticks,
             _borrows: borrows,
         }
     }
@@ -88,6 +93,18 @@ impl<'w> QueryState<'w> {
             .sum()
     }
 
+    /// The view of table `archetype` when the query matched it. Borrows
+    /// `self` mutably as [`views`](Self::views) does.
+    pub(crate) fn view_of(&mut self, archetype: ArchetypeId) -> Option<TableView<'_>> {
+        self.matched.binary_search(&archetype).ok()?;
+        Some(TableView {
+            archetype: &self.archetypes[archetype as usize],
+            access: &self.access,
+            ticks: self.ticks,
+            taken: 0,
+        })
+    }
+
     /// One view per matched table, each table once. Borrowing `self`
     /// mutably for as long as any view (or anything fetched through one)
     /// lives is what keeps each column handed out once per borrow (I1).
@@ -95,6 +112,7 @@ impl<'w> QueryState<'w> {
         Views {
             archetypes: self.archetypes,
             access: &self.access,
+            ticks: self.ticks,
             matched: self.matched.iter(),
         }
     }
@@ -104,6 +122,7 @@ impl<'w> QueryState<'w> {
 pub(crate) struct Views<'s> {
     archetypes: &'s [Archetype],
     access: &'s AccessList,
+    ticks: SystemTicks,
     matched: std::slice::Iter<'s, ArchetypeId>,
 }
 
@@ -115,6 +134,7 @@ impl<'s> Iterator for Views<'s> {
         Some(TableView {
             archetype: &self.archetypes[id as usize],
             access: self.access,
+            ticks: self.ticks,
             taken: 0,
         })
     }
@@ -130,6 +150,7 @@ impl<'s> Iterator for Views<'s> {
 pub struct TableView<'a> {
     archetype: &'a Archetype,
     access: &'a AccessList,
+    ticks: SystemTicks,
     /// Bit `i` set: `access.items[i]`, declared as a write, was fetched.
     taken: u64,
 }
@@ -145,19 +166,33 @@ impl<'a> TableView<'a> {
         self.archetype.len() == 0
     }
 
+    /// Whether the table has a `T` column (no access needed: the table's
+    /// shape, not its data).
+    pub fn contains<T: 'static>(&self) -> bool {
+        self.archetype.has(TypeId::of::<T>())
+    }
+
     /// The entities, by row.
     pub fn entities(&self) -> &'a [Entity] {
         self.archetype.entities()
     }
 
-    fn take(&mut self, type_id: TypeId, write: bool) -> Option<usize> {
-        let (index, access) = self
-            .access
+    /// The ticks of the system (or world access) this view serves.
+    pub fn system_ticks(&self) -> SystemTicks {
+        self.ticks
+    }
+
+    fn declared(&self, type_id: TypeId) -> (usize, &'a crate::storage::Access) {
+        self.access
             .items
             .iter()
             .enumerate()
             .find(|(_, a)| a.type_id == type_id)
-            .expect("storage invariant broken: a query fetched a component it did not declare");
+            .expect("storage invariant broken: a query fetched a component it did not declare")
+    }
+
+    fn take(&mut self, type_id: TypeId, write: bool) -> Option<usize> {
+        let (index, access) = self.declared(type_id);
         assert!(
             !write || access.mode == Mode::Write,
             "storage invariant broken: a query fetched `{}` mutably after declaring a read",
@@ -196,12 +231,61 @@ impl<'a> TableView<'a> {
     /// # Panics
     /// When `T` was not declared as a write or was already fetched from
     /// this view.
-    pub fn write<T: Send + Sync + 'static>(&mut self) -> Option<&'a mut [T]> {
+    ///
+    /// Also returns a pointer to the column's ticks (row 0), to stamp the
+    /// rows written through it.
+    pub(crate) fn write<T: Send + Sync + 'static>(
+        &mut self,
+    ) -> Option<(&'a mut [T], *mut ComponentTicks)> {
         let column = self.take(TypeId::of::<T>(), true)?;
         // (I1): the write flag of `T` is held by the `QueryState` this view
         // borrows, and `take` marked the access so this slice is handed out
         // once.
-        Some(self.archetype.typed_column::<T>(column).slice_exclusive())
+        Some((
+            self.archetype.typed_column::<T>(column).slice_exclusive(),
+            self.archetype.tick_column(column).write_ptr(),
+        ))
+    }
+
+    /// A fetch over the column of `T` (declared write) that stamps the
+    /// rows written through its [`Mut`](crate::Mut)s, or `None` when the
+    /// table lacks `T`.
+    ///
+    /// # Panics
+    /// As [`write`](Self::write).
+    pub fn write_fetch<T: Send + Sync + 'static>(&mut self) -> Option<WriteFetch<'a, T>> {
+        let this_run = self.ticks.this_run;
+        let (column, ticks) = self.write::<T>()?;
+        // SAFETY: `write` returns the column's own ticks, one per row, under
+        // the write flag of `T`; the only other access to them is a filter
+        // of this query reading rows before they are fetched.
+        Some(unsafe { WriteFetch::new(column, ticks, this_run) })
+    }
+
+    /// A filter fetch over the ticks of `T` (declared, read or write), or
+    /// `None` when the table lacks `T`.
+    ///
+    /// # Panics
+    /// When `T` was not declared.
+    pub fn ticks_fetch<T: 'static>(&self) -> Option<TicksFetch<'a>> {
+        let ptr = self.ticks_of::<T>()?;
+        // SAFETY: `ticks_of` points to the `len()` ticks of `T` in this
+        // table, under the flag of `T` the query holds; the only writer is
+        // this query's own `&mut T` fetch, which writes a row only after the
+        // filter read it.
+        Some(unsafe { TicksFetch::new(ptr, self.len(), self.ticks) })
+    }
+
+    /// A pointer to row 0 of the ticks of `T` (declared, read or write;
+    /// not counted as a fetch), or `None` when the table lacks `T`. For
+    /// `Added`/`Changed` filters, which read one row's ticks at a time.
+    ///
+    /// # Panics
+    /// When `T` was not declared.
+    fn ticks_of<T: 'static>(&self) -> Option<*const ComponentTicks> {
+        self.declared(TypeId::of::<T>());
+        let column = self.archetype.column_index(TypeId::of::<T>())?;
+        Some(self.archetype.tick_column(column).read_ptr())
     }
 }
 
@@ -234,6 +318,7 @@ pub(crate) fn guarded_mut<'w, T: Send + Sync + 'static>(
     components: &'w Components,
     archetype: &'w Archetype,
     row: usize,
+    ticks: SystemTicks,
     who: &'static str,
 ) -> Option<RefMut<'w, T>> {
     let column = archetype.column_index(TypeId::of::<T>())?;
@@ -244,13 +329,17 @@ pub(crate) fn guarded_mut<'w, T: Send + Sync + 'static>(
     // (I1): the write flag of `T` is now held by `held` (then by the
     // returned guard), which excludes every other access to the column.
     let value = &mut archetype.typed_column::<T>(column).slice_exclusive()[row];
-    Some(RefMut::new(value, held))
+    let row_ticks = &mut archetype.tick_column(column).slice_exclusive()[row];
+    Some(RefMut::new(value, held).with_ticks(row_ticks, ticks.this_run))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::storage::borrow::AccessList;
+
+    const TICKS: SystemTicks =
+        SystemTicks::new(crate::change::Tick::new(0), crate::change::Tick::new(1));
 
     fn table_with(values: &[(u32, u64)]) -> (Archetype, Components) {
         let types = {
@@ -281,13 +370,13 @@ mod tests {
         access.add::<u32>(Mode::Write);
         access.add::<u64>(Mode::Read);
         let access = access.validate("q");
-        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), "test");
+        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
         assert_eq!(state.len(), 3);
         {
             let mut views = state.views();
             let mut view = views.next().unwrap();
             assert!(views.next().is_none());
-            let a = view.write::<u32>().unwrap();
+            let a = view.write::<u32>().unwrap().0;
             let b = view.read::<u64>().unwrap();
             for (x, y) in a.iter_mut().zip(b) {
                 *x += *y as u32;
@@ -308,7 +397,7 @@ mod tests {
             .map(|row| *guarded_ref::<u32>(&components, &table, row, "check").unwrap())
             .collect();
         assert_eq!(values, [22, 66, 99]);
-        *guarded_mut::<u64>(&components, &table, 1, "w").unwrap() += 1;
+        *guarded_mut::<u64>(&components, &table, 1, TICKS, "w").unwrap() += 1;
         assert_eq!(table.get::<u64>(1), Some(&21));
     }
 
@@ -320,7 +409,7 @@ mod tests {
         access.add::<u32>(Mode::Write);
         let access = access.validate("q");
         let tables = std::slice::from_ref(&table);
-        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), "test");
+        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
         let mut view = state.views().next().unwrap();
         let _a = view.write::<u32>();
         let _b = view.write::<u32>();
@@ -335,11 +424,11 @@ mod tests {
         access.add::<u64>(Mode::Write);
         access.add::<u32>(Mode::Read);
         let access = access.validate("q");
-        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), "test");
+        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
         let mut view = state.views().next().unwrap();
         let a = view.read::<u32>().unwrap();
         let b = view.read::<u32>().unwrap();
-        let c = view.write::<u64>().unwrap();
+        let c = view.write::<u64>().unwrap().0;
         for ((x, y), z) in a.iter().zip(b).zip(c.iter_mut()) {
             *z += u64::from(x + y);
         }
@@ -356,7 +445,7 @@ mod tests {
         access.add::<u32>(Mode::Write);
         let access = access.validate("q");
         let tables = std::slice::from_ref(&table);
-        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), "test");
+        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
         let mut view = state.views().next().unwrap();
         let _a = view.write::<u32>();
         let _b = view.read::<u32>();
@@ -373,11 +462,11 @@ mod tests {
         assert!(read.is_err());
         assert!(flag.is_free(), "the read flag was released on unwind");
         let write = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _w = guarded_mut::<u32>(&components, &table, 5, "writer");
+            let _w = guarded_mut::<u32>(&components, &table, 5, TICKS, "writer");
         }));
         assert!(write.is_err());
         assert!(flag.is_free(), "the write flag was released on unwind");
-        *guarded_mut::<u32>(&components, &table, 0, "writer").unwrap() += 1;
+        *guarded_mut::<u32>(&components, &table, 0, TICKS, "writer").unwrap() += 1;
         assert_eq!(
             *guarded_ref::<u32>(&components, &table, 0, "reader").unwrap(),
             2
@@ -395,6 +484,7 @@ mod tests {
             &components,
             AccessList::default(),
             Arc::from([0]),
+            TICKS,
             "test",
         );
         let mut view = state.views().next().unwrap();

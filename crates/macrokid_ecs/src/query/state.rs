@@ -1,0 +1,145 @@
+//! [`QueryState`]: a query's matched tables and access, held by its user
+//! so that running the query takes no lock and re-tests only new tables.
+
+use std::any::TypeId;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::{FilterDeclaredIn, QueryBorrow, QueryData, QueryFilter, ReadOnlyQueryData};
+use crate::query::DeclaredIn;
+use crate::storage::{AccessList, ArchetypeId};
+use crate::system::SystemCx;
+use crate::world::World;
+
+/// A query's cached state — its validated access and the tables it matches
+/// — kept by the user between runs (in a system's struct, or beside a
+/// world), like bevy_ecs's `QueryState`. Running it takes no lock: it tests
+/// only the tables made since its last run (legion and bevy do the same).
+///
+/// ```
+/// use macrokid_ecs::prelude::*;
+/// use macrokid_ecs::QueryState;
+///
+/// struct Pos(i32);
+/// let mut world = World::new();
+/// world.spawn((Pos(1),));
+/// let mut state = QueryState::<&mut Pos>::new();
+/// for mut p in state.query(&mut world).iter() {
+///     p.0 += 1;
+/// }
+/// world.spawn((Pos(5), 1_u8)); // a new table: matched on the next run
+/// assert_eq!(state.query(&mut world).iter().map(|p| p.0).sum::<i32>(), 7);
+/// ```
+///
+/// One state may serve several worlds; switching worlds re-matches from
+/// scratch.
+pub struct QueryState<Q: QueryData, F: QueryFilter = ()> {
+    access: AccessList,
+    required: Vec<TypeId>,
+    excluded: Vec<TypeId>,
+    /// The world (and restore count) `matches` belongs to.
+    epoch: Option<(u64, u64)>,
+    seen: usize,
+    matches: Arc<[ArchetypeId]>,
+    _marker: PhantomData<fn() -> (Q, F)>,
+}
+
+impl<Q: QueryData, F: QueryFilter> Default for QueryState<Q, F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
+    /// A state that matches nothing yet.
+    ///
+    /// # Panics
+    /// When `Q` names one component twice, at least once mutably.
+    pub fn new() -> Self {
+        let mut access = AccessList::default();
+        Q::access(&mut access);
+        let mut filter_access = AccessList::default();
+        F::access(&mut filter_access);
+        let access = access
+            .validate(std::any::type_name::<Q>())
+            .with_filter_reads(filter_access);
+        let mut required = Vec::new();
+        Q::required(&mut required);
+        F::required(&mut required);
+        required.sort_unstable();
+        required.dedup();
+        let mut excluded = Vec::new();
+        F::excluded(&mut excluded);
+        excluded.sort_unstable();
+        excluded.dedup();
+        Self {
+            access,
+            required,
+            excluded,
+            epoch: None,
+            seen: 0,
+            matches: Arc::from([]),
+            _marker: PhantomData,
+        }
+    }
+
+    fn update(&mut self, world: &World) -> Arc<[ArchetypeId]> {
+        let epoch = world.table_epoch();
+        if self.epoch != Some(epoch) {
+            self.epoch = Some(epoch);
+            self.seen = 0;
+            self.matches = Arc::from([]);
+        }
+        world.extend_matches(
+            &self.required,
+            &self.excluded,
+            &mut self.seen,
+            &mut self.matches,
+        );
+        self.matches.clone()
+    }
+
+    /// Runs the query on an exclusive world (as
+    /// [`World::query_filtered`]).
+    pub fn query<'w>(&mut self, world: &'w mut World) -> QueryBorrow<'w, Q, F> {
+        let matched = self.update(world);
+        let world: &'w World = world;
+        let ticks = world.world_ticks();
+        QueryBorrow::new(
+            world.borrow_tables(self.access.clone(), matched, ticks, "QueryState::query"),
+            world.entities(),
+        )
+    }
+
+    /// Runs a read-only query on a shared world (as [`World::query_ref`]).
+    pub fn query_ref<'w>(&mut self, world: &'w World) -> QueryBorrow<'w, Q, F>
+    where
+        Q: ReadOnlyQueryData,
+    {
+        let matched = self.update(world);
+        QueryBorrow::new(
+            world.borrow_tables(
+                self.access.clone(),
+                matched,
+                world.world_ticks(),
+                "QueryState::query_ref",
+            ),
+            world.entities(),
+        )
+    }
+
+    /// Runs the query inside system `S` (as [`SystemCx::query_filtered`]):
+    /// `Q` and `F` must be declared by `S`.
+    pub fn query_in<'c, S: ?Sized>(&mut self, cx: &'c SystemCx<'_, S>) -> QueryBorrow<'c, Q, F>
+    where
+        Q: DeclaredIn<S>,
+        F: FilterDeclaredIn<S>,
+    {
+        let world = cx.world();
+        let matched = self.update(world);
+        QueryBorrow::new(
+            world.borrow_tables(self.access.clone(), matched, cx.ticks(), cx.name()),
+            world.entities(),
+        )
+    }
+}

@@ -1,0 +1,964 @@
+//! World hashes and snapshots: a stable 64-bit digest of a world, and a
+//! versioned byte format that restores a world exactly.
+//!
+//! Both work on the component and resource types registered in a
+//! [`SnapshotRegistry`] (each world holds one, see
+//! [`World::snapshot_registry_mut`](crate::World::snapshot_registry_mut)), by **name**: a snapshot written by one
+//! build of a program can be restored by another build that registers the
+//! same names, whatever the `TypeId`s there are.
+//!
+//! # Snapshot format, version 1
+//!
+//! A 32-byte header, then a body:
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `b"MKECSWLD"` |
+//! | 8 | 4 | format version, `u32` little-endian (this crate writes and reads [`SNAPSHOT_FORMAT_VERSION`]) |
+//! | 12 | 1 | byte order of the plain-old-data columns: `1` little-endian, `2` big-endian |
+//! | 13 | 3 | zero |
+//! | 16 | 8 | body length in bytes, `u64` little-endian |
+//! | 24 | 8 | XXH3-64 (seed 0) of the body, `u64` little-endian |
+//! | 32 | body length | the body |
+//!
+//! The body is one MessagePack value (rmp-serde, structs as maps with field
+//! names) of this shape:
+//!
+//! ```text
+//! Body {
+//!     entities: { generations: [u32], free: [u32] },   // per slot index; the free list in order
+//!     tables:   [ { entities: [u64],                     // Entity::to_bits, by row
+//!                   columns:  [ { name: str,             // registered component name
+//!                                 pod_size: u32 | nil,   // element size for plain-old-data columns
+//!                                 bytes: bin } ] } ],
+//!     resources: [ { name: str, bytes: bin } ],
+//! }
+//! ```
+//!
+//! A plain-old-data column ([`SnapshotRegistry::register_pod`]) is its rows'
+//! raw bytes, `rows × pod_size` of them, in the byte order the header names
+//! (little-endian on every machine this crate is built for today); a serde
+//! column ([`SnapshotRegistry::register`]) is the MessagePack array of its
+//! rows; a resource is the MessagePack encoding of its value. Tables are in
+//! the world's table order, rows in table order, so that a restored world
+//! iterates its queries in the same order as the original.
+//!
+//! Restoring decodes and checks everything (header, checksum, names, column
+//! lengths, the consistency of the entity table) before it changes the
+//! world: a truncated, corrupted or foreign snapshot is a [`SnapshotError`]
+//! and leaves the world as it was.
+//!
+//! # World hash
+//!
+//! [`World::hash`](crate::World::hash) is XXH3-64 (seed 0, the algorithm of the xxHash
+//! specification) over, in this order: the tag `b"macrokid world hash v1"`;
+//! for every live entity by ascending index its id (`u64` LE), its
+//! component count (`u32` LE) and, for each component in ascending name
+//! order, the name (`u32` LE length, UTF-8 bytes) and the value (`u64` LE
+//! length, then the bytes a snapshot column would hold for that row); then
+//! for every registered resource present, by ascending name, its name and
+//! value the same way. An unregistered component contributes its
+//! `std::any::type_name` and the length `u64::MAX` in place of a value (its
+//! presence counts, its value cannot). The digest depends on the logical
+//! content only — not on table order, row order, thread count or allocation
+//! — and is the same on every machine of one byte order.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+
+use crate::change::Tick;
+use crate::component::{Component, Resource};
+use crate::entity::{Entities, Entity, Location};
+use crate::hash::TypeIdMap;
+use crate::storage::{
+    column_slice, Archetype, ArchetypeId, ComponentType, ErasedColumn, ResourceSlot, TypedColumn,
+};
+
+/// The snapshot format version this crate writes and reads.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+
+const MAGIC: &[u8; 8] = b"MKECSWLD";
+const HEADER_LEN: usize = 32;
+const HASH_TAG: &[u8] = b"macrokid world hash v1";
+
+#[cfg(target_endian = "little")]
+const NATIVE_BYTE_ORDER: u8 = 1;
+#[cfg(target_endian = "big")]
+const NATIVE_BYTE_ORDER: u8 = 2;
+
+/// What went wrong writing, reading or restoring a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// A live entity holds a component type that is not registered for
+    /// snapshots, so the world cannot be written whole. Register it with
+    /// [`SnapshotRegistry::register`] or [`SnapshotRegistry::register_pod`].
+    #[error(
+        "component `{component}` is held by live entities but not registered for snapshots; \
+         register it with `SnapshotRegistry::register` or `register_pod`"
+    )]
+    UnregisteredComponent {
+        /// The `std::any::type_name` of the component.
+        component: &'static str,
+    },
+
+    /// The bytes do not start with the snapshot magic `MKECSWLD`: they are
+    /// not a macrokid world snapshot.
+    #[error("not a macrokid world snapshot: the first 8 bytes are {found:02x?}, not `MKECSWLD`")]
+    NotASnapshot {
+        /// The first bytes found (up to 8).
+        found: Vec<u8>,
+    },
+
+    /// The snapshot is shorter (or longer) than its header says: it was
+    /// truncated or has trailing bytes. Transfer it again.
+    #[error(
+        "snapshot is {actual} bytes long but its header says {expected}; \
+         it was truncated or has trailing bytes"
+    )]
+    Length {
+        /// Header plus body length, from the header.
+        expected: u64,
+        /// The length of the bytes given.
+        actual: u64,
+    },
+
+    /// The snapshot was written in a format version this crate does not
+    /// read. Restore it with the macrokid version that wrote it.
+    #[error(
+        "snapshot format version {found} is not supported (this build reads version {supported})"
+    )]
+    UnsupportedVersion {
+        /// The version in the header.
+        found: u32,
+        /// The version this crate reads.
+        supported: u32,
+    },
+
+    /// The snapshot's plain-old-data columns are in a byte order other than
+    /// this machine's (or the byte-order field is invalid).
+    #[error(
+        "snapshot byte order {found} (1 = little-endian, 2 = big-endian) differs from this \
+         machine's ({native}); plain-old-data columns cannot be read here"
+    )]
+    ByteOrder {
+        /// The byte-order field of the header.
+        found: u8,
+        /// This machine's byte order, in the same code.
+        native: u8,
+    },
+
+    /// The body's checksum does not match the header: the bytes were
+    /// corrupted.
+    #[error("snapshot body checksum is {actual:#018x}, header says {expected:#018x}; the bytes are corrupted")]
+    Checksum {
+        /// The checksum in the header.
+        expected: u64,
+        /// The checksum of the body given.
+        actual: u64,
+    },
+
+    /// Serializing a value failed (its `Serialize` impl returned an error).
+    #[error("could not encode {what}: {message}")]
+    Encode {
+        /// What was being encoded (a component or resource name).
+        what: String,
+        /// The encoder's message.
+        message: String,
+    },
+
+    /// Deserializing part of the snapshot failed: the body is malformed, or
+    /// a value does not decode as the type registered under its name here.
+    #[error("could not decode {what}: {message}")]
+    Decode {
+        /// What was being decoded (`snapshot body`, a component or resource name).
+        what: String,
+        /// The decoder's message.
+        message: String,
+    },
+
+    /// The snapshot names a component or resource that is not registered in
+    /// this world's [`SnapshotRegistry`]. Register the type under that name
+    /// before restoring.
+    #[error("snapshot names {kind} `{name}`, which is not registered here; register it before restoring")]
+    UnknownName {
+        /// `"component"` or `"resource"`.
+        kind: &'static str,
+        /// The name in the snapshot.
+        name: String,
+    },
+
+    /// A column does not fit its registration here: plain-old-data in the
+    /// snapshot but serde here (or the reverse), a different element size,
+    /// or a row count other than the table's.
+    #[error("column `{name}` does not fit its registration here: {reason}")]
+    Column {
+        /// The component name.
+        name: String,
+        /// What does not fit, with the values.
+        reason: String,
+    },
+
+    /// The snapshot's entity table or tables contradict each other (an
+    /// entity in two rows, a stale generation, a table listed twice, a free
+    /// list naming a live slot...).
+    #[error("snapshot is inconsistent: {reason}")]
+    Inconsistent {
+        /// What contradicts what, with the values.
+        reason: String,
+    },
+}
+
+/// Decodes a column of exactly `rows` rows from its bytes.
+type DecodeColumn = fn(&[u8], usize) -> Result<Box<dyn ErasedColumn>, SnapshotError>;
+
+/// How a registered component is written: the functions of one type,
+/// type-erased.
+#[derive(Clone, Copy)]
+struct ComponentCodec {
+    name: &'static str,
+    component: ComponentType,
+    /// `Some(size_of::<T>())` for plain-old-data components.
+    pod_size: Option<usize>,
+    /// Appends the whole column's bytes.
+    encode_column: fn(&dyn ErasedColumn, &mut Vec<u8>) -> Result<(), SnapshotError>,
+    /// Appends one row's bytes (what the column holds for that row).
+    encode_row: fn(&dyn ErasedColumn, usize, &mut Vec<u8>) -> Result<(), SnapshotError>,
+    /// A column of exactly `rows` rows from its bytes.
+    decode_column: DecodeColumn,
+}
+
+/// How a registered resource is written.
+#[derive(Clone, Copy)]
+struct ResourceCodec {
+    name: &'static str,
+    type_id: TypeId,
+    encode: fn(&ResourceSlot, &mut Vec<u8>) -> Result<(), SnapshotError>,
+    decode: fn(&[u8]) -> Result<ResourceSlot, SnapshotError>,
+}
+
+/// The component and resource types a world can hash by value, snapshot and
+/// restore, each under a name.
+///
+/// Names default to [`std::any::type_name`]; `*_as` registers a name of
+/// your choosing (stable across renames and compiler versions). Cloning is
+/// cheap (function pointers), so one registry built at start-up can be
+/// given to many worlds ([`World::from_snapshot`](crate::World::from_snapshot)).
+#[derive(Clone, Default)]
+pub struct SnapshotRegistry {
+    components: Vec<ComponentCodec>,
+    component_by_type: TypeIdMap<TypeId, usize>,
+    component_by_name: HashMap<&'static str, usize>,
+    resources: Vec<ResourceCodec>,
+    resource_by_type: TypeIdMap<TypeId, usize>,
+    resource_by_name: HashMap<&'static str, usize>,
+}
+
+impl fmt::Debug for SnapshotRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnapshotRegistry")
+            .field(
+                "components",
+                &self.components.iter().map(|c| c.name).collect::<Vec<_>>(),
+            )
+            .field(
+                "resources",
+                &self.resources.iter().map(|r| r.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+fn encode_error(what: &str, error: impl fmt::Display) -> SnapshotError {
+    SnapshotError::Encode {
+        what: what.to_owned(),
+        message: error.to_string(),
+    }
+}
+
+fn decode_error(what: &str, error: impl fmt::Display) -> SnapshotError {
+    SnapshotError::Decode {
+        what: what.to_owned(),
+        message: error.to_string(),
+    }
+}
+
+fn column_of<T: 'static>(column: &dyn ErasedColumn) -> &[T] {
+    column_slice::<T>(column).unwrap_or_else(|| {
+        panic!(
+            "storage invariant broken: a column registered as `{}` holds another type",
+            std::any::type_name::<T>()
+        )
+    })
+}
+
+fn serde_encode_column<T: Component + Serialize>(
+    column: &dyn ErasedColumn,
+    out: &mut Vec<u8>,
+) -> Result<(), SnapshotError> {
+    rmp_serde::encode::write(out, column_of::<T>(column))
+        .map_err(|e| encode_error(std::any::type_name::<T>(), e))
+}
+
+fn serde_encode_row<T: Component + Serialize>(
+    column: &dyn ErasedColumn,
+    row: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), SnapshotError> {
+    rmp_serde::encode::write(out, &column_of::<T>(column)[row])
+        .map_err(|e| encode_error(std::any::type_name::<T>(), e))
+}
+
+fn serde_decode_column<T: Component + DeserializeOwned>(
+    bytes: &[u8],
+    rows: usize,
+) -> Result<Box<dyn ErasedColumn>, SnapshotError> {
+    let name = std::any::type_name::<T>();
+    let values: Vec<T> = rmp_serde::from_slice(bytes).map_err(|e| decode_error(name, e))?;
+    if values.len() != rows {
+        return Err(SnapshotError::Column {
+            name: name.to_owned(),
+            reason: format!("{} values for a table of {rows} rows", values.len()),
+        });
+    }
+    Ok(TypedColumn::from_vec(values))
+}
+
+fn pod_encode_column<T: Component + bytemuck::Pod>(
+    column: &dyn ErasedColumn,
+    out: &mut Vec<u8>,
+) -> Result<(), SnapshotError> {
+    out.extend_from_slice(bytemuck::cast_slice(column_of::<T>(column)));
+    Ok(())
+}
+
+fn pod_encode_row<T: Component + bytemuck::Pod>(
+    column: &dyn ErasedColumn,
+    row: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), SnapshotError> {
+    out.extend_from_slice(bytemuck::bytes_of(&column_of::<T>(column)[row]));
+    Ok(())
+}
+
+fn pod_decode_column<T: Component + bytemuck::Pod>(
+    bytes: &[u8],
+    rows: usize,
+) -> Result<Box<dyn ErasedColumn>, SnapshotError> {
+    let size = std::mem::size_of::<T>();
+    let expected = rows.checked_mul(size);
+    if expected != Some(bytes.len()) {
+        return Err(SnapshotError::Column {
+            name: std::any::type_name::<T>().to_owned(),
+            reason: format!("{} bytes for {rows} rows of {size} bytes each", bytes.len()),
+        });
+    }
+    let values: Vec<T> = if size == 0 {
+        vec![T::zeroed(); rows]
+    } else {
+        // Copies into a `Vec<T>`, so the input's alignment does not matter.
+        bytemuck::pod_collect_to_vec(bytes)
+    };
+    Ok(TypedColumn::from_vec(values))
+}
+
+fn resource_encode<T: Resource + Serialize>(
+    slot: &ResourceSlot,
+    out: &mut Vec<u8>,
+) -> Result<(), SnapshotError> {
+    rmp_serde::encode::write(out, slot.get::<T>())
+        .map_err(|e| encode_error(std::any::type_name::<T>(), e))
+}
+
+fn resource_decode<T: Resource + DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<ResourceSlot, SnapshotError> {
+    let value: T =
+        rmp_serde::from_slice(bytes).map_err(|e| decode_error(std::any::type_name::<T>(), e))?;
+    Ok(ResourceSlot::new(value))
+}
+
+impl SnapshotRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers component `T`, written with serde (MessagePack), under
+    /// its `std::any::type_name`. Registering a type again replaces its
+    /// entry.
+    ///
+    /// # Panics
+    /// When another type is already registered under the same name.
+    pub fn register<T: Component + Serialize + DeserializeOwned>(&mut self) -> &mut Self {
+        self.register_as::<T>(std::any::type_name::<T>())
+    }
+
+    /// [`register`](Self::register) under `name`.
+    ///
+    /// # Panics
+    /// When another type is already registered under `name`.
+    pub fn register_as<T: Component + Serialize + DeserializeOwned>(
+        &mut self,
+        name: &'static str,
+    ) -> &mut Self {
+        self.add_component(ComponentCodec {
+            name,
+            component: ComponentType::of::<T>(),
+            pod_size: None,
+            encode_column: serde_encode_column::<T>,
+            encode_row: serde_encode_row::<T>,
+            decode_column: serde_decode_column::<T>,
+        })
+    }
+
+    /// Registers plain-old-data component `T`, written as its raw bytes
+    /// (one `memcpy` per column), under its `std::any::type_name`.
+    ///
+    /// # Panics
+    /// When another type is already registered under the same name.
+    pub fn register_pod<T: Component + bytemuck::Pod>(&mut self) -> &mut Self {
+        self.register_pod_as::<T>(std::any::type_name::<T>())
+    }
+
+    /// [`register_pod`](Self::register_pod) under `name`.
+    ///
+    /// # Panics
+    /// When another type is already registered under `name`.
+    pub fn register_pod_as<T: Component + bytemuck::Pod>(
+        &mut self,
+        name: &'static str,
+    ) -> &mut Self {
+        self.add_component(ComponentCodec {
+            name,
+            component: ComponentType::of::<T>(),
+            pod_size: Some(std::mem::size_of::<T>()),
+            encode_column: pod_encode_column::<T>,
+            encode_row: pod_encode_row::<T>,
+            decode_column: pod_decode_column::<T>,
+        })
+    }
+
+    /// Registers resource `T` (serde, MessagePack) under its
+    /// `std::any::type_name`: snapshots carry it, restores replace it, and
+    /// the world hash covers it.
+    ///
+    /// # Panics
+    /// When another type is already registered under the same name.
+    pub fn register_resource<T: Resource + Serialize + DeserializeOwned>(&mut self) -> &mut Self {
+        self.register_resource_as::<T>(std::any::type_name::<T>())
+    }
+
+    /// [`register_resource`](Self::register_resource) under `name`.
+    ///
+    /// # Panics
+    /// When another type is already registered under `name`.
+    pub fn register_resource_as<T: Resource + Serialize + DeserializeOwned>(
+        &mut self,
+        name: &'static str,
+    ) -> &mut Self {
+        let codec = ResourceCodec {
+            name,
+            type_id: TypeId::of::<T>(),
+            encode: resource_encode::<T>,
+            decode: resource_decode::<T>,
+        };
+        let index = match self.resource_by_type.get(&codec.type_id) {
+            Some(&index) => {
+                self.resource_by_name.remove(self.resources[index].name);
+                self.resources[index] = codec;
+                index
+            }
+            None => {
+                self.resources.push(codec);
+                self.resources.len() - 1
+            }
+        };
+        if let Some(&other) = self.resource_by_name.get(name) {
+            assert!(
+                other == index,
+                "snapshot name `{name}` is already registered for another resource type"
+            );
+        }
+        self.resource_by_type.insert(codec.type_id, index);
+        self.resource_by_name.insert(name, index);
+        self
+    }
+
+    fn add_component(&mut self, codec: ComponentCodec) -> &mut Self {
+        let type_id = codec.component.type_id;
+        let index = match self.component_by_type.get(&type_id) {
+            Some(&index) => {
+                self.component_by_name.remove(self.components[index].name);
+                self.components[index] = codec;
+                index
+            }
+            None => {
+                self.components.push(codec);
+                self.components.len() - 1
+            }
+        };
+        if let Some(&other) = self.component_by_name.get(codec.name) {
+            assert!(
+                other == index,
+                "snapshot name `{}` is already registered for another component type",
+                codec.name
+            );
+        }
+        self.component_by_type.insert(type_id, index);
+        self.component_by_name.insert(codec.name, index);
+        self
+    }
+
+    /// Whether component or resource type `T` is registered.
+    pub fn contains<T: 'static>(&self) -> bool {
+        self.component_by_type.contains_key(&TypeId::of::<T>())
+            || self.resource_by_type.contains_key(&TypeId::of::<T>())
+    }
+
+    fn component(&self, type_id: TypeId) -> Option<&ComponentCodec> {
+        self.component_by_type
+            .get(&type_id)
+            .map(|&i| &self.components[i])
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The body, as serde sees it.
+
+#[derive(Serialize, Deserialize)]
+struct Body {
+    entities: EntityTable,
+    tables: Vec<TableRecord>,
+    resources: Vec<NamedBytes>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EntityTable {
+    generations: Vec<u32>,
+    free: Vec<u32>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TableRecord {
+    entities: Vec<u64>,
+    columns: Vec<ColumnRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ColumnRecord {
+    name: String,
+    pod_size: Option<u32>,
+    #[serde(with = "serde_bytes")]
+    bytes: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct NamedBytes {
+    name: String,
+    #[serde(with = "serde_bytes")]
+    bytes: Vec<u8>,
+}
+
+/// The parts of a world that a snapshot writes and a restore replaces.
+pub(crate) struct WorldParts<'a> {
+    pub(crate) entities: &'a Entities,
+    pub(crate) archetypes: &'a [Archetype],
+    pub(crate) resources: &'a TypeIdMap<TypeId, ResourceSlot>,
+}
+
+/// A decoded, checked snapshot, ready to replace a world's contents.
+pub(crate) struct Restored {
+    pub(crate) entities: Entities,
+    /// Tables in snapshot order; the first has no components.
+    pub(crate) archetypes: Vec<Archetype>,
+    /// The component types of every table (to register their borrow flags).
+    pub(crate) component_types: Vec<ComponentType>,
+    pub(crate) resources: Vec<(TypeId, ResourceSlot)>,
+}
+
+/// Writes a snapshot of `world` (see the module docs for the format).
+pub(crate) fn write(
+    registry: &SnapshotRegistry,
+    world: &WorldParts<'_>,
+) -> Result<Vec<u8>, SnapshotError> {
+    let mut tables = Vec::with_capacity(world.archetypes.len());
+    for table in world.archetypes {
+        let codecs: Option<Vec<&ComponentCodec>> = table
+            .types()
+            .iter()
+            .map(|&t| registry.component(t))
+            .collect();
+        let Some(codecs) = codecs else {
+            if table.len() == 0 {
+                // An empty table of an unregistered type holds nothing to
+                // restore; it is left out.
+                continue;
+            }
+            let missing = table
+                .types()
+                .iter()
+                .position(|&t| registry.component(t).is_none())
+                .expect("some type is unregistered");
+            return Err(SnapshotError::UnregisteredComponent {
+                component: table.type_names()[missing],
+            });
+        };
+        let mut columns = Vec::with_capacity(codecs.len());
+        for (index, codec) in codecs.iter().enumerate() {
+            let mut bytes = Vec::new();
+            (codec.encode_column)(table.column(index), &mut bytes)?;
+            columns.push(ColumnRecord {
+                name: codec.name.to_owned(),
+                pod_size: codec
+                    .pod_size
+                    .map(|s| u32::try_from(s).expect("component larger than 4 GiB")),
+                bytes,
+            });
+        }
+        tables.push(TableRecord {
+            entities: table.entities().iter().map(|e| e.to_bits()).collect(),
+            columns,
+        });
+    }
+    let mut resources = Vec::new();
+    for codec in &registry.resources {
+        if let Some(slot) = world.resources.get(&codec.type_id) {
+            let mut bytes = Vec::new();
+            (codec.encode)(slot, &mut bytes)?;
+            resources.push(NamedBytes {
+                name: codec.name.to_owned(),
+                bytes,
+            });
+        }
+    }
+    resources.sort_by(|a, b| a.name.cmp(&b.name));
+    let body = Body {
+        entities: EntityTable {
+            generations: world.entities.generations().collect(),
+            free: world.entities.free_list().to_vec(),
+        },
+        tables,
+        resources,
+    };
+    let body = rmp_serde::to_vec_named(&body).map_err(|e| encode_error("snapshot body", e))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
+    out.push(NATIVE_BYTE_ORDER);
+    out.extend_from_slice(&[0; 3]);
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&xxh3_64(&body).to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+fn le_u32(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes.try_into().expect("4 bytes"))
+}
+
+fn le_u64(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+}
+
+/// Checks the header and returns the body.
+fn body_of(bytes: &[u8]) -> Result<&[u8], SnapshotError> {
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(SnapshotError::NotASnapshot {
+            found: bytes[..bytes.len().min(MAGIC.len())].to_vec(),
+        });
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(SnapshotError::Length {
+            expected: HEADER_LEN as u64,
+            actual: bytes.len() as u64,
+        });
+    }
+    let version = le_u32(&bytes[8..12]);
+    if version != SNAPSHOT_FORMAT_VERSION {
+        return Err(SnapshotError::UnsupportedVersion {
+            found: version,
+            supported: SNAPSHOT_FORMAT_VERSION,
+        });
+    }
+    if bytes[12] != NATIVE_BYTE_ORDER {
+        return Err(SnapshotError::ByteOrder {
+            found: bytes[12],
+            native: NATIVE_BYTE_ORDER,
+        });
+    }
+    let body_len = le_u64(&bytes[16..24]);
+    let expected = body_len.saturating_add(HEADER_LEN as u64);
+    if expected != bytes.len() as u64 {
+        return Err(SnapshotError::Length {
+            expected,
+            actual: bytes.len() as u64,
+        });
+    }
+    let body = &bytes[HEADER_LEN..];
+    let checksum = le_u64(&bytes[24..32]);
+    let actual = xxh3_64(body);
+    if checksum != actual {
+        return Err(SnapshotError::Checksum {
+            expected: checksum,
+            actual,
+        });
+    }
+    Ok(body)
+}
+
+fn inconsistent(reason: String) -> SnapshotError {
+    SnapshotError::Inconsistent { reason }
+}
+
+/// Decodes and checks a snapshot against `registry`, building the world
+/// contents it describes. Nothing outside the result is touched.
+///
+/// Restored rows are stamped added and changed at `tick`.
+pub(crate) fn read(
+    registry: &SnapshotRegistry,
+    bytes: &[u8],
+    tick: Tick,
+) -> Result<Restored, SnapshotError> {
+    let body: Body =
+        rmp_serde::from_slice(body_of(bytes)?).map_err(|e| decode_error("snapshot body", e))?;
+    let generations = body.entities.generations;
+    let slot_count = generations.len();
+    if u32::try_from(slot_count).is_err() {
+        return Err(inconsistent(format!(
+            "{slot_count} entity slots (at most 2^32 - 1)"
+        )));
+    }
+    let mut locations: Vec<Option<Location>> = vec![None; slot_count];
+    let mut archetypes = Vec::with_capacity(body.tables.len());
+    let mut component_types = Vec::new();
+    let mut table_sets: HashMap<Vec<TypeId>, usize> = HashMap::new();
+    for (table_index, table) in body.tables.into_iter().enumerate() {
+        let archetype = ArchetypeId::try_from(table_index)
+            .map_err(|_| inconsistent("more than 2^32 tables".to_owned()))?;
+        let rows = table.entities.len();
+        // Resolve every column first, then order them by type id as a table
+        // stores them.
+        let mut columns: Vec<(ComponentType, Box<dyn ErasedColumn>)> =
+            Vec::with_capacity(table.columns.len());
+        for column in table.columns {
+            let codec = registry
+                .component_by_name
+                .get(column.name.as_str())
+                .map(|&i| &registry.components[i])
+                .ok_or_else(|| SnapshotError::UnknownName {
+                    kind: "component",
+                    name: column.name.clone(),
+                })?;
+            let here = codec.pod_size.map(|s| s as u64);
+            if column.pod_size.map(u64::from) != here {
+                let describe = |s: Option<u64>| match s {
+                    Some(size) => format!("plain-old-data of {size} bytes"),
+                    None => "serde".to_owned(),
+                };
+                return Err(SnapshotError::Column {
+                    name: column.name,
+                    reason: format!(
+                        "{} in the snapshot, {} here",
+                        describe(column.pod_size.map(u64::from)),
+                        describe(here)
+                    ),
+                });
+            }
+            let decoded = (codec.decode_column)(&column.bytes, rows)?;
+            columns.push((codec.component, decoded));
+        }
+        columns.sort_by_key(|(c, _)| c.type_id);
+        let types: Vec<TypeId> = columns.iter().map(|(c, _)| c.type_id).collect();
+        if let Some(w) = columns
+            .windows(2)
+            .find(|w| w[0].0.type_id == w[1].0.type_id)
+        {
+            return Err(inconsistent(format!(
+                "table {table_index} lists component `{}` twice",
+                w[0].0.name
+            )));
+        }
+        if table_index == 0 && !types.is_empty() {
+            return Err(inconsistent(
+                "the first table must be the one without components".to_owned(),
+            ));
+        }
+        if let Some(first) = table_sets.insert(types, table_index) {
+            return Err(inconsistent(format!(
+                "tables {first} and {table_index} have the same component set"
+            )));
+        }
+        let mut entities = Vec::with_capacity(rows);
+        for (row, &bits) in table.entities.iter().enumerate() {
+            let entity = Entity::from_bits(bits);
+            let index = entity.index() as usize;
+            let Some(&generation) = generations.get(index) else {
+                return Err(inconsistent(format!(
+                    "entity {entity} is beyond the {slot_count} entity slots"
+                )));
+            };
+            if generation != entity.generation() {
+                return Err(inconsistent(format!(
+                    "entity {entity} is in table {table_index} but slot {index} has generation {generation}"
+                )));
+            }
+            if locations[index].is_some() {
+                return Err(inconsistent(format!(
+                    "entity {entity} is in more than one row"
+                )));
+            }
+            locations[index] = Some(Location {
+                archetype,
+                row: row as u32,
+            });
+            entities.push(entity);
+        }
+        let (types, columns): (Vec<ComponentType>, Vec<Box<dyn ErasedColumn>>) =
+            columns.into_iter().unzip();
+        component_types.extend_from_slice(&types);
+        archetypes.push(Archetype::from_parts(&types, columns, entities, tick));
+    }
+    if archetypes.is_empty() {
+        return Err(inconsistent(
+            "no tables (the table without components is always written)".to_owned(),
+        ));
+    }
+    let mut on_free_list = vec![false; slot_count];
+    for &index in &body.entities.free {
+        let i = index as usize;
+        if i >= slot_count {
+            return Err(inconsistent(format!(
+                "free list names slot {index} of {slot_count}"
+            )));
+        }
+        if locations[i].is_some() || on_free_list[i] {
+            return Err(inconsistent(format!(
+                "free list names slot {index}, which is alive or listed twice"
+            )));
+        }
+        on_free_list[i] = true;
+    }
+    for (index, location) in locations.iter().enumerate() {
+        if location.is_none() && !on_free_list[index] && generations[index] != u32::MAX {
+            return Err(inconsistent(format!(
+                "slot {index} is neither alive, free nor retired"
+            )));
+        }
+    }
+    let mut resources = Vec::with_capacity(body.resources.len());
+    for resource in body.resources {
+        let codec = registry
+            .resource_by_name
+            .get(resource.name.as_str())
+            .map(|&i| &registry.resources[i])
+            .ok_or_else(|| SnapshotError::UnknownName {
+                kind: "resource",
+                name: resource.name.clone(),
+            })?;
+        resources.push((codec.type_id, (codec.decode)(&resource.bytes)?));
+    }
+    Ok(Restored {
+        entities: Entities::from_parts(&generations, &locations, body.entities.free),
+        archetypes,
+        component_types,
+        resources,
+    })
+}
+
+/// The world hash (see the module docs for what it covers).
+pub(crate) fn hash(registry: &SnapshotRegistry, world: &WorldParts<'_>) -> u64 {
+    /// One component of a table, in hashing order.
+    struct HashColumn<'a> {
+        name: &'a str,
+        column: usize,
+        codec: Option<&'a ComponentCodec>,
+    }
+
+    let plans: Vec<Vec<HashColumn<'_>>> = world
+        .archetypes
+        .iter()
+        .map(|table| {
+            let mut plan: Vec<HashColumn<'_>> = table
+                .types()
+                .iter()
+                .enumerate()
+                .map(|(column, &type_id)| {
+                    let codec = registry.component(type_id);
+                    HashColumn {
+                        name: codec.map_or(table.type_names()[column], |c| c.name),
+                        column,
+                        codec,
+                    }
+                })
+                .collect();
+            plan.sort_by(|a, b| a.name.cmp(b.name));
+            plan
+        })
+        .collect();
+    fn write_value(hasher: &mut Xxh3, name: &str, bytes: Option<&[u8]>) {
+        hasher.update(&(name.len() as u32).to_le_bytes());
+        hasher.update(name.as_bytes());
+        match bytes {
+            Some(bytes) => {
+                hasher.update(&(bytes.len() as u64).to_le_bytes());
+                hasher.update(bytes);
+            }
+            None => hasher.update(&u64::MAX.to_le_bytes()),
+        }
+    }
+
+    let mut hasher = Xxh3::new();
+    hasher.update(HASH_TAG);
+    let mut value = Vec::new();
+    for (entity, location) in world.entities.live() {
+        let table = &world.archetypes[location.archetype as usize];
+        let plan = &plans[location.archetype as usize];
+        hasher.update(&entity.to_bits().to_le_bytes());
+        hasher.update(&(plan.len() as u32).to_le_bytes());
+        for column in plan {
+            match column.codec {
+                Some(codec) => {
+                    value.clear();
+                    match (codec.encode_row)(
+                        table.column(column.column),
+                        location.row as usize,
+                        &mut value,
+                    ) {
+                        Ok(()) => write_value(&mut hasher, column.name, Some(&value)),
+                        // A value whose `Serialize` fails hashes as its
+                        // error message, so the digest stays defined.
+                        Err(error) => {
+                            let message = error.to_string();
+                            write_value(&mut hasher, column.name, Some(message.as_bytes()));
+                        }
+                    }
+                }
+                None => write_value(&mut hasher, column.name, None),
+            }
+        }
+    }
+    let mut resources: Vec<&ResourceCodec> = registry
+        .resources
+        .iter()
+        .filter(|c| world.resources.contains_key(&c.type_id))
+        .collect();
+    resources.sort_by(|a, b| a.name.cmp(b.name));
+    for codec in resources {
+        value.clear();
+        let slot = &world.resources[&codec.type_id];
+        match (codec.encode)(slot, &mut value) {
+            Ok(()) => write_value(&mut hasher, codec.name, Some(&value)),
+            Err(error) => {
+                let message = error.to_string();
+                write_value(&mut hasher, codec.name, Some(message.as_bytes()));
+            }
+        }
+    }
+    hasher.digest()
+}
