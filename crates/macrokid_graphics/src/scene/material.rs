@@ -118,9 +118,9 @@ pub enum AlphaMode {
 ///
 /// The base colour of a fragment is `base_color_factor × base-colour texture × vertex colour`,
 /// all linear (glTF 2.0 §3.9.2): the texture's sRGB texels must be decoded to linear first,
-/// which is what uploading its image with an sRGB format does (see
-/// [`ColorSpace`](super::ColorSpace); the mesh renderer in this crate does not sample
-/// textures yet). A per-instance tint, where a renderer has one, multiplies this too.
+/// which is what uploading its image with an sRGB format does (the uploader's contract, see
+/// [`ColorSpace`](super::ColorSpace)). A per-instance tint, where a renderer has one,
+/// multiplies this too.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Material {
     /// The material's name in the file, if any.

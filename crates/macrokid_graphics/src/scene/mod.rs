@@ -53,8 +53,7 @@ pub use texture::{ColorSpace, Image};
 /// | 24 | `uv` | 2 × f32, glTF `TEXCOORD_n` with n = [`Primitive::uv_set`] (origin top-left, as glTF §3.7.2.1) |
 /// | 32 | `color` | 4 × f32, linear RGBA, glTF `COLOR_0` (white when absent) |
 ///
-/// `shaders/mesh.vert` reads `position` and `normal` (locations 0 and 1); `uv` and `color`
-/// are in the buffer but not read by that shader.
+/// Shader locations 0–3 in that order (`shaders/mesh.vert`).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 #[repr(C)]
 pub struct Vertex {

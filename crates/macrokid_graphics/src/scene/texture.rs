@@ -13,8 +13,7 @@ use super::SceneError;
 /// This is the contract for whoever uploads an [`Image`] to the GPU: upload a
 /// [`ColorSpace::Srgb`] image with an sRGB format (e.g. Vulkan `R8G8B8A8_SRGB`) so that
 /// sampling returns linear values, and a [`ColorSpace::Linear`] one with a UNORM format.
-/// (The mesh renderer in this crate does not sample textures yet.) The loader itself leaves
-/// the texel bytes as the file stores them.
+/// The loader itself leaves the texel bytes as the file stores them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ColorSpace {
     /// sRGB transfer function (IEC 61966-2-1): upload with an sRGB format so that sampling
