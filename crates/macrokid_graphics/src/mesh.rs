@@ -34,11 +34,22 @@ pub struct Mesh {
 
 impl Mesh {
     /// The unit cube centred on the origin (corners at ±0.5): 24 vertices (4 per face, so each
-    /// face has its own flat normal) and 36 indices, counter-clockwise from outside. Each face
-    /// maps the whole texture, `uv` 0..1, upright when seen from outside (the face's top-left
-    /// corner at `uv = (0, 0)`, glTF's origin); vertex colours are white.
+    /// face has its own flat normal) and 36 indices, counter-clockwise from outside; vertex
+    /// colours are white.
+    ///
+    /// Each face maps the whole texture, `uv` 0..1, with glTF's texture orientation (`uv =
+    /// (0, 0)` is the image's top-left corner, u runs right along a row, v runs down), seen
+    /// from outside the cube:
+    /// - the four side faces (±X, ±Z) are upright: texture up is +Y, so texture right is
+    ///   `+Y × normal` (−Z on +X, +X on +Z, +Z on −X, −X on −Z);
+    /// - the top face (+Y) has texture up towards −Z and right towards +X, and the bottom face
+    ///   (−Y) has up towards +Z and right towards +X: both read upright when the cube is
+    ///   tipped to show them to a viewer in front of the +Z face, their edge shared with the
+    ///   +Z face at the image's bottom (top face) or top (bottom face).
     pub fn cube() -> Mesh {
-        // (normal, tangent u, tangent v) with u × v = normal so the winding is CCW from outside.
+        // (normal, tangent a, tangent b) with a × b = normal so the winding is CCW from outside.
+        // These fix the corner positions and the triangle order (and so the rendered images);
+        // the UVs come from each face's texture directions below.
         let faces: [([f32; 3], [f32; 3], [f32; 3]); 6] = [
             ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]),
             ([-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]),
@@ -48,19 +59,23 @@ impl Mesh {
             ([0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]),
         ];
         let mut mesh = Mesh::default();
-        for (n, u, v) in faces {
-            let (n, u, v) = (Vec3::from(n), Vec3::from(u), Vec3::from(v));
+        for (n, a, b) in faces {
+            let (n, a, b) = (Vec3::from(n), Vec3::from(a), Vec3::from(b));
             debug_assert!(
-                u.cross(v).abs_diff_eq(n, 1e-6),
+                a.cross(b).abs_diff_eq(n, 1e-6),
                 "cube face basis must be right-handed"
             );
+            // Texture up and right on this face as seen from outside (right × up = normal).
+            let up = if n.y == 0.0 { Vec3::Y } else { -n.y * Vec3::Z };
+            let right = up.cross(n);
             let base = mesh.vertices.len() as u32;
-            for (su, sv) in [(-1.0f32, -1.0f32), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)] {
+            for (sa, sb) in [(-1.0f32, -1.0f32), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)] {
+                let position = 0.5 * (n + sa * a + sb * b);
                 mesh.vertices.push(Vertex {
-                    position: (0.5 * (n + su * u + sv * v)).to_array(),
+                    position: position.to_array(),
                     normal: n.to_array(),
-                    // `u` runs right and `v` up across the face; texture rows run down.
-                    uv: [0.5 * (su + 1.0), 0.5 * (1.0 - sv)],
+                    // Texture rows run down, so v grows against `up`.
+                    uv: [0.5 + position.dot(right), 0.5 - position.dot(up)],
                     color: [1.0; 4],
                 });
             }
@@ -159,10 +174,12 @@ impl Mesh {
     /// - Node transforms (matrix or TRS, composed down the hierarchy) are applied to positions;
     ///   normals use the inverse-transpose and are renormalised; mirrored nodes (negative
     ///   determinant) get their triangle winding flipped so front faces stay CCW.
-    /// - Normals come from the file when present, otherwise they are computed per vertex as the
-    ///   area-weighted sum of the adjacent face normals of that primitive.
-    /// - UVs (`TEXCOORD_0`) and vertex colours (`COLOR_0`) are kept; materials and images are
-    ///   dropped (use [`Model`] to keep them).
+    /// - Normals come from the file when present; a primitive without them is flat-shaded
+    ///   (glTF 2.0 §3.7.2.1): de-indexed into three vertices per triangle, each with the
+    ///   triangle's face normal, so its vertex count is three times its triangle count.
+    /// - UVs (the set chosen per primitive, [`Primitive::uv_set`](crate::scene::Primitive::uv_set))
+    ///   and vertex colours (`COLOR_0`) are kept; materials and images are dropped (use
+    ///   [`Model`] to keep them).
     /// - The result is centred on the origin with its largest side 1.
     ///
     /// # Errors

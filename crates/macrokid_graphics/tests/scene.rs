@@ -120,22 +120,22 @@ fn box_textured_gltf_matches_the_glb() {
 }
 
 #[test]
-fn box_vertex_colors_are_not_white() {
+fn box_vertex_colors_are_the_rgb_cube() {
     let model = load("BoxVertexColors.glb");
     assert_sane(&model, "BoxVertexColors.glb");
-    let colors: HashSet<[u32; 4]> = model
-        .primitives
-        .iter()
-        .flat_map(|p| &p.mesh.vertices)
-        .map(|v| v.color.map(f32::to_bits))
-        .collect();
-    assert!(colors.len() > 2, "{} distinct colours", colors.len());
-    assert!(!colors.contains(&[1.0f32; 4].map(f32::to_bits)) || colors.len() > 2);
-    assert!(model
-        .primitives
-        .iter()
-        .flat_map(|p| &p.mesh.vertices)
-        .any(|v| v.color[..3].iter().any(|&c| c < 0.5)));
+    // The file is the unit cube [0, 1]³ whose COLOR_0 (VEC3 float) equals each corner's
+    // position: black at the origin, red at +X, white at (1, 1, 1)…, alpha 1 (VEC3).
+    let vertices = &model.primitives[0].mesh.vertices;
+    assert_eq!(vertices.len(), 24);
+    for v in vertices {
+        let [x, y, z] = v.position;
+        assert_eq!(v.color, [x, y, z, 1.0], "corner {:?}", v.position);
+    }
+    let colors: HashSet<[u32; 4]> = vertices.iter().map(|v| v.color.map(f32::to_bits)).collect();
+    assert_eq!(colors.len(), 8, "one colour per corner");
+    assert_eq!(vertices[0].color, [0.0, 0.0, 0.0, 1.0], "vertex 0 is black");
+    assert_eq!(vertices[1].color, [1.0, 0.0, 0.0, 1.0], "vertex 1 is red");
+    assert_eq!(vertices[7].color, [1.0; 4], "vertex 7 is white");
     // No material in the file: the glTF default material.
     assert_eq!(model.materials.len(), 1);
     assert_eq!(model.materials[0].source_index, None);
@@ -248,14 +248,24 @@ fn cube_uvs_cover_each_face_upright() {
         expected.sort_unstable();
         assert_eq!(corners, expected);
         let at = |uv: [f32; 2]| Vec3::from(face.iter().find(|v| v.uv == uv).unwrap().position);
+        // Where the texture's right and up edges run on the cube: u grows to the right along
+        // the top row, v grows down along the left column (glTF's top-left origin).
         let right = at([1.0, 0.0]) - at([0.0, 0.0]);
-        let down = at([0.0, 1.0]) - at([0.0, 0.0]);
-        // u runs right and v runs down as seen from outside: right × up is the outward normal.
-        let outward = right.cross(-down).normalize();
-        assert!(
-            outward.abs_diff_eq(Vec3::from(face[0].normal), 1e-6),
-            "{outward}"
-        );
+        let up = at([0.0, 0.0]) - at([0.0, 1.0]);
+        assert_eq!(at([1.0, 1.0]) - at([0.0, 1.0]), right, "a parallelogram");
+        let normal = Vec3::from(face[0].normal);
+        // Seen from outside, right × up points at the viewer: the image is not mirrored.
+        assert_eq!(right.cross(up), normal, "mirrored on the face {normal}");
+        // And it is upright: +Y up on the sides; on the top face up is −Z (its bottom edge
+        // is shared with the +Z face), on the bottom face +Z (its top edge is).
+        let expected_up = if normal == Vec3::Y {
+            Vec3::NEG_Z
+        } else if normal == Vec3::NEG_Y {
+            Vec3::Z
+        } else {
+            Vec3::Y
+        };
+        assert_eq!(up, expected_up, "texture up on the face {normal}");
         assert!(face.iter().all(|v| v.color == [1.0; 4]));
     }
 }
@@ -582,16 +592,24 @@ fn normalised_colours_and_uvs_in_a_strip() {
     });
     let model = Model::load(write_gltf("strip", json, &bin)).unwrap();
     let mesh = &model.primitives[0].mesh;
-    assert_eq!(
-        mesh.indices,
-        vec![0, 1, 2, 1, 3, 2],
-        "strip as a list, winding kept"
-    );
-    assert_eq!(mesh.vertices[0].color, [1.0, 0.0, 0.0, 1.0]);
-    assert_eq!(mesh.vertices[1].color, [0.0, 1.0, 0.0, 128.0 / 255.0]);
-    assert_eq!(mesh.vertices[3].color, [0.2, 0.4, 0.6, 0.8]);
-    assert_eq!(mesh.vertices[3].uv, [1.0, 1.0]);
-    assert_eq!(mesh.vertices[1].uv, [1.0, 0.0]);
+    // No NORMAL: flat-shaded, so the strip's list `0 1 2, 1 3 2` (winding kept) is
+    // de-indexed into six vertices.
+    assert_eq!(mesh.indices, (0..6).collect::<Vec<u32>>());
+    let corner = [0usize, 1, 2, 1, 3, 2];
+    let positions = [[0., 0., 0.], [1., 0., 0.], [0., 1., 0.], [1., 1., 0.]];
+    for (v, &c) in mesh.vertices.iter().zip(&corner) {
+        assert_eq!(v.position, positions[c], "strip as a list, winding kept");
+    }
+    let colors = [
+        [1.0, 0.0, 0.0, 1.0],
+        [0.0, 1.0, 0.0, 128.0 / 255.0],
+        [0.0, 0.0, 1.0, 0.0],
+        [0.2, 0.4, 0.6, 0.8],
+    ];
+    let uvs = [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]];
+    for (v, &c) in mesh.vertices.iter().zip(&corner) {
+        assert_eq!((v.color, v.uv), (colors[c], uvs[c]), "corner {c}");
+    }
     for v in &mesh.vertices {
         assert_eq!(
             v.normal,
@@ -680,7 +698,7 @@ fn a_shared_mesh_is_loaded_once_and_drawn_per_node() {
         "nodes": [
             {"mesh": 0, "translation": [10, 0, 0]},
             {"mesh": 0, "scale": [-1, 1, 1], "children": [2]},
-            {"mesh": 0, "translation": [0, 3, 0]}
+            {"mesh": 0, "translation": [3, 0, 0]}
         ],
         "meshes": [{"name": "tri", "primitives": [{"attributes": {"POSITION": 0}, "indices": 1, "material": 0}]}],
         "materials": [{"name": "red", "pbrMetallicRoughness": {"baseColorFactor": [1, 0, 0, 1]},
@@ -705,10 +723,12 @@ fn a_shared_mesh_is_loaded_once_and_drawn_per_node() {
     );
     assert!(!model.draws[0].is_mirrored());
     assert!(model.draws[1].is_mirrored() && model.draws[2].is_mirrored());
-    // The child inherits the parent's mirror: vertex (1, 0, 0) lands at (-1, 3, 0).
+    // The child's world transform is parent × local (glTF 2.0 "Transformations"): vertex
+    // (1, 0, 0) is moved by the child's translation to (4, 0, 0), then mirrored by the
+    // parent's scale to (-4, 0, 0). The other order (local × parent) would give (2, 0, 0).
     let child = model.draws[2].transform.transform_point3(Vec3::X);
     assert!(
-        child.abs_diff_eq(Vec3::new(-1.0, 3.0, 0.0), 1e-6),
+        child.abs_diff_eq(Vec3::new(-4.0, 0.0, 0.0), 1e-6),
         "{child}"
     );
     let m = &model.materials[0];
@@ -729,6 +749,232 @@ fn a_shared_mesh_is_loaded_once_and_drawn_per_node() {
     model.normalize_to_unit_cube();
     let (lo, hi) = model.bounds().unwrap();
     assert!(((hi - lo).max_element() - 1.0).abs() < 1e-5 && ((lo + hi) * 0.5).length() < 1e-5);
+}
+
+#[test]
+fn an_indexed_cube_without_normals_is_flat_shaded() {
+    // The 8 corners of the unit cube, corner k at ((k & 1), (k >> 1 & 1), (k >> 2 & 1)) − 0.5,
+    // with COLOR_0 = position + 0.5 and TEXCOORD_0 = (x, z) + 0.5; Mesh::cube's 12 CCW
+    // triangles as u16 indices into them. No NORMAL.
+    let corner = |p: [f32; 3]| p.map(|c| usize::from(c > 0.0));
+    let corner_index = |p: [f32; 3]| {
+        let [x, y, z] = corner(p);
+        (x | y << 1 | z << 2) as u16
+    };
+    let position = |k: usize| [k & 1, k >> 1 & 1, k >> 2 & 1].map(|c| c as f32 - 0.5);
+    let color = |p: [f32; 3]| [p[0] + 0.5, p[1] + 0.5, p[2] + 0.5, 1.0];
+    let uv = |p: [f32; 3]| [p[0] + 0.5, p[2] + 0.5];
+    let cube = Mesh::cube();
+    let mut bin = f32_bytes(&(0..8).flat_map(position).collect::<Vec<_>>()); // 0..96
+    bin.extend(f32_bytes(
+        &(0..8).flat_map(|k| color(position(k))).collect::<Vec<_>>(),
+    )); // 96..224
+    bin.extend(f32_bytes(
+        &(0..8).flat_map(|k| uv(position(k))).collect::<Vec<_>>(),
+    )); // 224..288
+    for &i in &cube.indices {
+        bin.extend(corner_index(cube.vertices[i as usize].position).to_le_bytes());
+    } // 288..360
+    let json = serde_json::json!({
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0}],
+        "meshes": [{"primitives": [{
+            "attributes": {"POSITION": 0, "COLOR_0": 1, "TEXCOORD_0": 2}, "indices": 3
+        }]}],
+        "accessors": [
+            {"bufferView": 0, "componentType": 5126, "count": 8, "type": "VEC3",
+             "min": [-0.5, -0.5, -0.5], "max": [0.5, 0.5, 0.5]},
+            {"bufferView": 1, "componentType": 5126, "count": 8, "type": "VEC4"},
+            {"bufferView": 2, "componentType": 5126, "count": 8, "type": "VEC2"},
+            {"bufferView": 3, "componentType": 5123, "count": 36, "type": "SCALAR"}
+        ],
+        "bufferViews": [
+            {"buffer": 0, "byteOffset": 0, "byteLength": 96},
+            {"buffer": 0, "byteOffset": 96, "byteLength": 128},
+            {"buffer": 0, "byteOffset": 224, "byteLength": 64},
+            {"buffer": 0, "byteOffset": 288, "byteLength": 72}
+        ]
+    });
+    let path = write_gltf("flatcube", json, &bin);
+    let model = Model::load(&path).unwrap();
+    let mesh = &model.primitives[0].mesh;
+    // glTF 2.0 §3.7.2.1: flat normals, so no vertex is shared between triangles.
+    assert_eq!(mesh.vertex_count(), 36);
+    assert_eq!(mesh.indices, (0..36).collect::<Vec<u32>>());
+    let mut per_axis = std::collections::HashMap::new();
+    for (t, tri) in mesh.vertices.chunks_exact(3).enumerate() {
+        // Triangle t is the cube's triangle t, corners in the same order.
+        let expected = &cube.indices[3 * t..3 * t + 3];
+        for (v, &e) in tri.iter().zip(expected) {
+            let want = cube.vertices[e as usize];
+            assert_eq!(v.position, want.position, "triangle {t}");
+            assert_eq!(
+                v.normal, want.normal,
+                "triangle {t}: the face's axis-aligned normal"
+            );
+            assert_eq!((v.color, v.uv), (color(v.position), uv(v.position)));
+        }
+        // `+ 0.0` turns a -0.0 component into 0.0 so equal normals share a key.
+        *per_axis
+            .entry(tri[0].normal.map(|c| (c + 0.0).to_bits()))
+            .or_insert(0) += 1;
+    }
+    assert_eq!(per_axis.len(), 6, "six face directions: {per_axis:?}");
+    assert!(per_axis.values().all(|&n| n == 2), "two triangles per face");
+    assert_sane(&model, "flatcube");
+    // The merged mesh keeps the 36 vertices.
+    assert_eq!(Mesh::from_gltf(&path).unwrap().vertex_count(), 36);
+}
+
+#[test]
+fn files_with_normals_load_as_stored() {
+    // Box.glb and Duck.glb carry NORMAL: vertices, normals and indices are the file's own.
+    for name in ["Box.glb", "Duck.glb"] {
+        let model = load(name);
+        let (document, buffers, _) = gltf::import(gltf_assets().join(name)).unwrap();
+        let mesh = document.meshes().next().unwrap();
+        let prim = mesh.primitives().next().unwrap();
+        let reader = prim.reader(|b| Some(&buffers[b.index()]));
+        let positions: Vec<[f32; 3]> = reader.read_positions().unwrap().collect();
+        let normals: Vec<[f32; 3]> = reader.read_normals().unwrap().collect();
+        let indices: Vec<u32> = reader.read_indices().unwrap().into_u32().collect();
+        let loaded = &model.primitives[0].mesh;
+        assert_eq!(loaded.vertex_count(), positions.len(), "{name}");
+        assert_eq!(loaded.indices, indices, "{name}");
+        for ((v, p), n) in loaded.vertices.iter().zip(&positions).zip(&normals) {
+            assert_eq!((v.position, v.normal), (*p, *n), "{name}");
+        }
+    }
+}
+
+/// A one-triangle file with TEXCOORD_0 = `(0.1, 0.2)` and TEXCOORD_1 = `(0.7, 0.8)` on every
+/// vertex (or without TEXCOORD_1), textured with BoxTextured's PNG.
+fn two_uv_sets(case: &str, with_set_1: bool, material: Value) -> PathBuf {
+    let mut bin = f32_bytes(&[0., 0., 0., 1., 0., 0., 0., 1., 0.]); // 0..36
+    bin.extend(f32_bytes(&[0.1, 0.2, 0.1, 0.2, 0.1, 0.2])); // 36..60
+    bin.extend(f32_bytes(&[0.7, 0.8, 0.7, 0.8, 0.7, 0.8])); // 60..84
+    let mut attributes = serde_json::json!({"POSITION": 0, "TEXCOORD_0": 1});
+    if with_set_1 {
+        attributes["TEXCOORD_1"] = 2.into();
+    }
+    let json = serde_json::json!({
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0}],
+        "meshes": [{"primitives": [{"attributes": attributes, "material": 0}]}],
+        "materials": [material],
+        "textures": [{"source": 0}],
+        "images": [{"uri": "CesiumLogoFlat.png"}],
+        "accessors": [
+            {"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3",
+             "min": [0, 0, 0], "max": [1, 1, 0]},
+            {"bufferView": 1, "componentType": 5126, "count": 3, "type": "VEC2"},
+            {"bufferView": 2, "componentType": 5126, "count": 3, "type": "VEC2"}
+        ],
+        "bufferViews": [
+            {"buffer": 0, "byteOffset": 0, "byteLength": 36},
+            {"buffer": 0, "byteOffset": 36, "byteLength": 24},
+            {"buffer": 0, "byteOffset": 60, "byteLength": 24}
+        ]
+    });
+    let path = write_gltf(case, json, &bin);
+    std::fs::copy(
+        gltf_assets().join("BoxTextured/CesiumLogoFlat.png"),
+        path.with_file_name("CesiumLogoFlat.png"),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn the_base_colour_textures_uv_set_is_loaded() {
+    let base_color = |set: u32| serde_json::json!({"pbrMetallicRoughness": {"baseColorTexture": {"index": 0, "texCoord": set}}});
+    let uvs = |model: &Model| {
+        model.primitives[0]
+            .mesh
+            .vertices
+            .iter()
+            .map(|v| v.uv)
+            .collect::<Vec<_>>()
+    };
+    let model = Model::load(two_uv_sets("uvset1", true, base_color(1))).unwrap();
+    assert_eq!(model.primitives[0].uv_set, 1);
+    assert_eq!(model.materials[0].base_color_texture.unwrap().tex_coord, 1);
+    assert_eq!(uvs(&model), vec![[0.7, 0.8]; 3], "TEXCOORD_1");
+
+    let model = Model::load(two_uv_sets("uvset0", true, base_color(0))).unwrap();
+    assert_eq!(model.primitives[0].uv_set, 0);
+    assert_eq!(uvs(&model), vec![[0.1, 0.2]; 3], "TEXCOORD_0");
+
+    // Without a base-colour texture, the normal map's set.
+    let normal_map = serde_json::json!({"normalTexture": {"index": 0, "texCoord": 1}});
+    let model = Model::load(two_uv_sets("uvsetnormal", true, normal_map)).unwrap();
+    assert_eq!(model.primitives[0].uv_set, 1);
+    assert_eq!(uvs(&model), vec![[0.7, 0.8]; 3], "TEXCOORD_1");
+
+    // A material sampling a set the primitive lacks breaks glTF's textureInfo.texCoord.
+    let path = two_uv_sets("uvsetmissing", false, base_color(1));
+    let err = load_err(
+        &path,
+        &[
+            "mesh 0",
+            "primitive 0",
+            "no TEXCOORD_1",
+            "material 0",
+            "set 1",
+        ],
+    );
+    assert!(matches!(err, SceneError::Invalid { .. }), "{err:?}");
+}
+
+/// A colon in a later path segment is a relative reference (RFC 3986 §4.2); Windows forbids
+/// colons in file names, so this runs on Unix only.
+#[cfg(unix)]
+#[test]
+fn a_colon_after_the_first_segment_is_a_relative_path() {
+    let gltf = box_textured_copy("colonpath");
+    let dir = gltf.with_file_name("sub").join("v1:2");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::rename(
+        gltf.with_file_name("BoxTextured0.bin"),
+        dir.join("BoxTextured0.bin"),
+    )
+    .unwrap();
+    edit_json(&gltf, |j| {
+        j["buffers"][0]["uri"] = "sub/v1:2/BoxTextured0.bin".into()
+    });
+    assert_eq!(
+        Model::load(&gltf).unwrap(),
+        load("BoxTextured/BoxTextured.gltf")
+    );
+}
+
+/// `file:` URIs name absolute local paths (RFC 8089); another host is refused by name.
+#[cfg(unix)]
+#[test]
+fn file_uris_are_absolute_local_paths() {
+    let gltf = box_textured_copy("fileuri");
+    let png = gltf.with_file_name("Cesium Logo.png");
+    std::fs::rename(gltf.with_file_name("CesiumLogoFlat.png"), &png).unwrap();
+    let absolute = png.canonicalize().unwrap();
+    let uri = format!("file://{}", absolute.display()).replace(' ', "%20");
+    edit_json(&gltf, |j| j["images"][0]["uri"] = uri.clone().into());
+    let model = Model::load(&gltf).unwrap();
+    assert_eq!(model, load("BoxTextured/BoxTextured.gltf"), "{uri}");
+
+    edit_json(&gltf, |j| {
+        j["images"][0]["uri"] = "file://fileserver/share/Cesium%20Logo.png".into()
+    });
+    let err = load_err(&gltf, &["image 0", "host \"fileserver\""]);
+    assert!(matches!(err, SceneError::Unsupported { .. }), "{err:?}");
+
+    edit_json(&gltf, |j| {
+        j["images"][0]["uri"] = "file:Cesium%20Logo.png".into()
+    });
+    let err = load_err(
+        &gltf,
+        &["image 0", "no absolute path", "relative to the .gltf"],
+    );
+    assert!(matches!(err, SceneError::Unsupported { .. }), "{err:?}");
 }
 
 mod corrupted {

@@ -91,8 +91,10 @@ impl Sampler {
 pub struct TextureRef {
     /// Index into [`Model::images`](super::Model::images).
     pub image: usize,
-    /// Which `TEXCOORD_n` set the material samples it with. Only set 0 is loaded into
-    /// [`Vertex::uv`](super::Vertex::uv); a renderer draws other sets with set 0.
+    /// Which `TEXCOORD_n` set the material samples it with (glTF `texCoord`). Each primitive
+    /// loads one set into [`Vertex::uv`](super::Vertex::uv), the base-colour texture's
+    /// ([`Primitive::uv_set`](super::Primitive::uv_set)); a texture whose set differs from
+    /// that cannot be sampled correctly from the vertex.
     pub tex_coord: u32,
     /// How to sample it.
     pub sampler: Sampler,
@@ -114,8 +116,11 @@ pub enum AlphaMode {
 
 /// A glTF metallic-roughness material (glTF 2.0 §3.9.2), as a renderer needs it.
 ///
-/// The base colour of a fragment is `base_color_factor × base-colour texture (decoded to
-/// linear) × vertex colour`; a per-instance tint, where a renderer has one, multiplies this too.
+/// The base colour of a fragment is `base_color_factor × base-colour texture × vertex colour`,
+/// all linear (glTF 2.0 §3.9.2): the texture's sRGB texels must be decoded to linear first,
+/// which is what uploading its image with an sRGB format does (the uploader's contract, see
+/// [`ColorSpace`](super::ColorSpace)). A per-instance tint, where a renderer has one,
+/// multiplies this too.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Material {
     /// The material's name in the file, if any.

@@ -50,7 +50,7 @@ pub use texture::{ColorSpace, Image};
 /// |---|---|---|
 /// | 0 | `position` | 3 × f32, model units |
 /// | 12 | `normal` | 3 × f32, unit length |
-/// | 24 | `uv` | 2 × f32, glTF `TEXCOORD_0` (origin top-left, as glTF §3.7.2.1) |
+/// | 24 | `uv` | 2 × f32, glTF `TEXCOORD_n` with n = [`Primitive::uv_set`] (origin top-left, as glTF §3.7.2.1) |
 /// | 32 | `color` | 4 × f32, linear RGBA, glTF `COLOR_0` (white when absent) |
 ///
 /// Shader locations 0–3 in that order (`shaders/mesh.vert`).
@@ -61,7 +61,8 @@ pub struct Vertex {
     pub position: [f32; 3],
     /// Unit normal.
     pub normal: [f32; 3],
-    /// Texture coordinate set 0.
+    /// Texture coordinates (glTF's origin: top-left of the image, v down); from a glTF file,
+    /// the set [`Primitive::uv_set`].
     pub uv: [f32; 2],
     /// Linear vertex colour, multiplied into the material's base colour.
     pub color: [f32; 4],

@@ -18,8 +18,12 @@ use crate::Mesh;
 /// One triangle primitive of a glTF mesh, in the mesh's own (model) space.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Primitive {
-    /// Vertices and triangle-list indices (strips and fans are converted to lists).
+    /// Vertices and triangle-list indices (strips and fans are converted to lists). A
+    /// primitive without `NORMAL` is flat-shaded: three vertices of its own per triangle.
     pub mesh: Mesh,
+    /// The `TEXCOORD_n` set held in [`Vertex::uv`]: the set of the material's base-colour
+    /// texture, else of its normal map, else 0 (see [`Model::load`]).
+    pub uv_set: u32,
     /// Index into [`Model::materials`].
     pub material: usize,
     /// Index of the glTF mesh this primitive belongs to.
@@ -90,17 +94,30 @@ impl Model {
     /// without scenes draws each mesh once with the identity transform.
     ///
     /// Per primitive: `POSITION` (required; primitives without it, and points and lines, are
-    /// skipped), `NORMAL` (as stored, which glTF requires to be unit length; computed as
-    /// area-weighted face normals when absent), `TEXCOORD_0`
-    /// (zeros when absent), `COLOR_0` (`VEC3` or `VEC4`, float or normalised integers; white
+    /// skipped), `NORMAL` (as stored, which glTF requires to be unit length), one texture
+    /// coordinate set, `COLOR_0` (`VEC3` or `VEC4`, float or normalised integers; white
     /// when absent), indices (`u8`/`u16`/`u32`, or `0..n` when absent). Triangle strips and
     /// fans become lists (glTF §3.7.2.1). Accessor ranges are checked against their buffers
     /// before reading, and every index against the vertex count.
     ///
+    /// - Without `NORMAL`, the primitive gets flat normals, as glTF 2.0 §3.7.2.1 requires
+    ///   ("client implementations MUST calculate flat normals"): after strip and fan
+    ///   conversion it is de-indexed into three vertices per triangle (position, uv and colour
+    ///   copied, normal the normalised cross product `(b − a) × (c − a)` of the
+    ///   counter-clockwise triangle `a, b, c`, +Y for a triangle of zero area) with indices
+    ///   `0..3 × triangles`.
+    /// - [`Vertex::uv`] has room for one set: the `TEXCOORD_n` that the material's base-colour
+    ///   texture samples (its `texCoord`), else the normal map's, else `TEXCOORD_0`; the
+    ///   choice is [`Primitive::uv_set`]. A texture of the same material on another set cannot
+    ///   be sampled correctly from the vertex. Without a texture the set is 0, and zeros when
+    ///   the primitive has no `TEXCOORD_0`.
+    ///
     /// # Errors
     /// A [`SceneError`] naming the file and the item: the file unreadable or not glTF, a
     /// missing or short buffer, a missing or undecodable image, an accessor out of range or of
-    /// the wrong type, an index out of range, no triangles. A file that lists any extension in
+    /// the wrong type, an index out of range, no triangles, a textured material on a primitive
+    /// without the `TEXCOORD_n` set it samples (glTF 2.0 `textureInfo.texCoord`: the primitive
+    /// MUST have it; [`SceneError::Invalid`]). A file that lists any extension in
     /// `extensionsRequired` (Draco, `KHR_mesh_quantization`, `KHR_texture_transform`…) is
     /// [`SceneError::Invalid`]: the `gltf` crate's validation rejects what it does not enable.
     pub fn load(path: impl AsRef<Path>) -> Result<Model, SceneError> {
@@ -355,12 +372,14 @@ impl Loader<'_> {
         for prim in mesh.primitives() {
             let name = mesh.name().map_or(String::new(), |n| format!(" {n:?}"));
             let what = format!("mesh {}{name} primitive {}", mesh.index(), prim.index());
-            let Some(vertex_mesh) = self.load_primitive(&prim, &what)? else {
+            let uv_set = uv_set(&prim.material());
+            let Some(vertex_mesh) = self.load_primitive(&prim, &what, uv_set)? else {
                 continue;
             };
             let material = self.material(&prim.material())?;
             self.model.primitives.push(Primitive {
                 mesh: vertex_mesh,
+                uv_set: uv_set.map_or(0, |(set, _)| set),
                 material,
                 source_mesh: mesh.index(),
                 source_primitive: prim.index(),
@@ -371,12 +390,14 @@ impl Loader<'_> {
         Ok(loaded)
     }
 
-    /// Reads one primitive; `None` for what is not drawn as triangles (points, lines, no
-    /// `POSITION`, fewer than 3 vertices in a strip or fan).
+    /// Reads one primitive, with `uv_set` (the set and the texture that needs it, from
+    /// [`uv_set`]) in [`Vertex::uv`]; `None` for what is not drawn as triangles (points,
+    /// lines, no `POSITION`, fewer than 3 vertices in a strip or fan).
     fn load_primitive(
         &self,
         prim: &gltf::Primitive<'_>,
         what: &str,
+        uv_set: Option<(u32, &str)>,
     ) -> Result<Option<Mesh>, SceneError> {
         if !matches!(
             prim.mode(),
@@ -435,12 +456,29 @@ impl Loader<'_> {
                 v.normal = [n[0], n[1], n[2]];
             }
         }
-        if let Some(acc) = prim.get(&Semantic::TexCoords(0)) {
-            same_count(&acc, "TEXCOORD_0")?;
-            let (uv, _) = read(&acc, "TEXCOORD_0", &[Dimensions::Vec2])?;
-            for (v, uv) in vertices.iter_mut().zip(uv.chunks_exact(2)) {
-                v.uv = [uv[0], uv[1]];
+        let set = uv_set.map_or(0, |(set, _)| set);
+        let semantic = format!("TEXCOORD_{set}");
+        match (prim.get(&Semantic::TexCoords(set)), uv_set) {
+            (Some(acc), _) => {
+                same_count(&acc, &semantic)?;
+                let (uv, _) = read(&acc, &semantic, &[Dimensions::Vec2])?;
+                for (v, uv) in vertices.iter_mut().zip(uv.chunks_exact(2)) {
+                    v.uv = [uv[0], uv[1]];
+                }
             }
+            (None, Some((_, texture))) => {
+                let material = prim
+                    .material()
+                    .index()
+                    .map_or(String::new(), |m| format!(" (material {m})"));
+                return Err(SceneError::Invalid {
+                    path: self.path.to_path_buf(),
+                    message: format!(
+                        "{what} has no {semantic} attribute but its {texture}{material} samples texture coordinate set {set}; a primitive must have the set its material's textures use (glTF 2.0 textureInfo.texCoord)"
+                    ),
+                });
+            }
+            (None, None) => {}
         }
         if let Some(acc) = prim.get(&Semantic::Colors(0)) {
             same_count(&acc, "COLOR_0")?;
@@ -489,13 +527,7 @@ impl Loader<'_> {
             return Ok(None);
         }
         if normals.is_none() {
-            let positions: Vec<Vec3> = vertices.iter().map(|v| Vec3::from(v.position)).collect();
-            for (v, n) in vertices
-                .iter_mut()
-                .zip(computed_normals(&positions, &indices))
-            {
-                v.normal = n.to_array();
-            }
+            return Ok(Some(flat_shaded(&vertices, &indices)));
         }
         Ok(Some(Mesh { vertices, indices }))
     }
@@ -593,22 +625,34 @@ fn fan_to_list(fan: &[u32]) -> Vec<u32> {
         .collect()
 }
 
-/// Area-weighted vertex normals of a counter-clockwise triangle list (each face normal,
-/// whose length is twice the triangle's area, is added to its three vertices, then the sums
-/// are normalised; +Y where they cancel).
-pub(super) fn computed_normals(positions: &[Vec3], indices: &[u32]) -> Vec<Vec3> {
-    let mut normals = vec![Vec3::ZERO; positions.len()];
-    for tri in indices.chunks_exact(3) {
-        let [a, b, c] = [tri[0], tri[1], tri[2]].map(|i| i as usize);
-        let face = (positions[b] - positions[a]).cross(positions[c] - positions[a]);
-        for i in [a, b, c] {
-            normals[i] += face;
-        }
+/// The texture coordinate set a primitive with material `m` keeps in [`Vertex::uv`], and
+/// which texture needs it: the base-colour texture's `texCoord`, else the normal map's;
+/// `None` for a material without either (set 0, optional).
+fn uv_set(m: &gltf::Material<'_>) -> Option<(u32, &'static str)> {
+    if let Some(info) = m.pbr_metallic_roughness().base_color_texture() {
+        Some((info.tex_coord(), "base-colour texture"))
+    } else {
+        m.normal_texture()
+            .map(|info| (info.tex_coord(), "normal texture"))
     }
-    normals
-        .into_iter()
-        .map(|n| n.normalize_or(Vec3::Y))
-        .collect()
+}
+
+/// A counter-clockwise triangle list de-indexed with flat normals (glTF 2.0 §3.7.2.1 for
+/// primitives without `NORMAL`): triangle `t` becomes vertices `3t..3t + 3`, copies of its
+/// corners whose normal is the normalised `(b − a) × (c − a)` (+Y for zero area), and the
+/// indices are `0..indices.len()`. Every index must be below `vertices.len()`.
+fn flat_shaded(vertices: &[Vertex], indices: &[u32]) -> Mesh {
+    let mut out = Vec::with_capacity(indices.len());
+    for tri in indices.chunks_exact(3) {
+        let [a, b, c] = [tri[0], tri[1], tri[2]].map(|i| vertices[i as usize]);
+        let [pa, pb, pc] = [a, b, c].map(|v| Vec3::from(v.position));
+        let normal = (pb - pa).cross(pc - pa).normalize_or(Vec3::Y).to_array();
+        out.extend([a, b, c].map(|v| Vertex { normal, ..v }));
+    }
+    Mesh {
+        indices: (0..out.len() as u32).collect(),
+        vertices: out,
+    }
 }
 
 #[cfg(test)]
@@ -616,10 +660,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn computed_normals_match_faces() {
-        let p = [Vec3::ZERO, Vec3::X, Vec3::Y];
-        let n = computed_normals(&p, &[0, 1, 2]);
-        assert!(n.iter().all(|n| n.abs_diff_eq(Vec3::Z, 1e-6)));
+    fn flat_shading_gives_each_triangle_its_own_vertices() {
+        let vertex = |x: f32, y: f32, z: f32, uv: [f32; 2]| Vertex {
+            position: [x, y, z],
+            normal: [0.0; 3],
+            uv,
+            color: [x, y, z, 1.0],
+        };
+        // Two triangles sharing the edge 1–2: one in the XY plane, one folded up into +Z.
+        let v = [
+            vertex(0.0, 0.0, 0.0, [0.0, 0.0]),
+            vertex(1.0, 0.0, 0.0, [1.0, 0.0]),
+            vertex(0.0, 1.0, 0.0, [0.0, 1.0]),
+            vertex(1.0, 1.0, 1.0, [1.0, 1.0]),
+            vertex(9.0, 9.0, 9.0, [9.0, 9.0]), // unused
+        ];
+        let mesh = flat_shaded(&v, &[0, 1, 2, 2, 1, 3, 0, 0, 1]);
+        assert_eq!(mesh.indices, (0..9).collect::<Vec<u32>>());
+        let corners = [0, 1, 2, 2, 1, 3, 0, 0, 1];
+        for (out, &i) in mesh.vertices.iter().zip(&corners) {
+            let src = v[i];
+            assert_eq!(
+                (out.position, out.uv, out.color),
+                (src.position, src.uv, src.color)
+            );
+        }
+        assert!(mesh.vertices[..3]
+            .iter()
+            .all(|v| v.normal == [0.0, 0.0, 1.0]));
+        // a, b, c = (0,1,0), (1,0,0), (1,1,1): (b − a) × (c − a) = (1,-1,0) × (1,0,1) = (-1,-1,1).
+        let folded = Vec3::new(-1.0, -1.0, 1.0).normalize();
+        assert!(mesh.vertices[3..6]
+            .iter()
+            .all(|v| Vec3::from(v.normal).abs_diff_eq(folded, 1e-6)));
+        assert!(
+            mesh.vertices[6..]
+                .iter()
+                .all(|v| v.normal == [0.0, 1.0, 0.0]),
+            "zero area: +Y"
+        );
     }
 
     #[test]

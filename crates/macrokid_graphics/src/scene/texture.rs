@@ -8,13 +8,18 @@ use super::SceneError;
 /// How the 8-bit values of an [`Image`] encode colour.
 ///
 /// glTF 2.0 §3.9.2 and §3.9.3: base-colour and emissive textures hold sRGB-encoded values;
-/// normal, metallic-roughness and occlusion textures hold linear values. The renderer picks
-/// an `*_SRGB` texture format for [`ColorSpace::Srgb`] so that sampling returns linear colour.
+/// normal, metallic-roughness and occlusion textures hold linear values.
+///
+/// This is the contract for whoever uploads an [`Image`] to the GPU: upload a
+/// [`ColorSpace::Srgb`] image with an sRGB format (e.g. Vulkan `R8G8B8A8_SRGB`) so that
+/// sampling returns linear values, and a [`ColorSpace::Linear`] one with a UNORM format.
+/// The loader itself leaves the texel bytes as the file stores them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ColorSpace {
-    /// sRGB transfer function (IEC 61966-2-1); sample through an sRGB format.
+    /// sRGB transfer function (IEC 61966-2-1): upload with an sRGB format so that sampling
+    /// decodes to linear.
     Srgb,
-    /// Linear values (normals, roughness…); sample through a UNORM format.
+    /// Linear values (normals, roughness…): upload with a UNORM format.
     Linear,
 }
 
