@@ -19,5 +19,27 @@
 //!
 //! async-nats and tokio are confined to this crate.
 //!
+//! ```
+//! use macrokid_net::codec::{encode_shard, Column, DropCounters, Reassembler, Shard};
+//! use macrokid_net::protocol::SystemName;
+//! use std::sync::Arc;
+//!
+//! let shard = Shard {
+//!     tick: 1,
+//!     system: SystemName::new("movement")?,
+//!     shard: 0,
+//!     columns: vec![
+//!         Column::entities(&[1, 2, 3]),
+//!         Column::new("Position", 12, vec![0u8; 36])?,
+//!     ],
+//! };
+//! let chunks = encode_shard(&shard, 100)?; // a tiny budget: several chunks
+//! let mut reassembler = Reassembler::new(1 << 20, Arc::new(DropCounters::new()));
+//! let done: Vec<Shard> = chunks.iter().rev().filter_map(|c| reassembler.push(c)).collect();
+//! assert_eq!(done, vec![shard]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+pub mod codec;
+pub mod protocol;
 pub mod server;
