@@ -42,4 +42,5 @@
 
 pub mod codec;
 pub mod protocol;
+pub mod security;
 pub mod server;
