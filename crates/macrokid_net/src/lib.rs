@@ -41,6 +41,7 @@
 //! ```
 
 pub mod codec;
+pub mod liveness;
 pub mod protocol;
 pub mod security;
 pub mod server;
