@@ -45,3 +45,4 @@ pub mod liveness;
 pub mod protocol;
 pub mod security;
 pub mod server;
+pub mod snapshot;
