@@ -231,7 +231,16 @@ fn round_trip(c: &mut Criterion) {
             r50.as_secs_f64() / s50.as_secs_f64(),
         );
     }
-    drop(bench);
+    // async-nats spawns on drop (unsubscribe): drop the client side inside the runtime.
+    let Bench {
+        rt, client, back, ..
+    } = bench;
+    {
+        let _runtime = rt.enter();
+        drop(back);
+        drop(client);
+    }
+    drop(rt);
     drop(server);
 }
 
