@@ -7,7 +7,7 @@
 //! cargo xtask shaders [--check]   compile shaders/*.{vert,frag,comp} to SPIR-V (glslc, spirv-val)
 //! cargo xtask demo [ARGS...]      build and run the showcase (release), ARGS go to the showcase
 //! cargo xtask test                fmt check, clippy -D warnings, all tests, docs, shader check
-//! cargo xtask setup               install the system packages the tests and the demo need
+//! cargo xtask setup               install the system packages the tests and the demo need (and nats-server)
 //! cargo xtask mesa                unpack Mesa's backports lavapipe (descriptor indexing) under target/
 //! ```
 //!
@@ -16,6 +16,7 @@
 //! that has it; otherwise the task stops and prints the exact line to run.
 
 mod mesa;
+mod nats;
 mod packages;
 mod shaders;
 
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
         "shaders" => shaders::run(&project_root(), rest),
         "demo" => demo(rest),
         "test" => test(rest),
-        "setup" => packages::ensure(packages::ALL),
+        "setup" => packages::ensure(packages::ALL).and_then(|()| nats::ensure().map(drop)),
         "mesa" => mesa::ensure(&project_root()).map(|icd| println!("{}", icd.display())),
         "help" | "--help" | "-h" => {
             print_help();
@@ -63,7 +64,7 @@ tasks:
   demo [ARGS...]      run the showcase headless (release build); try `cargo xtask demo -- --help`
   test                fmt check, clippy -D warnings, all tests and doc tests, cargo doc -D warnings, shader check,
                       downstream resolution (tests/downstream with bevy_ecs); with XTASK_MIRI=1, Miri over the ECS storage/world tests
-  setup               install the system packages (Vulkan driver, validation layers, glslc, spirv-tools)
+  setup               install the system packages (Vulkan driver, validation layers, glslc, spirv-tools) and nats-server
   mesa                unpack Mesa's backports lavapipe (Vulkan 1.4, descriptor indexing) under target/mesa-backports
                       and print its ICD manifest, for VK_DRIVER_FILES"
     );
@@ -184,6 +185,8 @@ fn test(args: &[String]) -> TaskResult {
     // The bindless descriptor path needs descriptor indexing, which the system lavapipe
     // lacks; the graphics tests run it on the backports lavapipe named here.
     let backports_icd = mesa::ensure(&project_root())?;
+    // The distributed-mode tests start their own nats-server (2.10+).
+    let nats_server = nats::ensure()?;
     run_step("format", cargo().args(["fmt", "--all", "--", "--check"]))?;
     run_step(
         "clippy",
@@ -203,7 +206,8 @@ fn test(args: &[String]) -> TaskResult {
         "tests",
         cargo()
             .args(["test", "--workspace", "--all-features"])
-            .env("MACROKID_BACKPORTS_ICD", &backports_icd),
+            .env("MACROKID_BACKPORTS_ICD", &backports_icd)
+            .env("MACROKID_NATS_SERVER", &nats_server),
     )?;
     run_step(
         "docs",

@@ -1,0 +1,639 @@
+//! The wire protocol: subjects, routing headers and control message types.
+//!
+//! Subjects follow seed 003 ("NATS Subject Hierarchy") under a configurable prefix instead
+//! of the fixed `engine.`, so several clusters (and tests) share one server side by side.
+//! Three subjects gain a `<system>` suffix that the seed lacks — `coord.tick.done.<system>`,
+//! `system.heartbeat.<system>` and `system.register.<system>` — so that the server can
+//! restrict each system process to publishing on its own subjects
+//! ([`crate::security`]); the coordinator subscribes to them with a `*` wildcard.
+//!
+//! | Subject ([`Subjects`] method)                  | Direction              | Payload |
+//! |------------------------------------------------|------------------------|---------|
+//! | `P.coord.tick` ([`Subjects::tick_start`])      | coordinator → systems  | [`TickStart`] |
+//! | `P.coord.tick.done.S` ([`Subjects::tick_ack`]) | system → coordinator   | [`TickAck`] |
+//! | `P.entity.create` ([`Subjects::entity_create`])| coordinator → all      | [`EntityCreated`] |
+//! | `P.entity.destroy` ([`Subjects::entity_destroy`]) | coordinator → all   | [`EntityDestroyed`] |
+//! | `P.component.set.S` ([`Subjects::component_set`]) | coordinator → system | column chunks ([`crate::codec`]) |
+//! | `P.component.changed.S` ([`Subjects::component_changed`]) | system → coordinator | column chunks |
+//! | `P.system.register.S` ([`Subjects::register`]) | system → coordinator   | [`SystemRegister`] |
+//! | `P.system.schedule.S` ([`Subjects::schedule`]) | coordinator → system   | [`SystemSchedule`] |
+//! | `P.system.heartbeat.S` ([`Subjects::heartbeat`]) | system → coordinator | [`Heartbeat`] |
+//! | `P.query.request` ([`Subjects::query_request`]) | any → coordinator     | [`QueryRequest`] |
+//! | `P.query.response.…` ([`Subjects::query_response_prefix`]) | coordinator → requester | [`QueryResponse`] |
+//!
+//! `P` is the prefix, `S` a system name. Query responses go to the requester's reply
+//! subject, which a requester creates under `P.query.response` (async-nats
+//! `ConnectOptions::custom_inbox_prefix`), so its permissions can stay inside the prefix.
+//!
+//! Every message carries the routing headers [`HEADER_MSG_TYPE`], [`HEADER_VERSION`] and,
+//! where they apply, [`HEADER_TICK`] and [`HEADER_INSTANCE`], so a receiver can filter
+//! without decoding the payload (seed 003, "Serialisation").
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version; a message with another version is dropped and counted.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Header: the message type, one of [`MsgType::as_str`].
+pub const HEADER_MSG_TYPE: &str = "Macrokid-Msg-Type";
+/// Header: the protocol version, decimal.
+pub const HEADER_VERSION: &str = "Macrokid-Version";
+/// Header: the tick id, decimal.
+pub const HEADER_TICK: &str = "Macrokid-Tick";
+/// Header: the sending or addressed system instance, [`InstanceId`] in hex.
+pub const HEADER_INSTANCE: &str = "Macrokid-Instance";
+
+/// The component name of the entity-id column in a shard: 8-byte little-endian entity ids,
+/// one per row, in the row order of every other column of that shard.
+pub const ENTITY_COLUMN: &str = "macrokid.entity";
+
+/// Why a subject prefix or a system name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// The name is empty.
+    #[error("a {what} must not be empty")]
+    Empty {
+        /// `"prefix"` or `"system name"`.
+        what: &'static str,
+    },
+    /// The name holds a character that would change the subject's meaning.
+    #[error(
+        "{what} {name:?} contains {bad:?}; use ASCII letters, digits, `_` and `-` (a prefix may also use `.` between tokens)"
+    )]
+    BadCharacter {
+        /// `"prefix"` or `"system name"`.
+        what: &'static str,
+        /// The refused name.
+        name: String,
+        /// The first offending character.
+        bad: char,
+    },
+}
+
+/// Checks a subject token: ASCII alphanumerics, `_` and `-`; `.` only where `dots` allows
+/// and never empty between dots.
+fn check_name(what: &'static str, name: &str, dots: bool) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty { what });
+    }
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-' || (dots && c == '.');
+    if let Some(bad) = name.chars().find(|&c| !ok(c)) {
+        return Err(NameError::BadCharacter {
+            what,
+            name: name.to_string(),
+            bad,
+        });
+    }
+    if dots && name.split('.').any(str::is_empty) {
+        return Err(NameError::BadCharacter {
+            what,
+            name: name.to_string(),
+            bad: '.',
+        });
+    }
+    Ok(())
+}
+
+/// A system's name as used in subjects (`component.set.<system>`): a single subject token.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SystemName(String);
+
+impl SystemName {
+    /// Checks and wraps `name`.
+    ///
+    /// # Errors
+    /// [`NameError`] when `name` is empty or holds anything but ASCII letters, digits, `_`
+    /// and `-` (a `.`, `*`, `>` or space would change which subjects it names).
+    pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
+        let name = name.into();
+        check_name("system name", &name, false)?;
+        Ok(Self(name))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SystemName {
+    type Error = NameError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<SystemName> for String {
+    fn from(value: SystemName) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for SystemName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One system process, unique for the life of the cluster: chosen by the process at start
+/// ([`InstanceId::random`]) and sent in [`SystemRegister`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct InstanceId(pub u64);
+
+impl InstanceId {
+    /// A fresh id from the process id, the time and the std hasher's random keys.
+    pub fn random() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        h.write_u128(now);
+        Self(h.finish())
+    }
+
+    /// Parses the header form (16 hex digits).
+    pub fn parse(text: &str) -> Option<Self> {
+        u64::from_str_radix(text, 16).ok().map(Self)
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// The subjects of one cluster, all under one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subjects {
+    prefix: String,
+}
+
+impl Subjects {
+    /// Subjects under `prefix` (seed 003 uses `engine`).
+    ///
+    /// # Errors
+    /// [`NameError`] when `prefix` is empty, has an empty token (`a..b`) or holds anything
+    /// but ASCII letters, digits, `_`, `-` and `.`.
+    pub fn new(prefix: impl Into<String>) -> Result<Self, NameError> {
+        let prefix = prefix.into();
+        check_name("prefix", &prefix, true)?;
+        Ok(Self { prefix })
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Every engine subject: `P.>`.
+    pub fn all(&self) -> String {
+        format!("{}.>", self.prefix)
+    }
+
+    /// `P.coord.tick`: [`TickStart`].
+    pub fn tick_start(&self) -> String {
+        format!("{}.coord.tick", self.prefix)
+    }
+
+    /// `P.coord.tick.done.<system>`: [`TickAck`].
+    pub fn tick_ack(&self, system: &SystemName) -> String {
+        format!("{}.coord.tick.done.{system}", self.prefix)
+    }
+
+    /// `P.coord.tick.done.*`: every system's acks.
+    pub fn tick_ack_any(&self) -> String {
+        format!("{}.coord.tick.done.*", self.prefix)
+    }
+
+    /// `P.entity.create`: [`EntityCreated`].
+    pub fn entity_create(&self) -> String {
+        format!("{}.entity.create", self.prefix)
+    }
+
+    /// `P.entity.destroy`: [`EntityDestroyed`].
+    pub fn entity_destroy(&self) -> String {
+        format!("{}.entity.destroy", self.prefix)
+    }
+
+    /// `P.component.set.<system>`: column chunks sent to a system's instances.
+    pub fn component_set(&self, system: &SystemName) -> String {
+        format!("{}.component.set.{system}", self.prefix)
+    }
+
+    /// `P.component.changed.<system>`: changed column chunks from a system's instances.
+    pub fn component_changed(&self, system: &SystemName) -> String {
+        format!("{}.component.changed.{system}", self.prefix)
+    }
+
+    /// `P.component.changed.*`.
+    pub fn component_changed_any(&self) -> String {
+        format!("{}.component.changed.*", self.prefix)
+    }
+
+    /// `P.system.register.<system>`: [`SystemRegister`].
+    pub fn register(&self, system: &SystemName) -> String {
+        format!("{}.system.register.{system}", self.prefix)
+    }
+
+    /// `P.system.register.*`.
+    pub fn register_any(&self) -> String {
+        format!("{}.system.register.*", self.prefix)
+    }
+
+    /// `P.system.schedule.<system>`: [`SystemSchedule`].
+    pub fn schedule(&self, system: &SystemName) -> String {
+        format!("{}.system.schedule.{system}", self.prefix)
+    }
+
+    /// `P.system.heartbeat.<system>`: [`Heartbeat`].
+    pub fn heartbeat(&self, system: &SystemName) -> String {
+        format!("{}.system.heartbeat.{system}", self.prefix)
+    }
+
+    /// `P.system.heartbeat.*`.
+    pub fn heartbeat_any(&self) -> String {
+        format!("{}.system.heartbeat.*", self.prefix)
+    }
+
+    /// `P.query.request`: [`QueryRequest`], answered on the message's reply subject.
+    pub fn query_request(&self) -> String {
+        format!("{}.query.request", self.prefix)
+    }
+
+    /// `P.query.response`: the inbox prefix requesters use for [`QueryResponse`]s.
+    pub fn query_response_prefix(&self) -> String {
+        format!("{}.query.response", self.prefix)
+    }
+
+    /// `P.snapshot.<world>`: the JetStream subject of a world's snapshots.
+    pub fn snapshot(&self, world: &str) -> String {
+        format!("{}.snapshot.{world}", self.prefix)
+    }
+
+    /// `P.snapshot.>`.
+    pub fn snapshot_any(&self) -> String {
+        format!("{}.snapshot.>", self.prefix)
+    }
+}
+
+/// The type of a message, sent in [`HEADER_MSG_TYPE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MsgType {
+    /// [`TickStart`].
+    TickStart,
+    /// [`TickAck`].
+    TickAck,
+    /// [`EntityCreated`].
+    EntityCreated,
+    /// [`EntityDestroyed`].
+    EntityDestroyed,
+    /// A column chunk ([`crate::codec::ChunkHeader`]).
+    ColumnChunk,
+    /// [`SystemRegister`].
+    Register,
+    /// [`SystemSchedule`].
+    Schedule,
+    /// [`Heartbeat`].
+    Heartbeat,
+    /// [`QueryRequest`].
+    QueryRequest,
+    /// [`QueryResponse`].
+    QueryResponse,
+}
+
+impl MsgType {
+    /// Every type, for parsing.
+    pub const ALL: [MsgType; 10] = [
+        MsgType::TickStart,
+        MsgType::TickAck,
+        MsgType::EntityCreated,
+        MsgType::EntityDestroyed,
+        MsgType::ColumnChunk,
+        MsgType::Register,
+        MsgType::Schedule,
+        MsgType::Heartbeat,
+        MsgType::QueryRequest,
+        MsgType::QueryResponse,
+    ];
+
+    /// The header value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MsgType::TickStart => "tick-start",
+            MsgType::TickAck => "tick-ack",
+            MsgType::EntityCreated => "entity-created",
+            MsgType::EntityDestroyed => "entity-destroyed",
+            MsgType::ColumnChunk => "column-chunk",
+            MsgType::Register => "register",
+            MsgType::Schedule => "schedule",
+            MsgType::Heartbeat => "heartbeat",
+            MsgType::QueryRequest => "query-request",
+            MsgType::QueryResponse => "query-response",
+        }
+    }
+
+    /// Parses a header value.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+/// A control message: a serde struct with its [`MsgType`] (MessagePack on the wire,
+/// [`crate::codec::encode_control`]).
+pub trait ControlMessage: Serialize + for<'de> Deserialize<'de> {
+    /// Its type header.
+    const TYPE: MsgType;
+    /// The tick it belongs to, for [`HEADER_TICK`].
+    fn tick(&self) -> Option<u64> {
+        None
+    }
+    /// The instance it comes from or is addressed to, for [`HEADER_INSTANCE`].
+    fn instance(&self) -> Option<InstanceId> {
+        None
+    }
+}
+
+/// Start of a tick (`P.coord.tick`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TickStart {
+    /// The tick, counting from 0.
+    pub tick_id: u64,
+    /// The simulated time step, in seconds.
+    pub dt_seconds: f64,
+}
+
+impl ControlMessage for TickStart {
+    const TYPE: MsgType = MsgType::TickStart;
+    fn tick(&self) -> Option<u64> {
+        Some(self.tick_id)
+    }
+}
+
+/// An instance finished its shards of a tick (`P.coord.tick.done.<system>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TickAck {
+    /// The tick.
+    pub tick_id: u64,
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// Its system.
+    pub system: SystemName,
+    /// The shards whose changed columns it published, ascending.
+    pub shards: Vec<u32>,
+    /// Time spent running the system on them, in microseconds.
+    pub run_micros: u64,
+}
+
+impl ControlMessage for TickAck {
+    const TYPE: MsgType = MsgType::TickAck;
+    fn tick(&self) -> Option<u64> {
+        Some(self.tick_id)
+    }
+    fn instance(&self) -> Option<InstanceId> {
+        Some(self.instance_id)
+    }
+}
+
+/// An entity was created (`P.entity.create`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityCreated {
+    /// The entity id (the ECS entity's bits).
+    pub entity: u64,
+    /// Its archetype: the component type names, sorted.
+    pub archetype: Vec<String>,
+}
+
+impl ControlMessage for EntityCreated {
+    const TYPE: MsgType = MsgType::EntityCreated;
+}
+
+/// An entity was destroyed (`P.entity.destroy`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityDestroyed {
+    /// The entity id.
+    pub entity: u64,
+}
+
+impl ControlMessage for EntityDestroyed {
+    const TYPE: MsgType = MsgType::EntityDestroyed;
+}
+
+/// A system's access descriptor: component (and resource) type names it reads and writes,
+/// as the `System` derive declares them. The coordinator plans with these sets.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AccessDescriptor {
+    /// Type names read, sorted, without duplicates.
+    pub reads: Vec<String>,
+    /// Type names written, sorted, without duplicates.
+    pub writes: Vec<String>,
+}
+
+/// A system instance announces itself (`P.system.register.<system>`), at start and again
+/// whenever it finds itself left out of the schedule while ticks go on (a coordinator that
+/// declared it dead only takes it back on registration, [`crate::liveness`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemRegister {
+    /// The system.
+    pub system: SystemName,
+    /// What it reads and writes.
+    pub access: AccessDescriptor,
+    /// This process.
+    pub instance_id: InstanceId,
+}
+
+impl ControlMessage for SystemRegister {
+    const TYPE: MsgType = MsgType::Register;
+    fn instance(&self) -> Option<InstanceId> {
+        Some(self.instance_id)
+    }
+}
+
+/// One shard of a tick given to one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardAssignment {
+    /// The shard number within the system's tick, from 0.
+    pub shard: u32,
+    /// The instance that runs it.
+    pub instance_id: InstanceId,
+    /// Rows in the shard.
+    pub rows: u32,
+}
+
+/// The shards of a system for a tick (`P.system.schedule.<system>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemSchedule {
+    /// The tick.
+    pub tick_id: u64,
+    /// The system.
+    pub system: SystemName,
+    /// Every shard of the system this tick and its instance; an instance runs its own.
+    pub shards: Vec<ShardAssignment>,
+}
+
+impl ControlMessage for SystemSchedule {
+    const TYPE: MsgType = MsgType::Schedule;
+    fn tick(&self) -> Option<u64> {
+        Some(self.tick_id)
+    }
+}
+
+/// Periodic liveness and load report (`P.system.heartbeat.<system>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// Its system.
+    pub system: SystemName,
+    /// Increases by one per heartbeat of this instance.
+    pub sequence: u64,
+    /// Share of the last interval spent running the system, 0 to 1.
+    pub load: f32,
+}
+
+impl ControlMessage for Heartbeat {
+    const TYPE: MsgType = MsgType::Heartbeat;
+    fn instance(&self) -> Option<InstanceId> {
+        Some(self.instance_id)
+    }
+}
+
+/// An ad-hoc question to the coordinator (`P.query.request`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum QueryRequest {
+    /// The registered systems and their instances.
+    Systems,
+    /// Entities having all these component type names: their count and the first rows.
+    Entities {
+        /// Component type names.
+        components: Vec<String>,
+        /// How many rows to return at most.
+        first: u32,
+    },
+}
+
+impl ControlMessage for QueryRequest {
+    const TYPE: MsgType = MsgType::QueryRequest;
+}
+
+/// One instance in a [`QueryResponse::Systems`] answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceReport {
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// Whether the coordinator considers it live.
+    pub live: bool,
+    /// Shards it ran in the last tick.
+    pub shards: u32,
+    /// Its last reported load, 0 to 1.
+    pub load: f32,
+}
+
+/// One system in a [`QueryResponse::Systems`] answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemReport {
+    /// The system.
+    pub system: SystemName,
+    /// Its access.
+    pub access: AccessDescriptor,
+    /// Its instances.
+    pub instances: Vec<InstanceReport>,
+}
+
+/// The coordinator's answer to a [`QueryRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum QueryResponse {
+    /// Answer to [`QueryRequest::Systems`].
+    Systems(Vec<SystemReport>),
+    /// Answer to [`QueryRequest::Entities`].
+    Entities {
+        /// How many entities match.
+        count: u64,
+        /// The first rows, one JSON object per entity.
+        rows_json: Vec<String>,
+    },
+    /// The request could not be answered.
+    Error(String),
+}
+
+impl ControlMessage for QueryResponse {
+    const TYPE: MsgType = MsgType::QueryResponse;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sys(name: &str) -> SystemName {
+        SystemName::new(name).expect("valid")
+    }
+
+    #[test]
+    fn subjects_follow_the_seed_under_the_prefix() {
+        let s = Subjects::new("test7.engine").expect("valid");
+        let m = sys("movement");
+        assert_eq!(s.tick_start(), "test7.engine.coord.tick");
+        assert_eq!(s.tick_ack(&m), "test7.engine.coord.tick.done.movement");
+        assert_eq!(s.entity_create(), "test7.engine.entity.create");
+        assert_eq!(s.entity_destroy(), "test7.engine.entity.destroy");
+        assert_eq!(s.component_set(&m), "test7.engine.component.set.movement");
+        assert_eq!(
+            s.component_changed(&m),
+            "test7.engine.component.changed.movement"
+        );
+        assert_eq!(s.register(&m), "test7.engine.system.register.movement");
+        assert_eq!(s.schedule(&m), "test7.engine.system.schedule.movement");
+        assert_eq!(s.heartbeat(&m), "test7.engine.system.heartbeat.movement");
+        assert_eq!(s.query_request(), "test7.engine.query.request");
+        assert_eq!(s.query_response_prefix(), "test7.engine.query.response");
+        assert_eq!(s.all(), "test7.engine.>");
+    }
+
+    #[test]
+    fn names_that_would_change_a_subject_are_refused() {
+        for bad in ["", "a.b", "a*", "a>", "a b", "ä"] {
+            assert!(SystemName::new(bad).is_err(), "{bad:?} accepted");
+        }
+        for bad in ["", ".a", "a.", "a..b", "a.*", "a >"] {
+            assert!(Subjects::new(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(SystemName::new("spin_2-b").is_ok());
+        let err = SystemName::new("a.b").expect_err("dot");
+        assert!(err.to_string().contains("'.'"), "{err}");
+    }
+
+    #[test]
+    fn msg_types_round_trip_through_their_header_form() {
+        for t in MsgType::ALL {
+            assert_eq!(MsgType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(MsgType::parse("nope"), None);
+    }
+
+    #[test]
+    fn instance_ids_round_trip_through_hex() {
+        let id = InstanceId::random();
+        assert_eq!(InstanceId::parse(&id.to_string()), Some(id));
+        assert_ne!(InstanceId::random(), InstanceId::random());
+    }
+
+    #[test]
+    fn a_system_name_is_checked_when_deserialized() {
+        let bytes = rmp_serde::to_vec(&"bad.name").expect("encode");
+        assert!(rmp_serde::from_slice::<SystemName>(&bytes).is_err());
+        let bytes = rmp_serde::to_vec(&"good").expect("encode");
+        assert_eq!(
+            rmp_serde::from_slice::<SystemName>(&bytes).expect("decode"),
+            sys("good")
+        );
+    }
+}
