@@ -41,7 +41,7 @@ impl GroupWorld for World {
 /// struct Drift;
 /// impl Run for Drift {
 ///     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
-///         cx.query::<&mut Position>().for_each(|p| p.0 += 1.0);
+///         cx.query::<&mut Position>().for_each(|mut p| p.0 += 1.0);
 ///         Ok(())
 ///     }
 /// }
