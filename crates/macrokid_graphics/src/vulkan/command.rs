@@ -40,6 +40,14 @@ struct Bound {
     index: vk::Buffer,
     /// Descriptor set bound as set 0 since the pipeline was last changed.
     set0: vk::DescriptorSet,
+    /// The last push-constant update since the pipeline was last changed: layout, stages,
+    /// offset and bytes. An identical update is skipped (push constants persist until
+    /// overwritten, Vulkan spec §14.10 "Push Constants").
+    push_constants: Option<(vk::PipelineLayout, vk::ShaderStageFlags, u32, Vec<u8>)>,
+    /// Identity of the last push-descriptor write of set 0 since the pipeline or set 0 last
+    /// changed (layout, then binding, element and raw handles per write); an identical push
+    /// is skipped.
+    pushed_set0: Vec<u64>,
 }
 
 struct Recording {
@@ -451,8 +459,11 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
             return;
         }
         rec.bound.pipeline = pipeline.inner.raw;
-        // A pipeline of another layout may disturb set bindings: bind again after a change.
+        // A pipeline of another layout may disturb set bindings and push constants: bind and
+        // push again after a change.
         rec.bound.set0 = vk::DescriptorSet::null();
+        rec.bound.push_constants = None;
+        rec.bound.pushed_set0.clear();
         rec.keep_alive
             .push(Arc::clone(&pipeline.inner) as KeepAlive);
         let cmd = rec.raw;
@@ -473,17 +484,22 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         offset: u32,
         data: &[u8],
     ) {
-        let cmd = self.inner.rec().raw;
+        let stages = conv::map_shader_stages(stages);
+        let rec = self.inner.rec();
+        if let Some((l, s, o, bytes)) = &rec.bound.push_constants {
+            if *l == layout.inner.raw && *s == stages && *o == offset && bytes == data {
+                return;
+            }
+        }
+        rec.bound.push_constants = Some((layout.inner.raw, stages, offset, data.to_vec()));
+        let cmd = rec.raw;
         // SAFETY: recording; the range lies in a push-constant range of the layout (caller
         // contract).
         unsafe {
-            self.inner.shared.raw.cmd_push_constants(
-                cmd,
-                layout.inner.raw,
-                conv::map_shader_stages(stages),
-                offset,
-                data,
-            )
+            self.inner
+                .shared
+                .raw
+                .cmd_push_constants(cmd, layout.inner.raw, stages, offset, data)
         };
     }
 
@@ -499,11 +515,18 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
             .push_descriptor
             .clone()
             .expect("push_descriptors on a device without VK_KHR_push_descriptor");
+        let key = (set == 0).then(|| push_descriptor_key(layout.inner.raw, writes));
+        let rec = self.inner.rec();
+        if let Some(key) = &key {
+            if *key == rec.bound.pushed_set0 {
+                return;
+            }
+        }
         let prepared = prepare_writes(writes);
         let raw_writes = prepared.writes(writes);
-        let rec = self.inner.rec();
-        if set == 0 {
+        if let Some(key) = key {
             rec.bound.set0 = vk::DescriptorSet::null();
+            rec.bound.pushed_set0 = key;
         }
         rec.keep_alive
             .extend(prepared.keep_per_write.iter().flatten().cloned());
@@ -586,6 +609,7 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         }
         if index == 0 {
             rec.bound.set0 = descriptor_set.inner.raw;
+            rec.bound.pushed_set0.clear();
         }
         rec.keep_alive
             .push(Arc::clone(&descriptor_set.inner) as KeepAlive);
@@ -781,6 +805,32 @@ pub(super) struct PreparedWrites {
     images: Vec<vk::DescriptorImageInfo>,
     buffers: Vec<vk::DescriptorBufferInfo>,
     pub(super) keep_per_write: Vec<Vec<KeepAlive>>,
+}
+
+/// The identity of a push-descriptor update: the layout, then per write its binding, array
+/// element, resource kind and raw handles. Two updates with equal keys write the same
+/// descriptors.
+fn push_descriptor_key(
+    layout: vk::PipelineLayout,
+    writes: &[DescriptorWrite<'_, Vulkan>],
+) -> Vec<u64> {
+    use ash::vk::Handle as _;
+    let mut key = Vec::with_capacity(1 + writes.len() * 5);
+    key.push(layout.as_raw());
+    for w in writes {
+        key.push(u64::from(w.binding));
+        key.push(u64::from(w.array_element));
+        match &w.resource {
+            DescriptorResource::CombinedImageSampler(view, sampler) => {
+                key.extend([0, view.inner.raw.as_raw(), sampler.inner.raw.as_raw()]);
+            }
+            DescriptorResource::SampledTexture(view) => key.extend([1, view.inner.raw.as_raw(), 0]),
+            DescriptorResource::Sampler(sampler) => key.extend([2, sampler.inner.raw.as_raw(), 0]),
+            DescriptorResource::UniformBuffer(b) => key.extend([3, b.inner.raw.as_raw(), 0]),
+            DescriptorResource::StorageBuffer(b) => key.extend([4, b.inner.raw.as_raw(), 0]),
+        }
+    }
+    key
 }
 
 pub(super) fn prepare_writes(writes: &[DescriptorWrite<'_, Vulkan>]) -> PreparedWrites {
