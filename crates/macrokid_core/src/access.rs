@@ -9,6 +9,7 @@ use std::any::TypeId;
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// The identity of a resource: a Rust type, or a runtime-declared resource (a render-graph
 /// texture, an archetype), plus its readable name.
@@ -171,15 +172,84 @@ impl fmt::Display for Conflict {
     }
 }
 
-/// The set of resources a system reads and the set it writes.
+/// The resources a system reads, writes, and changes through deferred
+/// commands.
 ///
-/// Both sets are kept sorted (by [`ResourceId`] order) and free of duplicates.
-/// A resource in `writes` is never also listed in `reads`: writing implies
-/// reading.
+/// Three sets, each kept sorted (by [`ResourceId`] order) and free of
+/// duplicates:
+/// - **reads** and **writes**: what the system touches while it runs. A
+///   resource in `writes` is never also listed in `reads`: writing implies
+///   reading.
+/// - **deferred writes**: what the system changes through commands that
+///   apply at the end of its stage (an ECS system inserting or removing a
+///   component type, despawning entities). They conflict with nothing
+///   inside the stage — no system of the stage can observe them — and like
+///   writes with the stages that run beside it (see
+///   [`including_deferred`](Self::including_deferred)). A resource may be
+///   both written and deferred-written.
+///
+/// One vocabulary for everything a system can reach: an ECS system's
+/// queries, resources and structural commands all end up here, so the
+/// planner (and the `Schedule` derive) judge conflicts from one place.
+///
+/// Two refinements narrow what a read or write covers (legion's
+/// archetype-level access, in a vocabulary that knows no ECS):
+/// - an **entity filter** ([`required`](Self::required) /
+///   [`excluded`](Self::excluded)): for an ECS system, the component types
+///   every entity it touches has, and those none has
+///   (`#[system(with(..), without(..))]`). It is a declaration only; a world
+///   turns it into parts.
+/// - **parts** ([`restrict`](Self::restrict)): the read or write of a
+///   resource covers only the listed parts of it (for a component type: the
+///   archetype tables the system's queries can match). Two accesses that
+///   both restrict a resource collide on it only when their parts intersect.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ResourceAccess {
     reads: Vec<ResourceId>,
     writes: Vec<ResourceId>,
+    deferred: Vec<ResourceId>,
+    required: Vec<ResourceId>,
+    excluded: Vec<ResourceId>,
+    /// Sorted by id; each part list ascending and distinct.
+    parts: Vec<(ResourceId, Arc<[u32]>)>,
+}
+
+/// Inserts `id` into the sorted, distinct `list`.
+fn insert_sorted(list: &mut Vec<ResourceId>, id: ResourceId) {
+    if let Err(pos) = list.binary_search(&id) {
+        list.insert(pos, id);
+    }
+}
+
+/// Whether two ascending lists share an element.
+fn intersects(a: &[u32], b: &[u32]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            Ordering::Less => i += 1,
+            Ordering::Greater => j += 1,
+            Ordering::Equal => return true,
+        }
+    }
+    false
+}
+
+/// The entity allocator of an ECS world, as a resource: spawning through
+/// commands reserves entity ids from it while the system runs, so a
+/// spawning system *writes* [`ResourceId::entity_allocator`]. Two spawning
+/// systems therefore conflict, the planner orders them (declaration order),
+/// and the ids they reserve do not depend on thread timing.
+///
+/// Despawning frees ids only when the commands apply: a *deferred* write of
+/// the allocator.
+#[derive(Debug)]
+pub enum EntityAllocator {}
+
+impl ResourceId {
+    /// The id of the [`EntityAllocator`]: `ResourceId::of::<EntityAllocator>()`.
+    pub fn entity_allocator() -> Self {
+        Self::of::<EntityAllocator>()
+    }
 }
 
 impl ResourceAccess {
@@ -222,14 +292,131 @@ impl ResourceAccess {
         }
     }
 
-    /// Adds every read and write of `other` to `self`.
+    /// Builder: adds a deferred write of `id` (a change made through
+    /// commands applied at the stage boundary).
+    #[must_use]
+    pub fn with_deferred_write(mut self, id: ResourceId) -> Self {
+        self.add_deferred_write(id);
+        self
+    }
+
+    /// Adds a deferred write of `id`.
+    pub fn add_deferred_write(&mut self, id: ResourceId) {
+        insert_sorted(&mut self.deferred, id);
+    }
+
+    /// Builder: the entity filter requires component type `id` (see the
+    /// type's docs).
+    #[must_use]
+    pub fn with_required(mut self, id: ResourceId) -> Self {
+        insert_sorted(&mut self.required, id);
+        self
+    }
+
+    /// Builder: the entity filter excludes component type `id`.
+    #[must_use]
+    pub fn with_excluded(mut self, id: ResourceId) -> Self {
+        insert_sorted(&mut self.excluded, id);
+        self
+    }
+
+    /// The entity filter's required types, sorted.
+    pub fn required(&self) -> &[ResourceId] {
+        &self.required
+    }
+
+    /// The entity filter's excluded types, sorted.
+    pub fn excluded(&self) -> &[ResourceId] {
+        &self.excluded
+    }
+
+    /// Limits the read or write of `id` to `parts` (e.g. the archetype
+    /// tables a system can touch), replacing an earlier restriction of
+    /// `id`. Sorts and deduplicates `parts`. Does nothing when `id` is
+    /// neither read nor written. An empty list means the access touches no
+    /// part of `id` yet: it collides on `id` with nothing.
+    pub fn restrict(&mut self, id: ResourceId, parts: impl Into<Vec<u32>>) {
+        if self.reads.binary_search(&id).is_err() && self.writes.binary_search(&id).is_err() {
+            return;
+        }
+        let mut parts = parts.into();
+        parts.sort_unstable();
+        parts.dedup();
+        let parts: Arc<[u32]> = parts.into();
+        match self.parts.binary_search_by(|(r, _)| r.cmp(&id)) {
+            Ok(pos) => self.parts[pos].1 = parts,
+            Err(pos) => self.parts.insert(pos, (id, parts)),
+        }
+    }
+
+    /// The parts the read or write of `id` is limited to, or `None` when it
+    /// covers all of `id`.
+    pub fn parts_of(&self, id: ResourceId) -> Option<&[u32]> {
+        self.parts
+            .binary_search_by(|(r, _)| r.cmp(&id))
+            .ok()
+            .map(|pos| &*self.parts[pos].1)
+    }
+
+    /// Adds every read, write and deferred write of `other` to `self`.
+    ///
+    /// Parts merge: a resource restricted on both sides keeps the union of
+    /// the parts; one that either side reads or writes without restriction
+    /// is no longer restricted. The entity filter of `self` is kept (that of
+    /// `other` is not merged: a union of systems has no one filter).
     pub fn extend(&mut self, other: &ResourceAccess) {
+        let before = self.clone();
         for &w in &other.writes {
             self.add_write(w);
         }
         for &r in &other.reads {
             self.add_read(r);
         }
+        for &d in &other.deferred {
+            self.add_deferred_write(d);
+        }
+        let touched = |a: &ResourceAccess, id: ResourceId| {
+            a.reads.binary_search(&id).is_ok() || a.writes.binary_search(&id).is_ok()
+        };
+        let mut parts = Vec::new();
+        for id in self.reads.iter().chain(&self.writes).copied() {
+            let mine = touched(&before, id).then(|| before.parts_of(id));
+            let theirs = touched(other, id).then(|| other.parts_of(id));
+            let merged: Option<Vec<u32>> = match (mine, theirs) {
+                (Some(None), _) | (_, Some(None)) | (None, None) => None,
+                (Some(Some(p)), None) | (None, Some(Some(p))) => Some(p.to_vec()),
+                (Some(Some(a)), Some(Some(b))) => {
+                    let mut union = a.to_vec();
+                    union.extend_from_slice(b);
+                    union.sort_unstable();
+                    union.dedup();
+                    Some(union)
+                }
+            };
+            if let Some(merged) = merged {
+                parts.push((id, Arc::from(merged)));
+            }
+        }
+        parts.sort_by(|a, b| a.0.cmp(&b.0));
+        self.parts = parts;
+    }
+
+    /// The access as seen from outside the stage: every deferred write
+    /// becomes a write (the commands have applied by the time another stage
+    /// could look). Stages that run beside each other (one topological
+    /// layer) are compared with this.
+    #[must_use]
+    pub fn including_deferred(&self) -> ResourceAccess {
+        let mut settled = self.clone();
+        for &d in &self.deferred {
+            settled.add_write(d);
+        }
+        // Commands may touch any entity: a deferred write covers all parts.
+        settled
+            .parts
+            .retain(|(id, _)| self.deferred.binary_search(id).is_err());
+        settled.deferred.clear();
+        settled
     }
 
     /// Resources read but not written, sorted.
@@ -242,22 +429,35 @@ impl ResourceAccess {
         &self.writes
     }
 
-    /// Whether `id` is read or written.
-    pub fn touches(&self, id: ResourceId) -> bool {
-        self.reads.binary_search(&id).is_ok() || self.writes.binary_search(&id).is_ok()
+    /// Resources changed through deferred commands, sorted.
+    pub fn deferred_writes(&self) -> &[ResourceId] {
+        &self.deferred
     }
 
-    /// Whether `id` is written.
+    /// Whether `id` is read, written or deferred-written.
+    pub fn touches(&self, id: ResourceId) -> bool {
+        self.reads.binary_search(&id).is_ok()
+            || self.writes.binary_search(&id).is_ok()
+            || self.deferred.binary_search(&id).is_ok()
+    }
+
+    /// Whether `id` is written (while the system runs).
     pub fn is_write(&self, id: ResourceId) -> bool {
         self.writes.binary_search(&id).is_ok()
     }
 
-    /// Whether nothing is read or written.
-    pub fn is_empty(&self) -> bool {
-        self.reads.is_empty() && self.writes.is_empty()
+    /// Whether `id` is changed through deferred commands.
+    pub fn is_deferred_write(&self, id: ResourceId) -> bool {
+        self.deferred.binary_search(&id).is_ok()
     }
 
-    /// Whether `self` and `other` may not run at the same time.
+    /// Whether nothing is read, written or deferred-written.
+    pub fn is_empty(&self) -> bool {
+        self.reads.is_empty() && self.writes.is_empty() && self.deferred.is_empty()
+    }
+
+    /// Whether `self` and `other` may not run at the same time within one
+    /// stage (deferred writes are not compared: they apply after the stage).
     ///
     /// Equivalent to `self.conflict_with(other).is_some()`.
     pub fn conflicts_with(&self, other: &ResourceAccess) -> bool {
@@ -269,9 +469,17 @@ impl ResourceAccess {
     ///
     /// Runs in O(n + m) over the sorted sets.
     pub fn conflict_with(&self, other: &ResourceAccess) -> Option<Conflict> {
-        let ww = first_common(&self.writes, &other.writes).map(|r| (r, ConflictKind::WriteWrite));
-        let rw = first_common(&self.reads, &other.writes).map(|r| (r, ConflictKind::ReadWrite));
-        let wr = first_common(&self.writes, &other.reads).map(|r| (r, ConflictKind::WriteRead));
+        // Restricted on both sides to disjoint parts: no collision.
+        let apart = |id: ResourceId| match (self.parts_of(id), other.parts_of(id)) {
+            (Some(a), Some(b)) => !intersects(a, b),
+            _ => false,
+        };
+        let ww =
+            first_common(&self.writes, &other.writes, apart).map(|r| (r, ConflictKind::WriteWrite));
+        let rw =
+            first_common(&self.reads, &other.writes, apart).map(|r| (r, ConflictKind::ReadWrite));
+        let wr =
+            first_common(&self.writes, &other.reads, apart).map(|r| (r, ConflictKind::WriteRead));
         [ww, rw, wr]
             .into_iter()
             .flatten()
@@ -280,13 +488,22 @@ impl ResourceAccess {
     }
 }
 
-/// The smallest element present in both sorted slices.
-fn first_common(a: &[ResourceId], b: &[ResourceId]) -> Option<ResourceId> {
+/// The smallest element present in both sorted slices for which `skip` is
+/// false.
+fn first_common(
+    a: &[ResourceId],
+    b: &[ResourceId],
+    skip: impl Fn(ResourceId) -> bool,
+) -> Option<ResourceId> {
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
             Ordering::Less => i += 1,
             Ordering::Greater => j += 1,
+            Ordering::Equal if skip(a[i]) => {
+                i += 1;
+                j += 1;
+            }
             Ordering::Equal => return Some(a[i]),
         }
     }
@@ -358,6 +575,84 @@ mod tests {
         assert!(acc.is_write(ResourceId::of::<C>()));
         assert!(acc.touches(ResourceId::of::<A>()));
         assert!(!acc.touches(ResourceId::of::<B>()));
+    }
+
+    #[test]
+    fn deferred_writes_conflict_only_outside_the_stage() {
+        let a = ResourceId::of::<A>();
+        let inserts_a = ResourceAccess::new().with_deferred_write(a);
+        let reads_a = ResourceAccess::new().with_read(a);
+        assert!(!inserts_a.conflicts_with(&reads_a));
+        assert!(!reads_a.conflicts_with(&inserts_a));
+        assert!(inserts_a.touches(a) && inserts_a.is_deferred_write(a) && !inserts_a.is_write(a));
+        let settled = inserts_a.including_deferred();
+        assert_eq!(settled.writes(), &[a]);
+        assert!(settled.deferred_writes().is_empty());
+        assert_eq!(
+            settled.conflict_with(&reads_a).map(|c| c.kind),
+            Some(ConflictKind::WriteRead)
+        );
+        // Spawning writes the allocator now: two spawners conflict.
+        let spawns = ResourceAccess::new().with_write(ResourceId::entity_allocator());
+        assert!(spawns.conflicts_with(&spawns.clone()));
+    }
+
+    #[test]
+    fn disjoint_parts_do_not_collide() {
+        let a = ResourceId::of::<A>();
+        let b = ResourceId::of::<B>();
+        let mut left = ResourceAccess::new().with_write(a).with_write(b);
+        let mut right = ResourceAccess::new().with_write(a);
+        left.restrict(a, vec![3, 1]);
+        right.restrict(a, vec![2, 4]);
+        assert_eq!(left.parts_of(a), Some(&[1, 3][..]));
+        assert!(!left.conflicts_with(&right));
+        // Overlapping parts collide.
+        right.restrict(a, vec![3]);
+        assert_eq!(
+            left.conflict_with(&right),
+            Some(Conflict {
+                resource: a,
+                kind: ConflictKind::WriteWrite
+            })
+        );
+        // An unrestricted side collides with any parts.
+        let whole = ResourceAccess::new().with_read(a);
+        assert!(whole.conflicts_with(&left));
+        // The first colliding resource skips the apart ones.
+        right.restrict(a, vec![9]);
+        let right = right.with_read(b);
+        assert_eq!(
+            left.conflict_with(&right),
+            Some(Conflict {
+                resource: b,
+                kind: ConflictKind::WriteRead
+            })
+        );
+        // Restricting what is not touched does nothing.
+        let mut empty = ResourceAccess::new();
+        empty.restrict(a, vec![1]);
+        assert_eq!(empty.parts_of(a), None);
+    }
+
+    #[test]
+    fn extend_merges_parts() {
+        let a = ResourceId::of::<A>();
+        let b = ResourceId::of::<B>();
+        let mut x = ResourceAccess::new().with_write(a).with_read(b);
+        x.restrict(a, vec![1]);
+        x.restrict(b, vec![5]);
+        let mut y = ResourceAccess::new().with_write(a).with_read(b);
+        y.restrict(a, vec![2]);
+        x.extend(&y);
+        assert_eq!(x.parts_of(a), Some(&[1, 2][..]));
+        assert_eq!(x.parts_of(b), None, "`y` reads `B` unrestricted");
+        let mut deferred = ResourceAccess::new().with_write(a).with_deferred_write(a);
+        deferred.restrict(a, vec![1]);
+        assert_eq!(deferred.including_deferred().parts_of(a), None);
+        let filtered = ResourceAccess::new().with_required(a).with_excluded(b);
+        assert_eq!(filtered.required(), &[a]);
+        assert_eq!(filtered.excluded(), &[b]);
     }
 
     #[test]

@@ -53,7 +53,7 @@ mod handle;
 mod schedule;
 mod system;
 
-pub use access::{Conflict, ConflictKind, ResourceAccess, ResourceId};
+pub use access::{Conflict, ConflictKind, EntityAllocator, ResourceAccess, ResourceId};
 pub use handle::{Handle, SlotMap};
 pub use schedule::{Batch, Plan, PlanError, StageDescriptor, StagePlan, SystemDescriptor};
-pub use system::{Reads, System, SystemSlot, Writes};
+pub use system::{Despawns, Inserts, Reads, Removes, Spawns, System, SystemSlot, Writes};

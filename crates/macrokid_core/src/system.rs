@@ -54,11 +54,67 @@ pub trait System: Send + 'static {
 /// `#[derive(System)]` implements it for every type in `reads(..)` and
 /// `writes(..)`. Data-access APIs (ECS queries, resources) bound on it, so a
 /// system that did not declare `T` cannot name `T` there: it does not compile.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not declare access to `{T}`",
+    label = "`{T}` is not declared by this system",
+    note = "add `{T}` to `#[system(reads(...))]` (or `writes(...)`) of `{Self}`"
+)]
 pub trait Reads<T: ?Sized> {}
 
 /// Marker: the implementing system declared a write of `T` (which implies
 /// [`Reads<T>`]).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not declare writing `{T}`",
+    label = "`{T}` is not declared as written by this system",
+    note = "add `{T}` to `#[system(writes(...))]` of `{Self}`"
+)]
 pub trait Writes<T: ?Sized>: Reads<T> {}
+
+/// Marker: the implementing system declared that it adds `T` to entities
+/// through deferred commands (insert, or spawn with `T` in the bundle).
+///
+/// `#[derive(System)]` implements it for every type in `inserts(..)`, and
+/// lists `T` as a deferred write in [`System::access`]
+/// ([`ResourceAccess::with_deferred_write`]). ECS command APIs bound on it:
+/// inserting an undeclared type does not compile.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not declare inserting `{T}` through commands",
+    label = "`{T}` is not in `inserts(...)` of this system",
+    note = "add `{T}` to `#[system(inserts(...))]` of `{Self}`: structural changes are declared like reads and writes"
+)]
+pub trait Inserts<T: ?Sized> {}
+
+/// Marker: the implementing system declared that it removes `T` from
+/// entities through deferred commands (`removes(..)` of
+/// `#[derive(System)]`; a deferred write of `T`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not declare removing `{T}` through commands",
+    label = "`{T}` is not in `removes(...)` of this system",
+    note = "add `{T}` to `#[system(removes(...))]` of `{Self}`: structural changes are declared like reads and writes"
+)]
+pub trait Removes<T: ?Sized> {}
+
+/// Marker: the implementing system declared that it spawns entities
+/// through commands (`spawns` in `#[derive(System)]`): it reserves ids from
+/// the entity allocator while it runs, a write of
+/// [`ResourceId::entity_allocator`](crate::ResourceId::entity_allocator).
+/// The spawned bundle's component types also need [`Inserts`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not declare spawning entities through commands",
+    label = "spawning is not declared by this system",
+    note = "add `spawns` to `#[system(...)]` of `{Self}` (and every spawned component type to `inserts(...)`)"
+)]
+pub trait Spawns {}
+
+/// Marker: the implementing system declared that it despawns entities
+/// through commands (`despawns` in `#[derive(System)]`): a deferred write of
+/// [`ResourceId::entity_allocator`](crate::ResourceId::entity_allocator).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not declare despawning entities through commands",
+    label = "despawning is not declared by this system",
+    note = "add `despawns` to `#[system(...)]` of `{Self}`"
+)]
+pub trait Despawns {}
 
 /// The position of a system in a plan: its flat index over all stages, in
 /// stage declaration order and then system declaration order. Stable for the

@@ -59,6 +59,9 @@ pub struct RowSink<'a> {
     entities: &'a mut Entities,
     archetype: ArchetypeId,
     spawned: &'a mut Vec<Entity>,
+    /// The id the next row takes instead of a new one: a flushed
+    /// reservation (`World::spawn_reserved`).
+    reserved: Option<Entity>,
 }
 
 impl RowSink<'_> {
@@ -67,10 +70,19 @@ impl RowSink<'_> {
     pub fn row(&mut self) {
         let row =
             u32::try_from(self.table_entities.len()).expect("more than 2^32 entities in one table");
-        let entity = self.entities.alloc(Location {
+        let location = Location {
             archetype: self.archetype,
             row,
-        });
+        };
+        let entity = match self.reserved.take() {
+            Some(entity) => {
+                self.entities
+                    .place(entity, location)
+                    .expect("`World::spawn_reserved` checked the reservation");
+                entity
+            }
+            None => self.entities.alloc(location),
+        };
         self.table_entities.push(entity);
         self.spawned.push(entity);
     }
@@ -94,8 +106,16 @@ impl<'a> BundleWriter<'a> {
                 entities,
                 archetype,
                 spawned,
+                reserved: None,
             },
         }
+    }
+
+    /// The first row takes `entity` (a flushed, unplaced reservation)
+    /// instead of a new id.
+    pub(crate) fn with_reserved(mut self, entity: Entity) -> Self {
+        self.rows.reserved = Some(entity);
+        self
     }
 
     /// The column of each tuple element (`N` elements), and the row sink.

@@ -1,6 +1,7 @@
 //! Generational entity ids and their allocator.
 
 use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::error::EcsError;
 
@@ -78,6 +79,19 @@ impl Location {
         archetype: u32::MAX,
         row: u32::MAX,
     };
+
+    /// The marker of a reserved slot whose entity is not placed yet (see
+    /// [`Entities::flush_reserved`]). Like a free slot, not alive.
+    const RESERVED: Location = Location {
+        archetype: u32::MAX,
+        row: u32::MAX - 1,
+    };
+
+    /// Whether the slot holds a live entity (neither free nor reserved).
+    #[inline]
+    fn is_live(self) -> bool {
+        self.archetype != u32::MAX
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -89,14 +103,123 @@ struct Slot {
 /// The entity table: one slot per index ever allocated, and a free list.
 ///
 /// Freed indices are reused last-in first-out with their generation bumped.
+///
+/// Ids can also be *reserved* through `&self` ([`reserve_id`](Self::reserve_id),
+/// hecs's and bevy's design): an atomic cursor walks down the free list and
+/// then past the last slot, so concurrent reservations never hand out one id
+/// twice. Reserved ids become slots in [`flush_reserved`](Self::flush_reserved)
+/// and entities in [`place`](Self::place); [`cancel_reservations`](Self::cancel_reservations)
+/// forgets them. Every `&mut` method other than these expects no pending
+/// reservation (the world flushes or cancels them at the end of each stage).
 #[derive(Debug, Default)]
 pub(crate) struct Entities {
     slots: Vec<Slot>,
     free: Vec<u32>,
     alive: usize,
+    /// `free.len()` minus the number of pending reservations: a positive
+    /// value `n` means the next reservation takes `free[n - 1]`; zero or
+    /// below, new slots past `slots.len()`.
+    cursor: AtomicI64,
 }
 
 impl Entities {
+    /// Reserves an id without taking `&mut`: the next free index (last
+    /// freed first, as [`alloc`](Self::alloc) would), then fresh indices.
+    /// The id is not alive until [`flush_reserved`](Self::flush_reserved)
+    /// and [`place`](Self::place).
+    ///
+    /// # Panics
+    /// When the reservation would need more than 2^32 - 1 slots.
+    pub(crate) fn reserve_id(&self) -> Entity {
+        let n = self.cursor.fetch_sub(1, Ordering::Relaxed);
+        if n > 0 {
+            let index = self.free[n as usize - 1];
+            Entity::new(index, self.slots[index as usize].generation)
+        } else {
+            let index = u32::try_from(self.slots.len() as i64 - n)
+                .ok()
+                .filter(|&i| i < u32::MAX)
+                .expect("entity table full: more than 2^32 - 1 entity slots were reserved");
+            Entity::new(index, 0)
+        }
+    }
+
+    /// The number of pending reservations.
+    pub(crate) fn pending_reservations(&self) -> usize {
+        (self.free.len() as i64 - self.cursor.load(Ordering::Relaxed)) as usize
+    }
+
+    /// Forgets every pending reservation: the next ones hand out the same
+    /// ids again (for commands that are dropped, not applied).
+    pub(crate) fn cancel_reservations(&mut self) {
+        *self.cursor.get_mut() = self.free.len() as i64;
+    }
+
+    /// Turns the pending reservations into reserved slots (off the free
+    /// list, not alive) and returns their ids in reservation order.
+    pub(crate) fn flush_reserved(&mut self) -> Vec<Entity> {
+        let cursor = *self.cursor.get_mut();
+        let mut reserved = Vec::new();
+        let kept = cursor.max(0) as usize;
+        for &index in self.free[kept..].iter().rev() {
+            let slot = &mut self.slots[index as usize];
+            slot.location = Location::RESERVED;
+            reserved.push(Entity::new(index, slot.generation));
+        }
+        self.free.truncate(kept);
+        for _ in 0..(-cursor).max(0) {
+            let index = self.slots.len() as u32;
+            self.slots.push(Slot {
+                generation: 0,
+                location: Location::RESERVED,
+            });
+            reserved.push(Entity::new(index, 0));
+        }
+        *self.cursor.get_mut() = self.free.len() as i64;
+        reserved
+    }
+
+    /// Makes a flushed reservation alive at `location`.
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`] when `entity` is not a flushed, unplaced
+    /// reservation.
+    pub(crate) fn place(&mut self, entity: Entity, location: Location) -> Result<(), EcsError> {
+        match self.slots.get_mut(entity.index as usize) {
+            Some(slot)
+                if slot.generation == entity.generation && slot.location == Location::RESERVED =>
+            {
+                slot.location = location;
+                self.alive += 1;
+                Ok(())
+            }
+            _ => Err(EcsError::StaleEntity { entity }),
+        }
+    }
+
+    /// Whether `entity` is a flushed reservation not placed yet.
+    pub(crate) fn is_reserved(&self, entity: Entity) -> bool {
+        self.slots.get(entity.index as usize).is_some_and(|slot| {
+            slot.generation == entity.generation && slot.location == Location::RESERVED
+        })
+    }
+
+    /// Gives back flushed reservations that were never placed, as a
+    /// despawn would (generation bumped, index freed).
+    pub(crate) fn release_unplaced(&mut self, reserved: &[Entity]) {
+        for &entity in reserved {
+            if self.is_reserved(entity) {
+                let slot = &mut self.slots[entity.index as usize];
+                slot.location = Location::FREE;
+                if let Some(next) = slot.generation.checked_add(1) {
+                    slot.generation = next;
+                    self.free.push(entity.index);
+                }
+            }
+        }
+        *self.cursor.get_mut() = self.free.len() as i64;
+    }
+
     /// Hands out an id (reusing a freed index when there is one) located at
     /// `location`.
     ///
@@ -111,7 +234,13 @@ impl Entities {
     /// so that tests can reach the limit).
     #[inline]
     fn alloc_below(&mut self, location: Location, limit: u32) -> Entity {
+        debug_assert_eq!(
+            self.pending_reservations(),
+            0,
+            "alloc with pending reservations"
+        );
         let entity = if let Some(index) = self.free.pop() {
+            *self.cursor.get_mut() -= 1;
             let slot = &mut self.slots[index as usize];
             slot.location = location;
             Entity::new(index, slot.generation)
@@ -143,9 +272,7 @@ impl Entities {
     /// [`EcsError::StaleEntity`] when `entity` is not alive.
     pub(crate) fn location(&self, entity: Entity) -> Result<Location, EcsError> {
         match self.slots.get(entity.index as usize) {
-            Some(slot)
-                if slot.generation == entity.generation && slot.location != Location::FREE =>
-            {
+            Some(slot) if slot.generation == entity.generation && slot.location.is_live() => {
                 Ok(slot.location)
             }
             _ => Err(EcsError::StaleEntity { entity }),
@@ -182,6 +309,7 @@ impl Entities {
         if let Some(next) = slot.generation.checked_add(1) {
             slot.generation = next;
             self.free.push(entity.index);
+            *self.cursor.get_mut() += 1;
         }
         Ok(location)
     }
@@ -196,7 +324,7 @@ impl Entities {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, slot)| slot.location != Location::FREE)
+            .filter(|(_, slot)| slot.location.is_live())
             .map(|(index, slot)| (Entity::new(index as u32, slot.generation), slot.location))
     }
 
@@ -233,7 +361,13 @@ impl Entities {
             })
             .collect();
         let alive = locations.iter().filter(|l| l.is_some()).count();
-        Self { slots, free, alive }
+        let cursor = AtomicI64::new(free.len() as i64);
+        Self {
+            slots,
+            free,
+            alive,
+            cursor,
+        }
     }
 }
 
@@ -308,6 +442,68 @@ mod tests {
         let b = entities.alloc_below(HERE, 2);
         assert_eq!(b.index(), a.index());
         assert_eq!(entities.len(), 2);
+    }
+
+    #[test]
+    fn reservations_match_allocations_and_cancel_exactly() {
+        // Two worlds, one allocating and one reserving, hand out the same ids.
+        let mut direct = Entities::default();
+        let mut reserving = Entities::default();
+        for e in [&mut direct, &mut reserving] {
+            let a = e.alloc(HERE);
+            e.alloc(HERE);
+            let c = e.alloc(HERE);
+            e.free(a).unwrap();
+            e.free(c).unwrap();
+        }
+        let expected: Vec<Entity> = (0..4).map(|_| direct.alloc(HERE)).collect();
+        let reserved: Vec<Entity> = (0..4).map(|_| reserving.reserve_id()).collect();
+        assert_eq!(reserved, expected);
+        assert_eq!(reserving.pending_reservations(), 4);
+        // Cancelled reservations are handed out again.
+        reserving.cancel_reservations();
+        let again: Vec<Entity> = (0..4).map(|_| reserving.reserve_id()).collect();
+        assert_eq!(again, expected);
+        let flushed = reserving.flush_reserved();
+        assert_eq!(flushed, expected);
+        assert_eq!(reserving.pending_reservations(), 0);
+        assert!(!reserving.contains(flushed[0]), "reserved is not alive");
+        for &e in &flushed[..3] {
+            reserving.place(e, HERE).unwrap();
+        }
+        assert_eq!(
+            reserving.place(flushed[0], HERE),
+            Err(EcsError::StaleEntity { entity: flushed[0] })
+        );
+        reserving.release_unplaced(&flushed);
+        assert_eq!(reserving.len(), 4);
+        assert!(!reserving.contains(flushed[3]));
+        // The unplaced one was freed like a despawn: its index comes back
+        // with a bumped generation, as from the direct table.
+        direct.free(expected[3]).unwrap();
+        assert_eq!(reserving.alloc(HERE), direct.alloc(HERE));
+    }
+
+    #[test]
+    fn concurrent_reservations_are_distinct() {
+        let mut entities = Entities::default();
+        let first = entities.alloc(HERE);
+        entities.free(first).unwrap();
+        let ids: Vec<Entity> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..100).map(|_| entities.reserve_id()).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 400);
+        let flushed = entities.flush_reserved();
+        assert_eq!(flushed.len(), 400);
     }
 
     #[test]

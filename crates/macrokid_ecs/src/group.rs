@@ -86,7 +86,7 @@ mod tests {
     /// Spawns a `Marker` entity through commands, then fails on its first
     /// `failures` attempts (or panics when `panics`).
     #[derive(System)]
-    #[system(reads(Health))]
+    #[system(reads(Health), spawns, inserts(Marker))]
     struct SpawnThenFail {
         failures: u32,
         attempts: u32,

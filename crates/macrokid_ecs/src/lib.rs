@@ -73,7 +73,7 @@ mod system;
 mod world;
 
 pub use change::{Mut, Tick};
-pub use command::{CommandBuffer, Commands};
+pub use command::{CommandBuffer, Commands, EntityCommands, InsertableBy, InsertsBundle};
 pub use component::{Bundle, Component, Resource};
 pub use entity::Entity;
 pub use error::EcsError;
@@ -95,7 +95,8 @@ pub mod prelude {
         Without, World,
     };
     pub use macrokid_threads::{
-        Reads, RunSchedule, Schedule, ScheduleError, Scheduler, System, ThreadPool, Writes,
+        Despawns, Inserts, Reads, Removes, RunSchedule, Schedule, ScheduleError, Scheduler, Spawns,
+        System, ThreadPool, Writes,
     };
 }
 

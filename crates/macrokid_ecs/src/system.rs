@@ -263,9 +263,11 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
         self.world.contains(entity)
     }
 
-    /// This system's command buffer; see [`Commands`] for when it applies.
-    pub fn commands(&self) -> Commands<'_> {
-        Commands::new(&self.commands)
+    /// This system's command buffer, typed by `S`: it records the
+    /// structural changes `S` declared (see [`Commands`] for which and when
+    /// they apply).
+    pub fn commands(&self) -> Commands<'_, S> {
+        Commands::new(&self.commands, self.world.entities())
     }
 
     fn into_commands(self) -> CommandBuffer {
@@ -371,9 +373,12 @@ impl World {
         let [buffer] = buffers;
         let mut buffer = buffer.into_inner().unwrap_or_else(PoisonError::into_inner);
         if result.is_ok() {
+            let reserved = self.flush_reserved();
             self.apply_commands(&mut buffer);
+            self.release_unplaced(&reserved);
         } else {
             buffer.clear();
+            self.cancel_reservations();
         }
         self.spare_buffer = buffer;
         result
@@ -512,6 +517,15 @@ impl World {
         self.schedule_ticks.insert(key, last_runs);
         // Commands apply after every system tick of the stage.
         self.advance_change_tick(1 + u32::try_from(slots).expect("fewer than 2^32 systems"));
+        // Ids reserved by `Commands::spawn` become slots before any command
+        // applies (a spawn without a reservation must not take one of them),
+        // or are handed out again when the commands are dropped.
+        let reserved = if outcome.is_ok() {
+            self.flush_reserved()
+        } else {
+            self.cancel_reservations();
+            Vec::new()
+        };
         for buffer in &mut buffers {
             let buffer = buffer.get_mut().unwrap_or_else(PoisonError::into_inner);
             if outcome.is_err() {
@@ -520,6 +534,7 @@ impl World {
                 self.apply_commands(buffer);
             }
         }
+        self.release_unplaced(&reserved);
         self.command_buffers = buffers;
         outcome
     }

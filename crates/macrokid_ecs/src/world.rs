@@ -251,6 +251,17 @@ impl World {
         bundles: I,
         spawned: &mut Vec<Entity>,
     ) {
+        self.write_bundles_into(bundles, spawned, None);
+    }
+
+    /// [`write_bundles`](Self::write_bundles); the first row takes
+    /// `reserved` (a flushed reservation) when given.
+    fn write_bundles_into<B: Bundle, I: Iterator<Item = B>>(
+        &mut self,
+        bundles: I,
+        spawned: &mut Vec<Entity>,
+        reserved: Option<Entity>,
+    ) {
         let archetype = self.bundle_archetype::<B>();
         let (lower, _) = bundles.size_hint();
         let table = &mut self.archetypes[archetype as usize];
@@ -258,8 +269,47 @@ impl World {
         self.entities.reserve(lower);
         let order = &self.bundles[&TypeId::of::<B>()].columns;
         let mut writer = BundleWriter::new(table, archetype, order, &mut self.entities, spawned);
+        if let Some(entity) = reserved {
+            writer = writer.with_reserved(entity);
+        }
         B::write_batch(bundles, &mut writer);
         self.archetypes[archetype as usize].fill_ticks(self.change_tick);
+    }
+
+    /// Makes the pending reservations slots (not alive yet) and returns
+    /// them, in reservation order; call before applying commands.
+    pub(crate) fn flush_reserved(&mut self) -> Vec<Entity> {
+        self.entities.flush_reserved()
+    }
+
+    /// Frees the flushed reservations that no command placed.
+    pub(crate) fn release_unplaced(&mut self, reserved: &[Entity]) {
+        self.entities.release_unplaced(reserved);
+    }
+
+    /// Forgets the pending reservations (their commands were dropped).
+    pub(crate) fn cancel_reservations(&mut self) {
+        self.entities.cancel_reservations();
+    }
+
+    /// Spawns `bundle` as `entity`, a flushed reservation.
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`] when `entity` is not a flushed, unplaced
+    /// reservation.
+    pub(crate) fn spawn_reserved<B: Bundle>(
+        &mut self,
+        entity: Entity,
+        bundle: B,
+    ) -> Result<(), EcsError> {
+        if !self.entities.is_reserved(entity) {
+            return Err(EcsError::StaleEntity { entity });
+        }
+        let mut spawned = std::mem::take(&mut self.spawn_scratch);
+        self.write_bundles_into(iter::once(bundle), &mut spawned, Some(entity));
+        spawned.clear();
+        self.spawn_scratch = spawned;
+        Ok(())
     }
 
     /// Despawns `entity`, dropping its components. Its id (and every copy)

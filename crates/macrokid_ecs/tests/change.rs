@@ -133,7 +133,7 @@ fn changed_and_added_are_relative_to_each_systems_last_run() {
 /// Despawns `Tag`ged entities and removes `Pos` from odd ones, through
 /// commands.
 #[derive(System, Default)]
-#[system(reads(Tag), writes(Pos))]
+#[system(reads(Tag), writes(Pos), despawns, removes(Pos))]
 struct Cull;
 impl Run for Cull {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {

@@ -37,7 +37,7 @@ impl Run for Integrate {
 /// Damages everything, despawns the dead and spawns one entity per death,
 /// from two systems in one stage that may run in parallel.
 #[derive(System, Default)]
-#[system(writes(Health))]
+#[system(writes(Health), spawns, despawns, inserts(Spawned, Position))]
 struct Reap {
     tag: u32,
 }
@@ -57,7 +57,7 @@ impl Run for Reap {
 }
 
 #[derive(System, Default)]
-#[system(reads(Spawned))]
+#[system(reads(Spawned), spawns, inserts(Velocity, Spawned, Health))]
 struct Birth;
 
 impl Run for Birth {
@@ -209,7 +209,13 @@ fn run_system_applies_its_commands() {
 }
 
 #[derive(System)]
-#[system(writes(Position))]
+#[system(
+    writes(Position),
+    inserts(Position),
+    removes(Position),
+    spawns,
+    despawns
+)]
 struct StaleCommands(Entity);
 
 impl Run for StaleCommands {
@@ -235,7 +241,7 @@ fn stale_commands_are_skipped_and_counted() {
 }
 
 #[derive(System, Default)]
-#[system(writes(Health))]
+#[system(writes(Health), spawns, inserts(Health))]
 struct Fails;
 
 impl Run for Fails {

@@ -86,8 +86,9 @@ pub use job_queue::{
     JobQueueBuildError, JobQueueBuilder, JobStatus, KindEstimate, SubmitError,
 };
 pub use macrokid_core::{
-    Batch, Conflict, ConflictKind, Plan, PlanError, Reads, ResourceAccess, ResourceId,
-    StageDescriptor, StagePlan, System, SystemDescriptor, SystemSlot, Writes,
+    Batch, Conflict, ConflictKind, Despawns, Inserts, Plan, PlanError, Reads, Removes,
+    ResourceAccess, ResourceId, Spawns, StageDescriptor, StagePlan, System, SystemDescriptor,
+    SystemSlot, Writes,
 };
 pub use observe::{ChromeTrace, PrometheusMetrics};
 pub use pool::{Scope, ThreadPool, ThreadPoolBuilder, ThreadPoolError, DEFAULT_THREAD_NAME_PREFIX};
@@ -106,8 +107,10 @@ extern crate self as macrokid_threads;
 pub mod __private {
     //! What the derives expand to. Not a public API.
     pub use macrokid_core;
+    pub use macrokid_core::{
+        Despawns, Inserts, Reads, Removes, ResourceAccess, ResourceId, Spawns, System, Writes,
+    };
     pub use macrokid_core::{Plan, StageDescriptor, StagePlan, SystemDescriptor};
-    pub use macrokid_core::{Reads, ResourceAccess, ResourceId, System, Writes};
     pub use std::sync::OnceLock;
 
     pub use crate::executor::{ScheduleError, Scheduler, SystemTask};

@@ -36,14 +36,23 @@ use syn::{parse_macro_input, DeriveInput};
 /// |---|---|
 /// | `reads(A, B, ...)` | types the system reads: `Reads<A>`, `Reads<B>` |
 /// | `writes(C, ...)` | types the system writes (and so reads): `Reads<C>` and `Writes<C>` |
+/// | `inserts(D, ...)` | component types added through commands: `Inserts<D>`, a deferred write of `D` |
+/// | `removes(E, ...)` | component types removed through commands: `Removes<E>`, a deferred write of `E` |
+/// | `spawns` | spawns through commands: `Spawns`, a write of the entity allocator |
+/// | `despawns` | despawns through commands: `Despawns`, a deferred write of the entity allocator |
+/// | `with(F, ...)` | entity filter: the system touches only entities with `F` |
+/// | `without(G, ...)` | entity filter: the system touches only entities without `G` |
 /// | `name = "..."` | `System::name()` (default: the struct's name) |
 ///
-/// `access()` lists the reads and writes as `ResourceId::of::<T>()`. Generic
+/// `access()` lists all of it as `ResourceId::of::<T>()` in one
+/// `ResourceAccess` (reads, writes, deferred writes, required and excluded
+/// types of the entity filter). Generic
 /// structs keep their parameters (each instantiation is a system when it is
 /// `Send + 'static`). Compile errors, at the offending token: structs only;
 /// unknown keys; entries that are not types; a type listed twice; a type in
-/// both lists (writes imply reads); a list without parentheses; a `name`
-/// that is not a non-empty string literal.
+/// both `reads` and `writes` (writes imply reads) or in both `with` and
+/// `without`; a list without parentheses; `spawns`/`despawns` with a value
+/// or twice; a `name` that is not a non-empty string literal.
 #[proc_macro_derive(System, attributes(system))]
 pub fn derive_system(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -1,14 +1,18 @@
 //! `#[derive(System)]`.
 //!
 //! ```text
-//! #[system(reads(A, B), writes(C), name = "custom")]
+//! #[system(reads(A, B), writes(C), inserts(D), removes(E), spawns, despawns,
+//!          with(F), without(G), name = "custom")]
 //! ```
 //! generates
 //! ```text
 //! impl System for X { fn name() -> &'static str { "custom" }
-//!                     fn access() -> ResourceAccess { reads A, B; writes C } }
+//!                     fn access() -> ResourceAccess { reads A, B; writes C, the entity
+//!                         allocator (spawns); deferred writes D, E, the entity allocator
+//!                         (despawns); required F; excluded G } }
 //! impl Reads<A> for X {}  impl Reads<B> for X {}  impl Reads<C> for X {}
-//! impl Writes<C> for X {}
+//! impl Writes<C> for X {}  impl Inserts<D> for X {}  impl Removes<E> for X {}
+//! impl Spawns for X {}  impl Despawns for X {}
 //! ```
 
 use proc_macro2::TokenStream;
@@ -45,7 +49,15 @@ fn generate(system: &SystemInput<'_>) -> TokenStream {
     bounds
         .predicates
         .push(parse_quote!(Self: ::core::marker::Send + 'static));
-    for ty in system.reads.iter().chain(&system.writes) {
+    for ty in system
+        .reads
+        .iter()
+        .chain(&system.writes)
+        .chain(&system.inserts)
+        .chain(&system.removes)
+        .chain(&system.with)
+        .chain(&system.without)
+    {
         bounds.predicates.push(parse_quote!(#ty: 'static));
     }
 
@@ -64,6 +76,47 @@ fn generate(system: &SystemInput<'_>) -> TokenStream {
         .writes
         .iter()
         .map(|ty| quote_spanned!(ty.span()=> .with_write(#private::ResourceId::of::<#ty>())));
+    let deferred = system.inserts.iter().chain(&system.removes).map(
+        |ty| quote_spanned!(ty.span()=> .with_deferred_write(#private::ResourceId::of::<#ty>())),
+    );
+    let required = system
+        .with
+        .iter()
+        .map(|ty| quote_spanned!(ty.span()=> .with_required(#private::ResourceId::of::<#ty>())));
+    let excluded = system
+        .without
+        .iter()
+        .map(|ty| quote_spanned!(ty.span()=> .with_excluded(#private::ResourceId::of::<#ty>())));
+    let spawns = system
+        .spawns
+        .then(|| quote!(.with_write(#private::ResourceId::entity_allocator())));
+    let despawns = system
+        .despawns
+        .then(|| quote!(.with_deferred_write(#private::ResourceId::entity_allocator())));
+    let insert_markers = system.inserts.iter().map(|ty| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #private::Inserts<#ty> for #ident #ty_generics #where_clause {}
+        }
+    });
+    let remove_markers = system.removes.iter().map(|ty| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #private::Removes<#ty> for #ident #ty_generics #where_clause {}
+        }
+    });
+    let spawn_marker = system.spawns.then(|| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #private::Spawns for #ident #ty_generics #where_clause {}
+        }
+    });
+    let despawn_marker = system.despawns.then(|| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics #private::Despawns for #ident #ty_generics #where_clause {}
+        }
+    });
     let read_markers = system.reads.iter().chain(&system.writes).map(|ty| {
         quote! {
             #[automatically_derived]
@@ -86,12 +139,18 @@ fn generate(system: &SystemInput<'_>) -> TokenStream {
             }
 
             fn access() -> #private::ResourceAccess {
-                #private::ResourceAccess::new() #(#reads)* #(#writes)*
+                #private::ResourceAccess::new()
+                    #(#reads)* #(#writes)* #(#deferred)* #spawns #despawns
+                    #(#required)* #(#excluded)*
             }
         }
 
         #(#read_markers)*
         #(#write_markers)*
+        #(#insert_markers)*
+        #(#remove_markers)*
+        #spawn_marker
+        #despawn_marker
     }
 }
 

@@ -183,7 +183,7 @@ impl Run for Bounce {
 /// Spawns one pickup per tick through commands; with faults, its first
 /// attempt of every 7th tick fails after recording the spawn.
 #[derive(System, Default)]
-#[system(reads(Clock, Faults, Pickup))]
+#[system(reads(Clock, Faults, Pickup), spawns, inserts(Pickup))]
 struct SpawnPickup {
     failed_tick: Option<u64>,
 }
@@ -205,7 +205,7 @@ impl Run for SpawnPickup {
 /// Spawns a bonus pickup per tick; with faults, panics on its first
 /// attempt of every 13th tick after recording the spawn.
 #[derive(System, Default)]
-#[system(reads(Clock, Faults, Pickup))]
+#[system(reads(Clock, Faults, Pickup), spawns, inserts(Pickup))]
 struct SpawnBonus {
     panicked_tick: Option<u64>,
 }

@@ -579,8 +579,10 @@ fn layer_waves<'a>(stages: impl Iterator<Item = &'a StagePlan>) -> Vec<Vec<usize
     let accesses: Vec<ResourceAccess> = stages
         .map(|stage| {
             let mut access = ResourceAccess::new();
+            // Seen from a stage beside it, a system's deferred writes are
+            // writes: its commands may apply before the other stage looks.
             for system in stage.systems() {
-                access.extend(&system.access);
+                access.extend(&system.access.including_deferred());
             }
             access
         })

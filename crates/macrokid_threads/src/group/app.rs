@@ -368,8 +368,16 @@ fn validate<W: GroupWorld>(groups: &[WorkGroup<W>]) -> Result<(), RegistrationEr
                     });
                 }
             }
+            // Groups own components, not the entity allocator: spawning in
+            // two groups is fine (synchronized groups run one at a time, and
+            // an async group that spawns was explicitly allowed to write).
+            let allocator = macrokid_core::ResourceId::entity_allocator();
             let (mine, theirs) = (group.access(), earlier.access());
-            if let Some(resource) = mine.writes().iter().find(|w| theirs.writes().contains(w)) {
+            if let Some(resource) = mine
+                .writes()
+                .iter()
+                .find(|&&w| w != allocator && theirs.writes().contains(&w))
+            {
                 return Err(RegistrationError::WriteConflict {
                     resource: resource.name().to_owned(),
                     first: earlier.name.clone(),

@@ -37,6 +37,18 @@ pub(crate) struct SystemInput<'a> {
     pub(crate) reads: Vec<Type>,
     /// Types written, as written.
     pub(crate) writes: Vec<Type>,
+    /// Types added through commands.
+    pub(crate) inserts: Vec<Type>,
+    /// Types removed through commands.
+    pub(crate) removes: Vec<Type>,
+    /// The entity filter: types every touched entity has.
+    pub(crate) with: Vec<Type>,
+    /// The entity filter: types no touched entity has.
+    pub(crate) without: Vec<Type>,
+    /// Whether the system spawns through commands.
+    pub(crate) spawns: bool,
+    /// Whether the system despawns through commands.
+    pub(crate) despawns: bool,
 }
 
 impl<'a> SystemInput<'a> {
@@ -72,6 +84,12 @@ impl<'a> SystemInput<'a> {
             name: attrs.name,
             reads: attrs.reads,
             writes: attrs.writes,
+            inserts: attrs.inserts,
+            removes: attrs.removes,
+            with: attrs.with,
+            without: attrs.without,
+            spawns: attrs.spawns.is_some(),
+            despawns: attrs.despawns.is_some(),
         })
     }
 }

@@ -8,10 +8,12 @@ use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::parse::ParseStream;
+use syn::spanned::Spanned;
 use syn::{token, Attribute, Expr, ExprLit, Ident, Lit, LitStr, Meta, Token, Type};
 
 use super::symbol::{
-    Symbol, AFTER, BEFORE, JOB, NAME, OUTPUT, PRIORITY, READS, RUN, STAGE, SYSTEM, WRITES,
+    Symbol, AFTER, BEFORE, DESPAWNS, INSERTS, JOB, NAME, OUTPUT, PRIORITY, READS, REMOVES, RUN,
+    SPAWNS, STAGE, SYSTEM, WITH, WITHOUT, WRITES,
 };
 use super::{did_you_mean, one_of, Ctxt};
 
@@ -235,6 +237,39 @@ pub(crate) struct SystemAttrs {
     pub(crate) reads: Vec<Type>,
     /// `writes(...)`, every occurrence concatenated, as written.
     pub(crate) writes: Vec<Type>,
+    /// `inserts(...)`, every occurrence concatenated, as written.
+    pub(crate) inserts: Vec<Type>,
+    /// `removes(...)`, every occurrence concatenated, as written.
+    pub(crate) removes: Vec<Type>,
+    /// `with(...)`, every occurrence concatenated, as written.
+    pub(crate) with: Vec<Type>,
+    /// `without(...)`, every occurrence concatenated, as written.
+    pub(crate) without: Vec<Type>,
+    /// `spawns`, where written.
+    pub(crate) spawns: Option<Span>,
+    /// `despawns`, where written.
+    pub(crate) despawns: Option<Span>,
+}
+
+/// Reads a bare flag key (`spawns`): no value, at most once.
+fn parse_flag(
+    cx: &Ctxt,
+    key: Symbol,
+    meta: &ParseNestedMeta<'_>,
+    out: &mut Option<Span>,
+) -> syn::Result<()> {
+    if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+        cx.error_spanned_by(
+            &meta.path,
+            format!("`{key}` takes no value: write `#[system({key})]`"),
+        );
+        return skip_value(meta);
+    }
+    if out.is_some() {
+        cx.error_spanned_by(&meta.path, format!("`{key}` is listed twice"));
+    }
+    *out = Some(meta.path.span());
+    Ok(())
 }
 
 impl SystemAttrs {
@@ -243,12 +278,30 @@ impl SystemAttrs {
         let mut name = Attr::none(cx, NAME);
         let mut reads = Vec::new();
         let mut writes = Vec::new();
+        let mut inserts = Vec::new();
+        let mut removes = Vec::new();
+        let mut with = Vec::new();
+        let mut without = Vec::new();
+        let mut spawns = None;
+        let mut despawns = None;
         for attr in attrs.iter().filter(|a| a.path() == SYSTEM) {
             let parsed = attr.parse_nested_meta(|meta| {
                 if meta.path == READS {
                     parse_type_list(cx, READS, &meta, &mut reads)
                 } else if meta.path == WRITES {
                     parse_type_list(cx, WRITES, &meta, &mut writes)
+                } else if meta.path == INSERTS {
+                    parse_type_list(cx, INSERTS, &meta, &mut inserts)
+                } else if meta.path == REMOVES {
+                    parse_type_list(cx, REMOVES, &meta, &mut removes)
+                } else if meta.path == WITH {
+                    parse_type_list(cx, WITH, &meta, &mut with)
+                } else if meta.path == WITHOUT {
+                    parse_type_list(cx, WITHOUT, &meta, &mut without)
+                } else if meta.path == SPAWNS {
+                    parse_flag(cx, SPAWNS, &meta, &mut spawns)
+                } else if meta.path == DESPAWNS {
+                    parse_flag(cx, DESPAWNS, &meta, &mut despawns)
                 } else if meta.path == NAME {
                     if let Some(lit) = parse_lit_str(cx, NAME, &meta)? {
                         if lit.value().is_empty() {
@@ -258,7 +311,14 @@ impl SystemAttrs {
                     }
                     Ok(())
                 } else {
-                    unknown_key(cx, &meta, SYSTEM, &[READS, WRITES, NAME])
+                    unknown_key(
+                        cx,
+                        &meta,
+                        SYSTEM,
+                        &[
+                            READS, WRITES, INSERTS, REMOVES, SPAWNS, DESPAWNS, WITH, WITHOUT, NAME,
+                        ],
+                    )
                 }
             });
             if let Err(err) = parsed {
@@ -269,6 +329,12 @@ impl SystemAttrs {
             name: name.get(),
             reads,
             writes,
+            inserts,
+            removes,
+            with,
+            without,
+            spawns,
+            despawns,
         }
     }
 }

@@ -22,8 +22,8 @@ fn type_key(ty: &Type) -> String {
         .collect()
 }
 
-/// Reports types listed twice in `reads` or in `writes`, and types listed
-/// in both.
+/// Reports types listed twice in one list, types in both `reads` and
+/// `writes`, and types in both `with` and `without`.
 pub(crate) fn check_system(cx: &Ctxt, input: &SystemInput<'_>) {
     let written: HashSet<String> = input.writes.iter().map(type_key).collect();
     let mut reads: HashSet<String> = HashSet::new();
@@ -41,11 +41,32 @@ pub(crate) fn check_system(cx: &Ctxt, input: &SystemInput<'_>) {
             cx.error_spanned_by(ty, format!("`{key}` is listed twice in `reads`"));
         }
     }
-    let mut writes: HashSet<String> = HashSet::new();
-    for ty in &input.writes {
+    for (list, name) in [
+        (&input.writes, "writes"),
+        (&input.inserts, "inserts"),
+        (&input.removes, "removes"),
+        (&input.with, "with"),
+        (&input.without, "without"),
+    ] {
+        let mut seen: HashSet<String> = HashSet::new();
+        for ty in list {
+            let key = type_key(ty);
+            if !seen.insert(key.clone()) {
+                cx.error_spanned_by(ty, format!("`{key}` is listed twice in `{name}`"));
+            }
+        }
+    }
+    let required: HashSet<String> = input.with.iter().map(type_key).collect();
+    for ty in &input.without {
         let key = type_key(ty);
-        if !writes.insert(key.clone()) {
-            cx.error_spanned_by(ty, format!("`{key}` is listed twice in `writes`"));
+        if required.contains(&key) {
+            cx.error_spanned_by(
+                ty,
+                format!(
+                    "`{key}` is in both `with` and `without`: no entity could match; \
+                     remove it from one of them"
+                ),
+            );
         }
     }
 }

@@ -21,6 +21,18 @@ pub(crate) const SYSTEM: Symbol = Symbol("system");
 pub(crate) const READS: Symbol = Symbol("reads");
 /// `writes(C)` in `#[system]`.
 pub(crate) const WRITES: Symbol = Symbol("writes");
+/// `inserts(C)` in `#[system]`: component types added through commands.
+pub(crate) const INSERTS: Symbol = Symbol("inserts");
+/// `removes(C)` in `#[system]`: component types removed through commands.
+pub(crate) const REMOVES: Symbol = Symbol("removes");
+/// `spawns` in `#[system]`: the system spawns entities through commands.
+pub(crate) const SPAWNS: Symbol = Symbol("spawns");
+/// `despawns` in `#[system]`: the system despawns entities through commands.
+pub(crate) const DESPAWNS: Symbol = Symbol("despawns");
+/// `with(A)` in `#[system]`: the system touches only entities with `A`.
+pub(crate) const WITH: Symbol = Symbol("with");
+/// `without(B)` in `#[system]`: the system touches only entities without `B`.
+pub(crate) const WITHOUT: Symbol = Symbol("without");
 /// `name = "..."` in `#[system]`, `#[job]` and `#[stage]`.
 pub(crate) const NAME: Symbol = Symbol("name");
 
