@@ -55,5 +55,8 @@ mod system;
 
 pub use access::{Conflict, ConflictKind, EntityAllocator, ResourceAccess, ResourceId};
 pub use handle::{Handle, SlotMap};
-pub use schedule::{Batch, Plan, PlanError, StageDescriptor, StagePlan, SystemDescriptor};
+pub use schedule::{
+    check_stage_graph, Batch, GraphIssue, ListEntry, OrderList, Plan, PlanError, StageDescriptor,
+    StagePlan, SystemDescriptor,
+};
 pub use system::{Despawns, Inserts, Reads, Removes, Spawns, System, SystemSlot, Writes};

@@ -105,7 +105,7 @@ pub mod __private {
     //! Types that appear in hidden trait methods. Not a public API.
     pub use crate::component::{BundleWriter, RowSink};
     pub use crate::storage::{
-        Access, AccessList, AddedFetch, ChangedFetch, ComponentType, EntityFetch, ErasedColumn,
+        add_query_access, AddedFetch, ChangedFetch, ComponentType, EntityFetch, ErasedColumn,
         Fetch, FilterFetch, HasFetch, Mode, OptionFetch, ReadFetch, TableView, TicksFetch,
         TypedColumn, WriteFetch,
     };

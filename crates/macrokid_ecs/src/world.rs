@@ -8,6 +8,8 @@ use std::iter;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use macrokid_core::ResourceAccess;
+
 use crate::change::{ComponentTicks, Mut, SystemTicks, Tick, CHECK_TICK_THRESHOLD};
 use crate::command::CommandBuffer;
 use crate::component::{Bundle, BundleWriter, Component, Resource};
@@ -17,8 +19,7 @@ use crate::hash::TypeIdMap;
 use crate::query::{QueryBorrow, QueryData, QueryFilter, ReadOnlyQueryData};
 use crate::snapshot::{self, SnapshotError, SnapshotRegistry, WorldParts};
 use crate::storage::{
-    for_each_finishing, AccessList, Archetype, ArchetypeId, ComponentType, Components, QueryState,
-    ResourceSlot,
+    for_each_finishing, Archetype, ArchetypeId, ComponentType, Components, QueryState, ResourceSlot,
 };
 
 /// Where a bundle type's components go: its table and, per tuple element,
@@ -683,13 +684,7 @@ impl World {
         ticks: SystemTicks,
         who: &'static str,
     ) -> QueryState<'_> {
-        let mut access = AccessList::default();
-        Q::access(&mut access);
-        let mut filter_access = AccessList::default();
-        F::access(&mut filter_access);
-        let access = access
-            .validate(std::any::type_name::<Q>())
-            .with_filter_reads(filter_access);
+        let access = crate::query::query_access::<Q, F>();
         let mut required = Vec::new();
         Q::required(&mut required);
         F::required(&mut required);
@@ -702,7 +697,7 @@ impl World {
     /// Takes the borrows of `access` over the tables `matched`.
     pub(crate) fn borrow_tables(
         &self,
-        access: AccessList,
+        access: ResourceAccess,
         matched: Arc<[ArchetypeId]>,
         ticks: SystemTicks,
         who: &'static str,

@@ -30,6 +30,7 @@ use std::fmt;
 
 pub use batch::Batch;
 pub use error::PlanError;
+pub use graph::{check_stage_graph, GraphIssue, ListEntry, OrderList};
 
 use crate::access::ResourceAccess;
 use crate::system::{System, SystemSlot};

@@ -5,13 +5,14 @@
 use std::any::TypeId;
 use std::marker::PhantomData;
 
-use macrokid_core::{Reads, Writes};
+use macrokid_core::{Reads, ResourceAccess, Writes};
 
 use crate::change::Mut;
 use crate::component::Component;
 use crate::entity::Entity;
 use crate::storage::{
-    AccessList, EntityFetch, Fetch, HasFetch, Mode, OptionFetch, ReadFetch, TableView, WriteFetch,
+    add_query_access, EntityFetch, Fetch, HasFetch, Mode, OptionFetch, ReadFetch, TableView,
+    WriteFetch,
 };
 
 mod sealed {
@@ -37,9 +38,13 @@ pub trait QueryData: Sealed {
     #[doc(hidden)]
     type Fetch<'a>: Fetch<Item = Self::Item<'a>>;
 
-    /// Records the component types used and how.
+    /// Records the component types used and how, as reads and writes of
+    /// their [`ResourceId`](macrokid_core::ResourceId)s.
+    ///
+    /// # Panics
+    /// When a component is named twice, at least once mutably.
     #[doc(hidden)]
-    fn access(access: &mut AccessList);
+    fn access(access: &mut ResourceAccess);
 
     /// Records the component types a table must have to match.
     #[doc(hidden)]
@@ -62,8 +67,8 @@ impl<T: Component> QueryData for &T {
     type Item<'a> = &'a T;
     type Fetch<'a> = ReadFetch<'a, T>;
 
-    fn access(access: &mut AccessList) {
-        access.add::<T>(Mode::Read);
+    fn access(access: &mut ResourceAccess) {
+        add_query_access::<T>(access, Mode::Read);
     }
 
     fn required(types: &mut Vec<TypeId>) {
@@ -83,8 +88,8 @@ impl<T: Component> QueryData for &mut T {
     type Item<'a> = Mut<'a, T>;
     type Fetch<'a> = WriteFetch<'a, T>;
 
-    fn access(access: &mut AccessList) {
-        access.add::<T>(Mode::Write);
+    fn access(access: &mut ResourceAccess) {
+        add_query_access::<T>(access, Mode::Write);
     }
 
     fn required(types: &mut Vec<TypeId>) {
@@ -102,8 +107,8 @@ impl<T: Component> QueryData for Option<&T> {
     type Item<'a> = Option<&'a T>;
     type Fetch<'a> = OptionFetch<ReadFetch<'a, T>>;
 
-    fn access(access: &mut AccessList) {
-        access.add::<T>(Mode::Read);
+    fn access(access: &mut ResourceAccess) {
+        add_query_access::<T>(access, Mode::Read);
     }
 
     fn required(_types: &mut Vec<TypeId>) {}
@@ -118,8 +123,8 @@ impl<T: Component> QueryData for Option<&mut T> {
     type Item<'a> = Option<Mut<'a, T>>;
     type Fetch<'a> = OptionFetch<WriteFetch<'a, T>>;
 
-    fn access(access: &mut AccessList) {
-        access.add::<T>(Mode::Write);
+    fn access(access: &mut ResourceAccess) {
+        add_query_access::<T>(access, Mode::Write);
     }
 
     fn required(_types: &mut Vec<TypeId>) {}
@@ -134,7 +139,7 @@ impl QueryData for Entity {
     type Item<'a> = Entity;
     type Fetch<'a> = EntityFetch<'a>;
 
-    fn access(_access: &mut AccessList) {}
+    fn access(_access: &mut ResourceAccess) {}
 
     fn required(_types: &mut Vec<TypeId>) {}
 
@@ -152,7 +157,7 @@ impl<T: Component> QueryData for Has<T> {
     type Item<'a> = bool;
     type Fetch<'a> = HasFetch;
 
-    fn access(_access: &mut AccessList) {}
+    fn access(_access: &mut ResourceAccess) {}
 
     fn required(_types: &mut Vec<TypeId>) {}
 
@@ -199,7 +204,7 @@ macro_rules! impl_tuple {
             type Fetch<'a> = ($($Q::Fetch<'a>,)*);
 
             #[allow(unused_variables)]
-            fn access(access: &mut AccessList) {
+            fn access(access: &mut ResourceAccess) {
                 $($Q::access(access);)*
             }
 

@@ -4,12 +4,10 @@
 use std::any::TypeId;
 use std::marker::PhantomData;
 
-use macrokid_core::Reads;
+use macrokid_core::{Reads, ResourceAccess, ResourceId};
 
 use crate::component::Component;
-use crate::storage::{
-    AccessList, AddedFetch, ChangedFetch, FilterFetch, Mode, TableView, TicksFetch,
-};
+use crate::storage::{AddedFetch, ChangedFetch, FilterFetch, TableView, TicksFetch};
 
 mod sealed {
     #![allow(unreachable_pub)]
@@ -43,9 +41,10 @@ pub trait QueryFilter: Sealed {
     #[doc(hidden)]
     fn excluded(types: &mut Vec<TypeId>);
 
-    /// Records the component types whose ticks are read.
+    /// Records the component types whose ticks are read (reads of their
+    /// [`ResourceId`]s; a type the query also fetches needs nothing more).
     #[doc(hidden)]
-    fn access(access: &mut AccessList);
+    fn access(access: &mut ResourceAccess);
 
     /// Starts filtering the rows of a matched table.
     #[doc(hidden)]
@@ -80,7 +79,7 @@ impl<T: Component> QueryFilter for With<T> {
 
     fn excluded(_types: &mut Vec<TypeId>) {}
 
-    fn access(_access: &mut AccessList) {}
+    fn access(_access: &mut ResourceAccess) {}
 
     fn filter_fetch<'a>(_view: &TableView<'a>) {}
 }
@@ -96,7 +95,7 @@ impl<T: Component> QueryFilter for Without<T> {
         types.push(TypeId::of::<T>());
     }
 
-    fn access(_access: &mut AccessList) {}
+    fn access(_access: &mut ResourceAccess) {}
 
     fn filter_fetch<'a>(_view: &TableView<'a>) {}
 }
@@ -121,8 +120,8 @@ impl<T: Component> QueryFilter for Added<T> {
 
     fn excluded(_types: &mut Vec<TypeId>) {}
 
-    fn access(access: &mut AccessList) {
-        access.add::<T>(Mode::Read);
+    fn access(access: &mut ResourceAccess) {
+        access.add_read(ResourceId::of::<T>());
     }
 
     fn filter_fetch<'a>(view: &TableView<'a>) -> AddedFetch<'a> {
@@ -141,8 +140,8 @@ impl<T: Component> QueryFilter for Changed<T> {
 
     fn excluded(_types: &mut Vec<TypeId>) {}
 
-    fn access(access: &mut AccessList) {
-        access.add::<T>(Mode::Read);
+    fn access(access: &mut ResourceAccess) {
+        access.add_read(ResourceId::of::<T>());
     }
 
     fn filter_fetch<'a>(view: &TableView<'a>) -> ChangedFetch<'a> {
@@ -182,7 +181,7 @@ macro_rules! impl_filter_tuple {
             }
 
             #[allow(unused_variables)]
-            fn access(access: &mut AccessList) {
+            fn access(access: &mut ResourceAccess) {
                 $($F::access(access);)*
             }
 

@@ -17,6 +17,19 @@ use crate::entity::{Entities, Entity};
 use crate::error::EcsError;
 use crate::storage::{Cursor, QueryState as TableBorrows, Views};
 
+/// The access of query `Q` filtered by `F`, in core's vocabulary: the
+/// reads and writes of `Q`'s components plus the tick reads of `F`'s row
+/// filters.
+///
+/// # Panics
+/// When `Q` names one component twice, at least once mutably.
+pub(crate) fn query_access<Q: QueryData, F: QueryFilter>() -> macrokid_core::ResourceAccess {
+    let mut access = macrokid_core::ResourceAccess::new();
+    Q::access(&mut access);
+    F::access(&mut access);
+    access
+}
+
 /// Rows per parallel chunk, at least.
 const MIN_CHUNK: usize = 256;
 

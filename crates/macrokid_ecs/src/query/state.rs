@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use super::{FilterDeclaredIn, QueryBorrow, QueryData, QueryFilter, ReadOnlyQueryData};
 use crate::query::DeclaredIn;
-use crate::storage::{AccessList, ArchetypeId};
+use macrokid_core::ResourceAccess;
+
+use crate::storage::ArchetypeId;
 use crate::system::SystemCx;
 use crate::world::World;
 
@@ -34,7 +36,7 @@ use crate::world::World;
 /// One state may serve several worlds; switching worlds re-matches from
 /// scratch.
 pub struct QueryState<Q: QueryData, F: QueryFilter = ()> {
-    access: AccessList,
+    access: ResourceAccess,
     required: Vec<TypeId>,
     excluded: Vec<TypeId>,
     /// The world (and restore count) `matches` belongs to.
@@ -56,13 +58,7 @@ impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
     /// # Panics
     /// When `Q` names one component twice, at least once mutably.
     pub fn new() -> Self {
-        let mut access = AccessList::default();
-        Q::access(&mut access);
-        let mut filter_access = AccessList::default();
-        F::access(&mut filter_access);
-        let access = access
-            .validate(std::any::type_name::<Q>())
-            .with_filter_reads(filter_access);
+        let access = super::query_access::<Q, F>();
         let mut required = Vec::new();
         Q::required(&mut required);
         F::required(&mut required);

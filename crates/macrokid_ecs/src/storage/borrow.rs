@@ -3,11 +3,12 @@
 //! `Reads`/`Writes` declarations so that even a wrong declaration cannot
 //! alias a `&mut`.
 
-use std::any::TypeId;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
+
+use macrokid_core::{ResourceAccess, ResourceId};
 
 use crate::change::{ComponentTicks, Tick};
 
@@ -140,67 +141,29 @@ impl BorrowFlag {
     }
 }
 
-/// One access of a query: a component type and how it is used.
-#[derive(Clone, Copy, Debug)]
+/// Records that a query uses component `T` in `mode`, in the one access
+/// vocabulary ([`ResourceAccess`]).
+///
+/// # Panics
+/// When the query already uses `T` and either use is a write: such a query
+/// would alias a `&mut`.
 #[doc(hidden)]
-pub struct Access {
-    pub(crate) type_id: TypeId,
-    pub(crate) name: &'static str,
-    pub(crate) mode: Mode,
-}
-
-/// The component accesses of a query, collected from its items.
-#[derive(Clone, Debug, Default)]
-#[doc(hidden)]
-pub struct AccessList {
-    pub(crate) items: Vec<Access>,
-}
-
-impl AccessList {
-    /// Records that the query uses `T` in `mode`.
-    pub fn add<T: 'static>(&mut self, mode: Mode) {
-        self.items.push(Access {
-            type_id: TypeId::of::<T>(),
-            name: std::any::type_name::<T>(),
-            mode,
-        });
+pub fn add_query_access<T: 'static>(access: &mut ResourceAccess, mode: Mode) {
+    let id = ResourceId::of::<T>();
+    let aliased = match mode {
+        Mode::Read => access.is_write(id),
+        Mode::Write => access.touches(id),
+    };
+    if aliased {
+        panic!(
+            "a query names component `{}` twice, at least once mutably; a query may borrow a \
+             component mutably only once and not read it at the same time",
+            id.name()
+        );
     }
-
-    /// Sorts and deduplicates the accesses.
-    ///
-    /// # Panics
-    /// When a type is accessed twice and at least once mutably: such a query
-    /// would alias a `&mut` (the message names the type and `query`).
-    /// Adds the reads of `filter` (a query filter's tick reads) for the
-    /// types this (validated) list lacks: a filter reading the ticks of a
-    /// type the query also fetches needs no second borrow.
-    pub(crate) fn with_filter_reads(mut self, filter: AccessList) -> Self {
-        for access in filter.items {
-            if !self.items.iter().any(|a| a.type_id == access.type_id) {
-                self.items.push(access);
-            }
-        }
-        self.items.sort_by_key(|a| a.type_id);
-        self
-    }
-
-    pub(crate) fn validate(mut self, query: &str) -> Self {
-        self.items.sort_by_key(|a| a.type_id);
-        self.items.dedup_by(|later, kept| {
-            if later.type_id != kept.type_id {
-                return false;
-            }
-            if later.mode == Mode::Write || kept.mode == Mode::Write {
-                panic!(
-                    "query `{query}` names component `{}` twice, at least once mutably; \
-                     a query may borrow a component mutably only once and not read it \
-                     at the same time",
-                    later.name
-                );
-            }
-            true
-        });
-        self
+    match mode {
+        Mode::Read => access.add_read(id),
+        Mode::Write => access.add_write(id),
     }
 }
 
@@ -390,18 +353,26 @@ mod tests {
     #[test]
     #[should_panic(expected = "names component `u32` twice")]
     fn duplicate_mutable_access_is_rejected() {
-        let mut list = AccessList::default();
-        list.add::<u32>(Mode::Write);
-        list.add::<u32>(Mode::Write);
-        let _ = list.validate("(&mut u32, &mut u32)");
+        let mut access = ResourceAccess::new();
+        add_query_access::<u32>(&mut access, Mode::Write);
+        add_query_access::<u32>(&mut access, Mode::Write);
+    }
+
+    #[test]
+    #[should_panic(expected = "names component `u32` twice")]
+    fn a_read_after_a_write_is_rejected() {
+        let mut access = ResourceAccess::new();
+        add_query_access::<u32>(&mut access, Mode::Write);
+        add_query_access::<u32>(&mut access, Mode::Read);
     }
 
     #[test]
     fn duplicate_reads_are_merged() {
-        let mut list = AccessList::default();
-        list.add::<u32>(Mode::Read);
-        list.add::<u64>(Mode::Write);
-        list.add::<u32>(Mode::Read);
-        assert_eq!(list.validate("q").items.len(), 2);
+        let mut access = ResourceAccess::new();
+        add_query_access::<u32>(&mut access, Mode::Read);
+        add_query_access::<u64>(&mut access, Mode::Write);
+        add_query_access::<u32>(&mut access, Mode::Read);
+        assert_eq!(access.reads(), &[ResourceId::of::<u32>()]);
+        assert_eq!(access.writes(), &[ResourceId::of::<u64>()]);
     }
 }

@@ -39,7 +39,7 @@ mod view;
 
 pub use archetype::ComponentType;
 pub(crate) use archetype::{for_each_finishing, Archetype, ArchetypeId};
-pub use borrow::{Access, AccessList, Mode, Ref, RefMut};
+pub use borrow::{add_query_access, Mode, Ref, RefMut};
 pub(crate) use column::{column_slice, typed_mut};
 pub use column::{ErasedColumn, TypedColumn};
 pub(crate) use fetch::Cursor;

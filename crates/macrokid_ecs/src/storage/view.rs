@@ -6,7 +6,9 @@ use std::any::TypeId;
 use std::sync::Arc;
 
 use super::archetype::{Archetype, ArchetypeId, ComponentType};
-use super::borrow::{AccessList, BorrowFlag, BorrowSet, Mode, Ref, RefMut};
+use macrokid_core::{ResourceAccess, ResourceId};
+
+use super::borrow::{BorrowFlag, BorrowSet, Mode, Ref, RefMut};
 use super::fetch::{TicksFetch, WriteFetch};
 use crate::change::{ComponentTicks, SystemTicks};
 use crate::entity::Entity;
@@ -45,14 +47,15 @@ impl Components {
 pub(crate) struct QueryState<'w> {
     archetypes: &'w [Archetype],
     matched: Arc<[ArchetypeId]>,
-    access: AccessList,
+    access: ResourceAccess,
     ticks: SystemTicks,
     _borrows: BorrowSet<'w>,
 }
 
 impl<'w> QueryState<'w> {
-    /// Takes the borrows of `access` (validated: each type once) for `who`
-    /// over the tables `matched` (ascending, hence distinct).
+    /// Takes the borrows of `access` (a query's: component types, each read
+    /// or written once) for `who` over the tables `matched` (ascending,
+    /// hence distinct).
     ///
     /// A type that was never registered has no table, so it needs no flag.
     ///
@@ -61,7 +64,7 @@ impl<'w> QueryState<'w> {
     pub(crate) fn new(
         archetypes: &'w [Archetype],
         components: &'w Components,
-        access: AccessList,
+        access: ResourceAccess,
         matched: Arc<[ArchetypeId]>,
         ticks: SystemTicks,
         who: &'static str,
@@ -71,9 +74,11 @@ impl<'w> QueryState<'w> {
             "storage invariant broken: matched tables are not distinct"
         );
         let mut borrows = BorrowSet::default();
-        for access in &access.items {
-            if let Some(flag) = components.flag(access.type_id) {
-                borrows.acquire(flag, access.mode, who, access.name);
+        let uses = (access.reads().iter().map(|&id| (id, Mode::Read)))
+            .chain(access.writes().iter().map(|&id| (id, Mode::Write)));
+        for (id, mode) in uses {
+            if let Some(flag) = id.type_id().and_then(|t| components.flag(t)) {
+                borrows.acquire(flag, mode, who, id.name());
             }
         }
         Self {
@@ -121,7 +126,7 @@ impl<'w> QueryState<'w> {
 /// The views of a [`QueryState`], one per matched table.
 pub(crate) struct Views<'s> {
     archetypes: &'s [Archetype],
-    access: &'s AccessList,
+    access: &'s ResourceAccess,
     ticks: SystemTicks,
     matched: std::slice::Iter<'s, ArchetypeId>,
 }
@@ -149,9 +154,9 @@ impl<'s> Iterator for Views<'s> {
 #[doc(hidden)]
 pub struct TableView<'a> {
     archetype: &'a Archetype,
-    access: &'a AccessList,
+    access: &'a ResourceAccess,
     ticks: SystemTicks,
-    /// Bit `i` set: `access.items[i]`, declared as a write, was fetched.
+    /// Bit `i` set: `access.writes()[i]` was fetched.
     taken: u64,
 }
 
@@ -182,35 +187,42 @@ impl<'a> TableView<'a> {
         self.ticks
     }
 
-    fn declared(&self, type_id: TypeId) -> (usize, &'a crate::storage::Access) {
-        self.access
-            .items
-            .iter()
-            .enumerate()
-            .find(|(_, a)| a.type_id == type_id)
-            .expect("storage invariant broken: a query fetched a component it did not declare")
+    /// How the query declared `id`: `Some(Some(i))` written (as
+    /// `access.writes()[i]`), `Some(None)` read.
+    fn declared(&self, id: ResourceId) -> Option<Option<usize>> {
+        // Linear scans: a query names a handful of types, and `==` compares
+        // type ids only.
+        if let Some(index) = self.access.writes().iter().position(|&w| w == id) {
+            return Some(Some(index));
+        }
+        self.access.reads().contains(&id).then_some(None)
     }
 
-    fn take(&mut self, type_id: TypeId, write: bool) -> Option<usize> {
-        let (index, access) = self.declared(type_id);
+    fn take(&mut self, id: ResourceId, write: bool) -> Option<usize> {
+        let declared = self.declared(id).unwrap_or_else(|| {
+            panic!(
+                "storage invariant broken: a query fetched `{}`, which it did not declare",
+                id.name()
+            )
+        });
         assert!(
-            !write || access.mode == Mode::Write,
+            !write || declared.is_some(),
             "storage invariant broken: a query fetched `{}` mutably after declaring a read",
-            access.name
+            id.name()
         );
         // Only a column declared as a write must be handed out once: a
-        // type declared as a read (possibly several times, merged by
-        // `AccessList::validate`) is only ever handed out as shared slices,
-        // and any number of those may coexist.
-        if access.mode == Mode::Write {
+        // type declared as a read (possibly several times, merged in the
+        // access) is only ever handed out as shared slices, and any number
+        // of those may coexist.
+        if let Some(index) = declared {
             assert!(
                 index < 64 && self.taken & (1 << index) == 0,
                 "storage invariant broken: a query fetched `{}` twice from one table",
-                access.name
+                id.name()
             );
             self.taken |= 1 << index;
         }
-        self.archetype.column_index(type_id)
+        self.archetype.column_index(id.type_id()?)
     }
 
     /// The column of `T` (declared read or write), or `None` when the table
@@ -221,7 +233,7 @@ impl<'a> TableView<'a> {
     /// When `T` was not declared, or was declared as a write and was already
     /// fetched from this view.
     pub fn read<T: 'static>(&mut self) -> Option<&'a [T]> {
-        let column = self.take(TypeId::of::<T>(), false)?;
+        let column = self.take(ResourceId::of::<T>(), false)?;
         Some(self.archetype.typed_column::<T>(column).slice_shared())
     }
 
@@ -237,7 +249,7 @@ impl<'a> TableView<'a> {
     pub(crate) fn write<T: Send + Sync + 'static>(
         &mut self,
     ) -> Option<(&'a mut [T], *mut ComponentTicks)> {
-        let column = self.take(TypeId::of::<T>(), true)?;
+        let column = self.take(ResourceId::of::<T>(), true)?;
         // (I1): the write flag of `T` is held by the `QueryState` this view
         // borrows, and `take` marked the access so this slice is handed out
         // once.
@@ -283,7 +295,13 @@ impl<'a> TableView<'a> {
     /// # Panics
     /// When `T` was not declared.
     fn ticks_of<T: 'static>(&self) -> Option<*const ComponentTicks> {
-        self.declared(TypeId::of::<T>());
+        self.declared(ResourceId::of::<T>()).unwrap_or_else(|| {
+            panic!(
+                "storage invariant broken: a filter read the ticks of `{}`, which its query did \
+                 not declare",
+                std::any::type_name::<T>()
+            )
+        });
         let column = self.archetype.column_index(TypeId::of::<T>())?;
         Some(self.archetype.tick_column(column).read_ptr())
     }
@@ -336,7 +354,7 @@ pub(crate) fn guarded_mut<'w, T: Send + Sync + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::borrow::AccessList;
+    use crate::storage::borrow::add_query_access;
 
     const TICKS: SystemTicks =
         SystemTicks::new(crate::change::Tick::new(0), crate::change::Tick::new(1));
@@ -366,10 +384,9 @@ mod tests {
     fn views_hand_out_disjoint_columns_under_held_flags() {
         let (table, components) = table_with(&[(1, 10), (2, 20), (3, 30)]);
         let tables = std::slice::from_ref(&table);
-        let mut access = AccessList::default();
-        access.add::<u32>(Mode::Write);
-        access.add::<u64>(Mode::Read);
-        let access = access.validate("q");
+        let mut access = ResourceAccess::new();
+        add_query_access::<u32>(&mut access, Mode::Write);
+        add_query_access::<u64>(&mut access, Mode::Read);
         let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
         assert_eq!(state.len(), 3);
         {
@@ -405,9 +422,8 @@ mod tests {
     #[should_panic(expected = "twice from one table")]
     fn a_column_is_handed_out_once_per_view() {
         let (table, components) = table_with(&[(1, 10)]);
-        let mut access = AccessList::default();
-        access.add::<u32>(Mode::Write);
-        let access = access.validate("q");
+        let mut access = ResourceAccess::new();
+        add_query_access::<u32>(&mut access, Mode::Write);
         let tables = std::slice::from_ref(&table);
         let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
         let mut view = state.views().next().unwrap();
@@ -419,11 +435,10 @@ mod tests {
     fn duplicate_reads_are_handed_out_repeatedly() {
         let (table, components) = table_with(&[(1, 10), (2, 20)]);
         let tables = std::slice::from_ref(&table);
-        let mut access = AccessList::default();
-        access.add::<u32>(Mode::Read);
-        access.add::<u64>(Mode::Write);
-        access.add::<u32>(Mode::Read);
-        let access = access.validate("q");
+        let mut access = ResourceAccess::new();
+        add_query_access::<u32>(&mut access, Mode::Read);
+        add_query_access::<u64>(&mut access, Mode::Write);
+        add_query_access::<u32>(&mut access, Mode::Read);
         let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
         let mut view = state.views().next().unwrap();
         let a = view.read::<u32>().unwrap();
@@ -441,9 +456,8 @@ mod tests {
     #[should_panic(expected = "twice from one table")]
     fn a_write_column_is_not_also_handed_out_shared() {
         let (table, components) = table_with(&[(1, 10)]);
-        let mut access = AccessList::default();
-        access.add::<u32>(Mode::Write);
-        let access = access.validate("q");
+        let mut access = ResourceAccess::new();
+        add_query_access::<u32>(&mut access, Mode::Write);
         let tables = std::slice::from_ref(&table);
         let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
         let mut view = state.views().next().unwrap();
@@ -482,7 +496,7 @@ mod tests {
         let mut state = QueryState::new(
             tables,
             &components,
-            AccessList::default(),
+            ResourceAccess::new(),
             Arc::from([0]),
             TICKS,
             "test",
