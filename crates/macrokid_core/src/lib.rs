@@ -56,7 +56,7 @@ mod system;
 pub use access::{Conflict, ConflictKind, EntityAllocator, ResourceAccess, ResourceId};
 pub use handle::{Handle, SlotMap};
 pub use schedule::{
-    check_stage_graph, Batch, GraphIssue, ListEntry, OrderList, Plan, PlanError, StageDescriptor,
-    StagePlan, SystemDescriptor,
+    batch_by_conflict, check_stage_graph, Batch, GraphIssue, ListEntry, OrderList, Plan, PlanError,
+    StageDescriptor, StagePlan, SystemDescriptor,
 };
 pub use system::{Despawns, Inserts, Reads, Removes, Spawns, System, SystemSlot, Writes};

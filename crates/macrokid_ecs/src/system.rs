@@ -386,11 +386,19 @@ impl World {
 }
 
 impl World {
-    /// Runs every stage of `schedule` once, in plan order, on `scheduler`;
-    /// after each stage, applies the command buffers its systems filled, in
-    /// system-slot order (stage declaration order, then system declaration
-    /// order) and then recording order — so the resulting world never
-    /// depends on thread timing or the thread count.
+    /// Runs every stage of `schedule` once on `scheduler`, topological
+    /// layer by layer ([`Plan::layer_positions`](macrokid_core::Plan::layer_positions)).
+    /// A layer is split into *waves* ([`Plan::waves`](macrokid_core::Plan::waves)):
+    /// stages whose accesses do not conflict — counting each system's
+    /// deferred writes (inserts, removes, despawns) as writes — run at the
+    /// same time ([`Scheduler::run_layer`]); a stage that conflicts with an
+    /// earlier stage of its layer runs in a later wave. After each wave, the
+    /// command buffers its systems filled apply, in system-slot order (stage
+    /// declaration order, then system declaration order) and then recording
+    /// order. Waves depend on the plan only, never on the thread count, so
+    /// the resulting world never depends on thread timing or the thread
+    /// count. (A layer of one stage is one wave: commands apply after each
+    /// stage, as before.)
     ///
     /// Systems see the world through a [`StageCx`] (`S: Run` for every
     /// system of the schedule). When the scheduler has a pool, stages run
@@ -466,8 +474,13 @@ impl World {
     where
         Sch: for<'w> RunSchedule<StageCx<'w>>,
     {
-        for stage in 0..Sch::plan().stages().len() {
-            self.run_stage(schedule, scheduler, stage)?;
+        let plan = Sch::plan();
+        let mut first = true;
+        for layer in plan.layer_positions() {
+            for wave in plan.waves(&layer) {
+                self.run_wave(schedule, scheduler, plan, &wave, first)?;
+                first = false;
+            }
         }
         Ok(())
     }
@@ -492,12 +505,36 @@ impl World {
         Sch: for<'w> RunSchedule<StageCx<'w>>,
     {
         let plan = Sch::plan();
+        if stage >= plan.stages().len() {
+            return Err(ScheduleError::StageIndexOutOfRange {
+                index: stage,
+                stages: plan.stages().len(),
+            });
+        }
+        self.run_wave(schedule, scheduler, plan, &[stage], stage == 0)
+    }
+
+    /// Runs the stages at `positions` of `plan` (a wave: no ordering
+    /// constraint between them) together, then applies their commands in
+    /// slot order. `first`: the first wave of a schedule run (ages the
+    /// removal log).
+    fn run_wave<Sch>(
+        &mut self,
+        schedule: &mut Sch,
+        scheduler: &Scheduler,
+        plan: &macrokid_core::Plan,
+        positions: &[usize],
+        first: bool,
+    ) -> Result<(), ScheduleError>
+    where
+        Sch: for<'w> RunSchedule<StageCx<'w>>,
+    {
         let slots = plan.system_count();
         let mut buffers = std::mem::take(&mut self.command_buffers);
         if buffers.len() < slots {
             buffers.resize_with(slots, Mutex::default);
         }
-        if stage == 0 {
+        if first {
             self.age_removals();
         }
         let key = std::any::type_name::<Sch>();
@@ -510,8 +547,8 @@ impl World {
         let outcome = {
             let cx = StageCx::new(self, &buffers, &last_runs, base);
             match scheduler.pool() {
-                Some(pool) => pool.install(|| schedule.run_stage(scheduler, stage, &cx)),
-                None => schedule.run_stage(scheduler, stage, &cx),
+                Some(pool) => pool.install(|| schedule.run_stages(scheduler, plan, positions, &cx)),
+                None => schedule.run_stages(scheduler, plan, positions, &cx),
             }
         };
         self.schedule_ticks.insert(key, last_runs);

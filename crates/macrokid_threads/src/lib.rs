@@ -110,13 +110,14 @@ pub mod __private {
     pub use macrokid_core::{
         Despawns, Inserts, Reads, Removes, ResourceAccess, ResourceId, Spawns, System, Writes,
     };
-    pub use macrokid_core::{Plan, StageDescriptor, StagePlan, SystemDescriptor};
+    pub use macrokid_core::{Plan, StageDescriptor, StagePlan, SystemDescriptor, SystemSlot};
     pub use std::sync::OnceLock;
 
-    pub use crate::executor::{ScheduleError, Scheduler, SystemTask};
+    pub use crate::executor::{ScheduleError, Scheduler, StageTasks, SystemTask};
     pub use crate::job::{JobContext, JobRun, Priority};
     pub use crate::run::{BoxError, RunSystem};
     pub use crate::schedule::{
-        build_plan, plan_for, stage_out_of_range, unknown_stage, RunSchedule, Schedule,
+        build_plan, check_plan_shape, plan_for, stage_listed_twice, stage_out_of_range,
+        unknown_stage, RunSchedule, Schedule,
     };
 }

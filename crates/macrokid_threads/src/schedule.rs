@@ -171,17 +171,45 @@ pub trait RunSchedule<Cx: ?Sized>: Schedule {
         cx: &Cx,
     ) -> Result<(), ScheduleError>;
 
-    /// Runs every stage once, in plan order ([`Plan::stages`]), stopping at
-    /// the first stage that fails.
+    /// Runs the stages at `plan.stages()[p]` for every position `p` of
+    /// `stages` together, through [`Scheduler::run_layer`]: stages whose
+    /// accesses do not conflict run at the same time. The caller passes
+    /// stages with no ordering constraint between them (one topological
+    /// layer, [`Plan::layer_positions`], or a wave of it, [`Plan::waves`]).
+    ///
+    /// `plan` is `Self::plan()` or a plan with the same stages and systems
+    /// whose batches were computed from refined accesses (e.g. an ECS
+    /// world's archetype-level plan); its batches and accesses decide what
+    /// runs together.
     ///
     /// # Errors
-    /// The error of the first failing stage; later stages do not run.
+    /// - [`ScheduleError::StageIndexOutOfRange`] for a position past
+    ///   `plan.stages()`, [`ScheduleError::PlanMismatch`] when `plan` does
+    ///   not have this schedule's shape or a position is listed twice
+    ///   (nothing runs);
+    /// - otherwise what [`Scheduler::run_layer`] reports.
+    fn run_stages(
+        &mut self,
+        scheduler: &Scheduler,
+        plan: &Plan,
+        stages: &[usize],
+        cx: &Cx,
+    ) -> Result<(), ScheduleError>;
+
+    /// Runs every stage once, layer by layer ([`Plan::layer_positions`]):
+    /// the stages of one layer through [`run_stages`](Self::run_stages), so
+    /// that those that do not conflict run at the same time. Stops at the
+    /// first layer that fails.
+    ///
+    /// # Errors
+    /// The error of the first failing layer; later layers do not run.
     fn run(&mut self, scheduler: &Scheduler, cx: &Cx) -> Result<(), ScheduleError>
     where
         Self: Sized,
     {
-        for stage in 0..Self::plan().stages().len() {
-            self.run_stage(scheduler, stage, cx)?;
+        let plan = Self::plan();
+        for layer in plan.layer_positions() {
+            self.run_stages(scheduler, plan, &layer, cx)?;
         }
         Ok(())
     }
@@ -289,6 +317,56 @@ pub fn plan_for<S: ?Sized + 'static>(build: fn() -> Plan) -> &'static Plan {
 #[cold]
 pub fn stage_out_of_range(index: usize, stages: usize) -> ScheduleError {
     ScheduleError::StageIndexOutOfRange { index, stages }
+}
+
+/// Checks that `plan` has the shape of `own` (the schedule's plan): the
+/// same stages (by name and declaration index) at the same positions, with
+/// the same numbers of systems, for a derived `run_stages`.
+///
+/// # Errors
+/// [`ScheduleError::PlanMismatch`] naming the first difference.
+#[doc(hidden)]
+pub fn check_plan_shape(schedule: &str, own: &Plan, plan: &Plan) -> Result<(), ScheduleError> {
+    if std::ptr::eq(own, plan) {
+        return Ok(());
+    }
+    let mismatch = |detail: String| ScheduleError::PlanMismatch {
+        schedule: schedule.to_owned(),
+        detail,
+    };
+    if own.stages().len() != plan.stages().len() {
+        return Err(mismatch(format!(
+            "the plan has {} stages, the schedule {}",
+            plan.stages().len(),
+            own.stages().len()
+        )));
+    }
+    for (mine, theirs) in own.stages().iter().zip(plan.stages()) {
+        if mine.name() != theirs.name()
+            || mine.declared_index() != theirs.declared_index()
+            || mine.systems().len() != theirs.systems().len()
+        {
+            return Err(mismatch(format!(
+                "the plan has stage `{}` ({} systems) where the schedule has `{}` ({} systems)",
+                theirs.name(),
+                theirs.systems().len(),
+                mine.name(),
+                mine.systems().len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The error of a derived `run_stages` asked to run one stage twice at
+/// once.
+#[doc(hidden)]
+#[cold]
+pub fn stage_listed_twice(schedule: &str, stage: &str) -> ScheduleError {
+    ScheduleError::PlanMismatch {
+        schedule: schedule.to_owned(),
+        detail: format!("stage `{stage}` is listed twice"),
+    }
 }
 
 /// The match arm of a derived `run_stage` for a declaration index the

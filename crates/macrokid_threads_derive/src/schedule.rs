@@ -17,9 +17,13 @@
 //! where Cx: RunSystem<PollInput> + RunSystem<Integrate> + RunSystem<Collide>
 //! {
 //!     fn run_stage(&mut self, scheduler: &Scheduler, stage: usize, cx: &Cx) -> Result<(), ScheduleError> {
-//!         // for the requested stage: one task per system of its field,
-//!         // `<Cx as RunSystem<S>>::run_system(cx, &mut self.field.k, stage.slot(k))`,
-//!         // handed to `scheduler.run_stage(stage, &mut tasks)`
+//!         // range check, then `self.run_stages(scheduler, Self::plan(), &[stage], cx)`
+//!     }
+//!     fn run_stages(&mut self, scheduler: &Scheduler, plan: &Plan, stages: &[usize], cx: &Cx)
+//!         -> Result<(), ScheduleError> {
+//!         // one task per system of every stage field (disjoint `&mut` borrows),
+//!         // `<Cx as RunSystem<S>>::run_system(cx, &mut self.field.k, SystemSlot(flat))`;
+//!         // the requested stages' task arrays handed to `scheduler.run_layer(..)`
 //!     }
 //! }
 //! ```
@@ -101,11 +105,18 @@ fn generate(schedule: &ScheduleInput<'_>) -> TokenStream {
                 .push(parse_quote!(#cx_ident: #private::RunSystem<#ty>));
         }
     }
-    let arms = schedule
-        .stages
-        .iter()
-        .enumerate()
-        .map(|(i, stage)| stage_arm(&private, &cx_ident, i, stage));
+    let stage_count = schedule.stages.len();
+    // Per stage (declaration order): borrows of its systems, one closure
+    // per system with its flat slot, and the array of tasks.
+    let mut setup = Vec::new();
+    let mut task_arrays = Vec::new();
+    let mut flat = 0usize;
+    for (i, stage) in schedule.stages.iter().enumerate() {
+        setup.push(stage_tasks(&private, &cx_ident, i, flat, stage));
+        let tasks = format_ident!("__tasks{}", i);
+        task_arrays.push(quote!(::core::option::Option::Some(&mut #tasks[..])));
+        flat += stage.systems.len();
+    }
 
     quote! {
         #[automatically_derived]
@@ -127,16 +138,58 @@ fn generate(schedule: &ScheduleInput<'_>) -> TokenStream {
                 __stage: usize,
                 __cx: &#cx_ident,
             ) -> ::core::result::Result<(), #private::ScheduleError> {
-                let __stages = <Self as #private::Schedule>::plan().stages();
-                let ::core::option::Option::Some(__plan) = __stages.get(__stage) else {
+                let __plan = <Self as #private::Schedule>::plan();
+                if __stage >= __plan.stages().len() {
                     return ::core::result::Result::Err(
-                        #private::stage_out_of_range(__stage, __stages.len()),
+                        #private::stage_out_of_range(__stage, __plan.stages().len()),
                     );
-                };
-                match __plan.declared_index() {
-                    #(#arms)*
-                    __other => #private::unknown_stage(::core::any::type_name::<Self>(), __other),
                 }
+                #private::RunSchedule::<#cx_ident>::run_stages(
+                    self, __scheduler, __plan, &[__stage], __cx,
+                )
+            }
+
+            fn run_stages(
+                &mut self,
+                __scheduler: &#private::Scheduler,
+                __plan: &#private::Plan,
+                __stages: &[usize],
+                __cx: &#cx_ident,
+            ) -> ::core::result::Result<(), #private::ScheduleError> {
+                let __name = ::core::any::type_name::<Self>();
+                #private::check_plan_shape(
+                    __name,
+                    <Self as #private::Schedule>::plan(),
+                    __plan,
+                )?;
+                let __all = __plan.stages();
+                for &__pos in __stages {
+                    if __pos >= __all.len() {
+                        return ::core::result::Result::Err(
+                            #private::stage_out_of_range(__pos, __all.len()),
+                        );
+                    }
+                }
+                #(#setup)*
+                let mut __by_decl: [::core::option::Option<&mut [#private::SystemTask<'_>]>; #stage_count] =
+                    [#(#task_arrays),*];
+                let mut __entries: ::std::vec::Vec<#private::StageTasks<'_, '_>> =
+                    ::std::vec::Vec::with_capacity(__stages.len());
+                for &__pos in __stages {
+                    let __stage = &__all[__pos];
+                    let ::core::option::Option::Some(__slot) =
+                        __by_decl.get_mut(__stage.declared_index())
+                    else {
+                        #private::unknown_stage(__name, __stage.declared_index())
+                    };
+                    let ::core::option::Option::Some(__tasks) = __slot.take() else {
+                        return ::core::result::Result::Err(
+                            #private::stage_listed_twice(__name, __stage.name()),
+                        );
+                    };
+                    __entries.push(#private::StageTasks::new(__stage, __tasks));
+                }
+                __scheduler.run_layer(&mut __entries)
             }
         }
     }
@@ -160,12 +213,24 @@ fn stage_descriptor(private: &TokenStream, stage: &Stage<'_>) -> TokenStream {
     }
 }
 
-/// The `match` arm running the stage declared at `index`.
-fn stage_arm(private: &TokenStream, cx: &Ident, index: usize, stage: &Stage<'_>) -> TokenStream {
+/// The tasks of the stage declared at `index`, whose first system has flat
+/// slot `first_slot`: `let mut __tasks{index}: [SystemTask; n] = [...]`.
+fn stage_tasks(
+    private: &TokenStream,
+    cx: &Ident,
+    index: usize,
+    first_slot: usize,
+    stage: &Stage<'_>,
+) -> TokenStream {
     let field = stage.field;
     let n = stage.systems.len();
-    let refs: Vec<Ident> = (0..n).map(|k| format_ident!("__system{}", k)).collect();
-    let tasks: Vec<Ident> = (0..n).map(|k| format_ident!("__task{}", k)).collect();
+    let refs: Vec<Ident> = (0..n)
+        .map(|k| format_ident!("__system{}_{}", index, k))
+        .collect();
+    let tasks: Vec<Ident> = (0..n)
+        .map(|k| format_ident!("__task{}_{}", index, k))
+        .collect();
+    let array = format_ident!("__tasks{}", index);
     let borrows: Vec<TokenStream> = match stage.shape {
         Shape::Single => vec![quote!(&mut self.#field)],
         Shape::Tuple => (0..n)
@@ -181,33 +246,33 @@ fn stage_arm(private: &TokenStream, cx: &Ident, index: usize, stage: &Stage<'_>)
         .zip(&refs)
         .zip(&tasks)
         .enumerate()
-        .map(|(k, ((ty, r), t))| closure(private, cx, k, ty, r, t));
+        .map(|(k, ((ty, r), t))| closure(private, cx, first_slot + k, ty, r, t));
     // A stage without systems (`field: ()`) is an ordering anchor; touching
     // the field keeps `dead_code` from calling it unused.
     let touch_empty = (n == 0).then(|| quote!(let _ = &self.#field;));
     quote! {
-        #index => {
-            #touch_empty
-            #(let #refs = #borrows;)*
-            #(#closures)*
-            let mut __tasks: [#private::SystemTask<'_>; #n] = [#(&mut #tasks),*];
-            __scheduler.run_stage(__plan, &mut __tasks)
-        }
+        #touch_empty
+        #(let #refs = #borrows;)*
+        #(#closures)*
+        let mut #array: [#private::SystemTask<'_>; #n] = [#(&mut #tasks),*];
     }
 }
 
 fn closure(
     private: &TokenStream,
     cx: &Ident,
-    k: usize,
+    slot: usize,
     ty: &Type,
     system: &Ident,
     task: &Ident,
 ) -> TokenStream {
     quote! {
-        let __slot = __plan.slot(#k);
         let mut #task = move || {
-            <#cx as #private::RunSystem<#ty>>::run_system(__cx, &mut *#system, __slot)
+            <#cx as #private::RunSystem<#ty>>::run_system(
+                __cx,
+                &mut *#system,
+                #private::SystemSlot(#slot),
+            )
         };
     }
 }
@@ -235,7 +300,7 @@ mod tests {
         assert!(!out.contains("plan_for"), "{out}");
         // One bound per distinct system type, a task per system.
         assert_eq!(out.matches(":: RunSystem < A >").count(), 2, "{out}"); // bound + call
-        assert!(out.contains("__task1"), "{out}");
+        assert!(out.contains("__task0_1"), "{out}");
         assert!(out.contains(". after (\"a\")"), "{out}");
     }
 

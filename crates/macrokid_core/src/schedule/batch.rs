@@ -26,36 +26,46 @@ impl Batch {
     }
 }
 
-/// Splits `systems` into batches, greedily in declaration order.
+/// Splits `systems` into batches, greedily in declaration order (see
+/// [`batch_by_conflict`]).
+pub(super) fn batch_systems(systems: &[SystemDescriptor]) -> Vec<Batch> {
+    batch_by_conflict(systems.len(), |a, b| {
+        systems[a].access.conflicts_with(&systems[b].access)
+    })
+    .into_iter()
+    .map(|systems| Batch { systems })
+    .collect()
+}
+
+/// Splits items `0..n` into groups that may run at the same time, greedily
+/// in order — the one batching algorithm of macrokid, for the systems of a
+/// stage ([`StagePlan::batches`](super::StagePlan::batches)) and for the
+/// stages of a topological layer (their accesses
+/// [including deferred writes](crate::ResourceAccess::including_deferred)).
 ///
-/// Each system joins the batch right after the last batch that holds a system
-/// it conflicts with (the first batch when it conflicts with none), opening a
-/// new batch when that one does not exist yet. So:
-/// - no batch holds two conflicting systems (every later batch was checked);
-/// - two conflicting systems run in declaration order (the later one is
-///   always in a later batch);
-/// - each system runs as early as that rule allows, and the result depends on
+/// Each item joins the group right after the last group that holds an item
+/// it conflicts with (the first group when it conflicts with none), opening
+/// a new group when that one does not exist yet. So:
+/// - no group holds two conflicting items (every later group was checked);
+/// - two conflicting items run in order (the later one is always in a
+///   later group);
+/// - each item runs as early as that rule allows, and the result depends on
 ///   nothing but the input.
 ///
-/// O(n²) conflict tests in the worst case; planning happens once.
-pub(super) fn batch_systems(systems: &[SystemDescriptor]) -> Vec<Batch> {
-    let mut batches: Vec<Batch> = Vec::new();
-    for (index, system) in systems.iter().enumerate() {
-        let target = batches
+/// `conflicts(a, b)` is asked with `a` in an earlier group and `b` the item
+/// being placed. Returns the groups in order, each ascending. O(n²)
+/// conflict tests in the worst case.
+pub fn batch_by_conflict(n: usize, conflicts: impl Fn(usize, usize) -> bool) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for index in 0..n {
+        let target = groups
             .iter()
-            .rposition(|batch| {
-                batch
-                    .systems
-                    .iter()
-                    .any(|&other| systems[other].access.conflicts_with(&system.access))
-            })
+            .rposition(|group| group.iter().any(|&other| conflicts(other, index)))
             .map_or(0, |last_conflict| last_conflict + 1);
-        match batches.get_mut(target) {
-            Some(batch) => batch.systems.push(index),
-            None => batches.push(Batch {
-                systems: vec![index],
-            }),
+        match groups.get_mut(target) {
+            Some(group) => group.push(index),
+            None => groups.push(vec![index]),
         }
     }
-    batches
+    groups
 }

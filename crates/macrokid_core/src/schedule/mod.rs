@@ -28,7 +28,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
-pub use batch::Batch;
+pub use batch::{batch_by_conflict, Batch};
 pub use error::PlanError;
 pub use graph::{check_stage_graph, GraphIssue, ListEntry, OrderList};
 
@@ -315,6 +315,41 @@ impl Plan {
             .iter()
             .map(|layer| layer.iter().map(|&i| self.declared(i).name()).collect())
             .collect()
+    }
+
+    /// [`topo_groups`](Self::topo_groups) as positions in
+    /// [`stages`](Self::stages): one list per layer, each in declaration
+    /// order.
+    pub fn layer_positions(&self) -> Vec<Vec<usize>> {
+        self.layers
+            .iter()
+            .map(|layer| layer.iter().map(|&i| self.position[i]).collect())
+            .collect()
+    }
+
+    /// Splits `positions` (stages of one layer, as positions in
+    /// [`stages`](Self::stages)) into *waves* of stages that may run at the
+    /// same time: [`batch_by_conflict`] over each stage's systems' accesses
+    /// [including deferred writes](crate::ResourceAccess::including_deferred)
+    /// (a stage's commands apply before a stage beside it could look).
+    /// Returns positions, each wave in the given order.
+    pub fn waves(&self, positions: &[usize]) -> Vec<Vec<usize>> {
+        let accesses: Vec<ResourceAccess> = positions
+            .iter()
+            .map(|&pos| {
+                let mut access = ResourceAccess::new();
+                for system in self.stages[pos].systems() {
+                    access.extend(&system.access.including_deferred());
+                }
+                access
+            })
+            .collect();
+        batch_by_conflict(positions.len(), |a, b| {
+            accesses[a].conflicts_with(&accesses[b])
+        })
+        .into_iter()
+        .map(|wave| wave.into_iter().map(|k| positions[k]).collect())
+        .collect()
     }
 
     /// The number of systems over all stages (one past the largest

@@ -80,6 +80,20 @@ pub enum ScheduleError {
         found: usize,
     },
 
+    /// A derived schedule was run with a plan that is not its own (nor a
+    /// refinement of it: same stages, same systems, in the same order), or
+    /// asked to run one stage twice at once.
+    #[error(
+        "cannot run `{schedule}`: {detail}; pass `Schedule::plan()` (or a plan refined from it) \
+         and each stage position once"
+    )]
+    PlanMismatch {
+        /// The schedule's type name.
+        schedule: String,
+        /// What did not match.
+        detail: String,
+    },
+
     /// A stage was asked for by an index the plan does not have.
     #[error(
         "stage index {index} is out of range: the plan has {stages} stages (valid indices are \
@@ -100,7 +114,7 @@ impl ScheduleError {
             Self::SystemFailed { stage, .. }
             | Self::SystemPanicked { stage, .. }
             | Self::TaskCountMismatch { stage, .. } => Some(stage),
-            Self::StageIndexOutOfRange { .. } => None,
+            Self::StageIndexOutOfRange { .. } | Self::PlanMismatch { .. } => None,
         }
     }
 
@@ -108,7 +122,9 @@ impl ScheduleError {
     pub fn system(&self) -> Option<&str> {
         match self {
             Self::SystemFailed { system, .. } | Self::SystemPanicked { system, .. } => Some(system),
-            Self::TaskCountMismatch { .. } | Self::StageIndexOutOfRange { .. } => None,
+            Self::TaskCountMismatch { .. }
+            | Self::StageIndexOutOfRange { .. }
+            | Self::PlanMismatch { .. } => None,
         }
     }
 }
@@ -572,38 +588,25 @@ impl Scheduler {
 }
 
 /// Splits a layer's stages, in order, into waves of stages whose accesses
-/// do not conflict: each stage joins the first wave it is compatible with
-/// and that comes after every wave holding a stage it conflicts with.
-/// Returns indices into the layer, ascending within each wave.
+/// do not conflict (deferred writes counted as writes): core's
+/// [`batch_by_conflict`](macrokid_core::batch_by_conflict), the algorithm
+/// that also batches systems and that [`Plan::waves`](macrokid_core::Plan::waves)
+/// uses. Returns indices into the layer, ascending within each wave.
 fn layer_waves<'a>(stages: impl Iterator<Item = &'a StagePlan>) -> Vec<Vec<usize>> {
     let accesses: Vec<ResourceAccess> = stages
         .map(|stage| {
-            let mut access = ResourceAccess::new();
             // Seen from a stage beside it, a system's deferred writes are
             // writes: its commands may apply before the other stage looks.
+            let mut access = ResourceAccess::new();
             for system in stage.systems() {
                 access.extend(&system.access.including_deferred());
             }
             access
         })
         .collect();
-    let mut waves: Vec<(Vec<usize>, ResourceAccess)> = Vec::new();
-    for (index, access) in accesses.iter().enumerate() {
-        // After the last wave it conflicts with, keeping the order of
-        // conflicting stages.
-        let earliest = waves
-            .iter()
-            .rposition(|(_, wave)| wave.conflicts_with(access))
-            .map_or(0, |last| last + 1);
-        match waves.get_mut(earliest) {
-            Some((members, wave)) => {
-                members.push(index);
-                wave.extend(access);
-            }
-            None => waves.push((vec![index], access.clone())),
-        }
-    }
-    waves.into_iter().map(|(members, _)| members).collect()
+    macrokid_core::batch_by_conflict(accesses.len(), |a, b| {
+        accesses[a].conflicts_with(&accesses[b])
+    })
 }
 
 /// The cost table's key of batch `batch` of `stage`.
