@@ -1,13 +1,14 @@
 //! Running ECS systems: the [`Run`] trait, the [`SystemCx`] a system sees,
 //! and the [`StageCx`] through which a scheduler runs systems on a world.
 
+use std::any::TypeId;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use macrokid_core::{Reads, System, SystemSlot, Writes};
-use macrokid_threads::{BoxError, RunSchedule, RunSystem, ScheduleError, Scheduler};
+use macrokid_core::{Plan, Reads, ResourceAccess, System, SystemSlot, Writes};
+use macrokid_threads::{BoxError, RunSchedule, RunSystem, Schedule, ScheduleError, Scheduler};
 
 use crate::change::{SystemTicks, Tick};
 use crate::command::{CommandBuffer, Commands};
@@ -15,12 +16,63 @@ use crate::component::{Component, Resource};
 use crate::entity::Entity;
 use crate::error::EcsError;
 use crate::query::{DeclaredIn, FilterDeclaredIn, QueryBorrow};
-use crate::storage::{guarded_mut, guarded_ref, Ref, RefMut};
+use crate::storage::{guarded_mut, guarded_ref, Archetype, Ref, RefMut};
 use crate::world::World;
 
 /// What a system returns: `Ok(())` or any error, which the scheduler wraps
 /// with the system's and stage's names.
 pub type SystemResult = Result<(), BoxError>;
+
+/// A system's declared entity filter (`#[system(with(..), without(..))]`,
+/// [`ResourceAccess::required`]/[`excluded`](ResourceAccess::excluded)) as
+/// type ids: every query of the system, and its `get`/`get_mut`, see only
+/// the tables that have every `required` type and no `excluded` one. That
+/// is what lets the planner narrow the system's component accesses to those
+/// tables (legion's archetype-level access).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EntityFilter {
+    pub(crate) required: Vec<TypeId>,
+    pub(crate) excluded: Vec<TypeId>,
+}
+
+impl EntityFilter {
+    /// The filter declared in `access`.
+    pub(crate) fn of(access: &ResourceAccess) -> Self {
+        Self {
+            required: access
+                .required()
+                .iter()
+                .filter_map(|id| id.type_id())
+                .collect(),
+            excluded: access
+                .excluded()
+                .iter()
+                .filter_map(|id| id.type_id())
+                .collect(),
+        }
+    }
+
+    /// Whether a table with these types passes.
+    pub(crate) fn admits(&self, table: &Archetype) -> bool {
+        self.required.iter().all(|&t| table.has(t)) && !self.excluded.iter().any(|&t| table.has(t))
+    }
+}
+
+/// No filter, for systems that declare none.
+static NO_FILTER: EntityFilter = EntityFilter {
+    required: Vec::new(),
+    excluded: Vec::new(),
+};
+
+/// The plan a world runs a schedule type with: the schedule's plan with
+/// every component access narrowed to the tables the system can match
+/// ([`World::schedule_plan`]), the tables it was computed for, and each
+/// slot's entity filter.
+pub(crate) struct RefinedPlan {
+    tables: usize,
+    plan: Arc<Plan>,
+    filters: Arc<[EntityFilter]>,
+}
 
 /// An ECS system: a [`System`] (name and declared access, usually from
 /// `#[derive(System)]`) that runs on a world through a [`SystemCx`].
@@ -110,6 +162,7 @@ pub trait Run: System {
 /// Not `Sync`: commands are recorded from the system's own thread only.
 pub struct SystemCx<'w, S: ?Sized> {
     world: &'w World,
+    filter: &'w EntityFilter,
     name: &'static str,
     ticks: SystemTicks,
     commands: RefCell<CommandBuffer>,
@@ -119,12 +172,14 @@ pub struct SystemCx<'w, S: ?Sized> {
 impl<'w, S: ?Sized> SystemCx<'w, S> {
     fn new(
         world: &'w World,
+        filter: &'w EntityFilter,
         name: &'static str,
         ticks: SystemTicks,
         commands: CommandBuffer,
     ) -> Self {
         Self {
             world,
+            filter,
             name,
             ticks,
             commands: RefCell::new(commands),
@@ -155,6 +210,11 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
         self.world
     }
 
+    /// The system's declared entity filter.
+    pub(crate) fn filter(&self) -> &'w EntityFilter {
+        self.filter
+    }
+
     /// The running system's name.
     pub fn name(&self) -> &'static str {
         self.name
@@ -168,7 +228,8 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
     /// one of its types conflicts with one held right now.
     pub fn query<Q: DeclaredIn<S>>(&self) -> QueryBorrow<'_, Q> {
         QueryBorrow::new(
-            self.world.query_state::<Q, ()>(self.ticks, self.name),
+            self.world
+                .query_state_within::<Q, ()>(self.ticks, self.name, self.filter),
             self.world.entities(),
         )
     }
@@ -183,7 +244,8 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
         &self,
     ) -> QueryBorrow<'_, Q, F> {
         QueryBorrow::new(
-            self.world.query_state::<Q, F>(self.ticks, self.name),
+            self.world
+                .query_state_within::<Q, F>(self.ticks, self.name, self.filter),
             self.world.entities(),
         )
     }
@@ -220,7 +282,9 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
     /// The `T` of one entity, shared.
     ///
     /// # Errors
-    /// [`EcsError::StaleEntity`], [`EcsError::MissingComponent`].
+    /// [`EcsError::StaleEntity`], [`EcsError::MissingComponent`];
+    /// [`EcsError::QueryMismatch`] when the entity fails the system's
+    /// `with`/`without` filter.
     ///
     /// # Panics
     /// When `T` is written right now.
@@ -228,8 +292,8 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
     where
         S: Reads<T>,
     {
-        let (table, row) = self.world.locate(entity)?;
-        guarded_ref::<T>(self.world.components(), table, row, self.name).ok_or(
+        let (table, id, row) = self.locate_within(entity)?;
+        guarded_ref::<T>(self.world.components(), table, id, row, self.name).ok_or(
             EcsError::MissingComponent {
                 entity,
                 component: std::any::type_name::<T>(),
@@ -240,7 +304,9 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
     /// The `T` of one entity, exclusive.
     ///
     /// # Errors
-    /// [`EcsError::StaleEntity`], [`EcsError::MissingComponent`].
+    /// [`EcsError::StaleEntity`], [`EcsError::MissingComponent`];
+    /// [`EcsError::QueryMismatch`] when the entity fails the system's
+    /// `with`/`without` filter.
     ///
     /// # Panics
     /// When `T` is read or written right now.
@@ -248,13 +314,32 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
     where
         S: Writes<T>,
     {
-        let (table, row) = self.world.locate(entity)?;
-        guarded_mut::<T>(self.world.components(), table, row, self.ticks, self.name).ok_or(
-            EcsError::MissingComponent {
-                entity,
-                component: std::any::type_name::<T>(),
-            },
+        let (table, id, row) = self.locate_within(entity)?;
+        guarded_mut::<T>(
+            self.world.components(),
+            table,
+            id,
+            row,
+            self.ticks,
+            self.name,
         )
+        .ok_or(EcsError::MissingComponent {
+            entity,
+            component: std::any::type_name::<T>(),
+        })
+    }
+
+    /// The table, table id and row of `entity`, which must pass the
+    /// system's entity filter.
+    fn locate_within(&self, entity: Entity) -> Result<(&'w Archetype, u32, usize), EcsError> {
+        let (table, id, row) = self.world.locate(entity)?;
+        if !self.filter.admits(table) {
+            return Err(EcsError::QueryMismatch {
+                entity,
+                query: "the entity filter (`with`/`without`) of the running system",
+            });
+        }
+        Ok((table, id, row))
     }
 
     /// Whether `entity` is alive (as of the start of the stage: commands
@@ -284,6 +369,8 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
 /// `S: Run`.
 pub struct StageCx<'w> {
     world: &'w World,
+    /// Per slot: the system's entity filter (empty: none declared).
+    filters: &'w [EntityFilter],
     buffers: &'w [Mutex<CommandBuffer>],
     /// Per slot: the tick of its last run (0: never; else `1 << 32 | tick`).
     last_runs: &'w [AtomicU64],
@@ -295,12 +382,14 @@ impl<'w> StageCx<'w> {
     /// `world` is borrowed exclusively by the caller for `'w` (I2).
     pub(crate) fn new(
         world: &'w World,
+        filters: &'w [EntityFilter],
         buffers: &'w [Mutex<CommandBuffer>],
         last_runs: &'w [AtomicU64],
         base: Tick,
     ) -> Self {
         Self {
             world,
+            filters,
             buffers,
             last_runs,
             base,
@@ -341,7 +430,8 @@ impl<S: Run> RunSystem<S> for StageCx<'_> {
         let ticks = ticks_from_slot(last_run.load(Ordering::Relaxed), this_run);
         // Reuse the slot's allocation; the buffer is empty between stages.
         let commands = std::mem::take(&mut *buffer.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut cx = SystemCx::<S>::new(self.world, S::name(), ticks, commands);
+        let filter = self.filters.get(slot.0).unwrap_or(&NO_FILTER);
+        let mut cx = SystemCx::<S>::new(self.world, filter, S::name(), ticks, commands);
         let result = system.run(&mut cx);
         last_run.store(1 << 32 | u64::from(this_run.get()), Ordering::Relaxed);
         *buffer.lock().unwrap_or_else(PoisonError::into_inner) = cx.into_commands();
@@ -362,8 +452,9 @@ impl World {
             .map_or(0, |t| 1 << 32 | u64::from(t.get()));
         let last_runs = [AtomicU64::new(stored)];
         let base = self.change_tick();
+        let filters = [EntityFilter::of(&S::access())];
         let result = {
-            let cx = StageCx::new(self, &buffers, &last_runs, base);
+            let cx = StageCx::new(self, &filters, &buffers, &last_runs, base);
             cx.run_system(system, SystemSlot(0))
         };
         self.system_ticks
@@ -474,15 +565,87 @@ impl World {
     where
         Sch: for<'w> RunSchedule<StageCx<'w>>,
     {
-        let plan = Sch::plan();
         let mut first = true;
-        for layer in plan.layer_positions() {
-            for wave in plan.waves(&layer) {
-                self.run_wave(schedule, scheduler, plan, &wave, first)?;
+        for layer in Sch::plan().layer_positions() {
+            let mut remaining = layer;
+            while !remaining.is_empty() {
+                // Commands of the previous wave may have made tables: the
+                // plan (and so the next wave) follows the tables that exist.
+                let (plan, filters) = self.refined_plan::<Sch>();
+                let wave = plan.waves(&remaining).swap_remove(0);
+                remaining.retain(|p| !wave.contains(p));
+                self.run_wave(schedule, scheduler, &plan, &filters, &wave, first)?;
                 first = false;
             }
         }
         Ok(())
+    }
+
+    /// The plan this world runs schedule `Sch` with: `Sch::plan()` with
+    /// every system's component accesses narrowed to the archetype tables it
+    /// can match ([`ResourceAccess::restrict`]: the tables that hold the
+    /// component and pass the system's `with`/`without` filter), its batches
+    /// recomputed ([`Plan::refine`]). Two writers of one component whose
+    /// filters select disjoint tables then share a batch (legion's
+    /// archetype-level conflicts); the runtime borrow flags follow the same
+    /// rule (a flag is held per table).
+    ///
+    /// Resources and component types no table holds yet are not narrowed.
+    /// Built on first use and rebuilt only when a new table has appeared
+    /// since (checked before each wave of [`run_schedule`](Self::run_schedule)),
+    /// not every tick.
+    pub fn schedule_plan<Sch: Schedule>(&mut self) -> Arc<Plan> {
+        self.refined_plan::<Sch>().0
+    }
+
+    fn refined_plan<Sch: Schedule>(&mut self) -> (Arc<Plan>, Arc<[EntityFilter]>) {
+        let tables = self.archetype_count();
+        let key = TypeId::of::<Sch>();
+        if let Some(cached) = self.refined_plans.get(&key) {
+            if cached.tables == tables {
+                return (cached.plan.clone(), cached.filters.clone());
+            }
+        }
+        let base = Sch::plan();
+        let mut filters = Vec::with_capacity(base.system_count());
+        filters.resize_with(base.system_count(), EntityFilter::default);
+        let plan = base.refine(|slot, system| {
+            let filter = EntityFilter::of(&system.access);
+            let refined = self.narrow_to_tables(&system.access, &filter);
+            filters[slot.0] = filter;
+            refined
+        });
+        let cached = RefinedPlan {
+            tables,
+            plan: Arc::new(plan),
+            filters: filters.into(),
+        };
+        let out = (cached.plan.clone(), cached.filters.clone());
+        self.refined_plans.insert(key, cached);
+        out
+    }
+
+    /// `access` with each component read or write restricted to the tables
+    /// that hold the component and pass `filter`.
+    fn narrow_to_tables(&self, access: &ResourceAccess, filter: &EntityFilter) -> ResourceAccess {
+        let mut refined = access.clone();
+        for &id in access.reads().iter().chain(access.writes()) {
+            let Some(type_id) = id.type_id() else {
+                continue;
+            };
+            if !self.is_table_component(type_id) {
+                continue;
+            }
+            let parts: Vec<u32> = self
+                .archetypes()
+                .iter()
+                .enumerate()
+                .filter(|(_, table)| table.has(type_id) && filter.admits(table))
+                .map(|(index, _)| index as u32)
+                .collect();
+            refined.restrict(id, parts);
+        }
+        refined
     }
 
     /// Runs one stage of `schedule` — the one at `Sch::plan().stages()[stage]`
@@ -511,7 +674,8 @@ impl World {
                 stages: plan.stages().len(),
             });
         }
-        self.run_wave(schedule, scheduler, plan, &[stage], stage == 0)
+        let (plan, filters) = self.refined_plan::<Sch>();
+        self.run_wave(schedule, scheduler, &plan, &filters, &[stage], stage == 0)
     }
 
     /// Runs the stages at `positions` of `plan` (a wave: no ordering
@@ -522,7 +686,8 @@ impl World {
         &mut self,
         schedule: &mut Sch,
         scheduler: &Scheduler,
-        plan: &macrokid_core::Plan,
+        plan: &Plan,
+        filters: &[EntityFilter],
         positions: &[usize],
         first: bool,
     ) -> Result<(), ScheduleError>
@@ -545,7 +710,7 @@ impl World {
             .unwrap_or_else(|| (0..slots).map(|_| AtomicU64::new(0)).collect());
         let base = self.change_tick();
         let outcome = {
-            let cx = StageCx::new(self, &buffers, &last_runs, base);
+            let cx = StageCx::new(self, filters, &buffers, &last_runs, base);
             match scheduler.pool() {
                 Some(pool) => pool.install(|| schedule.run_stages(scheduler, plan, positions, &cx)),
                 None => schedule.run_stages(scheduler, plan, positions, &cx),

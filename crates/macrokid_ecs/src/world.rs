@@ -21,6 +21,7 @@ use crate::snapshot::{self, SnapshotError, SnapshotRegistry, WorldParts};
 use crate::storage::{
     for_each_finishing, Archetype, ArchetypeId, ComponentType, Components, QueryState, ResourceSlot,
 };
+use crate::system::EntityFilter;
 
 /// Where a bundle type's components go: its table and, per tuple element,
 /// the column index there.
@@ -87,6 +88,8 @@ pub struct World {
     /// Per schedule type: the last run of each system slot (0: never;
     /// else `1 << 32 | tick`).
     pub(crate) schedule_ticks: HashMap<&'static str, Box<[AtomicU64]>>,
+    /// Per schedule type: the plan refined to the tables that exist.
+    pub(crate) refined_plans: TypeIdMap<TypeId, crate::system::RefinedPlan>,
     /// Per system type run alone (`run_system`): its last run.
     pub(crate) system_ticks: TypeIdMap<TypeId, Tick>,
     /// Per component type: the entities that lost it, with the tick.
@@ -156,6 +159,7 @@ impl World {
             last_check_tick: Tick::new(1),
             removal_horizon: Tick::new(0),
             schedule_ticks: HashMap::new(),
+            refined_plans: TypeIdMap::default(),
             system_ticks: TypeIdMap::default(),
             removed: TypeIdMap::default(),
         };
@@ -603,13 +607,29 @@ impl World {
         self.resources.contains_key(&TypeId::of::<T>())
     }
 
-    /// The table and row of a live entity.
-    pub(crate) fn locate(&self, entity: Entity) -> Result<(&Archetype, usize), EcsError> {
+    /// The table, its id and the row of a live entity.
+    pub(crate) fn locate(
+        &self,
+        entity: Entity,
+    ) -> Result<(&Archetype, ArchetypeId, usize), EcsError> {
         let location = self.entities.location(entity)?;
         Ok((
             &self.archetypes[location.archetype as usize],
+            location.archetype,
             location.row as usize,
         ))
+    }
+
+    /// The tables, by id.
+    pub(crate) fn archetypes(&self) -> &[Archetype] {
+        &self.archetypes
+    }
+
+    /// Whether `type_id` is a component type some table holds, and not
+    /// also a resource: the types whose accesses a plan can narrow to
+    /// tables.
+    pub(crate) fn is_table_component(&self, type_id: TypeId) -> bool {
+        self.components.flag(type_id).is_some() && !self.resources.contains_key(&type_id)
     }
 
     /// The component registry (borrow flags).
@@ -684,12 +704,25 @@ impl World {
         ticks: SystemTicks,
         who: &'static str,
     ) -> QueryState<'_> {
+        self.query_state_within::<Q, F>(ticks, who, &EntityFilter::default())
+    }
+
+    /// [`query_state`](Self::query_state) restricted to the tables that
+    /// pass `within` (a system's declared entity filter).
+    pub(crate) fn query_state_within<Q: QueryData, F: QueryFilter>(
+        &self,
+        ticks: SystemTicks,
+        who: &'static str,
+        within: &EntityFilter,
+    ) -> QueryState<'_> {
         let access = crate::query::query_access::<Q, F>();
         let mut required = Vec::new();
         Q::required(&mut required);
         F::required(&mut required);
         let mut excluded = Vec::new();
         F::excluded(&mut excluded);
+        required.extend_from_slice(&within.required);
+        excluded.extend_from_slice(&within.excluded);
         let matched = self.matching(required, excluded);
         self.borrow_tables(access, matched, ticks, who)
     }
@@ -958,6 +991,7 @@ impl World {
         self.archetype_index = archetype_index;
         self.restores += 1;
         self.bundles.clear();
+        self.refined_plans.clear();
         self.query_cache
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)

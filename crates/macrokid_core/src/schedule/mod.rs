@@ -352,6 +352,29 @@ impl Plan {
         .collect()
     }
 
+    /// A copy of this plan with every system's access replaced by
+    /// `refine(slot, system)` and the batches of every stage recomputed from
+    /// the new accesses; stage order, layers, names and slots are kept.
+    /// For narrowing accesses with knowledge the types alone lack — an ECS
+    /// world restricts component accesses to the archetype tables a system
+    /// can match ([`ResourceAccess::restrict`]), so two writers of one
+    /// component on disjoint tables share a batch.
+    #[must_use]
+    pub fn refine(
+        &self,
+        mut refine: impl FnMut(SystemSlot, &SystemDescriptor) -> ResourceAccess,
+    ) -> Plan {
+        let mut plan = self.clone();
+        for stage in &mut plan.stages {
+            let first = stage.first_slot;
+            for (k, system) in stage.systems.iter_mut().enumerate() {
+                system.access = refine(SystemSlot(first + k), system);
+            }
+            stage.batches = batch::batch_systems(&stage.systems);
+        }
+        plan
+    }
+
     /// The number of systems over all stages (one past the largest
     /// [`SystemSlot`]).
     pub fn system_count(&self) -> usize {

@@ -315,3 +315,55 @@ fn descriptor_of_system_type() {
     assert_eq!(d.name, "Integrate");
     assert_eq!(d.access, writes::<A>());
 }
+
+#[test]
+fn refined_accesses_on_disjoint_parts_share_a_batch() {
+    let plan = Plan::build([stage("write")
+        .with_system(sys("left", writes::<A>()))
+        .with_system(sys("right", writes::<A>()))
+        .with_system(sys("both", writes::<A>()))])
+    .unwrap();
+    assert_eq!(plan.stages()[0].batches().len(), 3);
+    // Parts 1 and 2 are disjoint; `both` touches both.
+    let refined = plan.refine(|slot, system| {
+        let mut access = system.access.clone();
+        let parts = match slot.0 {
+            0 => vec![1],
+            1 => vec![2],
+            _ => vec![1, 2],
+        };
+        access.restrict(ResourceId::of::<A>(), parts);
+        access
+    });
+    let batches: Vec<&[usize]> = refined.stages()[0]
+        .batches()
+        .iter()
+        .map(|b| b.systems())
+        .collect();
+    assert_eq!(batches, [&[0, 1][..], &[2][..]]);
+    // Everything but the batches is kept.
+    assert_eq!(refined.topo_groups(), plan.topo_groups());
+    assert_eq!(refined.system_count(), plan.system_count());
+    assert_eq!(
+        refined.stages()[0].systems()[0]
+            .access
+            .parts_of(ResourceId::of::<A>()),
+        Some(&[1][..])
+    );
+}
+
+#[test]
+fn waves_split_a_layer_by_settled_accesses() {
+    let a = ResourceId::of::<A>();
+    let plan = Plan::build([
+        stage("insert").with_system(sys("i", ResourceAccess::new().with_deferred_write(a))),
+        stage("other").with_system(sys("o", writes::<B>())),
+        stage("read").with_system(sys("r", ResourceAccess::new().with_read(a))),
+    ])
+    .unwrap();
+    let layers = plan.layer_positions();
+    assert_eq!(layers, [vec![0, 1, 2]]);
+    // Inside a stage a deferred write conflicts with nothing; beside it, it
+    // is a write: `read` waits for `insert`'s commands.
+    assert_eq!(plan.waves(&layers[0]), [vec![0, 1], vec![2]]);
+}

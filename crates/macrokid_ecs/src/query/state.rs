@@ -132,7 +132,17 @@ impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
         F: FilterDeclaredIn<S>,
     {
         let world = cx.world();
-        let matched = self.update(world);
+        let mut matched = self.update(world);
+        // The system's `with`/`without` filter narrows every query it runs.
+        let filter = cx.filter();
+        if !filter.required.is_empty() || !filter.excluded.is_empty() {
+            let tables = world.archetypes();
+            matched = matched
+                .iter()
+                .copied()
+                .filter(|&id| filter.admits(&tables[id as usize]))
+                .collect();
+        }
         QueryBorrow::new(
             world.borrow_tables(self.access.clone(), matched, cx.ticks(), cx.name()),
             world.entities(),

@@ -5,8 +5,7 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use macrokid_core::{ResourceAccess, ResourceId};
 
@@ -22,123 +21,171 @@ pub enum Mode {
     Write,
 }
 
-const WRITING: usize = usize::MAX;
-
-/// Readers–writer flag of one component type or resource.
-///
-/// The holder names are kept only to explain a conflict in the panic message.
-#[derive(Debug)]
-pub(crate) struct BorrowFlag {
-    state: AtomicUsize,
-    holder: Mutex<&'static str>,
+/// What part of a component type (or resource) a borrow covers: the
+/// archetype tables a query matched, one table (a single-entity guard), or
+/// everything (resources). Two borrows of one type collide only when their
+/// scopes share a table — legion's archetype-level access, the rule the
+/// planner uses too (see `ResourceAccess::restrict`).
+#[derive(Clone, Debug)]
+pub(crate) enum Scope {
+    /// Every table (and resources, which have no tables).
+    All,
+    /// These tables (ascending).
+    Tables(Arc<[u32]>),
+    /// One table.
+    Table(u32),
 }
 
-impl Default for BorrowFlag {
-    fn default() -> Self {
-        Self {
-            state: AtomicUsize::new(0),
-            holder: Mutex::new("nobody"),
+impl Scope {
+    fn tables(&self) -> Option<&[u32]> {
+        match self {
+            Scope::All => None,
+            Scope::Tables(tables) => Some(tables),
+            Scope::Table(table) => Some(std::slice::from_ref(table)),
         }
     }
+
+    /// Whether the two scopes share a table.
+    fn overlaps(&self, other: &Scope) -> bool {
+        let (Some(a), Some(b)) = (self.tables(), other.tables()) else {
+            return true;
+        };
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => return true,
+            }
+        }
+        false
+    }
+}
+
+/// One borrow held on a flag.
+#[derive(Debug)]
+struct Holder {
+    id: u64,
+    mode: Mode,
+    who: &'static str,
+    scope: Scope,
+}
+
+#[derive(Debug, Default)]
+struct FlagState {
+    holders: Vec<Holder>,
+    next_id: u64,
+}
+
+/// Readers–writer flag of one component type or resource, per scope: many
+/// readers or one writer *per table*. Two writers of one component type
+/// hold the flag at once when their tables are disjoint (two systems with
+/// disjoint `with`/`without` filters, which the planner puts in one batch).
+///
+/// The holder names are kept to explain a conflict in the panic message.
+#[derive(Debug, Default)]
+pub(crate) struct BorrowFlag {
+    state: Mutex<FlagState>,
 }
 
 impl BorrowFlag {
-    fn holder(&self) -> &'static str {
-        *self.holder.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn set_holder(&self, who: &'static str) {
-        *self.holder.lock().unwrap_or_else(PoisonError::into_inner) = who;
-    }
-
-    /// Takes a borrow of `what` for `who`.
+    /// Takes a borrow of `what` over `scope` for `who`; returns its id for
+    /// [`release`](Self::release).
     ///
     /// # Panics
-    /// When the borrow conflicts with one already held (a reader against a
-    /// writer, or a second writer); the message names `what`, `who` and the
-    /// holder of the other borrow.
-    pub(crate) fn acquire(&self, mode: Mode, who: &'static str, what: &'static str) {
-        match mode {
-            Mode::Read => {
-                let mut current = self.state.load(Ordering::Relaxed);
-                loop {
-                    if current == WRITING || current == WRITING - 1 {
-                        self.conflict(mode, who, what, current);
-                    }
-                    match self.state.compare_exchange_weak(
-                        current,
-                        current + 1,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => break,
-                        Err(actual) => current = actual,
-                    }
-                }
-                self.set_holder(who);
-            }
-            Mode::Write => {
-                if let Err(actual) =
-                    self.state
-                        .compare_exchange(0, WRITING, Ordering::Acquire, Ordering::Relaxed)
-                {
-                    self.conflict(mode, who, what, actual);
-                }
-                self.set_holder(who);
-            }
+    /// When the borrow conflicts with one already held over a common table
+    /// (a reader against a writer, or a second writer); the message names
+    /// `what`, `who` and the holder of the other borrow.
+    pub(crate) fn acquire(
+        &self,
+        mode: Mode,
+        who: &'static str,
+        what: &'static str,
+        scope: Scope,
+    ) -> u64 {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let clash = state
+            .holders
+            .iter()
+            .find(|h| (mode == Mode::Write || h.mode == Mode::Write) && h.scope.overlaps(&scope));
+        if let Some(clash) = clash {
+            let held = if clash.mode == Mode::Write {
+                format!("`{}` writes it", clash.who)
+            } else {
+                let readers = state
+                    .holders
+                    .iter()
+                    .filter(|h| h.mode == Mode::Read && h.scope.overlaps(&scope))
+                    .count();
+                format!("it is read by `{}` ({readers} reader(s) in all)", clash.who)
+            };
+            drop(state);
+            conflict(mode, who, what, &held);
         }
+        let id = state.next_id;
+        state.next_id += 1;
+        state.holders.push(Holder {
+            id,
+            mode,
+            who,
+            scope,
+        });
+        id
     }
 
-    #[cold]
-    fn conflict(&self, mode: Mode, who: &'static str, what: &'static str, state: usize) -> ! {
-        let wants = match mode {
-            Mode::Read => "read",
-            Mode::Write => "write",
-        };
-        let held = if state == WRITING {
-            format!("`{}` writes it", self.holder())
-        } else {
-            format!(
-                "it is read by `{}` ({state} reader(s) in all)",
-                self.holder()
-            )
-        };
-        panic!(
-            "borrow conflict on `{what}`: `{who}` wants to {wants} it while {held}; \
-             a system's declared reads/writes must match what it touches, and one \
-             system may not hold two overlapping borrows of the same type"
-        )
-    }
-
-    /// Takes a borrow of `what` for `who` (as [`acquire`](Self::acquire))
-    /// and returns the guard that gives it back on drop.
+    /// Takes a borrow of `what` over `scope` for `who` (as
+    /// [`acquire`](Self::acquire)) and returns the guard that gives it back
+    /// on drop.
     ///
     /// # Panics
     /// As [`acquire`](Self::acquire); then nothing is held.
-    pub(crate) fn hold(&self, mode: Mode, who: &'static str, what: &'static str) -> HeldBorrow<'_> {
-        self.acquire(mode, who, what);
-        HeldBorrow { flag: self, mode }
+    pub(crate) fn hold(
+        &self,
+        mode: Mode,
+        who: &'static str,
+        what: &'static str,
+        scope: Scope,
+    ) -> HeldBorrow<'_> {
+        let id = self.acquire(mode, who, what, scope);
+        HeldBorrow {
+            flag: self,
+            id,
+            mode,
+        }
     }
 
-    /// Gives back a borrow taken with `acquire(mode, ..)`.
-    pub(crate) fn release(&self, mode: Mode) {
-        match mode {
-            Mode::Read => {
-                let previous = self.state.fetch_sub(1, Ordering::Release);
-                debug_assert!(previous != 0 && previous != WRITING, "read flag underflow");
-            }
-            Mode::Write => {
-                let previous = self.state.swap(0, Ordering::Release);
-                debug_assert_eq!(previous, WRITING, "write flag released while not written");
-            }
+    /// Gives back the borrow `id` returned by `acquire`.
+    pub(crate) fn release(&self, id: u64) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let position = state.holders.iter().position(|h| h.id == id);
+        debug_assert!(position.is_some(), "released a borrow that is not held");
+        if let Some(position) = position {
+            state.holders.swap_remove(position);
         }
     }
 
     /// Whether no borrow is held.
     #[cfg(test)]
     pub(crate) fn is_free(&self) -> bool {
-        self.state.load(Ordering::Acquire) == 0
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .holders
+            .is_empty()
     }
+}
+
+#[cold]
+fn conflict(mode: Mode, who: &'static str, what: &'static str, held: &str) -> ! {
+    let wants = match mode {
+        Mode::Read => "read",
+        Mode::Write => "write",
+    };
+    panic!(
+        "borrow conflict on `{what}`: `{who}` wants to {wants} it while {held}; \
+         a system's declared reads/writes (and `with`/`without` filters) must match what it \
+         touches, and one system may not hold two overlapping borrows of the same type"
+    )
 }
 
 /// Records that a query uses component `T` in `mode`, in the one access
@@ -170,7 +217,7 @@ pub fn add_query_access<T: 'static>(access: &mut ResourceAccess, mode: Mode) {
 /// Borrows held for one query or guard; released on drop (also on unwind).
 #[derive(Default)]
 pub(crate) struct BorrowSet<'w> {
-    held: Vec<(&'w BorrowFlag, Mode)>,
+    held: Vec<(&'w BorrowFlag, u64)>,
 }
 
 impl<'w> BorrowSet<'w> {
@@ -184,16 +231,17 @@ impl<'w> BorrowSet<'w> {
         mode: Mode,
         who: &'static str,
         what: &'static str,
+        scope: Scope,
     ) {
-        flag.acquire(mode, who, what);
-        self.held.push((flag, mode));
+        let id = flag.acquire(mode, who, what, scope);
+        self.held.push((flag, id));
     }
 }
 
 impl Drop for BorrowSet<'_> {
     fn drop(&mut self) {
-        for (flag, mode) in self.held.drain(..) {
-            flag.release(mode);
+        for (flag, id) in self.held.drain(..) {
+            flag.release(id);
         }
     }
 }
@@ -205,12 +253,13 @@ impl Drop for BorrowSet<'_> {
 #[derive(Debug)]
 pub(crate) struct HeldBorrow<'a> {
     flag: &'a BorrowFlag,
+    id: u64,
     mode: Mode,
 }
 
 impl Drop for HeldBorrow<'_> {
     fn drop(&mut self) {
-        self.flag.release(self.mode);
+        self.flag.release(self.id);
     }
 }
 
@@ -298,25 +347,54 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RefMut<'_, T> {
 mod tests {
     use super::*;
 
+    fn tables(t: &[u32]) -> Scope {
+        Scope::Tables(Arc::from(t))
+    }
+
     #[test]
     fn readers_share_writer_excludes() {
         let flag = BorrowFlag::default();
-        flag.acquire(Mode::Read, "a", "T");
-        flag.acquire(Mode::Read, "b", "T");
-        flag.release(Mode::Read);
-        flag.release(Mode::Read);
+        let a = flag.acquire(Mode::Read, "a", "T", Scope::All);
+        let b = flag.acquire(Mode::Read, "b", "T", Scope::All);
+        flag.release(a);
+        flag.release(b);
         assert!(flag.is_free());
-        flag.acquire(Mode::Write, "c", "T");
-        flag.release(Mode::Write);
+        let c = flag.acquire(Mode::Write, "c", "T", Scope::All);
+        flag.release(c);
+        assert!(flag.is_free());
+    }
+
+    #[test]
+    fn writers_of_disjoint_tables_share_the_flag() {
+        let flag = BorrowFlag::default();
+        let a = flag.acquire(Mode::Write, "Left", "C", tables(&[1, 3]));
+        let b = flag.acquire(Mode::Write, "Right", "C", tables(&[2, 4]));
+        let c = flag.acquire(Mode::Read, "Other", "C", Scope::Table(5));
+        // A common table collides, whatever the scope kind.
+        for scope in [tables(&[0, 4]), Scope::Table(3), Scope::All] {
+            let err = std::panic::catch_unwind(|| flag.acquire(Mode::Read, "Late", "C", scope))
+                .expect_err("a read of a written table must panic");
+            let msg = err.downcast_ref::<String>().unwrap();
+            assert!(msg.contains("writes it"), "{msg}");
+        }
+        let err = std::panic::catch_unwind(|| flag.acquire(Mode::Write, "W", "C", Scope::Table(5)))
+            .expect_err("a write of a read table must panic");
+        let msg = err.downcast_ref::<String>().unwrap();
+        assert!(msg.contains("read by `Other`"), "{msg}");
+        for id in [a, b, c] {
+            flag.release(id);
+        }
         assert!(flag.is_free());
     }
 
     #[test]
     fn write_while_read_panics_naming_both() {
         let flag = BorrowFlag::default();
-        flag.acquire(Mode::Read, "Render", "Position");
-        let err = std::panic::catch_unwind(|| flag.acquire(Mode::Write, "Integrate", "Position"))
-            .expect_err("a write during a read must panic");
+        flag.acquire(Mode::Read, "Render", "Position", Scope::All);
+        let err = std::panic::catch_unwind(|| {
+            flag.acquire(Mode::Write, "Integrate", "Position", Scope::All)
+        })
+        .expect_err("a write during a read must panic");
         let msg = err.downcast_ref::<String>().unwrap();
         assert!(
             msg.contains("`Position`") && msg.contains("`Integrate`") && msg.contains("`Render`"),
@@ -327,9 +405,10 @@ mod tests {
     #[test]
     fn read_while_written_panics() {
         let flag = BorrowFlag::default();
-        flag.acquire(Mode::Write, "Integrate", "Position");
-        let err = std::panic::catch_unwind(|| flag.acquire(Mode::Read, "Render", "Position"))
-            .expect_err("a read during a write must panic");
+        flag.acquire(Mode::Write, "Integrate", "Position", Scope::All);
+        let err =
+            std::panic::catch_unwind(|| flag.acquire(Mode::Read, "Render", "Position", Scope::All))
+                .expect_err("a read during a write must panic");
         let msg = err.downcast_ref::<String>().unwrap();
         assert!(msg.contains("`Integrate` writes it"), "{msg}");
     }
@@ -338,15 +417,15 @@ mod tests {
     fn borrow_set_releases_on_drop_and_unwind() {
         let a = BorrowFlag::default();
         let b = BorrowFlag::default();
-        b.acquire(Mode::Write, "other", "B");
+        let other = b.acquire(Mode::Write, "other", "B", Scope::All);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut set = BorrowSet::default();
-            set.acquire(&a, Mode::Write, "q", "A");
-            set.acquire(&b, Mode::Read, "q", "B");
+            set.acquire(&a, Mode::Write, "q", "A", Scope::All);
+            set.acquire(&b, Mode::Read, "q", "B", Scope::All);
         }));
         assert!(result.is_err());
         assert!(a.is_free(), "the flag taken before the panic was released");
-        b.release(Mode::Write);
+        b.release(other);
         assert!(b.is_free());
     }
 

@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::cell::UnsafeCell;
 
+use super::borrow::Scope;
 use super::borrow::{BorrowFlag, Mode, Ref, RefMut};
 
 /// One resource value and its borrow flag.
@@ -74,7 +75,9 @@ impl ResourceSlot {
     pub(crate) fn borrow<T: 'static>(&self, who: &'static str) -> Ref<'_, T> {
         // The guard exists before the downcast (which may panic), so the
         // flag is released on unwind.
-        let held = self.flag.hold(Mode::Read, who, std::any::type_name::<T>());
+        let held = self
+            .flag
+            .hold(Mode::Read, who, std::any::type_name::<T>(), Scope::All);
         Ref::new(self.shared::<T>(), held)
     }
 
@@ -85,7 +88,9 @@ impl ResourceSlot {
     pub(crate) fn borrow_mut<T: 'static>(&self, who: &'static str) -> RefMut<'_, T> {
         // The guard exists before the downcast (which may panic), so the
         // flag is released on unwind.
-        let held = self.flag.hold(Mode::Write, who, std::any::type_name::<T>());
+        let held = self
+            .flag
+            .hold(Mode::Write, who, std::any::type_name::<T>(), Scope::All);
         // SAFETY: (I1): the write flag just taken (held by `held`, then by
         // the returned guard) excludes every other reference to the value
         // until that guard drops.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::archetype::{Archetype, ArchetypeId, ComponentType};
 use macrokid_core::{ResourceAccess, ResourceId};
 
-use super::borrow::{BorrowFlag, BorrowSet, Mode, Ref, RefMut};
+use super::borrow::{BorrowFlag, BorrowSet, Mode, Ref, RefMut, Scope};
 use super::fetch::{TicksFetch, WriteFetch};
 use crate::change::{ComponentTicks, SystemTicks};
 use crate::entity::Entity;
@@ -78,7 +78,10 @@ impl<'w> QueryState<'w> {
             .chain(access.writes().iter().map(|&id| (id, Mode::Write)));
         for (id, mode) in uses {
             if let Some(flag) = id.type_id().and_then(|t| components.flag(t)) {
-                borrows.acquire(flag, mode, who, id.name());
+                // Scoped to the matched tables: writers of one type over
+                // disjoint tables may hold the flag together (I1 holds per
+                // column).
+                borrows.acquire(flag, mode, who, id.name(), Scope::Tables(matched.clone()));
             }
         }
         Self {
@@ -307,14 +310,15 @@ impl<'a> TableView<'a> {
     }
 }
 
-/// A shared borrow of the `T` in row `row` of `archetype`, under the read
-/// flag of `T`. `None` when the table lacks `T`.
+/// A shared borrow of the `T` in row `row` of `archetype` (table id
+/// `table`), under the read flag of `T` scoped to that table. `None` when the table lacks `T`.
 ///
 /// # Panics
 /// When `T` is written elsewhere right now.
 pub(crate) fn guarded_ref<'w, T: 'static>(
     components: &'w Components,
     archetype: &'w Archetype,
+    table: ArchetypeId,
     row: usize,
     who: &'static str,
 ) -> Option<Ref<'w, T>> {
@@ -322,19 +326,25 @@ pub(crate) fn guarded_ref<'w, T: 'static>(
     let flag = components.flag(TypeId::of::<T>())?;
     // The guard exists before anything that may panic, so the flag is
     // released on unwind.
-    let held = flag.hold(Mode::Read, who, std::any::type_name::<T>());
+    let held = flag.hold(
+        Mode::Read,
+        who,
+        std::any::type_name::<T>(),
+        Scope::Table(table),
+    );
     let value = &archetype.typed_column::<T>(column).slice_shared()[row];
     Some(Ref::new(value, held))
 }
 
-/// An exclusive borrow of the `T` in row `row` of `archetype`, under the
-/// write flag of `T`. `None` when the table lacks `T`.
+/// An exclusive borrow of the `T` in row `row` of `archetype` (table id
+/// `table`), under the write flag of `T` scoped to that table. `None` when the table lacks `T`.
 ///
 /// # Panics
 /// When `T` is read or written elsewhere right now.
 pub(crate) fn guarded_mut<'w, T: Send + Sync + 'static>(
     components: &'w Components,
     archetype: &'w Archetype,
+    table: ArchetypeId,
     row: usize,
     ticks: SystemTicks,
     who: &'static str,
@@ -343,7 +353,12 @@ pub(crate) fn guarded_mut<'w, T: Send + Sync + 'static>(
     let flag = components.flag(TypeId::of::<T>())?;
     // The guard exists before anything that may panic, so the flag is
     // released on unwind.
-    let held = flag.hold(Mode::Write, who, std::any::type_name::<T>());
+    let held = flag.hold(
+        Mode::Write,
+        who,
+        std::any::type_name::<T>(),
+        Scope::Table(table),
+    );
     // (I1): the write flag of `T` is now held by `held` (then by the
     // returned guard), which excludes every other access to the column.
     let value = &mut archetype.typed_column::<T>(column).slice_exclusive()[row];
@@ -406,15 +421,15 @@ mod tests {
         }
         // While the state holds the write flag of u32, a guarded read panics.
         let blocked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _r = guarded_ref::<u32>(&components, &table, 0, "other");
+            let _r = guarded_ref::<u32>(&components, &table, 0, 0, "other");
         }));
         assert!(blocked.is_err());
         drop(state);
         let values: Vec<u32> = (0..3)
-            .map(|row| *guarded_ref::<u32>(&components, &table, row, "check").unwrap())
+            .map(|row| *guarded_ref::<u32>(&components, &table, 0, row, "check").unwrap())
             .collect();
         assert_eq!(values, [22, 66, 99]);
-        *guarded_mut::<u64>(&components, &table, 1, TICKS, "w").unwrap() += 1;
+        *guarded_mut::<u64>(&components, &table, 0, 1, TICKS, "w").unwrap() += 1;
         assert_eq!(table.get::<u64>(1), Some(&21));
     }
 
@@ -471,18 +486,18 @@ mod tests {
         let flag = components.flag(TypeId::of::<u32>()).unwrap();
         // Row 5 is out of bounds: the panic comes after the flag is taken.
         let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _r = guarded_ref::<u32>(&components, &table, 5, "reader");
+            let _r = guarded_ref::<u32>(&components, &table, 0, 5, "reader");
         }));
         assert!(read.is_err());
         assert!(flag.is_free(), "the read flag was released on unwind");
         let write = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _w = guarded_mut::<u32>(&components, &table, 5, TICKS, "writer");
+            let _w = guarded_mut::<u32>(&components, &table, 0, 5, TICKS, "writer");
         }));
         assert!(write.is_err());
         assert!(flag.is_free(), "the write flag was released on unwind");
-        *guarded_mut::<u32>(&components, &table, 0, TICKS, "writer").unwrap() += 1;
+        *guarded_mut::<u32>(&components, &table, 0, 0, TICKS, "writer").unwrap() += 1;
         assert_eq!(
-            *guarded_ref::<u32>(&components, &table, 0, "reader").unwrap(),
+            *guarded_ref::<u32>(&components, &table, 0, 0, "reader").unwrap(),
             2
         );
         assert!(flag.is_free());
