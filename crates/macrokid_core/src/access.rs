@@ -397,7 +397,7 @@ impl ResourceAccess {
                 parts.push((id, Arc::from(merged)));
             }
         }
-        parts.sort_by(|a, b| a.0.cmp(&b.0));
+        parts.sort_by_key(|a| a.0);
         self.parts = parts;
     }
 
