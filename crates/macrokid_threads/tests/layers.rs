@@ -179,3 +179,99 @@ fn a_failing_stage_is_reported_and_task_counts_are_checked() {
         }
     ));
 }
+
+// ---------------------------------------------------------------------------
+// Derived schedules: `RunSchedule::run` and `run_stages` go through
+// `run_layer`.
+
+mod derived {
+    use std::sync::OnceLock;
+
+    use macrokid_threads::{Dispatch, RunSchedule, Schedule, StandaloneSystem, System, SystemSlot};
+
+    use super::*;
+
+    static MEETING: OnceLock<TimedRendezvous> = OnceLock::new();
+
+    fn meeting() -> &'static TimedRendezvous {
+        MEETING.get_or_init(|| TimedRendezvous {
+            arrived: Mutex::new(0),
+            all: Condvar::new(),
+            n: 2,
+        })
+    }
+
+    #[derive(System, Default)]
+    #[system(writes(A))]
+    struct MeetA(bool);
+    impl StandaloneSystem for MeetA {
+        fn run(&mut self, _slot: SystemSlot) -> Result<(), BoxError> {
+            self.0 = meeting().wait(Duration::from_secs(5));
+            Ok(())
+        }
+    }
+
+    #[derive(System, Default)]
+    #[system(writes(B))]
+    struct MeetB(bool);
+    impl StandaloneSystem for MeetB {
+        fn run(&mut self, _slot: SystemSlot) -> Result<(), BoxError> {
+            self.0 = meeting().wait(Duration::from_secs(5));
+            Ok(())
+        }
+    }
+
+    #[derive(Schedule, Default)]
+    struct TwoStages {
+        #[stage]
+        a: MeetA,
+        #[stage]
+        b: MeetB,
+    }
+
+    #[test]
+    fn a_derived_schedules_layer_runs_together() {
+        assert_eq!(TwoStages::topo_groups(), [["a", "b"]]);
+        let scheduler = Scheduler::new(Arc::new(ThreadPool::new(2).unwrap()))
+            .with_dispatch(Dispatch::AlwaysParallel);
+        let mut schedule = TwoStages::default();
+        schedule
+            .run(&scheduler, &macrokid_threads::Standalone)
+            .unwrap();
+        assert!(
+            schedule.a.0 && schedule.b.0,
+            "both stages met at the rendezvous within 5 s"
+        );
+    }
+
+    #[test]
+    fn run_stages_checks_its_plan_and_positions() {
+        let mut schedule = TwoStages::default();
+        let scheduler = Scheduler::single_threaded();
+        let cx = macrokid_threads::Standalone;
+        let err = schedule
+            .run_stages(&scheduler, TwoStages::plan(), &[0, 0], &cx)
+            .unwrap_err();
+        assert!(matches!(err, ScheduleError::PlanMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("listed twice"), "{err}");
+        let err = schedule
+            .run_stages(&scheduler, TwoStages::plan(), &[2], &cx)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ScheduleError::StageIndexOutOfRange {
+                index: 2,
+                stages: 2
+            }
+        ));
+        let foreign = layer_plan();
+        let err = schedule
+            .run_stages(&scheduler, &foreign, &[0], &cx)
+            .unwrap_err();
+        assert!(matches!(err, ScheduleError::PlanMismatch { .. }), "{err}");
+        // A refined copy of its own plan is accepted (nothing is asked to
+        // run: the systems would wait at the rendezvous).
+        let refined = TwoStages::plan().refine(|_, s| s.access.clone());
+        schedule.run_stages(&scheduler, &refined, &[], &cx).unwrap();
+    }
+}
