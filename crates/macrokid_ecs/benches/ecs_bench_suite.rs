@@ -129,8 +129,11 @@ impl Run for SwapAb {
     }
 }
 
+/// Declares `with(Sd)`: its writes of `Sc` touch only tables with `Sd`,
+/// disjoint from `SwapCe`'s, so the world's plan puts both in one batch
+/// (archetype-level conflicts, as legion's scheduler does from its queries).
 #[derive(System, Default)]
-#[system(writes(Sc, Sd))]
+#[system(writes(Sc, Sd), with(Sd))]
 struct SwapCd;
 impl Run for SwapCd {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
@@ -141,9 +144,33 @@ impl Run for SwapCd {
 }
 
 #[derive(System, Default)]
-#[system(writes(Sc, Se))]
+#[system(writes(Sc, Se), with(Se))]
 struct SwapCe;
 impl Run for SwapCe {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        cx.query::<(&mut Sc, &mut Se)>()
+            .for_each(|(mut c, mut e)| std::mem::swap(&mut c.0, &mut e.0));
+        Ok(())
+    }
+}
+
+/// `SwapCd` without its `with` filter: conflicts with `SwapCe` by type.
+#[derive(System, Default)]
+#[system(writes(Sc, Sd))]
+struct SwapCdUnfiltered;
+impl Run for SwapCdUnfiltered {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        cx.query::<(&mut Sc, &mut Sd)>()
+            .for_each(|(mut c, mut d)| std::mem::swap(&mut c.0, &mut d.0));
+        Ok(())
+    }
+}
+
+/// `SwapCe` without its `with` filter.
+#[derive(System, Default)]
+#[system(writes(Sc, Se))]
+struct SwapCeUnfiltered;
+impl Run for SwapCeUnfiltered {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         cx.query::<(&mut Sc, &mut Se)>()
             .for_each(|(mut c, mut e)| std::mem::swap(&mut c.0, &mut e.0));
@@ -157,6 +184,14 @@ struct SwapSchedule {
     swaps: (SwapAb, SwapCd, SwapCe),
 }
 
+/// The same work with type-level conflicts only: the in-run baseline of
+/// the archetype-level refinement.
+#[derive(Schedule, Default)]
+struct SwapScheduleUnfiltered {
+    #[stage]
+    swaps: (SwapAb, SwapCdUnfiltered, SwapCeUnfiltered),
+}
+
 fn schedule(c: &mut Criterion) {
     let mut world = World::new();
     world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0))));
@@ -166,9 +201,20 @@ fn schedule(c: &mut Criterion) {
     let scheduler = Scheduler::new(Arc::new(
         ThreadPool::new(std::thread::available_parallelism().map_or(2, |n| n.get())).unwrap(),
     ));
+    assert_eq!(
+        world.schedule_plan::<SwapSchedule>().stages()[0]
+            .batches()
+            .len(),
+        1,
+        "the refined plan runs the three swaps together"
+    );
     let mut schedule = SwapSchedule::default();
     c.bench_function("schedule", |b| {
         b.iter(|| world.run_schedule(&mut schedule, &scheduler).unwrap());
+    });
+    let mut unfiltered = SwapScheduleUnfiltered::default();
+    c.bench_function("schedule_type_level_conflicts", |b| {
+        b.iter(|| world.run_schedule(&mut unfiltered, &scheduler).unwrap());
     });
 }
 
