@@ -156,6 +156,7 @@ mod json {
         slot: usize,
         reads: Vec<&'static str>,
         writes: Vec<&'static str>,
+        deferred_writes: Vec<&'static str>,
     }
 
     pub(super) fn to_json(plan: &Plan) -> String {
@@ -178,6 +179,12 @@ mod json {
                         slot: stage.slot(i).0,
                         reads: system.access.reads().iter().map(|r| r.name()).collect(),
                         writes: system.access.writes().iter().map(|w| w.name()).collect(),
+                        deferred_writes: system
+                            .access
+                            .deferred_writes()
+                            .iter()
+                            .map(|d| d.name())
+                            .collect(),
                     })
                     .collect(),
                 batches: stage.batches().iter().map(|b| b.systems()).collect(),
