@@ -86,6 +86,11 @@ struct Args {
     /// and system) to this path.
     #[arg(long, value_name = "PATH")]
     trace: Option<PathBuf>,
+    /// Log format on stderr: `text` (human-readable lines) or `json` (one
+    /// JSON object per line: timestamp, level, target, fields, spans).
+    /// `RUST_LOG` sets the filter.
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    log_format: macrokid_threads::LogFormat,
     /// Write the scheduler's metrics in the Prometheus text format to this
     /// path at exit.
     #[arg(long, value_name = "PATH")]
@@ -93,37 +98,24 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    use tracing_subscriber::prelude::*;
-
     let args = Args::parse();
     // The log filter applies to the log output only, so that `--trace`
     // records every span whatever RUST_LOG says.
-    let log = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        );
-    let (chrome, trace) = match &args.trace {
-        Some(path) => match macrokid_threads::ChromeTrace::layer(path) {
-            Ok((layer, trace)) => (Some(layer), Some(trace)),
-            Err(e) => {
-                eprintln!(
-                    "showcase: error: cannot create trace file {}: {e}",
-                    path.display()
-                );
-                return ExitCode::FAILURE;
-            }
-        },
-        None => (None, None),
-    };
-    tracing_subscriber::registry().with(log).with(chrome).init();
-    let result = run(&args);
-    if let Some(trace) = trace {
-        if let Err(e) = trace.finish() {
-            eprintln!("showcase: error: cannot finish the trace file: {e}");
+    let telemetry = match macrokid_threads::Telemetry::new("warn")
+        .log_format(args.log_format)
+        .chrome_trace(args.trace.as_ref())
+        .init()
+    {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("showcase: error: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    let result = run(&args);
+    if let Err(e) = telemetry.finish() {
+        eprintln!("showcase: error: cannot finish the trace file: {e}");
+        return ExitCode::FAILURE;
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
