@@ -35,7 +35,6 @@ use crate::hal::{
     Buffer as _, BufferDesc, BufferTextureCopy, BufferUsages, CommandEncoder as _,
     CommandEncoderDesc, Device as _, MemoryLocation, RenderBackend, RenderTargetFormats,
 };
-use graph::{Bindings, FrameGraph, HalRecorder};
 use crate::passes::{MaterialBinding, MeshPass};
 use crate::renderer::{Renderer, PASSES};
 use crate::resource::{
@@ -44,6 +43,7 @@ use crate::resource::{
 use crate::{
     Camera, DeviceError, FrameTimings, GraphicsError, InstanceData, TextureFormat, UsageError,
 };
+use graph::{Bindings, FrameGraph, HalRecorder};
 
 /// Resources of one frame in flight.
 pub(crate) struct FrameSlot<B: RenderBackend> {
@@ -496,9 +496,12 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         result
     }
 
-    /// Records the primary command buffer (barriers into attachment use, clear, the queued
-    /// secondaries in ascending chunk order, copy to the read-back buffer) and submits it on
-    /// the timeline. Returns a ticket for [`Renderer::read_back`].
+    /// Records the primary command buffer by executing the renderer's compiled
+    /// [frame graph](Renderer::frame_graph) (its barriers and layout transitions, then per pass
+    /// a debug label, GPU timestamps and rendering: the queued secondaries in ascending chunk
+    /// order for `main`, the fullscreen draw for `post`, the copy to the read-back buffer for
+    /// `read-back`) and submits it on the timeline. Returns a ticket for
+    /// [`Renderer::read_back`].
     ///
     /// # Errors
     /// [`UsageError::DuplicateChunk`] when two contexts used the same chunk index;

@@ -1,5 +1,6 @@
-//! [`Renderer`]: owns the instance, device, queue, submission timeline, offscreen targets,
-//! the mesh pass and the frame slots; uploads meshes; starts frames and reads them back.
+//! [`Renderer`]: owns the instance, device, queue, submission timeline, the output image, the
+//! compiled frame graph with its transient targets ([`crate::frame::graph`]), the mesh and
+//! post passes and the frame slots; uploads meshes; starts frames and reads them back.
 //!
 //! This is the safe API over the HAL: every call of an unsafe HAL function says in a
 //! `SAFETY` comment how the renderer upholds its contract. The invariants relied on:
@@ -117,8 +118,10 @@ pub(crate) struct Targets<B: RenderBackend> {
     pub(crate) geometry_format: TextureFormat,
 }
 
-/// A headless renderer: an offscreen RGBA8 colour target with a D32 depth buffer, the
-/// instanced mesh pass, and [`FRAMES_IN_FLIGHT`] frame slots paced by a timeline fence.
+/// A headless renderer: an offscreen RGBA8 output image, the frame as a compiled render graph
+/// ([`Renderer::frame_graph`]: geometry with a D32 depth transient, optionally into an HDR
+/// transient followed by the post pass, then the copy for read-back), the instanced mesh pass,
+/// and [`FRAMES_IN_FLIGHT`] frame slots paced by a timeline fence.
 ///
 /// `Send`/`Sync` follow the backend's types (`PhantomData<B>` plus the backend's objects).
 ///

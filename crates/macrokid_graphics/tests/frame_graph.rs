@@ -97,7 +97,12 @@ fn the_two_pass_frame_is_a_graph_with_hdr_and_depth_transients() {
                 TextureUse::DepthStencilAttachment,
                 true
             ),
-            ("hdr", TextureUse::Sampled, TextureUse::ColorAttachment, true),
+            (
+                "hdr",
+                TextureUse::Sampled,
+                TextureUse::ColorAttachment,
+                true
+            ),
         ]
     );
     let post = graph.pass_by_name("post").unwrap();
@@ -110,7 +115,12 @@ fn the_two_pass_frame_is_a_graph_with_hdr_and_depth_transients() {
                 TextureUse::ColorAttachment,
                 true
             ),
-            ("hdr", TextureUse::ColorAttachment, TextureUse::Sampled, false),
+            (
+                "hdr",
+                TextureUse::ColorAttachment,
+                TextureUse::Sampled,
+                false
+            ),
         ]
     );
     let read_back = graph.pass_by_name("read-back").unwrap();

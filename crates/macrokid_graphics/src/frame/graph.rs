@@ -25,8 +25,8 @@
 )]
 
 use crate::graph::{
-    self, BufferHandle, BufferImport, CompiledGraph, CompiledPass, GraphRecorder,
-    PassId, RenderGraph, TextureHandle, TextureImport,
+    self, BufferHandle, BufferImport, CompiledGraph, CompiledPass, GraphRecorder, PassId,
+    RenderGraph, TextureHandle, TextureImport,
 };
 use crate::hal::{
     self, CommandEncoder as _, Device as _, RenderBackend, RenderingContents, RenderingDesc,
@@ -163,7 +163,9 @@ fn texture_usages(uses: &[TextureUse]) -> TextureUsages {
         acc | match u {
             TextureUse::ColorAttachment => TextureUsages::COLOR_ATTACHMENT,
             TextureUse::DepthStencilAttachment => TextureUsages::DEPTH_ATTACHMENT,
-            TextureUse::DepthStencilRead => TextureUsages::DEPTH_ATTACHMENT | TextureUsages::SAMPLED,
+            TextureUse::DepthStencilRead => {
+                TextureUsages::DEPTH_ATTACHMENT | TextureUsages::SAMPLED
+            }
             TextureUse::Sampled => TextureUsages::SAMPLED,
             TextureUse::StorageRead | TextureUse::StorageWrite => TextureUsages::STORAGE,
             TextureUse::TransferSrc => TextureUsages::COPY_SRC,
@@ -214,7 +216,8 @@ impl<B: RenderBackend> GraphTextures<B> {
                 device.create_aliased_textures(&descs)?
             };
             for (t, texture) in occupants.iter().zip(created) {
-                let view = device.create_texture_view(&texture, &TextureViewDesc { label: t.name() })?;
+                let view =
+                    device.create_texture_view(&texture, &TextureViewDesc { label: t.name() })?;
                 let index = t.texture().index();
                 if textures.len() <= index {
                     textures.resize_with(index + 1, || None);
@@ -315,7 +318,9 @@ impl<'a, B: RenderBackend> Bindings<'a, B> {
                 UsageError::InvalidConfig(format!(
                     "render graph texture `{}` has no texture bound; bind every import before \
                      executing the graph",
-                    self.graph.texture_name(handle).unwrap_or("(foreign handle)")
+                    self.graph
+                        .texture_name(handle)
+                        .unwrap_or("(foreign handle)")
                 ))
                 .into()
             })

@@ -497,8 +497,12 @@ impl Device {
         for &image in &unbound.1 {
             // SAFETY: the allocation is at least as large and aligned as every image needs and
             // of a memory type each allows; each image is bound once, at the allocation's start.
-            unsafe { shared.allocator.bind_image_memory(&memory.allocation, image) }
-                .map_err(|e| map_oom("binding aliased texture memory", e))?;
+            unsafe {
+                shared
+                    .allocator
+                    .bind_image_memory(&memory.allocation, image)
+            }
+            .map_err(|e| map_oom("binding aliased texture memory", e))?;
         }
         let images = std::mem::take(&mut unbound.1);
         Ok(images

@@ -4,8 +4,8 @@
 use super::*;
 use crate::graph::{LoadOp, PassCallbacks, StoreOp, TextureDesc};
 use crate::hal::{
-    Adapter as _, BufferDesc, BufferTextureCopy, BufferUsages, CommandEncoderDesc,
-    Instance as _, InstanceDesc, MemoryLocation, Texture as _,
+    Adapter as _, BufferDesc, BufferTextureCopy, BufferUsages, CommandEncoderDesc, Instance as _,
+    InstanceDesc, MemoryLocation, Texture as _,
 };
 use crate::passes::PostPass;
 use crate::resource::Timeline;
@@ -119,7 +119,11 @@ fn aliased_transients_share_one_allocation_and_render_validation_clean() {
     // Three slots: three allocations for four textures.
     assert_eq!(device.allocation_count() - before, 3);
     let binding = |t| transients.get(t).unwrap().0.memory_binding();
-    assert_eq!(binding(depth0), binding(depth1), "the depth transients alias");
+    assert_eq!(
+        binding(depth0),
+        binding(depth1),
+        "the depth transients alias"
+    );
     assert_ne!(binding(a), binding(b));
     assert_ne!(binding(a), binding(depth0));
 
@@ -132,7 +136,9 @@ fn aliased_transients_share_one_allocation_and_render_validation_clean() {
     let mut last = 0;
     for _ in 0..2 {
         let mut bindings = Bindings::new(&compiled, &transients);
-        bindings.texture(output, &out, &out_view).buffer(readback, &buffer);
+        bindings
+            .texture(output, &out, &out_view)
+            .buffer(readback, &buffer);
         let mut callbacks = PassCallbacks::<crate::vulkan::CommandEncoder>::new(&compiled);
         let (out, buffer) = (&out, &buffer);
         callbacks.set(copy, move |encoder| {
