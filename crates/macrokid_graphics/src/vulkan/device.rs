@@ -446,7 +446,8 @@ impl Device {
         impl Drop for Unbound<'_> {
             fn drop(&mut self) {
                 for &image in &self.1 {
-                    // SAFETY: created below, never bound nor used.
+                    // SAFETY: created below and never used by a command (bound to memory or
+                    // not): nothing else refers to it.
                     unsafe { self.0.destroy_image(image, None) };
                 }
             }
