@@ -2,6 +2,19 @@
 //! handed to worker threads) and [`CommandCtx`] (not `Send`: one secondary command buffer from
 //! an encoder the recording thread holds exclusively for the frame). Also the per-slot
 //! resources ([`FrameSlot`]) the frames in flight rotate through.
+//!
+//! # How a frame is built
+//! The frame is the renderer's [render graph](crate::graph) ([`graph`]): `main` (geometry) →
+//! `post` (when configured) → `read-back`, compiled once per renderer. Recording happens in
+//! two steps: draws go into secondary command buffers, recorded on any number of threads
+//! through [`PassEncoder`]/[`CommandCtx`] (pass `"main"`) before [`Frame::submit`]; then
+//! `submit`, on one thread, executes the compiled graph into the slot's primary command
+//! buffer with the HAL's graph recorder: the graph's barriers and layout transitions before
+//! each pass, a debug label and GPU timestamps around each pass, dynamic rendering with the
+//! pass's attachments (the transients are the graph's, the output image and the slot's
+//! read-back buffer are bound as imports), and each pass's callback: the secondaries in
+//! ascending chunk order for `main`, the fullscreen draw for `post`, the copy for `read-back`.
+//! No barrier is written by hand here: they all come from the compiled graph.
 #![expect(
     unsafe_code,
     reason = "records and submits through the HAL's unsafe functions and upholds their contracts"
@@ -15,10 +28,12 @@ use std::time::Instant;
 use glam::{Mat4, Vec3};
 use rayon::prelude::*;
 
+pub(crate) mod graph;
+
+use crate::graph::PassCallbacks;
 use crate::hal::{
-    Buffer as _, BufferBarrier, BufferDesc, BufferTextureCopy, BufferUsages, ColorAttachment,
-    CommandEncoder as _, CommandEncoderDesc, DepthAttachment, Device as _, LoadOp, MemoryLocation,
-    RenderBackend, RenderTargetFormats, RenderingContents, RenderingDesc, StoreOp, TextureBarrier,
+    Buffer as _, BufferDesc, BufferTextureCopy, BufferUsages, CommandEncoder as _,
+    CommandEncoderDesc, Device as _, MemoryLocation, RenderBackend, RenderTargetFormats,
 };
 use crate::passes::{MaterialBinding, MeshPass};
 use crate::renderer::{Renderer, PASSES};
@@ -26,9 +41,9 @@ use crate::resource::{
     f32_bytes, read, MaterialEntry, MaterialHandle, MeshHandle, Registry, Timeline,
 };
 use crate::{
-    BufferUse, Camera, DeviceError, FrameTimings, GraphicsError, InstanceData, TextureFormat,
-    TextureUse, UsageError,
+    Camera, DeviceError, FrameTimings, GraphicsError, InstanceData, TextureFormat, UsageError,
 };
+use graph::{Bindings, FrameGraph, HalRecorder};
 
 /// Resources of one frame in flight.
 pub(crate) struct FrameSlot<B: RenderBackend> {
@@ -45,25 +60,21 @@ pub(crate) struct FrameSlot<B: RenderBackend> {
     submitted: Option<u64>,
     /// The frame submitted in this slot and not read back yet, with its timings.
     pending: Option<(u64, FrameTimings)>,
-    /// Timestamps 0/1 around the geometry pass, 2/3 around the post pass; `None` when the
-    /// adapter has no timestamps.
-    queries: Option<B::QuerySet>,
+    /// Timestamps `2p`/`2p + 1` around the frame graph's pass at position `p`, and their
+    /// number; `None` when the adapter has no timestamps.
+    queries: Option<(B::QuerySet, u32)>,
 }
-
-/// Timestamp queries per frame: geometry start/end, post start/end.
-const QUERIES: u32 = 4;
 
 impl<B: RenderBackend> FrameSlot<B> {
     pub(crate) fn new(
         device: &B::Device,
         readback_bytes: u64,
-        timestamps: bool,
+        queries: Option<u32>,
     ) -> Result<Self, DeviceError> {
         Ok(FrameSlot {
-            queries: if timestamps {
-                Some(device.create_timestamp_queries(QUERIES)?)
-            } else {
-                None
+            queries: match queries {
+                Some(count) => Some((device.create_timestamp_queries(count)?, count)),
+                None => None,
             },
             primary: device.create_command_encoder(&CommandEncoderDesc { label: "frame" })?,
             workers: Mutex::new(Vec::new()),
@@ -115,7 +126,7 @@ impl<B: RenderBackend> FrameSlot<B> {
         timeline: &Timeline<B>,
         frame: u64,
         timestamp_period_ns: Option<f32>,
-        post: bool,
+        frame_graph: &FrameGraph<B>,
     ) -> Result<(Vec<u8>, FrameTimings), GraphicsError> {
         let Some((pending, mut timings)) = self.pending else {
             return Err(UsageError::StaleFrame {
@@ -140,18 +151,22 @@ impl<B: RenderBackend> FrameSlot<B> {
         // above) and ended with a TransferDst → HostRead barrier; nothing else writes it until
         // the slot's next frame, which needs `&mut` renderer.
         unsafe { device.read_buffer(&self.readback, 0, self.readback_bytes as usize, &mut rgba) }?;
-        if let (Some(queries), Some(period)) = (&self.queries, timestamp_period_ns) {
-            let count = if post { 4 } else { 2 };
-            // SAFETY: the submission that wrote the queries completed (waited above).
-            let t = unsafe { device.read_timestamps(queries, 0, count) }?;
-            let span = |a: u64, b: u64| {
+        if let (Some((queries, count)), Some(period)) = (&self.queries, timestamp_period_ns) {
+            // SAFETY: the submission that wrote the queries completed (waited above); it wrote
+            // all `count` (two per kept pass of the frame graph).
+            let t = unsafe { device.read_timestamps(queries, 0, *count) }?;
+            let span = |pass: crate::graph::PassId| {
+                let Some(p) = frame_graph.compiled.pass(pass).position() else {
+                    return std::time::Duration::ZERO;
+                };
+                let (a, b) = (t[2 * p], t[2 * p + 1]);
                 std::time::Duration::from_nanos(
                     (b.saturating_sub(a) as f64 * f64::from(period)) as u64,
                 )
             };
-            timings.gpu_geometry = span(t[0], t[1]);
-            if post {
-                timings.gpu_post = span(t[2], t[3]);
+            timings.gpu_geometry = span(frame_graph.main);
+            if let Some(post) = frame_graph.post {
+                timings.gpu_post = span(post);
             }
         }
         self.pending = None;
@@ -481,9 +496,12 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         result
     }
 
-    /// Records the primary command buffer (barriers into attachment use, clear, the queued
-    /// secondaries in ascending chunk order, copy to the read-back buffer) and submits it on
-    /// the timeline. Returns a ticket for [`Renderer::read_back`].
+    /// Records the primary command buffer by executing the renderer's compiled
+    /// [frame graph](Renderer::frame_graph) (its barriers and layout transitions, then per pass
+    /// a debug label, GPU timestamps and rendering: the queued secondaries in ascending chunk
+    /// order for `main`, the fullscreen draw for `post`, the copy to the read-back buffer for
+    /// `read-back`) and submits it on the timeline. Returns a ticket for
+    /// [`Renderer::read_back`].
     ///
     /// # Errors
     /// [`UsageError::DuplicateChunk`] when two contexts used the same chunk index;
@@ -522,148 +540,75 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         let targets = &r.targets;
         let slot = &mut r.slots[slot_index];
         let (width, height) = (r.config.width, r.config.height);
-        let (color_before, depth_before, hdr_before) = if targets.used {
-            (
-                TextureUse::TransferSrc,
-                TextureUse::DepthStencilAttachment,
-                TextureUse::Sampled,
-            )
-        } else {
-            (
-                TextureUse::Undefined,
-                TextureUse::Undefined,
-                TextureUse::Undefined,
-            )
-        };
-        // The geometry pass renders into the HDR target when there is a post pass, else
-        // straight into the output.
-        let (geometry_texture, geometry_view) = match &targets.hdr {
-            Some((t, v)) => (t, v),
-            None => (&targets.color, &targets.color_view),
-        };
-        let geometry_before = if targets.hdr.is_some() {
-            hdr_before
-        } else {
-            color_before
-        };
-        let queries = slot.queries.as_ref();
+        let fg = &r.frame_graph;
+        let queries = slot.queries.as_ref().map(|(q, _)| q);
+        let query_count = slot.queries.as_ref().map_or(0, |(_, n)| *n);
+        let readback = &slot.readback;
+        let mut bindings = Bindings::new(&fg.compiled, &fg.transients);
+        bindings
+            .texture(fg.output, &targets.color, &targets.color_view)
+            .buffer(fg.readback_buffer, readback);
+        let mut secondaries = Some(secondaries);
+        let post_pass = r.post_pass.as_ref();
+        let mut callbacks = PassCallbacks::<B::CommandEncoder>::new(&fg.compiled);
+        callbacks.set(fg.main, move |encoder| {
+            if let Some(secondaries) = secondaries.take() {
+                // SAFETY: inside the `main` pass's rendering with secondary contents (the
+                // recorder's `secondaries` pass); the secondaries were begun by this frame's
+                // contexts (they borrow the frame), after `begin_frame`, with the geometry
+                // formats (`targets.geometry_format`, depth), and each is executed once.
+                unsafe { encoder.execute_secondaries(secondaries) };
+            }
+            Ok(())
+        });
+        if let (Some(pass), Some(post)) = (fg.post, post_pass) {
+            callbacks.set(pass, move |encoder| {
+                // SAFETY: inside the `post` pass's inline rendering into the output (the format
+                // the pass was made for) with the viewport set; the graph's barrier before the
+                // pass moved the HDR target, which the pass's descriptor set points at, to
+                // Sampled.
+                unsafe { post.draw(encoder) };
+                Ok(())
+            });
+        }
+        callbacks.set(fg.read_back, move |encoder| {
+            // SAFETY: outside rendering (a pass without attachments); the graph's barrier before
+            // the pass moved the output to TransferSrc and the read-back buffer
+            // (`width × height × 4` bytes) to TransferDst.
+            unsafe {
+                encoder.copy_texture_to_buffer(
+                    &targets.color,
+                    readback,
+                    &[BufferTextureCopy {
+                        buffer_offset: 0,
+                        origin: (0, 0),
+                        size: (width, height),
+                    }],
+                );
+            }
+            Ok(())
+        });
         let encoder = &mut slot.primary;
         // SAFETY: the primary encoder was reset by `begin_frame` (after the slot's last
-        // submission completed) and is not recording. The commands follow the state rules:
-        // barriers outside rendering take each resource from the use the previous frame left
-        // it in (`targets.used`: output TransferSrc, depth attachment, HDR Sampled; the
-        // read-back buffer was last read by the host) to its next use; rendering uses the
-        // renderer's same-size targets in attachment use; the secondaries were begun by this
-        // frame's contexts (they borrow the frame) with the geometry formats
-        // (`targets.geometry_format`, depth), after `begin_frame`, and each is executed once;
-        // the post pass samples the HDR target after its ColorAttachment → Sampled barrier and
-        // renders inline into the output of the format it was made for; the copy reads the
-        // output in TransferSrc into the read-back buffer (`width × height × 4` bytes) in
-        // TransferDst. The timestamp queries are reset before they are written (the slot's
-        // previous submission, which wrote them, completed) and the adapter has timestamps
-        // (the slot has queries only then); debug labels open and close around each pass.
+        // submission completed) and is not recording. The imports are in the uses the graph
+        // declares at its start: the output in `Undefined` use (its contents are discarded; the
+        // first barrier waits for the TransferSrc use the previous frame left it in), the
+        // read-back buffer in HostRead (the host read of the slot's previous frame happened
+        // before this submission); the transients were allocated for this compiled graph and
+        // are used only by its executions, submitted in order on the renderer's one queue. The
+        // timestamp queries (`query_count` of them, the frame graph's) are reset first (the
+        // slot's previous submission, which wrote them, completed), and the slot has queries
+        // only when the adapter has timestamps. The callbacks above record what `new` allows.
         let cmd = unsafe {
             encoder.begin_encoding(Some("frame"))?;
             if let Some(q) = queries {
-                encoder.reset_queries(q, 0..QUERIES);
+                encoder.reset_queries(q, 0..query_count);
             }
-            encoder.texture_barriers(&[
-                TextureBarrier {
-                    texture: geometry_texture,
-                    before: geometry_before,
-                    after: TextureUse::ColorAttachment,
-                },
-                TextureBarrier {
-                    texture: &targets.depth,
-                    before: depth_before,
-                    after: TextureUse::DepthStencilAttachment,
-                },
-            ]);
-            encoder.buffer_barriers(&[BufferBarrier {
-                buffer: &slot.readback,
-                before: BufferUse::HostRead,
-                after: BufferUse::TransferDst,
-            }]);
-            encoder.begin_debug_label("geometry pass");
-            if let Some(q) = queries {
-                encoder.write_timestamp(q, 0);
-            }
-            encoder.begin_rendering(&RenderingDesc {
-                label: "main",
-                extent: (width, height),
-                color_attachments: &[ColorAttachment {
-                    view: geometry_view,
-                    load: LoadOp::Clear(r.config.clear_color),
-                    store: StoreOp::Store,
-                }],
-                depth_attachment: Some(DepthAttachment {
-                    view: &targets.depth_view,
-                    load: LoadOp::Clear(1.0),
-                    store: StoreOp::DontCare,
-                }),
-                contents: RenderingContents::Secondaries,
-            });
-            encoder.execute_secondaries(secondaries);
-            encoder.end_rendering();
-            if let Some(q) = queries {
-                encoder.write_timestamp(q, 1);
-            }
-            encoder.end_debug_label();
-            if let (Some(post), Some((hdr, _))) = (&r.post_pass, &targets.hdr) {
-                encoder.texture_barriers(&[
-                    TextureBarrier {
-                        texture: hdr,
-                        before: TextureUse::ColorAttachment,
-                        after: TextureUse::Sampled,
-                    },
-                    TextureBarrier {
-                        texture: &targets.color,
-                        before: color_before,
-                        after: TextureUse::ColorAttachment,
-                    },
-                ]);
-                encoder.begin_debug_label("post pass");
-                if let Some(q) = queries {
-                    encoder.write_timestamp(q, 2);
-                }
-                encoder.begin_rendering(&RenderingDesc {
-                    label: "post",
-                    extent: (width, height),
-                    color_attachments: &[ColorAttachment {
-                        view: &targets.color_view,
-                        load: LoadOp::DontCare,
-                        store: StoreOp::Store,
-                    }],
-                    depth_attachment: None,
-                    contents: RenderingContents::Inline,
-                });
-                encoder.set_viewport([0.0, 0.0, width as f32, height as f32]);
-                post.draw(encoder);
-                encoder.end_rendering();
-                if let Some(q) = queries {
-                    encoder.write_timestamp(q, 3);
-                }
-                encoder.end_debug_label();
-            }
-            encoder.texture_barriers(&[TextureBarrier {
-                texture: &targets.color,
-                before: TextureUse::ColorAttachment,
-                after: TextureUse::TransferSrc,
-            }]);
-            encoder.copy_texture_to_buffer(
-                &targets.color,
-                &slot.readback,
-                &[BufferTextureCopy {
-                    buffer_offset: 0,
-                    origin: (0, 0),
-                    size: (width, height),
-                }],
-            );
-            encoder.buffer_barriers(&[BufferBarrier {
-                buffer: &slot.readback,
-                before: BufferUse::TransferDst,
-                after: BufferUse::HostRead,
-            }]);
+            let mut recorder = HalRecorder::<B>::new(encoder, bindings, queries, Some(fg.main));
+            fg.compiled
+                .execute(&mut recorder, &mut callbacks)
+                .map_err(graph::execute_error)?;
+            drop(callbacks);
             encoder.end_encoding()?
         };
         // SAFETY: `cmd` is a primary of this device, submitted once; the slot's encoders are
@@ -671,7 +616,6 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         // order it after earlier frames and uploads on the queue.
         let value = unsafe { r.timeline.submit(&r.queue, vec![cmd]) }?;
         slot.submitted = Some(value);
-        r.targets.used = true;
         timings.submit = start.elapsed();
         slot.pending = Some((number, timings));
         let ticket = FrameTicket {

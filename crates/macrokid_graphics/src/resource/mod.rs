@@ -253,6 +253,7 @@ impl<B: RenderBackend> Uploader<B> {
                     texture: &texture,
                     before: TextureUse::Undefined,
                     after: TextureUse::TransferDst,
+                    discard: false,
                 }]);
                 encoder.copy_buffer_to_texture(
                     staging,
@@ -267,6 +268,7 @@ impl<B: RenderBackend> Uploader<B> {
                     texture: &texture,
                     before: TextureUse::TransferDst,
                     after: TextureUse::Sampled,
+                    discard: false,
                 }]);
             }
         })?;

@@ -211,7 +211,11 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
                     .src_access_mask(conv::src_access(b.before.is_write(), before.access))
                     .dst_stage_mask(after.stages)
                     .dst_access_mask(after.access)
-                    .old_layout(before.layout)
+                    .old_layout(if b.discard {
+                        vk::ImageLayout::UNDEFINED
+                    } else {
+                        before.layout
+                    })
                     .new_layout(after.layout)
                     .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
                     .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)

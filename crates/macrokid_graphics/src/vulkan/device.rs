@@ -113,20 +113,59 @@ impl Drop for BufferInner {
 pub(super) struct TextureInner {
     shared: Arc<DeviceShared>,
     pub(super) image: vk::Image,
-    allocation: vk_mem::Allocation,
+    memory: ImageMemory,
     pub(super) format: TextureFormat,
     pub(super) width: u32,
     pub(super) height: u32,
 }
 
+/// The memory an image is bound to.
+enum ImageMemory {
+    /// An allocation made for this image alone (`vmaCreateImage`).
+    Own(vk_mem::Allocation),
+    /// An allocation shared with other images that alias it (`Device::create_aliased_textures`).
+    Shared(Arc<SharedAllocation>),
+}
+
+/// One allocation that several images are bound to; freed when the last of them is destroyed.
+struct SharedAllocation {
+    shared: Arc<DeviceShared>,
+    allocation: vk_mem::Allocation,
+}
+
+impl Drop for SharedAllocation {
+    fn drop(&mut self) {
+        // SAFETY: allocated by this allocator in `create_aliased_textures`; every image bound
+        // to it holds this `Arc` and destroys its image first, so nothing uses the memory.
+        unsafe { self.shared.allocator.free_memory(&mut self.allocation) };
+    }
+}
+
+impl TextureInner {
+    /// `(VkDeviceMemory, offset)` of the image's binding.
+    pub(super) fn memory_binding(&self) -> (u64, u64) {
+        use ash::vk::Handle as _;
+        let allocation = match &self.memory {
+            ImageMemory::Own(a) => a,
+            ImageMemory::Shared(s) => &s.allocation,
+        };
+        let info = self.shared.allocator.get_allocation_info(allocation);
+        (info.device_memory.as_raw(), info.offset)
+    }
+}
+
 impl Drop for TextureInner {
     fn drop(&mut self) {
         // SAFETY: created here from this allocator; no view (they hold a reference) and no
-        // pending submission (through its fence) uses the image any more.
+        // pending submission (through its fence) uses the image any more. A shared allocation
+        // is freed after the image (when the `Arc` field drops, after this body).
         unsafe {
-            self.shared
-                .allocator
-                .destroy_image(self.image, &mut self.allocation)
+            match &mut self.memory {
+                ImageMemory::Own(allocation) => {
+                    self.shared.allocator.destroy_image(self.image, allocation)
+                }
+                ImageMemory::Shared(_) => self.shared.raw.destroy_image(self.image, None),
+            }
         };
     }
 }
@@ -354,9 +393,9 @@ impl Drop for FenceInner {
 // --- Device --------------------------------------------------------------------------------
 
 impl Device {
-    fn create_image(&self, desc: &TextureDesc<'_>) -> Result<Arc<TextureInner>, DeviceError> {
-        let shared = &self.shared;
-        let info = vk::ImageCreateInfo::default()
+    /// The create info of a 2D image for `desc`.
+    fn image_info(desc: &TextureDesc<'_>) -> vk::ImageCreateInfo<'static> {
+        vk::ImageCreateInfo::default()
             .image_type(vk::ImageType::TYPE_2D)
             .format(conv::map_texture_format(desc.format))
             .extent(vk::Extent3D {
@@ -370,7 +409,12 @@ impl Device {
             .tiling(vk::ImageTiling::OPTIMAL)
             .usage(conv::map_texture_usage(desc.usage))
             .sharing_mode(vk::SharingMode::EXCLUSIVE)
-            .initial_layout(vk::ImageLayout::UNDEFINED);
+            .initial_layout(vk::ImageLayout::UNDEFINED)
+    }
+
+    fn create_image(&self, desc: &TextureDesc<'_>) -> Result<Arc<TextureInner>, DeviceError> {
+        let shared = &self.shared;
+        let info = Self::image_info(desc);
         let alloc_info = vk_mem::AllocationCreateInfo {
             usage: vk_mem::MemoryUsage::AutoPreferDevice,
             ..Default::default()
@@ -382,11 +426,101 @@ impl Device {
         Ok(Arc::new(TextureInner {
             shared: Arc::clone(shared),
             image,
-            allocation,
+            memory: ImageMemory::Own(allocation),
             format: desc.format,
             width: desc.width.max(1),
             height: desc.height.max(1),
         }))
+    }
+
+    /// Creates the images of `descs` and binds them all to one allocation (see
+    /// `Device::create_aliased_textures`).
+    fn create_aliased_images(
+        &self,
+        descs: &[TextureDesc<'_>],
+    ) -> Result<Vec<Arc<TextureInner>>, DeviceError> {
+        let shared = &self.shared;
+        let raw = &shared.raw;
+        // Images without memory; destroyed again if anything below fails.
+        struct Unbound<'a>(&'a ash::Device, Vec<vk::Image>);
+        impl Drop for Unbound<'_> {
+            fn drop(&mut self) {
+                for &image in &self.1 {
+                    // SAFETY: created below and never used by a command (bound to memory or
+                    // not): nothing else refers to it.
+                    unsafe { self.0.destroy_image(image, None) };
+                }
+            }
+        }
+        let mut unbound = Unbound(raw, Vec::with_capacity(descs.len()));
+        let mut requirements = vk::MemoryRequirements {
+            size: 0,
+            alignment: 1,
+            memory_type_bits: u32::MAX,
+        };
+        for desc in descs {
+            // SAFETY: valid create info on a live device.
+            let image = unsafe { raw.create_image(&Self::image_info(desc), None) }
+                .map_err(|e| map_oom("creating an aliased texture", e))?;
+            unbound.1.push(image);
+            // SAFETY: `image` is a live image of this device.
+            let r = unsafe { raw.get_image_memory_requirements(image) };
+            requirements.size = requirements.size.max(r.size);
+            requirements.alignment = requirements.alignment.max(r.alignment);
+            requirements.memory_type_bits &= r.memory_type_bits;
+        }
+        if requirements.memory_type_bits == 0 || descs.len() < 2 {
+            // No memory type suits every image (or nothing to share): one allocation each.
+            drop(unbound);
+            return descs.iter().map(|d| self.create_image(d)).collect();
+        }
+        let alloc_info = vk_mem::AllocationCreateInfo {
+            required_flags: vk::MemoryPropertyFlags::DEVICE_LOCAL,
+            ..Default::default()
+        };
+        // SAFETY: the requirements come from images of this device; the allocator is live.
+        let allocation = unsafe { shared.allocator.allocate_memory(&requirements, &alloc_info) }
+            .or_else(|_| {
+                // Some devices (CPU ones included) may lack a device-local type among the
+                // allowed ones: take any allowed type.
+                // SAFETY: as above.
+                unsafe {
+                    shared
+                        .allocator
+                        .allocate_memory(&requirements, &vk_mem::AllocationCreateInfo::default())
+                }
+            })
+            .map_err(|e| map_oom("allocating aliased texture memory", e))?;
+        let memory = Arc::new(SharedAllocation {
+            shared: Arc::clone(shared),
+            allocation,
+        });
+        for &image in &unbound.1 {
+            // SAFETY: the allocation is at least as large and aligned as every image needs and
+            // of a memory type each allows; each image is bound once, at the allocation's start.
+            unsafe {
+                shared
+                    .allocator
+                    .bind_image_memory(&memory.allocation, image)
+            }
+            .map_err(|e| map_oom("binding aliased texture memory", e))?;
+        }
+        let images = std::mem::take(&mut unbound.1);
+        Ok(images
+            .into_iter()
+            .zip(descs)
+            .map(|(image, desc)| {
+                shared.set_name(image, desc.label);
+                Arc::new(TextureInner {
+                    shared: Arc::clone(shared),
+                    image,
+                    memory: ImageMemory::Shared(Arc::clone(&memory)),
+                    format: desc.format,
+                    width: desc.width.max(1),
+                    height: desc.height.max(1),
+                })
+            })
+            .collect())
     }
 }
 
@@ -515,6 +649,17 @@ impl crate::hal::Device<Vulkan> for Device {
         Ok(Texture {
             inner: self.create_image(desc)?,
         })
+    }
+
+    fn create_aliased_textures(
+        &self,
+        descs: &[TextureDesc<'_>],
+    ) -> Result<Vec<Texture>, DeviceError> {
+        Ok(self
+            .create_aliased_images(descs)?
+            .into_iter()
+            .map(|inner| Texture { inner })
+            .collect())
     }
 
     fn create_texture_view(

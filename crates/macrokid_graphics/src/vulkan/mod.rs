@@ -210,6 +210,9 @@ impl crate::hal::Texture for Texture {
     fn format(&self) -> crate::TextureFormat {
         self.inner.format
     }
+    fn memory_binding(&self) -> (u64, u64) {
+        self.inner.memory_binding()
+    }
 }
 impl crate::hal::TextureView for TextureView {}
 impl crate::hal::Sampler for Sampler {}
