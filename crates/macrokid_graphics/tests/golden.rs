@@ -147,9 +147,9 @@ fn textured_quad_push_descriptors() {
     assert_golden_exact(&image, "textured_quad_64.png");
 }
 
-/// Renders the textured quad with both descriptor paths on a driver that has descriptor
-/// indexing and checks they are identical (and match the push-path golden when the driver is
-/// the one the golden was made with).
+/// Renders the textured quad and the textured glTF grid with both descriptor paths on a driver
+/// that has descriptor indexing (Mesa 25 lavapipe from bookworm-backports on CI) and checks
+/// that each pair is identical and matches the golden made on the push path.
 #[test]
 #[ignore = "spawned by both_descriptor_paths_render_the_same_image with a driver that has descriptor indexing"]
 fn both_paths_child() {
@@ -162,6 +162,21 @@ fn both_paths_child() {
     let b = textured_quad(&mut bindless);
     assert_no_validation_messages(&bindless);
     assert!(a.rgba == b.rgba, "push and bindless images differ");
+    assert_golden_exact(&b, "textured_quad_64.png");
+    drop(bindless);
+    // glTF models with textures (the Cesium logo, the fox's skin), vertex colours and tints.
+    let mut images = Vec::new();
+    for path in [DescriptorPath::Push, DescriptorPath::Bindless] {
+        let mut renderer = model_renderer(Some(path));
+        assert_eq!(renderer.descriptor_path(), path);
+        images.push(textured_grid(&mut renderer, 2));
+        assert_no_validation_messages(&renderer);
+    }
+    assert!(
+        images[0].rgba == images[1].rgba,
+        "push and bindless images of the textured grid differ"
+    );
+    assert_golden_exact(&images[1], "textured_grid_128.png");
     println!("push and bindless images are identical");
 }
 
