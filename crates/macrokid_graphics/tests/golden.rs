@@ -1,6 +1,9 @@
-//! Golden-image tests, exact on lavapipe: a clear, a textured quad, and both descriptor paths
-//! (push descriptors, bindless) producing the same image. Goldens are under `tests/golden/`;
-//! regenerate with `MACROKID_UPDATE_GOLDENS=1` after checking the `.actual.png` a failure wrote.
+//! Golden-image tests, exact on lavapipe with validation on: a clear, a textured quad, the
+//! glTF sample models (BoxTextured as `.glb` and as `.gltf` + `.bin` + `.png`, BoxVertexColors,
+//! DamagedHelmet, Fox in bind pose) framed from their bounds, a textured grid recorded on 1, 2
+//! and 8 threads, and both descriptor paths (push descriptors, bindless) producing the same
+//! images. Goldens are under `tests/golden/`; regenerate with `MACROKID_UPDATE_GOLDENS=1` after
+//! checking the `.actual.png` a failure wrote (and looking at the new golden).
 
 mod common;
 
