@@ -118,14 +118,7 @@ fn miri(full: bool) -> TaskResult {
     )?;
     let mut cmd = Command::new("cargo");
     cmd.current_dir(project_root())
-        .args([
-            "+nightly",
-            "miri",
-            "test",
-            "-p",
-            "macrokid_ecs",
-            "--lib",
-        ])
+        .args(["+nightly", "miri", "test", "-p", "macrokid_ecs", "--lib"])
         .args(if full {
             &["--test", "world", "--test", "drops", "--test", "snapshot"][..]
         } else {

@@ -223,6 +223,24 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
                     .subresource_range(conv::subresource_range(b.texture.inner.format))
             })
             .collect();
+        // A discarding barrier after a write may hand memory over from another image aliasing
+        // it (a render-graph slot shared by transients): an image barrier's access scopes cover
+        // only accesses through its own image (Vulkan spec, "Image Memory Barriers"), so the
+        // previous occupant's writes are ordered by a global memory barrier as well (spec,
+        // "Memory Aliasing").
+        let handoff: Vec<_> = barriers
+            .iter()
+            .filter(|b| b.discard && b.before.is_write())
+            .map(|b| {
+                let before = conv::texture_use(b.before);
+                let after = conv::texture_use(b.after);
+                vk::MemoryBarrier2::default()
+                    .src_stage_mask(before.stages)
+                    .src_access_mask(before.access)
+                    .dst_stage_mask(after.stages)
+                    .dst_access_mask(after.access)
+            })
+            .collect();
         let rec = self.inner.rec();
         for b in barriers {
             rec.keep_alive
@@ -233,7 +251,9 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         unsafe {
             self.inner.shared.raw.cmd_pipeline_barrier2(
                 cmd,
-                &vk::DependencyInfo::default().image_memory_barriers(&raw),
+                &vk::DependencyInfo::default()
+                    .memory_barriers(&handoff)
+                    .image_memory_barriers(&raw),
             )
         };
     }

@@ -463,14 +463,27 @@ impl Device {
             let image = unsafe { raw.create_image(&Self::image_info(desc), None) }
                 .map_err(|e| map_oom("creating an aliased texture", e))?;
             unbound.1.push(image);
-            // SAFETY: `image` is a live image of this device.
-            let r = unsafe { raw.get_image_memory_requirements(image) };
+            let mut dedicated = vk::MemoryDedicatedRequirements::default();
+            let mut r2 = vk::MemoryRequirements2::default().push_next(&mut dedicated);
+            // SAFETY: `image` is a live image of this device (Vulkan 1.1 core query).
+            unsafe {
+                raw.get_image_memory_requirements2(
+                    &vk::ImageMemoryRequirementsInfo2::default().image(image),
+                    &mut r2,
+                )
+            };
+            let r = r2.memory_requirements;
+            if dedicated.requires_dedicated_allocation == vk::TRUE {
+                // VUID-vkBindImageMemory-image-01445: such an image cannot share memory.
+                requirements.memory_type_bits = 0;
+            }
             requirements.size = requirements.size.max(r.size);
             requirements.alignment = requirements.alignment.max(r.alignment);
             requirements.memory_type_bits &= r.memory_type_bits;
         }
         if requirements.memory_type_bits == 0 || descs.len() < 2 {
-            // No memory type suits every image (or nothing to share): one allocation each.
+            // No memory type suits every image, one needs a dedicated allocation, or nothing
+            // is shared: one allocation each.
             drop(unbound);
             return descs.iter().map(|d| self.create_image(d)).collect();
         }
@@ -498,12 +511,17 @@ impl Device {
         for &image in &unbound.1 {
             // SAFETY: the allocation is at least as large and aligned as every image needs and
             // of a memory type each allows; each image is bound once, at the allocation's start.
-            unsafe {
+            let bound = unsafe {
                 shared
                     .allocator
                     .bind_image_memory(&memory.allocation, image)
+            };
+            if let Err(e) = bound {
+                // Destroy the images before their memory is freed.
+                drop(unbound);
+                drop(memory);
+                return Err(map_oom("binding aliased texture memory", e));
             }
-            .map_err(|e| map_oom("binding aliased texture memory", e))?;
         }
         let images = std::mem::take(&mut unbound.1);
         Ok(images

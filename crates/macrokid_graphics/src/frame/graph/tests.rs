@@ -85,7 +85,7 @@ fn aliased_transients_share_one_allocation_and_render_validation_clean() {
         .color_attachment(a, LoadOp::Clear([1.0, 0.0, 0.0, 1.0]), StoreOp::Store)
         .depth_attachment(depth0, LoadOp::Clear(1.0), StoreOp::DontCare)
         .id();
-    let _second = g
+    let second = g
         .add_pass("second")
         .sampled(a)
         .color_attachment(b, LoadOp::Clear([0.0, 1.0, 0.0, 1.0]), StoreOp::Store)
@@ -113,6 +113,17 @@ fn aliased_transients_share_one_allocation_and_render_validation_clean() {
         .find(|s| s.textures().len() == 2)
         .expect("a slot with two occupants");
     assert_eq!(shared.textures(), [depth0, depth1]);
+    // depth 1 takes the slot over from depth 0: its first barrier discards the contents after
+    // depth 0's attachment writes (the Vulkan backend adds a global memory barrier for them).
+    let handoff = compiled
+        .pass(second)
+        .texture_barriers()
+        .iter()
+        .find(|b| b.texture == depth1)
+        .expect("a barrier into depth 1");
+    assert!(handoff.discard, "{handoff:?}");
+    assert_eq!(handoff.before, TextureUse::DepthStencilAttachment);
+    assert_eq!(handoff.after, TextureUse::DepthStencilAttachment);
 
     let before = device.allocation_count();
     let transients = GraphTextures::<Vulkan>::new(&device, &compiled).unwrap();
