@@ -65,7 +65,15 @@ type Run = (Vec<Duration>, Vec<Duration>, Vec<u8>);
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let bench = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--check");
-    if let Err(e) = run(bench) {
+    // Non-flag arguments filter the measured workloads by substring of their label, as a
+    // criterion filter would (`cargo bench ... -- record`); none measures all three.
+    let filters: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        .collect();
+    if let Err(e) = run(bench, &filters) {
         eprintln!("renderer_vs_raw_ash: {e}");
         std::process::exit(1);
     }
@@ -326,7 +334,7 @@ impl Side<'_> {
     }
 }
 
-fn run(bench: bool) -> Result<(), BoxError> {
+fn run(bench: bool, filters: &[&str]) -> Result<(), BoxError> {
     let scene = Scene::new();
     let vertex_bytes = scene.vertex_bytes();
     let instance_bytes = scene.instance_bytes();
@@ -340,7 +348,7 @@ fn run(bench: bool) -> Result<(), BoxError> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
     check(&scene, &desc, &instance_bytes, &pool)?;
     if bench {
-        measure(&scene, &desc, &instance_bytes, &pool)?;
+        measure(&scene, &desc, &instance_bytes, &pool, filters)?;
     }
     Ok(())
 }
@@ -476,6 +484,7 @@ fn measure(
     desc: &SceneDesc<'_>,
     instance_bytes: &[u8],
     pool: &rayon::ThreadPool,
+    filters: &[&str],
 ) -> Result<(), BoxError> {
     let start = Instant::now();
     let mut renderer = RendererSide::new(scene, false)?;
@@ -506,6 +515,9 @@ fn measure(
         ),
     ];
     for (label, mode, threads, rounds) in workloads {
+        if !filters.is_empty() && !filters.iter().any(|f| label.contains(f)) {
+            continue;
+        }
         // Warm up both sides (first frames, instance buffers, worker pools).
         Side::Renderer(&mut renderer).run(scene, mode, threads, 3, pool)?;
         Side::Raw(&mut raw, instance_bytes).run(scene, mode, threads, 3, pool)?;

@@ -817,10 +817,15 @@ impl<B: RenderBackend> CommandCtx<'_, B> {
         instances: Range<u32>,
     ) -> Result<(), GraphicsError> {
         let meshes = read(&self.pass.registry.meshes);
-        let mesh = meshes.get(mesh).ok_or(Registry::<B>::stale_mesh(mesh))?;
+        // `ok_or_else`: the error formats the handle, which must not run on every draw.
+        let mesh = meshes
+            .get(mesh)
+            .ok_or_else(|| Registry::<B>::stale_mesh(mesh))?;
         let materials = read(&self.pass.registry.materials);
         let material = match material {
-            Some(h) => materials.get(h).ok_or(Registry::<B>::stale_material(h))?,
+            Some(h) => materials
+                .get(h)
+                .ok_or_else(|| Registry::<B>::stale_material(h))?,
             None => self.pass.default_material,
         };
         if instances.start > instances.end || instances.end > self.pass.instance_count {
