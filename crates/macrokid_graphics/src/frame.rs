@@ -9,10 +9,11 @@
 
 use std::marker::PhantomData;
 use std::ops::Range;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLockReadGuard};
 use std::time::Instant;
 
 use glam::{Mat4, Vec3};
+use macrokid_core::SlotMap;
 use rayon::prelude::*;
 
 use crate::hal::{
@@ -23,7 +24,8 @@ use crate::hal::{
 use crate::passes::{MaterialBinding, MeshPass};
 use crate::renderer::{Renderer, PASSES};
 use crate::resource::{
-    f32_bytes, read, MaterialEntry, MaterialHandle, MeshHandle, Registry, Timeline,
+    f32_bytes, read, MaterialEntry, MaterialHandle, MaterialKind, MeshEntry, MeshHandle, MeshKind,
+    Registry, Timeline,
 };
 use crate::{
     BufferUse, Camera, DeviceError, FrameTimings, GraphicsError, InstanceData, TextureFormat,
@@ -754,6 +756,8 @@ impl<'f, B: RenderBackend> PassEncoder<'f, B> {
             encoder: Some(encoder),
             pass: *self,
             chunk,
+            tables: None,
+            bound: None,
             _not_send: PhantomData,
         })
     }
@@ -767,6 +771,12 @@ impl<'f, B: RenderBackend> PassEncoder<'f, B> {
 /// Records one secondary command buffer on the thread that created it. Not `Send`: the
 /// command pool behind it belongs to this thread for this frame.
 ///
+/// From its first draw until [`CommandCtx::finish`] (or drop) a context holds read access to
+/// the renderer's mesh and material tables, so a handle it checked once stays live for its
+/// whole recording; nothing can create or destroy a mesh or material meanwhile anyway (the
+/// [`Frame`] borrows the renderer exclusively). A draw of the same mesh and material as the
+/// context's previous draw records only the draw command: the state it needs is still bound.
+///
 #[cfg_attr(
     feature = "vulkan",
     doc = "```compile_fail",
@@ -778,10 +788,20 @@ pub struct CommandCtx<'f, B: RenderBackend> {
     encoder: Option<B::CommandEncoder>,
     pass: PassEncoder<'f, B>,
     chunk: usize,
+    /// Read access to the resource tables, taken at the first draw.
+    tables: Option<Tables<'f, B>>,
+    /// The mesh (with its index count) and material whose state the last draw bound.
+    bound: Option<(MeshHandle, Option<MaterialHandle>, u32)>,
     _not_send: PhantomData<*const ()>,
 }
 
-impl<B: RenderBackend> CommandCtx<'_, B> {
+/// The registry's mesh and material tables, read-locked for one context's recording.
+struct Tables<'f, B: RenderBackend> {
+    meshes: RwLockReadGuard<'f, SlotMap<MeshKind, MeshEntry<B>>>,
+    materials: RwLockReadGuard<'f, SlotMap<MaterialKind, MaterialEntry<B>>>,
+}
+
+impl<'f, B: RenderBackend> CommandCtx<'f, B> {
     /// Records one instanced draw of `mesh` for the uploaded instances `instances`.
     ///
     /// # Errors
@@ -816,17 +836,34 @@ impl<B: RenderBackend> CommandCtx<'_, B> {
         material: Option<MaterialHandle>,
         instances: Range<u32>,
     ) -> Result<(), GraphicsError> {
-        let meshes = read(&self.pass.registry.meshes);
-        // `ok_or_else`: the error formats the handle, which must not run on every draw.
-        let mesh = meshes
-            .get(mesh)
-            .ok_or_else(|| Registry::<B>::stale_mesh(mesh))?;
-        let materials = read(&self.pass.registry.materials);
-        let material = match material {
-            Some(h) => materials
-                .get(h)
-                .ok_or_else(|| Registry::<B>::stale_material(h))?,
-            None => self.pass.default_material,
+        let registry: &'f Registry<B> = self.pass.registry;
+        let tables = self.tables.get_or_insert_with(|| Tables {
+            meshes: read(&registry.meshes),
+            materials: read(&registry.materials),
+        });
+        // The same mesh and material as the previous draw: both were found live then, and the
+        // tables cannot change while `tables` holds them, so the handles are still live.
+        let repeat = match self.bound {
+            Some((m, mat, index_count)) if m == mesh && mat == material => Some(index_count),
+            _ => None,
+        };
+        let looked_up = match repeat {
+            Some(_) => None,
+            None => {
+                // `ok_or_else`: the error formats the handle, which must not run per draw.
+                let entry = tables
+                    .meshes
+                    .get(mesh)
+                    .ok_or_else(|| Registry::<B>::stale_mesh(mesh))?;
+                let material_entry = match material {
+                    Some(h) => tables
+                        .materials
+                        .get(h)
+                        .ok_or_else(|| Registry::<B>::stale_material(h))?,
+                    None => self.pass.default_material,
+                };
+                Some((entry, material_entry))
+            }
         };
         if instances.start > instances.end || instances.end > self.pass.instance_count {
             return Err(UsageError::InstanceRange {
@@ -847,31 +884,45 @@ impl<B: RenderBackend> CommandCtx<'_, B> {
             .encoder
             .as_mut()
             .expect("CommandCtx invariant: the encoder is present until finish");
+        let Some((entry, material_entry)) = looked_up else {
+            let index_count = repeat.unwrap_or_default();
+            // SAFETY: as for the full draw below, recorded by this context's previous draw of
+            // the same mesh and material into this same command buffer: the pipeline, push
+            // constants (camera and this material's factor), the material's descriptor and the
+            // mesh's vertex, instance and index buffers are still bound, since only this
+            // context records into its encoder and each draw binds all of the state it uses;
+            // the mesh is still live (see `repeat`) and `index_count` is its index count;
+            // `instances` lies within the frame's uploaded instances (checked above).
+            unsafe { encoder.draw_indexed(0..index_count, 0, instances) };
+            return Ok(());
+        };
         // SAFETY: the encoder records a secondary begun with the mesh pass's attachment formats
         // and the viewport set (`PassEncoder::begin`); the mesh is a live entry of this
-        // renderer's registry (looked up above), so its buffers were made with vertex/index usage and left in
-        // Vertex/Index use by their upload's closing barrier, and its indices were checked
-        // against its vertices; `instances` lies within the frame's uploaded instances
-        // (checked above), which `upload_instances` no longer changes once a draw is recorded;
-        // the renderer requires push descriptors, and the material's texture (an entry of this
-        // renderer) was left in Sampled use by its upload's closing barrier.
+        // renderer's registry (looked up above), so its buffers were made with vertex/index
+        // usage and left in Vertex/Index use by their upload's closing barrier, and its
+        // indices were checked against its vertices; `instances` lies within the frame's
+        // uploaded instances (checked above), which `upload_instances` no longer changes once
+        // a draw is recorded; the renderer requires push descriptors, and the material's
+        // texture (an entry of this renderer) was left in Sampled use by its upload's closing
+        // barrier.
         unsafe {
             self.pass.mesh_pass.draw(
                 encoder,
                 &self.pass.camera,
                 &MaterialBinding {
-                    view: &material.texture.view,
-                    sampler: &material.sampler,
-                    bindless_index: material.bindless.as_ref().map_or(0, |b| b.index),
-                    base_color_factor: material.base_color_factor,
+                    view: &material_entry.texture.view,
+                    sampler: &material_entry.sampler,
+                    bindless_index: material_entry.bindless.as_ref().map_or(0, |b| b.index),
+                    base_color_factor: material_entry.base_color_factor,
                 },
-                &mesh.vertices,
-                &mesh.indices,
-                mesh.index_count,
+                &entry.vertices,
+                &entry.indices,
+                entry.index_count,
                 instance_buffer,
                 instances,
             );
         }
+        self.bound = Some((mesh, material, entry.index_count));
         Ok(())
     }
 
