@@ -14,6 +14,9 @@
 //! - `cargo bench -p macrokid_graphics --bench renderer_vs_raw_ash`: first the check below,
 //!   then the measurements with validation **off** on both sides, printed as medians and
 //!   renderer / raw-ash ratios from this one run (the two sides alternate in rounds).
+//!   Arguments after `--` that are not flags select workloads by substring of their label,
+//!   as a criterion filter would: `-- record` measures only the two record workloads,
+//!   `-- frame:` only the frame workload.
 //! - Without `--bench` (as `cargo test --benches` runs it) or with `--check`: only the check:
 //!   both sides with the validation layer and synchronization validation **on** render the
 //!   instanced frame (1 thread) and the 10k separate draws (1 and 2 threads), 3 frames each
@@ -30,7 +33,12 @@
 //!   secondary command buffer per chunk, chunks on a 2-thread rayon pool; the renderer through
 //!   `PassEncoder::begin` + `CommandCtx::draw_instanced_with(mesh, material, i..i + 1)` per
 //!   draw, raw ash binding pipeline, push constants, push descriptor and buffers once per
-//!   secondary and then `vkCmdDrawIndexed(36, 1, 0, 0, i)` per draw. Record time is from
+//!   secondary and then `vkCmdDrawIndexed(36, 1, 0, 0, i)` per draw. Both sides record the
+//!   same commands into each secondary: viewport and scissor, pipeline, push constants, the
+//!   push descriptor, vertex buffers 0 and 1 (the renderer binds them in two calls, raw ash
+//!   in one), the index buffer, then one `vkCmdDrawIndexed` per instance; the renderer still
+//!   checks every draw's handles and instance range (a draw that repeats the context's
+//!   previous mesh and material records only the draw, as raw ash does). Record time is from
 //!   before the first chunk starts to after the last secondary ends. A diagnostic raw-ash
 //!   variant (1 thread) re-pushes constants and the descriptor and re-binds the buffers before
 //!   every draw, to separate the driver's cost of those commands from the renderer's own.
