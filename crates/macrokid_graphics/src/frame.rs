@@ -807,6 +807,7 @@ impl<'f, B: RenderBackend> CommandCtx<'f, B> {
     /// # Errors
     /// [`UsageError::StaleHandle`] for a destroyed mesh;
     /// [`UsageError::InstanceRange`] when the range exceeds the uploaded instances.
+    #[inline]
     pub fn draw_instanced(
         &mut self,
         mesh: MeshHandle,
@@ -821,6 +822,7 @@ impl<'f, B: RenderBackend> CommandCtx<'f, B> {
     /// # Errors
     /// [`UsageError::StaleHandle`] for a destroyed mesh or material;
     /// [`UsageError::InstanceRange`] when the range exceeds the uploaded instances.
+    #[inline]
     pub fn draw_instanced_with(
         &mut self,
         mesh: MeshHandle,
@@ -830,7 +832,43 @@ impl<'f, B: RenderBackend> CommandCtx<'f, B> {
         self.draw(mesh, Some(material), instances)
     }
 
+    /// The per-draw fast path, inlined into the caller's loop: a repeat of the previous
+    /// draw's mesh and material with a valid, non-empty range records only the draw;
+    /// everything else (first draw, a change, any error) goes through [`Self::draw_full`].
+    #[inline]
     fn draw(
+        &mut self,
+        mesh: MeshHandle,
+        material: Option<MaterialHandle>,
+        instances: Range<u32>,
+    ) -> Result<(), GraphicsError> {
+        if let Some((m, mat, index_count)) = self.bound {
+            if m == mesh
+                && mat == material
+                && instances.start < instances.end
+                && instances.end <= self.pass.instance_count
+            {
+                if let Some(encoder) = self.encoder.as_mut() {
+                    // SAFETY: `bound` is set only by a draw of this context that recorded the
+                    // full state for `mesh` and `material` into this command buffer (see
+                    // `draw_full`); only this context records into its encoder and every
+                    // draw binds all the state it uses, so the pipeline, push constants
+                    // (camera and this material's factor), the material's descriptor and the
+                    // mesh's vertex, instance and index buffers are still bound; the mesh is
+                    // still live (this context holds the tables' read locks since that draw)
+                    // and `index_count` is its index count; `instances` is non-empty and lies
+                    // within the frame's uploaded instances (checked above).
+                    unsafe { encoder.draw_indexed(0..index_count, 0, instances) };
+                    return Ok(());
+                }
+            }
+        }
+        self.draw_full(mesh, material, instances)
+    }
+
+    /// A draw with full checks and state binding.
+    #[inline(never)]
+    fn draw_full(
         &mut self,
         mesh: MeshHandle,
         material: Option<MaterialHandle>,
@@ -841,29 +879,17 @@ impl<'f, B: RenderBackend> CommandCtx<'f, B> {
             meshes: read(&registry.meshes),
             materials: read(&registry.materials),
         });
-        // The same mesh and material as the previous draw: both were found live then, and the
-        // tables cannot change while `tables` holds them, so the handles are still live.
-        let repeat = match self.bound {
-            Some((m, mat, index_count)) if m == mesh && mat == material => Some(index_count),
-            _ => None,
-        };
-        let looked_up = match repeat {
-            Some(_) => None,
-            None => {
-                // `ok_or_else`: the error formats the handle, which must not run per draw.
-                let entry = tables
-                    .meshes
-                    .get(mesh)
-                    .ok_or_else(|| Registry::<B>::stale_mesh(mesh))?;
-                let material_entry = match material {
-                    Some(h) => tables
-                        .materials
-                        .get(h)
-                        .ok_or_else(|| Registry::<B>::stale_material(h))?,
-                    None => self.pass.default_material,
-                };
-                Some((entry, material_entry))
-            }
+        // `ok_or_else`: the error formats the handle, which must not run per draw.
+        let entry = tables
+            .meshes
+            .get(mesh)
+            .ok_or_else(|| Registry::<B>::stale_mesh(mesh))?;
+        let material_entry = match material {
+            Some(h) => tables
+                .materials
+                .get(h)
+                .ok_or_else(|| Registry::<B>::stale_material(h))?,
+            None => self.pass.default_material,
         };
         if instances.start > instances.end || instances.end > self.pass.instance_count {
             return Err(UsageError::InstanceRange {
@@ -884,18 +910,6 @@ impl<'f, B: RenderBackend> CommandCtx<'f, B> {
             .encoder
             .as_mut()
             .expect("CommandCtx invariant: the encoder is present until finish");
-        let Some((entry, material_entry)) = looked_up else {
-            let index_count = repeat.unwrap_or_default();
-            // SAFETY: as for the full draw below, recorded by this context's previous draw of
-            // the same mesh and material into this same command buffer: the pipeline, push
-            // constants (camera and this material's factor), the material's descriptor and the
-            // mesh's vertex, instance and index buffers are still bound, since only this
-            // context records into its encoder and each draw binds all of the state it uses;
-            // the mesh is still live (see `repeat`) and `index_count` is its index count;
-            // `instances` lies within the frame's uploaded instances (checked above).
-            unsafe { encoder.draw_indexed(0..index_count, 0, instances) };
-            return Ok(());
-        };
         // SAFETY: the encoder records a secondary begun with the mesh pass's attachment formats
         // and the viewport set (`PassEncoder::begin`); the mesh is a live entry of this
         // renderer's registry (looked up above), so its buffers were made with vertex/index

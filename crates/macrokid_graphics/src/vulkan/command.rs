@@ -137,6 +137,7 @@ impl EncoderInner {
         Ok(())
     }
 
+    #[inline]
     fn rec(&mut self) -> &mut Recording {
         self.recording
             .as_mut()
@@ -683,6 +684,7 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         };
     }
 
+    #[inline]
     unsafe fn draw(&mut self, vertices: Range<u32>, instances: Range<u32>) {
         let cmd = self.inner.rec().raw;
         // SAFETY: inside rendering with pipeline and buffers bound (caller contract).
@@ -697,6 +699,7 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         };
     }
 
+    #[inline]
     unsafe fn draw_indexed(
         &mut self,
         indices: Range<u32>,
