@@ -272,10 +272,7 @@ impl RendererSide {
                     results
                 };
                 let busiest = results.iter().map(|r| r.1).max().unwrap_or_default();
-                results
-                    .into_iter()
-                    .map(|r| r.0)
-                    .collect::<Result<(), _>>()?;
+                results.into_iter().try_for_each(|r| r.0)?;
                 busiest
             }
         };

@@ -1037,10 +1037,7 @@ impl RawAsh {
         };
         let record = start.elapsed();
         let busiest = results.iter().map(|r| r.1).max().unwrap_or_default();
-        results
-            .into_iter()
-            .map(|r| r.0)
-            .collect::<Result<(), _>>()?;
+        results.into_iter().try_for_each(|r| r.0)?;
         let secondaries: Vec<vk::CommandBuffer> = workers.iter().map(|w| w.1).collect();
         let value = self.timeline_value + 1;
         self.record_primary_and_submit(slot_index, &secondaries, value)?;
