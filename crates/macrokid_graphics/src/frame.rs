@@ -22,10 +22,11 @@
 
 use std::marker::PhantomData;
 use std::ops::Range;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLockReadGuard};
 use std::time::Instant;
 
 use glam::{Mat4, Vec3};
+use macrokid_core::SlotMap;
 use rayon::prelude::*;
 
 pub(crate) mod graph;
@@ -38,7 +39,8 @@ use crate::hal::{
 use crate::passes::{MaterialBinding, MeshPass};
 use crate::renderer::{Renderer, PASSES};
 use crate::resource::{
-    f32_bytes, read, MaterialEntry, MaterialHandle, MeshHandle, Registry, Timeline,
+    f32_bytes, read, MaterialEntry, MaterialHandle, MaterialKind, MeshEntry, MeshHandle, MeshKind,
+    Registry, Timeline,
 };
 use crate::{
     Camera, DeviceError, FrameTimings, GraphicsError, InstanceData, TextureFormat, UsageError,
@@ -698,6 +700,8 @@ impl<'f, B: RenderBackend> PassEncoder<'f, B> {
             encoder: Some(encoder),
             pass: *self,
             chunk,
+            tables: None,
+            bound: None,
             _not_send: PhantomData,
         })
     }
@@ -711,6 +715,12 @@ impl<'f, B: RenderBackend> PassEncoder<'f, B> {
 /// Records one secondary command buffer on the thread that created it. Not `Send`: the
 /// command pool behind it belongs to this thread for this frame.
 ///
+/// From its first draw until [`CommandCtx::finish`] (or drop) a context holds read access to
+/// the renderer's mesh and material tables, so a handle it checked once stays live for its
+/// whole recording; nothing can create or destroy a mesh or material meanwhile anyway (the
+/// [`Frame`] borrows the renderer exclusively). A draw of the same mesh and material as the
+/// context's previous draw records only the draw command: the state it needs is still bound.
+///
 #[cfg_attr(
     feature = "vulkan",
     doc = "```compile_fail",
@@ -722,15 +732,26 @@ pub struct CommandCtx<'f, B: RenderBackend> {
     encoder: Option<B::CommandEncoder>,
     pass: PassEncoder<'f, B>,
     chunk: usize,
+    /// Read access to the resource tables, taken at the first draw.
+    tables: Option<Tables<'f, B>>,
+    /// The mesh (with its index count) and material whose state the last draw bound.
+    bound: Option<(MeshHandle, Option<MaterialHandle>, u32)>,
     _not_send: PhantomData<*const ()>,
 }
 
-impl<B: RenderBackend> CommandCtx<'_, B> {
+/// The registry's mesh and material tables, read-locked for one context's recording.
+struct Tables<'f, B: RenderBackend> {
+    meshes: RwLockReadGuard<'f, SlotMap<MeshKind, MeshEntry<B>>>,
+    materials: RwLockReadGuard<'f, SlotMap<MaterialKind, MaterialEntry<B>>>,
+}
+
+impl<'f, B: RenderBackend> CommandCtx<'f, B> {
     /// Records one instanced draw of `mesh` for the uploaded instances `instances`.
     ///
     /// # Errors
     /// [`UsageError::StaleHandle`] for a destroyed mesh;
     /// [`UsageError::InstanceRange`] when the range exceeds the uploaded instances.
+    #[inline]
     pub fn draw_instanced(
         &mut self,
         mesh: MeshHandle,
@@ -745,6 +766,7 @@ impl<B: RenderBackend> CommandCtx<'_, B> {
     /// # Errors
     /// [`UsageError::StaleHandle`] for a destroyed mesh or material;
     /// [`UsageError::InstanceRange`] when the range exceeds the uploaded instances.
+    #[inline]
     pub fn draw_instanced_with(
         &mut self,
         mesh: MeshHandle,
@@ -754,17 +776,63 @@ impl<B: RenderBackend> CommandCtx<'_, B> {
         self.draw(mesh, Some(material), instances)
     }
 
+    /// The per-draw fast path, inlined into the caller's loop: a repeat of the previous
+    /// draw's mesh and material with a valid, non-empty range records only the draw;
+    /// everything else (first draw, a change, any error) goes through [`Self::draw_full`].
+    #[inline]
     fn draw(
         &mut self,
         mesh: MeshHandle,
         material: Option<MaterialHandle>,
         instances: Range<u32>,
     ) -> Result<(), GraphicsError> {
-        let meshes = read(&self.pass.registry.meshes);
-        let mesh = meshes.get(mesh).ok_or(Registry::<B>::stale_mesh(mesh))?;
-        let materials = read(&self.pass.registry.materials);
-        let material = match material {
-            Some(h) => materials.get(h).ok_or(Registry::<B>::stale_material(h))?,
+        if let Some((m, mat, index_count)) = self.bound {
+            if m == mesh
+                && mat == material
+                && instances.start < instances.end
+                && instances.end <= self.pass.instance_count
+            {
+                if let Some(encoder) = self.encoder.as_mut() {
+                    // SAFETY: `bound` is set only by a draw of this context that recorded the
+                    // full state for `mesh` and `material` into this command buffer (see
+                    // `draw_full`); only this context records into its encoder and every
+                    // draw binds all the state it uses, so the pipeline, push constants
+                    // (camera and this material's factor), the material's descriptor and the
+                    // mesh's vertex, instance and index buffers are still bound; the mesh is
+                    // still live (this context holds the tables' read locks since that draw)
+                    // and `index_count` is its index count; `instances` is non-empty and lies
+                    // within the frame's uploaded instances (checked above).
+                    unsafe { encoder.draw_indexed(0..index_count, 0, instances) };
+                    return Ok(());
+                }
+            }
+        }
+        self.draw_full(mesh, material, instances)
+    }
+
+    /// A draw with full checks and state binding.
+    #[inline(never)]
+    fn draw_full(
+        &mut self,
+        mesh: MeshHandle,
+        material: Option<MaterialHandle>,
+        instances: Range<u32>,
+    ) -> Result<(), GraphicsError> {
+        let registry: &'f Registry<B> = self.pass.registry;
+        let tables = self.tables.get_or_insert_with(|| Tables {
+            meshes: read(&registry.meshes),
+            materials: read(&registry.materials),
+        });
+        // `ok_or_else`: the error formats the handle, which must not run per draw.
+        let entry = tables
+            .meshes
+            .get(mesh)
+            .ok_or_else(|| Registry::<B>::stale_mesh(mesh))?;
+        let material_entry = match material {
+            Some(h) => tables
+                .materials
+                .get(h)
+                .ok_or_else(|| Registry::<B>::stale_material(h))?,
             None => self.pass.default_material,
         };
         if instances.start > instances.end || instances.end > self.pass.instance_count {
@@ -788,29 +856,31 @@ impl<B: RenderBackend> CommandCtx<'_, B> {
             .expect("CommandCtx invariant: the encoder is present until finish");
         // SAFETY: the encoder records a secondary begun with the mesh pass's attachment formats
         // and the viewport set (`PassEncoder::begin`); the mesh is a live entry of this
-        // renderer's registry (looked up above), so its buffers were made with vertex/index usage and left in
-        // Vertex/Index use by their upload's closing barrier, and its indices were checked
-        // against its vertices; `instances` lies within the frame's uploaded instances
-        // (checked above), which `upload_instances` no longer changes once a draw is recorded;
-        // the renderer requires push descriptors, and the material's texture (an entry of this
-        // renderer) was left in Sampled use by its upload's closing barrier.
+        // renderer's registry (looked up above), so its buffers were made with vertex/index
+        // usage and left in Vertex/Index use by their upload's closing barrier, and its
+        // indices were checked against its vertices; `instances` lies within the frame's
+        // uploaded instances (checked above), which `upload_instances` no longer changes once
+        // a draw is recorded; the renderer requires push descriptors, and the material's
+        // texture (an entry of this renderer) was left in Sampled use by its upload's closing
+        // barrier.
         unsafe {
             self.pass.mesh_pass.draw(
                 encoder,
                 &self.pass.camera,
                 &MaterialBinding {
-                    view: &material.texture.view,
-                    sampler: &material.sampler,
-                    bindless_index: material.bindless.as_ref().map_or(0, |b| b.index),
-                    base_color_factor: material.base_color_factor,
+                    view: &material_entry.texture.view,
+                    sampler: &material_entry.sampler,
+                    bindless_index: material_entry.bindless.as_ref().map_or(0, |b| b.index),
+                    base_color_factor: material_entry.base_color_factor,
                 },
-                &mesh.vertices,
-                &mesh.indices,
-                mesh.index_count,
+                &entry.vertices,
+                &entry.indices,
+                entry.index_count,
                 instance_buffer,
                 instances,
             );
         }
+        self.bound = Some((mesh, material, entry.index_count));
         Ok(())
     }
 

@@ -137,6 +137,7 @@ impl EncoderInner {
         Ok(())
     }
 
+    #[inline]
     fn rec(&mut self) -> &mut Recording {
         self.recording
             .as_mut()
@@ -515,7 +516,16 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
                 return;
             }
         }
-        rec.bound.push_constants = Some((layout.inner.raw, stages, offset, data.to_vec()));
+        // Reuse the stored bytes' allocation.
+        let mut bytes = rec
+            .bound
+            .push_constants
+            .take()
+            .map(|(.., b)| b)
+            .unwrap_or_default();
+        bytes.clear();
+        bytes.extend_from_slice(data);
+        rec.bound.push_constants = Some((layout.inner.raw, stages, offset, bytes));
         let cmd = rec.raw;
         // SAFETY: recording; the range lies in a push-constant range of the layout (caller
         // contract).
@@ -539,19 +549,19 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
             .push_descriptor
             .clone()
             .expect("push_descriptors on a device without VK_KHR_push_descriptor");
-        let key = (set == 0).then(|| push_descriptor_key(layout.inner.raw, writes));
         let rec = self.inner.rec();
-        if let Some(key) = &key {
-            if *key == rec.bound.pushed_set0 {
+        if set == 0 {
+            // Compared and stored in place: no allocation for a skipped (or repeated) push.
+            let key = || push_descriptor_key(layout.inner.raw, writes);
+            if rec.bound.pushed_set0.iter().copied().eq(key()) {
                 return;
             }
+            rec.bound.set0 = vk::DescriptorSet::null();
+            rec.bound.pushed_set0.clear();
+            rec.bound.pushed_set0.extend(key());
         }
         let prepared = prepare_writes(writes);
         let raw_writes = prepared.writes(writes);
-        if let Some(key) = key {
-            rec.bound.set0 = vk::DescriptorSet::null();
-            rec.bound.pushed_set0 = key;
-        }
         rec.keep_alive
             .extend(prepared.keep_per_write.iter().flatten().cloned());
         let cmd = rec.raw;
@@ -698,6 +708,7 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         };
     }
 
+    #[inline]
     unsafe fn draw(&mut self, vertices: Range<u32>, instances: Range<u32>) {
         let cmd = self.inner.rec().raw;
         // SAFETY: inside rendering with pipeline and buffers bound (caller contract).
@@ -712,6 +723,7 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         };
     }
 
+    #[inline]
     unsafe fn draw_indexed(
         &mut self,
         indices: Range<u32>,
@@ -833,28 +845,26 @@ pub(super) struct PreparedWrites {
 
 /// The identity of a push-descriptor update: the layout, then per write its binding, array
 /// element, resource kind and raw handles. Two updates with equal keys write the same
-/// descriptors.
-fn push_descriptor_key(
+/// descriptors. An iterator, so that comparing against the last key allocates nothing.
+fn push_descriptor_key<'a>(
     layout: vk::PipelineLayout,
-    writes: &[DescriptorWrite<'_, Vulkan>],
-) -> Vec<u64> {
+    writes: &'a [DescriptorWrite<'_, Vulkan>],
+) -> impl Iterator<Item = u64> + 'a {
     use ash::vk::Handle as _;
-    let mut key = Vec::with_capacity(1 + writes.len() * 5);
-    key.push(layout.as_raw());
-    for w in writes {
-        key.push(u64::from(w.binding));
-        key.push(u64::from(w.array_element));
-        match &w.resource {
+    std::iter::once(layout.as_raw()).chain(writes.iter().flat_map(|w| {
+        let resource = match &w.resource {
             DescriptorResource::CombinedImageSampler(view, sampler) => {
-                key.extend([0, view.inner.raw.as_raw(), sampler.inner.raw.as_raw()]);
+                [0, view.inner.raw.as_raw(), sampler.inner.raw.as_raw()]
             }
-            DescriptorResource::SampledTexture(view) => key.extend([1, view.inner.raw.as_raw(), 0]),
-            DescriptorResource::Sampler(sampler) => key.extend([2, sampler.inner.raw.as_raw(), 0]),
-            DescriptorResource::UniformBuffer(b) => key.extend([3, b.inner.raw.as_raw(), 0]),
-            DescriptorResource::StorageBuffer(b) => key.extend([4, b.inner.raw.as_raw(), 0]),
-        }
-    }
-    key
+            DescriptorResource::SampledTexture(view) => [1, view.inner.raw.as_raw(), 0],
+            DescriptorResource::Sampler(sampler) => [2, sampler.inner.raw.as_raw(), 0],
+            DescriptorResource::UniformBuffer(b) => [3, b.inner.raw.as_raw(), 0],
+            DescriptorResource::StorageBuffer(b) => [4, b.inner.raw.as_raw(), 0],
+        };
+        [u64::from(w.binding), u64::from(w.array_element)]
+            .into_iter()
+            .chain(resource)
+    }))
 }
 
 pub(super) fn prepare_writes(writes: &[DescriptorWrite<'_, Vulkan>]) -> PreparedWrites {
