@@ -549,6 +549,16 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         self.submit_inner().map(|(ticket, _)| ticket)
     }
 
+    /// Submits a window frame (see [`Engine::begin_frame`](crate::window::Engine::begin_frame)):
+    /// renders the window's frame graph into the acquired swapchain image and presents it. On a
+    /// headless frame it is [`Frame::submit`] without the ticket (the image is not read back).
+    ///
+    /// # Errors
+    /// As [`Frame::submit`]; surface lost.
+    pub fn present(self) -> Result<(), GraphicsError> {
+        self.submit_inner().map(drop)
+    }
+
     /// [`Frame::submit`] followed by [`Renderer::read_back`]: waits for the GPU and returns
     /// the image.
     ///
