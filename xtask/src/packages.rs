@@ -80,9 +80,7 @@ const XWD: Requirement = Requirement {
 pub(crate) const RUNTIME: &[Requirement] = &[LOADER, DRIVER, VALIDATION];
 
 /// What the tests and the shader check need.
-pub(crate) const ALL: &[Requirement] = &[
-    LOADER, DRIVER, VALIDATION, GLSLC, SPIRV_VAL, XVFB, XWD,
-];
+pub(crate) const ALL: &[Requirement] = &[LOADER, DRIVER, VALIDATION, GLSLC, SPIRV_VAL, XVFB, XWD];
 
 /// What compiling shaders needs.
 pub(crate) const SHADER_TOOLS: &[Requirement] = &[GLSLC, SPIRV_VAL];

@@ -207,8 +207,8 @@ fn parse_args() -> Result<(Option<u64>, bool, PresentMode), String> {
 fn run() -> Result<(), String> {
     let (max_frames, validation, present_mode) = parse_args()?;
     let event_loop = event_loop().map_err(|e| e.to_string())?;
-    let engine = Engine::new(RendererConfig::default().validation(validation))
-        .map_err(|e| e.to_string())?;
+    let engine =
+        Engine::new(RendererConfig::default().validation(validation)).map_err(|e| e.to_string())?;
     let cube = engine
         .renderer()
         .upload_mesh(&Mesh::cube())

@@ -593,12 +593,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         // A window frame executes the window's graph (ending in `present`) without timestamps
         // (the slot's queries are sized for the renderer's graph).
         let (fg, post_pass, queries, mut hooks) = match target {
-            Some(t) => (
-                t.graph,
-                t.post,
-                None,
-                Some((t.image, t.submit, t.present)),
-            ),
+            Some(t) => (t.graph, t.post, None, Some((t.image, t.submit, t.present))),
             None => (
                 &r.frame_graph,
                 r.post_pass.as_ref(),
@@ -611,11 +606,15 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         let mut bindings = Bindings::new(&fg.compiled, &fg.transients);
         match &hooks {
             Some(((image, view), ..)) => {
-                let swapchain = fg.swapchain.expect("a window's frame graph has a swapchain");
+                let swapchain = fg
+                    .swapchain
+                    .expect("a window's frame graph has a swapchain");
                 bindings.texture(swapchain, image, view);
             }
             None => {
-                let buffer = fg.readback_buffer.expect("a headless frame graph reads back");
+                let buffer = fg
+                    .readback_buffer
+                    .expect("a headless frame graph reads back");
                 bindings
                     .texture(fg.output, &targets.color, &targets.color_view)
                     .buffer(buffer, readback);

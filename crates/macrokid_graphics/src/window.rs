@@ -47,8 +47,8 @@ use crate::frame::FrameTarget;
 use crate::hal::Device as _;
 use crate::passes::PostPass;
 use crate::vulkan::swapchain::{self, Acquired, Semaphore, Surface, Swapchain};
-use crate::vulkan::Vulkan;
 pub use crate::vulkan::PresentMode;
+use crate::vulkan::Vulkan;
 use crate::{Frame, GraphicsError, Renderer, RendererConfig, FRAMES_IN_FLIGHT};
 
 /// What went wrong with a window or the engine's window bookkeeping.
@@ -383,12 +383,15 @@ impl Engine {
         let attributes = winit::window::Window::default_attributes()
             .with_title(desc.title.clone())
             .with_inner_size(PhysicalSize::new(desc.width.max(1), desc.height.max(1)));
-        let winit = Arc::new(event_loop.create_window(attributes).map_err(|e| {
-            WindowError::Os {
-                what: "create a window",
-                message: e.to_string(),
-            }
-        })?);
+        let winit =
+            Arc::new(
+                event_loop
+                    .create_window(attributes)
+                    .map_err(|e| WindowError::Os {
+                        what: "create a window",
+                        message: e.to_string(),
+                    })?,
+            );
         let handle_error = |e: raw_window_handle::HandleError| WindowError::Os {
             what: "hand out the window's raw handles",
             message: e.to_string(),

@@ -33,8 +33,14 @@ const SCENARIOS: &[(&str, fn() -> TestResult)] = &[
     ("resize_50_times", resize_50_times),
     ("two_windows_then_close_one", two_windows_then_close_one),
     ("minimise_to_zero_and_restore", minimise_to_zero_and_restore),
-    ("shutdown_with_live_window_is_refused", shutdown_with_live_window_is_refused),
-    ("no_display_is_an_error_naming_display", no_display_is_an_error_naming_display),
+    (
+        "shutdown_with_live_window_is_refused",
+        shutdown_with_live_window_is_refused,
+    ),
+    (
+        "no_display_is_an_error_naming_display",
+        no_display_is_an_error_naming_display,
+    ),
     ("present_modes", present_modes),
 ];
 
@@ -82,7 +88,10 @@ fn main() -> ExitCode {
         .map(|s| s.display.clone())
         .or_else(|| std::env::var("DISPLAY").ok())
         .unwrap_or_default();
-    println!("\nrunning {} window tests on DISPLAY={display}", selected.len());
+    println!(
+        "\nrunning {} window tests on DISPLAY={display}",
+        selected.len()
+    );
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut failed = Vec::new();
     for (name, _) in &selected {
@@ -433,7 +442,12 @@ fn resize_50_times() -> TestResult {
     }
     for i in 0..50u32 {
         let want = PhysicalSize::new(120 + (i * 37) % 200, 90 + (i * 23) % 150);
-        let _ = ctx.engine.window(id).unwrap().winit().request_inner_size(want);
+        let _ = ctx
+            .engine
+            .window(id)
+            .unwrap()
+            .winit()
+            .request_inner_size(want);
         // Render until the X server reported the new size and a swapchain of it presented.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -457,7 +471,9 @@ fn resize_50_times() -> TestResult {
     ensure(recreations >= 50, || {
         format!("50 resizes recreated the swapchain only {recreations} times")
     })?;
-    ensure(presented >= 53, || format!("only {presented} frames presented"))?;
+    ensure(presented >= 53, || {
+        format!("only {presented} frames presented")
+    })?;
     ctx.engine.destroy_window(id).map_err(|e| e.to_string())?;
     let end = ctx.allocations()?;
     ensure(end == start, || {
@@ -506,17 +522,20 @@ fn two_windows_then_close_one() -> TestResult {
     let centre_a = window_pixel(&ctx.engine, a, w / 2, h / 2)?;
     let centre_b = window_pixel(&ctx.engine, b, w / 2, h / 2)?;
     // Yellow cube: red and green lit, no blue; cyan cube: green and blue, no red.
-    ensure(centre_a[0] > 40 && centre_a[1] > 40 && centre_a[2] == 0, || {
-        format!("window a's centre {centre_a:?} is not the yellow cube")
-    })?;
-    ensure(centre_b[0] == 0 && centre_b[1] > 40 && centre_b[2] > 40, || {
-        format!("window b's centre {centre_b:?} is not the cyan cube")
-    })?;
+    ensure(
+        centre_a[0] > 40 && centre_a[1] > 40 && centre_a[2] == 0,
+        || format!("window a's centre {centre_a:?} is not the yellow cube"),
+    )?;
+    ensure(
+        centre_b[0] == 0 && centre_b[1] > 40 && centre_b[2] > 40,
+        || format!("window b's centre {centre_b:?} is not the cyan cube"),
+    )?;
     let before = ctx.engine.window(b).unwrap().frames_presented();
     ctx.engine.destroy_window(a).map_err(|e| e.to_string())?;
-    ensure(ctx.engine.window(a).is_none() && ctx.engine.window_count() == 1, || {
-        "window a is gone".into()
-    })?;
+    ensure(
+        ctx.engine.window(a).is_none() && ctx.engine.window_count() == 1,
+        || "window a is gone".into(),
+    )?;
     for _ in 0..20 {
         ctx.pump();
         ensure(ctx.render(b, [0.0, 1.0, 1.0, 1.0])?, || "b skipped".into())?;
@@ -525,10 +544,9 @@ fn two_windows_then_close_one() -> TestResult {
     ensure(after == before + 20, || {
         format!("window b presented {before} then {after}, expected 20 more")
     })?;
-    ensure(
-        ctx.engine.render_to_unknown_is_error(a),
-        || "rendering into a destroyed window must be an error".into(),
-    )?;
+    ensure(ctx.engine.render_to_unknown_is_error(a), || {
+        "rendering into a destroyed window must be an error".into()
+    })?;
     ctx.check_validation()?;
     ctx.engine.destroy_window(b).map_err(|e| e.to_string())?;
     ctx.engine.shutdown().map_err(|e| e.to_string())

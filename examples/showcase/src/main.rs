@@ -270,10 +270,7 @@ fn run(args: &Args) -> Result<(), String> {
                 }
                 let aspect = shown.extent().map(|(w, h)| w as f32 / h as f32);
                 match shown.begin_frame()? {
-                    Some(frame) => (
-                        frame,
-                        camera(bounds.half_extent, aspect.unwrap_or(1.0)),
-                    ),
+                    Some(frame) => (frame, camera(bounds.half_extent, aspect.unwrap_or(1.0))),
                     // Minimised: the world moves on, nothing is drawn.
                     None => continue,
                 }

@@ -170,9 +170,13 @@ pub(super) fn open(
     }
     let swapchain = instance.shared.surface.is_some() && {
         // SAFETY: the physical device belongs to this live instance.
-        let available =
-            unsafe { instance.shared.raw.enumerate_device_extension_properties(adapter.raw) }
-                .unwrap_or_default();
+        let available = unsafe {
+            instance
+                .shared
+                .raw
+                .enumerate_device_extension_properties(adapter.raw)
+        }
+        .unwrap_or_default();
         has_extension(&available, ash::khr::swapchain::NAME)
     };
     if swapchain {

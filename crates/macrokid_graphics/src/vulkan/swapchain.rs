@@ -206,9 +206,8 @@ impl Swapchain {
             .surface
             .as_ref()
             .expect("a surface exists only on an instance with surfaces");
-        let query = |what: &'static str, e: vk::Result| -> GraphicsError {
-            map_oom_lost(what, e).into()
-        };
+        let query =
+            |what: &'static str, e: vk::Result| -> GraphicsError { map_oom_lost(what, e).into() };
         // SAFETY (all four queries): the physical device and the surface are live objects of
         // the same instance.
         let supported = unsafe {
@@ -357,7 +356,13 @@ impl Swapchain {
             swapchain.images.push(texture);
             swapchain.present.push(Semaphore::new(device)?);
         }
-        tracing::debug!(?extent, ?format, ?mode, images = swapchain.images.len(), "swapchain created");
+        tracing::debug!(
+            ?extent,
+            ?format,
+            ?mode,
+            images = swapchain.images.len(),
+            "swapchain created"
+        );
         Ok(Some(swapchain))
     }
 
