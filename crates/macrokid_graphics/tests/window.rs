@@ -29,7 +29,10 @@ use winit::window::WindowId;
 
 type TestResult = Result<(), String>;
 
-const SCENARIOS: &[(&str, fn() -> TestResult)] = &[
+/// A named scenario.
+type Scenario = (&'static str, fn() -> TestResult);
+
+const SCENARIOS: &[Scenario] = &[
     ("resize_50_times", resize_50_times),
     ("two_windows_then_close_one", two_windows_then_close_one),
     ("minimise_to_zero_and_restore", minimise_to_zero_and_restore),
@@ -392,12 +395,12 @@ fn window_pixel(engine: &Engine, id: WindowId, x: u32, y: u32) -> Result<[u8; 3]
         .map_err(|e| e.to_string())?
         .as_raw()
     {
-        RawWindowHandle::Xlib(h) => h.window as u64,
-        RawWindowHandle::Xcb(h) => u64::from(h.window.get()),
+        RawWindowHandle::Xlib(h) => format!("{:#x}", h.window),
+        RawWindowHandle::Xcb(h) => format!("{:#x}", h.window.get()),
         other => return Err(format!("not an X11 window: {other:?}")),
     };
     let out = Command::new("xwd")
-        .args(["-silent", "-id", &format!("{xid:#x}")])
+        .args(["-silent", "-id", &xid])
         .output()
         .map_err(|e| format!("running xwd (apt-get install -y x11-apps): {e}"))?;
     if !out.status.success() {

@@ -202,9 +202,9 @@ fn run(args: &Args) -> Result<(), String> {
         ..RendererConfig::default()
     };
     let mut output = if args.window {
-        Output::Window(window::Shown::open(config, "macrokid showcase")?)
+        Output::Window(Box::new(window::Shown::open(config, "macrokid showcase")?))
     } else {
-        Output::Files(Renderer::new(config).map_err(|e| e.to_string())?)
+        Output::Files(Box::new(Renderer::new(config).map_err(|e| e.to_string())?))
     };
     let gpu_model = model::GpuModel::upload(output.renderer(), source)?;
     let view_proj = camera(bounds.half_extent, args.width as f32 / args.height as f32);
@@ -364,8 +364,8 @@ fn run(args: &Args) -> Result<(), String> {
 
 /// Where the frames go: PNG files (headless) or a window.
 enum Output {
-    Files(Renderer<macrokid_graphics::vulkan::Vulkan>),
-    Window(window::Shown),
+    Files(Box<Renderer<macrokid_graphics::vulkan::Vulkan>>),
+    Window(Box<window::Shown>),
 }
 
 impl Output {

@@ -208,8 +208,7 @@ impl Swapchain {
             .expect("a surface exists only on an instance with surfaces");
         let query =
             |what: &'static str, e: vk::Result| -> GraphicsError { map_oom_lost(what, e).into() };
-        // SAFETY (all four queries): the physical device and the surface are live objects of
-        // the same instance.
+        // SAFETY: the physical device and the surface are live objects of the same instance.
         let supported = unsafe {
             surface_fns.get_physical_device_surface_support(
                 shared.physical,
@@ -226,14 +225,17 @@ impl Swapchain {
             ))
             .into());
         }
+        // SAFETY: as for the support query above.
         let caps = unsafe {
             surface_fns.get_physical_device_surface_capabilities(shared.physical, surface.raw)
         }
         .map_err(|e| query("querying surface capabilities", e))?;
+        // SAFETY: as for the support query above.
         let formats = unsafe {
             surface_fns.get_physical_device_surface_formats(shared.physical, surface.raw)
         }
         .map_err(|e| query("querying surface formats", e))?;
+        // SAFETY: as for the support query above.
         let modes = unsafe {
             surface_fns.get_physical_device_surface_present_modes(shared.physical, surface.raw)
         }
