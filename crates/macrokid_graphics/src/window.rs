@@ -9,7 +9,7 @@
 //! semaphore per frame in flight, and its own compiled frame graph (the renderer's graph with
 //! the output as a transient and a last `present` pass that blits it into the acquired
 //! swapchain image, which the graph leaves in `Present` use; see
-//! [`crate::frame`]) with the graph's transients (depth, HDR) and, with post-processing, its
+//! the frame module) with the graph's transients (depth, HDR) and, with post-processing, its
 //! own post pass. Frames of all windows and of the headless target rotate through the
 //! renderer's [`FRAMES_IN_FLIGHT`] frame slots (command encoders and instance buffers) and are
 //! paced by its one timeline semaphore.
@@ -374,7 +374,7 @@ impl Engine {
     ///
     /// # Errors
     /// [`WindowError::Os`] when the window system refuses; surface and swapchain errors
-    /// ([`Swapchain`] formats, presentation support); out-of-memory.
+    /// (no 8-bit UNORM BGRA/RGBA format, no presentation support); out-of-memory.
     pub fn create_window(
         &mut self,
         event_loop: &ActiveEventLoop,
