@@ -719,6 +719,8 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 }?;
                 slot.pending = None;
                 slot.submitted = Some(value);
+                // Presenting can fail (surface lost) after the submission succeeded: the
+                // slot's submission is recorded first.
                 present(queue, value)?;
                 value
             }

@@ -411,6 +411,10 @@ impl<B: RenderBackend> Renderer<B> {
     }
 
     /// The pipeline cache (for passes created outside the renderer, e.g. a window's post pass).
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
     pub(crate) fn pipeline_cache(&self) -> &B::PipelineCache {
         &self.pipeline_cache
     }

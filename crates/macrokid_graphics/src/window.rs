@@ -19,8 +19,9 @@
 //! per frame [`Engine::begin_frame`] (`None` while the window is minimised) → the usual
 //! [`Frame`] calls → [`Frame::submit`] (which presents) → [`Engine::destroy_window`] when the
 //! user closes it → [`Engine::shutdown`], which refuses while windows live. Recreating a
-//! swapchain (resize, out of date, suboptimal) and destroying a window wait only for the
-//! submissions of that window (its last timeline value), never for the whole device.
+//! swapchain (resize, out of date, suboptimal) waits only for the submissions of that window
+//! (its last timeline value), never for the whole device; destroying a window waits for the
+//! device to idle (see [`Engine::destroy_window`] for why), leaving other windows' state alone.
 //!
 //! # Synchronisation (Vulkan spec §34.10, "WSI Swapchain")
 //! Acquire semaphore `k = n mod FRAMES_IN_FLIGHT` is reused by the window's frame `n` only
@@ -444,8 +445,16 @@ impl Engine {
         Ok(())
     }
 
-    /// Closes a window: waits for its frames (only its own), destroys its swapchain, surface
-    /// and winit window. Other windows and the engine are not touched.
+    /// Closes a window: waits for the device to idle, then destroys its swapchain, surface and
+    /// winit window. Other windows and the engine keep their state (their frames in flight
+    /// complete; nothing of theirs is recreated).
+    ///
+    /// Why the device and not only this window's frames: the last `vkQueuePresentKHR` waits
+    /// for the image's present semaphore, and nothing but an idle queue tells when that wait
+    /// was consumed (`VK_EXT_swapchain_maintenance1` would); destroying the semaphore earlier
+    /// is VUID-vkDestroySemaphore-semaphore-01137, which the validation layer reported
+    /// intermittently when only the window's timeline value was waited for. Swapchain
+    /// recreation (resize) waits for this window's frames only.
     ///
     /// # Errors
     /// [`WindowError::UnknownWindow`]; device lost.
@@ -456,7 +465,7 @@ impl Engine {
             .position(|w| w.id == id)
             .ok_or_else(|| unknown(id))?;
         let window = self.windows.remove(index);
-        window.wait_frames(&self.renderer)?;
+        self.renderer.device.wait_idle()?;
         tracing::info!(?id, title = %window.desc.title, "window destroyed");
         drop(window);
         Ok(())
@@ -627,10 +636,12 @@ impl Drop for Engine {
                 "engine dropped with live windows; destroying them"
             );
         }
-        for window in self.windows.drain(..) {
-            if let Err(e) = window.wait_frames(&self.renderer) {
-                tracing::error!(error = %e, "waiting for a window's frames failed");
+        if !self.windows.is_empty() {
+            // As in `destroy_window`: the last presents' semaphore waits end with an idle queue.
+            if let Err(e) = self.renderer.device.wait_idle() {
+                tracing::error!(error = %e, "waiting for the GPU before destroying windows failed");
             }
+            self.windows.clear();
         }
     }
 }

@@ -45,6 +45,7 @@ const SCENARIOS: &[Scenario] = &[
         no_display_is_an_error_naming_display,
     ),
     ("present_modes", present_modes),
+    ("dropped_frame_recovers", dropped_frame_recovers),
 ];
 
 fn main() -> ExitCode {
@@ -683,6 +684,38 @@ fn present_modes() -> TestResult {
     for id in [fifo, immediate, mailbox] {
         ctx.engine.destroy_window(id).map_err(|e| e.to_string())?;
     }
+    ctx.engine.shutdown().map_err(|e| e.to_string())
+}
+
+/// A window frame dropped after its image was acquired (never submitted): the next frame
+/// starts over with a new swapchain and acquire semaphores, without validation messages.
+fn dropped_frame_recovers() -> TestResult {
+    let mut ctx = Ctx::new()?;
+    let id = ctx.create(WindowDesc::new("dropped", 96, 64))?;
+    for _ in 0..3 {
+        ctx.pump();
+        ctx.render(id, [1.0; 4])?;
+    }
+    let frame = ctx.engine.begin_frame(id).map_err(|e| e.to_string())?;
+    ensure(frame.is_some(), || "the window should render".into())?;
+    drop(frame);
+    for _ in 0..5 {
+        ctx.pump();
+        ensure(ctx.render(id, [1.0; 4])?, || "skipped after a drop".into())?;
+    }
+    let window = ctx.engine.window(id).unwrap();
+    ensure(
+        window.frames_presented() == 8 && window.swapchain_recreations() == 1,
+        || {
+            format!(
+                "{} presented, {} recreations",
+                window.frames_presented(),
+                window.swapchain_recreations()
+            )
+        },
+    )?;
+    ctx.check_validation()?;
+    ctx.engine.destroy_window(id).map_err(|e| e.to_string())?;
     ctx.engine.shutdown().map_err(|e| e.to_string())
 }
 

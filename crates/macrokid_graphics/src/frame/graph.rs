@@ -84,6 +84,10 @@ pub(crate) const HDR_FORMAT: TextureFormat = TextureFormat::Rgba16Float;
 pub(crate) const DEPTH_FORMAT: TextureFormat = TextureFormat::Depth32Float;
 
 /// Where a frame graph's output goes.
+#[cfg_attr(
+    not(feature = "window"),
+    allow(dead_code, reason = "used by windows only")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Sink {
     /// Headless: `output` is imported and copied into the slot's read-back buffer.

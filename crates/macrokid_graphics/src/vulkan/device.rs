@@ -35,8 +35,16 @@ pub(super) struct DeviceShared {
     /// The header a pipeline cache of this device starts with (see `Adapter::cache_header`).
     pub(super) cache_header: [u8; 32],
     /// The physical device (surface queries).
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
     pub(super) physical: vk::PhysicalDevice,
     /// `VK_KHR_swapchain` functions when the instance has surfaces and the device the extension.
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
     pub(super) swapchain: Option<ash::khr::swapchain::Device>,
     /// Keeps the instance alive while the device exists.
     _instance: Arc<InstanceShared>,
@@ -128,6 +136,10 @@ pub(super) struct TextureInner {
 }
 
 /// The memory an image is bound to.
+#[cfg_attr(
+    not(feature = "window"),
+    allow(dead_code, reason = "used by windows only")
+)]
 enum ImageMemory {
     /// An allocation made for this image alone (`vmaCreateImage`).
     Own(vk_mem::Allocation),
@@ -168,6 +180,10 @@ impl TextureInner {
 impl TextureInner {
     /// Wraps an image of a swapchain of this device (`width × height`, `format`); dropping
     /// the wrapper leaves the image to its swapchain.
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
     pub(super) fn swapchain_image(
         shared: &Arc<DeviceShared>,
         image: vk::Image,
