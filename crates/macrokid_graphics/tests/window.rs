@@ -46,6 +46,7 @@ const SCENARIOS: &[Scenario] = &[
     ),
     ("present_modes", present_modes),
     ("dropped_frame_recovers", dropped_frame_recovers),
+    ("window_matches_headless", window_matches_headless),
 ];
 
 fn main() -> ExitCode {
@@ -384,10 +385,19 @@ fn ensure(condition: bool, message: impl FnOnce() -> String) -> TestResult {
     }
 }
 
-/// The pixel at `(x, y)` of X window `id` as RGB, read with `xwd` (XWD format, X11R7:
-/// a big-endian 100-byte header of 25 CARD32, the window name, `ncolors` 12-byte colour
-/// entries, then `bytes_per_line`-strided pixels in `byte_order`).
+/// The pixel at `(x, y)` of X window `id` as RGB.
 fn window_pixel(engine: &Engine, id: WindowId, x: u32, y: u32) -> Result<[u8; 3], String> {
+    let (width, height, pixels) = window_image(engine, id)?;
+    if x >= width || y >= height {
+        return Err(format!("({x}, {y}) is outside the {width}×{height} window"));
+    }
+    Ok(pixels[(y * width + x) as usize])
+}
+
+/// X window `id`'s contents as `(width, height, RGB pixels row by row)`, read with `xwd` (XWD
+/// format, X11R7: a big-endian 100-byte header of 25 CARD32, the window name, `ncolors`
+/// 12-byte colour entries, then `bytes_per_line`-strided pixels in `byte_order`).
+fn window_image(engine: &Engine, id: WindowId) -> Result<(u32, u32, Vec<[u8; 3]>), String> {
     use raw_window_handle::{HasWindowHandle as _, RawWindowHandle};
     let window = engine.window(id).ok_or("no such window")?;
     let xid = match window
@@ -416,19 +426,23 @@ fn window_pixel(engine: &Engine, id: WindowId, x: u32, y: u32) -> Result<[u8; 3]
     let (byte_order, bpp, stride) = (field(7), field(11), field(12) as usize);
     let masks = [field(14), field(15), field(16)];
     let ncolors = field(19) as usize;
-    if bpp != 32 || x >= width || y >= height {
-        return Err(format!(
-            "xwd image {width}×{height} at {bpp} bits per pixel; wanted ({x}, {y}) at 32"
-        ));
+    if bpp != 32 {
+        return Err(format!("xwd image at {bpp} bits per pixel, 32 expected"));
     }
-    let at = header + ncolors * 12 + y as usize * stride + x as usize * 4;
-    let bytes: [u8; 4] = d[at..at + 4].try_into().unwrap();
-    let pixel = if byte_order == 0 {
-        u32::from_le_bytes(bytes)
-    } else {
-        u32::from_be_bytes(bytes)
-    };
-    Ok(masks.map(|m| ((pixel & m) >> m.trailing_zeros()) as u8))
+    let mut pixels = Vec::with_capacity((width * height) as usize);
+    for y in 0..height as usize {
+        for x in 0..width as usize {
+            let at = header + ncolors * 12 + y * stride + x * 4;
+            let bytes: [u8; 4] = d[at..at + 4].try_into().unwrap();
+            let pixel = if byte_order == 0 {
+                u32::from_le_bytes(bytes)
+            } else {
+                u32::from_be_bytes(bytes)
+            };
+            pixels.push(masks.map(|m| ((pixel & m) >> m.trailing_zeros()) as u8));
+        }
+    }
+    Ok((width, height, pixels))
 }
 
 // --- scenarios ---------------------------------------------------------------------------
@@ -684,6 +698,74 @@ fn present_modes() -> TestResult {
     for id in [fifo, immediate, mailbox] {
         ctx.engine.destroy_window(id).map_err(|e| e.to_string())?;
     }
+    ctx.engine.shutdown().map_err(|e| e.to_string())
+}
+
+/// The window shows exactly what the headless target renders for the same scene: the X
+/// server's copy of the window (read with `xwd`) equals the read-back image, tolerance 0 per
+/// channel (both are the RGBA8 output of the same graph; the window's is blitted into a
+/// BGRA8 UNORM swapchain image, a lossless reordering).
+fn window_matches_headless() -> TestResult {
+    let mut ctx = Ctx::new()?;
+    let (width, height) = (64, 64); // the Ctx renderer's size
+    let id = ctx.create(WindowDesc::new("compare", width, height))?;
+    let camera = Camera::look_at(Vec3::new(2.0, 1.5, 2.5), Vec3::ZERO, 0.9, 1.0, 0.1, 10.0);
+    let instance = InstanceData::new(Mat4::from_rotation_y(0.6), [0.9, 0.5, 0.2, 1.0]);
+    let cube = ctx.cube;
+    for _ in 0..3 {
+        ctx.pump();
+        let mut frame = ctx
+            .engine
+            .begin_frame(id)
+            .map_err(|e| e.to_string())?
+            .ok_or("the window skipped a frame")?;
+        frame.set_view(camera);
+        frame
+            .upload_instances(&[instance])
+            .map_err(|e| e.to_string())?;
+        frame.draw_instanced(cube).map_err(|e| e.to_string())?;
+        frame.present().map_err(|e| e.to_string())?;
+    }
+    let mut frame = ctx
+        .engine
+        .renderer_mut()
+        .begin_frame()
+        .map_err(|e| e.to_string())?;
+    frame.set_view(camera);
+    frame
+        .upload_instances(&[instance])
+        .map_err(|e| e.to_string())?;
+    frame.draw_instanced(cube).map_err(|e| e.to_string())?;
+    let headless = frame.finish().map_err(|e| e.to_string())?;
+    ctx.engine
+        .renderer()
+        .device()
+        .wait_idle()
+        .map_err(|e| e.to_string())?;
+    let (w, h, shown) = window_image(&ctx.engine, id)?;
+    ensure((w, h) == (width, height), || {
+        format!("the window is {w}×{h}, {width}×{height} expected")
+    })?;
+    let differing = headless
+        .rgba
+        .chunks_exact(4)
+        .zip(&shown)
+        .filter(|(a, b)| a[..3] != b[..])
+        .count();
+    let drawn = headless
+        .rgba
+        .chunks_exact(4)
+        .filter(|p| p[..3] != [0, 0, 0])
+        .count();
+    ensure(drawn > 200, || format!("only {drawn} cube pixels headless"))?;
+    ensure(differing == 0, || {
+        format!(
+            "{differing} of {} pixels differ between window and headless",
+            w * h
+        )
+    })?;
+    ctx.check_validation()?;
+    ctx.engine.destroy_window(id).map_err(|e| e.to_string())?;
     ctx.engine.shutdown().map_err(|e| e.to_string())
 }
 
