@@ -176,6 +176,35 @@ impl<B: RenderBackend> FrameSlot<B> {
     }
 }
 
+/// Submits a window frame's command buffers: waits for the swapchain image's acquire
+/// semaphore, signals the timeline value and the image's present semaphore.
+pub(crate) type SubmitFn<'r, B> = Box<
+    dyn FnOnce(
+            &<B as RenderBackend>::Queue,
+            Vec<<B as RenderBackend>::CommandBuffer>,
+            (&<B as RenderBackend>::Fence, u64),
+        ) -> Result<(), DeviceError>
+        + Send
+        + Sync
+        + 'r,
+>;
+
+/// Presents a window frame's swapchain image after its submission.
+pub(crate) type PresentFn<'r, B> = Box<
+    dyn FnOnce(&<B as RenderBackend>::Queue, u64) -> Result<(), GraphicsError> + Send + Sync + 'r,
+>;
+
+/// Where a window frame draws: the window's frame graph (ending in `present`), its post pass,
+/// the acquired swapchain image, and how to submit and present it.
+pub(crate) struct FrameTarget<'r, B: RenderBackend> {
+    pub(crate) graph: &'r FrameGraph<B>,
+    pub(crate) post: Option<&'r crate::passes::PostPass<B>>,
+    pub(crate) image: (&'r B::Texture, &'r B::TextureView),
+    pub(crate) size: (u32, u32),
+    pub(crate) submit: SubmitFn<'r, B>,
+    pub(crate) present: PresentFn<'r, B>,
+}
+
 /// Proof that a frame was submitted; redeem it with [`Renderer::read_back`] before the same
 /// frame slot is reused ([`FRAMES_IN_FLIGHT`](crate::FRAMES_IN_FLIGHT) frames later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +233,10 @@ pub struct Frame<'r, B: RenderBackend> {
     next_chunk: usize,
     recorded: Mutex<Vec<(usize, B::CommandBuffer)>>,
     timings: FrameTimings,
+    /// `(width, height)` of the frame's targets.
+    size: (u32, u32),
+    /// The window the frame draws into; `None` for the headless output.
+    target: Option<FrameTarget<'r, B>>,
 }
 
 impl<'r, B: RenderBackend> Frame<'r, B> {
@@ -212,8 +245,14 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         slot: usize,
         number: u64,
         timings: FrameTimings,
+        target: Option<FrameTarget<'r, B>>,
     ) -> Frame<'r, B> {
+        let size = target
+            .as_ref()
+            .map_or((renderer.config.width, renderer.config.height), |t| t.size);
         Frame {
+            size,
+            target,
             renderer,
             slot,
             number,
@@ -352,7 +391,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             default_material: &r.default_material,
             registry: &r.registry,
             instances: slot.instances.as_ref(),
-            size: (r.config.width, r.config.height),
+            size: self.size,
             color_format: r.targets.geometry_format,
             camera: crate::passes::mesh_push_constants(&self.camera),
             instance_count: self.instance_count,
@@ -512,6 +551,16 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         self.submit_inner().map(|(ticket, _)| ticket)
     }
 
+    /// Submits a window frame (see [`Engine::begin_frame`](crate::window::Engine::begin_frame)):
+    /// renders the window's frame graph into the acquired swapchain image and presents it. On a
+    /// headless frame it is [`Frame::submit`] without the ticket (the image is not read back).
+    ///
+    /// # Errors
+    /// As [`Frame::submit`]; surface lost.
+    pub fn present(self) -> Result<(), GraphicsError> {
+        self.submit_inner().map(drop)
+    }
+
     /// [`Frame::submit`] followed by [`Renderer::read_back`]: waits for the GPU and returns
     /// the image.
     ///
@@ -530,6 +579,8 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             number,
             recorded,
             mut timings,
+            size: (width, height),
+            target,
             ..
         } = self;
         let mut recorded = recorded.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -541,17 +592,37 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         let r = &mut *renderer;
         let targets = &r.targets;
         let slot = &mut r.slots[slot_index];
-        let (width, height) = (r.config.width, r.config.height);
-        let fg = &r.frame_graph;
-        let queries = slot.queries.as_ref().map(|(q, _)| q);
+        // A window frame executes the window's graph (ending in `present`) without timestamps
+        // (the slot's queries are sized for the renderer's graph).
+        let (fg, post_pass, queries, mut hooks) = match target {
+            Some(t) => (t.graph, t.post, None, Some((t.image, t.submit, t.present))),
+            None => (
+                &r.frame_graph,
+                r.post_pass.as_ref(),
+                slot.queries.as_ref().map(|(q, _)| q),
+                None,
+            ),
+        };
         let query_count = slot.queries.as_ref().map_or(0, |(_, n)| *n);
         let readback = &slot.readback;
         let mut bindings = Bindings::new(&fg.compiled, &fg.transients);
-        bindings
-            .texture(fg.output, &targets.color, &targets.color_view)
-            .buffer(fg.readback_buffer, readback);
+        match &hooks {
+            Some(((image, view), ..)) => {
+                let swapchain = fg
+                    .swapchain
+                    .expect("a window's frame graph has a swapchain");
+                bindings.texture(swapchain, image, view);
+            }
+            None => {
+                let buffer = fg
+                    .readback_buffer
+                    .expect("a headless frame graph reads back");
+                bindings
+                    .texture(fg.output, &targets.color, &targets.color_view)
+                    .buffer(buffer, readback);
+            }
+        }
         let mut secondaries = Some(secondaries);
-        let post_pass = r.post_pass.as_ref();
         let mut callbacks = PassCallbacks::<B::CommandEncoder>::new(&fg.compiled);
         callbacks.set(fg.main, move |encoder| {
             if let Some(secondaries) = secondaries.take() {
@@ -573,34 +644,53 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 Ok(())
             });
         }
-        callbacks.set(fg.read_back, move |encoder| {
-            // SAFETY: outside rendering (a pass without attachments); the graph's barrier before
-            // the pass moved the output to TransferSrc and the read-back buffer
-            // (`width × height × 4` bytes) to TransferDst.
-            unsafe {
-                encoder.copy_texture_to_buffer(
-                    &targets.color,
-                    readback,
-                    &[BufferTextureCopy {
-                        buffer_offset: 0,
-                        origin: (0, 0),
-                        size: (width, height),
-                    }],
-                );
-            }
-            Ok(())
-        });
+        if let Some(pass) = fg.read_back {
+            callbacks.set(pass, move |encoder| {
+                // SAFETY: outside rendering (a pass without attachments); the graph's barrier
+                // before the pass moved the output to TransferSrc and the read-back buffer
+                // (`width × height × 4` bytes) to TransferDst.
+                unsafe {
+                    encoder.copy_texture_to_buffer(
+                        &targets.color,
+                        readback,
+                        &[BufferTextureCopy {
+                            buffer_offset: 0,
+                            origin: (0, 0),
+                            size: (width, height),
+                        }],
+                    );
+                }
+                Ok(())
+            });
+        }
+        if let (Some(pass), Some(((image, _), ..))) = (fg.present, &hooks) {
+            let output = fg
+                .transients
+                .get(fg.output)
+                .expect("a window's output is a transient of its graph")
+                .0;
+            let image: &B::Texture = image;
+            callbacks.set(pass, move |encoder| {
+                // SAFETY: outside rendering (a pass without attachments); the graph's barrier
+                // before the pass moved the output to TransferSrc and the swapchain image to
+                // TransferDst; both are `width × height` (the graph's size is the swapchain's).
+                unsafe { encoder.blit_texture(output, image, (width, height)) };
+                Ok(())
+            });
+        }
         let encoder = &mut slot.primary;
         // SAFETY: the primary encoder was reset by `begin_frame` (after the slot's last
         // submission completed) and is not recording. The imports are in the uses the graph
-        // declares at its start: the output in `Undefined` use (its contents are discarded; the
-        // first barrier waits for the TransferSrc use the previous frame left it in), the
-        // read-back buffer in HostRead (the host read of the slot's previous frame happened
-        // before this submission); the transients were allocated for this compiled graph and
-        // are used only by its executions, submitted in order on the renderer's one queue. The
-        // timestamp queries (`query_count` of them, the frame graph's) are reset first (the
-        // slot's previous submission, which wrote them, completed), and the slot has queries
-        // only when the adapter has timestamps. The callbacks above record what `new` allows.
+        // declares at its start: the output (or the swapchain image) in `Undefined` use (its
+        // contents are discarded; for the output, the first barrier waits for the TransferSrc
+        // use the previous frame left it in; a swapchain image is ordered by its acquire
+        // semaphore, which the submission waits for at all stages), the read-back buffer in
+        // HostRead (the host read of the slot's previous frame happened before this
+        // submission); the transients were allocated for this compiled graph and are used only
+        // by its executions, submitted in order on the renderer's one queue. The timestamp
+        // queries (`query_count` of them, the frame graph's) are reset first (the slot's
+        // previous submission, which wrote them, completed), and the slot has queries only
+        // when the adapter has timestamps. The callbacks above record what `new` allows.
         let cmd = unsafe {
             encoder.begin_encoding(Some("frame"))?;
             if let Some(q) = queries {
@@ -613,13 +703,35 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             drop(callbacks);
             encoder.end_encoding()?
         };
-        // SAFETY: `cmd` is a primary of this device, submitted once; the slot's encoders are
-        // reset only after waiting for the returned value (`begin_frame`); the barriers above
-        // order it after earlier frames and uploads on the queue.
-        let value = unsafe { r.timeline.submit(&r.queue, vec![cmd]) }?;
+        let value = match hooks.take() {
+            None => {
+                // SAFETY: `cmd` is a primary of this device, submitted once; the slot's encoders
+                // are reset only after waiting for the returned value (`begin_frame`); the
+                // barriers above order it after earlier frames and uploads on the queue.
+                let value = unsafe { r.timeline.submit(&r.queue, vec![cmd]) }?;
+                slot.pending = Some((number, timings));
+                value
+            }
+            Some((_, submit, present)) => {
+                let queue = &r.queue;
+                // SAFETY: as above; `submit` adds only the swapchain semaphores.
+                let value = unsafe {
+                    r.timeline
+                        .submit_with(|signal| submit(queue, vec![cmd], signal))
+                }?;
+                slot.pending = None;
+                slot.submitted = Some(value);
+                // Presenting can fail (surface lost) after the submission succeeded: the
+                // slot's submission is recorded first.
+                present(queue, value)?;
+                value
+            }
+        };
         slot.submitted = Some(value);
         timings.submit = start.elapsed();
-        slot.pending = Some((number, timings));
+        if let Some((_, t)) = &mut slot.pending {
+            t.submit = timings.submit;
+        }
         let ticket = FrameTicket {
             renderer: r.id,
             slot: slot_index,

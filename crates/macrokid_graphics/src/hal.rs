@@ -448,6 +448,13 @@ pub trait CommandEncoder<B: RenderBackend>: Send {
         dst: &B::Buffer,
         regions: &[BufferTextureCopy],
     );
+    /// Copies the whole of `src` into `dst` (both `size` = `(width, height)` texels), converting
+    /// between colour formats (e.g. RGBA8 into a BGRA8 swapchain image); nearest filtering.
+    ///
+    /// # Safety
+    /// Recording, outside rendering; `src` in [`TextureUse::TransferSrc`], `dst` in
+    /// [`TextureUse::TransferDst`]; both colour textures at least `size` large.
+    unsafe fn blit_texture(&mut self, src: &B::Texture, dst: &B::Texture, size: (u32, u32));
     /// Begins dynamic rendering into the attachments of `desc`.
     ///
     /// # Safety
@@ -617,6 +624,9 @@ pub struct InstanceDesc<'a> {
     pub app_name: &'a str,
     /// Enable the validation layer, synchronization validation and the counting messenger.
     pub validation: bool,
+    /// Enable the surface extensions (`VK_KHR_surface` and every platform surface extension
+    /// the loader offers) and, on the device, the swapchain extension, so windows can present.
+    pub surfaces: bool,
 }
 
 bitflags::bitflags! {

@@ -181,7 +181,7 @@ pub struct Renderer<B: RenderBackend> {
     pipeline_cache_loaded: bool,
     pub(crate) queue: B::Queue,
     pub(crate) device: B::Device,
-    instance: B::Instance,
+    pub(crate) instance: B::Instance,
     adapter: AdapterInfo,
     capabilities: Capabilities,
     pub(crate) config: RendererConfig,
@@ -211,6 +211,15 @@ impl<B: RenderBackend> Renderer<B> {
     /// [`EnvironmentError`](crate::EnvironmentError) when Vulkan, a driver, the validation
     /// layer or the requested adapter is missing; device failures.
     pub fn with_backend(config: RendererConfig) -> Result<Renderer<B>, GraphicsError> {
+        Self::create(config, false)
+    }
+
+    /// [`Renderer::with_backend`], with the surface and swapchain extensions enabled when
+    /// `surfaces` (the [`Engine`](crate::window::Engine) of windows).
+    pub(crate) fn create(
+        config: RendererConfig,
+        surfaces: bool,
+    ) -> Result<Renderer<B>, GraphicsError> {
         config.check()?;
         let env = std::env::var(ADAPTER_ENV)
             .ok()
@@ -223,6 +232,7 @@ impl<B: RenderBackend> Renderer<B> {
         let instance = B::Instance::init(&InstanceDesc {
             app_name: &config.app_name,
             validation: config.validation,
+            surfaces,
         })?;
         let adapter = instance.select_adapter(preference)?;
         let adapter_info = adapter.info();
@@ -248,6 +258,7 @@ impl<B: RenderBackend> Renderer<B> {
             height,
             config.clear_color,
             config.post_process.is_some(),
+            crate::frame::graph::Sink::ReadBack,
         )?;
         let targets = Targets {
             color_view: device.create_texture_view(&color, &TextureViewDesc { label: "output" })?,
@@ -397,6 +408,15 @@ impl<B: RenderBackend> Renderer<B> {
     /// Tests and examples should fail when [`ValidationCounts::total`] is non-zero.
     pub fn validation_counts(&self) -> ValidationCounts {
         self.instance.validation_counts()
+    }
+
+    /// The pipeline cache (for passes created outside the renderer, e.g. a window's post pass).
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
+    pub(crate) fn pipeline_cache(&self) -> &B::PipelineCache {
+        &self.pipeline_cache
     }
 
     /// The backend device (for HAL-level code and tests).
@@ -605,6 +625,15 @@ impl<B: RenderBackend> Renderer<B> {
     /// # Errors
     /// Device lost.
     pub fn begin_frame(&mut self) -> Result<Frame<'_, B>, GraphicsError> {
+        self.begin_frame_for(None)
+    }
+
+    /// [`Renderer::begin_frame`] into `target` (a window's swapchain image) instead of the
+    /// headless output when given.
+    pub(crate) fn begin_frame_for<'r>(
+        &'r mut self,
+        target: Option<crate::frame::FrameTarget<'r, B>>,
+    ) -> Result<Frame<'r, B>, GraphicsError> {
         let number = self.next_frame;
         let slot = (number % FRAMES_IN_FLIGHT as u64) as usize;
         let start = Instant::now();
@@ -618,7 +647,7 @@ impl<B: RenderBackend> Renderer<B> {
             wait: start.elapsed(),
             ..FrameTimings::default()
         };
-        Ok(Frame::new(self, slot, number, timings))
+        Ok(Frame::new(self, slot, number, timings, target))
     }
 
     /// Waits for a submitted frame and copies its image to host memory.

@@ -226,6 +226,18 @@ fn corrupt_model_is_a_clear_error() {
     assert_clean_failure(&output, "corrupt.glb");
 }
 
+#[test]
+fn window_without_display_is_a_clear_error() {
+    let out = scratch("no-display");
+    let output = Command::new(SHOWCASE)
+        .args(["--window", "--frames", "1", "--out"])
+        .arg(&out)
+        .env_remove("DISPLAY")
+        .output()
+        .expect("the showcase binary starts");
+    assert_clean_failure(&output, "DISPLAY is not set");
+}
+
 /// Starts a long headless run, sends `signal` once two frames exist, and checks the run ends
 /// cleanly: exit 0, the summary printed, every written PNG decodes, no partial file left.
 fn signal_ends_run_cleanly(name: &str, signal: &str) {

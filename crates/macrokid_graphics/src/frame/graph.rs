@@ -13,6 +13,11 @@
 //!   without one, `main` renders straight into `output`. The output is imported in
 //!   `Undefined` use and left in `TransferSrc`; the read-back buffer starts and ends in
 //!   `HostRead`. Every barrier and layout transition of a frame comes from the compiled graph.
+//!
+//!   A window's graph ([`Sink::Present`], one per window, recompiled when its swapchain is
+//!   recreated) has the same `main` and `post`, but `output` is a transient and the last pass
+//!   is `present`: it blits `output` into the imported `swapchain` image (imported in
+//!   `Undefined` use, left in `Present`), converting RGBA8 into the swapchain's format.
 //! - [`GraphTextures`]: the transients of one compiled graph, one texture per transient, all
 //!   occupants of a [`TextureSlot`](crate::graph::TextureSlot) bound to one allocation
 //!   ([`Device::create_aliased_textures`]); created once and reused by every execution.
@@ -43,12 +48,17 @@ pub(crate) struct FrameGraph<B: RenderBackend> {
     pub(crate) main: PassId,
     /// The post pass, when configured.
     pub(crate) post: Option<PassId>,
-    /// The copy of the output into the frame slot's read-back buffer.
-    pub(crate) read_back: PassId,
+    /// The copy of the output into the frame slot's read-back buffer ([`Sink::ReadBack`]).
+    pub(crate) read_back: Option<PassId>,
+    /// The blit of the output into the swapchain image ([`Sink::Present`]).
+    pub(crate) present: Option<PassId>,
+    /// The imported swapchain image ([`Sink::Present`]).
+    pub(crate) swapchain: Option<TextureHandle>,
     /// The imported output image (the renderer's colour target).
     pub(crate) output: TextureHandle,
-    /// The imported read-back buffer (one per frame slot, bound per execution).
-    pub(crate) readback_buffer: BufferHandle,
+    /// The imported read-back buffer (one per frame slot, bound per execution;
+    /// [`Sink::ReadBack`]).
+    pub(crate) readback_buffer: Option<BufferHandle>,
     /// The HDR target the post pass samples, when there is one.
     pub(crate) hdr: Option<TextureHandle>,
 }
@@ -58,9 +68,11 @@ pub(crate) struct FrameGraphDecl {
     pub(crate) graph: RenderGraph,
     pub(crate) main: PassId,
     pub(crate) post: Option<PassId>,
-    pub(crate) read_back: PassId,
+    pub(crate) read_back: Option<PassId>,
+    pub(crate) present: Option<PassId>,
+    pub(crate) swapchain: Option<TextureHandle>,
     pub(crate) output: TextureHandle,
-    pub(crate) readback_buffer: BufferHandle,
+    pub(crate) readback_buffer: Option<BufferHandle>,
     pub(crate) hdr: Option<TextureHandle>,
 }
 
@@ -71,24 +83,59 @@ pub(crate) const HDR_FORMAT: TextureFormat = TextureFormat::Rgba16Float;
 /// Format of the depth target.
 pub(crate) const DEPTH_FORMAT: TextureFormat = TextureFormat::Depth32Float;
 
+/// Where a frame graph's output goes.
+#[cfg_attr(
+    not(feature = "window"),
+    allow(dead_code, reason = "used by windows only")
+)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sink {
+    /// Headless: `output` is imported and copied into the slot's read-back buffer.
+    ReadBack,
+    /// A window: `output` is a transient blitted into the imported swapchain image of this
+    /// format, which ends in `Present` use.
+    Present(TextureFormat),
+}
+
 /// Declares the frame graph of a `width × height` renderer clearing to `clear` (linear RGBA),
-/// with or without a post pass (see the [module documentation](self)).
-pub(crate) fn declare(width: u32, height: u32, clear: [f32; 4], post: bool) -> FrameGraphDecl {
+/// with or without a post pass, ending in `sink` (see the [module documentation](self)).
+pub(crate) fn declare(
+    width: u32,
+    height: u32,
+    clear: [f32; 4],
+    post: bool,
+    sink: Sink,
+) -> FrameGraphDecl {
     use graph::{LoadOp, StoreOp, TextureDesc};
     let mut g = RenderGraph::new();
-    let output = g.import_texture(
-        "output",
-        TextureDesc::new(width, height, OUTPUT_FORMAT),
-        TextureImport::new(TextureUse::Undefined, TextureUse::TransferSrc),
-    );
-    let readback_buffer = g.import_buffer(
-        "read-back",
-        BufferImport {
-            size: u64::from(width) * u64::from(height) * 4,
-            initial: Some(BufferUse::HostRead),
-            final_use: Some(BufferUse::HostRead),
-        },
-    );
+    let output = match sink {
+        Sink::ReadBack => g.import_texture(
+            "output",
+            TextureDesc::new(width, height, OUTPUT_FORMAT),
+            TextureImport::new(TextureUse::Undefined, TextureUse::TransferSrc),
+        ),
+        Sink::Present(_) => {
+            g.create_texture("output", TextureDesc::new(width, height, OUTPUT_FORMAT))
+        }
+    };
+    let readback_buffer = (sink == Sink::ReadBack).then(|| {
+        g.import_buffer(
+            "read-back",
+            BufferImport {
+                size: u64::from(width) * u64::from(height) * 4,
+                initial: Some(BufferUse::HostRead),
+                final_use: Some(BufferUse::HostRead),
+            },
+        )
+    });
+    let swapchain = match sink {
+        Sink::ReadBack => None,
+        Sink::Present(format) => Some(g.import_texture(
+            "swapchain",
+            TextureDesc::new(width, height, format),
+            TextureImport::new(TextureUse::Undefined, TextureUse::Present),
+        )),
+    };
     let depth = g.create_texture("depth", TextureDesc::new(width, height, DEPTH_FORMAT));
     let hdr = post.then(|| g.create_texture("hdr", TextureDesc::new(width, height, HDR_FORMAT)));
     let main = g
@@ -102,16 +149,25 @@ pub(crate) fn declare(width: u32, height: u32, clear: [f32; 4], post: bool) -> F
             .color_attachment(output, LoadOp::DontCare, StoreOp::Store)
             .id()
     });
-    let read_back = g
-        .add_pass("read-back")
-        .texture(output, TextureUse::TransferSrc)
-        .buffer(readback_buffer, BufferUse::TransferDst)
-        .id();
+    let read_back = readback_buffer.map(|buffer| {
+        g.add_pass("read-back")
+            .texture(output, TextureUse::TransferSrc)
+            .buffer(buffer, BufferUse::TransferDst)
+            .id()
+    });
+    let present = swapchain.map(|swapchain| {
+        g.add_pass("present")
+            .texture(output, TextureUse::TransferSrc)
+            .texture(swapchain, TextureUse::TransferDst)
+            .id()
+    });
     FrameGraphDecl {
         graph: g,
         main,
         post,
         read_back,
+        present,
+        swapchain,
         output,
         readback_buffer,
         hdr,
@@ -119,18 +175,16 @@ pub(crate) fn declare(width: u32, height: u32, clear: [f32; 4], post: bool) -> F
 }
 
 impl<B: RenderBackend> FrameGraph<B> {
-    /// Declares and compiles the frame graph and allocates its transients on `device`.
-    ///
-    /// # Errors
-    /// [`GraphicsError::Graph`] when the graph does not compile (a renderer bug); out-of-memory.
+    /// Declares ([`declare`]) and compiles the frame graph and allocates its transients.
     pub(crate) fn new(
         device: &B::Device,
         width: u32,
         height: u32,
         clear: [f32; 4],
         post: bool,
+        sink: Sink,
     ) -> Result<Self, GraphicsError> {
-        let decl = declare(width, height, clear, post);
+        let decl = declare(width, height, clear, post, sink);
         let compiled = decl.graph.compile()?;
         let transients = GraphTextures::new(device, &compiled)?;
         Ok(FrameGraph {
@@ -139,13 +193,14 @@ impl<B: RenderBackend> FrameGraph<B> {
             main: decl.main,
             post: decl.post,
             read_back: decl.read_back,
+            present: decl.present,
+            swapchain: decl.swapchain,
             output: decl.output,
             readback_buffer: decl.readback_buffer,
             hdr: decl.hdr,
         })
     }
 
-    /// Timestamp queries one execution writes: two per kept pass.
     pub(crate) fn query_count(&self) -> u32 {
         query_count(&self.compiled)
     }

@@ -363,6 +363,40 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         };
     }
 
+    unsafe fn blit_texture(&mut self, src: &Texture, dst: &Texture, size: (u32, u32)) {
+        let corner = vk::Offset3D {
+            x: i32::try_from(size.0).unwrap_or(i32::MAX),
+            y: i32::try_from(size.1).unwrap_or(i32::MAX),
+            z: 1,
+        };
+        let layers = |t: &Texture| vk::ImageSubresourceLayers {
+            aspect_mask: conv::subresource_range(t.inner.format).aspect_mask,
+            mip_level: 0,
+            base_array_layer: 0,
+            layer_count: 1,
+        };
+        let regions = [vk::ImageBlit2::default()
+            .src_subresource(layers(src))
+            .src_offsets([vk::Offset3D::default(), corner])
+            .dst_subresource(layers(dst))
+            .dst_offsets([vk::Offset3D::default(), corner])];
+        let info = vk::BlitImageInfo2::default()
+            .src_image(src.inner.image)
+            .src_image_layout(vk::ImageLayout::TRANSFER_SRC_OPTIMAL)
+            .dst_image(dst.inner.image)
+            .dst_image_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
+            .regions(&regions)
+            .filter(vk::Filter::NEAREST);
+        let rec = self.inner.rec();
+        rec.keep_alive.push(Arc::clone(&src.inner) as KeepAlive);
+        rec.keep_alive.push(Arc::clone(&dst.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording outside rendering; `src` in TransferSrc (TRANSFER_SRC_OPTIMAL),
+        // `dst` in TransferDst (TRANSFER_DST_OPTIMAL), both at least `size` (caller contract);
+        // `info` points to locals alive for the call.
+        unsafe { self.inner.shared.raw.cmd_blit_image2(cmd, &info) };
+    }
+
     unsafe fn begin_rendering(&mut self, desc: &RenderingDesc<'_, Vulkan>) {
         let colors: Vec<_> = desc
             .color_attachments

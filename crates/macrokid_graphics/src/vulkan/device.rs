@@ -34,6 +34,18 @@ pub(super) struct DeviceShared {
     pub(super) debug_utils: Option<ash::ext::debug_utils::Device>,
     /// The header a pipeline cache of this device starts with (see `Adapter::cache_header`).
     pub(super) cache_header: [u8; 32],
+    /// The physical device (surface queries).
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
+    pub(super) physical: vk::PhysicalDevice,
+    /// `VK_KHR_swapchain` functions when the instance has surfaces and the device the extension.
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
+    pub(super) swapchain: Option<ash::khr::swapchain::Device>,
     /// Keeps the instance alive while the device exists.
     _instance: Arc<InstanceShared>,
 }
@@ -49,6 +61,8 @@ impl DeviceShared {
         push_descriptor: Option<ash::khr::push_descriptor::Device>,
         debug_utils: Option<ash::ext::debug_utils::Device>,
         cache_header: [u8; 32],
+        physical: vk::PhysicalDevice,
+        swapchain: Option<ash::khr::swapchain::Device>,
     ) -> DeviceShared {
         DeviceShared {
             raw,
@@ -58,6 +72,8 @@ impl DeviceShared {
             push_descriptor,
             debug_utils,
             cache_header,
+            physical,
+            swapchain,
             _instance: instance,
         }
     }
@@ -120,11 +136,17 @@ pub(super) struct TextureInner {
 }
 
 /// The memory an image is bound to.
+#[cfg_attr(
+    not(feature = "window"),
+    allow(dead_code, reason = "used by windows only")
+)]
 enum ImageMemory {
     /// An allocation made for this image alone (`vmaCreateImage`).
     Own(vk_mem::Allocation),
     /// An allocation shared with other images that alias it (`Device::create_aliased_textures`).
     Shared(Arc<SharedAllocation>),
+    /// A swapchain image: owned (and destroyed) by its swapchain, not by this texture.
+    Swapchain,
 }
 
 /// One allocation that several images are bound to; freed when the last of them is destroyed.
@@ -148,9 +170,35 @@ impl TextureInner {
         let allocation = match &self.memory {
             ImageMemory::Own(a) => a,
             ImageMemory::Shared(s) => &s.allocation,
+            ImageMemory::Swapchain => return (0, 0),
         };
         let info = self.shared.allocator.get_allocation_info(allocation);
         (info.device_memory.as_raw(), info.offset)
+    }
+}
+
+impl TextureInner {
+    /// Wraps an image of a swapchain of this device (`width × height`, `format`); dropping
+    /// the wrapper leaves the image to its swapchain.
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
+    pub(super) fn swapchain_image(
+        shared: &Arc<DeviceShared>,
+        image: vk::Image,
+        format: TextureFormat,
+        width: u32,
+        height: u32,
+    ) -> TextureInner {
+        TextureInner {
+            shared: Arc::clone(shared),
+            image,
+            memory: ImageMemory::Swapchain,
+            format,
+            width,
+            height,
+        }
     }
 }
 
@@ -165,6 +213,8 @@ impl Drop for TextureInner {
                     self.shared.allocator.destroy_image(self.image, allocation)
                 }
                 ImageMemory::Shared(_) => self.shared.raw.destroy_image(self.image, None),
+                // The swapchain destroys its images.
+                ImageMemory::Swapchain => {}
             }
         };
     }

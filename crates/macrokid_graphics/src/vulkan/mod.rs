@@ -30,6 +30,8 @@ mod command;
 mod conv;
 mod device;
 mod instance;
+#[cfg(feature = "window")]
+pub(crate) mod swapchain;
 
 use std::sync::Arc;
 
@@ -38,6 +40,8 @@ use ash::vk;
 use crate::{DeviceError, EnvironmentError, GraphicsError};
 
 pub use instance::ValidationCounter;
+#[cfg(feature = "window")]
+pub use swapchain::PresentMode;
 
 /// The Vulkan backend marker type: `Renderer<Vulkan>`.
 #[derive(Debug, Clone, Copy, Default)]

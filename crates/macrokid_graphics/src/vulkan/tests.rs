@@ -13,6 +13,7 @@ fn open(name: &str) -> (Instance, Device, Queue) {
     let instance = Instance::init(&InstanceDesc {
         app_name: name,
         validation: true,
+        surfaces: false,
     })
     .unwrap_or_else(|e| panic!("this test needs lavapipe and the validation layer: {e}"));
     let adapter = instance.select_adapter(None).unwrap();
