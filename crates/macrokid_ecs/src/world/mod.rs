@@ -21,6 +21,8 @@ use crate::storage::{
     ResourceSlot,
 };
 
+mod run;
+
 /// Where a bundle type's components go: its table and, per tuple element,
 /// the column index there.
 struct BundleInfo {
@@ -63,7 +65,7 @@ pub struct World {
     resources: TypeIdMap<TypeId, ResourceSlot>,
     query_cache: Mutex<HashMap<QueryKey, CachedMatches>>,
     pub(crate) command_buffers: Vec<Mutex<CommandBuffer>>,
-    pub(crate) failed_commands: u64,
+    failed_commands: u64,
     /// The command buffer `run_system` reuses.
     pub(crate) spare_buffer: CommandBuffer,
     /// The id list `spawn` reuses.
@@ -550,6 +552,25 @@ impl World {
     /// Whether a resource of type `T` is present.
     pub fn has_resource<T: Resource>(&self) -> bool {
         self.resources.contains_key(&TypeId::of::<T>())
+    }
+
+    /// Applies and empties `buffer`, in recording order: the same as
+    /// [`CommandBuffer::apply`]. Returns how many commands failed (each is
+    /// logged and also counted in
+    /// [`failed_command_count`](Self::failed_command_count)).
+    pub fn apply_commands(&mut self, buffer: &mut CommandBuffer) -> usize {
+        buffer.apply(self)
+    }
+
+    /// How many deferred commands failed to apply over the life of this
+    /// world (stale entities, missing components).
+    pub fn failed_command_count(&self) -> u64 {
+        self.failed_commands
+    }
+
+    /// Adds `failed` to [`failed_command_count`](Self::failed_command_count).
+    pub(crate) fn count_failed_commands(&mut self, failed: usize) {
+        self.failed_commands += failed as u64;
     }
 
     /// The table and row of a live entity.
