@@ -15,7 +15,7 @@ use crate::component::{Component, Resource};
 use crate::entity::Entity;
 use crate::error::EcsError;
 use crate::query::{DeclaredIn, FilterDeclaredIn, QueryBorrow};
-use crate::storage::{guarded_mut, guarded_ref, Ref, RefMut};
+use crate::storage::{guarded_slot_mut, guarded_slot_ref, Ref, RefMut};
 use crate::world::World;
 
 /// What a system returns: `Ok(())` or any error, which the scheduler wraps
@@ -228,8 +228,8 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
     where
         S: Reads<T>,
     {
-        let (table, row) = self.world.locate(entity)?;
-        guarded_ref::<T>(self.world.components(), table, row, self.name).ok_or(
+        let slot = self.world.slot_of::<T>(entity)?;
+        guarded_slot_ref::<T>(self.world.components(), slot, self.name).ok_or(
             EcsError::MissingComponent {
                 entity,
                 component: std::any::type_name::<T>(),
@@ -248,8 +248,8 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
     where
         S: Writes<T>,
     {
-        let (table, row) = self.world.locate(entity)?;
-        guarded_mut::<T>(self.world.components(), table, row, self.ticks, self.name).ok_or(
+        let slot = self.world.slot_of::<T>(entity)?;
+        guarded_slot_mut::<T>(self.world.components(), slot, self.ticks, self.name).ok_or(
             EcsError::MissingComponent {
                 entity,
                 component: std::any::type_name::<T>(),

@@ -35,6 +35,7 @@ mod borrow;
 mod column;
 mod fetch;
 mod resource;
+mod sparse;
 mod view;
 
 pub use archetype::ComponentType;
@@ -44,9 +45,13 @@ pub(crate) use column::{column_slice, typed_mut};
 pub use column::{ErasedColumn, TypedColumn};
 pub(crate) use fetch::Cursor;
 pub use fetch::{
-    AddedFetch, ChangedFetch, EntityFetch, Fetch, FilterFetch, HasFetch, OptionFetch, ReadFetch,
-    TicksFetch, WriteFetch,
+    AddedFetch, Branch, ChangedFetch, EntityFetch, Fetch, FilterFetch, HasFetch, OptionFetch,
+    OrFetch, ReadFetch, RowCheck, SparseFilter, TicksFetch, WriteFetch,
 };
 pub(crate) use resource::ResourceSlot;
+pub use sparse::SparseRows;
+pub(crate) use sparse::{SparseSet, SparseSets};
 pub use view::TableView;
-pub(crate) use view::{guarded_mut, guarded_ref, Components, QueryState, Views};
+pub(crate) use view::{
+    guarded_slot_mut, guarded_slot_ref, Components, QueryState, Slot, SparseQuery, Views,
+};
