@@ -49,7 +49,9 @@
 //! rows; a resource is the MessagePack encoding of its value. Tables are in
 //! the world's table order, rows in table order, so that a restored world
 //! iterates its queries in the same order as the original. Sparse sets are
-//! sorted by name; a restored world gives each of them sparse-set storage
+//! sorted by name, one per registered sparse type (empty ones included, so
+//! the choice of storage survives); a restored world gives each of them
+//! sparse-set storage
 //! (types registered sparse here but absent from the snapshot stay sparse
 //! and empty).
 //!
@@ -678,6 +680,8 @@ pub(crate) fn write(
     resources.sort_by(|a, b| a.name.cmp(&b.name));
     let mut sparse = Vec::new();
     for set in world.sparse.values() {
+        // An empty set of a registered type is written too, so that the
+        // restored world keeps its sparse-set storage.
         let Some(codec) = registry.component(set.component().type_id) else {
             if set.len() == 0 {
                 continue;
@@ -1135,4 +1139,56 @@ pub(crate) fn hash(registry: &SnapshotRegistry, world: &WorldParts<'_>) -> u64 {
         }
     }
     hasher.digest()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The body of format version 1 (no sparse sets).
+    #[derive(Serialize)]
+    struct BodyV1 {
+        entities: EntityTable,
+        tables: Vec<TableRecord>,
+        resources: Vec<NamedBytes>,
+    }
+
+    fn framed(version: u32, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&version.to_le_bytes());
+        out.push(NATIVE_BYTE_ORDER);
+        out.extend_from_slice(&[0; 3]);
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&xxh3_64(body).to_le_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn version_1_snapshots_are_read_and_unknown_versions_refused() {
+        let body = BodyV1 {
+            entities: EntityTable {
+                generations: vec![0],
+                free: vec![],
+            },
+            tables: vec![TableRecord {
+                entities: vec![Entity::new(0, 0).to_bits()],
+                columns: vec![],
+            }],
+            resources: vec![],
+        };
+        let body = rmp_serde::to_vec_named(&body).unwrap();
+        let registry = SnapshotRegistry::new();
+        let restored = read(&registry, &framed(1, &body), Tick::new(1)).unwrap();
+        assert_eq!(restored.entities.len(), 1);
+        assert!(restored.sparse.is_empty());
+        assert!(matches!(
+            read(&registry, &framed(3, &body), Tick::new(1)),
+            Err(SnapshotError::UnsupportedVersion {
+                found: 3,
+                supported: SNAPSHOT_FORMAT_VERSION
+            })
+        ));
+    }
 }

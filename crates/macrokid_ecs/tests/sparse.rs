@@ -255,12 +255,13 @@ fn build(sparse: bool, order: u8) -> World {
     }
     *world.snapshot_registry_mut() = registry();
     let es: [Entity; 6] = std::array::from_fn(|i| world.spawn((Pos(i as f32),)));
-    let steps: Vec<Box<dyn Fn(&mut World)>> = vec![
+    type Step = Box<dyn Fn(&mut World)>;
+    let steps: Vec<Step> = vec![
         Box::new(move |w| w.insert(es[1], Selected(1)).unwrap()),
         Box::new(move |w| w.insert(es[2], Tag).unwrap()),
         Box::new(move |w| w.insert(es[4], Selected(4)).unwrap()),
         Box::new(move |w| w.insert(es[4], Vel(2.0)).unwrap()),
-        Box::new(move |w| w.insert(es[5], (Selected(9),).0).unwrap()),
+        Box::new(move |w| w.insert(es[5], Selected(9)).unwrap()),
     ];
     let order: Vec<usize> = match order {
         0 => vec![0, 1, 2, 3, 4],

@@ -1161,3 +1161,39 @@ impl World {
         Ok(world)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct Pos(u32);
+    #[derive(Debug, PartialEq)]
+    struct Selected;
+
+    #[test]
+    fn sparse_components_leave_the_table_and_row_unchanged() {
+        let mut world = World::new();
+        world.register_sparse::<Selected>().unwrap();
+        let es: Vec<Entity> = (0..4).map(|i| world.spawn((Pos(i),))).collect();
+        let before: Vec<Location> = es
+            .iter()
+            .map(|&e| world.entities.location(e).unwrap())
+            .collect();
+        world.insert(es[1], Selected).unwrap();
+        world.insert(es[0], Selected).unwrap();
+        world.remove::<Selected>(es[1]).unwrap();
+        let after: Vec<Location> = es
+            .iter()
+            .map(|&e| world.entities.location(e).unwrap())
+            .collect();
+        assert_eq!(before, after);
+        assert!(world.has::<Selected>(es[0]) && !world.has::<Selected>(es[1]));
+        // A table component moves the entity to another table.
+        world.insert(es[2], 1_u8).unwrap();
+        assert_ne!(
+            world.entities.location(es[2]).unwrap().archetype,
+            before[2].archetype
+        );
+    }
+}
