@@ -305,6 +305,14 @@ fn run(args: &Args) -> Result<(), String> {
     // `--threads` (see `macrokid_ecs::snapshot` for what it covers).
     println!("world hash: {:#018x}", world.hash());
     println!(
+        "respawned: {}, selected now: {}, positions changed in the last tick: {}",
+        world
+            .resource::<sim::Spawner>()
+            .map_or(0, |spawner| spawner.respawned),
+        world.query_ref::<&sim::Selected>().len(),
+        world.resource::<sim::Moved>().map_or(0, |moved| moved.0),
+    );
+    println!(
         "wrote {frames_done} frames to {}; validation messages: {messages}",
         args.out.display()
     );
