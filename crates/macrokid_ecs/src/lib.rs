@@ -5,7 +5,9 @@
 //! (one table per component set, one `Vec` column per component type),
 //! resources (one value per type), queries (sequential and parallel on
 //! rayon) and deferred [`CommandBuffer`]s that systems fill and the world
-//! applies between stages in a fixed order.
+//! applies between stages in a fixed order. A component type can opt into
+//! sparse-set storage instead of tables ([`World::register_sparse`]), for
+//! components added and removed often.
 //!
 //! ```
 //! use macrokid_ecs::prelude::*;

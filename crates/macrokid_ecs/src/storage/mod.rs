@@ -24,6 +24,15 @@
 //! Rows are walked through [`fetch::Cursor`], which fetches each row once
 //! and never past the end of its table.
 //!
+//! Sparse sets ([`sparse::SparseSet`]) keep a component type's values
+//! outside the tables, densely, under the same borrow flag of the type. A
+//! query reaches them row by row through the row's entity (its dense
+//! index): each entity is one row of one table and has one dense index, so
+//! rows handed out as `&mut` never share an element. Because one query
+//! walks a set once per table view, writers get raw pointers to the dense
+//! values (never a `&mut [T]` over the whole set, which would alias items
+//! handed out for an earlier table).
+//!
 //! Everything that changes a table's shape (push, swap-remove, moving rows)
 //! takes `&mut`. Where that drops components (despawn, clear), the entity
 //! bookkeeping is done first and the columns are emptied through
