@@ -14,19 +14,29 @@ use crate::entity::Entity;
 /// column (where row `r` of the table is row `r` of the column).
 type Lookup<'a> = Option<SparseRows<'a>>;
 
-/// The index into the values of row `row`: the row itself for a column,
-/// the entity's dense index for a sparse set.
+/// The index into the values of row `row`: the row itself for a column
+/// (where the caller keeps `row < len == values`), the entity's dense index
+/// for a sparse set (checked against `values` here, so the table path of a
+/// hot loop carries no extra check).
 ///
 /// # Panics
 /// When a sparse lookup finds no component for the row (a query invariant:
-/// rows without it are filtered out before they are fetched).
+/// rows without it are filtered out before they are fetched), or a dense
+/// index is out of range (a storage invariant).
 #[inline(always)]
-fn value_index(lookup: &Lookup<'_>, row: usize) -> usize {
+fn value_index(lookup: &Lookup<'_>, row: usize, values: usize) -> usize {
     match lookup {
         None => row,
-        Some(rows) => rows.dense(row).unwrap_or_else(|| {
-            panic!("query invariant broken: a fetched row lacks its sparse component")
-        }),
+        Some(rows) => {
+            let dense = rows.dense(row).unwrap_or_else(|| {
+                panic!("query invariant broken: a fetched row lacks its sparse component")
+            });
+            assert!(
+                dense < values,
+                "storage invariant broken: dense index out of range"
+            );
+            dense
+        }
     }
 }
 
@@ -164,13 +174,9 @@ impl<'a, T: Sync> Fetch for ReadFetch<'a, T> {
     #[inline(always)]
     unsafe fn get(&mut self, row: usize) -> &'a T {
         debug_assert!(row < self.len);
-        let index = value_index(&self.lookup, row);
-        assert!(
-            index < self.values,
-            "storage invariant broken: dense index out of range"
-        );
-        // SAFETY: `index < values`, the number of values behind `ptr`; the
-        // values are borrowed shared for `'a` (the fetch was made from a
+        let index = value_index(&self.lookup, row, self.values);
+        // SAFETY: `index < values`, the number of values behind `ptr` (for a
+        // column `index == row < len == values`); the values are borrowed shared for `'a` (the fetch was made from a
         // `&'a [T]`).
         unsafe { &*self.ptr.add(index) }
     }
@@ -304,12 +310,9 @@ impl<'a, T: Send> Fetch for WriteFetch<'a, T> {
     #[inline(always)]
     unsafe fn get(&mut self, row: usize) -> Mut<'a, T> {
         debug_assert!(row < self.len);
-        let index = value_index(&self.lookup, row);
-        assert!(
-            index < self.values,
-            "storage invariant broken: dense index out of range"
-        );
-        // SAFETY: `index < values`; the caller fetches each row once, and
+        let index = value_index(&self.lookup, row, self.values);
+        // SAFETY: `index < values` (for a column `index == row < len ==
+        // values`); the caller fetches each row once, and
         // distinct rows have distinct indices (a column's rows are its
         // indices; a sparse set's rows are distinct entities with distinct
         // dense indices), so these `&mut` are the only references to that
@@ -441,13 +444,17 @@ impl<'a> TicksFetch<'a> {
     fn read(&self, row: usize) -> Option<ComponentTicks> {
         assert!(row < self.len, "tick row out of range");
         let index = match &self.lookup {
+            // `row < len == values` for a column.
             None => row,
-            Some(lookup) => lookup.dense(row)?,
+            Some(lookup) => {
+                let dense = lookup.dense(row)?;
+                assert!(
+                    dense < self.values,
+                    "storage invariant broken: dense index out of range"
+                );
+                dense
+            }
         };
-        assert!(
-            index < self.values,
-            "storage invariant broken: dense index out of range"
-        );
         // SAFETY: `index < values`, and by the contract of `new`/`sparse`
         // nothing writes this element now; the read copies it out.
         Some(unsafe { self.ptr.add(index).read() })

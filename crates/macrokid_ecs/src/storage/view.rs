@@ -711,6 +711,80 @@ mod tests {
         assert!(flag.is_free());
     }
 
+    /// Items of a sparse component from two tables, all alive at once and
+    /// written through: the raw-pointer scheme of sparse write fetches
+    /// (checked for aliasing under Miri).
+    #[test]
+    fn sparse_writes_from_several_tables_coexist() {
+        use crate::change::Tick;
+        use crate::storage::fetch::Cursor;
+        let (mut first, mut components) = table_with(&[(1, 10), (2, 20), (3, 30)]);
+        let mut second = Archetype::new(&[ComponentType::of::<u32>()]);
+        for (i, v) in [4_u32, 5].into_iter().enumerate() {
+            second.column_vec_mut::<u32>(0).push(v);
+            second.push_entity(Entity::new(10 + i as u32, 0));
+        }
+        first.fill_ticks(Tick::new(0));
+        let sparse_type = ComponentType::of::<u16>();
+        components.register(&sparse_type);
+        let mut set = SparseSet::new(sparse_type);
+        for (e, v) in [
+            (Entity::new(2, 0), 200_u16),
+            (Entity::new(10, 0), 1000),
+            (Entity::new(0, 0), 0),
+        ] {
+            set.insert(e, v, Tick::new(1));
+        }
+        let mut sets = SparseSets::default();
+        sets.insert(TypeId::of::<u16>(), set);
+        let tables = [first, second];
+        let mut access = AccessList::default();
+        access.add::<u16>(Mode::Write);
+        access.add::<u32>(Mode::Read);
+        let access = access.validate("q");
+        let sparse = SparseQuery {
+            sets: &sets,
+            required: vec![TypeId::of::<u16>()],
+            excluded: Vec::new(),
+        };
+        let mut state = QueryState::new(
+            &tables,
+            sparse,
+            &components,
+            access,
+            Arc::from([0, 1]),
+            TICKS,
+            "test",
+        );
+        let mut items = Vec::new();
+        for mut view in state.views() {
+            let rows = view.len();
+            let filter = view.sparse_filter();
+            let fetch = (
+                view.write_fetch::<u16>().unwrap(),
+                ReadFetch::new(view.read::<u32>().unwrap()),
+            );
+            let mut cursor = Cursor::filtered(fetch, filter, rows);
+            while let Some(item) = cursor.next() {
+                items.push(item);
+            }
+        }
+        assert_eq!(items.len(), 3);
+        for (value, base) in &mut items {
+            **value += **base as u16;
+        }
+        drop(items);
+        drop(state);
+        let set = &sets[&TypeId::of::<u16>()];
+        assert_eq!(set.get::<u16>(Entity::new(0, 0)), Some(&1));
+        assert_eq!(set.get::<u16>(Entity::new(2, 0)), Some(&203));
+        assert_eq!(set.get::<u16>(Entity::new(10, 0)), Some(&1004));
+        assert_eq!(
+            set.ticks_of(Entity::new(2, 0)).unwrap().changed,
+            TICKS.this_run
+        );
+    }
+
     #[test]
     #[should_panic(expected = "did not declare")]
     fn undeclared_columns_are_refused() {
