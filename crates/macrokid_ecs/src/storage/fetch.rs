@@ -85,6 +85,25 @@ pub trait Fetch: Send + Sized {
     fn present(&self, _row: usize) -> bool {
         true
     }
+
+    /// Whether every part reads table columns only (no sparse lookup), so
+    /// that [`get_dense`](Self::get_dense) may be used.
+    #[inline(always)]
+    fn is_dense(&self) -> bool {
+        true
+    }
+
+    /// The item of row `row` of a dense fetch: as [`get`](Self::get) without
+    /// the per-row choice between column and sparse set, so that hot loops
+    /// over tables compile as before sparse sets existed.
+    ///
+    /// # Safety
+    /// As [`get`](Self::get), and [`is_dense`](Self::is_dense) is `true`.
+    #[inline(always)]
+    unsafe fn get_dense(&mut self, row: usize) -> Self::Item {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.get(row) }
+    }
 }
 
 /// Walks a shared column.
@@ -184,6 +203,20 @@ impl<'a, T: Sync> Fetch for ReadFetch<'a, T> {
     #[inline(always)]
     fn present(&self, row: usize) -> bool {
         self.lookup.as_ref().is_none_or(|l| l.dense(row).is_some())
+    }
+
+    #[inline(always)]
+    fn is_dense(&self) -> bool {
+        self.lookup.is_none()
+    }
+
+    #[inline(always)]
+    unsafe fn get_dense(&mut self, row: usize) -> Self::Item {
+        debug_assert!(row < self.len && self.lookup.is_none());
+        // SAFETY: the caller keeps `row < len`, and a dense fetch walks a
+        // column of `len` values borrowed for `'a`; each row is fetched
+        // once (as for `get`).
+        unsafe { &*self.ptr.add(row) }
     }
 }
 
@@ -332,6 +365,26 @@ impl<'a, T: Send> Fetch for WriteFetch<'a, T> {
     #[inline(always)]
     fn present(&self, row: usize) -> bool {
         self.lookup.as_ref().is_none_or(|l| l.dense(row).is_some())
+    }
+
+    #[inline(always)]
+    fn is_dense(&self) -> bool {
+        self.lookup.is_none()
+    }
+
+    #[inline(always)]
+    unsafe fn get_dense(&mut self, row: usize) -> Self::Item {
+        debug_assert!(row < self.len && self.lookup.is_none());
+        // SAFETY: the caller keeps `row < len`, and a dense fetch walks a
+        // column of `len` values borrowed for `'a`; each row is fetched
+        // once (as for `get`).
+        unsafe {
+            Mut::new(
+                &mut *self.ptr.add(row),
+                &mut *self.ticks.add(row),
+                self.this_run,
+            )
+        }
     }
 }
 
@@ -520,6 +573,19 @@ impl<F: Fetch> Fetch for OptionFetch<F> {
                 unsafe { fetch.get(row) }
             })
     }
+
+    #[inline(always)]
+    fn is_dense(&self) -> bool {
+        self.0.as_ref().is_none_or(Fetch::is_dense)
+    }
+
+    #[inline(always)]
+    unsafe fn get_dense(&mut self, row: usize) -> Option<F::Item> {
+        self.0.as_mut().map(|fetch| {
+            // SAFETY: forwarded from the caller (a dense part has every row).
+            unsafe { fetch.get_dense(row) }
+        })
+    }
 }
 
 /// Yields whether an entity has a component (`Has<T>`): the same for every
@@ -559,6 +625,11 @@ impl Fetch for HasFetch<'_> {
             Self::Sparse(rows) => rows.dense(row).is_some(),
         }
     }
+
+    #[inline(always)]
+    fn is_dense(&self) -> bool {
+        matches!(self, Self::Table(_))
+    }
 }
 
 /// Walks the entity ids of a table.
@@ -588,6 +659,12 @@ impl Fetch for EntityFetch<'_> {
     unsafe fn get(&mut self, row: usize) -> Entity {
         // SAFETY: forwarded from the caller.
         unsafe { *self.0.get(row) }
+    }
+
+    #[inline(always)]
+    unsafe fn get_dense(&mut self, row: usize) -> Entity {
+        // SAFETY: forwarded from the caller (an entity list is a column).
+        unsafe { *self.0.get_dense(row) }
     }
 }
 
@@ -631,6 +708,22 @@ macro_rules! impl_fetch_tuple {
                 let ($($F,)*) = self;
                 // SAFETY: forwarded from the caller, for every part.
                 ($(unsafe { $F.get(row) },)*)
+            }
+
+            #[inline(always)]
+            #[allow(non_snake_case, unused_variables)]
+            fn is_dense(&self) -> bool {
+                let ($($F,)*) = self;
+                true $(&& $F.is_dense())*
+            }
+
+            #[inline(always)]
+            #[allow(non_snake_case, unused_variables, clippy::unused_unit)]
+            unsafe fn get_dense(&mut self, row: usize) -> Self::Item {
+                let ($($F,)*) = self;
+                // SAFETY: forwarded from the caller, for every part (each is
+                // dense when the tuple is).
+                ($(unsafe { $F.get_dense(row) },)*)
             }
         }
     };
@@ -939,6 +1032,9 @@ pub(crate) struct Cursor<F, R = ()> {
     filter: R,
     row: usize,
     len: usize,
+    /// Every row passes and the fetch reads table columns only: rows are
+    /// fetched without filter or sparse checks.
+    dense: bool,
 }
 
 impl<F: Fetch> Cursor<F> {
@@ -967,11 +1063,13 @@ impl<F: Fetch, R: FilterFetch> Cursor<F, R> {
         // A filter no row can pass walks nothing (the cursor starts at
         // its end).
         let row = if filter.passes_none() { rows } else { 0 };
+        let dense = filter.passes_all() && fetch.is_dense();
         Self {
             fetch,
             filter,
             row,
             len: rows,
+            dense,
         }
     }
 
@@ -998,12 +1096,14 @@ impl<F: Fetch, R: FilterFetch> Cursor<F, R> {
                 filter: fa,
                 row: if skip { mid } else { 0 },
                 len: mid,
+                dense: self.dense,
             },
             Self {
                 fetch: b,
                 filter: fb,
                 row: if skip { self.len - mid } else { 0 },
                 len: self.len - mid,
+                dense: self.dense,
             },
         )
     }
@@ -1011,6 +1111,16 @@ impl<F: Fetch, R: FilterFetch> Cursor<F, R> {
     /// The next passing row's item.
     #[inline(always)]
     pub(crate) fn next(&mut self) -> Option<F::Item> {
+        if self.dense {
+            if self.row < self.len {
+                let row = self.row;
+                self.row += 1;
+                // SAFETY: `row < len` and `row` only grows, as below; the
+                // fetch is dense.
+                return Some(unsafe { self.fetch.get_dense(row) });
+            }
+            return None;
+        }
         while self.row < self.len {
             let row = self.row;
             self.row += 1;
@@ -1034,11 +1144,11 @@ impl<F: Fetch, R: FilterFetch> Cursor<F, R> {
     /// Calls `f` on every remaining passing row's item, in order.
     #[inline(always)]
     pub(crate) fn for_each(mut self, mut f: impl FnMut(F::Item)) {
-        if self.filter.passes_all() {
+        if self.dense {
             for row in self.row..self.len {
                 // SAFETY: `row < len` as for `next`, each row once (the
-                // cursor is consumed).
-                f(unsafe { self.fetch.get(row) });
+                // cursor is consumed), and the fetch is dense.
+                f(unsafe { self.fetch.get_dense(row) });
             }
             return;
         }

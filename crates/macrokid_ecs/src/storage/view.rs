@@ -213,8 +213,13 @@ impl<'a> TableView<'a> {
     }
 
     /// The sparse set of `T`, when `T` has sparse-set storage.
+    #[inline]
     fn sparse_set<T: 'static>(&self) -> Option<&'a SparseSet> {
-        self.sparse.sets.get(&TypeId::of::<T>())
+        let sets: &'a SparseSets = self.sparse.sets;
+        if sets.is_empty() {
+            return None;
+        }
+        sets.get(&TypeId::of::<T>())
     }
 
     /// Row lookups into the sparse set of `T`, when `T` has sparse-set
@@ -226,8 +231,13 @@ impl<'a> TableView<'a> {
 
     /// The query-level filter of sparse components that rows must have or
     /// lack.
+    #[inline]
     pub(crate) fn sparse_filter(&self) -> SparseFilter<'a> {
         let sparse: &'a SparseQuery<'a> = self.sparse;
+        if sparse.required.is_empty() && sparse.excluded.is_empty() {
+            // The common case, per table: no lookup lists to build.
+            return SparseFilter::new(Vec::new(), Vec::new());
+        }
         let rows = self.archetype.entities();
         SparseFilter::new(
             sparse

@@ -813,16 +813,17 @@ impl World {
         F::required(&mut required);
         let mut excluded = Vec::new();
         F::excluded(&mut excluded);
-        let (required, sparse_required) = self.split_sparse(&required);
-        let (excluded, sparse_excluded) = self.split_sparse(&excluded);
+        let sparse = if self.sparse.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let (table_required, sparse_required) = self.split_sparse(&required);
+            let (table_excluded, sparse_excluded) = self.split_sparse(&excluded);
+            required = table_required;
+            excluded = table_excluded;
+            (sparse_required, sparse_excluded)
+        };
         let matched = self.matching(required, excluded);
-        self.borrow_tables(
-            access,
-            matched,
-            (sparse_required, sparse_excluded),
-            ticks,
-            who,
-        )
+        self.borrow_tables(access, matched, sparse, ticks, who)
     }
 
     /// Takes the borrows of `access` over the tables `matched`, whose rows
@@ -837,10 +838,14 @@ impl World {
         who: &'static str,
     ) -> QueryState<'_> {
         let (mut required, mut excluded) = sparse;
-        required.sort_unstable();
-        required.dedup();
-        excluded.sort_unstable();
-        excluded.dedup();
+        if required.len() > 1 {
+            required.sort_unstable();
+            required.dedup();
+        }
+        if excluded.len() > 1 {
+            excluded.sort_unstable();
+            excluded.dedup();
+        }
         QueryState::new(
             &self.archetypes,
             SparseQuery {
