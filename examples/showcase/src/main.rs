@@ -341,6 +341,14 @@ fn run(args: &Args) -> Result<(), String> {
     // Equal for equal `--seed`, `--entities`, frames and `--dt`, whatever
     // `--threads` (see `macrokid_ecs::snapshot` for what it covers).
     println!("world hash: {:#018x}", world.hash());
+    println!(
+        "respawned: {}, selected now: {}, positions changed in the last tick: {}",
+        world
+            .resource::<sim::Spawner>()
+            .map_or(0, |spawner| spawner.respawned),
+        world.query_ref::<&sim::Selected>().len(),
+        world.resource::<sim::Moved>().map_or(0, |moved| moved.0),
+    );
     if args.window {
         println!("presented {frames_done} frames; validation messages: {messages}");
     } else {

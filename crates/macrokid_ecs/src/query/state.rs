@@ -37,8 +37,13 @@ pub struct QueryState<Q: QueryData, F: QueryFilter = ()> {
     access: AccessList,
     required: Vec<TypeId>,
     excluded: Vec<TypeId>,
-    /// The world (and restore count) `matches` belongs to.
+    /// The world (and layout epoch) `matches` belongs to.
     epoch: Option<(u64, u64)>,
+    /// `required` and `excluded` split by the world's storage choices:
+    /// table types (matched by table) and sparse types (checked per row).
+    table_required: Vec<TypeId>,
+    table_excluded: Vec<TypeId>,
+    sparse: (Vec<TypeId>, Vec<TypeId>),
     seen: usize,
     matches: Arc<[ArchetypeId]>,
     _marker: PhantomData<fn() -> (Q, F)>,
@@ -77,6 +82,9 @@ impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
             required,
             excluded,
             epoch: None,
+            table_required: Vec::new(),
+            table_excluded: Vec::new(),
+            sparse: (Vec::new(), Vec::new()),
             seen: 0,
             matches: Arc::from([]),
             _marker: PhantomData,
@@ -89,10 +97,15 @@ impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
             self.epoch = Some(epoch);
             self.seen = 0;
             self.matches = Arc::from([]);
+            let (table_required, sparse_required) = world.split_sparse(&self.required);
+            let (table_excluded, sparse_excluded) = world.split_sparse(&self.excluded);
+            self.table_required = table_required;
+            self.table_excluded = table_excluded;
+            self.sparse = (sparse_required, sparse_excluded);
         }
         world.extend_matches(
-            &self.required,
-            &self.excluded,
+            &self.table_required,
+            &self.table_excluded,
             &mut self.seen,
             &mut self.matches,
         );
@@ -106,7 +119,13 @@ impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
         let world: &'w World = world;
         let ticks = world.world_ticks();
         QueryBorrow::new(
-            world.borrow_tables(self.access.clone(), matched, ticks, "QueryState::query"),
+            world.borrow_tables(
+                self.access.clone(),
+                matched,
+                self.sparse.clone(),
+                ticks,
+                "QueryState::query",
+            ),
             world.entities(),
         )
     }
@@ -121,6 +140,7 @@ impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
             world.borrow_tables(
                 self.access.clone(),
                 matched,
+                self.sparse.clone(),
                 world.world_ticks(),
                 "QueryState::query_ref",
             ),
@@ -138,7 +158,13 @@ impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
         let world = cx.world();
         let matched = self.update(world);
         QueryBorrow::new(
-            world.borrow_tables(self.access.clone(), matched, cx.ticks(), cx.name()),
+            world.borrow_tables(
+                self.access.clone(),
+                matched,
+                self.sparse.clone(),
+                cx.ticks(),
+                cx.name(),
+            ),
             world.entities(),
         )
     }

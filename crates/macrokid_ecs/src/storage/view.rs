@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use super::archetype::{Archetype, ArchetypeId, ComponentType};
 use super::borrow::{AccessList, BorrowFlag, BorrowSet, Mode, Ref, RefMut};
-use super::fetch::{TicksFetch, WriteFetch};
+use super::fetch::{HasFetch, ReadFetch, SparseFilter, TicksFetch, WriteFetch};
+use super::sparse::{SparseRows, SparseSet, SparseSets};
 use crate::change::{ComponentTicks, SystemTicks};
 use crate::entity::Entity;
 use crate::hash::TypeIdMap;
@@ -40,10 +41,28 @@ impl Components {
     }
 }
 
+/// The sparse-set side of a query: the world's sparse sets, and the sparse
+/// component types a row's entity must have (`required`) or lack
+/// (`excluded`) to match.
+pub(crate) struct SparseQuery<'w> {
+    pub(crate) sets: &'w SparseSets,
+    pub(crate) required: Vec<TypeId>,
+    pub(crate) excluded: Vec<TypeId>,
+}
+
+impl SparseQuery<'_> {
+    fn set(&self, type_id: TypeId) -> &SparseSet {
+        self.sets
+            .get(&type_id)
+            .expect("storage invariant broken: a sparse query type has no set")
+    }
+}
+
 /// A running query: the tables it matched and the borrows of its component
 /// types, held until it drops.
 pub(crate) struct QueryState<'w> {
     archetypes: &'w [Archetype],
+    sparse: SparseQuery<'w>,
     matched: Arc<[ArchetypeId]>,
     access: AccessList,
     ticks: SystemTicks,
@@ -60,6 +79,7 @@ impl<'w> QueryState<'w> {
     /// When a borrow conflicts with one already held (see `BorrowFlag`).
     pub(crate) fn new(
         archetypes: &'w [Archetype],
+        sparse: SparseQuery<'w>,
         components: &'w Components,
         access: AccessList,
         matched: Arc<[ArchetypeId]>,
@@ -78,11 +98,18 @@ impl<'w> QueryState<'w> {
         }
         Self {
             archetypes,
+            sparse,
             matched,
             access,
             ticks,
             _borrows: borrows,
         }
+    }
+
+    /// Whether rows are filtered by sparse components (so the row count of
+    /// the matched tables is only an upper bound).
+    pub(crate) fn filters_sparse(&self) -> bool {
+        !self.sparse.required.is_empty() || !self.sparse.excluded.is_empty()
     }
 
     /// The number of rows over all matched tables.
@@ -98,7 +125,9 @@ impl<'w> QueryState<'w> {
     pub(crate) fn view_of(&mut self, archetype: ArchetypeId) -> Option<TableView<'_>> {
         self.matched.binary_search(&archetype).ok()?;
         Some(TableView {
+            id: archetype,
             archetype: &self.archetypes[archetype as usize],
+            sparse: &self.sparse,
             access: &self.access,
             ticks: self.ticks,
             taken: 0,
@@ -111,6 +140,7 @@ impl<'w> QueryState<'w> {
     pub(crate) fn views(&mut self) -> Views<'_> {
         Views {
             archetypes: self.archetypes,
+            sparse: &self.sparse,
             access: &self.access,
             ticks: self.ticks,
             matched: self.matched.iter(),
@@ -121,6 +151,7 @@ impl<'w> QueryState<'w> {
 /// The views of a [`QueryState`], one per matched table.
 pub(crate) struct Views<'s> {
     archetypes: &'s [Archetype],
+    sparse: &'s SparseQuery<'s>,
     access: &'s AccessList,
     ticks: SystemTicks,
     matched: std::slice::Iter<'s, ArchetypeId>,
@@ -132,7 +163,9 @@ impl<'s> Iterator for Views<'s> {
     fn next(&mut self) -> Option<TableView<'s>> {
         let &id = self.matched.next()?;
         Some(TableView {
+            id,
             archetype: &self.archetypes[id as usize],
+            sparse: self.sparse,
             access: self.access,
             ticks: self.ticks,
             taken: 0,
@@ -148,7 +181,9 @@ impl<'s> Iterator for Views<'s> {
 /// once, each declared read any number of times, as a slice over all rows.
 #[doc(hidden)]
 pub struct TableView<'a> {
+    id: ArchetypeId,
     archetype: &'a Archetype,
+    sparse: &'a SparseQuery<'a>,
     access: &'a AccessList,
     ticks: SystemTicks,
     /// Bit `i` set: `access.items[i]`, declared as a write, was fetched.
@@ -170,6 +205,80 @@ impl<'a> TableView<'a> {
     /// shape, not its data).
     pub fn contains<T: 'static>(&self) -> bool {
         self.archetype.has(TypeId::of::<T>())
+    }
+
+    /// The table's id.
+    pub(crate) fn id(&self) -> ArchetypeId {
+        self.id
+    }
+
+    /// The sparse set of `T`, when `T` has sparse-set storage.
+    #[inline]
+    fn sparse_set<T: 'static>(&self) -> Option<&'a SparseSet> {
+        let sets: &'a SparseSets = self.sparse.sets;
+        if sets.is_empty() {
+            return None;
+        }
+        sets.get(&TypeId::of::<T>())
+    }
+
+    /// Row lookups into the sparse set of `T`, when `T` has sparse-set
+    /// storage (no access needed: which entities have it, not their data).
+    pub fn sparse_rows<T: 'static>(&self) -> Option<SparseRows<'a>> {
+        self.sparse_set::<T>()
+            .map(|set| set.rows(self.archetype.entities()))
+    }
+
+    /// The query-level filter of sparse components that rows must have or
+    /// lack.
+    #[inline]
+    pub(crate) fn sparse_filter(&self) -> SparseFilter<'a> {
+        let sparse: &'a SparseQuery<'a> = self.sparse;
+        if sparse.required.is_empty() && sparse.excluded.is_empty() {
+            // The common case, per table: no lookup lists to build.
+            return SparseFilter::new(Vec::new(), Vec::new());
+        }
+        let rows = self.archetype.entities();
+        SparseFilter::new(
+            sparse
+                .required
+                .iter()
+                .map(|&t| sparse.set(t).rows(rows))
+                .collect(),
+            sparse
+                .excluded
+                .iter()
+                .map(|&t| sparse.set(t).rows(rows))
+                .collect(),
+        )
+    }
+
+    /// Whether each row has a `T` (a table column, or a sparse set).
+    pub fn has_fetch<T: 'static>(&self) -> HasFetch<'a> {
+        match self.sparse_rows::<T>() {
+            Some(rows) => HasFetch::Sparse(rows),
+            None => HasFetch::Table(self.contains::<T>()),
+        }
+    }
+
+    /// A fetch over the `T` of each row (declared read or write), from the
+    /// table's column or the sparse set of `T`; `None` when `T` is a table
+    /// component this table lacks. A sparse fetch yields only for rows
+    /// whose entity has a `T` ([`Fetch::present`](super::Fetch::present)).
+    ///
+    /// # Panics
+    /// As [`read`](Self::read).
+    pub fn read_fetch<T: 'static>(&mut self) -> Option<ReadFetch<'a, T>> {
+        let Some(set) = self.sparse_set::<T>() else {
+            return self.read::<T>().map(ReadFetch::new);
+        };
+        self.take(TypeId::of::<T>(), false);
+        // (I1): the read (or write) flag of `T` is held by the query state;
+        // reads of the dense values are shared.
+        Some(ReadFetch::sparse(
+            set.typed_column::<T>().slice_shared(),
+            set.rows(self.archetype.entities()),
+        ))
     }
 
     /// The entities, by row.
@@ -255,6 +364,27 @@ impl<'a> TableView<'a> {
     /// As [`write`](Self::write).
     pub fn write_fetch<T: Send + Sync + 'static>(&mut self) -> Option<WriteFetch<'a, T>> {
         let this_run = self.ticks.this_run;
+        if let Some(set) = self.sparse_set::<T>() {
+            self.take(TypeId::of::<T>(), true);
+            let (values, len) = set.typed_column::<T>().write_ptr();
+            let ticks = set.tick_column().write_ptr();
+            // SAFETY: the write flag of `T` is held by the query state, so
+            // only this query reaches the dense values and ticks; it hands
+            // out one fetch per table view, each over that table's rows, and
+            // every entity is one row of one table with one dense index, so
+            // no two fetched rows share an element. Tick reads of a filter
+            // touch a row before it is fetched. The ticks are as many as the
+            // values (the set's invariant).
+            return Some(unsafe {
+                WriteFetch::sparse(
+                    values,
+                    ticks,
+                    len,
+                    set.rows(self.archetype.entities()),
+                    this_run,
+                )
+            });
+        }
         let (column, ticks) = self.write::<T>()?;
         // SAFETY: `write` returns the column's own ticks, one per row, under
         // the write flag of `T`; the only other access to them is a filter
@@ -268,6 +398,23 @@ impl<'a> TableView<'a> {
     /// # Panics
     /// When `T` was not declared.
     pub fn ticks_fetch<T: 'static>(&self) -> Option<TicksFetch<'a>> {
+        if let Some(set) = self.sparse_set::<T>() {
+            self.declared(TypeId::of::<T>());
+            let ticks = set.tick_column();
+            let len = ticks.slice_len();
+            // SAFETY: the dense ticks of `T`, `len` of them, under the flag of
+            // `T` the query holds; the only writer is this query's own
+            // `&mut T` fetch, which writes a row only after the filter read
+            // it.
+            return Some(unsafe {
+                TicksFetch::sparse(
+                    ticks.read_ptr(),
+                    len,
+                    set.rows(self.archetype.entities()),
+                    self.ticks,
+                )
+            });
+        }
         let ptr = self.ticks_of::<T>()?;
         // SAFETY: `ticks_of` points to the `len()` ticks of `T` in this
         // table, under the flag of `T` the query holds; the only writer is
@@ -286,6 +433,62 @@ impl<'a> TableView<'a> {
         self.declared(TypeId::of::<T>());
         let column = self.archetype.column_index(TypeId::of::<T>())?;
         Some(self.archetype.tick_column(column).read_ptr())
+    }
+}
+
+/// Where one entity's `T` lives: a table row, or a sparse set.
+pub(crate) enum Slot<'w> {
+    /// Row `row` of a table.
+    Table(&'w Archetype, usize),
+    /// The entity's entry in a sparse set.
+    Sparse(&'w SparseSet, Entity),
+}
+
+/// A shared borrow of one entity's `T` (see [`Slot`]), under the read flag
+/// of `T`. `None` when the entity lacks `T`.
+///
+/// # Panics
+/// When `T` is written elsewhere right now.
+pub(crate) fn guarded_slot_ref<'w, T: 'static>(
+    components: &'w Components,
+    slot: Slot<'w>,
+    who: &'static str,
+) -> Option<Ref<'w, T>> {
+    match slot {
+        Slot::Table(archetype, row) => guarded_ref(components, archetype, row, who),
+        Slot::Sparse(set, entity) => {
+            let dense = set.dense_index(entity)?;
+            let flag = components.flag(TypeId::of::<T>())?;
+            let held = flag.hold(Mode::Read, who, std::any::type_name::<T>());
+            let value = &set.typed_column::<T>().slice_shared()[dense];
+            Some(Ref::new(value, held))
+        }
+    }
+}
+
+/// An exclusive borrow of one entity's `T` (see [`Slot`]), under the write
+/// flag of `T`. `None` when the entity lacks `T`.
+///
+/// # Panics
+/// When `T` is read or written elsewhere right now.
+pub(crate) fn guarded_slot_mut<'w, T: Send + Sync + 'static>(
+    components: &'w Components,
+    slot: Slot<'w>,
+    ticks: SystemTicks,
+    who: &'static str,
+) -> Option<RefMut<'w, T>> {
+    match slot {
+        Slot::Table(archetype, row) => guarded_mut(components, archetype, row, ticks, who),
+        Slot::Sparse(set, entity) => {
+            let dense = set.dense_index(entity)?;
+            let flag = components.flag(TypeId::of::<T>())?;
+            let held = flag.hold(Mode::Write, who, std::any::type_name::<T>());
+            // (I1): the write flag of `T` is now held, which excludes every
+            // other access to the set's values and ticks.
+            let value = &mut set.typed_column::<T>().slice_exclusive()[dense];
+            let row_ticks = &mut set.tick_column().slice_exclusive()[dense];
+            Some(RefMut::new(value, held).with_ticks(row_ticks, ticks.this_run))
+        }
     }
 }
 
@@ -338,6 +541,14 @@ mod tests {
     use super::*;
     use crate::storage::borrow::AccessList;
 
+    fn no_sparse(sets: &SparseSets) -> SparseQuery<'_> {
+        SparseQuery {
+            sets,
+            required: Vec::new(),
+            excluded: Vec::new(),
+        }
+    }
+
     const TICKS: SystemTicks =
         SystemTicks::new(crate::change::Tick::new(0), crate::change::Tick::new(1));
 
@@ -370,7 +581,16 @@ mod tests {
         access.add::<u32>(Mode::Write);
         access.add::<u64>(Mode::Read);
         let access = access.validate("q");
-        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
+        let sets = SparseSets::default();
+        let mut state = QueryState::new(
+            tables,
+            no_sparse(&sets),
+            &components,
+            access,
+            Arc::from([0]),
+            TICKS,
+            "test",
+        );
         assert_eq!(state.len(), 3);
         {
             let mut views = state.views();
@@ -409,7 +629,16 @@ mod tests {
         access.add::<u32>(Mode::Write);
         let access = access.validate("q");
         let tables = std::slice::from_ref(&table);
-        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
+        let sets = SparseSets::default();
+        let mut state = QueryState::new(
+            tables,
+            no_sparse(&sets),
+            &components,
+            access,
+            Arc::from([0]),
+            TICKS,
+            "test",
+        );
         let mut view = state.views().next().unwrap();
         let _a = view.write::<u32>();
         let _b = view.write::<u32>();
@@ -424,7 +653,16 @@ mod tests {
         access.add::<u64>(Mode::Write);
         access.add::<u32>(Mode::Read);
         let access = access.validate("q");
-        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
+        let sets = SparseSets::default();
+        let mut state = QueryState::new(
+            tables,
+            no_sparse(&sets),
+            &components,
+            access,
+            Arc::from([0]),
+            TICKS,
+            "test",
+        );
         let mut view = state.views().next().unwrap();
         let a = view.read::<u32>().unwrap();
         let b = view.read::<u32>().unwrap();
@@ -445,7 +683,16 @@ mod tests {
         access.add::<u32>(Mode::Write);
         let access = access.validate("q");
         let tables = std::slice::from_ref(&table);
-        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
+        let sets = SparseSets::default();
+        let mut state = QueryState::new(
+            tables,
+            no_sparse(&sets),
+            &components,
+            access,
+            Arc::from([0]),
+            TICKS,
+            "test",
+        );
         let mut view = state.views().next().unwrap();
         let _a = view.write::<u32>();
         let _b = view.read::<u32>();
@@ -474,13 +721,89 @@ mod tests {
         assert!(flag.is_free());
     }
 
+    /// Items of a sparse component from two tables, all alive at once and
+    /// written through: the raw-pointer scheme of sparse write fetches
+    /// (checked for aliasing under Miri).
+    #[test]
+    fn sparse_writes_from_several_tables_coexist() {
+        use crate::change::Tick;
+        use crate::storage::fetch::Cursor;
+        let (mut first, mut components) = table_with(&[(1, 10), (2, 20), (3, 30)]);
+        let mut second = Archetype::new(&[ComponentType::of::<u32>()]);
+        for (i, v) in [4_u32, 5].into_iter().enumerate() {
+            second.column_vec_mut::<u32>(0).push(v);
+            second.push_entity(Entity::new(10 + i as u32, 0));
+        }
+        first.fill_ticks(Tick::new(0));
+        let sparse_type = ComponentType::of::<u16>();
+        components.register(&sparse_type);
+        let mut set = SparseSet::new(sparse_type);
+        for (e, v) in [
+            (Entity::new(2, 0), 200_u16),
+            (Entity::new(10, 0), 1000),
+            (Entity::new(0, 0), 0),
+        ] {
+            set.insert(e, v, Tick::new(1));
+        }
+        let mut sets = SparseSets::default();
+        sets.insert(TypeId::of::<u16>(), set);
+        let tables = [first, second];
+        let mut access = AccessList::default();
+        access.add::<u16>(Mode::Write);
+        access.add::<u32>(Mode::Read);
+        let access = access.validate("q");
+        let sparse = SparseQuery {
+            sets: &sets,
+            required: vec![TypeId::of::<u16>()],
+            excluded: Vec::new(),
+        };
+        let mut state = QueryState::new(
+            &tables,
+            sparse,
+            &components,
+            access,
+            Arc::from([0, 1]),
+            TICKS,
+            "test",
+        );
+        let mut items = Vec::new();
+        for mut view in state.views() {
+            let rows = view.len();
+            let filter = view.sparse_filter();
+            let fetch = (
+                view.write_fetch::<u16>().unwrap(),
+                ReadFetch::new(view.read::<u32>().unwrap()),
+            );
+            let mut cursor = Cursor::filtered(fetch, filter, rows);
+            while let Some(item) = cursor.next() {
+                items.push(item);
+            }
+        }
+        assert_eq!(items.len(), 3);
+        for (value, base) in &mut items {
+            **value += **base as u16;
+        }
+        drop(items);
+        drop(state);
+        let set = &sets[&TypeId::of::<u16>()];
+        assert_eq!(set.get::<u16>(Entity::new(0, 0)), Some(&1));
+        assert_eq!(set.get::<u16>(Entity::new(2, 0)), Some(&203));
+        assert_eq!(set.get::<u16>(Entity::new(10, 0)), Some(&1004));
+        assert_eq!(
+            set.ticks_of(Entity::new(2, 0)).unwrap().changed,
+            TICKS.this_run
+        );
+    }
+
     #[test]
     #[should_panic(expected = "did not declare")]
     fn undeclared_columns_are_refused() {
         let (table, components) = table_with(&[(1, 10)]);
         let tables = std::slice::from_ref(&table);
+        let sets = SparseSets::default();
         let mut state = QueryState::new(
             tables,
+            no_sparse(&sets),
             &components,
             AccessList::default(),
             Arc::from([0]),
