@@ -41,8 +41,14 @@
 //! ```
 
 pub mod codec;
+pub mod coordinator;
+pub mod demo;
 pub mod liveness;
 pub mod protocol;
 pub mod security;
 pub mod server;
 pub mod snapshot;
+pub mod system_process;
+
+pub use coordinator::{Coordinator, CoordinatorConfig, TickReport};
+pub use system_process::{run_system, run_system_until, SystemProcessConfig};
