@@ -38,8 +38,8 @@ use macrokid_core::{Plan, ResourceAccess, ResourceId, StageDescriptor, SystemDes
 use macrokid_ecs::World;
 
 use crate::codec::{
-    chunk_budget, decode_control, encode_control, encode_shard, read_routing, Column,
-    DropCounters, DropReason, Reassembler, Shard,
+    chunk_budget, decode_control, encode_control, encode_shard, read_routing, Column, DropCounters,
+    DropReason, Reassembler, Shard,
 };
 use crate::liveness::{InstanceTracker, LivenessConfig, ResultOutcome};
 use crate::protocol::{
@@ -124,7 +124,9 @@ impl CoordinatorConfig {
 #[non_exhaustive]
 pub enum CoordinatorError {
     /// Connecting to the NATS server failed.
-    #[error("could not connect to NATS at {url}: {message}; is the server running and the URL right?")]
+    #[error(
+        "could not connect to NATS at {url}: {message}; is the server running and the URL right?"
+    )]
     Connect {
         /// The URL.
         url: String,
@@ -263,19 +265,21 @@ impl Coordinator {
     ///
     /// # Errors
     /// [`CoordinatorError::Connect`] or [`CoordinatorError::Nats`].
-    pub async fn connect(config: CoordinatorConfig, world: World) -> Result<Self, CoordinatorError> {
+    pub async fn connect(
+        config: CoordinatorConfig,
+        world: World,
+    ) -> Result<Self, CoordinatorError> {
         let options = config
             .credentials
             .as_ref()
             .map_or_else(async_nats::ConnectOptions::new, |c| c.connect_options());
-        let client =
-            options
-                .connect(&config.url)
-                .await
-                .map_err(|e| CoordinatorError::Connect {
-                    url: config.url.clone(),
-                    message: e.to_string(),
-                })?;
+        let client = options
+            .connect(&config.url)
+            .await
+            .map_err(|e| CoordinatorError::Connect {
+                url: config.url.clone(),
+                message: e.to_string(),
+            })?;
         let s = &config.subjects;
         let sub = |subject: String| {
             let client = client.clone();
@@ -417,7 +421,8 @@ impl Coordinator {
     }
 
     fn on_register(&mut self, msg: &Message) {
-        let Ok(reg) = decode_control::<SystemRegister>(msg.headers.as_ref(), &msg.payload, &self.drops)
+        let Ok(reg) =
+            decode_control::<SystemRegister>(msg.headers.as_ref(), &msg.payload, &self.drops)
         else {
             return;
         };
@@ -443,13 +448,15 @@ impl Coordinator {
     }
 
     fn on_heartbeat(&mut self, msg: &Message) {
-        if let Ok(hb) = decode_control::<Heartbeat>(msg.headers.as_ref(), &msg.payload, &self.drops) {
+        if let Ok(hb) = decode_control::<Heartbeat>(msg.headers.as_ref(), &msg.payload, &self.drops)
+        {
             self.tracker.heartbeat(&hb, Instant::now());
         }
     }
 
     fn on_ack(&mut self, msg: &Message) {
-        if let Ok(ack) = decode_control::<TickAck>(msg.headers.as_ref(), &msg.payload, &self.drops) {
+        if let Ok(ack) = decode_control::<TickAck>(msg.headers.as_ref(), &msg.payload, &self.drops)
+        {
             if let Some(report) = self.current.as_mut() {
                 if ack.tick_id >= report.0 {
                     let sys = report.1.systems.entry(ack.system).or_default();
@@ -609,10 +616,7 @@ impl Coordinator {
             for w in &access.writes {
                 a = a.with_write(self.resource_id(w));
             }
-            stage = stage.with_system(SystemDescriptor::new(
-                Cow::Owned(s.as_str().to_owned()),
-                a,
-            ));
+            stage = stage.with_system(SystemDescriptor::new(Cow::Owned(s.as_str().to_owned()), a));
         }
         let plan = Plan::build([stage])?;
         let batches: Vec<Vec<SystemName>> = plan.stages()[0]
@@ -679,7 +683,13 @@ impl Coordinator {
         };
         let live = self.tracker.live(system).len();
         let shapes = self.world.table_shapes();
-        let accessed = |t: &str| reg.access.reads.iter().chain(&reg.access.writes).any(|n| n == t);
+        let accessed = |t: &str| {
+            reg.access
+                .reads
+                .iter()
+                .chain(&reg.access.writes)
+                .any(|n| n == t)
+        };
         let mut resources = Vec::new();
         for name in reg.access.reads.iter().chain(&reg.access.writes) {
             let is_column = shapes
@@ -739,7 +749,11 @@ impl Coordinator {
                     let col = if *size == 0 {
                         Column::new(*name, 1, vec![0u8; end - start])
                     } else {
-                        Column::new(*name, *size as u32, bytes[start * size..end * size].to_vec())
+                        Column::new(
+                            *name,
+                            *size as u32,
+                            bytes[start * size..end * size].to_vec(),
+                        )
                     };
                     cols.push(col.map_err(|e| nats_err("column", e))?);
                 }
@@ -844,7 +858,10 @@ impl Coordinator {
             if !any {
                 continue;
             }
-            self.client.flush().await.map_err(|e| nats_err("flush", e))?;
+            self.client
+                .flush()
+                .await
+                .map_err(|e| nats_err("flush", e))?;
             loop {
                 let until = tokio::time::Instant::now() + self.config.deadline;
                 self.pump_until(until, Some(round)).await;
@@ -858,8 +875,11 @@ impl Coordinator {
                     else {
                         continue;
                     };
-                    let (resources, zero_sized) =
-                        self.round_extras.get(&r.system).cloned().unwrap_or_default();
+                    let (resources, zero_sized) = self
+                        .round_extras
+                        .get(&r.system)
+                        .cloned()
+                        .unwrap_or_default();
                     let schedule = SystemSchedule {
                         tick_id: round,
                         system: r.system.clone(),
@@ -892,7 +912,10 @@ impl Coordinator {
                 if outcome.finished {
                     break;
                 }
-                self.client.flush().await.map_err(|e| nats_err("flush", e))?;
+                self.client
+                    .flush()
+                    .await
+                    .map_err(|e| nats_err("flush", e))?;
             }
             if let Some((_, report)) = self.current.as_mut() {
                 report.rounds += 1;

@@ -118,7 +118,9 @@ pub enum SystemProcessError {
     #[error("system name: {0}")]
     Name(#[from] NameError),
     /// Connecting to the NATS server failed.
-    #[error("could not connect to NATS at {url}: {message}; is the server running and the URL right?")]
+    #[error(
+        "could not connect to NATS at {url}: {message}; is the server running and the URL right?"
+    )]
     Connect {
         /// The URL.
         url: String,
@@ -347,7 +349,14 @@ pub async fn run_system_until<S: Run>(
                 .map(|r| r.shard)
                 .collect();
             let started = Instant::now();
-            let outcome = run_job(&mut system, &config.registry, &mut local, &job, shards, &stats);
+            let outcome = run_job(
+                &mut system,
+                &config.registry,
+                &mut local,
+                &job,
+                shards,
+                &stats,
+            );
             let micros = started.elapsed().as_micros() as u64;
             busy_micros.fetch_add(micros, Ordering::Relaxed);
             match outcome {
@@ -473,7 +482,10 @@ fn run_job<S: Run>(
             .and_then(Column::entity_ids)
             .ok_or_else(|| format!("shard {} has no entity column", shard.shard))?;
         if shard.rows() != Some(ids.len()) {
-            return Err(format!("shard {} has columns of unequal length", shard.shard));
+            return Err(format!(
+                "shard {} has columns of unequal length",
+                shard.shard
+            ));
         }
         let mut cols: Vec<&Column> = shard
             .columns
@@ -574,8 +586,7 @@ fn run_job<S: Run>(
     // The tables must still hold the same rows: commands are not forwarded.
     for (t, g) in groups.iter().enumerate() {
         let same = world.table_entities(t + 1).is_ok_and(|e| {
-            e.len() == g.entities.len()
-                && e.iter().zip(&g.entities).all(|(a, &b)| a.to_bits() == b)
+            e.len() == g.entities.len() && e.iter().zip(&g.entities).all(|(a, &b)| a.to_bits() == b)
         });
         if !same {
             *local = None;
@@ -594,7 +605,9 @@ fn run_job<S: Run>(
         let written: Vec<&str> = shape
             .columns
             .iter()
-            .filter(|c| writes.iter().any(|w| w == c.type_name) && c.pod_size.is_some_and(|s| s > 0))
+            .filter(|c| {
+                writes.iter().any(|w| w == c.type_name) && c.pod_size.is_some_and(|s| s > 0)
+            })
             .map(|c| c.name)
             .collect();
         for &(index, first, rows) in &g.members {

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use macrokid_net::codec::{self, DropReason};
 use macrokid_net::coordinator::{Coordinator, CoordinatorConfig};
 use macrokid_net::demo::{self, Damping, Movement, Spin};
+use macrokid_net::protocol::{self, MsgType};
 use macrokid_net::protocol::{InstanceId, Subjects, SystemName};
 use macrokid_net::server::{NatsServer, ServerOptions};
 use macrokid_net::system_process::{run_system_until, SystemProcess, SystemProcessConfig};
@@ -87,11 +89,37 @@ async fn tasks_over_nats_end_with_the_local_world_hash() {
     assert_ne!(coordinator.world().hash(), local.hash());
     coordinator
         .wait_for_instances(
-            &[(name("Movement"), 2), (name("Spin"), 1), (name("Damping"), 1)],
+            &[
+                (name("Movement"), 2),
+                (name("Spin"), 1),
+                (name("Damping"), 1),
+            ],
             Duration::from_secs(10),
         )
         .await
         .expect("instances register");
+    // Malformed, wrong-version and foreign messages are counted and dropped.
+    let client = coordinator.client().clone();
+    client
+        .publish(subjects.register(&name("Movement")), "garbage".into())
+        .await
+        .expect("publish");
+    let mut old = codec::headers(MsgType::Heartbeat, None, Some(InstanceId(1)));
+    old.insert(protocol::HEADER_VERSION, "0");
+    client
+        .publish_with_headers(subjects.heartbeat(&name("Movement")), old, "x".into())
+        .await
+        .expect("publish");
+    client
+        .publish_with_headers(
+            subjects.component_changed(&name("Movement")),
+            codec::chunk_headers(1, Some(InstanceId(1))),
+            "XXXX-not-a-chunk".into(),
+        )
+        .await
+        .expect("publish");
+    client.flush().await.expect("flush");
+    tokio::time::sleep(Duration::from_millis(100)).await;
     for tick in 0..TICKS {
         let report = coordinator.tick().await.expect("tick");
         assert_eq!(report.tick, tick);
@@ -102,7 +130,26 @@ async fn tasks_over_nats_end_with_the_local_world_hash() {
         assert_eq!(report.reroutes, 0);
     }
     assert_eq!(coordinator.world().hash(), local.hash());
-    assert_eq!(coordinator.drops().total(), 0);
+    let drops = coordinator.drops();
+    assert_eq!(
+        drops.get(DropReason::MissingHeader),
+        1,
+        "{:?}",
+        drops.snapshot()
+    );
+    assert_eq!(
+        drops.get(DropReason::WrongVersion),
+        1,
+        "{:?}",
+        drops.snapshot()
+    );
+    assert_eq!(
+        drops.get(DropReason::Malformed),
+        1,
+        "{:?}",
+        drops.snapshot()
+    );
+    assert_eq!(drops.total(), 3, "{:?}", drops.snapshot());
     assert_eq!(coordinator.tracker().counters().late_results, 0);
     for t in &tasks {
         assert_eq!(t.stats.failed_jobs(), 0);
@@ -111,4 +158,66 @@ async fn tasks_over_nats_end_with_the_local_world_hash() {
         // Steady state: the local world is built once, then overwritten in place.
         assert_eq!(t.stats.rebuilds(), 1);
     }
+}
+
+/// Real processes (the `macrokid-cluster` binary and its system children): one Movement
+/// instance is SIGKILLed, another SIGSTOPped and later SIGCONTed; the run loses no tick,
+/// re-routes within 3 ticks, counts the frozen instance's late results, takes it back when
+/// it registers again, and ends with the world hash of the local run.
+#[test]
+fn real_processes_survive_a_kill_and_a_freeze_with_the_local_hash() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_macrokid-cluster"))
+        .args([
+            "run",
+            "--entities",
+            "3000",
+            "--instances",
+            "3",
+            "--ticks",
+            "40",
+            "--kill-at",
+            "8",
+            "--freeze-at",
+            "16",
+            "--rate",
+            "40",
+            "--deadline-ms",
+            "300",
+        ])
+        .output()
+        .expect("runs macrokid-cluster");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().expect("output");
+    assert!(last.contains("lost ticks 0"), "{last}");
+    assert!(last.contains("equals local"), "{last}");
+    let after = |what: &str| -> u64 {
+        let end = last
+            .find(&format!(" ticks ({what})"))
+            .expect("re-route reported");
+        let start = last[..end].rfind(' ').expect("number") + 1;
+        last[start..end].parse().expect("a tick count")
+    };
+    assert!((1..=3).contains(&after("kill")), "{last}");
+    assert!((1..=3).contains(&after("freeze")), "{last}");
+    let stats = stdout
+        .lines()
+        .find(|l| l.contains("late results"))
+        .expect("stats line");
+    let count = |key: &str| -> u64 {
+        let start = stats.find(key).expect("key") + key.len() + 1;
+        stats[start..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a count")
+    };
+    assert!(count("rejoins") >= 1, "{stats}");
+    assert!(count("late results") >= 1, "{stats}");
 }
