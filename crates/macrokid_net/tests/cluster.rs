@@ -221,3 +221,52 @@ fn real_processes_survive_a_kill_and_a_freeze_with_the_local_hash() {
     assert!(count("rejoins") >= 1, "{stats}");
     assert!(count("late results") >= 1, "{stats}");
 }
+
+/// When the only instance of a system stops, its shards of that tick are skipped (no live
+/// instance to re-route to) and the following ticks skip the system with a warning; the
+/// world then equals a local run that left the system out from that tick on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_without_live_instances_is_skipped() {
+    let server = NatsServer::start(ServerOptions::new()).expect("nats-server");
+    let url = server.url();
+    let subjects = Subjects::new("cluster-skip").expect("prefix");
+    let movement = spawn::<Movement>(&url, &subjects, 1);
+    let spin = spawn::<Spin>(&url, &subjects, 2);
+    let damping = spawn::<Damping>(&url, &subjects, 3);
+    let config = CoordinatorConfig::new(&url, subjects.clone(), demo::systems())
+        .deadline(Duration::from_millis(300));
+    let mut coordinator = Coordinator::connect(config, demo::world(500))
+        .await
+        .expect("coordinator connects");
+    coordinator
+        .wait_for_instances(
+            &[
+                (name("Movement"), 1),
+                (name("Spin"), 1),
+                (name("Damping"), 1),
+            ],
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("instances register");
+    for _ in 0..2 {
+        let report = coordinator.tick().await.expect("tick");
+        assert_eq!(report.systems[&name("Damping")].skipped, 0);
+    }
+    drop(damping);
+    let report = coordinator.tick().await.expect("tick");
+    assert_eq!(report.deaths, 1, "{report:?}");
+    assert!(report.systems[&name("Damping")].skipped > 0, "{report:?}");
+    let report = coordinator.tick().await.expect("tick");
+    assert!(report.systems[&name("Damping")].skipped > 0, "{report:?}");
+    assert_eq!(report.systems[&name("Movement")].skipped, 0);
+
+    let mut local = demo::world(500);
+    demo::run_local(&mut local, 2).expect("local");
+    for _ in 0..2 {
+        local.run_system(&mut Movement).expect("runs");
+        local.run_system(&mut Spin).expect("runs");
+    }
+    assert_eq!(coordinator.world().hash(), local.hash());
+    drop((movement, spin));
+}
