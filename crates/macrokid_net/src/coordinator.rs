@@ -27,7 +27,7 @@
 //! [`Coordinator::drops`] and dropped; it never stops a tick.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -248,6 +248,8 @@ pub struct Coordinator {
     round_extras: HashMap<SystemName, (Vec<ResourceValue>, Vec<String>)>,
     /// The first round of the tick in flight and its report.
     current: Option<(u64, TickReport)>,
+    /// The acks the round in flight still waits for (they carry the run times).
+    pending_acks: HashSet<(SystemName, InstanceId)>,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -319,6 +321,7 @@ impl Coordinator {
             shard_plans: HashMap::new(),
             round_extras: HashMap::new(),
             current: None,
+            pending_acks: HashSet::new(),
         })
     }
 
@@ -409,13 +412,13 @@ impl Coordinator {
                 () = tokio::time::sleep_until(until) => return,
                 Some(msg) = self.registers.next() => self.on_register(&msg),
                 Some(msg) = self.heartbeats.next() => self.on_heartbeat(&msg),
-                Some(msg) = self.changed.next() => {
-                    self.on_changed(&msg, round.unwrap_or(u64::MAX));
-                    if round.is_some_and(|r| self.tracker.all_delivered(r)) {
-                        return;
-                    }
-                }
-                Some(msg) = self.acks.next() => self.on_ack(&msg),
+                Some(msg) = self.changed.next() => self.on_changed(&msg, round.unwrap_or(u64::MAX)),
+                Some(msg) = self.acks.next() => self.on_ack(&msg, round),
+            }
+            // Done when every shard is merged and every instance's ack (its run time) is in.
+            if round.is_some_and(|r| self.tracker.all_delivered(r) && self.pending_acks.is_empty())
+            {
+                return;
             }
         }
     }
@@ -454,9 +457,13 @@ impl Coordinator {
         }
     }
 
-    fn on_ack(&mut self, msg: &Message) {
+    fn on_ack(&mut self, msg: &Message, round: Option<u64>) {
         if let Ok(ack) = decode_control::<TickAck>(msg.headers.as_ref(), &msg.payload, &self.drops)
         {
+            if round == Some(ack.tick_id) {
+                self.pending_acks
+                    .remove(&(ack.system.clone(), ack.instance_id));
+            }
             if let Some(report) = self.current.as_mut() {
                 if ack.tick_id >= report.0 {
                     let sys = report.1.systems.entry(ack.system).or_default();
@@ -564,7 +571,7 @@ impl Coordinator {
                 any = true;
             }
             while let Some(Some(m)) = self.acks.next().now_or_never() {
-                self.on_ack(&m);
+                self.on_ack(&m, None);
                 any = true;
             }
             if !any {
@@ -780,6 +787,7 @@ impl Coordinator {
         entry.rows += pieces.iter().map(|p| p.rows.len() as u64).sum::<u64>();
         for &i in &assignment {
             *entry.per_instance.entry(i).or_default() += 1;
+            self.pending_acks.insert((system.clone(), i));
         }
         let schedule = SystemSchedule {
             tick_id: round,
@@ -849,6 +857,7 @@ impl Coordinator {
             let round = self.round;
             self.shard_plans.clear();
             self.round_extras.clear();
+            self.pending_acks.clear();
             let mut report = self.current.take().map(|c| c.1).unwrap_or_default();
             let mut any = false;
             for system in &batch {
@@ -869,7 +878,12 @@ impl Coordinator {
                     break;
                 }
                 let outcome = self.tracker.deadline(round, Instant::now());
+                for dead in &outcome.newly_dead {
+                    self.pending_acks.retain(|(_, i)| i != dead);
+                }
                 for r in &outcome.reroutes {
+                    self.pending_acks.remove(&(r.system.clone(), r.from));
+                    self.pending_acks.insert((r.system.clone(), r.to));
                     tracing::warn!(system = %r.system, shard = r.shard, from = %r.from, to = %r.to, "shard re-routed");
                     let Some(plan) = self.shard_plans.get(&(r.system.clone(), r.shard)).cloned()
                     else {
@@ -905,6 +919,7 @@ impl Coordinator {
                     }
                 }
                 for (system, _) in &outcome.skipped {
+                    self.pending_acks.retain(|(s, _)| s != system);
                     if let Some((_, report)) = self.current.as_mut() {
                         report.systems.entry(system.clone()).or_default().skipped += 1;
                     }
