@@ -8,6 +8,7 @@
 //! cargo xtask demo [ARGS...]      build and run the showcase (release), ARGS go to the showcase
 //! cargo xtask test                fmt check, clippy -D warnings, all tests, docs, shader check
 //! cargo xtask setup               install the system packages the tests and the demo need (and nats-server)
+//! cargo xtask cluster [ARGS...]   distributed mode: nats-server, a coordinator and system processes
 //! cargo xtask mesa                unpack Mesa's backports lavapipe (descriptor indexing) under target/
 //! ```
 //!
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
     let result = match task {
         "shaders" => shaders::run(&project_root(), rest),
         "demo" => demo(rest),
+        "cluster" => cluster(rest),
         "test" => test(rest),
         "setup" => packages::ensure(packages::ALL).and_then(|()| nats::ensure().map(drop)),
         "mesa" => mesa::ensure(&project_root()).map(|icd| println!("{}", icd.display())),
@@ -64,6 +66,9 @@ tasks:
   demo [ARGS...]      run the showcase headless (release build); try `cargo xtask demo -- --help`
   test                fmt check, clippy -D warnings, all tests and doc tests, cargo doc -D warnings, shader check,
                       downstream resolution (tests/downstream with bevy_ecs); Miri over the ECS storage tests (XTASK_MIRI=0 skips, =full widens)
+  cluster [ARGS...]   distributed mode (release build): starts nats-server, a coordinator and system processes of
+                      the demo simulation, runs ticks, prints per-tick times and the world hash against a local run;
+                      ARGS: --entities N --instances N --ticks N --kill-at T --freeze-at T --rate HZ --deadline-ms MS
   setup               install the system packages (Vulkan driver, validation layers, glslc, spirv-tools) and nats-server
   mesa                unpack Mesa's backports lavapipe (Vulkan 1.4, descriptor indexing) under target/mesa-backports
                       and print its ICD manifest, for VK_DRIVER_FILES"
@@ -165,6 +170,30 @@ fn demo(args: &[String]) -> TaskResult {
         cargo()
             .args(["run", "--release", "--package", "showcase", "--"])
             .args(args),
+    )
+}
+
+/// `cargo xtask cluster`: the `macrokid-cluster run` command of `macrokid_net` (release),
+/// with the nats-server found or installed by [`nats::ensure`]. The command stops its
+/// processes itself on Ctrl+C.
+fn cluster(args: &[String]) -> TaskResult {
+    let nats_server = nats::ensure()?;
+    let args = args.strip_prefix(&["--".to_string()]).unwrap_or(args);
+    run_step(
+        "cluster",
+        cargo()
+            .args([
+                "run",
+                "--release",
+                "--package",
+                "macrokid_net",
+                "--bin",
+                "macrokid-cluster",
+                "--",
+                "run",
+            ])
+            .args(args)
+            .env("MACROKID_NATS_SERVER", nats_server),
     )
 }
 

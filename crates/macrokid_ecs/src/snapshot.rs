@@ -94,6 +94,10 @@ use crate::storage::{
     SparseSets, TypedColumn,
 };
 
+mod columns;
+
+pub use columns::{build_snapshot, ColumnAccessError, ColumnShape, TableColumns, TableShape};
+
 /// The snapshot format version this crate writes (2: sparse-set
 /// components).
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
@@ -251,6 +255,8 @@ struct ComponentCodec {
     encode_row: fn(&dyn ErasedColumn, usize, &mut Vec<u8>) -> Result<(), SnapshotError>,
     /// A column of exactly `rows` rows from its bytes.
     decode_column: DecodeColumn,
+    /// Overwrites rows from raw bytes (plain-old-data components only).
+    write_rows: Option<columns::WriteRows>,
 }
 
 /// How a registered resource is written.
@@ -434,6 +440,7 @@ impl SnapshotRegistry {
             encode_column: serde_encode_column::<T>,
             encode_row: serde_encode_row::<T>,
             decode_column: serde_decode_column::<T>,
+            write_rows: None,
         })
     }
 
@@ -461,6 +468,7 @@ impl SnapshotRegistry {
             encode_column: pod_encode_column::<T>,
             encode_row: pod_encode_row::<T>,
             decode_column: pod_decode_column::<T>,
+            write_rows: Some(columns::pod_write_rows::<T>),
         })
     }
 

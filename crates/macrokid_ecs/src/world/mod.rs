@@ -1036,13 +1036,32 @@ impl World {
         self.removed_since::<T>(self.world_ticks())
     }
 
-    fn parts(&self) -> WorldParts<'_> {
+    pub(crate) fn parts(&self) -> WorldParts<'_> {
         WorldParts {
             entities: &self.entities,
             archetypes: &self.archetypes,
             sparse: &self.sparse,
             resources: &self.resources,
         }
+    }
+
+    /// The tables and resources for the column transfer of
+    /// [`snapshot::columns`](crate::snapshot) (by registered name), with
+    /// the registry and the tick writes are stamped with.
+    pub(crate) fn columns_mut(
+        &mut self,
+    ) -> (
+        &mut [Archetype],
+        &mut TypeIdMap<TypeId, ResourceSlot>,
+        &SnapshotRegistry,
+        Tick,
+    ) {
+        (
+            &mut self.archetypes,
+            &mut self.resources,
+            &self.snapshots,
+            self.change_tick,
+        )
     }
 
     /// The component and resource types this world hashes by value,
