@@ -62,11 +62,25 @@ const SPIRV_VAL: Requirement = Requirement {
     present: || has_program("spirv-val"),
 };
 
+/// Xvfb, the virtual X server the window tests start when `DISPLAY` is unset.
+const XVFB: Requirement = Requirement {
+    what: "Xvfb (virtual X server for the window tests)",
+    package: "xvfb",
+    present: || has_program("Xvfb"),
+};
+
+/// xwd, which the window tests use to read a window's pixels back from the X server.
+const XWD: Requirement = Requirement {
+    what: "xwd (X window dump, for the window tests)",
+    package: "x11-apps",
+    present: || has_program("xwd"),
+};
+
 /// What running the showcase needs.
 pub(crate) const RUNTIME: &[Requirement] = &[LOADER, DRIVER, VALIDATION];
 
 /// What the tests and the shader check need.
-pub(crate) const ALL: &[Requirement] = &[LOADER, DRIVER, VALIDATION, GLSLC, SPIRV_VAL];
+pub(crate) const ALL: &[Requirement] = &[LOADER, DRIVER, VALIDATION, GLSLC, SPIRV_VAL, XVFB, XWD];
 
 /// What compiling shaders needs.
 pub(crate) const SHADER_TOOLS: &[Requirement] = &[GLSLC, SPIRV_VAL];

@@ -236,6 +236,41 @@ fn add_remove(c: &mut Criterion) {
     });
 }
 
+/// `add_remove` with `Sb` in a sparse set: no table move per insert or
+/// remove.
+fn add_remove_sparse(c: &mut Criterion) {
+    let mut world = World::new();
+    world.register_sparse::<Sb>().unwrap();
+    let entities = world.spawn_batch((0..10_000).map(|_| (Sa(0.0),)));
+    c.bench_function("add_remove_sparse", |b| {
+        b.iter(|| {
+            for &e in &entities {
+                world.insert(e, Sb(0.0)).unwrap();
+            }
+            for &e in &entities {
+                world.remove::<Sb>(e).unwrap();
+            }
+            world.clear_trackers();
+        });
+    });
+}
+
+/// The add_remove baseline: an optional `Sb` per entity in a plain `Vec`,
+/// set and cleared.
+fn baseline_plain_vec_add_remove(c: &mut Criterion) {
+    let mut slots: Vec<Option<Sb>> = (0..10_000).map(|_| None).collect();
+    c.bench_function("baseline_plain_vec_add_remove", |b| {
+        b.iter(|| {
+            for slot in slots.iter_mut() {
+                *slot = Some(Sb(0.0));
+            }
+            for slot in slots.iter_mut() {
+                criterion::black_box(slot.take());
+            }
+        });
+    });
+}
+
 macro_rules! many_systems {
     ($($system:ident $component:ident),*) => {
         $(
@@ -305,6 +340,8 @@ criterion_group!(
     heavy_compute,
     schedule,
     add_remove,
+    add_remove_sparse,
+    baseline_plain_vec_add_remove,
     many_systems,
     baseline_plain_vec_many_systems
 );

@@ -120,9 +120,12 @@ impl CommandBuffer {
         self.commands.clear();
     }
 
-    /// Applies and empties the buffer, in recording order. Returns how many
-    /// commands failed.
-    pub(crate) fn apply(&mut self, world: &mut World) -> usize {
+    /// Applies and empties the buffer on `world`, in recording order,
+    /// through the world's public structural methods (spawn, despawn,
+    /// insert, remove). Returns how many commands failed; each is logged
+    /// with `tracing::warn!` and counted in
+    /// [`World::failed_command_count`].
+    pub fn apply(&mut self, world: &mut World) -> usize {
         let mut failed = 0;
         for command in self.commands.drain(..) {
             let (kind, entity, component) = match &command {
@@ -147,6 +150,7 @@ impl CommandBuffer {
                 failed += 1;
             }
         }
+        world.count_failed_commands(failed);
         failed
     }
 }
@@ -341,22 +345,5 @@ impl<'a, S: ?Sized> EntityCommands<'a, S> {
         S: Despawns,
     {
         self.commands.despawn(self.entity);
-    }
-}
-
-impl World {
-    /// Applies and empties `buffer`, in recording order. Returns how many
-    /// commands failed (each is logged and also counted in
-    /// [`failed_command_count`](Self::failed_command_count)).
-    pub fn apply_commands(&mut self, buffer: &mut CommandBuffer) -> usize {
-        let failed = buffer.apply(self);
-        self.failed_commands += failed as u64;
-        failed
-    }
-
-    /// How many deferred commands failed to apply over the life of this
-    /// world (stale entities, missing components).
-    pub fn failed_command_count(&self) -> u64 {
-        self.failed_commands
     }
 }

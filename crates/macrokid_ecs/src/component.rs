@@ -47,7 +47,11 @@ pub trait Bundle: Sealed + Send + Sync + 'static {
 #[doc(hidden)]
 pub struct BundleWriter<'a> {
     columns: &'a mut [Box<dyn ErasedColumn>],
-    /// Column index for each tuple element.
+    /// Columns of the sparse elements, drained into their sparse sets
+    /// afterwards.
+    staging: &'a mut [Box<dyn ErasedColumn>],
+    /// Column index for each tuple element (`columns.len() + i`: staging
+    /// column `i`).
     order: &'a [usize],
     rows: RowSink<'a>,
 }
@@ -94,12 +98,14 @@ impl<'a> BundleWriter<'a> {
         table: &'a mut Archetype,
         archetype: ArchetypeId,
         order: &'a [usize],
+        staging: &'a mut [Box<dyn ErasedColumn>],
         entities: &'a mut Entities,
         spawned: &'a mut Vec<Entity>,
     ) -> Self {
         let (columns, table_entities) = table.columns_and_entities();
         Self {
             columns,
+            staging,
             order,
             rows: RowSink {
                 table_entities,
@@ -122,7 +128,12 @@ impl<'a> BundleWriter<'a> {
     pub fn split<const N: usize>(&mut self) -> ([&mut dyn ErasedColumn; N], &mut RowSink<'a>) {
         assert_eq!(N, self.order.len(), "bundle arity and column order differ");
         let mut out: [Option<&mut dyn ErasedColumn>; N] = [const { None }; N];
-        for (index, column) in self.columns.iter_mut().enumerate() {
+        for (index, column) in self
+            .columns
+            .iter_mut()
+            .chain(self.staging.iter_mut())
+            .enumerate()
+        {
             if let Some(element) = self.order.iter().position(|&c| c == index) {
                 out[element] = Some(column.as_mut());
             }

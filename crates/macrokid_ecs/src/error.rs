@@ -66,4 +66,30 @@ pub enum EcsError {
         /// The type name of the missing resource.
         resource: &'static str,
     },
+
+    /// [`QueryBorrow::get_many_mut`](crate::QueryBorrow::get_many_mut) was
+    /// given one entity twice: two mutable items of one entity would alias.
+    /// Pass distinct entities.
+    #[error(
+        "entity {entity:?} is named more than once in a `get_many_mut` of query `{query}`; \
+         pass distinct entities"
+    )]
+    DuplicateEntity {
+        /// The repeated entity.
+        entity: Entity,
+        /// The type name of the query data and filter.
+        query: &'static str,
+    },
+
+    /// [`World::register_sparse`](crate::World::register_sparse) came after
+    /// the component was already stored in a table of this world. Register
+    /// sparse-set storage before the first spawn or insert of the type.
+    #[error(
+        "component `{component}` is already stored in archetype tables of this world; \
+         call `World::register_sparse` before its first spawn or insert"
+    )]
+    StorageInUse {
+        /// The type name of the component.
+        component: &'static str,
+    },
 }

@@ -5,7 +5,9 @@
 //! (one table per component set, one `Vec` column per component type),
 //! resources (one value per type), queries (sequential and parallel on
 //! rayon) and deferred [`CommandBuffer`]s that systems fill and the world
-//! applies between stages in a fixed order.
+//! applies between stages in a fixed order. A component type can opt into
+//! sparse-set storage instead of tables ([`World::register_sparse`]), for
+//! components added and removed often.
 //!
 //! ```
 //! use macrokid_ecs::prelude::*;
@@ -79,7 +81,7 @@ pub use entity::Entity;
 pub use error::EcsError;
 pub use group::GroupRun;
 pub use query::{
-    Added, Changed, DeclaredIn, FilterDeclaredIn, Has, QueryBorrow, QueryData, QueryFilter,
+    Added, Changed, DeclaredIn, FilterDeclaredIn, Has, Or, QueryBorrow, QueryData, QueryFilter,
     QueryIter, QueryState, ReadOnlyQueryData, With, Without,
 };
 pub use snapshot::{SnapshotError, SnapshotRegistry};
@@ -90,7 +92,7 @@ pub use world::World;
 /// The names most users need: `use macrokid_ecs::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Added, Bundle, Changed, CommandBuffer, Commands, Component, EcsError, Entity, Has, Mut,
+        Added, Bundle, Changed, CommandBuffer, Commands, Component, EcsError, Entity, Has, Mut, Or,
         QueryBorrow, Resource, Run, SnapshotError, SnapshotRegistry, SystemCx, SystemResult, With,
         Without, World,
     };
@@ -105,9 +107,9 @@ pub mod __private {
     //! Types that appear in hidden trait methods. Not a public API.
     pub use crate::component::{BundleWriter, RowSink};
     pub use crate::storage::{
-        add_query_access, AddedFetch, ChangedFetch, ComponentType, EntityFetch, ErasedColumn,
-        Fetch, FilterFetch, HasFetch, Mode, OptionFetch, ReadFetch, TableView, TicksFetch,
-        TypedColumn, WriteFetch,
+        add_query_access, AddedFetch, Branch, ChangedFetch, ComponentType, EntityFetch,
+        ErasedColumn, Fetch, FilterFetch, HasFetch, Mode, OptionFetch, OrFetch, ReadFetch,
+        RowCheck, SparseFilter, SparseRows, TableView, TicksFetch, TypedColumn, WriteFetch,
     };
     pub use macrokid_core;
 }

@@ -7,14 +7,14 @@
 //! build of a program can be restored by another build that registers the
 //! same names, whatever the `TypeId`s there are.
 //!
-//! # Snapshot format, version 1
+//! # Snapshot format, version 2
 //!
 //! A 32-byte header, then a body:
 //!
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `b"MKECSWLD"` |
-//! | 8 | 4 | format version, `u32` little-endian (this crate writes and reads [`SNAPSHOT_FORMAT_VERSION`]) |
+//! | 8 | 4 | format version, `u32` little-endian (this crate writes [`SNAPSHOT_FORMAT_VERSION`] and reads versions [`OLDEST_READ_VERSION`] to it) |
 //! | 12 | 1 | byte order of the plain-old-data columns: `1` little-endian, `2` big-endian |
 //! | 13 | 3 | zero |
 //! | 16 | 8 | body length in bytes, `u64` little-endian |
@@ -32,8 +32,15 @@
 //!                                 pod_size: u32 | nil,   // element size for plain-old-data columns
 //!                                 bytes: bin } ] } ],
 //!     resources: [ { name: str, bytes: bin } ],
+//!     sparse:   [ { name: str,                           // a component with sparse-set storage
+//!                   entities: [u64],                     // Entity::to_bits, in the set's dense order
+//!                   pod_size: u32 | nil,
+//!                   bytes: bin } ],                      // one value per entity, as a column
 //! }
 //! ```
+//!
+//! Version 1 is version 2 without `sparse` (no sparse-set components); this
+//! crate reads it as such.
 //!
 //! A plain-old-data column ([`SnapshotRegistry::register_pod`]) is its rows'
 //! raw bytes, `rows × pod_size` of them, in the byte order the header names
@@ -41,7 +48,12 @@
 //! column ([`SnapshotRegistry::register`]) is the MessagePack array of its
 //! rows; a resource is the MessagePack encoding of its value. Tables are in
 //! the world's table order, rows in table order, so that a restored world
-//! iterates its queries in the same order as the original.
+//! iterates its queries in the same order as the original. Sparse sets are
+//! sorted by name, one per registered sparse type (empty ones included, so
+//! the choice of storage survives); a restored world gives each of them
+//! sparse-set storage
+//! (types registered sparse here but absent from the snapshot stay sparse
+//! and empty).
 //!
 //! Restoring decodes and checks everything (header, checksum, names, column
 //! lengths, the consistency of the entity table) before it changes the
@@ -54,14 +66,16 @@
 //! specification) over, in this order: the tag `b"macrokid world hash v1"`;
 //! for every live entity by ascending index its id (`u64` LE), its
 //! component count (`u32` LE) and, for each component in ascending name
-//! order, the name (`u32` LE length, UTF-8 bytes) and the value (`u64` LE
-//! length, then the bytes a snapshot column would hold for that row); then
+//! order (table and sparse-set components alike), the name (`u32` LE
+//! length, UTF-8 bytes) and the value (`u64` LE length, then the bytes a
+//! snapshot column would hold for that row); then
 //! for every registered resource present, by ascending name, its name and
 //! value the same way. An unregistered component contributes its
 //! `std::any::type_name` and the length `u64::MAX` in place of a value (its
 //! presence counts, its value cannot). The digest depends on the logical
-//! content only — not on table order, row order, thread count or allocation
-//! — and is the same on every machine of one byte order.
+//! content only — not on table order, row order, storage type (table or
+//! sparse set), thread count or allocation — and is the same on every
+//! machine of one byte order.
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -76,11 +90,21 @@ use crate::component::{Component, Resource};
 use crate::entity::{Entities, Entity, Location};
 use crate::hash::TypeIdMap;
 use crate::storage::{
-    column_slice, Archetype, ArchetypeId, ComponentType, ErasedColumn, ResourceSlot, TypedColumn,
+    column_slice, Archetype, ArchetypeId, ComponentType, ErasedColumn, ResourceSlot, SparseSet,
+    SparseSets, TypedColumn,
 };
 
-/// The snapshot format version this crate writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+mod columns;
+
+pub use columns::{build_snapshot, ColumnAccessError, ColumnShape, TableColumns, TableShape};
+
+/// The snapshot format version this crate writes (2: sparse-set
+/// components).
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+
+/// The oldest snapshot format version this crate reads (1: before sparse
+/// sets; read as a snapshot without sparse-set components).
+pub const OLDEST_READ_VERSION: u32 = 1;
 
 const MAGIC: &[u8; 8] = b"MKECSWLD";
 const HEADER_LEN: usize = 32;
@@ -231,6 +255,8 @@ struct ComponentCodec {
     encode_row: fn(&dyn ErasedColumn, usize, &mut Vec<u8>) -> Result<(), SnapshotError>,
     /// A column of exactly `rows` rows from its bytes.
     decode_column: DecodeColumn,
+    /// Overwrites rows from raw bytes (plain-old-data components only).
+    write_rows: Option<columns::WriteRows>,
 }
 
 /// How a registered resource is written.
@@ -414,6 +440,7 @@ impl SnapshotRegistry {
             encode_column: serde_encode_column::<T>,
             encode_row: serde_encode_row::<T>,
             decode_column: serde_decode_column::<T>,
+            write_rows: None,
         })
     }
 
@@ -441,6 +468,7 @@ impl SnapshotRegistry {
             encode_column: pod_encode_column::<T>,
             encode_row: pod_encode_row::<T>,
             decode_column: pod_decode_column::<T>,
+            write_rows: Some(columns::pod_write_rows::<T>),
         })
     }
 
@@ -521,6 +549,11 @@ impl SnapshotRegistry {
             || self.resource_by_type.contains_key(&TypeId::of::<T>())
     }
 
+    /// The registered name of component `type_id`, or `fallback`.
+    pub(crate) fn name_of<'a>(&'a self, type_id: TypeId, fallback: &'a str) -> &'a str {
+        self.component(type_id).map_or(fallback, |c| c.name)
+    }
+
     fn component(&self, type_id: TypeId) -> Option<&ComponentCodec> {
         self.component_by_type
             .get(&type_id)
@@ -536,6 +569,18 @@ struct Body {
     entities: EntityTable,
     tables: Vec<TableRecord>,
     resources: Vec<NamedBytes>,
+    /// Absent in version 1.
+    #[serde(default)]
+    sparse: Vec<SparseRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SparseRecord {
+    name: String,
+    entities: Vec<u64>,
+    pod_size: Option<u32>,
+    #[serde(with = "serde_bytes")]
+    bytes: Vec<u8>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -569,6 +614,7 @@ struct NamedBytes {
 pub(crate) struct WorldParts<'a> {
     pub(crate) entities: &'a Entities,
     pub(crate) archetypes: &'a [Archetype],
+    pub(crate) sparse: &'a SparseSets,
     pub(crate) resources: &'a TypeIdMap<TypeId, ResourceSlot>,
 }
 
@@ -579,6 +625,8 @@ pub(crate) struct Restored {
     pub(crate) archetypes: Vec<Archetype>,
     /// The component types of every table (to register their borrow flags).
     pub(crate) component_types: Vec<ComponentType>,
+    /// The sparse sets of the snapshot.
+    pub(crate) sparse: Vec<SparseSet>,
     pub(crate) resources: Vec<(TypeId, ResourceSlot)>,
 }
 
@@ -638,6 +686,30 @@ pub(crate) fn write(
         }
     }
     resources.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut sparse = Vec::new();
+    for set in world.sparse.values() {
+        // An empty set of a registered type is written too, so that the
+        // restored world keeps its sparse-set storage.
+        let Some(codec) = registry.component(set.component().type_id) else {
+            if set.len() == 0 {
+                continue;
+            }
+            return Err(SnapshotError::UnregisteredComponent {
+                component: set.component().name,
+            });
+        };
+        let mut bytes = Vec::new();
+        (codec.encode_column)(set.column(), &mut bytes)?;
+        sparse.push(SparseRecord {
+            name: codec.name.to_owned(),
+            entities: set.entities().iter().map(|e| e.to_bits()).collect(),
+            pod_size: codec
+                .pod_size
+                .map(|s| u32::try_from(s).expect("component larger than 4 GiB")),
+            bytes,
+        });
+    }
+    sparse.sort_by(|a, b| a.name.cmp(&b.name));
     let body = Body {
         entities: EntityTable {
             generations: world.entities.generations().collect(),
@@ -645,6 +717,7 @@ pub(crate) fn write(
         },
         tables,
         resources,
+        sparse,
     };
     let body = rmp_serde::to_vec_named(&body).map_err(|e| encode_error("snapshot body", e))?;
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
@@ -680,7 +753,7 @@ fn body_of(bytes: &[u8]) -> Result<&[u8], SnapshotError> {
         });
     }
     let version = le_u32(&bytes[8..12]);
-    if version != SNAPSHOT_FORMAT_VERSION {
+    if !(OLDEST_READ_VERSION..=SNAPSHOT_FORMAT_VERSION).contains(&version) {
         return Err(SnapshotError::UnsupportedVersion {
             found: version,
             supported: SNAPSHOT_FORMAT_VERSION,
@@ -755,21 +828,7 @@ pub(crate) fn read(
                     kind: "component",
                     name: column.name.clone(),
                 })?;
-            let here = codec.pod_size.map(|s| s as u64);
-            if column.pod_size.map(u64::from) != here {
-                let describe = |s: Option<u64>| match s {
-                    Some(size) => format!("plain-old-data of {size} bytes"),
-                    None => "serde".to_owned(),
-                };
-                return Err(SnapshotError::Column {
-                    name: column.name,
-                    reason: format!(
-                        "{} in the snapshot, {} here",
-                        describe(column.pod_size.map(u64::from)),
-                        describe(here)
-                    ),
-                });
-            }
+            check_pod_size(&column.name, column.pod_size, codec)?;
             let decoded = (codec.decode_column)(&column.bytes, rows)?;
             columns.push((codec.component, decoded));
         }
@@ -851,6 +910,57 @@ pub(crate) fn read(
             )));
         }
     }
+    let mut sparse = Vec::with_capacity(body.sparse.len());
+    let mut sparse_names = HashMap::new();
+    for record in body.sparse {
+        let codec = registry
+            .component_by_name
+            .get(record.name.as_str())
+            .map(|&i| &registry.components[i])
+            .ok_or_else(|| SnapshotError::UnknownName {
+                kind: "component",
+                name: record.name.clone(),
+            })?;
+        check_pod_size(&record.name, record.pod_size, codec)?;
+        if sparse_names.insert(codec.component.type_id, ()).is_some()
+            || component_types
+                .iter()
+                .any(|c| c.type_id == codec.component.type_id)
+        {
+            return Err(inconsistent(format!(
+                "component `{}` is stored twice (two sparse sets, or a sparse set and a table)",
+                record.name
+            )));
+        }
+        let mut entities = Vec::with_capacity(record.entities.len());
+        let mut seen = vec![false; slot_count];
+        for &bits in &record.entities {
+            let entity = Entity::from_bits(bits);
+            let index = entity.index() as usize;
+            let alive = locations.get(index).is_some_and(Option::is_some)
+                && generations[index] == entity.generation();
+            if !alive {
+                return Err(inconsistent(format!(
+                    "sparse set `{}` names entity {entity}, which is not alive",
+                    record.name
+                )));
+            }
+            if std::mem::replace(&mut seen[index], true) {
+                return Err(inconsistent(format!(
+                    "sparse set `{}` names entity {entity} twice",
+                    record.name
+                )));
+            }
+            entities.push(entity);
+        }
+        let values = (codec.decode_column)(&record.bytes, entities.len())?;
+        sparse.push(SparseSet::from_parts(
+            codec.component,
+            values,
+            &entities,
+            tick,
+        ));
+    }
     let mut resources = Vec::with_capacity(body.resources.len());
     for resource in body.resources {
         let codec = registry
@@ -867,7 +977,33 @@ pub(crate) fn read(
         entities: Entities::from_parts(&generations, &locations, body.entities.free),
         archetypes,
         component_types,
+        sparse,
         resources,
+    })
+}
+
+/// Checks that a snapshot column's plain-old-data size fits its
+/// registration here.
+fn check_pod_size(
+    name: &str,
+    pod_size: Option<u32>,
+    codec: &ComponentCodec,
+) -> Result<(), SnapshotError> {
+    let here = codec.pod_size.map(|s| s as u64);
+    if pod_size.map(u64::from) == here {
+        return Ok(());
+    }
+    let describe = |s: Option<u64>| match s {
+        Some(size) => format!("plain-old-data of {size} bytes"),
+        None => "serde".to_owned(),
+    };
+    Err(SnapshotError::Column {
+        name: name.to_owned(),
+        reason: format!(
+            "{} in the snapshot, {} here",
+            describe(pod_size.map(u64::from)),
+            describe(here)
+        ),
     })
 }
 
@@ -913,34 +1049,84 @@ pub(crate) fn hash(registry: &SnapshotRegistry, world: &WorldParts<'_>) -> u64 {
         }
     }
 
+    fn write_row(
+        hasher: &mut Xxh3,
+        value: &mut Vec<u8>,
+        name: &str,
+        codec: Option<&ComponentCodec>,
+        column: &dyn ErasedColumn,
+        row: usize,
+    ) {
+        match codec {
+            Some(codec) => {
+                value.clear();
+                match (codec.encode_row)(column, row, value) {
+                    Ok(()) => write_value(hasher, name, Some(value)),
+                    // A value whose `Serialize` fails hashes as its error
+                    // message, so the digest stays defined.
+                    Err(error) => {
+                        let message = error.to_string();
+                        write_value(hasher, name, Some(message.as_bytes()));
+                    }
+                }
+            }
+            None => write_value(hasher, name, None),
+        }
+    }
+
+    // The sparse sets, by name.
+    let mut sparse: Vec<(&str, Option<&ComponentCodec>, &SparseSet)> = world
+        .sparse
+        .values()
+        .filter(|set| set.len() > 0)
+        .map(|set| {
+            let codec = registry.component(set.component().type_id);
+            (codec.map_or(set.component().name, |c| c.name), codec, set)
+        })
+        .collect();
+    sparse.sort_by(|a, b| a.0.cmp(b.0));
+
     let mut hasher = Xxh3::new();
     hasher.update(HASH_TAG);
     let mut value = Vec::new();
+    // Per entity: (name, codec, column, row) of each component, by name.
+    let mut merged: Vec<(&str, Option<&ComponentCodec>, &dyn ErasedColumn, usize)> = Vec::new();
     for (entity, location) in world.entities.live() {
         let table = &world.archetypes[location.archetype as usize];
         let plan = &plans[location.archetype as usize];
         hasher.update(&entity.to_bits().to_le_bytes());
-        hasher.update(&(plan.len() as u32).to_le_bytes());
-        for column in plan {
-            match column.codec {
-                Some(codec) => {
-                    value.clear();
-                    match (codec.encode_row)(
-                        table.column(column.column),
-                        location.row as usize,
-                        &mut value,
-                    ) {
-                        Ok(()) => write_value(&mut hasher, column.name, Some(&value)),
-                        // A value whose `Serialize` fails hashes as its
-                        // error message, so the digest stays defined.
-                        Err(error) => {
-                            let message = error.to_string();
-                            write_value(&mut hasher, column.name, Some(message.as_bytes()));
-                        }
-                    }
-                }
-                None => write_value(&mut hasher, column.name, None),
+        merged.clear();
+        for &(name, codec, set) in &sparse {
+            if let Some(dense) = set.dense_index(entity) {
+                merged.push((name, codec, set.column(), dense));
             }
+        }
+        if merged.is_empty() {
+            hasher.update(&(plan.len() as u32).to_le_bytes());
+            for column in plan {
+                write_row(
+                    &mut hasher,
+                    &mut value,
+                    column.name,
+                    column.codec,
+                    table.column(column.column),
+                    location.row as usize,
+                );
+            }
+            continue;
+        }
+        for column in plan {
+            merged.push((
+                column.name,
+                column.codec,
+                table.column(column.column),
+                location.row as usize,
+            ));
+        }
+        merged.sort_by(|a, b| a.0.cmp(b.0));
+        hasher.update(&(merged.len() as u32).to_le_bytes());
+        for &(name, codec, column, row) in &merged {
+            write_row(&mut hasher, &mut value, name, codec, column, row);
         }
     }
     let mut resources: Vec<&ResourceCodec> = registry
@@ -961,4 +1147,56 @@ pub(crate) fn hash(registry: &SnapshotRegistry, world: &WorldParts<'_>) -> u64 {
         }
     }
     hasher.digest()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The body of format version 1 (no sparse sets).
+    #[derive(Serialize)]
+    struct BodyV1 {
+        entities: EntityTable,
+        tables: Vec<TableRecord>,
+        resources: Vec<NamedBytes>,
+    }
+
+    fn framed(version: u32, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&version.to_le_bytes());
+        out.push(NATIVE_BYTE_ORDER);
+        out.extend_from_slice(&[0; 3]);
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&xxh3_64(body).to_le_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn version_1_snapshots_are_read_and_unknown_versions_refused() {
+        let body = BodyV1 {
+            entities: EntityTable {
+                generations: vec![0],
+                free: vec![],
+            },
+            tables: vec![TableRecord {
+                entities: vec![Entity::new(0, 0).to_bits()],
+                columns: vec![],
+            }],
+            resources: vec![],
+        };
+        let body = rmp_serde::to_vec_named(&body).unwrap();
+        let registry = SnapshotRegistry::new();
+        let restored = read(&registry, &framed(1, &body), Tick::new(1)).unwrap();
+        assert_eq!(restored.entities.len(), 1);
+        assert!(restored.sparse.is_empty());
+        assert!(matches!(
+            read(&registry, &framed(3, &body), Tick::new(1)),
+            Err(SnapshotError::UnsupportedVersion {
+                found: 3,
+                supported: SNAPSHOT_FORMAT_VERSION
+            })
+        ));
+    }
 }

@@ -5,10 +5,10 @@ use std::any::TypeId;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
-use macrokid_core::{Plan, Reads, ResourceAccess, System, SystemSlot, Writes};
-use macrokid_threads::{BoxError, RunSchedule, RunSystem, Schedule, ScheduleError, Scheduler};
+use macrokid_core::{Reads, ResourceAccess, System, SystemSlot, Writes};
+use macrokid_threads::{BoxError, RunSystem};
 
 use crate::change::{SystemTicks, Tick};
 use crate::command::{CommandBuffer, Commands};
@@ -16,7 +16,7 @@ use crate::component::{Component, Resource};
 use crate::entity::Entity;
 use crate::error::EcsError;
 use crate::query::{DeclaredIn, FilterDeclaredIn, QueryBorrow};
-use crate::storage::{guarded_mut, guarded_ref, Archetype, Ref, RefMut};
+use crate::storage::{guarded_slot_mut, guarded_slot_ref, Archetype, Ref, RefMut, Slot};
 use crate::world::World;
 
 /// What a system returns: `Ok(())` or any error, which the scheduler wraps
@@ -52,9 +52,16 @@ impl EntityFilter {
         }
     }
 
-    /// Whether a table with these types passes.
-    pub(crate) fn admits(&self, table: &Archetype) -> bool {
-        self.required.iter().all(|&t| table.has(t)) && !self.excluded.iter().any(|&t| table.has(t))
+    /// Whether a table with these types passes. Sparse components (for
+    /// which `is_sparse` holds) are not table types: any table may hold
+    /// entities with or without them, so they do not narrow the tables.
+    pub(crate) fn admits_table(
+        &self,
+        table: &Archetype,
+        is_sparse: impl Fn(TypeId) -> bool,
+    ) -> bool {
+        self.required.iter().all(|&t| is_sparse(t) || table.has(t))
+            && !self.excluded.iter().any(|&t| !is_sparse(t) && table.has(t))
     }
 }
 
@@ -63,16 +70,6 @@ static NO_FILTER: EntityFilter = EntityFilter {
     required: Vec::new(),
     excluded: Vec::new(),
 };
-
-/// The plan a world runs a schedule type with: the schedule's plan with
-/// every component access narrowed to the tables the system can match
-/// ([`World::schedule_plan`]), the tables it was computed for, and each
-/// slot's entity filter.
-pub(crate) struct RefinedPlan {
-    tables: usize,
-    plan: Arc<Plan>,
-    filters: Arc<[EntityFilter]>,
-}
 
 /// An ECS system: a [`System`] (name and declared access, usually from
 /// `#[derive(System)]`) that runs on a world through a [`SystemCx`].
@@ -292,8 +289,8 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
     where
         S: Reads<T>,
     {
-        let (table, id, row) = self.locate_within(entity)?;
-        guarded_ref::<T>(self.world.components(), table, id, row, self.name).ok_or(
+        let slot = self.slot_within::<T>(entity)?;
+        guarded_slot_ref::<T>(self.world.components(), slot, self.name).ok_or(
             EcsError::MissingComponent {
                 entity,
                 component: std::any::type_name::<T>(),
@@ -314,32 +311,27 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
     where
         S: Writes<T>,
     {
-        let (table, id, row) = self.locate_within(entity)?;
-        guarded_mut::<T>(
-            self.world.components(),
-            table,
-            id,
-            row,
-            self.ticks,
-            self.name,
+        let slot = self.slot_within::<T>(entity)?;
+        guarded_slot_mut::<T>(self.world.components(), slot, self.ticks, self.name).ok_or(
+            EcsError::MissingComponent {
+                entity,
+                component: std::any::type_name::<T>(),
+            },
         )
-        .ok_or(EcsError::MissingComponent {
-            entity,
-            component: std::any::type_name::<T>(),
-        })
     }
 
-    /// The table, table id and row of `entity`, which must pass the
-    /// system's entity filter.
-    fn locate_within(&self, entity: Entity) -> Result<(&'w Archetype, u32, usize), EcsError> {
-        let (table, id, row) = self.world.locate(entity)?;
-        if !self.filter.admits(table) {
+    /// Where the `T` of `entity` lives; the entity must pass the system's
+    /// entity filter (its table for table components, the sparse sets for
+    /// sparse ones).
+    fn slot_within<T: Component>(&self, entity: Entity) -> Result<Slot<'w>, EcsError> {
+        let table = self.world.table_of(entity)?;
+        if !self.world.admits_entity(self.filter, table, entity) {
             return Err(EcsError::QueryMismatch {
                 entity,
                 query: "the entity filter (`with`/`without`) of the running system",
             });
         }
-        Ok((table, id, row))
+        self.world.slot_of::<T>(entity)
     }
 
     /// Whether `entity` is alive (as of the start of the stage: commands
@@ -436,308 +428,5 @@ impl<S: Run> RunSystem<S> for StageCx<'_> {
         last_run.store(1 << 32 | u64::from(this_run.get()), Ordering::Relaxed);
         *buffer.lock().unwrap_or_else(PoisonError::into_inner) = cx.into_commands();
         result
-    }
-}
-
-impl World {
-    /// Runs one system now, with its commands applied right after it.
-    ///
-    /// # Errors
-    /// Whatever the system returns (its commands are then dropped).
-    pub fn run_system<S: Run>(&mut self, system: &mut S) -> SystemResult {
-        let buffers = [Mutex::new(std::mem::take(&mut self.spare_buffer))];
-        let stored = self
-            .system_ticks
-            .get(&std::any::TypeId::of::<S>())
-            .map_or(0, |t| 1 << 32 | u64::from(t.get()));
-        let last_runs = [AtomicU64::new(stored)];
-        let base = self.change_tick();
-        let filters = [EntityFilter::of(&S::access())];
-        let result = {
-            let cx = StageCx::new(self, &filters, &buffers, &last_runs, base);
-            cx.run_system(system, SystemSlot(0))
-        };
-        self.system_ticks
-            .insert(std::any::TypeId::of::<S>(), base.after(1));
-        // Commands apply after the system's tick.
-        self.advance_change_tick(2);
-        let [buffer] = buffers;
-        let mut buffer = buffer.into_inner().unwrap_or_else(PoisonError::into_inner);
-        if result.is_ok() {
-            let reserved = self.flush_reserved();
-            self.apply_commands(&mut buffer);
-            self.release_unplaced(&reserved);
-        } else {
-            buffer.clear();
-            self.cancel_reservations();
-        }
-        self.spare_buffer = buffer;
-        result
-    }
-}
-
-impl World {
-    /// Runs every stage of `schedule` once on `scheduler`, topological
-    /// layer by layer ([`Plan::layer_positions`](macrokid_core::Plan::layer_positions)).
-    /// A layer is split into *waves* ([`Plan::waves`](macrokid_core::Plan::waves)):
-    /// stages whose accesses do not conflict — counting each system's
-    /// deferred writes (inserts, removes, despawns) as writes — run at the
-    /// same time ([`Scheduler::run_layer`]); a stage that conflicts with an
-    /// earlier stage of its layer runs in a later wave. After each wave, the
-    /// command buffers its systems filled apply, in system-slot order (stage
-    /// declaration order, then system declaration order) and then recording
-    /// order. Waves depend on the plan only, never on the thread count, so
-    /// the resulting world never depends on thread timing or the thread
-    /// count. (A layer of one stage is one wave: commands apply after each
-    /// stage, as before.)
-    ///
-    /// Systems see the world through a [`StageCx`] (`S: Run` for every
-    /// system of the schedule). When the scheduler has a pool, stages run
-    /// inside it, so `par_for_each` in a system uses the scheduler's threads.
-    ///
-    /// A command that fails to apply (a stale entity, a missing component)
-    /// is skipped, logged with `tracing::warn!` and counted in
-    /// [`failed_command_count`](Self::failed_command_count); it does not fail
-    /// the schedule.
-    ///
-    /// ```
-    /// use macrokid_ecs::prelude::*;
-    ///
-    /// struct Position(f32);
-    /// struct Velocity(f32);
-    /// struct Time { dt: f32 }
-    /// #[derive(Default)]
-    /// struct Snapshot(Vec<f32>);
-    ///
-    /// #[derive(System, Default)]
-    /// #[system(reads(Velocity, Time), writes(Position))]
-    /// struct Integrate;
-    /// impl Run for Integrate {
-    ///     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
-    ///         let dt = cx.resource::<Time>()?.dt;
-    ///         cx.query::<(&mut Position, &Velocity)>().par_for_each(|(mut p, v)| p.0 += v.0 * dt);
-    ///         Ok(())
-    ///     }
-    /// }
-    ///
-    /// #[derive(System, Default)]
-    /// #[system(reads(Position), writes(Snapshot))]
-    /// struct Extract;
-    /// impl Run for Extract {
-    ///     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
-    ///         let mut snapshot = cx.resource_mut::<Snapshot>()?;
-    ///         snapshot.0.clear();
-    ///         snapshot.0.extend(cx.query::<&Position>().iter().map(|p| p.0));
-    ///         Ok(())
-    ///     }
-    /// }
-    ///
-    /// #[derive(Schedule, Default)]
-    /// struct Game {
-    ///     #[stage]
-    ///     simulate: (Integrate,),
-    ///     #[stage(after = "simulate")]
-    ///     extract: (Extract,),
-    /// }
-    ///
-    /// let mut world = World::new();
-    /// world.insert_resource(Time { dt: 0.5 });
-    /// world.insert_resource(Snapshot::default());
-    /// world.spawn_batch((0..10_000).map(|i| (Position(i as f32), Velocity(2.0))));
-    /// let scheduler = Scheduler::single_threaded(); // or Scheduler::global()
-    /// let mut game = Game::default();
-    /// world.run_schedule(&mut game, &scheduler)?;
-    /// assert_eq!(world.resource::<Snapshot>()?.0[3], 4.0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    /// The first failing stage's [`ScheduleError`] (a system returned an
-    /// error or panicked). Later stages do not run, and the commands
-    /// recorded during the failing stage are dropped, not applied, so the
-    /// world holds the state after the last complete stage plus the
-    /// component writes the failing stage made in place.
-    pub fn run_schedule<Sch>(
-        &mut self,
-        schedule: &mut Sch,
-        scheduler: &Scheduler,
-    ) -> Result<(), ScheduleError>
-    where
-        Sch: for<'w> RunSchedule<StageCx<'w>>,
-    {
-        let mut first = true;
-        for layer in Sch::plan().layer_positions() {
-            let mut remaining = layer;
-            while !remaining.is_empty() {
-                // Commands of the previous wave may have made tables: the
-                // plan (and so the next wave) follows the tables that exist.
-                let (plan, filters) = self.refined_plan::<Sch>();
-                let wave = plan.waves(&remaining).swap_remove(0);
-                remaining.retain(|p| !wave.contains(p));
-                self.run_wave(schedule, scheduler, &plan, &filters, &wave, first)?;
-                first = false;
-            }
-        }
-        Ok(())
-    }
-
-    /// The plan this world runs schedule `Sch` with: `Sch::plan()` with
-    /// every system's component accesses narrowed to the archetype tables it
-    /// can match ([`ResourceAccess::restrict`]: the tables that hold the
-    /// component and pass the system's `with`/`without` filter), its batches
-    /// recomputed ([`Plan::refine`]). Two writers of one component whose
-    /// filters select disjoint tables then share a batch (legion's
-    /// archetype-level conflicts); the runtime borrow flags follow the same
-    /// rule (a flag is held per table).
-    ///
-    /// Resources and component types no table holds yet are not narrowed.
-    /// Built on first use and rebuilt only when a new table has appeared
-    /// since (checked before each wave of [`run_schedule`](Self::run_schedule)),
-    /// not every tick.
-    pub fn schedule_plan<Sch: Schedule>(&mut self) -> Arc<Plan> {
-        self.refined_plan::<Sch>().0
-    }
-
-    fn refined_plan<Sch: Schedule>(&mut self) -> (Arc<Plan>, Arc<[EntityFilter]>) {
-        let tables = self.archetype_count();
-        let key = TypeId::of::<Sch>();
-        if let Some(cached) = self.refined_plans.get(&key) {
-            if cached.tables == tables {
-                return (cached.plan.clone(), cached.filters.clone());
-            }
-        }
-        let base = Sch::plan();
-        let mut filters = Vec::with_capacity(base.system_count());
-        filters.resize_with(base.system_count(), EntityFilter::default);
-        let plan = base.refine(|slot, system| {
-            let filter = EntityFilter::of(&system.access);
-            let refined = self.narrow_to_tables(&system.access, &filter);
-            filters[slot.0] = filter;
-            refined
-        });
-        let cached = RefinedPlan {
-            tables,
-            plan: Arc::new(plan),
-            filters: filters.into(),
-        };
-        let out = (cached.plan.clone(), cached.filters.clone());
-        self.refined_plans.insert(key, cached);
-        out
-    }
-
-    /// `access` with each component read or write restricted to the tables
-    /// that hold the component and pass `filter`.
-    fn narrow_to_tables(&self, access: &ResourceAccess, filter: &EntityFilter) -> ResourceAccess {
-        let mut refined = access.clone();
-        for &id in access.reads().iter().chain(access.writes()) {
-            let Some(type_id) = id.type_id() else {
-                continue;
-            };
-            if !self.is_table_component(type_id) {
-                continue;
-            }
-            let parts: Vec<u32> = self
-                .archetypes()
-                .iter()
-                .enumerate()
-                .filter(|(_, table)| table.has(type_id) && filter.admits(table))
-                .map(|(index, _)| index as u32)
-                .collect();
-            refined.restrict(id, parts);
-        }
-        refined
-    }
-
-    /// Runs one stage of `schedule` — the one at `Sch::plan().stages()[stage]`
-    /// (an index in execution order) — and then applies its systems'
-    /// commands, exactly as one step of [`run_schedule`](Self::run_schedule)
-    /// does (e.g. to time stages one by one).
-    ///
-    /// # Errors
-    /// [`ScheduleError::StageIndexOutOfRange`] when `stage` is not a stage
-    /// index of the plan (nothing runs); otherwise as
-    /// [`run_schedule`](Self::run_schedule): on a failing stage its commands
-    /// are dropped.
-    pub fn run_stage<Sch>(
-        &mut self,
-        schedule: &mut Sch,
-        scheduler: &Scheduler,
-        stage: usize,
-    ) -> Result<(), ScheduleError>
-    where
-        Sch: for<'w> RunSchedule<StageCx<'w>>,
-    {
-        let plan = Sch::plan();
-        if stage >= plan.stages().len() {
-            return Err(ScheduleError::StageIndexOutOfRange {
-                index: stage,
-                stages: plan.stages().len(),
-            });
-        }
-        let (plan, filters) = self.refined_plan::<Sch>();
-        self.run_wave(schedule, scheduler, &plan, &filters, &[stage], stage == 0)
-    }
-
-    /// Runs the stages at `positions` of `plan` (a wave: no ordering
-    /// constraint between them) together, then applies their commands in
-    /// slot order. `first`: the first wave of a schedule run (ages the
-    /// removal log).
-    fn run_wave<Sch>(
-        &mut self,
-        schedule: &mut Sch,
-        scheduler: &Scheduler,
-        plan: &Plan,
-        filters: &[EntityFilter],
-        positions: &[usize],
-        first: bool,
-    ) -> Result<(), ScheduleError>
-    where
-        Sch: for<'w> RunSchedule<StageCx<'w>>,
-    {
-        let slots = plan.system_count();
-        let mut buffers = std::mem::take(&mut self.command_buffers);
-        if buffers.len() < slots {
-            buffers.resize_with(slots, Mutex::default);
-        }
-        if first {
-            self.age_removals();
-        }
-        let key = std::any::type_name::<Sch>();
-        let last_runs = self
-            .schedule_ticks
-            .remove(key)
-            .filter(|t| t.len() == slots)
-            .unwrap_or_else(|| (0..slots).map(|_| AtomicU64::new(0)).collect());
-        let base = self.change_tick();
-        let outcome = {
-            let cx = StageCx::new(self, filters, &buffers, &last_runs, base);
-            match scheduler.pool() {
-                Some(pool) => pool.install(|| schedule.run_stages(scheduler, plan, positions, &cx)),
-                None => schedule.run_stages(scheduler, plan, positions, &cx),
-            }
-        };
-        self.schedule_ticks.insert(key, last_runs);
-        // Commands apply after every system tick of the stage.
-        self.advance_change_tick(1 + u32::try_from(slots).expect("fewer than 2^32 systems"));
-        // Ids reserved by `Commands::spawn` become slots before any command
-        // applies (a spawn without a reservation must not take one of them),
-        // or are handed out again when the commands are dropped.
-        let reserved = if outcome.is_ok() {
-            self.flush_reserved()
-        } else {
-            self.cancel_reservations();
-            Vec::new()
-        };
-        for buffer in &mut buffers {
-            let buffer = buffer.get_mut().unwrap_or_else(PoisonError::into_inner);
-            if outcome.is_err() {
-                buffer.clear();
-            } else if !buffer.is_empty() {
-                self.apply_commands(buffer);
-            }
-        }
-        self.release_unplaced(&reserved);
-        self.command_buffers = buffers;
-        outcome
     }
 }

@@ -14,6 +14,9 @@
 //! - `cargo bench -p macrokid_graphics --bench renderer_vs_raw_ash`: first the check below,
 //!   then the measurements with validation **off** on both sides, printed as medians and
 //!   renderer / raw-ash ratios from this one run (the two sides alternate in rounds).
+//!   Arguments after `--` that are not flags select workloads by substring of their label,
+//!   as a criterion filter would: `-- record` measures only the two record workloads,
+//!   `-- frame:` only the frame workload.
 //! - Without `--bench` (as `cargo test --benches` runs it) or with `--check`: only the check:
 //!   both sides with the validation layer and synchronization validation **on** render the
 //!   instanced frame (1 thread) and the 10k separate draws (1 and 2 threads), 3 frames each
@@ -30,10 +33,19 @@
 //!   secondary command buffer per chunk, chunks on a 2-thread rayon pool; the renderer through
 //!   `PassEncoder::begin` + `CommandCtx::draw_instanced_with(mesh, material, i..i + 1)` per
 //!   draw, raw ash binding pipeline, push constants, push descriptor and buffers once per
-//!   secondary and then `vkCmdDrawIndexed(36, 1, 0, 0, i)` per draw. Record time is from
+//!   secondary and then `vkCmdDrawIndexed(36, 1, 0, 0, i)` per draw. Both sides record the
+//!   same commands into each secondary: viewport and scissor, pipeline, push constants, the
+//!   push descriptor, vertex buffers 0 and 1 (the renderer binds them in two calls, raw ash
+//!   in one), the index buffer, then one `vkCmdDrawIndexed` per instance; the renderer still
+//!   checks every draw's handles and instance range (a draw that repeats the context's
+//!   previous mesh and material records only the draw, as raw ash does). Record time is from
 //!   before the first chunk starts to after the last secondary ends. A diagnostic raw-ash
 //!   variant (1 thread) re-pushes constants and the descriptor and re-binds the buffers before
 //!   every draw, to separate the driver's cost of those commands from the renderer's own.
+//!   On 2 threads the record time includes the thread pool's dispatch (waking the worker),
+//!   which on a loaded machine can exceed the recording itself; the bench also prints the
+//!   busiest chunk's record time, measured on its thread from before `begin` (raw ash:
+//!   `vkBeginCommandBuffer`) to after `finish` (`vkEndCommandBuffer`), without it.
 
 mod raw_ash;
 
@@ -59,13 +71,22 @@ const FRAME_ROUNDS: usize = 10;
 const RECORD_ROUNDS: usize = 4;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-/// Per counted frame: loop-step wall times and record times; then the last image.
-type Run = (Vec<Duration>, Vec<Duration>, Vec<u8>);
+/// Per counted frame: loop-step wall times, record times and busiest-chunk record times;
+/// then the last image.
+type Run = (Vec<Duration>, Vec<Duration>, Vec<Duration>, Vec<u8>);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let bench = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--check");
-    if let Err(e) = run(bench) {
+    // Non-flag arguments filter the measured workloads by substring of their label, as a
+    // criterion filter would (`cargo bench ... -- record`); none measures all three.
+    let filters: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        .collect();
+    if let Err(e) = run(bench, &filters) {
         eprintln!("renderer_vs_raw_ash: {e}");
         std::process::exit(1);
     }
@@ -203,24 +224,27 @@ impl RendererSide {
         })
     }
 
-    /// One frame: upload, record as `mode` on `threads` chunks, submit. Returns the ticket
-    /// and the record time.
+    /// One frame: upload, record as `mode` on `threads` chunks, submit. Returns the ticket,
+    /// the record time and the longest time one chunk spent recording on its thread.
     fn submit(
         &mut self,
         scene: &Scene,
         mode: DrawMode,
         threads: usize,
         pool: &rayon::ThreadPool,
-    ) -> Result<(FrameTicket, Duration), BoxError> {
+    ) -> Result<(FrameTicket, Duration, Duration), BoxError> {
         let (mesh, material) = (self.mesh, self.material);
         let mut frame = self.renderer.begin_frame()?;
         frame.set_view(scene.camera);
         frame.upload_instances(&scene.instances)?;
         let start = Instant::now();
-        match mode {
-            DrawMode::Instanced => pool.install(|| {
-                frame.draw_material_range_with_threads(mesh, material, 0..INSTANCES, threads)
-            })?,
+        let busiest = match mode {
+            DrawMode::Instanced => {
+                pool.install(|| {
+                    frame.draw_material_range_with_threads(mesh, material, 0..INSTANCES, threads)
+                })?;
+                start.elapsed()
+            }
             DrawMode::Separate | DrawMode::SeparateRebind => {
                 let encoder = frame.encoder_for("main")?;
                 let record = move |chunk: usize| -> Result<(), GraphicsError> {
@@ -230,22 +254,30 @@ impl RendererSide {
                     }
                     ctx.finish()
                 };
-                if threads == 1 {
-                    record(0)?;
+                let timed = move |chunk: usize| {
+                    let start = Instant::now();
+                    let result = record(chunk);
+                    (result, start.elapsed())
+                };
+                let results = if threads == 1 {
+                    vec![timed(0)]
                 } else {
-                    let mut results: Vec<Result<(), GraphicsError>> =
-                        (0..threads).map(|_| Ok(())).collect();
+                    let mut results: Vec<(Result<(), GraphicsError>, Duration)> =
+                        (0..threads).map(|_| (Ok(()), Duration::ZERO)).collect();
                     pool.scope(|s| {
                         for (chunk, result) in results.iter_mut().enumerate() {
-                            s.spawn(move |_| *result = record(chunk));
+                            s.spawn(move |_| *result = timed(chunk));
                         }
                     });
-                    results.into_iter().collect::<Result<(), _>>()?;
-                }
+                    results
+                };
+                let busiest = results.iter().map(|r| r.1).max().unwrap_or_default();
+                results.into_iter().try_for_each(|r| r.0)?;
+                busiest
             }
-        }
+        };
         let record = start.elapsed();
-        Ok((frame.submit()?, record))
+        Ok((frame.submit()?, record, busiest))
     }
 }
 
@@ -274,15 +306,15 @@ impl Side<'_> {
         mode: DrawMode,
         threads: usize,
         pool: &rayon::ThreadPool,
-    ) -> Result<(Ticket, Duration), BoxError> {
+    ) -> Result<(Ticket, Duration, Duration), BoxError> {
         Ok(match self {
             Side::Renderer(r) => {
-                let (t, d) = r.submit(scene, mode, threads, pool)?;
-                (Ticket::Renderer(t), d)
+                let (t, d, b) = r.submit(scene, mode, threads, pool)?;
+                (Ticket::Renderer(t), d, b)
             }
             Side::Raw(raw, instances) => {
-                let (t, d) = raw.submit(instances, mode, threads, pool)?;
-                (Ticket::Raw(t), d)
+                let (t, d, b) = raw.submit(instances, mode, threads, pool)?;
+                (Ticket::Raw(t), d, b)
             }
         })
     }
@@ -297,7 +329,7 @@ impl Side<'_> {
 
     /// Renders `frames` frames with 2 in flight (frame n's image is read back after frame
     /// n + 1 is submitted). Returns, for every frame after the first, the wall time of its
-    /// loop step and its record time, and the last image.
+    /// loop step, its record time and its busiest chunk's record time, and the last image.
     fn run(
         &mut self,
         scene: &Scene,
@@ -308,25 +340,27 @@ impl Side<'_> {
     ) -> Result<Run, BoxError> {
         let mut frame_times = Vec::with_capacity(frames);
         let mut record_times = Vec::with_capacity(frames);
+        let mut chunk_times = Vec::with_capacity(frames);
         let mut previous = None;
         let mut image = Vec::new();
         for _ in 0..frames {
             let start = Instant::now();
-            let (ticket, record) = self.submit(scene, mode, threads, pool)?;
+            let (ticket, record, busiest) = self.submit(scene, mode, threads, pool)?;
             if let Some(p) = previous.replace(ticket) {
                 image = self.read_back(p)?;
                 frame_times.push(start.elapsed());
                 record_times.push(record);
+                chunk_times.push(busiest);
             }
         }
         if let Some(p) = previous {
             image = self.read_back(p)?;
         }
-        Ok((frame_times, record_times, image))
+        Ok((frame_times, record_times, chunk_times, image))
     }
 }
 
-fn run(bench: bool) -> Result<(), BoxError> {
+fn run(bench: bool, filters: &[&str]) -> Result<(), BoxError> {
     let scene = Scene::new();
     let vertex_bytes = scene.vertex_bytes();
     let instance_bytes = scene.instance_bytes();
@@ -340,7 +374,7 @@ fn run(bench: bool) -> Result<(), BoxError> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
     check(&scene, &desc, &instance_bytes, &pool)?;
     if bench {
-        measure(&scene, &desc, &instance_bytes, &pool)?;
+        measure(&scene, &desc, &instance_bytes, &pool, filters)?;
     }
     Ok(())
 }
@@ -363,8 +397,9 @@ fn check(
         (DrawMode::Separate, 1),
         (DrawMode::Separate, 2),
     ] {
-        let (_, _, r_image) = Side::Renderer(&mut renderer).run(scene, mode, threads, 3, pool)?;
-        let (_, _, a_image) =
+        let (_, _, _, r_image) =
+            Side::Renderer(&mut renderer).run(scene, mode, threads, 3, pool)?;
+        let (_, _, _, a_image) =
             Side::Raw(&mut raw, instance_bytes).run(scene, mode, threads, 3, pool)?;
         let label = format!("{mode:?} on {threads} thread(s)");
         if let Some(diff) = compare(&r_image, &a_image) {
@@ -379,7 +414,7 @@ fn check(
             }
         }
     }
-    let (_, _, rebind_image) =
+    let (_, _, _, rebind_image) =
         Side::Raw(&mut raw, instance_bytes).run(scene, DrawMode::SeparateRebind, 1, 3, pool)?;
     if let Some((ref_label, ref_image)) = &reference {
         if let Some(diff) = compare(ref_image, &rebind_image) {
@@ -476,6 +511,7 @@ fn measure(
     desc: &SceneDesc<'_>,
     instance_bytes: &[u8],
     pool: &rayon::ThreadPool,
+    filters: &[&str],
 ) -> Result<(), BoxError> {
     let start = Instant::now();
     let mut renderer = RendererSide::new(scene, false)?;
@@ -506,30 +542,36 @@ fn measure(
         ),
     ];
     for (label, mode, threads, rounds) in workloads {
+        if !filters.is_empty() && !filters.iter().any(|f| label.contains(f)) {
+            continue;
+        }
         // Warm up both sides (first frames, instance buffers, worker pools).
         Side::Renderer(&mut renderer).run(scene, mode, threads, 3, pool)?;
         Side::Raw(&mut raw, instance_bytes).run(scene, mode, threads, 3, pool)?;
         let (mut r_frame, mut r_record, mut a_frame, mut a_record) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut r_chunk, mut a_chunk) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             for side in [round % 2, 1 - round % 2] {
                 if side == 0 {
-                    let (f, r, _) =
+                    let (f, r, c, _) =
                         Side::Renderer(&mut renderer).run(scene, mode, threads, BLOCK, pool)?;
                     r_frame.extend(f);
                     r_record.extend(r);
+                    r_chunk.extend(c);
                 } else {
-                    let (f, r, _) = Side::Raw(&mut raw, instance_bytes)
+                    let (f, r, c, _) = Side::Raw(&mut raw, instance_bytes)
                         .run(scene, mode, threads, BLOCK, pool)?;
                     a_frame.extend(f);
                     a_record.extend(r);
+                    a_chunk.extend(c);
                 }
             }
         }
         let mut rebind_record = Vec::new();
         if mode == DrawMode::Separate && threads == 1 {
             for _ in 0..rounds / 2 {
-                let (_, r, _) = Side::Raw(&mut raw, instance_bytes).run(
+                let (_, r, _, _) = Side::Raw(&mut raw, instance_bytes).run(
                     scene,
                     DrawMode::SeparateRebind,
                     1,
@@ -567,6 +609,15 @@ fn measure(
                 rr.as_secs_f64() / ar.as_secs_f64(),
                 100.0 * af.as_secs_f64() / rf.as_secs_f64()
             );
+            if threads > 1 {
+                let (rc, ac) = (median(&mut r_chunk), median(&mut a_chunk));
+                println!(
+                    "  busiest chunk (record time on its thread, without the pool's dispatch): raw ash {:.3} ms, renderer {:.3} ms = {:.2}x",
+                    ms(ac),
+                    ms(rc),
+                    rc.as_secs_f64() / ac.as_secs_f64()
+                );
+            }
         }
         if !rebind_record.is_empty() {
             let m = median(&mut rebind_record);

@@ -222,6 +222,17 @@ pub enum GraphicsError {
     /// The mesh is malformed or could not be loaded.
     #[error(transparent)]
     Mesh(#[from] MeshError),
+    /// The renderer's frame graph did not compile (a bug in the renderer: please report it).
+    #[error("the renderer's frame graph did not compile: {0}")]
+    Graph(#[from] crate::graph::GraphError),
+    /// A pass of the renderer's frame graph failed to record.
+    #[error("render pass `{pass}` failed to record: {message}")]
+    PassRecord {
+        /// The pass's name.
+        pass: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Writing the pipeline cache file failed.
     #[error(
         "could not write the pipeline cache {path}: {message}; check that the directory is \

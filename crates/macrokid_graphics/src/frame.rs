@@ -2,6 +2,19 @@
 //! handed to worker threads) and [`CommandCtx`] (not `Send`: one secondary command buffer from
 //! an encoder the recording thread holds exclusively for the frame). Also the per-slot
 //! resources ([`FrameSlot`]) the frames in flight rotate through.
+//!
+//! # How a frame is built
+//! The frame is the renderer's [render graph](crate::graph) ([`graph`]): `main` (geometry) →
+//! `post` (when configured) → `read-back`, compiled once per renderer. Recording happens in
+//! two steps: draws go into secondary command buffers, recorded on any number of threads
+//! through [`PassEncoder`]/[`CommandCtx`] (pass `"main"`) before [`Frame::submit`]; then
+//! `submit`, on one thread, executes the compiled graph into the slot's primary command
+//! buffer with the HAL's graph recorder: the graph's barriers and layout transitions before
+//! each pass, a debug label and GPU timestamps around each pass, dynamic rendering with the
+//! pass's attachments (the transients are the graph's, the output image and the slot's
+//! read-back buffer are bound as imports), and each pass's callback: the secondaries in
+//! ascending chunk order for `main`, the fullscreen draw for `post`, the copy for `read-back`.
+//! No barrier is written by hand here: they all come from the compiled graph.
 #![expect(
     unsafe_code,
     reason = "records and submits through the HAL's unsafe functions and upholds their contracts"
@@ -9,26 +22,30 @@
 
 use std::marker::PhantomData;
 use std::ops::Range;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLockReadGuard};
 use std::time::Instant;
 
 use glam::{Mat4, Vec3};
+use macrokid_core::SlotMap;
 use rayon::prelude::*;
 
+pub(crate) mod graph;
+
+use crate::graph::PassCallbacks;
 use crate::hal::{
-    Buffer as _, BufferBarrier, BufferDesc, BufferTextureCopy, BufferUsages, ColorAttachment,
-    CommandEncoder as _, CommandEncoderDesc, DepthAttachment, Device as _, LoadOp, MemoryLocation,
-    RenderBackend, RenderTargetFormats, RenderingContents, RenderingDesc, StoreOp, TextureBarrier,
+    Buffer as _, BufferDesc, BufferTextureCopy, BufferUsages, CommandEncoder as _,
+    CommandEncoderDesc, Device as _, MemoryLocation, RenderBackend, RenderTargetFormats,
 };
 use crate::passes::{MaterialBinding, MeshPass};
 use crate::renderer::{Renderer, PASSES};
 use crate::resource::{
-    f32_bytes, read, MaterialEntry, MaterialHandle, MeshHandle, Registry, Timeline,
+    f32_bytes, read, MaterialEntry, MaterialHandle, MaterialKind, MeshEntry, MeshHandle, MeshKind,
+    Registry, Timeline,
 };
 use crate::{
-    BufferUse, Camera, DeviceError, FrameTimings, GraphicsError, InstanceData, TextureFormat,
-    TextureUse, UsageError,
+    Camera, DeviceError, FrameTimings, GraphicsError, InstanceData, TextureFormat, UsageError,
 };
+use graph::{Bindings, FrameGraph, HalRecorder};
 
 /// Resources of one frame in flight.
 pub(crate) struct FrameSlot<B: RenderBackend> {
@@ -45,25 +62,21 @@ pub(crate) struct FrameSlot<B: RenderBackend> {
     submitted: Option<u64>,
     /// The frame submitted in this slot and not read back yet, with its timings.
     pending: Option<(u64, FrameTimings)>,
-    /// Timestamps 0/1 around the geometry pass, 2/3 around the post pass; `None` when the
-    /// adapter has no timestamps.
-    queries: Option<B::QuerySet>,
+    /// Timestamps `2p`/`2p + 1` around the frame graph's pass at position `p`, and their
+    /// number; `None` when the adapter has no timestamps.
+    queries: Option<(B::QuerySet, u32)>,
 }
-
-/// Timestamp queries per frame: geometry start/end, post start/end.
-const QUERIES: u32 = 4;
 
 impl<B: RenderBackend> FrameSlot<B> {
     pub(crate) fn new(
         device: &B::Device,
         readback_bytes: u64,
-        timestamps: bool,
+        queries: Option<u32>,
     ) -> Result<Self, DeviceError> {
         Ok(FrameSlot {
-            queries: if timestamps {
-                Some(device.create_timestamp_queries(QUERIES)?)
-            } else {
-                None
+            queries: match queries {
+                Some(count) => Some((device.create_timestamp_queries(count)?, count)),
+                None => None,
             },
             primary: device.create_command_encoder(&CommandEncoderDesc { label: "frame" })?,
             workers: Mutex::new(Vec::new()),
@@ -115,7 +128,7 @@ impl<B: RenderBackend> FrameSlot<B> {
         timeline: &Timeline<B>,
         frame: u64,
         timestamp_period_ns: Option<f32>,
-        post: bool,
+        frame_graph: &FrameGraph<B>,
     ) -> Result<(Vec<u8>, FrameTimings), GraphicsError> {
         let Some((pending, mut timings)) = self.pending else {
             return Err(UsageError::StaleFrame {
@@ -140,23 +153,56 @@ impl<B: RenderBackend> FrameSlot<B> {
         // above) and ended with a TransferDst → HostRead barrier; nothing else writes it until
         // the slot's next frame, which needs `&mut` renderer.
         unsafe { device.read_buffer(&self.readback, 0, self.readback_bytes as usize, &mut rgba) }?;
-        if let (Some(queries), Some(period)) = (&self.queries, timestamp_period_ns) {
-            let count = if post { 4 } else { 2 };
-            // SAFETY: the submission that wrote the queries completed (waited above).
-            let t = unsafe { device.read_timestamps(queries, 0, count) }?;
-            let span = |a: u64, b: u64| {
+        if let (Some((queries, count)), Some(period)) = (&self.queries, timestamp_period_ns) {
+            // SAFETY: the submission that wrote the queries completed (waited above); it wrote
+            // all `count` (two per kept pass of the frame graph).
+            let t = unsafe { device.read_timestamps(queries, 0, *count) }?;
+            let span = |pass: crate::graph::PassId| {
+                let Some(p) = frame_graph.compiled.pass(pass).position() else {
+                    return std::time::Duration::ZERO;
+                };
+                let (a, b) = (t[2 * p], t[2 * p + 1]);
                 std::time::Duration::from_nanos(
                     (b.saturating_sub(a) as f64 * f64::from(period)) as u64,
                 )
             };
-            timings.gpu_geometry = span(t[0], t[1]);
-            if post {
-                timings.gpu_post = span(t[2], t[3]);
+            timings.gpu_geometry = span(frame_graph.main);
+            if let Some(post) = frame_graph.post {
+                timings.gpu_post = span(post);
             }
         }
         self.pending = None;
         Ok((rgba, timings))
     }
+}
+
+/// Submits a window frame's command buffers: waits for the swapchain image's acquire
+/// semaphore, signals the timeline value and the image's present semaphore.
+pub(crate) type SubmitFn<'r, B> = Box<
+    dyn FnOnce(
+            &<B as RenderBackend>::Queue,
+            Vec<<B as RenderBackend>::CommandBuffer>,
+            (&<B as RenderBackend>::Fence, u64),
+        ) -> Result<(), DeviceError>
+        + Send
+        + Sync
+        + 'r,
+>;
+
+/// Presents a window frame's swapchain image after its submission.
+pub(crate) type PresentFn<'r, B> = Box<
+    dyn FnOnce(&<B as RenderBackend>::Queue, u64) -> Result<(), GraphicsError> + Send + Sync + 'r,
+>;
+
+/// Where a window frame draws: the window's frame graph (ending in `present`), its post pass,
+/// the acquired swapchain image, and how to submit and present it.
+pub(crate) struct FrameTarget<'r, B: RenderBackend> {
+    pub(crate) graph: &'r FrameGraph<B>,
+    pub(crate) post: Option<&'r crate::passes::PostPass<B>>,
+    pub(crate) image: (&'r B::Texture, &'r B::TextureView),
+    pub(crate) size: (u32, u32),
+    pub(crate) submit: SubmitFn<'r, B>,
+    pub(crate) present: PresentFn<'r, B>,
 }
 
 /// Proof that a frame was submitted; redeem it with [`Renderer::read_back`] before the same
@@ -187,6 +233,10 @@ pub struct Frame<'r, B: RenderBackend> {
     next_chunk: usize,
     recorded: Mutex<Vec<(usize, B::CommandBuffer)>>,
     timings: FrameTimings,
+    /// `(width, height)` of the frame's targets.
+    size: (u32, u32),
+    /// The window the frame draws into; `None` for the headless output.
+    target: Option<FrameTarget<'r, B>>,
 }
 
 impl<'r, B: RenderBackend> Frame<'r, B> {
@@ -195,8 +245,14 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         slot: usize,
         number: u64,
         timings: FrameTimings,
+        target: Option<FrameTarget<'r, B>>,
     ) -> Frame<'r, B> {
+        let size = target
+            .as_ref()
+            .map_or((renderer.config.width, renderer.config.height), |t| t.size);
         Frame {
+            size,
+            target,
             renderer,
             slot,
             number,
@@ -335,7 +391,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             default_material: &r.default_material,
             registry: &r.registry,
             instances: slot.instances.as_ref(),
-            size: (r.config.width, r.config.height),
+            size: self.size,
             color_format: r.targets.geometry_format,
             camera: crate::passes::mesh_push_constants(&self.camera),
             instance_count: self.instance_count,
@@ -481,15 +537,28 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         result
     }
 
-    /// Records the primary command buffer (barriers into attachment use, clear, the queued
-    /// secondaries in ascending chunk order, copy to the read-back buffer) and submits it on
-    /// the timeline. Returns a ticket for [`Renderer::read_back`].
+    /// Records the primary command buffer by executing the renderer's compiled
+    /// [frame graph](Renderer::frame_graph) (its barriers and layout transitions, then per pass
+    /// a debug label, GPU timestamps and rendering: the queued secondaries in ascending chunk
+    /// order for `main`, the fullscreen draw for `post`, the copy to the read-back buffer for
+    /// `read-back`) and submits it on the timeline. Returns a ticket for
+    /// [`Renderer::read_back`].
     ///
     /// # Errors
     /// [`UsageError::DuplicateChunk`] when two contexts used the same chunk index;
     /// out-of-memory; device lost.
     pub fn submit(self) -> Result<FrameTicket, GraphicsError> {
         self.submit_inner().map(|(ticket, _)| ticket)
+    }
+
+    /// Submits a window frame (see [`Engine::begin_frame`](crate::window::Engine::begin_frame)):
+    /// renders the window's frame graph into the acquired swapchain image and presents it. On a
+    /// headless frame it is [`Frame::submit`] without the ticket (the image is not read back).
+    ///
+    /// # Errors
+    /// As [`Frame::submit`]; surface lost.
+    pub fn present(self) -> Result<(), GraphicsError> {
+        self.submit_inner().map(drop)
     }
 
     /// [`Frame::submit`] followed by [`Renderer::read_back`]: waits for the GPU and returns
@@ -510,6 +579,8 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             number,
             recorded,
             mut timings,
+            size: (width, height),
+            target,
             ..
         } = self;
         let mut recorded = recorded.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -521,159 +592,146 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         let r = &mut *renderer;
         let targets = &r.targets;
         let slot = &mut r.slots[slot_index];
-        let (width, height) = (r.config.width, r.config.height);
-        let (color_before, depth_before, hdr_before) = if targets.used {
-            (
-                TextureUse::TransferSrc,
-                TextureUse::DepthStencilAttachment,
-                TextureUse::Sampled,
-            )
-        } else {
-            (
-                TextureUse::Undefined,
-                TextureUse::Undefined,
-                TextureUse::Undefined,
-            )
+        // A window frame executes the window's graph (ending in `present`) without timestamps
+        // (the slot's queries are sized for the renderer's graph).
+        let (fg, post_pass, queries, mut hooks) = match target {
+            Some(t) => (t.graph, t.post, None, Some((t.image, t.submit, t.present))),
+            None => (
+                &r.frame_graph,
+                r.post_pass.as_ref(),
+                slot.queries.as_ref().map(|(q, _)| q),
+                None,
+            ),
         };
-        // The geometry pass renders into the HDR target when there is a post pass, else
-        // straight into the output.
-        let (geometry_texture, geometry_view) = match &targets.hdr {
-            Some((t, v)) => (t, v),
-            None => (&targets.color, &targets.color_view),
-        };
-        let geometry_before = if targets.hdr.is_some() {
-            hdr_before
-        } else {
-            color_before
-        };
-        let queries = slot.queries.as_ref();
+        let query_count = slot.queries.as_ref().map_or(0, |(_, n)| *n);
+        let readback = &slot.readback;
+        let mut bindings = Bindings::new(&fg.compiled, &fg.transients);
+        match &hooks {
+            Some(((image, view), ..)) => {
+                let swapchain = fg
+                    .swapchain
+                    .expect("a window's frame graph has a swapchain");
+                bindings.texture(swapchain, image, view);
+            }
+            None => {
+                let buffer = fg
+                    .readback_buffer
+                    .expect("a headless frame graph reads back");
+                bindings
+                    .texture(fg.output, &targets.color, &targets.color_view)
+                    .buffer(buffer, readback);
+            }
+        }
+        let mut secondaries = Some(secondaries);
+        let mut callbacks = PassCallbacks::<B::CommandEncoder>::new(&fg.compiled);
+        callbacks.set(fg.main, move |encoder| {
+            if let Some(secondaries) = secondaries.take() {
+                // SAFETY: inside the `main` pass's rendering with secondary contents (the
+                // recorder's `secondaries` pass); the secondaries were begun by this frame's
+                // contexts (they borrow the frame), after `begin_frame`, with the geometry
+                // formats (`targets.geometry_format`, depth), and each is executed once.
+                unsafe { encoder.execute_secondaries(secondaries) };
+            }
+            Ok(())
+        });
+        if let (Some(pass), Some(post)) = (fg.post, post_pass) {
+            callbacks.set(pass, move |encoder| {
+                // SAFETY: inside the `post` pass's inline rendering into the output (the format
+                // the pass was made for) with the viewport set; the graph's barrier before the
+                // pass moved the HDR target, which the pass's descriptor set points at, to
+                // Sampled.
+                unsafe { post.draw(encoder) };
+                Ok(())
+            });
+        }
+        if let Some(pass) = fg.read_back {
+            callbacks.set(pass, move |encoder| {
+                // SAFETY: outside rendering (a pass without attachments); the graph's barrier
+                // before the pass moved the output to TransferSrc and the read-back buffer
+                // (`width × height × 4` bytes) to TransferDst.
+                unsafe {
+                    encoder.copy_texture_to_buffer(
+                        &targets.color,
+                        readback,
+                        &[BufferTextureCopy {
+                            buffer_offset: 0,
+                            origin: (0, 0),
+                            size: (width, height),
+                        }],
+                    );
+                }
+                Ok(())
+            });
+        }
+        if let (Some(pass), Some(((image, _), ..))) = (fg.present, &hooks) {
+            let output = fg
+                .transients
+                .get(fg.output)
+                .expect("a window's output is a transient of its graph")
+                .0;
+            let image: &B::Texture = image;
+            callbacks.set(pass, move |encoder| {
+                // SAFETY: outside rendering (a pass without attachments); the graph's barrier
+                // before the pass moved the output to TransferSrc and the swapchain image to
+                // TransferDst; both are `width × height` (the graph's size is the swapchain's).
+                unsafe { encoder.blit_texture(output, image, (width, height)) };
+                Ok(())
+            });
+        }
         let encoder = &mut slot.primary;
         // SAFETY: the primary encoder was reset by `begin_frame` (after the slot's last
-        // submission completed) and is not recording. The commands follow the state rules:
-        // barriers outside rendering take each resource from the use the previous frame left
-        // it in (`targets.used`: output TransferSrc, depth attachment, HDR Sampled; the
-        // read-back buffer was last read by the host) to its next use; rendering uses the
-        // renderer's same-size targets in attachment use; the secondaries were begun by this
-        // frame's contexts (they borrow the frame) with the geometry formats
-        // (`targets.geometry_format`, depth), after `begin_frame`, and each is executed once;
-        // the post pass samples the HDR target after its ColorAttachment → Sampled barrier and
-        // renders inline into the output of the format it was made for; the copy reads the
-        // output in TransferSrc into the read-back buffer (`width × height × 4` bytes) in
-        // TransferDst. The timestamp queries are reset before they are written (the slot's
-        // previous submission, which wrote them, completed) and the adapter has timestamps
-        // (the slot has queries only then); debug labels open and close around each pass.
+        // submission completed) and is not recording. The imports are in the uses the graph
+        // declares at its start: the output (or the swapchain image) in `Undefined` use (its
+        // contents are discarded; for the output, the first barrier waits for the TransferSrc
+        // use the previous frame left it in; a swapchain image is ordered by its acquire
+        // semaphore, which the submission waits for at all stages), the read-back buffer in
+        // HostRead (the host read of the slot's previous frame happened before this
+        // submission); the transients were allocated for this compiled graph and are used only
+        // by its executions, submitted in order on the renderer's one queue. The timestamp
+        // queries (`query_count` of them, the frame graph's) are reset first (the slot's
+        // previous submission, which wrote them, completed), and the slot has queries only
+        // when the adapter has timestamps. The callbacks above record what `new` allows.
         let cmd = unsafe {
             encoder.begin_encoding(Some("frame"))?;
             if let Some(q) = queries {
-                encoder.reset_queries(q, 0..QUERIES);
+                encoder.reset_queries(q, 0..query_count);
             }
-            encoder.texture_barriers(&[
-                TextureBarrier {
-                    texture: geometry_texture,
-                    before: geometry_before,
-                    after: TextureUse::ColorAttachment,
-                },
-                TextureBarrier {
-                    texture: &targets.depth,
-                    before: depth_before,
-                    after: TextureUse::DepthStencilAttachment,
-                },
-            ]);
-            encoder.buffer_barriers(&[BufferBarrier {
-                buffer: &slot.readback,
-                before: BufferUse::HostRead,
-                after: BufferUse::TransferDst,
-            }]);
-            encoder.begin_debug_label("geometry pass");
-            if let Some(q) = queries {
-                encoder.write_timestamp(q, 0);
-            }
-            encoder.begin_rendering(&RenderingDesc {
-                label: "main",
-                extent: (width, height),
-                color_attachments: &[ColorAttachment {
-                    view: geometry_view,
-                    load: LoadOp::Clear(r.config.clear_color),
-                    store: StoreOp::Store,
-                }],
-                depth_attachment: Some(DepthAttachment {
-                    view: &targets.depth_view,
-                    load: LoadOp::Clear(1.0),
-                    store: StoreOp::DontCare,
-                }),
-                contents: RenderingContents::Secondaries,
-            });
-            encoder.execute_secondaries(secondaries);
-            encoder.end_rendering();
-            if let Some(q) = queries {
-                encoder.write_timestamp(q, 1);
-            }
-            encoder.end_debug_label();
-            if let (Some(post), Some((hdr, _))) = (&r.post_pass, &targets.hdr) {
-                encoder.texture_barriers(&[
-                    TextureBarrier {
-                        texture: hdr,
-                        before: TextureUse::ColorAttachment,
-                        after: TextureUse::Sampled,
-                    },
-                    TextureBarrier {
-                        texture: &targets.color,
-                        before: color_before,
-                        after: TextureUse::ColorAttachment,
-                    },
-                ]);
-                encoder.begin_debug_label("post pass");
-                if let Some(q) = queries {
-                    encoder.write_timestamp(q, 2);
-                }
-                encoder.begin_rendering(&RenderingDesc {
-                    label: "post",
-                    extent: (width, height),
-                    color_attachments: &[ColorAttachment {
-                        view: &targets.color_view,
-                        load: LoadOp::DontCare,
-                        store: StoreOp::Store,
-                    }],
-                    depth_attachment: None,
-                    contents: RenderingContents::Inline,
-                });
-                encoder.set_viewport([0.0, 0.0, width as f32, height as f32]);
-                post.draw(encoder);
-                encoder.end_rendering();
-                if let Some(q) = queries {
-                    encoder.write_timestamp(q, 3);
-                }
-                encoder.end_debug_label();
-            }
-            encoder.texture_barriers(&[TextureBarrier {
-                texture: &targets.color,
-                before: TextureUse::ColorAttachment,
-                after: TextureUse::TransferSrc,
-            }]);
-            encoder.copy_texture_to_buffer(
-                &targets.color,
-                &slot.readback,
-                &[BufferTextureCopy {
-                    buffer_offset: 0,
-                    origin: (0, 0),
-                    size: (width, height),
-                }],
-            );
-            encoder.buffer_barriers(&[BufferBarrier {
-                buffer: &slot.readback,
-                before: BufferUse::TransferDst,
-                after: BufferUse::HostRead,
-            }]);
+            let mut recorder = HalRecorder::<B>::new(encoder, bindings, queries, Some(fg.main));
+            fg.compiled
+                .execute(&mut recorder, &mut callbacks)
+                .map_err(graph::execute_error)?;
+            drop(callbacks);
             encoder.end_encoding()?
         };
-        // SAFETY: `cmd` is a primary of this device, submitted once; the slot's encoders are
-        // reset only after waiting for the returned value (`begin_frame`); the barriers above
-        // order it after earlier frames and uploads on the queue.
-        let value = unsafe { r.timeline.submit(&r.queue, vec![cmd]) }?;
+        let value = match hooks.take() {
+            None => {
+                // SAFETY: `cmd` is a primary of this device, submitted once; the slot's encoders
+                // are reset only after waiting for the returned value (`begin_frame`); the
+                // barriers above order it after earlier frames and uploads on the queue.
+                let value = unsafe { r.timeline.submit(&r.queue, vec![cmd]) }?;
+                slot.pending = Some((number, timings));
+                value
+            }
+            Some((_, submit, present)) => {
+                let queue = &r.queue;
+                // SAFETY: as above; `submit` adds only the swapchain semaphores.
+                let value = unsafe {
+                    r.timeline
+                        .submit_with(|signal| submit(queue, vec![cmd], signal))
+                }?;
+                slot.pending = None;
+                slot.submitted = Some(value);
+                // Presenting can fail (surface lost) after the submission succeeded: the
+                // slot's submission is recorded first.
+                present(queue, value)?;
+                value
+            }
+        };
         slot.submitted = Some(value);
-        r.targets.used = true;
         timings.submit = start.elapsed();
-        slot.pending = Some((number, timings));
+        if let Some((_, t)) = &mut slot.pending {
+            t.submit = timings.submit;
+        }
         let ticket = FrameTicket {
             renderer: r.id,
             slot: slot_index,
@@ -754,6 +812,8 @@ impl<'f, B: RenderBackend> PassEncoder<'f, B> {
             encoder: Some(encoder),
             pass: *self,
             chunk,
+            tables: None,
+            bound: None,
             _not_send: PhantomData,
         })
     }
@@ -767,6 +827,12 @@ impl<'f, B: RenderBackend> PassEncoder<'f, B> {
 /// Records one secondary command buffer on the thread that created it. Not `Send`: the
 /// command pool behind it belongs to this thread for this frame.
 ///
+/// From its first draw until [`CommandCtx::finish`] (or drop) a context holds read access to
+/// the renderer's mesh and material tables, so a handle it checked once stays live for its
+/// whole recording; nothing can create or destroy a mesh or material meanwhile anyway (the
+/// [`Frame`] borrows the renderer exclusively). A draw of the same mesh and material as the
+/// context's previous draw records only the draw command: the state it needs is still bound.
+///
 #[cfg_attr(
     feature = "vulkan",
     doc = "```compile_fail",
@@ -778,15 +844,26 @@ pub struct CommandCtx<'f, B: RenderBackend> {
     encoder: Option<B::CommandEncoder>,
     pass: PassEncoder<'f, B>,
     chunk: usize,
+    /// Read access to the resource tables, taken at the first draw.
+    tables: Option<Tables<'f, B>>,
+    /// The mesh (with its index count) and material whose state the last draw bound.
+    bound: Option<(MeshHandle, Option<MaterialHandle>, u32)>,
     _not_send: PhantomData<*const ()>,
 }
 
-impl<B: RenderBackend> CommandCtx<'_, B> {
+/// The registry's mesh and material tables, read-locked for one context's recording.
+struct Tables<'f, B: RenderBackend> {
+    meshes: RwLockReadGuard<'f, SlotMap<MeshKind, MeshEntry<B>>>,
+    materials: RwLockReadGuard<'f, SlotMap<MaterialKind, MaterialEntry<B>>>,
+}
+
+impl<'f, B: RenderBackend> CommandCtx<'f, B> {
     /// Records one instanced draw of `mesh` for the uploaded instances `instances`.
     ///
     /// # Errors
     /// [`UsageError::StaleHandle`] for a destroyed mesh;
     /// [`UsageError::InstanceRange`] when the range exceeds the uploaded instances.
+    #[inline]
     pub fn draw_instanced(
         &mut self,
         mesh: MeshHandle,
@@ -801,6 +878,7 @@ impl<B: RenderBackend> CommandCtx<'_, B> {
     /// # Errors
     /// [`UsageError::StaleHandle`] for a destroyed mesh or material;
     /// [`UsageError::InstanceRange`] when the range exceeds the uploaded instances.
+    #[inline]
     pub fn draw_instanced_with(
         &mut self,
         mesh: MeshHandle,
@@ -810,17 +888,63 @@ impl<B: RenderBackend> CommandCtx<'_, B> {
         self.draw(mesh, Some(material), instances)
     }
 
+    /// The per-draw fast path, inlined into the caller's loop: a repeat of the previous
+    /// draw's mesh and material with a valid, non-empty range records only the draw;
+    /// everything else (first draw, a change, any error) goes through [`Self::draw_full`].
+    #[inline]
     fn draw(
         &mut self,
         mesh: MeshHandle,
         material: Option<MaterialHandle>,
         instances: Range<u32>,
     ) -> Result<(), GraphicsError> {
-        let meshes = read(&self.pass.registry.meshes);
-        let mesh = meshes.get(mesh).ok_or(Registry::<B>::stale_mesh(mesh))?;
-        let materials = read(&self.pass.registry.materials);
-        let material = match material {
-            Some(h) => materials.get(h).ok_or(Registry::<B>::stale_material(h))?,
+        if let Some((m, mat, index_count)) = self.bound {
+            if m == mesh
+                && mat == material
+                && instances.start < instances.end
+                && instances.end <= self.pass.instance_count
+            {
+                if let Some(encoder) = self.encoder.as_mut() {
+                    // SAFETY: `bound` is set only by a draw of this context that recorded the
+                    // full state for `mesh` and `material` into this command buffer (see
+                    // `draw_full`); only this context records into its encoder and every
+                    // draw binds all the state it uses, so the pipeline, push constants
+                    // (camera and this material's factor), the material's descriptor and the
+                    // mesh's vertex, instance and index buffers are still bound; the mesh is
+                    // still live (this context holds the tables' read locks since that draw)
+                    // and `index_count` is its index count; `instances` is non-empty and lies
+                    // within the frame's uploaded instances (checked above).
+                    unsafe { encoder.draw_indexed(0..index_count, 0, instances) };
+                    return Ok(());
+                }
+            }
+        }
+        self.draw_full(mesh, material, instances)
+    }
+
+    /// A draw with full checks and state binding.
+    #[inline(never)]
+    fn draw_full(
+        &mut self,
+        mesh: MeshHandle,
+        material: Option<MaterialHandle>,
+        instances: Range<u32>,
+    ) -> Result<(), GraphicsError> {
+        let registry: &'f Registry<B> = self.pass.registry;
+        let tables = self.tables.get_or_insert_with(|| Tables {
+            meshes: read(&registry.meshes),
+            materials: read(&registry.materials),
+        });
+        // `ok_or_else`: the error formats the handle, which must not run per draw.
+        let entry = tables
+            .meshes
+            .get(mesh)
+            .ok_or_else(|| Registry::<B>::stale_mesh(mesh))?;
+        let material_entry = match material {
+            Some(h) => tables
+                .materials
+                .get(h)
+                .ok_or_else(|| Registry::<B>::stale_material(h))?,
             None => self.pass.default_material,
         };
         if instances.start > instances.end || instances.end > self.pass.instance_count {
@@ -844,29 +968,31 @@ impl<B: RenderBackend> CommandCtx<'_, B> {
             .expect("CommandCtx invariant: the encoder is present until finish");
         // SAFETY: the encoder records a secondary begun with the mesh pass's attachment formats
         // and the viewport set (`PassEncoder::begin`); the mesh is a live entry of this
-        // renderer's registry (looked up above), so its buffers were made with vertex/index usage and left in
-        // Vertex/Index use by their upload's closing barrier, and its indices were checked
-        // against its vertices; `instances` lies within the frame's uploaded instances
-        // (checked above), which `upload_instances` no longer changes once a draw is recorded;
-        // the renderer requires push descriptors, and the material's texture (an entry of this
-        // renderer) was left in Sampled use by its upload's closing barrier.
+        // renderer's registry (looked up above), so its buffers were made with vertex/index
+        // usage and left in Vertex/Index use by their upload's closing barrier, and its
+        // indices were checked against its vertices; `instances` lies within the frame's
+        // uploaded instances (checked above), which `upload_instances` no longer changes once
+        // a draw is recorded; the renderer requires push descriptors, and the material's
+        // texture (an entry of this renderer) was left in Sampled use by its upload's closing
+        // barrier.
         unsafe {
             self.pass.mesh_pass.draw(
                 encoder,
                 &self.pass.camera,
                 &MaterialBinding {
-                    view: &material.texture.view,
-                    sampler: &material.sampler,
-                    bindless_index: material.bindless.as_ref().map_or(0, |b| b.index),
-                    base_color_factor: material.base_color_factor,
+                    view: &material_entry.texture.view,
+                    sampler: &material_entry.sampler,
+                    bindless_index: material_entry.bindless.as_ref().map_or(0, |b| b.index),
+                    base_color_factor: material_entry.base_color_factor,
                 },
-                &mesh.vertices,
-                &mesh.indices,
-                mesh.index_count,
+                &entry.vertices,
+                &entry.indices,
+                entry.index_count,
                 instance_buffer,
                 instances,
             );
         }
+        self.bound = Some((mesh, material, entry.index_count));
         Ok(())
     }
 

@@ -180,6 +180,21 @@ pub trait Device<B: RenderBackend>: Send + Sync {
     /// # Errors
     /// Out-of-memory.
     fn create_texture(&self, desc: &TextureDesc<'_>) -> Result<B::Texture, DeviceError>;
+    /// Creates one texture per description, all bound to the start of **one** memory
+    /// allocation large and aligned enough for each (memory aliasing, Vulkan spec §12.9
+    /// "Memory Aliasing"), for transients whose lifetimes do not overlap (see
+    /// [`TextureSlot`](crate::graph::TextureSlot)). Writing one texture makes the contents of the
+    /// others undefined: the caller orders their uses with barriers and discards the contents at
+    /// each texture's first use ([`TextureBarrier::discard`]). The memory is freed when the last
+    /// of the textures is gone. When the textures have no memory type in common they get
+    /// allocations of their own (they then do not alias; [`Texture::memory_binding`] tells).
+    ///
+    /// # Errors
+    /// Out-of-memory.
+    fn create_aliased_textures(
+        &self,
+        descs: &[TextureDesc<'_>],
+    ) -> Result<Vec<B::Texture>, DeviceError>;
     /// Creates a view of the whole texture.
     ///
     /// # Errors
@@ -433,6 +448,13 @@ pub trait CommandEncoder<B: RenderBackend>: Send {
         dst: &B::Buffer,
         regions: &[BufferTextureCopy],
     );
+    /// Copies the whole of `src` into `dst` (both `size` = `(width, height)` texels), converting
+    /// between colour formats (e.g. RGBA8 into a BGRA8 swapchain image); nearest filtering.
+    ///
+    /// # Safety
+    /// Recording, outside rendering; `src` in [`TextureUse::TransferSrc`], `dst` in
+    /// [`TextureUse::TransferDst`]; both colour textures at least `size` large.
+    unsafe fn blit_texture(&mut self, src: &B::Texture, dst: &B::Texture, size: (u32, u32));
     /// Begins dynamic rendering into the attachments of `desc`.
     ///
     /// # Safety
@@ -567,6 +589,10 @@ pub trait Texture: Send + Sync + Debug {
     fn size(&self) -> (u32, u32);
     /// Texel format.
     fn format(&self) -> TextureFormat;
+    /// Where the texture's memory is bound: `(memory object, offset in bytes)`. Two textures
+    /// with equal values share (alias) memory, as [`Device::create_aliased_textures`] makes
+    /// them; the memory object is an opaque backend id (Vulkan: the `VkDeviceMemory` handle).
+    fn memory_binding(&self) -> (u64, u64);
 }
 /// A view of a texture.
 pub trait TextureView: Send + Sync + Debug {}
@@ -598,6 +624,9 @@ pub struct InstanceDesc<'a> {
     pub app_name: &'a str,
     /// Enable the validation layer, synchronization validation and the counting messenger.
     pub validation: bool,
+    /// Enable the surface extensions (`VK_KHR_surface` and every platform surface extension
+    /// the loader offers) and, on the device, the swapchain extension, so windows can present.
+    pub surfaces: bool,
 }
 
 bitflags::bitflags! {
@@ -1041,15 +1070,20 @@ pub struct RenderingDesc<'a, B: RenderBackend> {
     pub contents: RenderingContents,
 }
 
-/// A barrier between two uses of a whole texture. `before == TextureUse::Undefined` discards
-/// the contents.
+/// A barrier between two uses of a whole texture. `before == TextureUse::Undefined` or
+/// `discard` discards the contents.
 pub struct TextureBarrier<'a, B: RenderBackend> {
     /// The texture.
     pub texture: &'a B::Texture,
-    /// The use it was in.
+    /// The use it was in: the barrier waits for it.
     pub before: TextureUse,
     /// The use it goes to.
     pub after: TextureUse,
+    /// The contents need not be kept: the texture is transitioned from the undefined layout
+    /// (Vulkan: `oldLayout = VK_IMAGE_LAYOUT_UNDEFINED`) while still waiting for `before`
+    /// (the render graph's first use of a transient or of a discarded import, where the texture
+    /// may never have been in `before`'s layout, e.g. memory last used by an aliased texture).
+    pub discard: bool,
 }
 
 /// A barrier between two uses of a whole buffer.

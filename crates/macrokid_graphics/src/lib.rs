@@ -91,6 +91,8 @@ mod usage;
 
 #[cfg(feature = "vulkan")]
 pub mod vulkan;
+#[cfg(feature = "window")]
+pub mod window;
 
 pub use error::{
     DeviceError, EnvironmentError, GraphicsError, UsageError, INSTALL_VALIDATION_HINT,

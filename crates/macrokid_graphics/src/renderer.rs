@@ -1,5 +1,6 @@
-//! [`Renderer`]: owns the instance, device, queue, submission timeline, offscreen targets,
-//! the mesh pass and the frame slots; uploads meshes; starts frames and reads them back.
+//! [`Renderer`]: owns the instance, device, queue, submission timeline, the output image, the
+//! compiled frame graph with its transient targets ([`crate::frame::graph`]), the mesh and
+//! post passes and the frame slots; uploads meshes; starts frames and reads them back.
 //!
 //! This is the safe API over the HAL: every call of an unsafe HAL function says in a
 //! `SAFETY` comment how the renderer upholds its contract. The invariants relied on:
@@ -22,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::frame::graph::{FrameGraph, DEPTH_FORMAT, HDR_FORMAT, OUTPUT_FORMAT};
 use crate::frame::{Frame, FrameSlot, FrameTicket};
 use crate::hal::{
     Adapter as _, BufferUsages, Capabilities, Device as _, Instance as _, InstanceDesc,
@@ -106,22 +108,20 @@ fn choose_descriptors(
 
 static NEXT_RENDERER_ID: AtomicU64 = AtomicU64::new(1);
 
-/// The offscreen targets and the use each was left in by the last submitted frame.
+/// The offscreen output image (imported into the frame graph, left in `TransferSrc` by every
+/// frame) and the format the geometry pass renders into. The depth and HDR targets are
+/// transients of the frame graph ([`FrameGraph`]).
 pub(crate) struct Targets<B: RenderBackend> {
     pub(crate) color: B::Texture,
     pub(crate) color_view: B::TextureView,
-    pub(crate) depth: B::Texture,
-    pub(crate) depth_view: B::TextureView,
-    /// The HDR geometry target and its view, when there is a post pass.
-    pub(crate) hdr: Option<(B::Texture, B::TextureView)>,
     /// Format the geometry pass renders into (`color`'s, or `Rgba16Float` with a post pass).
     pub(crate) geometry_format: TextureFormat,
-    /// Whether a frame was submitted (the targets then hold its uses, else `Undefined`).
-    pub(crate) used: bool,
 }
 
-/// A headless renderer: an offscreen RGBA8 colour target with a D32 depth buffer, the
-/// instanced mesh pass, and [`FRAMES_IN_FLIGHT`] frame slots paced by a timeline fence.
+/// A headless renderer: an offscreen RGBA8 output image, the frame as a compiled render graph
+/// ([`Renderer::frame_graph`]: geometry with a D32 depth transient, optionally into an HDR
+/// transient followed by the post pass, then the copy for read-back), the instanced mesh pass,
+/// and [`FRAMES_IN_FLIGHT`] frame slots paced by a timeline fence.
 ///
 /// `Send`/`Sync` follow the backend's types (`PhantomData<B>` plus the backend's objects).
 ///
@@ -166,6 +166,8 @@ pub struct Renderer<B: RenderBackend> {
     pub(crate) slots: Vec<FrameSlot<B>>,
     pub(crate) mesh_pass: MeshPass<B>,
     pub(crate) post_pass: Option<PostPass<B>>,
+    /// The frame as a compiled render graph with its transients (depth, HDR).
+    pub(crate) frame_graph: FrameGraph<B>,
     pub(crate) targets: Targets<B>,
     /// White 1×1 texture, factor 1: what draws without a material use.
     pub(crate) default_material: MaterialEntry<B>,
@@ -179,7 +181,7 @@ pub struct Renderer<B: RenderBackend> {
     pipeline_cache_loaded: bool,
     pub(crate) queue: B::Queue,
     pub(crate) device: B::Device,
-    instance: B::Instance,
+    pub(crate) instance: B::Instance,
     adapter: AdapterInfo,
     capabilities: Capabilities,
     pub(crate) config: RendererConfig,
@@ -209,6 +211,15 @@ impl<B: RenderBackend> Renderer<B> {
     /// [`EnvironmentError`](crate::EnvironmentError) when Vulkan, a driver, the validation
     /// layer or the requested adapter is missing; device failures.
     pub fn with_backend(config: RendererConfig) -> Result<Renderer<B>, GraphicsError> {
+        Self::create(config, false)
+    }
+
+    /// [`Renderer::with_backend`], with the surface and swapchain extensions enabled when
+    /// `surfaces` (the [`Engine`](crate::window::Engine) of windows).
+    pub(crate) fn create(
+        config: RendererConfig,
+        surfaces: bool,
+    ) -> Result<Renderer<B>, GraphicsError> {
         config.check()?;
         let env = std::env::var(ADAPTER_ENV)
             .ok()
@@ -221,6 +232,7 @@ impl<B: RenderBackend> Renderer<B> {
         let instance = B::Instance::init(&InstanceDesc {
             app_name: &config.app_name,
             validation: config.validation,
+            surfaces,
         })?;
         let adapter = instance.select_adapter(preference)?;
         let adapter_info = adapter.info();
@@ -235,42 +247,27 @@ impl<B: RenderBackend> Renderer<B> {
             label: "colour target",
             width,
             height,
-            format: TextureFormat::Rgba8Unorm,
+            format: OUTPUT_FORMAT,
             usage: TextureUsages::COLOR_ATTACHMENT | TextureUsages::COPY_SRC,
         })?;
-        let depth = device.create_texture(&TextureDesc {
-            label: "depth target",
+        // The frame as a render graph, compiled once: the size and the post pass are fixed for
+        // the renderer's life.
+        let frame_graph = FrameGraph::<B>::new(
+            &device,
             width,
             height,
-            format: TextureFormat::Depth32Float,
-            usage: TextureUsages::DEPTH_ATTACHMENT,
-        })?;
-        let hdr = match config.post_process {
-            Some(_) => {
-                let t = device.create_texture(&TextureDesc {
-                    label: "hdr target",
-                    width,
-                    height,
-                    format: TextureFormat::Rgba16Float,
-                    usage: TextureUsages::COLOR_ATTACHMENT | TextureUsages::SAMPLED,
-                })?;
-                let v = device.create_texture_view(&t, &TextureViewDesc { label: "hdr" })?;
-                Some((t, v))
-            }
-            None => None,
-        };
+            config.clear_color,
+            config.post_process.is_some(),
+            crate::frame::graph::Sink::ReadBack,
+        )?;
         let targets = Targets {
-            color_view: device.create_texture_view(&color, &TextureViewDesc::default())?,
-            depth_view: device.create_texture_view(&depth, &TextureViewDesc::default())?,
-            geometry_format: if hdr.is_some() {
-                TextureFormat::Rgba16Float
+            color_view: device.create_texture_view(&color, &TextureViewDesc { label: "output" })?,
+            geometry_format: if frame_graph.hdr.is_some() {
+                HDR_FORMAT
             } else {
-                TextureFormat::Rgba8Unorm
+                OUTPUT_FORMAT
             },
-            hdr,
             color,
-            depth,
-            used: false,
         };
         let cache_data = match &config.pipeline_cache {
             Some(path) => std::fs::read(path).unwrap_or_default(),
@@ -281,15 +278,19 @@ impl<B: RenderBackend> Renderer<B> {
         let mesh_pass = MeshPass::new(
             &device,
             targets.geometry_format,
-            TextureFormat::Depth32Float,
+            DEPTH_FORMAT,
             Some(&pipeline_cache),
             descriptors,
         )?;
-        let post_pass = match (&targets.hdr, config.post_process) {
-            (Some((_, hdr_view)), Some(params)) => Some(PostPass::new(
+        let hdr_view = frame_graph
+            .hdr
+            .and_then(|hdr| frame_graph.transients.get(hdr))
+            .map(|(_, view)| view);
+        let post_pass = match (hdr_view, config.post_process) {
+            (Some(hdr_view), Some(params)) => Some(PostPass::new(
                 &device,
                 hdr_view,
-                TextureFormat::Rgba8Unorm,
+                OUTPUT_FORMAT,
                 (width, height),
                 params,
                 Some(&pipeline_cache),
@@ -302,7 +303,10 @@ impl<B: RenderBackend> Renderer<B> {
                 FrameSlot::new(
                     &device,
                     readback,
-                    capabilities.timestamp_period_ns.is_some(),
+                    capabilities
+                        .timestamp_period_ns
+                        .is_some()
+                        .then(|| frame_graph.query_count()),
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -337,6 +341,7 @@ impl<B: RenderBackend> Renderer<B> {
             slots,
             mesh_pass,
             post_pass,
+            frame_graph,
             targets,
             default_material,
             registry: Registry::new(),
@@ -355,6 +360,17 @@ impl<B: RenderBackend> Renderer<B> {
             next_frame: 0,
             _backend: PhantomData,
         })
+    }
+
+    /// The render graph every frame executes, compiled when the renderer was created: passes
+    /// `main` (geometry: the secondaries recorded through [`Frame::encoder_for`]`("main")`,
+    /// into the transient `hdr` target with a post pass, else into the imported `output`, with
+    /// the transient `depth`), `post` (with [`RendererConfig::post_process`]: samples `hdr`,
+    /// writes `output`) and `read-back` (copies `output` into the frame slot's imported
+    /// `read-back` buffer). Its barriers are the only ones a frame records; its
+    /// [`slots`](crate::graph::CompiledGraph::slots) are the transient memory.
+    pub fn frame_graph(&self) -> &crate::graph::CompiledGraph {
+        &self.frame_graph.compiled
     }
 
     /// The selected adapter.
@@ -392,6 +408,15 @@ impl<B: RenderBackend> Renderer<B> {
     /// Tests and examples should fail when [`ValidationCounts::total`] is non-zero.
     pub fn validation_counts(&self) -> ValidationCounts {
         self.instance.validation_counts()
+    }
+
+    /// The pipeline cache (for passes created outside the renderer, e.g. a window's post pass).
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
+    pub(crate) fn pipeline_cache(&self) -> &B::PipelineCache {
+        &self.pipeline_cache
     }
 
     /// The backend device (for HAL-level code and tests).
@@ -600,6 +625,15 @@ impl<B: RenderBackend> Renderer<B> {
     /// # Errors
     /// Device lost.
     pub fn begin_frame(&mut self) -> Result<Frame<'_, B>, GraphicsError> {
+        self.begin_frame_for(None)
+    }
+
+    /// [`Renderer::begin_frame`] into `target` (a window's swapchain image) instead of the
+    /// headless output when given.
+    pub(crate) fn begin_frame_for<'r>(
+        &'r mut self,
+        target: Option<crate::frame::FrameTarget<'r, B>>,
+    ) -> Result<Frame<'r, B>, GraphicsError> {
         let number = self.next_frame;
         let slot = (number % FRAMES_IN_FLIGHT as u64) as usize;
         let start = Instant::now();
@@ -613,7 +647,7 @@ impl<B: RenderBackend> Renderer<B> {
             wait: start.elapsed(),
             ..FrameTimings::default()
         };
-        Ok(Frame::new(self, slot, number, timings))
+        Ok(Frame::new(self, slot, number, timings, target))
     }
 
     /// Waits for a submitted frame and copies its image to host memory.
@@ -637,7 +671,7 @@ impl<B: RenderBackend> Renderer<B> {
             &self.timeline,
             ticket.frame,
             self.capabilities.timestamp_period_ns,
-            self.post_pass.is_some(),
+            &self.frame_graph,
         )?;
         timings.gpu_and_readback = start.elapsed();
         Ok(FrameImage {

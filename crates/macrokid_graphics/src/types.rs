@@ -148,6 +148,9 @@ pub enum TextureFormat {
     Rgba8UnormSrgb,
     /// 16-bit float RGBA (HDR targets, 8 bytes per pixel).
     Rgba16Float,
+    /// 8-bit BGRA, unsigned normalised, no sRGB conversion (4 bytes per pixel): the
+    /// swapchain format X11 surfaces offer.
+    Bgra8Unorm,
     /// 32-bit float depth (4 bytes per pixel).
     Depth32Float,
 }
@@ -156,7 +159,9 @@ impl TextureFormat {
     /// Bytes per texel.
     pub fn bytes_per_texel(self) -> u32 {
         match self {
-            TextureFormat::Rgba8Unorm | TextureFormat::Rgba8UnormSrgb => 4,
+            TextureFormat::Rgba8Unorm
+            | TextureFormat::Rgba8UnormSrgb
+            | TextureFormat::Bgra8Unorm => 4,
             TextureFormat::Rgba16Float => 8,
             TextureFormat::Depth32Float => 4,
         }

@@ -6,9 +6,10 @@ mod common;
 
 use common::*;
 use glam::{Mat4, Quat, Vec3};
+use macrokid_graphics::vulkan::Vulkan;
 use macrokid_graphics::{
-    EnvironmentError, GraphicsError, InstanceData, MaterialDesc, Mesh, RendererConfig,
-    TextureFormat, UsageError, VulkanRenderer,
+    CommandCtx, EnvironmentError, GraphicsError, InstanceData, MaterialDesc, MaterialHandle, Mesh,
+    MeshHandle, RendererConfig, TextureFormat, UsageError, VulkanRenderer,
 };
 
 fn grid(n: u32, side: u32) -> Vec<InstanceData> {
@@ -588,6 +589,118 @@ fn single_instance_draws_and_mesh_switches_match_instanced_draws() {
     assert!(
         split.rgba == reference.rgba,
         "4-thread per-instance draws differ"
+    );
+    let clear = renderer.config().clear_color_rgba8();
+    assert!(count_not_clear(&reference, clear) > 3000);
+    assert_no_validation_messages(&renderer);
+}
+
+fn draw_with(
+    ctx: &mut CommandCtx<'_, Vulkan>,
+    mesh: MeshHandle,
+    material: Option<MaterialHandle>,
+    instances: std::ops::Range<u32>,
+) -> Result<(), GraphicsError> {
+    match material {
+        Some(m) => ctx.draw_instanced_with(mesh, m, instances),
+        None => ctx.draw_instanced(mesh, instances),
+    }
+}
+
+/// A context records only the draw for a repeat of its previous mesh and material; the image
+/// must equal one instanced draw per run, and a stale handle or bad range in the middle of a
+/// run is still an error that leaves the run's state intact.
+#[test]
+fn repeated_draws_in_a_context_match_instanced_draws_and_still_check_handles() {
+    let mut renderer = renderer();
+    let cube = renderer.upload_mesh(&Mesh::cube()).unwrap();
+    let duck = renderer
+        .upload_mesh(&Mesh::from_gltf(gltf_assets().join("Duck.glb")).unwrap())
+        .unwrap();
+    let texels = [
+        200, 40, 40, 255, 40, 200, 40, 255, 40, 40, 200, 255, 240, 240, 240, 255,
+    ];
+    let texture = renderer
+        .upload_texture("t", 2, 2, TextureFormat::Rgba8UnormSrgb, &texels)
+        .unwrap();
+    let material = renderer
+        .create_material(&MaterialDesc {
+            base_color_texture: Some(texture),
+            ..MaterialDesc::default()
+        })
+        .unwrap();
+    let gone = renderer.upload_mesh(&Mesh::cube()).unwrap();
+    renderer.destroy_mesh(gone).unwrap();
+    let instances = grid(400, 20);
+    // Runs: cube with the default material, cube textured, duck textured.
+    let runs = [
+        (cube, None, 0..150),
+        (cube, Some(material), 150..250),
+        (duck, Some(material), 250..400),
+    ];
+
+    let mut frame = renderer.begin_frame().unwrap();
+    frame.set_view(camera(22.0));
+    frame.upload_instances(&instances).unwrap();
+    let encoder = frame.encoder_for("main").unwrap();
+    // Reference: one instanced draw per run, each in its own context (so none is a repeat).
+    for (chunk, (mesh, material, range)) in runs.clone().into_iter().enumerate() {
+        let mut ctx = encoder.begin(chunk).unwrap();
+        draw_with(&mut ctx, mesh, material, range).unwrap();
+        ctx.finish().unwrap();
+    }
+    let reference = frame.finish().unwrap();
+
+    // The test's sensitivity: drawing the second run with the first run's (default)
+    // material, as a repeat check that ignored the material would, changes the image.
+    let mut frame = renderer.begin_frame().unwrap();
+    frame.set_view(camera(22.0));
+    frame.upload_instances(&instances).unwrap();
+    let encoder = frame.encoder_for("main").unwrap();
+    let mut ctx = encoder.begin(0).unwrap();
+    ctx.draw_instanced(cube, 0..250).unwrap();
+    ctx.draw_instanced_with(duck, material, 250..400).unwrap();
+    ctx.finish().unwrap();
+    let wrong_material = frame.finish().unwrap();
+    assert!(wrong_material.rgba != reference.rgba);
+
+    let mut frame = renderer.begin_frame().unwrap();
+    frame.set_view(camera(22.0));
+    frame.upload_instances(&instances).unwrap();
+    let encoder = frame.encoder_for("main").unwrap();
+    let mut ctx = encoder.begin(0).unwrap();
+    for (mesh, material, range) in runs {
+        let draw = |ctx: &mut CommandCtx<'_, Vulkan>, mesh, r| draw_with(ctx, mesh, material, r);
+        for i in range {
+            if i == 200 {
+                let stale = draw(&mut ctx, gone, i..i + 1);
+                assert!(
+                    matches!(
+                        stale,
+                        Err(GraphicsError::Usage(UsageError::StaleHandle {
+                            kind: "mesh",
+                            ..
+                        }))
+                    ),
+                    "{stale:?}"
+                );
+                let range = draw(&mut ctx, mesh, i..401);
+                assert!(
+                    matches!(
+                        range,
+                        Err(GraphicsError::Usage(UsageError::InstanceRange { .. }))
+                    ),
+                    "{range:?}"
+                );
+            }
+            draw(&mut ctx, mesh, i..i + 1).unwrap();
+        }
+    }
+    ctx.finish().unwrap();
+    let separate = frame.finish().unwrap();
+    assert!(
+        separate.rgba == reference.rgba,
+        "per-instance draws with repeats differ from one instanced draw per run"
     );
     let clear = renderer.config().clear_color_rgba8();
     assert!(count_not_clear(&reference, clear) > 3000);

@@ -16,6 +16,14 @@
 //! - [`liveness`]: which instances are alive (heartbeats, per-tick deadlines) and where
 //!   each shard goes.
 //! - [`snapshot`]: the latest world snapshot per world id in a JetStream object store.
+//! - [`coordinator`]: [`Coordinator`], the canonical world and its tick loop: plan,
+//!   shard, send, wait up to a deadline, re-route, merge.
+//! - [`system_process`]: [`run_system`], any `#[derive(System)]` + `Run` system as a
+//!   process of the cluster.
+//! - [`demo`]: the example simulation of the `macrokid-cluster` binary and the tests.
+//!
+//! The `macrokid-cluster` binary (`cargo xtask cluster`) starts a server, a coordinator
+//! and system processes of the demo, and compares the final world hash with a local run.
 //!
 //! async-nats and tokio are confined to this crate.
 //!
@@ -41,8 +49,14 @@
 //! ```
 
 pub mod codec;
+pub mod coordinator;
+pub mod demo;
 pub mod liveness;
 pub mod protocol;
 pub mod security;
 pub mod server;
 pub mod snapshot;
+pub mod system_process;
+
+pub use coordinator::{Coordinator, CoordinatorConfig, TickReport};
+pub use system_process::{run_system, run_system_until, SystemProcessConfig};

@@ -227,6 +227,11 @@ impl Subjects {
         format!("{}.component.set.{system}", self.prefix)
     }
 
+    /// `P.component.set.<system>.<instance>`: column chunks sent to one instance of a system.
+    pub fn component_set_for(&self, system: &SystemName, instance: InstanceId) -> String {
+        format!("{}.component.set.{system}.{instance}", self.prefix)
+    }
+
     /// `P.component.changed.<system>`: changed column chunks from a system's instances.
     pub fn component_changed(&self, system: &SystemName) -> String {
         format!("{}.component.changed.{system}", self.prefix)
@@ -467,15 +472,37 @@ pub struct ShardAssignment {
     pub rows: u32,
 }
 
-/// The shards of a system for a tick (`P.system.schedule.<system>`).
+/// A registered resource's value, as the coordinator ships it to the systems that read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceValue {
+    /// The resource's registered snapshot name (its type name).
+    pub name: String,
+    /// Its MessagePack value (the snapshot format's resource bytes).
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+/// The shards of a system for one round of a tick (`P.system.schedule.<system>`): a job
+/// for the instances it names. A round is one batch of the tick's plan; a shard re-routed
+/// after a deadline comes in a second schedule of the same round that lists only it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemSchedule {
-    /// The tick.
+    /// The round: increases by one per batch of every tick; the shards' chunks and the
+    /// results carry it as their tick id.
     pub tick_id: u64,
     /// The system.
     pub system: SystemName,
-    /// Every shard of the system this tick and its instance; an instance runs its own.
+    /// The shards of this job and their instances; an instance runs its own.
     pub shards: Vec<ShardAssignment>,
+    /// The simulation tick the round belongs to.
+    #[serde(default)]
+    pub tick: u64,
+    /// The registered resources the system reads, with their values at the round's start.
+    #[serde(default)]
+    pub resources: Vec<ResourceValue>,
+    /// Component columns of zero-sized types (tags): they travel as one zero byte per row.
+    #[serde(default)]
+    pub zero_sized: Vec<String>,
 }
 
 impl ControlMessage for SystemSchedule {

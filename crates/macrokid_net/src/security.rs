@@ -163,6 +163,7 @@ impl ClusterAuth {
             s.tick_start(),
             format!("{}.entity.>", s.prefix()),
             s.component_set(system),
+            format!("{}.>", s.component_set(system)),
             s.schedule(system),
         ]
     }

@@ -224,6 +224,9 @@ async fn a_frozen_instance_is_rerouted_and_rejoins() {
                     rows: 100,
                 })
                 .collect(),
+            tick,
+            resources: Vec::new(),
+            zero_sized: Vec::new(),
         };
         let all: Vec<(u32, InstanceId)> = plan
             .iter()

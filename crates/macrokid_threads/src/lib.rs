@@ -90,7 +90,10 @@ pub use macrokid_core::{
     ResourceAccess, ResourceId, Spawns, StageDescriptor, StagePlan, System, SystemDescriptor,
     SystemSlot, Writes,
 };
-pub use observe::{ChromeTrace, PrometheusMetrics};
+pub use observe::{
+    ChromeTrace, LogFormat, PrometheusMetrics, Telemetry, TelemetryError, TelemetryGuard,
+    TelemetrySubscriber,
+};
 pub use pool::{Scope, ThreadPool, ThreadPoolBuilder, ThreadPoolError, DEFAULT_THREAD_NAME_PREFIX};
 pub use run::{BoxError, RunSystem};
 pub use schedule::{RunSchedule, Schedule, Standalone, StandaloneSystem};

@@ -37,8 +37,8 @@ use macrokid_core::{ResourceAccess, ResourceId};
 use macrokid_ecs::prelude::*;
 use macrokid_ecs::GroupRun;
 use macrokid_threads::{
-    App, ChromeTrace, ErrorPolicy, FnAsyncSystem, GroupOutcome, PrometheusMetrics,
-    SchedulerObserver, SystemStatus, TickError, WorkGroup,
+    App, ErrorPolicy, FnAsyncSystem, GroupOutcome, PrometheusMetrics, SchedulerObserver,
+    SystemStatus, TickError, WorkGroup,
 };
 
 #[derive(Parser, Debug)]
@@ -73,6 +73,11 @@ struct Args {
     /// Write a Chrome-trace / Perfetto JSON file of the run.
     #[arg(long, value_name = "PATH")]
     trace: Option<PathBuf>,
+    /// Log format on stderr: `text` (human-readable lines) or `json` (one
+    /// JSON object per line: timestamp, level, target, fields, spans).
+    /// `RUST_LOG` sets the filter.
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    log_format: macrokid_threads::LogFormat,
     /// Write the metrics (summed over the runs) in the Prometheus text
     /// format to this path at exit.
     #[arg(long, value_name = "PATH")]
@@ -529,36 +534,26 @@ fn print_summary(policy: ErrorPolicy, summary: &RunSummary) {
 }
 
 fn main() -> ExitCode {
-    use tracing_subscriber::prelude::*;
-
     let args = Args::parse();
     // The injected panics are caught and reported by the scheduler; print
     // one line per panic instead of the default message and backtrace.
     std::panic::set_hook(Box::new(|info| eprintln!("gameserver: panic: {info}")));
-    let log = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        );
-    let (chrome, trace) = match &args.trace {
-        Some(path) => match ChromeTrace::layer(path) {
-            Ok((layer, trace)) => (Some(layer), Some(trace)),
-            Err(e) => {
-                eprintln!("gameserver: error: cannot create {}: {e}", path.display());
-                return ExitCode::FAILURE;
-            }
-        },
-        None => (None, None),
-    };
-    tracing_subscriber::registry().with(log).with(chrome).init();
-
-    let result = run(&args);
-    if let Some(trace) = trace {
-        if let Err(e) = trace.finish() {
-            eprintln!("gameserver: error: cannot finish the trace: {e}");
+    let telemetry = match macrokid_threads::Telemetry::new("error")
+        .log_format(args.log_format)
+        .chrome_trace(args.trace.as_ref())
+        .init()
+    {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("gameserver: error: {e}");
             return ExitCode::FAILURE;
         }
+    };
+
+    let result = run(&args);
+    if let Err(e) = telemetry.finish() {
+        eprintln!("gameserver: error: cannot finish the trace file: {e}");
+        return ExitCode::FAILURE;
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,6 +15,11 @@
 //! status is 0. PNG files are written under a temporary name and renamed, so a
 //! `frame_NNNN.png` is never half-written.
 //!
+//! With `--window` the frames are presented in a window (X11: `DISPLAY` must name a running
+//! X server) instead of written as PNGs, with the frame rate in the title; `--frames` still
+//! bounds the run and closing the window ends it. The frame graph is the headless one, ending
+//! in a blit into the swapchain image instead of the read-back.
+//!
 //! Exit status: 0 on success; 1 with a message (no panic) when the model file
 //! is missing or corrupt, no Vulkan driver is found, or the validation layer
 //! reported anything.
@@ -23,6 +28,7 @@ mod model;
 mod report;
 mod shutdown;
 mod sim;
+mod window;
 
 use std::fs;
 use std::path::PathBuf;
@@ -79,6 +85,10 @@ struct Args {
     /// instance centre that lies inside the image (used by the tests).
     #[arg(long)]
     dump_points: bool,
+    /// Present the frames in a window (needs `DISPLAY`) instead of writing PNG files;
+    /// `--frames` still bounds the run, closing the window ends it.
+    #[arg(long)]
+    window: bool,
     /// Disable the Vulkan validation layer (enabled by default).
     #[arg(long)]
     no_validation: bool,
@@ -86,6 +96,11 @@ struct Args {
     /// and system) to this path.
     #[arg(long, value_name = "PATH")]
     trace: Option<PathBuf>,
+    /// Log format on stderr: `text` (human-readable lines) or `json` (one
+    /// JSON object per line: timestamp, level, target, fields, spans).
+    /// `RUST_LOG` sets the filter.
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    log_format: macrokid_threads::LogFormat,
     /// Write the scheduler's metrics in the Prometheus text format to this
     /// path at exit.
     #[arg(long, value_name = "PATH")]
@@ -93,37 +108,24 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    use tracing_subscriber::prelude::*;
-
     let args = Args::parse();
     // The log filter applies to the log output only, so that `--trace`
     // records every span whatever RUST_LOG says.
-    let log = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        );
-    let (chrome, trace) = match &args.trace {
-        Some(path) => match macrokid_threads::ChromeTrace::layer(path) {
-            Ok((layer, trace)) => (Some(layer), Some(trace)),
-            Err(e) => {
-                eprintln!(
-                    "showcase: error: cannot create trace file {}: {e}",
-                    path.display()
-                );
-                return ExitCode::FAILURE;
-            }
-        },
-        None => (None, None),
-    };
-    tracing_subscriber::registry().with(log).with(chrome).init();
-    let result = run(&args);
-    if let Some(trace) = trace {
-        if let Err(e) = trace.finish() {
-            eprintln!("showcase: error: cannot finish the trace file: {e}");
+    let telemetry = match macrokid_threads::Telemetry::new("warn")
+        .log_format(args.log_format)
+        .chrome_trace(args.trace.as_ref())
+        .init()
+    {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("showcase: error: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    let result = run(&args);
+    if let Err(e) = telemetry.finish() {
+        eprintln!("showcase: error: cannot finish the trace file: {e}");
+        return ExitCode::FAILURE;
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -191,16 +193,20 @@ fn run(args: &Args) -> Result<(), String> {
     }
     let mut tick = Tick::new();
 
-    let mut renderer = Renderer::new(RendererConfig {
+    let config = RendererConfig {
         width: args.width,
         height: args.height,
         validation: !args.no_validation,
         // Two passes: lit geometry into an HDR target, then tone mapping + vignette.
         post_process: Some(PostProcess::default()),
         ..RendererConfig::default()
-    })
-    .map_err(|e| e.to_string())?;
-    let gpu_model = model::GpuModel::upload(&renderer, source)?;
+    };
+    let mut output = if args.window {
+        Output::Window(Box::new(window::Shown::open(config, "macrokid showcase")?))
+    } else {
+        Output::Files(Box::new(Renderer::new(config).map_err(|e| e.to_string())?))
+    };
+    let gpu_model = model::GpuModel::upload(output.renderer(), source)?;
     let view_proj = camera(bounds.half_extent, args.width as f32 / args.height as f32);
     let light_dir = Vec3::new(-0.4, -1.0, -0.6).normalize();
 
@@ -214,7 +220,7 @@ fn run(args: &Args) -> Result<(), String> {
         gpu_model.triangles,
         gpu_model.textures,
         args.threads,
-        renderer.adapter_name(),
+        output.renderer().adapter_name(),
     );
     println!("populate: {:.2} ms", populate_time.as_secs_f64() * 1e3);
 
@@ -253,7 +259,23 @@ fn run(args: &Args) -> Result<(), String> {
 
         // Prepare: upload this frame's instances and camera.
         let started = Instant::now();
-        let mut frame = renderer.begin_frame().map_err(|e| e.to_string())?;
+        let (mut frame, view_proj) = match &mut output {
+            Output::Files(renderer) => (
+                renderer.begin_frame().map_err(|e| e.to_string())?,
+                view_proj,
+            ),
+            Output::Window(shown) => {
+                if !shown.pump()? {
+                    break; // the window was closed
+                }
+                let aspect = shown.extent().map(|(w, h)| w as f32 / h as f32);
+                match shown.begin_frame()? {
+                    Some(frame) => (frame, camera(bounds.half_extent, aspect.unwrap_or(1.0))),
+                    // Minimised: the world moves on, nothing is drawn.
+                    None => continue,
+                }
+            }
+        };
         frame.set_camera(view_proj, light_dir);
         frame
             .upload_instances(instances)
@@ -265,6 +287,18 @@ fn run(args: &Args) -> Result<(), String> {
         pool.install(|| gpu_model.draw(&mut frame, args.threads))?;
         times.record = started.elapsed();
 
+        if args.window {
+            // Submit and present; no read-back, no PNG.
+            let started = Instant::now();
+            frame.present().map_err(|e| e.to_string())?;
+            times.submit = started.elapsed();
+            if let Output::Window(shown) = &mut output {
+                shown.presented();
+            }
+            table.push(times);
+            frames_done += 1;
+            continue;
+        }
         // Submit (one thread), then wait and read the image back.
         let started = Instant::now();
         let image = frame.finish().map_err(|e| e.to_string())?;
@@ -291,8 +325,11 @@ fn run(args: &Args) -> Result<(), String> {
     }
     let wall = loop_start.elapsed();
     // Wait for the GPU and release every Vulkan object before the summary.
-    let messages = renderer.validation_message_count();
-    drop(renderer);
+    let messages = output.renderer().validation_message_count();
+    match output {
+        Output::Files(renderer) => drop(renderer),
+        Output::Window(shown) => shown.close()?,
+    }
 
     table.print(frames_done, wall, png_time);
     if let Some(signal) = shutdown.signal_name() {
@@ -305,9 +342,21 @@ fn run(args: &Args) -> Result<(), String> {
     // `--threads` (see `macrokid_ecs::snapshot` for what it covers).
     println!("world hash: {:#018x}", world.hash());
     println!(
-        "wrote {frames_done} frames to {}; validation messages: {messages}",
-        args.out.display()
+        "respawned: {}, selected now: {}, positions changed in the last tick: {}",
+        world
+            .resource::<sim::Spawner>()
+            .map_or(0, |spawner| spawner.respawned),
+        world.query_ref::<&sim::Selected>().len(),
+        world.resource::<sim::Moved>().map_or(0, |moved| moved.0),
     );
+    if args.window {
+        println!("presented {frames_done} frames; validation messages: {messages}");
+    } else {
+        println!(
+            "wrote {frames_done} frames to {}; validation messages: {messages}",
+            args.out.display()
+        );
+    }
     if let (Some(metrics), Some(path)) = (&metrics, &args.metrics) {
         fs::write(path, metrics.encode())
             .map_err(|e| format!("cannot write metrics to {}: {e}", path.display()))?;
@@ -319,6 +368,21 @@ fn run(args: &Args) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Where the frames go: PNG files (headless) or a window.
+enum Output {
+    Files(Box<Renderer<macrokid_graphics::vulkan::Vulkan>>),
+    Window(Box<window::Shown>),
+}
+
+impl Output {
+    fn renderer(&self) -> &Renderer<macrokid_graphics::vulkan::Vulkan> {
+        match self {
+            Output::Files(renderer) => renderer,
+            Output::Window(shown) => shown.renderer(),
+        }
+    }
 }
 
 /// Writes `image` to `path` through a temporary file in the same folder and a rename, so

@@ -36,6 +36,45 @@ pub(crate) struct Appearance {
     pub(crate) color: [f32; 4],
 }
 
+/// How many more ticks the entity lives; at zero it expires and a new
+/// entity is spawned in its place. Anchors (entities that never move) have
+/// none.
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(transparent)]
+pub(crate) struct Lifetime(pub(crate) u32);
+
+/// A tag on the entities currently selected (drawn brighter). It comes and
+/// goes every few ticks, so it has sparse-set storage: toggling it moves no
+/// table row.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Selected;
+
+/// Ticks between two changes of the selection.
+pub(crate) const SELECTION_PERIOD: u64 = 8;
+
+/// Every this many entities (by index) one is selected.
+const SELECTION_STRIDE: u64 = 5;
+
+/// The random source of respawns, and how many entities expired so far.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Spawner {
+    pub(crate) rng: SplitMix64,
+    pub(crate) respawned: u64,
+    /// The box new entities appear in.
+    pub(crate) half_extent: [f32; 3],
+}
+
+/// The number of runs of [`ToggleSelection`] so far.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SelectionClock(pub(crate) u64);
+
+/// How many entities had their `Position` changed (written, or added by
+/// a spawn) since the previous tick's `TrackMoved` (a `Changed<Position>`
+/// query). Not part of the world hash: a restored world counts every entity
+/// as changed once.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Moved(pub(crate) usize);
+
 /// Simulation clock: the step of this tick and the time since start, in seconds.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Time {
@@ -62,8 +101,14 @@ pub(crate) struct Integrate;
 impl Run for Integrate {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
         let dt = cx.resource::<Time>()?.dt;
+        // Anchors (zero velocity) are not written, so `Changed<Position>`
+        // skips them.
         cx.query::<(&mut Position, &Velocity)>()
-            .par_for_each(|(mut position, velocity)| position.0 += velocity.0 * dt);
+            .par_for_each(|(mut position, velocity)| {
+                if velocity.0 != Vec3::ZERO {
+                    position.0 += velocity.0 * dt;
+                }
+            });
         Ok(())
     }
 }
@@ -111,9 +156,90 @@ impl Run for SpinAround {
     }
 }
 
-/// Copies every drawable entity into the [`Instances`] snapshot.
+/// Counts down every [`Lifetime`]; an entity whose lifetime ends is
+/// despawned and a new one spawned in its place, both through commands (in
+/// query order, so the result does not depend on threads).
 #[derive(System)]
-#[system(reads(Position, Rotation, Appearance), writes(Instances))]
+#[system(
+    writes(Lifetime, Spawner),
+    spawns,
+    despawns,
+    inserts(Position, Velocity, Spin, Rotation, Appearance, Lifetime)
+)]
+pub(crate) struct Expire;
+
+impl Run for Expire {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let mut spawner = cx.resource_mut::<Spawner>()?;
+        let commands = cx.commands();
+        for (entity, mut lifetime) in cx.query::<(Entity, &mut Lifetime)>().iter() {
+            lifetime.0 = lifetime.0.saturating_sub(1);
+            if lifetime.0 == 0 {
+                commands.despawn(entity);
+                let half = Vec3::from(spawner.half_extent);
+                let bundle = random_entity(&mut spawner.rng, half, true);
+                commands.spawn(bundle);
+                spawner.respawned += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every [`SELECTION_PERIOD`] ticks, selects every fifth entity by index
+/// (shifting the pick each time) and deselects the others, through
+/// commands that insert and remove the sparse [`Selected`] tag.
+#[derive(System)]
+#[system(
+    reads(Selected),
+    writes(SelectionClock),
+    inserts(Selected),
+    removes(Selected)
+)]
+pub(crate) struct ToggleSelection;
+
+impl Run for ToggleSelection {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let round = {
+            let mut clock = cx.resource_mut::<SelectionClock>()?;
+            clock.0 += 1;
+            clock.0
+        };
+        if round % SELECTION_PERIOD != 1 {
+            return Ok(());
+        }
+        let shift = round / SELECTION_PERIOD;
+        let commands = cx.commands();
+        for (entity, selected) in cx.query::<(Entity, Has<Selected>)>().iter() {
+            let pick = (u64::from(entity.index()) + shift) % SELECTION_STRIDE == 0;
+            if pick && !selected {
+                commands.insert(entity, Selected);
+            } else if !pick && selected {
+                commands.remove::<Selected>(entity);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counts the entities whose `Position` changed since this system's last
+/// run into [`Moved`].
+#[derive(System)]
+#[system(reads(Position), writes(Moved))]
+pub(crate) struct TrackMoved;
+
+impl Run for TrackMoved {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let moved = cx.query_filtered::<Entity, Changed<Position>>().len();
+        cx.resource_mut::<Moved>()?.0 = moved;
+        Ok(())
+    }
+}
+
+/// Copies every drawable entity into the [`Instances`] snapshot; selected
+/// entities are drawn halfway to white.
+#[derive(System)]
+#[system(reads(Position, Rotation, Appearance, Selected), writes(Instances))]
 pub(crate) struct Extract;
 
 impl Run for Extract {
@@ -121,16 +247,22 @@ impl Run for Extract {
         let mut snapshot = std::mem::take(&mut cx.resource_mut::<Instances>()?.0);
         snapshot.clear();
         snapshot.extend(
-            cx.query::<(&Position, &Rotation, &Appearance)>()
+            cx.query::<(&Position, &Rotation, &Appearance, Option<&Selected>)>()
                 .iter()
-                .map(|(position, rotation, appearance)| {
+                .map(|(position, rotation, appearance, selected)| {
+                    let mut color = appearance.color;
+                    if selected.is_some() {
+                        for c in &mut color[..3] {
+                            *c = 0.5 * (*c + 1.0);
+                        }
+                    }
                     InstanceData::new(
                         glam::Mat4::from_scale_rotation_translation(
                             Vec3::splat(appearance.scale),
                             rotation.0,
                             position.0,
                         ),
-                        appearance.color,
+                        color,
                     )
                 }),
         );
@@ -141,21 +273,26 @@ impl Run for Extract {
 
 /// One tick of the showcase world. `Integrate` and `SpinAround` touch
 /// disjoint data and share a batch; `Bounce` writes `Position` too, so the
-/// planner puts it in a later batch of the same stage.
+/// planner puts it in a later batch of the same stage. `ToggleSelection`
+/// and `Expire` change the world through commands, applied at the end of
+/// their stages; `TrackMoved` then sees the positions changed this tick.
 #[derive(Schedule)]
 pub(crate) struct Tick {
     #[stage]
-    pub(crate) update: (Integrate, SpinAround, Bounce),
+    pub(crate) update: (Integrate, SpinAround, Bounce, ToggleSelection),
     #[stage(after = "update")]
-    pub(crate) extract: (Extract,),
+    pub(crate) lifecycle: (Expire,),
+    #[stage(after = "lifecycle")]
+    pub(crate) extract: (TrackMoved, Extract),
 }
 
 impl Tick {
     /// The schedule's systems (all stateless).
     pub(crate) fn new() -> Self {
         Self {
-            update: (Integrate, SpinAround, Bounce),
-            extract: (Extract,),
+            update: (Integrate, SpinAround, Bounce, ToggleSelection),
+            lifecycle: (Expire,),
+            extract: (TrackMoved, Extract),
         }
     }
 }
@@ -163,6 +300,7 @@ impl Tick {
 /// A small deterministic pseudo-random generator (SplitMix64, Steele et al.,
 /// "Fast splittable pseudorandom number generators", OOPSLA 2014) so that a
 /// seed gives the same world on every machine.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
@@ -213,42 +351,89 @@ pub(crate) fn snapshot_registry() -> SnapshotRegistry {
         .register_pod_as::<Spin>("showcase::Spin")
         .register_pod_as::<Rotation>("showcase::Rotation")
         .register_pod_as::<Appearance>("showcase::Appearance")
-        .register_resource_as::<Time>("showcase::Time");
+        .register_pod_as::<Lifetime>("showcase::Lifetime")
+        .register_as::<Selected>("showcase::Selected")
+        .register_resource_as::<Time>("showcase::Time")
+        .register_resource_as::<Spawner>("showcase::Spawner")
+        .register_resource_as::<SelectionClock>("showcase::SelectionClock");
     registry
 }
+
+/// The components of a mortal entity (anchors lack the `Lifetime`).
+type EntityBundle = (Position, Velocity, Spin, Rotation, Appearance, Lifetime);
+
+/// The components of one entity, from `rng`: a random place in the box of
+/// `half`, velocity, spin, orientation, look and lifetime. Immortal entities
+/// (`mortal == false`) are anchors: zero velocity (their lifetime is
+/// dropped by the caller).
+fn random_entity(rng: &mut SplitMix64, half: Vec3, mortal: bool) -> EntityBundle {
+    let position = Vec3::new(
+        rng.range(-half.x, half.x),
+        rng.range(-half.y, half.y),
+        rng.range(-half.z, half.z),
+    );
+    let velocity = rng.unit_vector() * rng.range(0.5, 4.0);
+    let spin = Spin {
+        axis: rng.unit_vector(),
+        rate: rng.range(0.5, 3.0),
+    };
+    let hue = rng.range(0.0, 1.0);
+    let rotation = Rotation(Quat::from_axis_angle(
+        rng.unit_vector(),
+        rng.range(0.0, std::f32::consts::TAU),
+    ));
+    let appearance = Appearance {
+        scale: rng.range(0.35, 0.7),
+        color: hue_to_rgba(hue),
+    };
+    let lifetime = rng.range(MIN_LIFETIME, MAX_LIFETIME) as u32;
+    (
+        Position(position),
+        Velocity(if mortal { velocity } else { Vec3::ZERO }),
+        spin,
+        rotation,
+        appearance,
+        Lifetime(lifetime),
+    )
+}
+
+/// Lifetimes of mortal entities, in ticks.
+const MIN_LIFETIME: f32 = 30.0;
+const MAX_LIFETIME: f32 = 600.0;
+
+/// Every this many entities of the initial population one is an anchor.
+const ANCHOR_STRIDE: usize = 8;
 
 /// Fills `world` with `count` entities spread through `bounds`, plus the
 /// resources the systems read, and registers the snapshot types.
 pub(crate) fn populate(world: &mut World, count: usize, bounds: Bounds, seed: u64) {
     *world.snapshot_registry_mut() = snapshot_registry();
+    world
+        .register_sparse::<Selected>()
+        .expect("`Selected` is registered before its first use");
     let mut rng = SplitMix64::new(seed);
     let half = bounds.half_extent;
-    world.spawn_batch((0..count).map(|_| {
-        let position = Vec3::new(
-            rng.range(-half.x, half.x),
-            rng.range(-half.y, half.y),
-            rng.range(-half.z, half.z),
-        );
-        let velocity = rng.unit_vector() * rng.range(0.5, 4.0);
-        let spin = Spin {
-            axis: rng.unit_vector(),
-            rate: rng.range(0.5, 3.0),
-        };
-        let hue = rng.range(0.0, 1.0);
-        (
-            Position(position),
-            Velocity(velocity),
-            spin,
-            Rotation(Quat::from_axis_angle(
-                rng.unit_vector(),
-                rng.range(0.0, std::f32::consts::TAU),
-            )),
-            Appearance {
-                scale: rng.range(0.35, 0.7),
-                color: hue_to_rgba(hue),
-            },
-        )
-    }));
+    let mut anchors = Vec::new();
+    let mortal: Vec<EntityBundle> = (0..count)
+        .filter_map(|i| {
+            let (p, v, s, r, a, l) = random_entity(&mut rng, half, i % ANCHOR_STRIDE != 0);
+            if i % ANCHOR_STRIDE == 0 {
+                anchors.push((p, v, s, r, a));
+                None
+            } else {
+                Some((p, v, s, r, a, l))
+            }
+        })
+        .collect();
+    world.spawn_batch(anchors);
+    world.spawn_batch(mortal);
+    world.insert_resource(Spawner {
+        rng,
+        respawned: 0,
+        half_extent: half.to_array(),
+    });
+    world.insert_resource(SelectionClock::default());
+    world.insert_resource(Moved::default());
     world.insert_resource(Time::default());
     world.insert_resource(bounds);
     world.insert_resource(Instances(Vec::with_capacity(count)));
@@ -324,6 +509,34 @@ mod tests {
         assert_ne!(other.hash(), hashes[0]);
     }
 
+    /// Entities expire and are replaced (the population stays the same),
+    /// the selection follows its rule, and `Changed<Position>` counts the
+    /// mortal entities (moved or just spawned) but not the anchors.
+    #[test]
+    fn entities_respawn_selection_toggles_and_moved_skips_anchors() {
+        let scheduler = scheduler(2);
+        let mut world = world(5);
+        let count = world.len();
+        let anchors = world.query_filtered::<Entity, Without<Lifetime>>().len();
+        assert_eq!(anchors, count.div_ceil(ANCHOR_STRIDE));
+        run(&mut world, &mut Tick::new(), &scheduler, 100);
+        assert_eq!(world.len(), count, "every expired entity was replaced");
+        let respawned = world.resource::<Spawner>().unwrap().respawned;
+        assert!(respawned > 0, "some lifetimes ended within 100 ticks");
+        assert_eq!(world.resource::<Moved>().unwrap().0, count - anchors);
+        // Round 100: the last selection was made in round 97 (shift 12).
+        let shift = 97 / SELECTION_PERIOD;
+        let mut selected = 0;
+        for (entity, has) in world.query::<(Entity, Has<Selected>)>().iter() {
+            let pick = (u64::from(entity.index()) + shift) % SELECTION_STRIDE == 0;
+            // Entities spawned after the last selection round are unpicked.
+            assert!(!has || pick, "{entity:?} selected against the rule");
+            selected += usize::from(has);
+        }
+        assert!(selected > count / (SELECTION_STRIDE as usize) / 2);
+        assert!(world.is_sparse::<Selected>());
+    }
+
     /// Snapshot after 50 ticks, restore into a fresh world, 50 more ticks:
     /// the same hash as 100 ticks without the round trip.
     #[test]
@@ -339,6 +552,8 @@ mod tests {
         assert_eq!(restored.hash(), first.hash());
         restored.insert_resource(*first.resource::<Bounds>().unwrap());
         restored.insert_resource(Instances::default());
+        restored.insert_resource(Moved::default());
+        assert!(restored.is_sparse::<Selected>());
         run(&mut restored, &mut Tick::new(), &scheduler, 50);
         assert_eq!(restored.hash(), straight.hash());
     }

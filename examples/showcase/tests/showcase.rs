@@ -226,6 +226,18 @@ fn corrupt_model_is_a_clear_error() {
     assert_clean_failure(&output, "corrupt.glb");
 }
 
+#[test]
+fn window_without_display_is_a_clear_error() {
+    let out = scratch("no-display");
+    let output = Command::new(SHOWCASE)
+        .args(["--window", "--frames", "1", "--out"])
+        .arg(&out)
+        .env_remove("DISPLAY")
+        .output()
+        .expect("the showcase binary starts");
+    assert_clean_failure(&output, "DISPLAY is not set");
+}
+
 /// Starts a long headless run, sends `signal` once two frames exist, and checks the run ends
 /// cleanly: exit 0, the summary printed, every written PNG decodes, no partial file left.
 fn signal_ends_run_cleanly(name: &str, signal: &str) {
@@ -284,4 +296,177 @@ fn sigterm_ends_a_headless_run_cleanly() {
 #[test]
 fn sigint_ends_a_headless_run_cleanly() {
     signal_ends_run_cleanly("sigint", "INT");
+}
+
+// ---- golden image of the two-pass showcase --------------------------------------------------
+
+/// Compares the PNG at `actual` with the golden `tests/golden/<name>` pixel for pixel (exact on
+/// lavapipe). On a difference the frame is copied to `tests/golden/<stem>.actual.png` and the
+/// test fails naming the first differing pixel. `MACROKID_UPDATE_GOLDENS=1` rewrites the golden.
+fn assert_png_golden_exact(actual: &Path, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let golden = dir.join(name);
+    if std::env::var_os("MACROKID_UPDATE_GOLDENS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(actual, &golden).unwrap();
+        return;
+    }
+    assert!(
+        golden.exists(),
+        "missing golden {}; run with MACROKID_UPDATE_GOLDENS=1",
+        golden.display()
+    );
+    let (want, got) = (read_png(&golden), read_png(actual));
+    let copy = dir.join(format!(
+        "{}.actual.png",
+        name.strip_suffix(".png").unwrap_or(name)
+    ));
+    let fail = |what: String| -> ! {
+        std::fs::copy(actual, &copy).unwrap();
+        panic!("{what}; actual written to {}", copy.display());
+    };
+    if (want.width, want.height) != (got.width, got.height) {
+        fail(format!(
+            "golden {} is {}x{}, the frame {}x{}",
+            golden.display(),
+            want.width,
+            want.height,
+            got.width,
+            got.height
+        ));
+    }
+    let mut differing = want
+        .pixels
+        .iter()
+        .zip(&got.pixels)
+        .enumerate()
+        .filter(|(_, (w, g))| w != g);
+    if let Some((first, (w, g))) = differing.next() {
+        let count = 1 + differing.count();
+        fail(format!(
+            "{count} pixels differ from golden {}; first at (x {}, y {}): golden {w:?}, got {g:?}",
+            golden.display(),
+            first as u32 % got.width,
+            first as u32 / got.width
+        ));
+    }
+    let _ = std::fs::remove_file(&copy);
+}
+
+/// The showcase's two-pass frame (lit, textured geometry into an HDR target, then tone
+/// mapping and vignette) with DamagedHelmet at a fixed seed, 160×120, matches its golden;
+/// recorded on 1 and 8 threads, the frame is the same.
+#[test]
+fn two_pass_frame_at_a_fixed_seed_matches_its_golden() {
+    let model = gltf_assets().join("DamagedHelmet.glb");
+    let mut frames = Vec::new();
+    for threads in ["1", "8"] {
+        let out = scratch(&format!("golden{threads}"));
+        let output = Command::new(SHOWCASE)
+            .args(["--width", "160", "--height", "120", "--entities", "30"])
+            .args(["--frames", "1", "--seed", "42", "--threads", threads])
+            .arg("--model")
+            .arg(&model)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("the showcase binary starts");
+        assert_success(&output);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains("validation messages: 0"),
+            "stdout:\n{stdout}"
+        );
+        assert!(stdout.contains("1 textures"), "stdout:\n{stdout}");
+        frames.push(out);
+    }
+    let name = "frame_0000.png";
+    let (one, eight) = (
+        std::fs::read(frames[0].join(name)).unwrap(),
+        std::fs::read(frames[1].join(name)).unwrap(),
+    );
+    assert!(one == eight, "the frame differs between 1 and 8 threads");
+    assert_png_golden_exact(&frames[0].join(name), "showcase_helmet_seed42_160x120.png");
+    for dir in frames {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+// ---- broken glTF files through `--model` ----------------------------------------------------
+
+/// A fresh copy of the multi-file BoxTextured (`.gltf` + `.bin` + `.png`) in its own temp dir;
+/// returns the `.gltf`.
+fn box_textured_copy(case: &str) -> PathBuf {
+    let dir = scratch(case);
+    for f in ["BoxTextured.gltf", "BoxTextured0.bin", "CesiumLogoFlat.png"] {
+        std::fs::copy(gltf_assets().join("BoxTextured").join(f), dir.join(f)).unwrap();
+    }
+    dir.join("BoxTextured.gltf")
+}
+
+/// Runs the showcase on `model` (one small frame) and checks it fails cleanly (exit status 1,
+/// no panic) with a message naming the `.gltf` and each of `needles`, and writes no frame.
+fn assert_model_error(model: &Path, needles: &[&str]) {
+    let out = model.parent().unwrap().join("out");
+    let output = showcase(
+        &out,
+        &[
+            "--model",
+            model.to_str().unwrap(),
+            "--frames",
+            "1",
+            "--entities",
+            "10",
+        ],
+    );
+    assert_clean_failure(&output, &model.display().to_string());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "stderr lacks `{needle}`:\n{stderr}"
+        );
+    }
+    assert!(!out.join("frame_0000.png").exists());
+    let _ = std::fs::remove_dir_all(model.parent().unwrap());
+}
+
+#[test]
+fn missing_bin_is_a_clear_error() {
+    let gltf = box_textured_copy("nobin");
+    std::fs::remove_file(gltf.with_file_name("BoxTextured0.bin")).unwrap();
+    assert_model_error(&gltf, &["buffer 0", "BoxTextured0.bin"]);
+}
+
+#[test]
+fn missing_image_is_a_clear_error() {
+    let gltf = box_textured_copy("noimage");
+    std::fs::remove_file(gltf.with_file_name("CesiumLogoFlat.png")).unwrap();
+    assert_model_error(&gltf, &["image 0", "CesiumLogoFlat.png", "cannot be read"]);
+}
+
+#[test]
+fn undecodable_image_is_a_clear_error() {
+    let gltf = box_textured_copy("badimage");
+    let png = gltf.with_file_name("CesiumLogoFlat.png");
+    // The PNG signature stays; the header and data after it are garbage.
+    let mut bytes = std::fs::read(&png).unwrap();
+    for b in &mut bytes[8..200] {
+        *b = 0xA5;
+    }
+    std::fs::write(&png, &bytes).unwrap();
+    assert_model_error(&gltf, &["image 0", "CesiumLogoFlat.png", "does not decode"]);
+}
+
+#[test]
+fn out_of_range_accessor_is_a_clear_error() {
+    let gltf = box_textured_copy("overrun");
+    // POSITION (accessor 2) starts at byte 288 of the 576-byte buffer view 1 with stride 12:
+    // 24 elements end at 576, 25 would end at 588.
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&gltf).unwrap()).unwrap();
+    assert_eq!(json["accessors"][2]["count"], 24);
+    json["accessors"][2]["count"] = 25.into();
+    std::fs::write(&gltf, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    assert_model_error(&gltf, &["accessor 2", "POSITION", "out of range"]);
 }

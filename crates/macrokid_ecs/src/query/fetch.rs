@@ -76,10 +76,8 @@ impl<T: Component> QueryData for &T {
     }
 
     fn fetch<'a>(view: &mut TableView<'a>) -> ReadFetch<'a, T> {
-        ReadFetch::new(
-            view.read::<T>()
-                .unwrap_or_else(|| matched_but_missing::<T>()),
-        )
+        view.read_fetch::<T>()
+            .unwrap_or_else(|| matched_but_missing::<T>())
     }
 }
 
@@ -114,7 +112,7 @@ impl<T: Component> QueryData for Option<&T> {
     fn required(_types: &mut Vec<TypeId>) {}
 
     fn fetch<'a>(view: &mut TableView<'a>) -> Self::Fetch<'a> {
-        OptionFetch::new(view.read::<T>().map(ReadFetch::new))
+        OptionFetch::new(view.read_fetch::<T>())
     }
 }
 
@@ -155,14 +153,14 @@ pub struct Has<T>(PhantomData<fn() -> T>);
 impl<T: Component> Sealed for Has<T> {}
 impl<T: Component> QueryData for Has<T> {
     type Item<'a> = bool;
-    type Fetch<'a> = HasFetch;
+    type Fetch<'a> = HasFetch<'a>;
 
     fn access(_access: &mut ResourceAccess) {}
 
     fn required(_types: &mut Vec<TypeId>) {}
 
-    fn fetch<'a>(view: &mut TableView<'a>) -> HasFetch {
-        HasFetch(view.contains::<T>())
+    fn fetch<'a>(view: &mut TableView<'a>) -> HasFetch<'a> {
+        view.has_fetch::<T>()
     }
 }
 

@@ -7,7 +7,9 @@ use std::marker::PhantomData;
 use macrokid_core::{Reads, ResourceAccess, ResourceId};
 
 use crate::component::Component;
-use crate::storage::{AddedFetch, ChangedFetch, FilterFetch, TableView, TicksFetch};
+use crate::storage::{
+    AddedFetch, Branch, ChangedFetch, FilterFetch, OrFetch, RowCheck, TableView, TicksFetch,
+};
 
 mod sealed {
     #![allow(unreachable_pub)]
@@ -17,9 +19,10 @@ mod sealed {
 use sealed::Sealed;
 
 /// Narrows the entities a query yields: [`With<T>`], [`Without<T>`] (which
-/// tables match), [`Added<T>`], [`Changed<T>`] (which rows of a matched
-/// table pass, by change tick), `()` (no filter) and tuples of up to 8
-/// filters (all must hold).
+/// tables match; for a sparse-set component, which rows), [`Added<T>`],
+/// [`Changed<T>`] (which rows of a matched table pass, by change tick),
+/// [`Or<(A, B, ..)>`](Or) (any of its filters holds), `()` (no filter) and
+/// tuples of up to 8 filters (all must hold).
 ///
 /// `With`/`Without` read no component data, so a system needs no
 /// `Reads<T>` for them; `Added<T>`/`Changed<T>` read the ticks of `T` and
@@ -49,6 +52,12 @@ pub trait QueryFilter: Sealed {
     /// Starts filtering the rows of a matched table.
     #[doc(hidden)]
     fn filter_fetch<'a>(view: &TableView<'a>) -> Self::Fetch<'a>;
+
+    /// Adds this filter's conditions on `view`'s table and rows to
+    /// `branch` (as one branch of an [`Or`], where no table is matched
+    /// ahead by `required`/`excluded`).
+    #[doc(hidden)]
+    fn branch<'a>(view: &TableView<'a>, branch: &mut Branch<'a>);
 }
 
 /// Filter: only entities that have a `T`.
@@ -82,6 +91,13 @@ impl<T: Component> QueryFilter for With<T> {
     fn access(_access: &mut ResourceAccess) {}
 
     fn filter_fetch<'a>(_view: &TableView<'a>) {}
+
+    fn branch<'a>(view: &TableView<'a>, branch: &mut Branch<'a>) {
+        match view.sparse_rows::<T>() {
+            Some(rows) => branch.check(RowCheck::Has(rows)),
+            None => branch.require(view.contains::<T>()),
+        }
+    }
 }
 
 impl<T: Component> Sealed for Without<T> {}
@@ -98,6 +114,13 @@ impl<T: Component> QueryFilter for Without<T> {
     fn access(_access: &mut ResourceAccess) {}
 
     fn filter_fetch<'a>(_view: &TableView<'a>) {}
+
+    fn branch<'a>(view: &TableView<'a>, branch: &mut Branch<'a>) {
+        match view.sparse_rows::<T>() {
+            Some(rows) => branch.check(RowCheck::Lacks(rows)),
+            None => branch.require(!view.contains::<T>()),
+        }
+    }
 }
 
 fn ticks_fetch<'a, T: 'static>(view: &TableView<'a>) -> TicksFetch<'a> {
@@ -127,6 +150,13 @@ impl<T: Component> QueryFilter for Added<T> {
     fn filter_fetch<'a>(view: &TableView<'a>) -> AddedFetch<'a> {
         AddedFetch(ticks_fetch::<T>(view))
     }
+
+    fn branch<'a>(view: &TableView<'a>, branch: &mut Branch<'a>) {
+        match view.ticks_fetch::<T>() {
+            Some(ticks) => branch.check(RowCheck::Added(ticks)),
+            None => branch.require(false),
+        }
+    }
 }
 
 impl<T: Component> Sealed for Changed<T> {}
@@ -146,6 +176,13 @@ impl<T: Component> QueryFilter for Changed<T> {
 
     fn filter_fetch<'a>(view: &TableView<'a>) -> ChangedFetch<'a> {
         ChangedFetch(ticks_fetch::<T>(view))
+    }
+
+    fn branch<'a>(view: &TableView<'a>, branch: &mut Branch<'a>) {
+        match view.ticks_fetch::<T>() {
+            Some(ticks) => branch.check(RowCheck::Changed(ticks)),
+            None => branch.require(false),
+        }
     }
 }
 
@@ -189,6 +226,11 @@ macro_rules! impl_filter_tuple {
             fn filter_fetch<'a>(view: &TableView<'a>) -> Self::Fetch<'a> {
                 ($($F::filter_fetch(view),)*)
             }
+
+            #[allow(unused_variables)]
+            fn branch<'a>(view: &TableView<'a>, branch: &mut Branch<'a>) {
+                $($F::branch(view, branch);)*
+            }
         }
 
         impl<S: ?Sized, $($F: FilterDeclaredIn<S>),*> FilterDeclaredIn<S> for ($($F,)*) {}
@@ -196,3 +238,94 @@ macro_rules! impl_filter_tuple {
 }
 
 for_each_tuple!(impl_filter_tuple);
+
+/// Filter: entities that pass any filter of the tuple `T`, e.g.
+/// `Or<(Changed<Position>, Added<Velocity>)>` or
+/// `Or<(With<Selected>, Without<Frozen>)>`; a branch may itself be a tuple
+/// (all of its filters hold) or an `Or`. (`Or<()>` passes nothing.)
+///
+/// Unlike a plain tuple, an `Or` matches no table ahead: every table that
+/// the rest of the query matches is tested branch by branch (branches that
+/// the table cannot pass are dropped once per table), and rows by the
+/// remaining row-level conditions. As bevy_ecs's `Or`.
+pub struct Or<T>(PhantomData<fn() -> T>);
+
+macro_rules! impl_or {
+    ($($F:ident),*) => {
+        impl<$($F: QueryFilter),*> Sealed for Or<($($F,)*)> {}
+        impl<$($F: QueryFilter),*> QueryFilter for Or<($($F,)*)> {
+            type Fetch<'a> = OrFetch<'a>;
+            const ROW_FILTER: bool = true;
+
+            fn required(_types: &mut Vec<TypeId>) {}
+
+            fn excluded(_types: &mut Vec<TypeId>) {}
+
+            #[allow(unused_variables)]
+            fn access(access: &mut ResourceAccess) {
+                // The union of the branches' tick reads.
+                $($F::access(access);)*
+            }
+
+            #[allow(unused_variables, unused_mut)]
+            fn filter_fetch<'a>(view: &TableView<'a>) -> OrFetch<'a> {
+                let mut branches = Vec::new();
+                $(
+                    let mut branch = Branch::default();
+                    $F::branch(view, &mut branch);
+                    if branch.can_pass() {
+                        branches.push(branch);
+                    }
+                )*
+                OrFetch(branches)
+            }
+
+            fn branch<'a>(view: &TableView<'a>, branch: &mut Branch<'a>) {
+                let OrFetch(branches) = Self::filter_fetch(view);
+                if branches.is_empty() {
+                    branch.require(false);
+                } else {
+                    branch.check(RowCheck::Any(branches));
+                }
+            }
+        }
+
+        impl<S: ?Sized, $($F: FilterDeclaredIn<S>),*> FilterDeclaredIn<S> for Or<($($F,)*)> {}
+    };
+}
+
+for_each_tuple!(impl_or);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access_of<F: QueryFilter>() -> ResourceAccess {
+        let mut access = ResourceAccess::new();
+        F::access(&mut access);
+        access
+    }
+
+    #[test]
+    fn or_reads_the_union_of_its_branches_and_narrows_no_table() {
+        type F = Or<(Changed<u32>, (Added<u64>, With<u8>), Without<i8>)>;
+        let access = access_of::<F>();
+        let mut reads: Vec<ResourceId> = access.reads().to_vec();
+        reads.sort_by_key(|id| id.name());
+        assert_eq!(reads, [ResourceId::of::<u32>(), ResourceId::of::<u64>()]);
+        assert!(access.writes().is_empty());
+        // A branch may not hold: only definite filters narrow tables.
+        let (mut required, mut excluded) = (Vec::new(), Vec::new());
+        F::required(&mut required);
+        F::excluded(&mut excluded);
+        assert!(required.is_empty() && excluded.is_empty());
+        // A plain tuple is definite.
+        type T = (With<u8>, Without<i8>, Changed<u32>);
+        let (mut required, mut excluded) = (Vec::new(), Vec::new());
+        T::required(&mut required);
+        T::excluded(&mut excluded);
+        assert_eq!(required, [TypeId::of::<u8>(), TypeId::of::<u32>()]);
+        assert_eq!(excluded, [TypeId::of::<i8>()]);
+        assert_eq!(access_of::<T>().reads(), [ResourceId::of::<u32>()]);
+    }
+}

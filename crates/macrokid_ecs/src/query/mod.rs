@@ -10,12 +10,24 @@ use std::marker::PhantomData;
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 pub use fetch::{DeclaredIn, Has, QueryData, ReadOnlyQueryData};
-pub use filter::{Added, Changed, FilterDeclaredIn, QueryFilter, With, Without};
+pub use filter::{Added, Changed, FilterDeclaredIn, Or, QueryFilter, With, Without};
 pub use state::QueryState;
 
 use crate::entity::{Entities, Entity};
 use crate::error::EcsError;
-use crate::storage::{Cursor, QueryState as TableBorrows, Views};
+use crate::storage::{Cursor, QueryState as TableBorrows, SparseFilter, TableView, Views};
+
+/// The row filter of a query: its sparse-set requirements and `F`.
+type RowFilter<'q, F> = (SparseFilter<'q>, <F as QueryFilter>::Fetch<'q>);
+
+/// A cursor over one table view of query `Q` with filter `F`.
+fn cursor<'q, Q: QueryData, F: QueryFilter>(
+    mut view: TableView<'q>,
+) -> Cursor<Q::Fetch<'q>, RowFilter<'q, F>> {
+    let rows = view.len();
+    let filter = (view.sparse_filter(), F::filter_fetch(&view));
+    Cursor::filtered(Q::fetch(&mut view), filter, rows)
+}
 
 /// The access of query `Q` filtered by `F`, in core's vocabulary: the
 /// reads and writes of `Q`'s components plus the tick reads of `F`'s row
@@ -73,16 +85,90 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
     /// [`EcsError::QueryMismatch`] when it does not match the query.
     pub fn get_mut(&mut self, entity: Entity) -> Result<Q::Item<'_>, EcsError> {
         let location = self.entities.location(entity)?;
-        let mut view = self
+        let view = self
             .state
             .view_of(location.archetype)
             .ok_or_else(|| Self::mismatch(entity))?;
-        let rows = view.len();
-        let filter = F::filter_fetch(&view);
-        let cursor = Cursor::filtered(Q::fetch(&mut view), filter, rows);
+        let cursor = cursor::<Q, F>(view);
         let (_, tail) = cursor.split_at(location.row as usize);
         let (mut one, _) = tail.split_at(1);
         one.next().ok_or_else(|| Self::mismatch(entity))
+    }
+
+    /// The items of `N` distinct entities at once, mutable where `Q` is, in
+    /// the order given (bevy_ecs's `get_many_mut`).
+    ///
+    /// ```
+    /// use macrokid_ecs::prelude::*;
+    ///
+    /// struct Health(i32);
+    /// let mut world = World::new();
+    /// let a = world.spawn((Health(10),));
+    /// let b = world.spawn((Health(3),));
+    /// let mut query = world.query::<&mut Health>();
+    /// let [mut x, mut y] = query.get_many_mut([a, b])?;
+    /// std::mem::swap(&mut x.0, &mut y.0);
+    /// drop(query);
+    /// assert_eq!(world.get::<Health>(a)?.0, 3);
+    /// # Ok::<(), EcsError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`EcsError::DuplicateEntity`] when an entity is named twice (its
+    /// items would alias); [`EcsError::StaleEntity`] when one is not alive;
+    /// [`EcsError::QueryMismatch`] when one does not match the query. On
+    /// error no item is returned.
+    pub fn get_many_mut<const N: usize>(
+        &mut self,
+        entities: [Entity; N],
+    ) -> Result<[Q::Item<'_>; N], EcsError> {
+        // (table, row, position in `entities`), checked before any fetch.
+        let mut wanted = Vec::with_capacity(N);
+        for (position, &entity) in entities.iter().enumerate() {
+            if entities[..position].contains(&entity) {
+                return Err(EcsError::DuplicateEntity {
+                    entity,
+                    query: std::any::type_name::<(Q, F)>(),
+                });
+            }
+            let location = self.entities.location(entity)?;
+            wanted.push((location.archetype, location.row as usize, position));
+        }
+        wanted.sort_unstable();
+        let mut items: [Option<Q::Item<'_>>; N] = [const { None }; N];
+        let mut next = 0;
+        // Each matched table is viewed once; the wanted rows of one table are
+        // taken from one cursor, split in ascending row order, so every row
+        // is fetched once and no column is handed out twice.
+        for view in self.state.views() {
+            if next == wanted.len() {
+                break;
+            }
+            let id = view.id();
+            if wanted[next].0 != id {
+                continue;
+            }
+            let mut rest = cursor::<Q, F>(view);
+            let mut offset = 0;
+            while let Some(&(table, row, position)) = wanted.get(next) {
+                if table != id {
+                    break;
+                }
+                let (_, tail) = rest.split_at(row - offset);
+                let (mut one, after) = tail.split_at(1);
+                items[position] = Some(
+                    one.next()
+                        .ok_or_else(|| Self::mismatch(entities[position]))?,
+                );
+                rest = after;
+                offset = row + 1;
+                next += 1;
+            }
+        }
+        if let Some(&(_, _, position)) = wanted.get(next) {
+            return Err(Self::mismatch(entities[position]));
+        }
+        Ok(items.map(|item| item.expect("every wanted entity was fetched")))
     }
 
     /// The item of one entity, for read-only queries.
@@ -116,14 +202,15 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
     /// The number of matching entities (with a row filter such as
     /// [`Changed`], a pass over the filtered tables' ticks).
     pub fn len(&mut self) -> usize {
-        if !F::ROW_FILTER {
+        if !F::ROW_FILTER && !self.state.filters_sparse() {
             return self.state.len();
         }
         self.state
             .views()
             .map(|view| {
                 let rows = view.len();
-                Cursor::filtered((), F::filter_fetch(&view), rows).count_passing()
+                let filter = (view.sparse_filter(), F::filter_fetch(&view));
+                Cursor::filtered((), filter, rows).count_passing()
             })
             .sum()
     }
@@ -143,10 +230,8 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
 
     /// Calls `f` on every matching entity's item, in iteration order.
     pub fn for_each<'q>(&'q mut self, mut f: impl FnMut(Q::Item<'q>)) {
-        for mut view in self.state.views() {
-            let rows = view.len();
-            let filter = F::filter_fetch(&view);
-            Cursor::filtered(Q::fetch(&mut view), filter, rows).for_each(&mut f);
+        for view in self.state.views() {
+            cursor::<Q, F>(view).for_each(&mut f);
         }
     }
 
@@ -159,14 +244,12 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
         let total = self.state.len();
         let threads = rayon::current_num_threads().max(1);
         let chunk = (total / (threads * 4)).max(MIN_CHUNK);
-        let mut jobs: Vec<Cursor<Q::Fetch<'q>, F::Fetch<'q>>> = Vec::new();
-        for mut view in self.state.views() {
-            let rows = view.len();
-            if rows == 0 {
+        let mut jobs: Vec<Cursor<Q::Fetch<'q>, RowFilter<'q, F>>> = Vec::new();
+        for view in self.state.views() {
+            if view.is_empty() {
                 continue;
             }
-            let filter = F::filter_fetch(&view);
-            let mut cursor = Cursor::filtered(Q::fetch(&mut view), filter, rows);
+            let mut cursor = cursor::<Q, F>(view);
             while cursor.remaining() > chunk {
                 let (head, tail) = cursor.split_at(chunk);
                 jobs.push(head);
@@ -174,7 +257,7 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
             }
             jobs.push(cursor);
         }
-        let run = |cursor: Cursor<Q::Fetch<'q>, F::Fetch<'q>>| cursor.for_each(&f);
+        let run = |cursor: Cursor<Q::Fetch<'q>, RowFilter<'q, F>>| cursor.for_each(&f);
         if jobs.len() <= 1 {
             jobs.into_iter().for_each(run);
         } else {
@@ -195,7 +278,7 @@ impl<'q, Q: QueryData, F: QueryFilter> IntoIterator for &'q mut QueryBorrow<'_, 
 /// The iterator of [`QueryBorrow::iter`].
 pub struct QueryIter<'q, Q: QueryData, F: QueryFilter = ()> {
     views: Views<'q>,
-    current: Option<Cursor<Q::Fetch<'q>, F::Fetch<'q>>>,
+    current: Option<Cursor<Q::Fetch<'q>, RowFilter<'q, F>>>,
 }
 
 impl<'q, Q: QueryData, F: QueryFilter> Iterator for QueryIter<'q, Q, F> {
@@ -207,10 +290,8 @@ impl<'q, Q: QueryData, F: QueryFilter> Iterator for QueryIter<'q, Q, F> {
             if let Some(item) = self.current.as_mut().and_then(Cursor::next) {
                 return Some(item);
             }
-            let mut view = self.views.next()?;
-            let rows = view.len();
-            let filter = F::filter_fetch(&view);
-            self.current = Some(Cursor::filtered(Q::fetch(&mut view), filter, rows));
+            let view = self.views.next()?;
+            self.current = Some(cursor::<Q, F>(view));
         }
     }
 }

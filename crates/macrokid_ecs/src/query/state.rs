@@ -39,8 +39,13 @@ pub struct QueryState<Q: QueryData, F: QueryFilter = ()> {
     access: ResourceAccess,
     required: Vec<TypeId>,
     excluded: Vec<TypeId>,
-    /// The world (and restore count) `matches` belongs to.
+    /// The world (and layout epoch) `matches` belongs to.
     epoch: Option<(u64, u64)>,
+    /// `required` and `excluded` split by the world's storage choices:
+    /// table types (matched by table) and sparse types (checked per row).
+    table_required: Vec<TypeId>,
+    table_excluded: Vec<TypeId>,
+    sparse: (Vec<TypeId>, Vec<TypeId>),
     seen: usize,
     matches: Arc<[ArchetypeId]>,
     _marker: PhantomData<fn() -> (Q, F)>,
@@ -73,6 +78,9 @@ impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
             required,
             excluded,
             epoch: None,
+            table_required: Vec::new(),
+            table_excluded: Vec::new(),
+            sparse: (Vec::new(), Vec::new()),
             seen: 0,
             matches: Arc::from([]),
             _marker: PhantomData,
@@ -85,10 +93,15 @@ impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
             self.epoch = Some(epoch);
             self.seen = 0;
             self.matches = Arc::from([]);
+            let (table_required, sparse_required) = world.split_sparse(&self.required);
+            let (table_excluded, sparse_excluded) = world.split_sparse(&self.excluded);
+            self.table_required = table_required;
+            self.table_excluded = table_excluded;
+            self.sparse = (sparse_required, sparse_excluded);
         }
         world.extend_matches(
-            &self.required,
-            &self.excluded,
+            &self.table_required,
+            &self.table_excluded,
             &mut self.seen,
             &mut self.matches,
         );
@@ -102,7 +115,13 @@ impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
         let world: &'w World = world;
         let ticks = world.world_ticks();
         QueryBorrow::new(
-            world.borrow_tables(self.access.clone(), matched, ticks, "QueryState::query"),
+            world.borrow_tables(
+                self.access.clone(),
+                matched,
+                self.sparse.clone(),
+                ticks,
+                "QueryState::query",
+            ),
             world.entities(),
         )
     }
@@ -117,6 +136,7 @@ impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
             world.borrow_tables(
                 self.access.clone(),
                 matched,
+                self.sparse.clone(),
                 world.world_ticks(),
                 "QueryState::query_ref",
             ),
@@ -133,18 +153,27 @@ impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
     {
         let world = cx.world();
         let mut matched = self.update(world);
-        // The system's `with`/`without` filter narrows every query it runs.
+        let mut sparse = self.sparse.clone();
+        // The system's `with`/`without` filter narrows every query it runs:
+        // its table types by table, its sparse types per row.
         let filter = cx.filter();
         if !filter.required.is_empty() || !filter.excluded.is_empty() {
             let tables = world.archetypes();
+            let is_sparse = |t: TypeId| world.is_sparse_type(t);
             matched = matched
                 .iter()
                 .copied()
-                .filter(|&id| filter.admits(&tables[id as usize]))
+                .filter(|&id| filter.admits_table(&tables[id as usize], is_sparse))
                 .collect();
+            sparse
+                .0
+                .extend(filter.required.iter().copied().filter(|&t| is_sparse(t)));
+            sparse
+                .1
+                .extend(filter.excluded.iter().copied().filter(|&t| is_sparse(t)));
         }
         QueryBorrow::new(
-            world.borrow_tables(self.access.clone(), matched, cx.ticks(), cx.name()),
+            world.borrow_tables(self.access.clone(), matched, sparse, cx.ticks(), cx.name()),
             world.entities(),
         )
     }

@@ -275,6 +275,17 @@ impl Archetype {
         Some((value, ticks))
     }
 
+    /// Stamps rows `rows` of column `index` as changed at `tick` (after a
+    /// bulk write through [`column_vec_mut`](Self::column_vec_mut)).
+    ///
+    /// # Panics
+    /// When `rows` is outside the table.
+    pub(crate) fn mark_changed(&mut self, index: usize, rows: std::ops::Range<usize>, tick: Tick) {
+        for ticks in &mut self.ticks[index].vec_mut()[rows] {
+            ticks.changed = tick;
+        }
+    }
+
     /// The ticks of row `row` of column `index`, shared (invariants I1/I2).
     pub(crate) fn row_ticks(&self, index: usize, row: usize) -> ComponentTicks {
         self.ticks[index].slice_shared()[row]

@@ -43,6 +43,16 @@ impl TickColumn {
         unsafe { (*self.data.get()).as_slice() }
     }
 
+    /// The number of rows (the caller holds a flag of the column's type, or
+    /// exclusive access).
+    pub(crate) fn slice_len(&self) -> usize {
+        // SAFETY: no `&mut Vec` of these ticks exists while a flag is held
+        // (structural changes need `&mut World`); the short-lived `&Vec`
+        // reads the length only and materializes no reference to the rows,
+        // so `&mut` to rows handed out by a writer stay valid.
+        unsafe { (*self.data.get()).len() }
+    }
+
     /// A pointer to row 0 for reading (a read or write flag of the
     /// column's type is held; rows are read one by one through it, so reads
     /// may interleave with a `&mut` to *other* rows that the holder of the
@@ -103,6 +113,9 @@ pub trait ErasedColumn: Any + Send + Sync {
     fn reserve(&mut self, additional: usize);
     /// The number of rows.
     fn row_count(&mut self) -> usize;
+    /// Moves every row, in order, to the end of `dst`, which must be a
+    /// column of the same type.
+    fn drain_into(&mut self, dst: &mut dyn ErasedColumn);
 }
 
 /// The column of one component type `T`: a `Vec<T>` in an `UnsafeCell`.
@@ -156,6 +169,19 @@ impl<T> TypedColumn<T> {
         // exists; a read under a read flag excludes writers. So no `&mut`
         // to the vector or its elements is live while this `&` is.
         unsafe { (*self.data.get()).as_slice() }
+    }
+
+    /// A pointer to row 0 and the number of rows, for writing rows one by
+    /// one (invariant I1: the caller holds the write flag of `T` and hands
+    /// out each row at most once per borrow).
+    pub(super) fn write_ptr(&self) -> (*mut T, usize) {
+        // SAFETY: the write flag of `T` excludes every other access to this
+        // column but the caller's; the short-lived `&mut Vec` aliases no
+        // other reference to the vector, and `Vec::as_mut_ptr` materializes
+        // no reference to the buffer, so `&mut` to rows handed out earlier
+        // stay valid.
+        let vec = unsafe { &mut *self.data.get() };
+        (vec.as_mut_ptr(), vec.len())
     }
 
     /// The rows, mutable, through a shared reference.
@@ -218,6 +244,10 @@ impl<T: Send + Sync + 'static> ErasedColumn for TypedColumn<T> {
 
     fn row_count(&mut self) -> usize {
         self.vec_mut().len()
+    }
+
+    fn drain_into(&mut self, dst: &mut dyn ErasedColumn) {
+        downcast_mut::<T>(dst).vec_mut().append(self.vec_mut());
     }
 }
 

@@ -6,8 +6,50 @@
 
 use std::marker::PhantomData;
 
+use super::sparse::SparseRows;
 use crate::change::{ComponentTicks, Mut, SystemTicks, Tick};
 use crate::entity::Entity;
+
+/// The row-by-row lookup of a sparse component, or `None` for a table
+/// column (where row `r` of the table is row `r` of the column).
+type Lookup<'a> = Option<SparseRows<'a>>;
+
+/// The index into the values of row `row`: the row itself for a column
+/// (where the caller keeps `row < len == values`), the entity's dense index
+/// for a sparse set (checked against `values` here, so the table path of a
+/// hot loop carries no extra check).
+///
+/// # Panics
+/// When a sparse lookup finds no component for the row (a query invariant:
+/// rows without it are filtered out before they are fetched), or a dense
+/// index is out of range (a storage invariant).
+#[inline(always)]
+fn value_index(lookup: &Lookup<'_>, row: usize, values: usize) -> usize {
+    match lookup {
+        None => row,
+        Some(rows) => {
+            let dense = rows.dense(row).unwrap_or_else(|| {
+                panic!("query invariant broken: a fetched row lacks its sparse component")
+            });
+            assert!(
+                dense < values,
+                "storage invariant broken: dense index out of range"
+            );
+            dense
+        }
+    }
+}
+
+/// Splits a lookup at `mid` (no-op halves for a column).
+fn split_lookup<'a>(lookup: Lookup<'a>, mid: usize) -> (Lookup<'a>, Lookup<'a>) {
+    match lookup {
+        None => (None, None),
+        Some(rows) => {
+            let (a, b) = rows.split_at(mid);
+            (Some(a), Some(b))
+        }
+    }
+}
 
 /// Per-table state of a query item: base pointers of its columns.
 #[doc(hidden)]
@@ -32,13 +74,48 @@ pub trait Fetch: Send + Sized {
     /// no row is fetched twice from one fetch while an item of it that holds
     /// `&mut` may be alive. [`Cursor`] guarantees both.
     unsafe fn get(&mut self, row: usize) -> Self::Item;
+
+    /// Whether row `row` has the data (always for a table column; for a
+    /// sparse component, whether the row's entity has one). `Option<..>`
+    /// items yield `None` where this is false.
+    ///
+    /// # Panics
+    /// When `row` is out of range.
+    #[inline(always)]
+    fn present(&self, _row: usize) -> bool {
+        true
+    }
+
+    /// Whether every part reads table columns only (no sparse lookup), so
+    /// that [`get_dense`](Self::get_dense) may be used.
+    #[inline(always)]
+    fn is_dense(&self) -> bool {
+        true
+    }
+
+    /// The item of row `row` of a dense fetch: as [`get`](Self::get) without
+    /// the per-row choice between column and sparse set, so that hot loops
+    /// over tables compile as before sparse sets existed.
+    ///
+    /// # Safety
+    /// As [`get`](Self::get), and [`is_dense`](Self::is_dense) is `true`.
+    #[inline(always)]
+    unsafe fn get_dense(&mut self, row: usize) -> Self::Item {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.get(row) }
+    }
 }
 
 /// Walks a shared column.
 #[doc(hidden)]
 pub struct ReadFetch<'a, T> {
     ptr: *const T,
+    /// Rows covered.
     len: usize,
+    /// For a sparse set: the dense lookup (and `ptr` is its dense row 0).
+    lookup: Lookup<'a>,
+    /// The number of values behind `ptr` (`len` for a column).
+    values: usize,
     _marker: PhantomData<&'a [T]>,
 }
 
@@ -52,6 +129,20 @@ impl<'a, T> ReadFetch<'a, T> {
         Self {
             ptr: column.as_ptr(),
             len: column.len(),
+            lookup: None,
+            values: column.len(),
+            _marker: PhantomData,
+        }
+    }
+
+    /// Walks the rows of `lookup` through the dense `values` of a sparse
+    /// set.
+    pub fn sparse(values: &'a [T], lookup: SparseRows<'a>) -> Self {
+        Self {
+            ptr: values.as_ptr(),
+            len: lookup.len(),
+            lookup: Some(lookup),
+            values: values.len(),
             _marker: PhantomData,
         }
     }
@@ -66,21 +157,65 @@ impl<'a, T: Sync> Fetch for ReadFetch<'a, T> {
 
     fn split_at(self, mid: usize) -> (Self, Self) {
         assert!(mid <= self.len, "split past the end of a column");
+        if self.lookup.is_some() {
+            let (a, b) = split_lookup(self.lookup, mid);
+            let head = Self {
+                len: mid,
+                lookup: a,
+                ..self
+            };
+            let tail = Self {
+                len: self.len - mid,
+                lookup: b,
+                ..self
+            };
+            return (head, tail);
+        }
         let tail = Self {
             // SAFETY: `mid <= len`, so the result is within (or one past) the
             // column this fetch was made from.
             ptr: unsafe { self.ptr.add(mid) },
             len: self.len - mid,
+            lookup: None,
+            values: self.values - mid,
             _marker: PhantomData,
         };
-        (Self { len: mid, ..self }, tail)
+        (
+            Self {
+                len: mid,
+                values: mid,
+                ..self
+            },
+            tail,
+        )
     }
 
     #[inline(always)]
     unsafe fn get(&mut self, row: usize) -> &'a T {
         debug_assert!(row < self.len);
-        // SAFETY: the caller keeps `row < len`; the column is borrowed shared
-        // for `'a` (the fetch was made from a `&'a [T]`).
+        let index = value_index(&self.lookup, row, self.values);
+        // SAFETY: `index < values`, the number of values behind `ptr` (for a
+        // column `index == row < len == values`); the values are borrowed shared for `'a` (the fetch was made from a
+        // `&'a [T]`).
+        unsafe { &*self.ptr.add(index) }
+    }
+
+    #[inline(always)]
+    fn present(&self, row: usize) -> bool {
+        self.lookup.as_ref().is_none_or(|l| l.dense(row).is_some())
+    }
+
+    #[inline(always)]
+    fn is_dense(&self) -> bool {
+        self.lookup.is_none()
+    }
+
+    #[inline(always)]
+    unsafe fn get_dense(&mut self, row: usize) -> Self::Item {
+        debug_assert!(row < self.len && self.lookup.is_none());
+        // SAFETY: the caller keeps `row < len`, and a dense fetch walks a
+        // column of `len` values borrowed for `'a`; each row is fetched
+        // once (as for `get`).
         unsafe { &*self.ptr.add(row) }
     }
 }
@@ -92,7 +227,13 @@ pub struct WriteFetch<'a, T> {
     ptr: *mut T,
     ticks: *mut ComponentTicks,
     this_run: Tick,
+    /// Rows covered.
     len: usize,
+    /// For a sparse set: the dense lookup (`ptr` and `ticks` are its dense
+    /// row 0).
+    lookup: Lookup<'a>,
+    /// The number of values (and ticks) behind `ptr` (`len` for a column).
+    values: usize,
     _marker: PhantomData<&'a mut [T]>,
 }
 
@@ -118,6 +259,36 @@ impl<'a, T> WriteFetch<'a, T> {
             ticks,
             this_run,
             len: column.len(),
+            lookup: None,
+            values: column.len(),
+            _marker: PhantomData,
+        }
+    }
+
+    /// Walks the rows of `lookup` through the `values` dense values (and
+    /// as many ticks) of a sparse set at `ptr` and `ticks`, stamping writes
+    /// with `this_run`.
+    ///
+    /// # Safety
+    /// `ptr` and `ticks` point to `values` elements each that nothing else
+    /// accesses for `'a` except through fetches of other rows of the same
+    /// query (each entity has one dense index and is one row, so rows never
+    /// share an element) and row-by-row tick reads of rows this fetch has
+    /// not handed out.
+    pub(crate) unsafe fn sparse(
+        ptr: *mut T,
+        ticks: *mut ComponentTicks,
+        values: usize,
+        lookup: SparseRows<'a>,
+        this_run: Tick,
+    ) -> Self {
+        Self {
+            ptr,
+            ticks,
+            this_run,
+            len: lookup.len(),
+            lookup: Some(lookup),
+            values,
             _marker: PhantomData,
         }
     }
@@ -132,6 +303,20 @@ impl<'a, T: Send> Fetch for WriteFetch<'a, T> {
 
     fn split_at(self, mid: usize) -> (Self, Self) {
         assert!(mid <= self.len, "split past the end of a column");
+        if self.lookup.is_some() {
+            let (a, b) = split_lookup(self.lookup, mid);
+            let head = Self {
+                len: mid,
+                lookup: a,
+                ..self
+            };
+            let tail = Self {
+                len: self.len - mid,
+                lookup: b,
+                ..self
+            };
+            return (head, tail);
+        }
         // SAFETY: `mid <= len`, so both results are within (or one past)
         // the column and its ticks this fetch was made from.
         let tail = unsafe {
@@ -140,20 +325,59 @@ impl<'a, T: Send> Fetch for WriteFetch<'a, T> {
                 ticks: self.ticks.add(mid),
                 this_run: self.this_run,
                 len: self.len - mid,
+                lookup: None,
+                values: self.values - mid,
                 _marker: PhantomData,
             }
         };
-        (Self { len: mid, ..self }, tail)
+        (
+            Self {
+                len: mid,
+                values: mid,
+                ..self
+            },
+            tail,
+        )
     }
 
     #[inline(always)]
     unsafe fn get(&mut self, row: usize) -> Mut<'a, T> {
         debug_assert!(row < self.len);
-        // SAFETY: the caller keeps `row < len` and fetches each row once, so
-        // these `&mut` are the only references to that element and its
-        // ticks; the column is borrowed exclusively for `'a` (made from a
-        // `&'a mut [T]`), the ticks by the contract of `new`, and the two
-        // halves of a split cover disjoint rows.
+        let index = value_index(&self.lookup, row, self.values);
+        // SAFETY: `index < values` (for a column `index == row < len ==
+        // values`); the caller fetches each row once, and
+        // distinct rows have distinct indices (a column's rows are its
+        // indices; a sparse set's rows are distinct entities with distinct
+        // dense indices), so these `&mut` are the only references to that
+        // element and its ticks; the values are borrowed exclusively for
+        // `'a` (by `&'a mut [T]`, or the contract of `sparse`), the ticks by
+        // the contract of `new`/`sparse`, and the halves of a split cover
+        // disjoint rows.
+        unsafe {
+            Mut::new(
+                &mut *self.ptr.add(index),
+                &mut *self.ticks.add(index),
+                self.this_run,
+            )
+        }
+    }
+
+    #[inline(always)]
+    fn present(&self, row: usize) -> bool {
+        self.lookup.as_ref().is_none_or(|l| l.dense(row).is_some())
+    }
+
+    #[inline(always)]
+    fn is_dense(&self) -> bool {
+        self.lookup.is_none()
+    }
+
+    #[inline(always)]
+    unsafe fn get_dense(&mut self, row: usize) -> Self::Item {
+        debug_assert!(row < self.len && self.lookup.is_none());
+        // SAFETY: the caller keeps `row < len`, and a dense fetch walks a
+        // column of `len` values borrowed for `'a`; each row is fetched
+        // once (as for `get`).
         unsafe {
             Mut::new(
                 &mut *self.ptr.add(row),
@@ -170,8 +394,13 @@ impl<'a, T: Send> Fetch for WriteFetch<'a, T> {
 #[doc(hidden)]
 pub struct TicksFetch<'a> {
     ptr: *const ComponentTicks,
+    /// Rows covered.
     len: usize,
     ticks: SystemTicks,
+    /// For a sparse set: the dense lookup (`ptr` is its dense row 0).
+    lookup: Lookup<'a>,
+    /// The number of ticks behind `ptr` (`len` for a column).
+    values: usize,
     _marker: PhantomData<&'a [ComponentTicks]>,
 }
 
@@ -179,7 +408,7 @@ pub struct TicksFetch<'a> {
 // borrow flag its query holds.
 unsafe impl Send for TicksFetch<'_> {}
 
-impl TicksFetch<'_> {
+impl<'a> TicksFetch<'a> {
     /// Reads `len` ticks from `ptr`, compared against `ticks`.
     ///
     /// # Safety
@@ -191,6 +420,29 @@ impl TicksFetch<'_> {
             ptr,
             len,
             ticks,
+            lookup: None,
+            values: len,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Reads the dense ticks (`values` of them from `ptr`) of a sparse set
+    /// for the rows of `lookup`, compared against `ticks`.
+    ///
+    /// # Safety
+    /// As [`new`](Self::new), for `values` ticks.
+    pub(crate) unsafe fn sparse(
+        ptr: *const ComponentTicks,
+        values: usize,
+        lookup: SparseRows<'a>,
+        ticks: SystemTicks,
+    ) -> Self {
+        Self {
+            ptr,
+            len: lookup.len(),
+            ticks,
+            lookup: Some(lookup),
+            values,
             _marker: PhantomData,
         }
     }
@@ -206,38 +458,79 @@ impl TicksFetch<'_> {
     /// When `mid` is past the end.
     pub fn split_at(self, mid: usize) -> (Self, Self) {
         assert!(mid <= self.len, "split past the end of a tick column");
+        if self.lookup.is_some() {
+            let (a, b) = split_lookup(self.lookup, mid);
+            let head = Self {
+                len: mid,
+                lookup: a,
+                ..self
+            };
+            let tail = Self {
+                len: self.len - mid,
+                lookup: b,
+                ..self
+            };
+            return (head, tail);
+        }
         let tail = Self {
             // SAFETY: `mid <= len`: within (or one past) the ticks.
             ptr: unsafe { self.ptr.add(mid) },
             len: self.len - mid,
             ticks: self.ticks,
+            lookup: None,
+            values: self.values - mid,
             _marker: PhantomData,
         };
-        (Self { len: mid, ..self }, tail)
+        (
+            Self {
+                len: mid,
+                values: mid,
+                ..self
+            },
+            tail,
+        )
     }
 
+    /// The ticks of row `row`, or `None` when the row has no sparse
+    /// component.
     #[inline(always)]
-    fn read(&self, row: usize) -> ComponentTicks {
+    fn read(&self, row: usize) -> Option<ComponentTicks> {
         assert!(row < self.len, "tick row out of range");
-        // SAFETY: `row < len`, and by the contract of `new` nothing writes
-        // this row now; the read copies it out.
-        unsafe { self.ptr.add(row).read() }
+        let index = match &self.lookup {
+            // `row < len == values` for a column.
+            None => row,
+            Some(lookup) => {
+                let dense = lookup.dense(row)?;
+                assert!(
+                    dense < self.values,
+                    "storage invariant broken: dense index out of range"
+                );
+                dense
+            }
+        };
+        // SAFETY: `index < values`, and by the contract of `new`/`sparse`
+        // nothing writes this element now; the read copies it out.
+        Some(unsafe { self.ptr.add(index).read() })
     }
 
-    /// Whether row `row` was added after the system's last run.
+    /// Whether row `row` was added after the system's last run (`false`
+    /// for a row without the sparse component).
     #[inline(always)]
     pub fn added(&self, row: usize) -> bool {
-        self.read(row)
-            .added
-            .is_newer_than(self.ticks.last_run, self.ticks.this_run)
+        self.read(row).is_some_and(|t| {
+            t.added
+                .is_newer_than(self.ticks.last_run, self.ticks.this_run)
+        })
     }
 
-    /// Whether row `row` was changed (or added) after the system's last run.
+    /// Whether row `row` was changed (or added) after the system's last
+    /// run (`false` for a row without the sparse component).
     #[inline(always)]
     pub fn changed(&self, row: usize) -> bool {
-        self.read(row)
-            .changed
-            .is_newer_than(self.ticks.last_run, self.ticks.this_run)
+        self.read(row).is_some_and(|t| {
+            t.changed
+                .is_newer_than(self.ticks.last_run, self.ticks.this_run)
+        })
     }
 }
 
@@ -272,32 +565,70 @@ impl<F: Fetch> Fetch for OptionFetch<F> {
 
     #[inline(always)]
     unsafe fn get(&mut self, row: usize) -> Option<F::Item> {
+        self.0
+            .as_mut()
+            .filter(|fetch| fetch.present(row))
+            .map(|fetch| {
+                // SAFETY: forwarded from the caller.
+                unsafe { fetch.get(row) }
+            })
+    }
+
+    #[inline(always)]
+    fn is_dense(&self) -> bool {
+        self.0.as_ref().is_none_or(Fetch::is_dense)
+    }
+
+    #[inline(always)]
+    unsafe fn get_dense(&mut self, row: usize) -> Option<F::Item> {
         self.0.as_mut().map(|fetch| {
-            // SAFETY: forwarded from the caller.
-            unsafe { fetch.get(row) }
+            // SAFETY: forwarded from the caller (a dense part has every row).
+            unsafe { fetch.get_dense(row) }
         })
     }
 }
 
-/// Yields whether the table has a component (`Has<T>`), the same for
-/// every row.
+/// Yields whether an entity has a component (`Has<T>`): the same for every
+/// row of a table for a table column, looked up per row for a sparse set.
 #[doc(hidden)]
-pub struct HasFetch(pub bool);
+pub enum HasFetch<'a> {
+    /// A table component: whether the table has its column.
+    Table(bool),
+    /// A sparse component: per row.
+    Sparse(SparseRows<'a>),
+}
 
-impl Fetch for HasFetch {
+impl Fetch for HasFetch<'_> {
     type Item = bool;
 
     fn rows(&self) -> Option<usize> {
-        None
+        match self {
+            Self::Table(_) => None,
+            Self::Sparse(rows) => Some(rows.len()),
+        }
     }
 
-    fn split_at(self, _mid: usize) -> (Self, Self) {
-        (Self(self.0), Self(self.0))
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        match self {
+            Self::Table(has) => (Self::Table(has), Self::Table(has)),
+            Self::Sparse(rows) => {
+                let (a, b) = rows.split_at(mid);
+                (Self::Sparse(a), Self::Sparse(b))
+            }
+        }
     }
 
     #[inline(always)]
-    unsafe fn get(&mut self, _row: usize) -> bool {
-        self.0
+    unsafe fn get(&mut self, row: usize) -> bool {
+        match self {
+            Self::Table(has) => *has,
+            Self::Sparse(rows) => rows.dense(row).is_some(),
+        }
+    }
+
+    #[inline(always)]
+    fn is_dense(&self) -> bool {
+        matches!(self, Self::Table(_))
     }
 }
 
@@ -328,6 +659,12 @@ impl Fetch for EntityFetch<'_> {
     unsafe fn get(&mut self, row: usize) -> Entity {
         // SAFETY: forwarded from the caller.
         unsafe { *self.0.get(row) }
+    }
+
+    #[inline(always)]
+    unsafe fn get_dense(&mut self, row: usize) -> Entity {
+        // SAFETY: forwarded from the caller (an entity list is a column).
+        unsafe { *self.0.get_dense(row) }
     }
 }
 
@@ -372,6 +709,22 @@ macro_rules! impl_fetch_tuple {
                 // SAFETY: forwarded from the caller, for every part.
                 ($(unsafe { $F.get(row) },)*)
             }
+
+            #[inline(always)]
+            #[allow(non_snake_case, unused_variables)]
+            fn is_dense(&self) -> bool {
+                let ($($F,)*) = self;
+                true $(&& $F.is_dense())*
+            }
+
+            #[inline(always)]
+            #[allow(non_snake_case, unused_variables, clippy::unused_unit)]
+            unsafe fn get_dense(&mut self, row: usize) -> Self::Item {
+                let ($($F,)*) = self;
+                // SAFETY: forwarded from the caller, for every part (each is
+                // dense when the tuple is).
+                ($(unsafe { $F.get_dense(row) },)*)
+            }
         }
     };
 }
@@ -387,6 +740,18 @@ pub trait FilterFetch: Send + Sized {
 
     /// Splits into rows `..mid` and `mid..`.
     fn split_at(self, mid: usize) -> (Self, Self);
+
+    /// Whether every row passes (so loops may skip [`matches`](Self::matches)).
+    #[inline(always)]
+    fn passes_all(&self) -> bool {
+        false
+    }
+
+    /// Whether no row can pass (so the table may be skipped).
+    #[inline(always)]
+    fn passes_none(&self) -> bool {
+        false
+    }
 }
 
 impl FilterFetch for () {
@@ -397,6 +762,191 @@ impl FilterFetch for () {
 
     fn split_at(self, _mid: usize) -> (Self, Self) {
         ((), ())
+    }
+
+    #[inline(always)]
+    fn passes_all(&self) -> bool {
+        true
+    }
+}
+
+/// The query-level row filter for sparse components: rows whose entity has
+/// every `required` sparse component and none of the `excluded` ones.
+#[doc(hidden)]
+pub struct SparseFilter<'a> {
+    required: Vec<SparseRows<'a>>,
+    excluded: Vec<SparseRows<'a>>,
+}
+
+impl<'a> SparseFilter<'a> {
+    /// Keeps rows with every set of `required` and none of `excluded`.
+    pub(crate) fn new(required: Vec<SparseRows<'a>>, excluded: Vec<SparseRows<'a>>) -> Self {
+        Self { required, excluded }
+    }
+}
+
+fn split_all<'a>(
+    rows: Vec<SparseRows<'a>>,
+    mid: usize,
+) -> (Vec<SparseRows<'a>>, Vec<SparseRows<'a>>) {
+    rows.into_iter().map(|r| r.split_at(mid)).unzip()
+}
+
+impl FilterFetch for SparseFilter<'_> {
+    #[inline(always)]
+    fn matches(&self, row: usize) -> bool {
+        self.required.iter().all(|r| r.dense(row).is_some())
+            && self.excluded.iter().all(|r| r.dense(row).is_none())
+    }
+
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        let (ra, rb) = split_all(self.required, mid);
+        let (ea, eb) = split_all(self.excluded, mid);
+        (
+            Self {
+                required: ra,
+                excluded: ea,
+            },
+            Self {
+                required: rb,
+                excluded: eb,
+            },
+        )
+    }
+
+    #[inline(always)]
+    fn passes_all(&self) -> bool {
+        self.required.is_empty() && self.excluded.is_empty()
+    }
+}
+
+/// One row-level condition of an [`Or`](crate::Or) branch.
+#[doc(hidden)]
+pub enum RowCheck<'a> {
+    /// The entity has the sparse component.
+    Has(SparseRows<'a>),
+    /// The entity lacks the sparse component.
+    Lacks(SparseRows<'a>),
+    /// The component was added since the last run.
+    Added(TicksFetch<'a>),
+    /// The component was changed since the last run.
+    Changed(TicksFetch<'a>),
+    /// Any of these branches holds (a nested `Or`).
+    Any(Vec<Branch<'a>>),
+}
+
+impl RowCheck<'_> {
+    fn matches(&self, row: usize) -> bool {
+        match self {
+            Self::Has(rows) => rows.dense(row).is_some(),
+            Self::Lacks(rows) => rows.dense(row).is_none(),
+            Self::Added(ticks) => ticks.added(row),
+            Self::Changed(ticks) => ticks.changed(row),
+            Self::Any(branches) => branches.iter().any(|b| b.matches(row)),
+        }
+    }
+
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        match self {
+            Self::Has(rows) => {
+                let (a, b) = rows.split_at(mid);
+                (Self::Has(a), Self::Has(b))
+            }
+            Self::Lacks(rows) => {
+                let (a, b) = rows.split_at(mid);
+                (Self::Lacks(a), Self::Lacks(b))
+            }
+            Self::Added(ticks) => {
+                let (a, b) = ticks.split_at(mid);
+                (Self::Added(a), Self::Added(b))
+            }
+            Self::Changed(ticks) => {
+                let (a, b) = ticks.split_at(mid);
+                (Self::Changed(a), Self::Changed(b))
+            }
+            Self::Any(branches) => {
+                let (a, b) = branches.into_iter().map(|x| x.split_at(mid)).unzip();
+                (Self::Any(a), Self::Any(b))
+            }
+        }
+    }
+}
+
+/// One branch of an [`Or`](crate::Or) over one table: whether the table
+/// can match (`With`/`Without` of table components), and the row-level
+/// conditions that must all hold.
+#[doc(hidden)]
+pub struct Branch<'a> {
+    pass: bool,
+    checks: Vec<RowCheck<'a>>,
+}
+
+impl Default for Branch<'_> {
+    fn default() -> Self {
+        Self {
+            pass: true,
+            checks: Vec::new(),
+        }
+    }
+}
+
+impl<'a> Branch<'a> {
+    /// Adds a table-level condition.
+    pub fn require(&mut self, holds: bool) {
+        self.pass &= holds;
+    }
+
+    /// Adds a row-level condition.
+    pub fn check(&mut self, check: RowCheck<'a>) {
+        self.checks.push(check);
+    }
+
+    /// Whether the table can match at all.
+    pub fn can_pass(&self) -> bool {
+        self.pass
+    }
+
+    fn matches(&self, row: usize) -> bool {
+        self.pass && self.checks.iter().all(|c| c.matches(row))
+    }
+
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        let (a, b) = self.checks.into_iter().map(|c| c.split_at(mid)).unzip();
+        (
+            Self {
+                pass: self.pass,
+                checks: a,
+            },
+            Self {
+                pass: self.pass,
+                checks: b,
+            },
+        )
+    }
+}
+
+/// Rows that pass any branch of an [`Or`](crate::Or) (only the branches
+/// the table can pass are kept).
+#[doc(hidden)]
+pub struct OrFetch<'a>(pub Vec<Branch<'a>>);
+
+impl FilterFetch for OrFetch<'_> {
+    #[inline(always)]
+    fn matches(&self, row: usize) -> bool {
+        self.0.iter().any(|b| b.matches(row))
+    }
+
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        let (a, b) = self.0.into_iter().map(|x| x.split_at(mid)).unzip();
+        (Self(a), Self(b))
+    }
+
+    fn passes_all(&self) -> bool {
+        self.0.iter().any(|b| b.pass && b.checks.is_empty())
+    }
+
+    fn passes_none(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -448,6 +998,20 @@ macro_rules! impl_filter_fetch_tuple {
                 $(let $F = $F.split_at(mid);)*
                 (($($F.0,)*), ($($F.1,)*))
             }
+
+            #[inline(always)]
+            #[allow(non_snake_case, unused_variables)]
+            fn passes_all(&self) -> bool {
+                let ($($F,)*) = self;
+                true $(&& $F.passes_all())*
+            }
+
+            #[inline(always)]
+            #[allow(non_snake_case, unused_variables)]
+            fn passes_none(&self) -> bool {
+                let ($($F,)*) = self;
+                false $(|| $F.passes_none())*
+            }
         }
     };
 }
@@ -468,6 +1032,9 @@ pub(crate) struct Cursor<F, R = ()> {
     filter: R,
     row: usize,
     len: usize,
+    /// Every row passes and the fetch reads table columns only: rows are
+    /// fetched without filter or sparse checks.
+    dense: bool,
 }
 
 impl<F: Fetch> Cursor<F> {
@@ -493,11 +1060,16 @@ impl<F: Fetch, R: FilterFetch> Cursor<F, R> {
                 "storage invariant broken: fetch and table differ in length"
             );
         }
+        // A filter no row can pass walks nothing (the cursor starts at
+        // its end).
+        let row = if filter.passes_none() { rows } else { 0 };
+        let dense = filter.passes_all() && fetch.is_dense();
         Self {
             fetch,
             filter,
-            row: 0,
+            row,
             len: rows,
+            dense,
         }
     }
 
@@ -512,23 +1084,26 @@ impl<F: Fetch, R: FilterFetch> Cursor<F, R> {
     /// When the cursor has started or `mid` is past the end.
     pub(crate) fn split_at(self, mid: usize) -> (Self, Self) {
         assert!(
-            self.row == 0 && mid <= self.len,
+            (self.row == 0 || self.row == self.len) && mid <= self.len,
             "split of a started cursor or past its end"
         );
+        let skip = self.row == self.len;
         let (a, b) = self.fetch.split_at(mid);
         let (fa, fb) = self.filter.split_at(mid);
         (
             Self {
                 fetch: a,
                 filter: fa,
-                row: 0,
+                row: if skip { mid } else { 0 },
                 len: mid,
+                dense: self.dense,
             },
             Self {
                 fetch: b,
                 filter: fb,
-                row: 0,
+                row: if skip { self.len - mid } else { 0 },
                 len: self.len - mid,
+                dense: self.dense,
             },
         )
     }
@@ -536,6 +1111,16 @@ impl<F: Fetch, R: FilterFetch> Cursor<F, R> {
     /// The next passing row's item.
     #[inline(always)]
     pub(crate) fn next(&mut self) -> Option<F::Item> {
+        if self.dense {
+            if self.row < self.len {
+                let row = self.row;
+                self.row += 1;
+                // SAFETY: `row < len` and `row` only grows, as below; the
+                // fetch is dense.
+                return Some(unsafe { self.fetch.get_dense(row) });
+            }
+            return None;
+        }
         while self.row < self.len {
             let row = self.row;
             self.row += 1;
@@ -559,6 +1144,14 @@ impl<F: Fetch, R: FilterFetch> Cursor<F, R> {
     /// Calls `f` on every remaining passing row's item, in order.
     #[inline(always)]
     pub(crate) fn for_each(mut self, mut f: impl FnMut(F::Item)) {
+        if self.dense {
+            for row in self.row..self.len {
+                // SAFETY: `row < len` as for `next`, each row once (the
+                // cursor is consumed), and the fetch is dense.
+                f(unsafe { self.fetch.get_dense(row) });
+            }
+            return;
+        }
         for row in self.row..self.len {
             if self.filter.matches(row) {
                 // SAFETY: `row < len` as for `next`, each row once (the

@@ -24,6 +24,15 @@
 //! Rows are walked through [`fetch::Cursor`], which fetches each row once
 //! and never past the end of its table.
 //!
+//! Sparse sets ([`sparse::SparseSet`]) keep a component type's values
+//! outside the tables, densely, under the same borrow flag of the type. A
+//! query reaches them row by row through the row's entity (its dense
+//! index): each entity is one row of one table and has one dense index, so
+//! rows handed out as `&mut` never share an element. Because one query
+//! walks a set once per table view, writers get raw pointers to the dense
+//! values (never a `&mut [T]` over the whole set, which would alias items
+//! handed out for an earlier table).
+//!
 //! Everything that changes a table's shape (push, swap-remove, moving rows)
 //! takes `&mut`. Where that drops components (despawn, clear), the entity
 //! bookkeeping is done first and the columns are emptied through
@@ -35,6 +44,7 @@ mod borrow;
 mod column;
 mod fetch;
 mod resource;
+mod sparse;
 mod view;
 
 pub use archetype::ComponentType;
@@ -44,9 +54,13 @@ pub(crate) use column::{column_slice, typed_mut};
 pub use column::{ErasedColumn, TypedColumn};
 pub(crate) use fetch::Cursor;
 pub use fetch::{
-    AddedFetch, ChangedFetch, EntityFetch, Fetch, FilterFetch, HasFetch, OptionFetch, ReadFetch,
-    TicksFetch, WriteFetch,
+    AddedFetch, Branch, ChangedFetch, EntityFetch, Fetch, FilterFetch, HasFetch, OptionFetch,
+    OrFetch, ReadFetch, RowCheck, SparseFilter, TicksFetch, WriteFetch,
 };
 pub(crate) use resource::ResourceSlot;
+pub use sparse::SparseRows;
+pub(crate) use sparse::{SparseSet, SparseSets};
 pub use view::TableView;
-pub(crate) use view::{guarded_mut, guarded_ref, Components, QueryState, Views};
+pub(crate) use view::{
+    guarded_slot_mut, guarded_slot_ref, Components, QueryState, Slot, SparseQuery, Views,
+};

@@ -9,7 +9,8 @@ use super::archetype::{Archetype, ArchetypeId, ComponentType};
 use macrokid_core::{ResourceAccess, ResourceId};
 
 use super::borrow::{BorrowFlag, BorrowSet, Mode, Ref, RefMut, Scope};
-use super::fetch::{TicksFetch, WriteFetch};
+use super::fetch::{HasFetch, ReadFetch, SparseFilter, TicksFetch, WriteFetch};
+use super::sparse::{SparseRows, SparseSet, SparseSets};
 use crate::change::{ComponentTicks, SystemTicks};
 use crate::entity::Entity;
 use crate::hash::TypeIdMap;
@@ -42,10 +43,28 @@ impl Components {
     }
 }
 
+/// The sparse-set side of a query: the world's sparse sets, and the sparse
+/// component types a row's entity must have (`required`) or lack
+/// (`excluded`) to match.
+pub(crate) struct SparseQuery<'w> {
+    pub(crate) sets: &'w SparseSets,
+    pub(crate) required: Vec<TypeId>,
+    pub(crate) excluded: Vec<TypeId>,
+}
+
+impl SparseQuery<'_> {
+    fn set(&self, type_id: TypeId) -> &SparseSet {
+        self.sets
+            .get(&type_id)
+            .expect("storage invariant broken: a sparse query type has no set")
+    }
+}
+
 /// A running query: the tables it matched and the borrows of its component
 /// types, held until it drops.
 pub(crate) struct QueryState<'w> {
     archetypes: &'w [Archetype],
+    sparse: SparseQuery<'w>,
     matched: Arc<[ArchetypeId]>,
     access: ResourceAccess,
     ticks: SystemTicks,
@@ -63,6 +82,7 @@ impl<'w> QueryState<'w> {
     /// When a borrow conflicts with one already held (see `BorrowFlag`).
     pub(crate) fn new(
         archetypes: &'w [Archetype],
+        sparse: SparseQuery<'w>,
         components: &'w Components,
         access: ResourceAccess,
         matched: Arc<[ArchetypeId]>,
@@ -77,20 +97,37 @@ impl<'w> QueryState<'w> {
         let uses = (access.reads().iter().map(|&id| (id, Mode::Read)))
             .chain(access.writes().iter().map(|&id| (id, Mode::Write)));
         for (id, mode) in uses {
-            if let Some(flag) = id.type_id().and_then(|t| components.flag(t)) {
+            let Some(type_id) = id.type_id() else {
+                continue;
+            };
+            if let Some(flag) = components.flag(type_id) {
                 // Scoped to the matched tables: writers of one type over
                 // disjoint tables may hold the flag together (I1 holds per
-                // column).
-                borrows.acquire(flag, mode, who, id.name(), Scope::Tables(matched.clone()));
+                // column). A sparse set is one store shared by the
+                // entities of every table, so its flag is held over all
+                // tables.
+                let scope = if sparse.sets.contains_key(&type_id) {
+                    Scope::All
+                } else {
+                    Scope::Tables(matched.clone())
+                };
+                borrows.acquire(flag, mode, who, id.name(), scope);
             }
         }
         Self {
             archetypes,
+            sparse,
             matched,
             access,
             ticks,
             _borrows: borrows,
         }
+    }
+
+    /// Whether rows are filtered by sparse components (so the row count of
+    /// the matched tables is only an upper bound).
+    pub(crate) fn filters_sparse(&self) -> bool {
+        !self.sparse.required.is_empty() || !self.sparse.excluded.is_empty()
     }
 
     /// The number of rows over all matched tables.
@@ -106,7 +143,9 @@ impl<'w> QueryState<'w> {
     pub(crate) fn view_of(&mut self, archetype: ArchetypeId) -> Option<TableView<'_>> {
         self.matched.binary_search(&archetype).ok()?;
         Some(TableView {
+            id: archetype,
             archetype: &self.archetypes[archetype as usize],
+            sparse: &self.sparse,
             access: &self.access,
             ticks: self.ticks,
             taken: 0,
@@ -119,6 +158,7 @@ impl<'w> QueryState<'w> {
     pub(crate) fn views(&mut self) -> Views<'_> {
         Views {
             archetypes: self.archetypes,
+            sparse: &self.sparse,
             access: &self.access,
             ticks: self.ticks,
             matched: self.matched.iter(),
@@ -129,6 +169,7 @@ impl<'w> QueryState<'w> {
 /// The views of a [`QueryState`], one per matched table.
 pub(crate) struct Views<'s> {
     archetypes: &'s [Archetype],
+    sparse: &'s SparseQuery<'s>,
     access: &'s ResourceAccess,
     ticks: SystemTicks,
     matched: std::slice::Iter<'s, ArchetypeId>,
@@ -140,7 +181,9 @@ impl<'s> Iterator for Views<'s> {
     fn next(&mut self) -> Option<TableView<'s>> {
         let &id = self.matched.next()?;
         Some(TableView {
+            id,
             archetype: &self.archetypes[id as usize],
+            sparse: self.sparse,
             access: self.access,
             ticks: self.ticks,
             taken: 0,
@@ -156,7 +199,9 @@ impl<'s> Iterator for Views<'s> {
 /// once, each declared read any number of times, as a slice over all rows.
 #[doc(hidden)]
 pub struct TableView<'a> {
+    id: ArchetypeId,
     archetype: &'a Archetype,
+    sparse: &'a SparseQuery<'a>,
     access: &'a ResourceAccess,
     ticks: SystemTicks,
     /// Bit `i` set: `access.writes()[i]` was fetched.
@@ -178,6 +223,80 @@ impl<'a> TableView<'a> {
     /// shape, not its data).
     pub fn contains<T: 'static>(&self) -> bool {
         self.archetype.has(TypeId::of::<T>())
+    }
+
+    /// The table's id.
+    pub(crate) fn id(&self) -> ArchetypeId {
+        self.id
+    }
+
+    /// The sparse set of `T`, when `T` has sparse-set storage.
+    #[inline]
+    fn sparse_set<T: 'static>(&self) -> Option<&'a SparseSet> {
+        let sets: &'a SparseSets = self.sparse.sets;
+        if sets.is_empty() {
+            return None;
+        }
+        sets.get(&TypeId::of::<T>())
+    }
+
+    /// Row lookups into the sparse set of `T`, when `T` has sparse-set
+    /// storage (no access needed: which entities have it, not their data).
+    pub fn sparse_rows<T: 'static>(&self) -> Option<SparseRows<'a>> {
+        self.sparse_set::<T>()
+            .map(|set| set.rows(self.archetype.entities()))
+    }
+
+    /// The query-level filter of sparse components that rows must have or
+    /// lack.
+    #[inline]
+    pub(crate) fn sparse_filter(&self) -> SparseFilter<'a> {
+        let sparse: &'a SparseQuery<'a> = self.sparse;
+        if sparse.required.is_empty() && sparse.excluded.is_empty() {
+            // The common case, per table: no lookup lists to build.
+            return SparseFilter::new(Vec::new(), Vec::new());
+        }
+        let rows = self.archetype.entities();
+        SparseFilter::new(
+            sparse
+                .required
+                .iter()
+                .map(|&t| sparse.set(t).rows(rows))
+                .collect(),
+            sparse
+                .excluded
+                .iter()
+                .map(|&t| sparse.set(t).rows(rows))
+                .collect(),
+        )
+    }
+
+    /// Whether each row has a `T` (a table column, or a sparse set).
+    pub fn has_fetch<T: 'static>(&self) -> HasFetch<'a> {
+        match self.sparse_rows::<T>() {
+            Some(rows) => HasFetch::Sparse(rows),
+            None => HasFetch::Table(self.contains::<T>()),
+        }
+    }
+
+    /// A fetch over the `T` of each row (declared read or write), from the
+    /// table's column or the sparse set of `T`; `None` when `T` is a table
+    /// component this table lacks. A sparse fetch yields only for rows
+    /// whose entity has a `T` ([`Fetch::present`](super::Fetch::present)).
+    ///
+    /// # Panics
+    /// As [`read`](Self::read).
+    pub fn read_fetch<T: 'static>(&mut self) -> Option<ReadFetch<'a, T>> {
+        let Some(set) = self.sparse_set::<T>() else {
+            return self.read::<T>().map(ReadFetch::new);
+        };
+        self.take(ResourceId::of::<T>(), false);
+        // (I1): the read (or write) flag of `T` is held by the query state;
+        // reads of the dense values are shared.
+        Some(ReadFetch::sparse(
+            set.typed_column::<T>().slice_shared(),
+            set.rows(self.archetype.entities()),
+        ))
     }
 
     /// The entities, by row.
@@ -270,6 +389,27 @@ impl<'a> TableView<'a> {
     /// As [`write`](Self::write).
     pub fn write_fetch<T: Send + Sync + 'static>(&mut self) -> Option<WriteFetch<'a, T>> {
         let this_run = self.ticks.this_run;
+        if let Some(set) = self.sparse_set::<T>() {
+            self.take(ResourceId::of::<T>(), true);
+            let (values, len) = set.typed_column::<T>().write_ptr();
+            let ticks = set.tick_column().write_ptr();
+            // SAFETY: the write flag of `T` is held by the query state, so
+            // only this query reaches the dense values and ticks; it hands
+            // out one fetch per table view, each over that table's rows, and
+            // every entity is one row of one table with one dense index, so
+            // no two fetched rows share an element. Tick reads of a filter
+            // touch a row before it is fetched. The ticks are as many as the
+            // values (the set's invariant).
+            return Some(unsafe {
+                WriteFetch::sparse(
+                    values,
+                    ticks,
+                    len,
+                    set.rows(self.archetype.entities()),
+                    this_run,
+                )
+            });
+        }
         let (column, ticks) = self.write::<T>()?;
         // SAFETY: `write` returns the column's own ticks, one per row, under
         // the write flag of `T`; the only other access to them is a filter
@@ -283,12 +423,44 @@ impl<'a> TableView<'a> {
     /// # Panics
     /// When `T` was not declared.
     pub fn ticks_fetch<T: 'static>(&self) -> Option<TicksFetch<'a>> {
+        if let Some(set) = self.sparse_set::<T>() {
+            self.expect_declared_ticks::<T>();
+            let ticks = set.tick_column();
+            let len = ticks.slice_len();
+            // SAFETY: the dense ticks of `T`, `len` of them, under the flag of
+            // `T` the query holds; the only writer is this query's own
+            // `&mut T` fetch, which writes a row only after the filter read
+            // it.
+            return Some(unsafe {
+                TicksFetch::sparse(
+                    ticks.read_ptr(),
+                    len,
+                    set.rows(self.archetype.entities()),
+                    self.ticks,
+                )
+            });
+        }
         let ptr = self.ticks_of::<T>()?;
         // SAFETY: `ticks_of` points to the `len()` ticks of `T` in this
         // table, under the flag of `T` the query holds; the only writer is
         // this query's own `&mut T` fetch, which writes a row only after the
         // filter read it.
         Some(unsafe { TicksFetch::new(ptr, self.len(), self.ticks) })
+    }
+
+    /// Checks that the query declared `T` (read or write) before a filter
+    /// reads its ticks.
+    ///
+    /// # Panics
+    /// When `T` was not declared.
+    fn expect_declared_ticks<T: 'static>(&self) {
+        self.declared(ResourceId::of::<T>()).unwrap_or_else(|| {
+            panic!(
+                "storage invariant broken: a filter read the ticks of `{}`, which its query did \
+                 not declare",
+                std::any::type_name::<T>()
+            )
+        });
     }
 
     /// A pointer to row 0 of the ticks of `T` (declared, read or write;
@@ -298,15 +470,70 @@ impl<'a> TableView<'a> {
     /// # Panics
     /// When `T` was not declared.
     fn ticks_of<T: 'static>(&self) -> Option<*const ComponentTicks> {
-        self.declared(ResourceId::of::<T>()).unwrap_or_else(|| {
-            panic!(
-                "storage invariant broken: a filter read the ticks of `{}`, which its query did \
-                 not declare",
-                std::any::type_name::<T>()
-            )
-        });
+        self.expect_declared_ticks::<T>();
         let column = self.archetype.column_index(TypeId::of::<T>())?;
         Some(self.archetype.tick_column(column).read_ptr())
+    }
+}
+
+/// Where one entity's `T` lives: a table row, or a sparse set.
+pub(crate) enum Slot<'w> {
+    /// Row `row` of a table (and its id).
+    Table(&'w Archetype, ArchetypeId, usize),
+    /// The entity's entry in a sparse set.
+    Sparse(&'w SparseSet, Entity),
+}
+
+/// A shared borrow of one entity's `T` (see [`Slot`]), under the read flag
+/// of `T` (scoped to the entity's table for a table component, over every
+/// table for a sparse one). `None` when the entity lacks `T`.
+///
+/// # Panics
+/// When `T` is written elsewhere right now.
+pub(crate) fn guarded_slot_ref<'w, T: 'static>(
+    components: &'w Components,
+    slot: Slot<'w>,
+    who: &'static str,
+) -> Option<Ref<'w, T>> {
+    match slot {
+        Slot::Table(archetype, table, row) => guarded_ref(components, archetype, table, row, who),
+        Slot::Sparse(set, entity) => {
+            let dense = set.dense_index(entity)?;
+            let flag = components.flag(TypeId::of::<T>())?;
+            // A sparse set is shared by every table: the flag is held
+            // over all of them.
+            let held = flag.hold(Mode::Read, who, std::any::type_name::<T>(), Scope::All);
+            let value = &set.typed_column::<T>().slice_shared()[dense];
+            Some(Ref::new(value, held))
+        }
+    }
+}
+
+/// An exclusive borrow of one entity's `T` (see [`Slot`]), under the write
+/// flag of `T` (scoped as in [`guarded_slot_ref`]). `None` when the entity lacks `T`.
+///
+/// # Panics
+/// When `T` is read or written elsewhere right now.
+pub(crate) fn guarded_slot_mut<'w, T: Send + Sync + 'static>(
+    components: &'w Components,
+    slot: Slot<'w>,
+    ticks: SystemTicks,
+    who: &'static str,
+) -> Option<RefMut<'w, T>> {
+    match slot {
+        Slot::Table(archetype, table, row) => {
+            guarded_mut(components, archetype, table, row, ticks, who)
+        }
+        Slot::Sparse(set, entity) => {
+            let dense = set.dense_index(entity)?;
+            let flag = components.flag(TypeId::of::<T>())?;
+            let held = flag.hold(Mode::Write, who, std::any::type_name::<T>(), Scope::All);
+            // (I1): the write flag of `T` is now held, which excludes every
+            // other access to the set's values and ticks.
+            let value = &mut set.typed_column::<T>().slice_exclusive()[dense];
+            let row_ticks = &mut set.tick_column().slice_exclusive()[dense];
+            Some(RefMut::new(value, held).with_ticks(row_ticks, ticks.this_run))
+        }
     }
 }
 
@@ -371,6 +598,14 @@ mod tests {
     use super::*;
     use crate::storage::borrow::add_query_access;
 
+    fn no_sparse(sets: &SparseSets) -> SparseQuery<'_> {
+        SparseQuery {
+            sets,
+            required: Vec::new(),
+            excluded: Vec::new(),
+        }
+    }
+
     const TICKS: SystemTicks =
         SystemTicks::new(crate::change::Tick::new(0), crate::change::Tick::new(1));
 
@@ -402,7 +637,16 @@ mod tests {
         let mut access = ResourceAccess::new();
         add_query_access::<u32>(&mut access, Mode::Write);
         add_query_access::<u64>(&mut access, Mode::Read);
-        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
+        let sets = SparseSets::default();
+        let mut state = QueryState::new(
+            tables,
+            no_sparse(&sets),
+            &components,
+            access,
+            Arc::from([0]),
+            TICKS,
+            "test",
+        );
         assert_eq!(state.len(), 3);
         {
             let mut views = state.views();
@@ -440,7 +684,16 @@ mod tests {
         let mut access = ResourceAccess::new();
         add_query_access::<u32>(&mut access, Mode::Write);
         let tables = std::slice::from_ref(&table);
-        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
+        let sets = SparseSets::default();
+        let mut state = QueryState::new(
+            tables,
+            no_sparse(&sets),
+            &components,
+            access,
+            Arc::from([0]),
+            TICKS,
+            "test",
+        );
         let mut view = state.views().next().unwrap();
         let _a = view.write::<u32>();
         let _b = view.write::<u32>();
@@ -454,7 +707,16 @@ mod tests {
         add_query_access::<u32>(&mut access, Mode::Read);
         add_query_access::<u64>(&mut access, Mode::Write);
         add_query_access::<u32>(&mut access, Mode::Read);
-        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
+        let sets = SparseSets::default();
+        let mut state = QueryState::new(
+            tables,
+            no_sparse(&sets),
+            &components,
+            access,
+            Arc::from([0]),
+            TICKS,
+            "test",
+        );
         let mut view = state.views().next().unwrap();
         let a = view.read::<u32>().unwrap();
         let b = view.read::<u32>().unwrap();
@@ -474,7 +736,16 @@ mod tests {
         let mut access = ResourceAccess::new();
         add_query_access::<u32>(&mut access, Mode::Write);
         let tables = std::slice::from_ref(&table);
-        let mut state = QueryState::new(tables, &components, access, Arc::from([0]), TICKS, "test");
+        let sets = SparseSets::default();
+        let mut state = QueryState::new(
+            tables,
+            no_sparse(&sets),
+            &components,
+            access,
+            Arc::from([0]),
+            TICKS,
+            "test",
+        );
         let mut view = state.views().next().unwrap();
         let _a = view.write::<u32>();
         let _b = view.read::<u32>();
@@ -503,13 +774,142 @@ mod tests {
         assert!(flag.is_free());
     }
 
+    /// Items of a sparse component from two tables, all alive at once and
+    /// written through: the raw-pointer scheme of sparse write fetches
+    /// (checked for aliasing under Miri).
+    #[test]
+    fn sparse_writes_from_several_tables_coexist() {
+        use crate::change::Tick;
+        use crate::storage::fetch::Cursor;
+        let (mut first, mut components) = table_with(&[(1, 10), (2, 20), (3, 30)]);
+        let mut second = Archetype::new(&[ComponentType::of::<u32>()]);
+        for (i, v) in [4_u32, 5].into_iter().enumerate() {
+            second.column_vec_mut::<u32>(0).push(v);
+            second.push_entity(Entity::new(10 + i as u32, 0));
+        }
+        first.fill_ticks(Tick::new(0));
+        let sparse_type = ComponentType::of::<u16>();
+        components.register(&sparse_type);
+        let mut set = SparseSet::new(sparse_type);
+        for (e, v) in [
+            (Entity::new(2, 0), 200_u16),
+            (Entity::new(10, 0), 1000),
+            (Entity::new(0, 0), 0),
+        ] {
+            set.insert(e, v, Tick::new(1));
+        }
+        let mut sets = SparseSets::default();
+        sets.insert(TypeId::of::<u16>(), set);
+        let tables = [first, second];
+        let mut access = ResourceAccess::new();
+        add_query_access::<u16>(&mut access, Mode::Write);
+        add_query_access::<u32>(&mut access, Mode::Read);
+        let sparse = SparseQuery {
+            sets: &sets,
+            required: vec![TypeId::of::<u16>()],
+            excluded: Vec::new(),
+        };
+        let mut state = QueryState::new(
+            &tables,
+            sparse,
+            &components,
+            access,
+            Arc::from([0, 1]),
+            TICKS,
+            "test",
+        );
+        let mut items = Vec::new();
+        for mut view in state.views() {
+            let rows = view.len();
+            let filter = view.sparse_filter();
+            let fetch = (
+                view.write_fetch::<u16>().unwrap(),
+                ReadFetch::new(view.read::<u32>().unwrap()),
+            );
+            let mut cursor = Cursor::filtered(fetch, filter, rows);
+            while let Some(item) = cursor.next() {
+                items.push(item);
+            }
+        }
+        assert_eq!(items.len(), 3);
+        for (value, base) in &mut items {
+            **value += **base as u16;
+        }
+        drop(items);
+        drop(state);
+        let set = &sets[&TypeId::of::<u16>()];
+        assert_eq!(set.get::<u16>(Entity::new(0, 0)), Some(&1));
+        assert_eq!(set.get::<u16>(Entity::new(2, 0)), Some(&203));
+        assert_eq!(set.get::<u16>(Entity::new(10, 0)), Some(&1004));
+        assert_eq!(
+            set.ticks_of(Entity::new(2, 0)).unwrap().changed,
+            TICKS.this_run
+        );
+    }
+
+    /// A sparse set serves the entities of every table, so two queries
+    /// writing a sparse component collide even over disjoint tables, while
+    /// writers of a table component over disjoint tables do not.
+    #[test]
+    fn sparse_borrows_cover_every_table() {
+        let (first, mut components) = table_with(&[(1, 10)]);
+        let second = Archetype::new(&[ComponentType::of::<u32>()]);
+        let sparse_type = ComponentType::of::<u16>();
+        components.register(&sparse_type);
+        let mut sets = SparseSets::default();
+        sets.insert(TypeId::of::<u16>(), SparseSet::new(sparse_type));
+        let tables = [first, second];
+        let writer = |table: ArchetypeId, who: &'static str| {
+            let mut access = ResourceAccess::new();
+            add_query_access::<u16>(&mut access, Mode::Write);
+            add_query_access::<u32>(&mut access, Mode::Write);
+            QueryState::new(
+                &tables,
+                no_sparse(&sets),
+                &components,
+                access,
+                Arc::from([table]),
+                TICKS,
+                who,
+            )
+        };
+        let table_only = |table: ArchetypeId, who: &'static str| {
+            let mut access = ResourceAccess::new();
+            add_query_access::<u32>(&mut access, Mode::Write);
+            QueryState::new(
+                &tables,
+                no_sparse(&sets),
+                &components,
+                access,
+                Arc::from([table]),
+                TICKS,
+                who,
+            )
+        };
+        {
+            let _first = table_only(0, "first");
+            let _second = table_only(1, "second");
+        }
+        let _first = writer(0, "first");
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer(1, "second")))
+            .err()
+            .expect("a second writer of a sparse component must panic");
+        let msg = err.downcast_ref::<String>().unwrap();
+        assert!(
+            msg.contains("`first` writes it") && msg.contains("u16"),
+            "{msg}"
+        );
+    }
+
     #[test]
     #[should_panic(expected = "did not declare")]
     fn undeclared_columns_are_refused() {
         let (table, components) = table_with(&[(1, 10)]);
         let tables = std::slice::from_ref(&table);
+        let sets = SparseSets::default();
         let mut state = QueryState::new(
             tables,
+            no_sparse(&sets),
             &components,
             ResourceAccess::new(),
             Arc::from([0]),

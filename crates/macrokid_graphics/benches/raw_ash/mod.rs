@@ -920,7 +920,9 @@ impl RawAsh {
     /// Renders one frame of `instances` (80 bytes each, `InstanceData`), recorded as `mode`
     /// on `threads` threads (`pool` runs chunks when `threads > 1`), and submits it. Waits
     /// first for the frame submitted [`FRAMES_IN_FLIGHT`] frames ago. Returns the frame
-    /// number (for [`RawAsh::read_back`]) and the time spent recording the secondaries.
+    /// number (for [`RawAsh::read_back`]), the time spent recording the secondaries (from
+    /// before the first chunk starts to after the last ends) and the longest time one chunk
+    /// spent recording on its thread (the same without the thread pool's dispatch latency).
     ///
     /// # Errors
     /// Bad input (instance bytes not a multiple of 80, `threads == 0`); Vulkan failures.
@@ -930,7 +932,7 @@ impl RawAsh {
         mode: DrawMode,
         threads: usize,
         pool: &rayon::ThreadPool,
-    ) -> Result<(u64, Duration), RawAshError> {
+    ) -> Result<(u64, Duration, Duration), RawAshError> {
         if instances.len() % INSTANCE_STRIDE as usize != 0 || threads == 0 {
             return Err(RawAshError::Input(format!(
                 "{} instance bytes are not a multiple of {INSTANCE_STRIDE}, or 0 threads",
@@ -1012,23 +1014,30 @@ impl RawAsh {
             let end = ((i as u64 + 1) * n / threads as u64) as u32;
             start..end
         };
+        let timed = move |cmd: vk::CommandBuffer, range: Range<u32>| {
+            let start = Instant::now();
+            let result = ctx.record(cmd, range);
+            (result, start.elapsed())
+        };
         let start = Instant::now();
         let workers = &slot.workers[..threads];
-        let results: Vec<Result<(), RawAshError>> = if threads == 1 {
-            vec![ctx.record(workers[0].1, chunk(0))]
+        let results: Vec<(Result<(), RawAshError>, Duration)> = if threads == 1 {
+            vec![timed(workers[0].1, chunk(0))]
         } else {
-            let mut results: Vec<Result<(), RawAshError>> = (0..threads).map(|_| Ok(())).collect();
+            let mut results: Vec<(Result<(), RawAshError>, Duration)> =
+                (0..threads).map(|_| (Ok(()), Duration::ZERO)).collect();
             pool.scope(|s| {
                 for (i, result) in results.iter_mut().enumerate() {
                     let cmd = workers[i].1;
                     let range = chunk(i);
-                    s.spawn(move |_| *result = ctx.record(cmd, range));
+                    s.spawn(move |_| *result = timed(cmd, range));
                 }
             });
             results
         };
         let record = start.elapsed();
-        results.into_iter().collect::<Result<(), _>>()?;
+        let busiest = results.iter().map(|r| r.1).max().unwrap_or_default();
+        results.into_iter().try_for_each(|r| r.0)?;
         let secondaries: Vec<vk::CommandBuffer> = workers.iter().map(|w| w.1).collect();
         let value = self.timeline_value + 1;
         self.record_primary_and_submit(slot_index, &secondaries, value)?;
@@ -1037,7 +1046,7 @@ impl RawAsh {
         let slot = &mut self.slots[slot_index];
         slot.submitted = value;
         slot.pending = Some(number);
-        Ok((number, record))
+        Ok((number, record, busiest))
     }
 
     fn record_primary_and_submit(

@@ -8,8 +8,10 @@
 //! Taking intervals by start time, any free slot may be chosen and the number of slots per
 //! description equals the largest number of transients of that description alive in one batch,
 //! which no assignment can beat. This is the aliasing of Frostbite's FrameGraph (O'Donnell, GDC
-//! 2017) restricted to identical descriptions, so that one slot is one texture the backend can
-//! create once and reuse.
+//! 2017) restricted to identical descriptions: the Vulkan backend creates one image per
+//! occupant, once per compiled graph, and binds a slot's images to one allocation (see
+//! `Device::create_aliased_textures`); identical descriptions keep the size and alignment of
+//! the shared memory equal to one image's.
 //!
 //! Lifetimes are compared by *batch* rather than by pass: two transients of one batch never
 //! share memory, so the passes of a batch stay free of hidden dependencies through aliasing.
@@ -98,8 +100,8 @@ impl TransientTexture {
     }
 }
 
-/// One piece of transient memory: a texture of one description, shared over time by transients
-/// whose lifetimes do not overlap.
+/// One piece of transient memory for textures of one description, shared over time by
+/// transients whose lifetimes do not overlap (the backend binds each occupant's image to it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextureSlot {
     desc: TextureDesc,

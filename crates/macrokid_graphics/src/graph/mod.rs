@@ -29,6 +29,17 @@
 //!
 //! This module is pure logic: it names no backend type and needs no GPU.
 //!
+//! # The renderer's frame
+//! Every [`Renderer`](crate::Renderer) frame is one execution of a graph built here:
+//! [`Renderer::frame_graph`](crate::Renderer::frame_graph) returns it (passes `main`, `post`
+//! when configured, `read-back`). The renderer compiles it once, allocates its transients per
+//! [`TextureSlot`] (the occupants of a slot are separate textures bound to one memory
+//! allocation), and [`Frame::submit`](crate::Frame::submit) executes it into the frame's
+//! primary command buffer through the HAL's [`GraphRecorder`], so every barrier and layout
+//! transition of a frame comes from the compiled graph. Draws recorded on several threads
+//! through [`Frame::encoder_for`](crate::Frame::encoder_for) become the `main` pass's
+//! secondary command buffers.
+//!
 //! # Example: geometry into offscreen colour + depth, then a post pass into the output image
 //!
 //! ```

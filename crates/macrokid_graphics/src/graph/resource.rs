@@ -25,6 +25,11 @@ pub struct BufferHandle {
 }
 
 impl TextureHandle {
+    /// The id of the graph the handle belongs to ([`CompiledGraph::id`](super::CompiledGraph::id)).
+    pub(crate) fn graph_id(self) -> u32 {
+        self.graph
+    }
+
     /// The resource's index among all resources (textures and buffers) of its graph, in
     /// declaration order; also the index of its [`ResourceId`](macrokid_core::ResourceId) in the
     /// `"render-graph"` space.
@@ -34,6 +39,11 @@ impl TextureHandle {
 }
 
 impl BufferHandle {
+    /// The id of the graph the handle belongs to ([`CompiledGraph::id`](super::CompiledGraph::id)).
+    pub(crate) fn graph_id(self) -> u32 {
+        self.graph
+    }
+
     /// The resource's index among all resources (textures and buffers) of its graph, in
     /// declaration order; also the index of its [`ResourceId`](macrokid_core::ResourceId) in the
     /// `"render-graph"` space.

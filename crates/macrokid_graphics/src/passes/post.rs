@@ -94,7 +94,8 @@ impl<B: RenderBackend> PostPass<B> {
         })?;
         let set = device.create_descriptor_set(&set_layout, "post input")?;
         // SAFETY: the set is new (no command buffer uses it); binding 0 is one combined image
-        // sampler; the HDR target is moved to Sampled before every post draw (frame.rs).
+        // sampler; the HDR target is moved to Sampled before every post draw (the frame graph's
+        // barrier before the `post` pass).
         unsafe {
             device.write_descriptors(
                 &set,

@@ -62,6 +62,24 @@ impl<B: RenderBackend> Timeline<B> {
         Ok(value)
     }
 
+    /// Like [`Timeline::submit`], with `submit` doing the submission that signals the given
+    /// `(fence, value)` (a window frame's, which also waits for and signals swapchain
+    /// semaphores).
+    ///
+    /// # Safety
+    /// `submit` upholds [`Queue::submit`](crate::hal::Queue::submit)'s contract for what it
+    /// submits and signals exactly the value it is given when it returns `Ok`.
+    pub(crate) unsafe fn submit_with(
+        &self,
+        submit: impl FnOnce((&B::Fence, u64)) -> Result<(), DeviceError>,
+    ) -> Result<u64, DeviceError> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let value = *last + 1;
+        submit((&self.fence, value))?;
+        *last = value;
+        Ok(value)
+    }
+
     /// The value the last successful submission signals (0 before the first).
     pub(crate) fn last_submitted(&self) -> u64 {
         *self.last.lock().unwrap_or_else(|p| p.into_inner())
@@ -253,6 +271,7 @@ impl<B: RenderBackend> Uploader<B> {
                     texture: &texture,
                     before: TextureUse::Undefined,
                     after: TextureUse::TransferDst,
+                    discard: false,
                 }]);
                 encoder.copy_buffer_to_texture(
                     staging,
@@ -267,6 +286,7 @@ impl<B: RenderBackend> Uploader<B> {
                     texture: &texture,
                     before: TextureUse::TransferDst,
                     after: TextureUse::Sampled,
+                    discard: false,
                 }]);
             }
         })?;

@@ -168,6 +168,20 @@ pub(super) fn open(
     if adapter.caps.push_descriptors {
         extensions.push(ash::khr::push_descriptor::NAME.as_ptr());
     }
+    let swapchain = instance.shared.surface.is_some() && {
+        // SAFETY: the physical device belongs to this live instance.
+        let available = unsafe {
+            instance
+                .shared
+                .raw
+                .enumerate_device_extension_properties(adapter.raw)
+        }
+        .unwrap_or_default();
+        has_extension(&available, ash::khr::swapchain::NAME)
+    };
+    if swapchain {
+        extensions.push(ash::khr::swapchain::NAME.as_ptr());
+    }
     let create_info = vk::DeviceCreateInfo::default()
         .queue_create_infos(&queue_info)
         .enabled_extension_names(&extensions)
@@ -202,6 +216,7 @@ pub(super) fn open(
         .caps
         .push_descriptors
         .then(|| ash::khr::push_descriptor::Device::new(raw_instance, &raw));
+    let swapchain = swapchain.then(|| ash::khr::swapchain::Device::new(raw_instance, &raw));
     let shared = Arc::new(DeviceShared::new(
         Arc::clone(&instance.shared),
         raw,
@@ -211,6 +226,8 @@ pub(super) fn open(
         push_descriptor,
         debug_utils,
         adapter.cache_header,
+        adapter.raw,
+        swapchain,
     ));
     Ok((
         Device {

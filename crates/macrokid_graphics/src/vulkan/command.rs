@@ -137,6 +137,7 @@ impl EncoderInner {
         Ok(())
     }
 
+    #[inline]
     fn rec(&mut self) -> &mut Recording {
         self.recording
             .as_mut()
@@ -211,12 +212,34 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
                     .src_access_mask(conv::src_access(b.before.is_write(), before.access))
                     .dst_stage_mask(after.stages)
                     .dst_access_mask(after.access)
-                    .old_layout(before.layout)
+                    .old_layout(if b.discard {
+                        vk::ImageLayout::UNDEFINED
+                    } else {
+                        before.layout
+                    })
                     .new_layout(after.layout)
                     .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
                     .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
                     .image(b.texture.inner.image)
                     .subresource_range(conv::subresource_range(b.texture.inner.format))
+            })
+            .collect();
+        // A discarding barrier after a write may hand memory over from another image aliasing
+        // it (a render-graph slot shared by transients): an image barrier's access scopes cover
+        // only accesses through its own image (Vulkan spec, "Image Memory Barriers"), so the
+        // previous occupant's writes are ordered by a global memory barrier as well (spec,
+        // "Memory Aliasing").
+        let handoff: Vec<_> = barriers
+            .iter()
+            .filter(|b| b.discard && b.before.is_write())
+            .map(|b| {
+                let before = conv::texture_use(b.before);
+                let after = conv::texture_use(b.after);
+                vk::MemoryBarrier2::default()
+                    .src_stage_mask(before.stages)
+                    .src_access_mask(before.access)
+                    .dst_stage_mask(after.stages)
+                    .dst_access_mask(after.access)
             })
             .collect();
         let rec = self.inner.rec();
@@ -229,7 +252,9 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         unsafe {
             self.inner.shared.raw.cmd_pipeline_barrier2(
                 cmd,
-                &vk::DependencyInfo::default().image_memory_barriers(&raw),
+                &vk::DependencyInfo::default()
+                    .memory_barriers(&handoff)
+                    .image_memory_barriers(&raw),
             )
         };
     }
@@ -336,6 +361,40 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
                 &raw,
             )
         };
+    }
+
+    unsafe fn blit_texture(&mut self, src: &Texture, dst: &Texture, size: (u32, u32)) {
+        let corner = vk::Offset3D {
+            x: i32::try_from(size.0).unwrap_or(i32::MAX),
+            y: i32::try_from(size.1).unwrap_or(i32::MAX),
+            z: 1,
+        };
+        let layers = |t: &Texture| vk::ImageSubresourceLayers {
+            aspect_mask: conv::subresource_range(t.inner.format).aspect_mask,
+            mip_level: 0,
+            base_array_layer: 0,
+            layer_count: 1,
+        };
+        let regions = [vk::ImageBlit2::default()
+            .src_subresource(layers(src))
+            .src_offsets([vk::Offset3D::default(), corner])
+            .dst_subresource(layers(dst))
+            .dst_offsets([vk::Offset3D::default(), corner])];
+        let info = vk::BlitImageInfo2::default()
+            .src_image(src.inner.image)
+            .src_image_layout(vk::ImageLayout::TRANSFER_SRC_OPTIMAL)
+            .dst_image(dst.inner.image)
+            .dst_image_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
+            .regions(&regions)
+            .filter(vk::Filter::NEAREST);
+        let rec = self.inner.rec();
+        rec.keep_alive.push(Arc::clone(&src.inner) as KeepAlive);
+        rec.keep_alive.push(Arc::clone(&dst.inner) as KeepAlive);
+        let cmd = rec.raw;
+        // SAFETY: recording outside rendering; `src` in TransferSrc (TRANSFER_SRC_OPTIMAL),
+        // `dst` in TransferDst (TRANSFER_DST_OPTIMAL), both at least `size` (caller contract);
+        // `info` points to locals alive for the call.
+        unsafe { self.inner.shared.raw.cmd_blit_image2(cmd, &info) };
     }
 
     unsafe fn begin_rendering(&mut self, desc: &RenderingDesc<'_, Vulkan>) {
@@ -491,7 +550,16 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
                 return;
             }
         }
-        rec.bound.push_constants = Some((layout.inner.raw, stages, offset, data.to_vec()));
+        // Reuse the stored bytes' allocation.
+        let mut bytes = rec
+            .bound
+            .push_constants
+            .take()
+            .map(|(.., b)| b)
+            .unwrap_or_default();
+        bytes.clear();
+        bytes.extend_from_slice(data);
+        rec.bound.push_constants = Some((layout.inner.raw, stages, offset, bytes));
         let cmd = rec.raw;
         // SAFETY: recording; the range lies in a push-constant range of the layout (caller
         // contract).
@@ -515,19 +583,19 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
             .push_descriptor
             .clone()
             .expect("push_descriptors on a device without VK_KHR_push_descriptor");
-        let key = (set == 0).then(|| push_descriptor_key(layout.inner.raw, writes));
         let rec = self.inner.rec();
-        if let Some(key) = &key {
-            if *key == rec.bound.pushed_set0 {
+        if set == 0 {
+            // Compared and stored in place: no allocation for a skipped (or repeated) push.
+            let key = || push_descriptor_key(layout.inner.raw, writes);
+            if rec.bound.pushed_set0.iter().copied().eq(key()) {
                 return;
             }
+            rec.bound.set0 = vk::DescriptorSet::null();
+            rec.bound.pushed_set0.clear();
+            rec.bound.pushed_set0.extend(key());
         }
         let prepared = prepare_writes(writes);
         let raw_writes = prepared.writes(writes);
-        if let Some(key) = key {
-            rec.bound.set0 = vk::DescriptorSet::null();
-            rec.bound.pushed_set0 = key;
-        }
         rec.keep_alive
             .extend(prepared.keep_per_write.iter().flatten().cloned());
         let cmd = rec.raw;
@@ -674,6 +742,7 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         };
     }
 
+    #[inline]
     unsafe fn draw(&mut self, vertices: Range<u32>, instances: Range<u32>) {
         let cmd = self.inner.rec().raw;
         // SAFETY: inside rendering with pipeline and buffers bound (caller contract).
@@ -688,6 +757,7 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         };
     }
 
+    #[inline]
     unsafe fn draw_indexed(
         &mut self,
         indices: Range<u32>,
@@ -809,28 +879,26 @@ pub(super) struct PreparedWrites {
 
 /// The identity of a push-descriptor update: the layout, then per write its binding, array
 /// element, resource kind and raw handles. Two updates with equal keys write the same
-/// descriptors.
-fn push_descriptor_key(
+/// descriptors. An iterator, so that comparing against the last key allocates nothing.
+fn push_descriptor_key<'a>(
     layout: vk::PipelineLayout,
-    writes: &[DescriptorWrite<'_, Vulkan>],
-) -> Vec<u64> {
+    writes: &'a [DescriptorWrite<'_, Vulkan>],
+) -> impl Iterator<Item = u64> + 'a {
     use ash::vk::Handle as _;
-    let mut key = Vec::with_capacity(1 + writes.len() * 5);
-    key.push(layout.as_raw());
-    for w in writes {
-        key.push(u64::from(w.binding));
-        key.push(u64::from(w.array_element));
-        match &w.resource {
+    std::iter::once(layout.as_raw()).chain(writes.iter().flat_map(|w| {
+        let resource = match &w.resource {
             DescriptorResource::CombinedImageSampler(view, sampler) => {
-                key.extend([0, view.inner.raw.as_raw(), sampler.inner.raw.as_raw()]);
+                [0, view.inner.raw.as_raw(), sampler.inner.raw.as_raw()]
             }
-            DescriptorResource::SampledTexture(view) => key.extend([1, view.inner.raw.as_raw(), 0]),
-            DescriptorResource::Sampler(sampler) => key.extend([2, sampler.inner.raw.as_raw(), 0]),
-            DescriptorResource::UniformBuffer(b) => key.extend([3, b.inner.raw.as_raw(), 0]),
-            DescriptorResource::StorageBuffer(b) => key.extend([4, b.inner.raw.as_raw(), 0]),
-        }
-    }
-    key
+            DescriptorResource::SampledTexture(view) => [1, view.inner.raw.as_raw(), 0],
+            DescriptorResource::Sampler(sampler) => [2, sampler.inner.raw.as_raw(), 0],
+            DescriptorResource::UniformBuffer(b) => [3, b.inner.raw.as_raw(), 0],
+            DescriptorResource::StorageBuffer(b) => [4, b.inner.raw.as_raw(), 0],
+        };
+        [u64::from(w.binding), u64::from(w.array_element)]
+            .into_iter()
+            .chain(resource)
+    }))
 }
 
 pub(super) fn prepare_writes(writes: &[DescriptorWrite<'_, Vulkan>]) -> PreparedWrites {

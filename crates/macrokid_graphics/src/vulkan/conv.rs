@@ -114,6 +114,7 @@ pub(super) fn map_texture_format(f: TextureFormat) -> vk::Format {
         TextureFormat::Rgba8Unorm => vk::Format::R8G8B8A8_UNORM,
         TextureFormat::Rgba8UnormSrgb => vk::Format::R8G8B8A8_SRGB,
         TextureFormat::Rgba16Float => vk::Format::R16G16B16A16_SFLOAT,
+        TextureFormat::Bgra8Unorm => vk::Format::B8G8R8A8_UNORM,
         TextureFormat::Depth32Float => vk::Format::D32_SFLOAT,
     }
 }

@@ -34,6 +34,18 @@ pub(super) struct DeviceShared {
     pub(super) debug_utils: Option<ash::ext::debug_utils::Device>,
     /// The header a pipeline cache of this device starts with (see `Adapter::cache_header`).
     pub(super) cache_header: [u8; 32],
+    /// The physical device (surface queries).
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
+    pub(super) physical: vk::PhysicalDevice,
+    /// `VK_KHR_swapchain` functions when the instance has surfaces and the device the extension.
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
+    pub(super) swapchain: Option<ash::khr::swapchain::Device>,
     /// Keeps the instance alive while the device exists.
     _instance: Arc<InstanceShared>,
 }
@@ -49,6 +61,8 @@ impl DeviceShared {
         push_descriptor: Option<ash::khr::push_descriptor::Device>,
         debug_utils: Option<ash::ext::debug_utils::Device>,
         cache_header: [u8; 32],
+        physical: vk::PhysicalDevice,
+        swapchain: Option<ash::khr::swapchain::Device>,
     ) -> DeviceShared {
         DeviceShared {
             raw,
@@ -58,6 +72,8 @@ impl DeviceShared {
             push_descriptor,
             debug_utils,
             cache_header,
+            physical,
+            swapchain,
             _instance: instance,
         }
     }
@@ -113,20 +129,93 @@ impl Drop for BufferInner {
 pub(super) struct TextureInner {
     shared: Arc<DeviceShared>,
     pub(super) image: vk::Image,
-    allocation: vk_mem::Allocation,
+    memory: ImageMemory,
     pub(super) format: TextureFormat,
     pub(super) width: u32,
     pub(super) height: u32,
 }
 
+/// The memory an image is bound to.
+#[cfg_attr(
+    not(feature = "window"),
+    allow(dead_code, reason = "used by windows only")
+)]
+enum ImageMemory {
+    /// An allocation made for this image alone (`vmaCreateImage`).
+    Own(vk_mem::Allocation),
+    /// An allocation shared with other images that alias it (`Device::create_aliased_textures`).
+    Shared(Arc<SharedAllocation>),
+    /// A swapchain image: owned (and destroyed) by its swapchain, not by this texture.
+    Swapchain,
+}
+
+/// One allocation that several images are bound to; freed when the last of them is destroyed.
+struct SharedAllocation {
+    shared: Arc<DeviceShared>,
+    allocation: vk_mem::Allocation,
+}
+
+impl Drop for SharedAllocation {
+    fn drop(&mut self) {
+        // SAFETY: allocated by this allocator in `create_aliased_textures`; every image bound
+        // to it holds this `Arc` and destroys its image first, so nothing uses the memory.
+        unsafe { self.shared.allocator.free_memory(&mut self.allocation) };
+    }
+}
+
+impl TextureInner {
+    /// `(VkDeviceMemory, offset)` of the image's binding.
+    pub(super) fn memory_binding(&self) -> (u64, u64) {
+        use ash::vk::Handle as _;
+        let allocation = match &self.memory {
+            ImageMemory::Own(a) => a,
+            ImageMemory::Shared(s) => &s.allocation,
+            ImageMemory::Swapchain => return (0, 0),
+        };
+        let info = self.shared.allocator.get_allocation_info(allocation);
+        (info.device_memory.as_raw(), info.offset)
+    }
+}
+
+impl TextureInner {
+    /// Wraps an image of a swapchain of this device (`width × height`, `format`); dropping
+    /// the wrapper leaves the image to its swapchain.
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
+    pub(super) fn swapchain_image(
+        shared: &Arc<DeviceShared>,
+        image: vk::Image,
+        format: TextureFormat,
+        width: u32,
+        height: u32,
+    ) -> TextureInner {
+        TextureInner {
+            shared: Arc::clone(shared),
+            image,
+            memory: ImageMemory::Swapchain,
+            format,
+            width,
+            height,
+        }
+    }
+}
+
 impl Drop for TextureInner {
     fn drop(&mut self) {
         // SAFETY: created here from this allocator; no view (they hold a reference) and no
-        // pending submission (through its fence) uses the image any more.
+        // pending submission (through its fence) uses the image any more. A shared allocation
+        // is freed after the image (when the `Arc` field drops, after this body).
         unsafe {
-            self.shared
-                .allocator
-                .destroy_image(self.image, &mut self.allocation)
+            match &mut self.memory {
+                ImageMemory::Own(allocation) => {
+                    self.shared.allocator.destroy_image(self.image, allocation)
+                }
+                ImageMemory::Shared(_) => self.shared.raw.destroy_image(self.image, None),
+                // The swapchain destroys its images.
+                ImageMemory::Swapchain => {}
+            }
         };
     }
 }
@@ -354,9 +443,9 @@ impl Drop for FenceInner {
 // --- Device --------------------------------------------------------------------------------
 
 impl Device {
-    fn create_image(&self, desc: &TextureDesc<'_>) -> Result<Arc<TextureInner>, DeviceError> {
-        let shared = &self.shared;
-        let info = vk::ImageCreateInfo::default()
+    /// The create info of a 2D image for `desc`.
+    fn image_info(desc: &TextureDesc<'_>) -> vk::ImageCreateInfo<'static> {
+        vk::ImageCreateInfo::default()
             .image_type(vk::ImageType::TYPE_2D)
             .format(conv::map_texture_format(desc.format))
             .extent(vk::Extent3D {
@@ -370,7 +459,12 @@ impl Device {
             .tiling(vk::ImageTiling::OPTIMAL)
             .usage(conv::map_texture_usage(desc.usage))
             .sharing_mode(vk::SharingMode::EXCLUSIVE)
-            .initial_layout(vk::ImageLayout::UNDEFINED);
+            .initial_layout(vk::ImageLayout::UNDEFINED)
+    }
+
+    fn create_image(&self, desc: &TextureDesc<'_>) -> Result<Arc<TextureInner>, DeviceError> {
+        let shared = &self.shared;
+        let info = Self::image_info(desc);
         let alloc_info = vk_mem::AllocationCreateInfo {
             usage: vk_mem::MemoryUsage::AutoPreferDevice,
             ..Default::default()
@@ -382,11 +476,119 @@ impl Device {
         Ok(Arc::new(TextureInner {
             shared: Arc::clone(shared),
             image,
-            allocation,
+            memory: ImageMemory::Own(allocation),
             format: desc.format,
             width: desc.width.max(1),
             height: desc.height.max(1),
         }))
+    }
+
+    /// Creates the images of `descs` and binds them all to one allocation (see
+    /// `Device::create_aliased_textures`).
+    fn create_aliased_images(
+        &self,
+        descs: &[TextureDesc<'_>],
+    ) -> Result<Vec<Arc<TextureInner>>, DeviceError> {
+        let shared = &self.shared;
+        let raw = &shared.raw;
+        // Images without memory; destroyed again if anything below fails.
+        struct Unbound<'a>(&'a ash::Device, Vec<vk::Image>);
+        impl Drop for Unbound<'_> {
+            fn drop(&mut self) {
+                for &image in &self.1 {
+                    // SAFETY: created below and never used by a command (bound to memory or
+                    // not): nothing else refers to it.
+                    unsafe { self.0.destroy_image(image, None) };
+                }
+            }
+        }
+        let mut unbound = Unbound(raw, Vec::with_capacity(descs.len()));
+        let mut requirements = vk::MemoryRequirements {
+            size: 0,
+            alignment: 1,
+            memory_type_bits: u32::MAX,
+        };
+        for desc in descs {
+            // SAFETY: valid create info on a live device.
+            let image = unsafe { raw.create_image(&Self::image_info(desc), None) }
+                .map_err(|e| map_oom("creating an aliased texture", e))?;
+            unbound.1.push(image);
+            let mut dedicated = vk::MemoryDedicatedRequirements::default();
+            let mut r2 = vk::MemoryRequirements2::default().push_next(&mut dedicated);
+            // SAFETY: `image` is a live image of this device (Vulkan 1.1 core query).
+            unsafe {
+                raw.get_image_memory_requirements2(
+                    &vk::ImageMemoryRequirementsInfo2::default().image(image),
+                    &mut r2,
+                )
+            };
+            let r = r2.memory_requirements;
+            if dedicated.requires_dedicated_allocation == vk::TRUE {
+                // VUID-vkBindImageMemory-image-01445: such an image cannot share memory.
+                requirements.memory_type_bits = 0;
+            }
+            requirements.size = requirements.size.max(r.size);
+            requirements.alignment = requirements.alignment.max(r.alignment);
+            requirements.memory_type_bits &= r.memory_type_bits;
+        }
+        if requirements.memory_type_bits == 0 || descs.len() < 2 {
+            // No memory type suits every image, one needs a dedicated allocation, or nothing
+            // is shared: one allocation each.
+            drop(unbound);
+            return descs.iter().map(|d| self.create_image(d)).collect();
+        }
+        let alloc_info = vk_mem::AllocationCreateInfo {
+            required_flags: vk::MemoryPropertyFlags::DEVICE_LOCAL,
+            ..Default::default()
+        };
+        // SAFETY: the requirements come from images of this device; the allocator is live.
+        let allocation = unsafe { shared.allocator.allocate_memory(&requirements, &alloc_info) }
+            .or_else(|_| {
+                // Some devices (CPU ones included) may lack a device-local type among the
+                // allowed ones: take any allowed type.
+                // SAFETY: as above.
+                unsafe {
+                    shared
+                        .allocator
+                        .allocate_memory(&requirements, &vk_mem::AllocationCreateInfo::default())
+                }
+            })
+            .map_err(|e| map_oom("allocating aliased texture memory", e))?;
+        let memory = Arc::new(SharedAllocation {
+            shared: Arc::clone(shared),
+            allocation,
+        });
+        for &image in &unbound.1 {
+            // SAFETY: the allocation is at least as large and aligned as every image needs and
+            // of a memory type each allows; each image is bound once, at the allocation's start.
+            let bound = unsafe {
+                shared
+                    .allocator
+                    .bind_image_memory(&memory.allocation, image)
+            };
+            if let Err(e) = bound {
+                // Destroy the images before their memory is freed.
+                drop(unbound);
+                drop(memory);
+                return Err(map_oom("binding aliased texture memory", e));
+            }
+        }
+        let images = std::mem::take(&mut unbound.1);
+        Ok(images
+            .into_iter()
+            .zip(descs)
+            .map(|(image, desc)| {
+                shared.set_name(image, desc.label);
+                Arc::new(TextureInner {
+                    shared: Arc::clone(shared),
+                    image,
+                    memory: ImageMemory::Shared(Arc::clone(&memory)),
+                    format: desc.format,
+                    width: desc.width.max(1),
+                    height: desc.height.max(1),
+                })
+            })
+            .collect())
     }
 }
 
@@ -515,6 +717,17 @@ impl crate::hal::Device<Vulkan> for Device {
         Ok(Texture {
             inner: self.create_image(desc)?,
         })
+    }
+
+    fn create_aliased_textures(
+        &self,
+        descs: &[TextureDesc<'_>],
+    ) -> Result<Vec<Texture>, DeviceError> {
+        Ok(self
+            .create_aliased_images(descs)?
+            .into_iter()
+            .map(|inner| Texture { inner })
+            .collect())
     }
 
     fn create_texture_view(

@@ -43,6 +43,8 @@ pub(super) struct InstanceShared {
     pub(super) raw: ash::Instance,
     pub(super) messenger: Option<Messenger>,
     pub(super) counter: Arc<ValidationCounter>,
+    /// `VK_KHR_surface` functions when the instance was created with the surface extensions.
+    pub(super) surface: Option<ash::khr::surface::Instance>,
 }
 
 // SAFETY: `Messenger::user_data` points to a `ValidationCounter` (atomics only, `Sync`) kept
@@ -178,6 +180,32 @@ pub(super) fn create(desc: &InstanceDesc<'_>) -> Result<Instance, GraphicsError>
         layers.push(VALIDATION_LAYER.as_ptr());
     }
 
+    if desc.surfaces {
+        // SAFETY: loader query, no preconditions.
+        let global_exts = unsafe { entry.enumerate_instance_extension_properties(None) }
+            .map_err(|e| map_create("listing instance extensions", e))?;
+        if !has_extension(&global_exts, ash::khr::surface::NAME) {
+            return Err(EnvironmentError::MissingExtension {
+                kind: "instance",
+                name: ash::khr::surface::NAME.to_string_lossy().into_owned(),
+                hint: "install a Vulkan driver with window-system support (mesa-vulkan-drivers)",
+            }
+            .into());
+        }
+        extensions.push(ash::khr::surface::NAME.as_ptr());
+        // Every platform surface extension the loader has: the window's display decides which
+        // one `ash-window` uses.
+        for name in [
+            ash::khr::xlib_surface::NAME,
+            ash::khr::xcb_surface::NAME,
+            ash::khr::wayland_surface::NAME,
+        ] {
+            if has_extension(&global_exts, name) {
+                extensions.push(name.as_ptr());
+            }
+        }
+    }
+
     let app_name = CString::new(desc.app_name.replace('\0', " ")).unwrap_or_default();
     let app_info = vk::ApplicationInfo::default()
         .application_name(&app_name)
@@ -201,11 +229,15 @@ pub(super) fn create(desc: &InstanceDesc<'_>) -> Result<Instance, GraphicsError>
         .map_err(|e| map_create("creating the Vulkan instance", e))?;
 
     let counter = Arc::new(ValidationCounter::default());
+    let surface = desc
+        .surfaces
+        .then(|| ash::khr::surface::Instance::new(&entry, &raw));
     let mut shared = InstanceShared {
         entry,
         raw,
         messenger: None,
         counter,
+        surface,
     };
     if desc.validation {
         let loader = ext::debug_utils::Instance::new(&shared.entry, &shared.raw);

@@ -30,6 +30,8 @@ mod command;
 mod conv;
 mod device;
 mod instance;
+#[cfg(feature = "window")]
+pub(crate) mod swapchain;
 
 use std::sync::Arc;
 
@@ -38,6 +40,8 @@ use ash::vk;
 use crate::{DeviceError, EnvironmentError, GraphicsError};
 
 pub use instance::ValidationCounter;
+#[cfg(feature = "window")]
+pub use swapchain::PresentMode;
 
 /// The Vulkan backend marker type: `Renderer<Vulkan>`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -209,6 +213,9 @@ impl crate::hal::Texture for Texture {
     }
     fn format(&self) -> crate::TextureFormat {
         self.inner.format
+    }
+    fn memory_binding(&self) -> (u64, u64) {
+        self.inner.memory_binding()
     }
 }
 impl crate::hal::TextureView for TextureView {}

@@ -13,6 +13,7 @@ fn open(name: &str) -> (Instance, Device, Queue) {
     let instance = Instance::init(&InstanceDesc {
         app_name: name,
         validation: true,
+        surfaces: false,
     })
     .unwrap_or_else(|e| panic!("this test needs lavapipe and the validation layer: {e}"));
     let adapter = instance.select_adapter(None).unwrap();
@@ -85,6 +86,7 @@ fn a_missing_barrier_is_reported_by_synchronization_validation() {
             texture: &texture,
             before: TextureUse::Undefined,
             after: TextureUse::TransferSrc,
+            discard: false,
         }]);
         encoder.copy_texture_to_buffer(&texture, &buffer, &region);
         encoder.copy_texture_to_buffer(&texture, &buffer, &region);
@@ -132,12 +134,14 @@ fn texels_round_trip_through_a_texture() {
             texture: &texture,
             before: TextureUse::Undefined,
             after: TextureUse::TransferDst,
+            discard: false,
         }]);
         encoder.copy_buffer_to_texture(&upload, &texture, &region);
         encoder.texture_barriers(&[TextureBarrier {
             texture: &texture,
             before: TextureUse::TransferDst,
             after: TextureUse::TransferSrc,
+            discard: false,
         }]);
         encoder.copy_texture_to_buffer(&texture, &readback, &region);
         encoder.buffer_barriers(&[BufferBarrier {
@@ -177,6 +181,7 @@ fn dropped_objects_live_until_the_fence_passes() {
             texture: &texture,
             before: TextureUse::Undefined,
             after: TextureUse::TransferSrc,
+            discard: false,
         }]);
         encoder.copy_texture_to_buffer(
             &texture,

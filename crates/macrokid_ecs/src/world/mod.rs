@@ -19,15 +19,22 @@ use crate::hash::TypeIdMap;
 use crate::query::{QueryBorrow, QueryData, QueryFilter, ReadOnlyQueryData};
 use crate::snapshot::{self, SnapshotError, SnapshotRegistry, WorldParts};
 use crate::storage::{
-    for_each_finishing, Archetype, ArchetypeId, ComponentType, Components, QueryState, ResourceSlot,
+    for_each_finishing, Archetype, ArchetypeId, ComponentType, Components, ErasedColumn,
+    QueryState, ResourceSlot, Slot, SparseQuery, SparseSet, SparseSets,
 };
 use crate::system::EntityFilter;
+
+mod run;
 
 /// Where a bundle type's components go: its table and, per tuple element,
 /// the column index there.
 struct BundleInfo {
     archetype: ArchetypeId,
+    /// Per tuple element: its table column, or `table columns + i` for the
+    /// `i`-th element of `sparse`.
     columns: Box<[usize]>,
+    /// The elements with sparse-set storage, in staging order.
+    sparse: Box<[ComponentType]>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -53,6 +60,11 @@ struct CachedMatches {
 /// between tables (swap-remove, so row order changes); the moves are
 /// cached as edges between tables.
 ///
+/// Components registered with [`register_sparse`](Self::register_sparse)
+/// live in sparse sets instead (one per type, outside the tables): adding
+/// or removing them moves no table row, at the cost of a lookup per entity
+/// when a query reads them.
+///
 /// A `World` is `Send + Sync`; systems share it through a stage context
 /// (see [`World::run_schedule`]) and borrow its columns and resources under
 /// runtime borrow flags.
@@ -62,10 +74,12 @@ pub struct World {
     archetype_index: HashMap<Box<[TypeId]>, ArchetypeId>,
     bundles: TypeIdMap<TypeId, BundleInfo>,
     components: Components,
+    /// The components with sparse-set storage.
+    sparse: SparseSets,
     resources: TypeIdMap<TypeId, ResourceSlot>,
     query_cache: Mutex<HashMap<QueryKey, CachedMatches>>,
     pub(crate) command_buffers: Vec<Mutex<CommandBuffer>>,
-    pub(crate) failed_commands: u64,
+    failed_commands: u64,
     /// The command buffer `run_system` reuses.
     pub(crate) spare_buffer: CommandBuffer,
     /// The id list `spawn` reuses.
@@ -74,8 +88,10 @@ pub struct World {
     snapshots: SnapshotRegistry,
     /// Unique per world (user-held query states check it).
     id: u64,
-    /// How many restores rebuilt the tables.
-    restores: u64,
+    /// Bumped whenever table matches may change other than by new tables
+    /// (a restore rebuilds the tables; a sparse registration changes how
+    /// a type is matched).
+    layout_epoch: u64,
     /// The tick direct writes are stamped with; advanced by schedules.
     change_tick: Tick,
     /// What `World::query_filtered` compares `Added`/`Changed` against.
@@ -89,7 +105,7 @@ pub struct World {
     /// else `1 << 32 | tick`).
     pub(crate) schedule_ticks: HashMap<&'static str, Box<[AtomicU64]>>,
     /// Per schedule type: the plan refined to the tables that exist.
-    pub(crate) refined_plans: TypeIdMap<TypeId, crate::system::RefinedPlan>,
+    pub(crate) refined_plans: TypeIdMap<TypeId, run::RefinedPlan>,
     /// Per system type run alone (`run_system`): its last run.
     pub(crate) system_ticks: TypeIdMap<TypeId, Tick>,
     /// Per component type: the entities that lost it, with the tick.
@@ -141,6 +157,7 @@ impl World {
             archetype_index: HashMap::new(),
             bundles: TypeIdMap::default(),
             components: Components::default(),
+            sparse: SparseSets::default(),
             resources: TypeIdMap::default(),
             query_cache: Mutex::new(HashMap::new()),
             command_buffers: Vec::new(),
@@ -153,7 +170,7 @@ impl World {
                     std::sync::atomic::AtomicU64::new(0);
                 NEXT_WORLD.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             },
-            restores: 0,
+            layout_epoch: 0,
             change_tick: Tick::new(1),
             last_change_tick: Tick::new(0),
             last_check_tick: Tick::new(1),
@@ -191,12 +208,60 @@ impl World {
         id
     }
 
+    /// Gives component type `T` sparse-set storage in this world: adding or
+    /// removing a `T` then moves no table row (the entity keeps its table and
+    /// row), while queries that read `T` look each entity up in the set.
+    /// Choose it for components that come and go often (tags, selections,
+    /// timers); table storage (the default) iterates faster.
+    ///
+    /// Register before the first `T` is spawned or inserted. Registering a
+    /// type twice is harmless.
+    ///
+    /// # Errors
+    /// [`EcsError::StorageInUse`] when a table of this world already has a
+    /// `T` column (a `T` was stored in a table before).
+    pub fn register_sparse<T: Component>(&mut self) -> Result<(), EcsError> {
+        let type_id = TypeId::of::<T>();
+        if self.sparse.contains_key(&type_id) {
+            return Ok(());
+        }
+        if self.archetypes.iter().any(|table| table.has(type_id)) {
+            return Err(EcsError::StorageInUse {
+                component: std::any::type_name::<T>(),
+            });
+        }
+        let component = ComponentType::of::<T>();
+        self.components.register(&component);
+        self.sparse.insert(type_id, SparseSet::new(component));
+        self.bundles.clear();
+        self.query_cache
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.layout_epoch += 1;
+        Ok(())
+    }
+
+    /// Whether component type `T` has sparse-set storage here (see
+    /// [`register_sparse`](Self::register_sparse)).
+    pub fn is_sparse<T: Component>(&self) -> bool {
+        self.sparse.contains_key(&TypeId::of::<T>())
+    }
+
+    /// Splits `types` into those stored in tables and those in sparse sets.
+    pub(crate) fn split_sparse(&self, types: &[TypeId]) -> (Vec<TypeId>, Vec<TypeId>) {
+        types.iter().partition(|t| !self.sparse.contains_key(t))
+    }
+
     /// The table of bundle type `B` (made and cached on first use).
     fn bundle_archetype<B: Bundle>(&mut self) -> ArchetypeId {
         if let Some(info) = self.bundles.get(&TypeId::of::<B>()) {
             return info.archetype;
         }
-        let elements = B::component_types();
+        let all = B::component_types();
+        let (elements, sparse): (Vec<ComponentType>, Vec<ComponentType>) = all
+            .iter()
+            .partition(|c| !self.sparse.contains_key(&c.type_id));
         let mut sorted = elements.clone();
         sorted.sort_by_key(|c| c.type_id);
         if let Some(w) = sorted.windows(2).find(|w| w[0].type_id == w[1].type_id) {
@@ -206,18 +271,35 @@ impl World {
                 w[0].name
             );
         }
+        if let Some(w) = sparse.windows(2).find(|w| w[0].type_id == w[1].type_id) {
+            panic!(
+                "bundle `{}` names component `{}` twice; an entity holds one component per type",
+                std::any::type_name::<B>(),
+                w[0].name
+            );
+        }
         let archetype = self.archetype_for(sorted);
         let table = &self.archetypes[archetype as usize];
-        let columns = elements
+        let table_columns = table.types().len();
+        let columns = all
             .iter()
-            .map(|c| {
-                table
-                    .column_index(c.type_id)
-                    .expect("bundle type is in its table")
-            })
+            .map(
+                |c| match sparse.iter().position(|s| s.type_id == c.type_id) {
+                    Some(i) => table_columns + i,
+                    None => table
+                        .column_index(c.type_id)
+                        .expect("bundle type is in its table"),
+                },
+            )
             .collect();
-        self.bundles
-            .insert(TypeId::of::<B>(), BundleInfo { archetype, columns });
+        self.bundles.insert(
+            TypeId::of::<B>(),
+            BundleInfo {
+                archetype,
+                columns,
+                sparse: sparse.into(),
+            },
+        );
         archetype
     }
 
@@ -272,13 +354,29 @@ impl World {
         let table = &mut self.archetypes[archetype as usize];
         table.reserve(lower);
         self.entities.reserve(lower);
-        let order = &self.bundles[&TypeId::of::<B>()].columns;
-        let mut writer = BundleWriter::new(table, archetype, order, &mut self.entities, spawned);
+        let info = &self.bundles[&TypeId::of::<B>()];
+        let mut staging: Vec<Box<dyn ErasedColumn>> =
+            info.sparse.iter().map(|c| (c.new_column)()).collect();
+        let first = spawned.len();
+        let mut writer = BundleWriter::new(
+            table,
+            archetype,
+            &info.columns,
+            &mut staging,
+            &mut self.entities,
+            spawned,
+        );
         if let Some(entity) = reserved {
             writer = writer.with_reserved(entity);
         }
         B::write_batch(bundles, &mut writer);
         self.archetypes[archetype as usize].fill_ticks(self.change_tick);
+        for (column, component) in staging.iter_mut().zip(info.sparse.iter()) {
+            self.sparse
+                .get_mut(&component.type_id)
+                .expect("a sparse bundle element has a set")
+                .extend_from(column.as_mut(), &spawned[first..], self.change_tick);
+        }
     }
 
     /// Makes the pending reservations slots (not alive yet) and returns
@@ -336,10 +434,25 @@ impl World {
                 .or_default()
                 .push((entity, self.change_tick));
         }
+        let mut detached = false;
+        for (&type_id, set) in &mut self.sparse {
+            if set.detach(entity) {
+                detached = true;
+                self.removed
+                    .entry(type_id)
+                    .or_default()
+                    .push((entity, self.change_tick));
+            }
+        }
         // All bookkeeping is done before the first component is dropped.
         table.swap_remove(location.row as usize, |moved| {
             entities.set_location(moved, location);
         });
+        if detached {
+            for set in self.sparse.values_mut() {
+                set.bury();
+            }
+        }
         Ok(())
     }
 
@@ -351,6 +464,10 @@ impl World {
     /// [`EcsError::StaleEntity`] when `entity` is not alive.
     pub fn insert<T: Component>(&mut self, entity: Entity, component: T) -> Result<(), EcsError> {
         let location = self.entities.location(entity)?;
+        if let Some(set) = self.sparse.get_mut(&TypeId::of::<T>()) {
+            drop(set.insert(entity, component, self.change_tick));
+            return Ok(());
+        }
         let src = location.archetype;
         let row = location.row as usize;
         if let Some((slot, ticks)) = self.archetypes[src as usize].get_mut::<T>(row) {
@@ -390,6 +507,17 @@ impl World {
     /// [`EcsError::MissingComponent`] when it has no `T`.
     pub fn remove<T: Component>(&mut self, entity: Entity) -> Result<T, EcsError> {
         let location = self.entities.location(entity)?;
+        if let Some(set) = self.sparse.get_mut(&TypeId::of::<T>()) {
+            let value = set.remove::<T>(entity).ok_or(EcsError::MissingComponent {
+                entity,
+                component: std::any::type_name::<T>(),
+            })?;
+            self.removed
+                .entry(TypeId::of::<T>())
+                .or_default()
+                .push((entity, self.change_tick));
+            return Ok(value);
+        }
         let src = location.archetype;
         if !self.archetypes[src as usize].has(TypeId::of::<T>()) {
             return Err(EcsError::MissingComponent {
@@ -459,12 +587,14 @@ impl World {
     pub fn get<T: Component>(&self, entity: Entity) -> Result<&T, EcsError> {
         let location = self.entities.location(entity)?;
         // (I2): `&self` outside a stage context: no guarded writer exists.
-        self.archetypes[location.archetype as usize]
-            .get::<T>(location.row as usize)
-            .ok_or(EcsError::MissingComponent {
-                entity,
-                component: std::any::type_name::<T>(),
-            })
+        match self.sparse.get(&TypeId::of::<T>()) {
+            Some(set) => set.get::<T>(entity),
+            None => self.archetypes[location.archetype as usize].get::<T>(location.row as usize),
+        }
+        .ok_or(EcsError::MissingComponent {
+            entity,
+            component: std::any::type_name::<T>(),
+        })
     }
 
     /// The `T` of `entity`, mutable; writing through the [`Mut`] marks it
@@ -476,13 +606,17 @@ impl World {
     pub fn get_mut<T: Component>(&mut self, entity: Entity) -> Result<Mut<'_, T>, EcsError> {
         let location = self.entities.location(entity)?;
         let tick = self.change_tick;
-        self.archetypes[location.archetype as usize]
-            .get_mut::<T>(location.row as usize)
-            .map(|(value, ticks)| Mut::new(value, ticks, tick))
-            .ok_or(EcsError::MissingComponent {
-                entity,
-                component: std::any::type_name::<T>(),
-            })
+        match self.sparse.get_mut(&TypeId::of::<T>()) {
+            Some(set) => set.get_mut::<T>(entity),
+            None => {
+                self.archetypes[location.archetype as usize].get_mut::<T>(location.row as usize)
+            }
+        }
+        .map(|(value, ticks)| Mut::new(value, ticks, tick))
+        .ok_or(EcsError::MissingComponent {
+            entity,
+            component: std::any::type_name::<T>(),
+        })
     }
 
     /// When the `T` of `entity` was added and last changed.
@@ -496,21 +630,53 @@ impl World {
     ) -> Result<ComponentTicks, EcsError> {
         let location = self.entities.location(entity)?;
         let table = &self.archetypes[location.archetype as usize];
-        table
-            .column_index(TypeId::of::<T>())
-            // (I2): `&self` outside a stage context: no guarded writer exists.
-            .map(|column| table.row_ticks(column, location.row as usize))
-            .ok_or(EcsError::MissingComponent {
-                entity,
-                component: std::any::type_name::<T>(),
-            })
+        // (I2): `&self` outside a stage context: no guarded writer exists.
+        match self.sparse.get(&TypeId::of::<T>()) {
+            Some(set) => set.ticks_of(entity),
+            None => table
+                .column_index(TypeId::of::<T>())
+                .map(|column| table.row_ticks(column, location.row as usize)),
+        }
+        .ok_or(EcsError::MissingComponent {
+            entity,
+            component: std::any::type_name::<T>(),
+        })
     }
 
     /// Whether `entity` is alive and has a `T`.
     pub fn has<T: Component>(&self, entity: Entity) -> bool {
         self.entities
             .location(entity)
-            .is_ok_and(|l| self.archetypes[l.archetype as usize].has(TypeId::of::<T>()))
+            .is_ok_and(|l| match self.sparse.get(&TypeId::of::<T>()) {
+                Some(set) => set.contains(entity),
+                None => self.archetypes[l.archetype as usize].has(TypeId::of::<T>()),
+            })
+    }
+
+    /// Where the `T` of `entity` lives (a table row or its sparse set),
+    /// for the guarded paths.
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`] when `entity` is not alive.
+    pub(crate) fn slot_of<T: Component>(&self, entity: Entity) -> Result<Slot<'_>, EcsError> {
+        let location = self.entities.location(entity)?;
+        Ok(match self.sparse.get(&TypeId::of::<T>()) {
+            Some(set) => Slot::Sparse(set, entity),
+            None => Slot::Table(
+                &self.archetypes[location.archetype as usize],
+                location.archetype,
+                location.row as usize,
+            ),
+        })
+    }
+
+    /// The table of a live entity.
+    ///
+    /// # Errors
+    /// [`EcsError::StaleEntity`] when `entity` is not alive.
+    pub(crate) fn table_of(&self, entity: Entity) -> Result<&Archetype, EcsError> {
+        let location = self.entities.location(entity)?;
+        Ok(&self.archetypes[location.archetype as usize])
     }
 
     /// Whether `entity` is alive in this world.
@@ -547,6 +713,9 @@ impl World {
                     .free(entity)
                     .expect("storage invariant broken: a table row holds a dead entity");
             }
+        }
+        for set in self.sparse.values_mut() {
+            set.clear();
         }
         for_each_finishing(&mut self.archetypes, Archetype::clear);
     }
@@ -607,17 +776,23 @@ impl World {
         self.resources.contains_key(&TypeId::of::<T>())
     }
 
-    /// The table, its id and the row of a live entity.
-    pub(crate) fn locate(
-        &self,
-        entity: Entity,
-    ) -> Result<(&Archetype, ArchetypeId, usize), EcsError> {
-        let location = self.entities.location(entity)?;
-        Ok((
-            &self.archetypes[location.archetype as usize],
-            location.archetype,
-            location.row as usize,
-        ))
+    /// Applies and empties `buffer`, in recording order: the same as
+    /// [`CommandBuffer::apply`]. Returns how many commands failed (each is
+    /// logged and also counted in
+    /// [`failed_command_count`](Self::failed_command_count)).
+    pub fn apply_commands(&mut self, buffer: &mut CommandBuffer) -> usize {
+        buffer.apply(self)
+    }
+
+    /// How many deferred commands failed to apply over the life of this
+    /// world (stale entities, missing components).
+    pub fn failed_command_count(&self) -> u64 {
+        self.failed_commands
+    }
+
+    /// Adds `failed` to [`failed_command_count`](Self::failed_command_count).
+    pub(crate) fn count_failed_commands(&mut self, failed: usize) {
+        self.failed_commands += failed as u64;
     }
 
     /// The tables, by id.
@@ -626,10 +801,35 @@ impl World {
     }
 
     /// Whether `type_id` is a component type some table holds, and not
-    /// also a resource: the types whose accesses a plan can narrow to
-    /// tables.
+    /// also a resource nor a sparse component: the types whose accesses a
+    /// plan can narrow to tables. (A sparse set is shared by the entities
+    /// of every table, so the access of a sparse component is never
+    /// narrowed, and its borrow flag is held over every table.)
     pub(crate) fn is_table_component(&self, type_id: TypeId) -> bool {
-        self.components.flag(type_id).is_some() && !self.resources.contains_key(&type_id)
+        self.components.flag(type_id).is_some()
+            && !self.resources.contains_key(&type_id)
+            && !self.sparse.contains_key(&type_id)
+    }
+
+    /// Whether `type_id` has sparse-set storage here.
+    pub(crate) fn is_sparse_type(&self, type_id: TypeId) -> bool {
+        self.sparse.contains_key(&type_id)
+    }
+
+    /// Whether the entity `entity` in table `table` passes `filter`: the
+    /// table-level part through the table's types, the sparse part through
+    /// the sparse sets.
+    pub(crate) fn admits_entity(
+        &self,
+        filter: &EntityFilter,
+        table: &Archetype,
+        entity: Entity,
+    ) -> bool {
+        let has = |t: TypeId| match self.sparse.get(&t) {
+            Some(set) => set.contains(entity),
+            None => table.has(t),
+        };
+        filter.required.iter().all(|&t| has(t)) && !filter.excluded.iter().any(|&t| has(t))
     }
 
     /// The component registry (borrow flags).
@@ -723,20 +923,46 @@ impl World {
         F::excluded(&mut excluded);
         required.extend_from_slice(&within.required);
         excluded.extend_from_slice(&within.excluded);
+        let sparse = if self.sparse.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let (table_required, sparse_required) = self.split_sparse(&required);
+            let (table_excluded, sparse_excluded) = self.split_sparse(&excluded);
+            required = table_required;
+            excluded = table_excluded;
+            (sparse_required, sparse_excluded)
+        };
         let matched = self.matching(required, excluded);
-        self.borrow_tables(access, matched, ticks, who)
+        self.borrow_tables(access, matched, sparse, ticks, who)
     }
 
-    /// Takes the borrows of `access` over the tables `matched`.
+    /// Takes the borrows of `access` over the tables `matched`, whose rows
+    /// must have every sparse component of `sparse.0` and none of
+    /// `sparse.1`.
     pub(crate) fn borrow_tables(
         &self,
         access: ResourceAccess,
         matched: Arc<[ArchetypeId]>,
+        sparse: (Vec<TypeId>, Vec<TypeId>),
         ticks: SystemTicks,
         who: &'static str,
     ) -> QueryState<'_> {
+        let (mut required, mut excluded) = sparse;
+        if required.len() > 1 {
+            required.sort_unstable();
+            required.dedup();
+        }
+        if excluded.len() > 1 {
+            excluded.sort_unstable();
+            excluded.dedup();
+        }
         QueryState::new(
             &self.archetypes,
+            SparseQuery {
+                sets: &self.sparse,
+                required,
+                excluded,
+            },
             &self.components,
             access,
             matched,
@@ -745,10 +971,11 @@ impl World {
         )
     }
 
-    /// Identifies this world's table list: a new value per world and after
-    /// every [`restore`](Self::restore) (which rebuilds the tables).
+    /// Identifies this world's table list and storage choices: a new value
+    /// per world, after every [`restore`](Self::restore) (which rebuilds
+    /// the tables) and every sparse registration.
     pub(crate) fn table_epoch(&self) -> (u64, u64) {
-        (self.id, self.restores)
+        (self.id, self.layout_epoch)
     }
 
     /// Brings `matches` (tables `0..*seen` tested) up to date with the
@@ -858,6 +1085,9 @@ impl World {
         for table in &mut self.archetypes {
             table.check_ticks(now);
         }
+        for set in self.sparse.values_mut() {
+            set.check_ticks(now);
+        }
         for slots in self.schedule_ticks.values_mut() {
             for slot in slots.iter_mut() {
                 let value = *slot.get_mut();
@@ -916,12 +1146,32 @@ impl World {
         self.removed_since::<T>(self.world_ticks())
     }
 
-    fn parts(&self) -> WorldParts<'_> {
+    pub(crate) fn parts(&self) -> WorldParts<'_> {
         WorldParts {
             entities: &self.entities,
             archetypes: &self.archetypes,
+            sparse: &self.sparse,
             resources: &self.resources,
         }
+    }
+
+    /// The tables and resources for the column transfer of
+    /// [`snapshot::columns`](crate::snapshot) (by registered name), with
+    /// the registry and the tick writes are stamped with.
+    pub(crate) fn columns_mut(
+        &mut self,
+    ) -> (
+        &mut [Archetype],
+        &mut TypeIdMap<TypeId, ResourceSlot>,
+        &SnapshotRegistry,
+        Tick,
+    ) {
+        (
+            &mut self.archetypes,
+            &mut self.resources,
+            &self.snapshots,
+            self.change_tick,
+        )
     }
 
     /// The component and resource types this world hashes by value,
@@ -975,6 +1225,32 @@ impl World {
     /// the world is then unchanged.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
         let restored = snapshot::read(&self.snapshots, bytes, self.change_tick)?;
+        if let Some(component) = restored
+            .component_types
+            .iter()
+            .find(|c| self.sparse.contains_key(&c.type_id))
+        {
+            return Err(SnapshotError::Column {
+                name: self
+                    .snapshots
+                    .name_of(component.type_id, component.name)
+                    .to_owned(),
+                reason: "stored in a table in the snapshot, but registered for sparse-set \
+                         storage here (`World::register_sparse`)"
+                    .to_owned(),
+            });
+        }
+        // Types registered sparse here keep that storage (empty unless the
+        // snapshot holds some); sparse types of the snapshot become sparse.
+        let mut sparse: SparseSets = self
+            .sparse
+            .values()
+            .map(|set| (set.component().type_id, SparseSet::new(set.component())))
+            .collect();
+        for set in restored.sparse {
+            self.components.register(&set.component());
+            sparse.insert(set.component().type_id, set);
+        }
         let mut archetype_index = HashMap::with_capacity(restored.archetypes.len());
         for (id, table) in restored.archetypes.iter().enumerate() {
             archetype_index.insert(Box::from(table.types()), id as ArchetypeId);
@@ -989,7 +1265,10 @@ impl World {
             .collect();
         self.entities = restored.entities;
         self.archetype_index = archetype_index;
-        self.restores += 1;
+        self.layout_epoch += 1;
+        let mut old_sparse: Vec<SparseSet> = std::mem::replace(&mut self.sparse, sparse)
+            .into_values()
+            .collect();
         self.bundles.clear();
         self.refined_plans.clear();
         self.query_cache
@@ -1000,6 +1279,7 @@ impl World {
         // User values are dropped last, once the restored world is in place:
         // a panicking `Drop` of an old value cannot leave it half-restored.
         drop(old_resources);
+        for_each_finishing(&mut old_sparse, SparseSet::clear);
         for_each_finishing(&mut old_tables, Archetype::clear);
         Ok(())
     }
@@ -1014,5 +1294,41 @@ impl World {
         world.snapshots = registry;
         world.restore(bytes)?;
         Ok(world)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct Pos(u32);
+    #[derive(Debug, PartialEq)]
+    struct Selected;
+
+    #[test]
+    fn sparse_components_leave_the_table_and_row_unchanged() {
+        let mut world = World::new();
+        world.register_sparse::<Selected>().unwrap();
+        let es: Vec<Entity> = (0..4).map(|i| world.spawn((Pos(i),))).collect();
+        let before: Vec<Location> = es
+            .iter()
+            .map(|&e| world.entities.location(e).unwrap())
+            .collect();
+        world.insert(es[1], Selected).unwrap();
+        world.insert(es[0], Selected).unwrap();
+        world.remove::<Selected>(es[1]).unwrap();
+        let after: Vec<Location> = es
+            .iter()
+            .map(|&e| world.entities.location(e).unwrap())
+            .collect();
+        assert_eq!(before, after);
+        assert!(world.has::<Selected>(es[0]) && !world.has::<Selected>(es[1]));
+        // A table component moves the entity to another table.
+        world.insert(es[2], 1_u8).unwrap();
+        assert_ne!(
+            world.entities.location(es[2]).unwrap().archetype,
+            before[2].archetype
+        );
     }
 }

@@ -1,0 +1,547 @@
+//! Column transfer: whole plain-old-data columns of one table as raw bytes,
+//! by registered name, and worlds built from such columns.
+//!
+//! This is what distributed mode (`macrokid_net`) ships between a coordinator
+//! and system processes: a table's shape ([`World::table_shapes`]), a
+//! column's bytes ([`World::read_pod_column`]), a write-back of rows
+//! ([`World::write_pod_column`]), registered resources as bytes
+//! ([`World::resource_bytes`], [`World::set_resource_bytes`]) and a world made
+//! of given tables ([`build_snapshot`], restored with
+//! [`World::from_snapshot`]). Bytes are those of the snapshot format (module
+//! [`snapshot`](crate::snapshot)): a plain-old-data column is its rows' raw
+//! bytes in native (little-endian) order, a resource its MessagePack value.
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::{
+    encode_error, Body, ColumnRecord, ComponentCodec, EntityTable, NamedBytes, SnapshotError,
+    TableRecord, HEADER_LEN, MAGIC, NATIVE_BYTE_ORDER, SNAPSHOT_FORMAT_VERSION,
+};
+use crate::change::Tick;
+use crate::component::Component;
+use crate::entity::Entity;
+use crate::storage::Archetype;
+use crate::World;
+
+/// Overwrites rows `first..first + bytes.len() / size` of a plain-old-data
+/// column (index `column` of the table) from raw bytes and stamps them changed.
+pub(super) type WriteRows = fn(&mut Archetype, usize, usize, &[u8], Tick);
+
+/// [`WriteRows`] for `T`. The caller checked that the rows exist and that
+/// `bytes` is a whole number of `T`s.
+pub(super) fn pod_write_rows<T: Component + bytemuck::Pod>(
+    table: &mut Archetype,
+    column: usize,
+    first: usize,
+    bytes: &[u8],
+    tick: Tick,
+) {
+    let size = std::mem::size_of::<T>();
+    if size == 0 {
+        return;
+    }
+    let rows = bytes.len() / size;
+    let values = &mut table.column_vec_mut::<T>(column)[first..first + rows];
+    // `T` to bytes is always aligned; the copy is one memcpy.
+    bytemuck::cast_slice_mut::<T, u8>(values).copy_from_slice(bytes);
+    table.mark_changed(column, first..first + rows, tick);
+}
+
+/// Why a column or resource could not be read or written as bytes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ColumnAccessError {
+    /// No table has this index.
+    #[error("table {table} does not exist; the world has {tables} tables")]
+    NoTable {
+        /// The index asked for.
+        table: usize,
+        /// How many tables the world has.
+        tables: usize,
+    },
+    /// The table holds no component registered under this name.
+    #[error("table {table} holds no component registered under `{name}`; register it with `SnapshotRegistry::register_pod`")]
+    NoColumn {
+        /// The table.
+        table: usize,
+        /// The name asked for.
+        name: String,
+    },
+    /// The component is registered with serde, not as plain-old-data: its
+    /// rows have no fixed byte size.
+    #[error("component `{name}` is not plain-old-data; register it with `SnapshotRegistry::register_pod` to move it as raw bytes")]
+    NotPod {
+        /// The component.
+        name: String,
+    },
+    /// The bytes do not fit the rows: not a whole number of elements, or
+    /// past the end of the table.
+    #[error("{len} bytes of `{name}` ({size}-byte elements) from row {first} do not fit table {table} of {rows} rows")]
+    Misfit {
+        /// The component.
+        name: String,
+        /// The table.
+        table: usize,
+        /// Its rows.
+        rows: usize,
+        /// The first row written.
+        first: usize,
+        /// Bytes given.
+        len: usize,
+        /// Bytes per element.
+        size: usize,
+    },
+    /// No resource is registered under this name.
+    #[error("no resource is registered under `{name}`; register it with `SnapshotRegistry::register_resource`")]
+    NoResource {
+        /// The name asked for.
+        name: String,
+    },
+    /// Encoding or decoding a resource value failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+/// One component column of a table, as [`World::table_shapes`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnShape {
+    /// The registered snapshot name, or the type name when unregistered.
+    pub name: &'static str,
+    /// `std::any::type_name` of the component (what `ResourceId::of` names).
+    pub type_name: &'static str,
+    /// Bytes per element for a plain-old-data registration; `None` for
+    /// serde-registered or unregistered components.
+    pub pod_size: Option<usize>,
+    /// Whether the type is registered for snapshots.
+    pub registered: bool,
+}
+
+/// One table, as [`World::table_shapes`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableShape {
+    /// The table's index (stable until a table is added or the world restored).
+    pub table: usize,
+    /// Its rows (entities).
+    pub rows: usize,
+    /// Its components, in storage order.
+    pub columns: Vec<ColumnShape>,
+}
+
+/// One table of a world to build with [`build_snapshot`].
+#[derive(Clone, Debug)]
+pub struct TableColumns<'a> {
+    /// The entities of the rows, as [`Entity::to_bits`].
+    pub entities: &'a [u64],
+    /// `(registered name, plain-old-data element size, bytes)` per component;
+    /// the size is `None` for a serde column (a MessagePack array of rows).
+    pub columns: Vec<(&'a str, Option<u32>, &'a [u8])>,
+}
+
+fn codec_at<'r>(
+    registry: &'r super::SnapshotRegistry,
+    table: &Archetype,
+    index: usize,
+) -> Option<&'r ComponentCodec> {
+    registry.component(table.types()[index])
+}
+
+fn find_column(
+    registry: &super::SnapshotRegistry,
+    table: &Archetype,
+    table_index: usize,
+    name: &str,
+) -> Result<(usize, ComponentCodec), ColumnAccessError> {
+    (0..table.types().len())
+        .find_map(|i| {
+            codec_at(registry, table, i)
+                .filter(|c| c.name == name)
+                .map(|c| (i, *c))
+        })
+        .ok_or_else(|| ColumnAccessError::NoColumn {
+            table: table_index,
+            name: name.to_owned(),
+        })
+}
+
+impl World {
+    /// Every table's shape: index, rows and components, in table order.
+    pub fn table_shapes(&self) -> Vec<TableShape> {
+        let parts = self.parts();
+        let registry = self.snapshot_registry();
+        parts
+            .archetypes
+            .iter()
+            .enumerate()
+            .map(|(index, table)| TableShape {
+                table: index,
+                rows: table.len(),
+                columns: (0..table.types().len())
+                    .map(|i| {
+                        let codec = codec_at(registry, table, i);
+                        ColumnShape {
+                            name: codec.map_or(table.type_names()[i], |c| c.name),
+                            type_name: table.type_names()[i],
+                            pod_size: codec.and_then(|c| c.pod_size),
+                            registered: codec.is_some(),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The entities of table `table`, by row.
+    ///
+    /// # Errors
+    /// [`ColumnAccessError::NoTable`] for an index past the last table.
+    pub fn table_entities(&self, table: usize) -> Result<&[Entity], ColumnAccessError> {
+        let tables = self.parts().archetypes;
+        tables
+            .get(table)
+            .map(Archetype::entities)
+            .ok_or(ColumnAccessError::NoTable {
+                table,
+                tables: tables.len(),
+            })
+    }
+
+    /// Appends the raw bytes of the plain-old-data column registered as
+    /// `name` in table `table` to `out` (rows in table order, native byte
+    /// order) and returns the element size in bytes (0 for a zero-sized
+    /// component, which appends nothing).
+    ///
+    /// # Errors
+    /// [`ColumnAccessError::NoTable`], [`ColumnAccessError::NoColumn`] (the
+    /// table lacks it, or it is not registered),
+    /// [`ColumnAccessError::NotPod`] for a serde registration.
+    pub fn read_pod_column(
+        &self,
+        table: usize,
+        name: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, ColumnAccessError> {
+        let tables = self.parts().archetypes;
+        let t = tables.get(table).ok_or(ColumnAccessError::NoTable {
+            table,
+            tables: tables.len(),
+        })?;
+        let (index, codec) = find_column(self.snapshot_registry(), t, table, name)?;
+        let size = codec.pod_size.ok_or_else(|| ColumnAccessError::NotPod {
+            name: name.to_owned(),
+        })?;
+        (codec.encode_column)(t.column(index), out)?;
+        Ok(size)
+    }
+
+    /// Overwrites rows `first_row..` of the plain-old-data column registered
+    /// as `name` in table `table` with `bytes` (whole elements, native byte
+    /// order) and stamps them changed at [`change_tick`](Self::change_tick).
+    ///
+    /// # Errors
+    /// As [`read_pod_column`](Self::read_pod_column), and
+    /// [`ColumnAccessError::Misfit`] when `bytes` is not a whole number of
+    /// elements or runs past the table's last row; nothing is written then.
+    pub fn write_pod_column(
+        &mut self,
+        table: usize,
+        name: &str,
+        first_row: usize,
+        bytes: &[u8],
+    ) -> Result<(), ColumnAccessError> {
+        let (tables, _, registry, tick) = self.columns_mut();
+        let count = tables.len();
+        let t = tables.get_mut(table).ok_or(ColumnAccessError::NoTable {
+            table,
+            tables: count,
+        })?;
+        let (index, codec) = find_column(registry, t, table, name)?;
+        let (Some(size), Some(write)) = (codec.pod_size, codec.write_rows) else {
+            return Err(ColumnAccessError::NotPod {
+                name: name.to_owned(),
+            });
+        };
+        let rows = t.len();
+        let fits = if size == 0 {
+            bytes.is_empty() && first_row <= rows
+        } else {
+            bytes.len() % size == 0
+                && first_row
+                    .checked_add(bytes.len() / size)
+                    .is_some_and(|end| end <= rows)
+        };
+        if !fits {
+            return Err(ColumnAccessError::Misfit {
+                name: name.to_owned(),
+                table,
+                rows,
+                first: first_row,
+                len: bytes.len(),
+                size,
+            });
+        }
+        write(t, index, first_row, bytes, tick);
+        Ok(())
+    }
+
+    /// The MessagePack bytes of the resource registered as `name`, or `None`
+    /// when the world holds no such resource.
+    ///
+    /// # Errors
+    /// [`ColumnAccessError::NoResource`] when nothing is registered under
+    /// `name`; [`ColumnAccessError::Snapshot`] when its `Serialize` fails.
+    pub fn resource_bytes(&self, name: &str) -> Result<Option<Vec<u8>>, ColumnAccessError> {
+        let registry = self.snapshot_registry();
+        let codec = registry
+            .resource_by_name
+            .get(name)
+            .map(|&i| registry.resources[i])
+            .ok_or_else(|| ColumnAccessError::NoResource {
+                name: name.to_owned(),
+            })?;
+        let Some(slot) = self.parts().resources.get(&codec.type_id) else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        (codec.encode)(slot, &mut out)?;
+        Ok(Some(out))
+    }
+
+    /// Inserts or replaces the resource registered as `name` from its
+    /// MessagePack bytes ([`resource_bytes`](Self::resource_bytes)).
+    ///
+    /// # Errors
+    /// [`ColumnAccessError::NoResource`] when nothing is registered under
+    /// `name`; [`ColumnAccessError::Snapshot`] when the bytes do not decode
+    /// as that type (the world is then unchanged).
+    pub fn set_resource_bytes(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(), ColumnAccessError> {
+        let (_, resources, registry, _) = self.columns_mut();
+        let codec = registry
+            .resource_by_name
+            .get(name)
+            .map(|&i| registry.resources[i])
+            .ok_or_else(|| ColumnAccessError::NoResource {
+                name: name.to_owned(),
+            })?;
+        let slot = (codec.decode)(bytes)?;
+        resources.insert(codec.type_id, slot);
+        Ok(())
+    }
+}
+
+/// Snapshot bytes (format of the [`snapshot`](crate::snapshot) module) of a
+/// world that holds exactly `tables` and `resources` (`(registered name,
+/// MessagePack bytes)`), with every entity keeping its id: restore it with
+/// [`World::from_snapshot`]. Entity slots no table names are free; the
+/// table without components comes first, then `tables` in order, their
+/// rows in order.
+///
+/// # Errors
+/// [`SnapshotError::Inconsistent`] when a table's columns do not have one
+/// row per entity; [`SnapshotError::Encode`] when the body does not encode.
+/// Names and duplicate entities are checked when the bytes are restored.
+pub fn build_snapshot(
+    tables: &[TableColumns<'_>],
+    resources: &[(&str, &[u8])],
+) -> Result<Vec<u8>, SnapshotError> {
+    let slots = tables
+        .iter()
+        .flat_map(|t| t.entities)
+        .map(|&bits| Entity::from_bits(bits).index() as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut generations = vec![None; slots];
+    for &bits in tables.iter().flat_map(|t| t.entities) {
+        let e = Entity::from_bits(bits);
+        generations[e.index() as usize] = Some(e.generation());
+    }
+    let free: Vec<u32> = (0..slots as u32)
+        .filter(|&i| generations[i as usize].is_none())
+        .collect();
+    let mut records = vec![TableRecord {
+        entities: Vec::new(),
+        columns: Vec::new(),
+    }];
+    for (index, table) in tables.iter().enumerate() {
+        let rows = table.entities.len();
+        let mut columns = Vec::with_capacity(table.columns.len());
+        for &(name, pod_size, bytes) in &table.columns {
+            if let Some(size) = pod_size {
+                if bytes.len() as u64 != u64::from(size) * rows as u64 {
+                    return Err(SnapshotError::Inconsistent {
+                        reason: format!(
+                            "table {index}: column `{name}` has {} bytes for {rows} rows of {size} bytes",
+                            bytes.len()
+                        ),
+                    });
+                }
+            }
+            columns.push(ColumnRecord {
+                name: name.to_owned(),
+                pod_size,
+                bytes: bytes.to_vec(),
+            });
+        }
+        records.push(TableRecord {
+            entities: table.entities.to_vec(),
+            columns,
+        });
+    }
+    let mut resources: Vec<NamedBytes> = resources
+        .iter()
+        .map(|&(name, bytes)| NamedBytes {
+            name: name.to_owned(),
+            bytes: bytes.to_vec(),
+        })
+        .collect();
+    resources.sort_by(|a, b| a.name.cmp(&b.name));
+    let body = Body {
+        entities: EntityTable {
+            generations: generations.iter().map(|g| g.unwrap_or(0)).collect(),
+            free,
+        },
+        tables: records,
+        // Shards carry table columns only; sparse-set components are not transferred.
+        sparse: Vec::new(),
+        resources,
+    };
+    let body = rmp_serde::to_vec_named(&body).map_err(|e| encode_error("snapshot body", e))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
+    out.push(NATIVE_BYTE_ORDER);
+    out.extend_from_slice(&[0; 3]);
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&xxh3_64(&body).to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytemuck::{Pod, Zeroable};
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::SnapshotRegistry;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+    #[repr(C)]
+    struct Pos([f32; 2]);
+    #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+    #[repr(C)]
+    struct Tag;
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct Name(String);
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct Time(f32);
+
+    fn registry() -> SnapshotRegistry {
+        let mut r = SnapshotRegistry::new();
+        r.register_pod_as::<Pos>("Pos")
+            .register_pod_as::<Tag>("Tag")
+            .register_as::<Name>("Name")
+            .register_resource_as::<Time>("Time");
+        r
+    }
+
+    fn world() -> (World, Vec<Entity>) {
+        let mut w = World::new();
+        *w.snapshot_registry_mut() = registry();
+        let a = w.spawn((Pos([1.0, 2.0]),));
+        let b = w.spawn((Pos([3.0, 4.0]), Tag, Name("b".into())));
+        let c = w.spawn((Pos([5.0, 6.0]),));
+        w.despawn(a).expect("live");
+        w.insert_resource(Time(0.5));
+        (w, vec![b, c])
+    }
+
+    #[test]
+    fn columns_read_write_and_rebuild_a_world_with_the_same_ids() {
+        let (mut w, ents) = world();
+        let shapes = w.table_shapes();
+        let pos_only = shapes
+            .iter()
+            .find(|s| s.columns.len() == 1 && s.columns[0].name == "Pos")
+            .expect("table of Pos");
+        assert_eq!(pos_only.rows, 1);
+        assert_eq!(pos_only.columns[0].pod_size, Some(8));
+        assert_eq!(w.table_entities(pos_only.table).expect("ok"), &[ents[1]]);
+        let mut bytes = Vec::new();
+        assert_eq!(w.read_pod_column(pos_only.table, "Pos", &mut bytes), Ok(8));
+        assert_eq!(bytemuck::cast_slice::<u8, f32>(&bytes), &[5.0, 6.0]);
+
+        let new = bytemuck::bytes_of(&Pos([9.0, 9.5])).to_vec();
+        w.write_pod_column(pos_only.table, "Pos", 0, &new)
+            .expect("writes");
+        assert_eq!(w.get::<Pos>(ents[1]), Ok(&Pos([9.0, 9.5])));
+        assert!(matches!(
+            w.write_pod_column(pos_only.table, "Pos", 1, &new),
+            Err(ColumnAccessError::Misfit { .. })
+        ));
+        assert!(matches!(
+            w.write_pod_column(pos_only.table, "Pos", 0, &new[..5]),
+            Err(ColumnAccessError::Misfit { .. })
+        ));
+        let mixed = shapes.iter().find(|s| s.columns.len() == 3).expect("3");
+        assert!(matches!(
+            w.read_pod_column(mixed.table, "Name", &mut bytes),
+            Err(ColumnAccessError::NotPod { .. })
+        ));
+        assert!(matches!(
+            w.read_pod_column(mixed.table, "Nope", &mut bytes),
+            Err(ColumnAccessError::NoColumn { .. })
+        ));
+        assert!(matches!(
+            w.read_pod_column(99, "Pos", &mut bytes),
+            Err(ColumnAccessError::NoTable { .. })
+        ));
+
+        // Rebuild: the same entities with their Pos (and Tag) only.
+        let time = w.resource_bytes("Time").expect("ok").expect("present");
+        let ids_b = [ents[0].to_bits()];
+        let ids_c = [ents[1].to_bits()];
+        let pos_b = bytemuck::bytes_of(&Pos([3.0, 4.0])).to_vec();
+        let bytes = build_snapshot(
+            &[
+                TableColumns {
+                    entities: &ids_b,
+                    columns: vec![("Pos", Some(8), &pos_b), ("Tag", Some(0), &[])],
+                },
+                TableColumns {
+                    entities: &ids_c,
+                    columns: vec![("Pos", Some(8), &new)],
+                },
+            ],
+            &[("Time", &time)],
+        )
+        .expect("builds");
+        let mut local = World::from_snapshot(registry(), &bytes).expect("restores");
+        assert_eq!(local.get::<Pos>(ents[0]), Ok(&Pos([3.0, 4.0])));
+        assert!(local.has::<Tag>(ents[0]));
+        assert_eq!(local.get::<Pos>(ents[1]), Ok(&Pos([9.0, 9.5])));
+        assert_eq!(local.resource::<Time>(), Ok(&Time(0.5)));
+        assert_eq!(local.len(), 2);
+        local
+            .set_resource_bytes("Time", &rmp_serde::to_vec(&Time(2.0)).expect("enc"))
+            .expect("sets");
+        assert_eq!(local.resource::<Time>(), Ok(&Time(2.0)));
+        assert!(local.set_resource_bytes("Time", b"\xc1").is_err());
+        assert!(matches!(
+            local.resource_bytes("Nope"),
+            Err(ColumnAccessError::NoResource { .. })
+        ));
+        // A column of the wrong length is refused.
+        assert!(build_snapshot(
+            &[TableColumns {
+                entities: &ids_b,
+                columns: vec![("Pos", Some(8), &new[..4])],
+            }],
+            &[],
+        )
+        .is_err());
+    }
+}

@@ -1,0 +1,946 @@
+//! The coordinator: owns the canonical [`World`] and runs its ticks through system
+//! processes (seed 003, "Tick Lifecycle" and "Coordinator").
+//!
+//! Per tick ([`Coordinator::tick`]):
+//!
+//! 1. apply the queued commands ([`Coordinator::queue`]) and take in registrations and
+//!    heartbeats; instances silent past the heartbeat timeout are declared dead;
+//! 2. plan with `macrokid_core`'s planner from the registered access descriptors (one
+//!    stage, the systems in [`CoordinatorConfig::systems`] order, then the others by name);
+//!    the plan is rebuilt only when the set of systems changes. Each batch of mutually
+//!    conflict-free systems is one *round*: its systems run at once, in their own
+//!    processes;
+//! 3. per system of the round, the tables holding a component it reads or writes are
+//!    split into one contiguous row range per live instance — the *shards* — and placed
+//!    by [`InstanceTracker::assign`]; the coordinator publishes a [`SystemSchedule`] and
+//!    each shard's columns (entity ids and every accessed component, raw little-endian
+//!    bytes) to its instance;
+//! 4. it waits for the changed columns up to [`CoordinatorConfig::deadline`]; a result
+//!    is merged when it comes from the shard's current owner (overwrite: the planner puts
+//!    no two writers of a component in one round); at the deadline, shards of instances
+//!    declared dead are re-sent to live ones and waited for again, shards of systems with
+//!    no live instance are skipped with a warning; late results are dropped and counted;
+//! 5. after the last round the tick advances; with [`CoordinatorConfig::tick_period`] the
+//!    coordinator then sleeps to a fixed rate, else it runs as fast as possible.
+//!
+//! A malformed, wrong-version or unexpected message is counted in
+//! [`Coordinator::drops`] and dropped; it never stops a tick.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::{Client, Message, Subscriber};
+use futures_util::{FutureExt, StreamExt};
+use macrokid_core::{Plan, ResourceAccess, ResourceId, StageDescriptor, SystemDescriptor};
+use macrokid_ecs::World;
+
+use crate::codec::{
+    chunk_budget, decode_control, encode_control, encode_shard, read_routing, Column, DropCounters,
+    DropReason, Reassembler, Shard,
+};
+use crate::liveness::{InstanceTracker, LivenessConfig, ResultOutcome};
+use crate::protocol::{
+    AccessDescriptor, ControlMessage, Heartbeat, InstanceId, MsgType, ResourceValue,
+    ShardAssignment, Subjects, SystemName, SystemRegister, SystemSchedule, TickAck, TickStart,
+    ENTITY_COLUMN,
+};
+
+/// A change to the world applied at the start of the next tick.
+pub type WorldCommand = Box<dyn FnOnce(&mut World) + Send>;
+
+/// How the coordinator connects and paces ticks.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CoordinatorConfig {
+    /// The NATS server, e.g. `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// The cluster's subjects.
+    pub subjects: Subjects,
+    /// Planning order of the systems (declaration order for the planner); systems that
+    /// register and are not listed follow, by name.
+    pub systems: Vec<SystemName>,
+    /// How long a round waits for results before the liveness decisions (default 250 ms).
+    pub deadline: Duration,
+    /// `Some(period)`: one tick per period (fixed rate); `None`: as fast as possible.
+    pub tick_period: Option<Duration>,
+    /// The simulated time step sent in [`TickStart`], in seconds.
+    pub dt_seconds: f64,
+    /// Heartbeat timeout and deadline strikes.
+    pub liveness: LivenessConfig,
+    /// Login, when the server requires one ([`crate::security`]).
+    pub credentials: Option<crate::security::Credentials>,
+}
+
+impl CoordinatorConfig {
+    /// A coordinator for the cluster at `url` under `subjects`, planning `systems` in
+    /// that order.
+    pub fn new(url: impl Into<String>, subjects: Subjects, systems: Vec<SystemName>) -> Self {
+        Self {
+            url: url.into(),
+            subjects,
+            systems,
+            deadline: Duration::from_millis(250),
+            tick_period: None,
+            dt_seconds: 1.0 / 60.0,
+            liveness: LivenessConfig::default(),
+            credentials: None,
+        }
+    }
+
+    /// Sets [`CoordinatorConfig::deadline`].
+    #[must_use]
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Sets [`CoordinatorConfig::tick_period`].
+    #[must_use]
+    pub fn tick_period(mut self, period: Option<Duration>) -> Self {
+        self.tick_period = period;
+        self
+    }
+
+    /// Sets [`CoordinatorConfig::liveness`].
+    #[must_use]
+    pub fn liveness(mut self, liveness: LivenessConfig) -> Self {
+        self.liveness = liveness;
+        self
+    }
+
+    /// Sets [`CoordinatorConfig::credentials`].
+    #[must_use]
+    pub fn credentials(mut self, credentials: crate::security::Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+}
+
+/// Why the coordinator could not start or run a tick.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoordinatorError {
+    /// Connecting to the NATS server failed.
+    #[error(
+        "could not connect to NATS at {url}: {message}; is the server running and the URL right?"
+    )]
+    Connect {
+        /// The URL.
+        url: String,
+        /// The client's message.
+        message: String,
+    },
+    /// A NATS operation failed (subscribe, publish, flush).
+    #[error("NATS {what} failed: {message}")]
+    Nats {
+        /// What was being done.
+        what: &'static str,
+        /// The client's message.
+        message: String,
+    },
+    /// A column a system accesses cannot travel: it is not registered as plain-old-data.
+    #[error("system {system} accesses component `{component}`, which is not registered as plain-old-data; register it with `SnapshotRegistry::register_pod`")]
+    NotPod {
+        /// The system.
+        system: SystemName,
+        /// The component's type name.
+        component: String,
+    },
+    /// The registered systems could not be planned.
+    #[error("planning the registered systems failed: {0}")]
+    Plan(#[from] macrokid_core::PlanError),
+    /// Waiting for instances timed out.
+    #[error("timed out after {waited:?} waiting for instances: {missing}")]
+    Timeout {
+        /// How long it waited.
+        waited: Duration,
+        /// Which systems lacked instances, and how many they had.
+        missing: String,
+    },
+}
+
+fn nats_err(what: &'static str, e: impl std::fmt::Display) -> CoordinatorError {
+    CoordinatorError::Nats {
+        what,
+        message: e.to_string(),
+    }
+}
+
+/// One system's part of a tick.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct SystemTickReport {
+    /// Shards sent (re-sends not counted).
+    pub shards: u32,
+    /// Rows sent.
+    pub rows: u64,
+    /// Shards per instance, by instance (after re-routing).
+    pub per_instance: BTreeMap<InstanceId, u32>,
+    /// The longest run time an instance reported, in microseconds.
+    pub max_run_micros: u64,
+    /// Shards skipped for lack of a live instance.
+    pub skipped: u32,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct TickReport {
+    /// The tick.
+    pub tick: u64,
+    /// Wall time of the tick (commands to merge), without the fixed-rate sleep.
+    pub duration: Duration,
+    /// Rounds (batches) run.
+    pub rounds: u32,
+    /// Per system.
+    pub systems: BTreeMap<SystemName, SystemTickReport>,
+    /// Shards re-routed from dead instances in this tick.
+    pub reroutes: u32,
+    /// Instances declared dead in this tick.
+    pub deaths: u32,
+}
+
+/// Where a shard's rows live in the world, for the merge.
+#[derive(Debug, Clone)]
+struct ShardPlan {
+    table: usize,
+    rows: Range<usize>,
+    /// The registered names of the columns the system may write in that table.
+    writable: Vec<String>,
+    /// The columns sent (entity column first), for a re-send.
+    columns: Vec<Column>,
+}
+
+/// A registered system as the planner and the shard builder need it.
+#[derive(Debug, Clone)]
+struct Registered {
+    access: AccessDescriptor,
+}
+
+/// The coordinator: the canonical world and its tick loop over NATS.
+pub struct Coordinator {
+    config: CoordinatorConfig,
+    client: Client,
+    world: World,
+    tracker: InstanceTracker,
+    drops: Arc<DropCounters>,
+    /// Per sending instance, so chunks of two instances never mix.
+    reassemblers: HashMap<InstanceId, Reassembler>,
+    systems: BTreeMap<SystemName, Registered>,
+    plan: Option<(Vec<SystemName>, Vec<Vec<SystemName>>)>,
+    interned: HashMap<String, ResourceId>,
+    commands: Vec<WorldCommand>,
+    changed: Subscriber,
+    acks: Subscriber,
+    registers: Subscriber,
+    heartbeats: Subscriber,
+    budget: usize,
+    tick: u64,
+    round: u64,
+    next_tick_at: Option<Instant>,
+    merged_shards: u64,
+    /// The shards of the round in flight, by (system, shard).
+    shard_plans: HashMap<(SystemName, u32), ShardPlan>,
+    /// Per system of the round in flight: the resources and zero-sized columns it got.
+    round_extras: HashMap<SystemName, (Vec<ResourceValue>, Vec<String>)>,
+    /// The first round of the tick in flight and its report.
+    current: Option<(u64, TickReport)>,
+    /// The acks the round in flight still waits for (they carry the run times).
+    pending_acks: HashSet<(SystemName, InstanceId)>,
+}
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator")
+            .field("tick", &self.tick)
+            .field("systems", &self.systems.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Coordinator {
+    /// Connects and subscribes; `world` becomes the canonical world (its snapshot registry
+    /// names the columns that travel: register them with `register_pod`).
+    ///
+    /// # Errors
+    /// [`CoordinatorError::Connect`] or [`CoordinatorError::Nats`].
+    pub async fn connect(
+        config: CoordinatorConfig,
+        world: World,
+    ) -> Result<Self, CoordinatorError> {
+        let options = config
+            .credentials
+            .as_ref()
+            .map_or_else(async_nats::ConnectOptions::new, |c| c.connect_options());
+        let client = options
+            .connect(&config.url)
+            .await
+            .map_err(|e| CoordinatorError::Connect {
+                url: config.url.clone(),
+                message: e.to_string(),
+            })?;
+        let s = &config.subjects;
+        let sub = |subject: String| {
+            let client = client.clone();
+            async move {
+                client
+                    .subscribe(subject)
+                    .await
+                    .map_err(|e| nats_err("subscribe", e))
+            }
+        };
+        let changed = sub(s.component_changed_any()).await?;
+        let acks = sub(s.tick_ack_any()).await?;
+        let registers = sub(s.register_any()).await?;
+        let heartbeats = sub(s.heartbeat_any()).await?;
+        client.flush().await.map_err(|e| nats_err("flush", e))?;
+        let budget = chunk_budget(client.server_info().max_payload);
+        Ok(Self {
+            tracker: InstanceTracker::new(config.liveness),
+            config,
+            client,
+            world,
+            drops: Arc::new(DropCounters::new()),
+            reassemblers: HashMap::new(),
+            systems: BTreeMap::new(),
+            plan: None,
+            interned: HashMap::new(),
+            commands: Vec::new(),
+            changed,
+            acks,
+            registers,
+            heartbeats,
+            budget,
+            tick: 0,
+            round: 0,
+            next_tick_at: None,
+            merged_shards: 0,
+            shard_plans: HashMap::new(),
+            round_extras: HashMap::new(),
+            current: None,
+            pending_acks: HashSet::new(),
+        })
+    }
+
+    /// The canonical world.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The canonical world, mutable (between ticks).
+    pub fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+
+    /// Gives the world back.
+    pub fn into_world(self) -> World {
+        self.world
+    }
+
+    /// Queues a change applied at the start of the next tick, before planning.
+    pub fn queue(&mut self, command: impl FnOnce(&mut World) + Send + 'static) {
+        self.commands.push(Box::new(command));
+    }
+
+    /// The next tick's number (ticks done so far).
+    pub fn tick_count(&self) -> u64 {
+        self.tick
+    }
+
+    /// Messages dropped, by reason (malformed, wrong version, late...).
+    pub fn drops(&self) -> &DropCounters {
+        &self.drops
+    }
+
+    /// The liveness tracker (instances, counters).
+    pub fn tracker(&self) -> &InstanceTracker {
+        &self.tracker
+    }
+
+    /// Result shards merged so far.
+    pub fn merged_shards(&self) -> u64 {
+        self.merged_shards
+    }
+
+    /// The NATS client (to publish test messages, or for a query responder).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Waits until each `(system, n)` has at least `n` live instances, handling
+    /// registrations and heartbeats meanwhile.
+    ///
+    /// # Errors
+    /// [`CoordinatorError::Timeout`] after `timeout`.
+    pub async fn wait_for_instances(
+        &mut self,
+        wanted: &[(SystemName, usize)],
+        timeout: Duration,
+    ) -> Result<(), CoordinatorError> {
+        let start = Instant::now();
+        loop {
+            let missing: Vec<String> = wanted
+                .iter()
+                .filter_map(|(s, n)| {
+                    let live = self.tracker.live(s).len();
+                    (live < *n).then(|| format!("{s} has {live} of {n}"))
+                })
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            let left = timeout.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(CoordinatorError::Timeout {
+                    waited: timeout,
+                    missing: missing.join(", "),
+                });
+            }
+            let until = tokio::time::Instant::now() + left.min(Duration::from_millis(50));
+            self.pump_until(until, None).await;
+        }
+    }
+
+    /// Handles control traffic (registrations, heartbeats; results of `round` when given,
+    /// else late ones) until `until`.
+    async fn pump_until(&mut self, until: tokio::time::Instant, round: Option<u64>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => return,
+                Some(msg) = self.registers.next() => self.on_register(&msg),
+                Some(msg) = self.heartbeats.next() => self.on_heartbeat(&msg),
+                Some(msg) = self.changed.next() => self.on_changed(&msg, round.unwrap_or(u64::MAX)),
+                Some(msg) = self.acks.next() => self.on_ack(&msg, round),
+            }
+            // Done when every shard is merged and every instance's ack (its run time) is in.
+            if round.is_some_and(|r| self.tracker.all_delivered(r) && self.pending_acks.is_empty())
+            {
+                return;
+            }
+        }
+    }
+
+    fn on_register(&mut self, msg: &Message) {
+        let Ok(reg) =
+            decode_control::<SystemRegister>(msg.headers.as_ref(), &msg.payload, &self.drops)
+        else {
+            return;
+        };
+        if !msg.subject.as_str().ends_with(&format!(".{}", reg.system)) {
+            self.drops.record(DropReason::Inconsistent);
+            return;
+        }
+        let outcome = self.tracker.register(&reg, Instant::now());
+        tracing::info!(system = %reg.system, instance = %reg.instance_id, ?outcome, "registration");
+        let changed = self
+            .systems
+            .get(&reg.system)
+            .is_none_or(|r| r.access != reg.access);
+        if changed {
+            self.systems.insert(
+                reg.system.clone(),
+                Registered {
+                    access: reg.access.clone(),
+                },
+            );
+            self.plan = None;
+        }
+    }
+
+    fn on_heartbeat(&mut self, msg: &Message) {
+        if let Ok(hb) = decode_control::<Heartbeat>(msg.headers.as_ref(), &msg.payload, &self.drops)
+        {
+            self.tracker.heartbeat(&hb, Instant::now());
+        }
+    }
+
+    fn on_ack(&mut self, msg: &Message, round: Option<u64>) {
+        if let Ok(ack) = decode_control::<TickAck>(msg.headers.as_ref(), &msg.payload, &self.drops)
+        {
+            if round == Some(ack.tick_id) {
+                self.pending_acks
+                    .remove(&(ack.system.clone(), ack.instance_id));
+            }
+            if let Some(report) = self.current.as_mut() {
+                if ack.tick_id >= report.0 {
+                    let sys = report.1.systems.entry(ack.system).or_default();
+                    sys.max_run_micros = sys.max_run_micros.max(ack.run_micros);
+                }
+            }
+        }
+    }
+
+    fn on_changed(&mut self, msg: &Message, round: u64) {
+        let routing = match read_routing(msg.headers.as_ref(), MsgType::ColumnChunk) {
+            Ok(r) => r,
+            Err(reason) => {
+                self.drops.record(reason);
+                return;
+            }
+        };
+        let Some(instance) = routing.instance else {
+            self.drops.record(DropReason::MissingHeader);
+            return;
+        };
+        let drops = self.drops.clone();
+        let reassembler = self
+            .reassemblers
+            .entry(instance)
+            .or_insert_with(|| Reassembler::new(1 << 31, drops));
+        let Some(shard) = reassembler.push(&msg.payload) else {
+            return;
+        };
+        if shard.tick != round {
+            // Results of a finished round (or of none in flight).
+            self.tracker
+                .result(shard.tick, &shard.system, shard.shard, instance);
+            self.drops.record(DropReason::Late);
+            return;
+        }
+        match self
+            .tracker
+            .result(shard.tick, &shard.system, shard.shard, instance)
+        {
+            ResultOutcome::Accepted => self.merge(&shard),
+            ResultOutcome::Late => self.drops.record(DropReason::Late),
+            ResultOutcome::Duplicate => self.drops.record(DropReason::Duplicate),
+            ResultOutcome::Unexpected => self.drops.record(DropReason::Inconsistent),
+        }
+    }
+
+    fn merge(&mut self, shard: &Shard) {
+        let Some(plan) = self
+            .shard_plans
+            .get(&(shard.system.clone(), shard.shard))
+            .cloned()
+        else {
+            self.drops.record(DropReason::Inconsistent);
+            return;
+        };
+        let ids = shard.column(ENTITY_COLUMN).and_then(Column::entity_ids);
+        let same_rows = ids.as_ref().is_some_and(|ids| {
+            self.world.table_entities(plan.table).is_ok_and(|e| {
+                e.get(plan.rows.clone()).is_some_and(|e| {
+                    e.len() == ids.len() && e.iter().zip(ids).all(|(a, &b)| a.to_bits() == b)
+                })
+            })
+        });
+        if !same_rows {
+            self.drops.record(DropReason::Inconsistent);
+            return;
+        }
+        for column in &shard.columns {
+            if column.component() == ENTITY_COLUMN {
+                continue;
+            }
+            if !plan.writable.iter().any(|w| w == column.component()) {
+                tracing::warn!(system = %shard.system, component = column.component(), "a result column the system does not write; dropped");
+                self.drops.record(DropReason::Inconsistent);
+                continue;
+            }
+            if let Err(e) = self.world.write_pod_column(
+                plan.table,
+                column.component(),
+                plan.rows.start,
+                column.bytes(),
+            ) {
+                tracing::warn!(system = %shard.system, error = %e, "a result column does not fit; dropped");
+                self.drops.record(DropReason::Inconsistent);
+            }
+        }
+        self.merged_shards += 1;
+    }
+
+    /// Handles every control message already received, without waiting.
+    fn drain_ready(&mut self) {
+        loop {
+            let mut any = false;
+            while let Some(Some(m)) = self.registers.next().now_or_never() {
+                self.on_register(&m);
+                any = true;
+            }
+            while let Some(Some(m)) = self.heartbeats.next().now_or_never() {
+                self.on_heartbeat(&m);
+                any = true;
+            }
+            while let Some(Some(m)) = self.changed.next().now_or_never() {
+                self.on_changed(&m, u64::MAX);
+                any = true;
+            }
+            while let Some(Some(m)) = self.acks.next().now_or_never() {
+                self.on_ack(&m, None);
+                any = true;
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    fn resource_id(&mut self, name: &str) -> ResourceId {
+        let next = self.interned.len() as u64;
+        *self.interned.entry(name.to_owned()).or_insert_with(|| {
+            // One leak per distinct type name for the life of the process.
+            let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+            ResourceId::dynamic("macrokid_net", next, leaked)
+        })
+    }
+
+    /// The rounds of a tick: the plan's batches of registered systems, by name.
+    fn batches(&mut self) -> Result<Vec<Vec<SystemName>>, CoordinatorError> {
+        let mut order: Vec<SystemName> = self
+            .config
+            .systems
+            .iter()
+            .filter(|s| self.systems.contains_key(*s))
+            .cloned()
+            .collect();
+        for s in self.systems.keys() {
+            if !order.contains(s) {
+                order.push(s.clone());
+            }
+        }
+        if let Some((planned, batches)) = &self.plan {
+            if *planned == order {
+                return Ok(batches.clone());
+            }
+        }
+        for s in &self.config.systems {
+            if !self.systems.contains_key(s) {
+                tracing::warn!(system = %s, "system never registered; it is skipped until an instance registers");
+            }
+        }
+        let mut stage = StageDescriptor::new("tick");
+        for s in &order {
+            let access = self.systems[s].access.clone();
+            let mut a = ResourceAccess::new();
+            for r in &access.reads {
+                a = a.with_read(self.resource_id(r));
+            }
+            for w in &access.writes {
+                a = a.with_write(self.resource_id(w));
+            }
+            stage = stage.with_system(SystemDescriptor::new(Cow::Owned(s.as_str().to_owned()), a));
+        }
+        let plan = Plan::build([stage])?;
+        let batches: Vec<Vec<SystemName>> = plan.stages()[0]
+            .batches()
+            .iter()
+            .map(|b| b.systems().iter().map(|&i| order[i].clone()).collect())
+            .collect();
+        tracing::info!(?batches, "planned");
+        self.plan = Some((order, batches.clone()));
+        Ok(batches)
+    }
+
+    async fn publish_control<M: ControlMessage>(
+        &self,
+        subject: String,
+        msg: &M,
+    ) -> Result<(), CoordinatorError> {
+        let (headers, body) = encode_control(msg).map_err(|e| nats_err("encode", e))?;
+        self.client
+            .publish_with_headers(subject, headers, body)
+            .await
+            .map_err(|e| nats_err("publish", e))
+    }
+
+    async fn send_shard(
+        &self,
+        round: u64,
+        system: &SystemName,
+        shard: u32,
+        to: InstanceId,
+        columns: &[Column],
+    ) -> Result<(), CoordinatorError> {
+        let data = Shard {
+            tick: round,
+            system: system.clone(),
+            shard,
+            columns: columns.to_vec(),
+        };
+        let chunks = encode_shard(&data, self.budget).map_err(|e| nats_err("encode", e))?;
+        let subject = self.config.subjects.component_set_for(system, to);
+        for chunk in chunks {
+            self.client
+                .publish_with_headers(
+                    subject.clone(),
+                    crate::codec::chunk_headers(round, Some(to)),
+                    chunk,
+                )
+                .await
+                .map_err(|e| nats_err("publish", e))?;
+        }
+        Ok(())
+    }
+
+    /// Builds, assigns and sends the shards of `system` for `round`; `false` when nothing
+    /// was sent (no rows, no registration or no live instance).
+    async fn send_system(
+        &mut self,
+        round: u64,
+        system: &SystemName,
+        report: &mut TickReport,
+    ) -> Result<bool, CoordinatorError> {
+        let Some(reg) = self.systems.get(system).cloned() else {
+            return Ok(false);
+        };
+        let live = self.tracker.live(system).len();
+        let shapes = self.world.table_shapes();
+        let accessed = |t: &str| {
+            reg.access
+                .reads
+                .iter()
+                .chain(&reg.access.writes)
+                .any(|n| n == t)
+        };
+        let mut resources = Vec::new();
+        for name in reg.access.reads.iter().chain(&reg.access.writes) {
+            let is_column = shapes
+                .iter()
+                .any(|s| s.columns.iter().any(|c| c.type_name == name));
+            if !is_column {
+                if let Ok(Some(bytes)) = self.world.resource_bytes(name) {
+                    resources.push(ResourceValue {
+                        name: name.clone(),
+                        bytes,
+                    });
+                }
+            }
+        }
+        let mut pieces: Vec<ShardPlan> = Vec::new();
+        let mut zero_sized: Vec<String> = Vec::new();
+        for shape in &shapes {
+            if shape.rows == 0 || !shape.columns.iter().any(|c| accessed(c.type_name)) {
+                continue;
+            }
+            let ids: Vec<u64> = self
+                .world
+                .table_entities(shape.table)
+                .map_err(|e| nats_err("read table", e))?
+                .iter()
+                .map(|e| e.to_bits())
+                .collect();
+            let mut columns: Vec<(&str, usize, Vec<u8>)> = Vec::new();
+            let mut writable = Vec::new();
+            for c in shape.columns.iter().filter(|c| accessed(c.type_name)) {
+                if c.pod_size.is_none() {
+                    return Err(CoordinatorError::NotPod {
+                        system: system.clone(),
+                        component: c.type_name.to_owned(),
+                    });
+                }
+                let mut bytes = Vec::new();
+                let size = self
+                    .world
+                    .read_pod_column(shape.table, c.name, &mut bytes)
+                    .map_err(|e| nats_err("read column", e))?;
+                if size == 0 && !zero_sized.iter().any(|z| z == c.name) {
+                    zero_sized.push(c.name.to_owned());
+                }
+                if size > 0 && reg.access.writes.iter().any(|w| w == c.type_name) {
+                    writable.push(c.name.to_owned());
+                }
+                columns.push((c.name, size, bytes));
+            }
+            let k = live.clamp(1, shape.rows);
+            let (base, extra) = (shape.rows / k, shape.rows % k);
+            let mut start = 0;
+            for i in 0..k {
+                let end = start + base + usize::from(i < extra);
+                let mut cols = vec![Column::entities(&ids[start..end])];
+                for (name, size, bytes) in &columns {
+                    let col = if *size == 0 {
+                        Column::new(*name, 1, vec![0u8; end - start])
+                    } else {
+                        Column::new(
+                            *name,
+                            *size as u32,
+                            bytes[start * size..end * size].to_vec(),
+                        )
+                    };
+                    cols.push(col.map_err(|e| nats_err("column", e))?);
+                }
+                pieces.push(ShardPlan {
+                    table: shape.table,
+                    rows: start..end,
+                    writable: writable.clone(),
+                    columns: cols,
+                });
+                start = end;
+            }
+        }
+        if pieces.is_empty() {
+            return Ok(false);
+        }
+        let assignment = self.tracker.assign(system, pieces.len() as u32);
+        let entry = report.systems.entry(system.clone()).or_default();
+        if assignment.is_empty() {
+            entry.skipped += pieces.len() as u32;
+            return Ok(false);
+        }
+        self.tracker.open_tick(round, system, &assignment);
+        entry.shards += pieces.len() as u32;
+        entry.rows += pieces.iter().map(|p| p.rows.len() as u64).sum::<u64>();
+        for &i in &assignment {
+            *entry.per_instance.entry(i).or_default() += 1;
+            self.pending_acks.insert((system.clone(), i));
+        }
+        let schedule = SystemSchedule {
+            tick_id: round,
+            system: system.clone(),
+            shards: pieces
+                .iter()
+                .zip(&assignment)
+                .enumerate()
+                .map(|(i, (p, &instance_id))| ShardAssignment {
+                    shard: i as u32,
+                    instance_id,
+                    rows: p.rows.len() as u32,
+                })
+                .collect(),
+            tick: self.tick,
+            resources: resources.clone(),
+            zero_sized: zero_sized.clone(),
+        };
+        self.publish_control(self.config.subjects.schedule(system), &schedule)
+            .await?;
+        for (i, (piece, &to)) in pieces.iter().zip(&assignment).enumerate() {
+            self.send_shard(round, system, i as u32, to, &piece.columns)
+                .await?;
+        }
+        for (i, piece) in pieces.into_iter().enumerate() {
+            self.shard_plans.insert((system.clone(), i as u32), piece);
+        }
+        self.round_extras
+            .insert(system.clone(), (resources, zero_sized));
+        Ok(true)
+    }
+
+    /// Runs one tick (see the module docs); with a fixed rate, first waits for its time.
+    ///
+    /// # Errors
+    /// [`CoordinatorError::Nats`] when publishing fails, [`CoordinatorError::NotPod`] when
+    /// a system accesses a component that cannot travel, [`CoordinatorError::Plan`].
+    pub async fn tick(&mut self) -> Result<TickReport, CoordinatorError> {
+        if let Some(at) = self.next_tick_at {
+            tokio::time::sleep_until(at.into()).await;
+        }
+        let started = Instant::now();
+        self.next_tick_at = self.config.tick_period.map(|p| started + p);
+        for command in std::mem::take(&mut self.commands) {
+            command(&mut self.world);
+        }
+        self.drain_ready();
+        let deaths_before = self.tracker.counters().deaths;
+        let reroutes_before = self.tracker.counters().reroutes;
+        self.tracker.sweep(Instant::now());
+        let start = TickStart {
+            tick_id: self.tick,
+            dt_seconds: self.config.dt_seconds,
+        };
+        self.publish_control(self.config.subjects.tick_start(), &start)
+            .await?;
+        let batches = self.batches()?;
+        self.current = Some((
+            self.round + 1,
+            TickReport {
+                tick: self.tick,
+                ..TickReport::default()
+            },
+        ));
+        for batch in batches {
+            self.round += 1;
+            let round = self.round;
+            self.shard_plans.clear();
+            self.round_extras.clear();
+            self.pending_acks.clear();
+            let mut report = self.current.take().map(|c| c.1).unwrap_or_default();
+            let mut any = false;
+            for system in &batch {
+                any |= self.send_system(round, system, &mut report).await?;
+            }
+            self.current = Some((round, report));
+            if !any {
+                continue;
+            }
+            self.client
+                .flush()
+                .await
+                .map_err(|e| nats_err("flush", e))?;
+            loop {
+                let until = tokio::time::Instant::now() + self.config.deadline;
+                self.pump_until(until, Some(round)).await;
+                if self.tracker.all_delivered(round) {
+                    break;
+                }
+                let outcome = self.tracker.deadline(round, Instant::now());
+                for dead in &outcome.newly_dead {
+                    self.pending_acks.retain(|(_, i)| i != dead);
+                }
+                for r in &outcome.reroutes {
+                    self.pending_acks.remove(&(r.system.clone(), r.from));
+                    self.pending_acks.insert((r.system.clone(), r.to));
+                    tracing::warn!(system = %r.system, shard = r.shard, from = %r.from, to = %r.to, "shard re-routed");
+                    let Some(plan) = self.shard_plans.get(&(r.system.clone(), r.shard)).cloned()
+                    else {
+                        continue;
+                    };
+                    let (resources, zero_sized) = self
+                        .round_extras
+                        .get(&r.system)
+                        .cloned()
+                        .unwrap_or_default();
+                    let schedule = SystemSchedule {
+                        tick_id: round,
+                        system: r.system.clone(),
+                        shards: vec![ShardAssignment {
+                            shard: r.shard,
+                            instance_id: r.to,
+                            rows: plan.rows.len() as u32,
+                        }],
+                        tick: self.tick,
+                        resources,
+                        zero_sized,
+                    };
+                    self.publish_control(self.config.subjects.schedule(&r.system), &schedule)
+                        .await?;
+                    self.send_shard(round, &r.system, r.shard, r.to, &plan.columns)
+                        .await?;
+                    if let Some((_, report)) = self.current.as_mut() {
+                        let sys = report.systems.entry(r.system.clone()).or_default();
+                        if let Some(n) = sys.per_instance.get_mut(&r.from) {
+                            *n = n.saturating_sub(1);
+                        }
+                        *sys.per_instance.entry(r.to).or_default() += 1;
+                    }
+                }
+                for (system, _) in &outcome.skipped {
+                    self.pending_acks.retain(|(s, _)| s != system);
+                    if let Some((_, report)) = self.current.as_mut() {
+                        report.systems.entry(system.clone()).or_default().skipped += 1;
+                    }
+                }
+                if outcome.finished {
+                    break;
+                }
+                self.client
+                    .flush()
+                    .await
+                    .map_err(|e| nats_err("flush", e))?;
+            }
+            if let Some((_, report)) = self.current.as_mut() {
+                report.rounds += 1;
+            }
+        }
+        self.tick += 1;
+        let mut report = self.current.take().map(|c| c.1).unwrap_or_default();
+        report.deaths = (self.tracker.counters().deaths - deaths_before) as u32;
+        report.reroutes = (self.tracker.counters().reroutes - reroutes_before) as u32;
+        report.duration = started.elapsed();
+        Ok(report)
+    }
+}

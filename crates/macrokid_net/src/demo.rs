@@ -1,0 +1,159 @@
+//! The example simulation of the cluster command and the distributed-mode tests: moving,
+//! damped and spinning bodies, some of them frozen.
+//!
+//! Three systems in two rounds: [`Movement`] (reads [`Velocity`], [`Time`], [`Frozen`];
+//! writes [`Position`]) and [`Spin`] (reads [`AngularVelocity`], [`Time`]; writes
+//! [`Angle`]) do not conflict and run at once; [`Damping`] writes the [`Velocity`] that
+//! `Movement` reads, so the planner puts it in a second round. [`run_local`] runs the same
+//! systems in one process, in plan order, for comparing world hashes.
+
+use bytemuck::{Pod, Zeroable};
+use macrokid_ecs::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::SystemName;
+
+/// Position in metres.
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct Position(pub [f32; 3]);
+
+/// Velocity in metres per second.
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct Velocity(pub [f32; 3]);
+
+/// Rotation about the vertical axis, radians.
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct Angle(pub f32);
+
+/// Angular velocity, radians per second.
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct AngularVelocity(pub f32);
+
+/// A tag: frozen bodies do not move (a zero-sized component).
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+pub struct Frozen;
+
+/// The time step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Time {
+    /// Seconds per tick.
+    pub dt: f32,
+}
+
+/// `position += velocity * dt` for bodies that are not frozen.
+#[derive(System, Default)]
+#[system(reads(Velocity, Time, Frozen), writes(Position))]
+pub struct Movement;
+
+impl Run for Movement {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let dt = cx.resource::<Time>()?.dt;
+        for (mut p, v) in cx
+            .query_filtered::<(&mut Position, &Velocity), Without<Frozen>>()
+            .iter()
+        {
+            for (p, v) in p.0.iter_mut().zip(v.0) {
+                *p += v * dt;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `angle += angular velocity * dt`, wrapped to `[0, 2π)`.
+#[derive(System, Default)]
+#[system(reads(AngularVelocity, Time), writes(Angle))]
+pub struct Spin;
+
+impl Run for Spin {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let dt = cx.resource::<Time>()?.dt;
+        for (mut a, w) in cx.query::<(&mut Angle, &AngularVelocity)>().iter() {
+            a.0 = (a.0 + w.0 * dt).rem_euclid(std::f32::consts::TAU);
+        }
+        Ok(())
+    }
+}
+
+/// `velocity *= 1 - 0.1 * dt` (air drag).
+#[derive(System, Default)]
+#[system(reads(Time), writes(Velocity))]
+pub struct Damping;
+
+impl Run for Damping {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let k = 1.0 - 0.1 * cx.resource::<Time>()?.dt;
+        for mut v in cx.query::<&mut Velocity>().iter() {
+            for c in &mut v.0 {
+                *c *= k;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The systems in planning (declaration) order.
+pub fn systems() -> Vec<SystemName> {
+    ["Movement", "Spin", "Damping"]
+        .into_iter()
+        .map(|s| SystemName::new(s).expect("valid names"))
+        .collect()
+}
+
+/// The registry of the demo's components (plain-old-data) and its resource.
+pub fn registry() -> SnapshotRegistry {
+    let mut r = SnapshotRegistry::new();
+    r.register_pod::<Position>()
+        .register_pod::<Velocity>()
+        .register_pod::<Angle>()
+        .register_pod::<AngularVelocity>()
+        .register_pod::<Frozen>()
+        .register_resource::<Time>();
+    r
+}
+
+/// A world of `entities` bodies in four archetypes (every third spins, every tenth is
+/// frozen), values from a fixed sequence, with [`Time`] at 60 Hz.
+pub fn world(entities: usize) -> World {
+    let mut w = World::new();
+    *w.snapshot_registry_mut() = registry();
+    w.insert_resource(Time { dt: 1.0 / 60.0 });
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    };
+    for i in 0..entities {
+        let p = Position([next() * 100.0, next() * 100.0, next() * 100.0]);
+        let v = Velocity([next() * 5.0, next() * 5.0, next() * 5.0]);
+        let e = w.spawn((p, v));
+        if i % 3 == 0 {
+            w.insert(e, Angle(0.0)).expect("live");
+            w.insert(e, AngularVelocity(next() * 3.0)).expect("live");
+        }
+        if i % 10 == 0 {
+            w.insert(e, Frozen).expect("live");
+        }
+    }
+    w
+}
+
+/// Runs `ticks` ticks of the demo in this process, in plan order.
+///
+/// # Errors
+/// A system's error (the demo's fail only without [`Time`]).
+pub fn run_local(world: &mut World, ticks: u64) -> SystemResult {
+    for _ in 0..ticks {
+        world.run_system(&mut Movement)?;
+        world.run_system(&mut Spin)?;
+        world.run_system(&mut Damping)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,646 @@
+//! A system as a process: [`run_system`] turns any `#[derive(System)]` + [`Run`] system
+//! into a NATS client that registers, heartbeats, receives its shards, runs the unchanged
+//! system code on them and publishes the changed columns (seed 003, "System Process").
+//!
+//! Per job (one [`SystemSchedule`] naming this instance):
+//!
+//! 1. the shards' columns arrive on `P.component.set.<system>.<instance>` as chunks and are
+//!    reassembled;
+//! 2. the shards are grouped by component set into tables of a local [`World`] (entities
+//!    keep their ids, [`macrokid_ecs::snapshot::build_snapshot`]); when the tables hold
+//!    the same entities as in the previous job (the steady state), the columns are only
+//!    overwritten in place;
+//! 3. the resources the schedule carries are set, and the system runs once over all the
+//!    job's shards ([`World::run_system`]);
+//! 4. for each shard, its entity column and the columns of the components the system
+//!    writes go back on `P.component.changed.<system>`, then a [`TickAck`].
+//!
+//! The process registers again when it sees [`REREGISTER_AFTER`] tick starts without a job
+//! (a coordinator that declared it dead takes it back only on registration,
+//! [`crate::liveness`]). Malformed, wrong-version or foreign messages are counted in
+//! [`SystemProcess::drops`] and dropped.
+//!
+//! Limits: a remote system's commands (spawn, despawn, insert) are not sent to the
+//! coordinator — a job whose run changes the local tables' structure is dropped with an
+//! error (and the coordinator re-routes it); resource writes stay local. Splitting a
+//! system over several instances is right for systems whose effect on an entity depends
+//! on that entity's row and the resources only (every `for` over a query is); a system
+//! that looks across entities should run as one instance.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::Client;
+use futures_util::StreamExt;
+use macrokid_ecs::snapshot::{build_snapshot, TableColumns};
+use macrokid_ecs::{Run, SnapshotRegistry, World};
+
+use crate::codec::{
+    chunk_budget, chunk_headers, decode_control, encode_control, encode_shard, Column,
+    DropCounters, DropReason, Reassembler, Shard,
+};
+use crate::protocol::{
+    AccessDescriptor, ControlMessage, Heartbeat, InstanceId, NameError, ResourceValue, Subjects,
+    SystemName, SystemRegister, SystemSchedule, TickAck, TickStart, ENTITY_COLUMN,
+};
+
+/// Tick starts without a job after which a process registers again.
+pub const REREGISTER_AFTER: u32 = 3;
+
+/// Heartbeats between repeated registrations while no job has arrived.
+pub const REGISTER_EVERY: u64 = 3;
+
+/// Largest shard a process accepts, in bytes of column data.
+const MAX_SHARD_BYTES: u64 = 1 << 31;
+
+/// How a system process connects and behaves.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SystemProcessConfig {
+    /// The NATS server, e.g. `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// The cluster's subjects.
+    pub subjects: Subjects,
+    /// The component and resource types of the cluster, by name (the same registration as
+    /// the coordinator's world); the columns the system touches must be plain-old-data.
+    pub registry: SnapshotRegistry,
+    /// This process's id ([`InstanceId::random`] by default).
+    pub instance_id: InstanceId,
+    /// How often to send a heartbeat (default 100 ms).
+    pub heartbeat_interval: Duration,
+    /// Login, when the server requires one ([`crate::security`]).
+    pub credentials: Option<crate::security::Credentials>,
+}
+
+impl SystemProcessConfig {
+    /// A process for the cluster at `url` under `subjects` with `registry`.
+    pub fn new(url: impl Into<String>, subjects: Subjects, registry: SnapshotRegistry) -> Self {
+        Self {
+            url: url.into(),
+            subjects,
+            registry,
+            instance_id: InstanceId::random(),
+            heartbeat_interval: Duration::from_millis(100),
+            credentials: None,
+        }
+    }
+
+    /// Sets [`SystemProcessConfig::instance_id`].
+    #[must_use]
+    pub fn instance_id(mut self, id: InstanceId) -> Self {
+        self.instance_id = id;
+        self
+    }
+
+    /// Sets [`SystemProcessConfig::heartbeat_interval`].
+    #[must_use]
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// Sets [`SystemProcessConfig::credentials`].
+    #[must_use]
+    pub fn credentials(mut self, credentials: crate::security::Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+}
+
+/// Why a system process stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SystemProcessError {
+    /// The system's name is not a valid subject token.
+    #[error("system name: {0}")]
+    Name(#[from] NameError),
+    /// Connecting to the NATS server failed.
+    #[error(
+        "could not connect to NATS at {url}: {message}; is the server running and the URL right?"
+    )]
+    Connect {
+        /// The URL.
+        url: String,
+        /// The client's message.
+        message: String,
+    },
+    /// A NATS operation failed (subscribe, publish, flush).
+    #[error("NATS {what} failed: {message}")]
+    Nats {
+        /// What was being done.
+        what: &'static str,
+        /// The client's message.
+        message: String,
+    },
+    /// Building the tokio runtime failed.
+    #[error("could not start the async runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+fn nats_err(what: &'static str) -> impl FnOnce(&dyn std::fmt::Display) -> SystemProcessError {
+    move |e| SystemProcessError::Nats {
+        what,
+        message: e.to_string(),
+    }
+}
+
+/// The access descriptor of system type `S`: the type names it reads and writes.
+pub fn access_of<S: macrokid_core::System>() -> AccessDescriptor {
+    let access = S::access();
+    let mut reads: Vec<String> = access.reads().iter().map(|r| r.name().to_owned()).collect();
+    let mut writes: Vec<String> = access
+        .writes()
+        .iter()
+        .map(|r| r.name().to_owned())
+        .collect();
+    reads.sort();
+    reads.dedup();
+    writes.sort();
+    writes.dedup();
+    AccessDescriptor { reads, writes }
+}
+
+/// Counters a running process shares with its caller.
+#[derive(Debug, Default)]
+pub struct SystemProcess {
+    drops: Arc<DropCounters>,
+    jobs: AtomicU64,
+    failed_jobs: AtomicU64,
+    rebuilds: AtomicU64,
+}
+
+impl SystemProcess {
+    /// Messages dropped, by reason.
+    pub fn drops(&self) -> &DropCounters {
+        &self.drops
+    }
+
+    /// Jobs run and published.
+    pub fn jobs(&self) -> u64 {
+        self.jobs.load(Ordering::Relaxed)
+    }
+
+    /// Jobs whose results were not published (the system failed or changed the tables).
+    pub fn failed_jobs(&self) -> u64 {
+        self.failed_jobs.load(Ordering::Relaxed)
+    }
+
+    /// Times the local world was rebuilt because the job's entities changed.
+    pub fn rebuilds(&self) -> u64 {
+        self.rebuilds.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs system `S` (made with `Default`) as a process of the cluster until the connection
+/// closes or the process is killed, on a runtime of its own. See [`run_system_until`].
+///
+/// # Errors
+/// [`SystemProcessError`] when the runtime, the connection or a subscription fails.
+pub fn run_system<S: Run + Default>(config: SystemProcessConfig) -> Result<(), SystemProcessError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_system_until(
+        S::default(),
+        config,
+        std::future::pending(),
+        Arc::default(),
+    ))
+}
+
+/// One shard as the job received it.
+struct Received {
+    shard: Shard,
+}
+
+/// The layout of the local world: per table, its entities and column names.
+#[derive(PartialEq, Eq)]
+struct Layout {
+    tables: Vec<(Vec<u64>, Vec<String>)>,
+}
+
+/// Runs `system` as a process of the cluster until `stop` completes (then it returns
+/// `Ok`) or the connection closes; counters go to `stats`.
+///
+/// # Errors
+/// [`SystemProcessError`] when the connection or a subscription fails.
+pub async fn run_system_until<S: Run>(
+    mut system: S,
+    config: SystemProcessConfig,
+    stop: impl Future<Output = ()>,
+    stats: Arc<SystemProcess>,
+) -> Result<(), SystemProcessError> {
+    let name = SystemName::new(S::name())?;
+    let subjects = config.subjects.clone();
+    let me = config.instance_id;
+    let options = config
+        .credentials
+        .as_ref()
+        .map_or_else(async_nats::ConnectOptions::new, |c| c.connect_options());
+    let client = options
+        .connect(&config.url)
+        .await
+        .map_err(|e| SystemProcessError::Connect {
+            url: config.url.clone(),
+            message: e.to_string(),
+        })?;
+    let budget = chunk_budget(client.server_info().max_payload);
+    let mut ticks = client
+        .subscribe(subjects.tick_start())
+        .await
+        .map_err(|e| nats_err("subscribe")(&e))?;
+    let mut schedules = client
+        .subscribe(subjects.schedule(&name))
+        .await
+        .map_err(|e| nats_err("subscribe")(&e))?;
+    let mut sets = client
+        .subscribe(subjects.component_set_for(&name, me))
+        .await
+        .map_err(|e| nats_err("subscribe")(&e))?;
+    let register = SystemRegister {
+        system: name.clone(),
+        access: access_of::<S>(),
+        instance_id: me,
+    };
+    publish(&client, subjects.register(&name), &register).await?;
+    client.flush().await.map_err(|e| nats_err("flush")(&e))?;
+    tracing::info!(system = %name, instance = %me, "system process registered");
+
+    let busy_micros = Arc::new(AtomicU64::new(0));
+    let scheduled = Arc::new(AtomicBool::new(false));
+    let heartbeat = tokio::spawn(heartbeats(
+        client.clone(),
+        subjects.clone(),
+        register.clone(),
+        config.heartbeat_interval,
+        busy_micros.clone(),
+        scheduled.clone(),
+    ));
+
+    let mut reassembler = Reassembler::new(MAX_SHARD_BYTES, stats.drops.clone());
+    let mut received: BTreeMap<(u64, u32), Received> = BTreeMap::new();
+    let mut jobs: Vec<SystemSchedule> = Vec::new();
+    let mut local: Option<(Layout, World)> = None;
+    let mut unscheduled = 0u32;
+    tokio::pin!(stop);
+    let result = loop {
+        tokio::select! {
+            () = &mut stop => break Ok(()),
+            msg = ticks.next() => {
+                let Some(msg) = msg else { break Err(nats_err("subscription")(&"closed")) };
+                if decode_control::<TickStart>(msg.headers.as_ref(), &msg.payload, &stats.drops).is_ok() {
+                    unscheduled += 1;
+                    if unscheduled >= REREGISTER_AFTER {
+                        unscheduled = 0;
+                        tracing::info!(system = %name, instance = %me, "not scheduled for a while; registering again");
+                        scheduled.store(false, Ordering::Relaxed);
+                        publish(&client, subjects.register(&name), &register).await?;
+                    }
+                }
+            }
+            msg = schedules.next() => {
+                let Some(msg) = msg else { break Err(nats_err("subscription")(&"closed")) };
+                let Ok(schedule) = decode_control::<SystemSchedule>(msg.headers.as_ref(), &msg.payload, &stats.drops) else {
+                    continue;
+                };
+                if schedule.system != name {
+                    stats.drops.record(DropReason::WrongType);
+                    continue;
+                }
+                let mine: Vec<_> = schedule.shards.iter().filter(|s| s.instance_id == me).cloned().collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                unscheduled = 0;
+                scheduled.store(true, Ordering::Relaxed);
+                jobs.push(SystemSchedule { shards: mine, ..schedule });
+            }
+            msg = sets.next() => {
+                let Some(msg) = msg else { break Err(nats_err("subscription")(&"closed")) };
+                if let Some(shard) = reassembler.push(&msg.payload) {
+                    if shard.system != name {
+                        stats.drops.record(DropReason::WrongType);
+                        continue;
+                    }
+                    received.insert((shard.tick, shard.shard), Received { shard });
+                }
+            }
+        }
+        // Run every job whose shards are all in, oldest first.
+        while let Some(index) = jobs.iter().position(|j| {
+            j.shards
+                .iter()
+                .all(|s| received.contains_key(&(j.tick_id, s.shard)))
+        }) {
+            let job = jobs.remove(index);
+            let round = job.tick_id;
+            // Older rounds are over for this process: their leftovers are dropped.
+            jobs.retain(|j| j.tick_id >= round);
+            received.retain(|k, _| k.0 >= round);
+            reassembler.evict_before(round);
+            let shards: Vec<Shard> = job
+                .shards
+                .iter()
+                .filter_map(|s| received.remove(&(round, s.shard)))
+                .map(|r| r.shard)
+                .collect();
+            let started = Instant::now();
+            let outcome = run_job(
+                &mut system,
+                &config.registry,
+                &mut local,
+                &job,
+                shards,
+                &stats,
+            );
+            let micros = started.elapsed().as_micros() as u64;
+            busy_micros.fetch_add(micros, Ordering::Relaxed);
+            match outcome {
+                Ok(results) => {
+                    let mut done = Vec::with_capacity(results.len());
+                    for shard in &results {
+                        let chunks = match encode_shard(shard, budget) {
+                            Ok(c) => c,
+                            Err(e) => {
+                                tracing::error!(system = %name, error = %e, "cannot encode a result shard");
+                                continue;
+                            }
+                        };
+                        for chunk in chunks {
+                            client
+                                .publish_with_headers(
+                                    subjects.component_changed(&name),
+                                    chunk_headers(round, Some(me)),
+                                    chunk,
+                                )
+                                .await
+                                .map_err(|e| nats_err("publish")(&e))?;
+                        }
+                        done.push(shard.shard);
+                    }
+                    let ack = TickAck {
+                        tick_id: round,
+                        instance_id: me,
+                        system: name.clone(),
+                        shards: done,
+                        run_micros: micros,
+                    };
+                    publish(&client, subjects.tick_ack(&name), &ack).await?;
+                    client.flush().await.map_err(|e| nats_err("flush")(&e))?;
+                    stats.jobs.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(message) => {
+                    stats.failed_jobs.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(system = %name, round, %message, "job failed; its results are not sent");
+                }
+            }
+        }
+    };
+    heartbeat.abort();
+    result
+}
+
+async fn publish<M: ControlMessage>(
+    client: &Client,
+    subject: String,
+    msg: &M,
+) -> Result<(), SystemProcessError> {
+    let (headers, body) = encode_control(msg).map_err(|e| nats_err("encode")(&e))?;
+    client
+        .publish_with_headers(subject, headers, body)
+        .await
+        .map_err(|e| nats_err("publish")(&e))
+}
+
+/// Heartbeats every `interval`; until the first job arrives, every
+/// [`REGISTER_EVERY`] heartbeats also repeat the registration (the coordinator may have
+/// started after this process).
+async fn heartbeats(
+    client: Client,
+    subjects: Subjects,
+    register: SystemRegister,
+    interval: Duration,
+    busy_micros: Arc<AtomicU64>,
+    scheduled: Arc<AtomicBool>,
+) {
+    let system = register.system.clone();
+    let me = register.instance_id;
+    let mut timer = tokio::time::interval(interval);
+    let mut sequence = 0u64;
+    let mut last_busy = 0u64;
+    loop {
+        timer.tick().await;
+        sequence += 1;
+        let busy = busy_micros.load(Ordering::Relaxed);
+        let load = (busy - last_busy) as f32 / interval.as_micros().max(1) as f32;
+        last_busy = busy;
+        let hb = Heartbeat {
+            instance_id: me,
+            system: system.clone(),
+            sequence,
+            load: load.clamp(0.0, 1.0),
+        };
+        if let Err(e) = publish(&client, subjects.heartbeat(&system), &hb).await {
+            tracing::warn!(error = %e, "heartbeat not sent");
+        }
+        if sequence % REGISTER_EVERY == 0 && !scheduled.load(Ordering::Relaxed) {
+            if let Err(e) = publish(&client, subjects.register(&system), &register).await {
+                tracing::warn!(error = %e, "registration not sent");
+            }
+        }
+    }
+}
+
+/// One local table: the shards it holds, in order, and its columns.
+struct Group {
+    names: Vec<String>,
+    entities: Vec<u64>,
+    columns: Vec<Vec<u8>>,
+    /// (shard index in the job, first row, rows).
+    members: Vec<(usize, usize, usize)>,
+}
+
+/// Builds or refreshes the local world from `shards`, runs the system, and returns one
+/// result shard per input shard; `Err` with a message when the job cannot be run.
+fn run_job<S: Run>(
+    system: &mut S,
+    registry: &SnapshotRegistry,
+    local: &mut Option<(Layout, World)>,
+    job: &SystemSchedule,
+    shards: Vec<Shard>,
+    stats: &SystemProcess,
+) -> Result<Vec<Shard>, String> {
+    // Group the shards by component set, keeping their order.
+    let mut groups: Vec<Group> = Vec::new();
+    for (index, shard) in shards.iter().enumerate() {
+        let ids = shard
+            .column(ENTITY_COLUMN)
+            .and_then(Column::entity_ids)
+            .ok_or_else(|| format!("shard {} has no entity column", shard.shard))?;
+        if shard.rows() != Some(ids.len()) {
+            return Err(format!(
+                "shard {} has columns of unequal length",
+                shard.shard
+            ));
+        }
+        let mut cols: Vec<&Column> = shard
+            .columns
+            .iter()
+            .filter(|c| c.component() != ENTITY_COLUMN)
+            .collect();
+        cols.sort_by(|a, b| a.component().cmp(b.component()));
+        let names: Vec<String> = cols.iter().map(|c| c.component().to_owned()).collect();
+        let group = match groups.iter().position(|g| g.names == names) {
+            Some(g) => g,
+            None => {
+                groups.push(Group {
+                    names: names.clone(),
+                    entities: Vec::new(),
+                    columns: vec![Vec::new(); names.len()],
+                    members: Vec::new(),
+                });
+                groups.len() - 1
+            }
+        };
+        let g = &mut groups[group];
+        g.members.push((index, g.entities.len(), ids.len()));
+        g.entities.extend_from_slice(&ids);
+        for (dst, col) in g.columns.iter_mut().zip(&cols) {
+            if !job.zero_sized.iter().any(|z| z == col.component()) {
+                dst.extend_from_slice(col.bytes());
+            }
+        }
+    }
+    let layout = Layout {
+        tables: groups
+            .iter()
+            .map(|g| (g.entities.clone(), g.names.clone()))
+            .collect(),
+    };
+    let reuse = matches!(local, Some((l, _)) if *l == layout);
+    if reuse {
+        let (_, world) = local.as_mut().expect("checked");
+        for (t, g) in groups.iter().enumerate() {
+            for (name, bytes) in g.names.iter().zip(&g.columns) {
+                if job.zero_sized.contains(name) {
+                    continue;
+                }
+                world
+                    .write_pod_column(t + 1, name, 0, bytes)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    } else {
+        stats.rebuilds.fetch_add(1, Ordering::Relaxed);
+        let sizes: Vec<Vec<Option<u32>>> = groups
+            .iter()
+            .map(|g| {
+                g.names
+                    .iter()
+                    .zip(&g.columns)
+                    .map(|(name, bytes)| {
+                        if job.zero_sized.contains(name) {
+                            Some(0)
+                        } else if g.entities.is_empty() {
+                            None
+                        } else {
+                            Some((bytes.len() / g.entities.len()) as u32)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let tables: Vec<TableColumns<'_>> = groups
+            .iter()
+            .zip(&sizes)
+            .map(|(g, sizes)| TableColumns {
+                entities: &g.entities,
+                columns: g
+                    .names
+                    .iter()
+                    .zip(&g.columns)
+                    .zip(sizes)
+                    .map(|((n, b), &s)| (n.as_str(), s, b.as_slice()))
+                    .collect(),
+            })
+            .collect();
+        let bytes = build_snapshot(&tables, &[]).map_err(|e| e.to_string())?;
+        let world = World::from_snapshot(registry.clone(), &bytes).map_err(|e| e.to_string())?;
+        *local = Some((layout, world));
+    }
+    let (_, world) = local.as_mut().expect("set above");
+    for ResourceValue { name, bytes } in &job.resources {
+        world
+            .set_resource_bytes(name, bytes)
+            .map_err(|e| e.to_string())?;
+    }
+    let result = world.run_system(system);
+    if let Err(e) = result {
+        *local = None;
+        return Err(format!("the system failed: {e}"));
+    }
+    // The tables must still hold the same rows: commands are not forwarded.
+    for (t, g) in groups.iter().enumerate() {
+        let same = world.table_entities(t + 1).is_ok_and(|e| {
+            e.len() == g.entities.len() && e.iter().zip(&g.entities).all(|(a, &b)| a.to_bits() == b)
+        });
+        if !same {
+            *local = None;
+            return Err(
+                "the system changed the local tables (commands are not forwarded in distributed mode)"
+                    .to_owned(),
+            );
+        }
+    }
+    let writes = access_of_writes::<S>();
+    let shapes = world.table_shapes();
+    let mut out: Vec<Shard> = Vec::with_capacity(shards.len());
+    let mut column_cache: HashMap<(usize, String), (usize, Vec<u8>)> = HashMap::new();
+    for (t, g) in groups.iter().enumerate() {
+        let shape = &shapes[t + 1];
+        let written: Vec<&str> = shape
+            .columns
+            .iter()
+            .filter(|c| {
+                writes.iter().any(|w| w == c.type_name) && c.pod_size.is_some_and(|s| s > 0)
+            })
+            .map(|c| c.name)
+            .collect();
+        for &(index, first, rows) in &g.members {
+            let shard = &shards[index];
+            let ids = &g.entities[first..first + rows];
+            let mut columns = vec![Column::entities(ids)];
+            for &name in &written {
+                let (size, bytes) = match column_cache.get(&(t, name.to_owned())) {
+                    Some(v) => v,
+                    None => {
+                        let mut bytes = Vec::new();
+                        let size = world
+                            .read_pod_column(t + 1, name, &mut bytes)
+                            .map_err(|e| e.to_string())?;
+                        column_cache.insert((t, name.to_owned()), (size, bytes));
+                        &column_cache[&(t, name.to_owned())]
+                    }
+                };
+                let slice = bytes[first * size..(first + rows) * size].to_vec();
+                columns.push(Column::new(name, *size as u32, slice).map_err(|e| e.to_string())?);
+            }
+            out.push(Shard {
+                tick: shard.tick,
+                system: shard.system.clone(),
+                shard: shard.shard,
+                columns,
+            });
+        }
+    }
+    out.sort_by_key(|s| s.shard);
+    Ok(out)
+}
+
+fn access_of_writes<S: macrokid_core::System>() -> Vec<String> {
+    access_of::<S>().writes
+}
