@@ -110,7 +110,11 @@ const MIRI_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(900)
 /// module; with `full`, over all its unit tests and the world, drop and
 /// snapshot integration tests. Bounded by [`MIRI_TIME_LIMIT`].
 fn miri(full: bool) -> TaskResult {
-    run_step(
+    // Miri needs the nightly toolchain with the `miri` and `rust-src`
+    // components. Where they cannot be added (no nightly toolchain, or the
+    // rustup dist server is unreachable) the step is skipped with the line to
+    // run, rather than failing the tests it cannot check.
+    let component = run_step(
         "miri component",
         Command::new("rustup").args([
             "component",
@@ -120,7 +124,15 @@ fn miri(full: bool) -> TaskResult {
             "miri",
             "rust-src",
         ]),
-    )?;
+    );
+    if let Err(e) = component {
+        println!(
+            "\n==> miri: SKIPPED, the components could not be added ({e}); to run it: \
+             `rustup toolchain install nightly --profile minimal --component miri,rust-src` \
+             then `cargo xtask test`"
+        );
+        return Ok(());
+    }
     let mut cmd = Command::new("cargo");
     cmd.current_dir(project_root())
         .args(["+nightly", "miri", "test", "-p", "macrokid_ecs", "--lib"])
