@@ -324,12 +324,16 @@ fn run(args: &Args) -> Result<(), String> {
         frames_done += 1;
     }
     let wall = loop_start.elapsed();
-    // Wait for the GPU and release every Vulkan object before the summary.
-    let messages = output.renderer().validation_message_count();
-    match output {
-        Output::Files(renderer) => drop(renderer),
+    // Wait for the GPU and release every Vulkan object before the summary (windowed: the
+    // window first, then the engine; its validation count includes the window's teardown).
+    let messages = match output {
+        Output::Files(renderer) => {
+            let messages = renderer.validation_message_count();
+            drop(renderer);
+            messages
+        }
         Output::Window(shown) => shown.close()?,
-    }
+    };
 
     table.print(frames_done, wall, png_time);
     if let Some(signal) = shutdown.signal_name() {

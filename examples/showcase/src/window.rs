@@ -28,6 +28,7 @@ struct State {
     title: String,
     since: Instant,
     frames_since: u32,
+    presented: u64,
 }
 
 /// Handles the window's events (and creates it on the first callback).
@@ -86,6 +87,7 @@ impl Shown {
                 title: title.to_owned(),
                 since: Instant::now(),
                 frames_since: 0,
+                presented: 0,
             },
         };
         let desc = WindowDesc::new(title, width, height);
@@ -137,9 +139,14 @@ impl Shown {
         self.state.engine.begin_frame(id).map_err(|e| e.to_string())
     }
 
-    /// Counts a presented frame and puts the frame rate in the title twice a second.
+    /// Counts a presented frame, logs the first one (at `info`, target `showcase::window`), and
+    /// puts the frame rate in the title twice a second.
     pub(crate) fn presented(&mut self) {
         let s = &mut self.state;
+        s.presented += 1;
+        if s.presented == 1 {
+            tracing::info!(title = %s.title, "first frame presented");
+        }
         s.frames_since += 1;
         let elapsed = s.since.elapsed().as_secs_f64();
         if elapsed >= 0.5 {
@@ -152,8 +159,14 @@ impl Shown {
         }
     }
 
-    /// Destroys the window (waiting for its frames), then the engine.
-    pub(crate) fn close(self) -> Result<(), String> {
+    /// Destroys the window (waiting for the GPU to finish its frames), then the engine, and
+    /// returns the number of validation messages reported up to and including the window's
+    /// destruction (the engine's own teardown cannot be counted: its messenger goes with it).
+    ///
+    /// This is the end of every windowed run: after `--frames`, after the window was closed,
+    /// and after a termination signal (the loop stops between frames, so the frame in flight
+    /// was presented before this runs).
+    pub(crate) fn close(self) -> Result<u64, String> {
         let Shown {
             event_loop,
             mut state,
@@ -161,8 +174,9 @@ impl Shown {
         if let Some(id) = state.id.take() {
             state.engine.destroy_window(id).map_err(|e| e.to_string())?;
         }
+        let messages = state.engine.renderer().validation_message_count();
         state.engine.shutdown().map_err(|e| e.to_string())?;
         drop(event_loop);
-        Ok(())
+        Ok(messages)
     }
 }

@@ -298,6 +298,219 @@ fn sigint_ends_a_headless_run_cleanly() {
     signal_ends_run_cleanly("sigint", "INT");
 }
 
+// ---- signals to a windowed run, under Xvfb --------------------------------------------------
+
+/// An `Xvfb` this test started; killed (by its process id) on drop.
+struct Xvfb {
+    child: std::process::Child,
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The X display for a windowed run: `DISPLAY` when set, else a fresh `Xvfb` (kept alive by the
+/// returned guard). `Xvfb -displayfd` picks a free display number itself and writes it once it
+/// accepts connections, so tests running at once (and other X servers on the machine) never
+/// race for a number. `Ok(None)` means skip: no display, no Xvfb and
+/// `MACROKID_SKIP_WINDOW_TESTS` set.
+fn x_display() -> Result<Option<(String, Option<Xvfb>)>, String> {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    use std::time::Duration;
+    if let Some(display) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) {
+        return Ok(Some((display, None)));
+    }
+    let xvfb = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("Xvfb"))
+        .find(|p| p.is_file());
+    let Some(xvfb) = xvfb else {
+        if std::env::var_os("MACROKID_SKIP_WINDOW_TESTS").is_some() {
+            eprintln!("skipped (MACROKID_SKIP_WINDOW_TESTS): DISPLAY is unset, Xvfb not installed");
+            return Ok(None);
+        }
+        return Err(
+            "DISPLAY is unset and Xvfb is not installed; install it with \
+             `apt-get install -y xvfb` (or `cargo xtask setup`), or set DISPLAY"
+                .into(),
+        );
+    };
+    let mut child = Command::new(&xvfb)
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "640x480x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", xvfb.display()))?;
+    let stdout = child.stdout.take().expect("piped");
+    let server = Xvfb { child };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    match rx.recv_timeout(Duration::from_secs(15)) {
+        Ok(line) if line.trim().parse::<u32>().is_ok() => {
+            Ok(Some((format!(":{}", line.trim()), Some(server))))
+        }
+        Ok(line) => Err(format!("Xvfb did not start (it wrote {line:?})")),
+        Err(_) => Err("Xvfb did not accept connections within 15 s".into()),
+    }
+}
+
+/// A child process killed (by its process id) if the test ends before it does.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts a long windowed run under X, sends `signal` once it logged its first presented
+/// frame, and checks the run ends cleanly: exit 0, the summary printed (timing table,
+/// "stopped by", the number of presented frames), no validation message (counted up to the
+/// window's destruction), no panic, and no file written (`--window` writes no PNG).
+fn signal_ends_windowed_run_cleanly(name: &str, signal: &str) {
+    use std::io::{BufRead as _, Read as _};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let Some((display, server)) = x_display().unwrap() else {
+        return;
+    };
+    let out = scratch(name);
+    let mut child = Command::new(SHOWCASE)
+        .args([
+            "--window",
+            "--width",
+            "160",
+            "--height",
+            "90",
+            "--entities",
+            "200",
+        ])
+        .args(["--frames", "100000", "--out"])
+        .arg(&out)
+        .env("DISPLAY", &display)
+        .env("RUST_LOG", "warn,showcase=info")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the showcase binary starts");
+    let pid = child.id();
+    let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let mut guard = KillOnDrop(Some(child));
+    let stdout = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::BufReader::new(stdout).read_to_string(&mut text);
+        text
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line.contains("first frame presented"));
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    // Wait for the first present; the child ending first (the channel closes) is a failure.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let presented = loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(true) => break true,
+            Ok(false) => {}
+            Err(_) => break false,
+        }
+    };
+    if !presented {
+        drop(guard);
+        panic!(
+            "no frame presented within 60 s (or the showcase ended first) on DISPLAY={display}:\n\
+             stdout:\n{}\nstderr:\n{}",
+            stdout.join().unwrap(),
+            stderr.join().unwrap()
+        );
+    }
+    let sent = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = guard.0.take().unwrap().wait().expect("the showcase ends");
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    drop(server);
+    let context = format!("status {status}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(status.code(), Some(0), "{context}");
+    assert!(!stderr.contains("panicked"), "{context}");
+    assert!(
+        stdout.contains(&format!("stopped by SIG{signal} after")),
+        "{context}"
+    );
+    assert!(stdout.contains("frame "), "no timing table: {context}");
+    let presented: u64 = stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("presented ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no `presented N frames` line: {context}"));
+    assert!(presented >= 1, "{context}");
+    assert!(
+        presented < 100_000,
+        "the signal did not stop the run: {context}"
+    );
+    assert!(stdout.contains("validation messages: 0"), "{context}");
+    // `--window` presents instead of writing: nothing in the output folder, so no PNG (whole or
+    // partial) is left to decode.
+    let written: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(written.is_empty(), "a windowed run wrote {written:?}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn sigterm_ends_a_windowed_run_cleanly() {
+    signal_ends_windowed_run_cleanly("win-sigterm", "TERM");
+}
+
+#[test]
+fn sigint_ends_a_windowed_run_cleanly() {
+    signal_ends_windowed_run_cleanly("win-sigint", "INT");
+}
+
+#[test]
+fn sighup_ends_a_windowed_run_cleanly() {
+    signal_ends_windowed_run_cleanly("win-sighup", "HUP");
+}
+
+#[test]
+fn sigquit_ends_a_windowed_run_cleanly() {
+    signal_ends_windowed_run_cleanly("win-sigquit", "QUIT");
+}
+
 // ---- golden image of the two-pass showcase --------------------------------------------------
 
 /// Compares the PNG at `actual` with the golden `tests/golden/<name>` pixel for pixel (exact on
