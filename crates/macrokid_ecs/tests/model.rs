@@ -16,8 +16,11 @@
 //! `World::spawn` would have returned when the system ran), so after every
 //! batch the world must equal the model and hash equal to the twin, the
 //! returned ids must be the twin's, and the failed-command count must be
-//! the model's. A batch that fails drops its commands and leaves the world
-//! as it was; its reserved ids are handed out again by the next spawns.
+//! the model's. A command on an id that a later spawn of its batch places
+//! (a failed batch's id, handed out again) fails as stale. A batch that
+//! fails drops its commands and leaves the world as it was; its reserved
+//! ids are handed out again by the next spawns, direct or deferred. Every
+//! direct spawn returns the twin's id too.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
