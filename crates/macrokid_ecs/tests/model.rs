@@ -6,8 +6,23 @@
 //! changed, removed since the last `clear_trackers`) must match a model of
 //! sets; and a twin world that stores `S` in tables, fed the same
 //! operations, must hash equal after every step.
+//!
+//! Operations also come as command batches: a system run
+//! ([`World::run_system`]) that records spawns (through
+//! `Commands::spawn`, which returns the id), inserts, removes and
+//! despawns of table and sparse components on existing, just-spawned or
+//! never-placed ids. The twin receives the same changes as direct calls
+//! (the spawns first: `Commands::spawn` reserves the id a direct
+//! `World::spawn` would have returned when the system ran), so after every
+//! batch the world must equal the model and hash equal to the twin, the
+//! returned ids must be the twin's, and the failed-command count must be
+//! the model's. A command on an id that a later spawn of its batch places
+//! (a failed batch's id, handed out again) fails as stale. A batch that
+//! fails drops its commands and leaves the world as it was; its reserved
+//! ids are handed out again by the next spawns, direct or deferred. Every
+//! direct spawn returns the twin's id too.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use macrokid_ecs::prelude::*;
 use proptest::prelude::*;
@@ -64,6 +79,334 @@ enum Op {
     TouchS(usize, u32),
     /// Writes every `S` of entities with an `A` through a query.
     BumpSWithA,
+    /// A system run that records these commands and succeeds.
+    Commands(Vec<Cmd>),
+    /// A system run that records the commands before `.1` (modulo their
+    /// count plus one) and then fails.
+    FailingCommands(Vec<Cmd>, usize),
+}
+
+/// The entity a recorded command is about.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    /// Among all ids ever handed out (as the direct operations pick).
+    Ever(usize),
+    /// Among the ids spawned earlier in the same batch (`Ever` when none).
+    Spawned(usize),
+    /// Among the ids reserved by failed batches (never placed by them;
+    /// alive only when a later spawn handed them out again).
+    Ghost(usize),
+}
+
+/// A component value a command inserts.
+#[derive(Clone, Copy, Debug)]
+enum Value {
+    A(u32),
+    B(u32),
+    S(u32),
+}
+
+/// A component type a command removes.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    A,
+    B,
+    S,
+}
+
+/// The bundle of a spawn command.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    Empty,
+    A,
+    B,
+    AB,
+    SA,
+}
+
+impl Shape {
+    fn components(self, v: u32) -> Components {
+        let (a, b, s) = match self {
+            Shape::Empty => (false, false, false),
+            Shape::A => (true, false, false),
+            Shape::B => (false, true, false),
+            Shape::AB => (true, true, false),
+            Shape::SA => (true, false, true),
+        };
+        (
+            a.then_some(A(v)),
+            b.then(|| B(v.to_string())),
+            s.then_some(S(v)),
+        )
+    }
+
+    /// Spawns this bundle directly (the twin's side of a command spawn).
+    fn spawn(self, world: &mut World, v: u32) -> Entity {
+        match self {
+            Shape::Empty => world.spawn(()),
+            Shape::A => world.spawn((A(v),)),
+            Shape::B => world.spawn((B(v.to_string()),)),
+            Shape::AB => world.spawn((A(v), B(v.to_string()))),
+            Shape::SA => world.spawn((S(v), A(v))),
+        }
+    }
+}
+
+/// One command of a batch.
+#[derive(Clone, Copy, Debug)]
+enum Cmd {
+    Spawn(Shape, u32),
+    Insert(Target, Value),
+    Remove(Target, Kind),
+    Despawn(Target),
+}
+
+/// A command with its entity resolved, as the system recorded it.
+#[derive(Clone, Copy, Debug)]
+enum Recorded {
+    Spawn(Entity, Shape, u32),
+    Insert(Entity, Value),
+    Remove(Entity, Kind),
+    Despawn(Entity),
+}
+
+/// Records a batch of commands through its typed [`Commands`]; fails
+/// after `fail_at` commands when that is set.
+#[derive(System, Default)]
+#[system(spawns, despawns, inserts(A, B, S), removes(A, B, S))]
+struct Batch {
+    commands: Vec<Cmd>,
+    fail_at: Option<usize>,
+    ever: Vec<Entity>,
+    ghosts: Vec<Entity>,
+    /// Output: what was recorded, with entities resolved.
+    recorded: Vec<Recorded>,
+}
+
+impl Batch {
+    fn resolve(&self, target: Target, spawned: &[Entity]) -> Option<Entity> {
+        let pick = |list: &[Entity], i: usize| (!list.is_empty()).then(|| list[i % list.len()]);
+        match target {
+            Target::Ever(i) => pick(&self.ever, i),
+            Target::Spawned(i) => pick(spawned, i).or_else(|| pick(&self.ever, i)),
+            Target::Ghost(i) => pick(&self.ghosts, i),
+        }
+    }
+}
+
+impl Run for Batch {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let commands = cx.commands();
+        let mut spawned = Vec::new();
+        for (n, &command) in self.commands.iter().enumerate() {
+            if self.fail_at == Some(n) {
+                return Err(format!("batch fails after {n} commands").into());
+            }
+            let recorded = match command {
+                Cmd::Spawn(shape, v) => {
+                    let e = match shape {
+                        Shape::Empty => commands.spawn(()),
+                        Shape::A => commands.spawn((A(v),)),
+                        Shape::B => commands.spawn((B(v.to_string()),)),
+                        Shape::AB => commands.spawn((A(v), B(v.to_string()))),
+                        Shape::SA => commands.spawn((S(v), A(v))),
+                    };
+                    spawned.push(e);
+                    Recorded::Spawn(e, shape, v)
+                }
+                Cmd::Insert(target, value) => {
+                    let Some(e) = self.resolve(target, &spawned) else {
+                        continue;
+                    };
+                    // Both paths: the builder on just-spawned ids, the
+                    // plain call otherwise.
+                    let builder = matches!(target, Target::Spawned(_));
+                    match (value, builder) {
+                        (Value::A(v), true) => drop(commands.entity(e).insert(A(v))),
+                        (Value::B(v), true) => drop(commands.entity(e).insert(B(v.to_string()))),
+                        (Value::S(v), true) => drop(commands.entity(e).insert(S(v))),
+                        (Value::A(v), false) => commands.insert(e, A(v)),
+                        (Value::B(v), false) => commands.insert(e, B(v.to_string())),
+                        (Value::S(v), false) => commands.insert(e, S(v)),
+                    }
+                    Recorded::Insert(e, value)
+                }
+                Cmd::Remove(target, kind) => {
+                    let Some(e) = self.resolve(target, &spawned) else {
+                        continue;
+                    };
+                    match kind {
+                        Kind::A => commands.remove::<A>(e),
+                        Kind::B => drop(commands.entity(e).remove::<B>()),
+                        Kind::S => commands.remove::<S>(e),
+                    }
+                    Recorded::Remove(e, kind)
+                }
+                Cmd::Despawn(target) => {
+                    let Some(e) = self.resolve(target, &spawned) else {
+                        continue;
+                    };
+                    if matches!(target, Target::Spawned(_)) {
+                        commands.entity(e).despawn();
+                    } else {
+                        commands.despawn(e);
+                    }
+                    Recorded::Despawn(e)
+                }
+            };
+            self.recorded.push(recorded);
+        }
+        if self.fail_at.is_some() {
+            return Err("batch fails after all its commands".into());
+        }
+        Ok(())
+    }
+}
+
+/// Applies one recorded command to the model and, directly, to the twin;
+/// returns whether it applied (the model's verdict) and whether it was a
+/// despawn that applied.
+///
+/// The twin spawned every entity of the batch before its other commands;
+/// `pending` holds the spawned ids whose spawn command comes later in the
+/// batch. A command on one of those (a failed batch's id, handed out again
+/// by a spawn of this batch) fails, as on any id that is not alive: it is
+/// not given to the twin, where the entity already exists.
+fn apply_recorded(
+    recorded: Recorded,
+    pending: &mut HashSet<Entity>,
+    model: &mut Model,
+    twin: &mut World,
+    changes: &mut Changes,
+    changes_s: &mut Changes,
+) -> (bool, bool) {
+    match recorded {
+        Recorded::Insert(e, _) | Recorded::Remove(e, _) | Recorded::Despawn(e)
+            if pending.contains(&e) =>
+        {
+            assert!(!model.contains_key(&e), "a reserved id was alive");
+            (false, false)
+        }
+        Recorded::Spawn(e, shape, v) => {
+            pending.remove(&e);
+            let components = shape.components(v);
+            assert!(!model.contains_key(&e), "a spawn returned the live {e:?}");
+            if components.0.is_some() {
+                changes.add(e);
+            }
+            if components.2.is_some() {
+                changes_s.add(e);
+            }
+            model.insert(e, components);
+            (true, false)
+        }
+        Recorded::Insert(e, value) => {
+            let r = match value {
+                Value::A(v) => twin.insert(e, A(v)),
+                Value::B(v) => twin.insert(e, B(v.to_string())),
+                Value::S(v) => twin.insert(e, S(v)),
+            };
+            let Some(slot) = model.get_mut(&e) else {
+                assert_eq!(r, Err(EcsError::StaleEntity { entity: e }));
+                return (false, false);
+            };
+            assert_eq!(r, Ok(()));
+            match value {
+                Value::A(v) => {
+                    if slot.0.replace(A(v)).is_some() {
+                        changes.changed.insert(e);
+                    } else {
+                        changes.add(e);
+                    }
+                }
+                Value::B(v) => slot.1 = Some(B(v.to_string())),
+                Value::S(v) => {
+                    if slot.2.replace(S(v)).is_some() {
+                        changes_s.changed.insert(e);
+                    } else {
+                        changes_s.add(e);
+                    }
+                }
+            }
+            (true, false)
+        }
+        Recorded::Remove(e, kind) => {
+            let r = match kind {
+                Kind::A => twin.remove::<A>(e).map(drop),
+                Kind::B => twin.remove::<B>(e).map(drop),
+                Kind::S => twin.remove::<S>(e).map(drop),
+            };
+            let Some(slot) = model.get_mut(&e) else {
+                assert_eq!(r, Err(EcsError::StaleEntity { entity: e }));
+                return (false, false);
+            };
+            let had = match kind {
+                Kind::A => slot.0.take().is_some(),
+                Kind::B => slot.1.take().is_some(),
+                Kind::S => slot.2.take().is_some(),
+            };
+            if !had {
+                assert!(matches!(r, Err(EcsError::MissingComponent { .. })), "{r:?}");
+                return (false, false);
+            }
+            assert_eq!(r, Ok(()));
+            match kind {
+                Kind::A => changes.lose(e),
+                Kind::B => {}
+                Kind::S => changes_s.lose(e),
+            }
+            (true, false)
+        }
+        Recorded::Despawn(e) => {
+            let r = twin.despawn(e);
+            match model.remove(&e) {
+                Some((a, _, s)) => {
+                    assert_eq!(r, Ok(()));
+                    if a.is_some() {
+                        changes.lose(e);
+                    }
+                    if s.is_some() {
+                        changes_s.lose(e);
+                    }
+                    (true, true)
+                }
+                None => {
+                    assert_eq!(r, Err(EcsError::StaleEntity { entity: e }));
+                    (false, false)
+                }
+            }
+        }
+    }
+}
+
+fn target() -> impl Strategy<Value = Target> {
+    prop_oneof![
+        any::<usize>().prop_map(Target::Ever),
+        any::<usize>().prop_map(Target::Spawned),
+        any::<usize>().prop_map(Target::Ghost),
+    ]
+}
+
+fn cmd() -> impl Strategy<Value = Cmd> {
+    let shape = prop_oneof![
+        Just(Shape::Empty),
+        Just(Shape::A),
+        Just(Shape::B),
+        Just(Shape::AB),
+        Just(Shape::SA),
+    ];
+    let value = prop_oneof![
+        any::<u32>().prop_map(Value::A),
+        any::<u32>().prop_map(Value::B),
+        any::<u32>().prop_map(Value::S),
+    ];
+    let kind = prop_oneof![Just(Kind::A), Just(Kind::B), Just(Kind::S)];
+    prop_oneof![
+        (shape, any::<u32>()).prop_map(|(s, v)| Cmd::Spawn(s, v)),
+        (target(), value).prop_map(|(t, v)| Cmd::Insert(t, v)),
+        (target(), kind).prop_map(|(t, k)| Cmd::Remove(t, k)),
+        target().prop_map(Cmd::Despawn),
+    ]
 }
 
 /// Change detection of one component since the last `clear_trackers`.
@@ -98,6 +441,16 @@ fn check_changes<T: Component>(world: &mut World, changes: &Changes) {
     assert_eq!(world.removed::<T>().collect::<Vec<_>>(), changes.removed);
 }
 
+/// Checks a direct spawn: the twin handed out the same id, and it is the
+/// next one a failed batch left to hand out again.
+fn next_id(e: Entity, twin: Entity, reissue: &mut VecDeque<Entity>) -> Result<(), TestCaseError> {
+    prop_assert_eq!(e, twin, "the twin hands out the same ids");
+    if let Some(again) = reissue.pop_front() {
+        prop_assert_eq!(e, again, "a cancelled reservation is handed out again");
+    }
+    Ok(())
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         any::<u32>().prop_map(Op::SpawnA),
@@ -118,6 +471,10 @@ fn op() -> impl Strategy<Value = Op> {
         any::<usize>().prop_map(Op::RemoveS),
         (any::<usize>(), any::<u32>()).prop_map(|(i, v)| Op::TouchS(i, v)),
         Just(Op::BumpSWithA),
+        proptest::collection::vec(cmd(), 0..8).prop_map(Op::Commands),
+        proptest::collection::vec(cmd(), 0..8).prop_map(Op::Commands),
+        (proptest::collection::vec(cmd(), 0..8), any::<usize>())
+            .prop_map(|(c, f)| Op::FailingCommands(c, f)),
     ]
 }
 
@@ -187,14 +544,19 @@ proptest! {
         let mut ever: Vec<Entity> = Vec::new();
         let mut changes = Changes::default();
         let mut changes_s = Changes::default();
+        // Ids reserved by failed batches, never placed by them.
+        let mut ghosts: Vec<Entity> = Vec::new();
+        // The ids the next spawns must hand out again (those a failed
+        // batch reserved), until a despawn changes the free list.
+        let mut reissue: VecDeque<Entity> = VecDeque::new();
         let pick = |ever: &[Entity], i: usize| (!ever.is_empty()).then(|| ever[i % ever.len()]);
         for op in ops {
             match op {
-                Op::SpawnA(v) => { let e = world.spawn((A(v),)); twin.spawn((A(v),)); model.insert(e, (Some(A(v)), None, None)); ever.push(e); changes.add(e); }
-                Op::SpawnB(v) => { let e = world.spawn((B(v.to_string()),)); twin.spawn((B(v.to_string()),)); model.insert(e, (None, Some(B(v.to_string())), None)); ever.push(e); }
-                Op::SpawnAB(v) => { let e = world.spawn((A(v), B(v.to_string()))); twin.spawn((A(v), B(v.to_string()))); model.insert(e, (Some(A(v)), Some(B(v.to_string())), None)); ever.push(e); changes.add(e); }
-                Op::SpawnEmpty => { let e = world.spawn(()); twin.spawn(()); model.insert(e, (None, None, None)); ever.push(e); }
-                Op::SpawnAS(v) => { let e = world.spawn((S(v), A(v))); twin.spawn((S(v), A(v))); model.insert(e, (Some(A(v)), None, Some(S(v)))); ever.push(e); changes.add(e); changes_s.add(e); }
+                Op::SpawnA(v) => { let e = world.spawn((A(v),)); let t = twin.spawn((A(v),)); next_id(e, t, &mut reissue)?; model.insert(e, (Some(A(v)), None, None)); ever.push(e); changes.add(e); }
+                Op::SpawnB(v) => { let e = world.spawn((B(v.to_string()),)); let t = twin.spawn((B(v.to_string()),)); next_id(e, t, &mut reissue)?; model.insert(e, (None, Some(B(v.to_string())), None)); ever.push(e); }
+                Op::SpawnAB(v) => { let e = world.spawn((A(v), B(v.to_string()))); let t = twin.spawn((A(v), B(v.to_string()))); next_id(e, t, &mut reissue)?; model.insert(e, (Some(A(v)), Some(B(v.to_string())), None)); ever.push(e); changes.add(e); }
+                Op::SpawnEmpty => { let e = world.spawn(()); let t = twin.spawn(()); next_id(e, t, &mut reissue)?; model.insert(e, (None, None, None)); ever.push(e); }
+                Op::SpawnAS(v) => { let e = world.spawn((S(v), A(v))); let t = twin.spawn((S(v), A(v))); next_id(e, t, &mut reissue)?; model.insert(e, (Some(A(v)), None, Some(S(v)))); ever.push(e); changes.add(e); changes_s.add(e); }
                 Op::Despawn(i) => if let Some(e) = pick(&ever, i) {
                     let expected = match model.remove(&e) {
                         Some((a, _, s)) => {
@@ -205,6 +567,7 @@ proptest! {
                         None => Err(EcsError::StaleEntity { entity: e }),
                     };
                     prop_assert_eq!(twin.despawn(e), expected.clone());
+                    if expected.is_ok() { reissue.clear(); }
                     prop_assert_eq!(world.despawn(e), expected);
                 },
                 Op::InsertS(i, v) => if let Some(e) = pick(&ever, i) {
@@ -319,6 +682,57 @@ proptest! {
                         _ => prop_assert!(r.is_err()),
                     }
                 },
+                op @ (Op::Commands(_) | Op::FailingCommands(..)) => {
+                    let (commands, fail_at) = match op {
+                        Op::FailingCommands(c, at) => { let at = at % (c.len() + 1); (c, Some(at)) }
+                        Op::Commands(c) => (c, None),
+                        _ => unreachable!(),
+                    };
+                    let mut batch = Batch { commands, fail_at, ever: ever.clone(), ghosts: ghosts.clone(), recorded: Vec::new() };
+                    let hash_before = world.hash();
+                    let len_before = world.len();
+                    let failed_before = world.failed_command_count();
+                    let result = world.run_system(&mut batch);
+                    let spawned: Vec<Entity> = batch.recorded.iter().filter_map(|r| match *r { Recorded::Spawn(e, ..) => Some(e), _ => None }).collect();
+                    // After a failed batch, the next spawns hand out its
+                    // reserved ids again, in order.
+                    for (e, again) in spawned.iter().zip(&reissue) {
+                        prop_assert_eq!(e, again, "a cancelled reservation is handed out again");
+                    }
+                    if fail_at.is_some() {
+                        prop_assert!(result.is_err(), "the batch fails");
+                        prop_assert_eq!(world.hash(), hash_before, "a failed batch changes nothing");
+                        prop_assert_eq!(world.len(), len_before);
+                        prop_assert_eq!(world.failed_command_count(), failed_before, "dropped, not failed");
+                        for &e in &spawned {
+                            prop_assert!(!world.contains(e), "{:?} was only reserved", e);
+                            if !ghosts.contains(&e) { ghosts.push(e); }
+                        }
+                        if spawned.len() > reissue.len() { reissue = spawned.into_iter().collect(); }
+                    } else {
+                        prop_assert!(result.is_ok(), "{:?}", result);
+                        // The twin spawns first, directly: a reserved id is
+                        // the one a direct spawn returns when the system ran.
+                        for r in &batch.recorded {
+                            if let Recorded::Spawn(e, shape, v) = *r {
+                                prop_assert_eq!(shape.spawn(&mut twin, v), e, "the id a direct spawn returns");
+                            }
+                        }
+                        let mut failed = 0;
+                        let mut despawned = false;
+                        let mut pending: HashSet<Entity> = spawned.iter().copied().collect();
+                        for r in batch.recorded {
+                            let (applied, despawn) = apply_recorded(r, &mut pending, &mut model, &mut twin, &mut changes, &mut changes_s);
+                            failed += u64::from(!applied);
+                            despawned |= despawn;
+                        }
+                        prop_assert_eq!(world.failed_command_count() - failed_before, failed, "failed commands");
+                        reissue.drain(..spawned.len().min(reissue.len()));
+                        if despawned { reissue.clear(); }
+                        ever.extend(&spawned);
+                        check(&mut world, &model, &ever);
+                    }
+                }
                 Op::ClearTrackers => {
                     world.clear_trackers();
                     twin.clear_trackers();
