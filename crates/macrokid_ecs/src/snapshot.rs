@@ -719,7 +719,13 @@ pub(crate) fn write(
         resources,
         sparse,
     };
-    let body = rmp_serde::to_vec_named(&body).map_err(|e| encode_error("snapshot body", e))?;
+    encode_body(&body)
+}
+
+/// The 32-byte header (magic, version, byte order, body length, XXH3-64 of
+/// the body) followed by the MessagePack body: the bytes of a snapshot.
+fn encode_body(body: &Body) -> Result<Vec<u8>, SnapshotError> {
+    let body = rmp_serde::to_vec_named(body).map_err(|e| encode_error("snapshot body", e))?;
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());

@@ -11,11 +11,8 @@
 //! [`snapshot`](crate::snapshot)): a plain-old-data column is its rows' raw
 //! bytes in native (little-endian) order, a resource its MessagePack value.
 
-use xxhash_rust::xxh3::xxh3_64;
-
 use super::{
-    encode_error, Body, ColumnRecord, ComponentCodec, EntityTable, NamedBytes, SnapshotError,
-    TableRecord, HEADER_LEN, MAGIC, NATIVE_BYTE_ORDER, SNAPSHOT_FORMAT_VERSION,
+    Body, ColumnRecord, ComponentCodec, EntityTable, NamedBytes, SnapshotError, TableRecord,
 };
 use crate::change::Tick;
 use crate::component::Component;
@@ -408,16 +405,7 @@ pub fn build_snapshot(
         sparse: Vec::new(),
         resources,
     };
-    let body = rmp_serde::to_vec_named(&body).map_err(|e| encode_error("snapshot body", e))?;
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
-    out.push(NATIVE_BYTE_ORDER);
-    out.extend_from_slice(&[0; 3]);
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&xxh3_64(&body).to_le_bytes());
-    out.extend_from_slice(&body);
-    Ok(out)
+    super::encode_body(&body)
 }
 
 #[cfg(test)]
