@@ -420,6 +420,41 @@ impl InstanceTracker {
             .is_none_or(|o| o.delivered.len() == o.expected.len())
     }
 
+    /// The shards of `tick` not yet delivered, with the instance each is expected from,
+    /// by system and shard (empty once finished).
+    pub fn undelivered(&self, tick: u64) -> Vec<(SystemName, u32, InstanceId)> {
+        self.open.get(&tick).map_or_else(Vec::new, |o| {
+            o.expected
+                .iter()
+                .filter(|(key, _)| !o.delivered.contains(*key))
+                .map(|((system, shard), &instance)| (system.clone(), *shard, instance))
+                .collect()
+        })
+    }
+
+    /// Moves the undelivered shards of `tick` to the new tick id `to`, each still expected
+    /// from the same instance, and finishes `tick` (its results that still come are
+    /// [`ResultOutcome::Late`]). For sending a tick's remaining shards again under an id
+    /// the receivers have not seen, after messages were lost. Returns the moved shards, by
+    /// system and shard; empty (and nothing opened) when `tick` was finished.
+    pub fn reissue(&mut self, tick: u64, to: u64) -> Vec<(SystemName, u32, InstanceId)> {
+        let moved = self.undelivered(tick);
+        if self.open.remove(&tick).is_none() || moved.is_empty() {
+            return moved;
+        }
+        self.highest_opened = Some(self.highest_opened.map_or(to, |h| h.max(to)));
+        let open = self.open.entry(to).or_default();
+        for (system, shard, instance) in &moved {
+            open.expected.insert((system.clone(), *shard), *instance);
+        }
+        moved
+    }
+
+    /// When `id` was last heard from (registration or heartbeat); `None` if unknown.
+    pub fn last_heard(&self, id: InstanceId) -> Option<Instant> {
+        self.instances.get(&id).map(|i| i.last_heartbeat)
+    }
+
     fn finish(&mut self, tick: u64) {
         self.open.remove(&tick);
     }

@@ -1,70 +1,20 @@
 //! The coordinator and system processes against a real nats-server: the world hash after N
 //! ticks equals that of the same systems run in one process.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use macrokid_net::codec::{self, DropReason};
 use macrokid_net::coordinator::{Coordinator, CoordinatorConfig};
 use macrokid_net::demo::{self, Damping, Movement, Spin};
 use macrokid_net::protocol::{self, MsgType};
-use macrokid_net::protocol::{InstanceId, Subjects, SystemName};
+use macrokid_net::protocol::{InstanceId, Subjects};
 use macrokid_net::server::{NatsServer, ServerOptions};
-use macrokid_net::system_process::{run_system_until, SystemProcess, SystemProcessConfig};
+
+mod common;
+
+use common::{name, spawn};
 
 const TICKS: u64 = 12;
-
-fn name(s: &str) -> SystemName {
-    SystemName::new(s).expect("valid")
-}
-
-/// A system process on its own thread, runtime and NATS connection; stops when dropped.
-struct Task {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    stats: Arc<SystemProcess>,
-}
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn spawn<S: macrokid_ecs::Run + Default>(url: &str, subjects: &Subjects, id: u64) -> Task {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let stats = Arc::new(SystemProcess::default());
-    let config = SystemProcessConfig::new(url, subjects.clone(), demo::registry())
-        .instance_id(InstanceId(id));
-    let s = stats.clone();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            run_system_until(
-                S::default(),
-                config,
-                async {
-                    let _ = rx.await;
-                },
-                s,
-            )
-            .await
-            .expect("system process runs");
-        });
-    });
-    Task {
-        stop: Some(tx),
-        thread: Some(thread),
-        stats,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_over_nats_end_with_the_local_world_hash() {
