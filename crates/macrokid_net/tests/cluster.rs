@@ -220,3 +220,75 @@ async fn a_system_without_live_instances_is_skipped() {
     assert_eq!(coordinator.world().hash(), local.hash());
     drop((movement, spin));
 }
+
+/// Runs `macrokid-cluster run` with `args`; returns stdout, after checking it succeeded.
+fn cluster_run(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_macrokid-cluster"))
+        .arg("run")
+        .args(args)
+        .output()
+        .expect("runs macrokid-cluster");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Real processes with the default login: the server is killed by its process id at tick 8
+/// and started again on the same port and store; no tick is lost and the hash is the
+/// local one. Snapshots every 5 ticks land in the store directory, and a second run with
+/// `--resume` continues from tick 20 with the local hash.
+#[test]
+fn real_processes_survive_a_server_restart_and_a_later_run_resumes() {
+    let store = tempfile::tempdir().expect("store dir");
+    let store_path = store.path().display().to_string();
+    let common = [
+        "--entities",
+        "2000",
+        "--deadline-ms",
+        "300",
+        "--store",
+        &store_path,
+        "--world",
+        "t1",
+    ];
+    let mut args = common.to_vec();
+    args.extend([
+        "--ticks",
+        "20",
+        "--snapshot-every",
+        "5",
+        "--restart-server-at",
+        "8",
+    ]);
+    let first = cluster_run(&args);
+    assert!(first.contains("login required"), "{first}");
+    let last = first.lines().last().expect("output");
+    assert!(last.contains("server restarted at tick 8"), "{last}");
+    assert!(last.contains("lost ticks 0"), "{last}");
+    assert!(last.contains("equals local"), "{last}");
+    assert!(
+        first.contains("cluster: 4 snapshots of world t1 stored, 0 failed"),
+        "{first}"
+    );
+
+    let mut args = common.to_vec();
+    args.extend(["--ticks", "6", "--resume"]);
+    let second = cluster_run(&args);
+    assert!(
+        second.contains("resumed world t1 at tick 20 from its snapshot")
+            && second.contains("equals local\n"),
+        "{second}"
+    );
+    let last = second.lines().last().expect("output");
+    assert!(
+        last.starts_with("cluster: 6 ticks, from tick 20 (resumed)"),
+        "{last}"
+    );
+    assert!(last.contains("equals local"), "{last}");
+}
