@@ -560,6 +560,45 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_reissued_tick_expects_its_undelivered_shards_under_the_new_id() {
+        let now = Instant::now();
+        let mut t = InstanceTracker::new(LivenessConfig::default());
+        t.register(&reg("movement", 1), now);
+        t.register(&reg("movement", 2), now);
+        let m = sys("movement");
+        let plan = t.assign(&m, 3);
+        t.open_tick(5, &m, &plan);
+        assert_eq!(t.result(5, &m, 0, plan[0]), ResultOutcome::Accepted);
+        assert_eq!(
+            t.undelivered(5),
+            vec![(m.clone(), 1, plan[1]), (m.clone(), 2, plan[2])]
+        );
+        assert_eq!(t.last_heard(InstanceId(1)), Some(now));
+        assert_eq!(t.last_heard(InstanceId(9)), None);
+
+        let moved = t.reissue(5, 9);
+        assert_eq!(
+            moved,
+            vec![(m.clone(), 1, plan[1]), (m.clone(), 2, plan[2])]
+        );
+        assert!(t.is_finished(5));
+        assert_eq!(t.result(5, &m, 1, plan[1]), ResultOutcome::Late);
+        assert!(!t.all_delivered(9));
+        assert_eq!(
+            t.result(9, &m, 0, plan[0]),
+            ResultOutcome::Unexpected,
+            "shard 0 was delivered before"
+        );
+        assert_eq!(t.result(9, &m, 1, plan[1]), ResultOutcome::Accepted);
+        assert_eq!(t.result(9, &m, 2, plan[2]), ResultOutcome::Accepted);
+        assert!(t.is_finished(9));
+        assert_eq!(t.counters().deaths, 0);
+        // Nothing left to move: nothing opened.
+        assert!(t.reissue(9, 10).is_empty());
+        assert!(t.all_delivered(10));
+    }
+
     /// Runs one tick of `system` with `shards` shards in which only `responders` deliver.
     fn tick(
         t: &mut InstanceTracker,

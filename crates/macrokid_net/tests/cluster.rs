@@ -251,7 +251,7 @@ fn real_processes_survive_a_server_restart_and_a_later_run_resumes() {
         "--entities",
         "2000",
         "--deadline-ms",
-        "300",
+        "1000",
         "--store",
         &store_path,
         "--world",

@@ -17,6 +17,9 @@
 //! - a tick that starts after a disconnect first waits the same way, before the heartbeat
 //!   sweep, so instances silent only because the server was down are not declared dead.
 //!
+//! While the server stays away the coordinator waits (it runs no tick without one);
+//! [`Coordinator::disconnects`] and [`Coordinator::retries`] count what happened.
+//!
 //! An instance not heard from within [`LivenessConfig::heartbeat_timeout`] after the
 //! reconnect is left to the usual liveness decisions. Re-running a shard is harmless:
 //! systems are stateless, a second result of a shard is dropped as a duplicate.
