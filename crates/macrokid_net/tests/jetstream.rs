@@ -128,7 +128,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::{demo_instances, demo_tasks};
-use macrokid_net::coordinator::{empty_world, Coordinator, CoordinatorConfig};
+use macrokid_net::coordinator::{empty_world, Coordinator, CoordinatorConfig, CoordinatorError};
 use macrokid_net::demo;
 
 fn local_hash(entities: usize, ticks: u64) -> u64 {
@@ -182,6 +182,22 @@ async fn a_new_coordinator_resumes_from_the_last_snapshot_with_the_same_hash() {
     assert_eq!(other.tick_count(), 0);
     assert!(other.world().is_empty());
     drop(other);
+
+    // A world that does not register the snapshot's types refuses it and stays as it was.
+    let mut unregistered = Coordinator::connect(
+        config.clone(),
+        empty_world(macrokid_ecs::SnapshotRegistry::new()),
+    )
+    .await
+    .expect("coordinator");
+    let err = unregistered.resume().await.expect_err("unknown types");
+    assert!(
+        matches!(err, CoordinatorError::WorldSnapshot { tick: 8, .. }),
+        "{err}"
+    );
+    assert_eq!(unregistered.tick_count(), 0);
+    assert!(unregistered.world().is_empty());
+    drop(unregistered);
 
     let mut second = Coordinator::connect(config, empty_world(demo::registry()))
         .await
