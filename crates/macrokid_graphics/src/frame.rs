@@ -22,7 +22,7 @@
 
 use std::marker::PhantomData;
 use std::ops::Range;
-use std::sync::{Mutex, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLockReadGuard};
 use std::time::Instant;
 
 use glam::{Mat4, Vec3};
@@ -43,7 +43,8 @@ use crate::resource::{
     Registry, Timeline,
 };
 use crate::{
-    Camera, DeviceError, FrameTimings, GraphicsError, InstanceData, TextureFormat, UsageError,
+    Camera, DeviceError, FrameTimings, GpuTimings, GraphicsError, InstanceData, TextureFormat,
+    UsageError,
 };
 use graph::{Bindings, FrameGraph, HalRecorder};
 
@@ -65,6 +66,33 @@ pub(crate) struct FrameSlot<B: RenderBackend> {
     /// Timestamps `2p`/`2p + 1` around the frame graph's pass at position `p`, and their
     /// number; `None` when the adapter has no timestamps.
     queries: Option<(B::QuerySet, u32)>,
+    /// A window frame submitted in this slot whose timestamps were not read yet.
+    window_timestamps: Option<WindowTimestamps>,
+}
+
+/// Where a window's frames put their GPU pass times once read (the window reads the latest).
+pub(crate) type GpuTimingsCell = Arc<Mutex<Option<GpuTimings>>>;
+
+/// A window frame's timestamps, still in its slot's queries: which frame, where its geometry
+/// and post passes are in the window's compiled graph, and where the times go.
+struct WindowTimestamps {
+    frame: u64,
+    /// The window graph's query count (two per pass), all written by its execution.
+    count: u32,
+    main: Option<usize>,
+    post: Option<usize>,
+    sink: GpuTimingsCell,
+}
+
+/// GPU time of the pass at `position` of a compiled graph from the frame's timestamps (`2p` and
+/// `2p + 1` around pass `p`), in ticks of `period_ns` nanoseconds; zero for a pass culled from
+/// the graph (no position).
+fn pass_span(timestamps: &[u64], position: Option<usize>, period_ns: f32) -> std::time::Duration {
+    let Some(p) = position else {
+        return std::time::Duration::ZERO;
+    };
+    let (a, b) = (timestamps[2 * p], timestamps[2 * p + 1]);
+    std::time::Duration::from_nanos((b.saturating_sub(a) as f64 * f64::from(period_ns)) as u64)
 }
 
 impl<B: RenderBackend> FrameSlot<B> {
@@ -90,7 +118,50 @@ impl<B: RenderBackend> FrameSlot<B> {
             readback_bytes,
             submitted: None,
             pending: None,
+            window_timestamps: None,
         })
+    }
+
+    /// Reads the timestamps of the window frame last submitted in this slot (if any, and not
+    /// read yet) into its window's [`GpuTimingsCell`]. Call only once the slot's last
+    /// submission completed on the timeline.
+    fn collect_window_timestamps(
+        &mut self,
+        device: &B::Device,
+        timestamp_period_ns: Option<f32>,
+    ) -> Result<(), DeviceError> {
+        let Some(pending) = self.window_timestamps.take() else {
+            return Ok(());
+        };
+        let (Some((queries, _)), Some(period)) = (&self.queries, timestamp_period_ns) else {
+            return Ok(());
+        };
+        // SAFETY: the caller waited for the slot's last submission, the window frame that wrote
+        // the queries (`window_timestamps` is replaced by every later submission of the slot);
+        // its graph execution wrote the first `pending.count` of them (two per pass), which
+        // the submission had reset first.
+        let t = unsafe { device.read_timestamps(queries, 0, pending.count) }?;
+        let times = GpuTimings {
+            frame: pending.frame,
+            geometry: pass_span(&t, pending.main, period),
+            post: pass_span(&t, pending.post, period),
+        };
+        *pending.sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(times);
+        Ok(())
+    }
+
+    /// Reads a window frame's timestamps when the slot's last submission has completed
+    /// (`completed` is the timeline's value), without waiting.
+    pub(crate) fn poll_window_timestamps(
+        &mut self,
+        device: &B::Device,
+        completed: u64,
+        timestamp_period_ns: Option<f32>,
+    ) -> Result<(), DeviceError> {
+        if self.window_timestamps.is_some() && self.submitted.is_some_and(|v| v <= completed) {
+            self.collect_window_timestamps(device, timestamp_period_ns)?;
+        }
+        Ok(())
     }
 
     /// Waits until the GPU passed the slot's last submission, then resets its encoders and
@@ -99,10 +170,13 @@ impl<B: RenderBackend> FrameSlot<B> {
         &mut self,
         device: &B::Device,
         timeline: &Timeline<B>,
+        timestamp_period_ns: Option<f32>,
     ) -> Result<(), DeviceError> {
         if let Some(value) = self.submitted {
             timeline.wait(device, value)?;
         }
+        // Before the slot's next frame resets the queries.
+        self.collect_window_timestamps(device, timestamp_period_ns)?;
         // SAFETY: every command buffer these encoders ended was either submitted in the slot's
         // last submission (completed: waited above) or never submitted; the caller holds the
         // renderer mutably, so no frame exists that could still submit one of them.
@@ -158,13 +232,7 @@ impl<B: RenderBackend> FrameSlot<B> {
             // all `count` (two per kept pass of the frame graph).
             let t = unsafe { device.read_timestamps(queries, 0, *count) }?;
             let span = |pass: crate::graph::PassId| {
-                let Some(p) = frame_graph.compiled.pass(pass).position() else {
-                    return std::time::Duration::ZERO;
-                };
-                let (a, b) = (t[2 * p], t[2 * p + 1]);
-                std::time::Duration::from_nanos(
-                    (b.saturating_sub(a) as f64 * f64::from(period)) as u64,
-                )
+                pass_span(&t, frame_graph.compiled.pass(pass).position(), period)
             };
             timings.gpu_geometry = span(frame_graph.main);
             if let Some(post) = frame_graph.post {
@@ -195,7 +263,8 @@ pub(crate) type PresentFn<'r, B> = Box<
 >;
 
 /// Where a window frame draws: the window's frame graph (ending in `present`), its post pass,
-/// the acquired swapchain image, and how to submit and present it.
+/// the acquired swapchain image, how to submit and present it, and where its GPU pass times
+/// go once read.
 pub(crate) struct FrameTarget<'r, B: RenderBackend> {
     pub(crate) graph: &'r FrameGraph<B>,
     pub(crate) post: Option<&'r crate::passes::PostPass<B>>,
@@ -203,6 +272,7 @@ pub(crate) struct FrameTarget<'r, B: RenderBackend> {
     pub(crate) size: (u32, u32),
     pub(crate) submit: SubmitFn<'r, B>,
     pub(crate) present: PresentFn<'r, B>,
+    pub(crate) gpu_timings: GpuTimingsCell,
 }
 
 /// Proof that a frame was submitted; redeem it with [`Renderer::read_back`] before the same
@@ -592,10 +662,37 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         let r = &mut *renderer;
         let targets = &r.targets;
         let slot = &mut r.slots[slot_index];
-        // A window frame executes the window's graph (ending in `present`) without timestamps
-        // (the slot's queries are sized for the renderer's graph).
+        // A window frame executes the window's graph (ending in `present`); it writes
+        // timestamps into the slot's queries when they are enough for its graph (the slot's are
+        // sized for the renderer's graph, which has as many passes: `read-back` there,
+        // `present` here), read when the slot's submission completed.
+        let mut window_timestamps = None;
         let (fg, post_pass, queries, mut hooks) = match target {
-            Some(t) => (t.graph, t.post, None, Some((t.image, t.submit, t.present))),
+            Some(t) => {
+                let queries = slot
+                    .queries
+                    .as_ref()
+                    .filter(|(_, count)| t.graph.query_count() <= *count)
+                    .map(|(q, _)| q);
+                if queries.is_some() {
+                    window_timestamps = Some(WindowTimestamps {
+                        frame: number,
+                        count: t.graph.query_count(),
+                        main: t.graph.compiled.pass(t.graph.main).position(),
+                        post: t
+                            .graph
+                            .post
+                            .and_then(|p| t.graph.compiled.pass(p).position()),
+                        sink: t.gpu_timings,
+                    });
+                }
+                (
+                    t.graph,
+                    t.post,
+                    queries,
+                    Some((t.image, t.submit, t.present)),
+                )
+            }
             None => (
                 &r.frame_graph,
                 r.post_pass.as_ref(),
@@ -710,6 +807,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 // barriers above order it after earlier frames and uploads on the queue.
                 let value = unsafe { r.timeline.submit(&r.queue, vec![cmd]) }?;
                 slot.pending = Some((number, timings));
+                slot.window_timestamps = None;
                 value
             }
             Some((_, submit, present)) => {
@@ -721,6 +819,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 }?;
                 slot.pending = None;
                 slot.submitted = Some(value);
+                slot.window_timestamps = window_timestamps;
                 // Presenting can fail (surface lost) after the submission succeeded: the
                 // slot's submission is recorded first.
                 present(queue, value)?;

@@ -640,8 +640,15 @@ impl<B: RenderBackend> Renderer<B> {
         // `&mut self`: no `Frame` (and so no encoder, context or recorded command buffer, which
         // all borrow a frame) is alive, so nothing recorded from the slot before this wait can
         // be submitted after it.
-        self.slots[slot].wait_and_reset(&self.device, &self.timeline)?;
+        let period = self.capabilities.timestamp_period_ns;
+        self.slots[slot].wait_and_reset(&self.device, &self.timeline, period)?;
         self.collect_garbage()?;
+        // Window frames' GPU times as soon as their submission completed (one frame later
+        // rather than when their slot comes round again).
+        let completed = self.timeline.completed(&self.device)?;
+        for other in &mut self.slots {
+            other.poll_window_timestamps(&self.device, completed, period)?;
+        }
         self.next_frame += 1;
         let timings = FrameTimings {
             wait: start.elapsed(),

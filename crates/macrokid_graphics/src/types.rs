@@ -384,6 +384,20 @@ impl std::fmt::Display for FrameTimings {
     }
 }
 
+/// GPU time of the passes of one frame, measured with timestamp queries around each pass of
+/// the frame graph and read once the frame's submission completed (a window frame's: see
+/// [`Window::gpu_timings`](crate::window::Window::gpu_timings); a headless frame's are in its
+/// [`FrameTimings`]). Zero durations when the adapter has no timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GpuTimings {
+    /// The renderer's frame number ([`Frame::number`](crate::Frame::number)) they belong to.
+    pub frame: u64,
+    /// GPU time of the geometry pass (`main`).
+    pub geometry: Duration,
+    /// GPU time of the post pass (zero without one).
+    pub post: Duration,
+}
+
 /// A rendered frame read back to host memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameImage {

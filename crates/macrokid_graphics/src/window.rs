@@ -36,7 +36,7 @@
 )]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use raw_window_handle::{HasDisplayHandle as _, HasWindowHandle as _};
 use winit::dpi::PhysicalSize;
@@ -44,13 +44,13 @@ use winit::event_loop::{ActiveEventLoop, EventLoop};
 use winit::window::WindowId;
 
 use crate::frame::graph::{FrameGraph, Sink, OUTPUT_FORMAT};
-use crate::frame::FrameTarget;
+use crate::frame::{FrameTarget, GpuTimingsCell};
 use crate::hal::Device as _;
 use crate::passes::PostPass;
 use crate::vulkan::swapchain::{self, Acquired, Semaphore, Surface, Swapchain};
 pub use crate::vulkan::PresentMode;
 use crate::vulkan::Vulkan;
-use crate::{Frame, GraphicsError, Renderer, RendererConfig, FRAMES_IN_FLIGHT};
+use crate::{Frame, GpuTimings, GraphicsError, Renderer, RendererConfig, FRAMES_IN_FLIGHT};
 
 /// What went wrong with a window or the engine's window bookkeeping.
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +194,8 @@ pub struct Window {
     /// An image was acquired and its frame not submitted yet.
     acquired: AtomicBool,
     presented: AtomicU64,
+    /// GPU pass times of the latest window frame whose submission completed.
+    gpu_timings: GpuTimingsCell,
     skipped: u64,
     recreations: u64,
     frames_begun: u64,
@@ -248,6 +250,15 @@ impl Window {
     /// Frames presented so far.
     pub fn frames_presented(&self) -> u64 {
         self.presented.load(Ordering::Relaxed)
+    }
+
+    /// GPU time of the passes of this window's latest frame whose submission completed (its
+    /// [`GpuTimings::frame`] says which): timestamp queries around each pass of the window's
+    /// frame graph, read without waiting by the renderer when it starts a frame (any target's)
+    /// after that submission completed, so they trail the frame being prepared by one or two
+    /// frames. `None` before the first such frame, or when the adapter has no timestamps.
+    pub fn gpu_timings(&self) -> Option<GpuTimings> {
+        *self.gpu_timings.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Frames skipped because the window was minimised (0-sized).
@@ -416,6 +427,7 @@ impl Engine {
             stale: AtomicBool::new(false),
             acquired: AtomicBool::new(false),
             presented: AtomicU64::new(0),
+            gpu_timings: Arc::new(Mutex::new(None)),
             skipped: 0,
             recreations: 0,
             frames_begun: 0,
@@ -573,6 +585,7 @@ impl Engine {
             &window.acquired,
         );
         let target = FrameTarget {
+            gpu_timings: Arc::clone(&window.gpu_timings),
             graph,
             post: window.post.as_ref(),
             image: sc.image(index),

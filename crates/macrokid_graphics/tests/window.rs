@@ -2,7 +2,8 @@
 //! validation message fails a test).
 //!
 //! winit allows one event loop per process, so this is a `harness = false` target: the parent
-//! process starts `Xvfb` on a free display number when `DISPLAY` is unset, then runs every
+//! process starts `Xvfb` (`common/x11.rs`, shared with the window bench) when `DISPLAY` is
+//! unset, then runs every
 //! scenario in a child process of this same binary (`--scenario NAME`), each with its own
 //! engine and event loop, and prints libtest-like lines. Scenarios drive winit with
 //! `pump_app_events`, so each reads as straight-line code.
@@ -11,9 +12,11 @@
 //! without `DISPLAY` the target fails with the install command, unless
 //! `MACROKID_SKIP_WINDOW_TESTS=1` (then it says it skipped).
 
+#[path = "common/x11.rs"]
+mod x11;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use glam::{Mat4, Vec3};
@@ -47,6 +50,10 @@ const SCENARIOS: &[Scenario] = &[
     ("present_modes", present_modes),
     ("dropped_frame_recovers", dropped_frame_recovers),
     ("window_matches_headless", window_matches_headless),
+    (
+        "window_frames_report_gpu_times",
+        window_frames_report_gpu_times,
+    ),
 ];
 
 fn main() -> ExitCode {
@@ -77,7 +84,7 @@ fn main() -> ExitCode {
         .iter()
         .filter(|(n, _)| filter.as_deref().is_none_or(|f| n.contains(f)))
         .collect();
-    let server = match ensure_display() {
+    let server = match x11::ensure_display(1280, 1024) {
         Ok(server) => server,
         Err(e) if std::env::var_os("MACROKID_SKIP_WINDOW_TESTS").is_some() => {
             println!("window tests skipped (MACROKID_SKIP_WINDOW_TESTS): {e}");
@@ -145,75 +152,6 @@ fn init_tracing() {
         .try_init();
 }
 
-// --- the X server ------------------------------------------------------------------------
-
-/// An `Xvfb` this process started; killed (by its process id) on drop.
-struct Xvfb {
-    child: Child,
-    display: String,
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// `None` when `DISPLAY` is set; else starts `Xvfb :N` on the first free `N` from 90.
-fn ensure_display() -> Result<Option<Xvfb>, String> {
-    if std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty()) {
-        return Ok(None);
-    }
-    let xvfb = find_program("Xvfb").ok_or(
-        "DISPLAY is unset and Xvfb is not installed; install it with \
-         `apt-get install -y xvfb` (or `cargo xtask setup`), or set DISPLAY",
-    )?;
-    for n in 90..190 {
-        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            || Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        {
-            continue;
-        }
-        let mut child = Command::new(&xvfb)
-            .args([
-                format!(":{n}"),
-                "-screen".into(),
-                "0".into(),
-                "1280x1024x24".into(),
-                "-nolisten".into(),
-                "tcp".into(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", xvfb.display()))?;
-        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if socket.exists() {
-                return Ok(Some(Xvfb {
-                    child,
-                    display: format!(":{n}"),
-                }));
-            }
-            if child.try_wait().ok().flatten().is_some() {
-                break; // lost a race for this number: try the next one
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    Err("no free X display number in :90..:190 for Xvfb".into())
-}
-
 // --- driving winit -----------------------------------------------------------------------
 
 /// An engine with validation, its event loop, the sizes winit reported, and a cube.
@@ -223,6 +161,8 @@ struct Ctx {
     sizes: HashMap<WindowId, PhysicalSize<u32>>,
     cube: MeshHandle,
     frame: u64,
+    /// The renderer's number of the last frame [`Ctx::render`] presented.
+    last_number: Option<u64>,
 }
 
 /// Runs one closure inside a winit callback (where an `ActiveEventLoop` exists) and records
@@ -278,6 +218,7 @@ impl Ctx {
             sizes: HashMap::new(),
             cube,
             frame: 0,
+            last_number: None,
         })
     }
 
@@ -331,7 +272,9 @@ impl Ctx {
             .upload_instances(&[InstanceData::new(Mat4::from_rotation_y(angle), color)])
             .map_err(|e| e.to_string())?;
         frame.draw_instanced(cube).map_err(|e| e.to_string())?;
+        let number = frame.number();
         frame.present().map_err(|e| e.to_string())?;
+        self.last_number = Some(number);
         Ok(true)
     }
 
@@ -394,55 +337,10 @@ fn window_pixel(engine: &Engine, id: WindowId, x: u32, y: u32) -> Result<[u8; 3]
     Ok(pixels[(y * width + x) as usize])
 }
 
-/// X window `id`'s contents as `(width, height, RGB pixels row by row)`, read with `xwd` (XWD
-/// format, X11R7: a big-endian 100-byte header of 25 CARD32, the window name, `ncolors`
-/// 12-byte colour entries, then `bytes_per_line`-strided pixels in `byte_order`).
+/// X window `id`'s contents (see [`x11::window_image`]).
 fn window_image(engine: &Engine, id: WindowId) -> Result<(u32, u32, Vec<[u8; 3]>), String> {
-    use raw_window_handle::{HasWindowHandle as _, RawWindowHandle};
     let window = engine.window(id).ok_or("no such window")?;
-    let xid = match window
-        .winit()
-        .window_handle()
-        .map_err(|e| e.to_string())?
-        .as_raw()
-    {
-        RawWindowHandle::Xlib(h) => format!("{:#x}", h.window),
-        RawWindowHandle::Xcb(h) => format!("{:#x}", h.window.get()),
-        other => return Err(format!("not an X11 window: {other:?}")),
-    };
-    let out = Command::new("xwd")
-        .args(["-silent", "-id", &xid])
-        .output()
-        .map_err(|e| format!("running xwd (apt-get install -y x11-apps): {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "xwd failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let d = out.stdout;
-    let field = |i: usize| u32::from_be_bytes(d[i * 4..i * 4 + 4].try_into().unwrap());
-    let (header, width, height) = (field(0) as usize, field(4), field(5));
-    let (byte_order, bpp, stride) = (field(7), field(11), field(12) as usize);
-    let masks = [field(14), field(15), field(16)];
-    let ncolors = field(19) as usize;
-    if bpp != 32 {
-        return Err(format!("xwd image at {bpp} bits per pixel, 32 expected"));
-    }
-    let mut pixels = Vec::with_capacity((width * height) as usize);
-    for y in 0..height as usize {
-        for x in 0..width as usize {
-            let at = header + ncolors * 12 + y * stride + x * 4;
-            let bytes: [u8; 4] = d[at..at + 4].try_into().unwrap();
-            let pixel = if byte_order == 0 {
-                u32::from_le_bytes(bytes)
-            } else {
-                u32::from_be_bytes(bytes)
-            };
-            pixels.push(masks.map(|m| ((pixel & m) >> m.trailing_zeros()) as u8));
-        }
-    }
-    Ok((width, height, pixels))
+    x11::window_image(window.winit())
 }
 
 // --- scenarios ---------------------------------------------------------------------------
@@ -763,6 +661,61 @@ fn window_matches_headless() -> TestResult {
             "{differing} of {} pixels differ between window and headless",
             w * h
         )
+    })?;
+    ctx.check_validation()?;
+    ctx.engine.destroy_window(id).map_err(|e| e.to_string())?;
+    ctx.engine.shutdown().map_err(|e| e.to_string())
+}
+
+/// A window's frames report the GPU time of their passes (timestamp queries read once the
+/// frame's submission completed): none before the first frame, then a nonzero geometry time
+/// for one of the window's own frames, advancing as frames complete; headless frames in between
+/// do not replace them.
+fn window_frames_report_gpu_times() -> TestResult {
+    let mut ctx = Ctx::new()?;
+    if ctx
+        .engine
+        .renderer()
+        .capabilities()
+        .timestamp_period_ns
+        .is_none()
+    {
+        return Err("the adapter has no timestamps (lavapipe has them)".into());
+    }
+    let id = ctx.create(WindowDesc::new("gpu times", 160, 120))?;
+    let timings = |ctx: &Ctx| ctx.engine.window(id).unwrap().gpu_timings();
+    ensure(timings(&ctx).is_none(), || {
+        "GPU times before any frame".into()
+    })?;
+    ctx.headless(2)?; // frames 0 and 1
+    let mut window_frames = Vec::new();
+    for _ in 0..4 {
+        ctx.pump();
+        ensure(ctx.render(id, [1.0, 0.5, 0.2, 1.0])?, || "skipped".into())?;
+        window_frames.extend(ctx.last_number);
+    }
+    let first = timings(&ctx).ok_or("no GPU times after 4 window frames")?;
+    ensure(window_frames.contains(&first.frame), || {
+        format!(
+            "GPU times of frame {} are not of a window frame ({window_frames:?})",
+            first.frame
+        )
+    })?;
+    ensure(first.geometry > Duration::ZERO, || {
+        format!("zero geometry time: {first:?}")
+    })?;
+    ensure(first.post == Duration::ZERO, || {
+        format!("a post time without a post pass: {first:?}")
+    })?;
+    // Headless frames complete the window's frames in flight but are not window frames.
+    ctx.headless(2)?;
+    let after = timings(&ctx).ok_or("GPU times vanished")?;
+    ensure(
+        after.frame >= first.frame && window_frames.contains(&after.frame),
+        || format!("after headless frames: {after:?}, window frames {window_frames:?}"),
+    )?;
+    ensure(after.frame == *window_frames.last().unwrap(), || {
+        format!("the last window frame's times were not read: {after:?}, {window_frames:?}")
     })?;
     ctx.check_validation()?;
     ctx.engine.destroy_window(id).map_err(|e| e.to_string())?;
