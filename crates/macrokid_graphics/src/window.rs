@@ -35,6 +35,7 @@
               functions and uphold their contracts"
 )]
 
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -50,7 +51,9 @@ use crate::passes::PostPass;
 use crate::vulkan::swapchain::{self, Acquired, Semaphore, Surface, Swapchain};
 pub use crate::vulkan::PresentMode;
 use crate::vulkan::Vulkan;
-use crate::{Frame, GpuTimings, GraphicsError, Renderer, RendererConfig, FRAMES_IN_FLIGHT};
+use crate::{
+    Frame, GpuTimings, GraphicsError, RenderBackend, Renderer, RendererConfig, FRAMES_IN_FLIGHT,
+};
 
 /// What went wrong with a window or the engine's window bookkeeping.
 #[derive(Debug, thiserror::Error)]
@@ -351,13 +354,19 @@ impl std::fmt::Debug for Window {
 /// The process-wide engine: a [`Renderer`] (instance with the surface extensions, device with
 /// `VK_KHR_swapchain`, queue, allocator, passes, caches, headless target) and the windows that
 /// share it (see the [module documentation](self)).
-pub struct Engine {
+///
+/// Generic over the [`RenderBackend`] `B` as the renderer is, with a `PhantomData<B>` so that
+/// its `Send`/`Sync` follow the backend's (the design's `Engine<B>`); windows need a backend
+/// that presents, and [`Vulkan`] (the default) is the only one: every method is on
+/// `Engine<Vulkan>`.
+pub struct Engine<B: RenderBackend = Vulkan> {
     // Windows drop before the renderer they use.
     windows: Vec<Window>,
-    renderer: Renderer<Vulkan>,
+    renderer: Renderer<B>,
+    _backend: PhantomData<B>,
 }
 
-impl Engine {
+impl Engine<Vulkan> {
     /// Creates the engine's renderer (see [`Renderer::with_backend`]) with surfaces enabled.
     /// Needs no display: windows are created later, on an event loop.
     ///
@@ -368,6 +377,7 @@ impl Engine {
         Ok(Engine {
             windows: Vec::new(),
             renderer: Renderer::create(config, true)?,
+            _backend: PhantomData,
         })
     }
 
@@ -523,7 +533,9 @@ impl Engine {
     /// # Errors
     /// [`WindowError::UnknownWindow`]; surface lost, device lost, out-of-memory.
     pub fn begin_frame(&mut self, id: WindowId) -> Result<Option<Frame<'_, Vulkan>>, WindowError> {
-        let Engine { windows, renderer } = self;
+        let Engine {
+            windows, renderer, ..
+        } = self;
         let window = windows
             .iter_mut()
             .find(|w| w.id == id)
@@ -641,7 +653,7 @@ fn unknown(id: WindowId) -> WindowError {
     }
 }
 
-impl Drop for Engine {
+impl<B: RenderBackend> Drop for Engine<B> {
     fn drop(&mut self) {
         if !self.windows.is_empty() {
             tracing::warn!(
@@ -659,7 +671,7 @@ impl Drop for Engine {
     }
 }
 
-impl std::fmt::Debug for Engine {
+impl<B: RenderBackend> std::fmt::Debug for Engine<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("renderer", &self.renderer)
@@ -669,22 +681,47 @@ impl std::fmt::Debug for Engine {
 }
 
 /// [`Engine::shutdown`] refused: the error and the engine, still alive.
-#[derive(Debug)]
-pub struct ShutdownRefused {
+pub struct ShutdownRefused<B: RenderBackend = Vulkan> {
     /// Why ([`WindowError::WindowsAlive`]).
     pub error: WindowError,
     /// The engine, unchanged.
-    pub engine: Box<Engine>,
+    pub engine: Box<Engine<B>>,
 }
 
-impl std::fmt::Display for ShutdownRefused {
+impl<B: RenderBackend> std::fmt::Debug for ShutdownRefused<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownRefused")
+            .field("error", &self.error)
+            .field("engine", &self.engine)
+            .finish()
+    }
+}
+
+impl<B: RenderBackend> std::fmt::Display for ShutdownRefused<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.error.fmt(f)
     }
 }
 
-impl std::error::Error for ShutdownRefused {
+impl<B: RenderBackend> std::error::Error for ShutdownRefused<B> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    /// The engine can move to (and be shared with) another thread, as its backend can; a
+    /// window's frame is built on the thread that owns the engine.
+    #[test]
+    fn engine_is_send_and_sync_like_its_backend() {
+        send_sync::<Vulkan>();
+        send_sync::<Engine<Vulkan>>();
+        send_sync::<Engine>();
+        send_sync::<ShutdownRefused>();
     }
 }
