@@ -56,9 +56,9 @@ pub(crate) struct FrameSlot<B: RenderBackend> {
     workers: Mutex<Vec<B::CommandEncoder>>,
     /// Host-visible per-instance data ([`InstanceData`]), grown when needed.
     instances: Option<B::Buffer>,
-    /// Where the colour target is copied for read-back.
-    readback: B::Buffer,
-    readback_bytes: u64,
+    /// Where the colour target is copied for read-back, and its size; `None` in a window's
+    /// slots (window frames are presented, not read back).
+    readback: Option<(B::Buffer, u64)>,
     /// Timeline value of the slot's last successful submission.
     submitted: Option<u64>,
     /// The frame submitted in this slot and not read back yet, with its timings.
@@ -96,9 +96,14 @@ fn pass_span(timestamps: &[u64], position: Option<usize>, period_ns: f32) -> std
 }
 
 impl<B: RenderBackend> FrameSlot<B> {
+    /// A slot with `queries` timestamp queries (none: the adapter has no timestamps) and, with
+    /// `readback_bytes`, a read-back buffer of that size (the headless target's slots).
+    ///
+    /// # Errors
+    /// Out-of-memory.
     pub(crate) fn new(
         device: &B::Device,
-        readback_bytes: u64,
+        readback_bytes: Option<u64>,
         queries: Option<u32>,
     ) -> Result<Self, DeviceError> {
         Ok(FrameSlot {
@@ -109,13 +114,18 @@ impl<B: RenderBackend> FrameSlot<B> {
             primary: device.create_command_encoder(&CommandEncoderDesc { label: "frame" })?,
             workers: Mutex::new(Vec::new()),
             instances: None,
-            readback: device.create_buffer(&BufferDesc {
-                label: "read-back",
-                size: readback_bytes,
-                usage: BufferUsages::COPY_DST,
-                location: MemoryLocation::GpuToCpu,
-            })?,
-            readback_bytes,
+            readback: match readback_bytes {
+                Some(size) => Some((
+                    device.create_buffer(&BufferDesc {
+                        label: "read-back",
+                        size,
+                        usage: BufferUsages::COPY_DST,
+                        location: MemoryLocation::GpuToCpu,
+                    })?,
+                    size,
+                )),
+                None => None,
+            },
             submitted: None,
             pending: None,
             window_timestamps: None,
@@ -152,6 +162,10 @@ impl<B: RenderBackend> FrameSlot<B> {
 
     /// Reads a window frame's timestamps when the slot's last submission has completed
     /// (`completed` is the timeline's value), without waiting.
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
     pub(crate) fn poll_window_timestamps(
         &mut self,
         device: &B::Device,
@@ -179,7 +193,8 @@ impl<B: RenderBackend> FrameSlot<B> {
         self.collect_window_timestamps(device, timestamp_period_ns)?;
         // SAFETY: every command buffer these encoders ended was either submitted in the slot's
         // last submission (completed: waited above) or never submitted; the caller holds the
-        // renderer mutably, so no frame exists that could still submit one of them.
+        // slot mutably (the renderer's, or a window's while the engine is borrowed mutably), so
+        // no frame exists that could still submit one of them.
         unsafe {
             self.primary.reset_all()?;
             for worker in self
@@ -222,11 +237,14 @@ impl<B: RenderBackend> FrameSlot<B> {
             .submitted
             .expect("FrameSlot invariant: a pending frame was submitted");
         timeline.wait(device, value)?;
+        let (readback, bytes) = self.readback.as_ref().expect(
+            "FrameSlot invariant: a pending frame is a headless frame, whose slot reads back",
+        );
         let mut rgba = Vec::new();
         // SAFETY: the submission that copied the image into the buffer completed (waited
         // above) and ended with a TransferDst → HostRead barrier; nothing else writes it until
         // the slot's next frame, which needs `&mut` renderer.
-        unsafe { device.read_buffer(&self.readback, 0, self.readback_bytes as usize, &mut rgba) }?;
+        unsafe { device.read_buffer(readback, 0, *bytes as usize, &mut rgba) }?;
         if let (Some((queries, count)), Some(period)) = (&self.queries, timestamp_period_ns) {
             // SAFETY: the submission that wrote the queries completed (waited above); it wrote
             // all `count` (two per kept pass of the frame graph).
@@ -296,7 +314,11 @@ impl FrameTicket {
 /// [`Frame::submit`] or [`Frame::finish`]. Dropping it without submitting discards it.
 pub struct Frame<'r, B: RenderBackend> {
     renderer: &'r mut Renderer<B>,
+    /// The renderer's frame slot of a headless frame.
     slot: usize,
+    /// A window frame's slot (the window's own: command encoders, instance buffer, queries);
+    /// `None` for a headless frame.
+    window_slot: Option<&'r mut FrameSlot<B>>,
     number: u64,
     camera: Camera,
     instance_count: u32,
@@ -310,13 +332,19 @@ pub struct Frame<'r, B: RenderBackend> {
 }
 
 impl<'r, B: RenderBackend> Frame<'r, B> {
+    /// A frame numbered `number` in the renderer's slot `slot` (headless), or into `target`
+    /// with the window's `slot`.
     pub(crate) fn new(
         renderer: &'r mut Renderer<B>,
         slot: usize,
         number: u64,
         timings: FrameTimings,
-        target: Option<FrameTarget<'r, B>>,
+        target: Option<(FrameTarget<'r, B>, &'r mut FrameSlot<B>)>,
     ) -> Frame<'r, B> {
+        let (target, window_slot) = match target {
+            Some((target, slot)) => (Some(target), Some(slot)),
+            None => (None, None),
+        };
         let size = target
             .as_ref()
             .map_or((renderer.config.width, renderer.config.height), |t| t.size);
@@ -325,6 +353,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             target,
             renderer,
             slot,
+            window_slot,
             number,
             camera: Camera::default(),
             instance_count: 0,
@@ -380,7 +409,10 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         })?;
         let start = Instant::now();
         let r = &mut *self.renderer;
-        let slot = &mut r.slots[self.slot];
+        let slot = match &mut self.window_slot {
+            Some(slot) => &mut **slot,
+            None => &mut r.slots[self.slot],
+        };
         let bytes = f32_bytes(instances);
         let needed = bytes.len() as u64;
         if slot.instances.as_ref().is_none_or(|b| b.size() < needed) {
@@ -453,7 +485,10 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             .into());
         }
         let r = &*self.renderer;
-        let slot = &r.slots[self.slot];
+        let slot = match &self.window_slot {
+            Some(slot) => &**slot,
+            None => &r.slots[self.slot],
+        };
         Ok(PassEncoder {
             device: &r.device,
             workers: &slot.workers,
@@ -651,6 +686,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             mut timings,
             size: (width, height),
             target,
+            window_slot,
             ..
         } = self;
         let mut recorded = recorded.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -661,7 +697,10 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         let secondaries: Vec<_> = recorded.into_iter().map(|(_, cb)| cb).collect();
         let r = &mut *renderer;
         let targets = &r.targets;
-        let slot = &mut r.slots[slot_index];
+        let slot = match window_slot {
+            Some(slot) => slot,
+            None => &mut r.slots[slot_index],
+        };
         // A window frame executes the window's graph (ending in `present`); it writes
         // timestamps into the slot's queries when they are enough for its graph (the slot's are
         // sized for the renderer's graph, which has as many passes: `read-back` there,
@@ -701,7 +740,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             ),
         };
         let query_count = slot.queries.as_ref().map_or(0, |(_, n)| *n);
-        let readback = &slot.readback;
+        let readback = slot.readback.as_ref().map(|(buffer, _)| buffer);
         let mut bindings = Bindings::new(&fg.compiled, &fg.transients);
         match &hooks {
             Some(((image, view), ..)) => {
@@ -714,6 +753,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 let buffer = fg
                     .readback_buffer
                     .expect("a headless frame graph reads back");
+                let readback = readback.expect("the renderer's frame slots read back");
                 bindings
                     .texture(fg.output, &targets.color, &targets.color_view)
                     .buffer(buffer, readback);
@@ -741,7 +781,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 Ok(())
             });
         }
-        if let Some(pass) = fg.read_back {
+        if let (Some(pass), Some(readback)) = (fg.read_back, readback) {
             callbacks.set(pass, move |encoder| {
                 // SAFETY: outside rendering (a pass without attachments); the graph's barrier
                 // before the pass moved the output to TransferSrc and the read-back buffer

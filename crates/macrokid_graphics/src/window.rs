@@ -10,9 +10,12 @@
 //! the output as a transient and a last `present` pass that blits it into the acquired
 //! swapchain image, which the graph leaves in `Present` use; see
 //! the frame module) with the graph's transients (depth, HDR) and, with post-processing, its
-//! own post pass. Frames of all windows and of the headless target rotate through the
-//! renderer's [`FRAMES_IN_FLIGHT`] frame slots (command encoders and instance buffers) and are
-//! paced by its one timeline semaphore.
+//! own post pass, and its own [`FRAMES_IN_FLIGHT`] frame slots (per slot: the primary and
+//! per-recording-thread command encoders, i.e. command pools, the instance buffer and the
+//! timestamp queries; the headless target has the renderer's). A slot's "fence" is the value
+//! of the renderer's one timeline semaphore that its last submission signals: a window's frame
+//! waits only for its own frame `FRAMES_IN_FLIGHT` earlier, never for another window's or a
+//! headless frame.
 //!
 //! # Lifecycle
 //! [`Engine::create_window`] (from winit's `ApplicationHandler::resumed` or later) →
@@ -45,7 +48,7 @@ use winit::event_loop::{ActiveEventLoop, EventLoop};
 use winit::window::WindowId;
 
 use crate::frame::graph::{FrameGraph, Sink, OUTPUT_FORMAT};
-use crate::frame::{FrameTarget, GpuTimingsCell};
+use crate::frame::{FrameSlot, FrameTarget, GpuTimingsCell};
 use crate::hal::Device as _;
 use crate::passes::PostPass;
 use crate::vulkan::swapchain::{self, Acquired, Semaphore, Surface, Swapchain};
@@ -184,6 +187,10 @@ pub fn event_loop() -> Result<EventLoop<()>, WindowError> {
 pub struct Window {
     // Declaration order is drop order: GPU objects first, the winit window last (the
     // surface refers to it).
+    /// This window's frame slots, one per frame in flight (command encoders, instance buffer,
+    /// timestamp queries): frame `n` of the window uses slot `n mod FRAMES_IN_FLIGHT`, with
+    /// acquire semaphore `n mod FRAMES_IN_FLIGHT`.
+    slots: Vec<FrameSlot<Vulkan>>,
     post: Option<PostPass<Vulkan>>,
     graph: Option<FrameGraph<Vulkan>>,
     swapchain: Option<Swapchain>,
@@ -257,9 +264,10 @@ impl Window {
 
     /// GPU time of the passes of this window's latest frame whose submission completed (its
     /// [`GpuTimings::frame`] says which): timestamp queries around each pass of the window's
-    /// frame graph, read without waiting by the renderer when it starts a frame (any target's)
-    /// after that submission completed, so they trail the frame being prepared by one or two
-    /// frames. `None` before the first such frame, or when the adapter has no timestamps.
+    /// frame graph, read from the window's frame slot without waiting when the window starts a
+    /// frame after that submission completed (or when the slot comes round again, after
+    /// waiting for it), so they trail the frame being prepared by one or two frames. `None`
+    /// before the first such frame, or when the adapter has no timestamps.
     pub fn gpu_timings(&self) -> Option<GpuTimings> {
         *self.gpu_timings.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -426,8 +434,12 @@ impl Engine<Vulkan> {
         let acquire = (0..FRAMES_IN_FLIGHT)
             .map(|_| Ok((Semaphore::new(&self.renderer.device)?, AtomicU64::new(0))))
             .collect::<Result<Vec<_>, crate::DeviceError>>()?;
+        let slots = (0..FRAMES_IN_FLIGHT)
+            .map(|_| self.renderer.create_window_slot())
+            .collect::<Result<Vec<_>, _>>()?;
         let size = winit.inner_size();
         let mut window = Window {
+            slots,
             post: None,
             graph: None,
             swapchain: None,
@@ -550,6 +562,12 @@ impl Engine<Vulkan> {
             }
             window.stale.store(true, Ordering::Relaxed);
         }
+        // The GPU times of this window's frames whose submission completed, without waiting.
+        let completed = renderer.timeline.completed(&renderer.device)?;
+        let period = renderer.capabilities().timestamp_period_ns;
+        for slot in &mut window.slots {
+            slot.poll_window_timestamps(&renderer.device, completed, period)?;
+        }
         let mut acquired = None;
         for _attempt in 0..2 {
             if window.stale.load(Ordering::Relaxed) || window.built_for != Some(window.size) {
@@ -584,22 +602,29 @@ impl Engine<Vulkan> {
         };
         window.frames_begun += 1;
         window.acquired.store(true, Ordering::Release);
-        let window: &Window = window;
-        let (Some(sc), Some(graph)) = (&window.swapchain, &window.graph) else {
+        let Window {
+            slots,
+            swapchain,
+            graph,
+            post,
+            acquire,
+            last_submitted,
+            stale,
+            presented,
+            acquired: pending,
+            gpu_timings,
+            ..
+        } = window;
+        let (Some(sc), Some(graph)) = (&*swapchain, &*graph) else {
             unreachable!("an image was acquired from the window's swapchain");
         };
-        let (acquire_semaphore, acquire_used) = &window.acquire[k];
+        let (acquire_semaphore, acquire_used) = &acquire[k];
         let present_semaphore = sc.present_semaphore(index);
-        let (last, stale, presented, pending) = (
-            &window.last_submitted,
-            &window.stale,
-            &window.presented,
-            &window.acquired,
-        );
+        let (last, stale, presented, pending) = (&*last_submitted, &*stale, &*presented, &*pending);
         let target = FrameTarget {
-            gpu_timings: Arc::clone(&window.gpu_timings),
+            gpu_timings: Arc::clone(gpu_timings),
             graph,
-            post: window.post.as_ref(),
+            post: post.as_ref(),
             image: sc.image(index),
             size: sc.extent(),
             submit: Box::new(move |queue, buffers, signal| {
@@ -625,7 +650,11 @@ impl Engine<Vulkan> {
                 Ok(())
             }),
         };
-        Ok(Some(renderer.begin_frame_for(Some(target))?))
+        // Slot `k` was last used by the submission that waited for acquire semaphore `k`
+        // (waited for above), so `begin_frame_for`'s wait for it returns at once.
+        Ok(Some(
+            renderer.begin_frame_for(Some((target, &mut slots[k])))?,
+        ))
     }
 
     /// Shuts the engine down: refuses while windows live (returning the engine inside the

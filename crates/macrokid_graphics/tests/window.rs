@@ -54,6 +54,10 @@ const SCENARIOS: &[Scenario] = &[
         "window_frames_report_gpu_times",
         window_frames_report_gpu_times,
     ),
+    (
+        "two_windows_own_their_frame_slots_through_50_resizes",
+        two_windows_own_their_frame_slots_through_50_resizes,
+    ),
 ];
 
 fn main() -> ExitCode {
@@ -707,18 +711,124 @@ fn window_frames_report_gpu_times() -> TestResult {
     ensure(first.post == Duration::ZERO, || {
         format!("a post time without a post pass: {first:?}")
     })?;
-    // Headless frames complete the window's frames in flight but are not window frames.
+    // Headless frames use the renderer's slots, not the window's: they replace nothing.
     ctx.headless(2)?;
     let after = timings(&ctx).ok_or("GPU times vanished")?;
+    ensure(after == first, || {
+        format!("headless frames changed the window's GPU times: {first:?}, then {after:?}")
+    })?;
+    // Two more window frames: the first of them finds the first four completed (the headless
+    // frames waited for the GPU), so the times are of the fourth window frame or later.
+    for _ in 0..2 {
+        ctx.pump();
+        ensure(ctx.render(id, [1.0, 0.5, 0.2, 1.0])?, || "skipped".into())?;
+        window_frames.extend(ctx.last_number);
+    }
+    let later = timings(&ctx).ok_or("GPU times vanished")?;
     ensure(
-        after.frame >= first.frame && window_frames.contains(&after.frame),
-        || format!("after headless frames: {after:?}, window frames {window_frames:?}"),
+        later.frame >= window_frames[3] && window_frames.contains(&later.frame),
+        || format!("after 6 window frames: {later:?}, window frames {window_frames:?}"),
     )?;
-    ensure(after.frame == *window_frames.last().unwrap(), || {
-        format!("the last window frame's times were not read: {after:?}, {window_frames:?}")
+    ensure(later.geometry > Duration::ZERO, || {
+        format!("zero geometry time: {later:?}")
     })?;
     ctx.check_validation()?;
     ctx.engine.destroy_window(id).map_err(|e| e.to_string())?;
+    ctx.engine.shutdown().map_err(|e| e.to_string())
+}
+
+/// Each window owns its frame slots (command pools, instance buffers, queries) and the
+/// headless target has the renderer's: a headless frame submitted before many frames of two
+/// windows can still be read back (with shared slots the window frames would have reused its
+/// slot), and two windows rendering through 50 resizes of the first (each resize recreating
+/// only its swapchain) report no validation message; the allocation count returns to its
+/// start once both windows are closed.
+fn two_windows_own_their_frame_slots_through_50_resizes() -> TestResult {
+    let mut ctx = Ctx::new()?;
+    ctx.headless(2)?;
+    let start = ctx.allocations()?;
+    let a = ctx.create(WindowDesc::new("resized", 160, 120))?;
+    let b = ctx.create(WindowDesc::new("steady", 128, 96))?;
+    ctx.engine
+        .window(b)
+        .unwrap()
+        .winit()
+        .set_outer_position(PhysicalPosition::new(600, 0));
+    // A headless frame in flight while both windows render.
+    let cube = ctx.cube;
+    let mut frame = ctx
+        .engine
+        .renderer_mut()
+        .begin_frame()
+        .map_err(|e| e.to_string())?;
+    frame
+        .upload_instances(&[InstanceData::new(Mat4::IDENTITY, [1.0; 4])])
+        .map_err(|e| e.to_string())?;
+    frame.draw_instanced(cube).map_err(|e| e.to_string())?;
+    let ticket = frame.submit().map_err(|e| e.to_string())?;
+    for _ in 0..5 {
+        ctx.pump();
+        ensure(ctx.render(a, [1.0, 0.2, 0.2, 1.0])?, || "a skipped".into())?;
+        ensure(ctx.render(b, [0.2, 0.2, 1.0, 1.0])?, || "b skipped".into())?;
+    }
+    let image = ctx
+        .engine
+        .renderer_mut()
+        .read_back(ticket)
+        .map_err(|e| format!("the headless frame's slot was reused by window frames: {e}"))?;
+    ensure(image.rgba.iter().any(|&c| c != 0), || {
+        "an empty read-back".into()
+    })?;
+    let b_before = ctx.engine.window(b).unwrap().frames_presented();
+    for i in 0..50u32 {
+        let want = PhysicalSize::new(100 + (i * 41) % 220, 80 + (i * 29) % 160);
+        let _ = ctx
+            .engine
+            .window(a)
+            .unwrap()
+            .winit()
+            .request_inner_size(want);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            ctx.pump();
+            ctx.render(a, [1.0, 0.2, 0.2, 1.0])?;
+            ensure(ctx.render(b, [0.2, 0.2, 1.0, 1.0])?, || "b skipped".into())?;
+            let extent = ctx.engine.window(a).unwrap().extent();
+            if ctx.sizes.get(&a) == Some(&want) && extent == Some((want.width, want.height)) {
+                break;
+            }
+            ensure(Instant::now() < deadline, || {
+                format!("resize {i}: wanted {want:?}, swapchain {extent:?}")
+            })?;
+        }
+        ctx.check_validation()?;
+    }
+    let (wa, wb) = (ctx.engine.window(a).unwrap(), ctx.engine.window(b).unwrap());
+    ensure(wa.swapchain_recreations() >= 50, || {
+        format!(
+            "a recreated its swapchain {} times",
+            wa.swapchain_recreations()
+        )
+    })?;
+    ensure(wb.swapchain_recreations() == 0, || {
+        format!(
+            "b's swapchain was recreated {} times",
+            wb.swapchain_recreations()
+        )
+    })?;
+    ensure(wb.frames_presented() >= b_before + 50, || {
+        format!(
+            "b presented {} frames during the resizes",
+            wb.frames_presented() - b_before
+        )
+    })?;
+    ctx.engine.destroy_window(a).map_err(|e| e.to_string())?;
+    ctx.engine.destroy_window(b).map_err(|e| e.to_string())?;
+    let end = ctx.allocations()?;
+    ensure(end == start, || {
+        format!("allocations: {start} before the windows, {end} after they closed")
+    })?;
+    ctx.check_validation()?;
     ctx.engine.shutdown().map_err(|e| e.to_string())
 }
 
