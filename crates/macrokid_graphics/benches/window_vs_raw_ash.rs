@@ -8,7 +8,12 @@
 //! descriptors, no post pass, no pipeline-cache file. Both sides render into an
 //! `R8G8B8A8_UNORM` colour target with a `D32_SFLOAT` depth target and blit it into the
 //! acquired swapchain image (the renderer's window frame graph ends with this `present` pass;
-//! the baseline does the same blit), then present.
+//! the baseline does the same blit), then present. The renderer's GPU timestamps are off
+//! (`RendererConfig::gpu_timestamps(false)`), as the baseline writes none: on lavapipe every
+//! timestamp flushes the rasterizer's binned scene, and with them on (the default) this bench
+//! measured the renderer's process at about 1.2× the baseline's CPU time per frame, the
+//! difference being the kernel's page faults for scene memory freed and allocated again at
+//! each flush (`perf record`); without them the two are within noise of each other.
 //!
 //! Present mode: IMMEDIATE on both sides (FIFO where the surface lacks it; the bench prints
 //! what each side got). Under FIFO both loops would be paced by the X server's (virtual)
@@ -176,7 +181,9 @@ impl Sides {
         validation: bool,
         mode: PresentMode,
     ) -> Result<Sides, BoxError> {
-        let mut engine = Engine::new(scene.renderer_config(validation))?;
+        // No GPU timestamps: the baseline writes none, and on lavapipe each one flushes the
+        // binned scene (see the module documentation).
+        let mut engine = Engine::new(scene.renderer_config(validation).gpu_timestamps(false))?;
         let (mesh, material) = scene.upload(engine.renderer())?;
         let vertex_bytes = scene.vertex_bytes();
         let display = event_loop.display_handle()?.as_raw();

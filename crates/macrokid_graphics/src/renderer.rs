@@ -306,9 +306,7 @@ impl<B: RenderBackend> Renderer<B> {
                 FrameSlot::new(
                     &device,
                     Some(readback),
-                    capabilities
-                        .timestamp_period_ns
-                        .is_some()
+                    (capabilities.timestamp_period_ns.is_some() && config.gpu_timestamps)
                         .then(|| frame_graph.query_count()),
                 )
             })
@@ -634,7 +632,8 @@ impl<B: RenderBackend> Renderer<B> {
     }
 
     /// A frame slot for a window (its own, one per frame in flight): timestamp queries for
-    /// the frame graph when the adapter has timestamps, no read-back buffer.
+    /// the frame graph when the adapter has timestamps and the configuration wants them
+    /// ([`RendererConfig::gpu_timestamps`]), no read-back buffer.
     ///
     /// # Errors
     /// Out-of-memory.
@@ -643,10 +642,8 @@ impl<B: RenderBackend> Renderer<B> {
         allow(dead_code, reason = "used by windows only")
     )]
     pub(crate) fn create_window_slot(&self) -> Result<FrameSlot<B>, GraphicsError> {
-        let queries = self
-            .capabilities
-            .timestamp_period_ns
-            .is_some()
+        let queries = (self.capabilities.timestamp_period_ns.is_some()
+            && self.config.gpu_timestamps)
             .then(|| self.frame_graph.query_count());
         Ok(FrameSlot::new(&self.device, None, queries)?)
     }
