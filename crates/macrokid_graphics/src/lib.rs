@@ -77,6 +77,7 @@
 //! layer (`apt-get install vulkan-validationlayers`) and an unknown adapter name
 //! (`MACROKID_ADAPTER=<substring>`) are [`GraphicsError`]s, never panics.
 
+pub mod app;
 mod error;
 mod frame;
 pub mod graph;
