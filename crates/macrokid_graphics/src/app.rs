@@ -389,6 +389,7 @@ pub struct FrameRunner {
     recorder: Arc<Recorder>,
     pending: Option<Pending>,
     next_frame: u64,
+    overlap: bool,
 }
 
 impl Default for FrameRunner {
@@ -447,7 +448,7 @@ impl FrameRunner {
             StageDescriptor::new("update").with_system(system("update", &[], &[app])),
             StageDescriptor::new("extract")
                 .after("update")
-                .with_system(system("extract", &[app], &[snapshot])),
+                .with_system(system("extract", &[], &[app, snapshot])),
             StageDescriptor::new("prepare")
                 .after("extract")
                 .with_system(system("begin-frame", &[], &[target, frame]))
@@ -480,7 +481,18 @@ impl FrameRunner {
             recorder,
             pending: None,
             next_frame: 0,
+            overlap: true,
         }
+    }
+
+    /// Builder: whether a headless frame is read back one frame late, in the next frame's
+    /// Present stage (`true`, the default: the GPU renders frame N while frame N + 1 is
+    /// simulated), or in its own Present stage (`false`: Present waits for the GPU right after
+    /// Submit, nothing overlaps; the baseline the overlap is measured against).
+    #[must_use]
+    pub fn overlap(mut self, overlap: bool) -> FrameRunner {
+        self.overlap = overlap;
+        self
     }
 
     /// The frame plan: [`FRAME_STAGES`] in order, each split into batches by the planner.
@@ -582,7 +594,9 @@ impl FrameRunner {
             ticket,
             snapshot: snapshot.clone(),
         });
-        let delivery = if reads_back {
+        let delivery = if reads_back && !self.overlap {
+            this.map(Delivery::ReadBack)
+        } else if reads_back {
             std::mem::replace(&mut self.pending, this).map(Delivery::ReadBack)
         } else if skipped {
             None

@@ -291,6 +291,25 @@ fn a_failing_system_names_its_stage_and_the_frame_in_flight_survives() {
 }
 
 #[test]
+fn without_overlap_each_frame_is_read_back_in_its_own_present_stage() {
+    let mut runner = FrameRunner::new().overlap(false);
+    let mut app = Cubes::new();
+    let (result, reports, renderer) = run(&mut runner, &mut app, 4, None);
+    assert_eq!(result.unwrap(), 4);
+    // Nothing is pending between frames, so `finish` has nothing to do.
+    assert_eq!(reports.len(), 4);
+    for (n, report) in reports.iter().enumerate() {
+        assert_eq!(report.delivered, Some(n as u64));
+        let submitted = report.system_timing("submit", "submit").unwrap();
+        let read_back = report.system_timing("present", "read-back").unwrap();
+        assert!(submitted.ended() <= read_back.started);
+    }
+    let delivered: Vec<u64> = app.images.iter().map(|(f, ..)| *f).collect();
+    assert_eq!(delivered, [0, 1, 2, 3]);
+    assert_no_validation_messages(&renderer);
+}
+
+#[test]
 fn break_stops_after_the_frame_in_flight() {
     let mut runner = FrameRunner::new();
     let mut app = Cubes::new();
