@@ -11,7 +11,8 @@
 //! Prepare → Record → Submit → Present (read back and write the previous frame's PNG) run as
 //! a planned schedule, so frame N renders on the GPU while frame N + 1 is simulated. The
 //! table's stage and system times are the frame scheduler's observer's; its "no overlap" line
-//! is what a frame would take if nothing overlapped. On a terminal a progress bar shows on
+//! estimates what a frame would take if nothing overlapped, and `--no-overlap` runs that
+//! baseline for real (each frame read back in its own Present stage). On a terminal a progress bar shows on
 //! stderr (`--no-progress` hides it).
 //!
 //! ```text
@@ -104,6 +105,10 @@ struct Args {
     /// `--frames` still bounds the run, closing the window ends it.
     #[arg(long)]
     window: bool,
+    /// Read each frame back in its own Present stage instead of one frame later, so nothing
+    /// overlaps: the baseline the timing table's overlap is judged against.
+    #[arg(long)]
+    no_overlap: bool,
     /// Hide the progress bar (it is drawn on stderr only when stderr is a terminal).
     #[arg(long)]
     no_progress: bool,
@@ -254,7 +259,7 @@ fn run(args: &Args) -> Result<(), String> {
 
     // The frame loop is the runner's: Update → Extract → Prepare → Record → Submit → Present
     // as a planned schedule, frame N on the GPU while frame N + 1 is simulated.
-    let mut runner = FrameRunner::new();
+    let mut runner = FrameRunner::new().overlap(!args.no_overlap);
     let mut table = Table::default();
     let frames = args.frames as u64;
     let loop_start = Instant::now();

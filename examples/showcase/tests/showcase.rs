@@ -167,6 +167,13 @@ fn renders_built_in_cube() {
     check_run("cube", &[]);
 }
 
+/// The no-overlap baseline (`--no-overlap`: each frame read back in its own Present stage)
+/// draws the same frames.
+#[test]
+fn renders_without_overlap() {
+    check_run("no-overlap", &["--no-overlap"]);
+}
+
 #[test]
 fn renders_gltf_box() {
     let model = gltf_assets().join("Box.glb");
