@@ -15,6 +15,10 @@
 //!
 //! On Mesa lavapipe the "GPU" is the CPU's other cores: the overlap shows only when cores are
 //! free for it.
+#![allow(
+    missing_docs,
+    reason = "criterion_group! generates an undocumented pub fn"
+)]
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
