@@ -12,7 +12,10 @@
 //!
 //! A frame goes through the stages Prepare (camera, instance upload) → Record (secondary
 //! command buffers on worker threads) → Submit (one thread, deterministic order) → read-back.
-//! The image does not depend on the number of recording threads.
+//! The image does not depend on the number of recording threads. [`app::FrameRunner`] runs
+//! the whole frame — Update → Extract → Prepare → Record → Submit → Present — as a planned
+//! schedule around the user's state ([`app::FrameApp`]), with owned snapshots so that
+//! frame N renders while frame N + 1 is simulated.
 //!
 //! # Example: render 10,000 cubes with 2 recording threads and save a PNG
 //!
@@ -77,6 +80,7 @@
 //! layer (`apt-get install vulkan-validationlayers`) and an unknown adapter name
 //! (`MACROKID_ADAPTER=<substring>`) are [`GraphicsError`]s, never panics.
 
+pub mod app;
 mod error;
 mod frame;
 pub mod graph;

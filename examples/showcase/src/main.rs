@@ -6,6 +6,15 @@
 //! Every frame is written to `OUT/frame_NNNN.png`; at the end a table of
 //! per-stage times is printed.
 //!
+//! The frame loop is `macrokid_graphics`' [`FrameRunner`]: Update (the ECS stages before
+//! `extract`) → Extract (the ECS `extract` stage, then an owned snapshot of the instances) →
+//! Prepare → Record → Submit → Present (read back and write the previous frame's PNG) run as
+//! a planned schedule, so frame N renders on the GPU while frame N + 1 is simulated. The
+//! table's stage and system times are the frame scheduler's observer's; its "no overlap" line
+//! estimates what a frame would take if nothing overlapped, and `--no-overlap` runs that
+//! baseline for real (each frame read back in its own Present stage). On a terminal a progress bar shows on
+//! stderr (`--no-progress` hides it).
+//!
 //! ```text
 //! cargo xtask demo -- --entities 10000 --frames 8 --model ../shared/assets/gltf/Duck.glb
 //! ```
@@ -24,6 +33,7 @@
 //! is missing or corrupt, no Vulkan driver is found, or the validation layer
 //! reported anything.
 
+mod app;
 mod model;
 mod report;
 mod shutdown;
@@ -31,20 +41,26 @@ mod sim;
 mod window;
 
 use std::fs;
+use std::io::IsTerminal as _;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Parser;
-use glam::{Mat4, Vec3};
+use glam::Vec3;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use macrokid_ecs::World;
+use macrokid_graphics::app::FrameRunner;
 use macrokid_graphics::{PostProcess, Renderer, RendererConfig};
 use macrokid_threads::{Scheduler, ThreadPool};
 
-use crate::report::{StageTimes, Table};
+use crate::app::{Showcase, Sink};
+use crate::report::Table;
 use crate::shutdown::Shutdown;
-use crate::sim::{Bounds, Instances, Tick, Time};
+use crate::sim::Bounds;
 
 /// Command-line options.
 #[derive(Parser, Debug)]
@@ -89,6 +105,13 @@ struct Args {
     /// `--frames` still bounds the run, closing the window ends it.
     #[arg(long)]
     window: bool,
+    /// Read each frame back in its own Present stage instead of one frame later, so nothing
+    /// overlaps: the baseline the timing table's overlap is judged against.
+    #[arg(long)]
+    no_overlap: bool,
+    /// Hide the progress bar (it is drawn on stderr only when stderr is a terminal).
+    #[arg(long)]
+    no_progress: bool,
     /// Disable the Vulkan validation layer (enabled by default).
     #[arg(long)]
     no_validation: bool,
@@ -136,17 +159,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The view-projection matrix looking at a box of `half_extent` from the
-/// front and a little above; Vulkan clip space (y down, depth 0..1).
-fn camera(half_extent: Vec3, aspect: f32) -> Mat4 {
-    let distance = half_extent.length() * 1.45;
-    let eye = Vec3::new(0.0, half_extent.y * 0.8, distance);
-    let view = Mat4::look_at_rh(eye, Vec3::ZERO, Vec3::Y);
-    let mut proj = Mat4::perspective_rh(45f32.to_radians(), aspect, 0.1, distance * 3.0);
-    proj.y_axis.y *= -1.0; // Vulkan's y points down.
-    proj * view
-}
-
 fn run(args: &Args) -> Result<(), String> {
     if args.entities == 0 || args.frames == 0 || args.width == 0 || args.height == 0 {
         return Err("--entities, --frames, --width and --height must be at least 1".into());
@@ -191,7 +203,6 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some(metrics) = &metrics {
         scheduler = scheduler.with_observer(Arc::clone(metrics) as _);
     }
-    let mut tick = Tick::new();
 
     let config = RendererConfig {
         width: args.width,
@@ -207,9 +218,7 @@ fn run(args: &Args) -> Result<(), String> {
         Output::Files(Box::new(Renderer::new(config).map_err(|e| e.to_string())?))
     };
     let gpu_model = model::GpuModel::upload(output.renderer(), source)?;
-    let view_proj = camera(bounds.half_extent, args.width as f32 / args.height as f32);
-    let light_dir = Vec3::new(-0.4, -1.0, -0.6).normalize();
-
+    let (triangles, textures) = (gpu_model.triangles, gpu_model.textures);
     println!(
         "showcase: {} entities, {} frames at {}x{}, mesh: {} ({} triangles, {} textures), {} threads, adapter: {}",
         args.entities,
@@ -217,118 +226,79 @@ fn run(args: &Args) -> Result<(), String> {
         args.width,
         args.height,
         mesh_name,
-        gpu_model.triangles,
-        gpu_model.textures,
+        triangles,
+        textures,
         args.threads,
         output.renderer().adapter_name(),
     );
     println!("populate: {:.2} ms", populate_time.as_secs_f64() * 1e3);
 
+    let sink = if args.window {
+        Sink::Window
+    } else {
+        Sink::Files {
+            out: args.out.clone(),
+            points: args.dump_points,
+        }
+    };
+    let mut app = Showcase::new(
+        world,
+        scheduler,
+        Arc::clone(&pool),
+        args.threads,
+        gpu_model,
+        args.dt,
+        bounds,
+        sink,
+    );
+    let aspect = app.aspect();
+    aspect.store(
+        (args.width as f32 / args.height as f32).to_bits(),
+        Ordering::Relaxed,
+    );
+
+    // The frame loop is the runner's: Update → Extract → Prepare → Record → Submit → Present
+    // as a planned schedule, frame N on the GPU while frame N + 1 is simulated.
+    let mut runner = FrameRunner::new().overlap(!args.no_overlap);
     let mut table = Table::default();
+    let frames = args.frames as u64;
     let loop_start = Instant::now();
-    let mut png_time = Duration::ZERO;
-    let mut frames_done = 0;
-    for frame_index in 0..args.frames {
-        if shutdown.requested() {
-            break;
-        }
-        let mut times = StageTimes::default();
-        {
-            let time = world.resource_mut::<Time>().map_err(|e| e.to_string())?;
-            time.dt = args.dt;
-            time.elapsed += args.dt;
-        }
-
-        // Update and Extract: the two stages of the derived schedule.
-        for (stage_index, stage) in <Tick as macrokid_threads::Schedule>::plan()
-            .stages()
-            .iter()
-            .enumerate()
-        {
-            let started = Instant::now();
-            world
-                .run_stage(&mut tick, &scheduler, stage_index)
-                .map_err(|e| e.to_string())?;
-            let spent = started.elapsed();
-            match stage.name() {
-                "extract" => times.extract += spent,
-                _ => times.update += spent,
-            }
-        }
-        let instances = &world.resource::<Instances>().map_err(|e| e.to_string())?.0;
-
-        // Prepare: upload this frame's instances and camera.
-        let started = Instant::now();
-        let (mut frame, view_proj) = match &mut output {
-            Output::Files(renderer) => (
-                renderer.begin_frame().map_err(|e| e.to_string())?,
-                view_proj,
-            ),
-            Output::Window(shown) => {
-                if !shown.pump()? {
-                    break; // the window was closed
+    let summary = match &mut output {
+        Output::Files(renderer) => {
+            let progress = progress_bar(frames, args.no_progress);
+            let summary = runner.run(&mut **renderer, &mut app, frames, |_, report| {
+                if let Some(report) = report {
+                    table.push(report);
+                    if report.frame.is_some() {
+                        progress.inc(1);
+                    }
                 }
-                let aspect = shown.extent().map(|(w, h)| w as f32 / h as f32);
-                match shown.begin_frame()? {
-                    Some(frame) => (frame, camera(bounds.half_extent, aspect.unwrap_or(1.0))),
-                    // Minimised: the world moves on, nothing is drawn.
-                    None => continue,
-                }
-            }
-        };
-        frame.set_camera(view_proj, light_dir);
-        frame
-            .upload_instances(instances)
-            .map_err(|e| e.to_string())?;
-        times.prepare = started.elapsed();
-
-        // Record: secondary command buffers on the worker threads.
-        let started = Instant::now();
-        pool.install(|| gpu_model.draw(&mut frame, args.threads))?;
-        times.record = started.elapsed();
-
-        if args.window {
-            // Submit and present; no read-back, no PNG.
-            let started = Instant::now();
-            frame.present().map_err(|e| e.to_string())?;
-            times.submit = started.elapsed();
-            if let Output::Window(shown) = &mut output {
-                shown.presented();
-                // The latest completed window frame's GPU pass times (a frame or two behind).
-                if let Some(gpu) = shown.gpu_timings() {
-                    times.gpu_geometry = gpu.geometry;
-                    times.gpu_post = gpu.post;
-                }
-            }
-            table.push(times);
-            frames_done += 1;
-            continue;
+                Ok(flow(!shutdown.requested()))
+            });
+            progress.finish_and_clear();
+            summary
         }
-        // Submit (one thread), then wait and read the image back.
-        let started = Instant::now();
-        let image = frame.finish().map_err(|e| e.to_string())?;
-        times.submit = started.elapsed();
-        times.gpu_geometry = image.timings.gpu_geometry;
-        times.gpu_post = image.timings.gpu_post;
-
-        let started = Instant::now();
-        let path = args.out.join(format!("frame_{frame_index:04}.png"));
-        save_png_atomically(&image, &path)?;
-        if args.dump_points {
-            write_points(
-                &args.out,
-                frame_index,
-                instances,
-                view_proj,
-                args.width,
-                args.height,
-            )?;
+        Output::Window(shown) => {
+            let (state, mut events) = shown.parts();
+            runner.run(state, &mut app, frames, |state, report| {
+                if let Some(report) = report {
+                    table.push(report);
+                    table.window_gpu(state.gpu_timings());
+                    if report.delivered.is_some() {
+                        state.presented();
+                    }
+                }
+                let open = events.pump(state)?;
+                if let Some((w, h)) = state.extent() {
+                    aspect.store((w as f32 / h as f32).to_bits(), Ordering::Relaxed);
+                }
+                Ok(flow(open && !shutdown.requested()))
+            })
         }
-        png_time += started.elapsed();
-        table.push(times);
-        frames_done += 1;
-    }
+    };
+    let summary = summary.map_err(|e| e.to_string())?;
     let wall = loop_start.elapsed();
+    let frames_done = summary.frames;
     // Wait for the GPU and release every Vulkan object before the summary (windowed: the
     // window first, then the engine; its validation count includes the window's teardown).
     let messages = match output {
@@ -340,13 +310,14 @@ fn run(args: &Args) -> Result<(), String> {
         Output::Window(shown) => shown.close()?,
     };
 
-    table.print(frames_done, wall, png_time);
+    table.print(frames_done, wall);
     if let Some(signal) = shutdown.signal_name() {
         println!(
             "stopped by {signal} after {frames_done} of {} frames",
             args.frames
         );
     }
+    let world = &app.world;
     // Equal for equal `--seed`, `--entities`, frames and `--dt`, whatever
     // `--threads` (see `macrokid_ecs::snapshot` for what it covers).
     println!("world hash: {:#018x}", world.hash());
@@ -379,6 +350,30 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Go on while `go`.
+fn flow(go: bool) -> ControlFlow<()> {
+    if go {
+        ControlFlow::Continue(())
+    } else {
+        ControlFlow::Break(())
+    }
+}
+
+/// A progress bar of `frames` frames on stderr, drawn only when stderr is a terminal and
+/// `hidden` is false (so piped output and tests see nothing of it).
+fn progress_bar(frames: u64, hidden: bool) -> ProgressBar {
+    if hidden || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(frames), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} frames, {elapsed} elapsed, eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
 /// Where the frames go: PNG files (headless) or a window.
 enum Output {
     Files(Box<Renderer<macrokid_graphics::vulkan::Vulkan>>),
@@ -392,52 +387,4 @@ impl Output {
             Output::Window(shown) => shown.renderer(),
         }
     }
-}
-
-/// Writes `image` to `path` through a temporary file in the same folder and a rename, so
-/// `path` either does not exist or holds a whole PNG, even if the process dies mid-write.
-fn save_png_atomically(
-    image: &macrokid_graphics::FrameImage,
-    path: &std::path::Path,
-) -> Result<(), String> {
-    let partial = path.with_extension("png.partial");
-    image.save_png(&partial).map_err(|e| e.to_string())?;
-    fs::rename(&partial, path).map_err(|e| {
-        format!(
-            "cannot rename {} to {}: {e}",
-            partial.display(),
-            path.display()
-        )
-    })
-}
-
-/// Writes the pixel coordinates of every instance centre inside the image:
-/// one `x y` line per instance, `x` right and `y` down from the top-left
-/// corner, in pixels.
-fn write_points(
-    out: &std::path::Path,
-    frame_index: usize,
-    instances: &[macrokid_graphics::InstanceData],
-    view_proj: Mat4,
-    width: u32,
-    height: u32,
-) -> Result<(), String> {
-    use std::fmt::Write as _;
-    let mut text = String::new();
-    for instance in instances {
-        let centre = instance.translation();
-        let clip = view_proj * centre.extend(1.0);
-        if clip.w <= 0.0 {
-            continue;
-        }
-        let ndc = clip.truncate() / clip.w;
-        if !(0.0..=1.0).contains(&ndc.z) || ndc.x.abs() >= 1.0 || ndc.y.abs() >= 1.0 {
-            continue;
-        }
-        let x = (ndc.x * 0.5 + 0.5) * width as f32;
-        let y = (ndc.y * 0.5 + 0.5) * height as f32;
-        let _ = writeln!(text, "{x:.1} {y:.1}");
-    }
-    let path = out.join(format!("frame_{frame_index:04}.points"));
-    fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

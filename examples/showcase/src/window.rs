@@ -1,13 +1,15 @@
-//! `--window`: the frames go to a window instead of PNG files. The showcase's frame loop
-//! stays a plain loop: winit's events are pumped once per frame (`pump_app_events`), the
-//! window's swapchain follows resizes, a minimised window skips frames, and closing the
-//! window ends the run like a signal does.
+//! `--window`: the frames go to a window instead of PNG files. The window ([`State`]) is the
+//! frame runner's [`RenderTarget`]; winit's events are pumped once per frame
+//! (`pump_app_events`) between frames, on the main thread, the window's swapchain follows
+//! resizes, a minimised window skips frames, and closing the window ends the run like a
+//! signal does.
 
 use std::time::{Duration, Instant};
 
+use macrokid_graphics::app::{BoxError, RenderTarget};
 use macrokid_graphics::vulkan::Vulkan;
 use macrokid_graphics::window::{event_loop, Engine, WindowDesc};
-use macrokid_graphics::{Frame, Renderer, RendererConfig};
+use macrokid_graphics::{Frame, FrameImage, FrameTicket, Renderer, RendererConfig};
 use winit::application::ApplicationHandler;
 use winit::event::WindowEvent;
 use winit::event_loop::{ActiveEventLoop, EventLoop};
@@ -20,8 +22,8 @@ pub(crate) struct Shown {
     state: State,
 }
 
-/// What the event handler updates.
-struct State {
+/// The engine and its window: the frame runner's target, and what the event handler updates.
+pub(crate) struct State {
     engine: Engine,
     id: Option<WindowId>,
     closed: bool,
@@ -71,6 +73,93 @@ impl Handler<'_> {
     }
 }
 
+/// Handles pending window events (creating the window from `desc` once), without waiting.
+fn pump_events(
+    event_loop: &mut EventLoop<()>,
+    state: &mut State,
+    desc: Option<&WindowDesc>,
+) -> Result<(), String> {
+    let mut handler = Handler {
+        shown: state,
+        desc,
+        error: None,
+    };
+    let _ = event_loop.pump_app_events(Some(Duration::ZERO), &mut handler);
+    handler.error.map_or(Ok(()), Err)
+}
+
+/// The event loop, borrowed apart from the window while the frame runner holds the window.
+pub(crate) struct Events<'a>(&'a mut EventLoop<()>);
+
+impl Events<'_> {
+    /// Handles pending window events; returns `false` once the window was closed.
+    pub(crate) fn pump(&mut self, state: &mut State) -> Result<bool, String> {
+        pump_events(self.0, state, None)?;
+        Ok(!state.closed)
+    }
+}
+
+impl State {
+    /// `(width, height)` of the window's swapchain, `None` while minimised.
+    pub(crate) fn extent(&self) -> Option<(u32, u32)> {
+        self.id
+            .and_then(|id| self.engine.window(id))
+            .and_then(|w| w.extent())
+    }
+
+    /// GPU times of the passes of the window's latest frame whose submission completed
+    /// (they trail the frame being prepared by one or two frames; see
+    /// [`Window::gpu_timings`](macrokid_graphics::window::Window::gpu_timings)).
+    pub(crate) fn gpu_timings(&self) -> Option<macrokid_graphics::GpuTimings> {
+        self.id
+            .and_then(|id| self.engine.window(id))
+            .and_then(|w| w.gpu_timings())
+    }
+
+    /// Counts a presented frame, logs the first one (at `info`, target `showcase::window`), and
+    /// puts the frame rate in the title twice a second.
+    pub(crate) fn presented(&mut self) {
+        self.presented += 1;
+        if self.presented == 1 {
+            tracing::info!(title = %self.title, "first frame presented");
+        }
+        self.frames_since += 1;
+        let elapsed = self.since.elapsed().as_secs_f64();
+        if elapsed >= 0.5 {
+            if let Some(w) = self.id.and_then(|id| self.engine.window(id)) {
+                let fps = f64::from(self.frames_since) / elapsed;
+                w.set_title(&format!("{}: {fps:.1} fps", self.title));
+            }
+            self.since = Instant::now();
+            self.frames_since = 0;
+        }
+    }
+}
+
+impl RenderTarget<Vulkan> for State {
+    fn renderer(&self) -> &Renderer<Vulkan> {
+        self.engine.renderer()
+    }
+
+    fn reads_back(&self) -> bool {
+        false
+    }
+
+    /// A frame into the window, `None` while it is minimised.
+    fn begin_frame(&mut self) -> Result<Option<Frame<'_, Vulkan>>, BoxError> {
+        let id = self.id.ok_or("the window is closed")?;
+        Ok(self.engine.begin_frame(id)?)
+    }
+
+    fn read_back(&mut self, ticket: FrameTicket) -> Result<FrameImage, BoxError> {
+        Err(format!(
+            "frame {} went to a window: windows present their frames, nothing is read back",
+            ticket.frame()
+        )
+        .into())
+    }
+}
+
 impl Shown {
     /// Opens the event loop (an error naming `DISPLAY` when there is no display), the engine
     /// and a `width × height` window titled `title`.
@@ -102,72 +191,17 @@ impl Shown {
     }
 
     fn pump_with(&mut self, desc: Option<&WindowDesc>) -> Result<(), String> {
-        let mut handler = Handler {
-            shown: &mut self.state,
-            desc,
-            error: None,
-        };
-        let _ = self
-            .event_loop
-            .pump_app_events(Some(Duration::ZERO), &mut handler);
-        handler.error.map_or(Ok(()), Err)
+        pump_events(&mut self.event_loop, &mut self.state, desc)
     }
 
-    /// Handles pending window events; returns `false` once the window was closed.
-    pub(crate) fn pump(&mut self) -> Result<bool, String> {
-        self.pump_with(None)?;
-        Ok(!self.state.closed)
+    /// The window (the frame runner's target) and its event loop, to pump between frames.
+    pub(crate) fn parts(&mut self) -> (&mut State, Events<'_>) {
+        (&mut self.state, Events(&mut self.event_loop))
     }
 
     /// The engine's renderer (uploads, adapter, validation counts).
     pub(crate) fn renderer(&self) -> &Renderer<Vulkan> {
         self.state.engine.renderer()
-    }
-
-    /// `(width, height)` of the window's swapchain, `None` while minimised.
-    pub(crate) fn extent(&self) -> Option<(u32, u32)> {
-        let state = &self.state;
-        state
-            .id
-            .and_then(|id| state.engine.window(id))
-            .and_then(|w| w.extent())
-    }
-
-    /// GPU times of the passes of the window's latest frame whose submission completed
-    /// (they trail the frame being prepared by one or two frames; see
-    /// [`Window::gpu_timings`](macrokid_graphics::window::Window::gpu_timings)).
-    pub(crate) fn gpu_timings(&self) -> Option<macrokid_graphics::GpuTimings> {
-        let state = &self.state;
-        state
-            .id
-            .and_then(|id| state.engine.window(id))
-            .and_then(|w| w.gpu_timings())
-    }
-
-    /// A frame into the window, `None` while it is minimised.
-    pub(crate) fn begin_frame(&mut self) -> Result<Option<Frame<'_, Vulkan>>, String> {
-        let id = self.state.id.ok_or("the window is closed")?;
-        self.state.engine.begin_frame(id).map_err(|e| e.to_string())
-    }
-
-    /// Counts a presented frame, logs the first one (at `info`, target `showcase::window`), and
-    /// puts the frame rate in the title twice a second.
-    pub(crate) fn presented(&mut self) {
-        let s = &mut self.state;
-        s.presented += 1;
-        if s.presented == 1 {
-            tracing::info!(title = %s.title, "first frame presented");
-        }
-        s.frames_since += 1;
-        let elapsed = s.since.elapsed().as_secs_f64();
-        if elapsed >= 0.5 {
-            if let Some(w) = s.id.and_then(|id| s.engine.window(id)) {
-                let fps = f64::from(s.frames_since) / elapsed;
-                w.set_title(&format!("{}: {fps:.1} fps", s.title));
-            }
-            s.since = Instant::now();
-            s.frames_since = 0;
-        }
     }
 
     /// Destroys the window (waiting for the GPU to finish its frames), then the engine, and

@@ -134,12 +134,25 @@ fn check_run(name: &str, extra: &[&str]) {
         stdout.contains("validation messages: 0"),
         "stdout:\n{stdout}"
     );
-    for stage in ["update", "extract", "prepare", "record", "submit"] {
+    for stage in [
+        "update",
+        "extract",
+        "prepare",
+        "record",
+        "submit",
+        "present",
+        "read-back",
+        "no overlap",
+        "frame ",
+    ] {
         assert!(
             stdout.contains(stage),
             "timing table lacks `{stage}`:\n{stdout}"
         );
     }
+    // stderr is not a terminal here: no progress bar.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("frames, "), "stderr:\n{stderr}");
     for frame in 0..3 {
         check_frame(
             &out.join(format!("frame_{frame:04}.png")),
@@ -152,6 +165,13 @@ fn check_run(name: &str, extra: &[&str]) {
 #[test]
 fn renders_built_in_cube() {
     check_run("cube", &[]);
+}
+
+/// The no-overlap baseline (`--no-overlap`: each frame read back in its own Present stage)
+/// draws the same frames.
+#[test]
+fn renders_without_overlap() {
+    check_run("no-overlap", &["--no-overlap"]);
 }
 
 #[test]
