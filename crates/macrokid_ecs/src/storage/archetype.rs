@@ -199,8 +199,15 @@ impl Archetype {
     }
 
     /// The column index of `type_id`.
+    #[inline]
     pub(crate) fn column_index(&self, type_id: TypeId) -> Option<usize> {
-        self.types.binary_search(&type_id).ok()
+        // Most tables have a handful of columns: a scan of equality tests
+        // beats a binary search's ordered comparisons of 128-bit ids there.
+        if self.types.len() <= 8 {
+            self.types.iter().position(|&t| t == type_id)
+        } else {
+            self.types.binary_search(&type_id).ok()
+        }
     }
 
     /// The number of rows (entities).
