@@ -11,7 +11,7 @@ use macrokid_core::{ResourceAccess, ResourceId};
 use super::borrow::{BorrowFlag, BorrowSet, Mode, Ref, RefMut, Scope};
 use super::fetch::{HasFetch, ReadFetch, SparseFilter, TicksFetch, WriteFetch};
 use super::sparse::{SparseRows, SparseSet, SparseSets};
-use crate::change::{ComponentTicks, SystemTicks};
+use crate::change::{SystemTicks, Tick};
 use crate::entity::Entity;
 use crate::hash::TypeIdMap;
 
@@ -368,18 +368,18 @@ impl<'a> TableView<'a> {
     /// When `T` was not declared as a write or was already fetched from
     /// this view.
     ///
-    /// Also returns a pointer to the column's ticks (row 0), to stamp the
-    /// rows written through it.
+    /// Also returns pointers to the column's added and changed ticks (row
+    /// 0), to stamp the rows written through it.
     pub(crate) fn write<T: Send + Sync + 'static>(
         &mut self,
-    ) -> Option<(&'a mut [T], *mut ComponentTicks)> {
+    ) -> Option<(&'a mut [T], (*const Tick, *mut Tick))> {
         let column = self.take::<T>(true)?;
         // (I1): the write flag of `T` is held by the `QueryState` this view
         // borrows, and `take` marked the access so this slice is handed out
         // once.
         Some((
             self.archetype.typed_column::<T>(column).slice_exclusive(),
-            self.archetype.tick_column(column).write_ptr(),
+            self.archetype.tick_column(column).write_ptrs(),
         ))
     }
 
@@ -394,7 +394,7 @@ impl<'a> TableView<'a> {
         if let Some(set) = self.sparse_set::<T>() {
             self.take::<T>(true);
             let (values, len) = set.typed_column::<T>().write_ptr();
-            let ticks = set.tick_column().write_ptr();
+            let ticks = set.tick_column().write_ptrs();
             // SAFETY: the write flag of `T` is held by the query state, so
             // only this query reaches the dense values and ticks; it hands
             // out one fetch per table view, each over that table's rows, and
@@ -435,7 +435,7 @@ impl<'a> TableView<'a> {
             // it.
             return Some(unsafe {
                 TicksFetch::sparse(
-                    ticks.read_ptr(),
+                    ticks.read_ptrs(),
                     len,
                     set.rows(self.archetype.entities()),
                     self.ticks,
@@ -471,10 +471,10 @@ impl<'a> TableView<'a> {
     ///
     /// # Panics
     /// When `T` was not declared.
-    fn ticks_of<T: 'static>(&self) -> Option<*const ComponentTicks> {
+    fn ticks_of<T: 'static>(&self) -> Option<(*const Tick, *const Tick)> {
         self.expect_declared_ticks::<T>();
         let column = self.archetype.column_index(TypeId::of::<T>())?;
-        Some(self.archetype.tick_column(column).read_ptr())
+        Some(self.archetype.tick_column(column).read_ptrs())
     }
 }
 
@@ -542,8 +542,8 @@ pub(crate) fn guarded_slot_mut<'w, T: Send + Sync + 'static>(
             // (I1): the write flag of `T` is now held, which excludes every
             // other access to the set's values and ticks.
             let value = &mut set.typed_column::<T>().slice_exclusive()[dense];
-            let row_ticks = &mut set.tick_column().slice_exclusive()[dense];
-            Some(RefMut::new(value, held).with_ticks(row_ticks, ticks.this_run))
+            let changed = &mut set.tick_column().changed_exclusive()[dense];
+            Some(RefMut::new(value, held).with_ticks(changed, ticks.this_run))
         }
     }
 }
@@ -600,8 +600,8 @@ pub(crate) fn guarded_mut<'w, T: Send + Sync + 'static>(
     // (I1): the write flag of `T` is now held by `held` (then by the
     // returned guard), which excludes every other access to the column.
     let value = &mut archetype.typed_column::<T>(column).slice_exclusive()[row];
-    let row_ticks = &mut archetype.tick_column(column).slice_exclusive()[row];
-    Some(RefMut::new(value, held).with_ticks(row_ticks, ticks.this_run))
+    let changed = &mut archetype.tick_column(column).changed_exclusive()[row];
+    Some(RefMut::new(value, held).with_ticks(changed, ticks.this_run))
 }
 
 #[cfg(test)]

@@ -477,9 +477,9 @@ impl World {
         }
         let src = location.archetype;
         let row = location.row as usize;
-        if let Some((slot, ticks)) = self.archetypes[src as usize].get_mut::<T>(row) {
+        if let Some((slot, _, changed)) = self.archetypes[src as usize].get_mut::<T>(row) {
             *slot = component;
-            ticks.changed = self.change_tick;
+            *changed = self.change_tick;
             return Ok(());
         }
         let dst = self.insert_target(src, ComponentType::of::<T>());
@@ -619,7 +619,7 @@ impl World {
                 self.archetypes[location.archetype as usize].get_mut::<T>(location.row as usize)
             }
         }
-        .map(|(value, ticks)| Mut::new(value, ticks, tick))
+        .map(|(value, added, changed)| Mut::new(value, added, changed, tick))
         .ok_or(EcsError::MissingComponent {
             entity,
             component: std::any::type_name::<T>(),
