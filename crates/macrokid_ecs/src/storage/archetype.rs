@@ -297,6 +297,7 @@ impl Archetype {
     }
 
     /// The tick column of column `index`, for the guarded paths.
+    #[inline]
     pub(super) fn tick_column(&self, index: usize) -> &TickColumn {
         &self.ticks[index]
     }
@@ -319,6 +320,7 @@ impl Archetype {
 
     /// The whole column of `T` (shared or exclusive), for the guarded paths in
     /// `view.rs`.
+    #[inline]
     pub(super) fn typed_column<T: 'static>(&self, index: usize) -> &TypedColumn<T> {
         downcast_ref::<T>(self.columns[index].as_ref()).unwrap_or_else(|| {
             panic!(

@@ -337,6 +337,7 @@ impl<T: Send + Sync + 'static> ErasedColumn for TypedColumn<T> {
 }
 
 /// Downcasts a shared column; `None` when it is not a column of `T`.
+#[inline]
 pub(crate) fn downcast_ref<T: 'static>(column: &dyn ErasedColumn) -> Option<&TypedColumn<T>> {
     column.as_any().downcast_ref::<TypedColumn<T>>()
 }

@@ -286,6 +286,7 @@ impl<'a> TableView<'a> {
     ///
     /// # Panics
     /// As [`read`](Self::read).
+    #[inline]
     pub fn read_fetch<T: 'static>(&mut self) -> Option<ReadFetch<'a, T>> {
         let Some(set) = self.sparse_set::<T>() else {
             return self.read::<T>().map(ReadFetch::new);
@@ -356,6 +357,7 @@ impl<'a> TableView<'a> {
     /// # Panics
     /// When `T` was not declared, or was declared as a write and was already
     /// fetched from this view.
+    #[inline]
     pub fn read<T: 'static>(&mut self) -> Option<&'a [T]> {
         let column = self.take::<T>(false)?;
         Some(self.archetype.typed_column::<T>(column).slice_shared())
@@ -370,6 +372,7 @@ impl<'a> TableView<'a> {
     ///
     /// Also returns pointers to the column's added and changed ticks (row
     /// 0), to stamp the rows written through it.
+    #[inline]
     pub(crate) fn write<T: Send + Sync + 'static>(
         &mut self,
     ) -> Option<(&'a mut [T], (*const Tick, *mut Tick))> {
@@ -389,6 +392,7 @@ impl<'a> TableView<'a> {
     ///
     /// # Panics
     /// As [`write`](Self::write).
+    #[inline]
     pub fn write_fetch<T: Send + Sync + 'static>(&mut self) -> Option<WriteFetch<'a, T>> {
         let this_run = self.ticks.this_run;
         if let Some(set) = self.sparse_set::<T>() {
