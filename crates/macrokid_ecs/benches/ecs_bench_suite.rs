@@ -2,9 +2,17 @@
 //! frag_iter, heavy_compute, schedule, add_remove), as criterion benches,
 //! plus `many_systems` (32 trivial systems in one stage, each on its own
 //! 100 entities: what one system costs to schedule and run) and the
-//! plain-`Vec` baselines of the same loops, measured in the same run so
-//! that ratios are comparable on a noisy machine. Peers' numbers are in
-//! `shared/design/TARGETS.md`.
+//! plain-`Vec` baselines of the same loops (`baseline_plain_vec_*`: insert,
+//! iter, frag_iter, schedule, add_remove, many_systems), measured in the same
+//! run so that ratios are comparable on a noisy machine. Peers' numbers are
+//! in `shared/design/TARGETS.md`.
+//!
+//! ```text
+//! cargo bench -p macrokid_ecs --bench ecs_bench_suite -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! `examples/ecs_workloads.rs` runs the same workloads for callgrind
+//! instruction counts.
 
 #![allow(missing_docs, dead_code)]
 

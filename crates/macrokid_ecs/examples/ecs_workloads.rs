@@ -10,8 +10,14 @@
 //!
 //! The instruction total divided by the iteration count is the cost of one
 //! iteration (setup is outside `measure`). Workloads: `simple_insert`,
-//! `simple_iter`, `frag_iter`, `schedule`, `schedule_type_level`,
-//! `add_remove`, `add_remove_sparse`, `many_systems`.
+//! `simple_iter`, `frag_iter`, `schedule`, `schedule_type_level` (the same
+//! swaps without `with` filters: type-level conflicts), `add_remove`,
+//! `add_remove_sparse`.
+//!
+//! `schedule` runs on a pool of `ECS_THREADS` threads (default 2), and the
+//! systems run on pool threads, outside `measure`: count those with
+//! `--collect-atstart=yes` and take the difference of two iteration
+//! counts. `/usr/bin/time -f %R` gives the page faults of a run.
 
 #![allow(missing_docs)]
 

@@ -302,6 +302,13 @@ impl Archetype {
         &self.ticks[index]
     }
 
+    /// Appends the ticks of the row just pushed to column `index` (the
+    /// one column a moved row lacked), stamped added and changed at `tick`.
+    pub(crate) fn push_ticks(&mut self, index: usize, tick: Tick) {
+        self.ticks[index].push(ComponentTicks::new(tick));
+        debug_assert_eq!(self.ticks[index].slice_len(), self.entities.len());
+    }
+
     /// Stamps the rows that columns lack ticks for (the rows just pushed)
     /// as added and changed at `tick`.
     pub(crate) fn fill_ticks(&mut self, tick: Tick) {

@@ -36,6 +36,7 @@ impl TickColumn {
     }
 
     /// Appends a row.
+    #[inline]
     pub(crate) fn push(&mut self, ticks: ComponentTicks) {
         self.added.get_mut().push(ticks.added);
         self.changed.get_mut().push(ticks.changed);
@@ -45,6 +46,7 @@ impl TickColumn {
     ///
     /// # Panics
     /// When `row` is out of bounds.
+    #[inline]
     pub(crate) fn swap_remove(&mut self, row: usize) -> ComponentTicks {
         ComponentTicks {
             added: self.added.get_mut().swap_remove(row),
@@ -85,6 +87,7 @@ impl TickColumn {
     ///
     /// # Panics
     /// When `row` is out of bounds.
+    #[inline]
     pub(crate) fn row_mut(&mut self, row: usize) -> (&mut Tick, &mut Tick) {
         (
             &mut self.added.get_mut()[row],
@@ -360,6 +363,74 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+
+    #[test]
+    fn tick_columns_keep_added_and_changed_row_for_row() {
+        let t = Tick::new;
+        let mut column = TickColumn::filled(2, t(1));
+        column.push(ComponentTicks {
+            added: t(2),
+            changed: t(3),
+        });
+        column.resize(5, ComponentTicks::new(t(4)));
+        assert_eq!(column.slice_len(), 5);
+        *column.row_mut(0).1 = t(9);
+        column.mark_changed(3..5, t(7));
+        // The last row (4) takes the place of the removed row 0.
+        assert_eq!(
+            column.swap_remove(0),
+            ComponentTicks {
+                added: t(1),
+                changed: t(9)
+            }
+        );
+        assert_eq!(
+            column.get(0),
+            ComponentTicks {
+                added: t(4),
+                changed: t(7)
+            }
+        );
+        assert_eq!(column.get(1), ComponentTicks::new(t(1)));
+        assert_eq!(
+            column.get(2),
+            ComponentTicks {
+                added: t(2),
+                changed: t(3)
+            }
+        );
+        assert_eq!(
+            column.get(3),
+            ComponentTicks {
+                added: t(4),
+                changed: t(7)
+            }
+        );
+        assert_eq!(column.slice_len(), 4);
+        // Stamps through the write pointers reach the changed ticks only.
+        let (added, changed) = column.write_ptrs();
+        // SAFETY: `column` has 4 rows and is not otherwise accessed while
+        // the pointers are used.
+        unsafe {
+            *changed.add(2) = t(11);
+            assert_eq!(*added.add(2), t(2));
+        }
+        assert_eq!(
+            column.get(2),
+            ComponentTicks {
+                added: t(2),
+                changed: t(11)
+            }
+        );
+        column.changed_exclusive()[1] = t(12);
+        let (added, changed) = column.read_ptrs();
+        // SAFETY: as above, 4 rows, read only.
+        unsafe {
+            assert_eq!((*added.add(1), *changed.add(1)), (t(1), t(12)));
+        }
+        column.clear();
+        assert_eq!(column.slice_len(), 0);
+    }
 
     #[derive(Debug)]
     struct Counted(Arc<AtomicUsize>, u32);

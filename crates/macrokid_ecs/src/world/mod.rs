@@ -491,7 +491,8 @@ impl World {
             .column_index(TypeId::of::<T>())
             .expect("insert target has `T`");
         to.column_vec_mut::<T>(column).push(component);
-        to.fill_ticks(self.change_tick);
+        // `move_row` moved the ticks of every other column.
+        to.push_ticks(column, self.change_tick);
         let new_row = u32::try_from(to.len() - 1).expect("more than 2^32 entities in one table");
         self.entities.set_location(
             entity,
