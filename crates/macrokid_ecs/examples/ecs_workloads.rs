@@ -19,7 +19,7 @@
 //! `--collect-atstart=yes` and take the difference of two iteration
 //! counts. `/usr/bin/time -f %R` gives the page faults of a run.
 
-#![allow(missing_docs)]
+#![allow(missing_docs, dead_code)]
 
 use std::sync::Arc;
 

@@ -1198,8 +1198,8 @@ mod tests {
     fn cursors_split_and_walk_each_row_once() {
         let mut a = vec![1_u32, 2, 3, 4, 5];
         let b = vec![10_u64, 20, 30, 40, 50];
-        let added = vec![Tick::new(1); 5];
-        let mut changed = vec![Tick::new(1); 5];
+        let added = [Tick::new(1); 5];
+        let mut changed = [Tick::new(1); 5];
         // SAFETY: `added` and `changed` have one entry per row and are
         // touched by nothing else while the fetch lives.
         let write = unsafe {
