@@ -2,9 +2,17 @@
 //! frag_iter, heavy_compute, schedule, add_remove), as criterion benches,
 //! plus `many_systems` (32 trivial systems in one stage, each on its own
 //! 100 entities: what one system costs to schedule and run) and the
-//! plain-`Vec` baselines of the same loops, measured in the same run so
-//! that ratios are comparable on a noisy machine. Peers' numbers are in
-//! `shared/design/TARGETS.md`.
+//! plain-`Vec` baselines of the same loops (`baseline_plain_vec_*`: insert,
+//! iter, frag_iter, schedule, add_remove, many_systems), measured in the same
+//! run so that ratios are comparable on a noisy machine. Peers' numbers are
+//! in `shared/design/TARGETS.md`.
+//!
+//! ```text
+//! cargo bench -p macrokid_ecs --bench ecs_bench_suite -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! `examples/ecs_workloads.rs` runs the same workloads for callgrind
+//! instruction counts.
 
 #![allow(missing_docs, dead_code)]
 
@@ -39,6 +47,14 @@ fn simple_insert(c: &mut Criterion) {
             world.spawn_batch((0..10_000).map(|_| bundle()));
             world
         });
+    });
+}
+
+/// The simple_insert baseline: the same 10k bundles collected into a fresh
+/// plain `Vec` (one allocation, as large as the world's four columns).
+fn baseline_plain_vec_insert(c: &mut Criterion) {
+    c.bench_function("baseline_plain_vec_insert", |b| {
+        b.iter(|| (0..10_000).map(|_| bundle()).collect::<Vec<_>>());
     });
 }
 
@@ -85,6 +101,21 @@ fn frag_iter(c: &mut Criterion) {
     spawn_fragmented(&mut world);
     c.bench_function("frag_iter", |b| {
         b.iter(|| world.query::<&mut Data>().for_each(|mut d| d.0 *= 2.0));
+    });
+}
+
+/// The frag_iter baseline: 26 plain `Vec`s of 20 values, each walked.
+fn baseline_plain_vec_frag_iter(c: &mut Criterion) {
+    let mut columns: Vec<Vec<Data>> = vec![vec![Data(1.0); 20]; 26];
+    c.bench_function("baseline_plain_vec_frag_iter", |b| {
+        b.iter(|| {
+            for column in &mut columns {
+                for d in column.iter_mut() {
+                    d.0 *= 2.0;
+                }
+                criterion::black_box(&mut *column);
+            }
+        });
     });
 }
 
@@ -218,6 +249,32 @@ fn schedule(c: &mut Criterion) {
     });
 }
 
+/// The schedule baseline: the three swaps over plain `Vec` columns laid
+/// out as the world's tables are (40k rows of `Sa`/`Sb`, 10k of `Sc`/`Sd`,
+/// 10k of `Sc`/`Se`), one after another on one thread.
+fn baseline_plain_vec_schedule(c: &mut Criterion) {
+    let mut a = vec![0.0_f32; 40_000];
+    let mut b = vec![1.0_f32; 40_000];
+    let mut cd = vec![2.0_f32; 10_000];
+    let mut d = vec![3.0_f32; 10_000];
+    let mut ce = vec![4.0_f32; 10_000];
+    let mut e = vec![5.0_f32; 10_000];
+    c.bench_function("baseline_plain_vec_schedule", |bench| {
+        bench.iter(|| {
+            for (x, y) in a.iter_mut().zip(&mut b) {
+                std::mem::swap(x, y);
+            }
+            for (x, y) in cd.iter_mut().zip(&mut d) {
+                std::mem::swap(x, y);
+            }
+            for (x, y) in ce.iter_mut().zip(&mut e) {
+                std::mem::swap(x, y);
+            }
+            criterion::black_box((&mut a, &mut b, &mut cd, &mut d, &mut ce, &mut e));
+        });
+    });
+}
+
 fn add_remove(c: &mut Criterion) {
     let mut world = World::new();
     let entities = world.spawn_batch((0..10_000).map(|_| (Sa(0.0),)));
@@ -334,11 +391,14 @@ many_systems!(
 criterion_group!(
     benches,
     simple_insert,
+    baseline_plain_vec_insert,
     simple_iter,
     baseline_plain_vec_iter,
     frag_iter,
+    baseline_plain_vec_frag_iter,
     heavy_compute,
     schedule,
+    baseline_plain_vec_schedule,
     add_remove,
     add_remove_sparse,
     baseline_plain_vec_add_remove,

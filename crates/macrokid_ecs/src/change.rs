@@ -94,11 +94,6 @@ impl ComponentTicks {
             changed: tick,
         }
     }
-
-    pub(crate) fn check(&mut self, now: Tick) {
-        self.added.check(now);
-        self.changed.check(now);
-    }
 }
 
 /// The ticks a system run compares rows against: its previous run and this
@@ -136,28 +131,39 @@ impl SystemTicks {
 /// `&mut T` (marking the change).
 pub struct Mut<'a, T: ?Sized> {
     value: &'a mut T,
-    ticks: &'a mut ComponentTicks,
+    added: &'a Tick,
+    changed: &'a mut Tick,
     this_run: Tick,
 }
 
 impl<'a, T: ?Sized> Mut<'a, T> {
-    pub(crate) fn new(value: &'a mut T, ticks: &'a mut ComponentTicks, this_run: Tick) -> Self {
+    /// `value` with its row's added and changed ticks; writes stamp
+    /// `changed` with `this_run`.
+    pub(crate) fn new(
+        value: &'a mut T,
+        added: &'a Tick,
+        changed: &'a mut Tick,
+        this_run: Tick,
+    ) -> Self {
         Self {
             value,
-            ticks,
+            added,
+            changed,
             this_run,
         }
     }
 
-    /// Whether the component was added after the system's previous run
-    /// (seen from this run).
+    /// When the component was added and last changed.
     pub fn ticks(&self) -> ComponentTicks {
-        *self.ticks
+        ComponentTicks {
+            added: *self.added,
+            changed: *self.changed,
+        }
     }
 
     /// Marks the value changed without writing it.
     pub fn set_changed(&mut self) {
-        self.ticks.changed = self.this_run;
+        *self.changed = self.this_run;
     }
 
     /// The value, mutable, *without* marking a change (for writes that
@@ -168,7 +174,7 @@ impl<'a, T: ?Sized> Mut<'a, T> {
 
     /// The `&'a mut T`, marking the change.
     pub fn into_inner(self) -> &'a mut T {
-        self.ticks.changed = self.this_run;
+        *self.changed = self.this_run;
         self.value
     }
 }
@@ -185,7 +191,7 @@ impl<T: ?Sized> Deref for Mut<'_, T> {
 impl<T: ?Sized> DerefMut for Mut<'_, T> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        self.ticks.changed = self.this_run;
+        *self.changed = self.this_run;
         self.value
     }
 }
@@ -236,8 +242,9 @@ mod tests {
     #[test]
     fn mut_marks_only_on_write() {
         let mut value = 1_u32;
-        let mut ticks = ComponentTicks::new(Tick::new(1));
-        let mut m = Mut::new(&mut value, &mut ticks, Tick::new(9));
+        let added = Tick::new(1);
+        let mut changed = Tick::new(1);
+        let mut m = Mut::new(&mut value, &added, &mut changed, Tick::new(9));
         assert_eq!(*m, 1);
         assert_eq!(m.ticks().changed, Tick::new(1), "a read changes nothing");
         *m += 1;

@@ -29,7 +29,7 @@ pub type SystemResult = Result<(), BoxError>;
 /// the tables that have every `required` type and no `excluded` one. That
 /// is what lets the planner narrow the system's component accesses to those
 /// tables (legion's archetype-level access).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct EntityFilter {
     pub(crate) required: Vec<TypeId>,
     pub(crate) excluded: Vec<TypeId>,

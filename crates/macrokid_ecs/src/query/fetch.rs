@@ -38,6 +38,11 @@ pub trait QueryData: Sealed {
     #[doc(hidden)]
     type Fetch<'a>: Fetch<Item = Self::Item<'a>>;
 
+    /// A `'static` type that stands for this query type (the same shape
+    /// with `'static` borrows): the key of the world's per-query cache.
+    #[doc(hidden)]
+    type Key: 'static;
+
     /// Records the component types used and how, as reads and writes of
     /// their [`ResourceId`](macrokid_core::ResourceId)s.
     ///
@@ -64,6 +69,7 @@ fn matched_but_missing<T>() -> ! {
 
 impl<T: Component> Sealed for &T {}
 impl<T: Component> QueryData for &T {
+    type Key = &'static T;
     type Item<'a> = &'a T;
     type Fetch<'a> = ReadFetch<'a, T>;
 
@@ -83,6 +89,7 @@ impl<T: Component> QueryData for &T {
 
 impl<T: Component> Sealed for &mut T {}
 impl<T: Component> QueryData for &mut T {
+    type Key = &'static mut T;
     type Item<'a> = Mut<'a, T>;
     type Fetch<'a> = WriteFetch<'a, T>;
 
@@ -102,6 +109,7 @@ impl<T: Component> QueryData for &mut T {
 
 impl<T: Component> Sealed for Option<&T> {}
 impl<T: Component> QueryData for Option<&T> {
+    type Key = Option<&'static T>;
     type Item<'a> = Option<&'a T>;
     type Fetch<'a> = OptionFetch<ReadFetch<'a, T>>;
 
@@ -118,6 +126,7 @@ impl<T: Component> QueryData for Option<&T> {
 
 impl<T: Component> Sealed for Option<&mut T> {}
 impl<T: Component> QueryData for Option<&mut T> {
+    type Key = Option<&'static mut T>;
     type Item<'a> = Option<Mut<'a, T>>;
     type Fetch<'a> = OptionFetch<WriteFetch<'a, T>>;
 
@@ -134,6 +143,7 @@ impl<T: Component> QueryData for Option<&mut T> {
 
 impl Sealed for Entity {}
 impl QueryData for Entity {
+    type Key = Entity;
     type Item<'a> = Entity;
     type Fetch<'a> = EntityFetch<'a>;
 
@@ -152,6 +162,7 @@ pub struct Has<T>(PhantomData<fn() -> T>);
 
 impl<T: Component> Sealed for Has<T> {}
 impl<T: Component> QueryData for Has<T> {
+    type Key = Has<T>;
     type Item<'a> = bool;
     type Fetch<'a> = HasFetch<'a>;
 
@@ -200,6 +211,7 @@ macro_rules! impl_tuple {
         impl<$($Q: QueryData),*> QueryData for ($($Q,)*) {
             type Item<'a> = ($($Q::Item<'a>,)*);
             type Fetch<'a> = ($($Q::Fetch<'a>,)*);
+            type Key = ($($Q::Key,)*);
 
             #[allow(unused_variables)]
             fn access(access: &mut ResourceAccess) {

@@ -32,6 +32,11 @@ pub trait QueryFilter: Sealed {
     #[doc(hidden)]
     type Fetch<'a>: FilterFetch;
 
+    /// A `'static` type that stands for this filter type: part of the key
+    /// of the world's per-query cache.
+    #[doc(hidden)]
+    type Key: 'static;
+
     /// Whether some part filters rows (not only tables).
     #[doc(hidden)]
     const ROW_FILTER: bool;
@@ -79,6 +84,7 @@ pub struct Changed<T>(PhantomData<fn() -> T>);
 
 impl<T: Component> Sealed for With<T> {}
 impl<T: Component> QueryFilter for With<T> {
+    type Key = Self;
     type Fetch<'a> = ();
     const ROW_FILTER: bool = false;
 
@@ -102,6 +108,7 @@ impl<T: Component> QueryFilter for With<T> {
 
 impl<T: Component> Sealed for Without<T> {}
 impl<T: Component> QueryFilter for Without<T> {
+    type Key = Self;
     type Fetch<'a> = ();
     const ROW_FILTER: bool = false;
 
@@ -134,6 +141,7 @@ fn ticks_fetch<'a, T: 'static>(view: &TableView<'a>) -> TicksFetch<'a> {
 
 impl<T: Component> Sealed for Added<T> {}
 impl<T: Component> QueryFilter for Added<T> {
+    type Key = Self;
     type Fetch<'a> = AddedFetch<'a>;
     const ROW_FILTER: bool = true;
 
@@ -161,6 +169,7 @@ impl<T: Component> QueryFilter for Added<T> {
 
 impl<T: Component> Sealed for Changed<T> {}
 impl<T: Component> QueryFilter for Changed<T> {
+    type Key = Self;
     type Fetch<'a> = ChangedFetch<'a>;
     const ROW_FILTER: bool = true;
 
@@ -205,6 +214,7 @@ macro_rules! impl_filter_tuple {
         impl<$($F: QueryFilter),*> Sealed for ($($F,)*) {}
         impl<$($F: QueryFilter),*> QueryFilter for ($($F,)*) {
             type Fetch<'a> = ($($F::Fetch<'a>,)*);
+            type Key = ($($F::Key,)*);
             const ROW_FILTER: bool = false $(|| $F::ROW_FILTER)*;
 
             #[allow(unused_variables)]
@@ -255,6 +265,7 @@ macro_rules! impl_or {
         impl<$($F: QueryFilter),*> Sealed for Or<($($F,)*)> {}
         impl<$($F: QueryFilter),*> QueryFilter for Or<($($F,)*)> {
             type Fetch<'a> = OrFetch<'a>;
+            type Key = Or<($($F::Key,)*)>;
             const ROW_FILTER: bool = true;
 
             fn required(_types: &mut Vec<TypeId>) {}

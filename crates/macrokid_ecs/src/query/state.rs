@@ -36,7 +36,7 @@ use crate::world::World;
 /// One state may serve several worlds; switching worlds re-matches from
 /// scratch.
 pub struct QueryState<Q: QueryData, F: QueryFilter = ()> {
-    access: ResourceAccess,
+    access: Arc<ResourceAccess>,
     required: Vec<TypeId>,
     excluded: Vec<TypeId>,
     /// The world (and layout epoch) `matches` belongs to.
@@ -63,7 +63,7 @@ impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
     /// # Panics
     /// When `Q` names one component twice, at least once mutably.
     pub fn new() -> Self {
-        let access = super::query_access::<Q, F>();
+        let access = Arc::new(super::query_access::<Q, F>());
         let mut required = Vec::new();
         Q::required(&mut required);
         F::required(&mut required);

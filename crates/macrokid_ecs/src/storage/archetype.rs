@@ -199,8 +199,15 @@ impl Archetype {
     }
 
     /// The column index of `type_id`.
+    #[inline]
     pub(crate) fn column_index(&self, type_id: TypeId) -> Option<usize> {
-        self.types.binary_search(&type_id).ok()
+        // Most tables have a handful of columns: a scan of equality tests
+        // beats a binary search's ordered comparisons of 128-bit ids there.
+        if self.types.len() <= 8 {
+            self.types.iter().position(|&t| t == type_id)
+        } else {
+            self.types.binary_search(&type_id).ok()
+        }
     }
 
     /// The number of rows (entities).
@@ -220,7 +227,7 @@ impl Archetype {
             column.reserve(additional);
         }
         for ticks in self.ticks.iter_mut() {
-            ticks.vec_mut().reserve(additional);
+            ticks.reserve(additional);
         }
     }
 
@@ -266,13 +273,13 @@ impl Archetype {
     pub(crate) fn get_mut<T: Send + Sync + 'static>(
         &mut self,
         row: usize,
-    ) -> Option<(&mut T, &mut ComponentTicks)> {
+    ) -> Option<(&mut T, &mut Tick, &mut Tick)> {
         let column = self.column_index(TypeId::of::<T>())?;
         let value = typed_mut::<T>(self.columns[column].as_mut())
             .vec_mut()
             .get_mut(row)?;
-        let ticks = &mut self.ticks[column].vec_mut()[row];
-        Some((value, ticks))
+        let (added, changed) = self.ticks[column].row_mut(row);
+        Some((value, added, changed))
     }
 
     /// Stamps rows `rows` of column `index` as changed at `tick` (after a
@@ -281,19 +288,25 @@ impl Archetype {
     /// # Panics
     /// When `rows` is outside the table.
     pub(crate) fn mark_changed(&mut self, index: usize, rows: std::ops::Range<usize>, tick: Tick) {
-        for ticks in &mut self.ticks[index].vec_mut()[rows] {
-            ticks.changed = tick;
-        }
+        self.ticks[index].mark_changed(rows, tick);
     }
 
     /// The ticks of row `row` of column `index`, shared (invariants I1/I2).
     pub(crate) fn row_ticks(&self, index: usize, row: usize) -> ComponentTicks {
-        self.ticks[index].slice_shared()[row]
+        self.ticks[index].get(row)
     }
 
     /// The tick column of column `index`, for the guarded paths.
+    #[inline]
     pub(super) fn tick_column(&self, index: usize) -> &TickColumn {
         &self.ticks[index]
+    }
+
+    /// Appends the ticks of the row just pushed to column `index` (the
+    /// one column a moved row lacked), stamped added and changed at `tick`.
+    pub(crate) fn push_ticks(&mut self, index: usize, tick: Tick) {
+        self.ticks[index].push(ComponentTicks::new(tick));
+        debug_assert_eq!(self.ticks[index].slice_len(), self.entities.len());
     }
 
     /// Stamps the rows that columns lack ticks for (the rows just pushed)
@@ -301,21 +314,20 @@ impl Archetype {
     pub(crate) fn fill_ticks(&mut self, tick: Tick) {
         let rows = self.entities.len();
         for ticks in self.ticks.iter_mut() {
-            ticks.vec_mut().resize(rows, ComponentTicks::new(tick));
+            ticks.resize(rows, ComponentTicks::new(tick));
         }
     }
 
     /// Clamps every tick to at most `MAX_CHANGE_AGE` before `now`.
     pub(crate) fn check_ticks(&mut self, now: Tick) {
         for ticks in self.ticks.iter_mut() {
-            for t in ticks.vec_mut() {
-                t.check(now);
-            }
+            ticks.check(now);
         }
     }
 
     /// The whole column of `T` (shared or exclusive), for the guarded paths in
     /// `view.rs`.
+    #[inline]
     pub(super) fn typed_column<T: 'static>(&self, index: usize) -> &TypedColumn<T> {
         downcast_ref::<T>(self.columns[index].as_ref()).unwrap_or_else(|| {
             panic!(
@@ -338,7 +350,7 @@ impl Archetype {
             relocate(moved);
         }
         for ticks in self.ticks.iter_mut() {
-            ticks.vec_mut().swap_remove(row);
+            ticks.swap_remove(row);
         }
         for_each_finishing(&mut self.columns, |column| column.swap_remove_drop(row));
     }
@@ -361,11 +373,11 @@ impl Archetype {
             .zip(self.columns.iter_mut())
             .zip(self.ticks.iter_mut())
         {
-            let row_ticks = ticks.vec_mut().swap_remove(row);
+            let row_ticks = ticks.swap_remove(row);
             match dst.column_index(*type_id) {
                 Some(index) => {
                     column.swap_remove_into(row, dst.columns[index].as_mut());
-                    dst.ticks[index].vec_mut().push(row_ticks);
+                    dst.ticks[index].push(row_ticks);
                 }
                 None => leftover(column.as_mut()),
             }
@@ -383,7 +395,7 @@ impl Archetype {
     pub(crate) fn clear(&mut self) {
         self.entities.clear();
         for ticks in self.ticks.iter_mut() {
-            ticks.vec_mut().clear();
+            ticks.clear();
         }
         for_each_finishing(&mut self.columns, |column| column.clear());
     }

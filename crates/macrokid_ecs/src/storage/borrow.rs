@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use macrokid_core::{ResourceAccess, ResourceId};
 
-use crate::change::{ComponentTicks, Tick};
+use crate::change::Tick;
 
 /// How a borrow uses its data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -297,9 +297,9 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Ref<'_, T> {
 /// Dereferences to `&mut T`; the flag is released on drop.
 pub struct RefMut<'a, T: ?Sized> {
     value: &'a mut T,
-    /// A component's ticks and the tick to stamp on write (`None` for
-    /// resources).
-    ticks: Option<(&'a mut ComponentTicks, Tick)>,
+    /// A component's changed tick and the tick to stamp on write (`None`
+    /// for resources).
+    ticks: Option<(&'a mut Tick, Tick)>,
     _held: HeldBorrow<'a>,
 }
 
@@ -314,9 +314,9 @@ impl<'a, T: ?Sized> RefMut<'a, T> {
         }
     }
 
-    /// Stamps `ticks.changed` with `this_run` on every mutable deref.
-    pub(crate) fn with_ticks(mut self, ticks: &'a mut ComponentTicks, this_run: Tick) -> Self {
-        self.ticks = Some((ticks, this_run));
+    /// Stamps `changed` with `this_run` on every mutable deref.
+    pub(crate) fn with_ticks(mut self, changed: &'a mut Tick, this_run: Tick) -> Self {
+        self.ticks = Some((changed, this_run));
         self
     }
 }
@@ -330,8 +330,8 @@ impl<T: ?Sized> Deref for RefMut<'_, T> {
 
 impl<T: ?Sized> DerefMut for RefMut<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        if let Some((ticks, this_run)) = &mut self.ticks {
-            ticks.changed = *this_run;
+        if let Some((changed, this_run)) = &mut self.ticks {
+            **changed = *this_run;
         }
         self.value
     }

@@ -7,15 +7,22 @@ use std::cell::UnsafeCell;
 
 use crate::change::{ComponentTicks, Tick};
 
-/// The added/changed ticks of one column, row for row, behind an
-/// `UnsafeCell` under the same borrow flag as the column (a writer of `T`
-/// stamps them through [`TickColumn::slice_exclusive`]).
+/// The added/changed ticks of one column, row for row, behind
+/// `UnsafeCell`s under the same borrow flag as the column (a writer of `T`
+/// stamps them through [`TickColumn::write_ptrs`]).
+///
+/// Kept as two arrays (added ticks, changed ticks) rather than one of
+/// [`ComponentTicks`]: a query that writes a column stamps only the changed
+/// ticks, and contiguous stamps are what lets the compiler turn the stamping
+/// of a dense table walk into vector stores (half the tick bytes touched per
+/// row, too). Both arrays always have the same length.
 #[derive(Default)]
 pub(crate) struct TickColumn {
-    data: UnsafeCell<Vec<ComponentTicks>>,
+    added: UnsafeCell<Vec<Tick>>,
+    changed: UnsafeCell<Vec<Tick>>,
 }
 
-// SAFETY: `ComponentTicks` is plain data; shared access follows the storage
+// SAFETY: `Tick` is plain data; shared access follows the storage
 // invariants of `storage/mod.rs` exactly as for the column it belongs to.
 unsafe impl Sync for TickColumn {}
 
@@ -23,24 +30,98 @@ impl TickColumn {
     /// `rows` rows stamped `tick`.
     pub(crate) fn filled(rows: usize, tick: Tick) -> Self {
         Self {
-            data: UnsafeCell::new(vec![ComponentTicks::new(tick); rows]),
+            added: UnsafeCell::new(vec![tick; rows]),
+            changed: UnsafeCell::new(vec![tick; rows]),
         }
     }
 
-    /// The rows, through exclusive access.
-    pub(crate) fn vec_mut(&mut self) -> &mut Vec<ComponentTicks> {
-        self.data.get_mut()
+    /// Appends a row.
+    #[inline]
+    pub(crate) fn push(&mut self, ticks: ComponentTicks) {
+        self.added.get_mut().push(ticks.added);
+        self.changed.get_mut().push(ticks.changed);
     }
 
-    /// The rows, shared (invariants I1/I2, as `TypedColumn::slice_shared`:
-    /// the caller holds a read or write flag of the column's type, or a
-    /// `&World` outside any stage context).
-    pub(crate) fn slice_shared(&self) -> &[ComponentTicks] {
+    /// Removes row `row` (the last row takes its place) and returns it.
+    ///
+    /// # Panics
+    /// When `row` is out of bounds.
+    #[inline]
+    pub(crate) fn swap_remove(&mut self, row: usize) -> ComponentTicks {
+        ComponentTicks {
+            added: self.added.get_mut().swap_remove(row),
+            changed: self.changed.get_mut().swap_remove(row),
+        }
+    }
+
+    /// Grows (or shrinks) to `rows` rows, new rows stamped `ticks`.
+    pub(crate) fn resize(&mut self, rows: usize, ticks: ComponentTicks) {
+        self.added.get_mut().resize(rows, ticks.added);
+        self.changed.get_mut().resize(rows, ticks.changed);
+    }
+
+    /// Reserves room for `additional` more rows.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.added.get_mut().reserve(additional);
+        self.changed.get_mut().reserve(additional);
+    }
+
+    /// Removes every row.
+    pub(crate) fn clear(&mut self) {
+        self.added.get_mut().clear();
+        self.changed.get_mut().clear();
+    }
+
+    /// Clamps every tick to at most `MAX_CHANGE_AGE` before `now`.
+    pub(crate) fn check(&mut self, now: Tick) {
+        for tick in self.added.get_mut().iter_mut() {
+            tick.check(now);
+        }
+        for tick in self.changed.get_mut().iter_mut() {
+            tick.check(now);
+        }
+    }
+
+    /// The ticks of row `row`, through exclusive access: the added tick
+    /// and the changed tick, mutable.
+    ///
+    /// # Panics
+    /// When `row` is out of bounds.
+    #[inline]
+    pub(crate) fn row_mut(&mut self, row: usize) -> (&mut Tick, &mut Tick) {
+        (
+            &mut self.added.get_mut()[row],
+            &mut self.changed.get_mut()[row],
+        )
+    }
+
+    /// Stamps the rows `rows` as changed at `tick`, through exclusive
+    /// access.
+    ///
+    /// # Panics
+    /// When `rows` is out of bounds.
+    pub(crate) fn mark_changed(&mut self, rows: std::ops::Range<usize>, tick: Tick) {
+        self.changed.get_mut()[rows].fill(tick);
+    }
+
+    /// The ticks of row `row`, shared (invariants I1/I2, as
+    /// `TypedColumn::slice_shared`: the caller holds a read or write flag of
+    /// the column's type, or a `&World` outside any stage context).
+    ///
+    /// # Panics
+    /// When `row` is out of bounds.
+    pub(crate) fn get(&self, row: usize) -> ComponentTicks {
         // SAFETY: as `TypedColumn::slice_shared`: a `&mut` to these ticks only
         // exists under the write flag of the column's type (I1), which
         // excludes the caller's read flag, and flagless reads happen only
-        // without flag-holding contexts (I2).
-        unsafe { (*self.data.get()).as_slice() }
+        // without flag-holding contexts (I2). The short-lived shared
+        // references end before this returns.
+        unsafe {
+            ComponentTicks {
+                added: (&*self.added.get())[row],
+                changed: (&*self.changed.get())[row],
+            }
+        }
     }
 
     /// The number of rows (the caller holds a flag of the column's type, or
@@ -50,43 +131,50 @@ impl TickColumn {
         // (structural changes need `&mut World`); the short-lived `&Vec`
         // reads the length only and materializes no reference to the rows,
         // so `&mut` to rows handed out by a writer stay valid.
-        unsafe { (*self.data.get()).len() }
+        unsafe { (*self.added.get()).len() }
     }
 
-    /// A pointer to row 0 for reading (a read or write flag of the
-    /// column's type is held; rows are read one by one through it, so reads
-    /// may interleave with a `&mut` to *other* rows that the holder of the
-    /// write flag handed out).
-    pub(crate) fn read_ptr(&self) -> *const ComponentTicks {
+    /// Pointers to row 0 of the added and of the changed ticks, for
+    /// reading (a read or write flag of the column's type is held; rows are
+    /// read one by one through them, so reads may interleave with a `&mut`
+    /// to *other* rows that the holder of the write flag handed out).
+    pub(crate) fn read_ptrs(&self) -> (*const Tick, *const Tick) {
         // SAFETY: no `&mut Vec` of these ticks exists while a flag is held
         // (structural changes need `&mut World`), and the caller's flag
-        // excludes every writer but itself; a short-lived `&Vec` to take the
+        // excludes every writer but itself; a short-lived `&Vec` to take a
         // buffer pointer aliases no `&mut` to the vector.
-        unsafe { (*self.data.get()).as_ptr() }
+        unsafe { ((*self.added.get()).as_ptr(), (*self.changed.get()).as_ptr()) }
     }
 
-    /// A pointer to row 0 for writing (invariant I1: the caller holds the
-    /// write flag of the column's type).
-    pub(crate) fn write_ptr(&self) -> *mut ComponentTicks {
-        // SAFETY: the write flag of the column's type excludes every other
-        // access to this column, so the short-lived `&mut Vec` aliases no
-        // other reference; `Vec::as_mut_ptr` materializes no reference to
-        // the buffer, so pointers from `read_ptr` stay valid beside it.
-        unsafe { (*self.data.get()).as_mut_ptr() }
-    }
-
-    /// The rows, mutable, through a shared reference (invariant I1: the
-    /// caller holds the write flag of the column's type and takes this once
-    /// per borrow, together with the column's own slice).
+    /// The changed ticks, mutable, through a shared reference (invariant
+    /// I1: the caller holds the write flag of the column's type and takes
+    /// this once per borrow, together with the column's own slice).
     #[expect(
         clippy::mut_from_ref,
         reason = "exclusivity is enforced by the borrow flag of the column's type (I1)"
     )]
-    pub(crate) fn slice_exclusive(&self) -> &mut [ComponentTicks] {
+    pub(crate) fn changed_exclusive(&self) -> &mut [Tick] {
         // SAFETY: as `TypedColumn::slice_exclusive`: the write flag of the
         // column's type excludes every other access to these ticks, and the
         // caller hands the slice out once per borrow.
-        unsafe { (*self.data.get()).as_mut_slice() }
+        unsafe { (*self.changed.get()).as_mut_slice() }
+    }
+
+    /// Pointers to row 0 of the added ticks (read only: no query writes
+    /// them) and of the changed ticks (for writing), under invariant I1:
+    /// the caller holds the write flag of the column's type.
+    pub(crate) fn write_ptrs(&self) -> (*const Tick, *mut Tick) {
+        // SAFETY: the write flag of the column's type excludes every other
+        // access to this column, so the short-lived `&Vec`/`&mut Vec` alias
+        // no other reference; `as_ptr`/`as_mut_ptr` materialize no
+        // reference to the buffers, so pointers from `read_ptrs` stay valid
+        // beside them.
+        unsafe {
+            (
+                (*self.added.get()).as_ptr(),
+                (*self.changed.get()).as_mut_ptr(),
+            )
+        }
     }
 }
 
@@ -252,6 +340,7 @@ impl<T: Send + Sync + 'static> ErasedColumn for TypedColumn<T> {
 }
 
 /// Downcasts a shared column; `None` when it is not a column of `T`.
+#[inline]
 pub(crate) fn downcast_ref<T: 'static>(column: &dyn ErasedColumn) -> Option<&TypedColumn<T>> {
     column.as_any().downcast_ref::<TypedColumn<T>>()
 }
@@ -274,6 +363,74 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+
+    #[test]
+    fn tick_columns_keep_added_and_changed_row_for_row() {
+        let t = Tick::new;
+        let mut column = TickColumn::filled(2, t(1));
+        column.push(ComponentTicks {
+            added: t(2),
+            changed: t(3),
+        });
+        column.resize(5, ComponentTicks::new(t(4)));
+        assert_eq!(column.slice_len(), 5);
+        *column.row_mut(0).1 = t(9);
+        column.mark_changed(3..5, t(7));
+        // The last row (4) takes the place of the removed row 0.
+        assert_eq!(
+            column.swap_remove(0),
+            ComponentTicks {
+                added: t(1),
+                changed: t(9)
+            }
+        );
+        assert_eq!(
+            column.get(0),
+            ComponentTicks {
+                added: t(4),
+                changed: t(7)
+            }
+        );
+        assert_eq!(column.get(1), ComponentTicks::new(t(1)));
+        assert_eq!(
+            column.get(2),
+            ComponentTicks {
+                added: t(2),
+                changed: t(3)
+            }
+        );
+        assert_eq!(
+            column.get(3),
+            ComponentTicks {
+                added: t(4),
+                changed: t(7)
+            }
+        );
+        assert_eq!(column.slice_len(), 4);
+        // Stamps through the write pointers reach the changed ticks only.
+        let (added, changed) = column.write_ptrs();
+        // SAFETY: `column` has 4 rows and is not otherwise accessed while
+        // the pointers are used.
+        unsafe {
+            *changed.add(2) = t(11);
+            assert_eq!(*added.add(2), t(2));
+        }
+        assert_eq!(
+            column.get(2),
+            ComponentTicks {
+                added: t(2),
+                changed: t(11)
+            }
+        );
+        column.changed_exclusive()[1] = t(12);
+        let (added, changed) = column.read_ptrs();
+        // SAFETY: as above, 4 rows, read only.
+        unsafe {
+            assert_eq!((*added.add(1), *changed.add(1)), (t(1), t(12)));
+        }
+        column.clear();
+        assert_eq!(column.slice_len(), 0);
+    }
 
     #[derive(Debug)]
     struct Counted(Arc<AtomicUsize>, u32);

@@ -225,7 +225,9 @@ impl<'a, T: Sync> Fetch for ReadFetch<'a, T> {
 #[doc(hidden)]
 pub struct WriteFetch<'a, T> {
     ptr: *mut T,
-    ticks: *mut ComponentTicks,
+    /// Row 0 of the added ticks (read only) and of the changed ticks.
+    added: *const Tick,
+    changed: *mut Tick,
     this_run: Tick,
     /// Rows covered.
     len: usize,
@@ -242,21 +244,24 @@ pub struct WriteFetch<'a, T> {
 unsafe impl<T: Send> Send for WriteFetch<'_, T> {}
 
 impl<'a, T> WriteFetch<'a, T> {
-    /// Walks `column`, whose ticks (one per row) start at `ticks`, stamping
-    /// writes with `this_run`.
+    /// Walks `column`, whose added and changed ticks (one per row each)
+    /// start at `ticks.0` and `ticks.1`, stamping writes with `this_run`.
     ///
     /// # Safety
-    /// `ticks` points to `column.len()` ticks that nothing else accesses
-    /// for `'a` except row-by-row reads of rows this fetch has not handed
-    /// out (what `TableView::write` returns satisfies this).
+    /// `ticks.0` and `ticks.1` point to `column.len()` ticks each that stay
+    /// allocated for `'a`; nothing writes the added ticks for `'a`, and
+    /// nothing else accesses the changed ticks for `'a` except row-by-row
+    /// reads of rows this fetch has not handed out (what
+    /// `TableView::write` returns satisfies this).
     pub(crate) unsafe fn new(
         column: &'a mut [T],
-        ticks: *mut ComponentTicks,
+        ticks: (*const Tick, *mut Tick),
         this_run: Tick,
     ) -> Self {
         Self {
             ptr: column.as_mut_ptr(),
-            ticks,
+            added: ticks.0,
+            changed: ticks.1,
             this_run,
             len: column.len(),
             lookup: None,
@@ -266,25 +271,27 @@ impl<'a, T> WriteFetch<'a, T> {
     }
 
     /// Walks the rows of `lookup` through the `values` dense values (and
-    /// as many ticks) of a sparse set at `ptr` and `ticks`, stamping writes
-    /// with `this_run`.
+    /// as many added and changed ticks) of a sparse set at `ptr`, `ticks.0`
+    /// and `ticks.1`, stamping writes with `this_run`.
     ///
     /// # Safety
-    /// `ptr` and `ticks` point to `values` elements each that nothing else
-    /// accesses for `'a` except through fetches of other rows of the same
-    /// query (each entity has one dense index and is one row, so rows never
-    /// share an element) and row-by-row tick reads of rows this fetch has
-    /// not handed out.
+    /// `ptr`, `ticks.0` and `ticks.1` point to `values` elements each that
+    /// stay allocated for `'a`; nothing writes the added ticks for `'a`, and
+    /// nothing else accesses the values and changed ticks for `'a` except
+    /// through fetches of other rows of the same query (each entity has one
+    /// dense index and is one row, so rows never share an element) and
+    /// row-by-row tick reads of rows this fetch has not handed out.
     pub(crate) unsafe fn sparse(
         ptr: *mut T,
-        ticks: *mut ComponentTicks,
+        ticks: (*const Tick, *mut Tick),
         values: usize,
         lookup: SparseRows<'a>,
         this_run: Tick,
     ) -> Self {
         Self {
             ptr,
-            ticks,
+            added: ticks.0,
+            changed: ticks.1,
             this_run,
             len: lookup.len(),
             lookup: Some(lookup),
@@ -322,7 +329,8 @@ impl<'a, T: Send> Fetch for WriteFetch<'a, T> {
         let tail = unsafe {
             Self {
                 ptr: self.ptr.add(mid),
-                ticks: self.ticks.add(mid),
+                added: self.added.add(mid),
+                changed: self.changed.add(mid),
                 this_run: self.this_run,
                 len: self.len - mid,
                 lookup: None,
@@ -356,7 +364,8 @@ impl<'a, T: Send> Fetch for WriteFetch<'a, T> {
         unsafe {
             Mut::new(
                 &mut *self.ptr.add(index),
-                &mut *self.ticks.add(index),
+                &*self.added.add(index),
+                &mut *self.changed.add(index),
                 self.this_run,
             )
         }
@@ -381,7 +390,8 @@ impl<'a, T: Send> Fetch for WriteFetch<'a, T> {
         unsafe {
             Mut::new(
                 &mut *self.ptr.add(row),
-                &mut *self.ticks.add(row),
+                &*self.added.add(row),
+                &mut *self.changed.add(row),
                 self.this_run,
             )
         }
@@ -393,15 +403,17 @@ impl<'a, T: Send> Fetch for WriteFetch<'a, T> {
 /// a row's tick is newer than the system's last run.
 #[doc(hidden)]
 pub struct TicksFetch<'a> {
-    ptr: *const ComponentTicks,
+    /// Row 0 of the added ticks and of the changed ticks.
+    added: *const Tick,
+    changed: *const Tick,
     /// Rows covered.
     len: usize,
     ticks: SystemTicks,
     /// For a sparse set: the dense lookup (`ptr` is its dense row 0).
     lookup: Lookup<'a>,
-    /// The number of ticks behind `ptr` (`len` for a column).
+    /// The number of ticks behind each pointer (`len` for a column).
     values: usize,
-    _marker: PhantomData<&'a [ComponentTicks]>,
+    _marker: PhantomData<&'a [Tick]>,
 }
 
 // SAFETY: a `TicksFetch` reads plain `Copy` data row by row under the
@@ -409,15 +421,22 @@ pub struct TicksFetch<'a> {
 unsafe impl Send for TicksFetch<'_> {}
 
 impl<'a> TicksFetch<'a> {
-    /// Reads `len` ticks from `ptr`, compared against `ticks`.
+    /// Reads `len` rows of added and changed ticks from `ptrs.0` and
+    /// `ptrs.1`, compared against `ticks`.
     ///
     /// # Safety
-    /// `ptr` points to `len` ticks that stay allocated for `'a`, and no row
-    /// is written while this fetch reads it (writes to rows already passed
-    /// are allowed: what `TableView::ticks_of` returns satisfies this).
-    pub(crate) unsafe fn new(ptr: *const ComponentTicks, len: usize, ticks: SystemTicks) -> Self {
+    /// `ptrs.0` and `ptrs.1` point to `len` ticks each that stay allocated
+    /// for `'a`, and no row is written while this fetch reads it (writes to
+    /// rows already passed are allowed: what `TableView::ticks_of` returns
+    /// satisfies this).
+    pub(crate) unsafe fn new(
+        ptrs: (*const Tick, *const Tick),
+        len: usize,
+        ticks: SystemTicks,
+    ) -> Self {
         Self {
-            ptr,
+            added: ptrs.0,
+            changed: ptrs.1,
             len,
             ticks,
             lookup: None,
@@ -426,19 +445,21 @@ impl<'a> TicksFetch<'a> {
         }
     }
 
-    /// Reads the dense ticks (`values` of them from `ptr`) of a sparse set
-    /// for the rows of `lookup`, compared against `ticks`.
+    /// Reads the dense ticks (`values` of each kind from `ptrs.0` and
+    /// `ptrs.1`) of a sparse set for the rows of `lookup`, compared against
+    /// `ticks`.
     ///
     /// # Safety
     /// As [`new`](Self::new), for `values` ticks.
     pub(crate) unsafe fn sparse(
-        ptr: *const ComponentTicks,
+        ptrs: (*const Tick, *const Tick),
         values: usize,
         lookup: SparseRows<'a>,
         ticks: SystemTicks,
     ) -> Self {
         Self {
-            ptr,
+            added: ptrs.0,
+            changed: ptrs.1,
             len: lookup.len(),
             ticks,
             lookup: Some(lookup),
@@ -474,7 +495,9 @@ impl<'a> TicksFetch<'a> {
         }
         let tail = Self {
             // SAFETY: `mid <= len`: within (or one past) the ticks.
-            ptr: unsafe { self.ptr.add(mid) },
+            added: unsafe { self.added.add(mid) },
+            // SAFETY: as above.
+            changed: unsafe { self.changed.add(mid) },
             len: self.len - mid,
             ticks: self.ticks,
             lookup: None,
@@ -509,8 +532,13 @@ impl<'a> TicksFetch<'a> {
             }
         };
         // SAFETY: `index < values`, and by the contract of `new`/`sparse`
-        // nothing writes this element now; the read copies it out.
-        Some(unsafe { self.ptr.add(index).read() })
+        // nothing writes these elements now; the reads copy them out.
+        Some(unsafe {
+            ComponentTicks {
+                added: self.added.add(index).read(),
+                changed: self.changed.add(index).read(),
+            }
+        })
     }
 
     /// Whether row `row` was added after the system's last run (`false`
@@ -1170,10 +1198,13 @@ mod tests {
     fn cursors_split_and_walk_each_row_once() {
         let mut a = vec![1_u32, 2, 3, 4, 5];
         let b = vec![10_u64, 20, 30, 40, 50];
-        let mut ticks = vec![ComponentTicks::default(); 5];
-        // SAFETY: `ticks` has one entry per row and is touched by nothing
-        // else while the fetch lives.
-        let write = unsafe { WriteFetch::new(&mut a, ticks.as_mut_ptr(), Tick::new(7)) };
+        let added = [Tick::new(1); 5];
+        let mut changed = [Tick::new(1); 5];
+        // SAFETY: `added` and `changed` have one entry per row and are
+        // touched by nothing else while the fetch lives.
+        let write = unsafe {
+            WriteFetch::new(&mut a, (added.as_ptr(), changed.as_mut_ptr()), Tick::new(7))
+        };
         let fetch = (write, OptionFetch::new(Some(ReadFetch::new(&b))));
         let cursor = Cursor::new(fetch, 5);
         let (left, mut right) = cursor.split_at(2);
@@ -1185,7 +1216,8 @@ mod tests {
             }
         });
         assert_eq!(a, [11, 22, 90, 160, 250]);
-        assert!(ticks.iter().all(|t| t.changed == Tick::new(7)));
+        assert!(changed.iter().all(|&t| t == Tick::new(7)));
+        assert!(added.iter().all(|&t| t == Tick::new(1)));
     }
 
     #[test]

@@ -160,7 +160,7 @@ impl SparseSet {
 
     fn push_entry(&mut self, entity: Entity, ticks: ComponentTicks) {
         self.entities.push(entity);
-        self.ticks.vec_mut().push(ticks);
+        self.ticks.push(ticks);
         let slot = u32::try_from(self.entities.len()).expect("more than 2^32 sparse components");
         self.set_slot(entity, slot);
     }
@@ -175,7 +175,7 @@ impl SparseSet {
         tick: Tick,
     ) -> Option<T> {
         if let Some(dense) = self.dense_index(entity) {
-            self.ticks.vec_mut()[dense].changed = tick;
+            *self.ticks.row_mut(dense).1 = tick;
             let slot = &mut typed_mut::<T>(self.values.as_mut()).vec_mut()[dense];
             return Some(std::mem::replace(slot, value));
         }
@@ -209,7 +209,7 @@ impl SparseSet {
     /// caller has already moved the value out of `values`.
     fn unlink(&mut self, dense: usize) {
         let entity = self.entities.swap_remove(dense);
-        self.ticks.vec_mut().swap_remove(dense);
+        self.ticks.swap_remove(dense);
         self.sparse[entity.index() as usize] = 0;
         if let Some(&moved) = self.entities.get(dense) {
             self.sparse[moved.index() as usize] = dense as u32 + 1;
@@ -253,30 +253,29 @@ impl SparseSet {
     pub(crate) fn get_mut<T: Send + Sync + 'static>(
         &mut self,
         entity: Entity,
-    ) -> Option<(&mut T, &mut ComponentTicks)> {
+    ) -> Option<(&mut T, &mut Tick, &mut Tick)> {
         let dense = self.dense_index(entity)?;
         let value = &mut typed_mut::<T>(self.values.as_mut()).vec_mut()[dense];
-        Some((value, &mut self.ticks.vec_mut()[dense]))
+        let (added, changed) = self.ticks.row_mut(dense);
+        Some((value, added, changed))
     }
 
     /// The ticks of `entity`'s component (invariants I1/I2).
     pub(crate) fn ticks_of(&self, entity: Entity) -> Option<ComponentTicks> {
         let dense = self.dense_index(entity)?;
-        Some(self.ticks.slice_shared()[dense])
+        Some(self.ticks.get(dense))
     }
 
     /// Clamps every tick to at most `MAX_CHANGE_AGE` before `now`.
     pub(crate) fn check_ticks(&mut self, now: Tick) {
-        for t in self.ticks.vec_mut() {
-            t.check(now);
-        }
+        self.ticks.check(now);
     }
 
     /// Drops every value. Panic-safe: the bookkeeping is emptied first.
     pub(crate) fn clear(&mut self) {
         self.sparse.clear();
         self.entities.clear();
-        self.ticks.vec_mut().clear();
+        self.ticks.clear();
         self.graveyard.clear();
         self.values.clear();
     }

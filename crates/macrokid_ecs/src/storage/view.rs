@@ -11,7 +11,7 @@ use macrokid_core::{ResourceAccess, ResourceId};
 use super::borrow::{BorrowFlag, BorrowSet, Mode, Ref, RefMut, Scope};
 use super::fetch::{HasFetch, ReadFetch, SparseFilter, TicksFetch, WriteFetch};
 use super::sparse::{SparseRows, SparseSet, SparseSets};
-use crate::change::{ComponentTicks, SystemTicks};
+use crate::change::{SystemTicks, Tick};
 use crate::entity::Entity;
 use crate::hash::TypeIdMap;
 
@@ -66,7 +66,7 @@ pub(crate) struct QueryState<'w> {
     archetypes: &'w [Archetype],
     sparse: SparseQuery<'w>,
     matched: Arc<[ArchetypeId]>,
-    access: ResourceAccess,
+    access: Arc<ResourceAccess>,
     ticks: SystemTicks,
     _borrows: BorrowSet<'w>,
 }
@@ -84,7 +84,7 @@ impl<'w> QueryState<'w> {
         archetypes: &'w [Archetype],
         sparse: SparseQuery<'w>,
         components: &'w Components,
-        access: ResourceAccess,
+        access: Arc<ResourceAccess>,
         matched: Arc<[ArchetypeId]>,
         ticks: SystemTicks,
         who: &'static str,
@@ -286,11 +286,12 @@ impl<'a> TableView<'a> {
     ///
     /// # Panics
     /// As [`read`](Self::read).
+    #[inline]
     pub fn read_fetch<T: 'static>(&mut self) -> Option<ReadFetch<'a, T>> {
         let Some(set) = self.sparse_set::<T>() else {
             return self.read::<T>().map(ReadFetch::new);
         };
-        self.take(ResourceId::of::<T>(), false);
+        self.take::<T>(false);
         // (I1): the read (or write) flag of `T` is held by the query state;
         // reads of the dense values are shared.
         Some(ReadFetch::sparse(
@@ -309,42 +310,44 @@ impl<'a> TableView<'a> {
         self.ticks
     }
 
-    /// How the query declared `id`: `Some(Some(i))` written (as
+    /// How the query declared `type_id`: `Some(Some(i))` written (as
     /// `access.writes()[i]`), `Some(None)` read.
-    fn declared(&self, id: ResourceId) -> Option<Option<usize>> {
-        // Linear scans: a query names a handful of types, and `==` compares
-        // type ids only.
-        if let Some(index) = self.access.writes().iter().position(|&w| w == id) {
+    #[inline]
+    fn declared(&self, type_id: TypeId) -> Option<Option<usize>> {
+        // Linear scans over type ids: a query names a handful of types.
+        let is = |id: &ResourceId| id.type_id() == Some(type_id);
+        if let Some(index) = self.access.writes().iter().position(is) {
             return Some(Some(index));
         }
-        self.access.reads().contains(&id).then_some(None)
+        self.access.reads().iter().any(is).then_some(None)
     }
 
-    fn take(&mut self, id: ResourceId, write: bool) -> Option<usize> {
-        let declared = self.declared(id).unwrap_or_else(|| {
-            panic!(
-                "storage invariant broken: a query fetched `{}`, which it did not declare",
-                id.name()
-            )
-        });
-        assert!(
-            !write || declared.is_some(),
-            "storage invariant broken: a query fetched `{}` mutably after declaring a read",
-            id.name()
-        );
+    /// Marks `T` fetched from this view (declared as a write when `write`)
+    /// and returns its column, `None` when the table lacks `T`.
+    ///
+    /// # Panics
+    /// When `T` was not declared, was declared as a read and `write` is
+    /// set, or was declared as a write and was already fetched.
+    #[inline]
+    fn take<T: 'static>(&mut self, write: bool) -> Option<usize> {
+        let type_id = TypeId::of::<T>();
+        let Some(declared) = self.declared(type_id) else {
+            broken_fetch(std::any::type_name::<T>(), "which it did not declare")
+        };
+        if write && declared.is_none() {
+            broken_fetch(std::any::type_name::<T>(), "mutably after declaring a read");
+        }
         // Only a column declared as a write must be handed out once: a
         // type declared as a read (possibly several times, merged in the
         // access) is only ever handed out as shared slices, and any number
         // of those may coexist.
         if let Some(index) = declared {
-            assert!(
-                index < 64 && self.taken & (1 << index) == 0,
-                "storage invariant broken: a query fetched `{}` twice from one table",
-                id.name()
-            );
+            if index >= 64 || self.taken & (1 << index) != 0 {
+                broken_fetch(std::any::type_name::<T>(), "twice from one table");
+            }
             self.taken |= 1 << index;
         }
-        self.archetype.column_index(id.type_id()?)
+        self.archetype.column_index(type_id)
     }
 
     /// The column of `T` (declared read or write), or `None` when the table
@@ -354,8 +357,9 @@ impl<'a> TableView<'a> {
     /// # Panics
     /// When `T` was not declared, or was declared as a write and was already
     /// fetched from this view.
+    #[inline]
     pub fn read<T: 'static>(&mut self) -> Option<&'a [T]> {
-        let column = self.take(ResourceId::of::<T>(), false)?;
+        let column = self.take::<T>(false)?;
         Some(self.archetype.typed_column::<T>(column).slice_shared())
     }
 
@@ -366,18 +370,19 @@ impl<'a> TableView<'a> {
     /// When `T` was not declared as a write or was already fetched from
     /// this view.
     ///
-    /// Also returns a pointer to the column's ticks (row 0), to stamp the
-    /// rows written through it.
+    /// Also returns pointers to the column's added and changed ticks (row
+    /// 0), to stamp the rows written through it.
+    #[inline]
     pub(crate) fn write<T: Send + Sync + 'static>(
         &mut self,
-    ) -> Option<(&'a mut [T], *mut ComponentTicks)> {
-        let column = self.take(ResourceId::of::<T>(), true)?;
+    ) -> Option<(&'a mut [T], (*const Tick, *mut Tick))> {
+        let column = self.take::<T>(true)?;
         // (I1): the write flag of `T` is held by the `QueryState` this view
         // borrows, and `take` marked the access so this slice is handed out
         // once.
         Some((
             self.archetype.typed_column::<T>(column).slice_exclusive(),
-            self.archetype.tick_column(column).write_ptr(),
+            self.archetype.tick_column(column).write_ptrs(),
         ))
     }
 
@@ -387,12 +392,13 @@ impl<'a> TableView<'a> {
     ///
     /// # Panics
     /// As [`write`](Self::write).
+    #[inline]
     pub fn write_fetch<T: Send + Sync + 'static>(&mut self) -> Option<WriteFetch<'a, T>> {
         let this_run = self.ticks.this_run;
         if let Some(set) = self.sparse_set::<T>() {
-            self.take(ResourceId::of::<T>(), true);
+            self.take::<T>(true);
             let (values, len) = set.typed_column::<T>().write_ptr();
-            let ticks = set.tick_column().write_ptr();
+            let ticks = set.tick_column().write_ptrs();
             // SAFETY: the write flag of `T` is held by the query state, so
             // only this query reaches the dense values and ticks; it hands
             // out one fetch per table view, each over that table's rows, and
@@ -433,7 +439,7 @@ impl<'a> TableView<'a> {
             // it.
             return Some(unsafe {
                 TicksFetch::sparse(
-                    ticks.read_ptr(),
+                    ticks.read_ptrs(),
                     len,
                     set.rows(self.archetype.entities()),
                     self.ticks,
@@ -454,7 +460,7 @@ impl<'a> TableView<'a> {
     /// # Panics
     /// When `T` was not declared.
     fn expect_declared_ticks<T: 'static>(&self) {
-        self.declared(ResourceId::of::<T>()).unwrap_or_else(|| {
+        self.declared(TypeId::of::<T>()).unwrap_or_else(|| {
             panic!(
                 "storage invariant broken: a filter read the ticks of `{}`, which its query did \
                  not declare",
@@ -469,11 +475,20 @@ impl<'a> TableView<'a> {
     ///
     /// # Panics
     /// When `T` was not declared.
-    fn ticks_of<T: 'static>(&self) -> Option<*const ComponentTicks> {
+    fn ticks_of<T: 'static>(&self) -> Option<(*const Tick, *const Tick)> {
         self.expect_declared_ticks::<T>();
         let column = self.archetype.column_index(TypeId::of::<T>())?;
-        Some(self.archetype.tick_column(column).read_ptr())
+        Some(self.archetype.tick_column(column).read_ptrs())
     }
+}
+
+/// A query fetched a type against its declared access: a bug in this
+/// crate's query code, never in user code (the access is derived from the
+/// query type).
+#[cold]
+#[inline(never)]
+fn broken_fetch(type_name: &str, what: &str) -> ! {
+    panic!("storage invariant broken: a query fetched `{type_name}` {what}")
 }
 
 /// Where one entity's `T` lives: a table row, or a sparse set.
@@ -531,8 +546,8 @@ pub(crate) fn guarded_slot_mut<'w, T: Send + Sync + 'static>(
             // (I1): the write flag of `T` is now held, which excludes every
             // other access to the set's values and ticks.
             let value = &mut set.typed_column::<T>().slice_exclusive()[dense];
-            let row_ticks = &mut set.tick_column().slice_exclusive()[dense];
-            Some(RefMut::new(value, held).with_ticks(row_ticks, ticks.this_run))
+            let changed = &mut set.tick_column().changed_exclusive()[dense];
+            Some(RefMut::new(value, held).with_ticks(changed, ticks.this_run))
         }
     }
 }
@@ -589,8 +604,8 @@ pub(crate) fn guarded_mut<'w, T: Send + Sync + 'static>(
     // (I1): the write flag of `T` is now held by `held` (then by the
     // returned guard), which excludes every other access to the column.
     let value = &mut archetype.typed_column::<T>(column).slice_exclusive()[row];
-    let row_ticks = &mut archetype.tick_column(column).slice_exclusive()[row];
-    Some(RefMut::new(value, held).with_ticks(row_ticks, ticks.this_run))
+    let changed = &mut archetype.tick_column(column).changed_exclusive()[row];
+    Some(RefMut::new(value, held).with_ticks(changed, ticks.this_run))
 }
 
 #[cfg(test)]
@@ -642,7 +657,7 @@ mod tests {
             tables,
             no_sparse(&sets),
             &components,
-            access,
+            Arc::new(access),
             Arc::from([0]),
             TICKS,
             "test",
@@ -689,7 +704,7 @@ mod tests {
             tables,
             no_sparse(&sets),
             &components,
-            access,
+            Arc::new(access),
             Arc::from([0]),
             TICKS,
             "test",
@@ -712,7 +727,7 @@ mod tests {
             tables,
             no_sparse(&sets),
             &components,
-            access,
+            Arc::new(access),
             Arc::from([0]),
             TICKS,
             "test",
@@ -741,7 +756,7 @@ mod tests {
             tables,
             no_sparse(&sets),
             &components,
-            access,
+            Arc::new(access),
             Arc::from([0]),
             TICKS,
             "test",
@@ -813,7 +828,7 @@ mod tests {
             &tables,
             sparse,
             &components,
-            access,
+            Arc::new(access),
             Arc::from([0, 1]),
             TICKS,
             "test",
@@ -867,7 +882,7 @@ mod tests {
                 &tables,
                 no_sparse(&sets),
                 &components,
-                access,
+                Arc::new(access),
                 Arc::from([table]),
                 TICKS,
                 who,
@@ -880,7 +895,7 @@ mod tests {
                 &tables,
                 no_sparse(&sets),
                 &components,
-                access,
+                Arc::new(access),
                 Arc::from([table]),
                 TICKS,
                 who,
@@ -911,7 +926,7 @@ mod tests {
             tables,
             no_sparse(&sets),
             &components,
-            ResourceAccess::new(),
+            Arc::new(ResourceAccess::new()),
             Arc::from([0]),
             TICKS,
             "test",

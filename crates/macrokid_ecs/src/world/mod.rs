@@ -37,14 +37,19 @@ struct BundleInfo {
     sparse: Box<[ComponentType]>,
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct QueryKey {
+/// One query type's state in a world, for one system entity filter:
+/// what [`World::query_state_within`] would otherwise rebuild per query.
+struct CachedQuery {
+    /// The system entity filter (`with`/`without`) it was built for.
+    within: EntityFilter,
+    /// The query's access (shared with running queries).
+    access: Arc<ResourceAccess>,
+    /// The table types a matching table has all of (sorted, distinct).
     required: Vec<TypeId>,
+    /// The table types a matching table has none of (sorted, distinct).
     excluded: Vec<TypeId>,
-}
-
-#[derive(Default)]
-struct CachedMatches {
+    /// The sparse types a matching row's entity must have, and lack.
+    sparse: (Vec<TypeId>, Vec<TypeId>),
     /// Tables `0..seen` have been tested.
     seen: usize,
     /// Shared with running queries; replaced (not mutated) when a new table
@@ -77,7 +82,9 @@ pub struct World {
     /// The components with sparse-set storage.
     sparse: SparseSets,
     resources: TypeIdMap<TypeId, ResourceSlot>,
-    query_cache: Mutex<HashMap<QueryKey, CachedMatches>>,
+    /// Per query type (`(Q::Key, F::Key)`): its cached state, one per
+    /// system entity filter it ran with.
+    query_cache: Mutex<TypeIdMap<TypeId, Vec<CachedQuery>>>,
     pub(crate) command_buffers: Vec<Mutex<CommandBuffer>>,
     failed_commands: u64,
     /// The command buffer `run_system` reuses.
@@ -159,7 +166,7 @@ impl World {
             components: Components::default(),
             sparse: SparseSets::default(),
             resources: TypeIdMap::default(),
-            query_cache: Mutex::new(HashMap::new()),
+            query_cache: Mutex::new(TypeIdMap::default()),
             command_buffers: Vec::new(),
             failed_commands: 0,
             spare_buffer: CommandBuffer::new(),
@@ -470,9 +477,9 @@ impl World {
         }
         let src = location.archetype;
         let row = location.row as usize;
-        if let Some((slot, ticks)) = self.archetypes[src as usize].get_mut::<T>(row) {
+        if let Some((slot, _, changed)) = self.archetypes[src as usize].get_mut::<T>(row) {
             *slot = component;
-            ticks.changed = self.change_tick;
+            *changed = self.change_tick;
             return Ok(());
         }
         let dst = self.insert_target(src, ComponentType::of::<T>());
@@ -484,7 +491,8 @@ impl World {
             .column_index(TypeId::of::<T>())
             .expect("insert target has `T`");
         to.column_vec_mut::<T>(column).push(component);
-        to.fill_ticks(self.change_tick);
+        // `move_row` moved the ticks of every other column.
+        to.push_ticks(column, self.change_tick);
         let new_row = u32::try_from(to.len() - 1).expect("more than 2^32 entities in one table");
         self.entities.set_location(
             entity,
@@ -612,7 +620,7 @@ impl World {
                 self.archetypes[location.archetype as usize].get_mut::<T>(location.row as usize)
             }
         }
-        .map(|(value, ticks)| Mut::new(value, ticks, tick))
+        .map(|(value, added, changed)| Mut::new(value, added, changed, tick))
         .ok_or(EcsError::MissingComponent {
             entity,
             component: std::any::type_name::<T>(),
@@ -915,7 +923,42 @@ impl World {
         who: &'static str,
         within: &EntityFilter,
     ) -> QueryState<'_> {
-        let access = crate::query::query_access::<Q, F>();
+        // The access, the table types and the matched tables of a query
+        // type are computed once per world (and entity filter) and then
+        // only extended by new tables: no allocation and no hashing of
+        // type lists per query (the per-archetype setup of a query is what
+        // fragmented iteration pays for).
+        let key = TypeId::of::<(Q::Key, F::Key)>();
+        let mut cache = self
+            .query_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let entries = cache.entry(key).or_default();
+        let index = match entries.iter().position(|e| e.within == *within) {
+            Some(index) => index,
+            None => {
+                entries.push(self.new_cached_query::<Q, F>(within));
+                entries.len() - 1
+            }
+        };
+        let entry = &mut entries[index];
+        self.extend_matches(
+            &entry.required,
+            &entry.excluded,
+            &mut entry.seen,
+            &mut entry.matches,
+        );
+        let access = entry.access.clone();
+        let matched = entry.matches.clone();
+        let sparse = entry.sparse.clone();
+        drop(cache);
+        self.borrow_tables(access, matched, sparse, ticks, who)
+    }
+
+    /// The cache entry of query `Q` with filter `F` inside entity filter
+    /// `within`, matching no table yet.
+    fn new_cached_query<Q: QueryData, F: QueryFilter>(&self, within: &EntityFilter) -> CachedQuery {
+        let access = Arc::new(crate::query::query_access::<Q, F>());
         let mut required = Vec::new();
         Q::required(&mut required);
         F::required(&mut required);
@@ -923,17 +966,26 @@ impl World {
         F::excluded(&mut excluded);
         required.extend_from_slice(&within.required);
         excluded.extend_from_slice(&within.excluded);
-        let sparse = if self.sparse.is_empty() {
-            (Vec::new(), Vec::new())
-        } else {
-            let (table_required, sparse_required) = self.split_sparse(&required);
-            let (table_excluded, sparse_excluded) = self.split_sparse(&excluded);
-            required = table_required;
-            excluded = table_excluded;
-            (sparse_required, sparse_excluded)
-        };
-        let matched = self.matching(required, excluded);
-        self.borrow_tables(access, matched, sparse, ticks, who)
+        let (mut required, mut sparse_required) = self.split_sparse(&required);
+        let (mut excluded, mut sparse_excluded) = self.split_sparse(&excluded);
+        for list in [
+            &mut required,
+            &mut excluded,
+            &mut sparse_required,
+            &mut sparse_excluded,
+        ] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        CachedQuery {
+            within: within.clone(),
+            access,
+            required,
+            excluded,
+            sparse: (sparse_required, sparse_excluded),
+            seen: 0,
+            matches: Arc::from([]),
+        }
     }
 
     /// Takes the borrows of `access` over the tables `matched`, whose rows
@@ -941,7 +993,7 @@ impl World {
     /// `sparse.1`.
     pub(crate) fn borrow_tables(
         &self,
-        access: ResourceAccess,
+        access: Arc<ResourceAccess>,
         matched: Arc<[ArchetypeId]>,
         sparse: (Vec<TypeId>, Vec<TypeId>),
         ticks: SystemTicks,
@@ -1001,31 +1053,6 @@ impl World {
         if grown.len() != matches.len() {
             *matches = grown.into();
         }
-    }
-
-    /// The tables (ascending) with every type of `required` and none of
-    /// `excluded`, cached per (required, excluded) set.
-    fn matching(&self, mut required: Vec<TypeId>, mut excluded: Vec<TypeId>) -> Arc<[ArchetypeId]> {
-        required.sort_unstable();
-        required.dedup();
-        excluded.sort_unstable();
-        excluded.dedup();
-        let key = QueryKey { required, excluded };
-        let mut cache = self
-            .query_cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if !cache.contains_key(&key) {
-            cache.insert(key.clone(), CachedMatches::default());
-        }
-        let entry = cache.get_mut(&key).expect("inserted above");
-        self.extend_matches(
-            &key.required,
-            &key.excluded,
-            &mut entry.seen,
-            &mut entry.matches,
-        );
-        entry.matches.clone()
     }
 
     /// The ticks of direct world access: changes since the last

@@ -21,6 +21,10 @@ pub(crate) struct RefinedPlan {
     layout: (usize, u64),
     plan: Arc<Plan>,
     filters: Arc<[EntityFilter]>,
+    /// The first wave ([`Plan::waves`]) of each set of stage positions
+    /// asked for so far: waves depend on the plan only, so they are
+    /// computed once per plan, not per tick.
+    first_waves: Vec<(Vec<usize>, Vec<usize>)>,
 }
 
 impl World {
@@ -156,7 +160,7 @@ impl World {
                 // Commands of the previous wave may have made tables: the
                 // plan (and so the next wave) follows the tables that exist.
                 let (plan, filters) = self.refined_plan::<Sch>();
-                let wave = plan.waves(&remaining).swap_remove(0);
+                let wave = self.first_wave::<Sch>(&plan, &remaining);
                 remaining.retain(|p| !wave.contains(p));
                 self.run_wave(schedule, scheduler, &plan, &filters, &wave, first)?;
                 first = false;
@@ -205,10 +209,31 @@ impl World {
             layout,
             plan: Arc::new(plan),
             filters: filters.into(),
+            first_waves: Vec::new(),
         };
         let out = (cached.plan.clone(), cached.filters.clone());
         self.refined_plans.insert(key, cached);
         out
+    }
+
+    /// The first wave of `remaining` (stage positions of one layer) in
+    /// `plan`, the refined plan of `Sch` just returned by `refined_plan`:
+    /// `plan.waves(remaining)[0]`, cached with the plan.
+    fn first_wave<Sch: Schedule>(&mut self, plan: &Plan, remaining: &[usize]) -> Vec<usize> {
+        if let [_] = remaining {
+            // One stage is one wave.
+            return remaining.to_vec();
+        }
+        let cached = self
+            .refined_plans
+            .get_mut(&TypeId::of::<Sch>())
+            .expect("refined_plan cached the plan");
+        if let Some((_, wave)) = cached.first_waves.iter().find(|(k, _)| k == remaining) {
+            return wave.clone();
+        }
+        let wave = plan.waves(remaining).swap_remove(0);
+        cached.first_waves.push((remaining.to_vec(), wave.clone()));
+        wave
     }
 
     /// `access` with each component read or write restricted to the tables

@@ -1,0 +1,212 @@
+//! The ecs_bench_suite workloads of `benches/ecs_bench_suite.rs`, each run a
+//! fixed number of times inside one `#[inline(never)]` function, for
+//! instruction counts that do not depend on machine load:
+//!
+//! ```text
+//! cargo build --release -p macrokid_ecs --example ecs_workloads
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect=ecs_workloads::measure \
+//!     target/release/examples/ecs_workloads frag_iter 1000
+//! ```
+//!
+//! The instruction total divided by the iteration count is the cost of one
+//! iteration (setup is outside `measure`). Workloads: `simple_insert`,
+//! `simple_iter`, `frag_iter`, `schedule`, `schedule_type_level` (the same
+//! swaps without `with` filters: type-level conflicts), `add_remove`,
+//! `add_remove_sparse`.
+//!
+//! `schedule` runs on a pool of `ECS_THREADS` threads (default 2), and the
+//! systems run on pool threads, outside `measure`: count those with
+//! `--collect-atstart=yes` and take the difference of two iteration
+//! counts. `/usr/bin/time -f %R` gives the page faults of a run.
+
+#![allow(missing_docs, dead_code)]
+
+use std::sync::Arc;
+
+use glam::{Mat4, Vec3};
+use macrokid_ecs::prelude::*;
+
+#[derive(Clone, Copy)]
+struct Transform(Mat4);
+#[derive(Clone, Copy)]
+struct Position(Vec3);
+#[derive(Clone, Copy)]
+struct Rotation(Vec3);
+#[derive(Clone, Copy)]
+struct Velocity(Vec3);
+
+fn bundle() -> (Transform, Position, Rotation, Velocity) {
+    (
+        Transform(Mat4::from_scale(Vec3::ONE)),
+        Position(Vec3::X),
+        Rotation(Vec3::X),
+        Velocity(Vec3::X),
+    )
+}
+
+macro_rules! frag_types {
+    ($($t:ident),*) => {
+        $(#[derive(Clone, Copy)] struct $t(f32);)*
+        fn spawn_fragmented(world: &mut World) {
+            $(world.spawn_batch((0..20).map(|_| ($t(0.0), Data(1.0))));)*
+        }
+    };
+}
+#[derive(Clone, Copy)]
+struct Data(f32);
+frag_types!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R, S, T, U, V, W, X, Y, Z);
+
+struct Sa(f32);
+struct Sb(f32);
+struct Sc(f32);
+struct Sd(f32);
+struct Se(f32);
+
+#[derive(System, Default)]
+#[system(writes(Sa, Sb))]
+struct SwapAb;
+impl Run for SwapAb {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        cx.query::<(&mut Sa, &mut Sb)>()
+            .for_each(|(mut a, mut b)| std::mem::swap(&mut a.0, &mut b.0));
+        Ok(())
+    }
+}
+
+#[derive(System, Default)]
+#[system(writes(Sc, Sd), with(Sd))]
+struct SwapCd;
+impl Run for SwapCd {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        cx.query::<(&mut Sc, &mut Sd)>()
+            .for_each(|(mut c, mut d)| std::mem::swap(&mut c.0, &mut d.0));
+        Ok(())
+    }
+}
+
+#[derive(System, Default)]
+#[system(writes(Sc, Se), with(Se))]
+struct SwapCe;
+impl Run for SwapCe {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        cx.query::<(&mut Sc, &mut Se)>()
+            .for_each(|(mut c, mut e)| std::mem::swap(&mut c.0, &mut e.0));
+        Ok(())
+    }
+}
+
+#[derive(System, Default)]
+#[system(writes(Sc, Sd))]
+struct SwapCdUnfiltered;
+impl Run for SwapCdUnfiltered {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        cx.query::<(&mut Sc, &mut Sd)>()
+            .for_each(|(mut c, mut d)| std::mem::swap(&mut c.0, &mut d.0));
+        Ok(())
+    }
+}
+
+#[derive(System, Default)]
+#[system(writes(Sc, Se))]
+struct SwapCeUnfiltered;
+impl Run for SwapCeUnfiltered {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        cx.query::<(&mut Sc, &mut Se)>()
+            .for_each(|(mut c, mut e)| std::mem::swap(&mut c.0, &mut e.0));
+        Ok(())
+    }
+}
+
+#[derive(Schedule, Default)]
+struct SwapSchedule {
+    #[stage]
+    swaps: (SwapAb, SwapCd, SwapCe),
+}
+
+#[derive(Schedule, Default)]
+struct SwapScheduleUnfiltered {
+    #[stage]
+    swaps: (SwapAb, SwapCdUnfiltered, SwapCeUnfiltered),
+}
+
+fn schedule_world() -> World {
+    let mut world = World::new();
+    world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0))));
+    world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0))));
+    world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0), Sd(0.0))));
+    world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0), Se(0.0))));
+    world
+}
+
+/// The measured loop: `n` calls of `f`.
+#[inline(never)]
+fn measure(n: usize, mut f: impl FnMut()) {
+    for _ in 0..n {
+        f();
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let workload = args.next().unwrap_or_else(|| "frag_iter".into());
+    let n: usize = args
+        .next()
+        .map_or(100, |s| s.parse().expect("an iteration count"));
+    let threads = std::env::var("ECS_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let scheduler = Scheduler::new(Arc::new(ThreadPool::new(threads).unwrap()));
+    match workload.as_str() {
+        "simple_insert" => measure(n, || {
+            let mut world = World::new();
+            world.spawn_batch((0..10_000).map(|_| bundle()));
+            std::hint::black_box(world);
+        }),
+        "simple_iter" => {
+            let mut world = World::new();
+            world.spawn_batch((0..10_000).map(|_| bundle()));
+            measure(n, || {
+                world
+                    .query::<(&Velocity, &mut Position)>()
+                    .for_each(|(v, mut p)| p.0 += v.0);
+            });
+        }
+        "frag_iter" => {
+            let mut world = World::new();
+            spawn_fragmented(&mut world);
+            measure(n, || {
+                world.query::<&mut Data>().for_each(|mut d| d.0 *= 2.0);
+            });
+        }
+        "schedule" => {
+            let mut world = schedule_world();
+            let mut schedule = SwapSchedule::default();
+            world.run_schedule(&mut schedule, &scheduler).unwrap();
+            measure(n, || world.run_schedule(&mut schedule, &scheduler).unwrap());
+        }
+        "schedule_type_level" => {
+            let mut world = schedule_world();
+            let mut schedule = SwapScheduleUnfiltered::default();
+            world.run_schedule(&mut schedule, &scheduler).unwrap();
+            measure(n, || world.run_schedule(&mut schedule, &scheduler).unwrap());
+        }
+        "add_remove" | "add_remove_sparse" => {
+            let mut world = World::new();
+            if workload == "add_remove_sparse" {
+                world.register_sparse::<Sb>().unwrap();
+            }
+            let entities = world.spawn_batch((0..10_000).map(|_| (Sa(0.0),)));
+            measure(n, || {
+                for &e in &entities {
+                    world.insert(e, Sb(0.0)).unwrap();
+                }
+                for &e in &entities {
+                    world.remove::<Sb>(e).unwrap();
+                }
+                world.clear_trackers();
+            });
+        }
+        other => panic!("unknown workload `{other}`"),
+    }
+}
