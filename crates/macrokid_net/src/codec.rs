@@ -735,6 +735,12 @@ impl Reassembler {
         reason
     }
 
+    /// Forgets that shard `shard` of `system` in `tick` was completed, so that it can be
+    /// received again (a coordinator sending it anew after the receiver asked for it).
+    pub fn forget(&mut self, tick: u64, system: &SystemName, shard: u32) {
+        self.completed.remove(&(tick, system.clone(), shard));
+    }
+
     /// Forgets everything of ticks before `tick`: partial shards are dropped and each is
     /// counted as [`DropReason::Stale`]; later chunks of those ticks are counted the same.
     /// Returns how many partial shards were dropped.

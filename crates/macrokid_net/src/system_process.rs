@@ -285,6 +285,8 @@ pub async fn run_system_until<S: Run>(
     let mut received: BTreeMap<(u64, u32), Received> = BTreeMap::new();
     let mut jobs: Vec<SystemSchedule> = Vec::new();
     let mut local: Option<(Layout, World)> = None;
+    // The columns of the shards of the last job run: (round, shard → columns).
+    let mut held: Option<(u64, HashMap<u32, Vec<Column>>)> = None;
     let mut unscheduled = 0u32;
     tokio::pin!(stop);
     let result = loop {
@@ -334,7 +336,7 @@ pub async fn run_system_until<S: Run>(
         while let Some(index) = jobs.iter().position(|j| {
             j.shards
                 .iter()
-                .all(|s| received.contains_key(&(j.tick_id, s.shard)))
+                .all(|s| s.all_reused || received.contains_key(&(j.tick_id, s.shard)))
         }) {
             let job = jobs.remove(index);
             let round = job.tick_id;
@@ -342,19 +344,33 @@ pub async fn run_system_until<S: Run>(
             jobs.retain(|j| j.tick_id >= round);
             received.retain(|k, _| k.0 >= round);
             reassembler.evict_before(round);
-            let shards: Vec<Shard> = job
-                .shards
-                .iter()
-                .filter_map(|s| received.remove(&(round, s.shard)))
-                .map(|r| r.shard)
-                .collect();
+            let (shards, missing) = complete_shards(&job, &name, &mut received, held.as_ref());
+            if !missing.is_empty() {
+                // The coordinator sends these shards again in full under the same round.
+                for s in &job.shards {
+                    reassembler.forget(round, &name, s.shard);
+                }
+                held = None;
+                tracing::debug!(system = %name, round, ?missing, "reused columns not held; asking for the shards in full");
+                let ack = TickAck {
+                    tick_id: round,
+                    instance_id: me,
+                    system: name.clone(),
+                    shards: Vec::new(),
+                    run_micros: 0,
+                    missing,
+                };
+                publish(&client, subjects.tick_ack(&name), &ack).await?;
+                client.flush().await.map_err(|e| nats_err("flush")(&e))?;
+                continue;
+            }
             let started = Instant::now();
             let outcome = run_job(
                 &mut system,
                 &config.registry,
                 &mut local,
                 &job,
-                shards,
+                &shards,
                 &stats,
             );
             let micros = started.elapsed().as_micros() as u64;
@@ -362,6 +378,10 @@ pub async fn run_system_until<S: Run>(
             match outcome {
                 Ok(results) => {
                     let mut done = Vec::with_capacity(results.len());
+                    let mut kept = match held.take() {
+                        Some((r, map)) if r == round => map,
+                        _ => HashMap::new(),
+                    };
                     for shard in &results {
                         let chunks = match encode_shard(shard, budget) {
                             Ok(c) => c,
@@ -381,19 +401,34 @@ pub async fn run_system_until<S: Run>(
                                 .map_err(|e| nats_err("publish")(&e))?;
                         }
                         done.push(shard.shard);
+                        if let Some(input) = shards.iter().find(|s| s.shard == shard.shard) {
+                            let mut columns = input.columns.clone();
+                            for out in &shard.columns {
+                                if let Some(c) = columns
+                                    .iter_mut()
+                                    .find(|c| c.component() == out.component())
+                                {
+                                    *c = out.clone();
+                                }
+                            }
+                            kept.insert(shard.shard, columns);
+                        }
                     }
+                    held = Some((round, kept));
                     let ack = TickAck {
                         tick_id: round,
                         instance_id: me,
                         system: name.clone(),
                         shards: done,
                         run_micros: micros,
+                        missing: Vec::new(),
                     };
                     publish(&client, subjects.tick_ack(&name), &ack).await?;
                     client.flush().await.map_err(|e| nats_err("flush")(&e))?;
                     stats.jobs.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(message) => {
+                    held = None;
                     stats.failed_jobs.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(system = %name, round, %message, "job failed; its results are not sent");
                 }
@@ -402,6 +437,49 @@ pub async fn run_system_until<S: Run>(
     };
     heartbeat.abort();
     result
+}
+
+/// The job's shards with the columns it reuses filled in from `held`, and the shard
+/// numbers it cannot complete (the held copy is of another round or lacks a column).
+fn complete_shards(
+    job: &SystemSchedule,
+    name: &SystemName,
+    received: &mut BTreeMap<(u64, u32), Received>,
+    held: Option<&(u64, HashMap<u32, Vec<Column>>)>,
+) -> (Vec<Shard>, Vec<u32>) {
+    let mut shards = Vec::with_capacity(job.shards.len());
+    let mut missing = Vec::new();
+    for a in &job.shards {
+        let mut shard = received.remove(&(job.tick_id, a.shard)).map_or_else(
+            || Shard {
+                tick: job.tick_id,
+                system: name.clone(),
+                shard: a.shard,
+                columns: Vec::new(),
+            },
+            |r| r.shard,
+        );
+        if !a.reused.is_empty() || a.all_reused {
+            let copy = held
+                .filter(|(r, _)| a.reuse_round == Some(*r))
+                .and_then(|(_, map)| map.get(&a.shard));
+            let found: Option<Vec<Column>> = copy.and_then(|cols| {
+                a.reused
+                    .iter()
+                    .map(|n| cols.iter().find(|c| c.component() == n).cloned())
+                    .collect()
+            });
+            match found {
+                Some(cols) if !cols.is_empty() => shard.columns.extend(cols),
+                _ => {
+                    missing.push(a.shard);
+                    continue;
+                }
+            }
+        }
+        shards.push(shard);
+    }
+    (shards, missing)
 }
 
 async fn publish<M: ControlMessage>(
@@ -471,7 +549,7 @@ fn run_job<S: Run>(
     registry: &SnapshotRegistry,
     local: &mut Option<(Layout, World)>,
     job: &SystemSchedule,
-    shards: Vec<Shard>,
+    shards: &[Shard],
     stats: &SystemProcess,
 ) -> Result<Vec<Shard>, String> {
     // Group the shards by component set, keeping their order.
@@ -599,35 +677,30 @@ fn run_job<S: Run>(
     let writes = access_of_writes::<S>();
     let shapes = world.table_shapes();
     let mut out: Vec<Shard> = Vec::with_capacity(shards.len());
-    let mut column_cache: HashMap<(usize, String), (usize, Vec<u8>)> = HashMap::new();
     for (t, g) in groups.iter().enumerate() {
         let shape = &shapes[t + 1];
-        let written: Vec<&str> = shape
-            .columns
-            .iter()
-            .filter(|c| {
-                writes.iter().any(|w| w == c.type_name) && c.pod_size.is_some_and(|s| s > 0)
-            })
-            .map(|c| c.name)
-            .collect();
+        // Each written column is read once; the result shards are slices of it.
+        let mut written: Vec<(&str, usize, bytes::Bytes)> = Vec::new();
+        for c in shape.columns.iter().filter(|c| {
+            writes.iter().any(|w| w == c.type_name) && c.pod_size.is_some_and(|s| s > 0)
+        }) {
+            let mut bytes = Vec::new();
+            let size = world
+                .read_pod_column(t + 1, c.name, &mut bytes)
+                .map_err(|e| e.to_string())?;
+            written.push((c.name, size, bytes::Bytes::from(bytes)));
+        }
         for &(index, first, rows) in &g.members {
             let shard = &shards[index];
-            let ids = &g.entities[first..first + rows];
-            let mut columns = vec![Column::entities(ids)];
-            for &name in &written {
-                let (size, bytes) = match column_cache.get(&(t, name.to_owned())) {
-                    Some(v) => v,
-                    None => {
-                        let mut bytes = Vec::new();
-                        let size = world
-                            .read_pod_column(t + 1, name, &mut bytes)
-                            .map_err(|e| e.to_string())?;
-                        column_cache.insert((t, name.to_owned()), (size, bytes));
-                        &column_cache[&(t, name.to_owned())]
-                    }
-                };
-                let slice = bytes[first * size..(first + rows) * size].to_vec();
-                columns.push(Column::new(name, *size as u32, slice).map_err(|e| e.to_string())?);
+            // The coordinator knows which rows a shard holds; the entity column goes back
+            // only when no written column does (a result needs at least one column).
+            let mut columns = Vec::with_capacity(written.len().max(1));
+            if written.is_empty() {
+                columns.push(Column::entities(&g.entities[first..first + rows]));
+            }
+            for (name, size, bytes) in &written {
+                let slice = bytes.slice(first * size..(first + rows) * size);
+                columns.push(Column::new(*name, *size as u32, slice).map_err(|e| e.to_string())?);
             }
             out.push(Shard {
                 tick: shard.tick,

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! macrokid-cluster run [--entities N] [--instances N] [--ticks N] [--kill-at T]
-//!                      [--freeze-at T] [--rate HZ] [--deadline-ms MS]
+//!                      [--freeze-at T] [--rate HZ] [--deadline-ms MS] [--reuse on|off]
 //!     starts nats-server, N Movement instances, one Spin and one Damping (child processes
 //!     of this binary), runs the coordinator here for the ticks, prints one line per tick
 //!     and a last line comparing the world hash with the same simulation run locally;
@@ -144,6 +144,7 @@ struct Options {
     freeze_at: Option<u64>,
     rate: Option<f64>,
     deadline: Duration,
+    reuse: bool,
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
@@ -155,6 +156,7 @@ fn options(args: &[String]) -> Result<Options, String> {
         freeze_at: None,
         rate: None,
         deadline: Duration::from_millis(500),
+        reuse: true,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -167,6 +169,13 @@ fn options(args: &[String]) -> Result<Options, String> {
             "--freeze-at" => o.freeze_at = Some(parse(flag, value)?),
             "--rate" => o.rate = Some(parse(flag, value)?),
             "--deadline-ms" => o.deadline = Duration::from_millis(parse(flag, value)?),
+            "--reuse" => {
+                o.reuse = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => return Err(format!("--reuse takes on or off, got {other}")),
+                }
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -192,10 +201,12 @@ fn describe(r: &TickReport) -> String {
                 .map(|(i, n)| format!("{}:{n}", &i.to_string()[12..]))
                 .collect();
             format!(
-                "{name} {} rows/{} shards [{}] run {:.2} ms{}",
+                "{name} {} rows/{} shards [{}] sent {:.2} MB reused {:.2} MB run {:.2} ms{}",
                 s.rows,
                 s.shards,
                 per.join(" "),
+                s.sent_bytes as f64 / 1e6,
+                s.reused_bytes as f64 / 1e6,
                 s.max_run_micros as f64 / 1000.0,
                 if s.skipped > 0 {
                     format!(" SKIPPED {}", s.skipped)
@@ -251,6 +262,7 @@ fn run(args: &[String]) -> Result<bool, String> {
     let outcome = runtime()?.block_on(async {
         let config = CoordinatorConfig::new(url.as_str(), subjects, demo::systems())
             .deadline(o.deadline)
+            .reuse_columns(o.reuse)
             .tick_period(o.rate.map(|hz| Duration::from_secs_f64(1.0 / hz)));
         let mut c = Coordinator::connect(config, demo::world(o.entities))
             .await
