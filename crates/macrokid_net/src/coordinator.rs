@@ -542,7 +542,7 @@ impl Coordinator {
             .reassemblers
             .entry(instance)
             .or_insert_with(|| Reassembler::new(1 << 31, drops));
-        let Some(shard) = reassembler.push(&msg.payload) else {
+        let Some(shard) = reassembler.push_bytes(&msg.payload) else {
             return;
         };
         if shard.tick != round {
@@ -802,15 +802,16 @@ impl Coordinator {
             if shape.rows == 0 || !shape.columns.iter().any(|c| accessed(c.type_name)) {
                 continue;
             }
-            let ids: Vec<u64> = self
+            // One buffer per column; the shards are slices of it (no copy).
+            let entities = self
                 .world
                 .table_entities(shape.table)
-                .map_err(|e| nats_err("read table", e))?
-                .iter()
-                .map(|e| e.to_bits())
-                .collect();
-            // One buffer per column; the shards are slices of it (no copy).
-            let ids = Column::entities(&ids).bytes().clone();
+                .map_err(|e| nats_err("read table", e))?;
+            let mut ids = bytes::BytesMut::with_capacity(entities.len() * 8);
+            for e in entities {
+                ids.extend_from_slice(&e.to_bits().to_le_bytes());
+            }
+            let ids = ids.freeze();
             let mut columns: Vec<(&str, usize, Bytes)> = Vec::new();
             let mut writable = Vec::new();
             for c in shape.columns.iter().filter(|c| accessed(c.type_name)) {

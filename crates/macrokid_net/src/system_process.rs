@@ -323,7 +323,7 @@ pub async fn run_system_until<S: Run>(
             }
             msg = sets.next() => {
                 let Some(msg) = msg else { break Err(nats_err("subscription")(&"closed")) };
-                if let Some(shard) = reassembler.push(&msg.payload) {
+                if let Some(shard) = reassembler.push_bytes(&msg.payload) {
                     if shard.system != name {
                         stats.drops.record(DropReason::WrongType);
                         continue;
@@ -537,7 +537,8 @@ async fn heartbeats(
 struct Group {
     names: Vec<String>,
     entities: Vec<u64>,
-    columns: Vec<Vec<u8>>,
+    /// Per column, its bytes in each member shard (slices of the received messages).
+    parts: Vec<Vec<bytes::Bytes>>,
     /// (shard index in the job, first row, rows).
     members: Vec<(usize, usize, usize)>,
 }
@@ -578,7 +579,7 @@ fn run_job<S: Run>(
                 groups.push(Group {
                     names: names.clone(),
                     entities: Vec::new(),
-                    columns: vec![Vec::new(); names.len()],
+                    parts: vec![Vec::new(); names.len()],
                     members: Vec::new(),
                 });
                 groups.len() - 1
@@ -587,39 +588,48 @@ fn run_job<S: Run>(
         let g = &mut groups[group];
         g.members.push((index, g.entities.len(), ids.len()));
         g.entities.extend_from_slice(&ids);
-        for (dst, col) in g.columns.iter_mut().zip(&cols) {
+        for (dst, col) in g.parts.iter_mut().zip(&cols) {
             if !job.zero_sized.iter().any(|z| z == col.component()) {
-                dst.extend_from_slice(col.bytes());
+                dst.push(col.bytes().clone());
             }
         }
     }
-    let layout = Layout {
-        tables: groups
-            .iter()
-            .map(|g| (g.entities.clone(), g.names.clone()))
-            .collect(),
-    };
-    let reuse = matches!(local, Some((l, _)) if *l == layout);
+    let reuse = matches!(local, Some((l, _)) if l.tables.len() == groups.len()
+        && l.tables.iter().zip(&groups).all(|((e, n), g)| *e == g.entities && *n == g.names));
     if reuse {
+        // The steady state: the same rows, so each shard's columns are written in place.
         let (_, world) = local.as_mut().expect("checked");
         for (t, g) in groups.iter().enumerate() {
-            for (name, bytes) in g.names.iter().zip(&g.columns) {
+            for (name, parts) in g.names.iter().zip(&g.parts) {
                 if job.zero_sized.contains(name) {
                     continue;
                 }
-                world
-                    .write_pod_column(t + 1, name, 0, bytes)
-                    .map_err(|e| e.to_string())?;
+                for (bytes, &(_, first, _)) in parts.iter().zip(&g.members) {
+                    world
+                        .write_pod_column(t + 1, name, first, bytes)
+                        .map_err(|e| e.to_string())?;
+                }
             }
         }
     } else {
         stats.rebuilds.fetch_add(1, Ordering::Relaxed);
+        let layout = Layout {
+            tables: groups
+                .iter()
+                .map(|g| (g.entities.clone(), g.names.clone()))
+                .collect(),
+        };
+        let columns: Vec<Vec<Vec<u8>>> = groups
+            .iter()
+            .map(|g| g.parts.iter().map(|p| p.concat()).collect())
+            .collect();
         let sizes: Vec<Vec<Option<u32>>> = groups
             .iter()
-            .map(|g| {
+            .zip(&columns)
+            .map(|(g, columns)| {
                 g.names
                     .iter()
-                    .zip(&g.columns)
+                    .zip(columns)
                     .map(|(name, bytes)| {
                         if job.zero_sized.contains(name) {
                             Some(0)
@@ -635,12 +645,13 @@ fn run_job<S: Run>(
         let tables: Vec<TableColumns<'_>> = groups
             .iter()
             .zip(&sizes)
-            .map(|(g, sizes)| TableColumns {
+            .zip(&columns)
+            .map(|((g, sizes), columns)| TableColumns {
                 entities: &g.entities,
                 columns: g
                     .names
                     .iter()
-                    .zip(&g.columns)
+                    .zip(columns)
                     .zip(sizes)
                     .map(|((n, b), &s)| (n.as_str(), s, b.as_slice()))
                     .collect(),
