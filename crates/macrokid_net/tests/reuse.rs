@@ -174,7 +174,10 @@ async fn a_process_asks_in_full_for_columns_it_does_not_hold() {
         .subscribe(subjects.component_changed(&system))
         .await
         .expect("sub");
-    let mut registers = client.subscribe(subjects.register_any()).await.expect("sub");
+    let mut registers = client
+        .subscribe(subjects.register_any())
+        .await
+        .expect("sub");
     client.flush().await.expect("flush");
     let _task = spawn::<Movement>(&url, &subjects, me.0);
     registers.next().await.expect("the process registers");
@@ -296,4 +299,182 @@ async fn a_process_asks_in_full_for_columns_it_does_not_hold() {
     let after_two = f32s(position.expect("Position").bytes());
     assert_eq!(after_two, [1.0, 2.0, 0.0, 2.0, 2.0, 1.0, 3.0, 2.0, 2.0]);
     drop(server);
+}
+
+/// A Movement instance played by hand that never keeps anything: every schedule that
+/// reuses columns is answered with `missing`, so every tick after the first goes through
+/// the coordinator's full re-send — and still ends with the local world hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coordinator_resends_in_full_when_an_instance_lacks_reused_columns() {
+    const TICKS: u64 = 5;
+    let server = NatsServer::start(ServerOptions::new()).expect("nats-server");
+    let url = server.url();
+    let subjects = Subjects::new("reuse-resend").expect("prefix");
+    let system = name("Movement");
+    let me = InstanceId(9);
+    let make_world = || {
+        let mut w = World::new();
+        *w.snapshot_registry_mut() = demo::registry();
+        w.insert_resource(Time { dt: 0.25 });
+        for i in 0..50 {
+            let f = i as f32;
+            w.spawn((Position([f, -f, 1.0]), Velocity([0.5, f * 0.1, -1.0])));
+        }
+        w
+    };
+    let mut local = make_world();
+    for _ in 0..TICKS {
+        local.run_system(&mut Movement).expect("runs");
+    }
+
+    let config = CoordinatorConfig::new(&url, subjects.clone(), vec![system.clone()])
+        .deadline(Duration::from_secs(5));
+    let mut c = Coordinator::connect(config, make_world())
+        .await
+        .expect("coordinator connects");
+    let asked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let fake = {
+        let asked = asked.clone();
+        let client = async_nats::connect(&url).await.expect("connects");
+        let subjects = subjects.clone();
+        let system = system.clone();
+        let mut schedules = client
+            .subscribe(subjects.schedule(&system))
+            .await
+            .expect("sub");
+        let mut sets = client
+            .subscribe(subjects.component_set_for(&system, me))
+            .await
+            .expect("sub");
+        let register = macrokid_net::protocol::SystemRegister {
+            system: system.clone(),
+            access: macrokid_net::system_process::access_of::<Movement>(),
+            instance_id: me,
+        };
+        let (h, b) = encode_control(&register).expect("encodes");
+        client
+            .publish_with_headers(subjects.register(&system), h, b)
+            .await
+            .expect("publish");
+        client.flush().await.expect("flush");
+        let heartbeats = {
+            let (client, subjects, system) = (client.clone(), subjects.clone(), system.clone());
+            tokio::spawn(async move {
+                let mut timer = tokio::time::interval(Duration::from_millis(100));
+                for sequence in 0.. {
+                    timer.tick().await;
+                    let hb = macrokid_net::protocol::Heartbeat {
+                        instance_id: me,
+                        system: system.clone(),
+                        sequence,
+                        load: 0.1,
+                    };
+                    let (h, b) = encode_control(&hb).expect("encodes");
+                    let _ = client
+                        .publish_with_headers(subjects.heartbeat(&system), h, b)
+                        .await;
+                }
+            })
+        };
+        tokio::spawn(async move {
+            let _heartbeats = heartbeats;
+            let counters = DropCounters::new();
+            let mut reassembler = Reassembler::new(1 << 20, Arc::new(DropCounters::new()));
+            let budget = chunk_budget(client.server_info().max_payload);
+            while let Some(msg) = schedules.next().await {
+                let schedule =
+                    decode_control::<SystemSchedule>(msg.headers.as_ref(), &msg.payload, &counters)
+                        .expect("a valid schedule");
+                let mine: Vec<&ShardAssignment> = schedule
+                    .shards
+                    .iter()
+                    .filter(|s| s.instance_id == me)
+                    .collect();
+                let send_ack = |shards: Vec<u32>, missing: Vec<u32>| {
+                    let ack = TickAck {
+                        tick_id: schedule.tick_id,
+                        instance_id: me,
+                        system: system.clone(),
+                        shards,
+                        run_micros: 1,
+                        missing,
+                    };
+                    encode_control(&ack).expect("encodes")
+                };
+                if mine.iter().any(|s| s.reuse_round.is_some()) {
+                    asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let (h, b) = send_ack(Vec::new(), mine.iter().map(|s| s.shard).collect());
+                    client
+                        .publish_with_headers(subjects.tick_ack(&system), h, b)
+                        .await
+                        .expect("publish");
+                    client.flush().await.expect("flush");
+                    continue;
+                }
+                let mut done = Vec::new();
+                while done.len() < mine.len() {
+                    let msg = sets.next().await.expect("chunks");
+                    if let Some(shard) = reassembler.push_bytes(&msg.payload) {
+                        done.push(shard);
+                    }
+                }
+                for shard in &done {
+                    let col = |n: &str| {
+                        shard
+                            .columns
+                            .iter()
+                            .find(|c| c.component().ends_with(n))
+                            .expect("column")
+                    };
+                    let (p, v) = (col("Position"), col("Velocity"));
+                    let out: Vec<u8> = f32s(p.bytes())
+                        .into_iter()
+                        .zip(f32s(v.bytes()))
+                        .flat_map(|(p, v)| (p + v * 0.25f32).to_le_bytes())
+                        .collect();
+                    let result = Shard {
+                        tick: shard.tick,
+                        system: system.clone(),
+                        shard: shard.shard,
+                        columns: vec![Column::new(p.component(), 12, out).expect("whole")],
+                    };
+                    for chunk in encode_shard(&result, budget).expect("encodes") {
+                        client
+                            .publish_with_headers(
+                                subjects.component_changed(&system),
+                                chunk_headers(shard.tick, Some(me)),
+                                chunk,
+                            )
+                            .await
+                            .expect("publish");
+                    }
+                }
+                let (h, b) = send_ack(done.iter().map(|s| s.shard).collect(), Vec::new());
+                client
+                    .publish_with_headers(subjects.tick_ack(&system), h, b)
+                    .await
+                    .expect("publish");
+                client.flush().await.expect("flush");
+            }
+        })
+    };
+
+    c.wait_for_instances(&[(system.clone(), 1)], Duration::from_secs(10))
+        .await
+        .expect("the fake registers");
+    for tick in 0..TICKS {
+        let report = c.tick().await.expect("tick");
+        assert_eq!(report.reroutes, 0);
+        assert_eq!(report.deaths, 0);
+        let movement = &report.systems[&system];
+        assert_eq!(movement.skipped, 0);
+        if tick > 0 {
+            // The first send reused the columns merged in the tick before.
+            assert!(movement.reused_bytes > 0, "tick {tick}: {movement:?}");
+        }
+    }
+    assert_eq!(c.world().hash(), local.hash());
+    assert_eq!(c.drops().total(), 0, "{:?}", c.drops().snapshot());
+    fake.abort();
+    assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), TICKS - 1);
 }
