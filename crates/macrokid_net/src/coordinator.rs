@@ -218,6 +218,11 @@ pub struct TickReport {
     pub reroutes: u32,
     /// Instances declared dead in this tick.
     pub deaths: u32,
+    /// Time spent building and publishing the rounds' schedules and shards (reading the
+    /// columns, comparing them with what the instances hold, chunking, publishing).
+    pub send_time: Duration,
+    /// Time spent merging results into the world (checks and column writes).
+    pub merge_time: Duration,
 }
 
 /// Where a shard's rows live in the world, for the merge.
@@ -556,7 +561,13 @@ impl Coordinator {
             .tracker
             .result(shard.tick, &shard.system, shard.shard, instance)
         {
-            ResultOutcome::Accepted => self.merge(&shard, instance),
+            ResultOutcome::Accepted => {
+                let started = Instant::now();
+                self.merge(&shard, instance);
+                if let Some((_, report)) = self.current.as_mut() {
+                    report.merge_time += started.elapsed();
+                }
+            }
             ResultOutcome::Late => self.drops.record(DropReason::Late),
             ResultOutcome::Duplicate => self.drops.record(DropReason::Duplicate),
             ResultOutcome::Unexpected => self.drops.record(DropReason::Inconsistent),
@@ -1022,9 +1033,11 @@ impl Coordinator {
             self.pending_acks.clear();
             let mut report = self.current.take().map(|c| c.1).unwrap_or_default();
             let mut any = false;
+            let sending = Instant::now();
             for system in &batch {
                 any |= self.send_system(round, system, &mut report).await?;
             }
+            report.send_time += sending.elapsed();
             self.current = Some((round, report));
             if !any {
                 continue;

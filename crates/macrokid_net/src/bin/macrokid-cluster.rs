@@ -217,9 +217,11 @@ fn describe(r: &TickReport) -> String {
         })
         .collect();
     let mut line = format!(
-        "tick {:4}: {:7.2} ms, {} rounds; {}",
+        "tick {:4}: {:7.2} ms (send {:.2}, merge {:.2}), {} rounds; {}",
         r.tick,
         r.duration.as_secs_f64() * 1000.0,
+        r.send_time.as_secs_f64() * 1000.0,
+        r.merge_time.as_secs_f64() * 1000.0,
         r.rounds,
         systems.join("; ")
     );
