@@ -14,10 +14,15 @@
 //!    split into one contiguous row range per live instance — the *shards* — and placed
 //!    by [`InstanceTracker::assign`]; the coordinator publishes a [`SystemSchedule`] and
 //!    each shard's columns (entity ids and every accessed component, raw little-endian
-//!    bytes) to its instance;
+//!    bytes, each a slice of one read of the table's column) to its instance. A column
+//!    the instance already holds byte-equal — it got or wrote it in its last merged job
+//!    on the same rows, compared byte for byte, never by hash — is not sent: the schedule
+//!    names it in [`ShardAssignment::reused`] (off with
+//!    [`CoordinatorConfig::reuse_columns`]). An instance that lacks it answers with
+//!    [`TickAck::missing`] and gets its shards again in full, in the same round;
 //! 4. it waits for the changed columns up to [`CoordinatorConfig::deadline`]; a result
-//!    is merged when it comes from the shard's current owner (overwrite: the planner puts
-//!    no two writers of a component in one round); at the deadline, shards of instances
+//!    is merged when it comes from the shard's current owner and has the shard's row
+//!    count (overwrite: the planner puts no two writers of a component in one round); at the deadline, shards of instances
 //!    declared dead are re-sent to live ones and waited for again, shards of systems with
 //!    no live instance are skipped with a warning; late results are dropped and counted;
 //! 5. after the last round the tick advances; with [`CoordinatorConfig::tick_period`] the

@@ -5,15 +5,20 @@
 //! Per job (one [`SystemSchedule`] naming this instance):
 //!
 //! 1. the shards' columns arrive on `P.component.set.<system>.<instance>` as chunks and are
-//!    reassembled;
+//!    reassembled; the columns the schedule marks as reused
+//!    ([`crate::protocol::ShardAssignment::reused`]) are taken from this process's copy of
+//!    its last job (inputs, with the written columns replaced by the results it sent); a
+//!    job whose copy is missing or of another round is not run but answered with
+//!    [`TickAck::missing`], and the coordinator sends it again in full;
 //! 2. the shards are grouped by component set into tables of a local [`World`] (entities
 //!    keep their ids, [`macrokid_ecs::snapshot::build_snapshot`]); when the tables hold
 //!    the same entities as in the previous job (the steady state), the columns are only
 //!    overwritten in place;
 //! 3. the resources the schedule carries are set, and the system runs once over all the
 //!    job's shards ([`World::run_system`]);
-//! 4. for each shard, its entity column and the columns of the components the system
-//!    writes go back on `P.component.changed.<system>`, then a [`TickAck`].
+//! 4. for each shard, the columns of the components the system writes go back on
+//!    `P.component.changed.<system>` (the entity column only when it writes none: the
+//!    coordinator knows the shard's rows), then a [`TickAck`].
 //!
 //! The process registers again when it sees [`REREGISTER_AFTER`] tick starts without a job
 //! (a coordinator that declared it dead takes it back only on registration,
