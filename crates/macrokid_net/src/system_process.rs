@@ -223,9 +223,11 @@ struct Received {
 }
 
 /// The layout of the local world: per table, its entities and column names.
-#[derive(PartialEq, Eq)]
 struct Layout {
     tables: Vec<(Vec<u64>, Vec<String>)>,
+    /// The round and shard numbers of the last job run on the world: their columns are
+    /// what the world holds (inputs, with the written columns as the system left them).
+    last_job: Option<(u64, Vec<u32>)>,
 }
 
 /// Runs `system` as a process of the cluster until `stop` completes (then it returns
@@ -602,14 +604,29 @@ fn run_job<S: Run>(
     let reuse = matches!(local, Some((l, _)) if l.tables.len() == groups.len()
         && l.tables.iter().zip(&groups).all(|((e, n), g)| *e == g.entities && *n == g.names));
     if reuse {
-        // The steady state: the same rows, so each shard's columns are written in place.
-        let (_, world) = local.as_mut().expect("checked");
+        // The steady state: the same rows, so each shard's columns are written in place —
+        // except reused columns of a shard of the last job run here: the world holds them.
+        let (layout, world) = local.as_mut().expect("checked");
+        // Taken: until this job succeeds, the world holds no job's columns for sure.
+        let last_job = layout.last_job.take();
+        let in_world = |shard: u32, name: &String| {
+            job.shards.iter().any(|a| {
+                a.shard == shard
+                    && a.reused.contains(name)
+                    && last_job.as_ref().is_some_and(|(round, shards)| {
+                        a.reuse_round == Some(*round) && shards.contains(&shard)
+                    })
+            })
+        };
         for (t, g) in groups.iter().enumerate() {
             for (name, parts) in g.names.iter().zip(&g.parts) {
                 if job.zero_sized.contains(name) {
                     continue;
                 }
-                for (bytes, &(_, first, _)) in parts.iter().zip(&g.members) {
+                for (bytes, &(index, first, _)) in parts.iter().zip(&g.members) {
+                    if in_world(shards[index].shard, name) {
+                        continue;
+                    }
                     world
                         .write_pod_column(t + 1, name, first, bytes)
                         .map_err(|e| e.to_string())?;
@@ -623,6 +640,7 @@ fn run_job<S: Run>(
                 .iter()
                 .map(|g| (g.entities.clone(), g.names.clone()))
                 .collect(),
+            last_job: None,
         };
         let columns: Vec<Vec<Vec<u8>>> = groups
             .iter()
@@ -727,6 +745,9 @@ fn run_job<S: Run>(
         }
     }
     out.sort_by_key(|s| s.shard);
+    if let Some((layout, _)) = local.as_mut() {
+        layout.last_job = Some((job.tick_id, shards.iter().map(|s| s.shard).collect()));
+    }
     Ok(out)
 }
 
