@@ -1060,6 +1060,8 @@ impl Coordinator {
                 let outcome = self.tracker.deadline(round, Instant::now());
                 for dead in &outcome.newly_dead {
                     self.pending_acks.retain(|(_, i)| i != dead);
+                    // It comes back only by registering, holding nothing by then.
+                    self.held.retain(|(i, _, _), _| i != dead);
                 }
                 for r in &outcome.reroutes {
                     self.pending_acks.remove(&(r.system.clone(), r.from));
