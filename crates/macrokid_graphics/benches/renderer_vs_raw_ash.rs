@@ -48,22 +48,15 @@
 //!   `vkBeginCommandBuffer`) to after `finish` (`vkEndCommandBuffer`), without it.
 
 mod raw_ash;
+mod scene;
 
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use glam::{Mat4, Quat, Vec3};
-use macrokid_graphics::scene::Vertex;
-use macrokid_graphics::{
-    Camera, DescriptorPath, FrameTicket, GraphicsError, InstanceData, MaterialDesc, MaterialHandle,
-    Mesh, MeshHandle, RendererConfig, TextureFormat, VulkanRenderer,
-};
-use raw_ash::{DrawMode, RawAsh, SceneDesc, PUSH_CONSTANT_BYTES};
+use macrokid_graphics::{FrameTicket, GraphicsError, MaterialHandle, MeshHandle, VulkanRenderer};
+use raw_ash::{DrawMode, RawAsh, SceneDesc};
+use scene::{Scene, HEIGHT, INSTANCES, WIDTH};
 
-const WIDTH: u32 = 1280;
-const HEIGHT: u32 = 720;
-const INSTANCES: u32 = 10_000;
-const TEXTURE_SIZE: u32 = 64;
 /// Frames per measured block; the first of each block is not counted (nothing in flight).
 const BLOCK: usize = 8;
 /// Alternating rounds (renderer block + raw-ash block, order swapped every round).
@@ -92,101 +85,6 @@ fn main() {
     }
 }
 
-/// The scene's CPU data, shared by both sides.
-struct Scene {
-    vertices: Vec<Vertex>,
-    indices: Vec<u32>,
-    texels: Vec<u8>,
-    instances: Vec<InstanceData>,
-    camera: Camera,
-    clear_color: [f32; 4],
-}
-
-impl Scene {
-    fn new() -> Scene {
-        // The built-in cube carries per-face UVs and white vertex colours.
-        let cube = Mesh::cube();
-        let vertices = cube.vertices.clone();
-        let texels = (0..TEXTURE_SIZE * TEXTURE_SIZE)
-            .flat_map(|i| {
-                let (x, y) = (i % TEXTURE_SIZE, i / TEXTURE_SIZE);
-                if (x / 8 + y / 8) % 2 == 0 {
-                    [240, 150, 40, 255]
-                } else {
-                    [250, 250, 245, 255]
-                }
-            })
-            .collect();
-        let instances = (0..INSTANCES)
-            .map(|i| {
-                let (x, z) = ((i % 100) as f32 - 49.5, (i / 100) as f32 - 49.5);
-                let model = Mat4::from_scale_rotation_translation(
-                    Vec3::splat(0.6),
-                    Quat::from_rotation_y(i as f32 * 0.1),
-                    Vec3::new(x, 0.0, z),
-                );
-                InstanceData::new(model, [0.3 + (i % 7) as f32 / 10.0, 0.6, 0.9, 1.0])
-            })
-            .collect();
-        let camera = Camera::look_at(
-            Vec3::new(0.0, 40.0, 70.0),
-            Vec3::ZERO,
-            0.8,
-            WIDTH as f32 / HEIGHT as f32,
-            0.1,
-            500.0,
-        );
-        Scene {
-            vertices,
-            indices: cube.indices,
-            texels,
-            instances,
-            camera,
-            clear_color: RendererConfig::default().clear_color,
-        }
-    }
-
-    fn vertex_bytes(&self) -> Vec<u8> {
-        self.vertices
-            .iter()
-            .flat_map(|v| {
-                v.position
-                    .into_iter()
-                    .chain(v.normal)
-                    .chain(v.uv)
-                    .chain(v.color)
-            })
-            .flat_map(f32::to_ne_bytes)
-            .collect()
-    }
-
-    fn instance_bytes(&self) -> Vec<u8> {
-        self.instances
-            .iter()
-            .flat_map(|d| d.model.into_iter().flatten().chain(d.color))
-            .flat_map(f32::to_ne_bytes)
-            .collect()
-    }
-
-    /// The mesh pass's push constants: view-projection (column-major), light direction and
-    /// ambient, then the material's base-colour factor (white).
-    fn push_constants(&self) -> [u8; PUSH_CONSTANT_BYTES] {
-        let mut out = [0u8; PUSH_CONSTANT_BYTES];
-        let floats = self
-            .camera
-            .view_proj
-            .to_cols_array()
-            .into_iter()
-            .chain(self.camera.light_dir.to_array())
-            .chain([self.camera.ambient])
-            .chain([1.0; 4]);
-        for (chunk, f) in out.chunks_exact_mut(4).zip(floats) {
-            chunk.copy_from_slice(&f.to_ne_bytes());
-        }
-        out
-    }
-}
-
 /// The renderer side: renderer, mesh and material.
 struct RendererSide {
     renderer: VulkanRenderer,
@@ -196,27 +94,8 @@ struct RendererSide {
 
 impl RendererSide {
     fn new(scene: &Scene, validation: bool) -> Result<RendererSide, GraphicsError> {
-        let config = RendererConfig::default()
-            .size(WIDTH, HEIGHT)
-            .validation(validation)
-            .pipeline_cache(None)
-            .clear_color(scene.clear_color)
-            .descriptors(Some(DescriptorPath::Push))
-            .post_process(None)
-            .recording_threads(1);
-        let renderer = VulkanRenderer::new(config)?;
-        let mesh = renderer.upload_vertices(&scene.vertices, &scene.indices)?;
-        let texture = renderer.upload_texture(
-            "checker",
-            TEXTURE_SIZE,
-            TEXTURE_SIZE,
-            TextureFormat::Rgba8UnormSrgb,
-            &scene.texels,
-        )?;
-        let material = renderer.create_material(&MaterialDesc {
-            base_color_texture: Some(texture),
-            ..MaterialDesc::default()
-        })?;
+        let renderer = VulkanRenderer::new(scene.renderer_config(validation))?;
+        let (mesh, material) = scene.upload(&renderer)?;
         Ok(RendererSide {
             renderer,
             mesh,
@@ -364,13 +243,7 @@ fn run(bench: bool, filters: &[&str]) -> Result<(), BoxError> {
     let scene = Scene::new();
     let vertex_bytes = scene.vertex_bytes();
     let instance_bytes = scene.instance_bytes();
-    let desc = SceneDesc {
-        vertices: &vertex_bytes,
-        indices: &scene.indices,
-        texture: (TEXTURE_SIZE, TEXTURE_SIZE, &scene.texels),
-        push_constants: scene.push_constants(),
-        clear_color: scene.clear_color,
-    };
+    let desc = scene.desc(&vertex_bytes);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
     check(&scene, &desc, &instance_bytes, &pool)?;
     if bench {

@@ -22,7 +22,7 @@
 
 use std::marker::PhantomData;
 use std::ops::Range;
-use std::sync::{Mutex, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLockReadGuard};
 use std::time::Instant;
 
 use glam::{Mat4, Vec3};
@@ -43,7 +43,8 @@ use crate::resource::{
     Registry, Timeline,
 };
 use crate::{
-    Camera, DeviceError, FrameTimings, GraphicsError, InstanceData, TextureFormat, UsageError,
+    Camera, DeviceError, FrameTimings, GpuTimings, GraphicsError, InstanceData, TextureFormat,
+    UsageError,
 };
 use graph::{Bindings, FrameGraph, HalRecorder};
 
@@ -55,9 +56,9 @@ pub(crate) struct FrameSlot<B: RenderBackend> {
     workers: Mutex<Vec<B::CommandEncoder>>,
     /// Host-visible per-instance data ([`InstanceData`]), grown when needed.
     instances: Option<B::Buffer>,
-    /// Where the colour target is copied for read-back.
-    readback: B::Buffer,
-    readback_bytes: u64,
+    /// Where the colour target is copied for read-back, and its size; `None` in a window's
+    /// slots (window frames are presented, not read back).
+    readback: Option<(B::Buffer, u64)>,
     /// Timeline value of the slot's last successful submission.
     submitted: Option<u64>,
     /// The frame submitted in this slot and not read back yet, with its timings.
@@ -65,12 +66,44 @@ pub(crate) struct FrameSlot<B: RenderBackend> {
     /// Timestamps `2p`/`2p + 1` around the frame graph's pass at position `p`, and their
     /// number; `None` when the adapter has no timestamps.
     queries: Option<(B::QuerySet, u32)>,
+    /// A window frame submitted in this slot whose timestamps were not read yet.
+    window_timestamps: Option<WindowTimestamps>,
+}
+
+/// Where a window's frames put their GPU pass times once read (the window reads the latest).
+pub(crate) type GpuTimingsCell = Arc<Mutex<Option<GpuTimings>>>;
+
+/// A window frame's timestamps, still in its slot's queries: which frame, where its geometry
+/// and post passes are in the window's compiled graph, and where the times go.
+struct WindowTimestamps {
+    frame: u64,
+    /// The window graph's query count (two per pass), all written by its execution.
+    count: u32,
+    main: Option<usize>,
+    post: Option<usize>,
+    sink: GpuTimingsCell,
+}
+
+/// GPU time of the pass at `position` of a compiled graph from the frame's timestamps (`2p` and
+/// `2p + 1` around pass `p`), in ticks of `period_ns` nanoseconds; zero for a pass culled from
+/// the graph (no position).
+fn pass_span(timestamps: &[u64], position: Option<usize>, period_ns: f32) -> std::time::Duration {
+    let Some(p) = position else {
+        return std::time::Duration::ZERO;
+    };
+    let (a, b) = (timestamps[2 * p], timestamps[2 * p + 1]);
+    std::time::Duration::from_nanos((b.saturating_sub(a) as f64 * f64::from(period_ns)) as u64)
 }
 
 impl<B: RenderBackend> FrameSlot<B> {
+    /// A slot with `queries` timestamp queries (none: the adapter has no timestamps) and, with
+    /// `readback_bytes`, a read-back buffer of that size (the headless target's slots).
+    ///
+    /// # Errors
+    /// Out-of-memory.
     pub(crate) fn new(
         device: &B::Device,
-        readback_bytes: u64,
+        readback_bytes: Option<u64>,
         queries: Option<u32>,
     ) -> Result<Self, DeviceError> {
         Ok(FrameSlot {
@@ -81,16 +114,68 @@ impl<B: RenderBackend> FrameSlot<B> {
             primary: device.create_command_encoder(&CommandEncoderDesc { label: "frame" })?,
             workers: Mutex::new(Vec::new()),
             instances: None,
-            readback: device.create_buffer(&BufferDesc {
-                label: "read-back",
-                size: readback_bytes,
-                usage: BufferUsages::COPY_DST,
-                location: MemoryLocation::GpuToCpu,
-            })?,
-            readback_bytes,
+            readback: match readback_bytes {
+                Some(size) => Some((
+                    device.create_buffer(&BufferDesc {
+                        label: "read-back",
+                        size,
+                        usage: BufferUsages::COPY_DST,
+                        location: MemoryLocation::GpuToCpu,
+                    })?,
+                    size,
+                )),
+                None => None,
+            },
             submitted: None,
             pending: None,
+            window_timestamps: None,
         })
+    }
+
+    /// Reads the timestamps of the window frame last submitted in this slot (if any, and not
+    /// read yet) into its window's [`GpuTimingsCell`]. Call only once the slot's last
+    /// submission completed on the timeline.
+    fn collect_window_timestamps(
+        &mut self,
+        device: &B::Device,
+        timestamp_period_ns: Option<f32>,
+    ) -> Result<(), DeviceError> {
+        let Some(pending) = self.window_timestamps.take() else {
+            return Ok(());
+        };
+        let (Some((queries, _)), Some(period)) = (&self.queries, timestamp_period_ns) else {
+            return Ok(());
+        };
+        // SAFETY: the caller waited for the slot's last submission, the window frame that wrote
+        // the queries (`window_timestamps` is replaced by every later submission of the slot);
+        // its graph execution wrote the first `pending.count` of them (two per pass), which
+        // the submission had reset first.
+        let t = unsafe { device.read_timestamps(queries, 0, pending.count) }?;
+        let times = GpuTimings {
+            frame: pending.frame,
+            geometry: pass_span(&t, pending.main, period),
+            post: pass_span(&t, pending.post, period),
+        };
+        *pending.sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(times);
+        Ok(())
+    }
+
+    /// Reads a window frame's timestamps when the slot's last submission has completed
+    /// (`completed` is the timeline's value), without waiting.
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
+    pub(crate) fn poll_window_timestamps(
+        &mut self,
+        device: &B::Device,
+        completed: u64,
+        timestamp_period_ns: Option<f32>,
+    ) -> Result<(), DeviceError> {
+        if self.window_timestamps.is_some() && self.submitted.is_some_and(|v| v <= completed) {
+            self.collect_window_timestamps(device, timestamp_period_ns)?;
+        }
+        Ok(())
     }
 
     /// Waits until the GPU passed the slot's last submission, then resets its encoders and
@@ -99,13 +184,17 @@ impl<B: RenderBackend> FrameSlot<B> {
         &mut self,
         device: &B::Device,
         timeline: &Timeline<B>,
+        timestamp_period_ns: Option<f32>,
     ) -> Result<(), DeviceError> {
         if let Some(value) = self.submitted {
             timeline.wait(device, value)?;
         }
+        // Before the slot's next frame resets the queries.
+        self.collect_window_timestamps(device, timestamp_period_ns)?;
         // SAFETY: every command buffer these encoders ended was either submitted in the slot's
         // last submission (completed: waited above) or never submitted; the caller holds the
-        // renderer mutably, so no frame exists that could still submit one of them.
+        // slot mutably (the renderer's, or a window's while the engine is borrowed mutably), so
+        // no frame exists that could still submit one of them.
         unsafe {
             self.primary.reset_all()?;
             for worker in self
@@ -148,23 +237,20 @@ impl<B: RenderBackend> FrameSlot<B> {
             .submitted
             .expect("FrameSlot invariant: a pending frame was submitted");
         timeline.wait(device, value)?;
+        let (readback, bytes) = self.readback.as_ref().expect(
+            "FrameSlot invariant: a pending frame is a headless frame, whose slot reads back",
+        );
         let mut rgba = Vec::new();
         // SAFETY: the submission that copied the image into the buffer completed (waited
         // above) and ended with a TransferDst → HostRead barrier; nothing else writes it until
         // the slot's next frame, which needs `&mut` renderer.
-        unsafe { device.read_buffer(&self.readback, 0, self.readback_bytes as usize, &mut rgba) }?;
+        unsafe { device.read_buffer(readback, 0, *bytes as usize, &mut rgba) }?;
         if let (Some((queries, count)), Some(period)) = (&self.queries, timestamp_period_ns) {
             // SAFETY: the submission that wrote the queries completed (waited above); it wrote
             // all `count` (two per kept pass of the frame graph).
             let t = unsafe { device.read_timestamps(queries, 0, *count) }?;
             let span = |pass: crate::graph::PassId| {
-                let Some(p) = frame_graph.compiled.pass(pass).position() else {
-                    return std::time::Duration::ZERO;
-                };
-                let (a, b) = (t[2 * p], t[2 * p + 1]);
-                std::time::Duration::from_nanos(
-                    (b.saturating_sub(a) as f64 * f64::from(period)) as u64,
-                )
+                pass_span(&t, frame_graph.compiled.pass(pass).position(), period)
             };
             timings.gpu_geometry = span(frame_graph.main);
             if let Some(post) = frame_graph.post {
@@ -195,7 +281,8 @@ pub(crate) type PresentFn<'r, B> = Box<
 >;
 
 /// Where a window frame draws: the window's frame graph (ending in `present`), its post pass,
-/// the acquired swapchain image, and how to submit and present it.
+/// the acquired swapchain image, how to submit and present it, and where its GPU pass times
+/// go once read.
 pub(crate) struct FrameTarget<'r, B: RenderBackend> {
     pub(crate) graph: &'r FrameGraph<B>,
     pub(crate) post: Option<&'r crate::passes::PostPass<B>>,
@@ -203,6 +290,7 @@ pub(crate) struct FrameTarget<'r, B: RenderBackend> {
     pub(crate) size: (u32, u32),
     pub(crate) submit: SubmitFn<'r, B>,
     pub(crate) present: PresentFn<'r, B>,
+    pub(crate) gpu_timings: GpuTimingsCell,
 }
 
 /// Proof that a frame was submitted; redeem it with [`Renderer::read_back`] before the same
@@ -226,7 +314,11 @@ impl FrameTicket {
 /// [`Frame::submit`] or [`Frame::finish`]. Dropping it without submitting discards it.
 pub struct Frame<'r, B: RenderBackend> {
     renderer: &'r mut Renderer<B>,
+    /// The renderer's frame slot of a headless frame.
     slot: usize,
+    /// A window frame's slot (the window's own: command encoders, instance buffer, queries);
+    /// `None` for a headless frame.
+    window_slot: Option<&'r mut FrameSlot<B>>,
     number: u64,
     camera: Camera,
     instance_count: u32,
@@ -240,13 +332,19 @@ pub struct Frame<'r, B: RenderBackend> {
 }
 
 impl<'r, B: RenderBackend> Frame<'r, B> {
+    /// A frame numbered `number` in the renderer's slot `slot` (headless), or into `target`
+    /// with the window's `slot`.
     pub(crate) fn new(
         renderer: &'r mut Renderer<B>,
         slot: usize,
         number: u64,
         timings: FrameTimings,
-        target: Option<FrameTarget<'r, B>>,
+        target: Option<(FrameTarget<'r, B>, &'r mut FrameSlot<B>)>,
     ) -> Frame<'r, B> {
+        let (target, window_slot) = match target {
+            Some((target, slot)) => (Some(target), Some(slot)),
+            None => (None, None),
+        };
         let size = target
             .as_ref()
             .map_or((renderer.config.width, renderer.config.height), |t| t.size);
@@ -255,6 +353,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             target,
             renderer,
             slot,
+            window_slot,
             number,
             camera: Camera::default(),
             instance_count: 0,
@@ -310,7 +409,10 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         })?;
         let start = Instant::now();
         let r = &mut *self.renderer;
-        let slot = &mut r.slots[self.slot];
+        let slot = match &mut self.window_slot {
+            Some(slot) => &mut **slot,
+            None => &mut r.slots[self.slot],
+        };
         let bytes = f32_bytes(instances);
         let needed = bytes.len() as u64;
         if slot.instances.as_ref().is_none_or(|b| b.size() < needed) {
@@ -383,7 +485,10 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             .into());
         }
         let r = &*self.renderer;
-        let slot = &r.slots[self.slot];
+        let slot = match &self.window_slot {
+            Some(slot) => &**slot,
+            None => &r.slots[self.slot],
+        };
         Ok(PassEncoder {
             device: &r.device,
             workers: &slot.workers,
@@ -581,6 +686,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             mut timings,
             size: (width, height),
             target,
+            window_slot,
             ..
         } = self;
         let mut recorded = recorded.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -591,11 +697,41 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
         let secondaries: Vec<_> = recorded.into_iter().map(|(_, cb)| cb).collect();
         let r = &mut *renderer;
         let targets = &r.targets;
-        let slot = &mut r.slots[slot_index];
-        // A window frame executes the window's graph (ending in `present`) without timestamps
-        // (the slot's queries are sized for the renderer's graph).
+        let slot = match window_slot {
+            Some(slot) => slot,
+            None => &mut r.slots[slot_index],
+        };
+        // A window frame executes the window's graph (ending in `present`); it writes
+        // timestamps into the slot's queries when they are enough for its graph (the slot's are
+        // sized for the renderer's graph, which has as many passes: `read-back` there,
+        // `present` here), read when the slot's submission completed.
+        let mut window_timestamps = None;
         let (fg, post_pass, queries, mut hooks) = match target {
-            Some(t) => (t.graph, t.post, None, Some((t.image, t.submit, t.present))),
+            Some(t) => {
+                let queries = slot
+                    .queries
+                    .as_ref()
+                    .filter(|(_, count)| t.graph.query_count() <= *count)
+                    .map(|(q, _)| q);
+                if queries.is_some() {
+                    window_timestamps = Some(WindowTimestamps {
+                        frame: number,
+                        count: t.graph.query_count(),
+                        main: t.graph.compiled.pass(t.graph.main).position(),
+                        post: t
+                            .graph
+                            .post
+                            .and_then(|p| t.graph.compiled.pass(p).position()),
+                        sink: t.gpu_timings,
+                    });
+                }
+                (
+                    t.graph,
+                    t.post,
+                    queries,
+                    Some((t.image, t.submit, t.present)),
+                )
+            }
             None => (
                 &r.frame_graph,
                 r.post_pass.as_ref(),
@@ -604,7 +740,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
             ),
         };
         let query_count = slot.queries.as_ref().map_or(0, |(_, n)| *n);
-        let readback = &slot.readback;
+        let readback = slot.readback.as_ref().map(|(buffer, _)| buffer);
         let mut bindings = Bindings::new(&fg.compiled, &fg.transients);
         match &hooks {
             Some(((image, view), ..)) => {
@@ -617,6 +753,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 let buffer = fg
                     .readback_buffer
                     .expect("a headless frame graph reads back");
+                let readback = readback.expect("the renderer's frame slots read back");
                 bindings
                     .texture(fg.output, &targets.color, &targets.color_view)
                     .buffer(buffer, readback);
@@ -644,7 +781,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 Ok(())
             });
         }
-        if let Some(pass) = fg.read_back {
+        if let (Some(pass), Some(readback)) = (fg.read_back, readback) {
             callbacks.set(pass, move |encoder| {
                 // SAFETY: outside rendering (a pass without attachments); the graph's barrier
                 // before the pass moved the output to TransferSrc and the read-back buffer
@@ -710,6 +847,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 // barriers above order it after earlier frames and uploads on the queue.
                 let value = unsafe { r.timeline.submit(&r.queue, vec![cmd]) }?;
                 slot.pending = Some((number, timings));
+                slot.window_timestamps = None;
                 value
             }
             Some((_, submit, present)) => {
@@ -721,6 +859,7 @@ impl<'r, B: RenderBackend> Frame<'r, B> {
                 }?;
                 slot.pending = None;
                 slot.submitted = Some(value);
+                slot.window_timestamps = window_timestamps;
                 // Presenting can fail (surface lost) after the submission succeeded: the
                 // slot's submission is recorded first.
                 present(queue, value)?;

@@ -109,7 +109,7 @@ pub use resource::{
 pub use scene::{Model, SceneError};
 pub use types::{
     default_pipeline_cache_path, AdapterInfo, AdapterKind, Camera, FrameImage, FrameTimings,
-    InstanceData, PostProcess, RendererConfig, TextureFormat, ValidationCounts,
+    GpuTimings, InstanceData, PostProcess, RendererConfig, TextureFormat, ValidationCounts,
 };
 pub use usage::{BufferUse, TextureUse};
 

@@ -187,6 +187,9 @@ pub struct Renderer<B: RenderBackend> {
     pub(crate) config: RendererConfig,
     pub(crate) id: u64,
     next_frame: u64,
+    /// Headless frames begun: picks the next headless frame's slot (window frames use their
+    /// windows' slots).
+    next_headless: u64,
     _backend: PhantomData<B>,
 }
 
@@ -302,10 +305,8 @@ impl<B: RenderBackend> Renderer<B> {
             .map(|_| {
                 FrameSlot::new(
                     &device,
-                    readback,
-                    capabilities
-                        .timestamp_period_ns
-                        .is_some()
+                    Some(readback),
+                    (capabilities.timestamp_period_ns.is_some() && config.gpu_timestamps)
                         .then(|| frame_graph.query_count()),
                 )
             })
@@ -358,6 +359,7 @@ impl<B: RenderBackend> Renderer<B> {
             config,
             id,
             next_frame: 0,
+            next_headless: 0,
             _backend: PhantomData,
         })
     }
@@ -618,9 +620,10 @@ impl<B: RenderBackend> Renderer<B> {
         self.samplers.len()
     }
 
-    /// Starts the next frame: picks its frame slot and waits until the timeline passed that
-    /// slot's last submission (the frame submitted [`FRAMES_IN_FLIGHT`] frames ago). A frame in
-    /// that slot that was submitted but not read back is discarded.
+    /// Starts the next headless frame: picks its frame slot and waits until the timeline
+    /// passed that slot's last submission (the headless frame submitted [`FRAMES_IN_FLIGHT`]
+    /// headless frames ago; window frames have their windows' own slots). A frame in that slot
+    /// that was submitted but not read back is discarded.
     ///
     /// # Errors
     /// Device lost.
@@ -628,19 +631,49 @@ impl<B: RenderBackend> Renderer<B> {
         self.begin_frame_for(None)
     }
 
-    /// [`Renderer::begin_frame`] into `target` (a window's swapchain image) instead of the
-    /// headless output when given.
+    /// A frame slot for a window (its own, one per frame in flight): timestamp queries for
+    /// the frame graph when the adapter has timestamps and the configuration wants them
+    /// ([`RendererConfig::gpu_timestamps`]), no read-back buffer.
+    ///
+    /// # Errors
+    /// Out-of-memory.
+    #[cfg_attr(
+        not(feature = "window"),
+        allow(dead_code, reason = "used by windows only")
+    )]
+    pub(crate) fn create_window_slot(&self) -> Result<FrameSlot<B>, GraphicsError> {
+        let queries = (self.capabilities.timestamp_period_ns.is_some()
+            && self.config.gpu_timestamps)
+            .then(|| self.frame_graph.query_count());
+        Ok(FrameSlot::new(&self.device, None, queries)?)
+    }
+
+    /// [`Renderer::begin_frame`] into `target` (a window's swapchain image) with the window's
+    /// frame slot instead of the headless output and one of the renderer's slots when given.
     pub(crate) fn begin_frame_for<'r>(
         &'r mut self,
-        target: Option<crate::frame::FrameTarget<'r, B>>,
+        target: Option<(crate::frame::FrameTarget<'r, B>, &'r mut FrameSlot<B>)>,
     ) -> Result<Frame<'r, B>, GraphicsError> {
         let number = self.next_frame;
-        let slot = (number % FRAMES_IN_FLIGHT as u64) as usize;
         let start = Instant::now();
-        // `&mut self`: no `Frame` (and so no encoder, context or recorded command buffer, which
-        // all borrow a frame) is alive, so nothing recorded from the slot before this wait can
-        // be submitted after it.
-        self.slots[slot].wait_and_reset(&self.device, &self.timeline)?;
+        let period = self.capabilities.timestamp_period_ns;
+        // `&mut self` (and the window's slot borrowed exclusively): no `Frame` (and so no
+        // encoder, context or recorded command buffer, which all borrow a frame) of this slot
+        // is alive, so nothing recorded from the slot before this wait can be submitted after
+        // it.
+        let mut target = target;
+        let slot = match &mut target {
+            Some((_, window_slot)) => {
+                window_slot.wait_and_reset(&self.device, &self.timeline, period)?;
+                usize::MAX
+            }
+            None => {
+                let slot = (self.next_headless % FRAMES_IN_FLIGHT as u64) as usize;
+                self.slots[slot].wait_and_reset(&self.device, &self.timeline, period)?;
+                self.next_headless += 1;
+                slot
+            }
+        };
         self.collect_garbage()?;
         self.next_frame += 1;
         let timings = FrameTimings {
@@ -665,7 +698,13 @@ impl<B: RenderBackend> Renderer<B> {
         }
         let start = Instant::now();
         let (width, height) = (self.config.width, self.config.height);
-        let slot = &mut self.slots[ticket.slot];
+        let Some(slot) = self.slots.get_mut(ticket.slot) else {
+            return Err(UsageError::StaleFrame {
+                frame: ticket.frame,
+                reason: "it is a window frame: presented, not read back",
+            }
+            .into());
+        };
         let (rgba, mut timings) = slot.read_back(
             &self.device,
             &self.timeline,

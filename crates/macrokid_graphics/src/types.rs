@@ -202,6 +202,13 @@ pub struct RendererConfig {
     /// A post pass after the geometry pass: when set, geometry renders into an offscreen
     /// `Rgba16Float` target and a fullscreen pass tone-maps it into the output image.
     pub post_process: Option<PostProcess>,
+    /// Write GPU timestamps around each pass of every frame ([`FrameTimings::gpu_geometry`],
+    /// [`FrameTimings::gpu_post`], [`Window::gpu_timings`](crate::window::Window::gpu_timings))
+    /// when the adapter has timestamps. Default: on. Turn it off for throughput measurements
+    /// on a CPU rasterizer: Mesa lavapipe flushes its binned scene at every timestamp, which
+    /// the `window_vs_raw_ash` bench measured at about a fifth more CPU time per frame
+    /// (1280×720, 10,000 cubes).
+    pub gpu_timestamps: bool,
 }
 
 /// Parameters of the post pass (`shaders/post.frag`): `output = aces(hdr × exposure) ×
@@ -242,7 +249,7 @@ pub fn default_pipeline_cache_path() -> Option<PathBuf> {
 
 impl Default for RendererConfig {
     /// 1280×720, validation on, automatic adapter, dark blue-grey clear colour, 2 recording
-    /// threads (or the number of CPUs if larger, capped at 8).
+    /// threads (or the number of CPUs if larger, capped at 8), GPU timestamps on.
     fn default() -> RendererConfig {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         RendererConfig {
@@ -256,6 +263,7 @@ impl Default for RendererConfig {
             pipeline_cache: default_pipeline_cache_path(),
             descriptors: None,
             post_process: None,
+            gpu_timestamps: true,
         }
     }
 }
@@ -303,6 +311,13 @@ impl RendererConfig {
     /// Sets the default number of recording threads.
     pub fn recording_threads(mut self, threads: usize) -> Self {
         self.recording_threads = threads;
+        self
+    }
+
+    /// Turns GPU timestamps around the passes on or off (see
+    /// [`RendererConfig::gpu_timestamps`]).
+    pub fn gpu_timestamps(mut self, on: bool) -> Self {
+        self.gpu_timestamps = on;
         self
     }
 
@@ -382,6 +397,20 @@ impl std::fmt::Display for FrameTimings {
             ms(self.gpu_post)
         )
     }
+}
+
+/// GPU time of the passes of one frame, measured with timestamp queries around each pass of
+/// the frame graph and read once the frame's submission completed (a window frame's: see
+/// [`Window::gpu_timings`](crate::window::Window::gpu_timings); a headless frame's are in its
+/// [`FrameTimings`]). Zero durations when the adapter has no timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GpuTimings {
+    /// The renderer's frame number ([`Frame::number`](crate::Frame::number)) they belong to.
+    pub frame: u64,
+    /// GPU time of the geometry pass (`main`).
+    pub geometry: Duration,
+    /// GPU time of the post pass (zero without one).
+    pub post: Duration,
 }
 
 /// A rendered frame read back to host memory.

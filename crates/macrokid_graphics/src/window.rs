@@ -10,9 +10,12 @@
 //! the output as a transient and a last `present` pass that blits it into the acquired
 //! swapchain image, which the graph leaves in `Present` use; see
 //! the frame module) with the graph's transients (depth, HDR) and, with post-processing, its
-//! own post pass. Frames of all windows and of the headless target rotate through the
-//! renderer's [`FRAMES_IN_FLIGHT`] frame slots (command encoders and instance buffers) and are
-//! paced by its one timeline semaphore.
+//! own post pass, and its own [`FRAMES_IN_FLIGHT`] frame slots (per slot: the primary and
+//! per-recording-thread command encoders, i.e. command pools, the instance buffer and the
+//! timestamp queries; the headless target has the renderer's). A slot's "fence" is the value
+//! of the renderer's one timeline semaphore that its last submission signals: a window's frame
+//! waits only for its own frame `FRAMES_IN_FLIGHT` earlier, never for another window's or a
+//! headless frame.
 //!
 //! # Lifecycle
 //! [`Engine::create_window`] (from winit's `ApplicationHandler::resumed` or later) →
@@ -35,8 +38,9 @@
               functions and uphold their contracts"
 )]
 
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use raw_window_handle::{HasDisplayHandle as _, HasWindowHandle as _};
 use winit::dpi::PhysicalSize;
@@ -44,13 +48,15 @@ use winit::event_loop::{ActiveEventLoop, EventLoop};
 use winit::window::WindowId;
 
 use crate::frame::graph::{FrameGraph, Sink, OUTPUT_FORMAT};
-use crate::frame::FrameTarget;
+use crate::frame::{FrameSlot, FrameTarget, GpuTimingsCell};
 use crate::hal::Device as _;
 use crate::passes::PostPass;
 use crate::vulkan::swapchain::{self, Acquired, Semaphore, Surface, Swapchain};
 pub use crate::vulkan::PresentMode;
 use crate::vulkan::Vulkan;
-use crate::{Frame, GraphicsError, Renderer, RendererConfig, FRAMES_IN_FLIGHT};
+use crate::{
+    Frame, GpuTimings, GraphicsError, RenderBackend, Renderer, RendererConfig, FRAMES_IN_FLIGHT,
+};
 
 /// What went wrong with a window or the engine's window bookkeeping.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +187,10 @@ pub fn event_loop() -> Result<EventLoop<()>, WindowError> {
 pub struct Window {
     // Declaration order is drop order: GPU objects first, the winit window last (the
     // surface refers to it).
+    /// This window's frame slots, one per frame in flight (command encoders, instance buffer,
+    /// timestamp queries): frame `n` of the window uses slot `n mod FRAMES_IN_FLIGHT`, with
+    /// acquire semaphore `n mod FRAMES_IN_FLIGHT`.
+    slots: Vec<FrameSlot<Vulkan>>,
     post: Option<PostPass<Vulkan>>,
     graph: Option<FrameGraph<Vulkan>>,
     swapchain: Option<Swapchain>,
@@ -194,6 +204,8 @@ pub struct Window {
     /// An image was acquired and its frame not submitted yet.
     acquired: AtomicBool,
     presented: AtomicU64,
+    /// GPU pass times of the latest window frame whose submission completed.
+    gpu_timings: GpuTimingsCell,
     skipped: u64,
     recreations: u64,
     frames_begun: u64,
@@ -248,6 +260,16 @@ impl Window {
     /// Frames presented so far.
     pub fn frames_presented(&self) -> u64 {
         self.presented.load(Ordering::Relaxed)
+    }
+
+    /// GPU time of the passes of this window's latest frame whose submission completed (its
+    /// [`GpuTimings::frame`] says which): timestamp queries around each pass of the window's
+    /// frame graph, read from the window's frame slot without waiting when the window starts a
+    /// frame after that submission completed (or when the slot comes round again, after
+    /// waiting for it), so they trail the frame being prepared by one or two frames. `None`
+    /// before the first such frame, or when the adapter has no timestamps.
+    pub fn gpu_timings(&self) -> Option<GpuTimings> {
+        *self.gpu_timings.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Frames skipped because the window was minimised (0-sized).
@@ -340,13 +362,19 @@ impl std::fmt::Debug for Window {
 /// The process-wide engine: a [`Renderer`] (instance with the surface extensions, device with
 /// `VK_KHR_swapchain`, queue, allocator, passes, caches, headless target) and the windows that
 /// share it (see the [module documentation](self)).
-pub struct Engine {
+///
+/// Generic over the [`RenderBackend`] `B` as the renderer is, with a `PhantomData<B>` so that
+/// its `Send`/`Sync` follow the backend's (the design's `Engine<B>`); windows need a backend
+/// that presents, and [`Vulkan`] (the default) is the only one: every method is on
+/// `Engine<Vulkan>`.
+pub struct Engine<B: RenderBackend = Vulkan> {
     // Windows drop before the renderer they use.
     windows: Vec<Window>,
-    renderer: Renderer<Vulkan>,
+    renderer: Renderer<B>,
+    _backend: PhantomData<B>,
 }
 
-impl Engine {
+impl Engine<Vulkan> {
     /// Creates the engine's renderer (see [`Renderer::with_backend`]) with surfaces enabled.
     /// Needs no display: windows are created later, on an event loop.
     ///
@@ -357,6 +385,7 @@ impl Engine {
         Ok(Engine {
             windows: Vec::new(),
             renderer: Renderer::create(config, true)?,
+            _backend: PhantomData,
         })
     }
 
@@ -405,8 +434,12 @@ impl Engine {
         let acquire = (0..FRAMES_IN_FLIGHT)
             .map(|_| Ok((Semaphore::new(&self.renderer.device)?, AtomicU64::new(0))))
             .collect::<Result<Vec<_>, crate::DeviceError>>()?;
+        let slots = (0..FRAMES_IN_FLIGHT)
+            .map(|_| self.renderer.create_window_slot())
+            .collect::<Result<Vec<_>, _>>()?;
         let size = winit.inner_size();
         let mut window = Window {
+            slots,
             post: None,
             graph: None,
             swapchain: None,
@@ -416,6 +449,7 @@ impl Engine {
             stale: AtomicBool::new(false),
             acquired: AtomicBool::new(false),
             presented: AtomicU64::new(0),
+            gpu_timings: Arc::new(Mutex::new(None)),
             skipped: 0,
             recreations: 0,
             frames_begun: 0,
@@ -511,7 +545,9 @@ impl Engine {
     /// # Errors
     /// [`WindowError::UnknownWindow`]; surface lost, device lost, out-of-memory.
     pub fn begin_frame(&mut self, id: WindowId) -> Result<Option<Frame<'_, Vulkan>>, WindowError> {
-        let Engine { windows, renderer } = self;
+        let Engine {
+            windows, renderer, ..
+        } = self;
         let window = windows
             .iter_mut()
             .find(|w| w.id == id)
@@ -525,6 +561,12 @@ impl Engine {
                 *value.get_mut() = 0;
             }
             window.stale.store(true, Ordering::Relaxed);
+        }
+        // The GPU times of this window's frames whose submission completed, without waiting.
+        let completed = renderer.timeline.completed(&renderer.device)?;
+        let period = renderer.capabilities().timestamp_period_ns;
+        for slot in &mut window.slots {
+            slot.poll_window_timestamps(&renderer.device, completed, period)?;
         }
         let mut acquired = None;
         for _attempt in 0..2 {
@@ -560,21 +602,29 @@ impl Engine {
         };
         window.frames_begun += 1;
         window.acquired.store(true, Ordering::Release);
-        let window: &Window = window;
-        let (Some(sc), Some(graph)) = (&window.swapchain, &window.graph) else {
+        let Window {
+            slots,
+            swapchain,
+            graph,
+            post,
+            acquire,
+            last_submitted,
+            stale,
+            presented,
+            acquired: pending,
+            gpu_timings,
+            ..
+        } = window;
+        let (Some(sc), Some(graph)) = (&*swapchain, &*graph) else {
             unreachable!("an image was acquired from the window's swapchain");
         };
-        let (acquire_semaphore, acquire_used) = &window.acquire[k];
+        let (acquire_semaphore, acquire_used) = &acquire[k];
         let present_semaphore = sc.present_semaphore(index);
-        let (last, stale, presented, pending) = (
-            &window.last_submitted,
-            &window.stale,
-            &window.presented,
-            &window.acquired,
-        );
+        let (last, stale, presented, pending) = (&*last_submitted, &*stale, &*presented, &*pending);
         let target = FrameTarget {
+            gpu_timings: Arc::clone(gpu_timings),
             graph,
-            post: window.post.as_ref(),
+            post: post.as_ref(),
             image: sc.image(index),
             size: sc.extent(),
             submit: Box::new(move |queue, buffers, signal| {
@@ -600,7 +650,11 @@ impl Engine {
                 Ok(())
             }),
         };
-        Ok(Some(renderer.begin_frame_for(Some(target))?))
+        // Slot `k` was last used by the submission that waited for acquire semaphore `k`
+        // (waited for above), so `begin_frame_for`'s wait for it returns at once.
+        Ok(Some(
+            renderer.begin_frame_for(Some((target, &mut slots[k])))?,
+        ))
     }
 
     /// Shuts the engine down: refuses while windows live (returning the engine inside the
@@ -628,7 +682,7 @@ fn unknown(id: WindowId) -> WindowError {
     }
 }
 
-impl Drop for Engine {
+impl<B: RenderBackend> Drop for Engine<B> {
     fn drop(&mut self) {
         if !self.windows.is_empty() {
             tracing::warn!(
@@ -646,7 +700,7 @@ impl Drop for Engine {
     }
 }
 
-impl std::fmt::Debug for Engine {
+impl<B: RenderBackend> std::fmt::Debug for Engine<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("renderer", &self.renderer)
@@ -656,22 +710,47 @@ impl std::fmt::Debug for Engine {
 }
 
 /// [`Engine::shutdown`] refused: the error and the engine, still alive.
-#[derive(Debug)]
-pub struct ShutdownRefused {
+pub struct ShutdownRefused<B: RenderBackend = Vulkan> {
     /// Why ([`WindowError::WindowsAlive`]).
     pub error: WindowError,
     /// The engine, unchanged.
-    pub engine: Box<Engine>,
+    pub engine: Box<Engine<B>>,
 }
 
-impl std::fmt::Display for ShutdownRefused {
+impl<B: RenderBackend> std::fmt::Debug for ShutdownRefused<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownRefused")
+            .field("error", &self.error)
+            .field("engine", &self.engine)
+            .finish()
+    }
+}
+
+impl<B: RenderBackend> std::fmt::Display for ShutdownRefused<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.error.fmt(f)
     }
 }
 
-impl std::error::Error for ShutdownRefused {
+impl<B: RenderBackend> std::error::Error for ShutdownRefused<B> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    /// The engine can move to (and be shared with) another thread, as its backend can; a
+    /// window's frame is built on the thread that owns the engine.
+    #[test]
+    fn engine_is_send_and_sync_like_its_backend() {
+        send_sync::<Vulkan>();
+        send_sync::<Engine<Vulkan>>();
+        send_sync::<Engine>();
+        send_sync::<ShutdownRefused>();
     }
 }

@@ -265,6 +265,26 @@ fn textured_quad_with_post_pass() {
     assert_golden_exact(&image, "textured_quad_post_64.png");
 }
 
+/// With GPU timestamps turned off the frame is the same image, and its GPU pass times are zero.
+#[test]
+fn gpu_timestamps_off_same_image_no_gpu_times() {
+    init_tracing();
+    let mut renderer = VulkanRenderer::new(
+        RendererConfig::default()
+            .size(SIDE, SIDE)
+            .clear_color(CLEAR)
+            .post_process(Some(PostProcess::default()))
+            .gpu_timestamps(false),
+    )
+    .unwrap();
+    let image = textured_quad(&mut renderer);
+    assert_no_validation_messages(&renderer);
+    let t = image.timings;
+    assert_eq!(t.gpu_geometry, std::time::Duration::ZERO, "{t}");
+    assert_eq!(t.gpu_post, std::time::Duration::ZERO, "{t}");
+    assert_golden_exact(&image, "textured_quad_post_64.png");
+}
+
 // ---------------------------------------------------------------------------------------------
 // glTF sample models: loaded with `scene::Model`, uploaded as one merged mesh per material (as
 // the showcase does), framed by a camera computed from the model's bounds.

@@ -2,7 +2,8 @@
 //! validation message fails a test).
 //!
 //! winit allows one event loop per process, so this is a `harness = false` target: the parent
-//! process starts `Xvfb` on a free display number when `DISPLAY` is unset, then runs every
+//! process starts `Xvfb` (`common/x11.rs`, shared with the window bench) when `DISPLAY` is
+//! unset, then runs every
 //! scenario in a child process of this same binary (`--scenario NAME`), each with its own
 //! engine and event loop, and prints libtest-like lines. Scenarios drive winit with
 //! `pump_app_events`, so each reads as straight-line code.
@@ -11,9 +12,11 @@
 //! without `DISPLAY` the target fails with the install command, unless
 //! `MACROKID_SKIP_WINDOW_TESTS=1` (then it says it skipped).
 
+#[path = "common/x11.rs"]
+mod x11;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use glam::{Mat4, Vec3};
@@ -47,6 +50,14 @@ const SCENARIOS: &[Scenario] = &[
     ("present_modes", present_modes),
     ("dropped_frame_recovers", dropped_frame_recovers),
     ("window_matches_headless", window_matches_headless),
+    (
+        "window_frames_report_gpu_times",
+        window_frames_report_gpu_times,
+    ),
+    (
+        "two_windows_own_their_frame_slots_through_50_resizes",
+        two_windows_own_their_frame_slots_through_50_resizes,
+    ),
 ];
 
 fn main() -> ExitCode {
@@ -77,7 +88,7 @@ fn main() -> ExitCode {
         .iter()
         .filter(|(n, _)| filter.as_deref().is_none_or(|f| n.contains(f)))
         .collect();
-    let server = match ensure_display() {
+    let server = match x11::ensure_display(1280, 1024) {
         Ok(server) => server,
         Err(e) if std::env::var_os("MACROKID_SKIP_WINDOW_TESTS").is_some() => {
             println!("window tests skipped (MACROKID_SKIP_WINDOW_TESTS): {e}");
@@ -145,75 +156,6 @@ fn init_tracing() {
         .try_init();
 }
 
-// --- the X server ------------------------------------------------------------------------
-
-/// An `Xvfb` this process started; killed (by its process id) on drop.
-struct Xvfb {
-    child: Child,
-    display: String,
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// `None` when `DISPLAY` is set; else starts `Xvfb :N` on the first free `N` from 90.
-fn ensure_display() -> Result<Option<Xvfb>, String> {
-    if std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty()) {
-        return Ok(None);
-    }
-    let xvfb = find_program("Xvfb").ok_or(
-        "DISPLAY is unset and Xvfb is not installed; install it with \
-         `apt-get install -y xvfb` (or `cargo xtask setup`), or set DISPLAY",
-    )?;
-    for n in 90..190 {
-        if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            || Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        {
-            continue;
-        }
-        let mut child = Command::new(&xvfb)
-            .args([
-                format!(":{n}"),
-                "-screen".into(),
-                "0".into(),
-                "1280x1024x24".into(),
-                "-nolisten".into(),
-                "tcp".into(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", xvfb.display()))?;
-        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if socket.exists() {
-                return Ok(Some(Xvfb {
-                    child,
-                    display: format!(":{n}"),
-                }));
-            }
-            if child.try_wait().ok().flatten().is_some() {
-                break; // lost a race for this number: try the next one
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    Err("no free X display number in :90..:190 for Xvfb".into())
-}
-
 // --- driving winit -----------------------------------------------------------------------
 
 /// An engine with validation, its event loop, the sizes winit reported, and a cube.
@@ -223,6 +165,8 @@ struct Ctx {
     sizes: HashMap<WindowId, PhysicalSize<u32>>,
     cube: MeshHandle,
     frame: u64,
+    /// The renderer's number of the last frame [`Ctx::render`] presented.
+    last_number: Option<u64>,
 }
 
 /// Runs one closure inside a winit callback (where an `ActiveEventLoop` exists) and records
@@ -278,6 +222,7 @@ impl Ctx {
             sizes: HashMap::new(),
             cube,
             frame: 0,
+            last_number: None,
         })
     }
 
@@ -331,7 +276,9 @@ impl Ctx {
             .upload_instances(&[InstanceData::new(Mat4::from_rotation_y(angle), color)])
             .map_err(|e| e.to_string())?;
         frame.draw_instanced(cube).map_err(|e| e.to_string())?;
+        let number = frame.number();
         frame.present().map_err(|e| e.to_string())?;
+        self.last_number = Some(number);
         Ok(true)
     }
 
@@ -394,55 +341,10 @@ fn window_pixel(engine: &Engine, id: WindowId, x: u32, y: u32) -> Result<[u8; 3]
     Ok(pixels[(y * width + x) as usize])
 }
 
-/// X window `id`'s contents as `(width, height, RGB pixels row by row)`, read with `xwd` (XWD
-/// format, X11R7: a big-endian 100-byte header of 25 CARD32, the window name, `ncolors`
-/// 12-byte colour entries, then `bytes_per_line`-strided pixels in `byte_order`).
+/// X window `id`'s contents (see [`x11::window_image`]).
 fn window_image(engine: &Engine, id: WindowId) -> Result<(u32, u32, Vec<[u8; 3]>), String> {
-    use raw_window_handle::{HasWindowHandle as _, RawWindowHandle};
     let window = engine.window(id).ok_or("no such window")?;
-    let xid = match window
-        .winit()
-        .window_handle()
-        .map_err(|e| e.to_string())?
-        .as_raw()
-    {
-        RawWindowHandle::Xlib(h) => format!("{:#x}", h.window),
-        RawWindowHandle::Xcb(h) => format!("{:#x}", h.window.get()),
-        other => return Err(format!("not an X11 window: {other:?}")),
-    };
-    let out = Command::new("xwd")
-        .args(["-silent", "-id", &xid])
-        .output()
-        .map_err(|e| format!("running xwd (apt-get install -y x11-apps): {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "xwd failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let d = out.stdout;
-    let field = |i: usize| u32::from_be_bytes(d[i * 4..i * 4 + 4].try_into().unwrap());
-    let (header, width, height) = (field(0) as usize, field(4), field(5));
-    let (byte_order, bpp, stride) = (field(7), field(11), field(12) as usize);
-    let masks = [field(14), field(15), field(16)];
-    let ncolors = field(19) as usize;
-    if bpp != 32 {
-        return Err(format!("xwd image at {bpp} bits per pixel, 32 expected"));
-    }
-    let mut pixels = Vec::with_capacity((width * height) as usize);
-    for y in 0..height as usize {
-        for x in 0..width as usize {
-            let at = header + ncolors * 12 + y * stride + x * 4;
-            let bytes: [u8; 4] = d[at..at + 4].try_into().unwrap();
-            let pixel = if byte_order == 0 {
-                u32::from_le_bytes(bytes)
-            } else {
-                u32::from_be_bytes(bytes)
-            };
-            pixels.push(masks.map(|m| ((pixel & m) >> m.trailing_zeros()) as u8));
-        }
-    }
-    Ok((width, height, pixels))
+    x11::window_image(window.winit())
 }
 
 // --- scenarios ---------------------------------------------------------------------------
@@ -766,6 +668,167 @@ fn window_matches_headless() -> TestResult {
     })?;
     ctx.check_validation()?;
     ctx.engine.destroy_window(id).map_err(|e| e.to_string())?;
+    ctx.engine.shutdown().map_err(|e| e.to_string())
+}
+
+/// A window's frames report the GPU time of their passes (timestamp queries read once the
+/// frame's submission completed): none before the first frame, then a nonzero geometry time
+/// for one of the window's own frames, advancing as frames complete; headless frames in between
+/// do not replace them.
+fn window_frames_report_gpu_times() -> TestResult {
+    let mut ctx = Ctx::new()?;
+    if ctx
+        .engine
+        .renderer()
+        .capabilities()
+        .timestamp_period_ns
+        .is_none()
+    {
+        return Err("the adapter has no timestamps (lavapipe has them)".into());
+    }
+    let id = ctx.create(WindowDesc::new("gpu times", 160, 120))?;
+    let timings = |ctx: &Ctx| ctx.engine.window(id).unwrap().gpu_timings();
+    ensure(timings(&ctx).is_none(), || {
+        "GPU times before any frame".into()
+    })?;
+    ctx.headless(2)?; // frames 0 and 1
+    let mut window_frames = Vec::new();
+    for _ in 0..4 {
+        ctx.pump();
+        ensure(ctx.render(id, [1.0, 0.5, 0.2, 1.0])?, || "skipped".into())?;
+        window_frames.extend(ctx.last_number);
+    }
+    let first = timings(&ctx).ok_or("no GPU times after 4 window frames")?;
+    ensure(window_frames.contains(&first.frame), || {
+        format!(
+            "GPU times of frame {} are not of a window frame ({window_frames:?})",
+            first.frame
+        )
+    })?;
+    ensure(first.geometry > Duration::ZERO, || {
+        format!("zero geometry time: {first:?}")
+    })?;
+    ensure(first.post == Duration::ZERO, || {
+        format!("a post time without a post pass: {first:?}")
+    })?;
+    // Headless frames use the renderer's slots, not the window's: they replace nothing.
+    ctx.headless(2)?;
+    let after = timings(&ctx).ok_or("GPU times vanished")?;
+    ensure(after == first, || {
+        format!("headless frames changed the window's GPU times: {first:?}, then {after:?}")
+    })?;
+    // Two more window frames: the first of them finds the first four completed (the headless
+    // frames waited for the GPU), so the times are of the fourth window frame or later.
+    for _ in 0..2 {
+        ctx.pump();
+        ensure(ctx.render(id, [1.0, 0.5, 0.2, 1.0])?, || "skipped".into())?;
+        window_frames.extend(ctx.last_number);
+    }
+    let later = timings(&ctx).ok_or("GPU times vanished")?;
+    ensure(
+        later.frame >= window_frames[3] && window_frames.contains(&later.frame),
+        || format!("after 6 window frames: {later:?}, window frames {window_frames:?}"),
+    )?;
+    ensure(later.geometry > Duration::ZERO, || {
+        format!("zero geometry time: {later:?}")
+    })?;
+    ctx.check_validation()?;
+    ctx.engine.destroy_window(id).map_err(|e| e.to_string())?;
+    ctx.engine.shutdown().map_err(|e| e.to_string())
+}
+
+/// Each window owns its frame slots (command pools, instance buffers, queries) and the
+/// headless target has the renderer's: a headless frame submitted before many frames of two
+/// windows can still be read back (with shared slots the window frames would have reused its
+/// slot), and two windows rendering through 50 resizes of the first (each resize recreating
+/// only its swapchain) report no validation message; the allocation count returns to its
+/// start once both windows are closed.
+fn two_windows_own_their_frame_slots_through_50_resizes() -> TestResult {
+    let mut ctx = Ctx::new()?;
+    ctx.headless(2)?;
+    let start = ctx.allocations()?;
+    let a = ctx.create(WindowDesc::new("resized", 160, 120))?;
+    let b = ctx.create(WindowDesc::new("steady", 128, 96))?;
+    ctx.engine
+        .window(b)
+        .unwrap()
+        .winit()
+        .set_outer_position(PhysicalPosition::new(600, 0));
+    // A headless frame in flight while both windows render.
+    let cube = ctx.cube;
+    let mut frame = ctx
+        .engine
+        .renderer_mut()
+        .begin_frame()
+        .map_err(|e| e.to_string())?;
+    frame
+        .upload_instances(&[InstanceData::new(Mat4::IDENTITY, [1.0; 4])])
+        .map_err(|e| e.to_string())?;
+    frame.draw_instanced(cube).map_err(|e| e.to_string())?;
+    let ticket = frame.submit().map_err(|e| e.to_string())?;
+    for _ in 0..5 {
+        ctx.pump();
+        ensure(ctx.render(a, [1.0, 0.2, 0.2, 1.0])?, || "a skipped".into())?;
+        ensure(ctx.render(b, [0.2, 0.2, 1.0, 1.0])?, || "b skipped".into())?;
+    }
+    let image = ctx
+        .engine
+        .renderer_mut()
+        .read_back(ticket)
+        .map_err(|e| format!("the headless frame's slot was reused by window frames: {e}"))?;
+    ensure(image.rgba.iter().any(|&c| c != 0), || {
+        "an empty read-back".into()
+    })?;
+    let b_before = ctx.engine.window(b).unwrap().frames_presented();
+    for i in 0..50u32 {
+        let want = PhysicalSize::new(100 + (i * 41) % 220, 80 + (i * 29) % 160);
+        let _ = ctx
+            .engine
+            .window(a)
+            .unwrap()
+            .winit()
+            .request_inner_size(want);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            ctx.pump();
+            ctx.render(a, [1.0, 0.2, 0.2, 1.0])?;
+            ensure(ctx.render(b, [0.2, 0.2, 1.0, 1.0])?, || "b skipped".into())?;
+            let extent = ctx.engine.window(a).unwrap().extent();
+            if ctx.sizes.get(&a) == Some(&want) && extent == Some((want.width, want.height)) {
+                break;
+            }
+            ensure(Instant::now() < deadline, || {
+                format!("resize {i}: wanted {want:?}, swapchain {extent:?}")
+            })?;
+        }
+        ctx.check_validation()?;
+    }
+    let (wa, wb) = (ctx.engine.window(a).unwrap(), ctx.engine.window(b).unwrap());
+    ensure(wa.swapchain_recreations() >= 50, || {
+        format!(
+            "a recreated its swapchain {} times",
+            wa.swapchain_recreations()
+        )
+    })?;
+    ensure(wb.swapchain_recreations() == 0, || {
+        format!(
+            "b's swapchain was recreated {} times",
+            wb.swapchain_recreations()
+        )
+    })?;
+    ensure(wb.frames_presented() >= b_before + 50, || {
+        format!(
+            "b presented {} frames during the resizes",
+            wb.frames_presented() - b_before
+        )
+    })?;
+    ctx.engine.destroy_window(a).map_err(|e| e.to_string())?;
+    ctx.engine.destroy_window(b).map_err(|e| e.to_string())?;
+    let end = ctx.allocations()?;
+    ensure(end == start, || {
+        format!("allocations: {start} before the windows, {end} after they closed")
+    })?;
+    ctx.check_validation()?;
     ctx.engine.shutdown().map_err(|e| e.to_string())
 }
 

@@ -28,8 +28,22 @@
 //! 5. after the last round the tick advances; with [`CoordinatorConfig::tick_period`] the
 //!    coordinator then sleeps to a fixed rate, else it runs as fast as possible.
 //!
+//! 6. with [`CoordinatorConfig::snapshot_every`], every n-th tick ends with a snapshot
+//!    of the world in JetStream; [`Coordinator::resume`] starts a new coordinator from
+//!    the latest ([`persist`]).
+//!
+//! A round whose messages were lost to a server restart is sent again once the connection
+//! is back instead of being judged by the liveness rules ([`reconnect`]). Queries on
+//! `P.query.request` are answered while the coordinator waits ([`query`]).
+//!
 //! A malformed, wrong-version or unexpected message is counted in
 //! [`Coordinator::drops`] and dropped; it never stops a tick.
+
+pub mod persist;
+pub mod query;
+pub mod reconnect;
+
+pub use persist::empty_world;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -47,12 +61,15 @@ use crate::codec::{
     chunk_budget, decode_control, encode_control, encode_shard, read_routing, Column, DropCounters,
     DropReason, Reassembler, Shard,
 };
+use crate::connection::ConnectionWatch;
+use crate::inspect::JsonViews;
 use crate::liveness::{InstanceTracker, LivenessConfig, ResultOutcome};
 use crate::protocol::{
     AccessDescriptor, ControlMessage, Heartbeat, InstanceId, MsgType, ResourceValue,
     ShardAssignment, Subjects, SystemName, SystemRegister, SystemSchedule, TickAck, TickStart,
     ENTITY_COLUMN,
 };
+use crate::snapshot::{SnapshotError, SnapshotStore};
 
 /// A change to the world applied at the start of the next tick.
 pub type WorldCommand = Box<dyn FnOnce(&mut World) + Send>;
@@ -82,6 +99,13 @@ pub struct CoordinatorConfig {
     /// home ([`ShardAssignment::reuse_round`]); default `true`. `false` sends every
     /// accessed column every round (for comparison).
     pub reuse_columns: bool,
+    /// `Some(n)`: store a snapshot of the world in JetStream after every n-th tick
+    /// ([`persist`]); `None` (the default): no snapshots.
+    pub snapshot_every: Option<u64>,
+    /// The world's id in the snapshot store (a subject token; default `world`).
+    pub world_id: String,
+    /// How query answers show component values ([`crate::inspect`]).
+    pub json_views: JsonViews,
 }
 
 impl CoordinatorConfig {
@@ -98,6 +122,9 @@ impl CoordinatorConfig {
             liveness: LivenessConfig::default(),
             credentials: None,
             reuse_columns: true,
+            snapshot_every: None,
+            world_id: "world".to_owned(),
+            json_views: JsonViews::new(),
         }
     }
 
@@ -105,6 +132,13 @@ impl CoordinatorConfig {
     #[must_use]
     pub fn reuse_columns(mut self, reuse: bool) -> Self {
         self.reuse_columns = reuse;
+        self
+    }
+
+    /// Sets [`CoordinatorConfig::json_views`].
+    #[must_use]
+    pub fn json_views(mut self, views: JsonViews) -> Self {
+        self.json_views = views;
         self
     }
 
@@ -170,6 +204,20 @@ pub enum CoordinatorError {
     /// The registered systems could not be planned.
     #[error("planning the registered systems failed: {0}")]
     Plan(#[from] macrokid_core::PlanError),
+    /// The snapshot store failed (JetStream off or refusing, no permission).
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// The world could not be written to, or restored from, a snapshot.
+    #[error("snapshot of world {world:?} at tick {tick}: {source}")]
+    WorldSnapshot {
+        /// The world id.
+        world: String,
+        /// The tick count of the snapshot.
+        tick: u64,
+        /// The ECS's reason (an unregistered component type, a foreign format...).
+        #[source]
+        source: macrokid_ecs::SnapshotError,
+    },
     /// Waiting for instances timed out.
     #[error("timed out after {waited:?} waiting for instances: {missing}")]
     Timeout {
@@ -228,6 +276,12 @@ pub struct TickReport {
     pub send_time: Duration,
     /// Time spent merging results into the world (checks and column writes).
     pub merge_time: Duration,
+    /// The size of the snapshot stored after this tick, in bytes; `None` when none was.
+    pub snapshot_bytes: Option<usize>,
+    /// How long storing that snapshot took (not part of [`TickReport::duration`]).
+    pub snapshot_duration: Duration,
+    /// Shards sent again in this tick because the connection to the server dropped.
+    pub retried_shards: u32,
 }
 
 /// Where a shard's rows live in the world, for the merge.
@@ -293,6 +347,20 @@ pub struct Coordinator {
     /// (system, instance) whose shards of the round in flight must be sent again in full
     /// (the instance did not hold the columns it was told to reuse).
     resends: Vec<(SystemName, InstanceId)>,
+    /// `P.query.request`.
+    queries: Subscriber,
+    /// Counts the client's disconnects.
+    watch: ConnectionWatch,
+    /// The disconnects already handled (waited for at a tick start or retried).
+    seen_disconnects: u64,
+    retried_rounds: u64,
+    retried_shards: u64,
+    /// The snapshot store, opened on first use.
+    snapshots: Option<SnapshotStore>,
+    snapshot_failures: u64,
+    /// The last tick's report, for query answers.
+    last_report: Option<TickReport>,
+    queries_answered: u64,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -314,11 +382,9 @@ impl Coordinator {
         config: CoordinatorConfig,
         world: World,
     ) -> Result<Self, CoordinatorError> {
-        let options = config
-            .credentials
-            .as_ref()
-            .map_or_else(async_nats::ConnectOptions::new, |c| c.connect_options());
-        let client = options
+        let watch = ConnectionWatch::new();
+        let client = watch
+            .connect_options(config.credentials.as_ref())
             .connect(&config.url)
             .await
             .map_err(|e| CoordinatorError::Connect {
@@ -339,6 +405,7 @@ impl Coordinator {
         let acks = sub(s.tick_ack_any()).await?;
         let registers = sub(s.register_any()).await?;
         let heartbeats = sub(s.heartbeat_any()).await?;
+        let queries = sub(s.query_request()).await?;
         client.flush().await.map_err(|e| nats_err("flush", e))?;
         let budget = chunk_budget(client.server_info().max_payload);
         Ok(Self {
@@ -358,7 +425,7 @@ impl Coordinator {
             heartbeats,
             budget,
             tick: 0,
-            round: 0,
+            round: first_round(),
             next_tick_at: None,
             merged_shards: 0,
             shard_plans: HashMap::new(),
@@ -367,6 +434,15 @@ impl Coordinator {
             pending_acks: HashSet::new(),
             held: HashMap::new(),
             resends: Vec::new(),
+            queries,
+            seen_disconnects: watch.disconnects(),
+            watch,
+            retried_rounds: 0,
+            retried_shards: 0,
+            snapshots: None,
+            snapshot_failures: 0,
+            last_report: None,
+            queries_answered: 0,
         })
     }
 
@@ -459,6 +535,7 @@ impl Coordinator {
                 Some(msg) = self.heartbeats.next() => self.on_heartbeat(&msg),
                 Some(msg) = self.changed.next() => self.on_changed(&msg, round.unwrap_or(u64::MAX)),
                 Some(msg) = self.acks.next() => self.on_ack(&msg, round),
+                Some(msg) = self.queries.next() => self.on_query(msg).await,
             }
             if let Some(r) = round {
                 for (system, instance) in std::mem::take(&mut self.resends) {
@@ -1005,7 +1082,12 @@ impl Coordinator {
     /// a system accesses a component that cannot travel, [`CoordinatorError::Plan`].
     pub async fn tick(&mut self) -> Result<TickReport, CoordinatorError> {
         if let Some(at) = self.next_tick_at {
-            tokio::time::sleep_until(at.into()).await;
+            // Waiting for the tick's time, the coordinator answers queries.
+            self.pump_until(at.into(), None).await;
+        }
+        if self.connection_lost_since(self.seen_disconnects) {
+            // Instances silent only because the server was away are not swept as dead.
+            self.await_reconnection(None).await;
         }
         let started = Instant::now();
         self.next_tick_at = self.config.tick_period.map(|p| started + p);
@@ -1013,8 +1095,10 @@ impl Coordinator {
             command(&mut self.world);
         }
         self.drain_ready();
+        self.answer_ready_queries().await;
         let deaths_before = self.tracker.counters().deaths;
         let reroutes_before = self.tracker.counters().reroutes;
+        let retried_before = self.retried_shards;
         self.tracker.sweep(Instant::now());
         let start = TickStart {
             tick_id: self.tick,
@@ -1032,7 +1116,7 @@ impl Coordinator {
         ));
         for batch in batches {
             self.round += 1;
-            let round = self.round;
+            let mut round = self.round;
             self.shard_plans.clear();
             self.round_extras.clear();
             self.pending_acks.clear();
@@ -1051,11 +1135,18 @@ impl Coordinator {
                 .flush()
                 .await
                 .map_err(|e| nats_err("flush", e))?;
+            let mut epoch = self.seen_disconnects;
             loop {
                 let until = tokio::time::Instant::now() + self.config.deadline;
                 self.pump_until(until, Some(round)).await;
                 if self.tracker.all_delivered(round) {
                     break;
+                }
+                if self.connection_lost_since(epoch) {
+                    // Lost to a server outage, not missed: send again, judge nobody.
+                    round = self.retry_round(round).await?;
+                    epoch = self.seen_disconnects;
+                    continue;
                 }
                 let outcome = self.tracker.deadline(round, Instant::now());
                 for dead in &outcome.newly_dead {
@@ -1126,6 +1217,20 @@ impl Coordinator {
         report.deaths = (self.tracker.counters().deaths - deaths_before) as u32;
         report.reroutes = (self.tracker.counters().reroutes - reroutes_before) as u32;
         report.duration = started.elapsed();
+        report.retried_shards = (self.retried_shards - retried_before) as u32;
+        self.snapshot_after_tick(&mut report).await;
+        self.last_report = Some(report.clone());
         Ok(report)
     }
+}
+
+/// The first round id of a coordinator: the wall clock in microseconds since the Unix
+/// epoch. System processes drop chunks of rounds older than the newest they ran, so a
+/// coordinator that replaces another (a restart, [`Coordinator::resume`]) must number
+/// its rounds above its predecessor's; one that issues fewer than one round per
+/// microsecond always stays below the clock, so its successor starts above it.
+fn first_round() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as u64)
 }

@@ -14,27 +14,27 @@ use serde::{Deserialize, Serialize};
 use crate::protocol::SystemName;
 
 /// Position in metres.
-#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable, Serialize)]
 #[repr(C)]
 pub struct Position(pub [f32; 3]);
 
 /// Velocity in metres per second.
-#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable, Serialize)]
 #[repr(C)]
 pub struct Velocity(pub [f32; 3]);
 
 /// Rotation about the vertical axis, radians.
-#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable, Serialize)]
 #[repr(C)]
 pub struct Angle(pub f32);
 
 /// Angular velocity, radians per second.
-#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable, Serialize)]
 #[repr(C)]
 pub struct AngularVelocity(pub f32);
 
 /// A tag: frozen bodies do not move (a zero-sized component).
-#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable, Serialize)]
 #[repr(C)]
 pub struct Frozen;
 
@@ -115,6 +115,17 @@ pub fn registry() -> SnapshotRegistry {
         .register_pod::<Frozen>()
         .register_resource::<Time>();
     r
+}
+
+/// Query answers show the demo's components as their values ([`crate::inspect`]).
+pub fn json_views() -> crate::inspect::JsonViews {
+    let mut v = crate::inspect::JsonViews::new();
+    v.register::<Position>()
+        .register::<Velocity>()
+        .register::<Angle>()
+        .register::<AngularVelocity>()
+        .register::<Frozen>();
+    v
 }
 
 /// A world of `entities` bodies in four archetypes (every third spins, every tenth is

@@ -16,8 +16,13 @@
 //! - [`liveness`]: which instances are alive (heartbeats, per-tick deadlines) and where
 //!   each shard goes.
 //! - [`snapshot`]: the latest world snapshot per world id in a JetStream object store.
+//! - [`connection`]: reconnect options and disconnect counts (a server restart is
+//!   survived).
+//! - [`inspect`]: asking a running coordinator about systems and entities
+//!   (`macrokid-inspect`).
 //! - [`coordinator`]: [`Coordinator`], the canonical world and its tick loop: plan,
-//!   shard, send, wait up to a deadline, re-route, merge.
+//!   shard, send, wait up to a deadline, re-route, merge; snapshots and resume; query
+//!   answers.
 //! - [`system_process`]: [`run_system`], any `#[derive(System)]` + `Run` system as a
 //!   process of the cluster.
 //! - [`demo`]: the example simulation of the `macrokid-cluster` binary and the tests.
@@ -49,8 +54,10 @@
 //! ```
 
 pub mod codec;
+pub mod connection;
 pub mod coordinator;
 pub mod demo;
+pub mod inspect;
 pub mod liveness;
 pub mod protocol;
 pub mod security;

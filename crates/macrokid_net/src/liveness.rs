@@ -434,6 +434,41 @@ impl InstanceTracker {
             .is_none_or(|o| o.delivered.len() == o.expected.len())
     }
 
+    /// The shards of `tick` not yet delivered, with the instance each is expected from,
+    /// by system and shard (empty once finished).
+    pub fn undelivered(&self, tick: u64) -> Vec<(SystemName, u32, InstanceId)> {
+        self.open.get(&tick).map_or_else(Vec::new, |o| {
+            o.expected
+                .iter()
+                .filter(|(key, _)| !o.delivered.contains(*key))
+                .map(|((system, shard), &instance)| (system.clone(), *shard, instance))
+                .collect()
+        })
+    }
+
+    /// Moves the undelivered shards of `tick` to the new tick id `to`, each still expected
+    /// from the same instance, and finishes `tick` (its results that still come are
+    /// [`ResultOutcome::Late`]). For sending a tick's remaining shards again under an id
+    /// the receivers have not seen, after messages were lost. Returns the moved shards, by
+    /// system and shard; empty (and nothing opened) when `tick` was finished.
+    pub fn reissue(&mut self, tick: u64, to: u64) -> Vec<(SystemName, u32, InstanceId)> {
+        let moved = self.undelivered(tick);
+        if self.open.remove(&tick).is_none() || moved.is_empty() {
+            return moved;
+        }
+        self.highest_opened = Some(self.highest_opened.map_or(to, |h| h.max(to)));
+        let open = self.open.entry(to).or_default();
+        for (system, shard, instance) in &moved {
+            open.expected.insert((system.clone(), *shard), *instance);
+        }
+        moved
+    }
+
+    /// When `id` was last heard from (registration or heartbeat); `None` if unknown.
+    pub fn last_heard(&self, id: InstanceId) -> Option<Instant> {
+        self.instances.get(&id).map(|i| i.last_heartbeat)
+    }
+
     fn finish(&mut self, tick: u64) {
         self.open.remove(&tick);
     }
@@ -537,6 +572,45 @@ mod tests {
             sequence,
             load: 0.5,
         }
+    }
+
+    #[test]
+    fn a_reissued_tick_expects_its_undelivered_shards_under_the_new_id() {
+        let now = Instant::now();
+        let mut t = InstanceTracker::new(LivenessConfig::default());
+        t.register(&reg("movement", 1), now);
+        t.register(&reg("movement", 2), now);
+        let m = sys("movement");
+        let plan = t.assign(&m, 3);
+        t.open_tick(5, &m, &plan);
+        assert_eq!(t.result(5, &m, 0, plan[0]), ResultOutcome::Accepted);
+        assert_eq!(
+            t.undelivered(5),
+            vec![(m.clone(), 1, plan[1]), (m.clone(), 2, plan[2])]
+        );
+        assert_eq!(t.last_heard(InstanceId(1)), Some(now));
+        assert_eq!(t.last_heard(InstanceId(9)), None);
+
+        let moved = t.reissue(5, 9);
+        assert_eq!(
+            moved,
+            vec![(m.clone(), 1, plan[1]), (m.clone(), 2, plan[2])]
+        );
+        assert!(t.is_finished(5));
+        assert_eq!(t.result(5, &m, 1, plan[1]), ResultOutcome::Late);
+        assert!(!t.all_delivered(9));
+        assert_eq!(
+            t.result(9, &m, 0, plan[0]),
+            ResultOutcome::Unexpected,
+            "shard 0 was delivered before"
+        );
+        assert_eq!(t.result(9, &m, 1, plan[1]), ResultOutcome::Accepted);
+        assert_eq!(t.result(9, &m, 2, plan[2]), ResultOutcome::Accepted);
+        assert!(t.is_finished(9));
+        assert_eq!(t.counters().deaths, 0);
+        // Nothing left to move: nothing opened.
+        assert!(t.reissue(9, 10).is_empty());
+        assert!(t.all_delivered(10));
     }
 
     /// Runs one tick of `system` with `shards` shards in which only `responders` deliver.

@@ -550,15 +550,17 @@ impl ControlMessage for Heartbeat {
     }
 }
 
-/// An ad-hoc question to the coordinator (`P.query.request`).
+/// An ad-hoc question to the coordinator (`P.query.request`), sent as a NATS request: the
+/// answer, a [`QueryResponse`], goes to the message's reply subject.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum QueryRequest {
-    /// The registered systems and their instances.
+    /// The tick, the entity count, the registered systems and their instances.
     Systems,
-    /// Entities having all these component type names: their count and the first rows.
+    /// Entities having all these components: their count and the first rows.
     Entities {
-        /// Component type names.
+        /// Component names: the registered snapshot name, the full type name or its last
+        /// path segment (`Position` for `my_game::Position`).
         components: Vec<String>,
         /// How many rows to return at most.
         first: u32,
@@ -578,7 +580,8 @@ pub struct InstanceReport {
     pub live: bool,
     /// Shards it ran in the last tick.
     pub shards: u32,
-    /// Its last reported load, 0 to 1.
+    /// Its last reported load: the share of the last heartbeat interval it spent running
+    /// the system, 0 to 1.
     pub load: f32,
 }
 
@@ -589,8 +592,12 @@ pub struct SystemReport {
     pub system: SystemName,
     /// Its access.
     pub access: AccessDescriptor,
-    /// Its instances.
+    /// Its instances, by id.
     pub instances: Vec<InstanceReport>,
+    /// Rows it was sent in the last tick.
+    pub rows: u64,
+    /// The longest run time an instance reported in the last tick, in microseconds.
+    pub max_run_micros: u64,
 }
 
 /// The coordinator's answer to a [`QueryRequest`].
@@ -598,15 +605,23 @@ pub struct SystemReport {
 #[non_exhaustive]
 pub enum QueryResponse {
     /// Answer to [`QueryRequest::Systems`].
-    Systems(Vec<SystemReport>),
+    Systems {
+        /// The next tick's number (ticks done).
+        tick: u64,
+        /// Live entities in the canonical world.
+        entities: u64,
+        /// The registered systems, by name.
+        systems: Vec<SystemReport>,
+    },
     /// Answer to [`QueryRequest::Entities`].
     Entities {
         /// How many entities match.
         count: u64,
-        /// The first rows, one JSON object per entity.
+        /// The first rows, one JSON object per entity, in table then row order:
+        /// `{"entity": "<id>", "bits": <u64>, "components": {"<name>": <value>, ...}}`.
         rows_json: Vec<String>,
     },
-    /// The request could not be answered.
+    /// The request could not be answered; the message says why.
     Error(String),
 }
 

@@ -65,6 +65,15 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// A login for `user` with `password` (as given to a process by its launcher).
+    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            user: user.into(),
+            password: password.into(),
+            inbox_prefix: None,
+        }
+    }
+
     /// async-nats options that log in as this user (and, for the inspector, use the
     /// inbox prefix its permissions allow).
     pub fn connect_options(&self) -> async_nats::ConnectOptions {

@@ -117,6 +117,10 @@ pub struct ServerOptions {
     pub config_file: Option<PathBuf>,
     /// The client port; `None` lets the server pick a free one.
     pub port: Option<u16>,
+    /// The JetStream store directory, kept when the server stops (so a later server, and
+    /// a coordinator resuming from its snapshots, finds the data); `None` uses a temporary
+    /// directory removed with the [`NatsServer`].
+    pub store_dir: Option<PathBuf>,
 }
 
 impl ServerOptions {
@@ -138,11 +142,20 @@ impl ServerOptions {
         self.port = Some(port);
         self
     }
+
+    /// Keeps the JetStream store in `dir` (created if missing) instead of a temporary
+    /// directory.
+    #[must_use]
+    pub fn store_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.store_dir = Some(dir.into());
+        self
+    }
 }
 
 /// A running `nats-server` on 127.0.0.1 with JetStream, owned by this value.
 ///
-/// Dropping it kills the process (by its id) and removes its store directory.
+/// Dropping it kills the process (by its id) and removes its temporary directory (the
+/// JetStream store with it, unless [`ServerOptions::store_dir`] put the store elsewhere).
 #[derive(Debug)]
 pub struct NatsServer {
     binary: PathBuf,
@@ -202,9 +215,10 @@ impl NatsServer {
         self.info.max_payload
     }
 
-    /// The JetStream store directory (kept across [`NatsServer::restart`]).
+    /// The JetStream store directory (kept across [`NatsServer::restart`]):
+    /// [`ServerOptions::store_dir`], else `jetstream` in the server's temporary directory.
     pub fn store_dir(&self) -> PathBuf {
-        self.dir.path().join("jetstream")
+        store_dir(&self.options, self.dir.path())
     }
 
     /// Kills the server by its process id and waits for it to exit. Idempotent.
@@ -237,6 +251,13 @@ impl Drop for NatsServer {
     }
 }
 
+fn store_dir(options: &ServerOptions, dir: &Path) -> PathBuf {
+    options
+        .store_dir
+        .clone()
+        .unwrap_or_else(|| dir.join("jetstream"))
+}
+
 fn spawn(
     binary: &Path,
     options: &ServerOptions,
@@ -256,7 +277,7 @@ fn spawn(
         )
         .arg("-js")
         .arg("-sd")
-        .arg(dir.join("jetstream"))
+        .arg(store_dir(options, dir))
         .arg("--ports_file_dir")
         .arg(&ports_dir)
         .arg("-l")

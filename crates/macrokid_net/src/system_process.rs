@@ -244,11 +244,8 @@ pub async fn run_system_until<S: Run>(
     let name = SystemName::new(S::name())?;
     let subjects = config.subjects.clone();
     let me = config.instance_id;
-    let options = config
-        .credentials
-        .as_ref()
-        .map_or_else(async_nats::ConnectOptions::new, |c| c.connect_options());
-    let client = options
+    let client = crate::connection::ConnectionWatch::new()
+        .connect_options(config.credentials.as_ref())
         .connect(&config.url)
         .await
         .map_err(|e| SystemProcessError::Connect {
@@ -279,6 +276,7 @@ pub async fn run_system_until<S: Run>(
 
     let busy_micros = Arc::new(AtomicU64::new(0));
     let scheduled = Arc::new(AtomicBool::new(false));
+    let job_count = Arc::new(AtomicU64::new(0));
     let heartbeat = tokio::spawn(heartbeats(
         client.clone(),
         subjects.clone(),
@@ -286,6 +284,7 @@ pub async fn run_system_until<S: Run>(
         config.heartbeat_interval,
         busy_micros.clone(),
         scheduled.clone(),
+        job_count.clone(),
     ));
 
     let mut reassembler = Reassembler::new(MAX_SHARD_BYTES, stats.drops.clone());
@@ -326,6 +325,7 @@ pub async fn run_system_until<S: Run>(
                 }
                 unscheduled = 0;
                 scheduled.store(true, Ordering::Relaxed);
+                job_count.fetch_add(1, Ordering::Relaxed);
                 jobs.push(SystemSchedule { shards: mine, ..schedule });
             }
             msg = sets.next() => {
@@ -501,9 +501,10 @@ async fn publish<M: ControlMessage>(
         .map_err(|e| nats_err("publish")(&e))
 }
 
-/// Heartbeats every `interval`; until the first job arrives, every
-/// [`REGISTER_EVERY`] heartbeats also repeat the registration (the coordinator may have
-/// started after this process).
+/// Heartbeats every `interval`; until the first job arrives, and whenever no job came in
+/// the last [`REGISTER_EVERY`] heartbeats, every [`REGISTER_EVERY`] heartbeats also repeat
+/// the registration: the coordinator may have started after this process, or a new one
+/// may have replaced it (a restart resuming from a snapshot) and know nothing of it.
 async fn heartbeats(
     client: Client,
     subjects: Subjects,
@@ -511,12 +512,15 @@ async fn heartbeats(
     interval: Duration,
     busy_micros: Arc<AtomicU64>,
     scheduled: Arc<AtomicBool>,
+    job_count: Arc<AtomicU64>,
 ) {
     let system = register.system.clone();
     let me = register.instance_id;
     let mut timer = tokio::time::interval(interval);
     let mut sequence = 0u64;
     let mut last_busy = 0u64;
+    let mut last_jobs = 0u64;
+    let mut idle = 0u64;
     loop {
         timer.tick().await;
         sequence += 1;
@@ -532,7 +536,15 @@ async fn heartbeats(
         if let Err(e) = publish(&client, subjects.heartbeat(&system), &hb).await {
             tracing::warn!(error = %e, "heartbeat not sent");
         }
-        if sequence % REGISTER_EVERY == 0 && !scheduled.load(Ordering::Relaxed) {
+        let jobs = job_count.load(Ordering::Relaxed);
+        if jobs == last_jobs {
+            idle += 1;
+        } else {
+            idle = 0;
+            last_jobs = jobs;
+        }
+        let waiting = !scheduled.load(Ordering::Relaxed) || idle >= REGISTER_EVERY;
+        if sequence % REGISTER_EVERY == 0 && waiting {
             if let Err(e) = publish(&client, subjects.register(&system), &register).await {
                 tracing::warn!(error = %e, "registration not sent");
             }

@@ -1,70 +1,20 @@
 //! The coordinator and system processes against a real nats-server: the world hash after N
 //! ticks equals that of the same systems run in one process.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use macrokid_net::codec::{self, DropReason};
 use macrokid_net::coordinator::{Coordinator, CoordinatorConfig};
 use macrokid_net::demo::{self, Damping, Movement, Spin};
 use macrokid_net::protocol::{self, MsgType};
-use macrokid_net::protocol::{InstanceId, Subjects, SystemName};
+use macrokid_net::protocol::{InstanceId, Subjects};
 use macrokid_net::server::{NatsServer, ServerOptions};
-use macrokid_net::system_process::{run_system_until, SystemProcess, SystemProcessConfig};
+
+mod common;
+
+use common::{name, spawn};
 
 const TICKS: u64 = 12;
-
-fn name(s: &str) -> SystemName {
-    SystemName::new(s).expect("valid")
-}
-
-/// A system process on its own thread, runtime and NATS connection; stops when dropped.
-struct Task {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    stats: Arc<SystemProcess>,
-}
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn spawn<S: macrokid_ecs::Run + Default>(url: &str, subjects: &Subjects, id: u64) -> Task {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let stats = Arc::new(SystemProcess::default());
-    let config = SystemProcessConfig::new(url, subjects.clone(), demo::registry())
-        .instance_id(InstanceId(id));
-    let s = stats.clone();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            run_system_until(
-                S::default(),
-                config,
-                async {
-                    let _ = rx.await;
-                },
-                s,
-            )
-            .await
-            .expect("system process runs");
-        });
-    });
-    Task {
-        stop: Some(tx),
-        thread: Some(thread),
-        stats,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_over_nats_end_with_the_local_world_hash() {
@@ -269,4 +219,76 @@ async fn a_system_without_live_instances_is_skipped() {
     }
     assert_eq!(coordinator.world().hash(), local.hash());
     drop((movement, spin));
+}
+
+/// Runs `macrokid-cluster run` with `args`; returns stdout, after checking it succeeded.
+fn cluster_run(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_macrokid-cluster"))
+        .arg("run")
+        .args(args)
+        .output()
+        .expect("runs macrokid-cluster");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Real processes with the default login: the server is killed by its process id at tick 8
+/// and started again on the same port and store; no tick is lost and the hash is the
+/// local one. Snapshots every 5 ticks land in the store directory, and a second run with
+/// `--resume` continues from tick 20 with the local hash.
+#[test]
+fn real_processes_survive_a_server_restart_and_a_later_run_resumes() {
+    let store = tempfile::tempdir().expect("store dir");
+    let store_path = store.path().display().to_string();
+    let common = [
+        "--entities",
+        "2000",
+        "--deadline-ms",
+        "1000",
+        "--store",
+        &store_path,
+        "--world",
+        "t1",
+    ];
+    let mut args = common.to_vec();
+    args.extend([
+        "--ticks",
+        "20",
+        "--snapshot-every",
+        "5",
+        "--restart-server-at",
+        "8",
+    ]);
+    let first = cluster_run(&args);
+    assert!(first.contains("login required"), "{first}");
+    let last = first.lines().last().expect("output");
+    assert!(last.contains("server restarted at tick 8"), "{last}");
+    assert!(last.contains("lost ticks 0"), "{last}");
+    assert!(last.contains("equals local"), "{last}");
+    assert!(
+        first.contains("cluster: 4 snapshots of world t1 stored, 0 failed"),
+        "{first}"
+    );
+
+    let mut args = common.to_vec();
+    args.extend(["--ticks", "6", "--resume"]);
+    let second = cluster_run(&args);
+    assert!(
+        second.contains("resumed world t1 at tick 20 from its snapshot")
+            && second.contains("equals local\n"),
+        "{second}"
+    );
+    let last = second.lines().last().expect("output");
+    assert!(
+        last.starts_with("cluster: 6 ticks, from tick 20 (resumed)"),
+        "{last}"
+    );
+    assert!(last.contains("equals local"), "{last}");
 }

@@ -294,6 +294,11 @@ fn run(args: &Args) -> Result<(), String> {
             times.submit = started.elapsed();
             if let Output::Window(shown) = &mut output {
                 shown.presented();
+                // The latest completed window frame's GPU pass times (a frame or two behind).
+                if let Some(gpu) = shown.gpu_timings() {
+                    times.gpu_geometry = gpu.geometry;
+                    times.gpu_post = gpu.post;
+                }
             }
             table.push(times);
             frames_done += 1;

@@ -133,6 +133,17 @@ impl Shown {
             .and_then(|w| w.extent())
     }
 
+    /// GPU times of the passes of the window's latest frame whose submission completed
+    /// (they trail the frame being prepared by one or two frames; see
+    /// [`Window::gpu_timings`](macrokid_graphics::window::Window::gpu_timings)).
+    pub(crate) fn gpu_timings(&self) -> Option<macrokid_graphics::GpuTimings> {
+        let state = &self.state;
+        state
+            .id
+            .and_then(|id| state.engine.window(id))
+            .and_then(|w| w.gpu_timings())
+    }
+
     /// A frame into the window, `None` while it is minimised.
     pub(crate) fn begin_frame(&mut self) -> Result<Option<Frame<'_, Vulkan>>, String> {
         let id = self.state.id.ok_or("the window is closed")?;

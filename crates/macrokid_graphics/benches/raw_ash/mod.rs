@@ -24,20 +24,31 @@
 //!   attachment layouts, rendering cleared to the clear colour and depth 1.0 (depth not
 //!   stored), the secondaries in chunk order, the colour copied to the read-back buffer and
 //!   a transfer → host barrier; submitted with `vkQueueSubmit2` signalling the timeline.
+//! - With a window ([`present`], `benches/window_vs_raw_ash.rs`): the same frame, except that
+//!   instead of the copy to the read-back buffer the colour target is blitted into the acquired
+//!   swapchain image, as the renderer's window frame graph does, and the submission waits for
+//!   the acquisition and signals the image's present semaphore.
 //!
 //! [`Vertex`]: macrokid_graphics::scene::Vertex
 #![expect(
     unsafe_code,
     reason = "the baseline is raw Vulkan through ash and vk-mem; each block states its contract"
 )]
+#![allow(
+    dead_code,
+    reason = "two bench targets include this module (offscreen and window); each uses a part"
+)]
 
-use std::ffi::{c_void, CStr};
+use std::ffi::{c_char, c_void, CStr};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ash::{ext, khr, vk};
 use vk_mem::Alloc as _;
+
+#[cfg(feature = "window")]
+pub(crate) mod present;
 
 /// `shaders/mesh.vert`, the renderer's committed SPIR-V.
 static MESH_VERT_SPV: &[u8] = include_bytes!("../../../../shaders/mesh.vert.spv");
@@ -150,6 +161,23 @@ pub(crate) enum DrawMode {
     SeparateRebind,
 }
 
+/// Where a frame's colour target goes after rendering.
+enum Output {
+    /// Copied into the slot's read-back buffer ([`RawAsh::read_back`]).
+    ReadBack,
+    /// Blitted into an acquired swapchain image.
+    Present {
+        /// The acquired image.
+        image: vk::Image,
+        /// Its extent.
+        extent: vk::Extent2D,
+        /// Signalled by the acquisition; the submission waits for it.
+        acquired: vk::Semaphore,
+        /// The image's present semaphore; the submission signals it.
+        rendered: vk::Semaphore,
+    },
+}
+
 struct Buffer {
     raw: vk::Buffer,
     allocation: vk_mem::Allocation,
@@ -199,6 +227,7 @@ pub(crate) struct RawAsh {
     instance: ash::Instance,
     messenger: Option<(ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT)>,
     device: ash::Device,
+    physical: vk::PhysicalDevice,
     push: khr::push_descriptor::Device,
     allocator: Option<vk_mem::Allocator>,
     queue: vk::Queue,
@@ -235,6 +264,18 @@ impl RawAsh {
         validation: bool,
         scene: &SceneDesc<'_>,
     ) -> Result<RawAsh, RawAshError> {
+        Self::create(width, height, validation, scene, &[])
+    }
+
+    /// [`RawAsh::new`] with the instance extensions `instance_extensions` (a window system's
+    /// surface extensions) and, when there are any, `VK_KHR_swapchain` on the device.
+    fn create(
+        width: u32,
+        height: u32,
+        validation: bool,
+        scene: &SceneDesc<'_>,
+        instance_extensions: &[*const c_char],
+    ) -> Result<RawAsh, RawAshError> {
         if scene.vertices.len() % VERTEX_STRIDE as usize != 0 || scene.indices.is_empty() {
             return Err(RawAshError::Input(format!(
                 "{} vertex bytes are not a multiple of {VERTEX_STRIDE}, or no indices",
@@ -245,7 +286,7 @@ impl RawAsh {
         // concurrently in a way that matters to this process.
         let entry =
             unsafe { ash::Entry::load() }.map_err(|e| RawAshError::Loader(e.to_string()))?;
-        let (instance, messenger) = create_instance(&entry, validation)?;
+        let (instance, messenger) = create_instance(&entry, validation, instance_extensions)?;
         let (physical, queue_family, adapter_name) = match select_adapter(&instance) {
             Ok(found) => found,
             Err(e) => {
@@ -262,7 +303,10 @@ impl RawAsh {
         let mut v13 = vk::PhysicalDeviceVulkan13Features::default()
             .dynamic_rendering(true)
             .synchronization2(true);
-        let extensions = [khr::push_descriptor::NAME.as_ptr()];
+        let mut extensions = vec![khr::push_descriptor::NAME.as_ptr()];
+        if !instance_extensions.is_empty() {
+            extensions.push(khr::swapchain::NAME.as_ptr());
+        }
         let device_info = vk::DeviceCreateInfo::default()
             .queue_create_infos(&queue_info)
             .enabled_extension_names(&extensions)
@@ -297,6 +341,7 @@ impl RawAsh {
             instance,
             messenger,
             device,
+            physical,
             push,
             allocator: Some(allocator),
             queue,
@@ -933,6 +978,34 @@ impl RawAsh {
         threads: usize,
         pool: &rayon::ThreadPool,
     ) -> Result<(u64, Duration, Duration), RawAshError> {
+        self.submit_to(instances, mode, threads, pool, &Output::ReadBack)
+    }
+
+    /// Waits until the slot of the next frame is free (its last submission completed): what
+    /// [`RawAsh::submit`] waits for first. A window frame calls it before acquiring an image
+    /// with the slot's acquire semaphore, whose last waiter was that submission.
+    ///
+    /// # Errors
+    /// Vulkan failures.
+    pub(crate) fn wait_for_next_slot(&self) -> Result<(), RawAshError> {
+        let slot_index = (self.next_frame % FRAMES_IN_FLIGHT as u64) as usize;
+        self.wait_timeline(self.slots[slot_index].submitted)
+    }
+
+    /// The slot index of the next frame.
+    pub(crate) fn next_slot(&self) -> usize {
+        (self.next_frame % FRAMES_IN_FLIGHT as u64) as usize
+    }
+
+    /// [`RawAsh::submit`] into `output`: the read-back buffer, or a swapchain image.
+    fn submit_to(
+        &mut self,
+        instances: &[u8],
+        mode: DrawMode,
+        threads: usize,
+        pool: &rayon::ThreadPool,
+        output: &Output,
+    ) -> Result<(u64, Duration, Duration), RawAshError> {
         if instances.len() % INSTANCE_STRIDE as usize != 0 || threads == 0 {
             return Err(RawAshError::Input(format!(
                 "{} instance bytes are not a multiple of {INSTANCE_STRIDE}, or 0 threads",
@@ -1040,12 +1113,15 @@ impl RawAsh {
         results.into_iter().try_for_each(|r| r.0)?;
         let secondaries: Vec<vk::CommandBuffer> = workers.iter().map(|w| w.1).collect();
         let value = self.timeline_value + 1;
-        self.record_primary_and_submit(slot_index, &secondaries, value)?;
+        self.record_primary_and_submit(slot_index, &secondaries, value, output)?;
         self.timeline_value = value;
         self.targets_used = true;
         let slot = &mut self.slots[slot_index];
         slot.submitted = value;
-        slot.pending = Some(number);
+        slot.pending = match output {
+            Output::ReadBack => Some(number),
+            Output::Present { .. } => None,
+        };
         Ok((number, record, busiest))
     }
 
@@ -1054,6 +1130,7 @@ impl RawAsh {
         slot_index: usize,
         secondaries: &[vk::CommandBuffer],
         value: u64,
+        output: &Output,
     ) -> Result<(), RawAshError> {
         let d = &self.device;
         let slot = &self.slots[slot_index];
@@ -1063,7 +1140,8 @@ impl RawAsh {
         let (color_old, color_src_stage, color_src_access) = if self.targets_used {
             (
                 vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
-                vk::PipelineStageFlags2::COPY,
+                // The previous frame's copy (read-back) or blit (present).
+                vk::PipelineStageFlags2::ALL_TRANSFER,
                 vk::AccessFlags2::NONE,
             )
         } else {
@@ -1152,10 +1230,15 @@ impl RawAsh {
             );
             d.cmd_execute_commands(cmd, secondaries);
             d.cmd_end_rendering(cmd);
+            // The colour target is read next by the copy (read-back) or the blit (present).
+            let transfer = match output {
+                Output::ReadBack => vk::PipelineStageFlags2::COPY,
+                Output::Present { .. } => vk::PipelineStageFlags2::BLIT,
+            };
             let to_copy = [vk::ImageMemoryBarrier2::default()
                 .src_stage_mask(vk::PipelineStageFlags2::COLOR_ATTACHMENT_OUTPUT)
                 .src_access_mask(vk::AccessFlags2::COLOR_ATTACHMENT_WRITE)
-                .dst_stage_mask(vk::PipelineStageFlags2::COPY)
+                .dst_stage_mask(transfer)
                 .dst_access_mask(vk::AccessFlags2::TRANSFER_READ)
                 .old_layout(vk::ImageLayout::COLOR_ATTACHMENT_OPTIMAL)
                 .new_layout(vk::ImageLayout::TRANSFER_SRC_OPTIMAL)
@@ -1165,11 +1248,64 @@ impl RawAsh {
                 cmd,
                 &vk::DependencyInfo::default().image_memory_barriers(&to_copy),
             );
+            let (waits, present_signal) = match output {
+                Output::ReadBack => {
+                    self.record_read_back(cmd, color.raw, slot.readback.raw);
+                    (Vec::new(), None)
+                }
+                Output::Present {
+                    image,
+                    extent,
+                    acquired,
+                    rendered,
+                } => {
+                    self.record_blit_to_swapchain(cmd, color.raw, *image, *extent);
+                    // The blit is the first use of the image: it waits for the acquisition.
+                    let wait = vk::SemaphoreSubmitInfo::default()
+                        .semaphore(*acquired)
+                        .stage_mask(vk::PipelineStageFlags2::BLIT);
+                    (vec![wait], Some(*rendered))
+                }
+            };
+            d.end_command_buffer(cmd)
+                .map_err(vkr("vkEndCommandBuffer"))?;
+            let cmds = [vk::CommandBufferSubmitInfo::default().command_buffer(cmd)];
+            let mut signal = vec![vk::SemaphoreSubmitInfo::default()
+                .semaphore(self.timeline)
+                .value(value)
+                .stage_mask(vk::PipelineStageFlags2::ALL_COMMANDS)];
+            if let Some(rendered) = present_signal {
+                signal.push(
+                    vk::SemaphoreSubmitInfo::default()
+                        .semaphore(rendered)
+                        .stage_mask(vk::PipelineStageFlags2::ALL_COMMANDS),
+                );
+            }
+            d.queue_submit2(
+                self.queue,
+                &[vk::SubmitInfo2::default()
+                    .command_buffer_infos(&cmds)
+                    .wait_semaphore_infos(&waits)
+                    .signal_semaphore_infos(&signal)],
+                vk::Fence::null(),
+            )
+            .map_err(vkr("vkQueueSubmit2"))?;
+        }
+        Ok(())
+    }
+
+    /// Records the copy of the colour target (in `TRANSFER_SRC_OPTIMAL`) into the read-back
+    /// buffer and the transfer → host barrier.
+    fn record_read_back(&self, cmd: vk::CommandBuffer, color: vk::Image, readback: vk::Buffer) {
+        let d = &self.device;
+        // SAFETY: `cmd` is recording outside rendering; the colour target is in
+        // TRANSFER_SRC_OPTIMAL (the caller's barrier); the buffer holds width × height × 4 bytes.
+        unsafe {
             d.cmd_copy_image_to_buffer(
                 cmd,
-                color.raw,
+                color,
                 vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
-                slot.readback.raw,
+                readback,
                 &[vk::BufferImageCopy {
                     buffer_offset: 0,
                     buffer_row_length: 0,
@@ -1188,29 +1324,82 @@ impl RawAsh {
                 .src_access_mask(vk::AccessFlags2::TRANSFER_WRITE)
                 .dst_stage_mask(vk::PipelineStageFlags2::HOST)
                 .dst_access_mask(vk::AccessFlags2::HOST_READ)
-                .buffer(slot.readback.raw)
+                .buffer(readback)
                 .size(vk::WHOLE_SIZE)];
             d.cmd_pipeline_barrier2(
                 cmd,
                 &vk::DependencyInfo::default().buffer_memory_barriers(&to_host),
             );
-            d.end_command_buffer(cmd)
-                .map_err(vkr("vkEndCommandBuffer"))?;
-            let cmds = [vk::CommandBufferSubmitInfo::default().command_buffer(cmd)];
-            let signal = [vk::SemaphoreSubmitInfo::default()
-                .semaphore(self.timeline)
-                .value(value)
-                .stage_mask(vk::PipelineStageFlags2::ALL_COMMANDS)];
-            d.queue_submit2(
-                self.queue,
-                &[vk::SubmitInfo2::default()
-                    .command_buffer_infos(&cmds)
-                    .signal_semaphore_infos(&signal)],
-                vk::Fence::null(),
-            )
-            .map_err(vkr("vkQueueSubmit2"))?;
         }
-        Ok(())
+    }
+
+    /// Records the blit of the colour target (in `TRANSFER_SRC_OPTIMAL`) into swapchain image
+    /// `image` (`extent`, at least the target's size): `UNDEFINED` → `TRANSFER_DST_OPTIMAL`
+    /// after the acquisition (waited for at the blit stage), the blit (nearest filter, as the
+    /// renderer's `present` pass), then → `PRESENT_SRC_KHR`.
+    fn record_blit_to_swapchain(
+        &self,
+        cmd: vk::CommandBuffer,
+        color: vk::Image,
+        image: vk::Image,
+        extent: vk::Extent2D,
+    ) {
+        let d = &self.device;
+        let size = vk::Extent2D {
+            width: self.extent.width.min(extent.width),
+            height: self.extent.height.min(extent.height),
+        };
+        let corner = vk::Offset3D {
+            x: size.width as i32,
+            y: size.height as i32,
+            z: 1,
+        };
+        // SAFETY: `cmd` is recording outside rendering; the colour target is in
+        // TRANSFER_SRC_OPTIMAL (the caller's barrier); `image` was acquired for this frame and
+        // its previous contents are discarded (UNDEFINED); the region lies in both images.
+        unsafe {
+            let to_dst = [vk::ImageMemoryBarrier2::default()
+                .src_stage_mask(vk::PipelineStageFlags2::BLIT)
+                .src_access_mask(vk::AccessFlags2::NONE)
+                .dst_stage_mask(vk::PipelineStageFlags2::BLIT)
+                .dst_access_mask(vk::AccessFlags2::TRANSFER_WRITE)
+                .old_layout(vk::ImageLayout::UNDEFINED)
+                .new_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
+                .image(image)
+                .subresource_range(range(vk::ImageAspectFlags::COLOR))];
+            d.cmd_pipeline_barrier2(
+                cmd,
+                &vk::DependencyInfo::default().image_memory_barriers(&to_dst),
+            );
+            let regions = [vk::ImageBlit2::default()
+                .src_subresource(layers(vk::ImageAspectFlags::COLOR))
+                .src_offsets([vk::Offset3D::default(), corner])
+                .dst_subresource(layers(vk::ImageAspectFlags::COLOR))
+                .dst_offsets([vk::Offset3D::default(), corner])];
+            d.cmd_blit_image2(
+                cmd,
+                &vk::BlitImageInfo2::default()
+                    .src_image(color)
+                    .src_image_layout(vk::ImageLayout::TRANSFER_SRC_OPTIMAL)
+                    .dst_image(image)
+                    .dst_image_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
+                    .regions(&regions)
+                    .filter(vk::Filter::NEAREST),
+            );
+            let to_present = [vk::ImageMemoryBarrier2::default()
+                .src_stage_mask(vk::PipelineStageFlags2::BLIT)
+                .src_access_mask(vk::AccessFlags2::TRANSFER_WRITE)
+                .dst_stage_mask(vk::PipelineStageFlags2::NONE)
+                .dst_access_mask(vk::AccessFlags2::NONE)
+                .old_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
+                .new_layout(vk::ImageLayout::PRESENT_SRC_KHR)
+                .image(image)
+                .subresource_range(range(vk::ImageAspectFlags::COLOR))];
+            d.cmd_pipeline_barrier2(
+                cmd,
+                &vk::DependencyInfo::default().image_memory_barriers(&to_present),
+            );
+        }
     }
 
     /// Waits for frame `frame` and copies its image out (RGBA8, rows top to bottom).
@@ -1419,9 +1608,10 @@ type Messenger = (ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT);
 fn create_instance(
     entry: &ash::Entry,
     validation: bool,
+    surface_extensions: &[*const c_char],
 ) -> Result<(ash::Instance, Option<Messenger>), RawAshError> {
     let mut layers = Vec::new();
-    let mut extensions = Vec::new();
+    let mut extensions = surface_extensions.to_vec();
     if validation {
         // SAFETY: plain enumeration on a loaded entry.
         let available = unsafe { entry.enumerate_instance_layer_properties() }

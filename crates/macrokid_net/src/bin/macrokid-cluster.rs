@@ -3,25 +3,41 @@
 //! ```text
 //! macrokid-cluster run [--entities N] [--instances N] [--ticks N] [--kill-at T]
 //!                      [--freeze-at T] [--rate HZ] [--deadline-ms MS] [--reuse on|off]
+//!                      [--snapshot-every N] [--resume] [--store DIR] [--world ID]
+//!                      [--restart-server-at T] [--no-auth]
 //!     starts nats-server, N Movement instances, one Spin and one Damping (child processes
 //!     of this binary), runs the coordinator here for the ticks, prints one line per tick
 //!     and a last line comparing the world hash with the same simulation run locally;
 //!     stops everything on Ctrl+C. --kill-at SIGKILLs the first Movement instance at tick
 //!     T, --freeze-at SIGSTOPs the last one at tick T (and SIGCONTs it 10 ticks later).
+//!     --snapshot-every N stores the world in JetStream after every N-th tick; --resume
+//!     starts from the latest snapshot of the world id (default `demo`) and runs --ticks
+//!     more. Both keep the JetStream store in --store DIR (default
+//!     `$TMPDIR/macrokid-cluster-store`), so a later run finds it. --restart-server-at T
+//!     kills nats-server (by its process id) at the start of tick T and starts it again
+//!     300 ms later on the same port and store. The server requires a login by default,
+//!     with a user per system and per-subject permissions ([`macrokid_net::security`]);
+//!     --no-auth runs it open.
 //! macrokid-cluster coordinator URL PREFIX ENTITIES TICKS
 //!     only the coordinator, against a running server and system processes.
 //! macrokid-cluster system NAME URL PREFIX [INSTANCE]
 //!     one system process (NAME: Movement, Spin or Damping).
 //! ```
 //!
+//! The `coordinator` and `system` commands log in as `$MACROKID_NATS_USER` with
+//! `$MACROKID_NATS_PASSWORD` when both are set (`run` passes each child its system's login
+//! this way, not on the command line).
+//!
 //! Exit status 1 when a tick was lost or the hash differs from the local run.
 
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use macrokid_net::coordinator::{Coordinator, CoordinatorConfig, TickReport};
 use macrokid_net::demo::{self, Damping, Movement, Spin};
 use macrokid_net::protocol::{InstanceId, Subjects, SystemName};
+use macrokid_net::security::{ClusterAuth, Credentials};
 use macrokid_net::server::{NatsServer, ServerOptions};
 use macrokid_net::system_process::{run_system, SystemProcessConfig};
 
@@ -56,6 +72,9 @@ fn system(args: &[String]) -> Result<bool, String> {
     };
     let subjects = Subjects::new(prefix.as_str()).map_err(|e| e.to_string())?;
     let mut config = SystemProcessConfig::new(url.as_str(), subjects, demo::registry());
+    if let Some(login) = env_login() {
+        config = config.credentials(login);
+    }
     if let Some(id) = rest.first() {
         config = config.instance_id(InstanceId(
             id.parse().map_err(|e| format!("instance id {id:?}: {e}"))?,
@@ -73,6 +92,17 @@ fn system(args: &[String]) -> Result<bool, String> {
     }
     .map_err(|e| e.to_string())?;
     Ok(true)
+}
+
+/// Environment variable: the NATS user of a `coordinator` or `system` process.
+const USER_ENV: &str = "MACROKID_NATS_USER";
+/// Environment variable: its password.
+const PASSWORD_ENV: &str = "MACROKID_NATS_PASSWORD";
+
+fn env_login() -> Option<Credentials> {
+    let user = std::env::var(USER_ENV).ok()?;
+    let password = std::env::var(PASSWORD_ENV).ok()?;
+    Some(Credentials::new(user, password))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -98,7 +128,11 @@ fn coordinator(args: &[String]) -> Result<bool, String> {
     let entities: usize = parse("entities", entities)?;
     let ticks: u64 = parse("ticks", ticks)?;
     runtime()?.block_on(async {
-        let config = CoordinatorConfig::new(url.as_str(), subjects, demo::systems());
+        let mut config = CoordinatorConfig::new(url.as_str(), subjects, demo::systems())
+            .json_views(demo::json_views());
+        if let Some(login) = env_login() {
+            config = config.credentials(login);
+        }
         let mut c = Coordinator::connect(config, demo::world(entities))
             .await
             .map_err(|e| e.to_string())?;
@@ -145,6 +179,12 @@ struct Options {
     rate: Option<f64>,
     deadline: Duration,
     reuse: bool,
+    snapshot_every: Option<u64>,
+    resume: bool,
+    store: Option<PathBuf>,
+    world: String,
+    restart_server_at: Option<u64>,
+    auth: bool,
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
@@ -157,9 +197,26 @@ fn options(args: &[String]) -> Result<Options, String> {
         rate: None,
         deadline: Duration::from_millis(500),
         reuse: true,
+        snapshot_every: None,
+        resume: false,
+        store: None,
+        world: "demo".to_owned(),
+        restart_server_at: None,
+        auth: true,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--resume" => {
+                o.resume = true;
+                continue;
+            }
+            "--no-auth" => {
+                o.auth = false;
+                continue;
+            }
+            _ => {}
+        }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--entities" => o.entities = parse(flag, value)?,
@@ -176,6 +233,19 @@ fn options(args: &[String]) -> Result<Options, String> {
                     other => return Err(format!("--reuse takes on or off, got {other}")),
                 }
             }
+            "--snapshot-every" => {
+                let n: u64 = parse(flag, value)?;
+                if n == 0 {
+                    return Err(
+                        "--snapshot-every needs at least 1 (leave it out for no snapshots)"
+                            .to_owned(),
+                    );
+                }
+                o.snapshot_every = Some(n);
+            }
+            "--store" => o.store = Some(PathBuf::from(value)),
+            "--world" => o.world = value.clone(),
+            "--restart-server-at" => o.restart_server_at = Some(parse(flag, value)?),
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -234,19 +304,76 @@ fn describe(r: &TickReport) -> String {
     line
 }
 
+/// The subject prefix of `run`: fixed, so the snapshot bucket is found again by a later
+/// run (each run has a server of its own).
+const RUN_PREFIX: &str = "cluster";
+
+/// What the tick loop of `run` found.
+struct Outcome {
+    world: macrokid_ecs::World,
+    counters: macrokid_net::liveness::LivenessCounters,
+    drops: u64,
+    start: u64,
+    done: u64,
+    lost: u64,
+    elapsed: Duration,
+    kill_reroute: Option<u64>,
+    freeze_reroute: Option<u64>,
+    tick_ms: Vec<f64>,
+    interrupted: bool,
+    snapshots: u64,
+    snapshot_failures: u64,
+    restarted: Option<u64>,
+    retries: (u64, u64),
+}
+
 fn run(args: &[String]) -> Result<bool, String> {
     let o = options(args)?;
-    let server = NatsServer::start(ServerOptions::new()).map_err(|e| e.to_string())?;
+    let subjects = Subjects::new(RUN_PREFIX).map_err(|e| e.to_string())?;
+    let names = demo::systems();
+    // The login files live as long as the run.
+    let auth_dir = tempfile::Builder::new()
+        .prefix("macrokid-cluster-auth-")
+        .tempdir()
+        .map_err(|e| format!("temporary directory: {e}"))?;
+    let auth = if o.auth {
+        let auth = ClusterAuth::generate(&subjects, &names).map_err(|e| e.to_string())?;
+        auth.write_config(&auth_dir.path().join("nats.conf"))
+            .map_err(|e| e.to_string())?;
+        Some(auth)
+    } else {
+        None
+    };
+    let mut server_options = ServerOptions::new();
+    if auth.is_some() {
+        server_options = server_options.config_file(auth_dir.path().join("nats.conf"));
+    }
+    if o.snapshot_every.is_some() || o.resume || o.store.is_some() {
+        let store = o
+            .store
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("macrokid-cluster-store"));
+        std::fs::create_dir_all(&store)
+            .map_err(|e| format!("creating the store directory {}: {e}", store.display()))?;
+        server_options = server_options.store_dir(store);
+    }
+    let server = NatsServer::start(server_options).map_err(|e| e.to_string())?;
     let url = server.url();
-    let prefix = format!("cluster{}", std::process::id());
     let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
     let mut children = Children(Vec::new());
     let mut spawn = |name: &str, id: u64| -> Result<(), String> {
-        let child = Command::new(&exe)
-            .args(["system", name, &url, &prefix, &id.to_string()])
-            .stdin(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("starting {name}: {e}"))?;
+        let mut cmd = Command::new(&exe);
+        cmd.args(["system", name, &url, RUN_PREFIX, &id.to_string()])
+            .stdin(Stdio::null());
+        if let Some(auth) = &auth {
+            let system = SystemName::new(name).map_err(|e| e.to_string())?;
+            let login = auth
+                .system(&system)
+                .ok_or_else(|| format!("no login generated for {name}"))?;
+            cmd.env(USER_ENV, &login.user)
+                .env(PASSWORD_ENV, &login.password);
+        }
+        let child = cmd.spawn().map_err(|e| format!("starting {name}: {e}"))?;
         children.0.push((name.to_owned(), child));
         Ok(())
     };
@@ -256,19 +383,57 @@ fn run(args: &[String]) -> Result<bool, String> {
     spawn("Spin", 1001)?;
     spawn("Damping", 1002)?;
     println!(
-        "cluster: nats-server at {url}, {} entities, {} Movement instances, 1 Spin, 1 Damping",
-        o.entities, o.instances
+        "cluster: nats-server at {url} ({}), {} entities, {} Movement instances, 1 Spin, 1 Damping",
+        if auth.is_some() {
+            "login required, per-system permissions"
+        } else {
+            "no login"
+        },
+        o.entities,
+        o.instances
     );
+    if let Some(auth) = &auth {
+        let file = auth_dir.path().join("inspector.password");
+        write_private(&file, &auth.inspector().password)?;
+        println!(
+            "cluster: inspect with: macrokid-inspect --url {url} --prefix {RUN_PREFIX} --user {} --password-file {} systems",
+            auth.inspector().user,
+            file.display()
+        );
+    }
 
-    let subjects = Subjects::new(prefix.as_str()).map_err(|e| e.to_string())?;
+    let mut server_slot = Some(server);
     let outcome = runtime()?.block_on(async {
-        let config = CoordinatorConfig::new(url.as_str(), subjects, demo::systems())
+        let mut config = CoordinatorConfig::new(url.as_str(), subjects, demo::systems())
             .deadline(o.deadline)
             .reuse_columns(o.reuse)
-            .tick_period(o.rate.map(|hz| Duration::from_secs_f64(1.0 / hz)));
+            .tick_period(o.rate.map(|hz| Duration::from_secs_f64(1.0 / hz)))
+            .snapshot_every(o.snapshot_every)
+            .world_id(o.world.as_str())
+            .json_views(demo::json_views());
+        if let Some(auth) = &auth {
+            config = config.credentials(auth.coordinator().clone());
+        }
         let mut c = Coordinator::connect(config, demo::world(o.entities))
             .await
             .map_err(|e| e.to_string())?;
+        let mut start = 0;
+        if o.resume {
+            match c.resume().await.map_err(|e| e.to_string())? {
+                Some(tick) => {
+                    start = tick;
+                    let mut local = demo::world(o.entities);
+                    demo::run_local(&mut local, tick).map_err(|e| e.to_string())?;
+                    let hash = c.world().hash();
+                    println!(
+                        "cluster: resumed world {} at tick {tick} from its snapshot: hash {hash:016x} {} local",
+                        o.world,
+                        if hash == local.hash() { "equals" } else { "DIFFERS FROM" }
+                    );
+                }
+                None => println!("cluster: no snapshot of world {}; starting at tick 0", o.world),
+            }
+        }
         let mut wanted: Vec<(SystemName, usize)> = demo::systems().into_iter().map(|s| (s, 1)).collect();
         wanted[0].1 = o.instances;
         c.wait_for_instances(&wanted, Duration::from_secs(30))
@@ -282,10 +447,13 @@ fn run(args: &[String]) -> Result<bool, String> {
         let mut kill_reroute: Option<u64> = None;
         let mut freeze_reroute: Option<u64> = None;
         let mut tick_ms = Vec::new();
+        let mut snapshots = 0u64;
+        let mut restarter: Option<std::thread::JoinHandle<(NatsServer, Result<(), String>)>> = None;
+        let mut restarted = None;
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
         let mut interrupted = false;
-        for tick in 0..o.ticks {
+        for tick in start..start + o.ticks {
             if o.kill_at == Some(tick) {
                 let (_, child) = &mut children.0[0];
                 let _ = child.kill();
@@ -304,6 +472,21 @@ fn run(args: &[String]) -> Result<bool, String> {
                     println!("cluster: SIGCONT the frozen instance at tick {tick}");
                 }
             }
+            if o.restart_server_at == Some(tick) {
+                if let Some(mut server) = server_slot.take() {
+                    restarted = Some(tick);
+                    let pid = server.pid().unwrap_or(0);
+                    println!("cluster: killing nats-server (pid {pid}) at tick {tick}; it starts again on port {} in 300 ms", server.port());
+                    // Killed while the tick runs: its shards and results are in flight.
+                    restarter = Some(std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(2));
+                        server.stop();
+                        std::thread::sleep(Duration::from_millis(300));
+                        let result = server.restart().map_err(|e| e.to_string());
+                        (server, result)
+                    }));
+                }
+            }
             let report = tokio::select! {
                 r = c.tick() => r.map_err(|e| e.to_string())?,
                 _ = &mut ctrl_c => { interrupted = true; break; }
@@ -312,6 +495,9 @@ fn run(args: &[String]) -> Result<bool, String> {
             tick_ms.push(report.duration.as_secs_f64() * 1000.0);
             if report.systems.values().any(|s| s.skipped > 0) {
                 lost += 1;
+            }
+            if report.snapshot_bytes.is_some() {
+                snapshots += 1;
             }
             for (at, id, slot) in [
                 (killed, "kill", &mut kill_reroute),
@@ -326,39 +512,62 @@ fn run(args: &[String]) -> Result<bool, String> {
                     println!("cluster: {} instance {} declared dead, its shards re-routed in tick {tick}", id.1, id.0);
                 }
             }
-            println!("{}", describe(&report));
+            let mut line = describe(&report);
+            if let Some(bytes) = report.snapshot_bytes {
+                line.push_str(&format!(
+                    "; snapshot {:.1} KiB in {:.2} ms",
+                    bytes as f64 / 1024.0,
+                    report.snapshot_duration.as_secs_f64() * 1000.0
+                ));
+            }
+            if report.retried_shards > 0 {
+                line.push_str(&format!("; {} shards re-sent after the server came back", report.retried_shards));
+            }
+            println!("{line}");
         }
         let elapsed = started.elapsed();
+        if let Some(handle) = restarter {
+            let (server, result) = handle.join().map_err(|_| "the server restart thread panicked".to_owned())?;
+            result?;
+            server_slot = Some(server);
+        }
         if interrupted {
             println!("cluster: interrupted after {done} ticks; stopping");
         }
         let counters = c.tracker().counters();
         let drops = c.drops().total();
+        let snapshot_failures = c.snapshot_failures();
+        let retries = c.retries();
         // The client and its subscriptions are dropped here, inside the runtime.
         let world = c.into_world();
-        Ok::<_, String>((world, counters, drops, done, lost, elapsed, kill_reroute, freeze_reroute, tick_ms, interrupted))
+        Ok::<_, String>(Outcome {
+            world,
+            counters,
+            drops,
+            start,
+            done,
+            lost,
+            elapsed,
+            kill_reroute,
+            freeze_reroute,
+            tick_ms,
+            interrupted,
+            snapshots,
+            snapshot_failures,
+            restarted,
+            retries,
+        })
     });
-    let (
-        world,
-        counters,
-        drops,
-        done,
-        lost,
-        elapsed,
-        kill_reroute,
-        freeze_reroute,
-        mut tick_ms,
-        interrupted,
-    ) = outcome?;
+    let mut out = outcome?;
     drop(children);
-    let hash = world.hash();
+    let hash = out.world.hash();
     let mut local = demo::world(o.entities);
-    demo::run_local(&mut local, done).map_err(|e| e.to_string())?;
+    demo::run_local(&mut local, out.start + out.done).map_err(|e| e.to_string())?;
     let equal = local.hash() == hash;
-    tick_ms.sort_by(f64::total_cmp);
+    out.tick_ms.sort_by(f64::total_cmp);
     let pct = |p: f64| {
-        tick_ms
-            .get(((tick_ms.len() as f64 - 1.0) * p).round() as usize)
+        out.tick_ms
+            .get(((out.tick_ms.len() as f64 - 1.0) * p).round() as usize)
             .copied()
             .unwrap_or(0.0)
     };
@@ -367,15 +576,21 @@ fn run(args: &[String]) -> Result<bool, String> {
         pct(0.5),
         pct(0.9),
         pct(1.0),
-        counters.late_results,
-        counters.rejoins,
-        drops
+        out.counters.late_results,
+        out.counters.rejoins,
+        out.drops
     );
+    if o.snapshot_every.is_some() {
+        println!(
+            "cluster: {} snapshots of world {} stored, {} failed",
+            out.snapshots, o.world, out.snapshot_failures
+        );
+    }
     let mut failover = Vec::new();
-    if let Some(n) = kill_reroute {
+    if let Some(n) = out.kill_reroute {
         failover.push(format!("{n} ticks (kill)"));
     }
-    if let Some(n) = freeze_reroute {
+    if let Some(n) = out.freeze_reroute {
         failover.push(format!("{n} ticks (freeze)"));
     }
     let failover = if failover.is_empty() {
@@ -383,11 +598,38 @@ fn run(args: &[String]) -> Result<bool, String> {
     } else {
         format!(" rerouted after {},", failover.join(" and "))
     };
+    let resumed = if out.start > 0 {
+        format!(" from tick {} (resumed),", out.start)
+    } else {
+        String::new()
+    };
+    let restart = match out.restarted {
+        Some(at) => format!(
+            " server restarted at tick {at} ({} rounds, {} shards re-sent),",
+            out.retries.0, out.retries.1
+        ),
+        None => String::new(),
+    };
     println!(
-        "cluster: {done} ticks, {:.0} ticks/s,{failover} lost ticks {lost}, world hash {hash:016x} {} local",
-        done as f64 / elapsed.as_secs_f64(),
+        "cluster: {} ticks,{resumed} {:.0} ticks/s,{failover}{restart} lost ticks {}, world hash {hash:016x} {} local",
+        out.done,
+        out.done as f64 / out.elapsed.as_secs_f64(),
+        out.lost,
         if equal { "equals" } else { "DIFFERS FROM" }
     );
-    drop(server);
-    Ok(equal && lost == 0 && !interrupted)
+    drop(server_slot);
+    Ok(equal && out.lost == 0 && !out.interrupted && out.snapshot_failures == 0)
+}
+
+/// Writes `text` to `path`, readable by the owner only.
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }

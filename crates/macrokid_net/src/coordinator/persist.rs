@@ -1,0 +1,146 @@
+//! Snapshots of the canonical world in JetStream, and resuming from them (seed 003,
+//! "Persistence" and "Coordinator crash"; the brief's "Distributed mode").
+//!
+//! With [`CoordinatorConfig::snapshot_every`] `= Some(n)`, after every tick whose count
+//! (ticks done) is a multiple of `n` the coordinator writes [`World::snapshot`] (the ECS
+//! snapshot format: entity ids and allocator state, tables, registered resources) to the
+//! [`SnapshotStore`] of its subject prefix, as the object [`CoordinatorConfig::world_id`]
+//! with the tick count in its metadata. The store keeps only the latest.
+//!
+//! A new coordinator on the same server (or on a server started on the same JetStream
+//! store directory) calls [`Coordinator::resume`]: the world is restored exactly
+//! ([`World::restore`]: same ids, tables, values, so the same [`World::hash`]) and the
+//! tick counter continues from the snapshot's. Ticks run after the last snapshot are run
+//! again; system processes need no state for that (seed 003: systems are stateless).
+//!
+//! A failed snapshot (server briefly unreachable, JetStream refusing) does not stop the
+//! ticks: it is logged, counted ([`Coordinator::snapshot_failures`]) and retried at the
+//! next multiple.
+
+use std::time::Instant;
+
+use macrokid_ecs::World;
+
+use super::{Coordinator, CoordinatorConfig, CoordinatorError, TickReport};
+use crate::codec::chunk_budget;
+use crate::snapshot::SnapshotStore;
+
+impl Coordinator {
+    async fn snapshot_store(&mut self) -> Result<SnapshotStore, CoordinatorError> {
+        if let Some(store) = &self.snapshots {
+            return Ok(store.clone());
+        }
+        let store = SnapshotStore::open(
+            self.client.clone(),
+            &self.config.subjects,
+            chunk_budget(self.client.server_info().max_payload),
+        )
+        .await?;
+        self.snapshots = Some(store.clone());
+        Ok(store)
+    }
+
+    /// Writes the world's snapshot to JetStream now, as the latest of
+    /// [`CoordinatorConfig::world_id`] at the current tick count; returns its size in
+    /// bytes.
+    ///
+    /// # Errors
+    /// [`CoordinatorError::WorldSnapshot`] when the world cannot be encoded (a component
+    /// type is not registered), [`CoordinatorError::Snapshot`] when the store refuses.
+    pub async fn save_snapshot(&mut self) -> Result<usize, CoordinatorError> {
+        let bytes = self
+            .world
+            .snapshot()
+            .map_err(|source| CoordinatorError::WorldSnapshot {
+                world: self.config.world_id.clone(),
+                tick: self.tick,
+                source,
+            })?;
+        let store = self.snapshot_store().await?;
+        store.put(&self.config.world_id, self.tick, &bytes).await?;
+        tracing::info!(world = %self.config.world_id, tick = self.tick, bytes = bytes.len(), "snapshot stored");
+        Ok(bytes.len())
+    }
+
+    /// Restores the latest snapshot of [`CoordinatorConfig::world_id`], if there is one:
+    /// the world becomes the snapshot's (its registry, and resources the snapshot does not
+    /// name, are kept) and the tick count continues from the snapshot's. Returns that tick
+    /// count, `None` (nothing changed) when the store holds no snapshot of this world.
+    ///
+    /// Call it before the first tick; instances register as before.
+    ///
+    /// # Errors
+    /// [`CoordinatorError::Snapshot`] when the store fails, [`CoordinatorError::WorldSnapshot`]
+    /// when the bytes do not restore into this world (a type not registered here, a foreign
+    /// format version); the world is then unchanged.
+    pub async fn resume(&mut self) -> Result<Option<u64>, CoordinatorError> {
+        let store = self.snapshot_store().await?;
+        let Some(snapshot) = store.latest(&self.config.world_id).await? else {
+            tracing::info!(world = %self.config.world_id, "no snapshot to resume from");
+            return Ok(None);
+        };
+        self.world
+            .restore(&snapshot.bytes)
+            .map_err(|source| CoordinatorError::WorldSnapshot {
+                world: self.config.world_id.clone(),
+                tick: snapshot.tick,
+                source,
+            })?;
+        self.tick = snapshot.tick;
+        self.next_tick_at = None;
+        tracing::info!(world = %self.config.world_id, tick = snapshot.tick, "resumed from snapshot");
+        Ok(Some(snapshot.tick))
+    }
+
+    /// Snapshots that could not be stored (logged and retried at the next multiple).
+    pub fn snapshot_failures(&self) -> u64 {
+        self.snapshot_failures
+    }
+
+    /// The snapshot step after a tick: stores one when the tick count is a multiple of
+    /// [`CoordinatorConfig::snapshot_every`], recording it in `report`.
+    pub(super) async fn snapshot_after_tick(&mut self, report: &mut TickReport) {
+        let Some(every) = self.config.snapshot_every.filter(|&n| n > 0) else {
+            return;
+        };
+        if self.tick % every != 0 {
+            return;
+        }
+        let started = Instant::now();
+        match self.save_snapshot().await {
+            Ok(bytes) => {
+                report.snapshot_bytes = Some(bytes);
+                report.snapshot_duration = started.elapsed();
+            }
+            Err(e) => {
+                self.snapshot_failures += 1;
+                tracing::warn!(tick = self.tick, error = %e, "snapshot not stored; retried at the next multiple");
+            }
+        }
+    }
+}
+
+/// A world to hand to [`Coordinator::connect`] when resuming: empty, with `registry`
+/// (every type the snapshot holds must be registered) — [`Coordinator::resume`] then fills
+/// it.
+pub fn empty_world(registry: macrokid_ecs::SnapshotRegistry) -> World {
+    let mut world = World::new();
+    *world.snapshot_registry_mut() = registry;
+    world
+}
+
+impl CoordinatorConfig {
+    /// Sets [`CoordinatorConfig::snapshot_every`] (`Some(0)` is taken as `None`).
+    #[must_use]
+    pub fn snapshot_every(mut self, every: Option<u64>) -> Self {
+        self.snapshot_every = every.filter(|&n| n > 0);
+        self
+    }
+
+    /// Sets [`CoordinatorConfig::world_id`].
+    #[must_use]
+    pub fn world_id(mut self, id: impl Into<String>) -> Self {
+        self.world_id = id.into();
+        self
+    }
+}
