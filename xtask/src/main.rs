@@ -69,7 +69,7 @@ tasks:
   cluster [ARGS...]   distributed mode (release build): starts nats-server, a coordinator and system processes of
                       the demo simulation, runs ticks, prints per-tick times and the world hash against a local run;
                       ARGS: --entities N --instances N --ticks N --kill-at T --freeze-at T --rate HZ --deadline-ms MS
-                      --snapshot-every N --resume --store DIR --world ID --restart-server-at T --no-auth
+                      --reuse on|off --snapshot-every N --resume --store DIR --world ID --restart-server-at T --no-auth
                       (the server requires a login with per-system permissions unless --no-auth)
   setup               install the system packages (Vulkan driver, validation layers, glslc, spirv-tools) and nats-server
   mesa                unpack Mesa's backports lavapipe (Vulkan 1.4, descriptor indexing) under target/mesa-backports

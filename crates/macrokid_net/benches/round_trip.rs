@@ -86,7 +86,7 @@ impl Bench {
             client.flush().await.expect("flush");
             loop {
                 let msg = back.next().await.expect("echo");
-                if let Some(done) = reassembler.push(&msg.payload) {
+                if let Some(done) = reassembler.push_bytes(&msg.payload) {
                     return done;
                 }
             }

@@ -571,7 +571,10 @@ struct PartialColumn {
     component: String,
     element_size: u32,
     element_count: u64,
+    /// The column assembled from pieces (empty while `whole` is used).
     bytes: Vec<u8>,
+    /// The column when one chunk carried all of it: a slice of that message, not a copy.
+    whole: Option<Bytes>,
     /// (offset, len) of the pieces received.
     ranges: Vec<(u64, u64)>,
 }
@@ -624,7 +627,18 @@ impl Reassembler {
     /// be used is counted and dropped (the shard it belonged to stays pending, or is
     /// dropped as a whole when the chunk proves it inconsistent).
     pub fn push(&mut self, chunk: &[u8]) -> Option<Shard> {
-        match self.try_push(chunk) {
+        self.push_inner(chunk, None)
+    }
+
+    /// As [`Reassembler::push`], for a chunk held in [`Bytes`] (a received message's
+    /// payload): a column that arrives in one chunk is kept as a slice of it, without a
+    /// copy.
+    pub fn push_bytes(&mut self, chunk: &Bytes) -> Option<Shard> {
+        self.push_inner(chunk, Some(chunk))
+    }
+
+    fn push_inner(&mut self, chunk: &[u8], shared: Option<&Bytes>) -> Option<Shard> {
+        match self.try_push(chunk, shared) {
             Ok(done) => done,
             Err(reason) => {
                 self.counters.record(reason);
@@ -633,7 +647,11 @@ impl Reassembler {
         }
     }
 
-    fn try_push(&mut self, chunk: &[u8]) -> Result<Option<Shard>, DropReason> {
+    fn try_push(
+        &mut self,
+        chunk: &[u8],
+        shared: Option<&Bytes>,
+    ) -> Result<Option<Shard>, DropReason> {
         let (h, data) = decode_chunk(chunk)?;
         if h.tick < self.oldest_tick {
             return Err(DropReason::Stale);
@@ -678,13 +696,25 @@ impl Reassembler {
                     return Err(self.drop_shard(&key, DropReason::TooLarge));
                 }
                 partial.bytes += column_bytes;
+                let whole = shared
+                    .filter(|_| h.offset == 0 && data.len() as u64 == column_bytes)
+                    .map(|b| b.slice_ref(data));
                 *column = Some(PartialColumn {
                     component: h.component.clone(),
                     element_size: h.element_size,
                     element_count: h.element_count,
-                    bytes: vec![0; column_bytes as usize],
+                    bytes: if whole.is_some() {
+                        Vec::new()
+                    } else {
+                        vec![0; column_bytes as usize]
+                    },
+                    whole,
                     ranges: Vec::new(),
                 });
+            }
+            Some(c) if c.whole.is_some() => {
+                // One chunk already carried the whole column: any other overlaps it.
+                return Err(self.drop_shard(&key, DropReason::Inconsistent));
             }
             Some(c)
                 if c.component != h.component
@@ -696,8 +726,10 @@ impl Reassembler {
             Some(_) => {}
         }
         let c = column.as_mut().expect("set above");
-        let start = h.offset as usize;
-        c.bytes[start..start + data.len()].copy_from_slice(data);
+        if c.whole.is_none() {
+            let start = h.offset as usize;
+            c.bytes[start..start + data.len()].copy_from_slice(data);
+        }
         c.ranges.push((h.offset, data.len() as u64));
         *seen = true;
         partial.received_count += 1;
@@ -711,14 +743,15 @@ impl Reassembler {
                 self.counters.record(DropReason::Inconsistent);
                 return Ok(None);
             };
-            if !covers_exactly(&mut c.ranges, c.bytes.len() as u64) {
+            let total = u64::from(c.element_size) * c.element_count;
+            if !covers_exactly(&mut c.ranges, total) {
                 self.counters.record(DropReason::Inconsistent);
                 return Ok(None);
             }
             columns.push(Column {
                 component: c.component,
                 element_size: c.element_size,
-                bytes: Bytes::from(c.bytes),
+                bytes: c.whole.unwrap_or_else(|| Bytes::from(c.bytes)),
             });
         }
         self.completed.insert(key.clone());
@@ -733,6 +766,12 @@ impl Reassembler {
     fn drop_shard(&mut self, key: &ShardKey, reason: DropReason) -> DropReason {
         self.partial.remove(key);
         reason
+    }
+
+    /// Forgets that shard `shard` of `system` in `tick` was completed, so that it can be
+    /// received again (a coordinator sending it anew after the receiver asked for it).
+    pub fn forget(&mut self, tick: u64, system: &SystemName, shard: u32) {
+        self.completed.remove(&(tick, system.clone(), shard));
     }
 
     /// Forgets everything of ticks before `tick`: partial shards are dropped and each is
@@ -927,6 +966,60 @@ mod tests {
         assert_eq!(r.pending(), 0);
         // A chunk of a completed shard is a duplicate, not a new shard.
         assert!(r.push(&chunks[0]).is_none());
+    }
+
+    #[test]
+    fn push_bytes_keeps_whole_columns_without_copying_and_matches_push() {
+        let shard = sample();
+        // A budget that fits the entity column whole but cuts Position in pieces.
+        let chunks = encode_shard(&shard, 900).expect("encodes");
+        assert!(chunks.len() > 3, "Position is cut: {}", chunks.len());
+        let mut copied = reassembler();
+        let mut shared = reassembler();
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        for c in chunks.iter().rev() {
+            a.extend(copied.push(c));
+            b.extend(shared.push_bytes(c));
+        }
+        assert_eq!(a, vec![shard.clone()]);
+        assert_eq!(b, a);
+        // The entity column came in one chunk: its bytes point into that chunk.
+        let ids = b[0].column(ENTITY_COLUMN).expect("ids").bytes().as_ptr();
+        let holder = chunks.iter().find(|c| {
+            let range = c.as_ptr() as usize..c.as_ptr() as usize + c.len();
+            range.contains(&(ids as usize))
+        });
+        assert!(
+            holder.is_some(),
+            "the entity column is a slice of its chunk"
+        );
+        assert_eq!(shared.counters().total(), 0);
+    }
+
+    #[test]
+    fn a_chunk_overlapping_a_whole_column_drops_the_shard() {
+        let shard = shard_with(vec![
+            Column::new("A", 4, vec![1u8; 8]).expect("ok"),
+            Column::new("B", 4, vec![2u8; 8]).expect("ok"),
+        ]);
+        let chunks = encode_shard(&shard, 1000).expect("encodes");
+        assert_eq!(chunks.len(), 2);
+        // Chunk 1 re-labelled as another piece of column A (index 0, same shape).
+        let mut fake = BytesMut::new();
+        let (h, data) = decode_chunk(&chunks[0]).expect("decodes");
+        ChunkHeader {
+            chunk_index: 1,
+            ..h
+        }
+        .write(&mut fake);
+        fake.put_slice(data);
+        let fake = fake.freeze();
+        let mut r = reassembler();
+        assert!(r.push_bytes(&chunks[0]).is_none());
+        assert!(r.push_bytes(&fake).is_none());
+        assert_eq!(r.counters().get(DropReason::Inconsistent), 1);
+        assert_eq!(r.pending(), 0);
     }
 
     #[test]

@@ -14,10 +14,15 @@
 //!    split into one contiguous row range per live instance — the *shards* — and placed
 //!    by [`InstanceTracker::assign`]; the coordinator publishes a [`SystemSchedule`] and
 //!    each shard's columns (entity ids and every accessed component, raw little-endian
-//!    bytes) to its instance;
+//!    bytes, each a slice of one read of the table's column) to its instance. A column
+//!    the instance already holds byte-equal — it got or wrote it in its last merged job
+//!    on the same rows, compared byte for byte, never by hash — is not sent: the schedule
+//!    names it in [`ShardAssignment::reused`] (off with
+//!    [`CoordinatorConfig::reuse_columns`]). An instance that lacks it answers with
+//!    [`TickAck::missing`] and gets its shards again in full, in the same round;
 //! 4. it waits for the changed columns up to [`CoordinatorConfig::deadline`]; a result
-//!    is merged when it comes from the shard's current owner (overwrite: the planner puts
-//!    no two writers of a component in one round); at the deadline, shards of instances
+//!    is merged when it comes from the shard's current owner and has the shard's row
+//!    count (overwrite: the planner puts no two writers of a component in one round); at the deadline, shards of instances
 //!    declared dead are re-sent to live ones and waited for again, shards of systems with
 //!    no live instance are skipped with a warning; late results are dropped and counted;
 //! 5. after the last round the tick advances; with [`CoordinatorConfig::tick_period`] the
@@ -47,6 +52,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::{Client, Message, Subscriber};
+use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
 use macrokid_core::{Plan, ResourceAccess, ResourceId, StageDescriptor, SystemDescriptor};
 use macrokid_ecs::World;
@@ -89,6 +95,10 @@ pub struct CoordinatorConfig {
     pub liveness: LivenessConfig,
     /// Login, when the server requires one ([`crate::security`]).
     pub credentials: Option<crate::security::Credentials>,
+    /// Whether columns an instance already holds byte-equal from its last merged job stay
+    /// home ([`ShardAssignment::reuse_round`]); default `true`. `false` sends every
+    /// accessed column every round (for comparison).
+    pub reuse_columns: bool,
     /// `Some(n)`: store a snapshot of the world in JetStream after every n-th tick
     /// ([`persist`]); `None` (the default): no snapshots.
     pub snapshot_every: Option<u64>,
@@ -111,10 +121,18 @@ impl CoordinatorConfig {
             dt_seconds: 1.0 / 60.0,
             liveness: LivenessConfig::default(),
             credentials: None,
+            reuse_columns: true,
             snapshot_every: None,
             world_id: "world".to_owned(),
             json_views: JsonViews::new(),
         }
+    }
+
+    /// Sets [`CoordinatorConfig::reuse_columns`].
+    #[must_use]
+    pub fn reuse_columns(mut self, reuse: bool) -> Self {
+        self.reuse_columns = reuse;
+        self
     }
 
     /// Sets [`CoordinatorConfig::json_views`].
@@ -231,6 +249,10 @@ pub struct SystemTickReport {
     pub max_run_micros: u64,
     /// Shards skipped for lack of a live instance.
     pub skipped: u32,
+    /// Column bytes sent to instances (first sends; re-sends not counted).
+    pub sent_bytes: u64,
+    /// Column bytes not sent because the instance held them ([`ShardAssignment::reused`]).
+    pub reused_bytes: u64,
 }
 
 /// What one tick did.
@@ -249,6 +271,11 @@ pub struct TickReport {
     pub reroutes: u32,
     /// Instances declared dead in this tick.
     pub deaths: u32,
+    /// Time spent building and publishing the rounds' schedules and shards (reading the
+    /// columns, comparing them with what the instances hold, chunking, publishing).
+    pub send_time: Duration,
+    /// Time spent merging results into the world (checks and column writes).
+    pub merge_time: Duration,
     /// The size of the snapshot stored after this tick, in bytes; `None` when none was.
     pub snapshot_bytes: Option<usize>,
     /// How long storing that snapshot took (not part of [`TickReport::duration`]).
@@ -265,6 +292,16 @@ struct ShardPlan {
     /// The registered names of the columns the system may write in that table.
     writable: Vec<String>,
     /// The columns sent (entity column first), for a re-send.
+    columns: Vec<Column>,
+}
+
+/// What an instance holds of one shard number after a job whose results were merged:
+/// the columns it was given, with the ones it wrote replaced by its results.
+#[derive(Debug, Clone)]
+struct Held {
+    round: u64,
+    table: usize,
+    rows: Range<usize>,
     columns: Vec<Column>,
 }
 
@@ -304,6 +341,12 @@ pub struct Coordinator {
     current: Option<(u64, TickReport)>,
     /// The acks the round in flight still waits for (they carry the run times).
     pending_acks: HashSet<(SystemName, InstanceId)>,
+    /// Per (instance, system, shard number): the columns the instance holds from its last
+    /// merged job, so that byte-equal columns need not travel again.
+    held: HashMap<(InstanceId, SystemName, u32), Held>,
+    /// (system, instance) whose shards of the round in flight must be sent again in full
+    /// (the instance did not hold the columns it was told to reuse).
+    resends: Vec<(SystemName, InstanceId)>,
     /// `P.query.request`.
     queries: Subscriber,
     /// Counts the client's disconnects.
@@ -389,6 +432,8 @@ impl Coordinator {
             round_extras: HashMap::new(),
             current: None,
             pending_acks: HashSet::new(),
+            held: HashMap::new(),
+            resends: Vec::new(),
             queries,
             seen_disconnects: watch.disconnects(),
             watch,
@@ -492,6 +537,13 @@ impl Coordinator {
                 Some(msg) = self.acks.next() => self.on_ack(&msg, round),
                 Some(msg) = self.queries.next() => self.on_query(msg).await,
             }
+            if let Some(r) = round {
+                for (system, instance) in std::mem::take(&mut self.resends) {
+                    if let Err(e) = self.resend_full(r, &system, instance).await {
+                        tracing::warn!(%system, %instance, error = %e, "could not send the shards again");
+                    }
+                }
+            }
             // Done when every shard is merged and every instance's ack (its run time) is in.
             if round.is_some_and(|r| self.tracker.all_delivered(r) && self.pending_acks.is_empty())
             {
@@ -511,6 +563,8 @@ impl Coordinator {
             return;
         }
         let outcome = self.tracker.register(&reg, Instant::now());
+        // A process that registers (again) may have restarted: it holds nothing.
+        self.held.retain(|(i, _, _), _| *i != reg.instance_id);
         tracing::info!(system = %reg.system, instance = %reg.instance_id, ?outcome, "registration");
         let changed = self
             .systems
@@ -537,6 +591,14 @@ impl Coordinator {
     fn on_ack(&mut self, msg: &Message, round: Option<u64>) {
         if let Ok(ack) = decode_control::<TickAck>(msg.headers.as_ref(), &msg.payload, &self.drops)
         {
+            if !ack.missing.is_empty() {
+                self.held.retain(|(i, _, _), _| *i != ack.instance_id);
+                if round == Some(ack.tick_id) {
+                    tracing::debug!(system = %ack.system, instance = %ack.instance_id, "reused columns not held; sending the shards again in full");
+                    self.resends.push((ack.system, ack.instance_id));
+                }
+                return;
+            }
             if round == Some(ack.tick_id) {
                 self.pending_acks
                     .remove(&(ack.system.clone(), ack.instance_id));
@@ -567,7 +629,7 @@ impl Coordinator {
             .reassemblers
             .entry(instance)
             .or_insert_with(|| Reassembler::new(1 << 31, drops));
-        let Some(shard) = reassembler.push(&msg.payload) else {
+        let Some(shard) = reassembler.push_bytes(&msg.payload) else {
             return;
         };
         if shard.tick != round {
@@ -581,34 +643,48 @@ impl Coordinator {
             .tracker
             .result(shard.tick, &shard.system, shard.shard, instance)
         {
-            ResultOutcome::Accepted => self.merge(&shard),
+            ResultOutcome::Accepted => {
+                let started = Instant::now();
+                self.merge(&shard, instance);
+                if let Some((_, report)) = self.current.as_mut() {
+                    report.merge_time += started.elapsed();
+                }
+            }
             ResultOutcome::Late => self.drops.record(DropReason::Late),
             ResultOutcome::Duplicate => self.drops.record(DropReason::Duplicate),
             ResultOutcome::Unexpected => self.drops.record(DropReason::Inconsistent),
         }
     }
 
-    fn merge(&mut self, shard: &Shard) {
-        let Some(plan) = self
-            .shard_plans
-            .get(&(shard.system.clone(), shard.shard))
-            .cloned()
-        else {
+    /// Overwrites the shard's rows with the result columns, after checking that they are
+    /// the rows sent (the entity column when the result carries one, else every column's
+    /// row count) and that the system may write them; then records what `instance` holds.
+    fn merge(&mut self, shard: &Shard, instance: InstanceId) {
+        let Some(plan) = self.shard_plans.get(&(shard.system.clone(), shard.shard)) else {
             self.drops.record(DropReason::Inconsistent);
             return;
         };
-        let ids = shard.column(ENTITY_COLUMN).and_then(Column::entity_ids);
-        let same_rows = ids.as_ref().is_some_and(|ids| {
-            self.world.table_entities(plan.table).is_ok_and(|e| {
-                e.get(plan.rows.clone()).is_some_and(|e| {
-                    e.len() == ids.len() && e.iter().zip(ids).all(|(a, &b)| a.to_bits() == b)
-                })
-            })
-        });
+        let rows = plan.rows.len();
+        let same_rows = match shard.column(ENTITY_COLUMN) {
+            Some(ids) => {
+                ids.element_size() == 8
+                    && ids.len() == rows
+                    && self.world.table_entities(plan.table).is_ok_and(|e| {
+                        e.get(plan.rows.clone()).is_some_and(|e| {
+                            e.iter()
+                                .zip(ids.bytes().chunks_exact(8))
+                                .all(|(a, b)| a.to_bits().to_le_bytes() == b)
+                        })
+                    })
+            }
+            None => !shard.columns.is_empty() && shard.columns.iter().all(|c| c.len() == rows),
+        };
         if !same_rows {
             self.drops.record(DropReason::Inconsistent);
             return;
         }
+        let mut held = plan.columns.clone();
+        let mut complete = true;
         for column in &shard.columns {
             if column.component() == ENTITY_COLUMN {
                 continue;
@@ -616,6 +692,7 @@ impl Coordinator {
             if !plan.writable.iter().any(|w| w == column.component()) {
                 tracing::warn!(system = %shard.system, component = column.component(), "a result column the system does not write; dropped");
                 self.drops.record(DropReason::Inconsistent);
+                complete = false;
                 continue;
             }
             if let Err(e) = self.world.write_pod_column(
@@ -626,7 +703,28 @@ impl Coordinator {
             ) {
                 tracing::warn!(system = %shard.system, error = %e, "a result column does not fit; dropped");
                 self.drops.record(DropReason::Inconsistent);
+                complete = false;
+                continue;
             }
+            match held
+                .iter_mut()
+                .find(|c| c.component() == column.component())
+            {
+                Some(slot) => *slot = column.clone(),
+                None => complete = false,
+            }
+        }
+        let key = (instance, shard.system.clone(), shard.shard);
+        if complete {
+            let entry = Held {
+                round: shard.tick,
+                table: plan.table,
+                rows: plan.rows.clone(),
+                columns: held,
+            };
+            self.held.insert(key, entry);
+        } else {
+            self.held.remove(&key);
         }
         self.merged_shards += 1;
     }
@@ -733,6 +831,9 @@ impl Coordinator {
         to: InstanceId,
         columns: &[Column],
     ) -> Result<(), CoordinatorError> {
+        if columns.is_empty() {
+            return Ok(());
+        }
         let data = Shard {
             tick: round,
             system: system.clone(),
@@ -794,14 +895,17 @@ impl Coordinator {
             if shape.rows == 0 || !shape.columns.iter().any(|c| accessed(c.type_name)) {
                 continue;
             }
-            let ids: Vec<u64> = self
+            // One buffer per column; the shards are slices of it (no copy).
+            let entities = self
                 .world
                 .table_entities(shape.table)
-                .map_err(|e| nats_err("read table", e))?
-                .iter()
-                .map(|e| e.to_bits())
-                .collect();
-            let mut columns: Vec<(&str, usize, Vec<u8>)> = Vec::new();
+                .map_err(|e| nats_err("read table", e))?;
+            let mut ids = bytes::BytesMut::with_capacity(entities.len() * 8);
+            for e in entities {
+                ids.extend_from_slice(&e.to_bits().to_le_bytes());
+            }
+            let ids = ids.freeze();
+            let mut columns: Vec<(&str, usize, Bytes)> = Vec::new();
             let mut writable = Vec::new();
             for c in shape.columns.iter().filter(|c| accessed(c.type_name)) {
                 if c.pod_size.is_none() {
@@ -821,24 +925,24 @@ impl Coordinator {
                 if size > 0 && reg.access.writes.iter().any(|w| w == c.type_name) {
                     writable.push(c.name.to_owned());
                 }
-                columns.push((c.name, size, bytes));
+                let bytes = if size == 0 {
+                    // Tags travel as one zero byte per row.
+                    Bytes::from(vec![0u8; shape.rows])
+                } else {
+                    Bytes::from(bytes)
+                };
+                columns.push((c.name, size.max(1), bytes));
             }
             let k = live.clamp(1, shape.rows);
             let (base, extra) = (shape.rows / k, shape.rows % k);
             let mut start = 0;
             for i in 0..k {
                 let end = start + base + usize::from(i < extra);
-                let mut cols = vec![Column::entities(&ids[start..end])];
+                let mut cols = vec![Column::new(ENTITY_COLUMN, 8, ids.slice(start * 8..end * 8))
+                    .map_err(|e| nats_err("column", e))?];
                 for (name, size, bytes) in &columns {
-                    let col = if *size == 0 {
-                        Column::new(*name, 1, vec![0u8; end - start])
-                    } else {
-                        Column::new(
-                            *name,
-                            *size as u32,
-                            bytes[start * size..end * size].to_vec(),
-                        )
-                    };
+                    let col =
+                        Column::new(*name, *size as u32, bytes.slice(start * size..end * size));
                     cols.push(col.map_err(|e| nats_err("column", e))?);
                 }
                 pieces.push(ShardPlan {
@@ -866,28 +970,56 @@ impl Coordinator {
             *entry.per_instance.entry(i).or_default() += 1;
             self.pending_acks.insert((system.clone(), i));
         }
+        // Columns the instance already holds byte-equal (from its last merged job) stay home.
+        let mut to_send: Vec<Vec<Column>> = Vec::with_capacity(pieces.len());
+        let mut shards = Vec::with_capacity(pieces.len());
+        for (i, (p, &instance_id)) in pieces.iter().zip(&assignment).enumerate() {
+            let held = self
+                .held
+                .get(&(instance_id, system.clone(), i as u32))
+                .filter(|h| self.config.reuse_columns && h.table == p.table && h.rows == p.rows);
+            let mut reused = Vec::new();
+            let mut send = Vec::new();
+            for c in &p.columns {
+                let same = held.is_some_and(|h| {
+                    h.columns.iter().any(|k| {
+                        k.component() == c.component()
+                            && k.element_size() == c.element_size()
+                            && k.bytes() == c.bytes()
+                    })
+                });
+                if same {
+                    entry.reused_bytes += c.bytes().len() as u64;
+                    reused.push(c.component().to_owned());
+                } else {
+                    entry.sent_bytes += c.bytes().len() as u64;
+                    send.push(c.clone());
+                }
+            }
+            shards.push(ShardAssignment {
+                shard: i as u32,
+                instance_id,
+                rows: p.rows.len() as u32,
+                reuse_round: (!reused.is_empty())
+                    .then(|| held.map(|h| h.round))
+                    .flatten(),
+                all_reused: send.is_empty(),
+                reused,
+            });
+            to_send.push(send);
+        }
         let schedule = SystemSchedule {
             tick_id: round,
             system: system.clone(),
-            shards: pieces
-                .iter()
-                .zip(&assignment)
-                .enumerate()
-                .map(|(i, (p, &instance_id))| ShardAssignment {
-                    shard: i as u32,
-                    instance_id,
-                    rows: p.rows.len() as u32,
-                })
-                .collect(),
+            shards,
             tick: self.tick,
             resources: resources.clone(),
             zero_sized: zero_sized.clone(),
         };
         self.publish_control(self.config.subjects.schedule(system), &schedule)
             .await?;
-        for (i, (piece, &to)) in pieces.iter().zip(&assignment).enumerate() {
-            self.send_shard(round, system, i as u32, to, &piece.columns)
-                .await?;
+        for (i, (send, &to)) in to_send.iter().zip(&assignment).enumerate() {
+            self.send_shard(round, system, i as u32, to, send).await?;
         }
         for (i, piece) in pieces.into_iter().enumerate() {
             self.shard_plans.insert((system.clone(), i as u32), piece);
@@ -895,6 +1027,52 @@ impl Coordinator {
         self.round_extras
             .insert(system.clone(), (resources, zero_sized));
         Ok(true)
+    }
+
+    /// Sends every shard of `system` that `instance` owns in `round` again, in full (no
+    /// reused columns), after the instance reported that it lacked the reused ones.
+    async fn resend_full(
+        &mut self,
+        round: u64,
+        system: &SystemName,
+        instance: InstanceId,
+    ) -> Result<(), CoordinatorError> {
+        let owned = self.tracker.owned(round, system, instance);
+        if owned.is_empty() {
+            return Ok(());
+        }
+        let (resources, zero_sized) = self.round_extras.get(system).cloned().unwrap_or_default();
+        let mut shards = Vec::new();
+        let mut sends = Vec::new();
+        for shard in owned {
+            let Some(plan) = self.shard_plans.get(&(system.clone(), shard)) else {
+                continue;
+            };
+            shards.push(ShardAssignment {
+                shard,
+                instance_id: instance,
+                rows: plan.rows.len() as u32,
+                reuse_round: None,
+                reused: Vec::new(),
+                all_reused: false,
+            });
+            sends.push((shard, plan.columns.clone()));
+        }
+        let schedule = SystemSchedule {
+            tick_id: round,
+            system: system.clone(),
+            shards,
+            tick: self.tick,
+            resources,
+            zero_sized,
+        };
+        self.publish_control(self.config.subjects.schedule(system), &schedule)
+            .await?;
+        for (shard, columns) in sends {
+            self.send_shard(round, system, shard, instance, &columns)
+                .await?;
+        }
+        self.client.flush().await.map_err(|e| nats_err("flush", e))
     }
 
     /// Runs one tick (see the module docs); with a fixed rate, first waits for its time.
@@ -944,9 +1122,11 @@ impl Coordinator {
             self.pending_acks.clear();
             let mut report = self.current.take().map(|c| c.1).unwrap_or_default();
             let mut any = false;
+            let sending = Instant::now();
             for system in &batch {
                 any |= self.send_system(round, system, &mut report).await?;
             }
+            report.send_time += sending.elapsed();
             self.current = Some((round, report));
             if !any {
                 continue;
@@ -971,6 +1151,8 @@ impl Coordinator {
                 let outcome = self.tracker.deadline(round, Instant::now());
                 for dead in &outcome.newly_dead {
                     self.pending_acks.retain(|(_, i)| i != dead);
+                    // It comes back only by registering, holding nothing by then.
+                    self.held.retain(|(i, _, _), _| i != dead);
                 }
                 for r in &outcome.reroutes {
                     self.pending_acks.remove(&(r.system.clone(), r.from));
@@ -992,6 +1174,9 @@ impl Coordinator {
                             shard: r.shard,
                             instance_id: r.to,
                             rows: plan.rows.len() as u32,
+                            reuse_round: None,
+                            reused: Vec::new(),
+                            all_reused: false,
                         }],
                         tick: self.tick,
                         resources,

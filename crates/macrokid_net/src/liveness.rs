@@ -413,6 +413,20 @@ impl InstanceTracker {
         outcome
     }
 
+    /// The shards of `system` in `tick` that `instance` currently owes (expected from it
+    /// and not yet delivered), ascending; empty once the tick is finished.
+    pub fn owned(&self, tick: u64, system: &SystemName, instance: InstanceId) -> Vec<u32> {
+        self.open.get(&tick).map_or_else(Vec::new, |o| {
+            o.expected
+                .iter()
+                .filter(|((s, shard), &i)| {
+                    s == system && i == instance && !o.delivered.contains(&(s.clone(), *shard))
+                })
+                .map(|((_, shard), _)| *shard)
+                .collect()
+        })
+    }
+
     /// Whether every shard of `tick` is in (also true once finished).
     pub fn all_delivered(&self, tick: u64) -> bool {
         self.open

@@ -395,6 +395,11 @@ pub struct TickAck {
     pub shards: Vec<u32>,
     /// Time spent running the system on them, in microseconds.
     pub run_micros: u64,
+    /// Shards it could not run because columns the schedule told it to reuse
+    /// ([`ShardAssignment::reuse_round`]) were not held; the coordinator sends them again
+    /// in full. Empty for a job that ran.
+    #[serde(default)]
+    pub missing: Vec<u32>,
 }
 
 impl ControlMessage for TickAck {
@@ -470,6 +475,19 @@ pub struct ShardAssignment {
     pub instance_id: InstanceId,
     /// Rows in the shard.
     pub rows: u32,
+    /// `Some(r)`: the columns named in [`ShardAssignment::reused`] are not sent; the
+    /// instance takes them from its copy of this shard number after its job of round `r`
+    /// (the inputs it got, with the columns it wrote replaced by the results it sent),
+    /// which the coordinator found byte-equal to the world's. An instance that does not
+    /// hold that copy answers with [`TickAck::missing`].
+    #[serde(default)]
+    pub reuse_round: Option<u64>,
+    /// The columns (component names, [`ENTITY_COLUMN`] included) taken from the held copy.
+    #[serde(default)]
+    pub reused: Vec<String>,
+    /// Every column is reused: no chunk is sent for this shard.
+    #[serde(default)]
+    pub all_reused: bool,
 }
 
 /// A registered resource's value, as the coordinator ships it to the systems that read it.

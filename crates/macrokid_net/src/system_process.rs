@@ -5,15 +5,20 @@
 //! Per job (one [`SystemSchedule`] naming this instance):
 //!
 //! 1. the shards' columns arrive on `P.component.set.<system>.<instance>` as chunks and are
-//!    reassembled;
+//!    reassembled; the columns the schedule marks as reused
+//!    ([`crate::protocol::ShardAssignment::reused`]) are taken from this process's copy of
+//!    its last job (inputs, with the written columns replaced by the results it sent); a
+//!    job whose copy is missing or of another round is not run but answered with
+//!    [`TickAck::missing`], and the coordinator sends it again in full;
 //! 2. the shards are grouped by component set into tables of a local [`World`] (entities
 //!    keep their ids, [`macrokid_ecs::snapshot::build_snapshot`]); when the tables hold
 //!    the same entities as in the previous job (the steady state), the columns are only
 //!    overwritten in place;
 //! 3. the resources the schedule carries are set, and the system runs once over all the
 //!    job's shards ([`World::run_system`]);
-//! 4. for each shard, its entity column and the columns of the components the system
-//!    writes go back on `P.component.changed.<system>`, then a [`TickAck`].
+//! 4. for each shard, the columns of the components the system writes go back on
+//!    `P.component.changed.<system>` (the entity column only when it writes none: the
+//!    coordinator knows the shard's rows), then a [`TickAck`].
 //!
 //! The process registers again when it sees [`REREGISTER_AFTER`] tick starts without a job
 //! (a coordinator that declared it dead takes it back only on registration,
@@ -218,9 +223,11 @@ struct Received {
 }
 
 /// The layout of the local world: per table, its entities and column names.
-#[derive(PartialEq, Eq)]
 struct Layout {
     tables: Vec<(Vec<u64>, Vec<String>)>,
+    /// The round and shard numbers of the last job run on the world: their columns are
+    /// what the world holds (inputs, with the written columns as the system left them).
+    last_job: Option<(u64, Vec<u32>)>,
 }
 
 /// Runs `system` as a process of the cluster until `stop` completes (then it returns
@@ -284,6 +291,8 @@ pub async fn run_system_until<S: Run>(
     let mut received: BTreeMap<(u64, u32), Received> = BTreeMap::new();
     let mut jobs: Vec<SystemSchedule> = Vec::new();
     let mut local: Option<(Layout, World)> = None;
+    // The columns of the shards of the last job run: (round, shard → columns).
+    let mut held: Option<(u64, HashMap<u32, Vec<Column>>)> = None;
     let mut unscheduled = 0u32;
     tokio::pin!(stop);
     let result = loop {
@@ -321,7 +330,7 @@ pub async fn run_system_until<S: Run>(
             }
             msg = sets.next() => {
                 let Some(msg) = msg else { break Err(nats_err("subscription")(&"closed")) };
-                if let Some(shard) = reassembler.push(&msg.payload) {
+                if let Some(shard) = reassembler.push_bytes(&msg.payload) {
                     if shard.system != name {
                         stats.drops.record(DropReason::WrongType);
                         continue;
@@ -334,7 +343,7 @@ pub async fn run_system_until<S: Run>(
         while let Some(index) = jobs.iter().position(|j| {
             j.shards
                 .iter()
-                .all(|s| received.contains_key(&(j.tick_id, s.shard)))
+                .all(|s| s.all_reused || received.contains_key(&(j.tick_id, s.shard)))
         }) {
             let job = jobs.remove(index);
             let round = job.tick_id;
@@ -342,19 +351,33 @@ pub async fn run_system_until<S: Run>(
             jobs.retain(|j| j.tick_id >= round);
             received.retain(|k, _| k.0 >= round);
             reassembler.evict_before(round);
-            let shards: Vec<Shard> = job
-                .shards
-                .iter()
-                .filter_map(|s| received.remove(&(round, s.shard)))
-                .map(|r| r.shard)
-                .collect();
+            let (shards, missing) = complete_shards(&job, &name, &mut received, held.as_ref());
+            if !missing.is_empty() {
+                // The coordinator sends these shards again in full under the same round.
+                for s in &job.shards {
+                    reassembler.forget(round, &name, s.shard);
+                }
+                held = None;
+                tracing::debug!(system = %name, round, ?missing, "reused columns not held; asking for the shards in full");
+                let ack = TickAck {
+                    tick_id: round,
+                    instance_id: me,
+                    system: name.clone(),
+                    shards: Vec::new(),
+                    run_micros: 0,
+                    missing,
+                };
+                publish(&client, subjects.tick_ack(&name), &ack).await?;
+                client.flush().await.map_err(|e| nats_err("flush")(&e))?;
+                continue;
+            }
             let started = Instant::now();
             let outcome = run_job(
                 &mut system,
                 &config.registry,
                 &mut local,
                 &job,
-                shards,
+                &shards,
                 &stats,
             );
             let micros = started.elapsed().as_micros() as u64;
@@ -362,6 +385,10 @@ pub async fn run_system_until<S: Run>(
             match outcome {
                 Ok(results) => {
                     let mut done = Vec::with_capacity(results.len());
+                    let mut kept = match held.take() {
+                        Some((r, map)) if r == round => map,
+                        _ => HashMap::new(),
+                    };
                     for shard in &results {
                         let chunks = match encode_shard(shard, budget) {
                             Ok(c) => c,
@@ -381,19 +408,34 @@ pub async fn run_system_until<S: Run>(
                                 .map_err(|e| nats_err("publish")(&e))?;
                         }
                         done.push(shard.shard);
+                        if let Some(input) = shards.iter().find(|s| s.shard == shard.shard) {
+                            let mut columns = input.columns.clone();
+                            for out in &shard.columns {
+                                if let Some(c) = columns
+                                    .iter_mut()
+                                    .find(|c| c.component() == out.component())
+                                {
+                                    *c = out.clone();
+                                }
+                            }
+                            kept.insert(shard.shard, columns);
+                        }
                     }
+                    held = Some((round, kept));
                     let ack = TickAck {
                         tick_id: round,
                         instance_id: me,
                         system: name.clone(),
                         shards: done,
                         run_micros: micros,
+                        missing: Vec::new(),
                     };
                     publish(&client, subjects.tick_ack(&name), &ack).await?;
                     client.flush().await.map_err(|e| nats_err("flush")(&e))?;
                     stats.jobs.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(message) => {
+                    held = None;
                     stats.failed_jobs.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(system = %name, round, %message, "job failed; its results are not sent");
                 }
@@ -402,6 +444,49 @@ pub async fn run_system_until<S: Run>(
     };
     heartbeat.abort();
     result
+}
+
+/// The job's shards with the columns it reuses filled in from `held`, and the shard
+/// numbers it cannot complete (the held copy is of another round or lacks a column).
+fn complete_shards(
+    job: &SystemSchedule,
+    name: &SystemName,
+    received: &mut BTreeMap<(u64, u32), Received>,
+    held: Option<&(u64, HashMap<u32, Vec<Column>>)>,
+) -> (Vec<Shard>, Vec<u32>) {
+    let mut shards = Vec::with_capacity(job.shards.len());
+    let mut missing = Vec::new();
+    for a in &job.shards {
+        let mut shard = received.remove(&(job.tick_id, a.shard)).map_or_else(
+            || Shard {
+                tick: job.tick_id,
+                system: name.clone(),
+                shard: a.shard,
+                columns: Vec::new(),
+            },
+            |r| r.shard,
+        );
+        if !a.reused.is_empty() || a.all_reused {
+            let copy = held
+                .filter(|(r, _)| a.reuse_round == Some(*r))
+                .and_then(|(_, map)| map.get(&a.shard));
+            let found: Option<Vec<Column>> = copy.and_then(|cols| {
+                a.reused
+                    .iter()
+                    .map(|n| cols.iter().find(|c| c.component() == n).cloned())
+                    .collect()
+            });
+            match found {
+                Some(cols) if !cols.is_empty() => shard.columns.extend(cols),
+                _ => {
+                    missing.push(a.shard);
+                    continue;
+                }
+            }
+        }
+        shards.push(shard);
+    }
+    (shards, missing)
 }
 
 async fn publish<M: ControlMessage>(
@@ -471,7 +556,8 @@ async fn heartbeats(
 struct Group {
     names: Vec<String>,
     entities: Vec<u64>,
-    columns: Vec<Vec<u8>>,
+    /// Per column, its bytes in each member shard (slices of the received messages).
+    parts: Vec<Vec<bytes::Bytes>>,
     /// (shard index in the job, first row, rows).
     members: Vec<(usize, usize, usize)>,
 }
@@ -483,7 +569,7 @@ fn run_job<S: Run>(
     registry: &SnapshotRegistry,
     local: &mut Option<(Layout, World)>,
     job: &SystemSchedule,
-    shards: Vec<Shard>,
+    shards: &[Shard],
     stats: &SystemProcess,
 ) -> Result<Vec<Shard>, String> {
     // Group the shards by component set, keeping their order.
@@ -512,7 +598,7 @@ fn run_job<S: Run>(
                 groups.push(Group {
                     names: names.clone(),
                     entities: Vec::new(),
-                    columns: vec![Vec::new(); names.len()],
+                    parts: vec![Vec::new(); names.len()],
                     members: Vec::new(),
                 });
                 groups.len() - 1
@@ -521,39 +607,64 @@ fn run_job<S: Run>(
         let g = &mut groups[group];
         g.members.push((index, g.entities.len(), ids.len()));
         g.entities.extend_from_slice(&ids);
-        for (dst, col) in g.columns.iter_mut().zip(&cols) {
+        for (dst, col) in g.parts.iter_mut().zip(&cols) {
             if !job.zero_sized.iter().any(|z| z == col.component()) {
-                dst.extend_from_slice(col.bytes());
+                dst.push(col.bytes().clone());
             }
         }
     }
-    let layout = Layout {
-        tables: groups
-            .iter()
-            .map(|g| (g.entities.clone(), g.names.clone()))
-            .collect(),
-    };
-    let reuse = matches!(local, Some((l, _)) if *l == layout);
+    let reuse = matches!(local, Some((l, _)) if l.tables.len() == groups.len()
+        && l.tables.iter().zip(&groups).all(|((e, n), g)| *e == g.entities && *n == g.names));
     if reuse {
-        let (_, world) = local.as_mut().expect("checked");
+        // The steady state: the same rows, so each shard's columns are written in place —
+        // except reused columns of a shard of the last job run here: the world holds them.
+        let (layout, world) = local.as_mut().expect("checked");
+        // Taken: until this job succeeds, the world holds no job's columns for sure.
+        let last_job = layout.last_job.take();
+        let in_world = |shard: u32, name: &String| {
+            job.shards.iter().any(|a| {
+                a.shard == shard
+                    && a.reused.contains(name)
+                    && last_job.as_ref().is_some_and(|(round, shards)| {
+                        a.reuse_round == Some(*round) && shards.contains(&shard)
+                    })
+            })
+        };
         for (t, g) in groups.iter().enumerate() {
-            for (name, bytes) in g.names.iter().zip(&g.columns) {
+            for (name, parts) in g.names.iter().zip(&g.parts) {
                 if job.zero_sized.contains(name) {
                     continue;
                 }
-                world
-                    .write_pod_column(t + 1, name, 0, bytes)
-                    .map_err(|e| e.to_string())?;
+                for (bytes, &(index, first, _)) in parts.iter().zip(&g.members) {
+                    if in_world(shards[index].shard, name) {
+                        continue;
+                    }
+                    world
+                        .write_pod_column(t + 1, name, first, bytes)
+                        .map_err(|e| e.to_string())?;
+                }
             }
         }
     } else {
         stats.rebuilds.fetch_add(1, Ordering::Relaxed);
+        let layout = Layout {
+            tables: groups
+                .iter()
+                .map(|g| (g.entities.clone(), g.names.clone()))
+                .collect(),
+            last_job: None,
+        };
+        let columns: Vec<Vec<Vec<u8>>> = groups
+            .iter()
+            .map(|g| g.parts.iter().map(|p| p.concat()).collect())
+            .collect();
         let sizes: Vec<Vec<Option<u32>>> = groups
             .iter()
-            .map(|g| {
+            .zip(&columns)
+            .map(|(g, columns)| {
                 g.names
                     .iter()
-                    .zip(&g.columns)
+                    .zip(columns)
                     .map(|(name, bytes)| {
                         if job.zero_sized.contains(name) {
                             Some(0)
@@ -569,12 +680,13 @@ fn run_job<S: Run>(
         let tables: Vec<TableColumns<'_>> = groups
             .iter()
             .zip(&sizes)
-            .map(|(g, sizes)| TableColumns {
+            .zip(&columns)
+            .map(|((g, sizes), columns)| TableColumns {
                 entities: &g.entities,
                 columns: g
                     .names
                     .iter()
-                    .zip(&g.columns)
+                    .zip(columns)
                     .zip(sizes)
                     .map(|((n, b), &s)| (n.as_str(), s, b.as_slice()))
                     .collect(),
@@ -611,35 +723,30 @@ fn run_job<S: Run>(
     let writes = access_of_writes::<S>();
     let shapes = world.table_shapes();
     let mut out: Vec<Shard> = Vec::with_capacity(shards.len());
-    let mut column_cache: HashMap<(usize, String), (usize, Vec<u8>)> = HashMap::new();
     for (t, g) in groups.iter().enumerate() {
         let shape = &shapes[t + 1];
-        let written: Vec<&str> = shape
-            .columns
-            .iter()
-            .filter(|c| {
-                writes.iter().any(|w| w == c.type_name) && c.pod_size.is_some_and(|s| s > 0)
-            })
-            .map(|c| c.name)
-            .collect();
+        // Each written column is read once; the result shards are slices of it.
+        let mut written: Vec<(&str, usize, bytes::Bytes)> = Vec::new();
+        for c in shape.columns.iter().filter(|c| {
+            writes.iter().any(|w| w == c.type_name) && c.pod_size.is_some_and(|s| s > 0)
+        }) {
+            let mut bytes = Vec::new();
+            let size = world
+                .read_pod_column(t + 1, c.name, &mut bytes)
+                .map_err(|e| e.to_string())?;
+            written.push((c.name, size, bytes::Bytes::from(bytes)));
+        }
         for &(index, first, rows) in &g.members {
             let shard = &shards[index];
-            let ids = &g.entities[first..first + rows];
-            let mut columns = vec![Column::entities(ids)];
-            for &name in &written {
-                let (size, bytes) = match column_cache.get(&(t, name.to_owned())) {
-                    Some(v) => v,
-                    None => {
-                        let mut bytes = Vec::new();
-                        let size = world
-                            .read_pod_column(t + 1, name, &mut bytes)
-                            .map_err(|e| e.to_string())?;
-                        column_cache.insert((t, name.to_owned()), (size, bytes));
-                        &column_cache[&(t, name.to_owned())]
-                    }
-                };
-                let slice = bytes[first * size..(first + rows) * size].to_vec();
-                columns.push(Column::new(name, *size as u32, slice).map_err(|e| e.to_string())?);
+            // The coordinator knows which rows a shard holds; the entity column goes back
+            // only when no written column does (a result needs at least one column).
+            let mut columns = Vec::with_capacity(written.len().max(1));
+            if written.is_empty() {
+                columns.push(Column::entities(&g.entities[first..first + rows]));
+            }
+            for (name, size, bytes) in &written {
+                let slice = bytes.slice(first * size..(first + rows) * size);
+                columns.push(Column::new(*name, *size as u32, slice).map_err(|e| e.to_string())?);
             }
             out.push(Shard {
                 tick: shard.tick,
@@ -650,6 +757,9 @@ fn run_job<S: Run>(
         }
     }
     out.sort_by_key(|s| s.shard);
+    if let Some((layout, _)) = local.as_mut() {
+        layout.last_job = Some((job.tick_id, shards.iter().map(|s| s.shard).collect()));
+    }
     Ok(out)
 }
 

@@ -96,7 +96,7 @@ async fn child_system_process() {
                 let mine: Vec<u32> = schedule.shards.iter().filter(|s| s.instance_id == me).map(|s| s.shard).collect();
                 if !mine.is_empty() {
                     unscheduled = 0;
-                    let ack = TickAck { tick_id: schedule.tick_id, instance_id: me, system: system.clone(), shards: mine, run_micros: 1 };
+                    let ack = TickAck { tick_id: schedule.tick_id, instance_id: me, system: system.clone(), shards: mine, run_micros: 1, missing: Vec::new() };
                     publish(&client, subjects.tick_ack(&system), &ack).await;
                 }
             }
@@ -222,6 +222,9 @@ async fn a_frozen_instance_is_rerouted_and_rejoins() {
                     shard,
                     instance_id,
                     rows: 100,
+                    reuse_round: None,
+                    reused: Vec::new(),
+                    all_reused: false,
                 })
                 .collect(),
             tick,

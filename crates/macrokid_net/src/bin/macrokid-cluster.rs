@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! macrokid-cluster run [--entities N] [--instances N] [--ticks N] [--kill-at T]
-//!                      [--freeze-at T] [--rate HZ] [--deadline-ms MS]
+//!                      [--freeze-at T] [--rate HZ] [--deadline-ms MS] [--reuse on|off]
 //!                      [--snapshot-every N] [--resume] [--store DIR] [--world ID]
 //!                      [--restart-server-at T] [--no-auth]
 //!     starts nats-server, N Movement instances, one Spin and one Damping (child processes
@@ -178,6 +178,7 @@ struct Options {
     freeze_at: Option<u64>,
     rate: Option<f64>,
     deadline: Duration,
+    reuse: bool,
     snapshot_every: Option<u64>,
     resume: bool,
     store: Option<PathBuf>,
@@ -195,6 +196,7 @@ fn options(args: &[String]) -> Result<Options, String> {
         freeze_at: None,
         rate: None,
         deadline: Duration::from_millis(500),
+        reuse: true,
         snapshot_every: None,
         resume: false,
         store: None,
@@ -224,6 +226,13 @@ fn options(args: &[String]) -> Result<Options, String> {
             "--freeze-at" => o.freeze_at = Some(parse(flag, value)?),
             "--rate" => o.rate = Some(parse(flag, value)?),
             "--deadline-ms" => o.deadline = Duration::from_millis(parse(flag, value)?),
+            "--reuse" => {
+                o.reuse = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => return Err(format!("--reuse takes on or off, got {other}")),
+                }
+            }
             "--snapshot-every" => {
                 let n: u64 = parse(flag, value)?;
                 if n == 0 {
@@ -262,10 +271,12 @@ fn describe(r: &TickReport) -> String {
                 .map(|(i, n)| format!("{}:{n}", &i.to_string()[12..]))
                 .collect();
             format!(
-                "{name} {} rows/{} shards [{}] run {:.2} ms{}",
+                "{name} {} rows/{} shards [{}] sent {:.2} MB reused {:.2} MB run {:.2} ms{}",
                 s.rows,
                 s.shards,
                 per.join(" "),
+                s.sent_bytes as f64 / 1e6,
+                s.reused_bytes as f64 / 1e6,
                 s.max_run_micros as f64 / 1000.0,
                 if s.skipped > 0 {
                     format!(" SKIPPED {}", s.skipped)
@@ -276,9 +287,11 @@ fn describe(r: &TickReport) -> String {
         })
         .collect();
     let mut line = format!(
-        "tick {:4}: {:7.2} ms, {} rounds; {}",
+        "tick {:4}: {:7.2} ms (send {:.2}, merge {:.2}), {} rounds; {}",
         r.tick,
         r.duration.as_secs_f64() * 1000.0,
+        r.send_time.as_secs_f64() * 1000.0,
+        r.merge_time.as_secs_f64() * 1000.0,
         r.rounds,
         systems.join("; ")
     );
@@ -393,6 +406,7 @@ fn run(args: &[String]) -> Result<bool, String> {
     let outcome = runtime()?.block_on(async {
         let mut config = CoordinatorConfig::new(url.as_str(), subjects, demo::systems())
             .deadline(o.deadline)
+            .reuse_columns(o.reuse)
             .tick_period(o.rate.map(|hz| Duration::from_secs_f64(1.0 / hz)))
             .snapshot_every(o.snapshot_every)
             .world_id(o.world.as_str())

@@ -122,6 +122,9 @@ impl Coordinator {
                 shard,
                 instance_id,
                 rows: plan.rows.len() as u32,
+                reuse_round: None,
+                reused: Vec::new(),
+                all_reused: false,
             });
         }
         self.pending_acks.clear();
