@@ -14,63 +14,13 @@ use macrokid_net::codec::{
 use macrokid_net::coordinator::{Coordinator, CoordinatorConfig};
 use macrokid_net::demo::{self, Damping, Movement, Position, Spin, Time, Velocity};
 use macrokid_net::protocol::{
-    InstanceId, ResourceValue, ShardAssignment, Subjects, SystemName, SystemSchedule, TickAck,
-    ENTITY_COLUMN,
+    InstanceId, ResourceValue, ShardAssignment, Subjects, SystemSchedule, TickAck, ENTITY_COLUMN,
 };
 use macrokid_net::server::{NatsServer, ServerOptions};
-use macrokid_net::system_process::{run_system_until, SystemProcess, SystemProcessConfig};
 
-fn name(s: &str) -> SystemName {
-    SystemName::new(s).expect("valid")
-}
+mod common;
 
-/// A system process on its own thread and runtime; stops when dropped.
-struct Task {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    stats: Arc<SystemProcess>,
-}
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn spawn<S: macrokid_ecs::Run + Default>(url: &str, subjects: &Subjects, id: u64) -> Task {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let stats = Arc::new(SystemProcess::default());
-    let config = SystemProcessConfig::new(url, subjects.clone(), demo::registry())
-        .instance_id(InstanceId(id));
-    let s = stats.clone();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            run_system_until(
-                S::default(),
-                config,
-                async {
-                    let _ = rx.await;
-                },
-                s,
-            )
-            .await
-            .expect("system process runs");
-        });
-    });
-    Task {
-        stop: Some(tx),
-        thread: Some(thread),
-        stats,
-    }
-}
+use common::{name, spawn};
 
 fn f32s(bytes: &[u8]) -> Vec<f32> {
     bytes
