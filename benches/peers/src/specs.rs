@@ -1,0 +1,214 @@
+//! specs 0.20: ecs_bench_suite's `src/specs/*.rs`, with macrokid's data
+//! (glam instead of cgmath) and entity counts (the suite's specs `schedule`
+//! spawns 10k extra entities with only `A`; here all libraries spawn the
+//! same 40k). Every component in a `VecStorage`, as in the suite; systems
+//! run through `run_now`, `schedule` through a parallel `Dispatcher`,
+//! heavy_compute through `par_join` (rayon).
+
+use glam::{Mat4, Vec3};
+use rayon::prelude::*;
+use specs::prelude::*;
+
+use crate::harness::{measure, Timing};
+
+macro_rules! vec_components {
+    ($($t:ident($inner:ty)),*) => {
+        $(
+            #[derive(Clone, Copy)]
+            struct $t($inner);
+            impl Component for $t {
+                type Storage = VecStorage<Self>;
+            }
+        )*
+    };
+}
+
+vec_components!(Transform(Mat4), Position(Vec3), Rotation(Vec3), Velocity(Vec3), Data(f32));
+vec_components!(Sa(f32), Sb(f32), Sc(f32), Sd(f32), Se(f32));
+
+fn register_four(world: &mut World) {
+    world.register::<Transform>();
+    world.register::<Position>();
+    world.register::<Rotation>();
+    world.register::<Velocity>();
+}
+
+macro_rules! frag_types {
+    ($($t:ident),*) => {
+        vec_components!($($t(f32)),*);
+        fn spawn_fragmented(world: &mut World) {
+            $(
+                world.register::<$t>();
+                (0..20).for_each(|_| {
+                    world.create_entity().with($t(0.0)).with(Data(1.0)).build();
+                });
+            )*
+        }
+    };
+}
+frag_types!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R, S, T, U, V, W, X, Y, Z);
+
+struct SimpleIterSystem;
+impl<'a> System<'a> for SimpleIterSystem {
+    type SystemData = (ReadStorage<'a, Velocity>, WriteStorage<'a, Position>);
+
+    fn run(&mut self, (velocities, mut positions): Self::SystemData) {
+        for (v, p) in (&velocities, &mut positions).join() {
+            p.0 += v.0;
+        }
+    }
+}
+
+struct FragIterSystem;
+impl<'a> System<'a> for FragIterSystem {
+    type SystemData = WriteStorage<'a, Data>;
+
+    fn run(&mut self, mut data: Self::SystemData) {
+        for d in (&mut data).join() {
+            d.0 *= 2.0;
+        }
+    }
+}
+
+struct HeavyComputeSystem;
+impl<'a> System<'a> for HeavyComputeSystem {
+    type SystemData = (WriteStorage<'a, Position>, WriteStorage<'a, Transform>);
+
+    fn run(&mut self, (mut positions, mut transforms): Self::SystemData) {
+        (&mut positions, &mut transforms)
+            .par_join()
+            .for_each(|(pos, mat)| {
+                for _ in 0..100 {
+                    mat.0 = mat.0.inverse();
+                }
+                pos.0 = mat.0.transform_vector3(pos.0);
+            });
+    }
+}
+
+macro_rules! swap_system {
+    ($name:ident, $x:ident, $y:ident) => {
+        struct $name;
+        impl<'a> System<'a> for $name {
+            type SystemData = (WriteStorage<'a, $x>, WriteStorage<'a, $y>);
+
+            fn run(&mut self, (mut xs, mut ys): Self::SystemData) {
+                for (x, y) in (&mut xs, &mut ys).join() {
+                    std::mem::swap(&mut x.0, &mut y.0);
+                }
+            }
+        }
+    };
+}
+swap_system!(AbSystem, Sa, Sb);
+swap_system!(CdSystem, Sc, Sd);
+swap_system!(CeSystem, Sc, Se);
+
+fn spawn_four(world: &mut World, n: usize) {
+    (0..n).for_each(|_| {
+        world
+            .create_entity()
+            .with(Transform(Mat4::from_scale(Vec3::ONE)))
+            .with(Position(Vec3::X))
+            .with(Rotation(Vec3::X))
+            .with(Velocity(Vec3::X))
+            .build();
+    });
+}
+
+pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
+    Some(match workload {
+        "simple_insert" => measure(timing, || {
+            let mut world = World::new();
+            register_four(&mut world);
+            spawn_four(&mut world, 10_000);
+            world
+        }),
+        "simple_iter" => {
+            let mut world = World::new();
+            register_four(&mut world);
+            spawn_four(&mut world, 10_000);
+            let mut system = SimpleIterSystem;
+            measure(timing, || system.run_now(&world))
+        }
+        "frag_iter" => {
+            let mut world = World::new();
+            world.register::<Data>();
+            spawn_fragmented(&mut world);
+            let mut system = FragIterSystem;
+            measure(timing, || system.run_now(&world))
+        }
+        "heavy_compute" => {
+            let mut world = World::new();
+            register_four(&mut world);
+            (0..1000).for_each(|_| {
+                world
+                    .create_entity()
+                    .with(Transform(Mat4::from_axis_angle(Vec3::X, 1.2)))
+                    .with(Position(Vec3::X))
+                    .with(Rotation(Vec3::X))
+                    .with(Velocity(Vec3::X))
+                    .build();
+            });
+            let mut system = HeavyComputeSystem;
+            measure(timing, || system.run_now(&world))
+        }
+        "schedule" => {
+            let mut world = World::new();
+            world.register::<Sa>();
+            world.register::<Sb>();
+            world.register::<Sc>();
+            world.register::<Sd>();
+            world.register::<Se>();
+            (0..10_000).for_each(|_| {
+                world.create_entity().with(Sa(0.0)).with(Sb(0.0)).build();
+            });
+            (0..10_000).for_each(|_| {
+                world.create_entity().with(Sa(0.0)).with(Sb(0.0)).with(Sc(0.0)).build();
+            });
+            (0..10_000).for_each(|_| {
+                world
+                    .create_entity()
+                    .with(Sa(0.0))
+                    .with(Sb(0.0))
+                    .with(Sc(0.0))
+                    .with(Sd(0.0))
+                    .build();
+            });
+            (0..10_000).for_each(|_| {
+                world
+                    .create_entity()
+                    .with(Sa(0.0))
+                    .with(Sb(0.0))
+                    .with(Sc(0.0))
+                    .with(Se(0.0))
+                    .build();
+            });
+            let mut dispatcher = DispatcherBuilder::new()
+                .with(AbSystem, "ab", &[])
+                .with(CdSystem, "cd", &[])
+                .with(CeSystem, "ce", &[])
+                .build();
+            dispatcher.setup(&mut world);
+            measure(timing, || dispatcher.dispatch_par(&world))
+        }
+        "add_remove" => {
+            let mut world = World::new();
+            world.register::<Sa>();
+            world.register::<Sb>();
+            let entities: Vec<Entity> = (0..10_000)
+                .map(|_| world.create_entity().with(Sa(0.0)).build())
+                .collect();
+            measure(timing, || {
+                let mut b_storage = world.write_storage::<Sb>();
+                for &e in &entities {
+                    b_storage.insert(e, Sb(0.0)).unwrap();
+                }
+                for &e in &entities {
+                    b_storage.remove(e);
+                }
+            })
+        }
+        _ => return None,
+    })
+}
