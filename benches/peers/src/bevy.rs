@@ -17,7 +17,7 @@ use bevy_ecs::schedule::Schedule;
 use bevy_tasks::{ComputeTaskPool, TaskPool};
 use glam::{Mat4, Vec3};
 
-use crate::harness::{measure, Timing};
+use crate::harness::{expect_rows, measure, Timing};
 
 #[derive(Component, Clone, Copy)]
 struct Transform(Mat4);
@@ -81,15 +81,22 @@ fn ce(mut query: Query<(&mut Sc, &mut Se)>) {
 pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
     ComputeTaskPool::get_or_init(TaskPool::default);
     Some(match workload {
-        "simple_insert" => measure(timing, || {
-            let mut world = World::new();
-            world.spawn_batch((0..10_000).map(|_| bundle()));
-            world
-        }),
+        "simple_insert" => {
+            let make = || {
+                let mut world = World::new();
+                world.spawn_batch((0..10_000).map(|_| bundle()));
+                world
+            };
+            let mut world = make();
+            let rows = world.query::<(&Velocity, &Position)>().iter(&world).count();
+            expect_rows("simple_insert", rows, 10_000);
+            measure(timing, make)
+        }
         "simple_iter" => {
             let mut world = World::new();
             world.spawn_batch((0..10_000).map(|_| bundle()));
             let mut query = world.query::<(&Velocity, &mut Position)>();
+            expect_rows("simple_iter", query.iter_mut(&mut world).count(), 10_000);
             measure(timing, || {
                 for (v, mut p) in query.iter_mut(&mut world) {
                     p.0 += v.0;
@@ -100,6 +107,7 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
             let mut world = World::new();
             spawn_fragmented(&mut world);
             let mut query = world.query::<&mut Data>();
+            expect_rows("frag_iter", query.iter_mut(&mut world).count(), 26 * 20);
             measure(timing, || {
                 for mut d in query.iter_mut(&mut world) {
                     d.0 *= 2.0;
@@ -117,6 +125,7 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
                 )
             }));
             let mut query = world.query::<(&mut Position, &mut Transform)>();
+            expect_rows("heavy_compute", query.iter_mut(&mut world).count(), 1000);
             measure(timing, || {
                 query
                     .par_iter_mut(&mut world)
@@ -135,13 +144,21 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
             world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0))));
             world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0), Sd(0.0))));
             world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0), Se(0.0))));
+            let ab_rows = world.query::<(&Sa, &Sb)>().iter(&world).count();
+            expect_rows("schedule ab", ab_rows, 40_000);
+            let cd_rows = world.query::<(&Sc, &Sd)>().iter(&world).count();
+            expect_rows("schedule cd", cd_rows, 10_000);
+            let ce_rows = world.query::<(&Sc, &Se)>().iter(&world).count();
+            expect_rows("schedule ce", ce_rows, 10_000);
             let mut schedule = Schedule::default();
             schedule.add_systems((ab, cd, ce));
             measure(timing, || schedule.run(&mut world))
         }
         "add_remove" => {
             let mut world = World::new();
-            let entities: Vec<Entity> = world.spawn_batch((0..10_000).map(|_| (Sa(0.0),))).collect();
+            let entities: Vec<Entity> =
+                world.spawn_batch((0..10_000).map(|_| (Sa(0.0),))).collect();
+            expect_rows("add_remove", entities.len(), 10_000);
             measure(timing, || {
                 for &e in &entities {
                     world.entity_mut(e).insert(Sb(0.0));

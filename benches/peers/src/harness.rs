@@ -53,3 +53,13 @@ pub fn measure<O>(timing: &Timing, mut routine: impl FnMut() -> O) -> f64 {
         (samples[n / 2 - 1] + samples[n / 2]) / 2.0
     }
 }
+
+/// Checks, before timing, that a workload's query visits the rows it
+/// should, so a query that matches nothing cannot pass for a fast one.
+///
+/// # Panics
+///
+/// If `got != want`.
+pub fn expect_rows(what: &str, got: usize, want: usize) {
+    assert_eq!(got, want, "{what}: visits {got} rows, expected {want}");
+}

@@ -7,7 +7,7 @@ use glam::{Mat4, Vec3};
 use hecs::{Entity, World};
 use rayon::prelude::*;
 
-use crate::harness::{measure, Timing};
+use crate::harness::{expect_rows, measure, Timing};
 
 #[derive(Clone, Copy)]
 struct Transform(Mat4);
@@ -44,14 +44,28 @@ struct Sb(f32);
 
 pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
     Some(match workload {
-        "simple_insert" => measure(timing, || {
-            let mut world = World::new();
-            world.spawn_batch((0..10_000).map(|_| bundle()));
-            world
-        }),
+        "simple_insert" => {
+            let make = || {
+                let mut world = World::new();
+                world.spawn_batch((0..10_000).map(|_| bundle()));
+                world
+            };
+            let mut world = make();
+            let rows = world
+                .query_mut::<(&Velocity, &Position)>()
+                .into_iter()
+                .count();
+            expect_rows("simple_insert", rows, 10_000);
+            measure(timing, make)
+        }
         "simple_iter" => {
             let mut world = World::new();
             world.spawn_batch((0..10_000).map(|_| bundle()));
+            let rows = world
+                .query_mut::<(&Velocity, &mut Position)>()
+                .into_iter()
+                .count();
+            expect_rows("simple_iter", rows, 10_000);
             measure(timing, || {
                 for (v, p) in world.query_mut::<(&Velocity, &mut Position)>() {
                     p.0 += v.0;
@@ -61,6 +75,8 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
         "frag_iter" => {
             let mut world = World::new();
             spawn_fragmented(&mut world);
+            let rows = world.query_mut::<&mut Data>().into_iter().count();
+            expect_rows("frag_iter", rows, 26 * 20);
             measure(timing, || {
                 for d in world.query_mut::<&mut Data>() {
                     d.0 *= 2.0;
@@ -77,6 +93,11 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
                     Velocity(Vec3::X),
                 )
             }));
+            let rows = world
+                .query_mut::<(&mut Position, &mut Transform)>()
+                .into_iter()
+                .count();
+            expect_rows("heavy_compute", rows, 1000);
             measure(timing, || {
                 world
                     .query::<(&mut Position, &mut Transform)>()
@@ -94,7 +115,9 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
         }
         "add_remove" => {
             let mut world = World::new();
-            let entities: Vec<Entity> = world.spawn_batch((0..10_000).map(|_| (Sa(0.0),))).collect();
+            let entities: Vec<Entity> =
+                world.spawn_batch((0..10_000).map(|_| (Sa(0.0),))).collect();
+            expect_rows("add_remove", entities.len(), 10_000);
             measure(timing, || {
                 for &e in &entities {
                     world.insert_one(e, Sb(0.0)).unwrap();

@@ -9,7 +9,7 @@ use glam::{Mat4, Vec3};
 use legion::storage::{IntoComponentSource, PackOptions};
 use legion::*;
 
-use crate::harness::{measure, Timing};
+use crate::harness::{expect_rows, measure, Timing};
 
 #[derive(Clone, Copy)]
 struct Transform(Mat4);
@@ -65,16 +65,25 @@ fn ce(c: &mut Sc, e: &mut Se) {
 
 pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
     Some(match workload {
-        "simple_insert" => measure(timing, || {
-            let mut world = World::default();
-            world.extend(soa_bundle());
-            world
-        }),
+        "simple_insert" => {
+            let make = || {
+                let mut world = World::default();
+                world.extend(soa_bundle());
+                world
+            };
+            let world = make();
+            let rows = <(Read<Velocity>, Read<Position>)>::query()
+                .iter(&world)
+                .count();
+            expect_rows("simple_insert", rows, 10_000);
+            measure(timing, make)
+        }
         "simple_iter" => {
             let mut world = World::default();
             world.extend(soa_bundle());
             world.pack(PackOptions::force());
             let mut query = <(Read<Velocity>, Write<Position>)>::query();
+            expect_rows("simple_iter", query.iter_mut(&mut world).count(), 10_000);
             measure(timing, || {
                 query.for_each_mut(&mut world, |(v, p)| p.0 += v.0);
             })
@@ -84,6 +93,7 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
             spawn_fragmented(&mut world);
             world.pack(PackOptions::force());
             let mut query = Write::<Data>::query();
+            expect_rows("frag_iter", query.iter_mut(&mut world).count(), 26 * 20);
             measure(timing, || {
                 query.for_each_mut(&mut world, |d| d.0 *= 2.0);
             })
@@ -100,6 +110,7 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
             }));
             world.pack(PackOptions::force());
             let mut query = <(Write<Position>, Write<Transform>)>::query();
+            expect_rows("heavy_compute", query.iter_mut(&mut world).count(), 1000);
             measure(timing, || {
                 query.par_for_each_mut(&mut world, |(pos, mat)| {
                     for _ in 0..100 {
@@ -116,6 +127,12 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
             world.extend((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0), Sd(0.0))));
             world.extend((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0), Se(0.0))));
             world.pack(PackOptions::force());
+            let ab_rows = <(Read<Sa>, Read<Sb>)>::query().iter(&world).count();
+            expect_rows("schedule ab", ab_rows, 40_000);
+            let cd_rows = <(Read<Sc>, Read<Sd>)>::query().iter(&world).count();
+            expect_rows("schedule cd", cd_rows, 10_000);
+            let ce_rows = <(Read<Sc>, Read<Se>)>::query().iter(&world).count();
+            expect_rows("schedule ce", ce_rows, 10_000);
             let mut resources = Resources::default();
             let mut schedule = Schedule::builder()
                 .add_system(ab_system())
@@ -127,6 +144,7 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
         "add_remove" => {
             let mut world = World::default();
             let entities: Vec<Entity> = world.extend((0..10_000).map(|_| (Sa(0.0),))).to_vec();
+            expect_rows("add_remove", entities.len(), 10_000);
             measure(timing, || {
                 for &e in &entities {
                     world.entry(e).unwrap().add_component(Sb(0.0));

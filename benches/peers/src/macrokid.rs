@@ -6,7 +6,7 @@ use std::sync::Arc;
 use glam::{Mat4, Vec3};
 use macrokid_ecs::prelude::*;
 
-use crate::harness::{measure, Timing};
+use crate::harness::{expect_rows, measure, Timing};
 
 #[derive(Clone, Copy)]
 struct Transform(Mat4);
@@ -89,14 +89,21 @@ fn threads() -> usize {
 
 pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
     Some(match workload {
-        "simple_insert" => measure(timing, || {
-            let mut world = World::new();
-            world.spawn_batch((0..10_000).map(|_| bundle()));
-            world
-        }),
+        "simple_insert" => {
+            let make = || {
+                let mut world = World::new();
+                world.spawn_batch((0..10_000).map(|_| bundle()));
+                world
+            };
+            let rows = make().query::<(&Velocity, &Position)>().len();
+            expect_rows("simple_insert", rows, 10_000);
+            measure(timing, make)
+        }
         "simple_iter" => {
             let mut world = World::new();
             world.spawn_batch((0..10_000).map(|_| bundle()));
+            let rows = world.query::<(&Velocity, &mut Position)>().len();
+            expect_rows("simple_iter", rows, 10_000);
             measure(timing, || {
                 world
                     .query::<(&Velocity, &mut Position)>()
@@ -106,6 +113,7 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
         "frag_iter" => {
             let mut world = World::new();
             spawn_fragmented(&mut world);
+            expect_rows("frag_iter", world.query::<&mut Data>().len(), 26 * 20);
             measure(timing, || {
                 world.query::<&mut Data>().for_each(|mut d| d.0 *= 2.0);
             })
@@ -120,6 +128,8 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
                     Velocity(Vec3::X),
                 )
             }));
+            let rows = world.query::<(&mut Position, &mut Transform)>().len();
+            expect_rows("heavy_compute", rows, 1000);
             measure(timing, || {
                 world
                     .query::<(&mut Position, &mut Transform)>()
@@ -137,9 +147,14 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
             world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0))));
             world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0), Sd(0.0))));
             world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0), Se(0.0))));
+            expect_rows("schedule ab", world.query::<(&Sa, &Sb)>().len(), 40_000);
+            expect_rows("schedule cd", world.query::<(&Sc, &Sd)>().len(), 10_000);
+            expect_rows("schedule ce", world.query::<(&Sc, &Se)>().len(), 10_000);
             let scheduler = Scheduler::new(Arc::new(ThreadPool::new(threads()).unwrap()));
             let mut schedule = SwapSchedule::default();
-            measure(timing, || world.run_schedule(&mut schedule, &scheduler).unwrap())
+            measure(timing, || {
+                world.run_schedule(&mut schedule, &scheduler).unwrap()
+            })
         }
         "add_remove" | "add_remove_sparse" => {
             let mut world = World::new();
@@ -147,6 +162,7 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
                 world.register_sparse::<Sb>().unwrap();
             }
             let entities = world.spawn_batch((0..10_000).map(|_| (Sa(0.0),)));
+            expect_rows("add_remove", entities.len(), 10_000);
             measure(timing, || {
                 for &e in &entities {
                     world.insert(e, Sb(0.0)).unwrap();

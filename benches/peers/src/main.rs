@@ -62,7 +62,8 @@ struct Args {
     timing: Timing,
 }
 
-const USAGE: &str = "usage: macrokid_peers (--all [--runs N] | --lib <bevy|hecs|legion|specs|vec|macrokid>)
+const USAGE: &str =
+    "usage: macrokid_peers (--all [--runs N] | --lib <bevy|hecs|legion|specs|vec|macrokid>)
        [--workload name[,name...]] [--warm-up-ms MS] [--measurement-ms MS] [--samples N]";
 
 fn parse_args() -> Result<Args, String> {
@@ -97,7 +98,11 @@ fn parse_args() -> Result<Args, String> {
             "--workload" => {
                 let list = value("--workload")?;
                 args.workloads = list.split(',').map(str::to_string).collect();
-                if let Some(bad) = args.workloads.iter().find(|w| !WORKLOADS.contains(&w.as_str())) {
+                if let Some(bad) = args
+                    .workloads
+                    .iter()
+                    .find(|w| !WORKLOADS.contains(&w.as_str()))
+                {
                     return Err(format!("unknown workload {bad:?}; one of {WORKLOADS:?}"));
                 }
             }
@@ -157,7 +162,10 @@ fn run_all(args: &Args) -> Result<(), String> {
             let output = Command::new(&exe)
                 .args(["--lib", lib, "--workload", &args.workloads.join(",")])
                 .args(["--warm-up-ms", &args.timing.warm_up.as_millis().to_string()])
-                .args(["--measurement-ms", &args.timing.measurement.as_millis().to_string()])
+                .args([
+                    "--measurement-ms",
+                    &args.timing.measurement.as_millis().to_string(),
+                ])
                 .args(["--samples", &args.timing.samples.to_string()])
                 .output()
                 .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
@@ -199,10 +207,18 @@ fn run_all(args: &Args) -> Result<(), String> {
     println!("|---|{}---|---|---|", "---|".repeat(HEADERS.len()));
     for workload in &args.workloads {
         // The sparse variant is compared with the peers' and Vec's add_remove.
-        let peer_workload = if workload == "add_remove_sparse" { "add_remove" } else { workload };
+        let peer_workload = if workload == "add_remove_sparse" {
+            "add_remove"
+        } else {
+            workload
+        };
         let mut cells = Vec::new();
         for lib in LIBS {
-            let w = if lib == "macrokid" { workload.as_str() } else { peer_workload };
+            let w = if lib == "macrokid" {
+                workload.as_str()
+            } else {
+                peer_workload
+            };
             cells.push(best(lib, w).map_or("–".to_string(), format_us));
         }
         let best_peer = PEERS

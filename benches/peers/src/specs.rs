@@ -9,7 +9,7 @@ use glam::{Mat4, Vec3};
 use rayon::prelude::*;
 use specs::prelude::*;
 
-use crate::harness::{measure, Timing};
+use crate::harness::{expect_rows, measure, Timing};
 
 macro_rules! vec_components {
     ($($t:ident($inner:ty)),*) => {
@@ -23,7 +23,13 @@ macro_rules! vec_components {
     };
 }
 
-vec_components!(Transform(Mat4), Position(Vec3), Rotation(Vec3), Velocity(Vec3), Data(f32));
+vec_components!(
+    Transform(Mat4),
+    Position(Vec3),
+    Rotation(Vec3),
+    Velocity(Vec3),
+    Data(f32)
+);
 vec_components!(Sa(f32), Sb(f32), Sc(f32), Sd(f32), Se(f32));
 
 fn register_four(world: &mut World) {
@@ -118,16 +124,34 @@ fn spawn_four(world: &mut World, n: usize) {
 
 pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
     Some(match workload {
-        "simple_insert" => measure(timing, || {
-            let mut world = World::new();
-            register_four(&mut world);
-            spawn_four(&mut world, 10_000);
-            world
-        }),
+        "simple_insert" => {
+            let make = || {
+                let mut world = World::new();
+                register_four(&mut world);
+                spawn_four(&mut world, 10_000);
+                world
+            };
+            let world = make();
+            let rows = (
+                &world.read_storage::<Velocity>(),
+                &world.read_storage::<Position>(),
+            )
+                .join()
+                .count();
+            expect_rows("simple_insert", rows, 10_000);
+            measure(timing, make)
+        }
         "simple_iter" => {
             let mut world = World::new();
             register_four(&mut world);
             spawn_four(&mut world, 10_000);
+            let rows = (
+                &world.read_storage::<Velocity>(),
+                &world.read_storage::<Position>(),
+            )
+                .join()
+                .count();
+            expect_rows("simple_iter", rows, 10_000);
             let mut system = SimpleIterSystem;
             measure(timing, || system.run_now(&world))
         }
@@ -135,6 +159,11 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
             let mut world = World::new();
             world.register::<Data>();
             spawn_fragmented(&mut world);
+            expect_rows(
+                "frag_iter",
+                world.read_storage::<Data>().join().count(),
+                26 * 20,
+            );
             let mut system = FragIterSystem;
             measure(timing, || system.run_now(&world))
         }
@@ -150,6 +179,13 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
                     .with(Velocity(Vec3::X))
                     .build();
             });
+            let rows = (
+                &world.read_storage::<Position>(),
+                &world.read_storage::<Transform>(),
+            )
+                .join()
+                .count();
+            expect_rows("heavy_compute", rows, 1000);
             let mut system = HeavyComputeSystem;
             measure(timing, || system.run_now(&world))
         }
@@ -164,7 +200,12 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
                 world.create_entity().with(Sa(0.0)).with(Sb(0.0)).build();
             });
             (0..10_000).for_each(|_| {
-                world.create_entity().with(Sa(0.0)).with(Sb(0.0)).with(Sc(0.0)).build();
+                world
+                    .create_entity()
+                    .with(Sa(0.0))
+                    .with(Sb(0.0))
+                    .with(Sc(0.0))
+                    .build();
             });
             (0..10_000).for_each(|_| {
                 world
@@ -184,6 +225,18 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
                     .with(Se(0.0))
                     .build();
             });
+            let ab_rows = (&world.read_storage::<Sa>(), &world.read_storage::<Sb>())
+                .join()
+                .count();
+            expect_rows("schedule ab", ab_rows, 40_000);
+            let cd_rows = (&world.read_storage::<Sc>(), &world.read_storage::<Sd>())
+                .join()
+                .count();
+            expect_rows("schedule cd", cd_rows, 10_000);
+            let ce_rows = (&world.read_storage::<Sc>(), &world.read_storage::<Se>())
+                .join()
+                .count();
+            expect_rows("schedule ce", ce_rows, 10_000);
             let mut dispatcher = DispatcherBuilder::new()
                 .with(AbSystem, "ab", &[])
                 .with(CdSystem, "cd", &[])
@@ -199,6 +252,11 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
             let entities: Vec<Entity> = (0..10_000)
                 .map(|_| world.create_entity().with(Sa(0.0)).build())
                 .collect();
+            expect_rows(
+                "add_remove",
+                world.read_storage::<Sa>().join().count(),
+                10_000,
+            );
             measure(timing, || {
                 let mut b_storage = world.write_storage::<Sb>();
                 for &e in &entities {
