@@ -78,6 +78,43 @@ fn ce(mut query: Query<(&mut Sc, &mut Se)>) {
     }
 }
 
+// many_systems: 32 function systems in one schedule, each writing its own
+// component on its own 100 entities (no conflicts), multi-threaded executor.
+macro_rules! many_systems {
+    ($($system:ident $component:ident),*) => {
+        $(
+            #[derive(Component, Clone, Copy)]
+            struct $component(f32);
+
+            #[allow(non_snake_case)]
+            fn $system(mut query: Query<&mut $component>) {
+                for mut c in query.iter_mut() {
+                    c.0 += 1.0;
+                }
+            }
+        )*
+
+        fn many_systems(timing: &Timing) -> f64 {
+            let mut world = World::new();
+            let mut schedule = Schedule::default();
+            $(
+                world.spawn_batch((0..100).map(|_| ($component(0.0),)));
+                let rows = world.query::<&$component>().iter(&world).count();
+                expect_rows("many_systems", rows, 100);
+                schedule.add_systems($system);
+            )*
+            measure(timing, || schedule.run(&mut world))
+        }
+    };
+}
+
+many_systems!(
+    S00 M00, S01 M01, S02 M02, S03 M03, S04 M04, S05 M05, S06 M06, S07 M07,
+    S08 M08, S09 M09, S10 M10, S11 M11, S12 M12, S13 M13, S14 M14, S15 M15,
+    S16 M16, S17 M17, S18 M18, S19 M19, S20 M20, S21 M21, S22 M22, S23 M23,
+    S24 M24, S25 M25, S26 M26, S27 M27, S28 M28, S29 M29, S30 M30, S31 M31
+);
+
 pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
     ComputeTaskPool::get_or_init(TaskPool::default);
     Some(match workload {
@@ -169,6 +206,7 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
                 world.clear_trackers();
             })
         }
+        "many_systems" => many_systems(timing),
         _ => return None,
     })
 }

@@ -63,6 +63,45 @@ fn ce(c: &mut Sc, e: &mut Se) {
     std::mem::swap(&mut c.0, &mut e.0);
 }
 
+// many_systems: 32 systems (SystemBuilder, one query each) in one
+// schedule on legion's parallel executor, each on its own 100 entities.
+macro_rules! many_systems {
+    ($($system:ident $component:ident),*) => {
+        $(
+            #[derive(Clone, Copy)]
+            struct $component(f32);
+        )*
+
+        fn many_systems(timing: &Timing) -> f64 {
+            let mut world = World::default();
+            let mut builder = Schedule::builder();
+            $(
+                world.extend((0..100).map(|_| ($component(0.0),)));
+                let rows = <Read<$component>>::query().iter(&world).count();
+                expect_rows("many_systems", rows, 100);
+                builder.add_system(
+                    SystemBuilder::new(stringify!($system))
+                        .with_query(<Write<$component>>::query())
+                        .build(|_, world, _, query| {
+                            query.for_each_mut(world, |c| c.0 += 1.0);
+                        }),
+                );
+            )*
+            world.pack(PackOptions::force());
+            let mut resources = Resources::default();
+            let mut schedule = builder.build();
+            measure(timing, || schedule.execute(&mut world, &mut resources))
+        }
+    };
+}
+
+many_systems!(
+    S00 M00, S01 M01, S02 M02, S03 M03, S04 M04, S05 M05, S06 M06, S07 M07,
+    S08 M08, S09 M09, S10 M10, S11 M11, S12 M12, S13 M13, S14 M14, S15 M15,
+    S16 M16, S17 M17, S18 M18, S19 M19, S20 M20, S21 M21, S22 M22, S23 M23,
+    S24 M24, S25 M25, S26 M26, S27 M27, S28 M28, S29 M29, S30 M30, S31 M31
+);
+
 pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
     Some(match workload {
         "simple_insert" => {
@@ -154,6 +193,7 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
                 }
             })
         }
+        "many_systems" => many_systems(timing),
         _ => return None,
     })
 }

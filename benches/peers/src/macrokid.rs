@@ -87,6 +87,51 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
+// many_systems (not in ecs_bench_suite; in TARGETS.md): 32 trivial systems
+// in one stage, each on its own 100 entities.
+macro_rules! many_systems {
+    ($($system:ident $component:ident),*) => {
+        $(
+            #[derive(Clone, Copy)]
+            struct $component(f32);
+
+            #[derive(System)]
+            #[system(writes($component))]
+            struct $system;
+            impl Run for $system {
+                fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+                    cx.query::<&mut $component>().for_each(|mut c| c.0 += 1.0);
+                    Ok(())
+                }
+            }
+        )*
+
+        #[derive(Schedule)]
+        struct ManySystems {
+            #[stage]
+            all: ($($system,)*),
+        }
+
+        fn many_systems(timing: &Timing) -> f64 {
+            let mut world = World::new();
+            $(
+                world.spawn_batch((0..100).map(|_| ($component(0.0),)));
+                expect_rows("many_systems", world.query::<&mut $component>().len(), 100);
+            )*
+            let scheduler = Scheduler::new(Arc::new(ThreadPool::new(threads()).unwrap()));
+            let mut schedule = ManySystems { all: ($($system,)*) };
+            measure(timing, || world.run_schedule(&mut schedule, &scheduler).unwrap())
+        }
+    };
+}
+
+many_systems!(
+    S00 M00, S01 M01, S02 M02, S03 M03, S04 M04, S05 M05, S06 M06, S07 M07,
+    S08 M08, S09 M09, S10 M10, S11 M11, S12 M12, S13 M13, S14 M14, S15 M15,
+    S16 M16, S17 M17, S18 M18, S19 M19, S20 M20, S21 M21, S22 M22, S23 M23,
+    S24 M24, S25 M25, S26 M26, S27 M27, S28 M28, S29 M29, S30 M30, S31 M31
+);
+
 pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
     Some(match workload {
         "simple_insert" => {
@@ -174,6 +219,7 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
                 world.clear_trackers();
             })
         }
+        "many_systems" => many_systems(timing),
         _ => return None,
     })
 }

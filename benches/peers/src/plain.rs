@@ -29,6 +29,19 @@ fn bundle() -> (Transform, Position, Rotation, Velocity) {
     )
 }
 
+/// many_systems: the same 32 loops over plain `Vec`s, one after another.
+fn many_systems(timing: &Timing) -> f64 {
+    let mut columns: Vec<Vec<f32>> = vec![vec![0.0; 100]; 32];
+    measure(timing, || {
+        for column in &mut columns {
+            for x in column.iter_mut() {
+                *x += 1.0;
+            }
+            std::hint::black_box(&mut *column);
+        }
+    })
+}
+
 pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
     Some(match workload {
         // The same 10k bundles collected into a fresh plain `Vec`.
@@ -105,6 +118,7 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
                 }
             })
         }
+        "many_systems" => many_systems(timing),
         _ => return None,
     })
 }

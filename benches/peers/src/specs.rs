@@ -122,6 +122,49 @@ fn spawn_four(world: &mut World, n: usize) {
     });
 }
 
+// many_systems: 32 systems in one parallel `Dispatcher`, each writing its
+// own component (VecStorage) on its own 100 entities.
+macro_rules! many_systems {
+    ($($system:ident $component:ident),*) => {
+        vec_components!($($component(f32)),*);
+        $(
+            struct $system;
+            impl<'a> System<'a> for $system {
+                type SystemData = WriteStorage<'a, $component>;
+
+                fn run(&mut self, mut cs: Self::SystemData) {
+                    for c in (&mut cs).join() {
+                        c.0 += 1.0;
+                    }
+                }
+            }
+        )*
+
+        fn many_systems(timing: &Timing) -> f64 {
+            let mut world = World::new();
+            let mut builder = DispatcherBuilder::new();
+            $(
+                world.register::<$component>();
+                (0..100).for_each(|_| {
+                    world.create_entity().with($component(0.0)).build();
+                });
+                expect_rows("many_systems", world.read_storage::<$component>().join().count(), 100);
+                builder.add($system, stringify!($system), &[]);
+            )*
+            let mut dispatcher = builder.build();
+            dispatcher.setup(&mut world);
+            measure(timing, || dispatcher.dispatch_par(&world))
+        }
+    };
+}
+
+many_systems!(
+    S00 M00, S01 M01, S02 M02, S03 M03, S04 M04, S05 M05, S06 M06, S07 M07,
+    S08 M08, S09 M09, S10 M10, S11 M11, S12 M12, S13 M13, S14 M14, S15 M15,
+    S16 M16, S17 M17, S18 M18, S19 M19, S20 M20, S21 M21, S22 M22, S23 M23,
+    S24 M24, S25 M25, S26 M26, S27 M27, S28 M28, S29 M29, S30 M30, S31 M31
+);
+
 pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
     Some(match workload {
         "simple_insert" => {
@@ -267,6 +310,7 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
                 }
             })
         }
+        "many_systems" => many_systems(timing),
         _ => return None,
     })
 }
