@@ -89,6 +89,11 @@ fn project_root() -> PathBuf {
 fn cargo() -> Command {
     let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(project_root());
+    // A CI run starts from a cold target directory and never rebuilds
+    // incrementally: the incremental caches would only cost time and disk.
+    if env::var_os("CI").is_some() && env::var_os("CARGO_INCREMENTAL").is_none() {
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
     cmd
 }
 
