@@ -280,6 +280,9 @@ pub struct TickReport {
     pub snapshot_bytes: Option<usize>,
     /// How long storing that snapshot took (not part of [`TickReport::duration`]).
     pub snapshot_duration: Duration,
+    /// Whether a snapshot was due after this tick but skipped because the client was not
+    /// connected ([`Coordinator::snapshot_skips`]).
+    pub snapshot_skipped: bool,
     /// Shards sent again in this tick because the connection to the server dropped.
     pub retried_shards: u32,
 }
@@ -358,6 +361,7 @@ pub struct Coordinator {
     /// The snapshot store, opened on first use.
     snapshots: Option<SnapshotStore>,
     snapshot_failures: u64,
+    snapshot_skips: u64,
     /// The last tick's report, for query answers.
     last_report: Option<TickReport>,
     queries_answered: u64,
@@ -441,6 +445,7 @@ impl Coordinator {
             retried_shards: 0,
             snapshots: None,
             snapshot_failures: 0,
+            snapshot_skips: 0,
             last_report: None,
             queries_answered: 0,
         })

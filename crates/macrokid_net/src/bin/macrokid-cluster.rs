@@ -323,6 +323,7 @@ struct Outcome {
     interrupted: bool,
     snapshots: u64,
     snapshot_failures: u64,
+    snapshot_skips: u64,
     restarted: Option<u64>,
     retries: (u64, u64),
 }
@@ -520,6 +521,9 @@ fn run(args: &[String]) -> Result<bool, String> {
                     report.snapshot_duration.as_secs_f64() * 1000.0
                 ));
             }
+            if report.snapshot_skipped {
+                line.push_str("; snapshot skipped (not connected), taken at the next multiple");
+            }
             if report.retried_shards > 0 {
                 line.push_str(&format!("; {} shards re-sent after the server came back", report.retried_shards));
             }
@@ -537,6 +541,7 @@ fn run(args: &[String]) -> Result<bool, String> {
         let counters = c.tracker().counters();
         let drops = c.drops().total();
         let snapshot_failures = c.snapshot_failures();
+        let snapshot_skips = c.snapshot_skips();
         let retries = c.retries();
         // The client and its subscriptions are dropped here, inside the runtime.
         let world = c.into_world();
@@ -554,6 +559,7 @@ fn run(args: &[String]) -> Result<bool, String> {
             interrupted,
             snapshots,
             snapshot_failures,
+            snapshot_skips,
             restarted,
             retries,
         })
@@ -582,8 +588,8 @@ fn run(args: &[String]) -> Result<bool, String> {
     );
     if o.snapshot_every.is_some() {
         println!(
-            "cluster: {} snapshots of world {} stored, {} failed",
-            out.snapshots, o.world, out.snapshot_failures
+            "cluster: {} snapshots of world {} stored, {} failed, {} skipped while disconnected",
+            out.snapshots, o.world, out.snapshot_failures, out.snapshot_skips
         );
     }
     let mut failover = Vec::new();
