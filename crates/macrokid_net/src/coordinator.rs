@@ -65,9 +65,9 @@ use crate::connection::ConnectionWatch;
 use crate::inspect::JsonViews;
 use crate::liveness::{InstanceTracker, LivenessConfig, ResultOutcome};
 use crate::protocol::{
-    AccessDescriptor, ControlMessage, Heartbeat, InstanceId, MsgType, ResourceValue,
-    ShardAssignment, Subjects, SystemName, SystemRegister, SystemSchedule, TickAck, TickStart,
-    ENTITY_COLUMN,
+    decode_commands, AccessDescriptor, ControlMessage, EntityRef, Heartbeat, InstanceId, MsgType,
+    RemoteCommand, ResourceValue, ShardAssignment, Subjects, SystemName, SystemRegister,
+    SystemSchedule, TickAck, TickStart, COMMANDS_COLUMN, ENTITY_COLUMN,
 };
 use crate::snapshot::{SnapshotError, SnapshotStore};
 
@@ -362,6 +362,10 @@ pub struct Coordinator {
     snapshots: Option<SnapshotStore>,
     snapshot_failures: u64,
     snapshot_skips: u64,
+    /// The commands of the round in flight's merged results, by (system, shard).
+    round_commands: BTreeMap<(SystemName, u32), Vec<RemoteCommand>>,
+    /// Remote commands applied, failed to apply, and command payloads dropped as malformed.
+    command_counts: CommandCounts,
     /// The last tick's report, for query answers.
     last_report: Option<TickReport>,
     queries_answered: u64,
@@ -446,6 +450,8 @@ impl Coordinator {
             snapshots: None,
             snapshot_failures: 0,
             snapshot_skips: 0,
+            round_commands: BTreeMap::new(),
+            command_counts: CommandCounts::default(),
             last_report: None,
             queries_answered: 0,
         })
@@ -682,16 +688,36 @@ impl Coordinator {
                         })
                     })
             }
-            None => !shard.columns.is_empty() && shard.columns.iter().all(|c| c.len() == rows),
+            None => {
+                let mut data = shard
+                    .columns
+                    .iter()
+                    .filter(|c| c.component() != COMMANDS_COLUMN)
+                    .peekable();
+                data.peek().is_some() && data.all(|c| c.len() == rows)
+            }
         };
         if !same_rows {
             self.drops.record(DropReason::Inconsistent);
             return;
         }
+        if let Some(payload) = shard.column(COMMANDS_COLUMN) {
+            match decode_commands(payload.bytes()) {
+                Ok(commands) => {
+                    self.round_commands
+                        .insert((shard.system.clone(), shard.shard), commands);
+                }
+                Err(e) => {
+                    tracing::warn!(system = %shard.system, shard = shard.shard, error = %e, "a malformed command payload; its commands are dropped");
+                    self.drops.record(DropReason::Malformed);
+                    self.command_counts.malformed_payloads += 1;
+                }
+            }
+        }
         let mut held = plan.columns.clone();
         let mut complete = true;
         for column in &shard.columns {
-            if column.component() == ENTITY_COLUMN {
+            if column.component() == ENTITY_COLUMN || column.component() == COMMANDS_COLUMN {
                 continue;
             }
             if !plan.writable.iter().any(|w| w == column.component()) {
@@ -800,7 +826,8 @@ impl Coordinator {
             for r in &access.reads {
                 a = a.with_read(self.resource_id(r));
             }
-            for w in &access.writes {
+            // Commands apply after the round, so a deferred write conflicts as a write.
+            for w in access.writes.iter().chain(&access.deferred) {
                 a = a.with_write(self.resource_id(w));
             }
             stage = stage.with_system(SystemDescriptor::new(Cow::Owned(s.as_str().to_owned()), a));
@@ -1125,6 +1152,7 @@ impl Coordinator {
             self.shard_plans.clear();
             self.round_extras.clear();
             self.pending_acks.clear();
+            self.round_commands.clear();
             let mut report = self.current.take().map(|c| c.1).unwrap_or_default();
             let mut any = false;
             let sending = Instant::now();
@@ -1213,6 +1241,7 @@ impl Coordinator {
                     .await
                     .map_err(|e| nats_err("flush", e))?;
             }
+            self.apply_remote_commands(&batch);
             if let Some((_, report)) = self.current.as_mut() {
                 report.rounds += 1;
             }
@@ -1226,6 +1255,95 @@ impl Coordinator {
         self.snapshot_after_tick(&mut report).await;
         self.last_report = Some(report.clone());
         Ok(report)
+    }
+}
+
+/// Counts of the commands remote systems sent ([`Coordinator::command_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommandCounts {
+    /// Commands applied to the world.
+    pub applied: u64,
+    /// Commands that did not apply (a stale entity, a missing or unregistered component,
+    /// a value of the wrong size, a spawn index out of range); each is logged.
+    pub failed: u64,
+    /// Command payloads dropped because they did not decode (counted in
+    /// [`Coordinator::drops`] as malformed too).
+    pub malformed_payloads: u64,
+}
+
+impl Coordinator {
+    /// What became of the commands remote systems sent.
+    pub fn command_counts(&self) -> CommandCounts {
+        self.command_counts
+    }
+
+    /// Applies the commands of the round just merged: system by system in `batch` order
+    /// (declaration order), each system's shards in shard order. First every spawn of the
+    /// system gets its id, in that order — as a local run reserves ids while the system
+    /// runs, before any of its commands apply — then the commands apply in that order.
+    fn apply_remote_commands(&mut self, batch: &[SystemName]) {
+        if self.round_commands.is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.round_commands);
+        for system in batch {
+            let keys: Vec<(SystemName, u32)> = pending
+                .keys()
+                .filter(|(s, _)| s == system)
+                .cloned()
+                .collect();
+            let lists: Vec<Vec<RemoteCommand>> =
+                keys.iter().filter_map(|k| pending.remove(k)).collect();
+            let spawned: Vec<Vec<macrokid_ecs::Entity>> = lists
+                .iter()
+                .map(|commands| {
+                    commands
+                        .iter()
+                        .filter(|c| matches!(c, RemoteCommand::Spawn))
+                        .map(|_| self.world.spawn(()))
+                        .collect()
+                })
+                .collect();
+            for (commands, ids) in lists.iter().zip(&spawned) {
+                for command in commands {
+                    let resolve = |r: &EntityRef| match *r {
+                        EntityRef::Existing(bits) => Ok(macrokid_ecs::Entity::from_bits(bits)),
+                        EntityRef::Spawned(n) => ids.get(n as usize).copied().ok_or_else(|| {
+                            format!("spawn {n} of {} in this shard's commands", ids.len())
+                        }),
+                    };
+                    let result = match command {
+                        RemoteCommand::Spawn => Ok(()),
+                        RemoteCommand::Despawn(e) => resolve(e)
+                            .and_then(|e| self.world.despawn(e).map_err(|e| e.to_string())),
+                        RemoteCommand::Insert {
+                            entity,
+                            component,
+                            value,
+                        } => resolve(entity).and_then(|e| {
+                            self.world
+                                .insert_encoded(e, component, value)
+                                .map_err(|e| e.to_string())
+                        }),
+                        RemoteCommand::Remove { entity, component } => {
+                            resolve(entity).and_then(|e| {
+                                self.world
+                                    .remove_encoded(e, component)
+                                    .map_err(|e| e.to_string())
+                            })
+                        }
+                    };
+                    match result {
+                        Ok(()) => self.command_counts.applied += 1,
+                        Err(error) => {
+                            self.command_counts.failed += 1;
+                            tracing::warn!(%system, ?command, %error, "a remote command did not apply");
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 //!                      [--freeze-at T] [--rate HZ] [--deadline-ms MS] [--reuse on|off]
 //!                      [--snapshot-every N] [--resume] [--store DIR] [--world ID]
 //!                      [--restart-server-at T] [--no-auth]
-//!     starts nats-server, N Movement instances, one Spin and one Damping (child processes
+//!     starts nats-server, N Movement instances, one Spin, one Damping and two Lifecycle
+//!     (a system whose despawns and spawns travel as commands; child processes
 //!     of this binary), runs the coordinator here for the ticks, prints one line per tick
 //!     and a last line comparing the world hash with the same simulation run locally;
 //!     stops everything on Ctrl+C. --kill-at SIGKILLs the first Movement instance at tick
@@ -21,7 +22,7 @@
 //! macrokid-cluster coordinator URL PREFIX ENTITIES TICKS
 //!     only the coordinator, against a running server and system processes.
 //! macrokid-cluster system NAME URL PREFIX [INSTANCE]
-//!     one system process (NAME: Movement, Spin or Damping).
+//!     one system process (NAME: Movement, Spin, Damping or Lifecycle).
 //! ```
 //!
 //! The `coordinator` and `system` commands log in as `$MACROKID_NATS_USER` with
@@ -35,7 +36,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use macrokid_net::coordinator::{Coordinator, CoordinatorConfig, TickReport};
-use macrokid_net::demo::{self, Damping, Movement, Spin};
+use macrokid_net::demo::{self, Damping, Lifecycle, Movement, Spin};
 use macrokid_net::protocol::{InstanceId, Subjects, SystemName};
 use macrokid_net::security::{ClusterAuth, Credentials};
 use macrokid_net::server::{NatsServer, ServerOptions};
@@ -84,9 +85,10 @@ fn system(args: &[String]) -> Result<bool, String> {
         "Movement" => run_system::<Movement>(config),
         "Spin" => run_system::<Spin>(config),
         "Damping" => run_system::<Damping>(config),
+        "Lifecycle" => run_system::<Lifecycle>(config),
         other => {
             return Err(format!(
-                "unknown system {other:?}; use Movement, Spin or Damping"
+                "unknown system {other:?}; use Movement, Spin, Damping or Lifecycle"
             ))
         }
     }
@@ -326,6 +328,7 @@ struct Outcome {
     snapshot_skips: u64,
     restarted: Option<u64>,
     retries: (u64, u64),
+    commands: macrokid_net::coordinator::CommandCounts,
 }
 
 fn run(args: &[String]) -> Result<bool, String> {
@@ -383,8 +386,10 @@ fn run(args: &[String]) -> Result<bool, String> {
     }
     spawn("Spin", 1001)?;
     spawn("Damping", 1002)?;
+    spawn("Lifecycle", 1003)?;
+    spawn("Lifecycle", 1004)?;
     println!(
-        "cluster: nats-server at {url} ({}), {} entities, {} Movement instances, 1 Spin, 1 Damping",
+        "cluster: nats-server at {url} ({}), {} entities, {} Movement instances, 1 Spin, 1 Damping, 2 Lifecycle",
         if auth.is_some() {
             "login required, per-system permissions"
         } else {
@@ -437,6 +442,7 @@ fn run(args: &[String]) -> Result<bool, String> {
         }
         let mut wanted: Vec<(SystemName, usize)> = demo::systems().into_iter().map(|s| (s, 1)).collect();
         wanted[0].1 = o.instances;
+        wanted[3].1 = 2;
         c.wait_for_instances(&wanted, Duration::from_secs(30))
             .await
             .map_err(|e| e.to_string())?;
@@ -543,6 +549,7 @@ fn run(args: &[String]) -> Result<bool, String> {
         let snapshot_failures = c.snapshot_failures();
         let snapshot_skips = c.snapshot_skips();
         let retries = c.retries();
+        let commands = c.command_counts();
         // The client and its subscriptions are dropped here, inside the runtime.
         let world = c.into_world();
         Ok::<_, String>(Outcome {
@@ -562,6 +569,7 @@ fn run(args: &[String]) -> Result<bool, String> {
             snapshot_skips,
             restarted,
             retries,
+            commands,
         })
     });
     let mut out = outcome?;
@@ -585,6 +593,10 @@ fn run(args: &[String]) -> Result<bool, String> {
         out.counters.late_results,
         out.counters.rejoins,
         out.drops
+    );
+    println!(
+        "cluster: remote commands applied {}, failed {}, malformed payloads {}",
+        out.commands.applied, out.commands.failed, out.commands.malformed_payloads
     );
     if o.snapshot_every.is_some() {
         println!(
