@@ -25,6 +25,7 @@
 //!    count (overwrite: the planner puts no two writers of a component in one round); at the deadline, shards of instances
 //!    declared dead are re-sent to live ones and waited for again, shards of systems with
 //!    no live instance are skipped with a warning; late results are dropped and counted;
+//!    then the round's *remote commands* apply (below);
 //! 5. after the last round the tick advances; with [`CoordinatorConfig::tick_period`] the
 //!    coordinator then sleeps to a fixed rate, else it runs as fast as possible.
 //!
@@ -35,6 +36,22 @@
 //! A round whose messages were lost to a server restart is sent again once the connection
 //! is back instead of being judged by the liveness rules ([`reconnect`]). Queries on
 //! `P.query.request` are answered while the coordinator waits ([`query`]).
+//!
+//! # Remote commands
+//!
+//! A system process sends the commands a system recorded on a shard with that shard's
+//! result (a [`COMMANDS_COLUMN`], see [`crate::system_process`]); they are kept only when
+//! the result merges (from the shard's owner, in its round). After the round's merge
+//! they apply system by system in plan (declaration) order, each system's shards in shard
+//! order (table order, then row order: the order one local run iterates). Spawned ids
+//! come from the coordinator's allocator: before a system's commands apply, each of its
+//! [`RemoteCommand::Spawn`]s, in that order, spawns an empty entity — the ids a local run
+//! would have reserved while the system ran, last freed index first — and the
+//! [`EntityRef::Spawned`] placeholders map to them (the scheme of bevy's and hecs's id
+//! reservation, done at apply time). The planner counts a system's deferred writes
+//! (inserts, removes, despawns) as writes, so no system of the same round reads what the
+//! commands change. A command that does not apply is logged and counted, a payload that
+//! does not decode is dropped and counted ([`Coordinator::command_counts`]).
 //!
 //! A malformed, wrong-version or unexpected message is counted in
 //! [`Coordinator::drops`] and dropped; it never stops a tick.

@@ -170,10 +170,21 @@ pub fn json_views() -> crate::inspect::JsonViews {
     v
 }
 
-/// A world of `entities` bodies in eight archetypes (every third spins, every tenth is
-/// frozen, every seventh has a [`Lifetime`] of up to 30 ticks), values from a fixed
-/// sequence, with [`Time`] at 60 Hz.
+/// A world of `entities` bodies in four archetypes (every third spins, every tenth is
+/// frozen), values from a fixed sequence, with [`Time`] at 60 Hz. No body has a
+/// [`Lifetime`]: [`Lifecycle`] has nothing to do (see [`world_with_lifecycle`]).
 pub fn world(entities: usize) -> World {
+    build(entities, false)
+}
+
+/// [`world`] where every seventh body also has a [`Lifetime`] of up to 30 ticks (eight
+/// archetypes): [`Lifecycle`] replaces bodies through commands. The cluster command's
+/// world.
+pub fn world_with_lifecycle(entities: usize) -> World {
+    build(entities, true)
+}
+
+fn build(entities: usize, lifetimes: bool) -> World {
     let mut w = World::new();
     *w.snapshot_registry_mut() = registry();
     w.insert_resource(Time { dt: 1.0 / 60.0 });
@@ -195,7 +206,7 @@ pub fn world(entities: usize) -> World {
         if i % 10 == 0 {
             w.insert(e, Frozen).expect("live");
         }
-        if i % 7 == 0 {
+        if lifetimes && i % 7 == 0 {
             w.insert(e, Lifetime((i % 31) as u32)).expect("live");
         }
     }

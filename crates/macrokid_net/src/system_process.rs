@@ -25,9 +25,21 @@
 //! [`crate::liveness`]). Malformed, wrong-version or foreign messages are counted in
 //! [`SystemProcess::drops`] and dropped.
 //!
-//! Limits: a remote system's commands (spawn, despawn, insert) are not sent to the
-//! coordinator — a job whose run changes the local tables' structure is dropped with an
-//! error (and the coordinator re-routes it); resource writes stay local. Splitting a
+//! A system that may record commands (it declares `spawns`, `despawns`, `inserts` or
+//! `removes`) runs differently: once per shard, in shard order, each time on a fresh
+//! world holding only that shard, with [`World::record_commands`] on. Its result shard
+//! carries the written columns as the system left them (before its commands moved rows)
+//! and a [`COMMANDS_COLUMN`] with the applied commands in recording order
+//! ([`RemoteCommand`]: spawns as a spawn plus an insert per component the new entity has
+//! after the run, values as snapshot row bytes of the registry's names; ids it spawned as
+//! [`EntityRef::Spawned`]). Per shard, so the coordinator can apply all shards' commands
+//! in shard order whatever instance ran them ([`crate::coordinator`], "Remote
+//! commands"); exact for a system that records while iterating one query, as a local run
+//! records in table and row order. Such a system sees only its shard's rows per run, and
+//! change ticks of a fresh world (every row added). Any other system whose run changes
+//! the local tables' structure fails the job (the coordinator re-routes it).
+//!
+//! Limits: resource writes stay local. Splitting a
 //! system over several instances is right for systems whose effect on an entity depends
 //! on that entity's row and the resources only (every `for` over a query is); a system
 //! that looks across entities should run as one instance.

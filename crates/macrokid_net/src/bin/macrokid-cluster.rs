@@ -135,7 +135,7 @@ fn coordinator(args: &[String]) -> Result<bool, String> {
         if let Some(login) = env_login() {
             config = config.credentials(login);
         }
-        let mut c = Coordinator::connect(config, demo::world(entities))
+        let mut c = Coordinator::connect(config, demo::world_with_lifecycle(entities))
             .await
             .map_err(|e| e.to_string())?;
         let wanted: Vec<(SystemName, usize)> =
@@ -420,7 +420,7 @@ fn run(args: &[String]) -> Result<bool, String> {
         if let Some(auth) = &auth {
             config = config.credentials(auth.coordinator().clone());
         }
-        let mut c = Coordinator::connect(config, demo::world(o.entities))
+        let mut c = Coordinator::connect(config, demo::world_with_lifecycle(o.entities))
             .await
             .map_err(|e| e.to_string())?;
         let mut start = 0;
@@ -428,7 +428,7 @@ fn run(args: &[String]) -> Result<bool, String> {
             match c.resume().await.map_err(|e| e.to_string())? {
                 Some(tick) => {
                     start = tick;
-                    let mut local = demo::world(o.entities);
+                    let mut local = demo::world_with_lifecycle(o.entities);
                     demo::run_local(&mut local, tick).map_err(|e| e.to_string())?;
                     let hash = c.world().hash();
                     println!(
@@ -575,7 +575,7 @@ fn run(args: &[String]) -> Result<bool, String> {
     let mut out = outcome?;
     drop(children);
     let hash = out.world.hash();
-    let mut local = demo::world(o.entities);
+    let mut local = demo::world_with_lifecycle(o.entities);
     demo::run_local(&mut local, out.start + out.done).map_err(|e| e.to_string())?;
     let equal = local.hash() == hash;
     out.tick_ms.sort_by(f64::total_cmp);
