@@ -51,7 +51,13 @@
 //! reservation, done at apply time). The planner counts a system's deferred writes
 //! (inserts, removes, despawns) as writes, so no system of the same round reads what the
 //! commands change. A command that does not apply is logged and counted, a payload that
-//! does not decode is dropped and counted ([`Coordinator::command_counts`]).
+//! does not decode is dropped and counted ([`Coordinator::command_counts`]). The entities
+//! they created and destroyed are then broadcast on `P.entity.create` and
+//! `P.entity.destroy` (seed 003), one message per entity ([`TickReport::created`],
+//! [`TickReport::destroyed`]); a process drops its copy of every shard that held a
+//! destroyed entity. (Column reuse stays correct without them: the coordinator compares
+//! the entity column byte for byte, and rows that moved differ.) Changes queued with
+//! [`Coordinator::queue`] are closures and are not broadcast.
 //!
 //! A malformed, wrong-version or unexpected message is counted in
 //! [`Coordinator::drops`] and dropped; it never stops a tick.
@@ -82,9 +88,9 @@ use crate::connection::ConnectionWatch;
 use crate::inspect::JsonViews;
 use crate::liveness::{InstanceTracker, LivenessConfig, ResultOutcome};
 use crate::protocol::{
-    decode_commands, AccessDescriptor, ControlMessage, EntityRef, Heartbeat, InstanceId, MsgType,
-    RemoteCommand, ResourceValue, ShardAssignment, Subjects, SystemName, SystemRegister,
-    SystemSchedule, TickAck, TickStart, COMMANDS_COLUMN, ENTITY_COLUMN,
+    decode_commands, AccessDescriptor, ControlMessage, EntityCreated, EntityDestroyed, EntityRef,
+    Heartbeat, InstanceId, MsgType, RemoteCommand, ResourceValue, ShardAssignment, Subjects,
+    SystemName, SystemRegister, SystemSchedule, TickAck, TickStart, COMMANDS_COLUMN, ENTITY_COLUMN,
 };
 use crate::snapshot::{SnapshotError, SnapshotStore};
 
@@ -302,6 +308,10 @@ pub struct TickReport {
     pub snapshot_skipped: bool,
     /// Shards sent again in this tick because the connection to the server dropped.
     pub retried_shards: u32,
+    /// Entities remote commands created in this tick (broadcast on `P.entity.create`).
+    pub created: u32,
+    /// Entities remote commands destroyed in this tick (broadcast on `P.entity.destroy`).
+    pub destroyed: u32,
 }
 
 /// Where a shard's rows live in the world, for the merge.
@@ -1258,9 +1268,14 @@ impl Coordinator {
                     .await
                     .map_err(|e| nats_err("flush", e))?;
             }
-            self.apply_remote_commands(&batch);
+            let (created, destroyed) = self.apply_remote_commands(&batch);
+            if !created.is_empty() || !destroyed.is_empty() {
+                self.broadcast_entities(&created, &destroyed).await?;
+            }
             if let Some((_, report)) = self.current.as_mut() {
                 report.rounds += 1;
+                report.created += created.len() as u32;
+                report.destroyed += destroyed.len() as u32;
             }
         }
         self.tick += 1;
@@ -1299,9 +1314,17 @@ impl Coordinator {
     /// (declaration order), each system's shards in shard order. First every spawn of the
     /// system gets its id, in that order — as a local run reserves ids while the system
     /// runs, before any of its commands apply — then the commands apply in that order.
-    fn apply_remote_commands(&mut self, batch: &[SystemName]) {
+    ///
+    /// Returns the entities the commands created (alive after them) and destroyed, for
+    /// the `entity.create` / `entity.destroy` broadcasts.
+    fn apply_remote_commands(
+        &mut self,
+        batch: &[SystemName],
+    ) -> (Vec<macrokid_ecs::Entity>, Vec<macrokid_ecs::Entity>) {
+        let mut created = Vec::new();
+        let mut destroyed = Vec::new();
         if self.round_commands.is_empty() {
-            return;
+            return (created, destroyed);
         }
         let mut pending = std::mem::take(&mut self.round_commands);
         for system in batch {
@@ -1332,8 +1355,11 @@ impl Coordinator {
                     };
                     let result = match command {
                         RemoteCommand::Spawn => Ok(()),
-                        RemoteCommand::Despawn(e) => resolve(e)
-                            .and_then(|e| self.world.despawn(e).map_err(|e| e.to_string())),
+                        RemoteCommand::Despawn(e) => resolve(e).and_then(|e| {
+                            self.world.despawn(e).map_err(|e| e.to_string())?;
+                            destroyed.push(e);
+                            Ok(())
+                        }),
                         RemoteCommand::Insert {
                             entity,
                             component,
@@ -1360,7 +1386,41 @@ impl Coordinator {
                     }
                 }
             }
+            created.extend(spawned.into_iter().flatten());
         }
+        created.retain(|&e| self.world.contains(e));
+        (created, destroyed)
+    }
+
+    /// Publishes one [`EntityCreated`] per created entity (with its components' registered
+    /// names) and one [`EntityDestroyed`] per destroyed one, so processes drop the copies
+    /// of shards that held a destroyed entity.
+    async fn broadcast_entities(
+        &mut self,
+        created: &[macrokid_ecs::Entity],
+        destroyed: &[macrokid_ecs::Entity],
+    ) -> Result<(), CoordinatorError> {
+        for &e in created {
+            let archetype = self
+                .world
+                .component_names(e)
+                .map(|names| names.into_iter().map(str::to_owned).collect())
+                .unwrap_or_default();
+            let msg = EntityCreated {
+                entity: e.to_bits(),
+                archetype,
+            };
+            self.publish_control(self.config.subjects.entity_create(), &msg)
+                .await?;
+        }
+        for &e in destroyed {
+            let msg = EntityDestroyed {
+                entity: e.to_bits(),
+            };
+            self.publish_control(self.config.subjects.entity_destroy(), &msg)
+                .await?;
+        }
+        Ok(())
     }
 }
 

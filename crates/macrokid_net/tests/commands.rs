@@ -61,10 +61,13 @@ async fn commands_of_two_instances_apply_in_shard_order_with_the_local_hash() {
     .await
     .expect("instances register");
     let mut reused_after_commands = 0u64;
+    let (mut created, mut destroyed) = (0, 0);
     for tick in 0..TICKS {
         let applied_before = c.command_counts().applied;
         let report = c.tick().await.expect("tick");
         assert_eq!(report.rounds, 3, "tick {tick}: {report:?}");
+        created += report.created;
+        destroyed += report.destroyed;
         let lifecycle = &report.systems[&name("Lifecycle")];
         assert_eq!(lifecycle.skipped, 0);
         if tick == 0 {
@@ -82,6 +85,12 @@ async fn commands_of_two_instances_apply_in_shard_order_with_the_local_hash() {
         "columns were reused in ticks after rows moved"
     );
     assert_eq!(c.world().len(), ENTITIES, "one spawn per despawn");
+    assert!(destroyed > 200, "{destroyed}");
+    assert_eq!(created, destroyed);
+    assert!(
+        tasks[..2].iter().any(|t| t.stats.invalidated_shards() > 0),
+        "Movement dropped copies of shards with destroyed entities"
+    );
     assert_eq!(c.world().hash(), local.hash());
     assert_eq!(c.drops().total(), 0, "{:?}", c.drops().snapshot());
     for t in &tasks {
