@@ -54,9 +54,10 @@
 //! does not decode is dropped and counted ([`Coordinator::command_counts`]). The entities
 //! they created and destroyed are then broadcast on `P.entity.create` and
 //! `P.entity.destroy` (seed 003), one message per entity ([`TickReport::created`],
-//! [`TickReport::destroyed`]); a process drops its copy of every shard that held a
-//! destroyed entity. (Column reuse stays correct without them: the coordinator compares
-//! the entity column byte for byte, and rows that moved differ.) Changes queued with
+//! [`TickReport::destroyed`]), and the coordinator forgets every instance's held copy of
+//! a shard that had a destroyed entity, so no schedule asks to reuse it (a zero-sized
+//! tag's column would compare equal even though rows moved). Column reuse is otherwise
+//! correct as rows move: the coordinator compares the entity column byte for byte. Changes queued with
 //! [`Coordinator::queue`] are closures and are not broadcast.
 //!
 //! A malformed, wrong-version or unexpected message is counted in
@@ -1269,6 +1270,21 @@ impl Coordinator {
                     .map_err(|e| nats_err("flush", e))?;
             }
             let (created, destroyed) = self.apply_remote_commands(&batch);
+            if !destroyed.is_empty() {
+                // What processes drop on the broadcast is no longer held here either.
+                let gone: HashSet<[u8; 8]> = destroyed
+                    .iter()
+                    .map(|e| e.to_bits().to_le_bytes())
+                    .collect();
+                self.held.retain(|_, h| {
+                    !h.columns.iter().any(|c| {
+                        c.component() == ENTITY_COLUMN
+                            && c.bytes()
+                                .chunks_exact(8)
+                                .any(|id| id.try_into().is_ok_and(|id: [u8; 8]| gone.contains(&id)))
+                    })
+                });
+            }
             if !created.is_empty() || !destroyed.is_empty() {
                 self.broadcast_entities(&created, &destroyed).await?;
             }
@@ -1393,8 +1409,7 @@ impl Coordinator {
     }
 
     /// Publishes one [`EntityCreated`] per created entity (with its components' registered
-    /// names) and one [`EntityDestroyed`] per destroyed one, so processes drop the copies
-    /// of shards that held a destroyed entity.
+    /// names) and one [`EntityDestroyed`] per destroyed one.
     async fn broadcast_entities(
         &mut self,
         created: &[macrokid_ecs::Entity],

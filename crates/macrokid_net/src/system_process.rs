@@ -20,9 +20,10 @@
 //!    `P.component.changed.<system>` (the entity column only when it writes none: the
 //!    coordinator knows the shard's rows), then a [`TickAck`].
 //!
-//! On `P.entity.destroy` the process drops its copy of every shard that held the
-//! destroyed entity ([`SystemProcess::invalidated_shards`]); a later job that reuses one
-//! is answered with [`TickAck::missing`].
+//! A process need not act on `P.entity.destroy`: the coordinator forgets its record of
+//! every shard copy that held a destroyed entity, so no schedule asks to reuse one; the
+//! copy is replaced by the next job on that shard number. (Acting on the broadcast would
+//! race with jobs scheduled before it and still queued.)
 //!
 //! The process registers again when it sees [`REREGISTER_AFTER`] tick starts without a job
 //! (a coordinator that declared it dead takes it back only on registration,
@@ -64,9 +65,9 @@ use crate::codec::{
     DropCounters, DropReason, Reassembler, Shard,
 };
 use crate::protocol::{
-    encode_commands, AccessDescriptor, ControlMessage, EntityDestroyed, EntityRef, Heartbeat,
-    InstanceId, NameError, RemoteCommand, ResourceValue, Subjects, SystemName, SystemRegister,
-    SystemSchedule, TickAck, TickStart, COMMANDS_COLUMN, ENTITY_COLUMN,
+    encode_commands, AccessDescriptor, ControlMessage, EntityRef, Heartbeat, InstanceId, NameError,
+    RemoteCommand, ResourceValue, Subjects, SystemName, SystemRegister, SystemSchedule, TickAck,
+    TickStart, COMMANDS_COLUMN, ENTITY_COLUMN,
 };
 
 /// Tick starts without a job after which a process registers again.
@@ -203,7 +204,6 @@ pub struct SystemProcess {
     jobs: AtomicU64,
     failed_jobs: AtomicU64,
     rebuilds: AtomicU64,
-    invalidated_shards: AtomicU64,
 }
 
 impl SystemProcess {
@@ -220,12 +220,6 @@ impl SystemProcess {
     /// Jobs whose results were not published (the system failed or changed the tables).
     pub fn failed_jobs(&self) -> u64 {
         self.failed_jobs.load(Ordering::Relaxed)
-    }
-
-    /// Held shard copies dropped because an entity in them was destroyed
-    /// (`P.entity.destroy`).
-    pub fn invalidated_shards(&self) -> u64 {
-        self.invalidated_shards.load(Ordering::Relaxed)
     }
 
     /// Times the local world was rebuilt because the job's entities changed.
@@ -300,10 +294,7 @@ pub async fn run_system_until<S: Run>(
         .subscribe(subjects.component_set_for(&name, me))
         .await
         .map_err(|e| nats_err("subscribe")(&e))?;
-    let mut destroys = client
-        .subscribe(subjects.entity_destroy())
-        .await
-        .map_err(|e| nats_err("subscribe")(&e))?;
+
     let register = SystemRegister {
         system: name.clone(),
         access: access_of::<S>(),
@@ -366,22 +357,6 @@ pub async fn run_system_until<S: Run>(
                 scheduled.store(true, Ordering::Relaxed);
                 job_count.fetch_add(1, Ordering::Relaxed);
                 jobs.push(SystemSchedule { shards: mine, ..schedule });
-            }
-            msg = destroys.next() => {
-                let Some(msg) = msg else { break Err(nats_err("subscription")(&"closed")) };
-                if let Ok(gone) = decode_control::<EntityDestroyed>(msg.headers.as_ref(), &msg.payload, &stats.drops) {
-                    let bytes = gone.entity.to_le_bytes();
-                    if let Some((_, map)) = held.as_mut() {
-                        let before = map.len();
-                        map.retain(|_, columns| {
-                            !columns.iter().any(|c| {
-                                c.component() == ENTITY_COLUMN
-                                    && c.bytes().chunks_exact(8).any(|id| id == bytes)
-                            })
-                        });
-                        stats.invalidated_shards.fetch_add((before - map.len()) as u64, Ordering::Relaxed);
-                    }
-                }
             }
             msg = sets.next() => {
                 let Some(msg) = msg else { break Err(nats_err("subscription")(&"closed")) };

@@ -15,8 +15,8 @@ use macrokid_net::codec::{
 };
 use macrokid_net::demo::{self, Damping, Lifecycle, Movement, Spin};
 use macrokid_net::protocol::{
-    Heartbeat, InstanceId, Subjects, SystemRegister, SystemSchedule, TickAck, COMMANDS_COLUMN,
-    ENTITY_COLUMN,
+    EntityCreated, EntityDestroyed, Heartbeat, InstanceId, Subjects, SystemRegister,
+    SystemSchedule, TickAck, COMMANDS_COLUMN, ENTITY_COLUMN,
 };
 use macrokid_net::server::{NatsServer, ServerOptions};
 use macrokid_net::system_process::access_of;
@@ -60,6 +60,16 @@ async fn commands_of_two_instances_apply_in_shard_order_with_the_local_hash() {
     )
     .await
     .expect("instances register");
+    let watcher = async_nats::connect(&url).await.expect("connects");
+    let mut creates = watcher
+        .subscribe(subjects.entity_create())
+        .await
+        .expect("sub");
+    let mut destroys = watcher
+        .subscribe(subjects.entity_destroy())
+        .await
+        .expect("sub");
+    watcher.flush().await.expect("flush");
     let mut reused_after_commands = 0u64;
     let (mut created, mut destroyed) = (0, 0);
     for tick in 0..TICKS {
@@ -87,10 +97,33 @@ async fn commands_of_two_instances_apply_in_shard_order_with_the_local_hash() {
     assert_eq!(c.world().len(), ENTITIES, "one spawn per despawn");
     assert!(destroyed > 200, "{destroyed}");
     assert_eq!(created, destroyed);
-    assert!(
-        tasks[..2].iter().any(|t| t.stats.invalidated_shards() > 0),
-        "Movement dropped copies of shards with destroyed entities"
-    );
+    // Every created and destroyed entity was broadcast, once.
+    let counters = DropCounters::new();
+    let mut heard = (std::collections::HashSet::new(), 0u32);
+    for _ in 0..destroyed {
+        let msg = tokio::time::timeout(Duration::from_secs(5), destroys.next())
+            .await
+            .expect("a destroy broadcast")
+            .expect("open");
+        let gone: EntityDestroyed =
+            decode_control(msg.headers.as_ref(), &msg.payload, &counters).expect("decodes");
+        assert!(heard.0.insert(gone.entity), "{gone:?} broadcast twice");
+    }
+    for _ in 0..created {
+        let msg = tokio::time::timeout(Duration::from_secs(5), creates.next())
+            .await
+            .expect("a create broadcast")
+            .expect("open");
+        let new: EntityCreated =
+            decode_control(msg.headers.as_ref(), &msg.payload, &counters).expect("decodes");
+        assert_eq!(
+            new.archetype.len(),
+            3,
+            "Position, Velocity, Lifetime: {new:?}"
+        );
+        heard.1 += 1;
+    }
+    assert_eq!(heard.1, created);
     assert_eq!(c.world().hash(), local.hash());
     assert_eq!(c.drops().total(), 0, "{:?}", c.drops().snapshot());
     for t in &tasks {

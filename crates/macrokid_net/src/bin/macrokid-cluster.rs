@@ -35,6 +35,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use clap::{Parser, Subcommand};
 use macrokid_net::coordinator::{Coordinator, CoordinatorConfig, TickReport};
 use macrokid_net::demo::{self, Damping, Lifecycle, Movement, Spin};
 use macrokid_net::protocol::{InstanceId, Subjects, SystemName};
@@ -50,12 +51,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("system") => system(&args[1..]),
-        Some("coordinator") => coordinator(&args[1..]),
-        Some("run") => run(&args[1..]),
-        _ => Err("usage: macrokid-cluster run|coordinator|system ... (see the crate docs of src/bin/macrokid-cluster.rs)".to_owned()),
+    let result = match Cli::parse().command {
+        Cmd::System(a) => system(a),
+        Cmd::Coordinator(a) => coordinator(a),
+        Cmd::Run(a) => a.options().and_then(run),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -67,30 +66,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn system(args: &[String]) -> Result<bool, String> {
-    let [name, url, prefix, rest @ ..] = args else {
-        return Err("usage: macrokid-cluster system NAME URL PREFIX [INSTANCE]".to_owned());
-    };
-    let subjects = Subjects::new(prefix.as_str()).map_err(|e| e.to_string())?;
-    let mut config = SystemProcessConfig::new(url.as_str(), subjects, demo::registry());
+fn system(a: SystemArgs) -> Result<bool, String> {
+    let subjects = Subjects::new(a.prefix.as_str()).map_err(|e| e.to_string())?;
+    let mut config = SystemProcessConfig::new(a.url.as_str(), subjects, demo::registry());
     if let Some(login) = env_login() {
         config = config.credentials(login);
     }
-    if let Some(id) = rest.first() {
-        config = config.instance_id(InstanceId(
-            id.parse().map_err(|e| format!("instance id {id:?}: {e}"))?,
-        ));
+    if let Some(id) = a.instance {
+        config = config.instance_id(InstanceId(id));
     }
-    match name.as_str() {
-        "Movement" => run_system::<Movement>(config),
-        "Spin" => run_system::<Spin>(config),
-        "Damping" => run_system::<Damping>(config),
-        "Lifecycle" => run_system::<Lifecycle>(config),
-        other => {
-            return Err(format!(
-                "unknown system {other:?}; use Movement, Spin, Damping or Lifecycle"
-            ))
-        }
+    match a.name {
+        DemoSystem::Movement => run_system::<Movement>(config),
+        DemoSystem::Spin => run_system::<Spin>(config),
+        DemoSystem::Damping => run_system::<Damping>(config),
+        DemoSystem::Lifecycle => run_system::<Lifecycle>(config),
     }
     .map_err(|e| e.to_string())?;
     Ok(true)
@@ -115,20 +104,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("tokio runtime: {e}"))
 }
 
-fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, String>
-where
-    T::Err: std::fmt::Display,
-{
-    text.parse().map_err(|e| format!("{what} {text:?}: {e}"))
-}
-
-fn coordinator(args: &[String]) -> Result<bool, String> {
-    let [url, prefix, entities, ticks] = args else {
-        return Err("usage: macrokid-cluster coordinator URL PREFIX ENTITIES TICKS".to_owned());
-    };
-    let subjects = Subjects::new(prefix.as_str()).map_err(|e| e.to_string())?;
-    let entities: usize = parse("entities", entities)?;
-    let ticks: u64 = parse("ticks", ticks)?;
+fn coordinator(a: CoordinatorArgs) -> Result<bool, String> {
+    let subjects = Subjects::new(a.prefix.as_str()).map_err(|e| e.to_string())?;
+    let (url, entities, ticks) = (a.url, a.entities, a.ticks);
     runtime()?.block_on(async {
         let mut config = CoordinatorConfig::new(url.as_str(), subjects, demo::systems())
             .json_views(demo::json_views());
@@ -189,76 +167,145 @@ struct Options {
     auth: bool,
 }
 
-fn options(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        entities: 10_000,
-        instances: 2,
-        ticks: 300,
-        kill_at: None,
-        freeze_at: None,
-        rate: None,
-        deadline: Duration::from_millis(500),
-        reuse: true,
-        snapshot_every: None,
-        resume: false,
-        store: None,
-        world: "demo".to_owned(),
-        restart_server_at: None,
-        auth: true,
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--resume" => {
-                o.resume = true;
-                continue;
-            }
-            "--no-auth" => {
-                o.auth = false;
-                continue;
-            }
-            _ => {}
+/// The demo simulation in distributed mode (see the crate docs of
+/// `src/bin/macrokid-cluster.rs`).
+#[derive(Parser, Debug)]
+#[command(
+    name = "macrokid-cluster",
+    version,
+    about = "The demo simulation of macrokid's distributed mode: nats-server, a coordinator and system processes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Starts nats-server, the system processes and the coordinator, runs the ticks and
+    /// compares the world hash with a local run.
+    Run(RunArgs),
+    /// Only the coordinator, against a running server and system processes.
+    Coordinator(CoordinatorArgs),
+    /// One system process of the demo.
+    System(SystemArgs),
+}
+
+/// The demo's systems.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[value(rename_all = "verbatim")]
+enum DemoSystem {
+    Movement,
+    Spin,
+    Damping,
+    Lifecycle,
+}
+
+#[derive(clap::Args, Debug)]
+struct SystemArgs {
+    /// The system.
+    #[arg(value_enum)]
+    name: DemoSystem,
+    /// The NATS server, e.g. nats://127.0.0.1:4222.
+    url: String,
+    /// The cluster's subject prefix.
+    prefix: String,
+    /// This process's instance id (random when left out).
+    instance: Option<u64>,
+}
+
+#[derive(clap::Args, Debug)]
+struct CoordinatorArgs {
+    /// The NATS server, e.g. nats://127.0.0.1:4222.
+    url: String,
+    /// The cluster's subject prefix.
+    prefix: String,
+    /// Bodies in the world.
+    entities: usize,
+    /// Ticks to run.
+    ticks: u64,
+}
+
+/// `on` or `off`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Switch {
+    On,
+    Off,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Bodies in the world.
+    #[arg(long, default_value_t = 10_000)]
+    entities: usize,
+    /// Movement instances.
+    #[arg(long, default_value_t = 2)]
+    instances: usize,
+    /// Ticks to run.
+    #[arg(long, default_value_t = 300)]
+    ticks: u64,
+    /// SIGKILL the first Movement instance at this tick.
+    #[arg(long, value_name = "T")]
+    kill_at: Option<u64>,
+    /// SIGSTOP the last Movement instance at this tick (SIGCONT 10 ticks later).
+    #[arg(long, value_name = "T")]
+    freeze_at: Option<u64>,
+    /// Fixed tick rate in Hz (as fast as possible when left out).
+    #[arg(long, value_name = "HZ")]
+    rate: Option<f64>,
+    /// How long a round waits for results, in milliseconds.
+    #[arg(long = "deadline-ms", value_name = "MS", default_value_t = 500)]
+    deadline_ms: u64,
+    /// Whether columns an instance holds byte-equal stay home.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    reuse: Switch,
+    /// Store the world in JetStream after every N-th tick (at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    snapshot_every: Option<u64>,
+    /// Start from the latest snapshot of --world.
+    #[arg(long)]
+    resume: bool,
+    /// The JetStream store directory (default $TMPDIR/macrokid-cluster-store).
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// The world id in the snapshot store.
+    #[arg(long, default_value = "demo")]
+    world: String,
+    /// Kill nats-server at the start of this tick and start it again 300 ms later.
+    #[arg(long, value_name = "T")]
+    restart_server_at: Option<u64>,
+    /// Run the server without login and permissions.
+    #[arg(long)]
+    no_auth: bool,
+}
+
+impl RunArgs {
+    fn options(self) -> Result<Options, String> {
+        let o = Options {
+            entities: self.entities,
+            instances: self.instances,
+            ticks: self.ticks,
+            kill_at: self.kill_at,
+            freeze_at: self.freeze_at,
+            rate: self.rate,
+            deadline: Duration::from_millis(self.deadline_ms),
+            reuse: self.reuse == Switch::On,
+            snapshot_every: self.snapshot_every,
+            resume: self.resume,
+            store: self.store,
+            world: self.world,
+            restart_server_at: self.restart_server_at,
+            auth: !self.no_auth,
+        };
+        let needed = 1 + usize::from(o.kill_at.is_some()) + usize::from(o.freeze_at.is_some());
+        if o.instances < needed {
+            return Err(format!(
+                "--instances {} leaves no Movement instance alive with the kill/freeze asked for; use at least {needed}",
+                o.instances
+            ));
         }
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--entities" => o.entities = parse(flag, value)?,
-            "--instances" => o.instances = parse(flag, value)?,
-            "--ticks" => o.ticks = parse(flag, value)?,
-            "--kill-at" => o.kill_at = Some(parse(flag, value)?),
-            "--freeze-at" => o.freeze_at = Some(parse(flag, value)?),
-            "--rate" => o.rate = Some(parse(flag, value)?),
-            "--deadline-ms" => o.deadline = Duration::from_millis(parse(flag, value)?),
-            "--reuse" => {
-                o.reuse = match value.as_str() {
-                    "on" => true,
-                    "off" => false,
-                    other => return Err(format!("--reuse takes on or off, got {other}")),
-                }
-            }
-            "--snapshot-every" => {
-                let n: u64 = parse(flag, value)?;
-                if n == 0 {
-                    return Err(
-                        "--snapshot-every needs at least 1 (leave it out for no snapshots)"
-                            .to_owned(),
-                    );
-                }
-                o.snapshot_every = Some(n);
-            }
-            "--store" => o.store = Some(PathBuf::from(value)),
-            "--world" => o.world = value.clone(),
-            "--restart-server-at" => o.restart_server_at = Some(parse(flag, value)?),
-            other => return Err(format!("unknown option {other}")),
-        }
+        Ok(o)
     }
-    let needed = 1 + usize::from(o.kill_at.is_some()) + usize::from(o.freeze_at.is_some());
-    if o.instances < needed {
-        return Err(format!(
-            "--instances {} leaves no Movement instance alive with the kill/freeze asked for; use at least {needed}",
-            o.instances
-        ));
-    }
-    Ok(o)
 }
 
 fn describe(r: &TickReport) -> String {
@@ -331,8 +378,7 @@ struct Outcome {
     commands: macrokid_net::coordinator::CommandCounts,
 }
 
-fn run(args: &[String]) -> Result<bool, String> {
-    let o = options(args)?;
+fn run(o: Options) -> Result<bool, String> {
     let subjects = Subjects::new(RUN_PREFIX).map_err(|e| e.to_string())?;
     let names = demo::systems();
     // The login files live as long as the run.
