@@ -1,6 +1,7 @@
 //! Deferred structural changes: spawn, despawn, insert and remove recorded
 //! while systems run and applied later on `&mut World` in a fixed order.
 
+use std::any::TypeId;
 use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -10,19 +11,20 @@ use macrokid_core::{Despawns, Inserts, Removes, Spawns};
 use crate::component::{Bundle, Component};
 use crate::entity::{Entities, Entity};
 use crate::error::EcsError;
-use crate::world::World;
+use crate::world::{CommandRecord, World};
 
 type ApplyFn = Box<dyn FnOnce(&mut World) -> Result<(), EcsError> + Send + Sync>;
 
 enum Command {
-    Spawn(Box<dyn FnOnce(&mut World) + Send + Sync>),
+    Spawn(Box<dyn FnOnce(&mut World) -> Entity + Send + Sync>),
     /// Spawns into an id reserved while the system ran.
     SpawnReserved(Entity, ApplyFn),
     Despawn(Entity),
-    Insert(Entity, &'static str, ApplyFn),
+    Insert(Entity, &'static str, TypeId, ApplyFn),
     Remove(
         Entity,
         &'static str,
+        TypeId,
         fn(&mut World, Entity) -> Result<(), EcsError>,
     ),
 }
@@ -33,8 +35,8 @@ impl fmt::Debug for Command {
             Command::Spawn(_) => f.write_str("Spawn"),
             Command::SpawnReserved(e, _) => write!(f, "Spawn({e:?})"),
             Command::Despawn(e) => write!(f, "Despawn({e:?})"),
-            Command::Insert(e, name, _) => write!(f, "Insert({e:?}, {name})"),
-            Command::Remove(e, name, _) => write!(f, "Remove({e:?}, {name})"),
+            Command::Insert(e, name, ..) => write!(f, "Insert({e:?}, {name})"),
+            Command::Remove(e, name, ..) => write!(f, "Remove({e:?}, {name})"),
         }
     }
 }
@@ -69,7 +71,7 @@ impl CommandBuffer {
     pub fn spawn<B: Bundle>(&mut self, bundle: B) {
         self.commands
             .push(Command::Spawn(Box::new(move |world: &mut World| {
-                world.spawn(bundle);
+                world.spawn(bundle)
             })));
     }
 
@@ -92,6 +94,7 @@ impl CommandBuffer {
         self.commands.push(Command::Insert(
             entity,
             std::any::type_name::<T>(),
+            TypeId::of::<T>(),
             Box::new(move |world: &mut World| world.insert(entity, component)),
         ));
     }
@@ -101,6 +104,7 @@ impl CommandBuffer {
         self.commands.push(Command::Remove(
             entity,
             std::any::type_name::<T>(),
+            TypeId::of::<T>(),
             |world, entity| world.remove::<T>(entity).map(drop),
         ));
     }
@@ -132,20 +136,37 @@ impl CommandBuffer {
                 Command::Spawn(_) => ("spawn", None, ""),
                 Command::SpawnReserved(e, _) => ("spawn", Some(*e), ""),
                 Command::Despawn(e) => ("despawn", Some(*e), ""),
-                Command::Insert(e, name, _) => ("insert", Some(*e), *name),
-                Command::Remove(e, name, _) => ("remove", Some(*e), *name),
+                Command::Insert(e, name, ..) => ("insert", Some(*e), *name),
+                Command::Remove(e, name, ..) => ("remove", Some(*e), *name),
             };
+            let logging = world.is_recording_commands();
             let result = match command {
                 Command::Spawn(spawn) => {
-                    spawn(world);
-                    Ok(())
+                    let entity = spawn(world);
+                    Ok(logging.then_some(CommandRecord::Spawn(entity)))
                 }
-                Command::SpawnReserved(_, spawn) => spawn(world),
-                Command::Despawn(entity) => world.despawn(entity),
-                Command::Insert(_, _, insert) => insert(world),
-                Command::Remove(entity, _, remove) => remove(world, entity),
+                Command::SpawnReserved(entity, spawn) => {
+                    spawn(world).map(|()| logging.then_some(CommandRecord::Spawn(entity)))
+                }
+                Command::Despawn(entity) => world
+                    .despawn(entity)
+                    .map(|()| logging.then_some(CommandRecord::Despawn(entity))),
+                Command::Insert(entity, name, type_id, insert) => insert(world).map(|()| {
+                    logging.then(|| {
+                        let name = world.snapshot_registry().registered_name(type_id, name);
+                        CommandRecord::Insert(entity, name)
+                    })
+                }),
+                Command::Remove(entity, name, type_id, remove) => remove(world, entity).map(|()| {
+                    logging.then(|| {
+                        let name = world.snapshot_registry().registered_name(type_id, name);
+                        CommandRecord::Remove(entity, name)
+                    })
+                }),
             };
-            if let Err(error) = result {
+            if let Ok(Some(record)) = result {
+                world.log_command(record);
+            } else if let Err(error) = result {
                 tracing::warn!(command = kind, ?entity, component, %error, "deferred command skipped");
                 failed += 1;
             }

@@ -259,6 +259,29 @@ struct ComponentCodec {
     write_rows: Option<columns::WriteRows>,
 }
 
+/// One registered component's name, type and single-row codec.
+#[derive(Clone, Copy)]
+pub(crate) struct RowCodec {
+    pub(crate) name: &'static str,
+    pub(crate) component: ComponentType,
+    /// `Some(size)` for plain-old-data, `None` for serde (MessagePack).
+    pub(crate) pod_size: Option<usize>,
+    pub(crate) encode_row: fn(&dyn ErasedColumn, usize, &mut Vec<u8>) -> Result<(), SnapshotError>,
+    pub(crate) decode_column: DecodeColumn,
+}
+
+impl RowCodec {
+    fn of(codec: &ComponentCodec) -> Self {
+        Self {
+            name: codec.name,
+            component: codec.component,
+            pod_size: codec.pod_size,
+            encode_row: codec.encode_row,
+            decode_column: codec.decode_column,
+        }
+    }
+}
+
 /// How a registered resource is written.
 #[derive(Clone, Copy)]
 struct ResourceCodec {
@@ -549,9 +572,27 @@ impl SnapshotRegistry {
             || self.resource_by_type.contains_key(&TypeId::of::<T>())
     }
 
+    /// The registered name of component `type_id`, or `fallback`, owned.
+    pub(crate) fn registered_name(&self, type_id: TypeId, fallback: &str) -> String {
+        self.name_of(type_id, fallback).to_owned()
+    }
+
     /// The registered name of component `type_id`, or `fallback`.
     pub(crate) fn name_of<'a>(&'a self, type_id: TypeId, fallback: &'a str) -> &'a str {
         self.component(type_id).map_or(fallback, |c| c.name)
+    }
+
+    /// The registered name, type and row codec of the component registered as
+    /// `name` ([`World::insert_encoded`](crate::World::insert_encoded)).
+    pub(crate) fn row_codec_by_name(&self, name: &str) -> Option<RowCodec> {
+        self.component_by_name
+            .get(name)
+            .map(|&i| RowCodec::of(&self.components[i]))
+    }
+
+    /// [`row_codec_by_name`](Self::row_codec_by_name) by type.
+    pub(crate) fn row_codec(&self, type_id: TypeId) -> Option<RowCodec> {
+        self.component(type_id).map(RowCodec::of)
     }
 
     fn component(&self, type_id: TypeId) -> Option<&ComponentCodec> {

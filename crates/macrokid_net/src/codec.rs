@@ -1110,6 +1110,7 @@ mod tests {
             access: AccessDescriptor {
                 reads: vec!["Velocity".into()],
                 writes: vec!["Position".into()],
+                deferred: Vec::new(),
             },
             instance_id: InstanceId(0xabc),
         };

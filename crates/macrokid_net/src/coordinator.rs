@@ -25,6 +25,7 @@
 //!    count (overwrite: the planner puts no two writers of a component in one round); at the deadline, shards of instances
 //!    declared dead are re-sent to live ones and waited for again, shards of systems with
 //!    no live instance are skipped with a warning; late results are dropped and counted;
+//!    then the round's *remote commands* apply (below);
 //! 5. after the last round the tick advances; with [`CoordinatorConfig::tick_period`] the
 //!    coordinator then sleeps to a fixed rate, else it runs as fast as possible.
 //!
@@ -35,6 +36,29 @@
 //! A round whose messages were lost to a server restart is sent again once the connection
 //! is back instead of being judged by the liveness rules ([`reconnect`]). Queries on
 //! `P.query.request` are answered while the coordinator waits ([`query`]).
+//!
+//! # Remote commands
+//!
+//! A system process sends the commands a system recorded on a shard with that shard's
+//! result (a [`COMMANDS_COLUMN`], see [`crate::system_process`]); they are kept only when
+//! the result merges (from the shard's owner, in its round). After the round's merge
+//! they apply system by system in plan (declaration) order, each system's shards in shard
+//! order (table order, then row order: the order one local run iterates). Spawned ids
+//! come from the coordinator's allocator: before a system's commands apply, each of its
+//! [`RemoteCommand::Spawn`]s, in that order, spawns an empty entity — the ids a local run
+//! would have reserved while the system ran, last freed index first — and the
+//! [`EntityRef::Spawned`] placeholders map to them (the scheme of bevy's and hecs's id
+//! reservation, done at apply time). The planner counts a system's deferred writes
+//! (inserts, removes, despawns) as writes, so no system of the same round reads what the
+//! commands change. A command that does not apply is logged and counted, a payload that
+//! does not decode is dropped and counted ([`Coordinator::command_counts`]). The entities
+//! they created and destroyed are then broadcast on `P.entity.create` and
+//! `P.entity.destroy` (seed 003), one message per entity ([`TickReport::created`],
+//! [`TickReport::destroyed`]), and the coordinator forgets every instance's held copy of
+//! a shard that had a destroyed entity, so no schedule asks to reuse it (a zero-sized
+//! tag's column would compare equal even though rows moved). Column reuse is otherwise
+//! correct as rows move: the coordinator compares the entity column byte for byte. Changes queued with
+//! [`Coordinator::queue`] are closures and are not broadcast.
 //!
 //! A malformed, wrong-version or unexpected message is counted in
 //! [`Coordinator::drops`] and dropped; it never stops a tick.
@@ -65,9 +89,9 @@ use crate::connection::ConnectionWatch;
 use crate::inspect::JsonViews;
 use crate::liveness::{InstanceTracker, LivenessConfig, ResultOutcome};
 use crate::protocol::{
-    AccessDescriptor, ControlMessage, Heartbeat, InstanceId, MsgType, ResourceValue,
-    ShardAssignment, Subjects, SystemName, SystemRegister, SystemSchedule, TickAck, TickStart,
-    ENTITY_COLUMN,
+    decode_commands, AccessDescriptor, ControlMessage, EntityCreated, EntityDestroyed, EntityRef,
+    Heartbeat, InstanceId, MsgType, RemoteCommand, ResourceValue, ShardAssignment, Subjects,
+    SystemName, SystemRegister, SystemSchedule, TickAck, TickStart, COMMANDS_COLUMN, ENTITY_COLUMN,
 };
 use crate::snapshot::{SnapshotError, SnapshotStore};
 
@@ -280,8 +304,15 @@ pub struct TickReport {
     pub snapshot_bytes: Option<usize>,
     /// How long storing that snapshot took (not part of [`TickReport::duration`]).
     pub snapshot_duration: Duration,
+    /// Whether a snapshot was due after this tick but skipped because the client was not
+    /// connected ([`Coordinator::snapshot_skips`]).
+    pub snapshot_skipped: bool,
     /// Shards sent again in this tick because the connection to the server dropped.
     pub retried_shards: u32,
+    /// Entities remote commands created in this tick (broadcast on `P.entity.create`).
+    pub created: u32,
+    /// Entities remote commands destroyed in this tick (broadcast on `P.entity.destroy`).
+    pub destroyed: u32,
 }
 
 /// Where a shard's rows live in the world, for the merge.
@@ -358,6 +389,11 @@ pub struct Coordinator {
     /// The snapshot store, opened on first use.
     snapshots: Option<SnapshotStore>,
     snapshot_failures: u64,
+    snapshot_skips: u64,
+    /// The commands of the round in flight's merged results, by (system, shard).
+    round_commands: BTreeMap<(SystemName, u32), Vec<RemoteCommand>>,
+    /// Remote commands applied, failed to apply, and command payloads dropped as malformed.
+    command_counts: CommandCounts,
     /// The last tick's report, for query answers.
     last_report: Option<TickReport>,
     queries_answered: u64,
@@ -441,6 +477,9 @@ impl Coordinator {
             retried_shards: 0,
             snapshots: None,
             snapshot_failures: 0,
+            snapshot_skips: 0,
+            round_commands: BTreeMap::new(),
+            command_counts: CommandCounts::default(),
             last_report: None,
             queries_answered: 0,
         })
@@ -677,16 +716,36 @@ impl Coordinator {
                         })
                     })
             }
-            None => !shard.columns.is_empty() && shard.columns.iter().all(|c| c.len() == rows),
+            None => {
+                let mut data = shard
+                    .columns
+                    .iter()
+                    .filter(|c| c.component() != COMMANDS_COLUMN)
+                    .peekable();
+                data.peek().is_some() && data.all(|c| c.len() == rows)
+            }
         };
         if !same_rows {
             self.drops.record(DropReason::Inconsistent);
             return;
         }
+        if let Some(payload) = shard.column(COMMANDS_COLUMN) {
+            match decode_commands(payload.bytes()) {
+                Ok(commands) => {
+                    self.round_commands
+                        .insert((shard.system.clone(), shard.shard), commands);
+                }
+                Err(e) => {
+                    tracing::warn!(system = %shard.system, shard = shard.shard, error = %e, "a malformed command payload; its commands are dropped");
+                    self.drops.record(DropReason::Malformed);
+                    self.command_counts.malformed_payloads += 1;
+                }
+            }
+        }
         let mut held = plan.columns.clone();
         let mut complete = true;
         for column in &shard.columns {
-            if column.component() == ENTITY_COLUMN {
+            if column.component() == ENTITY_COLUMN || column.component() == COMMANDS_COLUMN {
                 continue;
             }
             if !plan.writable.iter().any(|w| w == column.component()) {
@@ -795,7 +854,8 @@ impl Coordinator {
             for r in &access.reads {
                 a = a.with_read(self.resource_id(r));
             }
-            for w in &access.writes {
+            // Commands apply after the round, so a deferred write conflicts as a write.
+            for w in access.writes.iter().chain(&access.deferred) {
                 a = a.with_write(self.resource_id(w));
             }
             stage = stage.with_system(SystemDescriptor::new(Cow::Owned(s.as_str().to_owned()), a));
@@ -1120,6 +1180,7 @@ impl Coordinator {
             self.shard_plans.clear();
             self.round_extras.clear();
             self.pending_acks.clear();
+            self.round_commands.clear();
             let mut report = self.current.take().map(|c| c.1).unwrap_or_default();
             let mut any = false;
             let sending = Instant::now();
@@ -1208,8 +1269,29 @@ impl Coordinator {
                     .await
                     .map_err(|e| nats_err("flush", e))?;
             }
+            let (created, destroyed) = self.apply_remote_commands(&batch);
+            if !destroyed.is_empty() {
+                // What processes drop on the broadcast is no longer held here either.
+                let gone: HashSet<[u8; 8]> = destroyed
+                    .iter()
+                    .map(|e| e.to_bits().to_le_bytes())
+                    .collect();
+                self.held.retain(|_, h| {
+                    !h.columns.iter().any(|c| {
+                        c.component() == ENTITY_COLUMN
+                            && c.bytes()
+                                .chunks_exact(8)
+                                .any(|id| id.try_into().is_ok_and(|id: [u8; 8]| gone.contains(&id)))
+                    })
+                });
+            }
+            if !created.is_empty() || !destroyed.is_empty() {
+                self.broadcast_entities(&created, &destroyed).await?;
+            }
             if let Some((_, report)) = self.current.as_mut() {
                 report.rounds += 1;
+                report.created += created.len() as u32;
+                report.destroyed += destroyed.len() as u32;
             }
         }
         self.tick += 1;
@@ -1221,6 +1303,139 @@ impl Coordinator {
         self.snapshot_after_tick(&mut report).await;
         self.last_report = Some(report.clone());
         Ok(report)
+    }
+}
+
+/// Counts of the commands remote systems sent ([`Coordinator::command_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommandCounts {
+    /// Commands applied to the world.
+    pub applied: u64,
+    /// Commands that did not apply (a stale entity, a missing or unregistered component,
+    /// a value of the wrong size, a spawn index out of range); each is logged.
+    pub failed: u64,
+    /// Command payloads dropped because they did not decode (counted in
+    /// [`Coordinator::drops`] as malformed too).
+    pub malformed_payloads: u64,
+}
+
+impl Coordinator {
+    /// What became of the commands remote systems sent.
+    pub fn command_counts(&self) -> CommandCounts {
+        self.command_counts
+    }
+
+    /// Applies the commands of the round just merged: system by system in `batch` order
+    /// (declaration order), each system's shards in shard order. First every spawn of the
+    /// system gets its id, in that order — as a local run reserves ids while the system
+    /// runs, before any of its commands apply — then the commands apply in that order.
+    ///
+    /// Returns the entities the commands created (alive after them) and destroyed, for
+    /// the `entity.create` / `entity.destroy` broadcasts.
+    fn apply_remote_commands(
+        &mut self,
+        batch: &[SystemName],
+    ) -> (Vec<macrokid_ecs::Entity>, Vec<macrokid_ecs::Entity>) {
+        let mut created = Vec::new();
+        let mut destroyed = Vec::new();
+        if self.round_commands.is_empty() {
+            return (created, destroyed);
+        }
+        let mut pending = std::mem::take(&mut self.round_commands);
+        for system in batch {
+            let keys: Vec<(SystemName, u32)> = pending
+                .keys()
+                .filter(|(s, _)| s == system)
+                .cloned()
+                .collect();
+            let lists: Vec<Vec<RemoteCommand>> =
+                keys.iter().filter_map(|k| pending.remove(k)).collect();
+            let spawned: Vec<Vec<macrokid_ecs::Entity>> = lists
+                .iter()
+                .map(|commands| {
+                    commands
+                        .iter()
+                        .filter(|c| matches!(c, RemoteCommand::Spawn))
+                        .map(|_| self.world.spawn(()))
+                        .collect()
+                })
+                .collect();
+            for (commands, ids) in lists.iter().zip(&spawned) {
+                for command in commands {
+                    let resolve = |r: &EntityRef| match *r {
+                        EntityRef::Existing(bits) => Ok(macrokid_ecs::Entity::from_bits(bits)),
+                        EntityRef::Spawned(n) => ids.get(n as usize).copied().ok_or_else(|| {
+                            format!("spawn {n} of {} in this shard's commands", ids.len())
+                        }),
+                    };
+                    let result = match command {
+                        RemoteCommand::Spawn => Ok(()),
+                        RemoteCommand::Despawn(e) => resolve(e).and_then(|e| {
+                            self.world.despawn(e).map_err(|e| e.to_string())?;
+                            destroyed.push(e);
+                            Ok(())
+                        }),
+                        RemoteCommand::Insert {
+                            entity,
+                            component,
+                            value,
+                        } => resolve(entity).and_then(|e| {
+                            self.world
+                                .insert_encoded(e, component, value)
+                                .map_err(|e| e.to_string())
+                        }),
+                        RemoteCommand::Remove { entity, component } => {
+                            resolve(entity).and_then(|e| {
+                                self.world
+                                    .remove_encoded(e, component)
+                                    .map_err(|e| e.to_string())
+                            })
+                        }
+                    };
+                    match result {
+                        Ok(()) => self.command_counts.applied += 1,
+                        Err(error) => {
+                            self.command_counts.failed += 1;
+                            tracing::warn!(%system, ?command, %error, "a remote command did not apply");
+                        }
+                    }
+                }
+            }
+            created.extend(spawned.into_iter().flatten());
+        }
+        created.retain(|&e| self.world.contains(e));
+        (created, destroyed)
+    }
+
+    /// Publishes one [`EntityCreated`] per created entity (with its components' registered
+    /// names) and one [`EntityDestroyed`] per destroyed one.
+    async fn broadcast_entities(
+        &mut self,
+        created: &[macrokid_ecs::Entity],
+        destroyed: &[macrokid_ecs::Entity],
+    ) -> Result<(), CoordinatorError> {
+        for &e in created {
+            let archetype = self
+                .world
+                .component_names(e)
+                .map(|names| names.into_iter().map(str::to_owned).collect())
+                .unwrap_or_default();
+            let msg = EntityCreated {
+                entity: e.to_bits(),
+                archetype,
+            };
+            self.publish_control(self.config.subjects.entity_create(), &msg)
+                .await?;
+        }
+        for &e in destroyed {
+            let msg = EntityDestroyed {
+                entity: e.to_bits(),
+            };
+            self.publish_control(self.config.subjects.entity_destroy(), &msg)
+                .await?;
+        }
+        Ok(())
     }
 }
 

@@ -1,11 +1,14 @@
 //! The example simulation of the cluster command and the distributed-mode tests: moving,
 //! damped and spinning bodies, some of them frozen.
 //!
-//! Three systems in two rounds: [`Movement`] (reads [`Velocity`], [`Time`], [`Frozen`];
+//! Four systems in three rounds: [`Movement`] (reads [`Velocity`], [`Time`], [`Frozen`];
 //! writes [`Position`]) and [`Spin`] (reads [`AngularVelocity`], [`Time`]; writes
 //! [`Angle`]) do not conflict and run at once; [`Damping`] writes the [`Velocity`] that
-//! `Movement` reads, so the planner puts it in a second round. [`run_local`] runs the same
-//! systems in one process, in plan order, for comparing world hashes.
+//! `Movement` reads, so the planner puts it in a second round; [`Lifecycle`] counts down
+//! each [`Lifetime`] and replaces an expired body by a new one through commands (despawn,
+//! spawn), which insert the `Position` and `Velocity` the others write, so it runs in a
+//! third round and its commands apply after it. [`run_local`] runs the same systems in one
+//! process, in plan order, for comparing world hashes.
 
 use bytemuck::{Pod, Zeroable};
 use macrokid_ecs::prelude::*;
@@ -37,6 +40,11 @@ pub struct AngularVelocity(pub f32);
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable, Serialize)]
 #[repr(C)]
 pub struct Frozen;
+
+/// Remaining life in ticks; at 0 the body is replaced ([`Lifecycle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable, Serialize)]
+#[repr(C)]
+pub struct Lifetime(pub u32);
 
 /// The time step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -97,9 +105,41 @@ impl Run for Damping {
     }
 }
 
+/// Counts each [`Lifetime`] down; a body whose life is over is despawned and a new one
+/// spawned in its place (values from the old body's index), both through commands.
+#[derive(System, Default)]
+#[system(
+    writes(Lifetime),
+    spawns,
+    despawns,
+    inserts(Position, Velocity, Lifetime)
+)]
+pub struct Lifecycle;
+
+impl Run for Lifecycle {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let commands = cx.commands();
+        for (e, mut life) in cx.query::<(Entity, &mut Lifetime)>().iter() {
+            if life.0 > 0 {
+                life.0 -= 1;
+                continue;
+            }
+            commands.despawn(e);
+            let i = e.index();
+            let x = (i % 101) as f32;
+            commands.spawn((
+                Position([x, 0.0, -x]),
+                Velocity([1.0, (i % 7) as f32 * 0.5, -0.25]),
+                Lifetime(20 + i % 17),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The systems in planning (declaration) order.
 pub fn systems() -> Vec<SystemName> {
-    ["Movement", "Spin", "Damping"]
+    ["Movement", "Spin", "Damping", "Lifecycle"]
         .into_iter()
         .map(|s| SystemName::new(s).expect("valid names"))
         .collect()
@@ -113,6 +153,7 @@ pub fn registry() -> SnapshotRegistry {
         .register_pod::<Angle>()
         .register_pod::<AngularVelocity>()
         .register_pod::<Frozen>()
+        .register_pod::<Lifetime>()
         .register_resource::<Time>();
     r
 }
@@ -124,13 +165,26 @@ pub fn json_views() -> crate::inspect::JsonViews {
         .register::<Velocity>()
         .register::<Angle>()
         .register::<AngularVelocity>()
-        .register::<Frozen>();
+        .register::<Frozen>()
+        .register::<Lifetime>();
     v
 }
 
 /// A world of `entities` bodies in four archetypes (every third spins, every tenth is
-/// frozen), values from a fixed sequence, with [`Time`] at 60 Hz.
+/// frozen), values from a fixed sequence, with [`Time`] at 60 Hz. No body has a
+/// [`Lifetime`]: [`Lifecycle`] has nothing to do (see [`world_with_lifecycle`]).
 pub fn world(entities: usize) -> World {
+    build(entities, false)
+}
+
+/// [`world`] where every seventh body also has a [`Lifetime`] of up to 30 ticks (eight
+/// archetypes): [`Lifecycle`] replaces bodies through commands. The cluster command's
+/// world.
+pub fn world_with_lifecycle(entities: usize) -> World {
+    build(entities, true)
+}
+
+fn build(entities: usize, lifetimes: bool) -> World {
     let mut w = World::new();
     *w.snapshot_registry_mut() = registry();
     w.insert_resource(Time { dt: 1.0 / 60.0 });
@@ -152,6 +206,9 @@ pub fn world(entities: usize) -> World {
         if i % 10 == 0 {
             w.insert(e, Frozen).expect("live");
         }
+        if lifetimes && i % 7 == 0 {
+            w.insert(e, Lifetime((i % 31) as u32)).expect("live");
+        }
     }
     w
 }
@@ -165,6 +222,7 @@ pub fn run_local(world: &mut World, ticks: u64) -> SystemResult {
         world.run_system(&mut Movement)?;
         world.run_system(&mut Spin)?;
         world.run_system(&mut Damping)?;
+        world.run_system(&mut Lifecycle)?;
     }
     Ok(())
 }

@@ -49,6 +49,67 @@ pub const HEADER_INSTANCE: &str = "Macrokid-Instance";
 /// one per row, in the row order of every other column of that shard.
 pub const ENTITY_COLUMN: &str = "macrokid.entity";
 
+/// The component name of the command column in a result shard: one byte per element, the
+/// MessagePack encoding of the shard's [`RemoteCommand`]s ([`encode_commands`]). Present
+/// only when the system's run on that shard recorded commands; it has no rows.
+pub const COMMANDS_COLUMN: &str = "macrokid.commands";
+
+/// An entity named by a remote command: one of the coordinator's (its id bits) or the
+/// `n`-th entity spawned by the commands of the same system in the same round, counted
+/// over its shards in shard order (the coordinator allocates the real ids, see
+/// [`crate::coordinator`]'s "Remote commands").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntityRef {
+    /// An entity of the coordinator's world, by `Entity::to_bits`.
+    Existing(u64),
+    /// The `n`-th [`RemoteCommand::Spawn`] of this shard's list.
+    Spawned(u32),
+}
+
+/// One structural change a system made in a system process, in the order it applied
+/// there (its recording order). Component values are the snapshot row bytes of the
+/// component registered under `component` in the cluster's `SnapshotRegistry`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RemoteCommand {
+    /// Spawns an entity with no components; the inserts naming it follow.
+    Spawn,
+    /// Despawns an entity.
+    Despawn(EntityRef),
+    /// Inserts (or replaces) a component.
+    Insert {
+        /// The entity.
+        entity: EntityRef,
+        /// The registered component name.
+        component: String,
+        /// The value: the snapshot row bytes.
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+    },
+    /// Removes a component.
+    Remove {
+        /// The entity.
+        entity: EntityRef,
+        /// The registered component name.
+        component: String,
+    },
+}
+
+/// The payload of a [`COMMANDS_COLUMN`]: `commands` in MessagePack.
+///
+/// # Errors
+/// The encoder's message (it fails only on values serde cannot write).
+pub fn encode_commands(commands: &[RemoteCommand]) -> Result<Vec<u8>, rmp_serde::encode::Error> {
+    rmp_serde::to_vec(commands)
+}
+
+/// The commands of a [`COMMANDS_COLUMN`] payload.
+///
+/// # Errors
+/// The decoder's message when the bytes are not a list of [`RemoteCommand`]s.
+pub fn decode_commands(bytes: &[u8]) -> Result<Vec<RemoteCommand>, rmp_serde::decode::Error> {
+    rmp_serde::from_slice(bytes)
+}
+
 /// Why a subject prefix or a system name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -444,6 +505,10 @@ pub struct AccessDescriptor {
     pub reads: Vec<String>,
     /// Type names written, sorted, without duplicates.
     pub writes: Vec<String>,
+    /// Type names changed through commands (inserts, removes, despawns: the entity
+    /// allocator), sorted, without duplicates; the coordinator plans them as writes.
+    #[serde(default)]
+    pub deferred: Vec<String>,
 }
 
 /// A system instance announces itself (`P.system.register.<system>`), at start and again

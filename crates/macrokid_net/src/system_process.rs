@@ -20,14 +20,31 @@
 //!    `P.component.changed.<system>` (the entity column only when it writes none: the
 //!    coordinator knows the shard's rows), then a [`TickAck`].
 //!
+//! A process need not act on `P.entity.destroy`: the coordinator forgets its record of
+//! every shard copy that held a destroyed entity, so no schedule asks to reuse one; the
+//! copy is replaced by the next job on that shard number. (Acting on the broadcast would
+//! race with jobs scheduled before it and still queued.)
+//!
 //! The process registers again when it sees [`REREGISTER_AFTER`] tick starts without a job
 //! (a coordinator that declared it dead takes it back only on registration,
 //! [`crate::liveness`]). Malformed, wrong-version or foreign messages are counted in
 //! [`SystemProcess::drops`] and dropped.
 //!
-//! Limits: a remote system's commands (spawn, despawn, insert) are not sent to the
-//! coordinator — a job whose run changes the local tables' structure is dropped with an
-//! error (and the coordinator re-routes it); resource writes stay local. Splitting a
+//! A system that may record commands (it declares `spawns`, `despawns`, `inserts` or
+//! `removes`) runs differently: once per shard, in shard order, each time on a fresh
+//! world holding only that shard, with [`World::record_commands`] on. Its result shard
+//! carries the written columns as the system left them (before its commands moved rows)
+//! and a [`COMMANDS_COLUMN`] with the applied commands in recording order
+//! ([`RemoteCommand`]: spawns as a spawn plus an insert per component the new entity has
+//! after the run, values as snapshot row bytes of the registry's names; ids it spawned as
+//! [`EntityRef::Spawned`]). Per shard, so the coordinator can apply all shards' commands
+//! in shard order whatever instance ran them ([`crate::coordinator`], "Remote
+//! commands"); exact for a system that records while iterating one query, as a local run
+//! records in table and row order. Such a system sees only its shard's rows per run, and
+//! change ticks of a fresh world (every row added). Any other system whose run changes
+//! the local tables' structure fails the job (the coordinator re-routes it).
+//!
+//! Limits: resource writes stay local. Splitting a
 //! system over several instances is right for systems whose effect on an entity depends
 //! on that entity's row and the resources only (every `for` over a query is); a system
 //! that looks across entities should run as one instance.
@@ -48,8 +65,9 @@ use crate::codec::{
     DropCounters, DropReason, Reassembler, Shard,
 };
 use crate::protocol::{
-    AccessDescriptor, ControlMessage, Heartbeat, InstanceId, NameError, ResourceValue, Subjects,
-    SystemName, SystemRegister, SystemSchedule, TickAck, TickStart, ENTITY_COLUMN,
+    encode_commands, AccessDescriptor, ControlMessage, EntityRef, Heartbeat, InstanceId, NameError,
+    RemoteCommand, ResourceValue, Subjects, SystemName, SystemRegister, SystemSchedule, TickAck,
+    TickStart, COMMANDS_COLUMN, ENTITY_COLUMN,
 };
 
 /// Tick starts without a job after which a process registers again.
@@ -161,11 +179,22 @@ pub fn access_of<S: macrokid_core::System>() -> AccessDescriptor {
         .iter()
         .map(|r| r.name().to_owned())
         .collect();
+    let mut deferred: Vec<String> = access
+        .deferred_writes()
+        .iter()
+        .map(|r| r.name().to_owned())
+        .collect();
     reads.sort();
     reads.dedup();
     writes.sort();
     writes.dedup();
-    AccessDescriptor { reads, writes }
+    deferred.sort();
+    deferred.dedup();
+    AccessDescriptor {
+        reads,
+        writes,
+        deferred,
+    }
 }
 
 /// Counters a running process shares with its caller.
@@ -265,6 +294,7 @@ pub async fn run_system_until<S: Run>(
         .subscribe(subjects.component_set_for(&name, me))
         .await
         .map_err(|e| nats_err("subscribe")(&e))?;
+
     let register = SystemRegister {
         system: name.clone(),
         access: access_of::<S>(),
@@ -572,6 +602,11 @@ fn run_job<S: Run>(
     shards: &[Shard],
     stats: &SystemProcess,
 ) -> Result<Vec<Shard>, String> {
+    if records_commands::<S>() {
+        // Its world changes structure every run: no local world is kept.
+        *local = None;
+        return run_job_per_shard(system, registry, job, shards);
+    }
     // Group the shards by component set, keeping their order.
     let mut groups: Vec<Group> = Vec::new();
     for (index, shard) in shards.iter().enumerate() {
@@ -759,6 +794,203 @@ fn run_job<S: Run>(
     out.sort_by_key(|s| s.shard);
     if let Some((layout, _)) = local.as_mut() {
         layout.last_job = Some((job.tick_id, shards.iter().map(|s| s.shard).collect()));
+    }
+    Ok(out)
+}
+
+/// Whether system `S` may record commands: it declares spawns (a write of the entity
+/// allocator), despawns, inserts or removes (deferred writes).
+fn records_commands<S: macrokid_core::System>() -> bool {
+    let access = S::access();
+    !access.deferred_writes().is_empty()
+        || access.is_write(macrokid_core::ResourceId::entity_allocator())
+}
+
+/// Runs a system that may record commands once per shard, in shard order, each time on
+/// a world holding only that shard, and returns one result shard per input shard: the
+/// written columns (values as the system left them, before its commands moved rows) and,
+/// when the run recorded commands, a [`COMMANDS_COLUMN`] with them in recording order.
+///
+/// Per shard, so that the coordinator can apply every shard's commands in shard order —
+/// the order in which one local run over the whole world would have recorded them, for a
+/// system that records while iterating its query — wherever the shards ran.
+fn run_job_per_shard<S: Run>(
+    system: &mut S,
+    registry: &SnapshotRegistry,
+    job: &SystemSchedule,
+    shards: &[Shard],
+) -> Result<Vec<Shard>, String> {
+    let writes = access_of_writes::<S>();
+    let mut out = Vec::with_capacity(shards.len());
+    let mut order: Vec<&Shard> = shards.iter().collect();
+    order.sort_by_key(|s| s.shard);
+    for shard in order {
+        let ids = shard
+            .column(ENTITY_COLUMN)
+            .and_then(Column::entity_ids)
+            .ok_or_else(|| format!("shard {} has no entity column", shard.shard))?;
+        let mut cols: Vec<&Column> = shard
+            .columns
+            .iter()
+            .filter(|c| c.component() != ENTITY_COLUMN)
+            .collect();
+        cols.sort_by(|a, b| a.component().cmp(b.component()));
+        if cols.iter().any(|c| c.len() != ids.len()) {
+            return Err(format!(
+                "shard {} has columns of unequal length",
+                shard.shard
+            ));
+        }
+        let empty: &[u8] = &[];
+        let table = TableColumns {
+            entities: &ids,
+            columns: cols
+                .iter()
+                .map(|c| {
+                    if job.zero_sized.iter().any(|z| z == c.component()) {
+                        (c.component(), Some(0), empty)
+                    } else {
+                        (c.component(), Some(c.element_size()), &c.bytes()[..])
+                    }
+                })
+                .collect(),
+        };
+        let bytes = build_snapshot(&[table], &[]).map_err(|e| e.to_string())?;
+        let mut world =
+            World::from_snapshot(registry.clone(), &bytes).map_err(|e| e.to_string())?;
+        for ResourceValue { name, bytes } in &job.resources {
+            world
+                .set_resource_bytes(name, bytes)
+                .map_err(|e| e.to_string())?;
+        }
+        // The registered names of the written plain-old-data columns, found before the
+        // run (commands may move the rows to other tables).
+        let written: Vec<(&'static str, usize)> = world
+            .table_shapes()
+            .iter()
+            .flat_map(|t| t.columns.iter())
+            .filter(|c| writes.iter().any(|w| w == c.type_name))
+            .filter_map(|c| c.pod_size.filter(|&s| s > 0).map(|s| (c.name, s)))
+            .collect();
+        world.record_commands(true);
+        world
+            .run_system(system)
+            .map_err(|e| format!("the system failed: {e}"))?;
+        let log = world.take_command_log();
+        let mut columns = Vec::with_capacity(written.len() + 1);
+        if written.is_empty() {
+            columns.push(Column::entities(&ids));
+        }
+        for &(name, size) in &written {
+            let input = cols
+                .iter()
+                .find(|c| c.component() == name)
+                .ok_or_else(|| format!("written column {name} was not sent"))?;
+            let bytes = if log.is_empty() {
+                // Nothing moved: the shard's table is the world's table 1.
+                let mut bytes = Vec::with_capacity(input.bytes().len());
+                world
+                    .read_pod_column(1, name, &mut bytes)
+                    .map_err(|e| e.to_string())?;
+                bytes
+            } else {
+                // Row by row: a row whose entity is gone or lost the component keeps
+                // its input value (the coordinator's commands remove it anyway).
+                let mut bytes = Vec::with_capacity(input.bytes().len());
+                for (row, &id) in ids.iter().enumerate() {
+                    let e = macrokid_ecs::Entity::from_bits(id);
+                    let before = bytes.len();
+                    let has = world.encode_component(e, name, &mut bytes).unwrap_or(false);
+                    if !has || bytes.len() - before != size {
+                        bytes.truncate(before);
+                        bytes.extend_from_slice(&input.bytes()[row * size..(row + 1) * size]);
+                    }
+                }
+                bytes
+            };
+            columns.push(Column::new(name, size as u32, bytes).map_err(|e| e.to_string())?);
+        }
+        if !log.is_empty() {
+            let commands = remote_commands(&world, &log)?;
+            let payload = encode_commands(&commands).map_err(|e| e.to_string())?;
+            columns.push(Column::new(COMMANDS_COLUMN, 1, payload).map_err(|e| e.to_string())?);
+        }
+        out.push(Shard {
+            tick: shard.tick,
+            system: shard.system.clone(),
+            shard: shard.shard,
+            columns,
+        });
+    }
+    Ok(out)
+}
+
+/// The applied commands of `log` as [`RemoteCommand`]s, with the values `world` holds now:
+/// a spawned entity is sent as a spawn followed by inserts of every component it has after
+/// the run (later inserts and removes on it are folded in); an insert carries the value
+/// the component has now, and is left out when a later command removed it.
+fn remote_commands(
+    world: &World,
+    log: &[macrokid_ecs::CommandRecord],
+) -> Result<Vec<RemoteCommand>, String> {
+    use macrokid_ecs::CommandRecord;
+    let mut spawned: HashMap<u64, u32> = HashMap::new();
+    let mut out = Vec::with_capacity(log.len());
+    let reference = |spawned: &HashMap<u64, u32>, e: macrokid_ecs::Entity| {
+        spawned
+            .get(&e.to_bits())
+            .map_or(EntityRef::Existing(e.to_bits()), |&n| EntityRef::Spawned(n))
+    };
+    for record in log {
+        match record {
+            CommandRecord::Spawn(e) => {
+                let n = spawned.len() as u32;
+                spawned.insert(e.to_bits(), n);
+                out.push(RemoteCommand::Spawn);
+                if !world.contains(*e) {
+                    continue;
+                }
+                for component in world.component_names(*e).map_err(|e| e.to_string())? {
+                    let mut value = Vec::new();
+                    world
+                        .encode_component(*e, component, &mut value)
+                        .map_err(|e| e.to_string())?;
+                    out.push(RemoteCommand::Insert {
+                        entity: EntityRef::Spawned(n),
+                        component: component.to_owned(),
+                        value,
+                    });
+                }
+            }
+            CommandRecord::Despawn(e) => out.push(RemoteCommand::Despawn(reference(&spawned, *e))),
+            CommandRecord::Insert(e, component) => {
+                if spawned.contains_key(&e.to_bits()) {
+                    continue;
+                }
+                let mut value = Vec::new();
+                if world.contains(*e)
+                    && world
+                        .encode_component(*e, component, &mut value)
+                        .map_err(|e| e.to_string())?
+                {
+                    out.push(RemoteCommand::Insert {
+                        entity: reference(&spawned, *e),
+                        component: component.clone(),
+                        value,
+                    });
+                }
+            }
+            CommandRecord::Remove(e, component) => {
+                if spawned.contains_key(&e.to_bits()) {
+                    continue;
+                }
+                out.push(RemoteCommand::Remove {
+                    entity: reference(&spawned, *e),
+                    component: component.clone(),
+                });
+            }
+            _ => return Err(format!("a command the protocol cannot carry: {record:?}")),
+        }
     }
     Ok(out)
 }

@@ -292,3 +292,57 @@ fn real_processes_survive_a_server_restart_and_a_later_run_resumes() {
     );
     assert!(last.contains("equals local"), "{last}");
 }
+
+/// The command line is parsed by clap: `--help` lists every option of `run`, and a bad
+/// value is refused with exit status 2 before anything starts.
+#[test]
+fn the_command_line_has_help_and_refuses_bad_values() {
+    let bin = env!("CARGO_BIN_EXE_macrokid-cluster");
+    let help = std::process::Command::new(bin)
+        .args(["run", "--help"])
+        .output()
+        .expect("runs");
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for option in [
+        "--entities",
+        "--instances",
+        "--ticks",
+        "--kill-at",
+        "--freeze-at",
+        "--rate",
+        "--deadline-ms",
+        "--reuse",
+        "--snapshot-every",
+        "--resume",
+        "--store",
+        "--world",
+        "--restart-server-at",
+        "--no-auth",
+    ] {
+        assert!(text.contains(option), "{option} missing from:\n{text}");
+    }
+    for bad in [
+        &["run", "--snapshot-every", "0"][..],
+        &["run", "--reuse", "maybe"],
+        &["run", "--ticks"],
+        &["run", "--bogus", "1"],
+        &["system", "Nope", "nats://127.0.0.1:1", "p"],
+    ] {
+        let out = std::process::Command::new(bin)
+            .args(bad)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("error"),
+            "{bad:?}"
+        );
+    }
+    let out = std::process::Command::new(bin)
+        .args(["run", "--instances", "1", "--kill-at", "3"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--instances 1"));
+}

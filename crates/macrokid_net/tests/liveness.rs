@@ -64,6 +64,7 @@ async fn child_system_process() {
         access: AccessDescriptor {
             reads: vec!["Velocity".into()],
             writes: vec!["Position".into()],
+            deferred: Vec::new(),
         },
         instance_id: me,
     };

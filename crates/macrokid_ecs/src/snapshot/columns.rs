@@ -97,6 +97,37 @@ pub enum ColumnAccessError {
     /// Encoding or decoding a resource value failed.
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// The entity is not alive in this world.
+    #[error("entity {entity:?} is not alive in this world (despawned, or from another world)")]
+    StaleEntity {
+        /// The entity.
+        entity: Entity,
+    },
+    /// No component type is registered under this name.
+    #[error(
+        "no component is registered under `{name}`; register it in the world's `SnapshotRegistry`"
+    )]
+    UnknownComponent {
+        /// The name asked for.
+        name: String,
+    },
+    /// The entity has a component whose type is not registered, so its value has
+    /// no bytes.
+    #[error("entity {entity:?} has component `{type_name}`, which is not registered; register it in the world's `SnapshotRegistry`")]
+    Unregistered {
+        /// The entity.
+        entity: Entity,
+        /// `std::any::type_name` of the component.
+        type_name: &'static str,
+    },
+    /// The entity lacks the component to remove.
+    #[error("entity {entity:?} has no component registered as `{name}`")]
+    MissingComponent {
+        /// The entity.
+        entity: Entity,
+        /// The registered name.
+        name: String,
+    },
 }
 
 /// One component column of a table, as [`World::table_shapes`] reports it.

@@ -24,7 +24,10 @@ use crate::storage::{
 };
 use crate::system::EntityFilter;
 
+mod encoded;
 mod run;
+
+pub use encoded::CommandRecord;
 
 /// Where a bundle type's components go: its table and, per tuple element,
 /// the column index there.
@@ -117,6 +120,8 @@ pub struct World {
     pub(crate) system_ticks: TypeIdMap<TypeId, Tick>,
     /// Per component type: the entities that lost it, with the tick.
     removed: TypeIdMap<TypeId, Vec<(Entity, Tick)>>,
+    /// The applied commands, while [`World::record_commands`] is on.
+    command_log: Option<Vec<CommandRecord>>,
 }
 
 impl Default for World {
@@ -186,6 +191,7 @@ impl World {
             refined_plans: TypeIdMap::default(),
             system_ticks: TypeIdMap::default(),
             removed: TypeIdMap::default(),
+            command_log: None,
         };
         // Table 0: entities without components.
         world.archetype_for(Vec::new());

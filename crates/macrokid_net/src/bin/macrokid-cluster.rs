@@ -5,7 +5,8 @@
 //!                      [--freeze-at T] [--rate HZ] [--deadline-ms MS] [--reuse on|off]
 //!                      [--snapshot-every N] [--resume] [--store DIR] [--world ID]
 //!                      [--restart-server-at T] [--no-auth]
-//!     starts nats-server, N Movement instances, one Spin and one Damping (child processes
+//!     starts nats-server, N Movement instances, one Spin, one Damping and two Lifecycle
+//!     (a system whose despawns and spawns travel as commands; child processes
 //!     of this binary), runs the coordinator here for the ticks, prints one line per tick
 //!     and a last line comparing the world hash with the same simulation run locally;
 //!     stops everything on Ctrl+C. --kill-at SIGKILLs the first Movement instance at tick
@@ -21,7 +22,7 @@
 //! macrokid-cluster coordinator URL PREFIX ENTITIES TICKS
 //!     only the coordinator, against a running server and system processes.
 //! macrokid-cluster system NAME URL PREFIX [INSTANCE]
-//!     one system process (NAME: Movement, Spin or Damping).
+//!     one system process (NAME: Movement, Spin, Damping or Lifecycle).
 //! ```
 //!
 //! The `coordinator` and `system` commands log in as `$MACROKID_NATS_USER` with
@@ -34,8 +35,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use clap::{Parser, Subcommand};
 use macrokid_net::coordinator::{Coordinator, CoordinatorConfig, TickReport};
-use macrokid_net::demo::{self, Damping, Movement, Spin};
+use macrokid_net::demo::{self, Damping, Lifecycle, Movement, Spin};
 use macrokid_net::protocol::{InstanceId, Subjects, SystemName};
 use macrokid_net::security::{ClusterAuth, Credentials};
 use macrokid_net::server::{NatsServer, ServerOptions};
@@ -49,12 +51,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("system") => system(&args[1..]),
-        Some("coordinator") => coordinator(&args[1..]),
-        Some("run") => run(&args[1..]),
-        _ => Err("usage: macrokid-cluster run|coordinator|system ... (see the crate docs of src/bin/macrokid-cluster.rs)".to_owned()),
+    let result = match Cli::parse().command {
+        Cmd::System(a) => system(a),
+        Cmd::Coordinator(a) => coordinator(a),
+        Cmd::Run(a) => a.options().and_then(run),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -66,29 +66,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn system(args: &[String]) -> Result<bool, String> {
-    let [name, url, prefix, rest @ ..] = args else {
-        return Err("usage: macrokid-cluster system NAME URL PREFIX [INSTANCE]".to_owned());
-    };
-    let subjects = Subjects::new(prefix.as_str()).map_err(|e| e.to_string())?;
-    let mut config = SystemProcessConfig::new(url.as_str(), subjects, demo::registry());
+fn system(a: SystemArgs) -> Result<bool, String> {
+    let subjects = Subjects::new(a.prefix.as_str()).map_err(|e| e.to_string())?;
+    let mut config = SystemProcessConfig::new(a.url.as_str(), subjects, demo::registry());
     if let Some(login) = env_login() {
         config = config.credentials(login);
     }
-    if let Some(id) = rest.first() {
-        config = config.instance_id(InstanceId(
-            id.parse().map_err(|e| format!("instance id {id:?}: {e}"))?,
-        ));
+    if let Some(id) = a.instance {
+        config = config.instance_id(InstanceId(id));
     }
-    match name.as_str() {
-        "Movement" => run_system::<Movement>(config),
-        "Spin" => run_system::<Spin>(config),
-        "Damping" => run_system::<Damping>(config),
-        other => {
-            return Err(format!(
-                "unknown system {other:?}; use Movement, Spin or Damping"
-            ))
-        }
+    match a.name {
+        DemoSystem::Movement => run_system::<Movement>(config),
+        DemoSystem::Spin => run_system::<Spin>(config),
+        DemoSystem::Damping => run_system::<Damping>(config),
+        DemoSystem::Lifecycle => run_system::<Lifecycle>(config),
     }
     .map_err(|e| e.to_string())?;
     Ok(true)
@@ -113,27 +104,16 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("tokio runtime: {e}"))
 }
 
-fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, String>
-where
-    T::Err: std::fmt::Display,
-{
-    text.parse().map_err(|e| format!("{what} {text:?}: {e}"))
-}
-
-fn coordinator(args: &[String]) -> Result<bool, String> {
-    let [url, prefix, entities, ticks] = args else {
-        return Err("usage: macrokid-cluster coordinator URL PREFIX ENTITIES TICKS".to_owned());
-    };
-    let subjects = Subjects::new(prefix.as_str()).map_err(|e| e.to_string())?;
-    let entities: usize = parse("entities", entities)?;
-    let ticks: u64 = parse("ticks", ticks)?;
+fn coordinator(a: CoordinatorArgs) -> Result<bool, String> {
+    let subjects = Subjects::new(a.prefix.as_str()).map_err(|e| e.to_string())?;
+    let (url, entities, ticks) = (a.url, a.entities, a.ticks);
     runtime()?.block_on(async {
         let mut config = CoordinatorConfig::new(url.as_str(), subjects, demo::systems())
             .json_views(demo::json_views());
         if let Some(login) = env_login() {
             config = config.credentials(login);
         }
-        let mut c = Coordinator::connect(config, demo::world(entities))
+        let mut c = Coordinator::connect(config, demo::world_with_lifecycle(entities))
             .await
             .map_err(|e| e.to_string())?;
         let wanted: Vec<(SystemName, usize)> =
@@ -187,76 +167,145 @@ struct Options {
     auth: bool,
 }
 
-fn options(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        entities: 10_000,
-        instances: 2,
-        ticks: 300,
-        kill_at: None,
-        freeze_at: None,
-        rate: None,
-        deadline: Duration::from_millis(500),
-        reuse: true,
-        snapshot_every: None,
-        resume: false,
-        store: None,
-        world: "demo".to_owned(),
-        restart_server_at: None,
-        auth: true,
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--resume" => {
-                o.resume = true;
-                continue;
-            }
-            "--no-auth" => {
-                o.auth = false;
-                continue;
-            }
-            _ => {}
+/// The demo simulation in distributed mode (see the crate docs of
+/// `src/bin/macrokid-cluster.rs`).
+#[derive(Parser, Debug)]
+#[command(
+    name = "macrokid-cluster",
+    version,
+    about = "The demo simulation of macrokid's distributed mode: nats-server, a coordinator and system processes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Starts nats-server, the system processes and the coordinator, runs the ticks and
+    /// compares the world hash with a local run.
+    Run(RunArgs),
+    /// Only the coordinator, against a running server and system processes.
+    Coordinator(CoordinatorArgs),
+    /// One system process of the demo.
+    System(SystemArgs),
+}
+
+/// The demo's systems.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[value(rename_all = "verbatim")]
+enum DemoSystem {
+    Movement,
+    Spin,
+    Damping,
+    Lifecycle,
+}
+
+#[derive(clap::Args, Debug)]
+struct SystemArgs {
+    /// The system.
+    #[arg(value_enum)]
+    name: DemoSystem,
+    /// The NATS server, e.g. nats://127.0.0.1:4222.
+    url: String,
+    /// The cluster's subject prefix.
+    prefix: String,
+    /// This process's instance id (random when left out).
+    instance: Option<u64>,
+}
+
+#[derive(clap::Args, Debug)]
+struct CoordinatorArgs {
+    /// The NATS server, e.g. nats://127.0.0.1:4222.
+    url: String,
+    /// The cluster's subject prefix.
+    prefix: String,
+    /// Bodies in the world.
+    entities: usize,
+    /// Ticks to run.
+    ticks: u64,
+}
+
+/// `on` or `off`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Switch {
+    On,
+    Off,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Bodies in the world.
+    #[arg(long, default_value_t = 10_000)]
+    entities: usize,
+    /// Movement instances.
+    #[arg(long, default_value_t = 2)]
+    instances: usize,
+    /// Ticks to run.
+    #[arg(long, default_value_t = 300)]
+    ticks: u64,
+    /// SIGKILL the first Movement instance at this tick.
+    #[arg(long, value_name = "T")]
+    kill_at: Option<u64>,
+    /// SIGSTOP the last Movement instance at this tick (SIGCONT 10 ticks later).
+    #[arg(long, value_name = "T")]
+    freeze_at: Option<u64>,
+    /// Fixed tick rate in Hz (as fast as possible when left out).
+    #[arg(long, value_name = "HZ")]
+    rate: Option<f64>,
+    /// How long a round waits for results, in milliseconds.
+    #[arg(long = "deadline-ms", value_name = "MS", default_value_t = 500)]
+    deadline_ms: u64,
+    /// Whether columns an instance holds byte-equal stay home.
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    reuse: Switch,
+    /// Store the world in JetStream after every N-th tick (at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    snapshot_every: Option<u64>,
+    /// Start from the latest snapshot of --world.
+    #[arg(long)]
+    resume: bool,
+    /// The JetStream store directory (default $TMPDIR/macrokid-cluster-store).
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// The world id in the snapshot store.
+    #[arg(long, default_value = "demo")]
+    world: String,
+    /// Kill nats-server at the start of this tick and start it again 300 ms later.
+    #[arg(long, value_name = "T")]
+    restart_server_at: Option<u64>,
+    /// Run the server without login and permissions.
+    #[arg(long)]
+    no_auth: bool,
+}
+
+impl RunArgs {
+    fn options(self) -> Result<Options, String> {
+        let o = Options {
+            entities: self.entities,
+            instances: self.instances,
+            ticks: self.ticks,
+            kill_at: self.kill_at,
+            freeze_at: self.freeze_at,
+            rate: self.rate,
+            deadline: Duration::from_millis(self.deadline_ms),
+            reuse: self.reuse == Switch::On,
+            snapshot_every: self.snapshot_every,
+            resume: self.resume,
+            store: self.store,
+            world: self.world,
+            restart_server_at: self.restart_server_at,
+            auth: !self.no_auth,
+        };
+        let needed = 1 + usize::from(o.kill_at.is_some()) + usize::from(o.freeze_at.is_some());
+        if o.instances < needed {
+            return Err(format!(
+                "--instances {} leaves no Movement instance alive with the kill/freeze asked for; use at least {needed}",
+                o.instances
+            ));
         }
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--entities" => o.entities = parse(flag, value)?,
-            "--instances" => o.instances = parse(flag, value)?,
-            "--ticks" => o.ticks = parse(flag, value)?,
-            "--kill-at" => o.kill_at = Some(parse(flag, value)?),
-            "--freeze-at" => o.freeze_at = Some(parse(flag, value)?),
-            "--rate" => o.rate = Some(parse(flag, value)?),
-            "--deadline-ms" => o.deadline = Duration::from_millis(parse(flag, value)?),
-            "--reuse" => {
-                o.reuse = match value.as_str() {
-                    "on" => true,
-                    "off" => false,
-                    other => return Err(format!("--reuse takes on or off, got {other}")),
-                }
-            }
-            "--snapshot-every" => {
-                let n: u64 = parse(flag, value)?;
-                if n == 0 {
-                    return Err(
-                        "--snapshot-every needs at least 1 (leave it out for no snapshots)"
-                            .to_owned(),
-                    );
-                }
-                o.snapshot_every = Some(n);
-            }
-            "--store" => o.store = Some(PathBuf::from(value)),
-            "--world" => o.world = value.clone(),
-            "--restart-server-at" => o.restart_server_at = Some(parse(flag, value)?),
-            other => return Err(format!("unknown option {other}")),
-        }
+        Ok(o)
     }
-    let needed = 1 + usize::from(o.kill_at.is_some()) + usize::from(o.freeze_at.is_some());
-    if o.instances < needed {
-        return Err(format!(
-            "--instances {} leaves no Movement instance alive with the kill/freeze asked for; use at least {needed}",
-            o.instances
-        ));
-    }
-    Ok(o)
 }
 
 fn describe(r: &TickReport) -> String {
@@ -323,12 +372,13 @@ struct Outcome {
     interrupted: bool,
     snapshots: u64,
     snapshot_failures: u64,
+    snapshot_skips: u64,
     restarted: Option<u64>,
     retries: (u64, u64),
+    commands: macrokid_net::coordinator::CommandCounts,
 }
 
-fn run(args: &[String]) -> Result<bool, String> {
-    let o = options(args)?;
+fn run(o: Options) -> Result<bool, String> {
     let subjects = Subjects::new(RUN_PREFIX).map_err(|e| e.to_string())?;
     let names = demo::systems();
     // The login files live as long as the run.
@@ -382,8 +432,10 @@ fn run(args: &[String]) -> Result<bool, String> {
     }
     spawn("Spin", 1001)?;
     spawn("Damping", 1002)?;
+    spawn("Lifecycle", 1003)?;
+    spawn("Lifecycle", 1004)?;
     println!(
-        "cluster: nats-server at {url} ({}), {} entities, {} Movement instances, 1 Spin, 1 Damping",
+        "cluster: nats-server at {url} ({}), {} entities, {} Movement instances, 1 Spin, 1 Damping, 2 Lifecycle",
         if auth.is_some() {
             "login required, per-system permissions"
         } else {
@@ -414,7 +466,7 @@ fn run(args: &[String]) -> Result<bool, String> {
         if let Some(auth) = &auth {
             config = config.credentials(auth.coordinator().clone());
         }
-        let mut c = Coordinator::connect(config, demo::world(o.entities))
+        let mut c = Coordinator::connect(config, demo::world_with_lifecycle(o.entities))
             .await
             .map_err(|e| e.to_string())?;
         let mut start = 0;
@@ -422,7 +474,7 @@ fn run(args: &[String]) -> Result<bool, String> {
             match c.resume().await.map_err(|e| e.to_string())? {
                 Some(tick) => {
                     start = tick;
-                    let mut local = demo::world(o.entities);
+                    let mut local = demo::world_with_lifecycle(o.entities);
                     demo::run_local(&mut local, tick).map_err(|e| e.to_string())?;
                     let hash = c.world().hash();
                     println!(
@@ -436,6 +488,7 @@ fn run(args: &[String]) -> Result<bool, String> {
         }
         let mut wanted: Vec<(SystemName, usize)> = demo::systems().into_iter().map(|s| (s, 1)).collect();
         wanted[0].1 = o.instances;
+        wanted[3].1 = 2;
         c.wait_for_instances(&wanted, Duration::from_secs(30))
             .await
             .map_err(|e| e.to_string())?;
@@ -520,6 +573,9 @@ fn run(args: &[String]) -> Result<bool, String> {
                     report.snapshot_duration.as_secs_f64() * 1000.0
                 ));
             }
+            if report.snapshot_skipped {
+                line.push_str("; snapshot skipped (not connected), taken at the next multiple");
+            }
             if report.retried_shards > 0 {
                 line.push_str(&format!("; {} shards re-sent after the server came back", report.retried_shards));
             }
@@ -537,7 +593,9 @@ fn run(args: &[String]) -> Result<bool, String> {
         let counters = c.tracker().counters();
         let drops = c.drops().total();
         let snapshot_failures = c.snapshot_failures();
+        let snapshot_skips = c.snapshot_skips();
         let retries = c.retries();
+        let commands = c.command_counts();
         // The client and its subscriptions are dropped here, inside the runtime.
         let world = c.into_world();
         Ok::<_, String>(Outcome {
@@ -554,14 +612,16 @@ fn run(args: &[String]) -> Result<bool, String> {
             interrupted,
             snapshots,
             snapshot_failures,
+            snapshot_skips,
             restarted,
             retries,
+            commands,
         })
     });
     let mut out = outcome?;
     drop(children);
     let hash = out.world.hash();
-    let mut local = demo::world(o.entities);
+    let mut local = demo::world_with_lifecycle(o.entities);
     demo::run_local(&mut local, out.start + out.done).map_err(|e| e.to_string())?;
     let equal = local.hash() == hash;
     out.tick_ms.sort_by(f64::total_cmp);
@@ -580,10 +640,14 @@ fn run(args: &[String]) -> Result<bool, String> {
         out.counters.rejoins,
         out.drops
     );
+    println!(
+        "cluster: remote commands applied {}, failed {}, malformed payloads {}",
+        out.commands.applied, out.commands.failed, out.commands.malformed_payloads
+    );
     if o.snapshot_every.is_some() {
         println!(
-            "cluster: {} snapshots of world {} stored, {} failed",
-            out.snapshots, o.world, out.snapshot_failures
+            "cluster: {} snapshots of world {} stored, {} failed, {} skipped while disconnected",
+            out.snapshots, o.world, out.snapshot_failures, out.snapshot_skips
         );
     }
     let mut failover = Vec::new();

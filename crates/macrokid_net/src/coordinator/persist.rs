@@ -13,9 +13,12 @@
 //! tick counter continues from the snapshot's. Ticks run after the last snapshot are run
 //! again; system processes need no state for that (seed 003: systems are stateless).
 //!
-//! A failed snapshot (server briefly unreachable, JetStream refusing) does not stop the
-//! ticks: it is logged, counted ([`Coordinator::snapshot_failures`]) and retried at the
-//! next multiple.
+//! A snapshot due while the client is not connected (the server restarting) is not
+//! attempted — a JetStream request would only stall until its timeout, about 5 s — but
+//! skipped: logged, counted ([`Coordinator::snapshot_skips`]) and taken at the next
+//! multiple. A failed snapshot (JetStream refusing, the connection dropping during the
+//! write) does not stop the ticks either: it is logged, counted
+//! ([`Coordinator::snapshot_failures`]) and retried at the next multiple.
 
 use std::time::Instant;
 
@@ -97,13 +100,27 @@ impl Coordinator {
         self.snapshot_failures
     }
 
+    /// Snapshots that were due while the client was not connected to the server, and were
+    /// therefore not attempted (logged; the next multiple takes one).
+    pub fn snapshot_skips(&self) -> u64 {
+        self.snapshot_skips
+    }
+
     /// The snapshot step after a tick: stores one when the tick count is a multiple of
-    /// [`CoordinatorConfig::snapshot_every`], recording it in `report`.
+    /// [`CoordinatorConfig::snapshot_every`], recording it in `report`; skips it while the
+    /// client is not connected.
     pub(super) async fn snapshot_after_tick(&mut self, report: &mut TickReport) {
         let Some(every) = self.config.snapshot_every.filter(|&n| n > 0) else {
             return;
         };
         if self.tick % every != 0 {
+            return;
+        }
+        let state = self.client.connection_state();
+        if state != async_nats::connection::State::Connected {
+            self.snapshot_skips += 1;
+            report.snapshot_skipped = true;
+            tracing::warn!(tick = self.tick, %state, "snapshot skipped: not connected to the server; taken at the next multiple");
             return;
         }
         let started = Instant::now();
@@ -142,5 +159,59 @@ impl CoordinatorConfig {
     pub fn world_id(mut self, id: impl Into<String>) -> Self {
         self.world_id = id.into();
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use async_nats::connection::State;
+
+    use super::*;
+    use crate::protocol::Subjects;
+    use crate::server::{NatsServer, ServerOptions};
+
+    async fn wait_for_state(c: &Coordinator, connected: bool) {
+        for _ in 0..500 {
+            if (c.client.connection_state() == State::Connected) == connected {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the client never became connected = {connected}");
+    }
+
+    /// A snapshot due while the server is down is skipped (not a failure, no JetStream
+    /// request); the next one, once connected again, is stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_snapshot_due_while_disconnected_is_skipped_and_taken_at_the_next_multiple() {
+        let mut server = NatsServer::start(ServerOptions::new()).expect("server");
+        let subjects = Subjects::new("persist.skip").expect("prefix");
+        let config = CoordinatorConfig::new(server.url(), subjects, Vec::new())
+            .snapshot_every(Some(1))
+            .world_id("skip");
+        let mut c = Coordinator::connect(config, crate::demo::world(10))
+            .await
+            .expect("coordinator");
+        let mut report = TickReport::default();
+        c.snapshot_after_tick(&mut report).await;
+        assert!(report.snapshot_bytes.is_some(), "{report:?}");
+
+        tokio::task::block_in_place(|| server.stop());
+        wait_for_state(&c, false).await;
+        let mut report = TickReport::default();
+        c.snapshot_after_tick(&mut report).await;
+        assert!(report.snapshot_skipped, "{report:?}");
+        assert_eq!(report.snapshot_bytes, None);
+        assert_eq!((c.snapshot_skips(), c.snapshot_failures()), (1, 0));
+
+        tokio::task::block_in_place(|| server.restart()).expect("restart");
+        wait_for_state(&c, true).await;
+        let mut report = TickReport::default();
+        c.snapshot_after_tick(&mut report).await;
+        assert!(report.snapshot_bytes.is_some(), "{report:?}");
+        assert!(!report.snapshot_skipped);
+        assert_eq!((c.snapshot_skips(), c.snapshot_failures()), (1, 0));
     }
 }

@@ -194,6 +194,19 @@ impl Coordinator {
                     };
                     values.insert(c.name.to_owned(), value);
                 }
+                // Sparse-set components live outside the table: by name, from the entity.
+                for name in self.world.component_names(*entity).unwrap_or_default() {
+                    if values.contains_key(name) {
+                        continue;
+                    }
+                    let mut bytes = Vec::new();
+                    let value = match self.world.encode_component(*entity, name, &mut bytes) {
+                        Ok(true) => self.config.json_views.render(name, &bytes),
+                        Ok(false) => continue,
+                        Err(e) => serde_json::json!({ "unavailable": e.to_string() }),
+                    };
+                    values.insert(name.to_owned(), value);
+                }
                 let row = serde_json::json!({
                     "entity": entity.to_string(),
                     "bits": entity.to_bits(),
@@ -217,5 +230,45 @@ mod tests {
         assert!(names("pos", "pos", "game::Position"));
         assert!(!names("Velocity", "game::Position", "game::Position"));
         assert!(!names("Pos", "game::Position", "game::Position"));
+    }
+
+    /// Entity rows show sparse-set components beside the table ones.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn entity_rows_include_sparse_components() {
+        use crate::demo::{self, Frozen, Position, Velocity};
+        use crate::protocol::{QueryRequest, QueryResponse, Subjects};
+        use crate::server::{NatsServer, ServerOptions};
+        use crate::{Coordinator, CoordinatorConfig};
+
+        let server = NatsServer::start(ServerOptions::new()).expect("server");
+        let mut world = demo::world(0);
+        world.register_sparse::<Frozen>().expect("no Frozen yet");
+        let e = world.spawn((Position([1.0, 2.0, 3.0]), Velocity([0.0; 3])));
+        world.insert(e, Frozen).expect("alive");
+        world.spawn((Position([4.0, 5.0, 6.0]), Velocity([0.0; 3])));
+        let config = CoordinatorConfig::new(
+            server.url(),
+            Subjects::new("query.sparse").expect("prefix"),
+            Vec::new(),
+        )
+        .json_views(demo::json_views());
+        let c = Coordinator::connect(config, world).await.expect("connects");
+        let QueryResponse::Entities { count, rows_json } = c.answer(&QueryRequest::Entities {
+            components: vec!["Position".into()],
+            first: 10,
+        }) else {
+            panic!("not an entities answer")
+        };
+        assert_eq!(count, 2);
+        let frozen = std::any::type_name::<Frozen>();
+        let rows: Vec<serde_json::Value> = rows_json
+            .iter()
+            .map(|r| serde_json::from_str(r).expect("json"))
+            .collect();
+        let has = |row: &serde_json::Value| row["components"].get(frozen).is_some();
+        assert_eq!(rows.iter().filter(|r| has(r)).count(), 1, "{rows:?}");
+        assert!(rows.iter().all(|r| r["components"]
+            .get(std::any::type_name::<Position>())
+            .is_some()));
     }
 }

@@ -1,0 +1,382 @@
+//! Structural changes by registered name, with values as bytes, and a log of the
+//! commands a world applied: what distributed mode (`macrokid_net`) needs to send a
+//! remote system's commands to the coordinator and replay them there.
+//!
+//! Values are the bytes a snapshot column holds for one row (module
+//! [`snapshot`](crate::snapshot)): raw bytes for a plain-old-data registration,
+//! MessagePack for a serde one. Names are those of the world's
+//! [`SnapshotRegistry`](crate::SnapshotRegistry).
+
+use std::any::TypeId;
+
+use super::{two_mut, World};
+use crate::entity::{Entity, Location};
+use crate::snapshot::ColumnAccessError;
+use crate::storage::ErasedColumn;
+
+/// One command a world applied while [`World::record_commands`] was on, in apply
+/// order. Commands that failed (a stale entity, a missing component) are not
+/// recorded: they changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommandRecord {
+    /// An entity was spawned with this id (for `Commands::spawn`, the id reserved
+    /// while the system ran).
+    Spawn(Entity),
+    /// The entity was despawned.
+    Despawn(Entity),
+    /// A component, by registered name (the type name when unregistered), was
+    /// inserted into (or replaced on) the entity.
+    Insert(Entity, String),
+    /// A component, by registered name, was removed from the entity.
+    Remove(Entity, String),
+}
+
+impl World {
+    /// Turns the command log on (`true`, emptying it) or off (`false`, dropping it):
+    /// while on, every command that [`apply_commands`](Self::apply_commands) or a
+    /// system run applies is recorded ([`take_command_log`](Self::take_command_log)).
+    pub fn record_commands(&mut self, on: bool) {
+        self.command_log = on.then(Vec::new);
+    }
+
+    /// The commands recorded since the log was turned on or last taken, in apply
+    /// order; the log stays on, empty.
+    pub fn take_command_log(&mut self) -> Vec<CommandRecord> {
+        self.command_log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn is_recording_commands(&self) -> bool {
+        self.command_log.is_some()
+    }
+
+    pub(crate) fn log_command(&mut self, record: CommandRecord) {
+        if let Some(log) = self.command_log.as_mut() {
+            log.push(record);
+        }
+    }
+
+    /// The registered names of `entity`'s components (table and sparse-set ones),
+    /// in ascending name order.
+    ///
+    /// # Errors
+    /// [`ColumnAccessError::StaleEntity`] when `entity` is not alive;
+    /// [`ColumnAccessError::Unregistered`] when a component's type is not registered.
+    pub fn component_names(&self, entity: Entity) -> Result<Vec<&'static str>, ColumnAccessError> {
+        let location = self
+            .entities
+            .location(entity)
+            .map_err(|_| ColumnAccessError::StaleEntity { entity })?;
+        let table = &self.archetypes[location.archetype as usize];
+        let mut names = Vec::new();
+        for (&type_id, &type_name) in table.types().iter().zip(table.type_names()) {
+            names.push(self.registered(entity, type_id, type_name)?);
+        }
+        for (&type_id, set) in &self.sparse {
+            if set.contains(entity) {
+                names.push(self.registered(entity, type_id, set.component().name)?);
+            }
+        }
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    fn registered(
+        &self,
+        entity: Entity,
+        type_id: TypeId,
+        type_name: &'static str,
+    ) -> Result<&'static str, ColumnAccessError> {
+        self.snapshots
+            .row_codec(type_id)
+            .map(|c| c.name)
+            .ok_or(ColumnAccessError::Unregistered { entity, type_name })
+    }
+
+    /// Appends the bytes of `entity`'s component registered as `name` to `out`;
+    /// `false` (nothing appended) when the entity has no such component.
+    ///
+    /// # Errors
+    /// [`ColumnAccessError::StaleEntity`], [`ColumnAccessError::UnknownComponent`],
+    /// [`ColumnAccessError::Snapshot`] when the value's `Serialize` fails.
+    pub fn encode_component(
+        &self,
+        entity: Entity,
+        name: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, ColumnAccessError> {
+        let codec = self.snapshots.row_codec_by_name(name).ok_or_else(|| {
+            ColumnAccessError::UnknownComponent {
+                name: name.to_owned(),
+            }
+        })?;
+        let location = self
+            .entities
+            .location(entity)
+            .map_err(|_| ColumnAccessError::StaleEntity { entity })?;
+        let type_id = codec.component.type_id;
+        if let Some(set) = self.sparse.get(&type_id) {
+            let Some(dense) = set.dense_index(entity) else {
+                return Ok(false);
+            };
+            (codec.encode_row)(set.column(), dense, out)?;
+            return Ok(true);
+        }
+        let table = &self.archetypes[location.archetype as usize];
+        let Some(column) = table.column_index(type_id) else {
+            return Ok(false);
+        };
+        (codec.encode_row)(table.column(column), location.row as usize, out)?;
+        Ok(true)
+    }
+
+    /// Gives `entity` the component registered as `name` with the value `bytes`
+    /// (replacing one it has), as [`insert`](Self::insert) would: a new table
+    /// component moves the entity to another table; the value is stamped added and
+    /// changed at the current change tick (a replaced table value: changed).
+    ///
+    /// # Errors
+    /// [`ColumnAccessError::StaleEntity`], [`ColumnAccessError::UnknownComponent`],
+    /// [`ColumnAccessError::Snapshot`] when `bytes` is not one value of the type;
+    /// nothing changes then.
+    pub fn insert_encoded(
+        &mut self,
+        entity: Entity,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<(), ColumnAccessError> {
+        let codec = self.snapshots.row_codec_by_name(name).ok_or_else(|| {
+            ColumnAccessError::UnknownComponent {
+                name: name.to_owned(),
+            }
+        })?;
+        let location = self
+            .entities
+            .location(entity)
+            .map_err(|_| ColumnAccessError::StaleEntity { entity })?;
+        let mut value = if codec.pod_size.is_some() {
+            (codec.decode_column)(bytes, 1)?
+        } else {
+            // A serde column is a MessagePack array: one value behind a fixarray of 1.
+            let mut column = Vec::with_capacity(bytes.len() + 1);
+            column.push(0x91);
+            column.extend_from_slice(bytes);
+            (codec.decode_column)(&column, 1)?
+        };
+        let type_id = codec.component.type_id;
+        let tick = self.change_tick;
+        if let Some(set) = self.sparse.get_mut(&type_id) {
+            if set.detach(entity) {
+                set.bury();
+            }
+            set.extend_from(value.as_mut(), &[entity], tick);
+            return Ok(());
+        }
+        let src = location.archetype;
+        let row = location.row as usize;
+        if let Some(column) = self.archetypes[src as usize].column_index(type_id) {
+            let table = &mut self.archetypes[src as usize];
+            let (columns, _) = table.columns_and_entities();
+            // Appended, then swapped into `row` (the old value is dropped).
+            value.drain_into(columns[column].as_mut());
+            columns[column].swap_remove_drop(row);
+            table.mark_changed(column, row..row + 1, tick);
+            return Ok(());
+        }
+        let dst = self.insert_target(src, codec.component);
+        let (from, to) = two_mut(&mut self.archetypes, src as usize, dst as usize);
+        let moved = from.move_row(row, to, |_| {
+            unreachable!("storage invariant broken: an insert target lacks a source column")
+        });
+        let column = to
+            .column_index(type_id)
+            .expect("the insert target has the inserted type");
+        let (columns, _) = to.columns_and_entities();
+        value.drain_into(columns[column].as_mut());
+        to.push_ticks(column, tick);
+        let new_row = u32::try_from(to.len() - 1).expect("more than 2^32 entities in one table");
+        self.entities.set_location(
+            entity,
+            Location {
+                archetype: dst,
+                row: new_row,
+            },
+        );
+        if let Some(moved) = moved {
+            self.entities.set_location(moved, location);
+        }
+        Ok(())
+    }
+
+    /// Removes (and drops) `entity`'s component registered as `name`, as
+    /// [`remove`](Self::remove) would.
+    ///
+    /// # Errors
+    /// [`ColumnAccessError::StaleEntity`], [`ColumnAccessError::UnknownComponent`],
+    /// [`ColumnAccessError::MissingComponent`] when the entity lacks it.
+    pub fn remove_encoded(&mut self, entity: Entity, name: &str) -> Result<(), ColumnAccessError> {
+        let codec = self.snapshots.row_codec_by_name(name).ok_or_else(|| {
+            ColumnAccessError::UnknownComponent {
+                name: name.to_owned(),
+            }
+        })?;
+        let location = self
+            .entities
+            .location(entity)
+            .map_err(|_| ColumnAccessError::StaleEntity { entity })?;
+        let type_id = codec.component.type_id;
+        let missing = || ColumnAccessError::MissingComponent {
+            entity,
+            name: name.to_owned(),
+        };
+        let tick = self.change_tick;
+        if let Some(set) = self.sparse.get_mut(&type_id) {
+            if !set.detach(entity) {
+                return Err(missing());
+            }
+            set.bury();
+            self.removed
+                .entry(type_id)
+                .or_default()
+                .push((entity, tick));
+            return Ok(());
+        }
+        let src = location.archetype;
+        if !self.archetypes[src as usize].has(type_id) {
+            return Err(missing());
+        }
+        let row = location.row as usize;
+        let dst = self.remove_target(src, type_id);
+        let (from, to) = two_mut(&mut self.archetypes, src as usize, dst as usize);
+        let moved = from.move_row(row, to, |column: &mut dyn ErasedColumn| {
+            column.swap_remove_drop(row);
+        });
+        self.removed
+            .entry(type_id)
+            .or_default()
+            .push((entity, tick));
+        let new_row = u32::try_from(to.len() - 1).expect("more than 2^32 entities in one table");
+        self.entities.set_location(
+            entity,
+            Location {
+                archetype: dst,
+                row: new_row,
+            },
+        );
+        if let Some(moved) = moved {
+            self.entities.set_location(moved, location);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::prelude::*;
+    use crate::snapshot::ColumnAccessError;
+    use crate::{CommandBuffer, CommandRecord, SnapshotRegistry};
+
+    #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    #[repr(C)]
+    struct A(u32);
+    #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    #[repr(C)]
+    struct B(f32);
+    #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Label(String);
+
+    fn world() -> World {
+        let mut w = World::new();
+        let mut r = SnapshotRegistry::new();
+        r.register_pod_as::<A>("A")
+            .register_pod_as::<B>("B")
+            .register_as::<Label>("Label");
+        *w.snapshot_registry_mut() = r;
+        w
+    }
+
+    /// Encoded inserts and removes leave the world as the typed calls do (same hash),
+    /// for table and sparse components, new and replaced values.
+    #[test]
+    fn encoded_changes_match_typed_ones() {
+        let mut typed = world();
+        let mut encoded = world();
+        for w in [&mut typed, &mut encoded] {
+            w.register_sparse::<Label>().expect("sparse");
+            w.spawn((A(1),));
+            w.spawn((A(2), B(2.0)));
+        }
+        let e = Entity::from_bits(0);
+        typed.insert(e, B(5.0)).expect("insert");
+        typed.insert(e, A(7)).expect("replace");
+        typed.insert(e, Label("x".into())).expect("sparse insert");
+        typed.remove::<A>(Entity::from_bits(1)).expect("remove");
+        let mut bytes = Vec::new();
+        let mut value = |w: &World, e: Entity, name: &str| {
+            bytes.clear();
+            assert!(w.encode_component(e, name, &mut bytes).expect("encode"));
+            bytes.clone()
+        };
+        let b = value(&typed, e, "B");
+        let a = value(&typed, e, "A");
+        let l = value(&typed, e, "Label");
+        encoded.insert_encoded(e, "B", &b).expect("insert");
+        encoded.insert_encoded(e, "A", &a).expect("replace");
+        encoded
+            .insert_encoded(e, "Label", &l)
+            .expect("sparse insert");
+        encoded
+            .remove_encoded(Entity::from_bits(1), "A")
+            .expect("remove");
+        assert_eq!(typed.hash(), encoded.hash());
+        assert_eq!(
+            encoded.component_names(e).expect("alive"),
+            vec!["A", "B", "Label"]
+        );
+        assert!(matches!(
+            encoded.remove_encoded(Entity::from_bits(1), "A"),
+            Err(ColumnAccessError::MissingComponent { .. })
+        ));
+        assert!(matches!(
+            encoded.insert_encoded(e, "Nope", &[]),
+            Err(ColumnAccessError::UnknownComponent { .. })
+        ));
+        assert!(encoded.insert_encoded(e, "A", &[1, 2]).is_err());
+        assert_eq!(typed.hash(), encoded.hash(), "failed calls change nothing");
+        encoded.remove_encoded(e, "Label").expect("sparse remove");
+        typed.remove::<Label>(e).expect("sparse remove");
+        assert_eq!(typed.hash(), encoded.hash());
+    }
+
+    #[test]
+    fn the_command_log_records_applied_commands_in_order() {
+        let mut w = world();
+        let e = w.spawn((A(1),));
+        w.record_commands(true);
+        let mut buffer = CommandBuffer::new();
+        buffer.insert(e, B(1.0));
+        buffer.spawn((A(3),));
+        buffer.remove::<A>(e);
+        buffer.remove::<A>(e); // fails: not recorded
+        buffer.despawn(e);
+        assert_eq!(w.apply_commands(&mut buffer), 1);
+        let spawned = Entity::from_bits(1);
+        assert_eq!(
+            w.take_command_log(),
+            vec![
+                CommandRecord::Insert(e, "B".into()),
+                CommandRecord::Spawn(spawned),
+                CommandRecord::Remove(e, "A".into()),
+                CommandRecord::Despawn(e),
+            ]
+        );
+        assert!(w.take_command_log().is_empty());
+        w.record_commands(false);
+        buffer.despawn(spawned);
+        w.apply_commands(&mut buffer);
+        assert!(w.take_command_log().is_empty());
+    }
+}
