@@ -19,6 +19,9 @@
 //! systems run on pool threads, outside `measure`: count those with
 //! `--collect-atstart=yes` and take the difference of two iteration
 //! counts. `/usr/bin/time -f %R` gives the page faults of a run.
+//! `ECS_INLINE_US` sets the scheduler's inline threshold in µs (`0`: every
+//! batch of several systems in parallel, a huge value: every batch inline);
+//! `many_systems` prints the batch's learnt serial cost at the end.
 
 #![allow(missing_docs, dead_code)]
 
@@ -195,7 +198,13 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2);
-    let scheduler = Scheduler::new(Arc::new(ThreadPool::new(threads).unwrap()));
+    let mut scheduler = Scheduler::new(Arc::new(ThreadPool::new(threads).unwrap()));
+    if let Some(us) = std::env::var("ECS_INLINE_US")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        scheduler = scheduler.with_inline_threshold(std::time::Duration::from_micros(us));
+    }
     match workload.as_str() {
         "simple_insert" => measure(n, || {
             let mut world = World::new();
@@ -250,6 +259,11 @@ fn main() {
             let (mut world, mut schedule) = many_systems_world();
             world.run_schedule(&mut schedule, &scheduler).unwrap();
             measure(n, || world.run_schedule(&mut schedule, &scheduler).unwrap());
+            let plan = world.schedule_plan::<ManySystems>();
+            eprintln!(
+                "many_systems: estimated serial cost of the batch {:?}",
+                scheduler.batch_cost(&plan.stages()[0], 0)
+            );
         }
         other => panic!("unknown workload `{other}`"),
     }
