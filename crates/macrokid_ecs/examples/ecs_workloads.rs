@@ -12,12 +12,16 @@
 //! iteration (setup is outside `measure`). Workloads: `simple_insert`,
 //! `simple_iter`, `frag_iter`, `schedule`, `schedule_type_level` (the same
 //! swaps without `with` filters: type-level conflicts), `add_remove`,
-//! `add_remove_sparse`.
+//! `add_remove_sparse`, `many_systems` (32 trivial systems in one stage,
+//! each `c += 1` over its own 100 entities, as the bench's).
 //!
 //! `schedule` runs on a pool of `ECS_THREADS` threads (default 2), and the
 //! systems run on pool threads, outside `measure`: count those with
 //! `--collect-atstart=yes` and take the difference of two iteration
 //! counts. `/usr/bin/time -f %R` gives the page faults of a run.
+//! `ECS_INLINE_US` sets the scheduler's inline threshold in µs (`0`: every
+//! batch of several systems in parallel, a huge value: every batch inline);
+//! `many_systems` prints the batch's learnt serial cost at the end.
 
 #![allow(missing_docs, dead_code)]
 
@@ -138,6 +142,44 @@ fn schedule_world() -> World {
     world
 }
 
+macro_rules! many_systems {
+    ($($system:ident $component:ident),*) => {
+        $(
+            #[derive(Clone, Copy)]
+            struct $component(f32);
+
+            #[derive(System)]
+            #[system(writes($component))]
+            struct $system;
+            impl Run for $system {
+                fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+                    cx.query::<&mut $component>().for_each(|mut c| c.0 += 1.0);
+                    Ok(())
+                }
+            }
+        )*
+
+        #[derive(Schedule)]
+        struct ManySystems {
+            #[stage]
+            all: ($($system,)*),
+        }
+
+        fn many_systems_world() -> (World, ManySystems) {
+            let mut world = World::new();
+            $(world.spawn_batch((0..100).map(|_| ($component(0.0),)));)*
+            (world, ManySystems { all: ($($system,)*) })
+        }
+    };
+}
+
+many_systems!(
+    S00 M00, S01 M01, S02 M02, S03 M03, S04 M04, S05 M05, S06 M06, S07 M07,
+    S08 M08, S09 M09, S10 M10, S11 M11, S12 M12, S13 M13, S14 M14, S15 M15,
+    S16 M16, S17 M17, S18 M18, S19 M19, S20 M20, S21 M21, S22 M22, S23 M23,
+    S24 M24, S25 M25, S26 M26, S27 M27, S28 M28, S29 M29, S30 M30, S31 M31
+);
+
 /// The measured loop: `n` calls of `f`.
 #[inline(never)]
 fn measure(n: usize, mut f: impl FnMut()) {
@@ -156,7 +198,13 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2);
-    let scheduler = Scheduler::new(Arc::new(ThreadPool::new(threads).unwrap()));
+    let mut scheduler = Scheduler::new(Arc::new(ThreadPool::new(threads).unwrap()));
+    if let Some(us) = std::env::var("ECS_INLINE_US")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        scheduler = scheduler.with_inline_threshold(std::time::Duration::from_micros(us));
+    }
     match workload.as_str() {
         "simple_insert" => measure(n, || {
             let mut world = World::new();
@@ -206,6 +254,16 @@ fn main() {
                 }
                 world.clear_trackers();
             });
+        }
+        "many_systems" => {
+            let (mut world, mut schedule) = many_systems_world();
+            world.run_schedule(&mut schedule, &scheduler).unwrap();
+            measure(n, || world.run_schedule(&mut schedule, &scheduler).unwrap());
+            let plan = world.schedule_plan::<ManySystems>();
+            eprintln!(
+                "many_systems: estimated serial cost of the batch {:?}",
+                scheduler.batch_cost(&plan.stages()[0], 0)
+            );
         }
         other => panic!("unknown workload `{other}`"),
     }

@@ -5,10 +5,10 @@ use std::any::TypeId;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use macrokid_core::{Reads, ResourceAccess, System, SystemSlot, Writes};
-use macrokid_threads::{BoxError, RunSystem};
+use macrokid_threads::{BoxError, RunSystem, ThreadPool};
 
 use crate::change::{SystemTicks, Tick};
 use crate::command::{CommandBuffer, Commands};
@@ -62,6 +62,59 @@ impl EntityFilter {
     ) -> bool {
         self.required.iter().all(|&t| is_sparse(t) || table.has(t))
             && !self.excluded.iter().any(|&t| !is_sparse(t) && table.has(t))
+    }
+}
+
+thread_local! {
+    /// The pool of the schedule whose systems this thread runs while this
+    /// thread is not one of that pool's workers (set by [`StagePool::enter`]
+    /// for the thread that called `World::run_schedule`).
+    static STAGE_POOL: RefCell<Option<Arc<ThreadPool>>> = const { RefCell::new(None) };
+}
+
+/// While alive, the systems that run on this thread belong to a schedule
+/// running on `pool`: [`in_stage_pool`] sends their parallel work there.
+///
+/// `World::run_schedule` runs a wave's systems from the calling thread
+/// (which takes part in the wave like a worker) instead of moving the whole
+/// wave into the pool with `ThreadPool::install`, which cost two thread
+/// hand-offs per wave even when every system then ran on one thread.
+pub(crate) struct StagePool {
+    previous: Option<Arc<ThreadPool>>,
+}
+
+impl StagePool {
+    /// Marks this thread as running systems of a schedule on `pool`.
+    pub(crate) fn enter(pool: &Arc<ThreadPool>) -> Self {
+        let previous = STAGE_POOL.with(|cell| cell.replace(Some(Arc::clone(pool))));
+        Self { previous }
+    }
+}
+
+impl Drop for StagePool {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        STAGE_POOL.with(|cell| *cell.borrow_mut() = previous);
+    }
+}
+
+/// The number of threads parallel work started on this thread runs on: the
+/// running schedule's pool ([`StagePool`]) or rayon's current pool.
+pub(crate) fn stage_threads() -> usize {
+    STAGE_POOL
+        .with(|cell| cell.borrow().as_ref().map(|pool| pool.num_threads()))
+        .unwrap_or_else(rayon::current_num_threads)
+}
+
+/// Runs `f` (parallel work of a system, e.g. `par_for_each`) in the pool of
+/// the schedule this thread runs systems of, when it is not a worker of it
+/// ([`StagePool`]); otherwise in rayon's current pool, which on a worker is
+/// the schedule's pool.
+pub(crate) fn in_stage_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    let pool = STAGE_POOL.with(|cell| cell.borrow().clone());
+    match pool {
+        Some(pool) if !pool.is_worker_thread() => pool.install(f),
+        _ => f(),
     }
 }
 

@@ -755,3 +755,745 @@ proptest! {
         prop_assert_eq!(ids.len(), ever.len());
     }
 }
+
+// ---------------------------------------------------------------------------
+// The model through schedules.
+//
+// Random steps run a schedule (one of two schedule types, picked per case)
+// through `World::run_schedule` on three worlds at once: a single-threaded
+// scheduler, a 2-thread pool that runs every batch of several systems in
+// parallel (`Dispatch::AlwaysParallel`) and a 3-thread pool with cost-aware
+// dispatch. Each world has its own copy of a model that executes the
+// schedule's stages in plan order, the systems of a stage in slot order,
+// each stage's commands after it in slot order (waves only merge stages
+// that cannot see each other's effects), with a logical clock standing in
+// for change ticks. After every step each world must equal its model
+// (entity set, component values), the commands that failed must be the
+// model's, every `Changed`/`Added` observer must have seen exactly the
+// model's entities, and the three worlds must hash equal. Direct
+// operations between schedule runs (despawn, insert or remove `B`, which
+// moves table rows, and writes of `A`) interleave.
+
+mod through_schedules {
+    use std::collections::HashMap;
+    use std::sync::{Arc, OnceLock};
+
+    use macrokid_ecs::prelude::*;
+    use macrokid_ecs::StageCx;
+    use macrokid_threads::Dispatch;
+    use proptest::prelude::*;
+
+    use super::{check, cmd, new_world, Batch, Cmd, Kind, Model, Recorded, Value, A, B, S};
+
+    /// When a component row was added and last changed, in model time.
+    #[derive(Clone, Copy, Debug)]
+    struct Stamp {
+        added: u64,
+        changed: u64,
+    }
+
+    impl Stamp {
+        fn new(now: u64) -> Self {
+            Self {
+                added: now,
+                changed: now,
+            }
+        }
+    }
+
+    #[derive(Clone, Debug, Default)]
+    struct Row {
+        a: Option<(A, Stamp)>,
+        b: Option<B>,
+        s: Option<(S, Stamp)>,
+    }
+
+    /// The world as the model sees it, with a logical clock: every system
+    /// run, every stage's command application and every direct operation
+    /// takes the next tick.
+    #[derive(Clone, Debug, Default)]
+    struct SchedModel {
+        rows: HashMap<Entity, Row>,
+        now: u64,
+        failed: u64,
+        /// Per slot: the model time of the system's last run.
+        last_runs: HashMap<usize, u64>,
+    }
+
+    impl SchedModel {
+        fn tick(&mut self) -> u64 {
+            self.now += 1;
+            self.now
+        }
+
+        fn projection(&self) -> Model {
+            self.rows
+                .iter()
+                .map(|(&e, r)| (e, (r.a.map(|(a, _)| a), r.b.clone(), r.s.map(|(s, _)| s))))
+                .collect()
+        }
+
+        /// Applies one recorded command at `now`; returns whether it applied.
+        fn apply(&mut self, recorded: Recorded, now: u64) -> bool {
+            match recorded {
+                Recorded::Spawn(e, shape, v) => {
+                    assert!(
+                        !self.rows.contains_key(&e),
+                        "a spawn returned the live {e:?}"
+                    );
+                    let (a, b, s) = shape.components(v);
+                    self.rows.insert(
+                        e,
+                        Row {
+                            a: a.map(|a| (a, Stamp::new(now))),
+                            b,
+                            s: s.map(|s| (s, Stamp::new(now))),
+                        },
+                    );
+                    true
+                }
+                Recorded::Insert(e, value) => {
+                    let Some(row) = self.rows.get_mut(&e) else {
+                        return false;
+                    };
+                    match value {
+                        Value::A(v) => match &mut row.a {
+                            Some((a, stamp)) => {
+                                *a = A(v);
+                                stamp.changed = now;
+                            }
+                            None => row.a = Some((A(v), Stamp::new(now))),
+                        },
+                        Value::B(v) => row.b = Some(B(v.to_string())),
+                        Value::S(v) => match &mut row.s {
+                            Some((s, stamp)) => {
+                                *s = S(v);
+                                stamp.changed = now;
+                            }
+                            None => row.s = Some((S(v), Stamp::new(now))),
+                        },
+                    }
+                    true
+                }
+                Recorded::Remove(e, kind) => {
+                    let Some(row) = self.rows.get_mut(&e) else {
+                        return false;
+                    };
+                    match kind {
+                        Kind::A => row.a.take().is_some(),
+                        Kind::B => row.b.take().is_some(),
+                        Kind::S => row.s.take().is_some(),
+                    }
+                }
+                Recorded::Despawn(e) => self.rows.remove(&e).is_some(),
+            }
+        }
+
+        /// The entities whose stamp (`added` or `changed`, by `pick`) is
+        /// newer than the last run of `slot`; every one on a first run.
+        fn since(
+            &self,
+            slot: usize,
+            has: impl Fn(&Row) -> Option<Stamp>,
+            pick: fn(Stamp) -> u64,
+        ) -> Vec<Entity> {
+            let last = self.last_runs.get(&slot).copied();
+            let mut out: Vec<Entity> = self
+                .rows
+                .iter()
+                .filter_map(|(&e, row)| {
+                    let stamp = has(row)?;
+                    last.is_none_or(|last| pick(stamp) > last).then_some(e)
+                })
+                .collect();
+            out.sort();
+            out
+        }
+    }
+
+    /// The random input of one system slot for one schedule run.
+    #[derive(Clone, Debug)]
+    struct SlotInput {
+        k: u32,
+        commands: Vec<Cmd>,
+    }
+
+    /// A system of these schedules, with what it does to the model.
+    trait Part {
+        /// Takes this run's input (before the schedule runs).
+        fn prepare(&mut self, input: &SlotInput, ever: &[Entity]);
+
+        /// Does to `model` what the system did, at model time `now`, as
+        /// slot `slot`; pushes recorded commands to `commands`; checks what
+        /// an observer saw.
+        fn model(
+            &mut self,
+            model: &mut SchedModel,
+            slot: usize,
+            now: u64,
+            commands: &mut Vec<Recorded>,
+        ) -> Result<(), TestCaseError>;
+    }
+
+    impl Part for Batch {
+        fn prepare(&mut self, input: &SlotInput, ever: &[Entity]) {
+            self.commands.clone_from(&input.commands);
+            self.ever = ever.to_vec();
+            self.recorded.clear();
+        }
+
+        fn model(
+            &mut self,
+            _: &mut SchedModel,
+            _: usize,
+            _: u64,
+            commands: &mut Vec<Recorded>,
+        ) -> Result<(), TestCaseError> {
+            commands.extend(self.recorded.iter().copied());
+            Ok(())
+        }
+    }
+
+    /// Writes `A` of the entities with `B` whose value passes a rule of
+    /// `k`; only reads the others (a read through `Mut` is no change).
+    #[derive(System, Default)]
+    #[system(writes(A), with(B))]
+    struct BumpAWithB {
+        k: u32,
+    }
+
+    impl BumpAWithB {
+        fn rule(k: u32, a: &mut A) -> bool {
+            let hit = (a.0 ^ k) % 3 == 0;
+            if hit {
+                a.0 = a.0.wrapping_add(k | 1);
+            }
+            hit
+        }
+    }
+
+    impl Run for BumpAWithB {
+        fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+            let k = self.k;
+            cx.query::<&mut A>().for_each(|mut a| {
+                let mut value = *a;
+                if Self::rule(k, &mut value) {
+                    *a = value;
+                }
+            });
+            Ok(())
+        }
+    }
+
+    /// Writes `A` of the entities without `B` (by an other rule): shares a
+    /// batch with [`BumpAWithB`] (disjoint tables).
+    #[derive(System, Default)]
+    #[system(writes(A), without(B))]
+    struct BumpAWithoutB {
+        k: u32,
+    }
+
+    impl BumpAWithoutB {
+        fn rule(k: u32, a: &mut A) -> bool {
+            let hit = (a.0 ^ k) % 2 == 0;
+            if hit {
+                a.0 = a.0.wrapping_mul(3).wrapping_add(k);
+            }
+            hit
+        }
+    }
+
+    impl Run for BumpAWithoutB {
+        fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+            let k = self.k;
+            for mut a in cx.query::<&mut A>().iter() {
+                let mut value = *a;
+                if Self::rule(k, &mut value) {
+                    *a = value;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Writes `A` of the entities with the sparse `S` (a sparse filter:
+    /// every table may hold them).
+    #[derive(System, Default)]
+    #[system(writes(A), with(S))]
+    struct BumpAWithS {
+        k: u32,
+    }
+
+    impl BumpAWithS {
+        fn rule(k: u32, a: &mut A) -> bool {
+            let hit = a.0 % 5 == k % 5;
+            if hit {
+                a.0 = a.0.rotate_left(1) ^ k;
+            }
+            hit
+        }
+    }
+
+    impl Run for BumpAWithS {
+        fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+            let k = self.k;
+            cx.query::<&mut A>().for_each(|mut a| {
+                let mut value = *a;
+                if Self::rule(k, &mut value) {
+                    *a = value;
+                }
+            });
+            Ok(())
+        }
+    }
+
+    /// Writes the sparse `S` of entities with an `A`, by a rule of both.
+    #[derive(System, Default)]
+    #[system(reads(A), writes(S))]
+    struct BumpSByA {
+        k: u32,
+    }
+
+    impl BumpSByA {
+        fn rule(k: u32, a: A, s: &mut S) -> bool {
+            let hit = (a.0 ^ k) % 2 == 1;
+            if hit {
+                s.0 = s.0.wrapping_add(a.0);
+            }
+            hit
+        }
+    }
+
+    impl Run for BumpSByA {
+        fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+            let k = self.k;
+            cx.query::<(&mut S, &A)>().for_each(|(mut s, a)| {
+                let mut value = *s;
+                if Self::rule(k, *a, &mut value) {
+                    *s = value;
+                }
+            });
+            Ok(())
+        }
+    }
+
+    /// Records the entities whose `A` was changed / added since its last run.
+    #[derive(System, Default)]
+    #[system(reads(A))]
+    struct SeeA {
+        changed: Vec<Entity>,
+        added: Vec<Entity>,
+    }
+
+    impl Run for SeeA {
+        fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+            self.changed = cx.query_filtered::<Entity, Changed<A>>().iter().collect();
+            self.added = cx.query_filtered::<Entity, Added<A>>().iter().collect();
+            self.changed.sort();
+            self.added.sort();
+            Ok(())
+        }
+    }
+
+    /// Records the entities without `B` whose sparse `S` was changed /
+    /// added since its last run.
+    #[derive(System, Default)]
+    #[system(reads(S), without(B))]
+    struct SeeSWithoutB {
+        changed: Vec<Entity>,
+        added: Vec<Entity>,
+    }
+
+    impl Run for SeeSWithoutB {
+        fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+            self.changed = cx.query_filtered::<Entity, Changed<S>>().iter().collect();
+            self.added = cx.query_filtered::<Entity, Added<S>>().iter().collect();
+            self.changed.sort();
+            self.added.sort();
+            Ok(())
+        }
+    }
+
+    /// The model of a writer of `A` selected by `admits`, by `rule`.
+    fn model_write_a(
+        model: &mut SchedModel,
+        now: u64,
+        admits: impl Fn(&Row) -> bool,
+        mut rule: impl FnMut(&mut A) -> bool,
+    ) {
+        for row in model.rows.values_mut() {
+            if !admits(row) {
+                continue;
+            }
+            if let Some((a, stamp)) = &mut row.a {
+                if rule(a) {
+                    stamp.changed = now;
+                }
+            }
+        }
+    }
+
+    macro_rules! writer_part {
+        ($system:ident, $admits:expr) => {
+            impl Part for $system {
+                fn prepare(&mut self, input: &SlotInput, _: &[Entity]) {
+                    self.k = input.k;
+                }
+
+                fn model(
+                    &mut self,
+                    model: &mut SchedModel,
+                    _: usize,
+                    now: u64,
+                    _: &mut Vec<Recorded>,
+                ) -> Result<(), TestCaseError> {
+                    let k = self.k;
+                    model_write_a(model, now, $admits, |a| Self::rule(k, a));
+                    Ok(())
+                }
+            }
+        };
+    }
+
+    writer_part!(BumpAWithB, |row: &Row| row.b.is_some());
+    writer_part!(BumpAWithoutB, |row: &Row| row.b.is_none());
+    writer_part!(BumpAWithS, |row: &Row| row.s.is_some());
+
+    impl Part for BumpSByA {
+        fn prepare(&mut self, input: &SlotInput, _: &[Entity]) {
+            self.k = input.k;
+        }
+
+        fn model(
+            &mut self,
+            model: &mut SchedModel,
+            _: usize,
+            now: u64,
+            _: &mut Vec<Recorded>,
+        ) -> Result<(), TestCaseError> {
+            for row in model.rows.values_mut() {
+                if let (Some((a, _)), Some((s, stamp))) = (row.a, &mut row.s) {
+                    if Self::rule(self.k, a, s) {
+                        stamp.changed = now;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    impl Part for SeeA {
+        fn prepare(&mut self, _: &SlotInput, _: &[Entity]) {}
+
+        fn model(
+            &mut self,
+            model: &mut SchedModel,
+            slot: usize,
+            now: u64,
+            _: &mut Vec<Recorded>,
+        ) -> Result<(), TestCaseError> {
+            let changed = model.since(slot, |r| r.a.map(|(_, t)| t), |t| t.changed);
+            let added = model.since(slot, |r| r.a.map(|(_, t)| t), |t| t.added);
+            prop_assert_eq!(&self.changed, &changed, "Changed<A> seen by slot {}", slot);
+            prop_assert_eq!(&self.added, &added, "Added<A> seen by slot {}", slot);
+            model.last_runs.insert(slot, now);
+            Ok(())
+        }
+    }
+
+    impl Part for SeeSWithoutB {
+        fn prepare(&mut self, _: &SlotInput, _: &[Entity]) {}
+
+        fn model(
+            &mut self,
+            model: &mut SchedModel,
+            slot: usize,
+            now: u64,
+            _: &mut Vec<Recorded>,
+        ) -> Result<(), TestCaseError> {
+            let s_without_b = |r: &Row| r.b.is_none().then_some(r.s).flatten().map(|(_, t)| t);
+            let changed = model.since(slot, s_without_b, |t| t.changed);
+            let added = model.since(slot, s_without_b, |t| t.added);
+            prop_assert_eq!(&self.changed, &changed, "Changed<S> seen by slot {}", slot);
+            prop_assert_eq!(&self.added, &added, "Added<S> seen by slot {}", slot);
+            model.last_runs.insert(slot, now);
+            Ok(())
+        }
+    }
+
+    /// A schedule of [`Part`]s.
+    trait ModelSchedule: Default + for<'w> RunSchedule<StageCx<'w>> {
+        /// The systems in slot order (stage declaration order, then system
+        /// declaration order).
+        fn parts(&mut self) -> Vec<&mut dyn Part>;
+    }
+
+    /// Two stages in a row; the first mixes commands, observers and the
+    /// two writers of `A` that share a batch; two command systems per run.
+    #[derive(Schedule, Default)]
+    struct Linear {
+        #[stage]
+        early: (SeeA, Batch, BumpAWithB, BumpAWithoutB, SeeSWithoutB),
+        #[stage(after = "early")]
+        late: (BumpSByA, Batch, SeeA, BumpAWithS, SeeSWithoutB),
+    }
+
+    impl ModelSchedule for Linear {
+        fn parts(&mut self) -> Vec<&mut dyn Part> {
+            let (e0, e1, e2, e3, e4) = &mut self.early;
+            let (l0, l1, l2, l3, l4) = &mut self.late;
+            vec![e0, e1, e2, e3, e4, l0, l1, l2, l3, l4]
+        }
+    }
+
+    /// Stages in one layer (`grow` and `tally` conflict through `grow`'s
+    /// commands: two waves; `with_b` and `without_b` write `A` in disjoint
+    /// tables: one wave), then two more layers.
+    #[derive(Schedule, Default)]
+    struct Layered {
+        #[stage]
+        grow: (Batch,),
+        #[stage]
+        tally: (SeeA,),
+        #[stage(after = "grow, tally")]
+        with_b: (BumpAWithB,),
+        #[stage(after = "grow, tally")]
+        without_b: (BumpAWithoutB,),
+        #[stage(after = "with_b, without_b")]
+        sparse: (BumpSByA, Batch, BumpAWithS),
+        #[stage(after = "sparse")]
+        see: (SeeSWithoutB, SeeA),
+    }
+
+    impl ModelSchedule for Layered {
+        fn parts(&mut self) -> Vec<&mut dyn Part> {
+            let (s0, s1, s2) = &mut self.sparse;
+            let (v0, v1) = &mut self.see;
+            vec![
+                &mut self.grow.0,
+                &mut self.tally.0,
+                &mut self.with_b.0,
+                &mut self.without_b.0,
+                s0,
+                s1,
+                s2,
+                v0,
+                v1,
+            ]
+        }
+    }
+
+    /// One step of a case.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Runs the schedule with these inputs (by slot, cycled).
+        Run(Vec<SlotInput>),
+        Despawn(usize),
+        InsertB(usize, u32),
+        RemoveB(usize),
+        /// Writes `A` through `World::get_mut`.
+        TouchA(usize, u32),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let input = (any::<u32>(), proptest::collection::vec(cmd(), 0..6))
+            .prop_map(|(k, commands)| SlotInput { k, commands });
+        prop_oneof![
+            3 => proptest::collection::vec(input, 1..12).prop_map(Step::Run),
+            1 => any::<usize>().prop_map(Step::Despawn),
+            1 => (any::<usize>(), any::<u32>()).prop_map(|(i, v)| Step::InsertB(i, v)),
+            1 => any::<usize>().prop_map(Step::RemoveB),
+            1 => (any::<usize>(), any::<u32>()).prop_map(|(i, v)| Step::TouchA(i, v)),
+        ]
+    }
+
+    /// The three schedulers every case runs on.
+    fn schedulers() -> &'static [Scheduler; 3] {
+        static SCHEDULERS: OnceLock<[Scheduler; 3]> = OnceLock::new();
+        SCHEDULERS.get_or_init(|| {
+            [
+                Scheduler::single_threaded(),
+                Scheduler::new(Arc::new(ThreadPool::new(2).unwrap()))
+                    .with_dispatch(Dispatch::AlwaysParallel),
+                Scheduler::new(Arc::new(ThreadPool::new(3).unwrap())),
+            ]
+        })
+    }
+
+    struct Lane<Sch> {
+        world: World,
+        schedule: Sch,
+        model: SchedModel,
+        scheduler: &'static Scheduler,
+    }
+
+    fn run_case<Sch: ModelSchedule>(
+        initial: &[(u8, u32)],
+        steps: &[Step],
+    ) -> Result<(), TestCaseError> {
+        let plan = Sch::plan();
+        let mut lanes: Vec<Lane<Sch>> = schedulers()
+            .iter()
+            .map(|scheduler| Lane {
+                world: new_world(true),
+                schedule: Sch::default(),
+                model: SchedModel::default(),
+                scheduler,
+            })
+            .collect();
+        let mut ever: Vec<Entity> = Vec::new();
+        for &(shape, v) in initial {
+            let shape = [
+                super::Shape::A,
+                super::Shape::AB,
+                super::Shape::SA,
+                super::Shape::B,
+            ][usize::from(shape) % 4];
+            let mut id = None;
+            for lane in &mut lanes {
+                let e = shape.spawn(&mut lane.world, v);
+                prop_assert!(id.is_none_or(|id| id == e), "one id per world");
+                id = Some(e);
+                let now = lane.model.tick();
+                lane.model.apply(Recorded::Spawn(e, shape, v), now);
+            }
+            ever.extend(id);
+        }
+        let pick = |ever: &[Entity], i: usize| (!ever.is_empty()).then(|| ever[i % ever.len()]);
+        for step in steps {
+            let mut spawned_here: Option<Vec<Entity>> = None;
+            for lane in &mut lanes {
+                let model = &mut lane.model;
+                let world = &mut lane.world;
+                match step {
+                    Step::Run(inputs) => {
+                        for (slot, part) in lane.schedule.parts().into_iter().enumerate() {
+                            part.prepare(&inputs[slot % inputs.len()], &ever);
+                        }
+                        let failed_before = world.failed_command_count();
+                        world
+                            .run_schedule(&mut lane.schedule, lane.scheduler)
+                            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        let mut parts = lane.schedule.parts();
+                        prop_assert_eq!(parts.len(), plan.system_count());
+                        let mut spawned = Vec::new();
+                        for stage in plan.stages() {
+                            let mut commands = Vec::new();
+                            for i in 0..stage.systems().len() {
+                                let slot = stage.slot(i).0;
+                                let now = model.tick();
+                                parts[slot].model(model, slot, now, &mut commands)?;
+                            }
+                            let now = model.tick();
+                            for recorded in commands {
+                                if let Recorded::Spawn(e, ..) = recorded {
+                                    spawned.push(e);
+                                }
+                                model.failed += u64::from(!model.apply(recorded, now));
+                            }
+                        }
+                        prop_assert_eq!(
+                            world.failed_command_count() - failed_before,
+                            model.failed,
+                            "failed commands"
+                        );
+                        model.failed = 0;
+                        match &spawned_here {
+                            Some(first) => prop_assert_eq!(first, &spawned, "the same ids"),
+                            None => spawned_here = Some(spawned),
+                        }
+                    }
+                    &Step::Despawn(i) => {
+                        if let Some(e) = pick(&ever, i) {
+                            let alive = model.rows.remove(&e).is_some();
+                            model.tick();
+                            prop_assert_eq!(world.despawn(e).is_ok(), alive);
+                        }
+                    }
+                    &Step::InsertB(i, v) => {
+                        if let Some(e) = pick(&ever, i) {
+                            model.tick();
+                            let alive = match model.rows.get_mut(&e) {
+                                Some(row) => {
+                                    row.b = Some(B(v.to_string()));
+                                    true
+                                }
+                                None => false,
+                            };
+                            prop_assert_eq!(world.insert(e, B(v.to_string())).is_ok(), alive);
+                        }
+                    }
+                    &Step::RemoveB(i) => {
+                        if let Some(e) = pick(&ever, i) {
+                            model.tick();
+                            let had = model.rows.get_mut(&e).is_some_and(|r| r.b.take().is_some());
+                            prop_assert_eq!(world.remove::<B>(e).is_ok(), had);
+                        }
+                    }
+                    &Step::TouchA(i, v) => {
+                        if let Some(e) = pick(&ever, i) {
+                            let now = model.tick();
+                            let had = match model.rows.get_mut(&e).and_then(|r| r.a.as_mut()) {
+                                Some((a, stamp)) => {
+                                    *a = A(v);
+                                    stamp.changed = now;
+                                    true
+                                }
+                                None => false,
+                            };
+                            let r = world.get_mut::<A>(e).map(|mut a| a.0 = v);
+                            prop_assert_eq!(r.is_ok(), had);
+                        }
+                    }
+                }
+                check(world, &model.projection(), &ever);
+            }
+            ever.extend(spawned_here.into_iter().flatten());
+            let hash = lanes[0].world.hash();
+            for lane in &lanes[1..] {
+                prop_assert_eq!(lane.world.hash(), hash, "1 thread and a pool agree");
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn schedules_match_model(
+            layered in any::<bool>(),
+            initial in proptest::collection::vec((any::<u8>(), any::<u32>()), 0..40),
+            steps in proptest::collection::vec(step(), 1..16),
+        ) {
+            if layered {
+                run_case::<Layered>(&initial, &steps)?;
+            } else {
+                run_case::<Linear>(&initial, &steps)?;
+            }
+        }
+    }
+
+    /// The schedules' plans are what the model's comments claim: in
+    /// `Linear`, the two writers of `A` with `with(B)` / `without(B)` share
+    /// a batch once both kinds of tables exist; in `Layered`, `grow` and
+    /// `tally` are one layer split into two waves.
+    #[test]
+    fn schedule_shapes() {
+        let mut world = new_world(true);
+        world.spawn((A(1), B("x".into())));
+        world.spawn((A(2),));
+        let plan = world.schedule_plan::<Linear>();
+        let early = plan.stage("early").unwrap();
+        let together = early
+            .batches()
+            .iter()
+            .any(|b| b.systems().contains(&2) && b.systems().contains(&3));
+        assert!(together, "{:?}", early.batches());
+        let layered = world.schedule_plan::<Layered>();
+        let layers = layered.layer_positions();
+        assert_eq!(layers[0].len(), 2);
+        assert_eq!(layered.waves(&layers[0]).len(), 2);
+        assert_eq!(layers[1].len(), 2);
+        assert_eq!(layered.waves(&layers[1]).len(), 1);
+    }
+}

@@ -425,3 +425,56 @@ fn system_queries_may_read_one_component_twice() {
     seen.sort_by(|x, y| x.partial_cmp(y).unwrap());
     assert_eq!(seen, [(a, 2.0), (a, 12.0), (b, 4.0), (b, 4.0)]);
 }
+
+/// Records the names of the threads its `par_for_each` ran on.
+#[derive(System, Default)]
+#[system(writes(Position))]
+struct WhereParallel {
+    threads: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl Run for WhereParallel {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let threads = &self.threads;
+        cx.query::<&mut Position>().par_for_each(|mut p| {
+            p.0 += 1.0;
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            threads.lock().unwrap().insert(name);
+        });
+        Ok(())
+    }
+}
+
+#[derive(Schedule, Default)]
+struct ParallelOnly {
+    #[stage]
+    only: (WhereParallel,),
+}
+
+/// A one-system wave runs on the thread that called `run_schedule` (not
+/// handed to the pool), yet its `par_for_each` runs on the scheduler's
+/// pool, never on rayon's global pool or the calling thread.
+#[test]
+fn par_for_each_runs_on_the_schedulers_pool() {
+    let pool = ThreadPool::builder()
+        .num_threads(2)
+        .thread_name_prefix("stage-pool")
+        .build()
+        .unwrap();
+    let scheduler = Scheduler::new(Arc::new(pool));
+    let mut world = World::new();
+    world.spawn_batch((0..20_000).map(|i| (Position(i as f32),)));
+    let mut schedule = ParallelOnly::default();
+    for _ in 0..3 {
+        world.run_schedule(&mut schedule, &scheduler).unwrap();
+    }
+    let threads = schedule.only.0.threads.into_inner().unwrap();
+    assert!(!threads.is_empty());
+    assert!(
+        threads.iter().all(|name| name.starts_with("stage-pool")),
+        "{threads:?}"
+    );
+    let sum: f32 = world.query::<&Position>().iter().map(|p| p.0).sum();
+    let expected: f32 = (0..20_000).map(|i| i as f32 + 3.0).sum();
+    assert_eq!(sum, expected);
+}

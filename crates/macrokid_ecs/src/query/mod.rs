@@ -242,7 +242,7 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
     /// is unspecified; each item is visited exactly once.
     pub fn par_for_each<'q>(&'q mut self, f: impl Fn(Q::Item<'q>) + Send + Sync) {
         let total = self.state.len();
-        let threads = rayon::current_num_threads().max(1);
+        let threads = crate::system::stage_threads().max(1);
         let chunk = (total / (threads * 4)).max(MIN_CHUNK);
         let mut jobs: Vec<Cursor<Q::Fetch<'q>, RowFilter<'q, F>>> = Vec::new();
         for view in self.state.views() {
@@ -261,7 +261,7 @@ impl<'w, Q: QueryData, F: QueryFilter> QueryBorrow<'w, Q, F> {
         if jobs.len() <= 1 {
             jobs.into_iter().for_each(run);
         } else {
-            jobs.into_par_iter().for_each(run);
+            crate::system::in_stage_pool(|| jobs.into_par_iter().for_each(run));
         }
     }
 }

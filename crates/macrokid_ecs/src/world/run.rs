@@ -10,7 +10,7 @@ use macrokid_core::{Plan, ResourceAccess, SystemSlot};
 use macrokid_threads::{RunSchedule, RunSystem, Schedule, ScheduleError, Scheduler};
 
 use super::World;
-use crate::system::{EntityFilter, Run, StageCx, SystemResult};
+use crate::system::{EntityFilter, Run, StageCx, StagePool, SystemResult};
 
 /// The plan a world runs a schedule type with: the schedule's plan with
 /// every component access narrowed to the tables the system can match
@@ -80,8 +80,11 @@ impl World {
     /// stage, as before.)
     ///
     /// Systems see the world through a [`StageCx`] (`S: Run` for every
-    /// system of the schedule). When the scheduler has a pool, stages run
-    /// inside it, so `par_for_each` in a system uses the scheduler's threads.
+    /// system of the schedule). When the scheduler has a pool, the calling
+    /// thread takes part in each wave beside the pool's workers (a batch of
+    /// one system, or one that cost-aware dispatch finds too cheap for the
+    /// pool, runs on it without waking the pool), and `par_for_each` in a
+    /// system runs on the scheduler's threads wherever the system runs.
     ///
     /// A command that fails to apply (a stale entity, a missing component)
     /// is skipped, logged with `tracing::warn!` and counted in
@@ -324,10 +327,15 @@ impl World {
         let base = self.change_tick();
         let outcome = {
             let cx = StageCx::new(self, filters, &buffers, &last_runs, base);
-            match scheduler.pool() {
-                Some(pool) => pool.install(|| schedule.run_stages(scheduler, plan, positions, &cx)),
-                None => schedule.run_stages(scheduler, plan, positions, &cx),
-            }
+            // The calling thread takes part in the wave (the scheduler runs
+            // one-system and cheap batches on it and joins parallel ones)
+            // instead of handing the wave to the pool and sleeping; the
+            // systems it runs send their parallel work to the pool.
+            let _pool = scheduler
+                .pool()
+                .filter(|pool| !pool.is_worker_thread())
+                .map(StagePool::enter);
+            schedule.run_stages(scheduler, plan, positions, &cx)
         };
         self.schedule_ticks.insert(key, last_runs);
         // Commands apply after every system tick of the stage.

@@ -224,7 +224,13 @@ pub enum Dispatch {
     /// about what waking the pool costs. Cheaper batches run inline on the
     /// calling thread in declaration order, exactly as
     /// [`Scheduler::single_threaded`] runs them. A batch never seen runs in
-    /// parallel; every run, inline or parallel, feeds the estimate.
+    /// parallel. Inline runs measure the serial cost; a parallel run's
+    /// summed busy time only bounds it from above (it counts preemption,
+    /// which on a loaded machine can be several times the work), so once an
+    /// inline sample exists a parallel one only lowers the estimate; and one
+    /// run in 16 of a batch that runs in parallel with an estimate under 16
+    /// times the threshold runs inline to measure it again. Without that, a
+    /// cheap batch whose first runs were preempted stayed parallel for good.
     ///
     /// No peer scheduler does this (bevy#23041 asks for it; bevy#7693 tried
     /// and was closed): 32 trivial systems run at single-thread speed while
@@ -571,17 +577,22 @@ impl Scheduler {
                 Some(cost) => {
                     let p = systems.len().min(helpers + 1) as f64;
                     cost.mul_f64(1.0 - 1.0 / p) >= self.inline_threshold
+                        && !self
+                            .costs
+                            .should_probe(key, systems.len(), self.inline_threshold)
                 }
             },
         };
         if parallel {
             let (result, busy) = cx.run_parallel(pool, helpers, batch_index, systems, tasks);
-            self.costs.record(key, systems.len(), busy);
+            self.costs
+                .record(key, systems.len(), busy, cost::Sample::Parallel);
             result
         } else {
             let started = Instant::now();
             let result = cx.run_in_order(batch_index, systems, tasks);
-            self.costs.record(key, systems.len(), started.elapsed());
+            self.costs
+                .record(key, systems.len(), started.elapsed(), cost::Sample::Inline);
             result
         }
     }
