@@ -1457,8 +1457,18 @@ mod through_schedules {
         Ok(())
     }
 
+    /// Cases of `schedules_match_model`: 16 by default, since each case
+    /// runs three worlds through up to 16 schedule steps (about 1.5 s a
+    /// case in a debug build); `PROPTEST_CASES=256` for a longer search.
+    fn schedule_cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(16)
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
+        #![proptest_config(ProptestConfig::with_cases(schedule_cases()))]
         #[test]
         fn schedules_match_model(
             layered in any::<bool>(),
