@@ -106,7 +106,8 @@ mod tests {
         let (mut world, t) = world();
         let p = "P";
         let q = "Q";
-        let since = world.step_change_tick();
+        let since = world.change_tick();
+        assert!(world.step_change_tick() != since);
         assert!(!world.column_changed_since(t, p, 0..10, since).unwrap());
         world
             .write_pod_column(t, p, 7, &2.5f32.to_le_bytes())
@@ -134,7 +135,8 @@ mod tests {
     fn get_mut_and_queries_stamp_what_it_reads() {
         let (mut world, t) = world();
         let p = "P";
-        let since = world.step_change_tick();
+        let since = world.change_tick();
+        assert!(world.step_change_tick() != since);
         let e = world.table_entities(t).unwrap()[3];
         world.get_mut::<P>(e).unwrap().0 = 9.0;
         assert!(world.column_changed_since(t, p, 3..4, since).unwrap());
