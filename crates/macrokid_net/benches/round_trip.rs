@@ -32,6 +32,9 @@ use serde::{Deserialize, Serialize};
 
 const ENTITIES: usize = 10_000;
 
+/// The chunk size of the `raw_columns_64k_chunks` variant, bytes.
+const SMALL_CHUNK: usize = 64 * 1024;
+
 /// The same shard as one serde value.
 #[derive(Serialize, Deserialize)]
 struct SerdeShard {
@@ -63,6 +66,11 @@ fn le_bytes(v: &[[f32; 3]]) -> Vec<u8> {
 
 impl Bench {
     fn raw_once(&mut self) -> Shard {
+        self.raw_once_in(self.budget)
+    }
+
+    /// As [`Bench::raw_once`], with chunks of at most `budget` bytes.
+    fn raw_once_in(&mut self, budget: usize) -> Shard {
         self.tick += 1;
         let shard = Shard {
             tick: self.tick,
@@ -74,7 +82,7 @@ impl Bench {
                 Column::new("Velocity", 12, le_bytes(&self.velocities)).expect("whole"),
             ],
         };
-        let chunks = encode_shard(&shard, self.budget).expect("encodes");
+        let chunks = encode_shard(&shard, budget).expect("encodes");
         let Self {
             rt,
             client,
@@ -235,12 +243,18 @@ fn round_trip(c: &mut Criterion) {
     );
     assert_eq!(bench.serde_once().velocities, bench.velocities);
 
+    let small = bench.raw_once_in(SMALL_CHUNK);
+    assert_eq!(
+        small.column("Velocity").expect("sent").bytes()[..],
+        le_bytes(&bench.velocities)[..]
+    );
     assert_eq!(bench.bytes_once(1), ENTITIES * 32);
     assert_eq!(bench.bytes_once(3), ENTITIES * 32);
 
     let raw_times = Arc::new(Mutex::new(Vec::new()));
     let floor_times = Arc::new(Mutex::new(Vec::new()));
     let floor3_times = Arc::new(Mutex::new(Vec::new()));
+    let small_times = Arc::new(Mutex::new(Vec::new()));
     let serde_times = Arc::new(Mutex::new(Vec::new()));
     let mut group = c.benchmark_group("shard_round_trip_10k");
     group.sample_size(30);
@@ -252,6 +266,21 @@ fn round_trip(c: &mut Criterion) {
                 std::hint::black_box(bench.raw_once());
                 let dt = t.elapsed();
                 raw_times.lock().expect("unpoisoned").push(dt);
+                total += dt;
+            }
+            total
+        });
+    });
+    // The same codec with 64 KiB chunks (the client's read buffer size) instead of
+    // `max_payload`-sized ones.
+    group.bench_function("raw_columns_64k_chunks", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                std::hint::black_box(bench.raw_once_in(SMALL_CHUNK));
+                let dt = t.elapsed();
+                small_times.lock().expect("unpoisoned").push(dt);
                 total += dt;
             }
             total
@@ -293,6 +322,14 @@ fn round_trip(c: &mut Criterion) {
     let mut serde = serde_times.lock().expect("unpoisoned").clone();
     let mut floor = floor_times.lock().expect("unpoisoned").clone();
     let mut floor3 = floor3_times.lock().expect("unpoisoned").clone();
+    let mut small = small_times.lock().expect("unpoisoned").clone();
+    if !raw.is_empty() && !small.is_empty() {
+        println!(
+            "shard round trip, {ENTITIES} entities: raw columns in 64 KiB chunks p50 {:.3} ms = {:.2} x raw columns in max_payload chunks",
+            percentile(&mut small, 0.5).as_secs_f64() * 1e3,
+            percentile(&mut small, 0.5).as_secs_f64() / percentile(&mut raw, 0.5).as_secs_f64(),
+        );
+    }
     if !raw.is_empty() && !floor.is_empty() && !floor3.is_empty() {
         let (r50, f50, f350) = (
             percentile(&mut raw, 0.5),
