@@ -467,7 +467,9 @@ async fn columns_changed_by_commands_between_ticks_are_sent_again() {
         // Into the same table, so that its row count stays and the last row moved.
         w.spawn((p, v, Angle(0.5), macrokid_net::demo::AngularVelocity(2.0)));
     }
-    let commands: [(u64, fn(&mut World)); 3] = [
+    /// A change the coordinator queues between ticks.
+    type Command = fn(&mut World);
+    let commands: [(u64, Command); 3] = [
         (2, set_one_angle),
         (4, slow_every_body),
         (6, replace_one_spinner),
