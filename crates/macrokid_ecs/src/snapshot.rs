@@ -94,6 +94,7 @@ use crate::storage::{
     SparseSets, TypedColumn,
 };
 
+mod column_changes;
 mod columns;
 
 pub use columns::{build_snapshot, ColumnAccessError, ColumnShape, TableColumns, TableShape};

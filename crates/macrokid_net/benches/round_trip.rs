@@ -2,8 +2,13 @@
 //! (this crate's codec) against the same data as one rmp-serde message, in the same run,
 //! through the same echo responder. Target (TARGETS.md "Distributed"): raw ≤ 1 ms p50.
 //!
-//! Besides criterion's report, each variant prints the p50 and p90 of every single round
-//! trip it timed, and the raw/rmp-serde ratio of the p50s.
+//! The floor, in the same run: the same column bytes as plain NATS messages without
+//! headers or chunk headers, in one message and in three (one per column), echoed the same
+//! way.
+//!
+//! Besides criterion's report, the bench prints the p50 and p90 of every single round trip
+//! it timed, the raw/rmp-serde ratio of the p50s, and the raw columns' p50 as a multiple of
+//! the floors' p50s.
 //!
 //! ```text
 //! cargo bench -p macrokid_net --bench round_trip -- --warm-up-time 1 --measurement-time 3
@@ -27,6 +32,9 @@ use serde::{Deserialize, Serialize};
 
 const ENTITIES: usize = 10_000;
 
+/// The chunk size of the `raw_columns_64k_chunks` variant, bytes.
+const SMALL_CHUNK: usize = 64 * 1024;
+
 /// The same shard as one serde value.
 #[derive(Serialize, Deserialize)]
 struct SerdeShard {
@@ -48,6 +56,8 @@ struct Bench {
     positions: Vec<[f32; 3]>,
     velocities: Vec<[f32; 3]>,
     entities: Vec<u64>,
+    /// The three columns' bytes, for the plain-bytes floor.
+    plain: Vec<Vec<u8>>,
 }
 
 fn le_bytes(v: &[[f32; 3]]) -> Vec<u8> {
@@ -56,6 +66,11 @@ fn le_bytes(v: &[[f32; 3]]) -> Vec<u8> {
 
 impl Bench {
     fn raw_once(&mut self) -> Shard {
+        self.raw_once_in(self.budget)
+    }
+
+    /// As [`Bench::raw_once`], with chunks of at most `budget` bytes.
+    fn raw_once_in(&mut self, budget: usize) -> Shard {
         self.tick += 1;
         let shard = Shard {
             tick: self.tick,
@@ -67,7 +82,7 @@ impl Bench {
                 Column::new("Velocity", 12, le_bytes(&self.velocities)).expect("whole"),
             ],
         };
-        let chunks = encode_shard(&shard, self.budget).expect("encodes");
+        let chunks = encode_shard(&shard, budget).expect("encodes");
         let Self {
             rt,
             client,
@@ -90,6 +105,40 @@ impl Bench {
                     return done;
                 }
             }
+        })
+    }
+
+    /// The floor: the same column bytes as `parts` plain NATS messages without headers
+    /// (one per column when 3, all in one when 1), echoed and taken back whole.
+    fn bytes_once(&mut self, parts: usize) -> usize {
+        let Self {
+            rt,
+            client,
+            out,
+            back,
+            plain,
+            ..
+        } = self;
+        let messages: Vec<Bytes> = if parts == 1 {
+            vec![plain
+                .iter()
+                .flat_map(|b| b.iter().copied())
+                .collect::<Vec<u8>>()
+                .into()]
+        } else {
+            plain.iter().map(|b| Bytes::copy_from_slice(b)).collect()
+        };
+        let expected: usize = messages.iter().map(Bytes::len).sum();
+        rt.block_on(async {
+            for m in messages {
+                client.publish(out.clone(), m).await.expect("publish");
+            }
+            client.flush().await.expect("flush");
+            let mut got = 0;
+            while got < expected {
+                got += back.next().await.expect("echo").payload.len();
+            }
+            got
         })
     }
 
@@ -174,7 +223,17 @@ fn round_trip(c: &mut Criterion) {
         positions: (0..ENTITIES).map(|i| [i as f32, 1.0, 2.0]).collect(),
         velocities: (0..ENTITIES).map(|i| [0.5, i as f32, -1.0]).collect(),
         entities: (0..ENTITIES as u64).collect(),
+        plain: Vec::new(),
     };
+    bench.plain = vec![
+        bench
+            .entities
+            .iter()
+            .flat_map(|e| e.to_le_bytes())
+            .collect(),
+        le_bytes(&bench.positions),
+        le_bytes(&bench.velocities),
+    ];
     // Check both paths carry the data before timing them.
     let shard = bench.raw_once();
     assert_eq!(shard.rows(), Some(ENTITIES));
@@ -184,7 +243,18 @@ fn round_trip(c: &mut Criterion) {
     );
     assert_eq!(bench.serde_once().velocities, bench.velocities);
 
+    let small = bench.raw_once_in(SMALL_CHUNK);
+    assert_eq!(
+        small.column("Velocity").expect("sent").bytes()[..],
+        le_bytes(&bench.velocities)[..]
+    );
+    assert_eq!(bench.bytes_once(1), ENTITIES * 32);
+    assert_eq!(bench.bytes_once(3), ENTITIES * 32);
+
     let raw_times = Arc::new(Mutex::new(Vec::new()));
+    let floor_times = Arc::new(Mutex::new(Vec::new()));
+    let floor3_times = Arc::new(Mutex::new(Vec::new()));
+    let small_times = Arc::new(Mutex::new(Vec::new()));
     let serde_times = Arc::new(Mutex::new(Vec::new()));
     let mut group = c.benchmark_group("shard_round_trip_10k");
     group.sample_size(30);
@@ -201,6 +271,39 @@ fn round_trip(c: &mut Criterion) {
             total
         });
     });
+    // The same codec with 64 KiB chunks (the client's read buffer size) instead of
+    // `max_payload`-sized ones.
+    group.bench_function("raw_columns_64k_chunks", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                std::hint::black_box(bench.raw_once_in(SMALL_CHUNK));
+                let dt = t.elapsed();
+                small_times.lock().expect("unpoisoned").push(dt);
+                total += dt;
+            }
+            total
+        });
+    });
+    for (name, parts, times) in [
+        ("plain_bytes_one_message", 1, &floor_times),
+        ("plain_bytes_three_messages", 3, &floor3_times),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let t = Instant::now();
+                    std::hint::black_box(bench.bytes_once(parts));
+                    let dt = t.elapsed();
+                    times.lock().expect("unpoisoned").push(dt);
+                    total += dt;
+                }
+                total
+            });
+        });
+    }
     group.bench_function("rmp_serde", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -217,6 +320,31 @@ fn round_trip(c: &mut Criterion) {
     group.finish();
     let mut raw = raw_times.lock().expect("unpoisoned").clone();
     let mut serde = serde_times.lock().expect("unpoisoned").clone();
+    let mut floor = floor_times.lock().expect("unpoisoned").clone();
+    let mut floor3 = floor3_times.lock().expect("unpoisoned").clone();
+    let mut small = small_times.lock().expect("unpoisoned").clone();
+    if !raw.is_empty() && !small.is_empty() {
+        println!(
+            "shard round trip, {ENTITIES} entities: raw columns in 64 KiB chunks p50 {:.3} ms = {:.2} x raw columns in max_payload chunks",
+            percentile(&mut small, 0.5).as_secs_f64() * 1e3,
+            percentile(&mut small, 0.5).as_secs_f64() / percentile(&mut raw, 0.5).as_secs_f64(),
+        );
+    }
+    if !raw.is_empty() && !floor.is_empty() && !floor3.is_empty() {
+        let (r50, f50, f350) = (
+            percentile(&mut raw, 0.5),
+            percentile(&mut floor, 0.5),
+            percentile(&mut floor3, 0.5),
+        );
+        println!(
+            "shard round trip, {ENTITIES} entities: plain bytes (floor) one message p50 {:.3} ms, three messages p50 {:.3} ms; raw columns p50 {:.3} ms = {:.2} x the one-message floor, {:.2} x the three-message floor",
+            f50.as_secs_f64() * 1e3,
+            f350.as_secs_f64() * 1e3,
+            r50.as_secs_f64() * 1e3,
+            r50.as_secs_f64() / f50.as_secs_f64(),
+            r50.as_secs_f64() / f350.as_secs_f64(),
+        );
+    }
     if !raw.is_empty() && !serde.is_empty() {
         let (r50, s50) = (percentile(&mut raw, 0.5), percentile(&mut serde, 0.5));
         println!(

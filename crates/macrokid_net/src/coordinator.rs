@@ -15,11 +15,15 @@
 //!    by [`InstanceTracker::assign`]; the coordinator publishes a [`SystemSchedule`] and
 //!    each shard's columns (entity ids and every accessed component, raw little-endian
 //!    bytes, each a slice of one read of the table's column) to its instance. A column
-//!    the instance already holds byte-equal — it got or wrote it in its last merged job
-//!    on the same rows, compared byte for byte, never by hash — is not sent: the schedule
-//!    names it in [`ShardAssignment::reused`] (off with
-//!    [`CoordinatorConfig::reuse_columns`]). An instance that lacks it answers with
-//!    [`TickAck::missing`] and gets its shards again in full, in the same round;
+//!    the instance already holds — it got or wrote it in its last merged job on the same
+//!    rows of the same entities, and no row of it was stamped changed in the world since
+//!    that job's merge ([`World::column_changed_since`]: the row ticks are read, not the
+//!    column's bytes; the world's change tick moves on after every round) — is neither
+//!    read nor sent: the schedule names it in [`ShardAssignment::reused`] (off with
+//!    [`CoordinatorConfig::reuse_columns`]). A write that bypasses change detection
+//!    ([`macrokid_ecs::Mut::bypass_change_detection`]) is not seen. An instance that
+//!    lacks a reused column answers with [`TickAck::missing`] and gets its shards again
+//!    in full, in the same round;
 //! 4. it waits for the changed columns up to [`CoordinatorConfig::deadline`]; a result
 //!    is merged when it comes from the shard's current owner and has the shard's row
 //!    count (overwrite: the planner puts no two writers of a component in one round); at the deadline, shards of instances
@@ -79,7 +83,7 @@ use async_nats::{Client, Message, Subscriber};
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
 use macrokid_core::{Plan, ResourceAccess, ResourceId, StageDescriptor, SystemDescriptor};
-use macrokid_ecs::World;
+use macrokid_ecs::{Tick, World};
 
 use crate::codec::{
     chunk_budget, decode_control, encode_control, encode_shard, read_routing, Column, DropCounters,
@@ -119,8 +123,8 @@ pub struct CoordinatorConfig {
     pub liveness: LivenessConfig,
     /// Login, when the server requires one ([`crate::security`]).
     pub credentials: Option<crate::security::Credentials>,
-    /// Whether columns an instance already holds byte-equal from its last merged job stay
-    /// home ([`ShardAssignment::reuse_round`]); default `true`. `false` sends every
+    /// Whether columns an instance already holds from its last merged job, unchanged in
+    /// the world since, stay home ([`ShardAssignment::reuse_round`]); default `true`. `false` sends every
     /// accessed column every round (for comparison).
     pub reuse_columns: bool,
     /// `Some(n)`: store a snapshot of the world in JetStream after every n-th tick
@@ -295,8 +299,9 @@ pub struct TickReport {
     pub reroutes: u32,
     /// Instances declared dead in this tick.
     pub deaths: u32,
-    /// Time spent building and publishing the rounds' schedules and shards (reading the
-    /// columns, comparing them with what the instances hold, chunking, publishing).
+    /// Time spent building and publishing the rounds' schedules and shards (checking the
+    /// row ticks of what the instances hold, reading the columns to send, chunking,
+    /// publishing).
     pub send_time: Duration,
     /// Time spent merging results into the world (checks and column writes).
     pub merge_time: Duration,
@@ -331,6 +336,9 @@ struct ShardPlan {
 #[derive(Debug, Clone)]
 struct Held {
     round: u64,
+    /// The world's change tick while the copy matched the world: a row of the column
+    /// stamped changed after it is no longer what the instance holds.
+    at: Tick,
     table: usize,
     rows: Range<usize>,
     columns: Vec<Column>,
@@ -373,7 +381,7 @@ pub struct Coordinator {
     /// The acks the round in flight still waits for (they carry the run times).
     pending_acks: HashSet<(SystemName, InstanceId)>,
     /// Per (instance, system, shard number): the columns the instance holds from its last
-    /// merged job, so that byte-equal columns need not travel again.
+    /// merged job, so that columns unchanged since need not travel again.
     held: HashMap<(InstanceId, SystemName, u32), Held>,
     /// (system, instance) whose shards of the round in flight must be sent again in full
     /// (the instance did not hold the columns it was told to reuse).
@@ -777,6 +785,7 @@ impl Coordinator {
         if complete {
             let entry = Held {
                 round: shard.tick,
+                at: self.world.change_tick(),
                 table: plan.table,
                 rows: plan.rows.clone(),
                 columns: held,
@@ -949,125 +958,209 @@ impl Coordinator {
                 }
             }
         }
-        let mut pieces: Vec<ShardPlan> = Vec::new();
-        let mut zero_sized: Vec<String> = Vec::new();
-        for shape in &shapes {
-            if shape.rows == 0 || !shape.columns.iter().any(|c| accessed(c.type_name)) {
-                continue;
-            }
-            // One buffer per column; the shards are slices of it (no copy).
-            let entities = self
-                .world
-                .table_entities(shape.table)
-                .map_err(|e| nats_err("read table", e))?;
-            let mut ids = bytes::BytesMut::with_capacity(entities.len() * 8);
-            for e in entities {
-                ids.extend_from_slice(&e.to_bits().to_le_bytes());
-            }
-            let ids = ids.freeze();
-            let mut columns: Vec<(&str, usize, Bytes)> = Vec::new();
-            let mut writable = Vec::new();
-            for c in shape.columns.iter().filter(|c| accessed(c.type_name)) {
-                if c.pod_size.is_none() {
-                    return Err(CoordinatorError::NotPod {
-                        system: system.clone(),
-                        component: c.type_name.to_owned(),
-                    });
-                }
-                let mut bytes = Vec::new();
-                let size = self
-                    .world
-                    .read_pod_column(shape.table, c.name, &mut bytes)
-                    .map_err(|e| nats_err("read column", e))?;
-                if size == 0 && !zero_sized.iter().any(|z| z == c.name) {
-                    zero_sized.push(c.name.to_owned());
-                }
-                if size > 0 && reg.access.writes.iter().any(|w| w == c.type_name) {
-                    writable.push(c.name.to_owned());
-                }
-                let bytes = if size == 0 {
-                    // Tags travel as one zero byte per row.
-                    Bytes::from(vec![0u8; shape.rows])
-                } else {
-                    Bytes::from(bytes)
-                };
-                columns.push((c.name, size.max(1), bytes));
+        // The shards: per table holding an accessed column, one contiguous row range per
+        // live instance, numbered in table order.
+        let tables: Vec<&macrokid_ecs::snapshot::TableShape> = shapes
+            .iter()
+            .filter(|s| s.rows > 0 && s.columns.iter().any(|c| accessed(c.type_name)))
+            .collect();
+        let mut ranges: Vec<(usize, Range<usize>)> = Vec::new();
+        for (t, shape) in tables.iter().enumerate() {
+            if let Some(c) = shape
+                .columns
+                .iter()
+                .find(|c| accessed(c.type_name) && c.pod_size.is_none())
+            {
+                return Err(CoordinatorError::NotPod {
+                    system: system.clone(),
+                    component: c.type_name.to_owned(),
+                });
             }
             let k = live.clamp(1, shape.rows);
             let (base, extra) = (shape.rows / k, shape.rows % k);
             let mut start = 0;
             for i in 0..k {
                 let end = start + base + usize::from(i < extra);
-                let mut cols = vec![Column::new(ENTITY_COLUMN, 8, ids.slice(start * 8..end * 8))
-                    .map_err(|e| nats_err("column", e))?];
-                for (name, size, bytes) in &columns {
-                    let col =
-                        Column::new(*name, *size as u32, bytes.slice(start * size..end * size));
-                    cols.push(col.map_err(|e| nats_err("column", e))?);
-                }
-                pieces.push(ShardPlan {
-                    table: shape.table,
-                    rows: start..end,
-                    writable: writable.clone(),
-                    columns: cols,
-                });
+                ranges.push((t, start..end));
                 start = end;
             }
         }
-        if pieces.is_empty() {
+        if ranges.is_empty() {
             return Ok(false);
         }
-        let assignment = self.tracker.assign(system, pieces.len() as u32);
+        let assignment = self.tracker.assign(system, ranges.len() as u32);
         let entry = report.systems.entry(system.clone()).or_default();
         if assignment.is_empty() {
-            entry.skipped += pieces.len() as u32;
+            entry.skipped += ranges.len() as u32;
             return Ok(false);
         }
         self.tracker.open_tick(round, system, &assignment);
-        entry.shards += pieces.len() as u32;
-        entry.rows += pieces.iter().map(|p| p.rows.len() as u64).sum::<u64>();
+        entry.shards += ranges.len() as u32;
+        entry.rows += ranges.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
         for &i in &assignment {
             *entry.per_instance.entry(i).or_default() += 1;
             self.pending_acks.insert((system.clone(), i));
         }
-        // Columns the instance already holds byte-equal (from its last merged job) stay home.
-        let mut to_send: Vec<Vec<Column>> = Vec::with_capacity(pieces.len());
-        let mut shards = Vec::with_capacity(pieces.len());
-        for (i, (p, &instance_id)) in pieces.iter().zip(&assignment).enumerate() {
-            let held = self
-                .held
-                .get(&(instance_id, system.clone(), i as u32))
-                .filter(|h| self.config.reuse_columns && h.table == p.table && h.rows == p.rows);
-            let mut reused = Vec::new();
-            let mut send = Vec::new();
-            for c in &p.columns {
-                let same = held.is_some_and(|h| {
-                    h.columns.iter().any(|k| {
-                        k.component() == c.component()
-                            && k.element_size() == c.element_size()
-                            && k.bytes() == c.bytes()
-                    })
-                });
-                if same {
-                    entry.reused_bytes += c.bytes().len() as u64;
-                    reused.push(c.component().to_owned());
-                } else {
-                    entry.sent_bytes += c.bytes().len() as u64;
-                    send.push(c.clone());
+        let mut pieces: Vec<ShardPlan> = Vec::with_capacity(ranges.len());
+        let mut zero_sized: Vec<String> = Vec::new();
+        let mut to_send: Vec<Vec<Column>> = Vec::with_capacity(ranges.len());
+        let mut shards = Vec::with_capacity(ranges.len());
+        let (mut sent_bytes, mut reused_bytes) = (0u64, 0u64);
+        for (t, shape) in tables.iter().enumerate() {
+            let columns: Vec<&macrokid_ecs::snapshot::ColumnShape> = shape
+                .columns
+                .iter()
+                .filter(|c| accessed(c.type_name))
+                .collect();
+            let mut writable = Vec::new();
+            for c in &columns {
+                let size = c.pod_size.unwrap_or(0);
+                if size == 0 && !zero_sized.iter().any(|z| z == c.name) {
+                    zero_sized.push(c.name.to_owned());
+                }
+                if size > 0 && reg.access.writes.iter().any(|w| w == c.type_name) {
+                    writable.push(c.name.to_owned());
                 }
             }
-            shards.push(ShardAssignment {
-                shard: i as u32,
-                instance_id,
-                rows: p.rows.len() as u32,
-                reuse_round: (!reused.is_empty())
-                    .then(|| held.map(|h| h.round))
-                    .flatten(),
-                all_reused: send.is_empty(),
-                reused,
+            let entities = self
+                .world
+                .table_entities(shape.table)
+                .map_err(|e| nats_err("read table", e))?;
+            // Per shard of this table and per column (the entity column first): the copy
+            // the instance holds when it is still current, else `None` (sent). Current
+            // means: the same table, rows and entities, and no row of the column stamped
+            // changed after the tick at which the copy matched the world — the row ticks
+            // are read, not the column's bytes.
+            let mine: Vec<usize> = (0..ranges.len()).filter(|&i| ranges[i].0 == t).collect();
+            let mut kept: Vec<Vec<Option<Column>>> = Vec::with_capacity(mine.len());
+            for &i in &mine {
+                let rows = ranges[i].1.clone();
+                let held = self
+                    .held
+                    .get(&(assignment[i], system.clone(), i as u32))
+                    .filter(|h| {
+                        self.config.reuse_columns && h.table == shape.table && h.rows == rows
+                    })
+                    .filter(|h| {
+                        h.columns.iter().any(|ids| {
+                            ids.component() == ENTITY_COLUMN
+                                && ids.element_size() == 8
+                                && ids.len() == rows.len()
+                                && entities[rows.clone()]
+                                    .iter()
+                                    .zip(ids.bytes().chunks_exact(8))
+                                    .all(|(e, b)| e.to_bits().to_le_bytes() == b)
+                        })
+                    });
+                let mut per_column = Vec::with_capacity(columns.len() + 1);
+                per_column.push(held.and_then(|h| {
+                    h.columns
+                        .iter()
+                        .find(|c| c.component() == ENTITY_COLUMN)
+                        .cloned()
+                }));
+                for c in &columns {
+                    let size = c.pod_size.unwrap_or(0).max(1) as u32;
+                    per_column.push(held.and_then(|h| {
+                        let copy = h
+                            .columns
+                            .iter()
+                            .find(|k| k.component() == c.name && k.element_size() == size)?;
+                        let changed = self
+                            .world
+                            .column_changed_since(shape.table, c.name, rows.clone(), h.at)
+                            .unwrap_or(true);
+                        (!changed).then(|| copy.clone())
+                    }));
+                }
+                kept.push(per_column);
+            }
+            // One read per column that some shard needs; the shards are slices of it.
+            let needed = |col: usize| kept.iter().any(|k| k[col].is_none());
+            let ids = needed(0).then(|| {
+                let mut ids = bytes::BytesMut::with_capacity(entities.len() * 8);
+                for e in entities {
+                    ids.extend_from_slice(&e.to_bits().to_le_bytes());
+                }
+                ids.freeze()
             });
-            to_send.push(send);
+            let mut read: Vec<Option<Bytes>> = Vec::with_capacity(columns.len());
+            for (j, c) in columns.iter().enumerate() {
+                if !needed(j + 1) {
+                    read.push(None);
+                    continue;
+                }
+                let mut bytes = Vec::new();
+                let size = self
+                    .world
+                    .read_pod_column(shape.table, c.name, &mut bytes)
+                    .map_err(|e| nats_err("read column", e))?;
+                // Tags travel as one zero byte per row.
+                read.push(Some(if size == 0 {
+                    Bytes::from(vec![0u8; shape.rows])
+                } else {
+                    Bytes::from(bytes)
+                }));
+            }
+            for (&i, kept) in mine.iter().zip(kept) {
+                let rows = ranges[i].1.clone();
+                let mut all = Vec::with_capacity(columns.len() + 1);
+                let mut reused = Vec::new();
+                let mut send = Vec::new();
+                for (j, copy) in kept.into_iter().enumerate() {
+                    let column = match copy {
+                        Some(copy) => {
+                            reused_bytes += copy.bytes().len() as u64;
+                            reused.push(copy.component().to_owned());
+                            copy
+                        }
+                        None => {
+                            let (name, size, bytes) = if j == 0 {
+                                (ENTITY_COLUMN, 8, ids.as_ref())
+                            } else {
+                                let c = columns[j - 1];
+                                (c.name, c.pod_size.unwrap_or(0).max(1), read[j - 1].as_ref())
+                            };
+                            let bytes = bytes.expect("read above: a shard needs it");
+                            let column = Column::new(
+                                name,
+                                size as u32,
+                                bytes.slice(rows.start * size..rows.end * size),
+                            )
+                            .map_err(|e| nats_err("column", e))?;
+                            sent_bytes += column.bytes().len() as u64;
+                            send.push(column.clone());
+                            column
+                        }
+                    };
+                    all.push(column);
+                }
+                shards.push(ShardAssignment {
+                    shard: i as u32,
+                    instance_id: assignment[i],
+                    rows: rows.len() as u32,
+                    reuse_round: (!reused.is_empty())
+                        .then(|| {
+                            self.held
+                                .get(&(assignment[i], system.clone(), i as u32))
+                                .map(|h| h.round)
+                        })
+                        .flatten(),
+                    all_reused: send.is_empty(),
+                    reused,
+                });
+                to_send.push(send);
+                pieces.push(ShardPlan {
+                    table: shape.table,
+                    rows,
+                    writable: writable.clone(),
+                    columns: all,
+                });
+            }
         }
+        let entry = report.systems.entry(system.clone()).or_default();
+        entry.sent_bytes += sent_bytes;
+        entry.reused_bytes += reused_bytes;
         let schedule = SystemSchedule {
             tick_id: round,
             system: system.clone(),
@@ -1293,6 +1386,9 @@ impl Coordinator {
                 report.created += created.len() as u32;
                 report.destroyed += destroyed.len() as u32;
             }
+            // Writes after this round's merges (the next round's, commands, `world_mut`)
+            // are stamped after the tick the held copies were taken at.
+            self.world.step_change_tick();
         }
         self.tick += 1;
         let mut report = self.current.take().map(|c| c.1).unwrap_or_default();

@@ -543,7 +543,7 @@ pub struct ShardAssignment {
     /// `Some(r)`: the columns named in [`ShardAssignment::reused`] are not sent; the
     /// instance takes them from its copy of this shard number after its job of round `r`
     /// (the inputs it got, with the columns it wrote replaced by the results it sent),
-    /// which the coordinator found byte-equal to the world's. An instance that does not
+    /// which the coordinator found unchanged in the world since. An instance that does not
     /// hold that copy answers with [`TickAck::missing`].
     #[serde(default)]
     pub reuse_round: Option<u64>,

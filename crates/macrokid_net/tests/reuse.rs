@@ -428,3 +428,126 @@ async fn the_coordinator_resends_in_full_when_an_instance_lacks_reused_columns()
     fake.abort();
     assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), TICKS - 1);
 }
+
+/// The coordinator skips a held column by its row ticks, without reading it: a column
+/// changed between ticks by the coordinator's own commands — one value, every value, or
+/// rows moved by a despawn and a spawn that keep the row count — is sent again, never
+/// taken from the instance's stale copy; the hash equals local mode with the same
+/// commands between the same ticks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn columns_changed_by_commands_between_ticks_are_sent_again() {
+    use macrokid_net::demo::{Angle, Frozen};
+
+    fn set_one_angle(w: &mut World) {
+        let e = w
+            .query::<(macrokid_ecs::Entity, &Angle)>()
+            .iter()
+            .map(|(e, _)| e)
+            .min()
+            .expect("a spinning body");
+        w.get_mut::<Angle>(e).expect("live").0 = 1.25;
+    }
+    fn slow_every_body(w: &mut World) {
+        for mut v in w.query::<&mut Velocity>().iter() {
+            v.0[0] *= 0.5;
+        }
+    }
+    fn replace_one_spinner(w: &mut World) {
+        let e = w
+            .query_filtered::<(macrokid_ecs::Entity, &Angle), macrokid_ecs::Without<Frozen>>()
+            .iter()
+            .map(|(e, _)| e)
+            .min()
+            .expect("a spinning body");
+        let (p, v) = (
+            *w.get::<Position>(e).expect("live"),
+            *w.get::<Velocity>(e).expect("live"),
+        );
+        w.despawn(e).expect("live");
+        // Into the same table, so that its row count stays and the last row moved.
+        w.spawn((p, v, Angle(0.5), macrokid_net::demo::AngularVelocity(2.0)));
+    }
+    /// A change the coordinator queues between ticks.
+    type Command = fn(&mut World);
+    let commands: [(u64, Command); 3] = [
+        (2, set_one_angle),
+        (4, slow_every_body),
+        (6, replace_one_spinner),
+    ];
+    const TICKS: u64 = 8;
+    const BODIES: usize = 900;
+    let mut local = demo::world(BODIES);
+    for tick in 0..TICKS {
+        if let Some((_, command)) = commands.iter().find(|(t, _)| *t == tick) {
+            command(&mut local);
+        }
+        demo::run_local(&mut local, 1).expect("local run");
+    }
+
+    let server = NatsServer::start(ServerOptions::new()).expect("nats-server");
+    let url = server.url();
+    let subjects = Subjects::new("reuse-commands").expect("prefix");
+    let tasks = [
+        spawn::<Movement>(&url, &subjects, 1),
+        spawn::<Movement>(&url, &subjects, 2),
+        spawn::<Spin>(&url, &subjects, 3),
+        spawn::<Damping>(&url, &subjects, 4),
+    ];
+    let config = CoordinatorConfig::new(&url, subjects.clone(), demo::systems())
+        .deadline(Duration::from_secs(5));
+    let mut c = Coordinator::connect(config, demo::world(BODIES))
+        .await
+        .expect("coordinator connects");
+    c.wait_for_instances(
+        &[
+            (name("Movement"), 2),
+            (name("Spin"), 1),
+            (name("Damping"), 1),
+        ],
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("instances register");
+    for tick in 0..TICKS {
+        if let Some((_, command)) = commands.iter().find(|(t, _)| *t == tick) {
+            c.queue(*command);
+        }
+        let report = c.tick().await.expect("tick");
+        let spin = &report.systems[&name("Spin")];
+        let damping = &report.systems[&name("Damping")];
+        match tick {
+            0 => continue,
+            // One Angle changed: Spin gets the Angle column of that body's table again
+            // (4 bytes a row), and keeps the rest.
+            2 => {
+                assert!(spin.sent_bytes > 0, "tick {tick}: {spin:?}");
+                assert!(spin.reused_bytes > 0, "tick {tick}: {spin:?}");
+            }
+            // Every Velocity changed: Damping, which wrote them last, gets them all again.
+            4 => {
+                assert_eq!(
+                    damping.sent_bytes,
+                    BODIES as u64 * 12,
+                    "tick {tick}: {damping:?}"
+                )
+            }
+            // Rows moved: Spin and Damping get that table's shard in full again.
+            6 => {
+                assert!(spin.sent_bytes > 0, "tick {tick}: {spin:?}");
+                assert!(damping.sent_bytes > 0, "tick {tick}: {damping:?}");
+            }
+            _ => {
+                assert_eq!(spin.sent_bytes, 0, "tick {tick}: {spin:?}");
+                assert_eq!(damping.sent_bytes, 0, "tick {tick}: {damping:?}");
+            }
+        }
+        if tick == 2 {
+            assert_eq!(damping.sent_bytes, 0, "tick {tick}: {damping:?}");
+        }
+    }
+    assert_eq!(c.world().hash(), local.hash());
+    assert_eq!(c.drops().total(), 0, "{:?}", c.drops().snapshot());
+    for t in &tasks {
+        assert_eq!(t.stats.failed_jobs(), 0);
+    }
+}

@@ -173,7 +173,7 @@ fn codec_at<'r>(
     registry.component(table.types()[index])
 }
 
-fn find_column(
+pub(super) fn find_column(
     registry: &super::SnapshotRegistry,
     table: &Archetype,
     table_index: usize,

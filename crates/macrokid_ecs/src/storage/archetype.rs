@@ -426,6 +426,22 @@ impl Archetype {
         });
         (value, moved)
     }
+
+    /// Whether any row in `rows` of column `index` was stamped changed after
+    /// `since`, seen from `now` (invariants I1/I2, as
+    /// [`row_ticks`](Self::row_ticks)). Added for `World::column_changed_since`.
+    ///
+    /// # Panics
+    /// When `index` or `rows` is out of bounds.
+    pub(crate) fn any_changed_after(
+        &self,
+        index: usize,
+        rows: std::ops::Range<usize>,
+        since: Tick,
+        now: Tick,
+    ) -> bool {
+        self.ticks[index].any_changed_after(rows, since, now)
+    }
 }
 
 #[cfg(test)]

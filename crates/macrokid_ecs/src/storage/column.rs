@@ -176,6 +176,33 @@ impl TickColumn {
             )
         }
     }
+
+    /// Whether any row in `rows` was stamped changed after `since`, seen from
+    /// `now` (as [`Tick::is_newer_than`]), shared (invariants I1/I2, as
+    /// [`get`](Self::get)). Added for `World::column_changed_since`.
+    ///
+    /// # Panics
+    /// When `rows` is out of bounds.
+    pub(crate) fn any_changed_after(
+        &self,
+        rows: std::ops::Range<usize>,
+        since: Tick,
+        now: Tick,
+    ) -> bool {
+        // SAFETY: as `get`: a `&mut` to these ticks only exists under the
+        // write flag of the column's type (I1), which excludes the caller's
+        // read flag, and flagless reads happen only without flag-holding
+        // contexts (I2). The shared slice ends before this returns.
+        let changed = unsafe { &(&*self.changed.get())[rows] };
+        let max = crate::change::MAX_CHANGE_AGE;
+        let since_age = now.get().wrapping_sub(since.get()).min(max);
+        // Branch-free within a block (so that it vectorizes), early out between blocks.
+        changed.chunks(1024).any(|block| {
+            block.iter().fold(false, |any, t| {
+                any | (now.get().wrapping_sub(t.get()).min(max) < since_age)
+            })
+        })
+    }
 }
 
 /// A column with its element type erased; implemented only by [`TypedColumn`].

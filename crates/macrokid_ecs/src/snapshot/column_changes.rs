@@ -1,0 +1,156 @@
+//! Change queries over whole column ranges, for shipping only the columns
+//! that changed (distributed mode's column reuse in `macrokid_net`).
+//!
+//! A sender that remembers the [`Tick`] at which a receiver's copy of some
+//! rows of a column was current asks [`World::column_changed_since`] whether
+//! any of those rows was stamped changed after it, instead of reading and
+//! comparing the column's bytes. The row ticks are the ones every write
+//! through the world stamps (queries with `&mut`, `get_mut`, inserts,
+//! [`World::write_pod_column`]); a write through
+//! [`Mut::bypass_change_detection`](crate::Mut::bypass_change_detection) is
+//! not seen. Rows moved by a structural change (a despawn's swap-remove)
+//! keep their ticks: compare the table's entities too.
+
+use std::ops::Range;
+
+use super::columns::ColumnAccessError;
+use crate::change::Tick;
+use crate::World;
+
+impl World {
+    /// Whether any row in `rows` of the column registered as `name` in table
+    /// `table` was stamped changed after `since`, seen from the current
+    /// [`change_tick`](Self::change_tick) (wrap-around safe while `since` is
+    /// at most [`MAX_CHANGE_AGE`](crate::change::MAX_CHANGE_AGE) old; older
+    /// ticks count as changed). Reads the rows' changed ticks only, not the
+    /// column's values. An empty range is unchanged.
+    ///
+    /// # Errors
+    /// [`ColumnAccessError::NoTable`], [`ColumnAccessError::NoColumn`] (the
+    /// table lacks it, or it is not registered), and
+    /// [`ColumnAccessError::Misfit`] when `rows` runs past the table's last
+    /// row.
+    pub fn column_changed_since(
+        &self,
+        table: usize,
+        name: &str,
+        rows: Range<usize>,
+        since: Tick,
+    ) -> Result<bool, ColumnAccessError> {
+        let tables = self.parts().archetypes;
+        let t = tables.get(table).ok_or(ColumnAccessError::NoTable {
+            table,
+            tables: tables.len(),
+        })?;
+        let (index, codec) = super::columns::find_column(self.snapshot_registry(), t, table, name)?;
+        if rows.start > rows.end || rows.end > t.len() {
+            return Err(ColumnAccessError::Misfit {
+                name: name.to_owned(),
+                table,
+                rows: t.len(),
+                first: rows.start,
+                len: rows.len(),
+                size: codec.pod_size.unwrap_or(0),
+            });
+        }
+        let now = self.change_tick();
+        if now.get().wrapping_sub(since.get()) >= crate::change::MAX_CHANGE_AGE {
+            return Ok(true);
+        }
+        Ok(t.any_changed_after(index, rows, since, now))
+    }
+
+    /// Moves the [`change_tick`](Self::change_tick) one tick on, without
+    /// clearing the trackers (unlike [`clear_trackers`](Self::clear_trackers)):
+    /// later direct writes are stamped after every write so far, so that
+    /// [`column_changed_since`](Self::column_changed_since) with the tick
+    /// returned by an earlier call tells them apart. Returns the new tick.
+    pub fn step_change_tick(&mut self) -> Tick {
+        self.advance_change_tick(1);
+        self.change_tick()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::World;
+
+    #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    #[repr(C)]
+    struct P(f32);
+
+    #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    #[repr(C)]
+    struct Q(u32);
+
+    fn world() -> (World, usize) {
+        let mut world = World::new();
+        world
+            .snapshot_registry_mut()
+            .register_pod_as::<P>("P")
+            .register_pod_as::<Q>("Q");
+        for i in 0..10 {
+            world.spawn((P(i as f32), Q(i)));
+        }
+        let table = world
+            .table_shapes()
+            .iter()
+            .find(|s| s.rows == 10)
+            .expect("the table")
+            .table;
+        (world, table)
+    }
+
+    #[test]
+    fn writes_after_the_tick_are_seen_by_row_and_column() {
+        let (mut world, t) = world();
+        let p = "P";
+        let q = "Q";
+        let since = world.change_tick();
+        assert!(world.step_change_tick() != since);
+        assert!(!world.column_changed_since(t, p, 0..10, since).unwrap());
+        world
+            .write_pod_column(t, p, 7, &2.5f32.to_le_bytes())
+            .unwrap();
+        assert!(world.column_changed_since(t, p, 0..10, since).unwrap());
+        assert!(world.column_changed_since(t, p, 7..8, since).unwrap());
+        assert!(!world.column_changed_since(t, p, 0..7, since).unwrap());
+        assert!(!world.column_changed_since(t, p, 8..10, since).unwrap());
+        assert!(!world.column_changed_since(t, q, 0..10, since).unwrap());
+        // A write at the remembered tick itself is not after it.
+        let (mut world, t) = self::world();
+        let since = world.change_tick();
+        world
+            .write_pod_column(t, p, 0, &1.0f32.to_le_bytes())
+            .unwrap();
+        assert!(!world.column_changed_since(t, p, 0..10, since).unwrap());
+        world.step_change_tick();
+        world
+            .write_pod_column(t, p, 0, &1.0f32.to_le_bytes())
+            .unwrap();
+        assert!(world.column_changed_since(t, p, 0..1, since).unwrap());
+    }
+
+    #[test]
+    fn get_mut_and_queries_stamp_what_it_reads() {
+        let (mut world, t) = world();
+        let p = "P";
+        let since = world.change_tick();
+        assert!(world.step_change_tick() != since);
+        let e = world.table_entities(t).unwrap()[3];
+        world.get_mut::<P>(e).unwrap().0 = 9.0;
+        assert!(world.column_changed_since(t, p, 3..4, since).unwrap());
+        assert!(!world.column_changed_since(t, p, 4..10, since).unwrap());
+    }
+
+    #[test]
+    fn bad_ranges_tables_and_names_are_errors() {
+        let (world, t) = world();
+        let p = "P";
+        let now = world.change_tick();
+        assert!(world.column_changed_since(t, p, 0..11, now).is_err());
+        assert!(world.column_changed_since(t + 100, p, 0..1, now).is_err());
+        assert!(world.column_changed_since(t, "nope", 0..1, now).is_err());
+        assert!(!world.column_changed_since(t, p, 5..5, now).unwrap());
+    }
+}
