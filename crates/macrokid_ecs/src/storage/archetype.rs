@@ -239,12 +239,17 @@ impl Archetype {
         typed_mut::<T>(self.columns[index].as_mut()).vec_mut()
     }
 
-    /// The columns and the entity list, for appending whole rows (the caller
-    /// pushes one value to every column per entity).
+    /// The columns, their ticks and the entity list, for appending whole
+    /// rows (the caller pushes one value to every column per entity, then
+    /// the entity, then stamps the new rows' ticks).
     pub(crate) fn columns_and_entities(
         &mut self,
-    ) -> (&mut [Box<dyn ErasedColumn>], &mut Vec<Entity>) {
-        (&mut self.columns, &mut self.entities)
+    ) -> (
+        &mut [Box<dyn ErasedColumn>],
+        &mut [TickColumn],
+        &mut Vec<Entity>,
+    ) {
+        (&mut self.columns, &mut self.ticks, &mut self.entities)
     }
 
     /// Appends `entity` as a new row; the caller has pushed one value to
@@ -311,6 +316,7 @@ impl Archetype {
 
     /// Stamps the rows that columns lack ticks for (the rows just pushed)
     /// as added and changed at `tick`.
+    #[cfg(test)]
     pub(crate) fn fill_ticks(&mut self, tick: Tick) {
         let rows = self.entities.len();
         for ticks in self.ticks.iter_mut() {

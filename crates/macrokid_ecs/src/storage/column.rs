@@ -178,6 +178,93 @@ impl TickColumn {
     }
 }
 
+/// Appends values to the spare capacity of a column's `Vec` and makes them
+/// rows all at once ([`commit`](Self::commit)), so that a batch of bundles
+/// is written column by column without a capacity check and length store
+/// per value (`World::spawn_batch`).
+///
+/// Values pushed but not committed are dropped with the appender (the
+/// column keeps its length), so a panic between pushes and commit leaves
+/// every column as it was.
+pub(crate) struct Appender<'a, T> {
+    vec: &'a mut Vec<T>,
+    /// The first spare slot of `vec` (row `vec.len()`).
+    base: *mut T,
+    written: usize,
+    room: usize,
+}
+
+impl<'a, T> Appender<'a, T> {
+    /// An appender with room for at least `additional` values (reserved in
+    /// `vec` as [`Vec::reserve`] does).
+    #[inline]
+    pub(crate) fn new(vec: &'a mut Vec<T>, additional: usize) -> Self {
+        vec.reserve(additional);
+        let room = vec.capacity() - vec.len();
+        // SAFETY: `len <= capacity`, so the offset stays inside (or one past)
+        // the allocation.
+        let base = unsafe { vec.as_mut_ptr().add(vec.len()) };
+        Self {
+            vec,
+            base,
+            written: 0,
+            room,
+        }
+    }
+
+    /// How many values fit in all (the spare capacity).
+    #[inline]
+    pub(crate) fn room(&self) -> usize {
+        self.room
+    }
+
+    /// Writes `value` to the next spare slot.
+    ///
+    /// # Panics
+    /// When [`room`](Self::room) values were pushed already.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, value: T) {
+        assert!(
+            self.written < self.room,
+            "storage invariant broken: an appender pushed past its room"
+        );
+        // SAFETY: `written < room = capacity - len`: the slot is spare
+        // capacity of the vector's allocation, initialized by nobody else
+        // (the vector is borrowed mutably for `'a`).
+        unsafe { self.base.add(self.written).write(value) };
+        self.written += 1;
+    }
+
+    /// The number of values pushed.
+    #[cfg(test)]
+    pub(crate) fn written(&self) -> usize {
+        self.written
+    }
+
+    /// Makes the pushed values rows of the column (after the old rows, in
+    /// push order).
+    #[inline]
+    pub(crate) fn commit(mut self) {
+        let written = std::mem::take(&mut self.written);
+        // SAFETY: the `written` slots after `len` were initialized by
+        // `push`, within capacity.
+        unsafe { self.vec.set_len(self.vec.len() + written) };
+    }
+}
+
+impl<T> Drop for Appender<'_, T> {
+    fn drop(&mut self) {
+        // Uncommitted values (a panic before `commit`) are dropped here; the
+        // column's length never counted them.
+        let written = std::mem::take(&mut self.written);
+        // SAFETY: the `written` slots from `base` were initialized by `push`
+        // and are not rows of the vector, so they are dropped exactly once.
+        unsafe {
+            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(self.base, written));
+        }
+    }
+}
+
 /// A column with its element type erased; implemented only by [`TypedColumn`].
 ///
 /// Every method that changes the column's length takes `&mut self`, so the
@@ -467,6 +554,44 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(drops.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn appender_commits_in_order_and_drops_uncommitted_values() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut rows = vec![Counted(drops.clone(), 0)];
+        let mut appender = Appender::new(&mut rows, 3);
+        assert!(appender.room() >= 3);
+        for i in 1..4 {
+            appender.push(Counted(drops.clone(), i));
+        }
+        assert_eq!(appender.written(), 3);
+        appender.commit();
+        assert_eq!(rows.iter().map(|c| c.1).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        // Not committed: dropped with the appender, the length unchanged.
+        let mut appender = Appender::new(&mut rows, 2);
+        appender.push(Counted(drops.clone(), 4));
+        appender.push(Counted(drops.clone(), 5));
+        drop(appender);
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
+        assert_eq!(rows.len(), 4);
+        // Pushing past the room panics without writing.
+        let mut appender = Appender::new(&mut rows, 0);
+        let room = appender.room();
+        for i in 0..room {
+            appender.push(Counted(drops.clone(), 10 + i as u32));
+        }
+        let over = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            appender.push(Counted(drops.clone(), 99));
+        }));
+        assert!(over.is_err());
+        // The value passed to the failed push was dropped by the panic.
+        assert_eq!(drops.load(Ordering::SeqCst), 3);
+        appender.commit();
+        assert_eq!(rows.len(), 4 + room);
+        drop(rows);
+        assert_eq!(drops.load(Ordering::SeqCst), 3 + 4 + room);
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub use archetype::ComponentType;
 pub(crate) use archetype::{for_each_finishing, Archetype, ArchetypeId};
 pub use borrow::{add_query_access, Mode, Ref, RefMut};
 pub(crate) use column::{column_slice, typed_mut};
+pub(crate) use column::{Appender, TickColumn};
 pub use column::{ErasedColumn, TypedColumn};
 pub(crate) use fetch::Cursor;
 pub use fetch::{

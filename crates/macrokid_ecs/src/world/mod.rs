@@ -372,12 +372,12 @@ impl World {
             &mut staging,
             &mut self.entities,
             spawned,
+            self.change_tick,
         );
         if let Some(entity) = reserved {
             writer = writer.with_reserved(entity);
         }
         B::write_batch(bundles, &mut writer);
-        self.archetypes[archetype as usize].fill_ticks(self.change_tick);
         for (column, component) in staging.iter_mut().zip(info.sparse.iter()) {
             self.sparse
                 .get_mut(&component.type_id)
