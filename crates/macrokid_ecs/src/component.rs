@@ -1,7 +1,7 @@
 //! What can be a component, a resource and a bundle of components.
 
-use crate::entity::{Entities, Entity, Location};
 use crate::change::{ComponentTicks, Tick};
+use crate::entity::{Entities, Entity, Location};
 use crate::storage::{
     typed_mut, Appender, Archetype, ArchetypeId, ComponentType, ErasedColumn, TickColumn,
 };
@@ -120,6 +120,18 @@ impl RowSink<'_> {
     }
 }
 
+/// Records `count` rows on drop (see `Bundle::write_batch`).
+pub(crate) struct RecordRows<'s, 'a> {
+    rows: &'s mut RowSink<'a>,
+    count: usize,
+}
+
+impl Drop for RecordRows<'_, '_> {
+    fn drop(&mut self) {
+        self.rows.rows(self.count);
+    }
+}
+
 impl<'a> BundleWriter<'a> {
     /// `spawned` receives the new entities, in order; the new rows are
     /// stamped added and changed at `tick`.
@@ -202,25 +214,28 @@ macro_rules! impl_bundle {
                 let mut next = bundles.next();
                 while let Some(($($v,)*)) = next {
                     let additional = bundles.size_hint().0.saturating_add(1);
+                    // Dropped in reverse order, also when the iterator
+                    // panics: the rows first (entities and ticks), then the
+                    // appenders (column lengths), so every yielded bundle
+                    // is a whole row.
                     $(let mut $T = Appender::new(&mut *$T, additional);)*
                     let room = usize::MAX $(.min($T.room()))*;
+                    let mut recorded = RecordRows { rows: &mut *rows, count: 0 };
                     $($T.push($v);)*
-                    let mut written = 1;
+                    recorded.count = 1;
                     next = None;
-                    while written < room {
+                    while recorded.count < room {
                         match bundles.next() {
                             Some(($($v,)*)) => {
                                 $($T.push($v);)*
-                                written += 1;
+                                recorded.count += 1;
                             }
                             None => break,
                         }
                     }
-                    if written == room {
+                    if recorded.count == room {
                         next = bundles.next();
                     }
-                    rows.rows(written);
-                    $($T.commit();)*
                 }
             }
         }

@@ -179,13 +179,13 @@ impl TickColumn {
 }
 
 /// Appends values to the spare capacity of a column's `Vec` and makes them
-/// rows all at once ([`commit`](Self::commit)), so that a batch of bundles
-/// is written column by column without a capacity check and length store
-/// per value (`World::spawn_batch`).
+/// rows all at once when dropped, so that a batch of bundles is written
+/// column by column without a capacity check and length store per value
+/// (`World::spawn_batch`).
 ///
-/// Values pushed but not committed are dropped with the appender (the
-/// column keeps its length), so a panic between pushes and commit leaves
-/// every column as it was.
+/// The pushed values become rows even when a panic unwinds past the
+/// appender (a bundle iterator that panics keeps the rows it yielded, as
+/// one-by-one pushes would).
 pub(crate) struct Appender<'a, T> {
     vec: &'a mut Vec<T>,
     /// The first spare slot of `vec` (row `vec.len()`).
@@ -240,28 +240,16 @@ impl<'a, T> Appender<'a, T> {
     pub(crate) fn written(&self) -> usize {
         self.written
     }
-
-    /// Makes the pushed values rows of the column (after the old rows, in
-    /// push order).
-    #[inline]
-    pub(crate) fn commit(mut self) {
-        let written = std::mem::take(&mut self.written);
-        // SAFETY: the `written` slots after `len` were initialized by
-        // `push`, within capacity.
-        unsafe { self.vec.set_len(self.vec.len() + written) };
-    }
 }
 
 impl<T> Drop for Appender<'_, T> {
+    /// Makes the pushed values rows of the column (after the old rows, in
+    /// push order).
     fn drop(&mut self) {
-        // Uncommitted values (a panic before `commit`) are dropped here; the
-        // column's length never counted them.
-        let written = std::mem::take(&mut self.written);
-        // SAFETY: the `written` slots from `base` were initialized by `push`
-        // and are not rows of the vector, so they are dropped exactly once.
-        unsafe {
-            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(self.base, written));
-        }
+        // SAFETY: the `written` slots after `len` were initialized by
+        // `push`, within capacity; the borrow of the vector ends with the
+        // appender, so nothing else observed the length in between.
+        unsafe { self.vec.set_len(self.vec.len() + self.written) };
     }
 }
 
@@ -280,6 +268,12 @@ pub trait ErasedColumn: Any + Send + Sync {
     /// Removes row `row` (the last row takes its place) and pushes it onto
     /// `dst`, which must be a column of the same type.
     fn swap_remove_into(&mut self, row: usize, dst: &mut dyn ErasedColumn);
+    /// [`swap_remove_into`](Self::swap_remove_into) without checking the
+    /// type of `dst` (a table move, where the types are known equal).
+    ///
+    /// # Safety
+    /// `dst` is a column of the same type as `self`.
+    unsafe fn swap_remove_into_unchecked(&mut self, row: usize, dst: &mut dyn ErasedColumn);
     /// A new, empty column of the same type.
     fn new_empty(&self) -> Box<dyn ErasedColumn>;
     /// Drops every row.
@@ -405,6 +399,14 @@ impl<T: Send + Sync + 'static> ErasedColumn for TypedColumn<T> {
         downcast_mut::<T>(dst).vec_mut().push(value);
     }
 
+    unsafe fn swap_remove_into_unchecked(&mut self, row: usize, dst: &mut dyn ErasedColumn) {
+        let value = self.vec_mut().swap_remove(row);
+        // SAFETY: the caller guarantees that `dst` is a column of `T`.
+        unsafe { downcast_mut_unchecked::<T>(dst) }
+            .vec_mut()
+            .push(value);
+    }
+
     fn new_empty(&self) -> Box<dyn ErasedColumn> {
         Self::new_erased()
     }
@@ -424,6 +426,38 @@ impl<T: Send + Sync + 'static> ErasedColumn for TypedColumn<T> {
     fn drain_into(&mut self, dst: &mut dyn ErasedColumn) {
         downcast_mut::<T>(dst).vec_mut().append(self.vec_mut());
     }
+}
+
+/// Downcasts a column whose type is known from the storage's own records,
+/// without the two dynamic calls of [`Any::downcast_ref`].
+///
+/// # Safety
+/// `column` is a `TypedColumn<T>`: invariant (I3) of `storage/mod.rs`
+/// for a table column whose recorded type is `TypeId::of::<T>()`, or a
+/// sparse set's values when the set's component is `T`.
+#[inline(always)]
+pub(crate) unsafe fn downcast_ref_unchecked<T: 'static>(
+    column: &dyn ErasedColumn,
+) -> &TypedColumn<T> {
+    debug_assert!(column.as_any().is::<TypedColumn<T>>());
+    // SAFETY: the caller guarantees that the value behind the `dyn`
+    // reference is a `TypedColumn<T>`; the data pointer of a `&dyn` points
+    // to that value.
+    unsafe { &*(column as *const dyn ErasedColumn).cast::<TypedColumn<T>>() }
+}
+
+/// [`downcast_ref_unchecked`], exclusive.
+///
+/// # Safety
+/// As [`downcast_ref_unchecked`].
+#[inline(always)]
+pub(crate) unsafe fn downcast_mut_unchecked<T: 'static>(
+    column: &mut dyn ErasedColumn,
+) -> &mut TypedColumn<T> {
+    debug_assert!(column.as_any().is::<TypedColumn<T>>());
+    // SAFETY: as `downcast_ref_unchecked`, through the caller's exclusive
+    // reference.
+    unsafe { &mut *(column as *mut dyn ErasedColumn).cast::<TypedColumn<T>>() }
 }
 
 /// Downcasts a shared column; `None` when it is not a column of `T`.
@@ -557,7 +591,7 @@ mod tests {
     }
 
     #[test]
-    fn appender_commits_in_order_and_drops_uncommitted_values() {
+    fn appender_makes_pushed_values_rows_in_order() {
         let drops = Arc::new(AtomicUsize::new(0));
         let mut rows = vec![Counted(drops.clone(), 0)];
         let mut appender = Appender::new(&mut rows, 3);
@@ -566,16 +600,24 @@ mod tests {
             appender.push(Counted(drops.clone(), i));
         }
         assert_eq!(appender.written(), 3);
-        appender.commit();
+        drop(appender);
         assert_eq!(rows.iter().map(|c| c.1).collect::<Vec<_>>(), [0, 1, 2, 3]);
         assert_eq!(drops.load(Ordering::SeqCst), 0);
-        // Not committed: dropped with the appender, the length unchanged.
-        let mut appender = Appender::new(&mut rows, 2);
-        appender.push(Counted(drops.clone(), 4));
-        appender.push(Counted(drops.clone(), 5));
-        drop(appender);
-        assert_eq!(drops.load(Ordering::SeqCst), 2);
-        assert_eq!(rows.len(), 4);
+        // Unwinding past an appender keeps what it pushed.
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut appender = Appender::new(&mut rows, 2);
+            appender.push(Counted(drops.clone(), 4));
+            appender.push(Counted(drops.clone(), 5));
+            panic!("a bundle iterator panics");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            rows.iter().map(|c| c.1).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4, 5]
+        );
+        let drops_before = drops.load(Ordering::SeqCst);
+        let len_before = rows.len();
         // Pushing past the room panics without writing.
         let mut appender = Appender::new(&mut rows, 0);
         let room = appender.room();
@@ -587,11 +629,14 @@ mod tests {
         }));
         assert!(over.is_err());
         // The value passed to the failed push was dropped by the panic.
-        assert_eq!(drops.load(Ordering::SeqCst), 3);
-        appender.commit();
-        assert_eq!(rows.len(), 4 + room);
+        assert_eq!(drops.load(Ordering::SeqCst), drops_before + 1);
+        drop(appender);
+        assert_eq!(rows.len(), len_before + room);
         drop(rows);
-        assert_eq!(drops.load(Ordering::SeqCst), 3 + 4 + room);
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            drops_before + 1 + len_before + room
+        );
     }
 
     #[test]
