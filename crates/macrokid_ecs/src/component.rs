@@ -1,5 +1,7 @@
 //! What can be a component, a resource and a bundle of components.
 
+use std::cell::Cell;
+
 use crate::change::{ComponentTicks, Tick};
 use crate::entity::{Entities, Entity, Location};
 use crate::storage::{
@@ -123,12 +125,12 @@ impl RowSink<'_> {
 /// Records `count` rows on drop (see `Bundle::write_batch`).
 pub(crate) struct RecordRows<'s, 'a> {
     rows: &'s mut RowSink<'a>,
-    count: usize,
+    count: &'s Cell<usize>,
 }
 
 impl Drop for RecordRows<'_, '_> {
     fn drop(&mut self) {
-        self.rows.rows(self.count);
+        self.rows.rows(self.count.get());
     }
 }
 
@@ -214,26 +216,31 @@ macro_rules! impl_bundle {
                 let mut next = bundles.next();
                 while let Some(($($v,)*)) = next {
                     let additional = bundles.size_hint().0.saturating_add(1);
+                    // The rows written so far in this chunk, for the drops
+                    // below (set after each whole row).
+                    let written = Cell::new(0);
                     // Dropped in reverse order, also when the iterator
                     // panics: the rows first (entities and ticks), then the
                     // appenders (column lengths), so every yielded bundle
                     // is a whole row.
-                    $(let mut $T = Appender::new(&mut *$T, additional);)*
+                    $(let mut $T = Appender::new(&mut *$T, additional, &written);)*
                     let room = usize::MAX $(.min($T.room()))*;
-                    let mut recorded = RecordRows { rows: &mut *rows, count: 0 };
-                    $($T.push($v);)*
-                    recorded.count = 1;
+                    let _record = RecordRows { rows: &mut *rows, count: &written };
+                    $($T.push_at(0, $v);)*
+                    let mut count = 1;
+                    written.set(count);
                     next = None;
-                    while recorded.count < room {
+                    while count < room {
                         match bundles.next() {
                             Some(($($v,)*)) => {
-                                $($T.push($v);)*
-                                recorded.count += 1;
+                                $($T.push_at(count, $v);)*
+                                count += 1;
+                                written.set(count);
                             }
                             None => break,
                         }
                     }
-                    if recorded.count == room {
+                    if count == room {
                         next = bundles.next();
                     }
                 }

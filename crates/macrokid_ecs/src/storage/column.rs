@@ -3,7 +3,7 @@
 //! columns can be handed out through a shared `&World`.
 
 use std::any::Any;
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 
 use crate::change::{ComponentTicks, Tick};
 
@@ -183,22 +183,24 @@ impl TickColumn {
 /// column by column without a capacity check and length store per value
 /// (`World::spawn_batch`).
 ///
-/// The pushed values become rows even when a panic unwinds past the
-/// appender (a bundle iterator that panics keeps the rows it yielded, as
+/// The appenders of one batch share a row count (`written`, set by their
+/// user after each whole row, so it stays in a register in between): on
+/// drop, also when a panic unwinds past it, each makes that many values
+/// rows (a bundle iterator that panics keeps the rows it yielded, as
 /// one-by-one pushes would).
 pub(crate) struct Appender<'a, T> {
     vec: &'a mut Vec<T>,
     /// The first spare slot of `vec` (row `vec.len()`).
     base: *mut T,
-    written: usize,
     room: usize,
+    written: &'a Cell<usize>,
 }
 
 impl<'a, T> Appender<'a, T> {
     /// An appender with room for at least `additional` values (reserved in
-    /// `vec` as [`Vec::reserve`] does).
+    /// `vec` as [`Vec::reserve`] does), committing `written` values on drop.
     #[inline]
-    pub(crate) fn new(vec: &'a mut Vec<T>, additional: usize) -> Self {
+    pub(crate) fn new(vec: &'a mut Vec<T>, additional: usize, written: &'a Cell<usize>) -> Self {
         vec.reserve(additional);
         let room = vec.capacity() - vec.len();
         // SAFETY: `len <= capacity`, so the offset stays inside (or one past)
@@ -207,8 +209,8 @@ impl<'a, T> Appender<'a, T> {
         Self {
             vec,
             base,
-            written: 0,
             room,
+            written,
         }
     }
 
@@ -218,38 +220,33 @@ impl<'a, T> Appender<'a, T> {
         self.room
     }
 
-    /// Writes `value` to the next spare slot.
+    /// Writes `value` to spare slot `index` (the row count so far: each
+    /// slot is written once, in order, before the count passes it).
     ///
     /// # Panics
-    /// When [`room`](Self::room) values were pushed already.
+    /// When `index` is not below [`room`](Self::room).
     #[inline(always)]
-    pub(crate) fn push(&mut self, value: T) {
+    pub(crate) fn push_at(&mut self, index: usize, value: T) {
         assert!(
-            self.written < self.room,
+            index < self.room,
             "storage invariant broken: an appender pushed past its room"
         );
-        // SAFETY: `written < room = capacity - len`: the slot is spare
-        // capacity of the vector's allocation, initialized by nobody else
-        // (the vector is borrowed mutably for `'a`).
-        unsafe { self.base.add(self.written).write(value) };
-        self.written += 1;
-    }
-
-    /// The number of values pushed.
-    #[cfg(test)]
-    pub(crate) fn written(&self) -> usize {
-        self.written
+        // SAFETY: `index < room = capacity - len`: the slot is spare
+        // capacity of the vector's allocation (the vector is borrowed
+        // mutably for `'a`, so nobody else reads or writes it).
+        unsafe { self.base.add(index).write(value) };
     }
 }
 
 impl<T> Drop for Appender<'_, T> {
-    /// Makes the pushed values rows of the column (after the old rows, in
-    /// push order).
+    /// Makes the first `written` spare slots rows of the column (after the
+    /// old rows, in order).
     fn drop(&mut self) {
-        // SAFETY: the `written` slots after `len` were initialized by
-        // `push`, within capacity; the borrow of the vector ends with the
-        // appender, so nothing else observed the length in between.
-        unsafe { self.vec.set_len(self.vec.len() + self.written) };
+        let written = self.written.get().min(self.room);
+        // SAFETY: the user sets `written` only after writing every slot
+        // below it (`push_at`), within the room; the borrow of the vector
+        // ends with the appender, so nothing observed the length between.
+        unsafe { self.vec.set_len(self.vec.len() + written) };
     }
 }
 
@@ -591,23 +588,26 @@ mod tests {
     }
 
     #[test]
-    fn appender_makes_pushed_values_rows_in_order() {
+    fn appender_makes_counted_values_rows_in_order() {
         let drops = Arc::new(AtomicUsize::new(0));
         let mut rows = vec![Counted(drops.clone(), 0)];
-        let mut appender = Appender::new(&mut rows, 3);
+        let written = Cell::new(0);
+        let mut appender = Appender::new(&mut rows, 3, &written);
         assert!(appender.room() >= 3);
-        for i in 1..4 {
-            appender.push(Counted(drops.clone(), i));
+        for i in 0..3 {
+            appender.push_at(i, Counted(drops.clone(), i as u32 + 1));
+            written.set(i + 1);
         }
-        assert_eq!(appender.written(), 3);
         drop(appender);
         assert_eq!(rows.iter().map(|c| c.1).collect::<Vec<_>>(), [0, 1, 2, 3]);
         assert_eq!(drops.load(Ordering::SeqCst), 0);
-        // Unwinding past an appender keeps what it pushed.
+        // Unwinding past an appender keeps the counted values.
         let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut appender = Appender::new(&mut rows, 2);
-            appender.push(Counted(drops.clone(), 4));
-            appender.push(Counted(drops.clone(), 5));
+            let written = Cell::new(0);
+            let mut appender = Appender::new(&mut rows, 2, &written);
+            appender.push_at(0, Counted(drops.clone(), 4));
+            appender.push_at(1, Counted(drops.clone(), 5));
+            written.set(2);
             panic!("a bundle iterator panics");
         }));
         assert!(unwound.is_err());
@@ -616,27 +616,20 @@ mod tests {
             rows.iter().map(|c| c.1).collect::<Vec<_>>(),
             [0, 1, 2, 3, 4, 5]
         );
-        let drops_before = drops.load(Ordering::SeqCst);
-        let len_before = rows.len();
         // Pushing past the room panics without writing.
-        let mut appender = Appender::new(&mut rows, 0);
+        let written = Cell::new(0);
+        let mut appender = Appender::new(&mut rows, 0, &written);
         let room = appender.room();
-        for i in 0..room {
-            appender.push(Counted(drops.clone(), 10 + i as u32));
-        }
         let over = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            appender.push(Counted(drops.clone(), 99));
+            appender.push_at(room, Counted(drops.clone(), 99));
         }));
         assert!(over.is_err());
         // The value passed to the failed push was dropped by the panic.
-        assert_eq!(drops.load(Ordering::SeqCst), drops_before + 1);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
         drop(appender);
-        assert_eq!(rows.len(), len_before + room);
+        assert_eq!(rows.len(), 6);
         drop(rows);
-        assert_eq!(
-            drops.load(Ordering::SeqCst),
-            drops_before + 1 + len_before + room
-        );
+        assert_eq!(drops.load(Ordering::SeqCst), 7);
     }
 
     #[test]
