@@ -1,7 +1,12 @@
 //! What can be a component, a resource and a bundle of components.
 
+use std::cell::Cell;
+
+use crate::change::{ComponentTicks, Tick};
 use crate::entity::{Entities, Entity, Location};
-use crate::storage::{typed_mut, Archetype, ArchetypeId, ComponentType, ErasedColumn};
+use crate::storage::{
+    typed_mut, Appender, Archetype, ArchetypeId, ComponentType, ErasedColumn, TickColumn,
+};
 
 /// Anything that can live in an entity's component set: every
 /// `Send + Sync + 'static` type (a blanket impl, as in hecs).
@@ -60,6 +65,10 @@ pub struct BundleWriter<'a> {
 #[doc(hidden)]
 pub struct RowSink<'a> {
     table_entities: &'a mut Vec<Entity>,
+    /// The table's ticks, stamped `tick` (added and changed) for each
+    /// new row as it is recorded.
+    ticks: &'a mut [TickColumn],
+    tick: Tick,
     entities: &'a mut Entities,
     archetype: ArchetypeId,
     spawned: &'a mut Vec<Entity>,
@@ -72,28 +81,62 @@ impl RowSink<'_> {
     /// Records one more row, whose components were pushed to every column.
     #[inline]
     pub fn row(&mut self) {
-        let row =
-            u32::try_from(self.table_entities.len()).expect("more than 2^32 entities in one table");
-        let location = Location {
-            archetype: self.archetype,
-            row,
-        };
-        let entity = match self.reserved.take() {
-            Some(entity) => {
-                self.entities
-                    .place(entity, location)
-                    .expect("`World::spawn_reserved` checked the reservation");
-                entity
-            }
-            None => self.entities.alloc(location),
-        };
-        self.table_entities.push(entity);
-        self.spawned.push(entity);
+        self.rows(1);
+    }
+
+    /// Records `count` more rows, whose components were pushed to every
+    /// column: their entities are allocated in one pass (a flushed
+    /// reservation takes the first row when there is one).
+    ///
+    /// # Panics
+    /// When the table or the entity table would pass 2^32 entries.
+    #[inline]
+    pub fn rows(&mut self, mut count: usize) {
+        if count == 0 {
+            return;
+        }
+        let first = self.table_entities.len();
+        if let Some(entity) = self.reserved.take() {
+            let row = u32::try_from(first).expect("more than 2^32 entities in one table");
+            self.entities
+                .place(
+                    entity,
+                    Location {
+                        archetype: self.archetype,
+                        row,
+                    },
+                )
+                .expect("`World::spawn_reserved` checked the reservation");
+            self.table_entities.push(entity);
+            count -= 1;
+        }
+        let next = self.table_entities.len();
+        self.entities
+            .alloc_rows(self.archetype, next, count, self.table_entities);
+        self.spawned
+            .extend_from_slice(&self.table_entities[first..]);
+        let len = self.table_entities.len();
+        for ticks in self.ticks.iter_mut() {
+            ticks.resize(len, ComponentTicks::new(self.tick));
+        }
+    }
+}
+
+/// Records `count` rows on drop (see `Bundle::write_batch`).
+pub(crate) struct RecordRows<'s, 'a> {
+    rows: &'s mut RowSink<'a>,
+    count: &'s Cell<usize>,
+}
+
+impl Drop for RecordRows<'_, '_> {
+    fn drop(&mut self) {
+        self.rows.rows(self.count.get());
     }
 }
 
 impl<'a> BundleWriter<'a> {
-    /// `spawned` receives the new entities, in order.
+    /// `spawned` receives the new entities, in order; the new rows are
+    /// stamped added and changed at `tick`.
     pub(crate) fn new(
         table: &'a mut Archetype,
         archetype: ArchetypeId,
@@ -101,14 +144,17 @@ impl<'a> BundleWriter<'a> {
         staging: &'a mut [Box<dyn ErasedColumn>],
         entities: &'a mut Entities,
         spawned: &'a mut Vec<Entity>,
+        tick: Tick,
     ) -> Self {
-        let (columns, table_entities) = table.columns_and_entities();
+        let (columns, ticks, table_entities) = table.columns_and_entities();
         Self {
             columns,
             staging,
             order,
             rows: RowSink {
                 table_entities,
+                ticks,
+                tick,
                 entities,
                 archetype,
                 spawned,
@@ -159,13 +205,44 @@ macro_rules! impl_bundle {
                 vec![$(ComponentType::of::<$T>()),*]
             }
 
-            #[allow(non_snake_case)]
-            fn write_batch<I: Iterator<Item = Self>>(bundles: I, writer: &mut BundleWriter<'_>) {
+            #[allow(non_snake_case, unused_mut, unused_variables)]
+            fn write_batch<I: Iterator<Item = Self>>(mut bundles: I, writer: &mut BundleWriter<'_>) {
                 let ([$($T),*], rows) = writer.split();
                 $(let $T = column_vec::<$T>($T);)*
-                for ($($v,)*) in bundles {
-                    $($T.push($v);)*
-                    rows.row();
+                // Chunks of rows written column by column into reserved
+                // room (one chunk when the size hint is exact), each made
+                // rows at once; the next bundle is taken before reserving
+                // again, so an exact hint never reserves past the batch.
+                let mut next = bundles.next();
+                while let Some(($($v,)*)) = next {
+                    let additional = bundles.size_hint().0.saturating_add(1);
+                    // The rows written so far in this chunk, for the drops
+                    // below (set after each whole row).
+                    let written = Cell::new(0);
+                    // Dropped in reverse order, also when the iterator
+                    // panics: the rows first (entities and ticks), then the
+                    // appenders (column lengths), so every yielded bundle
+                    // is a whole row.
+                    $(let mut $T = Appender::new(&mut *$T, additional, &written);)*
+                    let room = usize::MAX $(.min($T.room()))*;
+                    let _record = RecordRows { rows: &mut *rows, count: &written };
+                    $($T.push_at(0, $v);)*
+                    let mut count = 1;
+                    written.set(count);
+                    next = None;
+                    while count < room {
+                        match bundles.next() {
+                            Some(($($v,)*)) => {
+                                $($T.push_at(count, $v);)*
+                                count += 1;
+                                written.set(count);
+                            }
+                            None => break,
+                        }
+                    }
+                    if count == room {
+                        next = bundles.next();
+                    }
                 }
             }
         }

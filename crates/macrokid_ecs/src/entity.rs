@@ -225,14 +225,17 @@ impl Entities {
     ///
     /// # Panics
     /// When all 2^32 - 1 slots are taken (then nothing changes).
-    #[inline]
+    ///
+    /// The one-at-a-time model that tests check [`alloc_rows`](Self::alloc_rows)
+    /// against.
+    #[cfg(test)]
     pub(crate) fn alloc(&mut self, location: Location) -> Entity {
         self.alloc_below(location, u32::MAX)
     }
 
     /// [`alloc`](Self::alloc) with at most `limit` slots (a parameter only
     /// so that tests can reach the limit).
-    #[inline]
+    #[cfg(test)]
     fn alloc_below(&mut self, location: Location, limit: u32) -> Entity {
         debug_assert_eq!(
             self.pending_reservations(),
@@ -258,6 +261,72 @@ impl Entities {
         // Counted only once allocated: the `expect` above changes nothing.
         self.alive += 1;
         entity
+    }
+
+    /// Hands out `count` ids for rows `first_row..first_row + count` of
+    /// table `archetype`, in row order, appending them to `out`: freed
+    /// indices first (last freed first, as `count` calls of
+    /// [`alloc`](Self::alloc) would), then a run of fresh indices written
+    /// in one pass (the bulk path of `World::spawn_batch`).
+    ///
+    /// # Panics
+    /// When the rows would not fit `u32` row numbers or the fresh indices
+    /// would pass 2^32 - 1 slots (then nothing changes).
+    pub(crate) fn alloc_rows(
+        &mut self,
+        archetype: u32,
+        first_row: usize,
+        count: usize,
+        out: &mut Vec<Entity>,
+    ) {
+        self.alloc_rows_below(archetype, first_row, count, out, u32::MAX);
+    }
+
+    /// [`alloc_rows`](Self::alloc_rows) with at most `limit` slots (a
+    /// parameter only so that tests can reach the limit).
+    fn alloc_rows_below(
+        &mut self,
+        archetype: u32,
+        first_row: usize,
+        count: usize,
+        out: &mut Vec<Entity>,
+        limit: u32,
+    ) {
+        debug_assert_eq!(
+            self.pending_reservations(),
+            0,
+            "alloc with pending reservations"
+        );
+        let end_row = first_row
+            .checked_add(count)
+            .and_then(|end| u32::try_from(end).ok())
+            .expect("more than 2^32 entities in one table");
+        let reused = count.min(self.free.len());
+        let fresh = count - reused;
+        let start = self.slots.len();
+        assert!(
+            u32::try_from(start + fresh).is_ok_and(|end| end <= limit),
+            "entity table full: more than 2^32 - 1 entity slots were allocated"
+        );
+        out.reserve(count);
+        let mut row = first_row as u32;
+        for _ in 0..reused {
+            let index = self.free.pop().expect("`reused` is at most the free count");
+            let slot = &mut self.slots[index as usize];
+            slot.location = Location { archetype, row };
+            out.push(Entity::new(index, slot.generation));
+            row += 1;
+        }
+        *self.cursor.get_mut() -= reused as i64;
+        debug_assert_eq!(end_row - row, fresh as u32);
+        self.slots.extend((row..end_row).map(|row| Slot {
+            generation: 0,
+            location: Location { archetype, row },
+        }));
+        // `start + fresh` fits `u32`: checked above.
+        let (start, end) = (start as u32, (start + fresh) as u32);
+        out.extend((start..end).map(|index| Entity::new(index, 0)));
+        self.alive += count;
     }
 
     /// Reserves capacity for `additional` more allocations.
@@ -442,6 +511,48 @@ mod tests {
         let b = entities.alloc_below(HERE, 2);
         assert_eq!(b.index(), a.index());
         assert_eq!(entities.len(), 2);
+    }
+
+    #[test]
+    fn bulk_rows_match_repeated_allocs() {
+        // Two tables, one allocating row by row and one in bulk, over the
+        // same history of frees: same ids, same locations, same counts.
+        let (mut single, mut bulk) = (Entities::default(), Entities::default());
+        let mut out = Vec::new();
+        for round in 0..4_u32 {
+            let (first_row, count) = (round as usize * 3, 5 + round as usize);
+            let expected: Vec<Entity> = (0..count)
+                .map(|i| {
+                    single.alloc(Location {
+                        archetype: 7,
+                        row: (first_row + i) as u32,
+                    })
+                })
+                .collect();
+            out.clear();
+            bulk.alloc_rows(7, first_row, count, &mut out);
+            assert_eq!(out, expected, "round {round}");
+            for (i, &entity) in out.iter().enumerate() {
+                let at = bulk.location(entity).unwrap();
+                assert_eq!((at.archetype, at.row as usize), (7, first_row + i));
+            }
+            assert_eq!(bulk.len(), single.len());
+            // Free every other id, most recent last, in both tables.
+            for &entity in out.iter().step_by(2) {
+                single.free(entity).unwrap();
+                bulk.free(entity).unwrap();
+            }
+            assert_eq!(bulk.free_list(), single.free_list());
+            assert_eq!(bulk.pending_reservations(), 0);
+        }
+        // Past the slot limit nothing changes.
+        let before = (bulk.len(), bulk.free_list().len());
+        let slots = bulk.generations().count() as u32;
+        let full = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            bulk.alloc_rows_below(1, 0, before.1 + 2, &mut Vec::new(), slots + 1);
+        }));
+        assert!(full.is_err(), "two fresh slots are over the limit");
+        assert_eq!((bulk.len(), bulk.free_list().len()), before);
     }
 
     #[test]

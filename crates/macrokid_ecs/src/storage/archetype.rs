@@ -3,7 +3,9 @@
 
 use std::any::TypeId;
 
-use super::column::{downcast_ref, typed_mut, ErasedColumn, TickColumn, TypedColumn};
+use super::column::{
+    downcast_mut_unchecked, downcast_ref_unchecked, ErasedColumn, TickColumn, TypedColumn,
+};
 use crate::change::{ComponentTicks, Tick};
 use crate::entity::Entity;
 use crate::hash::TypeIdMap;
@@ -15,7 +17,12 @@ use crate::hash::TypeIdMap;
 pub struct ComponentType {
     pub(crate) type_id: TypeId,
     pub(crate) name: &'static str,
+    /// Makes an empty `TypedColumn` of the type (never anything else:
+    /// invariant I3 of `storage/mod.rs` rests on it).
     pub(crate) new_column: fn() -> Box<dyn ErasedColumn>,
+    /// The `TypeId` of `TypedColumn<T>`, to check columns made elsewhere
+    /// (restored snapshots) against.
+    pub(crate) column_type: TypeId,
 }
 
 impl ComponentType {
@@ -25,6 +32,7 @@ impl ComponentType {
             type_id: TypeId::of::<T>(),
             name: std::any::type_name::<T>(),
             new_column: TypedColumn::<T>::new_erased,
+            column_type: TypeId::of::<TypedColumn<T>>(),
         }
     }
 }
@@ -64,6 +72,42 @@ pub(crate) fn for_each_finishing<T>(items: &mut [T], f: impl FnMut(&mut T)) {
     finish.run();
 }
 
+/// A table's cached moves for one direction (insert or remove): component
+/// type to target table. The first few edges are kept in a list searched
+/// by equality (most tables have a handful, and a short scan beats
+/// hashing on every insert and remove); the rest in a map.
+#[derive(Default)]
+pub(crate) struct Edges {
+    few: Vec<(TypeId, ArchetypeId)>,
+    more: TypeIdMap<TypeId, ArchetypeId>,
+}
+
+impl Edges {
+    /// How many edges the list holds before the map is used.
+    const FEW: usize = 8;
+
+    /// The target of `type_id`, if cached.
+    #[inline]
+    pub(crate) fn get(&self, type_id: &TypeId) -> Option<&ArchetypeId> {
+        match self.few.iter().find(|(t, _)| t == type_id) {
+            Some((_, target)) => Some(target),
+            None if self.few.len() < Self::FEW => None,
+            None => self.more.get(type_id),
+        }
+    }
+
+    /// Caches `target` as the move for `type_id` (replacing an old one).
+    pub(crate) fn insert(&mut self, type_id: TypeId, target: ArchetypeId) {
+        if let Some(edge) = self.few.iter_mut().find(|(t, _)| *t == type_id) {
+            edge.1 = target;
+        } else if self.few.len() < Self::FEW {
+            self.few.push((type_id, target));
+        } else {
+            self.more.insert(type_id, target);
+        }
+    }
+}
+
 /// The id of an archetype: its index in the world's table list.
 pub(crate) type ArchetypeId = u32;
 
@@ -80,9 +124,9 @@ pub(crate) struct Archetype {
     ticks: Box<[TickColumn]>,
     entities: Vec<Entity>,
     /// Where an entity goes when a component of this type is inserted.
-    pub(crate) insert_edges: TypeIdMap<TypeId, ArchetypeId>,
+    pub(crate) insert_edges: Edges,
     /// Where an entity goes when a component of this type is removed.
-    pub(crate) remove_edges: TypeIdMap<TypeId, ArchetypeId>,
+    pub(crate) remove_edges: Edges,
 }
 
 impl Archetype {
@@ -95,8 +139,8 @@ impl Archetype {
             columns: components.iter().map(|c| (c.new_column)()).collect(),
             ticks: components.iter().map(|_| TickColumn::default()).collect(),
             entities: Vec::new(),
-            insert_edges: TypeIdMap::default(),
-            remove_edges: TypeIdMap::default(),
+            insert_edges: Edges::default(),
+            remove_edges: Edges::default(),
         }
     }
 
@@ -121,6 +165,14 @@ impl Archetype {
                 && columns.iter_mut().all(|c| c.row_count() == entities.len()),
             "storage invariant broken: a table assembled from parts is misshapen"
         );
+        // Invariant I3: column `i` is a `TypedColumn` of `components[i]`.
+        assert!(
+            columns
+                .iter()
+                .zip(components)
+                .all(|(column, component)| column.as_any().type_id() == component.column_type),
+            "storage invariant broken: a table assembled from parts has a column of another type"
+        );
         Self {
             types: components.iter().map(|c| c.type_id).collect(),
             names: components.iter().map(|c| c.name).collect(),
@@ -130,8 +182,8 @@ impl Archetype {
                 .collect(),
             columns: columns.into(),
             entities,
-            insert_edges: TypeIdMap::default(),
-            remove_edges: TypeIdMap::default(),
+            insert_edges: Edges::default(),
+            remove_edges: Edges::default(),
         }
     }
 
@@ -188,8 +240,8 @@ impl Archetype {
             names: names.into(),
             columns: columns.into(),
             entities: Vec::new(),
-            insert_edges: TypeIdMap::default(),
-            remove_edges: TypeIdMap::default(),
+            insert_edges: Edges::default(),
+            remove_edges: Edges::default(),
         }
     }
 
@@ -236,15 +288,44 @@ impl Archetype {
     /// # Panics
     /// When column `index` does not hold `T` (a storage invariant).
     pub(crate) fn column_vec_mut<T: Send + Sync + 'static>(&mut self, index: usize) -> &mut Vec<T> {
-        typed_mut::<T>(self.columns[index].as_mut()).vec_mut()
+        self.typed_column_mut::<T>(index).vec_mut()
     }
 
-    /// The columns and the entity list, for appending whole rows (the caller
-    /// pushes one value to every column per entity).
+    /// Column `index` as a column of `T`, exclusive.
+    ///
+    /// # Panics
+    /// When column `index` does not hold `T` (a storage invariant).
+    #[inline]
+    fn typed_column_mut<T: 'static>(&mut self, index: usize) -> &mut TypedColumn<T> {
+        self.expect_type::<T>(index);
+        // SAFETY: column `index` holds `types[index]` (invariant I3), which
+        // is `T`, checked above.
+        unsafe { downcast_mut_unchecked::<T>(self.columns[index].as_mut()) }
+    }
+
+    /// Checks that column `index` holds `T` (one comparison of type ids
+    /// against the table's own record).
+    ///
+    /// # Panics
+    /// When it does not (a storage invariant).
+    #[inline(always)]
+    fn expect_type<T: 'static>(&self, index: usize) {
+        if self.types[index] != TypeId::of::<T>() {
+            wrong_column_type(index, std::any::type_name::<T>());
+        }
+    }
+
+    /// The columns, their ticks and the entity list, for appending whole
+    /// rows (the caller pushes one value to every column per entity, then
+    /// the entity, then stamps the new rows' ticks).
     pub(crate) fn columns_and_entities(
         &mut self,
-    ) -> (&mut [Box<dyn ErasedColumn>], &mut Vec<Entity>) {
-        (&mut self.columns, &mut self.entities)
+    ) -> (
+        &mut [Box<dyn ErasedColumn>],
+        &mut [TickColumn],
+        &mut Vec<Entity>,
+    ) {
+        (&mut self.columns, &mut self.ticks, &mut self.entities)
     }
 
     /// Appends `entity` as a new row; the caller has pushed one value to
@@ -263,9 +344,7 @@ impl Archetype {
     /// The `T` of row `row`, shared, without a borrow flag (invariant I2).
     pub(crate) fn get<T: 'static>(&self, row: usize) -> Option<&T> {
         let column = self.column_index(TypeId::of::<T>())?;
-        downcast_ref::<T>(self.columns[column].as_ref())?
-            .slice_shared()
-            .get(row)
+        self.typed_column::<T>(column).slice_shared().get(row)
     }
 
     /// The `T` of row `row` and its ticks, through exclusive access to
@@ -275,9 +354,11 @@ impl Archetype {
         row: usize,
     ) -> Option<(&mut T, &mut Tick, &mut Tick)> {
         let column = self.column_index(TypeId::of::<T>())?;
-        let value = typed_mut::<T>(self.columns[column].as_mut())
-            .vec_mut()
-            .get_mut(row)?;
+        self.expect_type::<T>(column);
+        // SAFETY: column `column` holds `types[column]` (invariant I3), which
+        // is `T`, checked above.
+        let typed = unsafe { downcast_mut_unchecked::<T>(self.columns[column].as_mut()) };
+        let value = typed.vec_mut().get_mut(row)?;
         let (added, changed) = self.ticks[column].row_mut(row);
         Some((value, added, changed))
     }
@@ -298,7 +379,7 @@ impl Archetype {
 
     /// The tick column of column `index`, for the guarded paths.
     #[inline]
-    pub(super) fn tick_column(&self, index: usize) -> &TickColumn {
+    pub(crate) fn tick_column(&self, index: usize) -> &TickColumn {
         &self.ticks[index]
     }
 
@@ -311,6 +392,7 @@ impl Archetype {
 
     /// Stamps the rows that columns lack ticks for (the rows just pushed)
     /// as added and changed at `tick`.
+    #[cfg(test)]
     pub(crate) fn fill_ticks(&mut self, tick: Tick) {
         let rows = self.entities.len();
         for ticks in self.ticks.iter_mut() {
@@ -329,12 +411,10 @@ impl Archetype {
     /// `view.rs`.
     #[inline]
     pub(super) fn typed_column<T: 'static>(&self, index: usize) -> &TypedColumn<T> {
-        downcast_ref::<T>(self.columns[index].as_ref()).unwrap_or_else(|| {
-            panic!(
-                "storage invariant broken: column {index} is not of type `{}`",
-                std::any::type_name::<T>()
-            )
-        })
+        self.expect_type::<T>(index);
+        // SAFETY: column `index` holds `types[index]` (invariant I3), which
+        // is `T`, checked above.
+        unsafe { downcast_ref_unchecked::<T>(self.columns[index].as_ref()) }
     }
 
     /// Removes row `row`, dropping its components. `relocate` is called
@@ -365,7 +445,7 @@ impl Archetype {
         &mut self,
         row: usize,
         dst: &mut Archetype,
-        mut leftover: impl FnMut(&mut dyn ErasedColumn),
+        mut leftover: impl FnMut(TypeId, &mut dyn ErasedColumn),
     ) -> Option<Entity> {
         for ((type_id, column), ticks) in self
             .types
@@ -376,10 +456,13 @@ impl Archetype {
             let row_ticks = ticks.swap_remove(row);
             match dst.column_index(*type_id) {
                 Some(index) => {
-                    column.swap_remove_into(row, dst.columns[index].as_mut());
+                    // SAFETY: `dst.types[index]` is `type_id` (found by
+                    // `column_index`), and both columns hold their
+                    // table's recorded type (invariant I3).
+                    unsafe { column.swap_remove_into_unchecked(row, dst.columns[index].as_mut()) };
                     dst.ticks[index].push(row_ticks);
                 }
-                None => leftover(column.as_mut()),
+                None => leftover(*type_id, column.as_mut()),
             }
         }
         let entity = self.entities.swap_remove(row);
@@ -415,8 +498,14 @@ impl Archetype {
         dst: &mut Archetype,
     ) -> (T, Option<Entity>) {
         let mut taken = None;
-        let moved = self.move_row(row, dst, |column| {
-            taken = Some(typed_mut::<T>(column).vec_mut().swap_remove(row));
+        let moved = self.move_row(row, dst, |type_id, column| {
+            if type_id != TypeId::of::<T>() {
+                wrong_column_type(row, std::any::type_name::<T>());
+            }
+            // SAFETY: the column holds `type_id` (invariant I3), which is
+            // `T`, checked above.
+            let column = unsafe { downcast_mut_unchecked::<T>(column) };
+            taken = Some(column.vec_mut().swap_remove(row));
         });
         let value = taken.unwrap_or_else(|| {
             panic!(
@@ -444,9 +533,51 @@ impl Archetype {
     }
 }
 
+/// A column was asked for as a type it does not hold: a bug in this
+/// crate's storage code.
+#[cold]
+#[inline(never)]
+fn wrong_column_type(index: usize, type_name: &str) -> ! {
+    panic!("storage invariant broken: column {index} is not of type `{type_name}`")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edges_past_the_list_go_to_the_map() {
+        // Distinct type ids from distinct types.
+        struct K<const N: usize>;
+        let ids = [
+            TypeId::of::<K<0>>(),
+            TypeId::of::<K<1>>(),
+            TypeId::of::<K<2>>(),
+            TypeId::of::<K<3>>(),
+            TypeId::of::<K<4>>(),
+            TypeId::of::<K<5>>(),
+            TypeId::of::<K<6>>(),
+            TypeId::of::<K<7>>(),
+            TypeId::of::<K<8>>(),
+            TypeId::of::<K<9>>(),
+        ];
+        let mut edges = Edges::default();
+        for (i, &id) in ids.iter().enumerate() {
+            assert_eq!(edges.get(&id), None);
+            edges.insert(id, i as ArchetypeId);
+        }
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(edges.get(id), Some(&(i as ArchetypeId)), "edge {i}");
+        }
+        assert_eq!((edges.few.len(), edges.more.len()), (Edges::FEW, 2));
+        // Replacing keeps one edge per type, in the list or the map.
+        edges.insert(ids[1], 50);
+        edges.insert(ids[9], 90);
+        assert_eq!(edges.get(&ids[1]), Some(&50));
+        assert_eq!(edges.get(&ids[9]), Some(&90));
+        assert_eq!((edges.few.len(), edges.more.len()), (Edges::FEW, 2));
+        assert_eq!(edges.get(&TypeId::of::<u8>()), None);
+    }
     use std::panic::{catch_unwind, AssertUnwindSafe};
 
     #[test]

@@ -3,7 +3,7 @@
 //! columns can be handed out through a shared `&World`.
 
 use std::any::Any;
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 
 use crate::change::{ComponentTicks, Tick};
 
@@ -205,6 +205,78 @@ impl TickColumn {
     }
 }
 
+/// Appends values to the spare capacity of a column's `Vec` and makes them
+/// rows all at once when dropped, so that a batch of bundles is written
+/// column by column without a capacity check and length store per value
+/// (`World::spawn_batch`).
+///
+/// The appenders of one batch share a row count (`written`, set by their
+/// user after each whole row, so it stays in a register in between): on
+/// drop, also when a panic unwinds past it, each makes that many values
+/// rows (a bundle iterator that panics keeps the rows it yielded, as
+/// one-by-one pushes would).
+pub(crate) struct Appender<'a, T> {
+    vec: &'a mut Vec<T>,
+    /// The first spare slot of `vec` (row `vec.len()`).
+    base: *mut T,
+    room: usize,
+    written: &'a Cell<usize>,
+}
+
+impl<'a, T> Appender<'a, T> {
+    /// An appender with room for at least `additional` values (reserved in
+    /// `vec` as [`Vec::reserve`] does), committing `written` values on drop.
+    #[inline]
+    pub(crate) fn new(vec: &'a mut Vec<T>, additional: usize, written: &'a Cell<usize>) -> Self {
+        vec.reserve(additional);
+        let room = vec.capacity() - vec.len();
+        // SAFETY: `len <= capacity`, so the offset stays inside (or one past)
+        // the allocation.
+        let base = unsafe { vec.as_mut_ptr().add(vec.len()) };
+        Self {
+            vec,
+            base,
+            room,
+            written,
+        }
+    }
+
+    /// How many values fit in all (the spare capacity).
+    #[inline]
+    pub(crate) fn room(&self) -> usize {
+        self.room
+    }
+
+    /// Writes `value` to spare slot `index` (the row count so far: each
+    /// slot is written once, in order, before the count passes it).
+    ///
+    /// # Panics
+    /// When `index` is not below [`room`](Self::room).
+    #[inline(always)]
+    pub(crate) fn push_at(&mut self, index: usize, value: T) {
+        assert!(
+            index < self.room,
+            "storage invariant broken: an appender pushed past its room"
+        );
+        // SAFETY: `index < room = capacity - len`: the slot is spare
+        // capacity of the vector's allocation (the vector is borrowed
+        // mutably for `'a`, so nobody else reads or writes it).
+        unsafe { self.base.add(index).write(value) };
+    }
+}
+
+impl<T> Drop for Appender<'_, T> {
+    /// Makes the first `written` spare slots rows of the column (after the
+    /// old rows, in order).
+    fn drop(&mut self) {
+        let written = self.written.get().min(self.room);
+        // SAFETY: the user sets `written` only after writing every slot
+        // below it (`push_at`), within the room; the borrow of the vector
+        // ends with the appender, so nothing observed the length between.
+        unsafe { self.vec.set_len(self.vec.len() + written) };
+    }
+}
+
 /// A column with its element type erased; implemented only by [`TypedColumn`].
 ///
 /// Every method that changes the column's length takes `&mut self`, so the
@@ -220,6 +292,12 @@ pub trait ErasedColumn: Any + Send + Sync {
     /// Removes row `row` (the last row takes its place) and pushes it onto
     /// `dst`, which must be a column of the same type.
     fn swap_remove_into(&mut self, row: usize, dst: &mut dyn ErasedColumn);
+    /// [`swap_remove_into`](Self::swap_remove_into) without checking the
+    /// type of `dst` (a table move, where the types are known equal).
+    ///
+    /// # Safety
+    /// `dst` is a column of the same type as `self`.
+    unsafe fn swap_remove_into_unchecked(&mut self, row: usize, dst: &mut dyn ErasedColumn);
     /// A new, empty column of the same type.
     fn new_empty(&self) -> Box<dyn ErasedColumn>;
     /// Drops every row.
@@ -345,6 +423,14 @@ impl<T: Send + Sync + 'static> ErasedColumn for TypedColumn<T> {
         downcast_mut::<T>(dst).vec_mut().push(value);
     }
 
+    unsafe fn swap_remove_into_unchecked(&mut self, row: usize, dst: &mut dyn ErasedColumn) {
+        let value = self.vec_mut().swap_remove(row);
+        // SAFETY: the caller guarantees that `dst` is a column of `T`.
+        unsafe { downcast_mut_unchecked::<T>(dst) }
+            .vec_mut()
+            .push(value);
+    }
+
     fn new_empty(&self) -> Box<dyn ErasedColumn> {
         Self::new_erased()
     }
@@ -364,6 +450,38 @@ impl<T: Send + Sync + 'static> ErasedColumn for TypedColumn<T> {
     fn drain_into(&mut self, dst: &mut dyn ErasedColumn) {
         downcast_mut::<T>(dst).vec_mut().append(self.vec_mut());
     }
+}
+
+/// Downcasts a column whose type is known from the storage's own records,
+/// without the two dynamic calls of [`Any::downcast_ref`].
+///
+/// # Safety
+/// `column` is a `TypedColumn<T>`: invariant (I3) of `storage/mod.rs`
+/// for a table column whose recorded type is `TypeId::of::<T>()`, or a
+/// sparse set's values when the set's component is `T`.
+#[inline(always)]
+pub(crate) unsafe fn downcast_ref_unchecked<T: 'static>(
+    column: &dyn ErasedColumn,
+) -> &TypedColumn<T> {
+    debug_assert!(column.as_any().is::<TypedColumn<T>>());
+    // SAFETY: the caller guarantees that the value behind the `dyn`
+    // reference is a `TypedColumn<T>`; the data pointer of a `&dyn` points
+    // to that value.
+    unsafe { &*(column as *const dyn ErasedColumn).cast::<TypedColumn<T>>() }
+}
+
+/// [`downcast_ref_unchecked`], exclusive.
+///
+/// # Safety
+/// As [`downcast_ref_unchecked`].
+#[inline(always)]
+pub(crate) unsafe fn downcast_mut_unchecked<T: 'static>(
+    column: &mut dyn ErasedColumn,
+) -> &mut TypedColumn<T> {
+    debug_assert!(column.as_any().is::<TypedColumn<T>>());
+    // SAFETY: as `downcast_ref_unchecked`, through the caller's exclusive
+    // reference.
+    unsafe { &mut *(column as *mut dyn ErasedColumn).cast::<TypedColumn<T>>() }
 }
 
 /// Downcasts a shared column; `None` when it is not a column of `T`.
@@ -494,6 +612,51 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(drops.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn appender_makes_counted_values_rows_in_order() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut rows = vec![Counted(drops.clone(), 0)];
+        let written = Cell::new(0);
+        let mut appender = Appender::new(&mut rows, 3, &written);
+        assert!(appender.room() >= 3);
+        for i in 0..3 {
+            appender.push_at(i, Counted(drops.clone(), i as u32 + 1));
+            written.set(i + 1);
+        }
+        drop(appender);
+        assert_eq!(rows.iter().map(|c| c.1).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        // Unwinding past an appender keeps the counted values.
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let written = Cell::new(0);
+            let mut appender = Appender::new(&mut rows, 2, &written);
+            appender.push_at(0, Counted(drops.clone(), 4));
+            appender.push_at(1, Counted(drops.clone(), 5));
+            written.set(2);
+            panic!("a bundle iterator panics");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            rows.iter().map(|c| c.1).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4, 5]
+        );
+        // Pushing past the room panics without writing.
+        let written = Cell::new(0);
+        let mut appender = Appender::new(&mut rows, 0, &written);
+        let room = appender.room();
+        let over = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            appender.push_at(room, Counted(drops.clone(), 99));
+        }));
+        assert!(over.is_err());
+        // The value passed to the failed push was dropped by the panic.
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        drop(appender);
+        assert_eq!(rows.len(), 6);
+        drop(rows);
+        assert_eq!(drops.load(Ordering::SeqCst), 7);
     }
 
     #[test]

@@ -21,6 +21,15 @@
 //!   guarded writer never coexist. (`World::query_ref` takes read flags
 //!   through `&World`: readers only, so it may run beside unguarded reads.)
 //!
+//! - **(I3) typed columns.** Column `i` of a table is a
+//!   `TypedColumn<T>` of the type the table records as `types[i]`, and a
+//!   sparse set's values are a `TypedColumn` of its component: columns
+//!   are only made by `ComponentType::new_column` (from
+//!   `ComponentType::of::<T>`) or `new_empty` of a column of the same
+//!   type, and tables assembled from restored columns check each column's
+//!   type. Typed access compares the recorded type id with the asked type
+//!   and then casts without the dynamic `Any` calls.
+//!
 //! Rows are walked through [`fetch::Cursor`], which fetches each row once
 //! and never past the end of its table.
 //!
@@ -51,6 +60,7 @@ pub use archetype::ComponentType;
 pub(crate) use archetype::{for_each_finishing, Archetype, ArchetypeId};
 pub use borrow::{add_query_access, Mode, Ref, RefMut};
 pub(crate) use column::{column_slice, typed_mut};
+pub(crate) use column::{Appender, TickColumn};
 pub use column::{ErasedColumn, TypedColumn};
 pub(crate) use fetch::Cursor;
 pub use fetch::{

@@ -8,7 +8,9 @@
 use std::any::TypeId;
 
 use super::archetype::ComponentType;
-use super::column::{downcast_ref, typed_mut, ErasedColumn, TickColumn, TypedColumn};
+use super::column::{
+    downcast_mut_unchecked, downcast_ref_unchecked, ErasedColumn, TickColumn, TypedColumn,
+};
 use crate::change::{ComponentTicks, Tick};
 use crate::entity::Entity;
 use crate::hash::TypeIdMap;
@@ -137,12 +139,32 @@ impl SparseSet {
     /// # Panics
     /// When the set does not hold `T` (a storage invariant).
     pub(crate) fn typed_column<T: 'static>(&self) -> &TypedColumn<T> {
-        downcast_ref::<T>(self.values.as_ref()).unwrap_or_else(|| {
-            panic!(
-                "storage invariant broken: a sparse set is not of type `{}`",
-                std::any::type_name::<T>()
-            )
-        })
+        self.expect_type::<T>();
+        // SAFETY: `values` was made by `component.new_column` (invariant
+        // I3), a column of `component.type_id`, which is `T`, checked above.
+        unsafe { downcast_ref_unchecked::<T>(self.values.as_ref()) }
+    }
+
+    /// The values as a `Vec<T>`, exclusive.
+    ///
+    /// # Panics
+    /// When the set does not hold `T` (a storage invariant).
+    #[inline]
+    fn values_mut<T: Send + Sync + 'static>(&mut self) -> &mut Vec<T> {
+        self.expect_type::<T>();
+        // SAFETY: as in `typed_column`.
+        unsafe { downcast_mut_unchecked::<T>(self.values.as_mut()) }.vec_mut()
+    }
+
+    /// Checks that the set holds `T`.
+    ///
+    /// # Panics
+    /// When it does not (a storage invariant).
+    #[inline(always)]
+    fn expect_type<T: 'static>(&self) {
+        if self.component.type_id != TypeId::of::<T>() {
+            wrong_set_type(std::any::type_name::<T>());
+        }
     }
 
     /// The dense ticks (for the guarded paths).
@@ -176,10 +198,10 @@ impl SparseSet {
     ) -> Option<T> {
         if let Some(dense) = self.dense_index(entity) {
             *self.ticks.row_mut(dense).1 = tick;
-            let slot = &mut typed_mut::<T>(self.values.as_mut()).vec_mut()[dense];
+            let slot = &mut self.values_mut::<T>()[dense];
             return Some(std::mem::replace(slot, value));
         }
-        typed_mut::<T>(self.values.as_mut()).vec_mut().push(value);
+        self.values_mut::<T>().push(value);
         self.push_entry(entity, ComponentTicks::new(tick));
         None
     }
@@ -219,9 +241,7 @@ impl SparseSet {
     /// Removes the component of `entity` and returns it.
     pub(crate) fn remove<T: Send + Sync + 'static>(&mut self, entity: Entity) -> Option<T> {
         let dense = self.dense_index(entity)?;
-        let value = typed_mut::<T>(self.values.as_mut())
-            .vec_mut()
-            .swap_remove(dense);
+        let value = self.values_mut::<T>().swap_remove(dense);
         self.unlink(dense);
         Some(value)
     }
@@ -255,7 +275,10 @@ impl SparseSet {
         entity: Entity,
     ) -> Option<(&mut T, &mut Tick, &mut Tick)> {
         let dense = self.dense_index(entity)?;
-        let value = &mut typed_mut::<T>(self.values.as_mut()).vec_mut()[dense];
+        self.expect_type::<T>();
+        // SAFETY: as in `typed_column`.
+        let values = unsafe { downcast_mut_unchecked::<T>(self.values.as_mut()) }.vec_mut();
+        let value = &mut values[dense];
         let (added, changed) = self.ticks.row_mut(dense);
         Some((value, added, changed))
     }
@@ -296,6 +319,14 @@ impl SparseSet {
         set.extend_from(values.as_mut(), entities, tick);
         set
     }
+}
+
+/// A sparse set was asked for as a type it does not hold: a bug in this
+/// crate's storage code.
+#[cold]
+#[inline(never)]
+fn wrong_set_type(type_name: &str) -> ! {
+    panic!("storage invariant broken: a sparse set is not of type `{type_name}`")
 }
 
 #[cfg(test)]

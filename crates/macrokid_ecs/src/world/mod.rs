@@ -378,12 +378,12 @@ impl World {
             &mut staging,
             &mut self.entities,
             spawned,
+            self.change_tick,
         );
         if let Some(entity) = reserved {
             writer = writer.with_reserved(entity);
         }
         B::write_batch(bundles, &mut writer);
-        self.archetypes[archetype as usize].fill_ticks(self.change_tick);
         for (column, component) in staging.iter_mut().zip(info.sparse.iter()) {
             self.sparse
                 .get_mut(&component.type_id)
@@ -490,7 +490,7 @@ impl World {
         }
         let dst = self.insert_target(src, ComponentType::of::<T>());
         let (from, to) = two_mut(&mut self.archetypes, src as usize, dst as usize);
-        let moved = from.move_row(row, to, |_| {
+        let moved = from.move_row(row, to, |_, _| {
             unreachable!("storage invariant broken: an insert target lacks a source column")
         });
         let column = to
@@ -1338,6 +1338,114 @@ mod tests {
     struct Pos(u32);
     #[derive(Debug, PartialEq)]
     struct Selected;
+
+    /// An iterator whose size hint is `hint` whatever it yields, to drive
+    /// `spawn_batch` through exact, short and long hints.
+    struct Hinted<I> {
+        inner: I,
+        hint: (usize, Option<usize>),
+    }
+
+    impl<I: Iterator> Iterator for Hinted<I> {
+        type Item = I::Item;
+        fn next(&mut self) -> Option<I::Item> {
+            self.inner.next()
+        }
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            self.hint
+        }
+    }
+
+    #[test]
+    fn bulk_spawns_place_every_entity_row_value_and_tick() {
+        let mut world = World::new();
+        world.register_sparse::<Selected>().unwrap();
+        // Freed ids are reused first, in the order single spawns use them.
+        let old: Vec<Entity> = (0..5).map(|i| world.spawn((Pos(100 + i), 1_u8))).collect();
+        for &e in &old[1..4] {
+            world.despawn(e).unwrap();
+        }
+        world.advance_change_tick(3);
+        let tick = world.change_tick();
+        let mut expected_ids = old[1..4]
+            .iter()
+            .rev()
+            .map(|e| e.index())
+            .collect::<Vec<_>>();
+        let mut spawned = Vec::new();
+        // An exact hint, a hint too low (several chunks), one too high.
+        for (round, hint) in [(0_u32, (40, Some(40))), (1, (0, None)), (2, (100, None))] {
+            let base = 1000 * round;
+            let batch = world.spawn_batch(Hinted {
+                inner: (0..40_u32).map(|i| (Pos(base + i), (base + i) as u8, Selected)),
+                hint,
+            });
+            assert_eq!(batch.len(), 40);
+            spawned.extend(batch.iter().map(|&e| (e, base)));
+        }
+        expected_ids.extend(5..5 + 120 - 3);
+        let ids: Vec<u32> = spawned.iter().map(|(e, _)| e.index()).collect();
+        assert_eq!(
+            ids, expected_ids,
+            "free ids first, then fresh ones in order"
+        );
+        let table = world.table_of(spawned[0].0).unwrap();
+        assert_eq!(table.len(), 2 + 120, "the two survivors and the batches");
+        for (i, &(entity, base)) in spawned.iter().enumerate() {
+            let value = base + (i as u32 % 40);
+            let at = world.entities.location(entity).unwrap();
+            assert_eq!(at.row as usize, 2 + i, "{entity}");
+            assert_eq!(world.table_of(entity).unwrap().entities()[2 + i], entity);
+            assert_eq!(world.get::<Pos>(entity).unwrap(), &Pos(value));
+            assert_eq!(*world.get::<u8>(entity).unwrap(), value as u8);
+            assert!(world.has::<Selected>(entity));
+            for ticks in [
+                world.component_ticks::<Pos>(entity).unwrap(),
+                world.component_ticks::<u8>(entity).unwrap(),
+                world.component_ticks::<Selected>(entity).unwrap(),
+            ] {
+                assert_eq!(ticks, ComponentTicks::new(tick), "{entity}");
+            }
+        }
+        assert_eq!(world.get::<Pos>(old[4]).unwrap(), &Pos(104));
+        assert_eq!(world.len(), 2 + 120);
+        let table = world.table_of(spawned[0].0).unwrap();
+        let rows = table.len();
+        for column in 0..table.types().len() {
+            assert_eq!(table.tick_column(column).slice_len(), rows);
+        }
+    }
+
+    #[test]
+    fn a_panicking_bulk_spawn_leaves_the_world_consistent() {
+        let mut world = World::new();
+        world.spawn_batch((0..3_u32).map(|i| (Pos(i),)));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            world.spawn_batch(Hinted {
+                inner: (3..10_u32).map(|i| {
+                    assert!(i != 7, "the bundle iterator panics");
+                    (Pos(i),)
+                }),
+                hint: (2, None),
+            });
+        }));
+        assert!(result.is_err());
+        // Every bundle yielded before the panic is a whole row, with its
+        // entity and ticks, over two chunks.
+        let mut values = Vec::new();
+        world
+            .query::<(Entity, &Pos)>()
+            .for_each(|(_, pos)| values.push(pos.0));
+        values.sort_unstable();
+        assert_eq!(values, (0..7).collect::<Vec<_>>());
+        let rows = values.len();
+        assert_eq!(world.len(), rows);
+        let table = world
+            .table_of(world.entities.live().next().unwrap().0)
+            .unwrap();
+        assert_eq!(table.len(), rows);
+        assert_eq!(table.tick_column(0).slice_len(), rows);
+    }
 
     #[test]
     fn sparse_components_leave_the_table_and_row_unchanged() {
