@@ -1362,6 +1362,11 @@ impl Coordinator {
                     .await
                     .map_err(|e| nats_err("flush", e))?;
             }
+            // Held copies of this round's merges were taken at the current
+            // change tick: the round's commands (an insert may overwrite a value
+            // in place) and every later write (the next round's merges, queued
+            // commands, `world_mut`) must be stamped after it.
+            self.world.step_change_tick();
             let (created, destroyed) = self.apply_remote_commands(&batch);
             if !destroyed.is_empty() {
                 // What processes drop on the broadcast is no longer held here either.
@@ -1386,9 +1391,6 @@ impl Coordinator {
                 report.created += created.len() as u32;
                 report.destroyed += destroyed.len() as u32;
             }
-            // Writes after this round's merges (the next round's, commands, `world_mut`)
-            // are stamped after the tick the held copies were taken at.
-            self.world.step_change_tick();
         }
         self.tick += 1;
         let mut report = self.current.take().map(|c| c.1).unwrap_or_default();

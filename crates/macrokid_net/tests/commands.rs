@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use macrokid_ecs::prelude::*;
 use macrokid_net::codec::{
     chunk_headers, decode_control, encode_control, encode_shard, Column, DropCounters, DropReason,
     Reassembler, Shard,
 };
-use macrokid_net::demo::{self, Damping, Lifecycle, Movement, Spin};
+use macrokid_net::demo::{self, Angle, AngularVelocity, Damping, Lifecycle, Movement, Spin};
 use macrokid_net::protocol::{
     EntityCreated, EntityDestroyed, Heartbeat, InstanceId, Subjects, SystemRegister,
     SystemSchedule, TickAck, COMMANDS_COLUMN, ENTITY_COLUMN,
@@ -282,4 +283,76 @@ async fn a_malformed_command_payload_is_counted_and_dropped() {
         "nothing changed: no column, no command"
     );
     player.abort();
+}
+
+/// Turns a body's spin back whenever its angle's fraction of a radian passes
+/// one half in the direction it spins, by inserting a new
+/// [`AngularVelocity`] through commands: an insert over a value the entity already
+/// has, which overwrites it in place (no row moves, the entity column stays equal).
+#[derive(System, Default)]
+#[system(reads(Angle, AngularVelocity), inserts(AngularVelocity))]
+struct Kick;
+
+impl Run for Kick {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        let commands = cx.commands();
+        for (e, a, w) in cx.query::<(Entity, &Angle, &AngularVelocity)>().iter() {
+            if (a.0.fract() > 0.5) == (w.0 > 0.0) {
+                commands.insert(e, AngularVelocity(-w.0));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `Spin` keeps its `AngularVelocity` column at home between ticks (nobody writes
+/// it), so when a remote `Kick`'s commands overwrite values in place the coordinator
+/// must send that column again: a stale copy would spin the wrong way and the hash
+/// would differ from local mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_overwritten_by_remote_commands_is_sent_again() {
+    const TICKS: u64 = 30;
+    const ENTITIES: usize = 600;
+    let server = NatsServer::start(ServerOptions::new()).expect("nats-server");
+    let url = server.url();
+    let subjects = Subjects::new("overwrite").expect("prefix");
+    let mut local = demo::world(ENTITIES);
+    for _ in 0..TICKS {
+        local.run_system(&mut Spin).expect("spin");
+        local.run_system(&mut Kick).expect("kick");
+    }
+    let _tasks = [
+        spawn::<Spin>(&url, &subjects, 1),
+        spawn::<Kick>(&url, &subjects, 2),
+    ];
+    let config = CoordinatorConfig::new(&url, subjects.clone(), vec![name("Spin"), name("Kick")])
+        .deadline(Duration::from_secs(5));
+    let mut c = Coordinator::connect(config, demo::world(ENTITIES))
+        .await
+        .expect("coordinator connects");
+    c.wait_for_instances(
+        &[(name("Spin"), 1), (name("Kick"), 1)],
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("instances register");
+    let mut kicks_before_reuse = 0u64;
+    for _ in 0..TICKS {
+        let applied = c.command_counts().applied;
+        let report = c.tick().await.expect("tick");
+        assert_eq!(report.rounds, 2, "{report:?}");
+        if c.command_counts().applied > applied {
+            kicks_before_reuse += 1;
+        }
+    }
+    assert!(
+        kicks_before_reuse > 5,
+        "Kick overwrote values in {kicks_before_reuse} ticks"
+    );
+    assert_eq!(c.command_counts().failed, 0);
+    assert_eq!(
+        c.world().hash(),
+        local.hash(),
+        "no stale AngularVelocity was reused"
+    );
 }

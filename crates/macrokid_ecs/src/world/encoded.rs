@@ -179,7 +179,7 @@ impl World {
         let row = location.row as usize;
         if let Some(column) = self.archetypes[src as usize].column_index(type_id) {
             let table = &mut self.archetypes[src as usize];
-            let (columns, _) = table.columns_and_entities();
+            let (columns, _, _) = table.columns_and_entities();
             // Appended, then swapped into `row` (the old value is dropped).
             value.drain_into(columns[column].as_mut());
             columns[column].swap_remove_drop(row);
@@ -188,13 +188,13 @@ impl World {
         }
         let dst = self.insert_target(src, codec.component);
         let (from, to) = two_mut(&mut self.archetypes, src as usize, dst as usize);
-        let moved = from.move_row(row, to, |_| {
+        let moved = from.move_row(row, to, |_, _| {
             unreachable!("storage invariant broken: an insert target lacks a source column")
         });
         let column = to
             .column_index(type_id)
             .expect("the insert target has the inserted type");
-        let (columns, _) = to.columns_and_entities();
+        let (columns, _, _) = to.columns_and_entities();
         value.drain_into(columns[column].as_mut());
         to.push_ticks(column, tick);
         let new_row = u32::try_from(to.len() - 1).expect("more than 2^32 entities in one table");
@@ -251,7 +251,7 @@ impl World {
         let row = location.row as usize;
         let dst = self.remove_target(src, type_id);
         let (from, to) = two_mut(&mut self.archetypes, src as usize, dst as usize);
-        let moved = from.move_row(row, to, |column: &mut dyn ErasedColumn| {
+        let moved = from.move_row(row, to, |_, column: &mut dyn ErasedColumn| {
             column.swap_remove_drop(row);
         });
         self.removed
