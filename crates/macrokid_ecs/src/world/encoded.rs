@@ -10,7 +10,7 @@
 use std::any::TypeId;
 
 use super::{two_mut, World};
-use crate::entity::{Entity, Location};
+use crate::entity::Entity;
 use crate::snapshot::ColumnAccessError;
 use crate::storage::ErasedColumn;
 
@@ -197,17 +197,8 @@ impl World {
         let (columns, _, _) = to.columns_and_entities();
         value.drain_into(columns[column].as_mut());
         to.push_ticks(column, tick);
-        let new_row = u32::try_from(to.len() - 1).expect("more than 2^32 entities in one table");
-        self.entities.set_location(
-            entity,
-            Location {
-                archetype: dst,
-                row: new_row,
-            },
-        );
-        if let Some(moved) = moved {
-            self.entities.set_location(moved, location);
-        }
+        let new_row = to.len() - 1;
+        self.relocate(entity, location, dst, new_row, moved);
         Ok(())
     }
 
@@ -258,17 +249,8 @@ impl World {
             .entry(type_id)
             .or_default()
             .push((entity, tick));
-        let new_row = u32::try_from(to.len() - 1).expect("more than 2^32 entities in one table");
-        self.entities.set_location(
-            entity,
-            Location {
-                archetype: dst,
-                row: new_row,
-            },
-        );
-        if let Some(moved) = moved {
-            self.entities.set_location(moved, location);
-        }
+        let new_row = to.len() - 1;
+        self.relocate(entity, location, dst, new_row, moved);
         Ok(())
     }
 }

@@ -469,6 +469,35 @@ impl World {
         Ok(())
     }
 
+    /// Records a row move: `entity` now lives at row `row` of table `dst`,
+    /// and `moved` (the entity swapped into its old row, if any) at `from`,
+    /// the location `entity` had. Shared by the typed and the encoded
+    /// insert/remove paths.
+    ///
+    /// # Panics
+    /// When `row` does not fit in 32 bits (more than 2^32 entities in one
+    /// table).
+    pub(super) fn relocate(
+        &mut self,
+        entity: Entity,
+        from: Location,
+        dst: u32,
+        row: usize,
+        moved: Option<Entity>,
+    ) {
+        let row = u32::try_from(row).expect("more than 2^32 entities in one table");
+        self.entities.set_location(
+            entity,
+            Location {
+                archetype: dst,
+                row,
+            },
+        );
+        if let Some(moved) = moved {
+            self.entities.set_location(moved, from);
+        }
+    }
+
     /// Adds `component` to `entity`, replacing (and dropping) a `T` it
     /// already has. Adding a new type moves the entity to another table; its
     /// other components are kept.
@@ -499,17 +528,8 @@ impl World {
         to.column_vec_mut::<T>(column).push(component);
         // `move_row` moved the ticks of every other column.
         to.push_ticks(column, self.change_tick);
-        let new_row = u32::try_from(to.len() - 1).expect("more than 2^32 entities in one table");
-        self.entities.set_location(
-            entity,
-            Location {
-                archetype: dst,
-                row: new_row,
-            },
-        );
-        if let Some(moved) = moved {
-            self.entities.set_location(moved, location);
-        }
+        let new_row = to.len() - 1;
+        self.relocate(entity, location, dst, new_row, moved);
         Ok(())
     }
 
@@ -546,17 +566,8 @@ impl World {
             .entry(TypeId::of::<T>())
             .or_default()
             .push((entity, self.change_tick));
-        let new_row = u32::try_from(to.len() - 1).expect("more than 2^32 entities in one table");
-        self.entities.set_location(
-            entity,
-            Location {
-                archetype: dst,
-                row: new_row,
-            },
-        );
-        if let Some(moved) = moved {
-            self.entities.set_location(moved, location);
-        }
+        let new_row = to.len() - 1;
+        self.relocate(entity, location, dst, new_row, moved);
         Ok(value)
     }
 
