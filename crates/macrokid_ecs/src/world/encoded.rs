@@ -10,8 +10,8 @@
 use std::any::TypeId;
 
 use super::{two_mut, World};
-use crate::entity::Entity;
-use crate::snapshot::ColumnAccessError;
+use crate::entity::{Entity, Location};
+use crate::snapshot::{ColumnAccessError, RowCodec};
 use crate::storage::ErasedColumn;
 
 /// One command a world applied while [`World::record_commands`] was on, in apply
@@ -33,6 +33,30 @@ pub enum CommandRecord {
 }
 
 impl World {
+    /// The row codec of the component registered as `name` and the location
+    /// of `entity`: what every encoded access starts from.
+    ///
+    /// # Errors
+    /// [`ColumnAccessError::UnknownComponent`] when no component is
+    /// registered as `name`; [`ColumnAccessError::StaleEntity`] when `entity`
+    /// is not alive.
+    fn encoded_target(
+        &self,
+        entity: Entity,
+        name: &str,
+    ) -> Result<(RowCodec, Location), ColumnAccessError> {
+        let codec = self.snapshots.row_codec_by_name(name).ok_or_else(|| {
+            ColumnAccessError::UnknownComponent {
+                name: name.to_owned(),
+            }
+        })?;
+        let location = self
+            .entities
+            .location(entity)
+            .map_err(|_| ColumnAccessError::StaleEntity { entity })?;
+        Ok((codec, location))
+    }
+
     /// Turns the command log on (`true`, emptying it) or off (`false`, dropping it):
     /// while on, every command that [`apply_commands`](Self::apply_commands) or a
     /// system run applies is recorded ([`take_command_log`](Self::take_command_log)).
@@ -108,15 +132,7 @@ impl World {
         name: &str,
         out: &mut Vec<u8>,
     ) -> Result<bool, ColumnAccessError> {
-        let codec = self.snapshots.row_codec_by_name(name).ok_or_else(|| {
-            ColumnAccessError::UnknownComponent {
-                name: name.to_owned(),
-            }
-        })?;
-        let location = self
-            .entities
-            .location(entity)
-            .map_err(|_| ColumnAccessError::StaleEntity { entity })?;
+        let (codec, location) = self.encoded_target(entity, name)?;
         let type_id = codec.component.type_id;
         if let Some(set) = self.sparse.get(&type_id) {
             let Some(dense) = set.dense_index(entity) else {
@@ -148,15 +164,7 @@ impl World {
         name: &str,
         bytes: &[u8],
     ) -> Result<(), ColumnAccessError> {
-        let codec = self.snapshots.row_codec_by_name(name).ok_or_else(|| {
-            ColumnAccessError::UnknownComponent {
-                name: name.to_owned(),
-            }
-        })?;
-        let location = self
-            .entities
-            .location(entity)
-            .map_err(|_| ColumnAccessError::StaleEntity { entity })?;
+        let (codec, location) = self.encoded_target(entity, name)?;
         let mut value = if codec.pod_size.is_some() {
             (codec.decode_column)(bytes, 1)?
         } else {
@@ -209,15 +217,7 @@ impl World {
     /// [`ColumnAccessError::StaleEntity`], [`ColumnAccessError::UnknownComponent`],
     /// [`ColumnAccessError::MissingComponent`] when the entity lacks it.
     pub fn remove_encoded(&mut self, entity: Entity, name: &str) -> Result<(), ColumnAccessError> {
-        let codec = self.snapshots.row_codec_by_name(name).ok_or_else(|| {
-            ColumnAccessError::UnknownComponent {
-                name: name.to_owned(),
-            }
-        })?;
-        let location = self
-            .entities
-            .location(entity)
-            .map_err(|_| ColumnAccessError::StaleEntity { entity })?;
+        let (codec, location) = self.encoded_target(entity, name)?;
         let type_id = codec.component.type_id;
         let missing = || ColumnAccessError::MissingComponent {
             entity,
