@@ -72,38 +72,53 @@ pub(crate) fn for_each_finishing<T>(items: &mut [T], f: impl FnMut(&mut T)) {
     finish.run();
 }
 
+/// One cached move between tables: the target table, and the column of
+/// the moved type in whichever of the two tables has it (the target of an
+/// insert, the source of a remove). Both tables' types are sorted, so every
+/// other column keeps its order: column `i` of the smaller table is column
+/// `i` of the larger below `column`, `i + 1` from it on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Edge {
+    pub(crate) target: ArchetypeId,
+    pub(crate) column: u32,
+}
+
 /// A table's cached moves for one direction (insert or remove): component
-/// type to target table. The first few edges are kept in a list searched
+/// type to [`Edge`]. The first few edges are kept in a list searched
 /// by equality (most tables have a handful, and a short scan beats
 /// hashing on every insert and remove); the rest in a map.
+///
+/// An insert edge of type `T` exists only on a table without `T`, a remove
+/// edge only on a table with `T` (the world makes them in pairs, after
+/// checking), so finding one also answers whether the table has `T`.
 #[derive(Default)]
 pub(crate) struct Edges {
-    few: Vec<(TypeId, ArchetypeId)>,
-    more: TypeIdMap<TypeId, ArchetypeId>,
+    few: Vec<(TypeId, Edge)>,
+    more: TypeIdMap<TypeId, Edge>,
 }
 
 impl Edges {
     /// How many edges the list holds before the map is used.
     const FEW: usize = 8;
 
-    /// The target of `type_id`, if cached.
+    /// The edge of `type_id`, if cached.
     #[inline]
-    pub(crate) fn get(&self, type_id: &TypeId) -> Option<&ArchetypeId> {
+    pub(crate) fn get(&self, type_id: &TypeId) -> Option<Edge> {
         match self.few.iter().find(|(t, _)| t == type_id) {
-            Some((_, target)) => Some(target),
+            Some(&(_, edge)) => Some(edge),
             None if self.few.len() < Self::FEW => None,
-            None => self.more.get(type_id),
+            None => self.more.get(type_id).copied(),
         }
     }
 
-    /// Caches `target` as the move for `type_id` (replacing an old one).
-    pub(crate) fn insert(&mut self, type_id: TypeId, target: ArchetypeId) {
-        if let Some(edge) = self.few.iter_mut().find(|(t, _)| *t == type_id) {
-            edge.1 = target;
+    /// Caches `edge` as the move for `type_id` (replacing an old one).
+    pub(crate) fn insert(&mut self, type_id: TypeId, edge: Edge) {
+        if let Some(old) = self.few.iter_mut().find(|(t, _)| *t == type_id) {
+            old.1 = edge;
         } else if self.few.len() < Self::FEW {
-            self.few.push((type_id, target));
+            self.few.push((type_id, edge));
         } else {
-            self.more.insert(type_id, target);
+            self.more.insert(type_id, edge);
         }
     }
 }
@@ -470,6 +485,113 @@ impl Archetype {
         self.entities.get(row).copied()
     }
 
+    /// Moves row `row` into `dst`, whose types are those of `self` plus one
+    /// at column `added` (an insert [`Edge`]), and returns the entity moved
+    /// into `row` here to fill the hole, if any. The caller then pushes the
+    /// value and the ticks of column `added`.
+    ///
+    /// Unlike [`move_row`](Self::move_row), no column is looked up: column
+    /// `i` goes to column `i` of `dst` below `added` and `i + 1` from it on.
+    ///
+    /// # Panics
+    /// When `dst` does not have that shape (a storage invariant), before
+    /// anything moves.
+    #[inline]
+    pub(crate) fn move_row_adding(
+        &mut self,
+        row: usize,
+        dst: &mut Archetype,
+        added: usize,
+    ) -> Option<Entity> {
+        self.check_shifted(dst, added, true);
+        for (i, (column, ticks)) in self
+            .columns
+            .iter_mut()
+            .zip(self.ticks.iter_mut())
+            .enumerate()
+        {
+            let j = i + usize::from(i >= added);
+            // SAFETY: `dst.types[j] == self.types[i]` (checked by
+            // `check_shifted` above), and both columns hold their table's
+            // recorded type (invariant I3).
+            unsafe { column.swap_remove_into_unchecked(row, dst.columns[j].as_mut()) };
+            ticks.swap_remove_into(row, &mut dst.ticks[j]);
+        }
+        self.move_entity(row, dst)
+    }
+
+    /// Moves row `row` into `dst`, whose types are those of `self` minus
+    /// column `removed` (a remove [`Edge`]), and returns the `T` of column
+    /// `removed` with the entity moved into `row` here to fill the hole, if
+    /// any.
+    ///
+    /// # Panics
+    /// When column `removed` does not hold `T` or `dst` does not have that
+    /// shape (storage invariants), before anything moves.
+    #[inline]
+    pub(crate) fn take_and_move<T: Send + Sync + 'static>(
+        &mut self,
+        row: usize,
+        dst: &mut Archetype,
+        removed: usize,
+    ) -> (T, Option<Entity>) {
+        self.check_shifted(dst, removed, false);
+        let value = self
+            .typed_column_mut::<T>(removed)
+            .vec_mut()
+            .swap_remove(row);
+        self.ticks[removed].swap_remove(row);
+        for (i, (column, ticks)) in self
+            .columns
+            .iter_mut()
+            .zip(self.ticks.iter_mut())
+            .enumerate()
+        {
+            if i == removed {
+                continue;
+            }
+            let j = i - usize::from(i > removed);
+            // SAFETY: `dst.types[j] == self.types[i]` (checked by
+            // `check_shifted` above), and both columns hold their table's
+            // recorded type (invariant I3).
+            unsafe { column.swap_remove_into_unchecked(row, dst.columns[j].as_mut()) };
+            ticks.swap_remove_into(row, &mut dst.ticks[j]);
+        }
+        (value, self.move_entity(row, dst))
+    }
+
+    /// Checks that `dst` has the types of `self` plus (`adding`) or minus
+    /// the one at column `at` of the larger table: the shape
+    /// [`move_row_adding`](Self::move_row_adding) and
+    /// [`take_and_move`](Self::take_and_move) rely on.
+    ///
+    /// # Panics
+    /// When it does not (a storage invariant).
+    #[inline(always)]
+    fn check_shifted(&self, dst: &Archetype, at: usize, adding: bool) {
+        let (small, large) = if adding {
+            (&self.types, &dst.types)
+        } else {
+            (&dst.types, &self.types)
+        };
+        let fits = small.len() + 1 == large.len()
+            && at < large.len()
+            && small[..at.min(small.len())] == large[..at]
+            && small[at.min(small.len())..] == large[at + 1..];
+        if !fits {
+            wrong_move_target();
+        }
+    }
+
+    /// Moves `entities[row]` to the end of `dst`'s list (the columns have
+    /// moved) and returns the entity that took `row`, if any.
+    #[inline(always)]
+    fn move_entity(&mut self, row: usize, dst: &mut Archetype) -> Option<Entity> {
+        let entity = self.entities.swap_remove(row);
+        dst.entities.push(entity);
+        self.entities.get(row).copied()
+    }
+
     /// Drops every row.
     ///
     /// Panic-safe as [`swap_remove`](Self::swap_remove): the entity list is
@@ -490,32 +612,6 @@ impl Archetype {
 }
 
 impl Archetype {
-    /// Moves row `row` into `dst` (which has the types of `self` minus `T`)
-    /// and returns its `T`, plus the entity moved into `row` here, if any.
-    pub(crate) fn take_and_move<T: Send + Sync + 'static>(
-        &mut self,
-        row: usize,
-        dst: &mut Archetype,
-    ) -> (T, Option<Entity>) {
-        let mut taken = None;
-        let moved = self.move_row(row, dst, |type_id, column| {
-            if type_id != TypeId::of::<T>() {
-                wrong_column_type(row, std::any::type_name::<T>());
-            }
-            // SAFETY: the column holds `type_id` (invariant I3), which is
-            // `T`, checked above.
-            let column = unsafe { downcast_mut_unchecked::<T>(column) };
-            taken = Some(column.vec_mut().swap_remove(row));
-        });
-        let value = taken.unwrap_or_else(|| {
-            panic!(
-                "storage invariant broken: moving out of a table without `{}`",
-                std::any::type_name::<T>()
-            )
-        });
-        (value, moved)
-    }
-
     /// Whether any row in `rows` of column `index` was stamped changed after
     /// `since`, seen from `now` (invariants I1/I2, as
     /// [`row_ticks`](Self::row_ticks)). Added for `World::column_changed_since`.
@@ -541,6 +637,14 @@ fn wrong_column_type(index: usize, type_name: &str) -> ! {
     panic!("storage invariant broken: column {index} is not of type `{type_name}`")
 }
 
+/// A row move along an edge found a target table of another shape: a bug
+/// in this crate's storage code.
+#[cold]
+#[inline(never)]
+fn wrong_move_target() -> ! {
+    panic!("storage invariant broken: an edge's target table does not have the shape of the move")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,20 +665,24 @@ mod tests {
             TypeId::of::<K<8>>(),
             TypeId::of::<K<9>>(),
         ];
+        let edge = |target: u32| Edge {
+            target,
+            column: target % 3,
+        };
         let mut edges = Edges::default();
         for (i, &id) in ids.iter().enumerate() {
             assert_eq!(edges.get(&id), None);
-            edges.insert(id, i as ArchetypeId);
+            edges.insert(id, edge(i as ArchetypeId));
         }
         for (i, id) in ids.iter().enumerate() {
-            assert_eq!(edges.get(id), Some(&(i as ArchetypeId)), "edge {i}");
+            assert_eq!(edges.get(id), Some(edge(i as ArchetypeId)), "edge {i}");
         }
         assert_eq!((edges.few.len(), edges.more.len()), (Edges::FEW, 2));
         // Replacing keeps one edge per type, in the list or the map.
-        edges.insert(ids[1], 50);
-        edges.insert(ids[9], 90);
-        assert_eq!(edges.get(&ids[1]), Some(&50));
-        assert_eq!(edges.get(&ids[9]), Some(&90));
+        edges.insert(ids[1], edge(50));
+        edges.insert(ids[9], edge(90));
+        assert_eq!(edges.get(&ids[1]), Some(edge(50)));
+        assert_eq!(edges.get(&ids[9]), Some(edge(90)));
         assert_eq!((edges.few.len(), edges.more.len()), (Edges::FEW, 2));
         assert_eq!(edges.get(&TypeId::of::<u8>()), None);
     }

@@ -54,6 +54,21 @@ impl TickColumn {
         }
     }
 
+    /// Removes row `row` (the last row takes its place) and appends it to
+    /// `dst` (a table move).
+    ///
+    /// # Panics
+    /// When `row` is out of bounds.
+    #[inline]
+    pub(crate) fn swap_remove_into(&mut self, row: usize, dst: &mut TickColumn) {
+        dst.added
+            .get_mut()
+            .push(self.added.get_mut().swap_remove(row));
+        dst.changed
+            .get_mut()
+            .push(self.changed.get_mut().swap_remove(row));
+    }
+
     /// Grows (or shrinks) to `rows` rows, new rows stamped `ticks`.
     pub(crate) fn resize(&mut self, rows: usize, ticks: ComponentTicks) {
         self.added.get_mut().resize(rows, ticks.added);

@@ -57,7 +57,7 @@ mod sparse;
 mod view;
 
 pub use archetype::ComponentType;
-pub(crate) use archetype::{for_each_finishing, Archetype, ArchetypeId};
+pub(crate) use archetype::{for_each_finishing, Archetype, ArchetypeId, Edge};
 pub use borrow::{add_query_access, Mode, Ref, RefMut};
 pub(crate) use column::{column_slice, typed_mut};
 pub(crate) use column::{Appender, TickColumn};

@@ -19,7 +19,7 @@ use crate::hash::TypeIdMap;
 use crate::query::{QueryBorrow, QueryData, QueryFilter, ReadOnlyQueryData};
 use crate::snapshot::{self, SnapshotError, SnapshotRegistry, WorldParts};
 use crate::storage::{
-    for_each_finishing, Archetype, ArchetypeId, ComponentType, Components, ErasedColumn,
+    for_each_finishing, Archetype, ArchetypeId, ComponentType, Components, Edge, ErasedColumn,
     QueryState, ResourceSlot, Slot, SparseQuery, SparseSet, SparseSets,
 };
 use crate::system::EntityFilter;
@@ -506,30 +506,33 @@ impl World {
     /// [`EcsError::StaleEntity`] when `entity` is not alive.
     pub fn insert<T: Component>(&mut self, entity: Entity, component: T) -> Result<(), EcsError> {
         let location = self.entities.location(entity)?;
-        if let Some(set) = self.sparse.get_mut(&TypeId::of::<T>()) {
+        let type_id = TypeId::of::<T>();
+        if let Some(set) = self.sparse.get_mut(&type_id) {
             drop(set.insert(entity, component, self.change_tick));
             return Ok(());
         }
         let src = location.archetype;
         let row = location.row as usize;
-        if let Some((slot, _, changed)) = self.archetypes[src as usize].get_mut::<T>(row) {
-            *slot = component;
-            *changed = self.change_tick;
-            return Ok(());
-        }
-        let dst = self.insert_target(src, ComponentType::of::<T>());
-        let (from, to) = two_mut(&mut self.archetypes, src as usize, dst as usize);
-        let moved = from.move_row(row, to, |_, _| {
-            unreachable!("storage invariant broken: an insert target lacks a source column")
-        });
-        let column = to
-            .column_index(TypeId::of::<T>())
-            .expect("insert target has `T`");
+        // A cached insert edge means the table lacks `T` (see `Edges`).
+        let edge = match self.archetypes[src as usize].insert_edges.get(&type_id) {
+            Some(edge) => edge,
+            None => {
+                if let Some((slot, _, changed)) = self.archetypes[src as usize].get_mut::<T>(row) {
+                    *slot = component;
+                    *changed = self.change_tick;
+                    return Ok(());
+                }
+                self.insert_edge(src, ComponentType::of::<T>())
+            }
+        };
+        let column = edge.column as usize;
+        let (from, to) = two_mut(&mut self.archetypes, src as usize, edge.target as usize);
+        let moved = from.move_row_adding(row, to, column);
         to.column_vec_mut::<T>(column).push(component);
-        // `move_row` moved the ticks of every other column.
+        // `move_row_adding` moved the ticks of every other column.
         to.push_ticks(column, self.change_tick);
         let new_row = to.len() - 1;
-        self.relocate(entity, location, dst, new_row, moved);
+        self.relocate(entity, location, edge.target, new_row, moved);
         Ok(())
     }
 
@@ -541,67 +544,122 @@ impl World {
     /// [`EcsError::MissingComponent`] when it has no `T`.
     pub fn remove<T: Component>(&mut self, entity: Entity) -> Result<T, EcsError> {
         let location = self.entities.location(entity)?;
-        if let Some(set) = self.sparse.get_mut(&TypeId::of::<T>()) {
-            let value = set.remove::<T>(entity).ok_or(EcsError::MissingComponent {
-                entity,
-                component: std::any::type_name::<T>(),
-            })?;
-            self.removed
-                .entry(TypeId::of::<T>())
-                .or_default()
-                .push((entity, self.change_tick));
+        let type_id = TypeId::of::<T>();
+        let missing = || EcsError::MissingComponent {
+            entity,
+            component: std::any::type_name::<T>(),
+        };
+        if let Some(set) = self.sparse.get_mut(&type_id) {
+            let value = set.remove::<T>(entity).ok_or_else(missing)?;
+            self.record_removal(type_id, entity);
             return Ok(value);
         }
         let src = location.archetype;
-        if !self.archetypes[src as usize].has(TypeId::of::<T>()) {
-            return Err(EcsError::MissingComponent {
-                entity,
-                component: std::any::type_name::<T>(),
-            });
-        }
-        let dst = self.remove_target(src, TypeId::of::<T>());
-        let (from, to) = two_mut(&mut self.archetypes, src as usize, dst as usize);
-        let (value, moved) = from.take_and_move::<T>(location.row as usize, to);
-        self.removed
-            .entry(TypeId::of::<T>())
-            .or_default()
-            .push((entity, self.change_tick));
+        // A cached remove edge means the table has `T` (see `Edges`).
+        let edge = match self.archetypes[src as usize].remove_edges.get(&type_id) {
+            Some(edge) => edge,
+            None => {
+                if !self.archetypes[src as usize].has(type_id) {
+                    return Err(missing());
+                }
+                self.remove_edge(src, type_id)
+            }
+        };
+        let (from, to) = two_mut(&mut self.archetypes, src as usize, edge.target as usize);
+        let (value, moved) =
+            from.take_and_move::<T>(location.row as usize, to, edge.column as usize);
         let new_row = to.len() - 1;
-        self.relocate(entity, location, dst, new_row, moved);
+        self.record_removal(type_id, entity);
+        self.relocate(entity, location, edge.target, new_row, moved);
         Ok(value)
     }
 
+    /// Logs that `entity` lost its component of type `type_id` now (for
+    /// [`removed`](Self::removed)).
+    #[inline]
+    fn record_removal(&mut self, type_id: TypeId, entity: Entity) {
+        let entry = (entity, self.change_tick);
+        match self.removed.get_mut(&type_id) {
+            Some(list) => list.push(entry),
+            None => {
+                self.removed.insert(type_id, vec![entry]);
+            }
+        }
+    }
+
+    /// The table an entity of table `src` moves to when `added` (which
+    /// `src` lacks) is inserted, made and cached if new.
     fn insert_target(&mut self, src: ArchetypeId, added: ComponentType) -> ArchetypeId {
-        if let Some(&dst) = self.archetypes[src as usize]
+        match self.archetypes[src as usize]
             .insert_edges
             .get(&added.type_id)
         {
-            return dst;
+            Some(edge) => edge.target,
+            None => self.insert_edge(src, added).target,
         }
-        let table = self.archetypes[src as usize].with_component(added);
-        let dst = self.push_archetype(table, &[added]);
-        self.archetypes[src as usize]
-            .insert_edges
-            .insert(added.type_id, dst);
-        self.archetypes[dst as usize]
-            .remove_edges
-            .insert(added.type_id, src);
-        dst
     }
 
+    /// Makes and caches the insert edge of `added` (which `src` lacks)
+    /// from table `src`, and the remove edge back.
+    #[cold]
+    fn insert_edge(&mut self, src: ArchetypeId, added: ComponentType) -> Edge {
+        let table = self.archetypes[src as usize].with_component(added);
+        let dst = self.push_archetype(table, &[added]);
+        let column = self.archetypes[dst as usize]
+            .column_index(added.type_id)
+            .expect("an insert target has the inserted type");
+        let column = u32::try_from(column).expect("more than 2^32 columns");
+        let edge = Edge {
+            target: dst,
+            column,
+        };
+        self.archetypes[src as usize]
+            .insert_edges
+            .insert(added.type_id, edge);
+        self.archetypes[dst as usize].remove_edges.insert(
+            added.type_id,
+            Edge {
+                target: src,
+                column,
+            },
+        );
+        edge
+    }
+
+    /// The table an entity of table `src` moves to when `removed` (which
+    /// `src` has) is removed, made and cached if new.
     fn remove_target(&mut self, src: ArchetypeId, removed: TypeId) -> ArchetypeId {
-        if let Some(&dst) = self.archetypes[src as usize].remove_edges.get(&removed) {
-            return dst;
+        match self.archetypes[src as usize].remove_edges.get(&removed) {
+            Some(edge) => edge.target,
+            None => self.remove_edge(src, removed).target,
         }
+    }
+
+    /// Makes and caches the remove edge of `removed` (which `src` has) from
+    /// table `src`, and the insert edge back.
+    #[cold]
+    fn remove_edge(&mut self, src: ArchetypeId, removed: TypeId) -> Edge {
+        let column = self.archetypes[src as usize]
+            .column_index(removed)
+            .expect("a removed type is in its table");
+        let column = u32::try_from(column).expect("more than 2^32 columns");
         let table = self.archetypes[src as usize].without_component(removed);
         let dst = self.push_archetype(table, &[]);
+        let edge = Edge {
+            target: dst,
+            column,
+        };
         self.archetypes[src as usize]
             .remove_edges
-            .insert(removed, dst);
-        self.archetypes[dst as usize]
-            .insert_edges
-            .insert(removed, src);
-        dst
+            .insert(removed, edge);
+        self.archetypes[dst as usize].insert_edges.insert(
+            removed,
+            Edge {
+                target: src,
+                column,
+            },
+        );
+        edge
     }
 
     /// The `T` of `entity`.
