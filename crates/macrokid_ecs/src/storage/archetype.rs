@@ -576,8 +576,10 @@ impl Archetype {
         };
         let fits = small.len() + 1 == large.len()
             && at < large.len()
-            && small[..at.min(small.len())] == large[..at]
-            && small[at.min(small.len())..] == large[at + 1..];
+            && small
+                .iter()
+                .enumerate()
+                .all(|(i, t)| large.get(i + usize::from(i >= at)) == Some(t));
         if !fits {
             wrong_move_target();
         }

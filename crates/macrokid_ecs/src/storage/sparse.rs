@@ -172,37 +172,52 @@ impl SparseSet {
         &self.ticks
     }
 
-    fn set_slot(&mut self, entity: Entity, slot: u32) {
+    /// The sparse slot of `entity`'s index, the array grown to hold it.
+    #[inline]
+    fn slot_mut(&mut self, entity: Entity) -> &mut u32 {
         let index = entity.index() as usize;
         if self.sparse.len() <= index {
             self.sparse.resize(index + 1, 0);
         }
-        self.sparse[index] = slot;
+        &mut self.sparse[index]
     }
 
     fn push_entry(&mut self, entity: Entity, ticks: ComponentTicks) {
         self.entities.push(entity);
         self.ticks.push(ticks);
         let slot = u32::try_from(self.entities.len()).expect("more than 2^32 sparse components");
-        self.set_slot(entity, slot);
+        *self.slot_mut(entity) = slot;
     }
 
     /// Gives `entity` the component `value`, stamped added and changed at
     /// `tick`, or replaces its value (stamped changed). Returns the old
     /// value.
+    ///
+    /// # Panics
+    /// When the set does not hold `T` (a storage invariant), or would hold
+    /// more than 2^32 - 1 entries.
+    #[inline]
     pub(crate) fn insert<T: Send + Sync + 'static>(
         &mut self,
         entity: Entity,
         value: T,
         tick: Tick,
     ) -> Option<T> {
-        if let Some(dense) = self.dense_index(entity) {
+        self.expect_type::<T>();
+        let next =
+            u32::try_from(self.entities.len() + 1).expect("more than 2^32 sparse components");
+        let slot = *self.slot_mut(entity);
+        let dense = (slot as usize).wrapping_sub(1);
+        if self.entities.get(dense) == Some(&entity) {
             *self.ticks.row_mut(dense).1 = tick;
-            let slot = &mut self.values_mut::<T>()[dense];
-            return Some(std::mem::replace(slot, value));
+            let old = &mut self.values_mut::<T>()[dense];
+            return Some(std::mem::replace(old, value));
         }
         self.values_mut::<T>().push(value);
-        self.push_entry(entity, ComponentTicks::new(tick));
+        self.entities.push(entity);
+        self.ticks.push(ComponentTicks::new(tick));
+        // The slot exists: `slot_mut` grew the array above.
+        self.sparse[entity.index() as usize] = next;
         None
     }
 

@@ -576,7 +576,7 @@ impl World {
 
     /// Logs that `entity` lost its component of type `type_id` now (for
     /// [`removed`](Self::removed)).
-    #[inline]
+    #[inline(always)]
     fn record_removal(&mut self, type_id: TypeId, entity: Entity) {
         let entry = (entity, self.change_tick);
         match self.removed.get_mut(&type_id) {
