@@ -19,8 +19,12 @@
 //! in slot order, so a reader sees every write of a conflicting writer exactly
 //! once, whichever of the two runs first within a tick.
 
+use std::any::TypeId;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+
+use crate::entity::Entity;
+use crate::hash::TypeIdMap;
 
 /// How many ticks may pass between two `check_change_ticks` passes (the
 /// world runs one when this many ticks passed since the last).
@@ -205,6 +209,76 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mut<'_, T> {
 impl<T: ?Sized + PartialEq> PartialEq<T> for Mut<'_, T> {
     fn eq(&self, other: &T) -> bool {
         *self.value == *other
+    }
+}
+
+/// One component type's removal log: the entities that lost it, with the
+/// tick, in the order it happened.
+pub(crate) type Removals = Vec<(Entity, Tick)>;
+
+/// The world's removal logs (for `World::removed` and `RemovedComponents`),
+/// one per component type that ever lost a value.
+///
+/// The logs are a dense list found through a map, and the type pushed to
+/// last is remembered: removals come in runs of one type (a loop of
+/// `remove::<T>`), which then find their log without hashing.
+#[derive(Default)]
+pub(crate) struct RemovalLog {
+    logs: Vec<Removals>,
+    index: TypeIdMap<TypeId, usize>,
+    /// The type pushed to last and its index in `logs`.
+    last: Option<(TypeId, usize)>,
+}
+
+impl RemovalLog {
+    /// Logs that `entity` lost its component of type `type_id` at `tick`.
+    #[inline(always)]
+    pub(crate) fn push(&mut self, type_id: TypeId, entity: Entity, tick: Tick) {
+        self.entry(type_id).or_default().push((entity, tick));
+    }
+
+    /// The log of `type_id` (made, empty, if new), spelled as a map's
+    /// `entry(..).or_default()` for the paths written against one.
+    #[inline]
+    pub(crate) fn entry(&mut self, type_id: TypeId) -> RemovalEntry<'_> {
+        let index = match self.last {
+            Some((last, index)) if last == type_id => index,
+            _ => self.index_of(type_id),
+        };
+        RemovalEntry(&mut self.logs[index])
+    }
+
+    /// The index of `type_id`'s log (made if new), remembered as the last.
+    #[cold]
+    fn index_of(&mut self, type_id: TypeId) -> usize {
+        let next = self.logs.len();
+        let index = *self.index.entry(type_id).or_insert(next);
+        if index == next {
+            self.logs.push(Removals::new());
+        }
+        self.last = Some((type_id, index));
+        index
+    }
+
+    /// The log of `type_id`, if it has one.
+    pub(crate) fn get(&self, type_id: &TypeId) -> Option<&Removals> {
+        self.index.get(type_id).map(|&index| &self.logs[index])
+    }
+
+    /// Every log, mutable (to clear, age or clamp their ticks).
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut Removals> {
+        self.logs.iter_mut()
+    }
+}
+
+/// One type's log in a [`RemovalLog`] (see [`RemovalLog::entry`]).
+pub(crate) struct RemovalEntry<'a>(&'a mut Removals);
+
+impl<'a> RemovalEntry<'a> {
+    /// The log.
+    #[inline(always)]
+    pub(crate) fn or_default(self) -> &'a mut Removals {
+        self.0
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use macrokid_core::ResourceAccess;
 
-use crate::change::{ComponentTicks, Mut, SystemTicks, Tick, CHECK_TICK_THRESHOLD};
+use crate::change::{ComponentTicks, Mut, RemovalLog, SystemTicks, Tick, CHECK_TICK_THRESHOLD};
 use crate::command::CommandBuffer;
 use crate::component::{Bundle, BundleWriter, Component, Resource};
 use crate::entity::{Entities, Entity, Location};
@@ -119,7 +119,7 @@ pub struct World {
     /// Per system type run alone (`run_system`): its last run.
     pub(crate) system_ticks: TypeIdMap<TypeId, Tick>,
     /// Per component type: the entities that lost it, with the tick.
-    removed: TypeIdMap<TypeId, Vec<(Entity, Tick)>>,
+    removed: RemovalLog,
     /// The applied commands, while [`World::record_commands`] is on.
     command_log: Option<Vec<CommandRecord>>,
 }
@@ -190,7 +190,7 @@ impl World {
             schedule_ticks: HashMap::new(),
             refined_plans: TypeIdMap::default(),
             system_ticks: TypeIdMap::default(),
-            removed: TypeIdMap::default(),
+            removed: RemovalLog::default(),
             command_log: None,
         };
         // Table 0: entities without components.
@@ -442,19 +442,13 @@ impl World {
         let entities = &mut self.entities;
         let table = &mut self.archetypes[location.archetype as usize];
         for &type_id in table.types() {
-            self.removed
-                .entry(type_id)
-                .or_default()
-                .push((entity, self.change_tick));
+            self.removed.push(type_id, entity, self.change_tick);
         }
         let mut detached = false;
         for (&type_id, set) in &mut self.sparse {
             if set.detach(entity) {
                 detached = true;
-                self.removed
-                    .entry(type_id)
-                    .or_default()
-                    .push((entity, self.change_tick));
+                self.removed.push(type_id, entity, self.change_tick);
             }
         }
         // All bookkeeping is done before the first component is dropped.
@@ -578,13 +572,7 @@ impl World {
     /// [`removed`](Self::removed)).
     #[inline(always)]
     fn record_removal(&mut self, type_id: TypeId, entity: Entity) {
-        let entry = (entity, self.change_tick);
-        match self.removed.get_mut(&type_id) {
-            Some(list) => list.push(entry),
-            None => {
-                self.removed.insert(type_id, vec![entry]);
-            }
-        }
+        self.removed.push(type_id, entity, self.change_tick);
     }
 
     /// The table an entity of table `src` moves to when `added` (which
