@@ -287,6 +287,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn removal_logs_keep_each_type_in_order_across_runs_and_switches() {
+        let (a, b) = (TypeId::of::<u8>(), TypeId::of::<u16>());
+        let e = |i| Entity::new(i, 0);
+        let mut log = RemovalLog::default();
+        assert!(log.get(&a).is_none());
+        log.push(a, e(0), Tick::new(1));
+        log.push(a, e(1), Tick::new(1));
+        log.push(b, e(2), Tick::new(2));
+        // Back to `a` after `b`: the remembered type is `b`, found by map.
+        log.push(a, e(3), Tick::new(3));
+        log.entry(b).or_default().push((e(4), Tick::new(4)));
+        assert_eq!(
+            log.get(&a).unwrap(),
+            &[
+                (e(0), Tick::new(1)),
+                (e(1), Tick::new(1)),
+                (e(3), Tick::new(3))
+            ]
+        );
+        assert_eq!(
+            log.get(&b).unwrap(),
+            &[(e(2), Tick::new(2)), (e(4), Tick::new(4))]
+        );
+        for list in log.values_mut() {
+            list.clear();
+        }
+        log.push(b, e(5), Tick::new(5));
+        assert!(log.get(&a).unwrap().is_empty());
+        assert_eq!(log.get(&b).unwrap(), &[(e(5), Tick::new(5))]);
+        assert!(log.get(&TypeId::of::<u32>()).is_none());
+    }
+
+    #[test]
     fn newer_than_is_relative_to_this_run_and_wraps() {
         let t = |n| Tick::new(n);
         assert!(t(5).is_newer_than(t(4), t(6)));

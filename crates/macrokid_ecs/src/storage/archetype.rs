@@ -689,6 +689,115 @@ mod tests {
         assert_eq!(edges.get(&TypeId::of::<u8>()), None);
     }
     use std::panic::{catch_unwind, AssertUnwindSafe};
+    /// Appends a row for `entity` whose every column (of `u8`, `u16` or
+    /// `u32`) holds `value`.
+    fn push_row(table: &mut Archetype, entity: Entity, value: u8) {
+        for i in 0..table.types().len() {
+            let t = table.types()[i];
+            if t == TypeId::of::<u8>() {
+                table.column_vec_mut::<u8>(i).push(value);
+            } else if t == TypeId::of::<u16>() {
+                table.column_vec_mut::<u16>(i).push(value.into());
+            } else {
+                table.column_vec_mut::<u32>(i).push(value.into());
+            }
+        }
+        table.push_entity(entity);
+    }
+
+    /// The value of every column of row `row`, as `u32`s.
+    fn row_values(table: &Archetype, row: usize) -> Vec<u32> {
+        (0..table.types().len())
+            .map(|i| {
+                let t = table.types()[i];
+                if t == TypeId::of::<u8>() {
+                    table.get::<u8>(row).copied().map(u32::from)
+                } else if t == TypeId::of::<u16>() {
+                    table.get::<u16>(row).copied().map(u32::from)
+                } else {
+                    table.get::<u32>(row).copied()
+                }
+                .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shifted_moves_carry_every_column_and_its_ticks() {
+        let mut all = [
+            ComponentType::of::<u8>(),
+            ComponentType::of::<u16>(),
+            ComponentType::of::<u32>(),
+        ];
+        all.sort_by_key(|c| c.type_id);
+        let (e0, e1) = (Entity::new(0, 0), Entity::new(1, 0));
+        for at in 0..all.len() {
+            let small: Vec<ComponentType> = all
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != at)
+                .map(|(_, c)| *c)
+                .collect();
+            let mut from = Archetype::new(&small);
+            let mut to = Archetype::new(&all);
+            push_row(&mut from, e0, 1);
+            push_row(&mut from, e1, 2);
+            for column in 0..small.len() {
+                from.mark_changed(column, 0..1, Tick::new(7 + column as u32));
+            }
+            // Insert: row 0 moves; the last row fills its place.
+            assert_eq!(from.move_row_adding(0, &mut to, at), Some(e1));
+            let t = all[at].type_id;
+            if t == TypeId::of::<u8>() {
+                to.column_vec_mut::<u8>(at).push(9);
+            } else if t == TypeId::of::<u16>() {
+                to.column_vec_mut::<u16>(at).push(9);
+            } else {
+                to.column_vec_mut::<u32>(at).push(9);
+            }
+            to.push_ticks(at, Tick::new(20));
+            assert_eq!((from.entities(), to.entities()), (&[e1][..], &[e0][..]));
+            assert_eq!(row_values(&from, 0), vec![2; small.len()]);
+            let mut expected = vec![1; small.len()];
+            expected.insert(at, 9);
+            assert_eq!(row_values(&to, 0), expected, "added at column {at}");
+            for column in 0..all.len() {
+                let changed = to.row_ticks(column, 0).changed;
+                let want = match column.cmp(&at) {
+                    std::cmp::Ordering::Less => 7 + column as u32,
+                    std::cmp::Ordering::Equal => 20,
+                    std::cmp::Ordering::Greater => 6 + column as u32,
+                };
+                assert_eq!(changed, Tick::new(want), "ticks of column {column}");
+            }
+            // A target of another shape is refused before anything moves.
+            let mut wrong = Archetype::new(&small);
+            let refused = catch_unwind(AssertUnwindSafe(|| {
+                from.move_row_adding(0, &mut wrong, at);
+            }));
+            assert!(refused.is_err());
+            assert_eq!((from.len(), wrong.len()), (1, 0));
+            assert_eq!(row_values(&from, 0), vec![2; small.len()]);
+            // Remove: the value of column `at` comes back, the rest moves.
+            let taken = if t == TypeId::of::<u8>() {
+                u32::from(to.take_and_move::<u8>(0, &mut from, at).0)
+            } else if t == TypeId::of::<u16>() {
+                u32::from(to.take_and_move::<u16>(0, &mut from, at).0)
+            } else {
+                to.take_and_move::<u32>(0, &mut from, at).0
+            };
+            assert_eq!(taken, 9);
+            assert_eq!(to.len(), 0);
+            assert_eq!(from.entities(), &[e1, e0]);
+            assert_eq!(row_values(&from, 1), vec![1; small.len()]);
+            for column in 0..small.len() {
+                assert_eq!(
+                    from.row_ticks(column, 1).changed,
+                    Tick::new(7 + column as u32)
+                );
+            }
+        }
+    }
 
     #[test]
     fn for_each_finishing_reaches_every_item_after_a_panic() {
