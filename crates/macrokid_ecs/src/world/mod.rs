@@ -545,7 +545,7 @@ impl World {
         };
         if let Some(set) = self.sparse.get_mut(&type_id) {
             let value = set.remove::<T>(entity).ok_or_else(missing)?;
-            self.record_removal(type_id, entity);
+            self.removed.push(type_id, entity, self.change_tick);
             return Ok(value);
         }
         let src = location.archetype;
@@ -563,16 +563,9 @@ impl World {
         let (value, moved) =
             from.take_and_move::<T>(location.row as usize, to, edge.column as usize);
         let new_row = to.len() - 1;
-        self.record_removal(type_id, entity);
+        self.removed.push(type_id, entity, self.change_tick);
         self.relocate(entity, location, edge.target, new_row, moved);
         Ok(value)
-    }
-
-    /// Logs that `entity` lost its component of type `type_id` now (for
-    /// [`removed`](Self::removed)).
-    #[inline(always)]
-    fn record_removal(&mut self, type_id: TypeId, entity: Entity) {
-        self.removed.push(type_id, entity, self.change_tick);
     }
 
     /// The table an entity of table `src` moves to when `added` (which
