@@ -302,6 +302,7 @@ impl Archetype {
     ///
     /// # Panics
     /// When column `index` does not hold `T` (a storage invariant).
+    #[inline]
     pub(crate) fn column_vec_mut<T: Send + Sync + 'static>(&mut self, index: usize) -> &mut Vec<T> {
         self.typed_column_mut::<T>(index).vec_mut()
     }
@@ -400,6 +401,7 @@ impl Archetype {
 
     /// Appends the ticks of the row just pushed to column `index` (the
     /// one column a moved row lacked), stamped added and changed at `tick`.
+    #[inline]
     pub(crate) fn push_ticks(&mut self, index: usize, tick: Tick) {
         self.ticks[index].push(ComponentTicks::new(tick));
         debug_assert_eq!(self.ticks[index].slice_len(), self.entities.len());

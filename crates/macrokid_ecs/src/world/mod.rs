@@ -146,6 +146,7 @@ impl fmt::Debug for World {
 }
 
 /// Two distinct elements of a slice, both mutable.
+#[inline]
 fn two_mut<T>(items: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
     assert_ne!(
         a, b,
@@ -471,6 +472,7 @@ impl World {
     /// # Panics
     /// When `row` does not fit in 32 bits (more than 2^32 entities in one
     /// table).
+    #[inline]
     pub(super) fn relocate(
         &mut self,
         entity: Entity,
