@@ -114,6 +114,7 @@ impl SparseSet {
     }
 
     /// The dense index of `entity`.
+    #[inline]
     pub(crate) fn dense_index(&self, entity: Entity) -> Option<usize> {
         let slot = *self.sparse.get(entity.index() as usize)?;
         let dense = (slot as usize).checked_sub(1)?;
@@ -244,6 +245,7 @@ impl SparseSet {
 
     /// Unlinks dense entry `dense` (the last entry takes its place); the
     /// caller has already moved the value out of `values`.
+    #[inline]
     fn unlink(&mut self, dense: usize) {
         let entity = self.entities.swap_remove(dense);
         self.ticks.swap_remove(dense);
@@ -254,6 +256,7 @@ impl SparseSet {
     }
 
     /// Removes the component of `entity` and returns it.
+    #[inline]
     pub(crate) fn remove<T: Send + Sync + 'static>(&mut self, entity: Entity) -> Option<T> {
         let dense = self.dense_index(entity)?;
         let value = self.values_mut::<T>().swap_remove(dense);
