@@ -3,6 +3,8 @@
 //! per matched table, and single-component guards.
 
 use std::any::TypeId;
+use std::borrow::Cow;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use super::archetype::{Archetype, ArchetypeId, ComponentType};
@@ -48,8 +50,8 @@ impl Components {
 /// (`excluded`) to match.
 pub(crate) struct SparseQuery<'w> {
     pub(crate) sets: &'w SparseSets,
-    pub(crate) required: Vec<TypeId>,
-    pub(crate) excluded: Vec<TypeId>,
+    pub(crate) required: Cow<'w, [TypeId]>,
+    pub(crate) excluded: Cow<'w, [TypeId]>,
 }
 
 impl SparseQuery<'_> {
@@ -60,13 +62,36 @@ impl SparseQuery<'_> {
     }
 }
 
+/// A value a running query reads: borrowed from the world's query cache
+/// (a query of an exclusively borrowed world, which nothing can change
+/// meanwhile), or shared with it (a query through a shared world, whose
+/// cache entry may be replaced while the query runs).
+pub(crate) enum Held<'w, T: ?Sized> {
+    /// Borrowed for the query's life.
+    Borrowed(&'w T),
+    /// Shared with the cache.
+    Shared(Arc<T>),
+}
+
+impl<T: ?Sized> Deref for Held<'_, T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        match self {
+            Held::Borrowed(value) => value,
+            Held::Shared(value) => value,
+        }
+    }
+}
+
 /// A running query: the tables it matched and the borrows of its component
 /// types, held until it drops.
 pub(crate) struct QueryState<'w> {
     archetypes: &'w [Archetype],
     sparse: SparseQuery<'w>,
-    matched: Arc<[ArchetypeId]>,
-    access: Arc<ResourceAccess>,
+    matched: Held<'w, [ArchetypeId]>,
+    access: Held<'w, ResourceAccess>,
     ticks: SystemTicks,
     _borrows: BorrowSet<'w>,
 }
@@ -79,7 +104,8 @@ impl<'w> QueryState<'w> {
     /// A type that was never registered has no table, so it needs no flag.
     ///
     /// # Panics
-    /// When a borrow conflicts with one already held (see `BorrowFlag`).
+    /// When a borrow conflicts with one already held (see `BorrowFlag`), or
+    /// `matched` is not strictly ascending.
     pub(crate) fn new(
         archetypes: &'w [Archetype],
         sparse: SparseQuery<'w>,
@@ -117,10 +143,45 @@ impl<'w> QueryState<'w> {
         Self {
             archetypes,
             sparse,
+            matched: Held::Shared(matched),
+            access: Held::Shared(access),
+            ticks,
+            _borrows: borrows,
+        }
+    }
+
+    /// A query over the tables `matched` (strictly ascending) with `access`
+    /// that takes no borrow flag (I1): the tables and sparse sets are
+    /// borrowed exclusively for `'w`, so nothing else reaches their data
+    /// while the state (or anything fetched through it) lives. Rows must
+    /// have every sparse component of `required` and none of `excluded`.
+    ///
+    /// # Panics
+    /// When `matched` is not strictly ascending (debug builds; the world's
+    /// query cache builds it so).
+    pub(crate) fn exclusive(
+        archetypes: &'w mut [Archetype],
+        sets: &'w mut SparseSets,
+        (required, excluded): (Cow<'w, [TypeId]>, Cow<'w, [TypeId]>),
+        access: Held<'w, ResourceAccess>,
+        matched: Held<'w, [ArchetypeId]>,
+        ticks: SystemTicks,
+    ) -> Self {
+        debug_assert!(
+            matched.windows(2).all(|w| w[0] < w[1]),
+            "storage invariant broken: matched tables are not distinct"
+        );
+        Self {
+            archetypes,
+            sparse: SparseQuery {
+                sets,
+                required,
+                excluded,
+            },
             matched,
             access,
             ticks,
-            _borrows: borrows,
+            _borrows: BorrowSet::default(),
         }
     }
 
@@ -254,8 +315,16 @@ impl<'a> TableView<'a> {
         let sparse: &'a SparseQuery<'a> = self.sparse;
         if sparse.required.is_empty() && sparse.excluded.is_empty() {
             // The common case, per table: no lookup lists to build.
-            return SparseFilter::new(Vec::new(), Vec::new());
+            return SparseFilter::NONE;
         }
+        self.sparse_lookups(sparse)
+    }
+
+    /// The lookup lists of [`sparse_filter`](Self::sparse_filter) when the
+    /// query filters by sparse components (out of line: most tables of most
+    /// queries never get here).
+    #[inline(never)]
+    fn sparse_lookups(&self, sparse: &'a SparseQuery<'a>) -> SparseFilter<'a> {
         let rows = self.archetype.entities();
         SparseFilter::new(
             sparse
@@ -616,8 +685,8 @@ mod tests {
     fn no_sparse(sets: &SparseSets) -> SparseQuery<'_> {
         SparseQuery {
             sets,
-            required: Vec::new(),
-            excluded: Vec::new(),
+            required: Cow::Borrowed(&[]),
+            excluded: Cow::Borrowed(&[]),
         }
     }
 
@@ -821,8 +890,8 @@ mod tests {
         add_query_access::<u32>(&mut access, Mode::Read);
         let sparse = SparseQuery {
             sets: &sets,
-            required: vec![TypeId::of::<u16>()],
-            excluded: Vec::new(),
+            required: Cow::Owned(vec![TypeId::of::<u16>()]),
+            excluded: Cow::Borrowed(&[]),
         };
         let mut state = QueryState::new(
             &tables,
