@@ -59,6 +59,12 @@ struct CachedQuery {
     /// Shared with running queries; replaced (not mutated) when a new table
     /// matches.
     matches: Arc<[ArchetypeId]>,
+    /// The type of each entry of the access (writes, then reads).
+    fetched: Vec<Option<TypeId>>,
+    /// Per matched table, `fetched.len()` column indices (`u32::MAX`: the
+    /// table has no such column): what a query's table views look up
+    /// instead of scanning each table's types. Replaced with `matches`.
+    columns: Arc<[u32]>,
 }
 
 /// Entities with components, plus one resource per type.
@@ -193,6 +199,18 @@ fn cached_query<'c, Q: QueryData, F: QueryFilter>(
         &mut entry.seen,
         &mut entry.matches,
     );
+    if entry.matches.len() * entry.fetched.len() != entry.columns.len() {
+        let new = entry.columns.len() / entry.fetched.len().max(1);
+        let mut columns = entry.columns.to_vec();
+        for &table in &entry.matches[new..] {
+            let table = &archetypes[table as usize];
+            columns.extend(entry.fetched.iter().map(|t| {
+                t.and_then(|t| table.column_index(t))
+                    .map_or(u32::MAX, |c| c as u32)
+            }));
+        }
+        entry.columns = columns.into();
+    }
     entry
 }
 
@@ -221,6 +239,10 @@ fn new_cached_query<Q: QueryData, F: QueryFilter>(
         list.sort_unstable();
         list.dedup();
     }
+    let fetched = (access.writes().iter())
+        .chain(access.reads())
+        .map(|id| id.type_id())
+        .collect();
     CachedQuery {
         within,
         access,
@@ -229,6 +251,8 @@ fn new_cached_query<Q: QueryData, F: QueryFilter>(
         sparse: (sparse_required, sparse_excluded),
         seen: 0,
         matches: Arc::from([]),
+        fetched,
+        columns: Arc::from([]),
     }
 }
 
@@ -1024,6 +1048,7 @@ impl World {
             ),
             Held::Borrowed(&entry.access),
             Held::Borrowed(&entry.matches),
+            Some(Held::Borrowed(&entry.columns)),
             ticks,
         );
         QueryBorrow::new(state, entities)
@@ -1082,9 +1107,12 @@ impl World {
         let entry = cached_query::<Q, F>(&mut cache, &self.archetypes, &self.sparse, Some(within));
         let access = entry.access.clone();
         let matched = entry.matches.clone();
+        let columns = entry.columns.clone();
         let sparse = entry.sparse.clone();
         drop(cache);
-        self.borrow_tables(access, matched, sparse, ticks, who)
+        let mut state = self.borrow_tables(access, matched, sparse, ticks, who);
+        state.set_columns(Held::Shared(columns));
+        state
     }
 
     /// Takes the borrows of `access` over the tables `matched` (strictly
@@ -1127,6 +1155,7 @@ impl World {
             (Cow::Owned(required), Cow::Owned(excluded)),
             Held::Shared(access),
             Held::Shared(matched),
+            None,
             ticks,
         );
         QueryBorrow::new(state, &self.entities)
