@@ -161,7 +161,7 @@ impl<'w> QueryState<'w> {
     /// matched table. A wrong index cannot break memory safety: typed
     /// access checks each column's type and bounds.
     pub(crate) fn set_columns(&mut self, columns: Held<'w, [u32]>) {
-        let entries = self.access.writes().len() + self.access.reads().len();
+        let entries = self.stride();
         if entries > 0 && columns.len() == entries * self.matched.len() {
             self.columns = Some(columns);
         }
@@ -212,8 +212,14 @@ impl<'w> QueryState<'w> {
     #[inline]
     fn columns_of(&self, position: usize) -> Option<&[u32]> {
         let columns = self.columns.as_deref()?;
-        let stride = columns.len() / self.matched.len();
+        let stride = self.stride();
         columns.get(position * stride..(position + 1) * stride)
+    }
+
+    /// The number of access entries (column indices per matched table).
+    #[inline]
+    fn stride(&self) -> usize {
+        self.access.writes().len() + self.access.reads().len()
     }
 
     /// Whether rows are filtered by sparse components (so the row count of
@@ -249,10 +255,11 @@ impl<'w> QueryState<'w> {
     /// mutably for as long as any view (or anything fetched through one)
     /// lives is what keeps each column handed out once per borrow (I1).
     pub(crate) fn views(&mut self) -> Views<'_> {
-        let stride = self
-            .columns
-            .as_deref()
-            .map_or(0, |c| c.len() / self.matched.len());
+        let stride = if self.columns.is_some() {
+            self.stride()
+        } else {
+            0
+        };
         Views {
             archetypes: self.archetypes,
             sparse: &self.sparse,
