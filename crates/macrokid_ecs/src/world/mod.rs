@@ -20,8 +20,8 @@ use crate::hash::TypeIdMap;
 use crate::query::{QueryBorrow, QueryData, QueryFilter, ReadOnlyQueryData};
 use crate::snapshot::{self, SnapshotError, SnapshotRegistry, WorldParts};
 use crate::storage::{
-    for_each_finishing, Archetype, ArchetypeId, ComponentType, Components, ErasedColumn,
-    Held, QueryState, ResourceSlot, Slot, SparseQuery, SparseSet, SparseSets,
+    for_each_finishing, Archetype, ArchetypeId, ComponentType, Components, ErasedColumn, Held,
+    QueryState, ResourceSlot, Slot, SparseQuery, SparseSet, SparseSets,
 };
 use crate::system::EntityFilter;
 
@@ -263,7 +263,9 @@ fn split_sparse(sparse: &SparseSets, types: &[TypeId]) -> (Vec<TypeId>, Vec<Type
 }
 
 /// The sparse types of a query (required, excluded), sorted and distinct.
-fn sorted_sparse((mut required, mut excluded): (Vec<TypeId>, Vec<TypeId>)) -> (Vec<TypeId>, Vec<TypeId>) {
+fn sorted_sparse(
+    (mut required, mut excluded): (Vec<TypeId>, Vec<TypeId>),
+) -> (Vec<TypeId>, Vec<TypeId>) {
     for list in [&mut required, &mut excluded] {
         if list.len() > 1 {
             list.sort_unstable();
