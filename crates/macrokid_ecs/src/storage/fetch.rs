@@ -803,8 +803,9 @@ impl FilterFetch for () {
 #[doc(hidden)]
 pub struct SparseFilter<'a> {
     /// The lookups of the required and of the excluded sets; `None` when
-    /// the query filters by no sparse component (every row passes).
-    lists: Option<(Vec<SparseRows<'a>>, Vec<SparseRows<'a>>)>,
+    /// the query filters by no sparse component (every row passes). Boxed:
+    /// one word to make and move per table in the common case.
+    lists: Option<Box<(Vec<SparseRows<'a>>, Vec<SparseRows<'a>>)>>,
 }
 
 impl<'a> SparseFilter<'a> {
@@ -817,7 +818,7 @@ impl<'a> SparseFilter<'a> {
             return Self::NONE;
         }
         Self {
-            lists: Some((required, excluded)),
+            lists: Some(Box::new((required, excluded))),
         }
     }
 }
@@ -832,26 +833,20 @@ fn split_all<'a>(
 impl FilterFetch for SparseFilter<'_> {
     #[inline(always)]
     fn matches(&self, row: usize) -> bool {
-        self.lists.as_ref().is_none_or(|(required, excluded)| {
+        self.lists.as_deref().is_none_or(|(required, excluded)| {
             required.iter().all(|r| r.dense(row).is_some())
                 && excluded.iter().all(|r| r.dense(row).is_none())
         })
     }
 
     fn split_at(self, mid: usize) -> (Self, Self) {
-        let Some((required, excluded)) = self.lists else {
+        let Some(lists) = self.lists else {
             return (Self::NONE, Self::NONE);
         };
+        let (required, excluded) = *lists;
         let (ra, rb) = split_all(required, mid);
         let (ea, eb) = split_all(excluded, mid);
-        (
-            Self {
-                lists: Some((ra, ea)),
-            },
-            Self {
-                lists: Some((rb, eb)),
-            },
-        )
+        (Self::new(ra, ea), Self::new(rb, eb))
     }
 
     #[inline(always)]
