@@ -14,11 +14,23 @@ pub struct Timing {
     pub measurement: Duration,
     /// Number of samples; the median is reported.
     pub samples: u32,
+    /// When set: no warm-up, one sample of exactly this many iterations
+    /// (for instruction counts: `valgrind --tool=callgrind
+    /// --toggle-collect='*harness::measure*'`, then the total over `N`).
+    pub fixed_iters: Option<u64>,
 }
 
 /// The median µs per iteration of `routine`, whose output is passed to
 /// `black_box` and dropped inside the timed loop (as criterion's `iter`).
+#[inline(never)]
 pub fn measure<O>(timing: &Timing, mut routine: impl FnMut() -> O) -> f64 {
+    if let Some(iters) = timing.fixed_iters {
+        let start = Instant::now();
+        for _ in 0..iters {
+            std::hint::black_box(routine());
+        }
+        return start.elapsed().as_secs_f64() * 1e6 / iters as f64;
+    }
     // Warm up: double the batch until the warm-up time has passed; the last
     // batch's time per iteration calibrates the samples.
     let warm_start = Instant::now();

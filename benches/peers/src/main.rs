@@ -67,7 +67,8 @@ struct Args {
 
 const USAGE: &str =
     "usage: macrokid_peers (--all [--runs N] | --lib <bevy|hecs|legion|specs|vec|macrokid>)
-       [--workload name[,name...]] [--warm-up-ms MS] [--measurement-ms MS] [--samples N]";
+       [--workload name[,name...]] [--warm-up-ms MS] [--measurement-ms MS] [--samples N]
+       [--iters N]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -79,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
             warm_up: Duration::from_millis(500),
             measurement: Duration::from_millis(2000),
             samples: 25,
+            fixed_iters: None,
         },
     };
     let mut it = std::env::args().skip(1);
@@ -116,6 +118,7 @@ fn parse_args() -> Result<Args, String> {
                 args.timing.measurement = Duration::from_millis(number(&arg, value(&arg)?)?)
             }
             "--samples" => args.timing.samples = number(&arg, value(&arg)?)?.max(1) as u32,
+            "--iters" => args.timing.fixed_iters = Some(number(&arg, value(&arg)?)?.max(1)),
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }

@@ -36,6 +36,11 @@ pub(crate) struct EntityFilter {
 }
 
 impl EntityFilter {
+    /// Whether the filter admits every table (nothing required or excluded).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.required.is_empty() && self.excluded.is_empty()
+    }
+
     /// The filter declared in `access`.
     pub(crate) fn of(access: &ResourceAccess) -> Self {
         Self {

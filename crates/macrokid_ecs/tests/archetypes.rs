@@ -183,3 +183,55 @@ fn a_system_sees_only_entities_its_filter_admits() {
     let err = world.run_system(&mut Poke(Some(with_b))).unwrap_err();
     assert_eq!(err.to_string(), "outside the filter");
 }
+
+/// The world's query cache keeps each matched table's column indices: a
+/// cached query must stay right when tables with other column layouts
+/// (and tables lacking an optional component) appear between its runs, and
+/// its `Changed` filter must read the ticks of the right column.
+#[test]
+fn cached_queries_follow_new_tables_and_their_column_layouts() {
+    #[derive(Debug, PartialEq)]
+    struct P(i32);
+    struct V(i32);
+    struct Tag;
+    let mut world = World::new();
+    world.spawn((P(1), V(10)));
+    let run = |world: &mut World| {
+        world
+            .query::<(&mut P, &V, Option<&Tag>)>()
+            .for_each(|(mut p, v, tag)| p.0 += v.0 + i32::from(tag.is_some()) * 1000);
+    };
+    run(&mut world);
+    // New tables between runs: extra columns before and after the queried
+    // ones (by type id order), and one with the optional `Tag`.
+    world.spawn((P(2), V(20), 5_u8));
+    world.spawn((V(30), P(3), Tag, 7_u64));
+    world.spawn((P(4),)); // no `V`: not matched
+    world.clear_trackers();
+    run(&mut world);
+    let mut values: Vec<i32> = world.query::<&P>().iter().map(|p| p.0).collect();
+    values.sort_unstable();
+    assert_eq!(values, [4, 21, 22, 1033]);
+    // Every written row is seen as changed (through the cached columns'
+    // ticks), the unmatched one is not.
+    let mut changed: Vec<i32> = world
+        .query_filtered::<&P, Changed<P>>()
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    changed.sort_unstable();
+    assert_eq!(changed, [21, 22, 1033]);
+}
+
+/// `World::query` holds the world exclusively and takes no borrow flag: a
+/// leaked shared-world query (whose flags are never given back) does not
+/// block it.
+#[test]
+fn an_exclusive_query_is_not_blocked_by_a_leaked_shared_one() {
+    struct P(i32);
+    let mut world = World::new();
+    world.spawn((P(1),));
+    std::mem::forget(world.query_ref::<&P>());
+    world.query::<&mut P>().for_each(|mut p| p.0 += 1);
+    assert_eq!(world.query::<&P>().iter().map(|p| p.0).sum::<i32>(), 2);
+}

@@ -81,6 +81,7 @@ impl<T: Component> QueryData for &T {
         types.push(TypeId::of::<T>());
     }
 
+    #[inline]
     fn fetch<'a>(view: &mut TableView<'a>) -> ReadFetch<'a, T> {
         view.read_fetch::<T>()
             .unwrap_or_else(|| matched_but_missing::<T>())
@@ -101,6 +102,7 @@ impl<T: Component> QueryData for &mut T {
         types.push(TypeId::of::<T>());
     }
 
+    #[inline]
     fn fetch<'a>(view: &mut TableView<'a>) -> WriteFetch<'a, T> {
         view.write_fetch::<T>()
             .unwrap_or_else(|| matched_but_missing::<T>())

@@ -112,18 +112,7 @@ impl<Q: QueryData, F: QueryFilter> QueryState<Q, F> {
     /// [`World::query_filtered`]).
     pub fn query<'w>(&mut self, world: &'w mut World) -> QueryBorrow<'w, Q, F> {
         let matched = self.update(world);
-        let world: &'w World = world;
-        let ticks = world.world_ticks();
-        QueryBorrow::new(
-            world.borrow_tables(
-                self.access.clone(),
-                matched,
-                self.sparse.clone(),
-                ticks,
-                "QueryState::query",
-            ),
-            world.entities(),
-        )
+        world.query_exclusive(self.access.clone(), matched, self.sparse.clone())
     }
 
     /// Runs a read-only query on a shared world (as [`World::query_ref`]).

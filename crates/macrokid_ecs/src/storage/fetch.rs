@@ -802,14 +802,24 @@ impl FilterFetch for () {
 /// every `required` sparse component and none of the `excluded` ones.
 #[doc(hidden)]
 pub struct SparseFilter<'a> {
-    required: Vec<SparseRows<'a>>,
-    excluded: Vec<SparseRows<'a>>,
+    /// The lookups of the required and of the excluded sets; `None` when
+    /// the query filters by no sparse component (every row passes). Boxed:
+    /// one word to make and move per table in the common case.
+    lists: Option<Box<(Vec<SparseRows<'a>>, Vec<SparseRows<'a>>)>>,
 }
 
 impl<'a> SparseFilter<'a> {
+    /// Passes every row (made per table by most queries: no allocation).
+    pub(crate) const NONE: Self = Self { lists: None };
+
     /// Keeps rows with every set of `required` and none of `excluded`.
     pub(crate) fn new(required: Vec<SparseRows<'a>>, excluded: Vec<SparseRows<'a>>) -> Self {
-        Self { required, excluded }
+        if required.is_empty() && excluded.is_empty() {
+            return Self::NONE;
+        }
+        Self {
+            lists: Some(Box::new((required, excluded))),
+        }
     }
 }
 
@@ -823,28 +833,25 @@ fn split_all<'a>(
 impl FilterFetch for SparseFilter<'_> {
     #[inline(always)]
     fn matches(&self, row: usize) -> bool {
-        self.required.iter().all(|r| r.dense(row).is_some())
-            && self.excluded.iter().all(|r| r.dense(row).is_none())
+        self.lists.as_deref().is_none_or(|(required, excluded)| {
+            required.iter().all(|r| r.dense(row).is_some())
+                && excluded.iter().all(|r| r.dense(row).is_none())
+        })
     }
 
     fn split_at(self, mid: usize) -> (Self, Self) {
-        let (ra, rb) = split_all(self.required, mid);
-        let (ea, eb) = split_all(self.excluded, mid);
-        (
-            Self {
-                required: ra,
-                excluded: ea,
-            },
-            Self {
-                required: rb,
-                excluded: eb,
-            },
-        )
+        let Some(lists) = self.lists else {
+            return (Self::NONE, Self::NONE);
+        };
+        let (required, excluded) = *lists;
+        let (ra, rb) = split_all(required, mid);
+        let (ea, eb) = split_all(excluded, mid);
+        (Self::new(ra, ea), Self::new(rb, eb))
     }
 
     #[inline(always)]
     fn passes_all(&self) -> bool {
-        self.required.is_empty() && self.excluded.is_empty()
+        self.lists.is_none()
     }
 }
 

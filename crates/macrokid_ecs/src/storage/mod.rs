@@ -13,13 +13,20 @@
 //!   [`view::QueryState::new`] and hands out each table's column of a
 //!   written type at most once per borrow of the state
 //!   ([`view::TableView`]; columns of read types only as shared slices, as
-//!   often as asked).
+//!   often as asked). The one exception is a query of an exclusively
+//!   borrowed world (`World::query`, `QueryState::query`,
+//!   [`view::QueryState::exclusive`]): it holds `&mut World` for its whole
+//!   life, which already excludes every other reader and writer, so it
+//!   takes no flag (as bevy_ecs's `World::query`); it still hands out
+//!   each column once per borrow through its table views.
 //! - **(I2) unguarded reads only without write guards.** `World`'s `&self` getters
-//!   read without flags. Flags are taken only by `World::query` (which holds
-//!   `&mut World`) and inside a stage context (which is made from
-//!   `&mut World` and gives systems no `&World`), so an unguarded reader and a
-//!   guarded writer never coexist. (`World::query_ref` takes read flags
-//!   through `&World`: readers only, so it may run beside unguarded reads.)
+//!   read without flags. Flags are taken only by the queries of a shared
+//!   world (`World::query_ref`, `QueryState::query_ref`) and inside a
+//!   stage context (which is made from `&mut World` and gives
+//!   systems no `&World`), and the flagless exclusive queries hold
+//!   `&mut World`, so an unguarded reader and a writer never coexist.
+//!   (`World::query_ref` takes read flags through `&World`: readers only,
+//!   so it may run beside unguarded reads.)
 //!
 //! - **(I3) typed columns.** Column `i` of a table is a
 //!   `TypedColumn<T>` of the type the table records as `types[i]`, and a
@@ -72,5 +79,5 @@ pub use sparse::SparseRows;
 pub(crate) use sparse::{SparseSet, SparseSets};
 pub use view::TableView;
 pub(crate) use view::{
-    guarded_slot_mut, guarded_slot_ref, Components, QueryState, Slot, SparseQuery, Views,
+    guarded_slot_mut, guarded_slot_ref, Components, Held, QueryState, Slot, SparseQuery, Views,
 };

@@ -3,6 +3,8 @@
 //! per matched table, and single-component guards.
 
 use std::any::TypeId;
+use std::borrow::Cow;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use super::archetype::{Archetype, ArchetypeId, ComponentType};
@@ -48,8 +50,8 @@ impl Components {
 /// (`excluded`) to match.
 pub(crate) struct SparseQuery<'w> {
     pub(crate) sets: &'w SparseSets,
-    pub(crate) required: Vec<TypeId>,
-    pub(crate) excluded: Vec<TypeId>,
+    pub(crate) required: Cow<'w, [TypeId]>,
+    pub(crate) excluded: Cow<'w, [TypeId]>,
 }
 
 impl SparseQuery<'_> {
@@ -60,13 +62,41 @@ impl SparseQuery<'_> {
     }
 }
 
+/// A value a running query reads: borrowed from the world's query cache
+/// (a query of an exclusively borrowed world, which nothing can change
+/// meanwhile), or shared with it (a query through a shared world, whose
+/// cache entry may be replaced while the query runs).
+pub(crate) enum Held<'w, T: ?Sized> {
+    /// Borrowed for the query's life.
+    Borrowed(&'w T),
+    /// Shared with the cache.
+    Shared(Arc<T>),
+}
+
+impl<T: ?Sized> Deref for Held<'_, T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        match self {
+            Held::Borrowed(value) => value,
+            Held::Shared(value) => value,
+        }
+    }
+}
+
 /// A running query: the tables it matched and the borrows of its component
 /// types, held until it drops.
 pub(crate) struct QueryState<'w> {
     archetypes: &'w [Archetype],
     sparse: SparseQuery<'w>,
-    matched: Arc<[ArchetypeId]>,
-    access: Arc<ResourceAccess>,
+    matched: Held<'w, [ArchetypeId]>,
+    access: Held<'w, ResourceAccess>,
+    /// Per matched table, the column index of each access entry (writes,
+    /// then reads; `u32::MAX`: none), when known ahead (the world's query
+    /// cache): table views then look columns up instead of searching the
+    /// table's types.
+    columns: Option<Held<'w, [u32]>>,
     ticks: SystemTicks,
     _borrows: BorrowSet<'w>,
 }
@@ -79,7 +109,8 @@ impl<'w> QueryState<'w> {
     /// A type that was never registered has no table, so it needs no flag.
     ///
     /// # Panics
-    /// When a borrow conflicts with one already held (see `BorrowFlag`).
+    /// When a borrow conflicts with one already held (see `BorrowFlag`), or
+    /// `matched` is not strictly ascending.
     pub(crate) fn new(
         archetypes: &'w [Archetype],
         sparse: SparseQuery<'w>,
@@ -117,11 +148,78 @@ impl<'w> QueryState<'w> {
         Self {
             archetypes,
             sparse,
-            matched,
-            access,
+            matched: Held::Shared(matched),
+            access: Held::Shared(access),
+            columns: None,
             ticks,
             _borrows: borrows,
         }
+    }
+
+    /// Sets the column indices of the access entries per matched table
+    /// (see the field); ignored unless there is one index per entry and
+    /// matched table. A wrong index cannot break memory safety: typed
+    /// access checks each column's type and bounds.
+    pub(crate) fn set_columns(&mut self, columns: Held<'w, [u32]>) {
+        let entries = self.stride();
+        if entries > 0 && columns.len() == entries * self.matched.len() {
+            self.columns = Some(columns);
+        }
+    }
+
+    /// A query over the tables `matched` (strictly ascending) with `access`
+    /// that takes no borrow flag (I1): the tables and sparse sets are
+    /// borrowed exclusively for `'w`, so nothing else reaches their data
+    /// while the state (or anything fetched through it) lives. Rows must
+    /// have every sparse component of `required` and none of `excluded`.
+    ///
+    /// # Panics
+    /// When `matched` is not strictly ascending (debug builds; the world's
+    /// query cache builds it so).
+    pub(crate) fn exclusive(
+        archetypes: &'w mut [Archetype],
+        sets: &'w mut SparseSets,
+        (required, excluded): (Cow<'w, [TypeId]>, Cow<'w, [TypeId]>),
+        access: Held<'w, ResourceAccess>,
+        matched: Held<'w, [ArchetypeId]>,
+        columns: Option<Held<'w, [u32]>>,
+        ticks: SystemTicks,
+    ) -> Self {
+        debug_assert!(
+            matched.windows(2).all(|w| w[0] < w[1]),
+            "storage invariant broken: matched tables are not distinct"
+        );
+        let mut state = Self {
+            archetypes,
+            sparse: SparseQuery {
+                sets,
+                required,
+                excluded,
+            },
+            matched,
+            access,
+            columns: None,
+            ticks,
+            _borrows: BorrowSet::default(),
+        };
+        if let Some(columns) = columns {
+            state.set_columns(columns);
+        }
+        state
+    }
+
+    /// The column indices of matched table number `position`, if known.
+    #[inline]
+    fn columns_of(&self, position: usize) -> Option<&[u32]> {
+        let columns = self.columns.as_deref()?;
+        let stride = self.stride();
+        columns.get(position * stride..(position + 1) * stride)
+    }
+
+    /// The number of access entries (column indices per matched table).
+    #[inline]
+    fn stride(&self) -> usize {
+        self.access.writes().len() + self.access.reads().len()
     }
 
     /// Whether rows are filtered by sparse components (so the row count of
@@ -141,12 +239,13 @@ impl<'w> QueryState<'w> {
     /// The view of table `archetype` when the query matched it. Borrows
     /// `self` mutably as [`views`](Self::views) does.
     pub(crate) fn view_of(&mut self, archetype: ArchetypeId) -> Option<TableView<'_>> {
-        self.matched.binary_search(&archetype).ok()?;
+        let position = self.matched.binary_search(&archetype).ok()?;
         Some(TableView {
             id: archetype,
             archetype: &self.archetypes[archetype as usize],
             sparse: &self.sparse,
             access: &self.access,
+            columns: self.columns_of(position),
             ticks: self.ticks,
             taken: 0,
         })
@@ -156,10 +255,17 @@ impl<'w> QueryState<'w> {
     /// mutably for as long as any view (or anything fetched through one)
     /// lives is what keeps each column handed out once per borrow (I1).
     pub(crate) fn views(&mut self) -> Views<'_> {
+        let stride = if self.columns.is_some() {
+            self.stride()
+        } else {
+            0
+        };
         Views {
             archetypes: self.archetypes,
             sparse: &self.sparse,
             access: &self.access,
+            columns: self.columns.as_deref().unwrap_or(&[]),
+            stride,
             ticks: self.ticks,
             matched: self.matched.iter(),
         }
@@ -171,6 +277,10 @@ pub(crate) struct Views<'s> {
     archetypes: &'s [Archetype],
     sparse: &'s SparseQuery<'s>,
     access: &'s ResourceAccess,
+    /// The column indices of the tables not yet viewed (`stride` per
+    /// table), or empty when not known ahead (`stride` 0).
+    columns: &'s [u32],
+    stride: usize,
     ticks: SystemTicks,
     matched: std::slice::Iter<'s, ArchetypeId>,
 }
@@ -178,13 +288,22 @@ pub(crate) struct Views<'s> {
 impl<'s> Iterator for Views<'s> {
     type Item = TableView<'s>;
 
+    #[inline]
     fn next(&mut self) -> Option<TableView<'s>> {
         let &id = self.matched.next()?;
+        let columns = match self.columns.split_at_checked(self.stride) {
+            Some((these, rest)) if self.stride > 0 => {
+                self.columns = rest;
+                Some(these)
+            }
+            _ => None,
+        };
         Some(TableView {
             id,
             archetype: &self.archetypes[id as usize],
             sparse: self.sparse,
             access: self.access,
+            columns,
             ticks: self.ticks,
             taken: 0,
         })
@@ -203,6 +322,9 @@ pub struct TableView<'a> {
     archetype: &'a Archetype,
     sparse: &'a SparseQuery<'a>,
     access: &'a ResourceAccess,
+    /// The column index of each access entry (writes, then reads;
+    /// `u32::MAX`: none) in this table, when known ahead.
+    columns: Option<&'a [u32]>,
     ticks: SystemTicks,
     /// Bit `i` set: `access.writes()[i]` was fetched.
     taken: u64,
@@ -254,8 +376,16 @@ impl<'a> TableView<'a> {
         let sparse: &'a SparseQuery<'a> = self.sparse;
         if sparse.required.is_empty() && sparse.excluded.is_empty() {
             // The common case, per table: no lookup lists to build.
-            return SparseFilter::new(Vec::new(), Vec::new());
+            return SparseFilter::NONE;
         }
+        self.sparse_lookups(sparse)
+    }
+
+    /// The lookup lists of [`sparse_filter`](Self::sparse_filter) when the
+    /// query filters by sparse components (out of line: most tables of most
+    /// queries never get here).
+    #[inline(never)]
+    fn sparse_lookups(&self, sparse: &'a SparseQuery<'a>) -> SparseFilter<'a> {
         let rows = self.archetype.entities();
         SparseFilter::new(
             sparse
@@ -310,16 +440,35 @@ impl<'a> TableView<'a> {
         self.ticks
     }
 
-    /// How the query declared `type_id`: `Some(Some(i))` written (as
-    /// `access.writes()[i]`), `Some(None)` read.
-    #[inline]
-    fn declared(&self, type_id: TypeId) -> Option<Option<usize>> {
+    /// How the query declared `type_id`: `Some((i, true))` written (as
+    /// `access.writes()[i]`), `Some((i, false))` read (as
+    /// `access.reads()[i - writes]`): `i` is its access entry.
+    #[inline(always)]
+    fn declared(&self, type_id: TypeId) -> Option<(usize, bool)> {
         // Linear scans over type ids: a query names a handful of types.
         let is = |id: &ResourceId| id.type_id() == Some(type_id);
-        if let Some(index) = self.access.writes().iter().position(is) {
-            return Some(Some(index));
+        let writes = self.access.writes();
+        if let Some(index) = writes.iter().position(is) {
+            return Some((index, true));
         }
-        self.access.reads().iter().any(is).then_some(None)
+        let index = self.access.reads().iter().position(is)?;
+        Some((writes.len() + index, false))
+    }
+
+    /// The column of access entry `entry` (of type `type_id`), `None` when
+    /// the table lacks it.
+    #[inline(always)]
+    fn column_of(&self, entry: usize, type_id: TypeId) -> Option<usize> {
+        match self.columns {
+            // Column indices known ahead: a lookup. (A wrong one would be
+            // caught by the typed access's type check.)
+            Some(columns) => match columns.get(entry) {
+                Some(&column) if column != u32::MAX => Some(column as usize),
+                Some(_) => None,
+                None => self.archetype.column_index(type_id),
+            },
+            None => self.archetype.column_index(type_id),
+        }
     }
 
     /// Marks `T` fetched from this view (declared as a write when `write`)
@@ -328,26 +477,26 @@ impl<'a> TableView<'a> {
     /// # Panics
     /// When `T` was not declared, was declared as a read and `write` is
     /// set, or was declared as a write and was already fetched.
-    #[inline]
+    #[inline(always)]
     fn take<T: 'static>(&mut self, write: bool) -> Option<usize> {
         let type_id = TypeId::of::<T>();
-        let Some(declared) = self.declared(type_id) else {
+        let Some((entry, written)) = self.declared(type_id) else {
             broken_fetch(std::any::type_name::<T>(), "which it did not declare")
         };
-        if write && declared.is_none() {
+        if write && !written {
             broken_fetch(std::any::type_name::<T>(), "mutably after declaring a read");
         }
         // Only a column declared as a write must be handed out once: a
         // type declared as a read (possibly several times, merged in the
         // access) is only ever handed out as shared slices, and any number
         // of those may coexist.
-        if let Some(index) = declared {
-            if index >= 64 || self.taken & (1 << index) != 0 {
+        if written {
+            if entry >= 64 || self.taken & (1 << entry) != 0 {
                 broken_fetch(std::any::type_name::<T>(), "twice from one table");
             }
-            self.taken |= 1 << index;
+            self.taken |= 1 << entry;
         }
-        self.archetype.column_index(type_id)
+        self.column_of(entry, type_id)
     }
 
     /// The column of `T` (declared read or write), or `None` when the table
@@ -455,18 +604,19 @@ impl<'a> TableView<'a> {
     }
 
     /// Checks that the query declared `T` (read or write) before a filter
-    /// reads its ticks.
+    /// reads its ticks; returns its access entry.
     ///
     /// # Panics
     /// When `T` was not declared.
-    fn expect_declared_ticks<T: 'static>(&self) {
-        self.declared(TypeId::of::<T>()).unwrap_or_else(|| {
+    fn expect_declared_ticks<T: 'static>(&self) -> usize {
+        let (entry, _) = self.declared(TypeId::of::<T>()).unwrap_or_else(|| {
             panic!(
                 "storage invariant broken: a filter read the ticks of `{}`, which its query did \
                  not declare",
                 std::any::type_name::<T>()
             )
         });
+        entry
     }
 
     /// A pointer to row 0 of the ticks of `T` (declared, read or write;
@@ -476,8 +626,8 @@ impl<'a> TableView<'a> {
     /// # Panics
     /// When `T` was not declared.
     fn ticks_of<T: 'static>(&self) -> Option<(*const Tick, *const Tick)> {
-        self.expect_declared_ticks::<T>();
-        let column = self.archetype.column_index(TypeId::of::<T>())?;
+        let entry = self.expect_declared_ticks::<T>();
+        let column = self.column_of(entry, TypeId::of::<T>())?;
         Some(self.archetype.tick_column(column).read_ptrs())
     }
 }
@@ -616,8 +766,8 @@ mod tests {
     fn no_sparse(sets: &SparseSets) -> SparseQuery<'_> {
         SparseQuery {
             sets,
-            required: Vec::new(),
-            excluded: Vec::new(),
+            required: Cow::Borrowed(&[]),
+            excluded: Cow::Borrowed(&[]),
         }
     }
 
@@ -821,8 +971,8 @@ mod tests {
         add_query_access::<u32>(&mut access, Mode::Read);
         let sparse = SparseQuery {
             sets: &sets,
-            required: vec![TypeId::of::<u16>()],
-            excluded: Vec::new(),
+            required: Cow::Owned(vec![TypeId::of::<u16>()]),
+            excluded: Cow::Borrowed(&[]),
         };
         let mut state = QueryState::new(
             &tables,

@@ -2,6 +2,7 @@
 //! resources.
 
 use std::any::TypeId;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::iter;
@@ -20,6 +21,7 @@ use crate::query::{QueryBorrow, QueryData, QueryFilter, ReadOnlyQueryData};
 use crate::snapshot::{self, SnapshotError, SnapshotRegistry, WorldParts};
 use crate::storage::{
     for_each_finishing, Archetype, ArchetypeId, ComponentType, Components, Edge, ErasedColumn,
+    Held,
     QueryState, ResourceSlot, Slot, SparseQuery, SparseSet, SparseSets,
 };
 use crate::system::EntityFilter;
@@ -58,6 +60,12 @@ struct CachedQuery {
     /// Shared with running queries; replaced (not mutated) when a new table
     /// matches.
     matches: Arc<[ArchetypeId]>,
+    /// The type of each entry of the access (writes, then reads).
+    fetched: Vec<Option<TypeId>>,
+    /// Per matched table, `fetched.len()` column indices (`u32::MAX`: the
+    /// table has no such column): what a query's table views look up
+    /// instead of scanning each table's types. Replaced with `matches`.
+    columns: Arc<[u32]>,
 }
 
 /// Entities with components, plus one resource per type.
@@ -158,6 +166,141 @@ fn two_mut<T>(items: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
     } else {
         let (left, right) = items.split_at_mut(a);
         (&mut right[0], &mut left[b])
+    }
+}
+
+/// The cache entry of query `Q` with filter `F` inside system entity
+/// filter `within` (`None`: none), made if new and brought up to date with
+/// the tables of `archetypes`.
+fn cached_query<'c, Q: QueryData, F: QueryFilter>(
+    cache: &'c mut TypeIdMap<TypeId, Vec<CachedQuery>>,
+    archetypes: &[Archetype],
+    sparse: &SparseSets,
+    within: Option<&EntityFilter>,
+) -> &'c CachedQuery {
+    // The access, the table types and the matched tables of a query type
+    // are computed once per world (and entity filter) and then only
+    // extended by new tables: no allocation and no hashing of type lists
+    // per query (the per-archetype setup of a query is what fragmented
+    // iteration pays for).
+    let entries = cache.entry(TypeId::of::<(Q::Key, F::Key)>()).or_default();
+    let index = match within {
+        None => entries.iter().position(|e| e.within.is_empty()),
+        Some(within) => entries.iter().position(|e| e.within == *within),
+    };
+    let index = index.unwrap_or_else(|| {
+        let within = within.cloned().unwrap_or_default();
+        entries.push(new_cached_query::<Q, F>(sparse, within));
+        entries.len() - 1
+    });
+    let entry = &mut entries[index];
+    extend_matches(
+        archetypes,
+        &entry.required,
+        &entry.excluded,
+        &mut entry.seen,
+        &mut entry.matches,
+    );
+    if entry.matches.len() * entry.fetched.len() != entry.columns.len() {
+        let new = entry.columns.len() / entry.fetched.len().max(1);
+        let mut columns = entry.columns.to_vec();
+        for &table in &entry.matches[new..] {
+            let table = &archetypes[table as usize];
+            columns.extend(entry.fetched.iter().map(|t| {
+                t.and_then(|t| table.column_index(t))
+                    .map_or(u32::MAX, |c| c as u32)
+            }));
+        }
+        entry.columns = columns.into();
+    }
+    entry
+}
+
+/// The cache entry of query `Q` with filter `F` inside entity filter
+/// `within`, matching no table yet.
+fn new_cached_query<Q: QueryData, F: QueryFilter>(
+    sparse: &SparseSets,
+    within: EntityFilter,
+) -> CachedQuery {
+    let access = Arc::new(crate::query::query_access::<Q, F>());
+    let mut required = Vec::new();
+    Q::required(&mut required);
+    F::required(&mut required);
+    let mut excluded = Vec::new();
+    F::excluded(&mut excluded);
+    required.extend_from_slice(&within.required);
+    excluded.extend_from_slice(&within.excluded);
+    let (mut required, mut sparse_required) = split_sparse(sparse, &required);
+    let (mut excluded, mut sparse_excluded) = split_sparse(sparse, &excluded);
+    for list in [
+        &mut required,
+        &mut excluded,
+        &mut sparse_required,
+        &mut sparse_excluded,
+    ] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    let fetched = (access.writes().iter())
+        .chain(access.reads())
+        .map(|id| id.type_id())
+        .collect();
+    CachedQuery {
+        within,
+        access,
+        required,
+        excluded,
+        sparse: (sparse_required, sparse_excluded),
+        seen: 0,
+        matches: Arc::from([]),
+        fetched,
+        columns: Arc::from([]),
+    }
+}
+
+/// Splits `types` into those stored in tables and those in the sparse sets
+/// `sparse`.
+fn split_sparse(sparse: &SparseSets, types: &[TypeId]) -> (Vec<TypeId>, Vec<TypeId>) {
+    types.iter().partition(|t| !sparse.contains_key(t))
+}
+
+/// The sparse types of a query (required, excluded), sorted and distinct.
+fn sorted_sparse(
+    (mut required, mut excluded): (Vec<TypeId>, Vec<TypeId>),
+) -> (Vec<TypeId>, Vec<TypeId>) {
+    for list in [&mut required, &mut excluded] {
+        if list.len() > 1 {
+            list.sort_unstable();
+            list.dedup();
+        }
+    }
+    (required, excluded)
+}
+
+/// Brings `matches` (tables `0..*seen` of `archetypes` tested) up to date
+/// with the tables that exist now, for `required` and `excluded` (sorted,
+/// distinct). Replaces (never mutates) the `Arc` when a table is added, so
+/// running queries that share it keep theirs; `matches` stays strictly
+/// ascending (tables are tested in id order).
+fn extend_matches(
+    archetypes: &[Archetype],
+    required: &[TypeId],
+    excluded: &[TypeId],
+    seen: &mut usize,
+    matches: &mut Arc<[ArchetypeId]>,
+) {
+    if *seen >= archetypes.len() {
+        return;
+    }
+    let mut grown = matches.to_vec();
+    for (id, table) in archetypes.iter().enumerate().skip(*seen) {
+        if required.iter().all(|&t| table.has(t)) && !excluded.iter().any(|&t| table.has(t)) {
+            grown.push(id as ArchetypeId);
+        }
+    }
+    *seen = archetypes.len();
+    if grown.len() != matches.len() {
+        *matches = grown.into();
     }
 }
 
@@ -264,7 +407,7 @@ impl World {
 
     /// Splits `types` into those stored in tables and those in sparse sets.
     pub(crate) fn split_sparse(&self, types: &[TypeId]) -> (Vec<TypeId>, Vec<TypeId>) {
-        types.iter().partition(|t| !self.sparse.contains_key(t))
+        split_sparse(&self.sparse, types)
     }
 
     /// The table of bundle type `B` (made and cached on first use).
@@ -915,11 +1058,7 @@ impl World {
     /// # Panics
     /// When `Q` names one component twice, at least once mutably.
     pub fn query<Q: QueryData>(&mut self) -> QueryBorrow<'_, Q> {
-        let ticks = self.world_ticks();
-        QueryBorrow::new(
-            self.query_state::<Q, ()>(ticks, "World::query"),
-            &self.entities,
-        )
+        self.query_filtered::<Q, ()>()
     }
 
     /// Like [`query`](Self::query), restricted by filter `F`, e.g.
@@ -929,10 +1068,34 @@ impl World {
     /// When `Q` names one component twice, at least once mutably.
     pub fn query_filtered<Q: QueryData, F: QueryFilter>(&mut self) -> QueryBorrow<'_, Q, F> {
         let ticks = self.world_ticks();
-        QueryBorrow::new(
-            self.query_state::<Q, F>(ticks, "World::query"),
-            &self.entities,
-        )
+        // The world is borrowed exclusively for the query's life: the cache
+        // needs no lock and its entry is borrowed, not shared, and no
+        // borrow flag is taken (I1 of `storage`: nothing else can reach
+        // the columns).
+        let Self {
+            query_cache,
+            archetypes,
+            sparse,
+            entities,
+            ..
+        } = self;
+        let cache = query_cache
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let entry = cached_query::<Q, F>(cache, archetypes, sparse, None);
+        let state = QueryState::exclusive(
+            archetypes,
+            sparse,
+            (
+                Cow::Borrowed(&entry.sparse.0),
+                Cow::Borrowed(&entry.sparse.1),
+            ),
+            Held::Borrowed(&entry.access),
+            Held::Borrowed(&entry.matches),
+            Some(Held::Borrowed(&entry.columns)),
+            ticks,
+        );
+        QueryBorrow::new(state, entities)
     }
 
     /// A read-only query on a shared world, e.g. from several threads at
@@ -981,74 +1144,24 @@ impl World {
         who: &'static str,
         within: &EntityFilter,
     ) -> QueryState<'_> {
-        // The access, the table types and the matched tables of a query
-        // type are computed once per world (and entity filter) and then
-        // only extended by new tables: no allocation and no hashing of
-        // type lists per query (the per-archetype setup of a query is what
-        // fragmented iteration pays for).
-        let key = TypeId::of::<(Q::Key, F::Key)>();
         let mut cache = self
             .query_cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let entries = cache.entry(key).or_default();
-        let index = match entries.iter().position(|e| e.within == *within) {
-            Some(index) => index,
-            None => {
-                entries.push(self.new_cached_query::<Q, F>(within));
-                entries.len() - 1
-            }
-        };
-        let entry = &mut entries[index];
-        self.extend_matches(
-            &entry.required,
-            &entry.excluded,
-            &mut entry.seen,
-            &mut entry.matches,
-        );
+        let entry = cached_query::<Q, F>(&mut cache, &self.archetypes, &self.sparse, Some(within));
         let access = entry.access.clone();
         let matched = entry.matches.clone();
+        let columns = entry.columns.clone();
         let sparse = entry.sparse.clone();
         drop(cache);
-        self.borrow_tables(access, matched, sparse, ticks, who)
+        let mut state = self.borrow_tables(access, matched, sparse, ticks, who);
+        state.set_columns(Held::Shared(columns));
+        state
     }
 
-    /// The cache entry of query `Q` with filter `F` inside entity filter
-    /// `within`, matching no table yet.
-    fn new_cached_query<Q: QueryData, F: QueryFilter>(&self, within: &EntityFilter) -> CachedQuery {
-        let access = Arc::new(crate::query::query_access::<Q, F>());
-        let mut required = Vec::new();
-        Q::required(&mut required);
-        F::required(&mut required);
-        let mut excluded = Vec::new();
-        F::excluded(&mut excluded);
-        required.extend_from_slice(&within.required);
-        excluded.extend_from_slice(&within.excluded);
-        let (mut required, mut sparse_required) = self.split_sparse(&required);
-        let (mut excluded, mut sparse_excluded) = self.split_sparse(&excluded);
-        for list in [
-            &mut required,
-            &mut excluded,
-            &mut sparse_required,
-            &mut sparse_excluded,
-        ] {
-            list.sort_unstable();
-            list.dedup();
-        }
-        CachedQuery {
-            within: within.clone(),
-            access,
-            required,
-            excluded,
-            sparse: (sparse_required, sparse_excluded),
-            seen: 0,
-            matches: Arc::from([]),
-        }
-    }
-
-    /// Takes the borrows of `access` over the tables `matched`, whose rows
-    /// must have every sparse component of `sparse.0` and none of
-    /// `sparse.1`.
+    /// Takes the borrows of `access` over the tables `matched` (strictly
+    /// ascending), whose rows must have every sparse component of
+    /// `sparse.0` and none of `sparse.1`.
     pub(crate) fn borrow_tables(
         &self,
         access: Arc<ResourceAccess>,
@@ -1057,28 +1170,50 @@ impl World {
         ticks: SystemTicks,
         who: &'static str,
     ) -> QueryState<'_> {
-        let (mut required, mut excluded) = sparse;
-        if required.len() > 1 {
-            required.sort_unstable();
-            required.dedup();
-        }
-        if excluded.len() > 1 {
-            excluded.sort_unstable();
-            excluded.dedup();
-        }
         QueryState::new(
             &self.archetypes,
-            SparseQuery {
-                sets: &self.sparse,
-                required,
-                excluded,
-            },
+            self.sparse_query(sparse),
             &self.components,
             access,
             matched,
             ticks,
             who,
         )
+    }
+
+    /// Runs a query of this exclusively borrowed world with a user-held
+    /// state's `access`, matched tables (strictly ascending) and sparse
+    /// types (as [`borrow_tables`](Self::borrow_tables), taking no flag:
+    /// see [`query_filtered`](Self::query_filtered)).
+    pub(crate) fn query_exclusive<Q: QueryData, F: QueryFilter>(
+        &mut self,
+        access: Arc<ResourceAccess>,
+        matched: Arc<[ArchetypeId]>,
+        sparse: (Vec<TypeId>, Vec<TypeId>),
+    ) -> QueryBorrow<'_, Q, F> {
+        let ticks = self.world_ticks();
+        let (required, excluded) = sorted_sparse(sparse);
+        let state = QueryState::exclusive(
+            &mut self.archetypes,
+            &mut self.sparse,
+            (Cow::Owned(required), Cow::Owned(excluded)),
+            Held::Shared(access),
+            Held::Shared(matched),
+            None,
+            ticks,
+        );
+        QueryBorrow::new(state, &self.entities)
+    }
+
+    /// The sparse side of a query whose rows must have every sparse
+    /// component of `sparse.0` and none of `sparse.1`.
+    pub(crate) fn sparse_query(&self, sparse: (Vec<TypeId>, Vec<TypeId>)) -> SparseQuery<'_> {
+        let (required, excluded) = sorted_sparse(sparse);
+        SparseQuery {
+            sets: &self.sparse,
+            required: Cow::Owned(required),
+            excluded: Cow::Owned(excluded),
+        }
     }
 
     /// Identifies this world's table list and storage choices: a new value
@@ -1098,19 +1233,7 @@ impl World {
         seen: &mut usize,
         matches: &mut Arc<[ArchetypeId]>,
     ) {
-        if *seen >= self.archetypes.len() {
-            return;
-        }
-        let mut grown = matches.to_vec();
-        for (id, table) in self.archetypes.iter().enumerate().skip(*seen) {
-            if required.iter().all(|&t| table.has(t)) && !excluded.iter().any(|&t| table.has(t)) {
-                grown.push(id as ArchetypeId);
-            }
-        }
-        *seen = self.archetypes.len();
-        if grown.len() != matches.len() {
-            *matches = grown.into();
-        }
+        extend_matches(&self.archetypes, required, excluded, seen, matches);
     }
 
     /// The ticks of direct world access: changes since the last
