@@ -97,7 +97,10 @@ use crate::storage::{
 mod column_changes;
 mod columns;
 
-pub use columns::{build_snapshot, ColumnAccessError, ColumnShape, TableColumns, TableShape};
+pub use columns::{
+    build_snapshot, build_snapshot_with_sparse, ColumnAccessError, ColumnShape, SparseColumns,
+    TableColumns, TableShape,
+};
 
 /// The snapshot format version this crate writes (2: sparse-set
 /// components).

@@ -96,6 +96,7 @@ use crate::protocol::{
     decode_commands, AccessDescriptor, ControlMessage, EntityCreated, EntityDestroyed, EntityRef,
     Heartbeat, InstanceId, MsgType, RemoteCommand, ResourceValue, ShardAssignment, Subjects,
     SystemName, SystemRegister, SystemSchedule, TickAck, TickStart, COMMANDS_COLUMN, ENTITY_COLUMN,
+    FLAG_ADDED, FLAG_CHANGED, SPARSE_COLUMN_PREFIX, TICKS_COLUMN_PREFIX,
 };
 use crate::snapshot::{SnapshotError, SnapshotStore};
 
@@ -344,6 +345,35 @@ struct Held {
     columns: Vec<Column>,
 }
 
+/// What a system's schedules of the round in flight carry besides the shards.
+#[derive(Debug, Clone, Default)]
+struct RoundExtras {
+    resources: Vec<ResourceValue>,
+    zero_sized: Vec<String>,
+    since_last_run: bool,
+}
+
+impl RoundExtras {
+    /// The schedule of `shards` of `system` in round `tick_id` of tick `tick`.
+    fn schedule(
+        &self,
+        tick_id: u64,
+        system: &SystemName,
+        shards: Vec<ShardAssignment>,
+        tick: u64,
+    ) -> SystemSchedule {
+        SystemSchedule {
+            tick_id,
+            system: system.clone(),
+            shards,
+            tick,
+            resources: self.resources.clone(),
+            zero_sized: self.zero_sized.clone(),
+            since_last_run: self.since_last_run,
+        }
+    }
+}
+
 /// A registered system as the planner and the shard builder need it.
 #[derive(Debug, Clone)]
 struct Registered {
@@ -374,8 +404,11 @@ pub struct Coordinator {
     merged_shards: u64,
     /// The shards of the round in flight, by (system, shard).
     shard_plans: HashMap<(SystemName, u32), ShardPlan>,
-    /// Per system of the round in flight: the resources and zero-sized columns it got.
-    round_extras: HashMap<SystemName, (Vec<ResourceValue>, Vec<String>)>,
+    /// Per system of the round in flight: what its schedules carry besides the shards.
+    round_extras: HashMap<SystemName, RoundExtras>,
+    /// Per system: the world's change tick when its results last merged (its previous
+    /// run, as a local run records it); rows stamped after it are new to its next run.
+    last_runs: HashMap<SystemName, Tick>,
     /// The first round of the tick in flight and its report.
     current: Option<(u64, TickReport)>,
     /// The acks the round in flight still waits for (they carry the run times).
@@ -474,6 +507,7 @@ impl Coordinator {
             merged_shards: 0,
             shard_plans: HashMap::new(),
             round_extras: HashMap::new(),
+            last_runs: HashMap::new(),
             current: None,
             pending_acks: HashSet::new(),
             held: HashMap::new(),
@@ -728,7 +762,10 @@ impl Coordinator {
                 let mut data = shard
                     .columns
                     .iter()
-                    .filter(|c| c.component() != COMMANDS_COLUMN)
+                    .filter(|c| {
+                        c.component() != COMMANDS_COLUMN
+                            && !c.component().starts_with(SPARSE_COLUMN_PREFIX)
+                    })
                     .peekable();
                 data.peek().is_some() && data.all(|c| c.len() == rows)
             }
@@ -753,24 +790,37 @@ impl Coordinator {
         let mut held = plan.columns.clone();
         let mut complete = true;
         for column in &shard.columns {
-            if column.component() == ENTITY_COLUMN || column.component() == COMMANDS_COLUMN {
+            let name = column.component();
+            if name == ENTITY_COLUMN
+                || name == COMMANDS_COLUMN
+                || name.starts_with(TICKS_COLUMN_PREFIX)
+            {
                 continue;
             }
-            if !plan.writable.iter().any(|w| w == column.component()) {
-                tracing::warn!(system = %shard.system, component = column.component(), "a result column the system does not write; dropped");
+            let component = name.strip_prefix(SPARSE_COLUMN_PREFIX).unwrap_or(name);
+            if !plan.writable.iter().any(|w| w == component) {
+                tracing::warn!(system = %shard.system, component = name, "a result column the system does not write; dropped");
                 self.drops.record(DropReason::Inconsistent);
                 complete = false;
                 continue;
             }
-            if let Err(e) = self.world.write_pod_column(
-                plan.table,
-                column.component(),
-                plan.rows.start,
-                column.bytes(),
-            ) {
+            let written = if component == name {
+                // Only the rows the run changed, when the result says which.
+                let changed = shard
+                    .column(&format!("{TICKS_COLUMN_PREFIX}{name}"))
+                    .map(|c| c.bytes().clone());
+                write_changed_rows(&mut self.world, plan, column, changed.as_deref())
+            } else {
+                merge_sparse(&mut self.world, plan, component, column)
+            };
+            if let Err(e) = written {
                 tracing::warn!(system = %shard.system, error = %e, "a result column does not fit; dropped");
                 self.drops.record(DropReason::Inconsistent);
                 complete = false;
+                continue;
+            }
+            if component != name {
+                // Sparse sets travel in full every round; nothing to hold.
                 continue;
             }
             match held
@@ -782,6 +832,8 @@ impl Coordinator {
             }
         }
         let key = (instance, shard.system.clone(), shard.shard);
+        // The held copy's written columns are the results; a row the run did not change
+        // (not written back) holds the value the instance was sent, the world's.
         if complete {
             let entry = Held {
                 round: shard.tick,
@@ -958,11 +1010,43 @@ impl Coordinator {
                 }
             }
         }
-        // The shards: per table holding an accessed column, one contiguous row range per
-        // live instance, numbered in table order.
+        let since = self.last_runs.get(system).copied();
+        let now = self.world.change_tick();
+        // Every plain-old-data sparse set with entities travels (a system may filter on one
+        // it does not declare); one the system reads or writes must be plain-old-data.
+        let mut sparse: Vec<SparseTravel> = Vec::new();
+        for shape in self.world.sparse_shapes() {
+            let Some(size) = shape.pod_size else {
+                if accessed(shape.type_name) {
+                    return Err(CoordinatorError::NotPod {
+                        system: system.clone(),
+                        component: shape.type_name.to_owned(),
+                    });
+                }
+                continue;
+            };
+            if shape.len > 0 {
+                sparse.push(SparseTravel::read(
+                    &self.world,
+                    &shape,
+                    size,
+                    accessed(shape.type_name),
+                    reg.access.writes.iter().any(|w| w == shape.type_name),
+                )?);
+            }
+        }
+        // The shards: per table holding an accessed column or an entity with an accessed
+        // sparse component, one contiguous row range per live instance, numbered in table
+        // order.
         let tables: Vec<&macrokid_ecs::snapshot::TableShape> = shapes
             .iter()
-            .filter(|s| s.rows > 0 && s.columns.iter().any(|c| accessed(c.type_name)))
+            .filter(|s| {
+                s.rows > 0
+                    && (s.columns.iter().any(|c| accessed(c.type_name))
+                        || sparse
+                            .iter()
+                            .any(|set| set.accessed && set.by_table.contains_key(&s.table)))
+            })
             .collect();
         let mut ranges: Vec<(usize, Range<usize>)> = Vec::new();
         for (t, shape) in tables.iter().enumerate() {
@@ -1022,6 +1106,12 @@ impl Coordinator {
                     writable.push(c.name.to_owned());
                 }
             }
+            writable.extend(
+                sparse
+                    .iter()
+                    .filter(|set| set.written && set.size > 0)
+                    .map(|set| set.name.to_owned()),
+            );
             let entities = self
                 .world
                 .table_entities(shape.table)
@@ -1135,6 +1225,40 @@ impl Coordinator {
                     };
                     all.push(column);
                 }
+                // Change flags and sparse sets are never reused: they are small, and the
+                // flags differ every round.
+                let mut extra = Vec::new();
+                if let Some(since) = since {
+                    for c in &columns {
+                        let changed = self
+                            .world
+                            .column_changed_since(shape.table, c.name, rows.clone(), since)
+                            .map_err(|e| nats_err("read ticks", e))?;
+                        if !changed {
+                            continue;
+                        }
+                        let mut ticks = Vec::with_capacity(rows.len());
+                        self.world
+                            .column_ticks(shape.table, c.name, rows.clone(), &mut ticks)
+                            .map_err(|e| nats_err("read ticks", e))?;
+                        let flags: Vec<u8> =
+                            ticks.iter().map(|&t| change_flags(t, since, now)).collect();
+                        extra.push(
+                            Column::new(format!("{TICKS_COLUMN_PREFIX}{}", c.name), 1, flags)
+                                .map_err(|e| nats_err("column", e))?,
+                        );
+                    }
+                }
+                for set in &sparse {
+                    if let Some(column) = set.column(shape.table, &rows, since, now)? {
+                        extra.push(column);
+                    }
+                }
+                for column in extra {
+                    sent_bytes += column.bytes().len() as u64;
+                    send.push(column.clone());
+                    all.push(column);
+                }
                 shards.push(ShardAssignment {
                     shard: i as u32,
                     instance_id: assignment[i],
@@ -1161,14 +1285,12 @@ impl Coordinator {
         let entry = report.systems.entry(system.clone()).or_default();
         entry.sent_bytes += sent_bytes;
         entry.reused_bytes += reused_bytes;
-        let schedule = SystemSchedule {
-            tick_id: round,
-            system: system.clone(),
-            shards,
-            tick: self.tick,
-            resources: resources.clone(),
-            zero_sized: zero_sized.clone(),
+        let extras = RoundExtras {
+            resources,
+            zero_sized,
+            since_last_run: since.is_some(),
         };
+        let schedule = extras.schedule(round, system, shards, self.tick);
         self.publish_control(self.config.subjects.schedule(system), &schedule)
             .await?;
         for (i, (send, &to)) in to_send.iter().zip(&assignment).enumerate() {
@@ -1177,8 +1299,7 @@ impl Coordinator {
         for (i, piece) in pieces.into_iter().enumerate() {
             self.shard_plans.insert((system.clone(), i as u32), piece);
         }
-        self.round_extras
-            .insert(system.clone(), (resources, zero_sized));
+        self.round_extras.insert(system.clone(), extras);
         Ok(true)
     }
 
@@ -1194,7 +1315,7 @@ impl Coordinator {
         if owned.is_empty() {
             return Ok(());
         }
-        let (resources, zero_sized) = self.round_extras.get(system).cloned().unwrap_or_default();
+        let extras = self.round_extras.get(system).cloned().unwrap_or_default();
         let mut shards = Vec::new();
         let mut sends = Vec::new();
         for shard in owned {
@@ -1211,14 +1332,7 @@ impl Coordinator {
             });
             sends.push((shard, plan.columns.clone()));
         }
-        let schedule = SystemSchedule {
-            tick_id: round,
-            system: system.clone(),
-            shards,
-            tick: self.tick,
-            resources,
-            zero_sized,
-        };
+        let schedule = extras.schedule(round, system, shards, self.tick);
         self.publish_control(self.config.subjects.schedule(system), &schedule)
             .await?;
         for (shard, columns) in sends {
@@ -1279,6 +1393,9 @@ impl Coordinator {
             let sending = Instant::now();
             for system in &batch {
                 any |= self.send_system(round, system, &mut report).await?;
+                // Its results merge at this change tick (stepped after the round).
+                self.last_runs
+                    .insert(system.clone(), self.world.change_tick());
             }
             report.send_time += sending.elapsed();
             self.current = Some((round, report));
@@ -1316,26 +1433,20 @@ impl Coordinator {
                     else {
                         continue;
                     };
-                    let (resources, zero_sized) = self
+                    let extras = self
                         .round_extras
                         .get(&r.system)
                         .cloned()
                         .unwrap_or_default();
-                    let schedule = SystemSchedule {
-                        tick_id: round,
-                        system: r.system.clone(),
-                        shards: vec![ShardAssignment {
-                            shard: r.shard,
-                            instance_id: r.to,
-                            rows: plan.rows.len() as u32,
-                            reuse_round: None,
-                            reused: Vec::new(),
-                            all_reused: false,
-                        }],
-                        tick: self.tick,
-                        resources,
-                        zero_sized,
-                    };
+                    let shards = vec![ShardAssignment {
+                        shard: r.shard,
+                        instance_id: r.to,
+                        rows: plan.rows.len() as u32,
+                        reuse_round: None,
+                        reused: Vec::new(),
+                        all_reused: false,
+                    }];
+                    let schedule = extras.schedule(round, &r.system, shards, self.tick);
                     self.publish_control(self.config.subjects.schedule(&r.system), &schedule)
                         .await?;
                     self.send_shard(round, &r.system, r.shard, r.to, &plan.columns)
@@ -1546,4 +1657,178 @@ fn first_round() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_micros() as u64)
+}
+
+/// Whether ticks `t` were stamped added or changed after `since`, seen from `now`, as
+/// [`FLAG_ADDED`] and [`FLAG_CHANGED`] bits.
+fn change_flags(t: macrokid_ecs::change::ComponentTicks, since: Tick, now: Tick) -> u8 {
+    let mut flags = 0;
+    if t.added.is_newer_than(since, now) {
+        flags |= FLAG_ADDED;
+    }
+    if t.changed.is_newer_than(since, now) {
+        flags |= FLAG_CHANGED;
+    }
+    flags
+}
+
+/// A sparse set of the world as one system's shards of a round carry it.
+struct SparseTravel {
+    /// The registered name.
+    name: &'static str,
+    /// Bytes per value (0 for a zero-sized type).
+    size: usize,
+    /// The system reads or writes it (its entities' tables are sharded).
+    accessed: bool,
+    /// The system writes it.
+    written: bool,
+    /// Per table: (row, index into `members`), by row.
+    by_table: HashMap<usize, Vec<(usize, usize)>>,
+    members: Vec<macrokid_ecs::SparseMember>,
+    /// The values, `size` bytes per member.
+    values: Vec<u8>,
+}
+
+impl SparseTravel {
+    fn read(
+        world: &World,
+        shape: &macrokid_ecs::SparseShape,
+        size: usize,
+        accessed: bool,
+        written: bool,
+    ) -> Result<Self, CoordinatorError> {
+        let mut values = Vec::new();
+        let members = world
+            .read_sparse_column(shape.name, &mut values)
+            .map_err(|e| nats_err("read sparse set", e))?;
+        let mut by_table: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
+        for (i, m) in members.iter().enumerate() {
+            by_table.entry(m.table).or_default().push((m.row, i));
+        }
+        for rows in by_table.values_mut() {
+            rows.sort_unstable();
+        }
+        Ok(Self {
+            name: shape.name,
+            size,
+            accessed,
+            written,
+            by_table,
+            members,
+            values,
+        })
+    }
+
+    /// The [`SPARSE_COLUMN_PREFIX`] column of the shard of `rows` of `table`; `None` when
+    /// no entity of the shard has the component. Flags only with `since`.
+    fn column(
+        &self,
+        table: usize,
+        rows: &Range<usize>,
+        since: Option<Tick>,
+        now: Tick,
+    ) -> Result<Option<Column>, CoordinatorError> {
+        let Some(in_table) = self.by_table.get(&table) else {
+            return Ok(None);
+        };
+        let first = in_table.partition_point(|&(row, _)| row < rows.start);
+        let last = in_table.partition_point(|&(row, _)| row < rows.end);
+        if first == last {
+            return Ok(None);
+        }
+        let element = 5 + self.size;
+        let mut bytes = Vec::with_capacity((last - first) * element);
+        for &(row, i) in &in_table[first..last] {
+            bytes.extend_from_slice(&((row - rows.start) as u32).to_le_bytes());
+            bytes.push(since.map_or(0, |since| change_flags(self.members[i].ticks, since, now)));
+            bytes.extend_from_slice(&self.values[i * self.size..(i + 1) * self.size]);
+        }
+        Column::new(format!("{SPARSE_COLUMN_PREFIX}{}", self.name), element as u32, bytes)
+            .map(Some)
+            .map_err(|e| nats_err("column", e))
+    }
+}
+
+/// Writes result column `column` into the shard's rows: only the rows whose byte in
+/// `changed` (a [`TICKS_COLUMN_PREFIX`] result column) has [`FLAG_CHANGED`], in runs of
+/// consecutive rows, or every row when the result names none.
+fn write_changed_rows(
+    world: &mut World,
+    plan: &ShardPlan,
+    column: &Column,
+    changed: Option<&[u8]>,
+) -> Result<(), String> {
+    let Some(flags) = changed else {
+        return world
+            .write_pod_column(plan.table, column.component(), plan.rows.start, column.bytes())
+            .map_err(|e| e.to_string());
+    };
+    let size = column.element_size() as usize;
+    if flags.len() != column.len() {
+        return Err(format!(
+            "{} change flags for {} rows of {}",
+            flags.len(),
+            column.len(),
+            column.component()
+        ));
+    }
+    let mut row = 0;
+    while row < flags.len() {
+        if flags[row] & FLAG_CHANGED == 0 {
+            row += 1;
+            continue;
+        }
+        let end = row + flags[row..].iter().take_while(|&&f| f & FLAG_CHANGED != 0).count();
+        world
+            .write_pod_column(
+                plan.table,
+                column.component(),
+                plan.rows.start + row,
+                &column.bytes()[row * size..end * size],
+            )
+            .map_err(|e| e.to_string())?;
+        row = end;
+    }
+    Ok(())
+}
+
+/// Overwrites the sparse component `name` of the shard's entities that a
+/// [`SPARSE_COLUMN_PREFIX`] result column names as changed, stamped changed (an entity
+/// that lost the component since is left alone).
+fn merge_sparse(
+    world: &mut World,
+    plan: &ShardPlan,
+    name: &str,
+    column: &Column,
+) -> Result<(), String> {
+    let size = column.element_size() as usize;
+    if size < 5 {
+        return Err(format!("sparse column {name} of {size}-byte elements"));
+    }
+    let entities = world
+        .table_entities(plan.table)
+        .map_err(|e| e.to_string())?
+        .get(plan.rows.clone())
+        .ok_or_else(|| format!("shard rows {:?} past the table", plan.rows))?
+        .to_vec();
+    for element in column.bytes().chunks_exact(size) {
+        let row = u32::from_le_bytes(element[..4].try_into().expect("4 bytes")) as usize;
+        let &entity = entities
+            .get(row)
+            .ok_or_else(|| format!("sparse row {row} of a shard of {}", entities.len()))?;
+        if element[4] & FLAG_CHANGED == 0 || !world.contains(entity) {
+            continue;
+        }
+        let mut value = Vec::new();
+        if !world
+            .encode_component(entity, name, &mut value)
+            .map_err(|e| e.to_string())?
+        {
+            continue;
+        }
+        world
+            .insert_encoded(entity, name, &element[5..])
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

@@ -54,6 +54,36 @@ pub const ENTITY_COLUMN: &str = "macrokid.entity";
 /// only when the system's run on that shard recorded commands; it has no rows.
 pub const COMMANDS_COLUMN: &str = "macrokid.commands";
 
+/// The prefix of a sparse-set component's column in a shard; the rest of the name is the
+/// component's registered name. One element per entity of the shard that has the
+/// component, in row order: the row within the shard (`u32` little-endian), the change
+/// flags ([`FLAG_ADDED`], [`FLAG_CHANGED`]), then the value's raw bytes (`pod_size` of
+/// them, none for a zero-sized type). Sent by the coordinator for every plain-old-data
+/// sparse set with entities in the shard (a system may filter on one it does not
+/// declare); sent back for the written ones, only the entities the run changed.
+pub const SPARSE_COLUMN_PREFIX: &str = "macrokid.sparse.";
+
+/// The prefix of a table column's change flags in a shard; the rest of the name is the
+/// component's registered name. One byte per row: [`FLAG_ADDED`] and [`FLAG_CHANGED`].
+/// From the coordinator (only when [`SystemSchedule::since_last_run`]): the rows added or
+/// changed since the system's previous run, which the process stamps so the run sees what
+/// a local run would; absent when no row is. From the process, per written column: the
+/// rows the run changed, the only ones the coordinator writes back and stamps.
+pub const TICKS_COLUMN_PREFIX: &str = "macrokid.ticks.";
+
+/// Change flag: the component was added since the system's previous run.
+pub const FLAG_ADDED: u8 = 1;
+
+/// Change flag: the component was changed since the system's previous run (for a result:
+/// by the run).
+pub const FLAG_CHANGED: u8 = 2;
+
+/// Whether a shard column's name is a component's (a table column), not one of the
+/// protocol's ([`ENTITY_COLUMN`], [`COMMANDS_COLUMN`], sparse and tick columns).
+pub fn is_table_column(name: &str) -> bool {
+    !name.starts_with("macrokid.")
+}
+
 /// An entity named by a remote command: one of the coordinator's (its id bits) or the
 /// `n`-th entity spawned by the commands of the same system in the same round, counted
 /// over its shards in shard order (the coordinator allocates the real ids, see
@@ -586,6 +616,11 @@ pub struct SystemSchedule {
     /// Component columns of zero-sized types (tags): they travel as one zero byte per row.
     #[serde(default)]
     pub zero_sized: Vec<String>,
+    /// The system ran before on the coordinator: the shards' [`TICKS_COLUMN_PREFIX`]
+    /// columns and sparse flags name the rows added or changed since (none where absent).
+    /// `false`: a first run, every row is new.
+    #[serde(default)]
+    pub since_last_run: bool,
 }
 
 impl ControlMessage for SystemSchedule {

@@ -57,8 +57,9 @@ use std::time::{Duration, Instant};
 
 use async_nats::Client;
 use futures_util::StreamExt;
-use macrokid_ecs::snapshot::{build_snapshot, TableColumns};
-use macrokid_ecs::{Run, SnapshotRegistry, World};
+use macrokid_ecs::change::ComponentTicks;
+use macrokid_ecs::snapshot::{build_snapshot_with_sparse, SparseColumns, TableColumns};
+use macrokid_ecs::{Run, SnapshotRegistry, Tick, World};
 
 use crate::codec::{
     chunk_budget, chunk_headers, decode_control, encode_control, encode_shard, Column,
@@ -67,8 +68,10 @@ use crate::codec::{
 use crate::protocol::{
     encode_commands, AccessDescriptor, ControlMessage, EntityRef, Heartbeat, InstanceId, NameError,
     RemoteCommand, ResourceValue, Subjects, SystemName, SystemRegister, SystemSchedule, TickAck,
-    TickStart, COMMANDS_COLUMN, ENTITY_COLUMN,
+    TickStart, COMMANDS_COLUMN, ENTITY_COLUMN, FLAG_ADDED, FLAG_CHANGED, SPARSE_COLUMN_PREFIX,
+    TICKS_COLUMN_PREFIX,
 };
+use crate::protocol::is_table_column;
 
 /// Tick starts without a job after which a process registers again.
 pub const REREGISTER_AFTER: u32 = 3;
@@ -254,6 +257,8 @@ struct Received {
 /// The layout of the local world: per table, its entities and column names.
 struct Layout {
     tables: Vec<(Vec<u64>, Vec<String>)>,
+    /// Per sparse set: its name and entities.
+    sparse: Vec<(String, Vec<u64>)>,
     /// The round and shard numbers of the last job run on the world: their columns are
     /// what the world holds (inputs, with the written columns as the system left them).
     last_job: Option<(u64, Vec<u32>)>,
@@ -614,18 +619,7 @@ fn run_job<S: Run>(
             .column(ENTITY_COLUMN)
             .and_then(Column::entity_ids)
             .ok_or_else(|| format!("shard {} has no entity column", shard.shard))?;
-        if shard.rows() != Some(ids.len()) {
-            return Err(format!(
-                "shard {} has columns of unequal length",
-                shard.shard
-            ));
-        }
-        let mut cols: Vec<&Column> = shard
-            .columns
-            .iter()
-            .filter(|c| c.component() != ENTITY_COLUMN)
-            .collect();
-        cols.sort_by(|a, b| a.component().cmp(b.component()));
+        let cols = table_columns(shard, ids.len())?;
         let names: Vec<String> = cols.iter().map(|c| c.component().to_owned()).collect();
         let group = match groups.iter().position(|g| g.names == names) {
             Some(g) => g,
@@ -648,8 +642,22 @@ fn run_job<S: Run>(
             }
         }
     }
+    let ids: Vec<Vec<u64>> = shards
+        .iter()
+        .map(|s| {
+            s.column(ENTITY_COLUMN)
+                .and_then(Column::entity_ids)
+                .unwrap_or_default()
+        })
+        .collect();
+    let sparse = sparse_inputs(shards, &ids)?;
+    let sparse_layout: Vec<(String, Vec<u64>)> = sparse
+        .iter()
+        .map(|s| (s.name.clone(), s.entities.clone()))
+        .collect();
     let reuse = matches!(local, Some((l, _)) if l.tables.len() == groups.len()
-        && l.tables.iter().zip(&groups).all(|((e, n), g)| *e == g.entities && *n == g.names));
+        && l.tables.iter().zip(&groups).all(|((e, n), g)| *e == g.entities && *n == g.names)
+        && l.sparse == sparse_layout);
     if reuse {
         // The steady state: the same rows, so each shard's columns are written in place —
         // except reused columns of a shard of the last job run here: the world holds them.
@@ -680,6 +688,17 @@ fn run_job<S: Run>(
                 }
             }
         }
+        for set in sparse.iter().filter(|s| s.size > 0) {
+            for (i, &e) in set.entities.iter().enumerate() {
+                world
+                    .insert_encoded(
+                        macrokid_ecs::Entity::from_bits(e),
+                        &set.name,
+                        &set.values[i * set.size..(i + 1) * set.size],
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+        }
     } else {
         stats.rebuilds.fetch_add(1, Ordering::Relaxed);
         let layout = Layout {
@@ -687,6 +706,7 @@ fn run_job<S: Run>(
                 .iter()
                 .map(|g| (g.entities.clone(), g.names.clone()))
                 .collect(),
+            sparse: sparse_layout,
             last_job: None,
         };
         let columns: Vec<Vec<Vec<u8>>> = groups
@@ -727,7 +747,8 @@ fn run_job<S: Run>(
                     .collect(),
             })
             .collect();
-        let bytes = build_snapshot(&tables, &[]).map_err(|e| e.to_string())?;
+        let bytes = build_snapshot_with_sparse(&tables, &sparse_columns(&sparse), &[])
+            .map_err(|e| e.to_string())?;
         let world = World::from_snapshot(registry.clone(), &bytes).map_err(|e| e.to_string())?;
         *local = Some((layout, world));
     }
@@ -737,6 +758,21 @@ fn run_job<S: Run>(
             .set_resource_bytes(name, bytes)
             .map_err(|e| e.to_string())?;
     }
+    let base = {
+        let tables: Vec<(usize, &[String], Vec<(&Shard, usize)>)> = groups
+            .iter()
+            .enumerate()
+            .map(|(t, g)| {
+                let members = g
+                    .members
+                    .iter()
+                    .map(|&(index, _, rows)| (&shards[index], rows))
+                    .collect();
+                (t + 1, g.names.as_slice(), members)
+            })
+            .collect();
+        stamp_ticks::<S>(world, job, &tables, &sparse)?
+    };
     let result = world.run_system(system);
     if let Err(e) = result {
         *local = None;
@@ -757,11 +793,14 @@ fn run_job<S: Run>(
     }
     let writes = access_of_writes::<S>();
     let shapes = world.table_shapes();
+    let now = world.change_tick();
+    let sparse_out = SparseResults::read::<S>(world, &sparse, base)?;
     let mut out: Vec<Shard> = Vec::with_capacity(shards.len());
     for (t, g) in groups.iter().enumerate() {
         let shape = &shapes[t + 1];
-        // Each written column is read once; the result shards are slices of it.
-        let mut written: Vec<(&str, usize, bytes::Bytes)> = Vec::new();
+        // Each written column and its change flags are read once; the result shards are
+        // slices of them.
+        let mut written: Vec<(&str, usize, bytes::Bytes, bytes::Bytes)> = Vec::new();
         for c in shape.columns.iter().filter(|c| {
             writes.iter().any(|w| w == c.type_name) && c.pod_size.is_some_and(|s| s > 0)
         }) {
@@ -769,7 +808,17 @@ fn run_job<S: Run>(
             let size = world
                 .read_pod_column(t + 1, c.name, &mut bytes)
                 .map_err(|e| e.to_string())?;
-            written.push((c.name, size, bytes::Bytes::from(bytes)));
+            let mut ticks = Vec::with_capacity(g.entities.len());
+            world
+                .column_ticks(t + 1, c.name, 0..g.entities.len(), &mut ticks)
+                .map_err(|e| e.to_string())?;
+            let flags: Vec<u8> = ticks.iter().map(|t| run_flag(t.changed, base, now)).collect();
+            written.push((
+                c.name,
+                size,
+                bytes::Bytes::from(bytes),
+                bytes::Bytes::from(flags),
+            ));
         }
         for &(index, first, rows) in &g.members {
             let shard = &shards[index];
@@ -779,10 +828,19 @@ fn run_job<S: Run>(
             if written.is_empty() {
                 columns.push(Column::entities(&g.entities[first..first + rows]));
             }
-            for (name, size, bytes) in &written {
+            for (name, size, bytes, flags) in &written {
                 let slice = bytes.slice(first * size..(first + rows) * size);
                 columns.push(Column::new(*name, *size as u32, slice).map_err(|e| e.to_string())?);
+                columns.push(
+                    Column::new(
+                        format!("{TICKS_COLUMN_PREFIX}{name}"),
+                        1,
+                        flags.slice(first..first + rows),
+                    )
+                    .map_err(|e| e.to_string())?,
+                );
             }
+            columns.extend(sparse_out.columns(index)?);
             out.push(Shard {
                 tick: shard.tick,
                 system: shard.system.clone(),
@@ -829,18 +887,8 @@ fn run_job_per_shard<S: Run>(
             .column(ENTITY_COLUMN)
             .and_then(Column::entity_ids)
             .ok_or_else(|| format!("shard {} has no entity column", shard.shard))?;
-        let mut cols: Vec<&Column> = shard
-            .columns
-            .iter()
-            .filter(|c| c.component() != ENTITY_COLUMN)
-            .collect();
-        cols.sort_by(|a, b| a.component().cmp(b.component()));
-        if cols.iter().any(|c| c.len() != ids.len()) {
-            return Err(format!(
-                "shard {} has columns of unequal length",
-                shard.shard
-            ));
-        }
+        let cols = table_columns(shard, ids.len())?;
+        let sparse = sparse_inputs(std::slice::from_ref(shard), std::slice::from_ref(&ids))?;
         let empty: &[u8] = &[];
         let table = TableColumns {
             entities: &ids,
@@ -855,7 +903,8 @@ fn run_job_per_shard<S: Run>(
                 })
                 .collect(),
         };
-        let bytes = build_snapshot(&[table], &[]).map_err(|e| e.to_string())?;
+        let bytes = build_snapshot_with_sparse(&[table], &sparse_columns(&sparse), &[])
+            .map_err(|e| e.to_string())?;
         let mut world =
             World::from_snapshot(registry.clone(), &bytes).map_err(|e| e.to_string())?;
         for ResourceValue { name, bytes } in &job.resources {
@@ -863,6 +912,13 @@ fn run_job_per_shard<S: Run>(
                 .set_resource_bytes(name, bytes)
                 .map_err(|e| e.to_string())?;
         }
+        let names: Vec<String> = cols.iter().map(|c| c.component().to_owned()).collect();
+        let base = stamp_ticks::<S>(
+            &mut world,
+            job,
+            &[(1, names.as_slice(), vec![(shard, ids.len())])],
+            &sparse,
+        )?;
         // The registered names of the written plain-old-data columns, found before the
         // run (commands may move the rows to other tables).
         let written: Vec<(&'static str, usize)> = world
@@ -877,7 +933,8 @@ fn run_job_per_shard<S: Run>(
             .run_system(system)
             .map_err(|e| format!("the system failed: {e}"))?;
         let log = world.take_command_log();
-        let mut columns = Vec::with_capacity(written.len() + 1);
+        let now = world.change_tick();
+        let mut columns = Vec::with_capacity(2 * written.len() + 1);
         if written.is_empty() {
             columns.push(Column::entities(&ids));
         }
@@ -886,16 +943,22 @@ fn run_job_per_shard<S: Run>(
                 .iter()
                 .find(|c| c.component() == name)
                 .ok_or_else(|| format!("written column {name} was not sent"))?;
+            let mut flags = Vec::with_capacity(ids.len());
             let bytes = if log.is_empty() {
                 // Nothing moved: the shard's table is the world's table 1.
                 let mut bytes = Vec::with_capacity(input.bytes().len());
                 world
                     .read_pod_column(1, name, &mut bytes)
                     .map_err(|e| e.to_string())?;
+                let mut ticks = Vec::with_capacity(ids.len());
+                world
+                    .column_ticks(1, name, 0..ids.len(), &mut ticks)
+                    .map_err(|e| e.to_string())?;
+                flags.extend(ticks.iter().map(|t| run_flag(t.changed, base, now)));
                 bytes
             } else {
                 // Row by row: a row whose entity is gone or lost the component keeps
-                // its input value (the coordinator's commands remove it anyway).
+                // its input value, unchanged (the coordinator's commands remove it anyway).
                 let mut bytes = Vec::with_capacity(input.bytes().len());
                 for (row, &id) in ids.iter().enumerate() {
                     let e = macrokid_ecs::Entity::from_bits(id);
@@ -904,12 +967,21 @@ fn run_job_per_shard<S: Run>(
                     if !has || bytes.len() - before != size {
                         bytes.truncate(before);
                         bytes.extend_from_slice(&input.bytes()[row * size..(row + 1) * size]);
+                        flags.push(0);
+                    } else {
+                        let ticks = world.component_ticks_by_name(e, name).ok().flatten();
+                        flags.push(ticks.map_or(0, |t| run_flag(t.changed, base, now)));
                     }
                 }
                 bytes
             };
             columns.push(Column::new(name, size as u32, bytes).map_err(|e| e.to_string())?);
+            columns.push(
+                Column::new(format!("{TICKS_COLUMN_PREFIX}{name}"), 1, flags)
+                    .map_err(|e| e.to_string())?,
+            );
         }
+        columns.extend(SparseResults::read::<S>(&world, &sparse, base)?.columns(0)?);
         if !log.is_empty() {
             let commands = remote_commands(&world, &log)?;
             let payload = encode_commands(&commands).map_err(|e| e.to_string())?;
@@ -997,4 +1069,216 @@ fn remote_commands(
 
 fn access_of_writes<S: macrokid_core::System>() -> Vec<String> {
     access_of::<S>().writes
+}
+
+/// The component (table) columns of `shard`, by name, after checking that they and the
+/// change-flag columns have `rows` rows each.
+fn table_columns(shard: &Shard, rows: usize) -> Result<Vec<&Column>, String> {
+    let mut cols = Vec::new();
+    for c in &shard.columns {
+        let name = c.component();
+        if name == ENTITY_COLUMN || name.starts_with(SPARSE_COLUMN_PREFIX) {
+            continue;
+        }
+        if c.len() != rows {
+            return Err(format!(
+                "shard {} has columns of unequal length",
+                shard.shard
+            ));
+        }
+        if is_table_column(name) {
+            cols.push(c);
+        }
+    }
+    cols.sort_by(|a, b| a.component().cmp(b.component()));
+    Ok(cols)
+}
+
+/// One sparse set as a job's shards carry it ([`SPARSE_COLUMN_PREFIX`] columns).
+struct SparseIn {
+    name: String,
+    /// Bytes per value.
+    size: usize,
+    /// The entities that have it, in shard order, then row order.
+    entities: Vec<u64>,
+    /// Per entity: (shard index in the job, row in the shard).
+    places: Vec<(usize, u32)>,
+    /// Per entity: its change flags.
+    flags: Vec<u8>,
+    /// The values, `size` bytes per entity.
+    values: Vec<u8>,
+}
+
+/// The sparse sets of `shards` (with their entity ids `ids`), by name.
+fn sparse_inputs(shards: &[Shard], ids: &[Vec<u64>]) -> Result<Vec<SparseIn>, String> {
+    let mut sets: BTreeMap<&str, SparseIn> = BTreeMap::new();
+    for (index, (shard, ids)) in shards.iter().zip(ids).enumerate() {
+        for c in &shard.columns {
+            let Some(name) = c.component().strip_prefix(SPARSE_COLUMN_PREFIX) else {
+                continue;
+            };
+            let element = c.element_size() as usize;
+            let bad = || format!("shard {}: malformed sparse column {name}", shard.shard);
+            let size = element.checked_sub(5).ok_or_else(bad)?;
+            let set = sets.entry(name).or_insert_with(|| SparseIn {
+                name: name.to_owned(),
+                size,
+                entities: Vec::new(),
+                places: Vec::new(),
+                flags: Vec::new(),
+                values: Vec::new(),
+            });
+            if set.size != size {
+                return Err(bad());
+            }
+            for e in c.bytes().chunks_exact(element) {
+                let row = u32::from_le_bytes(e[..4].try_into().expect("4 bytes"));
+                let &id = ids.get(row as usize).ok_or_else(bad)?;
+                set.entities.push(id);
+                set.places.push((index, row));
+                set.flags.push(e[4]);
+                set.values.extend_from_slice(&e[5..]);
+            }
+        }
+    }
+    Ok(sets.into_values().collect())
+}
+
+/// The snapshot form of `sparse`.
+fn sparse_columns(sparse: &[SparseIn]) -> Vec<SparseColumns<'_>> {
+    sparse
+        .iter()
+        .map(|s| SparseColumns {
+            name: &s.name,
+            entities: &s.entities,
+            pod_size: Some(s.size as u32),
+            bytes: &s.values,
+        })
+        .collect()
+}
+
+/// Stamps the carried columns of the local world (`tables`: table index, column names,
+/// and the member shards with their row counts; `sparse`) so that system `S`'s run sees
+/// as added or changed exactly the rows the coordinator flagged — every row on a first
+/// run ([`SystemSchedule::since_last_run`] false) — and returns the change tick the run
+/// starts from: a row the run writes is stamped after it.
+fn stamp_ticks<S: 'static>(
+    world: &mut World,
+    job: &SystemSchedule,
+    tables: &[(usize, &[String], Vec<(&Shard, usize)>)],
+    sparse: &[SparseIn],
+) -> Result<Tick, String> {
+    let old = world.change_tick();
+    let last_run = world.step_change_tick();
+    let new = world.step_change_tick();
+    let base = world.step_change_tick();
+    let ticks_of = |flags: u8| ComponentTicks {
+        added: if flags & FLAG_ADDED != 0 { new } else { old },
+        changed: if flags & FLAG_CHANGED != 0 { new } else { old },
+    };
+    let mut ticks = Vec::new();
+    for (table, names, members) in tables {
+        for name in names.iter() {
+            ticks.clear();
+            let flag_column = format!("{TICKS_COLUMN_PREFIX}{name}");
+            for &(shard, rows) in members {
+                match shard.column(&flag_column) {
+                    Some(flags) => ticks.extend(flags.bytes().iter().map(|&f| ticks_of(f))),
+                    None => ticks.extend(std::iter::repeat_n(ticks_of(0), rows)),
+                }
+            }
+            world
+                .set_column_ticks(*table, name, 0, &ticks)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    for set in sparse {
+        for (&e, &f) in set.entities.iter().zip(&set.flags) {
+            world
+                .set_component_ticks(macrokid_ecs::Entity::from_bits(e), &set.name, ticks_of(f))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    world.set_system_last_run::<S>(job.since_last_run.then_some(last_run));
+    Ok(base)
+}
+
+/// [`FLAG_CHANGED`] when `changed` is after `base` (the run wrote the row), seen from `now`.
+fn run_flag(changed: Tick, base: Tick, now: Tick) -> u8 {
+    if changed.is_newer_than(base, now) {
+        FLAG_CHANGED
+    } else {
+        0
+    }
+}
+
+/// The values of the written sparse sets that a run changed, per job shard.
+struct SparseResults {
+    /// Per written set: its name, value size, and (shard index, row, value) per changed
+    /// entity.
+    sets: Vec<(String, usize, Vec<(usize, u32, Vec<u8>)>)>,
+}
+
+impl SparseResults {
+    /// Reads what system `S`'s run (from change tick `base`) changed of the sets of
+    /// `inputs` that it writes.
+    fn read<S: macrokid_core::System>(
+        world: &World,
+        inputs: &[SparseIn],
+        base: Tick,
+    ) -> Result<Self, String> {
+        let writes = access_of_writes::<S>();
+        let now = world.change_tick();
+        let mut sets = Vec::new();
+        for shape in world.sparse_shapes() {
+            let size = shape.pod_size.unwrap_or(0);
+            if size == 0 || !writes.iter().any(|w| w == shape.type_name) {
+                continue;
+            }
+            let Some(input) = inputs.iter().find(|s| s.name == shape.name) else {
+                continue;
+            };
+            let mut values = Vec::new();
+            let members = world
+                .read_sparse_column(shape.name, &mut values)
+                .map_err(|e| e.to_string())?;
+            let index: HashMap<u64, usize> = members
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.entity.to_bits(), i))
+                .collect();
+            let mut changed = Vec::new();
+            for (e, &(shard, row)) in input.entities.iter().zip(&input.places) {
+                let Some(&i) = index.get(e) else {
+                    continue;
+                };
+                if run_flag(members[i].ticks.changed, base, now) != 0 {
+                    changed.push((shard, row, values[i * size..(i + 1) * size].to_vec()));
+                }
+            }
+            sets.push((shape.name.to_owned(), size, changed));
+        }
+        Ok(Self { sets })
+    }
+
+    /// The [`SPARSE_COLUMN_PREFIX`] result columns of job shard `shard` (none for a set
+    /// of which the run changed nothing there).
+    fn columns(&self, shard: usize) -> Result<Vec<Column>, String> {
+        let mut columns = Vec::new();
+        for (name, size, changed) in &self.sets {
+            let mut bytes = Vec::new();
+            for (_, row, value) in changed.iter().filter(|c| c.0 == shard) {
+                bytes.extend_from_slice(&row.to_le_bytes());
+                bytes.push(FLAG_CHANGED);
+                bytes.extend_from_slice(value);
+            }
+            if !bytes.is_empty() {
+                columns.push(
+                    Column::new(format!("{SPARSE_COLUMN_PREFIX}{name}"), (5 + size) as u32, bytes)
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+        }
+        Ok(columns)
+    }
 }

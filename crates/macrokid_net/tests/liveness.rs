@@ -231,6 +231,7 @@ async fn a_frozen_instance_is_rerouted_and_rejoins() {
             tick,
             resources: Vec::new(),
             zero_sized: Vec::new(),
+            since_last_run: false,
         };
         let all: Vec<(u32, InstanceId)> = plan
             .iter()

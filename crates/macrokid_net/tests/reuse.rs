@@ -187,6 +187,7 @@ async fn a_process_asks_in_full_for_columns_it_does_not_hold() {
         tick: round,
         resources: resources.clone(),
         zero_sized: Vec::new(),
+        since_last_run: false,
     };
     let counters = DropCounters::new();
     let publish_schedule = |s: SystemSchedule| {

@@ -14,7 +14,7 @@
 use std::ops::Range;
 
 use super::columns::ColumnAccessError;
-use crate::change::Tick;
+use crate::change::{ComponentTicks, Tick};
 use crate::World;
 
 impl World {
@@ -37,6 +37,69 @@ impl World {
         rows: Range<usize>,
         since: Tick,
     ) -> Result<bool, ColumnAccessError> {
+        let (t, index) = self.column_range(table, name, &rows)?;
+        let now = self.change_tick();
+        if now.get().wrapping_sub(since.get()) >= crate::change::MAX_CHANGE_AGE {
+            return Ok(true);
+        }
+        Ok(self.parts().archetypes[t].any_changed_after(index, rows, since, now))
+    }
+
+    /// Appends the added and changed ticks of rows `rows` of the column
+    /// registered as `name` in table `table` to `out`, row by row (for
+    /// shipping to a remote system run which rows it must see as added or
+    /// changed).
+    ///
+    /// # Errors
+    /// As [`column_changed_since`](Self::column_changed_since); `out` is
+    /// unchanged then.
+    pub fn column_ticks(
+        &self,
+        table: usize,
+        name: &str,
+        rows: Range<usize>,
+        out: &mut Vec<ComponentTicks>,
+    ) -> Result<(), ColumnAccessError> {
+        let (t, index) = self.column_range(table, name, &rows)?;
+        let ticks = self.parts().archetypes[t].tick_column(index);
+        out.extend(rows.map(|row| ticks.get(row)));
+        Ok(())
+    }
+
+    /// Sets the added and changed ticks of rows `first_row..first_row +
+    /// ticks.len()` of the column registered as `name` in table `table` to
+    /// `ticks`, without touching the values (the column-wise
+    /// [`set_component_ticks`](Self::set_component_ticks)).
+    ///
+    /// # Errors
+    /// As [`column_changed_since`](Self::column_changed_since); nothing is
+    /// set then.
+    pub fn set_column_ticks(
+        &mut self,
+        table: usize,
+        name: &str,
+        first_row: usize,
+        ticks: &[ComponentTicks],
+    ) -> Result<(), ColumnAccessError> {
+        let rows = first_row..first_row.saturating_add(ticks.len());
+        let (t, index) = self.column_range(table, name, &rows)?;
+        let (tables, ..) = self.columns_mut();
+        for (row, ticks) in rows.zip(ticks) {
+            let (added, changed) = tables[t].row_ticks_mut(index, row);
+            *added = ticks.added;
+            *changed = ticks.changed;
+        }
+        Ok(())
+    }
+
+    /// The table and column index of `name` in `table`, after checking that
+    /// `rows` lies in the table.
+    fn column_range(
+        &self,
+        table: usize,
+        name: &str,
+        rows: &Range<usize>,
+    ) -> Result<(usize, usize), ColumnAccessError> {
         let tables = self.parts().archetypes;
         let t = tables.get(table).ok_or(ColumnAccessError::NoTable {
             table,
@@ -53,11 +116,7 @@ impl World {
                 size: codec.pod_size.unwrap_or(0),
             });
         }
-        let now = self.change_tick();
-        if now.get().wrapping_sub(since.get()) >= crate::change::MAX_CHANGE_AGE {
-            return Ok(true);
-        }
-        Ok(t.any_changed_after(index, rows, since, now))
+        Ok((table, index))
     }
 
     /// Moves the [`change_tick`](Self::change_tick) one tick on, without

@@ -377,6 +377,15 @@ impl Archetype {
         self.ticks[index].get(row)
     }
 
+    /// The added and changed ticks of row `row` of column `index`, mutable.
+    /// Added for `World::set_column_ticks`.
+    ///
+    /// # Panics
+    /// When `index` or `row` is out of bounds.
+    pub(crate) fn row_ticks_mut(&mut self, index: usize, row: usize) -> (&mut Tick, &mut Tick) {
+        self.ticks[index].row_mut(row)
+    }
+
     /// The tick column of column `index`, for the guarded paths.
     #[inline]
     pub(crate) fn tick_column(&self, index: usize) -> &TickColumn {
