@@ -651,6 +651,20 @@ fn run_job<S: Run>(
         })
         .collect();
     let sparse = sparse_inputs(shards, &ids)?;
+    // The local table of each group: a group without component columns (a system that
+    // reaches its entities through sparse components only) is the table without
+    // components, the others follow in order.
+    let local_table: Vec<usize> = groups
+        .iter()
+        .scan(0, |next, g| {
+            Some(if g.names.is_empty() {
+                0
+            } else {
+                *next += 1;
+                *next
+            })
+        })
+        .collect();
     let sparse_layout: Vec<(String, Vec<u64>)> = sparse
         .iter()
         .map(|s| (s.name.clone(), s.entities.clone()))
@@ -683,7 +697,7 @@ fn run_job<S: Run>(
                         continue;
                     }
                     world
-                        .write_pod_column(t + 1, name, first, bytes)
+                        .write_pod_column(local_table[t], name, first, bytes)
                         .map_err(|e| e.to_string())?;
                 }
             }
@@ -768,7 +782,7 @@ fn run_job<S: Run>(
                     .iter()
                     .map(|&(index, _, rows)| (&shards[index], rows))
                     .collect();
-                (t + 1, g.names.as_slice(), members)
+                (local_table[t], g.names.as_slice(), members)
             })
             .collect();
         stamp_ticks::<S>(world, job, &tables, &sparse)?
@@ -780,7 +794,7 @@ fn run_job<S: Run>(
     }
     // The tables must still hold the same rows: commands are not forwarded.
     for (t, g) in groups.iter().enumerate() {
-        let same = world.table_entities(t + 1).is_ok_and(|e| {
+        let same = world.table_entities(local_table[t]).is_ok_and(|e| {
             e.len() == g.entities.len() && e.iter().zip(&g.entities).all(|(a, &b)| a.to_bits() == b)
         });
         if !same {
@@ -797,7 +811,7 @@ fn run_job<S: Run>(
     let sparse_out = SparseResults::read::<S>(world, &sparse, base)?;
     let mut out: Vec<Shard> = Vec::with_capacity(shards.len());
     for (t, g) in groups.iter().enumerate() {
-        let shape = &shapes[t + 1];
+        let shape = &shapes[local_table[t]];
         // Each written column and its change flags are read once; the result shards are
         // slices of them.
         let mut written: Vec<(&str, usize, bytes::Bytes, bytes::Bytes)> = Vec::new();
@@ -806,11 +820,11 @@ fn run_job<S: Run>(
         }) {
             let mut bytes = Vec::new();
             let size = world
-                .read_pod_column(t + 1, c.name, &mut bytes)
+                .read_pod_column(local_table[t], c.name, &mut bytes)
                 .map_err(|e| e.to_string())?;
             let mut ticks = Vec::with_capacity(g.entities.len());
             world
-                .column_ticks(t + 1, c.name, 0..g.entities.len(), &mut ticks)
+                .column_ticks(local_table[t], c.name, 0..g.entities.len(), &mut ticks)
                 .map_err(|e| e.to_string())?;
             let flags: Vec<u8> = ticks.iter().map(|t| run_flag(t.changed, base, now)).collect();
             written.push((

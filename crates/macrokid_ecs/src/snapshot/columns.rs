@@ -402,7 +402,8 @@ pub struct SparseColumns<'a> {
 
 /// [`build_snapshot`] with sparse-set components: the restored world gives
 /// each of `sparse` sparse-set storage (an empty one too) holding the values
-/// for its entities.
+/// for its entities. The entities of a table without columns go to the first
+/// table (the one without components), after those of earlier such tables.
 ///
 /// # Errors
 /// As [`build_snapshot`], and [`SnapshotError::Inconsistent`] when a sparse
@@ -450,6 +451,11 @@ pub fn build_snapshot_with_sparse(
                 pod_size,
                 bytes: bytes.to_vec(),
             });
+        }
+        if columns.is_empty() {
+            // Entities without components live in the first table.
+            records[0].entities.extend_from_slice(table.entities);
+            continue;
         }
         records.push(TableRecord {
             entities: table.entities.to_vec(),
