@@ -98,6 +98,7 @@ use crate::protocol::{
     SystemName, SystemRegister, SystemSchedule, TickAck, TickStart, COMMANDS_COLUMN, ENTITY_COLUMN,
     FLAG_ADDED, FLAG_CHANGED, SPARSE_COLUMN_PREFIX, TICKS_COLUMN_PREFIX,
 };
+use crate::protocol::{compact_flags, flag_at};
 use crate::snapshot::{SnapshotError, SnapshotStore};
 
 /// A change to the world applied at the start of the next tick.
@@ -765,6 +766,7 @@ impl Coordinator {
                     .filter(|c| {
                         c.component() != COMMANDS_COLUMN
                             && !c.component().starts_with(SPARSE_COLUMN_PREFIX)
+                            && !c.component().starts_with(TICKS_COLUMN_PREFIX)
                     })
                     .peekable();
                 data.peek().is_some() && data.all(|c| c.len() == rows)
@@ -1244,8 +1246,12 @@ impl Coordinator {
                         let flags: Vec<u8> =
                             ticks.iter().map(|&t| change_flags(t, since, now)).collect();
                         extra.push(
-                            Column::new(format!("{TICKS_COLUMN_PREFIX}{}", c.name), 1, flags)
-                                .map_err(|e| nats_err("column", e))?,
+                            Column::new(
+                                format!("{TICKS_COLUMN_PREFIX}{}", c.name),
+                                1,
+                                compact_flags(&flags).to_vec(),
+                            )
+                            .map_err(|e| nats_err("column", e))?,
                         );
                     }
                 }
@@ -1749,8 +1755,8 @@ impl SparseTravel {
     }
 }
 
-/// Writes result column `column` into the shard's rows: only the rows whose byte in
-/// `changed` (a [`TICKS_COLUMN_PREFIX`] result column) has [`FLAG_CHANGED`], in runs of
+/// Writes result column `column` into the shard's rows: only the rows whose flags in
+/// `changed` (a [`TICKS_COLUMN_PREFIX`] result column) have [`FLAG_CHANGED`], in runs of
 /// consecutive rows, or every row when the result names none.
 fn write_changed_rows(
     world: &mut World,
@@ -1764,21 +1770,23 @@ fn write_changed_rows(
             .map_err(|e| e.to_string());
     };
     let size = column.element_size() as usize;
-    if flags.len() != column.len() {
+    let rows = column.len();
+    if flags.len() != rows && flags.len() != 1 {
         return Err(format!(
             "{} change flags for {} rows of {}",
             flags.len(),
-            column.len(),
+            rows,
             column.component()
         ));
     }
+    let changed = |row: usize| flag_at(flags, row).is_some_and(|f| f & FLAG_CHANGED != 0);
     let mut row = 0;
-    while row < flags.len() {
-        if flags[row] & FLAG_CHANGED == 0 {
+    while row < rows {
+        if !changed(row) {
             row += 1;
             continue;
         }
-        let end = row + flags[row..].iter().take_while(|&&f| f & FLAG_CHANGED != 0).count();
+        let end = (row..rows).find(|&r| !changed(r)).unwrap_or(rows);
         world
             .write_pod_column(
                 plan.table,

@@ -64,7 +64,8 @@ pub const COMMANDS_COLUMN: &str = "macrokid.commands";
 pub const SPARSE_COLUMN_PREFIX: &str = "macrokid.sparse.";
 
 /// The prefix of a table column's change flags in a shard; the rest of the name is the
-/// component's registered name. One byte per row: [`FLAG_ADDED`] and [`FLAG_CHANGED`].
+/// component's registered name. One byte per row: [`FLAG_ADDED`] and [`FLAG_CHANGED`];
+/// one byte in all when every row has the same flags ([`compact_flags`], [`flag_at`]).
 /// From the coordinator (only when [`SystemSchedule::since_last_run`]): the rows added or
 /// changed since the system's previous run, which the process stamps so the run sees what
 /// a local run would; absent when no row is. From the process, per written column: the
@@ -77,6 +78,25 @@ pub const FLAG_ADDED: u8 = 1;
 /// Change flag: the component was changed since the system's previous run (for a result:
 /// by the run).
 pub const FLAG_CHANGED: u8 = 2;
+
+/// `flags` (one byte per row) as a [`TICKS_COLUMN_PREFIX`] column carries them: one byte
+/// when every row has the same flags, else unchanged.
+pub fn compact_flags(flags: &[u8]) -> &[u8] {
+    match flags.split_first() {
+        Some((first, rest)) if rest.iter().all(|f| f == first) => &flags[..1],
+        _ => flags,
+    }
+}
+
+/// The flags of row `row` in a [`TICKS_COLUMN_PREFIX`] column's bytes (one byte for every
+/// row, or one per row); `None` past the end.
+pub fn flag_at(flags: &[u8], row: usize) -> Option<u8> {
+    if flags.len() == 1 {
+        Some(flags[0])
+    } else {
+        flags.get(row).copied()
+    }
+}
 
 /// Whether a shard column's name is a component's (a table column), not one of the
 /// protocol's ([`ENTITY_COLUMN`], [`COMMANDS_COLUMN`], sparse and tick columns).

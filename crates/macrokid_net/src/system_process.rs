@@ -71,7 +71,7 @@ use crate::protocol::{
     TickStart, COMMANDS_COLUMN, ENTITY_COLUMN, FLAG_ADDED, FLAG_CHANGED, SPARSE_COLUMN_PREFIX,
     TICKS_COLUMN_PREFIX,
 };
-use crate::protocol::is_table_column;
+use crate::protocol::{compact_flags, flag_at, is_table_column};
 
 /// Tick starts without a job after which a process registers again.
 pub const REREGISTER_AFTER: u32 = 3;
@@ -465,9 +465,11 @@ pub async fn run_system_until<S: Run>(
                         run_micros: micros,
                         missing: Vec::new(),
                     };
+                    // Counted before the ack: a coordinator done with the round may
+                    // stop the process before the count would come after it.
+                    stats.jobs.fetch_add(1, Ordering::Relaxed);
                     publish(&client, subjects.tick_ack(&name), &ack).await?;
                     client.flush().await.map_err(|e| nats_err("flush")(&e))?;
-                    stats.jobs.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(message) => {
                     held = None;
@@ -849,7 +851,7 @@ fn run_job<S: Run>(
                     Column::new(
                         format!("{TICKS_COLUMN_PREFIX}{name}"),
                         1,
-                        flags.slice(first..first + rows),
+                        compact_flags(&flags[first..first + rows]).to_vec(),
                     )
                     .map_err(|e| e.to_string())?,
                 );
@@ -991,8 +993,12 @@ fn run_job_per_shard<S: Run>(
             };
             columns.push(Column::new(name, size as u32, bytes).map_err(|e| e.to_string())?);
             columns.push(
-                Column::new(format!("{TICKS_COLUMN_PREFIX}{name}"), 1, flags)
-                    .map_err(|e| e.to_string())?,
+                Column::new(
+                    format!("{TICKS_COLUMN_PREFIX}{name}"),
+                    1,
+                    compact_flags(&flags).to_vec(),
+                )
+                .map_err(|e| e.to_string())?,
             );
         }
         columns.extend(SparseResults::read::<S>(&world, &sparse, base)?.columns(0)?);
@@ -1085,8 +1091,8 @@ fn access_of_writes<S: macrokid_core::System>() -> Vec<String> {
     access_of::<S>().writes
 }
 
-/// The component (table) columns of `shard`, by name, after checking that they and the
-/// change-flag columns have `rows` rows each.
+/// The component (table) columns of `shard`, by name, after checking that they have
+/// `rows` rows each, and the change-flag columns one or `rows`.
 fn table_columns(shard: &Shard, rows: usize) -> Result<Vec<&Column>, String> {
     let mut cols = Vec::new();
     for c in &shard.columns {
@@ -1094,7 +1100,8 @@ fn table_columns(shard: &Shard, rows: usize) -> Result<Vec<&Column>, String> {
         if name == ENTITY_COLUMN || name.starts_with(SPARSE_COLUMN_PREFIX) {
             continue;
         }
-        if c.len() != rows {
+        let flags = name.starts_with(TICKS_COLUMN_PREFIX) && c.len() == 1;
+        if c.len() != rows && !flags {
             return Err(format!(
                 "shard {} has columns of unequal length",
                 shard.shard
@@ -1196,10 +1203,10 @@ fn stamp_ticks<S: 'static>(
             ticks.clear();
             let flag_column = format!("{TICKS_COLUMN_PREFIX}{name}");
             for &(shard, rows) in members {
-                match shard.column(&flag_column) {
-                    Some(flags) => ticks.extend(flags.bytes().iter().map(|&f| ticks_of(f))),
-                    None => ticks.extend(std::iter::repeat_n(ticks_of(0), rows)),
-                }
+                let flags = shard.column(&flag_column).map(|c| c.bytes().clone());
+                ticks.extend((0..rows).map(|row| {
+                    ticks_of(flags.as_ref().map_or(0, |f| flag_at(f, row).unwrap_or(0)))
+                }));
             }
             world
                 .set_column_ticks(*table, name, 0, &ticks)
