@@ -515,6 +515,123 @@ mod tests {
         assert_eq!(typed.hash(), encoded.hash());
     }
 
+    #[derive(System, Default)]
+    #[system(reads(A), writes(B))]
+    struct CountChanged;
+
+    impl Run for CountChanged {
+        fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+            for mut b in cx.query_filtered::<&mut B, Changed<A>>().iter() {
+                b.0 += 1.0;
+            }
+            Ok(())
+        }
+    }
+
+    /// Sparse sets read by name with their rows and ticks, rebuilt from a snapshot with
+    /// `build_snapshot_with_sparse`; a replaced sparse value keeps its added tick.
+    #[test]
+    fn sparse_sets_are_read_and_rebuilt_by_name() {
+        use crate::snapshot::{build_snapshot_with_sparse, SparseColumns, TableColumns};
+        let mut w = world();
+        w.register_sparse::<B>().expect("sparse");
+        let e0 = w.spawn((A(1),));
+        let e1 = w.spawn((A(2),));
+        w.insert(e1, B(3.0)).expect("sparse insert");
+        let added = w.component_ticks::<B>(e1).expect("has B").added;
+        w.advance_change_tick_for_tests(5);
+        w.insert_encoded(e1, "B", &4.0f32.to_ne_bytes())
+            .expect("replace");
+        let ticks = w.component_ticks::<B>(e1).expect("has B");
+        assert_eq!(ticks.added, added, "a replaced value keeps its added tick");
+        assert_ne!(ticks.changed, added);
+        let shapes = w.sparse_shapes();
+        assert_eq!(shapes.len(), 1);
+        assert_eq!((shapes[0].name, shapes[0].pod_size, shapes[0].len), ("B", Some(4), 1));
+        let mut values = Vec::new();
+        let members = w.read_sparse_column("B", &mut values).expect("sparse");
+        assert_eq!(members.len(), 1);
+        assert_eq!((members[0].entity, members[0].row), (e1, 1));
+        assert_eq!(members[0].ticks, ticks);
+        assert_eq!(values, 4.0f32.to_ne_bytes());
+        assert!(matches!(
+            w.read_sparse_column("A", &mut values),
+            Err(ColumnAccessError::NotSparse { .. })
+        ));
+        assert!(matches!(
+            w.read_sparse_column("Label", &mut values),
+            Err(ColumnAccessError::NotPod { .. })
+        ));
+        // The same world, rebuilt: one table with A, B sparse; plus an entity with no
+        // table column (it lands in the table without components).
+        let ids = [e0.to_bits(), e1.to_bits()];
+        let a: Vec<u8> = [1u32, 2].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let loose = [Entity::from_bits(2).to_bits()];
+        let bytes = build_snapshot_with_sparse(
+            &[
+                TableColumns {
+                    entities: &ids,
+                    columns: vec![("A", Some(4), &a)],
+                },
+                TableColumns {
+                    entities: &loose,
+                    columns: Vec::new(),
+                },
+            ],
+            &[SparseColumns {
+                name: "B",
+                entities: &ids[1..],
+                pod_size: Some(4),
+                bytes: &values,
+            }],
+            &[],
+        )
+        .expect("builds");
+        let mut r = World::from_snapshot(w.snapshot_registry().clone(), &bytes).expect("restores");
+        assert!(r.is_sparse::<B>());
+        assert_eq!(r.get::<B>(e1).expect("has B"), &B(4.0));
+        assert!(r.contains(Entity::from_bits(2)));
+        r.despawn(Entity::from_bits(2)).expect("alive");
+        assert_eq!(r.hash(), w.hash());
+    }
+
+    /// Row ticks set by name decide what a system's `Changed` filter sees after
+    /// `set_system_last_run`; `None` makes the next run a first run.
+    #[test]
+    fn set_ticks_and_last_run_decide_what_changed_filters_see() {
+        use crate::change::ComponentTicks;
+        let mut w = world();
+        let es: Vec<Entity> = (0..4).map(|i| w.spawn((A(i), B(0.0)))).collect();
+        let old = w.change_tick();
+        let last = w.step_change_tick();
+        let new = w.step_change_tick();
+        w.step_change_tick();
+        let stamp = |changed| ComponentTicks {
+            added: old,
+            changed: if changed { new } else { old },
+        };
+        let table = w.table_shapes().iter().position(|t| t.rows == 4).expect("table");
+        w.set_column_ticks(table, "A", 0, &[stamp(true), stamp(false), stamp(false)])
+            .expect("fits");
+        w.set_component_ticks(es[3], "A", stamp(true)).expect("has A");
+        let mut read = Vec::new();
+        w.column_ticks(table, "A", 0..4, &mut read).expect("fits");
+        assert_eq!(read, [stamp(true), stamp(false), stamp(false), stamp(true)]);
+        assert!(w.set_column_ticks(table, "A", 3, &[stamp(true); 2]).is_err());
+        assert_eq!(
+            w.component_ticks_by_name(es[3], "A").expect("alive"),
+            Some(stamp(true))
+        );
+        w.set_system_last_run::<CountChanged>(Some(last));
+        w.run_system(&mut CountChanged).expect("runs");
+        let seen: Vec<f32> = es.iter().map(|&e| w.get::<B>(e).expect("has B").0).collect();
+        assert_eq!(seen, [1.0, 0.0, 0.0, 1.0]);
+        w.set_system_last_run::<CountChanged>(None);
+        w.run_system(&mut CountChanged).expect("runs");
+        let seen: Vec<f32> = es.iter().map(|&e| w.get::<B>(e).expect("has B").0).collect();
+        assert_eq!(seen, [2.0, 1.0, 1.0, 2.0], "a first run sees every row");
+    }
+
     #[test]
     fn the_command_log_records_applied_commands_in_order() {
         let mut w = world();
