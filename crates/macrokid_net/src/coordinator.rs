@@ -10,7 +10,8 @@
 //!    the plan is rebuilt only when the set of systems changes. Each batch of mutually
 //!    conflict-free systems is one *round*: its systems run at once, in their own
 //!    processes;
-//! 3. per system of the round, the tables holding a component it reads or writes are
+//! 3. per system of the round, the tables holding a component it reads or writes (or an
+//!    entity with a sparse-set component it reads or writes) are
 //!    split into one contiguous row range per live instance — the *shards* — and placed
 //!    by [`InstanceTracker::assign`]; the coordinator publishes a [`SystemSchedule`] and
 //!    each shard's columns (entity ids and every accessed component, raw little-endian
@@ -23,10 +24,17 @@
 //!    [`CoordinatorConfig::reuse_columns`]). A write that bypasses change detection
 //!    ([`macrokid_ecs::Mut::bypass_change_detection`]) is not seen. An instance that
 //!    lacks a reused column answers with [`TickAck::missing`] and gets its shards again
-//!    in full, in the same round;
+//!    in full, in the same round. Besides the table columns a shard carries (never
+//!    reused): every plain-old-data sparse set that has entities among its rows
+//!    ([`SPARSE_COLUMN_PREFIX`]: row, change flags, value; all of them, since a query
+//!    may filter `With`/`Without` on a sparse component the system does not declare), and
+//!    the *change flags* ([`TICKS_COLUMN_PREFIX`]) of each accessed table column with a
+//!    row added or changed since the system's previous run (see "Change ticks");
 //! 4. it waits for the changed columns up to [`CoordinatorConfig::deadline`]; a result
 //!    is merged when it comes from the shard's current owner and has the shard's row
-//!    count (overwrite: the planner puts no two writers of a component in one round); at the deadline, shards of instances
+//!    count (overwrite: the planner puts no two writers of a component in one round;
+//!    only the rows, and sparse values, the run changed are written and stamped changed,
+//!    as a local run stamps them); at the deadline, shards of instances
 //!    declared dead are re-sent to live ones and waited for again, shards of systems with
 //!    no live instance are skipped with a warning; late results are dropped and counted;
 //!    then the round's *remote commands* apply (below);
@@ -64,6 +72,22 @@
 //! correct as rows move: the coordinator compares the entity column byte for byte. Changes queued with
 //! [`Coordinator::queue`] are closures and are not broadcast.
 //!
+//! # Change ticks
+//!
+//! The coordinator keeps each system's previous run as the ECS scheduler does: the
+//! world's change tick at which its round's results merged (the change tick steps after
+//! every round). A shard carries, per accessed table column and sparse entity, whether
+//! it was added or changed after that tick ([`crate::protocol::FLAG_ADDED`],
+//! [`crate::protocol::FLAG_CHANGED`]; one byte for the whole shard when every row has
+//! the same, none when no row has any), and [`SystemSchedule::since_last_run`]; the
+//! process stamps its local rows accordingly before the run, so `Changed<T>` and
+//! `Added<T>` filters see exactly the rows a local run would — writes merged from other
+//! systems' remote runs, remote commands, queued commands and `world_mut` changes
+//! included. A system's first run sees every row as added. The held tick is not clamped
+//! by [`World::check_change_ticks`]: a system idle for 2^32 change ticks or more may see
+//! old changes again. `RemovedComponents` do not travel: `removed::<T>()` in a remote
+//! system sees only what its own run removed.
+//!
 //! A malformed, wrong-version or unexpected message is counted in
 //! [`Coordinator::drops`] and dropped; it never stops a tick.
 
@@ -92,13 +116,13 @@ use crate::codec::{
 use crate::connection::ConnectionWatch;
 use crate::inspect::JsonViews;
 use crate::liveness::{InstanceTracker, LivenessConfig, ResultOutcome};
+use crate::protocol::{compact_flags, flag_at};
 use crate::protocol::{
     decode_commands, AccessDescriptor, ControlMessage, EntityCreated, EntityDestroyed, EntityRef,
     Heartbeat, InstanceId, MsgType, RemoteCommand, ResourceValue, ShardAssignment, Subjects,
     SystemName, SystemRegister, SystemSchedule, TickAck, TickStart, COMMANDS_COLUMN, ENTITY_COLUMN,
     FLAG_ADDED, FLAG_CHANGED, SPARSE_COLUMN_PREFIX, TICKS_COLUMN_PREFIX,
 };
-use crate::protocol::{compact_flags, flag_at};
 use crate::snapshot::{SnapshotError, SnapshotStore};
 
 /// A change to the world applied at the start of the next tick.
@@ -1749,9 +1773,13 @@ impl SparseTravel {
             bytes.push(since.map_or(0, |since| change_flags(self.members[i].ticks, since, now)));
             bytes.extend_from_slice(&self.values[i * self.size..(i + 1) * self.size]);
         }
-        Column::new(format!("{SPARSE_COLUMN_PREFIX}{}", self.name), element as u32, bytes)
-            .map(Some)
-            .map_err(|e| nats_err("column", e))
+        Column::new(
+            format!("{SPARSE_COLUMN_PREFIX}{}", self.name),
+            element as u32,
+            bytes,
+        )
+        .map(Some)
+        .map_err(|e| nats_err("column", e))
     }
 }
 
@@ -1766,7 +1794,12 @@ fn write_changed_rows(
 ) -> Result<(), String> {
     let Some(flags) = changed else {
         return world
-            .write_pod_column(plan.table, column.component(), plan.rows.start, column.bytes())
+            .write_pod_column(
+                plan.table,
+                column.component(),
+                plan.rows.start,
+                column.bytes(),
+            )
             .map_err(|e| e.to_string());
     };
     let size = column.element_size() as usize;

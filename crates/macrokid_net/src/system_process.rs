@@ -11,14 +11,20 @@
 //!    job whose copy is missing or of another round is not run but answered with
 //!    [`TickAck::missing`], and the coordinator sends it again in full;
 //! 2. the shards are grouped by component set into tables of a local [`World`] (entities
-//!    keep their ids, [`macrokid_ecs::snapshot::build_snapshot`]); when the tables hold
-//!    the same entities as in the previous job (the steady state), the columns are only
-//!    overwritten in place;
-//! 3. the resources the schedule carries are set, and the system runs once over all the
-//!    job's shards ([`World::run_system`]);
+//!    keep their ids, [`macrokid_ecs::snapshot::build_snapshot_with_sparse`]), with the
+//!    shards' sparse sets ([`SPARSE_COLUMN_PREFIX`]) in sparse-set storage; when the tables
+//!    and sparse sets hold the same entities as in the previous job (the steady state), the
+//!    values are only overwritten in place;
+//! 3. the resources the schedule carries are set, the rows are stamped added or changed
+//!    as the shards' change flags say ([`TICKS_COLUMN_PREFIX`]) and the system's previous
+//!    run is set before them ([`World::set_system_last_run`]; none on a first run), so
+//!    `Changed`/`Added` filters see what a local run sees; the system runs once over all
+//!    the job's shards ([`World::run_system`]);
 //! 4. for each shard, the columns of the components the system writes go back on
-//!    `P.component.changed.<system>` (the entity column only when it writes none: the
-//!    coordinator knows the shard's rows), then a [`TickAck`].
+//!    `P.component.changed.<system>` with change flags naming the rows the run changed,
+//!    and the written sparse values the run changed (the entity column only when no
+//!    table column is written: the coordinator knows the shard's rows), then a
+//!    [`TickAck`].
 //!
 //! A process need not act on `P.entity.destroy`: the coordinator forgets its record of
 //! every shard copy that held a destroyed entity, so no schedule asks to reuse one; the
@@ -40,11 +46,16 @@
 //! [`EntityRef::Spawned`]). Per shard, so the coordinator can apply all shards' commands
 //! in shard order whatever instance ran them ([`crate::coordinator`], "Remote
 //! commands"); exact for a system that records while iterating one query, as a local run
-//! records in table and row order. Such a system sees only its shard's rows per run, and
-//! change ticks of a fresh world (every row added). Any other system whose run changes
-//! the local tables' structure fails the job (the coordinator re-routes it).
+//! records in table and row order. Such a system sees only its shard's rows per run (with
+//! the shard's sparse sets and change ticks, as above); its inserts and removes of sparse
+//! components travel as commands too. Any other system whose run changes the local
+//! tables' structure fails the job (the coordinator re-routes it).
 //!
-//! Limits: resource writes stay local. Splitting a
+//! Limits: resource writes stay local. A serde-registered sparse component does not
+//! travel (one the system reads or writes is an error on the coordinator,
+//! [`crate::coordinator::CoordinatorError::NotPod`]; a filter on one it does not declare
+//! sees no entity with it), nor does a table component the system neither reads nor
+//! writes (a `With<T>` filter on one sees none). Splitting a
 //! system over several instances is right for systems whose effect on an entity depends
 //! on that entity's row and the resources only (every `for` over a query is); a system
 //! that looks across entities should run as one instance.
@@ -65,13 +76,13 @@ use crate::codec::{
     chunk_budget, chunk_headers, decode_control, encode_control, encode_shard, Column,
     DropCounters, DropReason, Reassembler, Shard,
 };
+use crate::protocol::{compact_flags, flag_at, is_table_column};
 use crate::protocol::{
     encode_commands, AccessDescriptor, ControlMessage, EntityRef, Heartbeat, InstanceId, NameError,
     RemoteCommand, ResourceValue, Subjects, SystemName, SystemRegister, SystemSchedule, TickAck,
     TickStart, COMMANDS_COLUMN, ENTITY_COLUMN, FLAG_ADDED, FLAG_CHANGED, SPARSE_COLUMN_PREFIX,
     TICKS_COLUMN_PREFIX,
 };
-use crate::protocol::{compact_flags, flag_at, is_table_column};
 
 /// Tick starts without a job after which a process registers again.
 pub const REREGISTER_AFTER: u32 = 3;
@@ -775,7 +786,7 @@ fn run_job<S: Run>(
             .map_err(|e| e.to_string())?;
     }
     let base = {
-        let tables: Vec<(usize, &[String], Vec<(&Shard, usize)>)> = groups
+        let tables: Vec<StampTable<'_>> = groups
             .iter()
             .enumerate()
             .map(|(t, g)| {
@@ -828,7 +839,10 @@ fn run_job<S: Run>(
             world
                 .column_ticks(local_table[t], c.name, 0..g.entities.len(), &mut ticks)
                 .map_err(|e| e.to_string())?;
-            let flags: Vec<u8> = ticks.iter().map(|t| run_flag(t.changed, base, now)).collect();
+            let flags: Vec<u8> = ticks
+                .iter()
+                .map(|t| run_flag(t.changed, base, now))
+                .collect();
             written.push((
                 c.name,
                 size,
@@ -1178,6 +1192,10 @@ fn sparse_columns(sparse: &[SparseIn]) -> Vec<SparseColumns<'_>> {
         .collect()
 }
 
+/// A local table to stamp: its index, its column names, and its member shards with their
+/// row counts, in row order.
+type StampTable<'a> = (usize, &'a [String], Vec<(&'a Shard, usize)>);
+
 /// Stamps the carried columns of the local world (`tables`: table index, column names,
 /// and the member shards with their row counts; `sparse`) so that system `S`'s run sees
 /// as added or changed exactly the rows the coordinator flagged — every row on a first
@@ -1186,7 +1204,7 @@ fn sparse_columns(sparse: &[SparseIn]) -> Vec<SparseColumns<'_>> {
 fn stamp_ticks<S: 'static>(
     world: &mut World,
     job: &SystemSchedule,
-    tables: &[(usize, &[String], Vec<(&Shard, usize)>)],
+    tables: &[StampTable<'_>],
     sparse: &[SparseIn],
 ) -> Result<Tick, String> {
     let old = world.change_tick();
@@ -1235,9 +1253,16 @@ fn run_flag(changed: Tick, base: Tick, now: Tick) -> u8 {
 
 /// The values of the written sparse sets that a run changed, per job shard.
 struct SparseResults {
-    /// Per written set: its name, value size, and (shard index, row, value) per changed
-    /// entity.
-    sets: Vec<(String, usize, Vec<(usize, u32, Vec<u8>)>)>,
+    sets: Vec<WrittenSparse>,
+}
+
+/// One written sparse set after a run.
+struct WrittenSparse {
+    name: String,
+    /// Bytes per value.
+    size: usize,
+    /// (shard index in the job, row in the shard, value) per entity the run changed.
+    changed: Vec<(usize, u32, Vec<u8>)>,
 }
 
 impl SparseResults {
@@ -1277,7 +1302,11 @@ impl SparseResults {
                     changed.push((shard, row, values[i * size..(i + 1) * size].to_vec()));
                 }
             }
-            sets.push((shape.name.to_owned(), size, changed));
+            sets.push(WrittenSparse {
+                name: shape.name.to_owned(),
+                size,
+                changed,
+            });
         }
         Ok(Self { sets })
     }
@@ -1286,7 +1315,12 @@ impl SparseResults {
     /// of which the run changed nothing there).
     fn columns(&self, shard: usize) -> Result<Vec<Column>, String> {
         let mut columns = Vec::new();
-        for (name, size, changed) in &self.sets {
+        for WrittenSparse {
+            name,
+            size,
+            changed,
+        } in &self.sets
+        {
             let mut bytes = Vec::new();
             for (_, row, value) in changed.iter().filter(|c| c.0 == shard) {
                 bytes.extend_from_slice(&row.to_le_bytes());
@@ -1295,8 +1329,12 @@ impl SparseResults {
             }
             if !bytes.is_empty() {
                 columns.push(
-                    Column::new(format!("{SPARSE_COLUMN_PREFIX}{name}"), (5 + size) as u32, bytes)
-                        .map_err(|e| e.to_string())?,
+                    Column::new(
+                        format!("{SPARSE_COLUMN_PREFIX}{name}"),
+                        (5 + size) as u32,
+                        bytes,
+                    )
+                    .map_err(|e| e.to_string())?,
                 );
             }
         }

@@ -118,10 +118,7 @@ struct MoveMarked;
 
 impl Run for MoveMarked {
     fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
-        for (mut p, v) in cx
-            .query_filtered::<(&mut Pos, &Vel), With<Marked>>()
-            .iter()
-        {
+        for (mut p, v) in cx.query_filtered::<(&mut Pos, &Vel), With<Marked>>().iter() {
             p.0 += v.0;
         }
         Ok(())
@@ -337,14 +334,25 @@ async fn sparse_components_are_read_written_filtered_inserted_and_removed_remote
     let marked = |w: &mut World| w.query::<&Marked>().iter().count();
     let mut start_mut = start;
     let mut local = local;
-    assert_ne!(marked(&mut local), marked(&mut start_mut), "Toggle changed the tags");
+    assert_ne!(
+        marked(&mut local),
+        marked(&mut start_mut),
+        "Toggle changed the tags"
+    );
     let boosts = |w: &mut World| w.query::<&Boost>().iter().map(|b| b.0).sum::<f32>();
     assert_ne!(boosts(&mut local), boosts(&mut start_mut), "Decay wrote");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_and_added_filters_see_the_rows_a_local_run_sees() {
-    const SYSTEMS: [&str; 6] = ["Jolt", "Flip", "Decay", "Tally", "TallyAdded", "TallyChanged"];
+    const SYSTEMS: [&str; 6] = [
+        "Jolt",
+        "Flip",
+        "Decay",
+        "Tally",
+        "TallyAdded",
+        "TallyChanged",
+    ];
     let mut local = same_as_local(
         "ticks",
         10,
@@ -373,7 +381,7 @@ async fn changed_and_added_filters_see_the_rows_a_local_run_sees() {
     .await;
     // The filters did select: neither every row every tick nor only the first run's.
     let counts: Vec<u32> = local.query::<&Count>().iter().map(|c| c.0).collect();
-    assert!(counts.iter().any(|&c| c == 1), "first run only: {counts:?}");
+    assert!(counts.contains(&1), "first run only: {counts:?}");
     assert!(counts.iter().any(|&c| c > 1 && c < 10), "{counts:?}");
     let seen: Vec<u32> = local.query::<&Seen>().iter().map(|c| c.0).collect();
     assert!(seen.iter().any(|&c| c > 1 && c < 10), "{seen:?}");

@@ -547,7 +547,10 @@ mod tests {
         assert_ne!(ticks.changed, added);
         let shapes = w.sparse_shapes();
         assert_eq!(shapes.len(), 1);
-        assert_eq!((shapes[0].name, shapes[0].pod_size, shapes[0].len), ("B", Some(4), 1));
+        assert_eq!(
+            (shapes[0].name, shapes[0].pod_size, shapes[0].len),
+            ("B", Some(4), 1)
+        );
         let mut values = Vec::new();
         let members = w.read_sparse_column("B", &mut values).expect("sparse");
         assert_eq!(members.len(), 1);
@@ -610,25 +613,38 @@ mod tests {
             added: old,
             changed: if changed { new } else { old },
         };
-        let table = w.table_shapes().iter().position(|t| t.rows == 4).expect("table");
+        let table = w
+            .table_shapes()
+            .iter()
+            .position(|t| t.rows == 4)
+            .expect("table");
         w.set_column_ticks(table, "A", 0, &[stamp(true), stamp(false), stamp(false)])
             .expect("fits");
-        w.set_component_ticks(es[3], "A", stamp(true)).expect("has A");
+        w.set_component_ticks(es[3], "A", stamp(true))
+            .expect("has A");
         let mut read = Vec::new();
         w.column_ticks(table, "A", 0..4, &mut read).expect("fits");
         assert_eq!(read, [stamp(true), stamp(false), stamp(false), stamp(true)]);
-        assert!(w.set_column_ticks(table, "A", 3, &[stamp(true); 2]).is_err());
+        assert!(w
+            .set_column_ticks(table, "A", 3, &[stamp(true); 2])
+            .is_err());
         assert_eq!(
             w.component_ticks_by_name(es[3], "A").expect("alive"),
             Some(stamp(true))
         );
         w.set_system_last_run::<CountChanged>(Some(last));
         w.run_system(&mut CountChanged).expect("runs");
-        let seen: Vec<f32> = es.iter().map(|&e| w.get::<B>(e).expect("has B").0).collect();
+        let seen: Vec<f32> = es
+            .iter()
+            .map(|&e| w.get::<B>(e).expect("has B").0)
+            .collect();
         assert_eq!(seen, [1.0, 0.0, 0.0, 1.0]);
         w.set_system_last_run::<CountChanged>(None);
         w.run_system(&mut CountChanged).expect("runs");
-        let seen: Vec<f32> = es.iter().map(|&e| w.get::<B>(e).expect("has B").0).collect();
+        let seen: Vec<f32> = es
+            .iter()
+            .map(|&e| w.get::<B>(e).expect("has B").0)
+            .collect();
         assert_eq!(seen, [2.0, 1.0, 1.0, 2.0], "a first run sees every row");
     }
 
