@@ -66,11 +66,15 @@
 //! does not decode is dropped and counted ([`Coordinator::command_counts`]). The entities
 //! they created and destroyed are then broadcast on `P.entity.create` and
 //! `P.entity.destroy` (seed 003), one message per entity ([`TickReport::created`],
-//! [`TickReport::destroyed`]), and the coordinator forgets every instance's held copy of
-//! a shard that had a destroyed entity, so no schedule asks to reuse it (a zero-sized
-//! tag's column would compare equal even though rows moved). Column reuse is otherwise
-//! correct as rows move: the coordinator compares the entity column byte for byte. Changes queued with
-//! [`Coordinator::queue`] are closures and are not broadcast.
+//! [`TickReport::destroyed`]). Column reuse stays correct as rows move and entities go:
+//! a held copy is reused only when its entity column equals, byte for byte, the world's
+//! entities of the shard's rows now (ids with their generation), so a copy that holds a
+//! destroyed entity — alive in no table — is never reused, and the coordinator need not
+//! look for such copies when entities are destroyed (it did, scanning every held entity
+//! column: O(held bytes) per tick with a despawn); the copy is replaced by the next merge
+//! on its shard number. (This also covers a zero-sized tag's column, which would compare
+//! equal though rows moved: it is never reused without the entity column.) Changes
+//! queued with [`Coordinator::queue`] are closures and are not broadcast.
 //!
 //! # Change ticks
 //!
@@ -83,7 +87,9 @@
 //! process stamps its local rows accordingly before the run, so `Changed<T>` and
 //! `Added<T>` filters see exactly the rows a local run would — writes merged from other
 //! systems' remote runs, remote commands, queued commands and `world_mut` changes
-//! included. A system's first run sees every row as added. The held tick is not clamped
+//! included. A system's first run sees every row as added (so does its first run under a
+//! coordinator started by [`Coordinator::resume`]: the previous runs are not in the
+//! snapshot). The held tick is not clamped
 //! by [`World::check_change_ticks`]: a system idle for 2^32 change ticks or more may see
 //! old changes again. `RemovedComponents` do not travel: `removed::<T>()` in a remote
 //! system sees only what its own run removed.
@@ -1509,21 +1515,7 @@ impl Coordinator {
             // commands, `world_mut`) must be stamped after it.
             self.world.step_change_tick();
             let (created, destroyed) = self.apply_remote_commands(&batch);
-            if !destroyed.is_empty() {
-                // What processes drop on the broadcast is no longer held here either.
-                let gone: HashSet<[u8; 8]> = destroyed
-                    .iter()
-                    .map(|e| e.to_bits().to_le_bytes())
-                    .collect();
-                self.held.retain(|_, h| {
-                    !h.columns.iter().any(|c| {
-                        c.component() == ENTITY_COLUMN
-                            && c.bytes()
-                                .chunks_exact(8)
-                                .any(|id| id.try_into().is_ok_and(|id: [u8; 8]| gone.contains(&id)))
-                    })
-                });
-            }
+            // Held copies with a destroyed entity need no scan (see "Remote commands").
             if !created.is_empty() || !destroyed.is_empty() {
                 self.broadcast_entities(&created, &destroyed).await?;
             }

@@ -26,10 +26,11 @@
 //!    table column is written: the coordinator knows the shard's rows), then a
 //!    [`TickAck`].
 //!
-//! A process need not act on `P.entity.destroy`: the coordinator forgets its record of
-//! every shard copy that held a destroyed entity, so no schedule asks to reuse one; the
-//! copy is replaced by the next job on that shard number. (Acting on the broadcast would
-//! race with jobs scheduled before it and still queued.)
+//! A process need not act on `P.entity.destroy`: the coordinator never asks to reuse a
+//! copy whose entities are not the world's now (a destroyed entity is in no table), so
+//! no schedule reuses a copy that held one; the copy is replaced by the next job on that
+//! shard number. (Acting on the broadcast would race with jobs scheduled before it and
+//! still queued.)
 //!
 //! The process registers again when it sees [`REREGISTER_AFTER`] tick starts without a job
 //! (a coordinator that declared it dead takes it back only on registration,
