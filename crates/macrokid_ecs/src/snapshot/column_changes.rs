@@ -10,6 +10,10 @@
 //! [`Mut::bypass_change_detection`](crate::Mut::bypass_change_detection) is
 //! not seen. Rows moved by a structural change (a despawn's swap-remove)
 //! keep their ticks: compare the table's entities too.
+//!
+//! [`World::column_ticks`] and [`World::set_column_ticks`] read and set the
+//! row ticks themselves, so that a remote run of a system sees as added or
+//! changed the rows a local run would (distributed mode's change flags).
 
 use std::ops::Range;
 
