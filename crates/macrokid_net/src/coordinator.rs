@@ -122,7 +122,7 @@ use crate::codec::{
 use crate::connection::ConnectionWatch;
 use crate::inspect::JsonViews;
 use crate::liveness::{InstanceTracker, LivenessConfig, ResultOutcome};
-use crate::protocol::{compact_flags, flag_at};
+use crate::protocol::compact_flags;
 use crate::protocol::{
     decode_commands, AccessDescriptor, ControlMessage, EntityCreated, EntityDestroyed, EntityRef,
     Heartbeat, InstanceId, MsgType, RemoteCommand, ResourceValue, ShardAssignment, Subjects,
@@ -1804,7 +1804,21 @@ fn write_changed_rows(
             column.component()
         ));
     }
-    let changed = |row: usize| flag_at(flags, row).is_some_and(|f| f & FLAG_CHANGED != 0);
+    if flags.len() == 1 {
+        // One byte for every row: all written or none.
+        if flags[0] & FLAG_CHANGED == 0 {
+            return Ok(());
+        }
+        return world
+            .write_pod_column(
+                plan.table,
+                column.component(),
+                plan.rows.start,
+                column.bytes(),
+            )
+            .map_err(|e| e.to_string());
+    }
+    let changed = |row: usize| flags[row] & FLAG_CHANGED != 0;
     let mut row = 0;
     while row < rows {
         if !changed(row) {

@@ -836,14 +836,7 @@ fn run_job<S: Run>(
             let size = world
                 .read_pod_column(local_table[t], c.name, &mut bytes)
                 .map_err(|e| e.to_string())?;
-            let mut ticks = Vec::with_capacity(g.entities.len());
-            world
-                .column_ticks(local_table[t], c.name, 0..g.entities.len(), &mut ticks)
-                .map_err(|e| e.to_string())?;
-            let flags: Vec<u8> = ticks
-                .iter()
-                .map(|t| run_flag(t.changed, base, now))
-                .collect();
+            let flags = run_flags(world, local_table[t], c.name, g.entities.len(), base, now)?;
             written.push((
                 c.name,
                 size,
@@ -981,11 +974,7 @@ fn run_job_per_shard<S: Run>(
                 world
                     .read_pod_column(1, name, &mut bytes)
                     .map_err(|e| e.to_string())?;
-                let mut ticks = Vec::with_capacity(ids.len());
-                world
-                    .column_ticks(1, name, 0..ids.len(), &mut ticks)
-                    .map_err(|e| e.to_string())?;
-                flags.extend(ticks.iter().map(|t| run_flag(t.changed, base, now)));
+                flags = run_flags(&world, 1, name, ids.len(), base, now)?;
                 bytes
             } else {
                 // Row by row: a row whose entity is gone or lost the component keeps
@@ -1202,45 +1191,107 @@ type StampTable<'a> = (usize, &'a [String], Vec<(&'a Shard, usize)>);
 /// as added or changed exactly the rows the coordinator flagged — every row on a first
 /// run ([`SystemSchedule::since_last_run`] false) — and returns the change tick the run
 /// starts from: a row the run writes is stamped after it.
+///
+/// Every value of the local world was written or stamped at the current change tick or
+/// before it (the columns of this job included), so the system's previous run is set
+/// after it and only the flagged rows are stamped, after that: the unflagged ones are
+/// old already. A run of rows with the same flags is one stamp.
 fn stamp_ticks<S: 'static>(
     world: &mut World,
     job: &SystemSchedule,
     tables: &[StampTable<'_>],
     sparse: &[SparseIn],
 ) -> Result<Tick, String> {
-    let old = world.change_tick();
     let last_run = world.step_change_tick();
     let new = world.step_change_tick();
     let base = world.step_change_tick();
-    let ticks_of = |flags: u8| ComponentTicks {
-        added: if flags & FLAG_ADDED != 0 { new } else { old },
-        changed: if flags & FLAG_CHANGED != 0 { new } else { old },
-    };
-    let mut ticks = Vec::new();
+    if !job.since_last_run {
+        world.set_system_last_run::<S>(None);
+        return Ok(base);
+    }
+    world.set_system_last_run::<S>(Some(last_run));
     for (table, names, members) in tables {
         for name in names.iter() {
-            ticks.clear();
             let flag_column = format!("{TICKS_COLUMN_PREFIX}{name}");
+            let mut first = 0;
             for &(shard, rows) in members {
-                let flags = shard.column(&flag_column).map(|c| c.bytes().clone());
-                ticks.extend((0..rows).map(|row| {
-                    ticks_of(flags.as_ref().map_or(0, |f| flag_at(f, row).unwrap_or(0)))
-                }));
+                if let Some(flags) = shard.column(&flag_column) {
+                    let flags = flags.bytes();
+                    let mut row = 0;
+                    while row < rows {
+                        let f = flag_at(flags, row).unwrap_or(0);
+                        let end = (row + 1..rows)
+                            .find(|&r| flag_at(flags, r).unwrap_or(0) != f)
+                            .unwrap_or(rows);
+                        if f & (FLAG_ADDED | FLAG_CHANGED) != 0 {
+                            world
+                                .mark_column_changed(
+                                    *table,
+                                    name,
+                                    first + row..first + end,
+                                    new,
+                                    f & FLAG_ADDED != 0,
+                                )
+                                .map_err(|e| e.to_string())?;
+                        }
+                        row = end;
+                    }
+                }
+                first += rows;
             }
-            world
-                .set_column_ticks(*table, name, 0, &ticks)
-                .map_err(|e| e.to_string())?;
         }
     }
     for set in sparse {
         for (&e, &f) in set.entities.iter().zip(&set.flags) {
+            if f & (FLAG_ADDED | FLAG_CHANGED) == 0 {
+                continue;
+            }
+            let e = macrokid_ecs::Entity::from_bits(e);
+            let ticks = world
+                .component_ticks_by_name(e, &set.name)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("sparse component {} lost", set.name))?;
+            let ticks = ComponentTicks {
+                added: if f & FLAG_ADDED != 0 {
+                    new
+                } else {
+                    ticks.added
+                },
+                changed: new,
+            };
             world
-                .set_component_ticks(macrokid_ecs::Entity::from_bits(e), &set.name, ticks_of(f))
+                .set_component_ticks(e, &set.name, ticks)
                 .map_err(|e| e.to_string())?;
         }
     }
-    world.set_system_last_run::<S>(job.since_last_run.then_some(last_run));
     Ok(base)
+}
+
+/// Per row of the column registered as `name` in local table `table` (`rows` rows):
+/// [`FLAG_CHANGED`] when the run (from change tick `base`) changed it. All zero without
+/// reading the rows' ticks when none is changed.
+fn run_flags(
+    world: &World,
+    table: usize,
+    name: &str,
+    rows: usize,
+    base: Tick,
+    now: Tick,
+) -> Result<Vec<u8>, String> {
+    if !world
+        .column_changed_since(table, name, 0..rows, base)
+        .map_err(|e| e.to_string())?
+    {
+        return Ok(vec![0; rows]);
+    }
+    let mut ticks = Vec::with_capacity(rows);
+    world
+        .column_ticks(table, name, 0..rows, &mut ticks)
+        .map_err(|e| e.to_string())?;
+    Ok(ticks
+        .iter()
+        .map(|t| run_flag(t.changed, base, now))
+        .collect())
 }
 
 /// [`FLAG_CHANGED`] when `changed` is after `base` (the run wrote the row), seen from `now`.

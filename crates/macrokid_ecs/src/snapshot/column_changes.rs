@@ -11,8 +11,8 @@
 //! not seen. Rows moved by a structural change (a despawn's swap-remove)
 //! keep their ticks: compare the table's entities too.
 //!
-//! [`World::column_ticks`] and [`World::set_column_ticks`] read and set the
-//! row ticks themselves, so that a remote run of a system sees as added or
+//! [`World::column_ticks`] and [`World::mark_column_changed`] read and set
+//! the row ticks themselves, so that a remote run of a system sees as added or
 //! changed the rows a local run would (distributed mode's change flags).
 
 use std::ops::Range;
@@ -70,29 +70,29 @@ impl World {
         Ok(())
     }
 
-    /// Sets the added and changed ticks of rows `first_row..first_row +
-    /// ticks.len()` of the column registered as `name` in table `table` to
-    /// `ticks`, without touching the values (the column-wise
-    /// [`set_component_ticks`](Self::set_component_ticks)).
+    /// Stamps rows `rows` of the column registered as `name` in table
+    /// `table` changed at `tick` — and added at `tick` too when `added` —
+    /// without touching the values: a remote system run marks the rows its
+    /// coordinator saw added or changed since the system's previous run (the
+    /// column-wise [`set_component_ticks`](Self::set_component_ticks)).
     ///
     /// # Errors
     /// As [`column_changed_since`](Self::column_changed_since); nothing is
-    /// set then.
-    pub fn set_column_ticks(
+    /// stamped then.
+    pub fn mark_column_changed(
         &mut self,
         table: usize,
         name: &str,
-        first_row: usize,
-        ticks: &[ComponentTicks],
+        rows: Range<usize>,
+        tick: Tick,
+        added: bool,
     ) -> Result<(), ColumnAccessError> {
-        let rows = first_row..first_row.saturating_add(ticks.len());
         let (t, index) = self.column_range(table, name, &rows)?;
         let (tables, ..) = self.columns_mut();
-        for (row, ticks) in rows.zip(ticks) {
-            let (added, changed) = tables[t].row_ticks_mut(index, row);
-            *added = ticks.added;
-            *changed = ticks.changed;
+        if added {
+            tables[t].mark_added(index, rows.clone(), tick);
         }
+        tables[t].mark_changed(index, rows, tick);
         Ok(())
     }
 

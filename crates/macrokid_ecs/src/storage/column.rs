@@ -95,6 +95,15 @@ impl TickColumn {
         )
     }
 
+    /// Stamps the rows `rows` as added at `tick`, through exclusive access
+    /// (added for `World::mark_column_changed`).
+    ///
+    /// # Panics
+    /// When `rows` is out of bounds.
+    pub(crate) fn mark_added(&mut self, rows: std::ops::Range<usize>, tick: Tick) {
+        self.added.get_mut()[rows].fill(tick);
+    }
+
     /// Stamps the rows `rows` as changed at `tick`, through exclusive
     /// access.
     ///

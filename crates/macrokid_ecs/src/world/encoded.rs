@@ -11,7 +11,7 @@
 //! [`World::read_sparse_column`]) and the change ticks a remote system run needs
 //! to see the rows a local run would see as added or changed
 //! ([`World::set_component_ticks`], [`World::set_system_last_run`], and the
-//! column-wise [`World::column_ticks`] / [`World::set_column_ticks`]).
+//! column-wise [`World::column_ticks`] / [`World::mark_column_changed`]).
 
 use std::any::TypeId;
 
@@ -323,8 +323,8 @@ impl World {
     /// Sets the added and changed ticks of `entity`'s component registered as
     /// `name` (table or sparse-set storage), without touching its value: a
     /// remote system run stamps the rows a local run would see as added or
-    /// changed (distributed mode). Use [`set_column_ticks`](Self::set_column_ticks)
-    /// for whole table ranges.
+    /// changed (distributed mode). Use
+    /// [`mark_column_changed`](Self::mark_column_changed) for table ranges.
     ///
     /// # Errors
     /// [`ColumnAccessError::StaleEntity`], [`ColumnAccessError::UnknownComponent`],
@@ -618,16 +618,21 @@ mod tests {
             .iter()
             .position(|t| t.rows == 4)
             .expect("table");
-        w.set_column_ticks(table, "A", 0, &[stamp(true), stamp(false), stamp(false)])
+        for (i, &e) in es.iter().enumerate() {
+            w.set_component_ticks(e, "A", stamp(i == 3)).expect("has A");
+        }
+        w.mark_column_changed(table, "A", 0..1, new, false)
             .expect("fits");
-        w.set_component_ticks(es[3], "A", stamp(true))
-            .expect("has A");
         let mut read = Vec::new();
         w.column_ticks(table, "A", 0..4, &mut read).expect("fits");
         assert_eq!(read, [stamp(true), stamp(false), stamp(false), stamp(true)]);
-        assert!(w
-            .set_column_ticks(table, "A", 3, &[stamp(true); 2])
-            .is_err());
+        assert!(w.mark_column_changed(table, "A", 3..5, new, true).is_err());
+        w.mark_column_changed(table, "B", 1..2, new, true)
+            .expect("fits");
+        assert_eq!(
+            w.component_ticks_by_name(es[1], "B").expect("alive"),
+            Some(ComponentTicks::new(new))
+        );
         assert_eq!(
             w.component_ticks_by_name(es[3], "A").expect("alive"),
             Some(stamp(true))
