@@ -656,14 +656,13 @@ fn run_job<S: Run>(
             }
         }
     }
-    let ids: Vec<Vec<u64>> = shards
-        .iter()
-        .map(|s| {
-            s.column(ENTITY_COLUMN)
-                .and_then(Column::entity_ids)
-                .unwrap_or_default()
-        })
-        .collect();
+    // Each shard's entities, as its group holds them.
+    let mut ids: Vec<&[u64]> = vec![&[]; shards.len()];
+    for g in &groups {
+        for &(index, first, rows) in &g.members {
+            ids[index] = &g.entities[first..first + rows];
+        }
+    }
     let sparse = sparse_inputs(shards, &ids)?;
     // The local table of each group: a group without component columns (a system that
     // reaches its entities through sparse components only) is the table without
@@ -912,7 +911,7 @@ fn run_job_per_shard<S: Run>(
             .and_then(Column::entity_ids)
             .ok_or_else(|| format!("shard {} has no entity column", shard.shard))?;
         let cols = table_columns(shard, ids.len())?;
-        let sparse = sparse_inputs(std::slice::from_ref(shard), std::slice::from_ref(&ids))?;
+        let sparse = sparse_inputs(std::slice::from_ref(shard), &[ids.as_slice()])?;
         let empty: &[u8] = &[];
         let table = TableColumns {
             entities: &ids,
@@ -1135,7 +1134,7 @@ struct SparseIn {
 }
 
 /// The sparse sets of `shards` (with their entity ids `ids`), by name.
-fn sparse_inputs(shards: &[Shard], ids: &[Vec<u64>]) -> Result<Vec<SparseIn>, String> {
+fn sparse_inputs(shards: &[Shard], ids: &[&[u64]]) -> Result<Vec<SparseIn>, String> {
     let mut sets: BTreeMap<&str, SparseIn> = BTreeMap::new();
     for (index, (shard, ids)) in shards.iter().zip(ids).enumerate() {
         for c in &shard.columns {
