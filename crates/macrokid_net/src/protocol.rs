@@ -33,8 +33,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The protocol version; a message with another version is dropped and counted.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version; a message with another version is dropped and counted. 2: shards
+/// carry sparse sets ([`SPARSE_COLUMN_PREFIX`]) and change flags ([`TICKS_COLUMN_PREFIX`]),
+/// which a version-1 process would take for table columns.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Header: the message type, one of [`MsgType::as_str`].
 pub const HEADER_MSG_TYPE: &str = "Macrokid-Msg-Type";
