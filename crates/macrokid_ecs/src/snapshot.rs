@@ -576,6 +576,16 @@ impl SnapshotRegistry {
             || self.resource_by_type.contains_key(&TypeId::of::<T>())
     }
 
+    /// The element size, in bytes, of the component registered as `name` when it
+    /// is registered as plain-old-data ([`register_pod_as`](Self::register_pod_as);
+    /// 0 for a zero-sized type); `None` when `name` is not registered or is
+    /// registered with serde.
+    pub fn pod_size_by_name(&self, name: &str) -> Option<usize> {
+        self.component_by_name
+            .get(name)
+            .and_then(|&i| self.components[i].pod_size)
+    }
+
     /// The registered name of component `type_id`, or `fallback`, owned.
     pub(crate) fn registered_name(&self, type_id: TypeId, fallback: &str) -> String {
         self.name_of(type_id, fallback).to_owned()

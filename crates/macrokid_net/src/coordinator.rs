@@ -127,7 +127,7 @@ use crate::protocol::{
     decode_commands, AccessDescriptor, ControlMessage, EntityCreated, EntityDestroyed, EntityRef,
     Heartbeat, InstanceId, MsgType, RemoteCommand, ResourceValue, ShardAssignment, Subjects,
     SystemName, SystemRegister, SystemSchedule, TickAck, TickStart, COMMANDS_COLUMN, ENTITY_COLUMN,
-    FLAG_ADDED, FLAG_CHANGED, SPARSE_COLUMN_PREFIX, TICKS_COLUMN_PREFIX,
+    FLAG_ADDED, FLAG_CHANGED, PRESENT_COLUMN_PREFIX, SPARSE_COLUMN_PREFIX, TICKS_COLUMN_PREFIX,
 };
 use crate::snapshot::{SnapshotError, SnapshotStore};
 
@@ -1067,13 +1067,33 @@ impl Coordinator {
                 )?);
             }
         }
-        // The shards: per table holding an accessed column or an entity with an accessed
-        // sparse component, one contiguous row range per live instance, numbered in table
-        // order.
+        // The system's declared entity filter, on table components (a sparse one is left to
+        // the process, which gets every sparse set): a table that lacks a required one or
+        // has an excluded one holds no entity the system touches.
+        let sparse_names: Vec<&str> = self
+            .world
+            .sparse_shapes()
+            .iter()
+            .map(|s| s.type_name)
+            .collect();
+        let has = |s: &macrokid_ecs::snapshot::TableShape, name: &String| {
+            s.columns.iter().any(|c| c.type_name == name)
+        };
+        let admitted = |s: &macrokid_ecs::snapshot::TableShape| {
+            reg.access
+                .required
+                .iter()
+                .all(|n| has(s, n) || sparse_names.contains(&n.as_str()))
+                && !reg.access.excluded.iter().any(|n| has(s, n))
+        };
+        // The shards: per admitted table holding an accessed column or an entity with an
+        // accessed sparse component, one contiguous row range per live instance, numbered
+        // in table order.
         let tables: Vec<&macrokid_ecs::snapshot::TableShape> = shapes
             .iter()
             .filter(|s| {
                 s.rows > 0
+                    && admitted(s)
                     && (s.columns.iter().any(|c| accessed(c.type_name))
                         || sparse
                             .iter()
@@ -1128,6 +1148,22 @@ impl Coordinator {
                 .iter()
                 .filter(|c| accessed(c.type_name))
                 .collect();
+            // The presence of the table's other plain-old-data components (the system may
+            // filter on them): one small column each, reused like the others.
+            let present: Vec<Column> = shape
+                .columns
+                .iter()
+                .filter(|c| !accessed(c.type_name))
+                .filter_map(|c| {
+                    let size = u32::try_from(c.pod_size?).ok()?;
+                    Some(Column::new(
+                        format!("{PRESENT_COLUMN_PREFIX}{}", c.name),
+                        4,
+                        size.to_le_bytes().to_vec(),
+                    ))
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| nats_err("column", e))?;
             let mut writable = Vec::new();
             for c in &columns {
                 let size = c.pod_size.unwrap_or(0);
@@ -1174,13 +1210,11 @@ impl Coordinator {
                                     .all(|(e, b)| e.to_bits().to_le_bytes() == b)
                         })
                     });
-                let mut per_column = Vec::with_capacity(columns.len() + 1);
-                per_column.push(held.and_then(|h| {
-                    h.columns
-                        .iter()
-                        .find(|c| c.component() == ENTITY_COLUMN)
-                        .cloned()
-                }));
+                let mut per_column = Vec::with_capacity(columns.len() + present.len() + 1);
+                let held_column = |name: &str| {
+                    held.and_then(|h| h.columns.iter().find(|c| c.component() == name).cloned())
+                };
+                per_column.push(held_column(ENTITY_COLUMN));
                 for c in &columns {
                     let size = c.pod_size.unwrap_or(0).max(1) as u32;
                     per_column.push(held.and_then(|h| {
@@ -1195,6 +1229,8 @@ impl Coordinator {
                         (!changed).then(|| copy.clone())
                     }));
                 }
+                // A table's component set never changes: a held presence column is current.
+                per_column.extend(present.iter().map(|p| held_column(p.component())));
                 kept.push(per_column);
             }
             // One read per column that some shard needs; the shards are slices of it.
@@ -1226,7 +1262,7 @@ impl Coordinator {
             }
             for (&i, kept) in mine.iter().zip(kept) {
                 let rows = ranges[i].1.clone();
-                let mut all = Vec::with_capacity(columns.len() + 1);
+                let mut all = Vec::with_capacity(columns.len() + present.len() + 1);
                 let mut reused = Vec::new();
                 let mut send = Vec::new();
                 for (j, copy) in kept.into_iter().enumerate() {
@@ -1235,6 +1271,12 @@ impl Coordinator {
                             reused_bytes += copy.bytes().len() as u64;
                             reused.push(copy.component().to_owned());
                             copy
+                        }
+                        None if j > columns.len() => {
+                            let column = present[j - columns.len() - 1].clone();
+                            sent_bytes += column.bytes().len() as u64;
+                            send.push(column.clone());
+                            column
                         }
                         None => {
                             let (name, size, bytes) = if j == 0 {

@@ -35,8 +35,11 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol version; a message with another version is dropped and counted. 2: shards
 /// carry sparse sets ([`SPARSE_COLUMN_PREFIX`]) and change flags ([`TICKS_COLUMN_PREFIX`]),
-/// which a version-1 process would take for table columns.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// which a version-1 process would take for table columns. 3: shards carry the presence
+/// of the table components the system does not access ([`PRESENT_COLUMN_PREFIX`], one
+/// element where a version-2 process wants one per row), and registrations the system's
+/// entity filter ([`AccessDescriptor::required`], [`AccessDescriptor::excluded`]).
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Header: the message type, one of [`MsgType::as_str`].
 pub const HEADER_MSG_TYPE: &str = "Macrokid-Msg-Type";
@@ -73,6 +76,15 @@ pub const SPARSE_COLUMN_PREFIX: &str = "macrokid.sparse.";
 /// a local run would; absent when no row is. From the process, per written column: the
 /// rows the run changed, the only ones the coordinator writes back and stamps.
 pub const TICKS_COLUMN_PREFIX: &str = "macrokid.ticks.";
+
+/// The prefix of a *presence* column in a shard; the rest of the name is the registered
+/// name of a plain-old-data table component that the shard's table has and the system
+/// neither reads nor writes. One 4-byte element: the component's size in bytes (`u32`
+/// little-endian, 0 for a zero-sized type). The process gives the shard's local rows that
+/// component, zero-filled, so `With` / `Without` / `Has` filters on it (and a declared
+/// `with(..)` / `without(..)`) select the rows a local run selects; the system cannot
+/// read the zeros (reading needs a declared read). Reused like a table column.
+pub const PRESENT_COLUMN_PREFIX: &str = "macrokid.present.";
 
 /// Change flag: the component was added since the system's previous run.
 pub const FLAG_ADDED: u8 = 1;
@@ -561,6 +573,15 @@ pub struct AccessDescriptor {
     /// allocator), sorted, without duplicates; the coordinator plans them as writes.
     #[serde(default)]
     pub deferred: Vec<String>,
+    /// The system's entity filter: type names every entity it touches has
+    /// (`#[system(with(..))]`), sorted, without duplicates. The coordinator sends no table
+    /// that lacks one of them (sparse-set components are left to the process).
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// Type names no entity it touches has (`#[system(without(..))]`), sorted, without
+    /// duplicates. The coordinator sends no table that has one of them.
+    #[serde(default)]
+    pub excluded: Vec<String>,
 }
 
 /// A system instance announces itself (`P.system.register.<system>`), at start and again

@@ -81,8 +81,8 @@ use crate::protocol::{compact_flags, flag_at, is_table_column};
 use crate::protocol::{
     encode_commands, AccessDescriptor, ControlMessage, EntityRef, Heartbeat, InstanceId, NameError,
     RemoteCommand, ResourceValue, Subjects, SystemName, SystemRegister, SystemSchedule, TickAck,
-    TickStart, COMMANDS_COLUMN, ENTITY_COLUMN, FLAG_ADDED, FLAG_CHANGED, SPARSE_COLUMN_PREFIX,
-    TICKS_COLUMN_PREFIX,
+    TickStart, COMMANDS_COLUMN, ENTITY_COLUMN, FLAG_ADDED, FLAG_CHANGED, PRESENT_COLUMN_PREFIX,
+    SPARSE_COLUMN_PREFIX, TICKS_COLUMN_PREFIX,
 };
 
 /// Tick starts without a job after which a process registers again.
@@ -185,30 +185,22 @@ fn nats_err(what: &'static str) -> impl FnOnce(&dyn std::fmt::Display) -> System
     }
 }
 
-/// The access descriptor of system type `S`: the type names it reads and writes.
+/// The access descriptor of system type `S`: the type names it reads, writes and changes
+/// through commands, and its entity filter.
 pub fn access_of<S: macrokid_core::System>() -> AccessDescriptor {
     let access = S::access();
-    let mut reads: Vec<String> = access.reads().iter().map(|r| r.name().to_owned()).collect();
-    let mut writes: Vec<String> = access
-        .writes()
-        .iter()
-        .map(|r| r.name().to_owned())
-        .collect();
-    let mut deferred: Vec<String> = access
-        .deferred_writes()
-        .iter()
-        .map(|r| r.name().to_owned())
-        .collect();
-    reads.sort();
-    reads.dedup();
-    writes.sort();
-    writes.dedup();
-    deferred.sort();
-    deferred.dedup();
+    let names = |ids: &[macrokid_core::ResourceId]| {
+        let mut names: Vec<String> = ids.iter().map(|r| r.name().to_owned()).collect();
+        names.sort();
+        names.dedup();
+        names
+    };
     AccessDescriptor {
-        reads,
-        writes,
-        deferred,
+        reads: names(access.reads()),
+        writes: names(access.writes()),
+        deferred: names(access.deferred_writes()),
+        required: names(access.required()),
+        excluded: names(access.excluded()),
     }
 }
 
@@ -268,7 +260,7 @@ struct Received {
 
 /// The layout of the local world: per table, its entities and column names.
 struct Layout {
-    tables: Vec<(Vec<u64>, Vec<String>)>,
+    tables: Vec<(Vec<u64>, Vec<String>, Vec<Present>)>,
     /// Per sparse set: its name and entities.
     sparse: Vec<(String, Vec<u64>)>,
     /// The round and shard numbers of the last job run on the world: their columns are
@@ -604,6 +596,8 @@ async fn heartbeats(
 /// One local table: the shards it holds, in order, and its columns.
 struct Group {
     names: Vec<String>,
+    /// The table's other components (zero-filled: the system only filters on them).
+    present: Vec<Present>,
     entities: Vec<u64>,
     /// Per column, its bytes in each member shard (slices of the received messages).
     parts: Vec<Vec<bytes::Bytes>>,
@@ -635,11 +629,16 @@ fn run_job<S: Run>(
             .ok_or_else(|| format!("shard {} has no entity column", shard.shard))?;
         let cols = table_columns(shard, ids.len())?;
         let names: Vec<String> = cols.iter().map(|c| c.component().to_owned()).collect();
-        let group = match groups.iter().position(|g| g.names == names) {
+        let present = present_components(shard, registry);
+        let group = match groups
+            .iter()
+            .position(|g| g.names == names && g.present == present)
+        {
             Some(g) => g,
             None => {
                 groups.push(Group {
                     names: names.clone(),
+                    present,
                     entities: Vec::new(),
                     parts: vec![Vec::new(); names.len()],
                     members: Vec::new(),
@@ -670,7 +669,7 @@ fn run_job<S: Run>(
     let local_table: Vec<usize> = groups
         .iter()
         .scan(0, |next, g| {
-            Some(if g.names.is_empty() {
+            Some(if g.names.is_empty() && g.present.is_empty() {
                 0
             } else {
                 *next += 1;
@@ -683,7 +682,9 @@ fn run_job<S: Run>(
         .map(|s| (s.name.clone(), s.entities.clone()))
         .collect();
     let reuse = matches!(local, Some((l, _)) if l.tables.len() == groups.len()
-        && l.tables.iter().zip(&groups).all(|((e, n), g)| *e == g.entities && *n == g.names)
+        && l.tables.iter().zip(&groups).all(|((e, n, p), g)| {
+            *e == g.entities && *n == g.names && *p == g.present
+        })
         && l.sparse == sparse_layout);
     if reuse {
         // The steady state: the same rows, so each shard's columns are written in place —
@@ -731,7 +732,7 @@ fn run_job<S: Run>(
         let layout = Layout {
             tables: groups
                 .iter()
-                .map(|g| (g.entities.clone(), g.names.clone()))
+                .map(|g| (g.entities.clone(), g.names.clone(), g.present.clone()))
                 .collect(),
             sparse: sparse_layout,
             last_job: None,
@@ -759,6 +760,7 @@ fn run_job<S: Run>(
                     .collect()
             })
             .collect();
+        let zeros = vec![0u8; groups.iter().map(Group::present_bytes).max().unwrap_or(0)];
         let tables: Vec<TableColumns<'_>> = groups
             .iter()
             .zip(&sizes)
@@ -771,6 +773,7 @@ fn run_job<S: Run>(
                     .zip(columns)
                     .zip(sizes)
                     .map(|((n, b), &s)| (n.as_str(), s, b.as_slice()))
+                    .chain(present_columns(&g.present, g.entities.len(), &zeros))
                     .collect(),
             })
             .collect();
@@ -913,6 +916,8 @@ fn run_job_per_shard<S: Run>(
         let cols = table_columns(shard, ids.len())?;
         let sparse = sparse_inputs(std::slice::from_ref(shard), &[ids.as_slice()])?;
         let empty: &[u8] = &[];
+        let present = present_components(shard, registry);
+        let zeros = vec![0u8; present.iter().map(|p| p.size).max().unwrap_or(0) * ids.len()];
         let table = TableColumns {
             entities: &ids,
             columns: cols
@@ -924,6 +929,7 @@ fn run_job_per_shard<S: Run>(
                         (c.component(), Some(c.element_size()), &c.bytes()[..])
                     }
                 })
+                .chain(present_columns(&present, ids.len(), &zeros))
                 .collect(),
         };
         let bytes = build_snapshot_with_sparse(&[table], &sparse_columns(&sparse), &[])
@@ -1103,8 +1109,9 @@ fn table_columns(shard: &Shard, rows: usize) -> Result<Vec<&Column>, String> {
         if name == ENTITY_COLUMN || name.starts_with(SPARSE_COLUMN_PREFIX) {
             continue;
         }
-        let flags = name.starts_with(TICKS_COLUMN_PREFIX) && c.len() == 1;
-        if c.len() != rows && !flags {
+        let single = (name.starts_with(TICKS_COLUMN_PREFIX) && c.len() == 1)
+            || name.starts_with(PRESENT_COLUMN_PREFIX);
+        if c.len() != rows && !single {
             return Err(format!(
                 "shard {} has columns of unequal length",
                 shard.shard
@@ -1116,6 +1123,56 @@ fn table_columns(shard: &Shard, rows: usize) -> Result<Vec<&Column>, String> {
     }
     cols.sort_by(|a, b| a.component().cmp(b.component()));
     Ok(cols)
+}
+
+/// A table component the system does not access, present in a shard's table
+/// ([`PRESENT_COLUMN_PREFIX`]): its registered name and size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Present {
+    name: String,
+    size: usize,
+}
+
+impl Group {
+    /// Bytes of the largest zero-filled presence column of the group's table.
+    fn present_bytes(&self) -> usize {
+        self.present.iter().map(|p| p.size).max().unwrap_or(0) * self.entities.len()
+    }
+}
+
+/// The presence columns of `shard`, sorted by name: the ones `registry` registers as
+/// plain-old-data of the same size (another is left out: a filter on it sees none).
+fn present_components(shard: &Shard, registry: &SnapshotRegistry) -> Vec<Present> {
+    let mut present: Vec<Present> = shard
+        .columns
+        .iter()
+        .filter_map(|c| {
+            let name = c.component().strip_prefix(PRESENT_COLUMN_PREFIX)?;
+            let size = u32::from_le_bytes(c.bytes().get(..4)?.try_into().ok()?) as usize;
+            (registry.pod_size_by_name(name) == Some(size)).then(|| Present {
+                name: name.to_owned(),
+                size,
+            })
+        })
+        .collect();
+    present.sort_by(|a, b| a.name.cmp(&b.name));
+    present
+}
+
+/// The zero-filled table columns of `present` for `rows` rows (`zeros`: at least as long
+/// as the largest).
+fn present_columns<'a>(
+    present: &'a [Present],
+    rows: usize,
+    zeros: &'a [u8],
+) -> impl Iterator<Item = (&'a str, Option<u32>, &'a [u8])> + 'a {
+    present.iter().map(move |p| {
+        (
+            p.name.as_str(),
+            Some(p.size as u32),
+            &zeros[..p.size * rows],
+        )
+    })
 }
 
 /// One sparse set as a job's shards carry it ([`SPARSE_COLUMN_PREFIX`] columns).

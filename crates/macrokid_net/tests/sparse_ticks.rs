@@ -1,7 +1,10 @@
 //! Sparse-set components and change ticks in distributed mode, against a real
 //! nats-server: systems that read, write, filter on (declared or not) and insert or remove
 //! sparse components, and systems with `Changed` / `Added` filters on table and sparse
-//! components, end with the world hash of the same systems run in one process.
+//! components, systems that filter `With` / `Without` / `Has` on table components they
+//! neither read nor write (in queries or declared as `with(..)` / `without(..)`), and a
+//! system skipped for lack of a live instance, end with the world hash of the same
+//! systems run in one process.
 
 mod common;
 
@@ -35,6 +38,16 @@ struct Boost(f32);
 #[repr(C)]
 struct Marked;
 
+/// A mass some bodies have (a table component: its own tables).
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+struct Heavy(f32);
+
+/// A tag some bodies have (a zero-sized table component).
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[repr(C)]
+struct Pinned;
+
 /// A counter of what systems saw.
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
 #[repr(C)]
@@ -56,13 +69,16 @@ fn registry() -> SnapshotRegistry {
         .register_pod_as::<Vel>("Vel")
         .register_pod_as::<Boost>("Boost")
         .register_pod_as::<Marked>("Marked")
+        .register_pod_as::<Heavy>("Heavy")
+        .register_pod_as::<Pinned>("Pinned")
         .register_pod_as::<Count>("Count")
         .register_pod_as::<Born>("Born")
         .register_pod_as::<Seen>("Seen");
     r
 }
 
-/// `entities` bodies; every fourth has a `Boost`, every third is `Marked` (both sparse).
+/// `entities` bodies; every fourth has a `Boost`, every third is `Marked` (both sparse),
+/// every fifth is `Heavy` and every seventh `Pinned` (table components: four tables).
 fn world(entities: usize) -> World {
     let mut w = World::new();
     w.register_sparse::<Boost>().expect("sparse");
@@ -76,6 +92,12 @@ fn world(entities: usize) -> World {
         }
         if i % 3 == 0 {
             w.insert(e, Marked).expect("live");
+        }
+        if i % 5 == 0 {
+            w.insert(e, Heavy(2.0)).expect("live");
+        }
+        if i % 7 == 0 {
+            w.insert(e, Pinned).expect("live");
         }
     }
     w
@@ -238,6 +260,80 @@ impl Run for TallyChanged {
     }
 }
 
+/// Slows the heavy bodies: `With` on a table component the system does not declare.
+#[derive(System, Default)]
+#[system(writes(Vel))]
+struct SlowHeavy;
+
+impl Run for SlowHeavy {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        for mut v in cx.query_filtered::<&mut Vel, With<Heavy>>().iter() {
+            v.0 *= 0.5;
+        }
+        Ok(())
+    }
+}
+
+/// Moves the bodies that are not pinned: `Without` on an undeclared zero-sized table
+/// component.
+#[derive(System, Default)]
+#[system(reads(Vel), writes(Pos))]
+struct MoveFree;
+
+impl Run for MoveFree {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        for (mut p, v) in cx
+            .query_filtered::<(&mut Pos, &Vel), Without<Pinned>>()
+            .iter()
+        {
+            p.0 += v.0;
+        }
+        Ok(())
+    }
+}
+
+/// Counts the pinned bodies: a declared `with(..)` entity filter on a table tag.
+#[derive(System, Default)]
+#[system(writes(Count), with(Pinned))]
+struct CountPinned;
+
+impl Run for CountPinned {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        for mut c in cx.query::<&mut Count>().iter() {
+            c.0 += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Counts the light bodies: a declared `without(..)` entity filter on a table component.
+#[derive(System, Default)]
+#[system(writes(Born), without(Heavy))]
+struct CountLight;
+
+impl Run for CountLight {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        for mut b in cx.query::<&mut Born>().iter() {
+            b.0 += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Weighs every body: `Has` on an undeclared table component.
+#[derive(System, Default)]
+#[system(writes(Seen))]
+struct Weigh;
+
+impl Run for Weigh {
+    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
+        for (mut s, heavy) in cx.query::<(&mut Seen, Has<Heavy>)>().iter() {
+            s.0 += if heavy { 2 } else { 1 };
+        }
+        Ok(())
+    }
+}
+
 /// A change made between ticks, the same on both worlds.
 fn between_ticks(world: &mut World, tick: u64) {
     let entities: Vec<Entity> = world.query::<Entity>().iter().collect();
@@ -387,4 +483,46 @@ async fn changed_and_added_filters_see_the_rows_a_local_run_sees() {
     assert!(seen.iter().any(|&c| c > 1 && c < 10), "{seen:?}");
     let born: Vec<u32> = local.query::<&Born>().iter().map(|c| c.0).collect();
     assert!(born.iter().any(|&c| c > 1), "{born:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_on_table_components_the_system_does_not_access_select_as_locally() {
+    const SYSTEMS: [&str; 5] = [
+        "SlowHeavy",
+        "MoveFree",
+        "CountPinned",
+        "CountLight",
+        "Weigh",
+    ];
+    let mut local = same_as_local(
+        "tablefilters",
+        6,
+        400,
+        &SYSTEMS,
+        |w| {
+            w.run_system(&mut SlowHeavy)?;
+            w.run_system(&mut MoveFree)?;
+            w.run_system(&mut CountPinned)?;
+            w.run_system(&mut CountLight)?;
+            w.run_system(&mut Weigh)
+        },
+        |url, subjects| {
+            vec![
+                spawn_with::<SlowHeavy>(url, subjects, 1, registry()),
+                spawn_with::<MoveFree>(url, subjects, 2, registry()),
+                spawn_with::<MoveFree>(url, subjects, 3, registry()),
+                spawn_with::<CountPinned>(url, subjects, 4, registry()),
+                spawn_with::<CountLight>(url, subjects, 5, registry()),
+                spawn_with::<Weigh>(url, subjects, 6, registry()),
+            ]
+        },
+    )
+    .await;
+    // The filters did select (neither none nor every body).
+    let counts: Vec<u32> = local.query::<&Count>().iter().map(|c| c.0).collect();
+    assert!(counts.contains(&0) && counts.contains(&6), "{counts:?}");
+    let born: Vec<u32> = local.query::<&Born>().iter().map(|c| c.0).collect();
+    assert!(born.contains(&0) && born.contains(&6), "{born:?}");
+    let seen: Vec<u32> = local.query::<&Seen>().iter().map(|c| c.0).collect();
+    assert!(seen.contains(&6) && seen.contains(&12), "{seen:?}");
 }
