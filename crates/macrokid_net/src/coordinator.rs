@@ -1381,6 +1381,30 @@ impl Coordinator {
         Ok(true)
     }
 
+    /// Puts back the previous run of each system of the round just finished whose every
+    /// shard was skipped for lack of a live instance (`before`: per system of the round,
+    /// its previous run before the round): it did not run, so the changes of this round
+    /// stay new to its next run, as for a system a local schedule did not run. A system
+    /// with some shards merged counts as run (its skipped rows miss the changes).
+    fn keep_last_runs_of_skipped(&mut self, before: &[(SystemName, Option<Tick>)]) {
+        let Some((_, report)) = self.current.as_ref() else {
+            return;
+        };
+        for (system, previous) in before {
+            let skipped = report
+                .systems
+                .get(system)
+                .is_some_and(|r| r.skipped > 0 && r.skipped >= r.shards);
+            if !skipped {
+                continue;
+            }
+            match previous {
+                Some(tick) => self.last_runs.insert(system.clone(), *tick),
+                None => self.last_runs.remove(system),
+            };
+        }
+    }
+
     /// Sends every shard of `system` that `instance` owns in `round` again, in full (no
     /// reused columns), after the instance reported that it lacked the reused ones.
     async fn resend_full(
@@ -1469,15 +1493,21 @@ impl Coordinator {
             let mut report = self.current.take().map(|c| c.1).unwrap_or_default();
             let mut any = false;
             let sending = Instant::now();
+            // Each system's previous run before this round, restored if it does not run.
+            let mut before: Vec<(SystemName, Option<Tick>)> = Vec::with_capacity(batch.len());
             for system in &batch {
                 any |= self.send_system(round, system, &mut report).await?;
                 // Its results merge at this change tick (stepped after the round).
-                self.last_runs
-                    .insert(system.clone(), self.world.change_tick());
+                before.push((
+                    system.clone(),
+                    self.last_runs
+                        .insert(system.clone(), self.world.change_tick()),
+                ));
             }
             report.send_time += sending.elapsed();
             self.current = Some((round, report));
             if !any {
+                self.keep_last_runs_of_skipped(&before);
                 continue;
             }
             self.client
@@ -1551,6 +1581,7 @@ impl Coordinator {
                     .await
                     .map_err(|e| nats_err("flush", e))?;
             }
+            self.keep_last_runs_of_skipped(&before);
             // Held copies of this round's merges were taken at the current
             // change tick: the round's commands (an insert may overwrite a value
             // in place) and every later write (the next round's merges, queued

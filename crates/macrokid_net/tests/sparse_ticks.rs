@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytemuck::{Pod, Zeroable};
 use macrokid_ecs::prelude::*;
 use macrokid_net::coordinator::{Coordinator, CoordinatorConfig};
+use macrokid_net::liveness::LivenessConfig;
 use macrokid_net::protocol::{Subjects, SystemName};
 use macrokid_net::server::{NatsServer, ServerOptions};
 
@@ -525,4 +526,64 @@ async fn filters_on_table_components_the_system_does_not_access_select_as_locall
     assert!(born.contains(&0) && born.contains(&6), "{born:?}");
     let seen: Vec<u32> = local.query::<&Seen>().iter().map(|c| c.0).collect();
     assert!(seen.contains(&6) && seen.contains(&12), "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_skipped_for_lack_of_an_instance_later_sees_the_changes_it_missed() {
+    let server = NatsServer::start(ServerOptions::new()).expect("nats-server");
+    let url = server.url();
+    let subjects = Subjects::new("skipped").expect("prefix");
+    let _jolt = spawn_with::<Jolt>(&url, &subjects, 1, registry());
+    let mut tally = Some(spawn_with::<Tally>(&url, &subjects, 2, registry()));
+    let config = CoordinatorConfig::new(&url, subjects.clone(), vec![name("Jolt"), name("Tally")])
+        .deadline(Duration::from_millis(500))
+        .liveness(LivenessConfig::default().heartbeat_timeout(Duration::from_millis(400)));
+    let mut c = Coordinator::connect(config, world(300))
+        .await
+        .expect("coordinator connects");
+    c.wait_for_instances(
+        &[(name("Jolt"), 1), (name("Tally"), 1)],
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("instances register");
+    // Tally's only instance stops before tick 3; another starts before tick 6.
+    let mut tally_ran = Vec::new();
+    for tick in 0..9u64 {
+        if tick == 3 {
+            drop(tally.take());
+        }
+        if tick == 6 {
+            tally = Some(spawn_with::<Tally>(&url, &subjects, 3, registry()));
+            c.wait_for_instances(&[(name("Tally"), 1)], Duration::from_secs(10))
+                .await
+                .expect("the new instance registers");
+        }
+        between_ticks(c.world_mut(), tick);
+        let report = c.tick().await.expect("tick");
+        let r = report
+            .systems
+            .get(&name("Tally"))
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            r.skipped == 0 || r.skipped >= r.shards,
+            "tick {tick}: partly skipped {r:?}"
+        );
+        tally_ran.push(r.skipped == 0);
+    }
+    assert!(tally_ran[..3].iter().all(|&r| r), "{tally_ran:?}");
+    assert!(!tally_ran[3..6].iter().any(|&r| r), "{tally_ran:?}");
+    assert!(tally_ran[6..].iter().all(|&r| r), "{tally_ran:?}");
+    // The same ticks in one process, Tally not run where it was skipped.
+    let mut local = world(300);
+    for (tick, &ran) in tally_ran.iter().enumerate() {
+        between_ticks(&mut local, tick as u64);
+        local.run_system(&mut Jolt).expect("runs");
+        if ran {
+            local.run_system(&mut Tally).expect("runs");
+        }
+    }
+    assert_eq!(c.world().hash(), local.hash(), "distributed == local");
+    drop(tally);
 }
