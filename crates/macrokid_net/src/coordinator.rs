@@ -11,7 +11,10 @@
 //!    conflict-free systems is one *round*: its systems run at once, in their own
 //!    processes;
 //! 3. per system of the round, the tables holding a component it reads or writes (or an
-//!    entity with a sparse-set component it reads or writes) are
+//!    entity with a sparse-set component it reads or writes) and admitted by its declared
+//!    entity filter (`#[system(with(..), without(..))]`, [`AccessDescriptor::required`] /
+//!    [`AccessDescriptor::excluded`]: a table lacking a required table component or
+//!    having an excluded one is not sent) are
 //!    split into one contiguous row range per live instance — the *shards* — and placed
 //!    by [`InstanceTracker::assign`]; the coordinator publishes a [`SystemSchedule`] and
 //!    each shard's columns (entity ids and every accessed component, raw little-endian
@@ -29,14 +32,22 @@
 //!    ([`SPARSE_COLUMN_PREFIX`]: row, change flags, value; all of them, since a query
 //!    may filter `With`/`Without` on a sparse component the system does not declare), and
 //!    the *change flags* ([`TICKS_COLUMN_PREFIX`]) of each accessed table column with a
-//!    row added or changed since the system's previous run (see "Change ticks");
+//!    row added or changed since the system's previous run (see "Change ticks"). And,
+//!    reused like a column, the *presence* ([`PRESENT_COLUMN_PREFIX`]: name and size, no
+//!    rows) of each plain-old-data component of the shard's table that the system
+//!    neither reads nor writes: the process gives its rows that component, zero-filled,
+//!    so `With`/`Without`/`Has` on it (in a query or declared) select the rows a local
+//!    run selects. A serde-registered or unregistered one is not named: a filter on it
+//!    sees it absent;
 //! 4. it waits for the changed columns up to [`CoordinatorConfig::deadline`]; a result
 //!    is merged when it comes from the shard's current owner and has the shard's row
 //!    count (overwrite: the planner puts no two writers of a component in one round;
 //!    only the rows, and sparse values, the run changed are written and stamped changed,
 //!    as a local run stamps them); at the deadline, shards of instances
 //!    declared dead are re-sent to live ones and waited for again, shards of systems with
-//!    no live instance are skipped with a warning; late results are dropped and counted;
+//!    no live instance are skipped with a warning (a system whose every shard is skipped
+//!    did not run: its previous run stays where it was, see "Change ticks"); late results
+//!    are dropped and counted;
 //!    then the round's *remote commands* apply (below);
 //! 5. after the last round the tick advances; with [`CoordinatorConfig::tick_period`] the
 //!    coordinator then sleeps to a fixed rate, else it runs as fast as possible.
@@ -80,7 +91,10 @@
 //!
 //! The coordinator keeps each system's previous run as the ECS scheduler does: the
 //! world's change tick at which its round's results merged (the change tick steps after
-//! every round). A shard carries, per accessed table column and sparse entity, whether
+//! every round). A system whose shards were all skipped for lack of a live instance keeps
+//! its previous run, as a system a local schedule did not run: its next run sees the
+//! changes of the ticks it missed. One with some shards merged and others skipped counts
+//! as run (the skipped rows' changes of that round are not seen by it later). A shard carries, per accessed table column and sparse entity, whether
 //! it was added or changed after that tick ([`crate::protocol::FLAG_ADDED`],
 //! [`crate::protocol::FLAG_CHANGED`]; one byte for the whole shard when every row has
 //! the same, none when no row has any), and [`SystemSchedule::since_last_run`]; the

@@ -10,8 +10,8 @@
 //!    its last job (inputs, with the written columns replaced by the results it sent); a
 //!    job whose copy is missing or of another round is not run but answered with
 //!    [`TickAck::missing`], and the coordinator sends it again in full;
-//! 2. the shards are grouped by component set into tables of a local [`World`] (entities
-//!    keep their ids, [`macrokid_ecs::snapshot::build_snapshot_with_sparse`]), with the
+//! 2. the shards are grouped by component set (presence columns included) into tables
+//!    of a local [`World`] (entities keep their ids, [`macrokid_ecs::snapshot::build_snapshot_with_sparse`]), with the
 //!    shards' sparse sets ([`SPARSE_COLUMN_PREFIX`]) in sparse-set storage; when the tables
 //!    and sparse sets hold the same entities as in the previous job (the steady state), the
 //!    values are only overwritten in place;
@@ -52,11 +52,18 @@
 //! components travel as commands too. Any other system whose run changes the local
 //! tables' structure fails the job (the coordinator re-routes it).
 //!
+//! A table component the system neither reads nor writes arrives as a *presence* column
+//! ([`PRESENT_COLUMN_PREFIX`]): the local rows get it zero-filled (when this process's
+//! registry has it as plain-old-data of the same size), so `With`, `Without` and `Has` on
+//! it, and a declared `with(..)` / `without(..)`, select what a local run selects; the
+//! system cannot read the zeros (that needs a declared read).
+//!
 //! Limits: resource writes stay local. A serde-registered sparse component does not
 //! travel (one the system reads or writes is an error on the coordinator,
 //! [`crate::coordinator::CoordinatorError::NotPod`]; a filter on one it does not declare
-//! sees no entity with it), nor does a table component the system neither reads nor
-//! writes (a `With<T>` filter on one sees none). Splitting a
+//! sees no entity with it), nor does the presence of a serde-registered or unregistered
+//! table component the system does not access (a `With<T>` filter on one sees none, a
+//! `Without<T>` every row). Splitting a
 //! system over several instances is right for systems whose effect on an entity depends
 //! on that entity's row and the resources only (every `for` over a query is); a system
 //! that looks across entities should run as one instance.
