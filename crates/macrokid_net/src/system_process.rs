@@ -11,8 +11,9 @@
 //!    job whose copy is missing or of another round is not run but answered with
 //!    [`TickAck::missing`], and the coordinator sends it again in full;
 //! 2. the shards are grouped by component set (presence columns included) into tables
-//!    of a local [`World`] (entities keep their ids, [`macrokid_ecs::snapshot::build_snapshot_with_sparse`]), with the
-//!    shards' sparse sets ([`SPARSE_COLUMN_PREFIX`]) in sparse-set storage; when the tables
+//!    of a local [`World`] (entities keep their ids,
+//!    [`macrokid_ecs::snapshot::build_snapshot_with_sparse`]), with the shards' sparse
+//!    sets ([`SPARSE_COLUMN_PREFIX`]) in sparse-set storage; when the tables
 //!    and sparse sets hold the same entities as in the previous job (the steady state), the
 //!    values are only overwritten in place;
 //! 3. the resources the schedule carries are set, the rows are stamped added or changed
