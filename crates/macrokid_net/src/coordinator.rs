@@ -1325,12 +1325,18 @@ impl Coordinator {
                         if !changed {
                             continue;
                         }
-                        let mut ticks = Vec::with_capacity(rows.len());
+                        let mut flags = Vec::with_capacity(rows.len());
                         self.world
-                            .column_ticks(shape.table, c.name, rows.clone(), &mut ticks)
+                            .column_change_flags(
+                                shape.table,
+                                c.name,
+                                rows.clone(),
+                                since,
+                                FLAG_ADDED,
+                                FLAG_CHANGED,
+                                &mut flags,
+                            )
                             .map_err(|e| nats_err("read ticks", e))?;
-                        let flags: Vec<u8> =
-                            ticks.iter().map(|&t| change_flags(t, since, now)).collect();
                         extra.push(
                             Column::new(
                                 format!("{TICKS_COLUMN_PREFIX}{}", c.name),
@@ -1770,6 +1776,7 @@ fn first_round() -> u64 {
 
 /// Whether ticks `t` were stamped added or changed after `since`, seen from `now`, as
 /// [`FLAG_ADDED`] and [`FLAG_CHANGED`] bits.
+#[inline]
 fn change_flags(t: macrokid_ecs::change::ComponentTicks, since: Tick, now: Tick) -> u8 {
     let mut flags = 0;
     if t.added.is_newer_than(since, now) {

@@ -831,7 +831,6 @@ fn run_job<S: Run>(
     }
     let writes = access_of_writes::<S>();
     let shapes = world.table_shapes();
-    let now = world.change_tick();
     let sparse_out = SparseResults::read::<S>(world, &sparse, base)?;
     let mut out: Vec<Shard> = Vec::with_capacity(shards.len());
     for (t, g) in groups.iter().enumerate() {
@@ -846,7 +845,7 @@ fn run_job<S: Run>(
             let size = world
                 .read_pod_column(local_table[t], c.name, &mut bytes)
                 .map_err(|e| e.to_string())?;
-            let flags = run_flags(world, local_table[t], c.name, g.entities.len(), base, now)?;
+            let flags = run_flags(world, local_table[t], c.name, g.entities.len(), base)?;
             written.push((
                 c.name,
                 size,
@@ -987,7 +986,7 @@ fn run_job_per_shard<S: Run>(
                 world
                     .read_pod_column(1, name, &mut bytes)
                     .map_err(|e| e.to_string())?;
-                flags = run_flags(&world, 1, name, ids.len(), base, now)?;
+                flags = run_flags(&world, 1, name, ids.len(), base)?;
                 bytes
             } else {
                 // Row by row: a row whose entity is gone or lost the component keeps
@@ -1340,7 +1339,6 @@ fn run_flags(
     name: &str,
     rows: usize,
     base: Tick,
-    now: Tick,
 ) -> Result<Vec<u8>, String> {
     if !world
         .column_changed_since(table, name, 0..rows, base)
@@ -1348,14 +1346,11 @@ fn run_flags(
     {
         return Ok(vec![0; rows]);
     }
-    let mut ticks = Vec::with_capacity(rows);
+    let mut flags = Vec::with_capacity(rows);
     world
-        .column_ticks(table, name, 0..rows, &mut ticks)
+        .column_change_flags(table, name, 0..rows, base, 0, FLAG_CHANGED, &mut flags)
         .map_err(|e| e.to_string())?;
-    Ok(ticks
-        .iter()
-        .map(|t| run_flag(t.changed, base, now))
-        .collect())
+    Ok(flags)
 }
 
 /// [`FLAG_CHANGED`] when `changed` is after `base` (the run wrote the row), seen from `now`.
