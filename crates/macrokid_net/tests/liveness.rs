@@ -64,7 +64,7 @@ async fn child_system_process() {
         access: AccessDescriptor {
             reads: vec!["Velocity".into()],
             writes: vec!["Position".into()],
-            deferred: Vec::new(),
+            ..AccessDescriptor::default()
         },
         instance_id: me,
     };

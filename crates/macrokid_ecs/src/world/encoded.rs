@@ -602,7 +602,7 @@ mod tests {
     /// `set_system_last_run`; `None` makes the next run a first run.
     #[test]
     fn set_ticks_and_last_run_decide_what_changed_filters_see() {
-        use crate::change::ComponentTicks;
+        use crate::change::{ComponentTicks, Tick};
         let mut w = world();
         let es: Vec<Entity> = (0..4).map(|i| w.spawn((A(i), B(0.0)))).collect();
         let old = w.change_tick();
