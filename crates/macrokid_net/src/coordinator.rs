@@ -1332,8 +1332,7 @@ impl Coordinator {
                                 c.name,
                                 rows.clone(),
                                 since,
-                                FLAG_ADDED,
-                                FLAG_CHANGED,
+                                (FLAG_ADDED, FLAG_CHANGED),
                                 &mut flags,
                             )
                             .map_err(|e| nats_err("read ticks", e))?;

@@ -1348,7 +1348,7 @@ fn run_flags(
     }
     let mut flags = Vec::with_capacity(rows);
     world
-        .column_change_flags(table, name, 0..rows, base, 0, FLAG_CHANGED, &mut flags)
+        .column_change_flags(table, name, 0..rows, base, (0, FLAG_CHANGED), &mut flags)
         .map_err(|e| e.to_string())?;
     Ok(flags)
 }

@@ -71,44 +71,30 @@ impl World {
     }
 
     /// Appends one byte per row of rows `rows` of the column registered as
-    /// `name` in table `table` to `out`: `added` when the row was added after
-    /// `since`, or-ed with `changed` when it was changed after `since` (seen
-    /// from the world's change tick; 0 when neither) — the per-row change
-    /// flags a remote system run needs, in one pass over the ticks without
-    /// copying them ([`column_ticks`](Self::column_ticks) does).
+    /// `name` in table `table` to `out`: with `bits` = `(added, changed)`,
+    /// `added` when the row was added after `since`, or-ed with `changed`
+    /// when it was changed after `since` (seen from the world's change tick;
+    /// 0 when neither) — the per-row change flags a remote system run needs,
+    /// in one branch-free pass over the ticks without copying them
+    /// ([`column_ticks`](Self::column_ticks) does).
     ///
     /// # Errors
     /// As [`column_changed_since`](Self::column_changed_since); `out` is
     /// unchanged then.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the two flag bits are the caller's encoding"
-    )]
     pub fn column_change_flags(
         &self,
         table: usize,
         name: &str,
         rows: Range<usize>,
         since: Tick,
-        added: u8,
-        changed: u8,
+        bits: (u8, u8),
         out: &mut Vec<u8>,
     ) -> Result<(), ColumnAccessError> {
         let (t, index) = self.column_range(table, name, &rows)?;
         let now = self.change_tick();
-        let ticks = self.parts().archetypes[t].tick_column(index);
-        out.extend(rows.map(|row| {
-            let t = ticks.get(row);
-            (if t.added.is_newer_than(since, now) {
-                added
-            } else {
-                0
-            }) | (if t.changed.is_newer_than(since, now) {
-                changed
-            } else {
-                0
-            })
-        }));
+        self.parts().archetypes[t]
+            .tick_column(index)
+            .change_flags(rows, since, now, bits, out);
         Ok(())
     }
 

@@ -212,6 +212,35 @@ impl TickColumn {
             })
         })
     }
+
+    /// Appends one byte per row of `rows` to `out`: `added` when the row was
+    /// added after `since`, or-ed with `changed` when it was changed after
+    /// `since`, both seen from `now` (as [`Tick::is_newer_than`]).
+    pub(crate) fn change_flags(
+        &self,
+        rows: std::ops::Range<usize>,
+        since: Tick,
+        now: Tick,
+        (added, changed): (u8, u8),
+        out: &mut Vec<u8>,
+    ) {
+        // SAFETY: as `any_changed_after`; both shared slices end before this
+        // returns.
+        let (a, c) = unsafe {
+            (
+                &(&*self.added.get())[rows.clone()],
+                &(&*self.changed.get())[rows],
+            )
+        };
+        let max = crate::change::MAX_CHANGE_AGE;
+        let since_age = now.get().wrapping_sub(since.get()).min(max);
+        let newer = |t: &Tick| now.get().wrapping_sub(t.get()).min(max) < since_age;
+        // Branch-free per row, so that it vectorizes.
+        out.extend(a.iter().zip(c).map(|(a, c)| {
+            (added & 0u8.wrapping_sub(u8::from(newer(a))))
+                | (changed & 0u8.wrapping_sub(u8::from(newer(c))))
+        }));
+    }
 }
 
 /// Appends values to the spare capacity of a column's `Vec` and makes them

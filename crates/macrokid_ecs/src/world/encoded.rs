@@ -627,12 +627,12 @@ mod tests {
         w.column_ticks(table, "A", 0..4, &mut read).expect("fits");
         assert_eq!(read, [stamp(true), stamp(false), stamp(false), stamp(true)]);
         let mut flags = vec![9];
-        w.column_change_flags(table, "A", 0..4, last, 1, 2, &mut flags)
+        w.column_change_flags(table, "A", 0..4, last, (1, 2), &mut flags)
             .expect("fits");
         assert_eq!(flags, [9, 2, 0, 0, 2], "changed after `last`, none added");
         flags.clear();
         let before = Tick::new(old.get().wrapping_sub(1));
-        w.column_change_flags(table, "A", 1..3, before, 1, 2, &mut flags)
+        w.column_change_flags(table, "A", 1..3, before, (1, 2), &mut flags)
             .expect("fits");
         assert_eq!(
             flags,
@@ -640,7 +640,7 @@ mod tests {
             "added and changed after the tick before the spawn"
         );
         assert!(w
-            .column_change_flags(table, "A", 3..5, last, 1, 2, &mut flags)
+            .column_change_flags(table, "A", 3..5, last, (1, 2), &mut flags)
             .is_err());
         assert_eq!(flags, [3, 3], "unchanged on error");
         assert!(w.mark_column_changed(table, "A", 3..5, new, true).is_err());
