@@ -13,7 +13,9 @@
 //!
 //! [`World::column_ticks`] and [`World::mark_column_changed`] read and set
 //! the row ticks themselves, so that a remote run of a system sees as added or
-//! changed the rows a local run would (distributed mode's change flags).
+//! changed the rows a local run would (distributed mode's change flags);
+//! [`World::column_change_flags`] turns them into one flag byte per row in
+//! one branch-free pass (what the coordinator and the process ship).
 
 use std::ops::Range;
 
