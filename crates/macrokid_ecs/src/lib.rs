@@ -87,7 +87,7 @@ pub use query::{
 pub use snapshot::{SnapshotError, SnapshotRegistry};
 pub use storage::{Ref, RefMut};
 pub use system::{Run, StageCx, SystemCx, SystemResult};
-pub use world::{CommandRecord, World};
+pub use world::{CommandRecord, SparseMember, SparseShape, World};
 
 /// The names most users need: `use macrokid_ecs::prelude::*;`.
 pub mod prelude {

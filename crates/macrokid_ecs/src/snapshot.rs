@@ -97,7 +97,10 @@ use crate::storage::{
 mod column_changes;
 mod columns;
 
-pub use columns::{build_snapshot, ColumnAccessError, ColumnShape, TableColumns, TableShape};
+pub use columns::{
+    build_snapshot, build_snapshot_with_sparse, ColumnAccessError, ColumnShape, SparseColumns,
+    TableColumns, TableShape,
+};
 
 /// The snapshot format version this crate writes (2: sparse-set
 /// components).
@@ -571,6 +574,16 @@ impl SnapshotRegistry {
     pub fn contains<T: 'static>(&self) -> bool {
         self.component_by_type.contains_key(&TypeId::of::<T>())
             || self.resource_by_type.contains_key(&TypeId::of::<T>())
+    }
+
+    /// The element size, in bytes, of the component registered as `name` when it
+    /// is registered as plain-old-data ([`register_pod_as`](Self::register_pod_as);
+    /// 0 for a zero-sized type); `None` when `name` is not registered or is
+    /// registered with serde.
+    pub fn pod_size_by_name(&self, name: &str) -> Option<usize> {
+        self.component_by_name
+            .get(name)
+            .and_then(|&i| self.components[i].pod_size)
     }
 
     /// The registered name of component `type_id`, or `fallback`, owned.

@@ -1111,6 +1111,8 @@ mod tests {
                 reads: vec!["Velocity".into()],
                 writes: vec!["Position".into()],
                 deferred: Vec::new(),
+                required: vec!["Active".into()],
+                excluded: vec!["Frozen".into()],
             },
             instance_id: InstanceId(0xabc),
         };

@@ -10,7 +10,11 @@
 //!    the plan is rebuilt only when the set of systems changes. Each batch of mutually
 //!    conflict-free systems is one *round*: its systems run at once, in their own
 //!    processes;
-//! 3. per system of the round, the tables holding a component it reads or writes are
+//! 3. per system of the round, the tables holding a component it reads or writes (or an
+//!    entity with a sparse-set component it reads or writes) and admitted by its declared
+//!    entity filter (`#[system(with(..), without(..))]`, [`AccessDescriptor::required`] /
+//!    [`AccessDescriptor::excluded`]: a table lacking a required table component or
+//!    having an excluded one is not sent) are
 //!    split into one contiguous row range per live instance — the *shards* — and placed
 //!    by [`InstanceTracker::assign`]; the coordinator publishes a [`SystemSchedule`] and
 //!    each shard's columns (entity ids and every accessed component, raw little-endian
@@ -23,12 +27,27 @@
 //!    [`CoordinatorConfig::reuse_columns`]). A write that bypasses change detection
 //!    ([`macrokid_ecs::Mut::bypass_change_detection`]) is not seen. An instance that
 //!    lacks a reused column answers with [`TickAck::missing`] and gets its shards again
-//!    in full, in the same round;
+//!    in full, in the same round. Besides the table columns a shard carries (never
+//!    reused): every plain-old-data sparse set that has entities among its rows
+//!    ([`SPARSE_COLUMN_PREFIX`]: row, change flags, value; all of them, since a query
+//!    may filter `With`/`Without` on a sparse component the system does not declare), and
+//!    the *change flags* ([`TICKS_COLUMN_PREFIX`]) of each accessed table column with a
+//!    row added or changed since the system's previous run (see "Change ticks"). And,
+//!    reused like a column, the *presence* ([`PRESENT_COLUMN_PREFIX`]: name and size, no
+//!    rows) of each plain-old-data component of the shard's table that the system
+//!    neither reads nor writes: the process gives its rows that component, zero-filled,
+//!    so `With`/`Without`/`Has` on it (in a query or declared) select the rows a local
+//!    run selects. A serde-registered or unregistered one is not named: a filter on it
+//!    sees it absent;
 //! 4. it waits for the changed columns up to [`CoordinatorConfig::deadline`]; a result
 //!    is merged when it comes from the shard's current owner and has the shard's row
-//!    count (overwrite: the planner puts no two writers of a component in one round); at the deadline, shards of instances
+//!    count (overwrite: the planner puts no two writers of a component in one round;
+//!    only the rows, and sparse values, the run changed are written and stamped changed,
+//!    as a local run stamps them); at the deadline, shards of instances
 //!    declared dead are re-sent to live ones and waited for again, shards of systems with
-//!    no live instance are skipped with a warning; late results are dropped and counted;
+//!    no live instance are skipped with a warning (a system whose every shard is skipped
+//!    did not run: its previous run stays where it was, see "Change ticks"); late results
+//!    are dropped and counted;
 //!    then the round's *remote commands* apply (below);
 //! 5. after the last round the tick advances; with [`CoordinatorConfig::tick_period`] the
 //!    coordinator then sleeps to a fixed rate, else it runs as fast as possible.
@@ -58,11 +77,36 @@
 //! does not decode is dropped and counted ([`Coordinator::command_counts`]). The entities
 //! they created and destroyed are then broadcast on `P.entity.create` and
 //! `P.entity.destroy` (seed 003), one message per entity ([`TickReport::created`],
-//! [`TickReport::destroyed`]), and the coordinator forgets every instance's held copy of
-//! a shard that had a destroyed entity, so no schedule asks to reuse it (a zero-sized
-//! tag's column would compare equal even though rows moved). Column reuse is otherwise
-//! correct as rows move: the coordinator compares the entity column byte for byte. Changes queued with
-//! [`Coordinator::queue`] are closures and are not broadcast.
+//! [`TickReport::destroyed`]). Column reuse stays correct as rows move and entities go:
+//! a held copy is reused only when its entity column equals, byte for byte, the world's
+//! entities of the shard's rows now (ids with their generation), so a copy that holds a
+//! destroyed entity — alive in no table — is never reused, and the coordinator need not
+//! look for such copies when entities are destroyed (it did, scanning every held entity
+//! column: O(held bytes) per tick with a despawn); the copy is replaced by the next merge
+//! on its shard number. (This also covers a zero-sized tag's column, which would compare
+//! equal though rows moved: it is never reused without the entity column.) Changes
+//! queued with [`Coordinator::queue`] are closures and are not broadcast.
+//!
+//! # Change ticks
+//!
+//! The coordinator keeps each system's previous run as the ECS scheduler does: the
+//! world's change tick at which its round's results merged (the change tick steps after
+//! every round). A system whose shards were all skipped for lack of a live instance keeps
+//! its previous run, as a system a local schedule did not run: its next run sees the
+//! changes of the ticks it missed. One with some shards merged and others skipped counts
+//! as run (the skipped rows' changes of that round are not seen by it later). A shard carries, per accessed table column and sparse entity, whether
+//! it was added or changed after that tick ([`crate::protocol::FLAG_ADDED`],
+//! [`crate::protocol::FLAG_CHANGED`]; one byte for the whole shard when every row has
+//! the same, none when no row has any), and [`SystemSchedule::since_last_run`]; the
+//! process stamps its local rows accordingly before the run, so `Changed<T>` and
+//! `Added<T>` filters see exactly the rows a local run would — writes merged from other
+//! systems' remote runs, remote commands, queued commands and `world_mut` changes
+//! included. A system's first run sees every row as added (so does its first run under a
+//! coordinator started by [`Coordinator::resume`]: the previous runs are not in the
+//! snapshot). The held tick is not clamped
+//! by [`World::check_change_ticks`]: a system idle for 2^32 change ticks or more may see
+//! old changes again. `RemovedComponents` do not travel: `removed::<T>()` in a remote
+//! system sees only what its own run removed.
 //!
 //! A malformed, wrong-version or unexpected message is counted in
 //! [`Coordinator::drops`] and dropped; it never stops a tick.
@@ -92,10 +136,12 @@ use crate::codec::{
 use crate::connection::ConnectionWatch;
 use crate::inspect::JsonViews;
 use crate::liveness::{InstanceTracker, LivenessConfig, ResultOutcome};
+use crate::protocol::compact_flags;
 use crate::protocol::{
     decode_commands, AccessDescriptor, ControlMessage, EntityCreated, EntityDestroyed, EntityRef,
     Heartbeat, InstanceId, MsgType, RemoteCommand, ResourceValue, ShardAssignment, Subjects,
     SystemName, SystemRegister, SystemSchedule, TickAck, TickStart, COMMANDS_COLUMN, ENTITY_COLUMN,
+    FLAG_ADDED, FLAG_CHANGED, PRESENT_COLUMN_PREFIX, SPARSE_COLUMN_PREFIX, TICKS_COLUMN_PREFIX,
 };
 use crate::snapshot::{SnapshotError, SnapshotStore};
 
@@ -344,6 +390,35 @@ struct Held {
     columns: Vec<Column>,
 }
 
+/// What a system's schedules of the round in flight carry besides the shards.
+#[derive(Debug, Clone, Default)]
+struct RoundExtras {
+    resources: Vec<ResourceValue>,
+    zero_sized: Vec<String>,
+    since_last_run: bool,
+}
+
+impl RoundExtras {
+    /// The schedule of `shards` of `system` in round `tick_id` of tick `tick`.
+    fn schedule(
+        &self,
+        tick_id: u64,
+        system: &SystemName,
+        shards: Vec<ShardAssignment>,
+        tick: u64,
+    ) -> SystemSchedule {
+        SystemSchedule {
+            tick_id,
+            system: system.clone(),
+            shards,
+            tick,
+            resources: self.resources.clone(),
+            zero_sized: self.zero_sized.clone(),
+            since_last_run: self.since_last_run,
+        }
+    }
+}
+
 /// A registered system as the planner and the shard builder need it.
 #[derive(Debug, Clone)]
 struct Registered {
@@ -374,8 +449,11 @@ pub struct Coordinator {
     merged_shards: u64,
     /// The shards of the round in flight, by (system, shard).
     shard_plans: HashMap<(SystemName, u32), ShardPlan>,
-    /// Per system of the round in flight: the resources and zero-sized columns it got.
-    round_extras: HashMap<SystemName, (Vec<ResourceValue>, Vec<String>)>,
+    /// Per system of the round in flight: what its schedules carry besides the shards.
+    round_extras: HashMap<SystemName, RoundExtras>,
+    /// Per system: the world's change tick when its results last merged (its previous
+    /// run, as a local run records it); rows stamped after it are new to its next run.
+    last_runs: HashMap<SystemName, Tick>,
     /// The first round of the tick in flight and its report.
     current: Option<(u64, TickReport)>,
     /// The acks the round in flight still waits for (they carry the run times).
@@ -474,6 +552,7 @@ impl Coordinator {
             merged_shards: 0,
             shard_plans: HashMap::new(),
             round_extras: HashMap::new(),
+            last_runs: HashMap::new(),
             current: None,
             pending_acks: HashSet::new(),
             held: HashMap::new(),
@@ -728,7 +807,11 @@ impl Coordinator {
                 let mut data = shard
                     .columns
                     .iter()
-                    .filter(|c| c.component() != COMMANDS_COLUMN)
+                    .filter(|c| {
+                        c.component() != COMMANDS_COLUMN
+                            && !c.component().starts_with(SPARSE_COLUMN_PREFIX)
+                            && !c.component().starts_with(TICKS_COLUMN_PREFIX)
+                    })
                     .peekable();
                 data.peek().is_some() && data.all(|c| c.len() == rows)
             }
@@ -753,24 +836,37 @@ impl Coordinator {
         let mut held = plan.columns.clone();
         let mut complete = true;
         for column in &shard.columns {
-            if column.component() == ENTITY_COLUMN || column.component() == COMMANDS_COLUMN {
+            let name = column.component();
+            if name == ENTITY_COLUMN
+                || name == COMMANDS_COLUMN
+                || name.starts_with(TICKS_COLUMN_PREFIX)
+            {
                 continue;
             }
-            if !plan.writable.iter().any(|w| w == column.component()) {
-                tracing::warn!(system = %shard.system, component = column.component(), "a result column the system does not write; dropped");
+            let component = name.strip_prefix(SPARSE_COLUMN_PREFIX).unwrap_or(name);
+            if !plan.writable.iter().any(|w| w == component) {
+                tracing::warn!(system = %shard.system, component = name, "a result column the system does not write; dropped");
                 self.drops.record(DropReason::Inconsistent);
                 complete = false;
                 continue;
             }
-            if let Err(e) = self.world.write_pod_column(
-                plan.table,
-                column.component(),
-                plan.rows.start,
-                column.bytes(),
-            ) {
+            let written = if component == name {
+                // Only the rows the run changed, when the result says which.
+                let changed = shard
+                    .column(&format!("{TICKS_COLUMN_PREFIX}{name}"))
+                    .map(|c| c.bytes().clone());
+                write_changed_rows(&mut self.world, plan, column, changed.as_deref())
+            } else {
+                merge_sparse(&mut self.world, plan, component, column)
+            };
+            if let Err(e) = written {
                 tracing::warn!(system = %shard.system, error = %e, "a result column does not fit; dropped");
                 self.drops.record(DropReason::Inconsistent);
                 complete = false;
+                continue;
+            }
+            if component != name {
+                // Sparse sets travel in full every round; nothing to hold.
                 continue;
             }
             match held
@@ -782,6 +878,8 @@ impl Coordinator {
             }
         }
         let key = (instance, shard.system.clone(), shard.shard);
+        // The held copy's written columns are the results; a row the run did not change
+        // (not written back) holds the value the instance was sent, the world's.
         if complete {
             let entry = Held {
                 round: shard.tick,
@@ -958,11 +1056,63 @@ impl Coordinator {
                 }
             }
         }
-        // The shards: per table holding an accessed column, one contiguous row range per
-        // live instance, numbered in table order.
+        let since = self.last_runs.get(system).copied();
+        let now = self.world.change_tick();
+        // Every plain-old-data sparse set with entities travels (a system may filter on one
+        // it does not declare); one the system reads or writes must be plain-old-data.
+        let mut sparse: Vec<SparseTravel> = Vec::new();
+        for shape in self.world.sparse_shapes() {
+            let Some(size) = shape.pod_size else {
+                if accessed(shape.type_name) {
+                    return Err(CoordinatorError::NotPod {
+                        system: system.clone(),
+                        component: shape.type_name.to_owned(),
+                    });
+                }
+                continue;
+            };
+            if shape.len > 0 {
+                sparse.push(SparseTravel::read(
+                    &self.world,
+                    &shape,
+                    size,
+                    accessed(shape.type_name),
+                    reg.access.writes.iter().any(|w| w == shape.type_name),
+                )?);
+            }
+        }
+        // The system's declared entity filter, on table components (a sparse one is left to
+        // the process, which gets every sparse set): a table that lacks a required one or
+        // has an excluded one holds no entity the system touches.
+        let sparse_names: Vec<&str> = self
+            .world
+            .sparse_shapes()
+            .iter()
+            .map(|s| s.type_name)
+            .collect();
+        let has = |s: &macrokid_ecs::snapshot::TableShape, name: &String| {
+            s.columns.iter().any(|c| c.type_name == name)
+        };
+        let admitted = |s: &macrokid_ecs::snapshot::TableShape| {
+            reg.access
+                .required
+                .iter()
+                .all(|n| has(s, n) || sparse_names.contains(&n.as_str()))
+                && !reg.access.excluded.iter().any(|n| has(s, n))
+        };
+        // The shards: per admitted table holding an accessed column or an entity with an
+        // accessed sparse component, one contiguous row range per live instance, numbered
+        // in table order.
         let tables: Vec<&macrokid_ecs::snapshot::TableShape> = shapes
             .iter()
-            .filter(|s| s.rows > 0 && s.columns.iter().any(|c| accessed(c.type_name)))
+            .filter(|s| {
+                s.rows > 0
+                    && admitted(s)
+                    && (s.columns.iter().any(|c| accessed(c.type_name))
+                        || sparse
+                            .iter()
+                            .any(|set| set.accessed && set.by_table.contains_key(&s.table)))
+            })
             .collect();
         let mut ranges: Vec<(usize, Range<usize>)> = Vec::new();
         for (t, shape) in tables.iter().enumerate() {
@@ -1012,6 +1162,22 @@ impl Coordinator {
                 .iter()
                 .filter(|c| accessed(c.type_name))
                 .collect();
+            // The presence of the table's other plain-old-data components (the system may
+            // filter on them): one small column each, reused like the others.
+            let present: Vec<Column> = shape
+                .columns
+                .iter()
+                .filter(|c| !accessed(c.type_name))
+                .filter_map(|c| {
+                    let size = u32::try_from(c.pod_size?).ok()?;
+                    Some(Column::new(
+                        format!("{PRESENT_COLUMN_PREFIX}{}", c.name),
+                        4,
+                        size.to_le_bytes().to_vec(),
+                    ))
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| nats_err("column", e))?;
             let mut writable = Vec::new();
             for c in &columns {
                 let size = c.pod_size.unwrap_or(0);
@@ -1022,6 +1188,12 @@ impl Coordinator {
                     writable.push(c.name.to_owned());
                 }
             }
+            writable.extend(
+                sparse
+                    .iter()
+                    .filter(|set| set.written && set.size > 0)
+                    .map(|set| set.name.to_owned()),
+            );
             let entities = self
                 .world
                 .table_entities(shape.table)
@@ -1052,13 +1224,11 @@ impl Coordinator {
                                     .all(|(e, b)| e.to_bits().to_le_bytes() == b)
                         })
                     });
-                let mut per_column = Vec::with_capacity(columns.len() + 1);
-                per_column.push(held.and_then(|h| {
-                    h.columns
-                        .iter()
-                        .find(|c| c.component() == ENTITY_COLUMN)
-                        .cloned()
-                }));
+                let mut per_column = Vec::with_capacity(columns.len() + present.len() + 1);
+                let held_column = |name: &str| {
+                    held.and_then(|h| h.columns.iter().find(|c| c.component() == name).cloned())
+                };
+                per_column.push(held_column(ENTITY_COLUMN));
                 for c in &columns {
                     let size = c.pod_size.unwrap_or(0).max(1) as u32;
                     per_column.push(held.and_then(|h| {
@@ -1073,6 +1243,8 @@ impl Coordinator {
                         (!changed).then(|| copy.clone())
                     }));
                 }
+                // A table's component set never changes: a held presence column is current.
+                per_column.extend(present.iter().map(|p| held_column(p.component())));
                 kept.push(per_column);
             }
             // One read per column that some shard needs; the shards are slices of it.
@@ -1104,7 +1276,7 @@ impl Coordinator {
             }
             for (&i, kept) in mine.iter().zip(kept) {
                 let rows = ranges[i].1.clone();
-                let mut all = Vec::with_capacity(columns.len() + 1);
+                let mut all = Vec::with_capacity(columns.len() + present.len() + 1);
                 let mut reused = Vec::new();
                 let mut send = Vec::new();
                 for (j, copy) in kept.into_iter().enumerate() {
@@ -1113,6 +1285,12 @@ impl Coordinator {
                             reused_bytes += copy.bytes().len() as u64;
                             reused.push(copy.component().to_owned());
                             copy
+                        }
+                        None if j > columns.len() => {
+                            let column = present[j - columns.len() - 1].clone();
+                            sent_bytes += column.bytes().len() as u64;
+                            send.push(column.clone());
+                            column
                         }
                         None => {
                             let (name, size, bytes) = if j == 0 {
@@ -1133,6 +1311,49 @@ impl Coordinator {
                             column
                         }
                     };
+                    all.push(column);
+                }
+                // Change flags and sparse sets are never reused: they are small, and the
+                // flags differ every round.
+                let mut extra = Vec::new();
+                if let Some(since) = since {
+                    for c in &columns {
+                        let changed = self
+                            .world
+                            .column_changed_since(shape.table, c.name, rows.clone(), since)
+                            .map_err(|e| nats_err("read ticks", e))?;
+                        if !changed {
+                            continue;
+                        }
+                        let mut flags = Vec::with_capacity(rows.len());
+                        self.world
+                            .column_change_flags(
+                                shape.table,
+                                c.name,
+                                rows.clone(),
+                                since,
+                                (FLAG_ADDED, FLAG_CHANGED),
+                                &mut flags,
+                            )
+                            .map_err(|e| nats_err("read ticks", e))?;
+                        extra.push(
+                            Column::new(
+                                format!("{TICKS_COLUMN_PREFIX}{}", c.name),
+                                1,
+                                compact_flags(&flags).to_vec(),
+                            )
+                            .map_err(|e| nats_err("column", e))?,
+                        );
+                    }
+                }
+                for set in &sparse {
+                    if let Some(column) = set.column(shape.table, &rows, since, now)? {
+                        extra.push(column);
+                    }
+                }
+                for column in extra {
+                    sent_bytes += column.bytes().len() as u64;
+                    send.push(column.clone());
                     all.push(column);
                 }
                 shards.push(ShardAssignment {
@@ -1161,14 +1382,12 @@ impl Coordinator {
         let entry = report.systems.entry(system.clone()).or_default();
         entry.sent_bytes += sent_bytes;
         entry.reused_bytes += reused_bytes;
-        let schedule = SystemSchedule {
-            tick_id: round,
-            system: system.clone(),
-            shards,
-            tick: self.tick,
-            resources: resources.clone(),
-            zero_sized: zero_sized.clone(),
+        let extras = RoundExtras {
+            resources,
+            zero_sized,
+            since_last_run: since.is_some(),
         };
+        let schedule = extras.schedule(round, system, shards, self.tick);
         self.publish_control(self.config.subjects.schedule(system), &schedule)
             .await?;
         for (i, (send, &to)) in to_send.iter().zip(&assignment).enumerate() {
@@ -1177,9 +1396,32 @@ impl Coordinator {
         for (i, piece) in pieces.into_iter().enumerate() {
             self.shard_plans.insert((system.clone(), i as u32), piece);
         }
-        self.round_extras
-            .insert(system.clone(), (resources, zero_sized));
+        self.round_extras.insert(system.clone(), extras);
         Ok(true)
+    }
+
+    /// Puts back the previous run of each system of the round just finished whose every
+    /// shard was skipped for lack of a live instance (`before`: per system of the round,
+    /// its previous run before the round): it did not run, so the changes of this round
+    /// stay new to its next run, as for a system a local schedule did not run. A system
+    /// with some shards merged counts as run (its skipped rows miss the changes).
+    fn keep_last_runs_of_skipped(&mut self, before: &[(SystemName, Option<Tick>)]) {
+        let Some((_, report)) = self.current.as_ref() else {
+            return;
+        };
+        for (system, previous) in before {
+            let skipped = report
+                .systems
+                .get(system)
+                .is_some_and(|r| r.skipped > 0 && r.skipped >= r.shards);
+            if !skipped {
+                continue;
+            }
+            match previous {
+                Some(tick) => self.last_runs.insert(system.clone(), *tick),
+                None => self.last_runs.remove(system),
+            };
+        }
     }
 
     /// Sends every shard of `system` that `instance` owns in `round` again, in full (no
@@ -1194,7 +1436,7 @@ impl Coordinator {
         if owned.is_empty() {
             return Ok(());
         }
-        let (resources, zero_sized) = self.round_extras.get(system).cloned().unwrap_or_default();
+        let extras = self.round_extras.get(system).cloned().unwrap_or_default();
         let mut shards = Vec::new();
         let mut sends = Vec::new();
         for shard in owned {
@@ -1211,14 +1453,7 @@ impl Coordinator {
             });
             sends.push((shard, plan.columns.clone()));
         }
-        let schedule = SystemSchedule {
-            tick_id: round,
-            system: system.clone(),
-            shards,
-            tick: self.tick,
-            resources,
-            zero_sized,
-        };
+        let schedule = extras.schedule(round, system, shards, self.tick);
         self.publish_control(self.config.subjects.schedule(system), &schedule)
             .await?;
         for (shard, columns) in sends {
@@ -1277,12 +1512,21 @@ impl Coordinator {
             let mut report = self.current.take().map(|c| c.1).unwrap_or_default();
             let mut any = false;
             let sending = Instant::now();
+            // Each system's previous run before this round, restored if it does not run.
+            let mut before: Vec<(SystemName, Option<Tick>)> = Vec::with_capacity(batch.len());
             for system in &batch {
                 any |= self.send_system(round, system, &mut report).await?;
+                // Its results merge at this change tick (stepped after the round).
+                before.push((
+                    system.clone(),
+                    self.last_runs
+                        .insert(system.clone(), self.world.change_tick()),
+                ));
             }
             report.send_time += sending.elapsed();
             self.current = Some((round, report));
             if !any {
+                self.keep_last_runs_of_skipped(&before);
                 continue;
             }
             self.client
@@ -1316,26 +1560,20 @@ impl Coordinator {
                     else {
                         continue;
                     };
-                    let (resources, zero_sized) = self
+                    let extras = self
                         .round_extras
                         .get(&r.system)
                         .cloned()
                         .unwrap_or_default();
-                    let schedule = SystemSchedule {
-                        tick_id: round,
-                        system: r.system.clone(),
-                        shards: vec![ShardAssignment {
-                            shard: r.shard,
-                            instance_id: r.to,
-                            rows: plan.rows.len() as u32,
-                            reuse_round: None,
-                            reused: Vec::new(),
-                            all_reused: false,
-                        }],
-                        tick: self.tick,
-                        resources,
-                        zero_sized,
-                    };
+                    let shards = vec![ShardAssignment {
+                        shard: r.shard,
+                        instance_id: r.to,
+                        rows: plan.rows.len() as u32,
+                        reuse_round: None,
+                        reused: Vec::new(),
+                        all_reused: false,
+                    }];
+                    let schedule = extras.schedule(round, &r.system, shards, self.tick);
                     self.publish_control(self.config.subjects.schedule(&r.system), &schedule)
                         .await?;
                     self.send_shard(round, &r.system, r.shard, r.to, &plan.columns)
@@ -1362,27 +1600,14 @@ impl Coordinator {
                     .await
                     .map_err(|e| nats_err("flush", e))?;
             }
+            self.keep_last_runs_of_skipped(&before);
             // Held copies of this round's merges were taken at the current
             // change tick: the round's commands (an insert may overwrite a value
             // in place) and every later write (the next round's merges, queued
             // commands, `world_mut`) must be stamped after it.
             self.world.step_change_tick();
             let (created, destroyed) = self.apply_remote_commands(&batch);
-            if !destroyed.is_empty() {
-                // What processes drop on the broadcast is no longer held here either.
-                let gone: HashSet<[u8; 8]> = destroyed
-                    .iter()
-                    .map(|e| e.to_bits().to_le_bytes())
-                    .collect();
-                self.held.retain(|_, h| {
-                    !h.columns.iter().any(|c| {
-                        c.component() == ENTITY_COLUMN
-                            && c.bytes()
-                                .chunks_exact(8)
-                                .any(|id| id.try_into().is_ok_and(|id: [u8; 8]| gone.contains(&id)))
-                    })
-                });
-            }
+            // Held copies with a destroyed entity need no scan (see "Remote commands").
             if !created.is_empty() || !destroyed.is_empty() {
                 self.broadcast_entities(&created, &destroyed).await?;
             }
@@ -1546,4 +1771,204 @@ fn first_round() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_micros() as u64)
+}
+
+/// Whether ticks `t` were stamped added or changed after `since`, seen from `now`, as
+/// [`FLAG_ADDED`] and [`FLAG_CHANGED`] bits.
+#[inline]
+fn change_flags(t: macrokid_ecs::change::ComponentTicks, since: Tick, now: Tick) -> u8 {
+    let mut flags = 0;
+    if t.added.is_newer_than(since, now) {
+        flags |= FLAG_ADDED;
+    }
+    if t.changed.is_newer_than(since, now) {
+        flags |= FLAG_CHANGED;
+    }
+    flags
+}
+
+/// A sparse set of the world as one system's shards of a round carry it.
+struct SparseTravel {
+    /// The registered name.
+    name: &'static str,
+    /// Bytes per value (0 for a zero-sized type).
+    size: usize,
+    /// The system reads or writes it (its entities' tables are sharded).
+    accessed: bool,
+    /// The system writes it.
+    written: bool,
+    /// Per table: (row, index into `members`), by row.
+    by_table: HashMap<usize, Vec<(usize, usize)>>,
+    members: Vec<macrokid_ecs::SparseMember>,
+    /// The values, `size` bytes per member.
+    values: Vec<u8>,
+}
+
+impl SparseTravel {
+    fn read(
+        world: &World,
+        shape: &macrokid_ecs::SparseShape,
+        size: usize,
+        accessed: bool,
+        written: bool,
+    ) -> Result<Self, CoordinatorError> {
+        let mut values = Vec::new();
+        let members = world
+            .read_sparse_column(shape.name, &mut values)
+            .map_err(|e| nats_err("read sparse set", e))?;
+        let mut by_table: HashMap<usize, Vec<(usize, usize)>> = HashMap::new();
+        for (i, m) in members.iter().enumerate() {
+            by_table.entry(m.table).or_default().push((m.row, i));
+        }
+        for rows in by_table.values_mut() {
+            rows.sort_unstable();
+        }
+        Ok(Self {
+            name: shape.name,
+            size,
+            accessed,
+            written,
+            by_table,
+            members,
+            values,
+        })
+    }
+
+    /// The [`SPARSE_COLUMN_PREFIX`] column of the shard of `rows` of `table`; `None` when
+    /// no entity of the shard has the component. Flags only with `since`.
+    fn column(
+        &self,
+        table: usize,
+        rows: &Range<usize>,
+        since: Option<Tick>,
+        now: Tick,
+    ) -> Result<Option<Column>, CoordinatorError> {
+        let Some(in_table) = self.by_table.get(&table) else {
+            return Ok(None);
+        };
+        let first = in_table.partition_point(|&(row, _)| row < rows.start);
+        let last = in_table.partition_point(|&(row, _)| row < rows.end);
+        if first == last {
+            return Ok(None);
+        }
+        let element = 5 + self.size;
+        let mut bytes = Vec::with_capacity((last - first) * element);
+        for &(row, i) in &in_table[first..last] {
+            bytes.extend_from_slice(&((row - rows.start) as u32).to_le_bytes());
+            bytes.push(since.map_or(0, |since| change_flags(self.members[i].ticks, since, now)));
+            bytes.extend_from_slice(&self.values[i * self.size..(i + 1) * self.size]);
+        }
+        Column::new(
+            format!("{SPARSE_COLUMN_PREFIX}{}", self.name),
+            element as u32,
+            bytes,
+        )
+        .map(Some)
+        .map_err(|e| nats_err("column", e))
+    }
+}
+
+/// Writes result column `column` into the shard's rows: only the rows whose flags in
+/// `changed` (a [`TICKS_COLUMN_PREFIX`] result column) have [`FLAG_CHANGED`], in runs of
+/// consecutive rows, or every row when the result names none.
+fn write_changed_rows(
+    world: &mut World,
+    plan: &ShardPlan,
+    column: &Column,
+    changed: Option<&[u8]>,
+) -> Result<(), String> {
+    let Some(flags) = changed else {
+        return world
+            .write_pod_column(
+                plan.table,
+                column.component(),
+                plan.rows.start,
+                column.bytes(),
+            )
+            .map_err(|e| e.to_string());
+    };
+    let size = column.element_size() as usize;
+    let rows = column.len();
+    if flags.len() != rows && flags.len() != 1 {
+        return Err(format!(
+            "{} change flags for {} rows of {}",
+            flags.len(),
+            rows,
+            column.component()
+        ));
+    }
+    if flags.len() == 1 {
+        // One byte for every row: all written or none.
+        if flags[0] & FLAG_CHANGED == 0 {
+            return Ok(());
+        }
+        return world
+            .write_pod_column(
+                plan.table,
+                column.component(),
+                plan.rows.start,
+                column.bytes(),
+            )
+            .map_err(|e| e.to_string());
+    }
+    let changed = |row: usize| flags[row] & FLAG_CHANGED != 0;
+    let mut row = 0;
+    while row < rows {
+        if !changed(row) {
+            row += 1;
+            continue;
+        }
+        let end = (row..rows).find(|&r| !changed(r)).unwrap_or(rows);
+        world
+            .write_pod_column(
+                plan.table,
+                column.component(),
+                plan.rows.start + row,
+                &column.bytes()[row * size..end * size],
+            )
+            .map_err(|e| e.to_string())?;
+        row = end;
+    }
+    Ok(())
+}
+
+/// Overwrites the sparse component `name` of the shard's entities that a
+/// [`SPARSE_COLUMN_PREFIX`] result column names as changed, stamped changed (an entity
+/// that lost the component since is left alone).
+fn merge_sparse(
+    world: &mut World,
+    plan: &ShardPlan,
+    name: &str,
+    column: &Column,
+) -> Result<(), String> {
+    let size = column.element_size() as usize;
+    if size < 5 {
+        return Err(format!("sparse column {name} of {size}-byte elements"));
+    }
+    let entities = world
+        .table_entities(plan.table)
+        .map_err(|e| e.to_string())?
+        .get(plan.rows.clone())
+        .ok_or_else(|| format!("shard rows {:?} past the table", plan.rows))?
+        .to_vec();
+    for element in column.bytes().chunks_exact(size) {
+        let row = u32::from_le_bytes(element[..4].try_into().expect("4 bytes")) as usize;
+        let &entity = entities
+            .get(row)
+            .ok_or_else(|| format!("sparse row {row} of a shard of {}", entities.len()))?;
+        if element[4] & FLAG_CHANGED == 0 || !world.contains(entity) {
+            continue;
+        }
+        let mut value = Vec::new();
+        if !world
+            .encode_component(entity, name, &mut value)
+            .map_err(|e| e.to_string())?
+        {
+            continue;
+        }
+        world
+            .insert_encoded(entity, name, &element[5..])
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

@@ -33,8 +33,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The protocol version; a message with another version is dropped and counted.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version; a message with another version is dropped and counted. 2: shards
+/// carry sparse sets ([`SPARSE_COLUMN_PREFIX`]) and change flags ([`TICKS_COLUMN_PREFIX`]),
+/// which a version-1 process would take for table columns. 3: shards carry the presence
+/// of the table components the system does not access ([`PRESENT_COLUMN_PREFIX`], one
+/// element where a version-2 process wants one per row), and registrations the system's
+/// entity filter ([`AccessDescriptor::required`], [`AccessDescriptor::excluded`]).
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Header: the message type, one of [`MsgType::as_str`].
 pub const HEADER_MSG_TYPE: &str = "Macrokid-Msg-Type";
@@ -53,6 +58,72 @@ pub const ENTITY_COLUMN: &str = "macrokid.entity";
 /// MessagePack encoding of the shard's [`RemoteCommand`]s ([`encode_commands`]). Present
 /// only when the system's run on that shard recorded commands; it has no rows.
 pub const COMMANDS_COLUMN: &str = "macrokid.commands";
+
+/// The prefix of a sparse-set component's column in a shard; the rest of the name is the
+/// component's registered name. One element per entity of the shard that has the
+/// component, in row order: the row within the shard (`u32` little-endian), the change
+/// flags ([`FLAG_ADDED`], [`FLAG_CHANGED`]), then the value's raw bytes (`pod_size` of
+/// them, none for a zero-sized type). Sent by the coordinator for every plain-old-data
+/// sparse set with entities in the shard (a system may filter on one it does not
+/// declare); sent back for the written ones, only the entities the run changed.
+pub const SPARSE_COLUMN_PREFIX: &str = "macrokid.sparse.";
+
+/// The prefix of a table column's change flags in a shard; the rest of the name is the
+/// component's registered name. One byte per row: [`FLAG_ADDED`] and [`FLAG_CHANGED`];
+/// one byte in all when every row has the same flags ([`compact_flags`], [`flag_at`]).
+/// From the coordinator (only when [`SystemSchedule::since_last_run`]): the rows added or
+/// changed since the system's previous run, which the process stamps so the run sees what
+/// a local run would; absent when no row is. From the process, per written column: the
+/// rows the run changed, the only ones the coordinator writes back and stamps.
+pub const TICKS_COLUMN_PREFIX: &str = "macrokid.ticks.";
+
+/// The prefix of a *presence* column in a shard; the rest of the name is the registered
+/// name of a plain-old-data table component that the shard's table has and the system
+/// neither reads nor writes. One 4-byte element: the component's size in bytes (`u32`
+/// little-endian, 0 for a zero-sized type). The process gives the shard's local rows that
+/// component, zero-filled, so `With` / `Without` / `Has` filters on it (and a declared
+/// `with(..)` / `without(..)`) select the rows a local run selects; the system cannot
+/// read the zeros (reading needs a declared read). Reused like a table column.
+pub const PRESENT_COLUMN_PREFIX: &str = "macrokid.present.";
+
+/// Change flag: the component was added since the system's previous run.
+pub const FLAG_ADDED: u8 = 1;
+
+/// Change flag: the component was changed since the system's previous run (for a result:
+/// by the run).
+pub const FLAG_CHANGED: u8 = 2;
+
+/// `flags` (one byte per row) as a [`TICKS_COLUMN_PREFIX`] column carries them: one byte
+/// when every row has the same flags, else unchanged.
+pub fn compact_flags(flags: &[u8]) -> &[u8] {
+    match flags.split_first() {
+        // Branch-free within a block (so that it vectorizes), early out between blocks.
+        Some((first, rest))
+            if rest
+                .chunks(1024)
+                .all(|block| block.iter().fold(true, |same, f| same & (f == first))) =>
+        {
+            &flags[..1]
+        }
+        _ => flags,
+    }
+}
+
+/// The flags of row `row` in a [`TICKS_COLUMN_PREFIX`] column's bytes (one byte for every
+/// row, or one per row); `None` past the end.
+pub fn flag_at(flags: &[u8], row: usize) -> Option<u8> {
+    if flags.len() == 1 {
+        Some(flags[0])
+    } else {
+        flags.get(row).copied()
+    }
+}
+
+/// Whether a shard column's name is a component's (a table column), not one of the
+/// protocol's ([`ENTITY_COLUMN`], [`COMMANDS_COLUMN`], sparse and tick columns).
+pub fn is_table_column(name: &str) -> bool {
+    !name.starts_with("macrokid.")
+}
 
 /// An entity named by a remote command: one of the coordinator's (its id bits) or the
 /// `n`-th entity spawned by the commands of the same system in the same round, counted
@@ -509,6 +580,15 @@ pub struct AccessDescriptor {
     /// allocator), sorted, without duplicates; the coordinator plans them as writes.
     #[serde(default)]
     pub deferred: Vec<String>,
+    /// The system's entity filter: type names every entity it touches has
+    /// (`#[system(with(..))]`), sorted, without duplicates. The coordinator sends no table
+    /// that lacks one of them (sparse-set components are left to the process).
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// Type names no entity it touches has (`#[system(without(..))]`), sorted, without
+    /// duplicates. The coordinator sends no table that has one of them.
+    #[serde(default)]
+    pub excluded: Vec<String>,
 }
 
 /// A system instance announces itself (`P.system.register.<system>`), at start and again
@@ -586,6 +666,11 @@ pub struct SystemSchedule {
     /// Component columns of zero-sized types (tags): they travel as one zero byte per row.
     #[serde(default)]
     pub zero_sized: Vec<String>,
+    /// The system ran before on the coordinator: the shards' [`TICKS_COLUMN_PREFIX`]
+    /// columns and sparse flags name the rows added or changed since (none where absent).
+    /// `false`: a first run, every row is new.
+    #[serde(default)]
+    pub since_last_run: bool,
 }
 
 impl ControlMessage for SystemSchedule {

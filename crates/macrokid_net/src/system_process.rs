@@ -10,20 +10,28 @@
 //!    its last job (inputs, with the written columns replaced by the results it sent); a
 //!    job whose copy is missing or of another round is not run but answered with
 //!    [`TickAck::missing`], and the coordinator sends it again in full;
-//! 2. the shards are grouped by component set into tables of a local [`World`] (entities
-//!    keep their ids, [`macrokid_ecs::snapshot::build_snapshot`]); when the tables hold
-//!    the same entities as in the previous job (the steady state), the columns are only
-//!    overwritten in place;
-//! 3. the resources the schedule carries are set, and the system runs once over all the
-//!    job's shards ([`World::run_system`]);
+//! 2. the shards are grouped by component set (presence columns included) into tables
+//!    of a local [`World`] (entities keep their ids,
+//!    [`macrokid_ecs::snapshot::build_snapshot_with_sparse`]), with the shards' sparse
+//!    sets ([`SPARSE_COLUMN_PREFIX`]) in sparse-set storage; when the tables
+//!    and sparse sets hold the same entities as in the previous job (the steady state), the
+//!    values are only overwritten in place;
+//! 3. the resources the schedule carries are set, the rows are stamped added or changed
+//!    as the shards' change flags say ([`TICKS_COLUMN_PREFIX`]) and the system's previous
+//!    run is set before them ([`World::set_system_last_run`]; none on a first run), so
+//!    `Changed`/`Added` filters see what a local run sees; the system runs once over all
+//!    the job's shards ([`World::run_system`]);
 //! 4. for each shard, the columns of the components the system writes go back on
-//!    `P.component.changed.<system>` (the entity column only when it writes none: the
-//!    coordinator knows the shard's rows), then a [`TickAck`].
+//!    `P.component.changed.<system>` with change flags naming the rows the run changed,
+//!    and the written sparse values the run changed (the entity column only when no
+//!    table column is written: the coordinator knows the shard's rows), then a
+//!    [`TickAck`].
 //!
-//! A process need not act on `P.entity.destroy`: the coordinator forgets its record of
-//! every shard copy that held a destroyed entity, so no schedule asks to reuse one; the
-//! copy is replaced by the next job on that shard number. (Acting on the broadcast would
-//! race with jobs scheduled before it and still queued.)
+//! A process need not act on `P.entity.destroy`: the coordinator never asks to reuse a
+//! copy whose entities are not the world's now (a destroyed entity is in no table), so
+//! no schedule reuses a copy that held one; the copy is replaced by the next job on that
+//! shard number. (Acting on the broadcast would race with jobs scheduled before it and
+//! still queued.)
 //!
 //! The process registers again when it sees [`REREGISTER_AFTER`] tick starts without a job
 //! (a coordinator that declared it dead takes it back only on registration,
@@ -40,11 +48,23 @@
 //! [`EntityRef::Spawned`]). Per shard, so the coordinator can apply all shards' commands
 //! in shard order whatever instance ran them ([`crate::coordinator`], "Remote
 //! commands"); exact for a system that records while iterating one query, as a local run
-//! records in table and row order. Such a system sees only its shard's rows per run, and
-//! change ticks of a fresh world (every row added). Any other system whose run changes
-//! the local tables' structure fails the job (the coordinator re-routes it).
+//! records in table and row order. Such a system sees only its shard's rows per run (with
+//! the shard's sparse sets and change ticks, as above); its inserts and removes of sparse
+//! components travel as commands too. Any other system whose run changes the local
+//! tables' structure fails the job (the coordinator re-routes it).
 //!
-//! Limits: resource writes stay local. Splitting a
+//! A table component the system neither reads nor writes arrives as a *presence* column
+//! ([`PRESENT_COLUMN_PREFIX`]): the local rows get it zero-filled (when this process's
+//! registry has it as plain-old-data of the same size), so `With`, `Without` and `Has` on
+//! it, and a declared `with(..)` / `without(..)`, select what a local run selects; the
+//! system cannot read the zeros (that needs a declared read).
+//!
+//! Limits: resource writes stay local. A serde-registered sparse component does not
+//! travel (one the system reads or writes is an error on the coordinator,
+//! [`crate::coordinator::CoordinatorError::NotPod`]; a filter on one it does not declare
+//! sees no entity with it), nor does the presence of a serde-registered or unregistered
+//! table component the system does not access (a `With<T>` filter on one sees none, a
+//! `Without<T>` every row). Splitting a
 //! system over several instances is right for systems whose effect on an entity depends
 //! on that entity's row and the resources only (every `for` over a query is); a system
 //! that looks across entities should run as one instance.
@@ -57,17 +77,20 @@ use std::time::{Duration, Instant};
 
 use async_nats::Client;
 use futures_util::StreamExt;
-use macrokid_ecs::snapshot::{build_snapshot, TableColumns};
-use macrokid_ecs::{Run, SnapshotRegistry, World};
+use macrokid_ecs::change::ComponentTicks;
+use macrokid_ecs::snapshot::{build_snapshot_with_sparse, SparseColumns, TableColumns};
+use macrokid_ecs::{Run, SnapshotRegistry, Tick, World};
 
 use crate::codec::{
     chunk_budget, chunk_headers, decode_control, encode_control, encode_shard, Column,
     DropCounters, DropReason, Reassembler, Shard,
 };
+use crate::protocol::{compact_flags, flag_at, is_table_column};
 use crate::protocol::{
     encode_commands, AccessDescriptor, ControlMessage, EntityRef, Heartbeat, InstanceId, NameError,
     RemoteCommand, ResourceValue, Subjects, SystemName, SystemRegister, SystemSchedule, TickAck,
-    TickStart, COMMANDS_COLUMN, ENTITY_COLUMN,
+    TickStart, COMMANDS_COLUMN, ENTITY_COLUMN, FLAG_ADDED, FLAG_CHANGED, PRESENT_COLUMN_PREFIX,
+    SPARSE_COLUMN_PREFIX, TICKS_COLUMN_PREFIX,
 };
 
 /// Tick starts without a job after which a process registers again.
@@ -170,30 +193,22 @@ fn nats_err(what: &'static str) -> impl FnOnce(&dyn std::fmt::Display) -> System
     }
 }
 
-/// The access descriptor of system type `S`: the type names it reads and writes.
+/// The access descriptor of system type `S`: the type names it reads, writes and changes
+/// through commands, and its entity filter.
 pub fn access_of<S: macrokid_core::System>() -> AccessDescriptor {
     let access = S::access();
-    let mut reads: Vec<String> = access.reads().iter().map(|r| r.name().to_owned()).collect();
-    let mut writes: Vec<String> = access
-        .writes()
-        .iter()
-        .map(|r| r.name().to_owned())
-        .collect();
-    let mut deferred: Vec<String> = access
-        .deferred_writes()
-        .iter()
-        .map(|r| r.name().to_owned())
-        .collect();
-    reads.sort();
-    reads.dedup();
-    writes.sort();
-    writes.dedup();
-    deferred.sort();
-    deferred.dedup();
+    let names = |ids: &[macrokid_core::ResourceId]| {
+        let mut names: Vec<String> = ids.iter().map(|r| r.name().to_owned()).collect();
+        names.sort();
+        names.dedup();
+        names
+    };
     AccessDescriptor {
-        reads,
-        writes,
-        deferred,
+        reads: names(access.reads()),
+        writes: names(access.writes()),
+        deferred: names(access.deferred_writes()),
+        required: names(access.required()),
+        excluded: names(access.excluded()),
     }
 }
 
@@ -253,7 +268,9 @@ struct Received {
 
 /// The layout of the local world: per table, its entities and column names.
 struct Layout {
-    tables: Vec<(Vec<u64>, Vec<String>)>,
+    tables: Vec<(Vec<u64>, Vec<String>, Vec<Present>)>,
+    /// Per sparse set: its name and entities.
+    sparse: Vec<(String, Vec<u64>)>,
     /// The round and shard numbers of the last job run on the world: their columns are
     /// what the world holds (inputs, with the written columns as the system left them).
     last_job: Option<(u64, Vec<u32>)>,
@@ -460,9 +477,11 @@ pub async fn run_system_until<S: Run>(
                         run_micros: micros,
                         missing: Vec::new(),
                     };
+                    // Counted before the ack: a coordinator done with the round may
+                    // stop the process before the count would come after it.
+                    stats.jobs.fetch_add(1, Ordering::Relaxed);
                     publish(&client, subjects.tick_ack(&name), &ack).await?;
                     client.flush().await.map_err(|e| nats_err("flush")(&e))?;
-                    stats.jobs.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(message) => {
                     held = None;
@@ -585,6 +604,8 @@ async fn heartbeats(
 /// One local table: the shards it holds, in order, and its columns.
 struct Group {
     names: Vec<String>,
+    /// The table's other components (zero-filled: the system only filters on them).
+    present: Vec<Present>,
     entities: Vec<u64>,
     /// Per column, its bytes in each member shard (slices of the received messages).
     parts: Vec<Vec<bytes::Bytes>>,
@@ -614,24 +635,18 @@ fn run_job<S: Run>(
             .column(ENTITY_COLUMN)
             .and_then(Column::entity_ids)
             .ok_or_else(|| format!("shard {} has no entity column", shard.shard))?;
-        if shard.rows() != Some(ids.len()) {
-            return Err(format!(
-                "shard {} has columns of unequal length",
-                shard.shard
-            ));
-        }
-        let mut cols: Vec<&Column> = shard
-            .columns
-            .iter()
-            .filter(|c| c.component() != ENTITY_COLUMN)
-            .collect();
-        cols.sort_by(|a, b| a.component().cmp(b.component()));
+        let cols = table_columns(shard, ids.len())?;
         let names: Vec<String> = cols.iter().map(|c| c.component().to_owned()).collect();
-        let group = match groups.iter().position(|g| g.names == names) {
+        let present = present_components(shard, registry);
+        let group = match groups
+            .iter()
+            .position(|g| g.names == names && g.present == present)
+        {
             Some(g) => g,
             None => {
                 groups.push(Group {
                     names: names.clone(),
+                    present,
                     entities: Vec::new(),
                     parts: vec![Vec::new(); names.len()],
                     members: Vec::new(),
@@ -648,8 +663,37 @@ fn run_job<S: Run>(
             }
         }
     }
+    // Each shard's entities, as its group holds them.
+    let mut ids: Vec<&[u64]> = vec![&[]; shards.len()];
+    for g in &groups {
+        for &(index, first, rows) in &g.members {
+            ids[index] = &g.entities[first..first + rows];
+        }
+    }
+    let sparse = sparse_inputs(shards, &ids)?;
+    // The local table of each group: a group without component columns (a system that
+    // reaches its entities through sparse components only) is the table without
+    // components, the others follow in order.
+    let local_table: Vec<usize> = groups
+        .iter()
+        .scan(0, |next, g| {
+            Some(if g.names.is_empty() && g.present.is_empty() {
+                0
+            } else {
+                *next += 1;
+                *next
+            })
+        })
+        .collect();
+    let sparse_layout: Vec<(String, Vec<u64>)> = sparse
+        .iter()
+        .map(|s| (s.name.clone(), s.entities.clone()))
+        .collect();
     let reuse = matches!(local, Some((l, _)) if l.tables.len() == groups.len()
-        && l.tables.iter().zip(&groups).all(|((e, n), g)| *e == g.entities && *n == g.names));
+        && l.tables.iter().zip(&groups).all(|((e, n, p), g)| {
+            *e == g.entities && *n == g.names && *p == g.present
+        })
+        && l.sparse == sparse_layout);
     if reuse {
         // The steady state: the same rows, so each shard's columns are written in place —
         // except reused columns of a shard of the last job run here: the world holds them.
@@ -675,9 +719,20 @@ fn run_job<S: Run>(
                         continue;
                     }
                     world
-                        .write_pod_column(t + 1, name, first, bytes)
+                        .write_pod_column(local_table[t], name, first, bytes)
                         .map_err(|e| e.to_string())?;
                 }
+            }
+        }
+        for set in sparse.iter().filter(|s| s.size > 0) {
+            for (i, &e) in set.entities.iter().enumerate() {
+                world
+                    .insert_encoded(
+                        macrokid_ecs::Entity::from_bits(e),
+                        &set.name,
+                        &set.values[i * set.size..(i + 1) * set.size],
+                    )
+                    .map_err(|e| e.to_string())?;
             }
         }
     } else {
@@ -685,8 +740,9 @@ fn run_job<S: Run>(
         let layout = Layout {
             tables: groups
                 .iter()
-                .map(|g| (g.entities.clone(), g.names.clone()))
+                .map(|g| (g.entities.clone(), g.names.clone(), g.present.clone()))
                 .collect(),
+            sparse: sparse_layout,
             last_job: None,
         };
         let columns: Vec<Vec<Vec<u8>>> = groups
@@ -712,6 +768,7 @@ fn run_job<S: Run>(
                     .collect()
             })
             .collect();
+        let zeros = vec![0u8; groups.iter().map(Group::present_bytes).max().unwrap_or(0)];
         let tables: Vec<TableColumns<'_>> = groups
             .iter()
             .zip(&sizes)
@@ -724,10 +781,12 @@ fn run_job<S: Run>(
                     .zip(columns)
                     .zip(sizes)
                     .map(|((n, b), &s)| (n.as_str(), s, b.as_slice()))
+                    .chain(present_columns(&g.present, g.entities.len(), &zeros))
                     .collect(),
             })
             .collect();
-        let bytes = build_snapshot(&tables, &[]).map_err(|e| e.to_string())?;
+        let bytes = build_snapshot_with_sparse(&tables, &sparse_columns(&sparse), &[])
+            .map_err(|e| e.to_string())?;
         let world = World::from_snapshot(registry.clone(), &bytes).map_err(|e| e.to_string())?;
         *local = Some((layout, world));
     }
@@ -737,6 +796,21 @@ fn run_job<S: Run>(
             .set_resource_bytes(name, bytes)
             .map_err(|e| e.to_string())?;
     }
+    let base = {
+        let tables: Vec<StampTable<'_>> = groups
+            .iter()
+            .enumerate()
+            .map(|(t, g)| {
+                let members = g
+                    .members
+                    .iter()
+                    .map(|&(index, _, rows)| (&shards[index], rows))
+                    .collect();
+                (local_table[t], g.names.as_slice(), members)
+            })
+            .collect();
+        stamp_ticks::<S>(world, job, &tables, &sparse)?
+    };
     let result = world.run_system(system);
     if let Err(e) = result {
         *local = None;
@@ -744,7 +818,7 @@ fn run_job<S: Run>(
     }
     // The tables must still hold the same rows: commands are not forwarded.
     for (t, g) in groups.iter().enumerate() {
-        let same = world.table_entities(t + 1).is_ok_and(|e| {
+        let same = world.table_entities(local_table[t]).is_ok_and(|e| {
             e.len() == g.entities.len() && e.iter().zip(&g.entities).all(|(a, &b)| a.to_bits() == b)
         });
         if !same {
@@ -757,19 +831,27 @@ fn run_job<S: Run>(
     }
     let writes = access_of_writes::<S>();
     let shapes = world.table_shapes();
+    let sparse_out = SparseResults::read::<S>(world, &sparse, base)?;
     let mut out: Vec<Shard> = Vec::with_capacity(shards.len());
     for (t, g) in groups.iter().enumerate() {
-        let shape = &shapes[t + 1];
-        // Each written column is read once; the result shards are slices of it.
-        let mut written: Vec<(&str, usize, bytes::Bytes)> = Vec::new();
+        let shape = &shapes[local_table[t]];
+        // Each written column and its change flags are read once; the result shards are
+        // slices of them.
+        let mut written: Vec<(&str, usize, bytes::Bytes, bytes::Bytes)> = Vec::new();
         for c in shape.columns.iter().filter(|c| {
             writes.iter().any(|w| w == c.type_name) && c.pod_size.is_some_and(|s| s > 0)
         }) {
             let mut bytes = Vec::new();
             let size = world
-                .read_pod_column(t + 1, c.name, &mut bytes)
+                .read_pod_column(local_table[t], c.name, &mut bytes)
                 .map_err(|e| e.to_string())?;
-            written.push((c.name, size, bytes::Bytes::from(bytes)));
+            let flags = run_flags(world, local_table[t], c.name, g.entities.len(), base)?;
+            written.push((
+                c.name,
+                size,
+                bytes::Bytes::from(bytes),
+                bytes::Bytes::from(flags),
+            ));
         }
         for &(index, first, rows) in &g.members {
             let shard = &shards[index];
@@ -779,10 +861,19 @@ fn run_job<S: Run>(
             if written.is_empty() {
                 columns.push(Column::entities(&g.entities[first..first + rows]));
             }
-            for (name, size, bytes) in &written {
+            for (name, size, bytes, flags) in &written {
                 let slice = bytes.slice(first * size..(first + rows) * size);
                 columns.push(Column::new(*name, *size as u32, slice).map_err(|e| e.to_string())?);
+                columns.push(
+                    Column::new(
+                        format!("{TICKS_COLUMN_PREFIX}{name}"),
+                        1,
+                        compact_flags(&flags[first..first + rows]).to_vec(),
+                    )
+                    .map_err(|e| e.to_string())?,
+                );
             }
+            columns.extend(sparse_out.columns(index)?);
             out.push(Shard {
                 tick: shard.tick,
                 system: shard.system.clone(),
@@ -829,19 +920,11 @@ fn run_job_per_shard<S: Run>(
             .column(ENTITY_COLUMN)
             .and_then(Column::entity_ids)
             .ok_or_else(|| format!("shard {} has no entity column", shard.shard))?;
-        let mut cols: Vec<&Column> = shard
-            .columns
-            .iter()
-            .filter(|c| c.component() != ENTITY_COLUMN)
-            .collect();
-        cols.sort_by(|a, b| a.component().cmp(b.component()));
-        if cols.iter().any(|c| c.len() != ids.len()) {
-            return Err(format!(
-                "shard {} has columns of unequal length",
-                shard.shard
-            ));
-        }
+        let cols = table_columns(shard, ids.len())?;
+        let sparse = sparse_inputs(std::slice::from_ref(shard), &[ids.as_slice()])?;
         let empty: &[u8] = &[];
+        let present = present_components(shard, registry);
+        let zeros = vec![0u8; present.iter().map(|p| p.size).max().unwrap_or(0) * ids.len()];
         let table = TableColumns {
             entities: &ids,
             columns: cols
@@ -853,9 +936,11 @@ fn run_job_per_shard<S: Run>(
                         (c.component(), Some(c.element_size()), &c.bytes()[..])
                     }
                 })
+                .chain(present_columns(&present, ids.len(), &zeros))
                 .collect(),
         };
-        let bytes = build_snapshot(&[table], &[]).map_err(|e| e.to_string())?;
+        let bytes = build_snapshot_with_sparse(&[table], &sparse_columns(&sparse), &[])
+            .map_err(|e| e.to_string())?;
         let mut world =
             World::from_snapshot(registry.clone(), &bytes).map_err(|e| e.to_string())?;
         for ResourceValue { name, bytes } in &job.resources {
@@ -863,6 +948,13 @@ fn run_job_per_shard<S: Run>(
                 .set_resource_bytes(name, bytes)
                 .map_err(|e| e.to_string())?;
         }
+        let names: Vec<String> = cols.iter().map(|c| c.component().to_owned()).collect();
+        let base = stamp_ticks::<S>(
+            &mut world,
+            job,
+            &[(1, names.as_slice(), vec![(shard, ids.len())])],
+            &sparse,
+        )?;
         // The registered names of the written plain-old-data columns, found before the
         // run (commands may move the rows to other tables).
         let written: Vec<(&'static str, usize)> = world
@@ -877,7 +969,8 @@ fn run_job_per_shard<S: Run>(
             .run_system(system)
             .map_err(|e| format!("the system failed: {e}"))?;
         let log = world.take_command_log();
-        let mut columns = Vec::with_capacity(written.len() + 1);
+        let now = world.change_tick();
+        let mut columns = Vec::with_capacity(2 * written.len() + 1);
         if written.is_empty() {
             columns.push(Column::entities(&ids));
         }
@@ -886,16 +979,18 @@ fn run_job_per_shard<S: Run>(
                 .iter()
                 .find(|c| c.component() == name)
                 .ok_or_else(|| format!("written column {name} was not sent"))?;
+            let mut flags = Vec::with_capacity(ids.len());
             let bytes = if log.is_empty() {
                 // Nothing moved: the shard's table is the world's table 1.
                 let mut bytes = Vec::with_capacity(input.bytes().len());
                 world
                     .read_pod_column(1, name, &mut bytes)
                     .map_err(|e| e.to_string())?;
+                flags = run_flags(&world, 1, name, ids.len(), base)?;
                 bytes
             } else {
                 // Row by row: a row whose entity is gone or lost the component keeps
-                // its input value (the coordinator's commands remove it anyway).
+                // its input value, unchanged (the coordinator's commands remove it anyway).
                 let mut bytes = Vec::with_capacity(input.bytes().len());
                 for (row, &id) in ids.iter().enumerate() {
                     let e = macrokid_ecs::Entity::from_bits(id);
@@ -904,12 +999,25 @@ fn run_job_per_shard<S: Run>(
                     if !has || bytes.len() - before != size {
                         bytes.truncate(before);
                         bytes.extend_from_slice(&input.bytes()[row * size..(row + 1) * size]);
+                        flags.push(0);
+                    } else {
+                        let ticks = world.component_ticks_by_name(e, name).ok().flatten();
+                        flags.push(ticks.map_or(0, |t| run_flag(t.changed, base, now)));
                     }
                 }
                 bytes
             };
             columns.push(Column::new(name, size as u32, bytes).map_err(|e| e.to_string())?);
+            columns.push(
+                Column::new(
+                    format!("{TICKS_COLUMN_PREFIX}{name}"),
+                    1,
+                    compact_flags(&flags).to_vec(),
+                )
+                .map_err(|e| e.to_string())?,
+            );
         }
+        columns.extend(SparseResults::read::<S>(&world, &sparse, base)?.columns(0)?);
         if !log.is_empty() {
             let commands = remote_commands(&world, &log)?;
             let payload = encode_commands(&commands).map_err(|e| e.to_string())?;
@@ -997,4 +1105,350 @@ fn remote_commands(
 
 fn access_of_writes<S: macrokid_core::System>() -> Vec<String> {
     access_of::<S>().writes
+}
+
+/// The component (table) columns of `shard`, by name, after checking that they have
+/// `rows` rows each, and the change-flag columns one or `rows`.
+fn table_columns(shard: &Shard, rows: usize) -> Result<Vec<&Column>, String> {
+    let mut cols = Vec::new();
+    for c in &shard.columns {
+        let name = c.component();
+        if name == ENTITY_COLUMN || name.starts_with(SPARSE_COLUMN_PREFIX) {
+            continue;
+        }
+        let single = (name.starts_with(TICKS_COLUMN_PREFIX) && c.len() == 1)
+            || name.starts_with(PRESENT_COLUMN_PREFIX);
+        if c.len() != rows && !single {
+            return Err(format!(
+                "shard {} has columns of unequal length",
+                shard.shard
+            ));
+        }
+        if is_table_column(name) {
+            cols.push(c);
+        }
+    }
+    cols.sort_by(|a, b| a.component().cmp(b.component()));
+    Ok(cols)
+}
+
+/// A table component the system does not access, present in a shard's table
+/// ([`PRESENT_COLUMN_PREFIX`]): its registered name and size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Present {
+    name: String,
+    size: usize,
+}
+
+impl Group {
+    /// Bytes of the largest zero-filled presence column of the group's table.
+    fn present_bytes(&self) -> usize {
+        self.present.iter().map(|p| p.size).max().unwrap_or(0) * self.entities.len()
+    }
+}
+
+/// The presence columns of `shard`, sorted by name: the ones `registry` registers as
+/// plain-old-data of the same size (another is left out: a filter on it sees none).
+fn present_components(shard: &Shard, registry: &SnapshotRegistry) -> Vec<Present> {
+    let mut present: Vec<Present> = shard
+        .columns
+        .iter()
+        .filter_map(|c| {
+            let name = c.component().strip_prefix(PRESENT_COLUMN_PREFIX)?;
+            let size = u32::from_le_bytes(c.bytes().get(..4)?.try_into().ok()?) as usize;
+            (registry.pod_size_by_name(name) == Some(size)).then(|| Present {
+                name: name.to_owned(),
+                size,
+            })
+        })
+        .collect();
+    present.sort_by(|a, b| a.name.cmp(&b.name));
+    present
+}
+
+/// The zero-filled table columns of `present` for `rows` rows (`zeros`: at least as long
+/// as the largest).
+fn present_columns<'a>(
+    present: &'a [Present],
+    rows: usize,
+    zeros: &'a [u8],
+) -> impl Iterator<Item = (&'a str, Option<u32>, &'a [u8])> + 'a {
+    present.iter().map(move |p| {
+        (
+            p.name.as_str(),
+            Some(p.size as u32),
+            &zeros[..p.size * rows],
+        )
+    })
+}
+
+/// One sparse set as a job's shards carry it ([`SPARSE_COLUMN_PREFIX`] columns).
+struct SparseIn {
+    name: String,
+    /// Bytes per value.
+    size: usize,
+    /// The entities that have it, in shard order, then row order.
+    entities: Vec<u64>,
+    /// Per entity: (shard index in the job, row in the shard).
+    places: Vec<(usize, u32)>,
+    /// Per entity: its change flags.
+    flags: Vec<u8>,
+    /// The values, `size` bytes per entity.
+    values: Vec<u8>,
+}
+
+/// The sparse sets of `shards` (with their entity ids `ids`), by name.
+fn sparse_inputs(shards: &[Shard], ids: &[&[u64]]) -> Result<Vec<SparseIn>, String> {
+    let mut sets: BTreeMap<&str, SparseIn> = BTreeMap::new();
+    for (index, (shard, ids)) in shards.iter().zip(ids).enumerate() {
+        for c in &shard.columns {
+            let Some(name) = c.component().strip_prefix(SPARSE_COLUMN_PREFIX) else {
+                continue;
+            };
+            let element = c.element_size() as usize;
+            let bad = || format!("shard {}: malformed sparse column {name}", shard.shard);
+            let size = element.checked_sub(5).ok_or_else(bad)?;
+            let set = sets.entry(name).or_insert_with(|| SparseIn {
+                name: name.to_owned(),
+                size,
+                entities: Vec::new(),
+                places: Vec::new(),
+                flags: Vec::new(),
+                values: Vec::new(),
+            });
+            if set.size != size {
+                return Err(bad());
+            }
+            for e in c.bytes().chunks_exact(element) {
+                let row = u32::from_le_bytes(e[..4].try_into().expect("4 bytes"));
+                let &id = ids.get(row as usize).ok_or_else(bad)?;
+                set.entities.push(id);
+                set.places.push((index, row));
+                set.flags.push(e[4]);
+                set.values.extend_from_slice(&e[5..]);
+            }
+        }
+    }
+    Ok(sets.into_values().collect())
+}
+
+/// The snapshot form of `sparse`.
+fn sparse_columns(sparse: &[SparseIn]) -> Vec<SparseColumns<'_>> {
+    sparse
+        .iter()
+        .map(|s| SparseColumns {
+            name: &s.name,
+            entities: &s.entities,
+            pod_size: Some(s.size as u32),
+            bytes: &s.values,
+        })
+        .collect()
+}
+
+/// A local table to stamp: its index, its column names, and its member shards with their
+/// row counts, in row order.
+type StampTable<'a> = (usize, &'a [String], Vec<(&'a Shard, usize)>);
+
+/// Stamps the carried columns of the local world (`tables`: table index, column names,
+/// and the member shards with their row counts; `sparse`) so that system `S`'s run sees
+/// as added or changed exactly the rows the coordinator flagged — every row on a first
+/// run ([`SystemSchedule::since_last_run`] false) — and returns the change tick the run
+/// starts from: a row the run writes is stamped after it.
+///
+/// Every value of the local world was written or stamped at the current change tick or
+/// before it (the columns of this job included), so the system's previous run is set
+/// after it and only the flagged rows are stamped, after that: the unflagged ones are
+/// old already. A run of rows with the same flags is one stamp.
+fn stamp_ticks<S: 'static>(
+    world: &mut World,
+    job: &SystemSchedule,
+    tables: &[StampTable<'_>],
+    sparse: &[SparseIn],
+) -> Result<Tick, String> {
+    let last_run = world.step_change_tick();
+    let new = world.step_change_tick();
+    let base = world.step_change_tick();
+    if !job.since_last_run {
+        world.set_system_last_run::<S>(None);
+        return Ok(base);
+    }
+    world.set_system_last_run::<S>(Some(last_run));
+    for (table, names, members) in tables {
+        for name in names.iter() {
+            let flag_column = format!("{TICKS_COLUMN_PREFIX}{name}");
+            let mut first = 0;
+            for &(shard, rows) in members {
+                if let Some(flags) = shard.column(&flag_column) {
+                    let flags = flags.bytes();
+                    let mut row = 0;
+                    while row < rows {
+                        let f = flag_at(flags, row).unwrap_or(0);
+                        let end = (row + 1..rows)
+                            .find(|&r| flag_at(flags, r).unwrap_or(0) != f)
+                            .unwrap_or(rows);
+                        if f & (FLAG_ADDED | FLAG_CHANGED) != 0 {
+                            world
+                                .mark_column_changed(
+                                    *table,
+                                    name,
+                                    first + row..first + end,
+                                    new,
+                                    f & FLAG_ADDED != 0,
+                                )
+                                .map_err(|e| e.to_string())?;
+                        }
+                        row = end;
+                    }
+                }
+                first += rows;
+            }
+        }
+    }
+    for set in sparse {
+        for (&e, &f) in set.entities.iter().zip(&set.flags) {
+            if f & (FLAG_ADDED | FLAG_CHANGED) == 0 {
+                continue;
+            }
+            let e = macrokid_ecs::Entity::from_bits(e);
+            let ticks = world
+                .component_ticks_by_name(e, &set.name)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("sparse component {} lost", set.name))?;
+            let ticks = ComponentTicks {
+                added: if f & FLAG_ADDED != 0 {
+                    new
+                } else {
+                    ticks.added
+                },
+                changed: new,
+            };
+            world
+                .set_component_ticks(e, &set.name, ticks)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(base)
+}
+
+/// Per row of the column registered as `name` in local table `table` (`rows` rows):
+/// [`FLAG_CHANGED`] when the run (from change tick `base`) changed it. All zero without
+/// reading the rows' ticks when none is changed.
+fn run_flags(
+    world: &World,
+    table: usize,
+    name: &str,
+    rows: usize,
+    base: Tick,
+) -> Result<Vec<u8>, String> {
+    if !world
+        .column_changed_since(table, name, 0..rows, base)
+        .map_err(|e| e.to_string())?
+    {
+        return Ok(vec![0; rows]);
+    }
+    let mut flags = Vec::with_capacity(rows);
+    world
+        .column_change_flags(table, name, 0..rows, base, (0, FLAG_CHANGED), &mut flags)
+        .map_err(|e| e.to_string())?;
+    Ok(flags)
+}
+
+/// [`FLAG_CHANGED`] when `changed` is after `base` (the run wrote the row), seen from `now`.
+fn run_flag(changed: Tick, base: Tick, now: Tick) -> u8 {
+    if changed.is_newer_than(base, now) {
+        FLAG_CHANGED
+    } else {
+        0
+    }
+}
+
+/// The values of the written sparse sets that a run changed, per job shard.
+struct SparseResults {
+    sets: Vec<WrittenSparse>,
+}
+
+/// One written sparse set after a run.
+struct WrittenSparse {
+    name: String,
+    /// Bytes per value.
+    size: usize,
+    /// (shard index in the job, row in the shard, value) per entity the run changed.
+    changed: Vec<(usize, u32, Vec<u8>)>,
+}
+
+impl SparseResults {
+    /// Reads what system `S`'s run (from change tick `base`) changed of the sets of
+    /// `inputs` that it writes.
+    fn read<S: macrokid_core::System>(
+        world: &World,
+        inputs: &[SparseIn],
+        base: Tick,
+    ) -> Result<Self, String> {
+        let writes = access_of_writes::<S>();
+        let now = world.change_tick();
+        let mut sets = Vec::new();
+        for shape in world.sparse_shapes() {
+            let size = shape.pod_size.unwrap_or(0);
+            if size == 0 || !writes.iter().any(|w| w == shape.type_name) {
+                continue;
+            }
+            let Some(input) = inputs.iter().find(|s| s.name == shape.name) else {
+                continue;
+            };
+            let mut values = Vec::new();
+            let members = world
+                .read_sparse_column(shape.name, &mut values)
+                .map_err(|e| e.to_string())?;
+            let index: HashMap<u64, usize> = members
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.entity.to_bits(), i))
+                .collect();
+            let mut changed = Vec::new();
+            for (e, &(shard, row)) in input.entities.iter().zip(&input.places) {
+                let Some(&i) = index.get(e) else {
+                    continue;
+                };
+                if run_flag(members[i].ticks.changed, base, now) != 0 {
+                    changed.push((shard, row, values[i * size..(i + 1) * size].to_vec()));
+                }
+            }
+            sets.push(WrittenSparse {
+                name: shape.name.to_owned(),
+                size,
+                changed,
+            });
+        }
+        Ok(Self { sets })
+    }
+
+    /// The [`SPARSE_COLUMN_PREFIX`] result columns of job shard `shard` (none for a set
+    /// of which the run changed nothing there).
+    fn columns(&self, shard: usize) -> Result<Vec<Column>, String> {
+        let mut columns = Vec::new();
+        for WrittenSparse {
+            name,
+            size,
+            changed,
+        } in &self.sets
+        {
+            let mut bytes = Vec::new();
+            for (_, row, value) in changed.iter().filter(|c| c.0 == shard) {
+                bytes.extend_from_slice(&row.to_le_bytes());
+                bytes.push(FLAG_CHANGED);
+                bytes.extend_from_slice(value);
+            }
+            if !bytes.is_empty() {
+                columns.push(
+                    Column::new(
+                        format!("{SPARSE_COLUMN_PREFIX}{name}"),
+                        (5 + size) as u32,
+                        bytes,
+                    )
+                    .map_err(|e| e.to_string())?,
+                );
+            }
+        }
+        Ok(columns)
+    }
 }

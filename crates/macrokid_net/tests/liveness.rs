@@ -64,7 +64,7 @@ async fn child_system_process() {
         access: AccessDescriptor {
             reads: vec!["Velocity".into()],
             writes: vec!["Position".into()],
-            deferred: Vec::new(),
+            ..AccessDescriptor::default()
         },
         instance_id: me,
     };
@@ -231,6 +231,7 @@ async fn a_frozen_instance_is_rerouted_and_rejoins() {
             tick,
             resources: Vec::new(),
             zero_sized: Vec::new(),
+            since_last_run: false,
         };
         let all: Vec<(u32, InstanceId)> = plan
             .iter()

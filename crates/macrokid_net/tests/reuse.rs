@@ -90,10 +90,15 @@ async fn reused_columns_stay_home_and_the_hash_equals_local_mode() {
                 continue;
             }
             // Damping and Spin hold every column they were given (only they write
-            // them); Movement gets only the velocities Damping changed.
+            // them); Movement gets only the velocities Damping changed, and their change
+            // flags (one byte per shard: every row changed).
             assert_eq!(damping.sent_bytes, 0, "tick {tick}: {damping:?}");
             assert_eq!(spin.sent_bytes, 0, "tick {tick}: {spin:?}");
-            assert_eq!(movement.sent_bytes, 2000 * 12, "tick {tick}: {movement:?}");
+            assert_eq!(
+                movement.sent_bytes,
+                2000 * 12 + u64::from(movement.shards),
+                "tick {tick}: {movement:?}"
+            );
             assert!(movement.reused_bytes >= 2000 * (8 + 12), "{movement:?}");
         }
         assert_eq!(c.world().hash(), local.hash(), "reuse {reuse}");
@@ -187,6 +192,7 @@ async fn a_process_asks_in_full_for_columns_it_does_not_hold() {
         tick: round,
         resources: resources.clone(),
         zero_sized: Vec::new(),
+        since_last_run: false,
     };
     let counters = DropCounters::new();
     let publish_schedule = |s: SystemSchedule| {
@@ -523,11 +529,12 @@ async fn columns_changed_by_commands_between_ticks_are_sent_again() {
                 assert!(spin.sent_bytes > 0, "tick {tick}: {spin:?}");
                 assert!(spin.reused_bytes > 0, "tick {tick}: {spin:?}");
             }
-            // Every Velocity changed: Damping, which wrote them last, gets them all again.
+            // Every Velocity changed: Damping, which wrote them last, gets them all again
+            // (and one byte of change flags per shard).
             4 => {
                 assert_eq!(
                     damping.sent_bytes,
-                    BODIES as u64 * 12,
+                    BODIES as u64 * 12 + u64::from(damping.shards),
                     "tick {tick}: {damping:?}"
                 )
             }

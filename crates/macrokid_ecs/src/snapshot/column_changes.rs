@@ -10,11 +10,17 @@
 //! [`Mut::bypass_change_detection`](crate::Mut::bypass_change_detection) is
 //! not seen. Rows moved by a structural change (a despawn's swap-remove)
 //! keep their ticks: compare the table's entities too.
+//!
+//! [`World::column_ticks`] and [`World::mark_column_changed`] read and set
+//! the row ticks themselves, so that a remote run of a system sees as added or
+//! changed the rows a local run would (distributed mode's change flags);
+//! [`World::column_change_flags`] turns them into one flag byte per row in
+//! one branch-free pass (what the coordinator and the process ship).
 
 use std::ops::Range;
 
 use super::columns::ColumnAccessError;
-use crate::change::Tick;
+use crate::change::{ComponentTicks, Tick};
 use crate::World;
 
 impl World {
@@ -37,6 +43,97 @@ impl World {
         rows: Range<usize>,
         since: Tick,
     ) -> Result<bool, ColumnAccessError> {
+        let (t, index) = self.column_range(table, name, &rows)?;
+        let now = self.change_tick();
+        if now.get().wrapping_sub(since.get()) >= crate::change::MAX_CHANGE_AGE {
+            return Ok(true);
+        }
+        Ok(self.parts().archetypes[t].any_changed_after(index, rows, since, now))
+    }
+
+    /// Appends the added and changed ticks of rows `rows` of the column
+    /// registered as `name` in table `table` to `out`, row by row (for
+    /// shipping to a remote system run which rows it must see as added or
+    /// changed).
+    ///
+    /// # Errors
+    /// As [`column_changed_since`](Self::column_changed_since); `out` is
+    /// unchanged then.
+    pub fn column_ticks(
+        &self,
+        table: usize,
+        name: &str,
+        rows: Range<usize>,
+        out: &mut Vec<ComponentTicks>,
+    ) -> Result<(), ColumnAccessError> {
+        let (t, index) = self.column_range(table, name, &rows)?;
+        let ticks = self.parts().archetypes[t].tick_column(index);
+        out.extend(rows.map(|row| ticks.get(row)));
+        Ok(())
+    }
+
+    /// Appends one byte per row of rows `rows` of the column registered as
+    /// `name` in table `table` to `out`: with `bits` = `(added, changed)`,
+    /// `added` when the row was added after `since`, or-ed with `changed`
+    /// when it was changed after `since` (seen from the world's change tick;
+    /// 0 when neither) — the per-row change flags a remote system run needs,
+    /// in one branch-free pass over the ticks without copying them
+    /// ([`column_ticks`](Self::column_ticks) does).
+    ///
+    /// # Errors
+    /// As [`column_changed_since`](Self::column_changed_since); `out` is
+    /// unchanged then.
+    pub fn column_change_flags(
+        &self,
+        table: usize,
+        name: &str,
+        rows: Range<usize>,
+        since: Tick,
+        bits: (u8, u8),
+        out: &mut Vec<u8>,
+    ) -> Result<(), ColumnAccessError> {
+        let (t, index) = self.column_range(table, name, &rows)?;
+        let now = self.change_tick();
+        self.parts().archetypes[t]
+            .tick_column(index)
+            .change_flags(rows, since, now, bits, out);
+        Ok(())
+    }
+
+    /// Stamps rows `rows` of the column registered as `name` in table
+    /// `table` changed at `tick` — and added at `tick` too when `added` —
+    /// without touching the values: a remote system run marks the rows its
+    /// coordinator saw added or changed since the system's previous run (the
+    /// column-wise [`set_component_ticks`](Self::set_component_ticks)).
+    ///
+    /// # Errors
+    /// As [`column_changed_since`](Self::column_changed_since); nothing is
+    /// stamped then.
+    pub fn mark_column_changed(
+        &mut self,
+        table: usize,
+        name: &str,
+        rows: Range<usize>,
+        tick: Tick,
+        added: bool,
+    ) -> Result<(), ColumnAccessError> {
+        let (t, index) = self.column_range(table, name, &rows)?;
+        let (tables, ..) = self.columns_mut();
+        if added {
+            tables[t].mark_added(index, rows.clone(), tick);
+        }
+        tables[t].mark_changed(index, rows, tick);
+        Ok(())
+    }
+
+    /// The table and column index of `name` in `table`, after checking that
+    /// `rows` lies in the table.
+    fn column_range(
+        &self,
+        table: usize,
+        name: &str,
+        rows: &Range<usize>,
+    ) -> Result<(usize, usize), ColumnAccessError> {
         let tables = self.parts().archetypes;
         let t = tables.get(table).ok_or(ColumnAccessError::NoTable {
             table,
@@ -53,11 +150,7 @@ impl World {
                 size: codec.pod_size.unwrap_or(0),
             });
         }
-        let now = self.change_tick();
-        if now.get().wrapping_sub(since.get()) >= crate::change::MAX_CHANGE_AGE {
-            return Ok(true);
-        }
-        Ok(t.any_changed_after(index, rows, since, now))
+        Ok((table, index))
     }
 
     /// Moves the [`change_tick`](Self::change_tick) one tick on, without

@@ -128,6 +128,12 @@ pub enum ColumnAccessError {
         /// The registered name.
         name: String,
     },
+    /// The component has table storage in this world, not a sparse set.
+    #[error("component `{name}` is not stored in a sparse set in this world")]
+    NotSparse {
+        /// The registered name.
+        name: String,
+    },
 }
 
 /// One component column of a table, as [`World::table_shapes`] reports it.
@@ -375,6 +381,39 @@ pub fn build_snapshot(
     tables: &[TableColumns<'_>],
     resources: &[(&str, &[u8])],
 ) -> Result<Vec<u8>, SnapshotError> {
+    build_snapshot_with_sparse(tables, &[], resources)
+}
+
+/// One sparse-set component of a world to build with
+/// [`build_snapshot_with_sparse`].
+#[derive(Clone, Debug)]
+pub struct SparseColumns<'a> {
+    /// The registered component name.
+    pub name: &'a str,
+    /// The entities that have it, as [`Entity::to_bits`]; each must be an
+    /// entity of one of the tables.
+    pub entities: &'a [u64],
+    /// The plain-old-data element size; `None` for a serde column (a
+    /// MessagePack array of values).
+    pub pod_size: Option<u32>,
+    /// The values, one per entity, in the same order.
+    pub bytes: &'a [u8],
+}
+
+/// [`build_snapshot`] with sparse-set components: the restored world gives
+/// each of `sparse` sparse-set storage (an empty one too) holding the values
+/// for its entities. The entities of a table without columns go to the first
+/// table (the one without components), after those of earlier such tables.
+///
+/// # Errors
+/// As [`build_snapshot`], and [`SnapshotError::Inconsistent`] when a sparse
+/// column's bytes are not one value per entity. Entities a sparse column names
+/// but no table holds are refused when the bytes are restored.
+pub fn build_snapshot_with_sparse(
+    tables: &[TableColumns<'_>],
+    sparse: &[SparseColumns<'_>],
+    resources: &[(&str, &[u8])],
+) -> Result<Vec<u8>, SnapshotError> {
     let slots = tables
         .iter()
         .flat_map(|t| t.entities)
@@ -413,6 +452,11 @@ pub fn build_snapshot(
                 bytes: bytes.to_vec(),
             });
         }
+        if columns.is_empty() {
+            // Entities without components live in the first table.
+            records[0].entities.extend_from_slice(table.entities);
+            continue;
+        }
         records.push(TableRecord {
             entities: table.entities.to_vec(),
             columns,
@@ -432,11 +476,38 @@ pub fn build_snapshot(
             free,
         },
         tables: records,
-        // Shards carry table columns only; sparse-set components are not transferred.
-        sparse: Vec::new(),
+        sparse: sparse_records(sparse)?,
         resources,
     };
     super::encode_body(&body)
+}
+
+/// The snapshot records of `sparse`, sorted by name, after checking that each
+/// plain-old-data column has one value per entity.
+fn sparse_records(sparse: &[SparseColumns<'_>]) -> Result<Vec<super::SparseRecord>, SnapshotError> {
+    let mut records = Vec::with_capacity(sparse.len());
+    for s in sparse {
+        if let Some(size) = s.pod_size {
+            if s.bytes.len() as u64 != u64::from(size) * s.entities.len() as u64 {
+                return Err(SnapshotError::Inconsistent {
+                    reason: format!(
+                        "sparse set `{}` has {} bytes for {} entities of {size} bytes",
+                        s.name,
+                        s.bytes.len(),
+                        s.entities.len()
+                    ),
+                });
+            }
+        }
+        records.push(super::SparseRecord {
+            name: s.name.to_owned(),
+            entities: s.entities.to_vec(),
+            pod_size: s.pod_size,
+            bytes: s.bytes.to_vec(),
+        });
+    }
+    records.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(records)
 }
 
 #[cfg(test)]

@@ -393,6 +393,24 @@ impl Archetype {
         self.ticks[index].get(row)
     }
 
+    /// Stamps rows `rows` of column `index` as added at `tick` (added for
+    /// `World::mark_column_changed`).
+    ///
+    /// # Panics
+    /// When `rows` is outside the table.
+    pub(crate) fn mark_added(&mut self, index: usize, rows: std::ops::Range<usize>, tick: Tick) {
+        self.ticks[index].mark_added(rows, tick);
+    }
+
+    /// The added and changed ticks of row `row` of column `index`, mutable.
+    /// Added for `World::set_component_ticks`.
+    ///
+    /// # Panics
+    /// When `index` or `row` is out of bounds.
+    pub(crate) fn row_ticks_mut(&mut self, index: usize, row: usize) -> (&mut Tick, &mut Tick) {
+        self.ticks[index].row_mut(row)
+    }
+
     /// The tick column of column `index`, for the guarded paths.
     #[inline]
     pub(crate) fn tick_column(&self, index: usize) -> &TickColumn {

@@ -110,6 +110,15 @@ impl TickColumn {
         )
     }
 
+    /// Stamps the rows `rows` as added at `tick`, through exclusive access
+    /// (added for `World::mark_column_changed`).
+    ///
+    /// # Panics
+    /// When `rows` is out of bounds.
+    pub(crate) fn mark_added(&mut self, rows: std::ops::Range<usize>, tick: Tick) {
+        self.added.get_mut()[rows].fill(tick);
+    }
+
     /// Stamps the rows `rows` as changed at `tick`, through exclusive
     /// access.
     ///
@@ -217,6 +226,35 @@ impl TickColumn {
                 any | (now.get().wrapping_sub(t.get()).min(max) < since_age)
             })
         })
+    }
+
+    /// Appends one byte per row of `rows` to `out`: `added` when the row was
+    /// added after `since`, or-ed with `changed` when it was changed after
+    /// `since`, both seen from `now` (as [`Tick::is_newer_than`]).
+    pub(crate) fn change_flags(
+        &self,
+        rows: std::ops::Range<usize>,
+        since: Tick,
+        now: Tick,
+        (added, changed): (u8, u8),
+        out: &mut Vec<u8>,
+    ) {
+        // SAFETY: as `any_changed_after`; both shared slices end before this
+        // returns.
+        let (a, c) = unsafe {
+            (
+                &(&*self.added.get())[rows.clone()],
+                &(&*self.changed.get())[rows],
+            )
+        };
+        let max = crate::change::MAX_CHANGE_AGE;
+        let since_age = now.get().wrapping_sub(since.get()).min(max);
+        let newer = |t: &Tick| now.get().wrapping_sub(t.get()).min(max) < since_age;
+        // Branch-free per row, so that it vectorizes.
+        out.extend(a.iter().zip(c).map(|(a, c)| {
+            (added & 0u8.wrapping_sub(u8::from(newer(a))))
+                | (changed & 0u8.wrapping_sub(u8::from(newer(c))))
+        }));
     }
 }
 

@@ -255,6 +255,37 @@ impl SparseSet {
         }
     }
 
+    /// Replaces the value of dense entry `dense` by the one value of `column`
+    /// (a column of this set's type, emptied), stamped changed at `tick`; the
+    /// old value is dropped, the added tick stays (as [`insert`](Self::insert)
+    /// replacing a value). Added for `World::insert_encoded`.
+    ///
+    /// # Panics
+    /// When `column` does not hold exactly one value, or `dense` is out of
+    /// bounds.
+    pub(crate) fn replace_from(&mut self, dense: usize, column: &mut dyn ErasedColumn, tick: Tick) {
+        assert_eq!(
+            column.row_count(),
+            1,
+            "storage invariant broken: a sparse value replaced by {} values",
+            column.row_count()
+        );
+        assert!(dense < self.entities.len(), "dense index out of bounds");
+        // Appended, then swapped into `dense` (the old value is dropped).
+        column.drain_into(self.values.as_mut());
+        self.values.swap_remove_drop(dense);
+        *self.ticks.row_mut(dense).1 = tick;
+    }
+
+    /// The added and changed ticks of dense entry `dense`, mutable. Added for
+    /// `World::set_component_ticks`.
+    ///
+    /// # Panics
+    /// When `dense` is out of bounds.
+    pub(crate) fn ticks_mut(&mut self, dense: usize) -> (&mut Tick, &mut Tick) {
+        self.ticks.row_mut(dense)
+    }
+
     /// Removes the component of `entity` and returns it.
     #[inline]
     pub(crate) fn remove<T: Send + Sync + 'static>(&mut self, entity: Entity) -> Option<T> {

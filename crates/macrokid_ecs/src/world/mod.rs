@@ -29,7 +29,7 @@ use crate::system::EntityFilter;
 mod encoded;
 mod run;
 
-pub use encoded::CommandRecord;
+pub use encoded::{CommandRecord, SparseMember, SparseShape};
 
 /// Where a bundle type's components go: its table and, per tuple element,
 /// the column index there.

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use async_nats::connection::State;
 
 use super::{nats_err, Coordinator, CoordinatorError};
-use crate::protocol::{ShardAssignment, SystemName, SystemSchedule};
+use crate::protocol::{ShardAssignment, SystemName};
 
 /// How often the wait for the connection looks at its state.
 const POLL: Duration = Duration::from_millis(20);
@@ -130,19 +130,11 @@ impl Coordinator {
         self.pending_acks.clear();
         let mut sent = 0u32;
         for (system, shards) in by_system {
-            let (resources, zero_sized) =
-                self.round_extras.get(&system).cloned().unwrap_or_default();
+            let extras = self.round_extras.get(&system).cloned().unwrap_or_default();
             for s in &shards {
                 self.pending_acks.insert((system.clone(), s.instance_id));
             }
-            let schedule = SystemSchedule {
-                tick_id: new_round,
-                system: system.clone(),
-                shards: shards.clone(),
-                tick: self.tick,
-                resources,
-                zero_sized,
-            };
+            let schedule = extras.schedule(new_round, &system, shards.clone(), self.tick);
             self.publish_control(self.config.subjects.schedule(&system), &schedule)
                 .await?;
             for s in &shards {

@@ -36,10 +36,21 @@ pub(crate) fn spawn<S: macrokid_ecs::Run + Default>(
     subjects: &Subjects,
     id: u64,
 ) -> Task {
+    spawn_with::<S>(url, subjects, id, demo::registry())
+}
+
+/// Starts system `S` as instance `id` of the cluster at `url`, with the component and
+/// resource types of `registry`.
+pub(crate) fn spawn_with<S: macrokid_ecs::Run + Default>(
+    url: &str,
+    subjects: &Subjects,
+    id: u64,
+    registry: macrokid_ecs::SnapshotRegistry,
+) -> Task {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let stats = Arc::new(SystemProcess::default());
-    let config = SystemProcessConfig::new(url, subjects.clone(), demo::registry())
-        .instance_id(InstanceId(id));
+    let config =
+        SystemProcessConfig::new(url, subjects.clone(), registry).instance_id(InstanceId(id));
     let s = stats.clone();
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
