@@ -21,8 +21,7 @@ use crate::query::{QueryBorrow, QueryData, QueryFilter, ReadOnlyQueryData};
 use crate::snapshot::{self, SnapshotError, SnapshotRegistry, WorldParts};
 use crate::storage::{
     for_each_finishing, Archetype, ArchetypeId, ComponentType, Components, Edge, ErasedColumn,
-    Held,
-    QueryState, ResourceSlot, Slot, SparseQuery, SparseSet, SparseSets,
+    Held, QueryState, ResourceSlot, Slot, SparseQuery, SparseSet, SparseSets,
 };
 use crate::system::EntityFilter;
 
