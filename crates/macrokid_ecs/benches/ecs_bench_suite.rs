@@ -11,43 +11,20 @@
 //! cargo bench -p macrokid_ecs --bench ecs_bench_suite -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
-//! `examples/ecs_workloads.rs` runs the same workloads for callgrind
-//! instruction counts.
+//! The workloads themselves are in `benches/workloads/mod.rs`, shared with
+//! `examples/ecs_workloads.rs` (callgrind instruction counts) and the peers
+//! comparison in `benches/peers/` at the repository root.
 
 #![allow(missing_docs, dead_code)]
 
-use std::sync::Arc;
-
 use criterion::{criterion_group, criterion_main, Criterion};
-use glam::{Mat4, Vec3};
-use macrokid_ecs::prelude::*;
 
-#[derive(Clone, Copy)]
-struct Transform(Mat4);
-#[derive(Clone, Copy)]
-struct Position(Vec3);
-#[derive(Clone, Copy)]
-struct Rotation(Vec3);
-#[derive(Clone, Copy)]
-struct Velocity(Vec3);
-
-fn bundle() -> (Transform, Position, Rotation, Velocity) {
-    (
-        Transform(Mat4::from_scale(Vec3::ONE)),
-        Position(Vec3::X),
-        Rotation(Vec3::X),
-        Velocity(Vec3::X),
-    )
-}
+#[path = "workloads/mod.rs"]
+mod workloads;
+use workloads::*;
 
 fn simple_insert(c: &mut Criterion) {
-    c.bench_function("simple_insert", |b| {
-        b.iter(|| {
-            let mut world = World::new();
-            world.spawn_batch((0..10_000).map(|_| bundle()));
-            world
-        });
-    });
+    c.bench_function("simple_insert", |b| b.iter(workloads::simple_insert));
 }
 
 /// The simple_insert baseline: the same 10k bundles collected into a fresh
@@ -59,21 +36,16 @@ fn baseline_plain_vec_insert(c: &mut Criterion) {
 }
 
 fn simple_iter(c: &mut Criterion) {
-    let mut world = World::new();
-    world.spawn_batch((0..10_000).map(|_| bundle()));
+    let mut world = simple_iter_world();
     c.bench_function("simple_iter", |b| {
-        b.iter(|| {
-            world
-                .query::<(&Velocity, &mut Position)>()
-                .for_each(|(v, mut p)| p.0 += v.0);
-        });
+        b.iter(|| workloads::simple_iter(&mut world))
     });
 }
 
 /// Calibration on a noisy machine: the same loop over two plain `Vec`s.
 fn baseline_plain_vec_iter(c: &mut Criterion) {
-    let mut positions = vec![Position(Vec3::X); 10_000];
-    let velocities = vec![Velocity(Vec3::X); 10_000];
+    let mut positions = vec![Position(glam::Vec3::X); 10_000];
+    let velocities = vec![Velocity(glam::Vec3::X); 10_000];
     c.bench_function("baseline_plain_vec_iter", |b| {
         b.iter(|| {
             for (p, v) in positions.iter_mut().zip(&velocities) {
@@ -84,24 +56,9 @@ fn baseline_plain_vec_iter(c: &mut Criterion) {
     });
 }
 
-macro_rules! frag_types {
-    ($($t:ident),*) => {
-        $(#[derive(Clone, Copy)] struct $t(f32);)*
-        fn spawn_fragmented(world: &mut World) {
-            $(world.spawn_batch((0..20).map(|_| ($t(0.0), Data(1.0))));)*
-        }
-    };
-}
-#[derive(Clone, Copy)]
-struct Data(f32);
-frag_types!(A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, R, S, T, U, V, W, X, Y, Z);
-
 fn frag_iter(c: &mut Criterion) {
-    let mut world = World::new();
-    spawn_fragmented(&mut world);
-    c.bench_function("frag_iter", |b| {
-        b.iter(|| world.query::<&mut Data>().for_each(|mut d| d.0 *= 2.0));
-    });
+    let mut world = frag_iter_world();
+    c.bench_function("frag_iter", |b| b.iter(|| workloads::frag_iter(&mut world)));
 }
 
 /// The frag_iter baseline: 26 plain `Vec`s of 20 values, each walked.
@@ -120,118 +77,15 @@ fn baseline_plain_vec_frag_iter(c: &mut Criterion) {
 }
 
 fn heavy_compute(c: &mut Criterion) {
-    let mut world = World::new();
-    world.spawn_batch((0..1000).map(|_| {
-        (
-            Transform(Mat4::from_axis_angle(Vec3::X, 1.2)),
-            Position(Vec3::X),
-            Rotation(Vec3::X),
-            Velocity(Vec3::X),
-        )
-    }));
+    let mut world = heavy_compute_world();
     c.bench_function("heavy_compute", |b| {
-        b.iter(|| {
-            world
-                .query::<(&mut Position, &mut Transform)>()
-                .par_for_each(|(mut pos, mut mat)| {
-                    for _ in 0..100 {
-                        mat.0 = mat.0.inverse();
-                    }
-                    pos.0 = mat.0.transform_vector3(pos.0);
-                });
-        });
+        b.iter(|| workloads::heavy_compute(&mut world));
     });
 }
 
-struct Sa(f32);
-struct Sb(f32);
-struct Sc(f32);
-struct Sd(f32);
-struct Se(f32);
-
-#[derive(System, Default)]
-#[system(writes(Sa, Sb))]
-struct SwapAb;
-impl Run for SwapAb {
-    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
-        cx.query::<(&mut Sa, &mut Sb)>()
-            .for_each(|(mut a, mut b)| std::mem::swap(&mut a.0, &mut b.0));
-        Ok(())
-    }
-}
-
-/// Declares `with(Sd)`: its writes of `Sc` touch only tables with `Sd`,
-/// disjoint from `SwapCe`'s, so the world's plan puts both in one batch
-/// (archetype-level conflicts, as legion's scheduler does from its queries).
-#[derive(System, Default)]
-#[system(writes(Sc, Sd), with(Sd))]
-struct SwapCd;
-impl Run for SwapCd {
-    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
-        cx.query::<(&mut Sc, &mut Sd)>()
-            .for_each(|(mut c, mut d)| std::mem::swap(&mut c.0, &mut d.0));
-        Ok(())
-    }
-}
-
-#[derive(System, Default)]
-#[system(writes(Sc, Se), with(Se))]
-struct SwapCe;
-impl Run for SwapCe {
-    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
-        cx.query::<(&mut Sc, &mut Se)>()
-            .for_each(|(mut c, mut e)| std::mem::swap(&mut c.0, &mut e.0));
-        Ok(())
-    }
-}
-
-/// `SwapCd` without its `with` filter: conflicts with `SwapCe` by type.
-#[derive(System, Default)]
-#[system(writes(Sc, Sd))]
-struct SwapCdUnfiltered;
-impl Run for SwapCdUnfiltered {
-    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
-        cx.query::<(&mut Sc, &mut Sd)>()
-            .for_each(|(mut c, mut d)| std::mem::swap(&mut c.0, &mut d.0));
-        Ok(())
-    }
-}
-
-/// `SwapCe` without its `with` filter.
-#[derive(System, Default)]
-#[system(writes(Sc, Se))]
-struct SwapCeUnfiltered;
-impl Run for SwapCeUnfiltered {
-    fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
-        cx.query::<(&mut Sc, &mut Se)>()
-            .for_each(|(mut c, mut e)| std::mem::swap(&mut c.0, &mut e.0));
-        Ok(())
-    }
-}
-
-#[derive(Schedule, Default)]
-struct SwapSchedule {
-    #[stage]
-    swaps: (SwapAb, SwapCd, SwapCe),
-}
-
-/// The same work with type-level conflicts only: the in-run baseline of
-/// the archetype-level refinement.
-#[derive(Schedule, Default)]
-struct SwapScheduleUnfiltered {
-    #[stage]
-    swaps: (SwapAb, SwapCdUnfiltered, SwapCeUnfiltered),
-}
-
 fn schedule(c: &mut Criterion) {
-    let mut world = World::new();
-    world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0))));
-    world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0))));
-    world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0), Sd(0.0))));
-    world.spawn_batch((0..10_000).map(|_| (Sa(0.0), Sb(0.0), Sc(0.0), Se(0.0))));
-    let scheduler = Scheduler::new(Arc::new(
-        ThreadPool::new(std::thread::available_parallelism().map_or(2, |n| n.get())).unwrap(),
-    ));
+    let mut world = schedule_world();
+    let scheduler = scheduler();
     assert_eq!(
         world.schedule_plan::<SwapSchedule>().stages()[0]
             .batches()
@@ -276,39 +130,18 @@ fn baseline_plain_vec_schedule(c: &mut Criterion) {
 }
 
 fn add_remove(c: &mut Criterion) {
-    let mut world = World::new();
-    let entities = world.spawn_batch((0..10_000).map(|_| (Sa(0.0),)));
+    let (mut world, entities) = add_remove_world(false);
     c.bench_function("add_remove", |b| {
-        b.iter(|| {
-            for &e in &entities {
-                world.insert(e, Sb(0.0)).unwrap();
-            }
-            for &e in &entities {
-                world.remove::<Sb>(e).unwrap();
-            }
-            // What a game loop does once per frame (bevy's `App` too): the
-            // removals recorded for `RemovedComponents` are dropped.
-            world.clear_trackers();
-        });
+        b.iter(|| workloads::add_remove(&mut world, &entities));
     });
 }
 
 /// `add_remove` with `Sb` in a sparse set: no table move per insert or
 /// remove.
 fn add_remove_sparse(c: &mut Criterion) {
-    let mut world = World::new();
-    world.register_sparse::<Sb>().unwrap();
-    let entities = world.spawn_batch((0..10_000).map(|_| (Sa(0.0),)));
+    let (mut world, entities) = add_remove_world(true);
     c.bench_function("add_remove_sparse", |b| {
-        b.iter(|| {
-            for &e in &entities {
-                world.insert(e, Sb(0.0)).unwrap();
-            }
-            for &e in &entities {
-                world.remove::<Sb>(e).unwrap();
-            }
-            world.clear_trackers();
-        });
+        b.iter(|| workloads::add_remove(&mut world, &entities));
     });
 }
 
@@ -328,65 +161,28 @@ fn baseline_plain_vec_add_remove(c: &mut Criterion) {
     });
 }
 
-macro_rules! many_systems {
-    ($($system:ident $component:ident),*) => {
-        $(
-            #[derive(Clone, Copy)]
-            struct $component(f32);
-
-            #[derive(System)]
-            #[system(writes($component))]
-            struct $system;
-            impl Run for $system {
-                fn run(&mut self, cx: &mut SystemCx<'_, Self>) -> SystemResult {
-                    cx.query::<&mut $component>().for_each(|mut c| c.0 += 1.0);
-                    Ok(())
-                }
-            }
-        )*
-
-        #[derive(Schedule)]
-        struct ManySystems {
-            #[stage]
-            all: ($($system,)*),
-        }
-
-        fn many_systems(c: &mut Criterion) {
-            let mut world = World::new();
-            $(world.spawn_batch((0..100).map(|_| ($component(0.0),)));)*
-            let scheduler = Scheduler::new(Arc::new(
-                ThreadPool::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-                    .unwrap(),
-            ));
-            let mut schedule = ManySystems { all: ($($system,)*) };
-            c.bench_function("many_systems", |b| {
-                b.iter(|| world.run_schedule(&mut schedule, &scheduler).unwrap());
-            });
-        }
-
-        /// The same 32 loops over plain `Vec`s, one after another.
-        fn baseline_plain_vec_many_systems(c: &mut Criterion) {
-            let mut columns: Vec<Vec<f32>> = vec![vec![0.0; 100]; 32];
-            c.bench_function("baseline_plain_vec_many_systems", |b| {
-                b.iter(|| {
-                    for column in &mut columns {
-                        for x in column.iter_mut() {
-                            *x += 1.0;
-                        }
-                        criterion::black_box(&mut *column);
-                    }
-                });
-            });
-        }
-    };
+fn many_systems(c: &mut Criterion) {
+    let (mut world, mut schedule) = many_systems_world();
+    let scheduler = scheduler();
+    c.bench_function("many_systems", |b| {
+        b.iter(|| world.run_schedule(&mut schedule, &scheduler).unwrap());
+    });
 }
 
-many_systems!(
-    S00 M00, S01 M01, S02 M02, S03 M03, S04 M04, S05 M05, S06 M06, S07 M07,
-    S08 M08, S09 M09, S10 M10, S11 M11, S12 M12, S13 M13, S14 M14, S15 M15,
-    S16 M16, S17 M17, S18 M18, S19 M19, S20 M20, S21 M21, S22 M22, S23 M23,
-    S24 M24, S25 M25, S26 M26, S27 M27, S28 M28, S29 M29, S30 M30, S31 M31
-);
+/// The same 32 loops over plain `Vec`s, one after another.
+fn baseline_plain_vec_many_systems(c: &mut Criterion) {
+    let mut columns: Vec<Vec<f32>> = vec![vec![0.0; 100]; 32];
+    c.bench_function("baseline_plain_vec_many_systems", |b| {
+        b.iter(|| {
+            for column in &mut columns {
+                for x in column.iter_mut() {
+                    *x += 1.0;
+                }
+                criterion::black_box(&mut *column);
+            }
+        });
+    });
+}
 
 criterion_group!(
     benches,
