@@ -2,8 +2,6 @@
 //! `crates/macrokid_ecs/benches/ecs_bench_suite.rs` measures them (both
 //! include `crates/macrokid_ecs/benches/workloads/mod.rs`).
 
-use macrokid_ecs::prelude::*;
-
 use crate::harness::{expect_rows, measure, Timing};
 
 #[path = "../../../crates/macrokid_ecs/benches/workloads/mod.rs"]
