@@ -7,66 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use macrokid_core::{Plan, ResourceAccess, StageDescriptor, SystemDescriptor};
-use macrokid_threads::{
-    App, BoxError, ChromeTrace, Dispatch, ErrorPolicy, FnAsyncSystem, FnSystem, GroupWorld,
-    Scheduler, SystemStatus, SystemTask, ThreadPool, WorkGroup,
-};
+use macrokid_threads::{BoxError, ChromeTrace, Dispatch, Scheduler, SystemTask, ThreadPool};
 use tracing_subscriber::prelude::*;
 
-#[derive(Default)]
-struct World(u64);
-
-impl GroupWorld for World {
-    type Commands = Vec<u64>;
-    fn apply_commands(&mut self, commands: Vec<u64>) {
-        self.0 += commands.iter().sum::<u64>();
-    }
-}
-
-fn ok(
-    name: &'static str,
-) -> FnSystem<impl FnMut(&mut World, &mut Vec<u64>) -> Result<SystemStatus, BoxError> + Send> {
-    FnSystem::new(
-        name,
-        ResourceAccess::new(),
-        |_: &mut World, c: &mut Vec<u64>| {
-            c.push(1);
-            Ok(SystemStatus::Executed)
-        },
-    )
-}
-
-fn app(pool: Arc<ThreadPool>) -> macrokid_threads::AppBuilder<World> {
-    let mut builder = App::builder();
-    builder
-        .pool(pool)
-        .add_group(
-            WorkGroup::synchronized("movement")
-                .system(ok("integrate"))
-                .system(ok("collide")),
-        )
-        .add_group(
-            WorkGroup::synchronized("faults")
-                .policy(ErrorPolicy::Continue)
-                .system(FnSystem::new(
-                    "always_fails",
-                    ResourceAccess::new(),
-                    |_: &mut World, _: &mut Vec<u64>| Err("injected".into()),
-                )),
-        )
-        .add_group(
-            WorkGroup::asynchronous("analytics", Duration::from_secs(10), |w: &World| w.0)
-                .async_system(FnAsyncSystem::new(
-                    "count_players",
-                    ResourceAccess::new(),
-                    |_: &u64, _: &mut Vec<u64>| Ok(SystemStatus::Executed),
-                )),
-        );
-    builder
-}
+mod common;
+use common::{app, World};
 
 #[test]
 fn the_chrome_trace_names_every_system_per_tick() {
