@@ -98,7 +98,9 @@ pub(crate) struct QueryState<'w> {
     /// table's types.
     columns: Option<Held<'w, [u32]>>,
     ticks: SystemTicks,
-    _borrows: BorrowSet<'w>,
+    /// The borrow flags held (`None`: an exclusive query, which takes none
+    /// and so has nothing to release on drop).
+    _borrows: Option<BorrowSet<'w>>,
 }
 
 impl<'w> QueryState<'w> {
@@ -152,7 +154,7 @@ impl<'w> QueryState<'w> {
             access: Held::Shared(access),
             columns: None,
             ticks,
-            _borrows: borrows,
+            _borrows: Some(borrows),
         }
     }
 
@@ -160,6 +162,7 @@ impl<'w> QueryState<'w> {
     /// (see the field); ignored unless there is one index per entry and
     /// matched table. A wrong index cannot break memory safety: typed
     /// access checks each column's type and bounds.
+    #[inline]
     pub(crate) fn set_columns(&mut self, columns: Held<'w, [u32]>) {
         let entries = self.stride();
         if entries > 0 && columns.len() == entries * self.matched.len() {
@@ -176,6 +179,7 @@ impl<'w> QueryState<'w> {
     /// # Panics
     /// When `matched` is not strictly ascending (debug builds; the world's
     /// query cache builds it so).
+    #[inline]
     pub(crate) fn exclusive(
         archetypes: &'w mut [Archetype],
         sets: &'w mut SparseSets,
@@ -200,7 +204,7 @@ impl<'w> QueryState<'w> {
             access,
             columns: None,
             ticks,
-            _borrows: BorrowSet::default(),
+            _borrows: None,
         };
         if let Some(columns) = columns {
             state.set_columns(columns);
@@ -314,6 +318,25 @@ impl<'s> Iterator for Views<'s> {
     }
 }
 
+/// The lookup lists of [`TableView::sparse_filter`] for a table with entity
+/// list `rows`, when the query filters by sparse components (out of line:
+/// most tables of most queries never get here).
+#[inline(never)]
+fn sparse_lookups<'a>(sparse: &'a SparseQuery<'a>, rows: &'a [Entity]) -> SparseFilter<'a> {
+    SparseFilter::new(
+        sparse
+            .required
+            .iter()
+            .map(|&t| sparse.set(t).rows(rows))
+            .collect(),
+        sparse
+            .excluded
+            .iter()
+            .map(|&t| sparse.set(t).rows(rows))
+            .collect(),
+    )
+}
+
 /// A view of one table for one query: each declared write can be fetched
 /// once, each declared read any number of times, as a slice over all rows.
 #[doc(hidden)]
@@ -378,27 +401,9 @@ impl<'a> TableView<'a> {
             // The common case, per table: no lookup lists to build.
             return SparseFilter::NONE;
         }
-        self.sparse_lookups(sparse)
-    }
-
-    /// The lookup lists of [`sparse_filter`](Self::sparse_filter) when the
-    /// query filters by sparse components (out of line: most tables of most
-    /// queries never get here).
-    #[inline(never)]
-    fn sparse_lookups(&self, sparse: &'a SparseQuery<'a>) -> SparseFilter<'a> {
-        let rows = self.archetype.entities();
-        SparseFilter::new(
-            sparse
-                .required
-                .iter()
-                .map(|&t| sparse.set(t).rows(rows))
-                .collect(),
-            sparse
-                .excluded
-                .iter()
-                .map(|&t| sparse.set(t).rows(rows))
-                .collect(),
-        )
+        // Only the entity list goes out of line: passing `self` would make
+        // the compiler build the whole view in memory for every table.
+        sparse_lookups(sparse, self.archetype.entities())
     }
 
     /// Whether each row has a `T` (a table column, or a sparse set).

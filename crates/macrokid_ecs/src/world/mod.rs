@@ -281,6 +281,7 @@ fn sorted_sparse(
 /// distinct). Replaces (never mutates) the `Arc` when a table is added, so
 /// running queries that share it keep theirs; `matches` stays strictly
 /// ascending (tables are tested in id order).
+#[inline]
 fn extend_matches(
     archetypes: &[Archetype],
     required: &[TypeId],
@@ -288,9 +289,23 @@ fn extend_matches(
     seen: &mut usize,
     matches: &mut Arc<[ArchetypeId]>,
 ) {
-    if *seen >= archetypes.len() {
-        return;
+    // The common case (no table made since the last run) is one
+    // comparison at the call site; the scan is out of line.
+    if *seen < archetypes.len() {
+        match_new_tables(archetypes, required, excluded, seen, matches);
     }
+}
+
+/// The slow path of [`extend_matches`]: tests tables `*seen..`.
+#[cold]
+#[inline(never)]
+fn match_new_tables(
+    archetypes: &[Archetype],
+    required: &[TypeId],
+    excluded: &[TypeId],
+    seen: &mut usize,
+    matches: &mut Arc<[ArchetypeId]>,
+) {
     let mut grown = matches.to_vec();
     for (id, table) in archetypes.iter().enumerate().skip(*seen) {
         if required.iter().all(|&t| table.has(t)) && !excluded.iter().any(|&t| table.has(t)) {
