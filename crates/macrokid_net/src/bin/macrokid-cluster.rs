@@ -18,7 +18,9 @@
 //!     kills nats-server (by its process id) at the start of tick T and starts it again
 //!     300 ms later on the same port and store. The server requires a login by default,
 //!     with a user per system and per-subject permissions ([`macrokid_net::security`]);
-//!     --no-auth runs it open.
+//!     --no-auth runs it open. The system processes run with glibc's allocator set to reuse
+//!     heap memory between rounds (`GLIBC_TUNABLES`, unless already set; see
+//!     `SYSTEM_TUNABLES`).
 //! macrokid-cluster coordinator URL PREFIX ENTITIES TICKS
 //!     only the coordinator, against a running server and system processes.
 //! macrokid-cluster system NAME URL PREFIX [INSTANCE]
