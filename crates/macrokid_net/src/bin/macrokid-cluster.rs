@@ -18,7 +18,9 @@
 //!     kills nats-server (by its process id) at the start of tick T and starts it again
 //!     300 ms later on the same port and store. The server requires a login by default,
 //!     with a user per system and per-subject permissions ([`macrokid_net::security`]);
-//!     --no-auth runs it open.
+//!     --no-auth runs it open. The system processes run with glibc's allocator set to reuse
+//!     heap memory between rounds (`GLIBC_TUNABLES`, unless already set; see
+//!     `SYSTEM_TUNABLES`).
 //! macrokid-cluster coordinator URL PREFIX ENTITIES TICKS
 //!     only the coordinator, against a running server and system processes.
 //! macrokid-cluster system NAME URL PREFIX [INSTANCE]
@@ -353,6 +355,20 @@ fn describe(r: &TickReport) -> String {
     line
 }
 
+/// Environment variable: glibc's allocator settings, read when a process starts.
+const TUNABLES_ENV: &str = "GLIBC_TUNABLES";
+
+/// The allocator settings of `run`'s system processes (unless `GLIBC_TUNABLES` is set):
+/// allocations up to 32 MiB (the most glibc accepts) come from the heap rather than from
+/// a `mmap` of their own, and up to 256 MiB of free heap top (plus 16 MiB of padding per
+/// growth) is kept rather than returned to the kernel. A process's per-round buffers
+/// (shard columns, encoded results, the local world rebuilt from a snapshot when a table's
+/// rows changed) are then reused from round to round instead of being mapped, faulted in
+/// zeroed page by page and unmapped each time. At 100k entities, 200 ticks, load average
+/// 7-8, the cluster's system CPU time fell from 5.8-5.9 s to 2.9-3.0 s and ticks/s rose by
+/// about 30%. Other C libraries ignore the variable.
+const SYSTEM_TUNABLES: &str = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=16777216";
+
 /// The subject prefix of `run`: fixed, so the snapshot bucket is found again by a later
 /// run (each run has a server of its own).
 const RUN_PREFIX: &str = "cluster";
@@ -415,6 +431,9 @@ fn run(o: Options) -> Result<bool, String> {
         let mut cmd = Command::new(&exe);
         cmd.args(["system", name, &url, RUN_PREFIX, &id.to_string()])
             .stdin(Stdio::null());
+        if std::env::var_os(TUNABLES_ENV).is_none() {
+            cmd.env(TUNABLES_ENV, SYSTEM_TUNABLES);
+        }
         if let Some(auth) = &auth {
             let system = SystemName::new(name).map_err(|e| e.to_string())?;
             let login = auth
