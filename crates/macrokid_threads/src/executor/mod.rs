@@ -571,17 +571,18 @@ impl Scheduler {
         };
         let parallel = match self.dispatch {
             Dispatch::AlwaysParallel => true,
-            Dispatch::CostAware => match self.costs.estimate_and_probe(
-                key,
-                systems.len(),
-                self.inline_threshold,
-            ) {
-                None => true,
-                Some((cost, probe)) => {
-                    let p = systems.len().min(helpers + 1) as f64;
-                    cost.mul_f64(1.0 - 1.0 / p) >= self.inline_threshold && !probe
+            Dispatch::CostAware => {
+                match self
+                    .costs
+                    .estimate_and_probe(key, systems.len(), self.inline_threshold)
+                {
+                    None => true,
+                    Some((cost, probe)) => {
+                        let p = systems.len().min(helpers + 1) as f64;
+                        cost.mul_f64(1.0 - 1.0 / p) >= self.inline_threshold && !probe
+                    }
                 }
-            },
+            }
         };
         if parallel {
             let (result, busy) = cx.run_parallel(pool, helpers, batch_index, systems, tasks);
