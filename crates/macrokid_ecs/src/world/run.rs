@@ -176,14 +176,7 @@ impl World {
             if let [_] = **layer {
                 // One stage is one wave.
                 let refined = self.refined::<Sch>();
-                self.run_wave(
-                    schedule,
-                    scheduler,
-                    &refined.plan,
-                    &refined.filters,
-                    layer,
-                    first,
-                )?;
+                self.run_wave(schedule, scheduler, &refined, layer, first)?;
                 first = false;
                 continue;
             }
@@ -194,14 +187,7 @@ impl World {
                 let refined = self.refined::<Sch>();
                 let wave = self.first_wave::<Sch>(&refined.plan, &remaining);
                 remaining.retain(|p| !wave.contains(p));
-                self.run_wave(
-                    schedule,
-                    scheduler,
-                    &refined.plan,
-                    &refined.filters,
-                    &wave,
-                    first,
-                )?;
+                self.run_wave(schedule, scheduler, &refined, &wave, first)?;
                 first = false;
             }
         }
@@ -354,17 +340,10 @@ impl World {
             });
         }
         let refined = self.refined::<Sch>();
-        self.run_wave(
-            schedule,
-            scheduler,
-            &refined.plan,
-            &refined.filters,
-            &[stage],
-            stage == 0,
-        )
+        self.run_wave(schedule, scheduler, &refined, &[stage], stage == 0)
     }
 
-    /// Runs the stages at `positions` of `plan` (a wave: no ordering
+    /// Runs the stages at `positions` of `refined.plan` (a wave: no ordering
     /// constraint between them) together, then applies their commands in
     /// slot order. `first`: the first wave of a schedule run (ages the
     /// removal log).
@@ -372,15 +351,14 @@ impl World {
         &mut self,
         schedule: &mut Sch,
         scheduler: &Scheduler,
-        plan: &Plan,
-        filters: &[EntityFilter],
+        refined: &Refined,
         positions: &[usize],
         first: bool,
     ) -> Result<(), ScheduleError>
     where
         Sch: for<'w> RunSchedule<StageCx<'w>>,
     {
-        let slots = plan.system_count();
+        let slots = refined.plan.system_count();
         let mut buffers = std::mem::take(&mut self.command_buffers);
         if buffers.len() < slots {
             buffers.resize_with(slots, Mutex::default);
@@ -396,7 +374,7 @@ impl World {
             .unwrap_or_else(|| (0..slots).map(|_| AtomicU64::new(0)).collect());
         let base = self.change_tick();
         let outcome = {
-            let cx = StageCx::new(self, filters, &buffers, &last_runs, base);
+            let cx = StageCx::new(self, &refined.filters, &buffers, &last_runs, base);
             // The calling thread takes part in the wave (the scheduler runs
             // one-system and cheap batches on it and joins parallel ones)
             // instead of handing the wave to the pool and sleeping; the
@@ -405,7 +383,7 @@ impl World {
                 .pool()
                 .filter(|pool| !pool.is_worker_thread())
                 .map(StagePool::enter);
-            schedule.run_stages(scheduler, plan, positions, &cx)
+            schedule.run_stages(scheduler, &refined.plan, positions, &cx)
         };
         self.schedule_ticks.insert(key, last_runs);
         // Commands apply after every system tick of the stage.

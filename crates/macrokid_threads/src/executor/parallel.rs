@@ -130,7 +130,7 @@ mod tests {
         assert!(result.is_err());
         // The other participants went on; the pool still works.
         assert!(done.load(Ordering::Relaxed) >= 1);
-        let mut again = vec![0u32; 10];
+        let mut again = [0u32; 10];
         run_all(&pool, 2, again.iter_mut(), &|x: &mut u32| *x = 1);
         assert!(again.iter().all(|&x| x == 1));
     }
