@@ -235,3 +235,34 @@ fn an_exclusive_query_is_not_blocked_by_a_leaked_shared_one() {
     world.query::<&mut P>().for_each(|mut p| p.0 += 1);
     assert_eq!(world.query::<&P>().iter().map(|p| p.0).sum::<i32>(), 2);
 }
+
+#[test]
+fn a_table_made_between_runs_changes_the_plan_of_the_next_run() {
+    // `run_schedule` caches the schedule's layers and refined plan per
+    // world: the second run must see the `{C}` table the first did not
+    // have, and run the writers one after the other (with the first run's
+    // batch they would both write `{C}` at once and the borrow flags would
+    // fail the run).
+    let scheduler = Scheduler::new(Arc::new(ThreadPool::new(2).unwrap()))
+        .with_dispatch(Dispatch::AlwaysParallel);
+    let (mut world, with_a, with_b) = split_world();
+    let mut writers = Writers::default();
+    world.insert_resource(Rendezvous::new(2));
+    world.run_schedule(&mut writers, &scheduler).unwrap();
+    let before = world.schedule_plan::<Writers>();
+    assert_eq!(batches(&before), [vec![0, 1]]);
+
+    let both = world.spawn((C(0),));
+    world.insert_resource(Rendezvous::new(1));
+    for tick in 0..3 {
+        world
+            .run_schedule(&mut writers, &scheduler)
+            .unwrap_or_else(|e| panic!("tick {tick}: {e}"));
+    }
+    let after = world.schedule_plan::<Writers>();
+    assert!(!Arc::ptr_eq(&before, &after));
+    assert_eq!(batches(&after), [vec![0], vec![1]]);
+    assert_eq!(world.get::<C>(both), Ok(&C(33)));
+    assert_eq!(world.get::<C>(with_a), Ok(&C(40)));
+    assert_eq!(world.get::<C>(with_b), Ok(&C(4)));
+}

@@ -121,6 +121,6 @@ pub mod __private {
     pub use crate::run::{BoxError, RunSystem};
     pub use crate::schedule::{
         build_plan, check_plan_shape, plan_for, stage_listed_twice, stage_out_of_range,
-        unknown_stage, RunSchedule, Schedule,
+        take_stage_tasks, unknown_stage, RunSchedule, Schedule,
     };
 }

@@ -14,10 +14,10 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use macrokid_core::{Plan, StageDescriptor, System, SystemSlot};
+use macrokid_core::{Plan, StageDescriptor, StagePlan, System, SystemSlot};
 
 use crate::run::{BoxError, RunSystem};
-use crate::{ScheduleError, Scheduler};
+use crate::{ScheduleError, Scheduler, StageTasks, SystemTask};
 
 /// A set of named stages of systems, with a plan computed once.
 ///
@@ -367,6 +367,34 @@ pub fn stage_listed_twice(schedule: &str, stage: &str) -> ScheduleError {
         schedule: schedule.to_owned(),
         detail: format!("stage `{stage}` is listed twice"),
     }
+}
+
+/// The tasks of the stage at position `pos` of `stages` (a derived
+/// `run_stages`' plan), taken out of `by_decl` (the stage's task array by
+/// declaration index, `None` once taken).
+///
+/// # Errors
+/// [`ScheduleError::PlanMismatch`] when the stage's tasks were already
+/// taken (a position listed twice).
+///
+/// # Panics
+/// When the stage's declaration index is past `by_decl` (see
+/// [`unknown_stage`]). `pos` must be in range (the caller checked).
+#[doc(hidden)]
+pub fn take_stage_tasks<'s, 't>(
+    schedule: &str,
+    stages: &'s [StagePlan],
+    by_decl: &mut [Option<&'s mut [SystemTask<'t>]>],
+    pos: usize,
+) -> Result<StageTasks<'s, 't>, ScheduleError> {
+    let stage = &stages[pos];
+    let Some(slot) = by_decl.get_mut(stage.declared_index()) else {
+        unknown_stage(schedule, stage.declared_index())
+    };
+    let Some(tasks) = slot.take() else {
+        return Err(stage_listed_twice(schedule, stage.name()));
+    };
+    Ok(StageTasks::new(stage, tasks))
 }
 
 /// The match arm of a derived `run_stage` for a declaration index the

@@ -173,21 +173,19 @@ fn generate(schedule: &ScheduleInput<'_>) -> TokenStream {
                 #(#setup)*
                 let mut __by_decl: [::core::option::Option<&mut [#private::SystemTask<'_>]>; #stage_count] =
                     [#(#task_arrays),*];
+                if let [__pos] = *__stages {
+                    // One stage (the common case): no `Vec`.
+                    let mut __one = [#private::take_stage_tasks(
+                        __name, __all, &mut __by_decl, __pos,
+                    )?];
+                    return __scheduler.run_layer(&mut __one);
+                }
                 let mut __entries: ::std::vec::Vec<#private::StageTasks<'_, '_>> =
                     ::std::vec::Vec::with_capacity(__stages.len());
                 for &__pos in __stages {
-                    let __stage = &__all[__pos];
-                    let ::core::option::Option::Some(__slot) =
-                        __by_decl.get_mut(__stage.declared_index())
-                    else {
-                        #private::unknown_stage(__name, __stage.declared_index())
-                    };
-                    let ::core::option::Option::Some(__tasks) = __slot.take() else {
-                        return ::core::result::Result::Err(
-                            #private::stage_listed_twice(__name, __stage.name()),
-                        );
-                    };
-                    __entries.push(#private::StageTasks::new(__stage, __tasks));
+                    __entries.push(#private::take_stage_tasks(
+                        __name, __all, &mut __by_decl, __pos,
+                    )?);
                 }
                 __scheduler.run_layer(&mut __entries)
             }

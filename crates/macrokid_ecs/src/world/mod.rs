@@ -120,7 +120,7 @@ pub struct World {
     removal_horizon: Tick,
     /// Per schedule type: the last run of each system slot (0: never;
     /// else `1 << 32 | tick`).
-    pub(crate) schedule_ticks: HashMap<&'static str, Box<[AtomicU64]>>,
+    pub(crate) schedule_ticks: TypeIdMap<TypeId, Box<[AtomicU64]>>,
     /// Per schedule type: the plan refined to the tables that exist.
     pub(crate) refined_plans: TypeIdMap<TypeId, run::RefinedPlan>,
     /// Per system type run alone (`run_system`): its last run.
@@ -345,7 +345,7 @@ impl World {
             last_change_tick: Tick::new(0),
             last_check_tick: Tick::new(1),
             removal_horizon: Tick::new(0),
-            schedule_ticks: HashMap::new(),
+            schedule_ticks: TypeIdMap::default(),
             refined_plans: TypeIdMap::default(),
             system_ticks: TypeIdMap::default(),
             removed: RemovalLog::default(),

@@ -24,7 +24,18 @@ pub(crate) struct RefinedPlan {
     /// The first wave ([`Plan::waves`]) of each set of stage positions
     /// asked for so far: waves depend on the plan only, so they are
     /// computed once per plan, not per tick.
-    first_waves: Vec<(Vec<usize>, Vec<usize>)>,
+    first_waves: Vec<(Vec<usize>, Arc<[usize]>)>,
+    /// `Sch::plan().layer_positions()`: it depends on the schedule type
+    /// only, so it is kept across rebuilds of the refined plan.
+    layers: Arc<[Box<[usize]>]>,
+}
+
+/// What one wave of [`World::run_schedule`] runs with: the refined plan of
+/// the schedule and its slots' entity filters (shared with the cache, so
+/// taking them is two reference-count increments, no allocation).
+struct Refined {
+    plan: Arc<Plan>,
+    filters: Arc<[EntityFilter]>,
 }
 
 impl World {
@@ -156,20 +167,45 @@ impl World {
     where
         Sch: for<'w> RunSchedule<StageCx<'w>>,
     {
+        // Nothing here allocates once the plan of this table layout is
+        // cached, except for layers of several stages (one `Vec` of the
+        // stages left per such layer).
+        let layers = self.schedule_layers::<Sch>();
         let mut first = true;
-        for layer in Sch::plan().layer_positions() {
-            let mut remaining = layer;
+        for layer in layers.iter() {
+            if let [_] = **layer {
+                // One stage is one wave.
+                let refined = self.refined::<Sch>();
+                self.run_wave(schedule, scheduler, &refined, layer, first)?;
+                first = false;
+                continue;
+            }
+            let mut remaining = layer.to_vec();
             while !remaining.is_empty() {
                 // Commands of the previous wave may have made tables: the
                 // plan (and so the next wave) follows the tables that exist.
-                let (plan, filters) = self.refined_plan::<Sch>();
-                let wave = self.first_wave::<Sch>(&plan, &remaining);
+                let refined = self.refined::<Sch>();
+                let wave = self.first_wave::<Sch>(&refined.plan, &remaining);
                 remaining.retain(|p| !wave.contains(p));
-                self.run_wave(schedule, scheduler, &plan, &filters, &wave, first)?;
+                self.run_wave(schedule, scheduler, &refined, &wave, first)?;
                 first = false;
             }
         }
         Ok(())
+    }
+
+    /// `Sch::plan().layer_positions()`, computed once per schedule type (and
+    /// again after [`World::restore`](World::restore) clears the cache).
+    fn schedule_layers<Sch: Schedule>(&mut self) -> Arc<[Box<[usize]>]> {
+        if let Some(cached) = self.refined_plans.get(&TypeId::of::<Sch>()) {
+            return Arc::clone(&cached.layers);
+        }
+        self.refined::<Sch>();
+        let cached = self
+            .refined_plans
+            .get(&TypeId::of::<Sch>())
+            .expect("`refined` cached the plan");
+        Arc::clone(&cached.layers)
     }
 
     /// The plan this world runs schedule `Sch` with: `Sch::plan()` with
@@ -186,19 +222,30 @@ impl World {
     /// since (checked before each wave of [`run_schedule`](Self::run_schedule)),
     /// not every tick.
     pub fn schedule_plan<Sch: Schedule>(&mut self) -> Arc<Plan> {
-        self.refined_plan::<Sch>().0
+        self.refined::<Sch>().plan
     }
 
-    fn refined_plan<Sch: Schedule>(&mut self) -> (Arc<Plan>, Arc<[EntityFilter]>) {
+    /// The refined plan of `Sch` for the tables that exist now (rebuilt
+    /// first when the table layout changed since it was cached).
+    fn refined<Sch: Schedule>(&mut self) -> Refined {
         // New tables and sparse registrations (or a restore) change which
         // tables a system can match.
         let layout = (self.archetype_count(), self.table_epoch().1);
         let key = TypeId::of::<Sch>();
-        if let Some(cached) = self.refined_plans.get(&key) {
-            if cached.layout == layout {
-                return (cached.plan.clone(), cached.filters.clone());
+        let layers = match self.refined_plans.get(&key) {
+            Some(cached) if cached.layout == layout => {
+                return Refined {
+                    plan: Arc::clone(&cached.plan),
+                    filters: Arc::clone(&cached.filters),
+                };
             }
-        }
+            Some(cached) => Arc::clone(&cached.layers),
+            None => Sch::plan()
+                .layer_positions()
+                .into_iter()
+                .map(Vec::into_boxed_slice)
+                .collect(),
+        };
         let base = Sch::plan();
         let mut filters = Vec::with_capacity(base.system_count());
         filters.resize_with(base.system_count(), EntityFilter::default);
@@ -213,29 +260,31 @@ impl World {
             plan: Arc::new(plan),
             filters: filters.into(),
             first_waves: Vec::new(),
+            layers,
         };
-        let out = (cached.plan.clone(), cached.filters.clone());
+        let out = Refined {
+            plan: Arc::clone(&cached.plan),
+            filters: Arc::clone(&cached.filters),
+        };
         self.refined_plans.insert(key, cached);
         out
     }
 
     /// The first wave of `remaining` (stage positions of one layer) in
-    /// `plan`, the refined plan of `Sch` just returned by `refined_plan`:
+    /// `plan`, the refined plan of `Sch` just returned by `refined`:
     /// `plan.waves(remaining)[0]`, cached with the plan.
-    fn first_wave<Sch: Schedule>(&mut self, plan: &Plan, remaining: &[usize]) -> Vec<usize> {
-        if let [_] = remaining {
-            // One stage is one wave.
-            return remaining.to_vec();
-        }
+    fn first_wave<Sch: Schedule>(&mut self, plan: &Plan, remaining: &[usize]) -> Arc<[usize]> {
         let cached = self
             .refined_plans
             .get_mut(&TypeId::of::<Sch>())
-            .expect("refined_plan cached the plan");
+            .expect("`refined` cached the plan");
         if let Some((_, wave)) = cached.first_waves.iter().find(|(k, _)| k == remaining) {
-            return wave.clone();
+            return Arc::clone(wave);
         }
-        let wave = plan.waves(remaining).swap_remove(0);
-        cached.first_waves.push((remaining.to_vec(), wave.clone()));
+        let wave: Arc<[usize]> = plan.waves(remaining).swap_remove(0).into();
+        cached
+            .first_waves
+            .push((remaining.to_vec(), Arc::clone(&wave)));
         wave
     }
 
@@ -290,11 +339,11 @@ impl World {
                 stages: plan.stages().len(),
             });
         }
-        let (plan, filters) = self.refined_plan::<Sch>();
-        self.run_wave(schedule, scheduler, &plan, &filters, &[stage], stage == 0)
+        let refined = self.refined::<Sch>();
+        self.run_wave(schedule, scheduler, &refined, &[stage], stage == 0)
     }
 
-    /// Runs the stages at `positions` of `plan` (a wave: no ordering
+    /// Runs the stages at `positions` of `refined.plan` (a wave: no ordering
     /// constraint between them) together, then applies their commands in
     /// slot order. `first`: the first wave of a schedule run (ages the
     /// removal log).
@@ -302,15 +351,14 @@ impl World {
         &mut self,
         schedule: &mut Sch,
         scheduler: &Scheduler,
-        plan: &Plan,
-        filters: &[EntityFilter],
+        refined: &Refined,
         positions: &[usize],
         first: bool,
     ) -> Result<(), ScheduleError>
     where
         Sch: for<'w> RunSchedule<StageCx<'w>>,
     {
-        let slots = plan.system_count();
+        let slots = refined.plan.system_count();
         let mut buffers = std::mem::take(&mut self.command_buffers);
         if buffers.len() < slots {
             buffers.resize_with(slots, Mutex::default);
@@ -318,15 +366,15 @@ impl World {
         if first {
             self.age_removals();
         }
-        let key = std::any::type_name::<Sch>();
+        let key = TypeId::of::<Sch>();
         let last_runs = self
             .schedule_ticks
-            .remove(key)
+            .remove(&key)
             .filter(|t| t.len() == slots)
             .unwrap_or_else(|| (0..slots).map(|_| AtomicU64::new(0)).collect());
         let base = self.change_tick();
         let outcome = {
-            let cx = StageCx::new(self, filters, &buffers, &last_runs, base);
+            let cx = StageCx::new(self, &refined.filters, &buffers, &last_runs, base);
             // The calling thread takes part in the wave (the scheduler runs
             // one-system and cheap batches on it and joins parallel ones)
             // instead of handing the wave to the pool and sleeping; the
@@ -335,7 +383,7 @@ impl World {
                 .pool()
                 .filter(|pool| !pool.is_worker_thread())
                 .map(StagePool::enter);
-            schedule.run_stages(scheduler, plan, positions, &cx)
+            schedule.run_stages(scheduler, &refined.plan, positions, &cx)
         };
         self.schedule_ticks.insert(key, last_runs);
         // Commands apply after every system tick of the stage.

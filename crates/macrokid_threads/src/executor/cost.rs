@@ -24,7 +24,7 @@ pub(super) type BatchKey = (usize, usize);
 
 /// Every this many runs of a batch that runs in parallel and whose
 /// estimate is below [`PROBE_CAP`] times the inline threshold, one runs
-/// inline to measure its serial cost again ([`CostTable::should_probe`]).
+/// inline to measure its serial cost again ([`CostTable::estimate_and_probe`]).
 pub(super) const PROBE_PERIOD: u32 = 16;
 
 /// A batch is probed inline only while its estimated serial cost is below
@@ -112,17 +112,36 @@ impl CostTable {
         }
     }
 
-    /// Whether the next run of batch `key`, which the estimate sends to the
-    /// pool, should run inline instead to measure its serial cost: every
+    /// The estimate of batch `key` ([`estimate`](Self::estimate)) and
+    /// whether its next run, should the estimate send it to the pool, runs
+    /// inline instead to measure its serial cost: every
     /// [`PROBE_PERIOD`]-th run, while the estimate is below [`PROBE_CAP`]
-    /// times `threshold`.
-    pub(super) fn should_probe(&self, key: BatchKey, systems: usize, threshold: Duration) -> bool {
+    /// times `threshold`. One lock and one lookup: the scheduler asks both
+    /// before every batch it may send to the pool. `None` when there is no
+    /// estimate.
+    pub(super) fn estimate_and_probe(
+        &self,
+        key: BatchKey,
+        systems: usize,
+        threshold: Duration,
+    ) -> Option<(Duration, bool)> {
         let batches = self.batches.lock().unwrap_or_else(PoisonError::into_inner);
-        batches.get(&key).is_some_and(|cost| {
-            cost.systems == systems
-                && cost.runs % PROBE_PERIOD == PROBE_PERIOD - 1
-                && cost.mean_ns < threshold.as_nanos() as f64 * f64::from(PROBE_CAP)
-        })
+        batches
+            .get(&key)
+            .filter(|cost| cost.systems == systems)
+            .map(|cost| {
+                let probe = cost.runs % PROBE_PERIOD == PROBE_PERIOD - 1
+                    && cost.mean_ns < threshold.as_nanos() as f64 * f64::from(PROBE_CAP);
+                (Duration::from_nanos(cost.mean_ns as u64), probe)
+            })
+    }
+
+    /// Whether the next run of batch `key` is a probe
+    /// ([`estimate_and_probe`](Self::estimate_and_probe)).
+    #[cfg(test)]
+    fn should_probe(&self, key: BatchKey, systems: usize, threshold: Duration) -> bool {
+        self.estimate_and_probe(key, systems, threshold)
+            .is_some_and(|(_, probe)| probe)
     }
 }
 

@@ -535,14 +535,13 @@ impl Scheduler {
             } else {
                 pool.num_threads()
             };
-            let mut items: Vec<(usize, &mut StageTasks<'_, '_>)> =
-                wave.iter().copied().zip(members).collect();
-            parallel::run_all(pool, helpers, &mut items, &|(index, entry)| {
+            let items = wave.iter().copied().zip(members);
+            parallel::run_all(pool, helpers, items, &|(index, entry)| {
                 if let Err(err) = self.run_stage(entry.stage, entry.tasks) {
                     results
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .push((*index, err));
+                        .push((index, err));
                 }
             });
             let mut errors = results.into_inner().unwrap_or_else(PoisonError::into_inner);
@@ -572,16 +571,18 @@ impl Scheduler {
         };
         let parallel = match self.dispatch {
             Dispatch::AlwaysParallel => true,
-            Dispatch::CostAware => match self.costs.estimate(key, systems.len()) {
-                None => true,
-                Some(cost) => {
-                    let p = systems.len().min(helpers + 1) as f64;
-                    cost.mul_f64(1.0 - 1.0 / p) >= self.inline_threshold
-                        && !self
-                            .costs
-                            .should_probe(key, systems.len(), self.inline_threshold)
+            Dispatch::CostAware => {
+                match self
+                    .costs
+                    .estimate_and_probe(key, systems.len(), self.inline_threshold)
+                {
+                    None => true,
+                    Some((cost, probe)) => {
+                        let p = systems.len().min(helpers + 1) as f64;
+                        cost.mul_f64(1.0 - 1.0 / p) >= self.inline_threshold && !probe
+                    }
                 }
-            },
+            }
         };
         if parallel {
             let (result, busy) = cx.run_parallel(pool, helpers, batch_index, systems, tasks);
@@ -736,27 +737,27 @@ impl StageCx<'_> {
         systems: &[usize],
         tasks: &mut [SystemTask<'_>],
     ) -> (Result<(), ScheduleError>, Duration) {
-        // Disjoint `&mut` to the batch's tasks (indices are ascending).
-        let mut items: Vec<(usize, &mut DynTask<'_>)> = Vec::with_capacity(systems.len());
+        // Disjoint `&mut` to the batch's tasks (indices are ascending),
+        // split off lazily as participants claim them: no `Vec` per batch.
         let mut rest: &mut [SystemTask<'_>] = tasks;
         let mut offset = 0;
-        for &index in systems {
+        let items = systems.iter().map(move |&index| {
             let (_, tail) = std::mem::take(&mut rest).split_at_mut(index - offset);
             let (task, tail) = tail
                 .split_first_mut()
                 .expect("batch indices are ascending and within the stage");
-            items.push((index, &mut **task));
             rest = tail;
             offset = index + 1;
-        }
+            (index, &mut **task)
+        });
 
         let errors: Mutex<Vec<(usize, ScheduleError)>> = Mutex::new(Vec::new());
-        let busy = parallel::run_all(pool, helpers, &mut items, &|(index, task)| {
-            if let Err(err) = self.run_one(batch, *index, &mut **task, true) {
+        let busy = parallel::run_all(pool, helpers, items, &|(index, task)| {
+            if let Err(err) = self.run_one(batch, index, task, true) {
                 errors
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .push((*index, err));
+                    .push((index, err));
             }
         });
 

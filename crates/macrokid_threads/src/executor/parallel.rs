@@ -36,23 +36,30 @@ use std::time::{Duration, Instant};
 use crate::pool::ThreadPool;
 
 /// Calls `run` once for every item of `items`, in parallel: on the calling
-/// thread and on up to `helpers` pool workers, in a
-/// [`rayon::ThreadPool::in_place_scope`]. Items are claimed in index order,
-/// one at a time (the items are systems, each worth far more than a lock).
+/// thread and on up to `helpers` pool workers (never more than there are
+/// items besides the caller's first), in a
+/// [`rayon::ThreadPool::in_place_scope`]. Items are claimed in iteration
+/// order, one at a time (the items are systems, each worth far more than a
+/// lock); the iterator is advanced under the lock, so it may hand out
+/// disjoint borrows lazily instead of from a collected `Vec`.
 /// Returns when every call has returned, with the sum of the participants'
 /// busy time (what the batch would have cost run in order, plus claiming).
 ///
 /// # Panics
 /// Resumes a panic of `run` after every started call has finished (rayon's
 /// scope does; the scheduler's `run` catches system panics itself).
-pub(super) fn run_all<T: Send>(
+pub(super) fn run_all<I>(
     pool: &ThreadPool,
     helpers: usize,
-    items: &mut [T],
-    run: &(dyn Fn(&mut T) + Sync),
-) -> Duration {
+    items: I,
+    run: &(dyn Fn(I::Item) + Sync),
+) -> Duration
+where
+    I: ExactSizeIterator + Send,
+    I::Item: Send,
+{
     let helpers = helpers.min(items.len().saturating_sub(1));
-    let next = Mutex::new(items.iter_mut());
+    let next = Mutex::new(items);
     let busy_ns = AtomicU64::new(0);
     let work = || {
         let started = Instant::now();
@@ -89,7 +96,7 @@ mod tests {
         for len in [0, 1, 2, 3, 7, 100, 1000] {
             let mut items: Vec<u32> = vec![0; len];
             let calls = AtomicU32::new(0);
-            run_all(&pool, 3, &mut items, &|x: &mut u32| {
+            run_all(&pool, 3, items.iter_mut(), &|x: &mut u32| {
                 *x += 1;
                 calls.fetch_add(1, Ordering::Relaxed);
             });
@@ -102,7 +109,7 @@ mod tests {
     fn busy_time_sums_the_participants() {
         let pool = ThreadPool::new(2).unwrap();
         let mut items = [(); 4];
-        let busy = run_all(&pool, 2, &mut items, &|_: &mut ()| {
+        let busy = run_all(&pool, 2, items.iter_mut(), &|_: &mut ()| {
             std::thread::sleep(Duration::from_millis(5));
         });
         // Four 5 ms sleeps, whichever threads ran them.
@@ -115,7 +122,7 @@ mod tests {
         let mut items: Vec<u32> = (0..64).collect();
         let done = AtomicU32::new(0);
         let result = catch_unwind(AssertUnwindSafe(|| {
-            run_all(&pool, 2, &mut items, &|x: &mut u32| {
+            run_all(&pool, 2, items.iter_mut(), &|x: &mut u32| {
                 assert!(*x != 5, "item five");
                 done.fetch_add(1, Ordering::Relaxed);
             });
@@ -123,8 +130,8 @@ mod tests {
         assert!(result.is_err());
         // The other participants went on; the pool still works.
         assert!(done.load(Ordering::Relaxed) >= 1);
-        let mut again = vec![0u32; 10];
-        run_all(&pool, 2, &mut again, &|x: &mut u32| *x = 1);
+        let mut again = [0u32; 10];
+        run_all(&pool, 2, again.iter_mut(), &|x: &mut u32| *x = 1);
         assert!(again.iter().all(|&x| x == 1));
     }
 }
