@@ -293,8 +293,18 @@ impl Window {
 
     /// Makes the swapchain, graph and post pass match the window's size (after waiting for
     /// this window's frames), or drops them while the size is 0.
+    ///
+    /// Replacing a swapchain waits for the device to idle first, as
+    /// [`Engine::destroy_window`] does: the old swapchain's present semaphores were last
+    /// waited for by presentations, which no timeline value covers, so waiting for this
+    /// window's last submission is not enough to destroy them (VUID-vkDestroySemaphore-
+    /// semaphore-01137: the validation layer reported it in one CI run of `resize_50_times`).
     fn rebuild(&mut self, renderer: &Renderer<Vulkan>) -> Result<(), GraphicsError> {
-        self.wait_frames(renderer)?;
+        if self.swapchain.is_some() {
+            renderer.device.wait_idle()?;
+        } else {
+            self.wait_frames(renderer)?;
+        }
         self.post = None;
         self.graph = None;
         let old = self.swapchain.take();
@@ -488,7 +498,7 @@ impl Engine<Vulkan> {
     /// was consumed (`VK_EXT_swapchain_maintenance1` would); destroying the semaphore earlier
     /// is VUID-vkDestroySemaphore-semaphore-01137, which the validation layer reported
     /// intermittently when only the window's timeline value was waited for. Swapchain
-    /// recreation (resize) waits for this window's frames only.
+    /// recreation (resize) waits for the device too, for the same reason (`Window::rebuild`).
     ///
     /// # Errors
     /// [`WindowError::UnknownWindow`]; device lost.
@@ -534,8 +544,8 @@ impl Engine<Vulkan> {
 
     /// Starts a frame into window `id`'s next swapchain image: recreates its swapchain first
     /// when its size changed or the last present/acquire reported it suboptimal or out of
-    /// date (waiting only for this window's frames), waits until its acquire semaphore is free,
-    /// acquires an image and starts a [`Frame`] (see [`Renderer::begin_frame`]) whose
+    /// date (waiting for the device to idle, see `Window::rebuild`), waits until its acquire
+    /// semaphore is free, acquires an image and starts a [`Frame`] (see [`Renderer::begin_frame`]) whose
     /// [`Frame::submit`] renders the window's frame graph into the image and presents it.
     /// Returns `None` (a skipped frame) while the window is minimised (size 0).
     ///
