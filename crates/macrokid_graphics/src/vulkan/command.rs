@@ -56,6 +56,18 @@ struct Recording {
     bound: Bound,
 }
 
+impl Recording {
+    /// Keeps `resources` alive until the command buffer's work is done (a copy's source and
+    /// destination), and returns the command buffer to record into.
+    fn keep_alive_until_done<const N: usize>(
+        &mut self,
+        resources: [KeepAlive; N],
+    ) -> vk::CommandBuffer {
+        self.keep_alive.extend(resources);
+        self.raw
+    }
+}
+
 pub(super) struct EncoderInner {
     shared: Arc<DeviceShared>,
     pool: Arc<PoolInner>,
@@ -301,10 +313,10 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
                 size: r.size,
             })
             .collect();
-        let rec = self.inner.rec();
-        rec.keep_alive.push(Arc::clone(&src.inner) as KeepAlive);
-        rec.keep_alive.push(Arc::clone(&dst.inner) as KeepAlive);
-        let cmd = rec.raw;
+        let cmd = self.inner.rec().keep_alive_until_done([
+            Arc::clone(&src.inner) as KeepAlive,
+            Arc::clone(&dst.inner) as KeepAlive,
+        ]);
         // SAFETY: recording outside rendering; buffers in transfer uses; regions in bounds
         // (caller contract).
         unsafe {
@@ -322,10 +334,10 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         regions: &[BufferTextureCopy],
     ) {
         let raw = image_copies(dst, regions);
-        let rec = self.inner.rec();
-        rec.keep_alive.push(Arc::clone(&src.inner) as KeepAlive);
-        rec.keep_alive.push(Arc::clone(&dst.inner) as KeepAlive);
-        let cmd = rec.raw;
+        let cmd = self.inner.rec().keep_alive_until_done([
+            Arc::clone(&src.inner) as KeepAlive,
+            Arc::clone(&dst.inner) as KeepAlive,
+        ]);
         // SAFETY: recording outside rendering; `src` in TransferSrc, `dst` in TransferDst
         // (hence TRANSFER_DST_OPTIMAL); regions in bounds (caller contract).
         unsafe {
@@ -346,10 +358,10 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
         regions: &[BufferTextureCopy],
     ) {
         let raw = image_copies(src, regions);
-        let rec = self.inner.rec();
-        rec.keep_alive.push(Arc::clone(&src.inner) as KeepAlive);
-        rec.keep_alive.push(Arc::clone(&dst.inner) as KeepAlive);
-        let cmd = rec.raw;
+        let cmd = self.inner.rec().keep_alive_until_done([
+            Arc::clone(&src.inner) as KeepAlive,
+            Arc::clone(&dst.inner) as KeepAlive,
+        ]);
         // SAFETY: recording outside rendering; `src` in TransferSrc (TRANSFER_SRC_OPTIMAL),
         // `dst` in TransferDst; regions in bounds (caller contract).
         unsafe {
@@ -387,10 +399,10 @@ impl crate::hal::CommandEncoder<Vulkan> for CommandEncoder {
             .dst_image_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
             .regions(&regions)
             .filter(vk::Filter::NEAREST);
-        let rec = self.inner.rec();
-        rec.keep_alive.push(Arc::clone(&src.inner) as KeepAlive);
-        rec.keep_alive.push(Arc::clone(&dst.inner) as KeepAlive);
-        let cmd = rec.raw;
+        let cmd = self.inner.rec().keep_alive_until_done([
+            Arc::clone(&src.inner) as KeepAlive,
+            Arc::clone(&dst.inner) as KeepAlive,
+        ]);
         // SAFETY: recording outside rendering; `src` in TransferSrc (TRANSFER_SRC_OPTIMAL),
         // `dst` in TransferDst (TRANSFER_DST_OPTIMAL), both at least `size` (caller contract);
         // `info` points to locals alive for the call.
