@@ -7,7 +7,7 @@
 //! build of a program can be restored by another build that registers the
 //! same names, whatever the `TypeId`s there are.
 //!
-//! # Snapshot format, version 2
+//! # Snapshot format, version 3
 //!
 //! A 32-byte header, then a body:
 //!
@@ -26,21 +26,27 @@
 //!
 //! ```text
 //! Body {
-//!     entities: { generations: [u32], free: [u32] },   // per slot index; the free list in order
-//!     tables:   [ { entities: [u64],                     // Entity::to_bits, by row
+//!     entities: { generations: u32s, free: u32s },     // per slot index; the free list in order
+//!     tables:   [ { entities: u64s,                      // Entity::to_bits, by row
 //!                   columns:  [ { name: str,             // registered component name
 //!                                 pod_size: u32 | nil,   // element size for plain-old-data columns
 //!                                 bytes: bin } ] } ],
 //!     resources: [ { name: str, bytes: bin } ],
 //!     sparse:   [ { name: str,                           // a component with sparse-set storage
-//!                   entities: [u64],                     // Entity::to_bits, in the set's dense order
+//!                   entities: u64s,                      // Entity::to_bits, in the set's dense order
 //!                   pod_size: u32 | nil,
 //!                   bytes: bin } ],                      // one value per entity, as a column
 //! }
 //! ```
 //!
-//! Version 1 is version 2 without `sparse` (no sparse-set components); this
-//! crate reads it as such.
+//! `u32s` and `u64s` are `bin` values holding the integers as little-endian
+//! `u32`s or `u64`s, back to back (on every machine, whatever the header's
+//! byte order says of the columns): a world of 100k entities restores its
+//! ids with a copy instead of 100k MessagePack integers to decode.
+//!
+//! Version 2 is version 3 with those integer lists as MessagePack arrays of
+//! integers; version 1 is version 2 without `sparse` (no sparse-set
+//! components). This crate reads both as such.
 //!
 //! A plain-old-data column ([`SnapshotRegistry::register_pod`]) is its rows'
 //! raw bytes, `rows × pod_size` of them, in the byte order the header names
@@ -103,8 +109,9 @@ pub use columns::{
 };
 
 /// The snapshot format version this crate writes (2: sparse-set
-/// components).
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+/// components; 3: entity ids, generations and the free list as
+/// little-endian bytes).
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 3;
 
 /// The oldest snapshot format version this crate reads (1: before sparse
 /// sets; read as a snapshot without sparse-set components).
@@ -632,6 +639,7 @@ struct Body {
 #[derive(Serialize, Deserialize)]
 struct SparseRecord {
     name: String,
+    #[serde(with = "le_ints")]
     entities: Vec<u64>,
     pod_size: Option<u32>,
     #[serde(with = "serde_bytes")]
@@ -640,12 +648,15 @@ struct SparseRecord {
 
 #[derive(Serialize, Deserialize)]
 struct EntityTable {
+    #[serde(with = "le_ints")]
     generations: Vec<u32>,
+    #[serde(with = "le_ints")]
     free: Vec<u32>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct TableRecord {
+    #[serde(with = "le_ints")]
     entities: Vec<u64>,
     columns: Vec<ColumnRecord>,
 }
@@ -663,6 +674,94 @@ struct NamedBytes {
     name: String,
     #[serde(with = "serde_bytes")]
     bytes: Vec<u8>,
+}
+
+/// The integer lists of the body (entity ids, generations, the free list):
+/// written as one `bin` of little-endian integers (format version 3), read
+/// from that or from a MessagePack array of integers (versions 1 and 2).
+mod le_ints {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{self, Deserializer, SeqAccess, Visitor};
+    use serde::{Deserialize, Serializer};
+
+    /// An integer type of the lists: `u32` or `u64`.
+    pub(super) trait LeInt: Copy + for<'de> Deserialize<'de> {
+        /// Its size in bytes.
+        const SIZE: usize;
+        /// Appends its little-endian bytes.
+        fn put(self, out: &mut Vec<u8>);
+        /// Reads it from exactly `SIZE` little-endian bytes.
+        fn get(bytes: &[u8]) -> Self;
+    }
+
+    macro_rules! le_int {
+        ($($t:ty),*) => {$(
+            impl LeInt for $t {
+                const SIZE: usize = std::mem::size_of::<$t>();
+                #[inline]
+                fn put(self, out: &mut Vec<u8>) {
+                    out.extend_from_slice(&self.to_le_bytes());
+                }
+                #[inline]
+                fn get(bytes: &[u8]) -> Self {
+                    <$t>::from_le_bytes(bytes.try_into().expect("a whole integer"))
+                }
+            }
+        )*};
+    }
+    le_int!(u32, u64);
+
+    pub(super) fn serialize<T: LeInt, S: Serializer>(
+        values: &[T],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut bytes = Vec::with_capacity(values.len() * T::SIZE);
+        for &value in values {
+            value.put(&mut bytes);
+        }
+        serializer.serialize_bytes(&bytes)
+    }
+
+    pub(super) fn deserialize<'de, T: LeInt, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<T>, D::Error> {
+        deserializer.deserialize_any(LeIntsVisitor(PhantomData))
+    }
+
+    struct LeIntsVisitor<T>(PhantomData<T>);
+
+    impl<'de, T: LeInt> Visitor<'de> for LeIntsVisitor<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "little-endian {}-byte integers as bytes, or an array of integers",
+                T::SIZE
+            )
+        }
+
+        fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<T>, E> {
+            if bytes.len() % T::SIZE != 0 {
+                return Err(E::invalid_length(bytes.len(), &self));
+            }
+            Ok(bytes.chunks_exact(T::SIZE).map(T::get).collect())
+        }
+
+        fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Vec<T>, E> {
+            self.visit_bytes(&bytes)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            while let Some(value) = seq.next_element()? {
+                values.push(value);
+            }
+            Ok(values)
+        }
+    }
 }
 
 /// The parts of a world that a snapshot writes and a restore replaces.
@@ -1214,11 +1313,26 @@ pub(crate) fn hash(registry: &SnapshotRegistry, world: &WorldParts<'_>) -> u64 {
 mod tests {
     use super::*;
 
+    /// The entity table of format versions 1 and 2: MessagePack arrays of
+    /// integers.
+    #[derive(Serialize)]
+    struct EntityTableV2 {
+        generations: Vec<u32>,
+        free: Vec<u32>,
+    }
+
+    /// A table of format versions 1 and 2.
+    #[derive(Serialize)]
+    struct TableRecordV2 {
+        entities: Vec<u64>,
+        columns: Vec<ColumnRecord>,
+    }
+
     /// The body of format version 1 (no sparse sets).
     #[derive(Serialize)]
     struct BodyV1 {
-        entities: EntityTable,
-        tables: Vec<TableRecord>,
+        entities: EntityTableV2,
+        tables: Vec<TableRecordV2>,
         resources: Vec<NamedBytes>,
     }
 
@@ -1237,12 +1351,12 @@ mod tests {
     #[test]
     fn version_1_snapshots_are_read_and_unknown_versions_refused() {
         let body = BodyV1 {
-            entities: EntityTable {
-                generations: vec![0],
-                free: vec![],
+            entities: EntityTableV2 {
+                generations: vec![0, 3],
+                free: vec![0],
             },
-            tables: vec![TableRecord {
-                entities: vec![Entity::new(0, 0).to_bits()],
+            tables: vec![TableRecordV2 {
+                entities: vec![Entity::new(1, 3).to_bits()],
                 columns: vec![],
             }],
             resources: vec![],
@@ -1251,13 +1365,49 @@ mod tests {
         let registry = SnapshotRegistry::new();
         let restored = read(&registry, &framed(1, &body), Tick::new(1)).unwrap();
         assert_eq!(restored.entities.len(), 1);
+        assert!(restored.entities.contains(Entity::new(1, 3)));
         assert!(restored.sparse.is_empty());
+        // Version 2 wrote the same integer arrays (and sparse sets, here none).
+        let restored = read(&registry, &framed(2, &body), Tick::new(1)).unwrap();
+        assert!(restored.entities.contains(Entity::new(1, 3)));
+        let next = SNAPSHOT_FORMAT_VERSION + 1;
         assert!(matches!(
-            read(&registry, &framed(3, &body), Tick::new(1)),
+            read(&registry, &framed(next, &body), Tick::new(1)),
             Err(SnapshotError::UnsupportedVersion {
-                found: 3,
+                found,
                 supported: SNAPSHOT_FORMAT_VERSION
-            })
+            }) if found == next
         ));
+    }
+
+    #[test]
+    fn integer_lists_are_little_endian_bytes_and_a_ragged_list_is_an_error() {
+        let table = EntityTable {
+            generations: vec![1, 0x0102_0304],
+            free: vec![],
+        };
+        let bytes = rmp_serde::to_vec_named(&table).unwrap();
+        // `bin 8` of the two generations, little-endian, back to back.
+        let expected = [0xc4, 8, 1, 0, 0, 0, 4, 3, 2, 1];
+        assert!(
+            bytes.windows(expected.len()).any(|w| w == expected),
+            "{bytes:02x?}"
+        );
+        let back: EntityTable = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back.generations, [1, 0x0102_0304]);
+
+        // Seven bytes are not a whole number of `u64` ids.
+        #[derive(Serialize)]
+        struct Ragged {
+            #[serde(with = "serde_bytes")]
+            entities: Vec<u8>,
+            columns: Vec<ColumnRecord>,
+        }
+        let ragged = rmp_serde::to_vec_named(&Ragged {
+            entities: vec![0; 7],
+            columns: vec![],
+        })
+        .unwrap();
+        assert!(rmp_serde::from_slice::<TableRecord>(&ragged).is_err());
     }
 }
