@@ -84,6 +84,7 @@
 //! machine of one byte order.
 
 use std::any::TypeId;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -626,24 +627,30 @@ impl SnapshotRegistry {
 // ---------------------------------------------------------------------------
 // The body, as serde sees it.
 
+// Byte payloads are `Cow`s: a snapshot built from borrowed columns
+// (`build_snapshot`) serializes them without copying them first, and a
+// restore reads them in place from the snapshot's bytes.
+
 #[derive(Serialize, Deserialize)]
-struct Body {
+struct Body<'a> {
     entities: EntityTable,
-    tables: Vec<TableRecord>,
-    resources: Vec<NamedBytes>,
+    #[serde(borrow)]
+    tables: Vec<TableRecord<'a>>,
+    #[serde(borrow)]
+    resources: Vec<NamedBytes<'a>>,
     /// Absent in version 1.
-    #[serde(default)]
-    sparse: Vec<SparseRecord>,
+    #[serde(default, borrow)]
+    sparse: Vec<SparseRecord<'a>>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct SparseRecord {
+struct SparseRecord<'a> {
     name: String,
     #[serde(with = "le_ints")]
     entities: Vec<u64>,
     pod_size: Option<u32>,
-    #[serde(with = "serde_bytes")]
-    bytes: Vec<u8>,
+    #[serde(with = "serde_bytes", borrow)]
+    bytes: Cow<'a, [u8]>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -655,25 +662,26 @@ struct EntityTable {
 }
 
 #[derive(Serialize, Deserialize)]
-struct TableRecord {
+struct TableRecord<'a> {
     #[serde(with = "le_ints")]
     entities: Vec<u64>,
-    columns: Vec<ColumnRecord>,
+    #[serde(borrow)]
+    columns: Vec<ColumnRecord<'a>>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct ColumnRecord {
+struct ColumnRecord<'a> {
     name: String,
     pod_size: Option<u32>,
-    #[serde(with = "serde_bytes")]
-    bytes: Vec<u8>,
+    #[serde(with = "serde_bytes", borrow)]
+    bytes: Cow<'a, [u8]>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct NamedBytes {
+struct NamedBytes<'a> {
     name: String,
-    #[serde(with = "serde_bytes")]
-    bytes: Vec<u8>,
+    #[serde(with = "serde_bytes", borrow)]
+    bytes: Cow<'a, [u8]>,
 }
 
 /// The integer lists of the body (entity ids, generations, the free list):
@@ -687,7 +695,7 @@ mod le_ints {
     use serde::{Deserialize, Serializer};
 
     /// An integer type of the lists: `u32` or `u64`.
-    pub(super) trait LeInt: Copy + for<'de> Deserialize<'de> {
+    pub(super) trait LeInt: bytemuck::Pod + for<'de> Deserialize<'de> {
         /// Its size in bytes.
         const SIZE: usize;
         /// Appends its little-endian bytes.
@@ -717,6 +725,10 @@ mod le_ints {
         values: &[T],
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
+        if cfg!(target_endian = "little") {
+            // The integers' memory is their little-endian bytes: no copy.
+            return serializer.serialize_bytes(bytemuck::cast_slice(values));
+        }
         let mut bytes = Vec::with_capacity(values.len() * T::SIZE);
         for &value in values {
             value.put(&mut bytes);
@@ -746,6 +758,10 @@ mod le_ints {
         fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<T>, E> {
             if bytes.len() % T::SIZE != 0 {
                 return Err(E::invalid_length(bytes.len(), &self));
+            }
+            if cfg!(target_endian = "little") {
+                // One copy (the bytes need not be aligned for `T`).
+                return Ok(bytemuck::pod_collect_to_vec(bytes));
             }
             Ok(bytes.chunks_exact(T::SIZE).map(T::get).collect())
         }
@@ -820,7 +836,7 @@ pub(crate) fn write(
                 pod_size: codec
                     .pod_size
                     .map(|s| u32::try_from(s).expect("component larger than 4 GiB")),
-                bytes,
+                bytes: Cow::Owned(bytes),
             });
         }
         tables.push(TableRecord {
@@ -835,7 +851,7 @@ pub(crate) fn write(
             (codec.encode)(slot, &mut bytes)?;
             resources.push(NamedBytes {
                 name: codec.name.to_owned(),
-                bytes,
+                bytes: Cow::Owned(bytes),
             });
         }
     }
@@ -860,7 +876,7 @@ pub(crate) fn write(
             pod_size: codec
                 .pod_size
                 .map(|s| u32::try_from(s).expect("component larger than 4 GiB")),
-            bytes,
+            bytes: Cow::Owned(bytes),
         });
     }
     sparse.sort_by(|a, b| a.name.cmp(&b.name));
@@ -878,16 +894,22 @@ pub(crate) fn write(
 
 /// The 32-byte header (magic, version, byte order, body length, XXH3-64 of
 /// the body) followed by the MessagePack body: the bytes of a snapshot.
-fn encode_body(body: &Body) -> Result<Vec<u8>, SnapshotError> {
-    let body = rmp_serde::to_vec_named(body).map_err(|e| encode_error("snapshot body", e))?;
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+///
+/// The body is written in place behind a header whose length and checksum
+/// are filled in afterwards (no copy of the body).
+fn encode_body(body: &Body<'_>) -> Result<Vec<u8>, SnapshotError> {
+    let mut out = Vec::new();
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
     out.push(NATIVE_BYTE_ORDER);
     out.extend_from_slice(&[0; 3]);
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&xxh3_64(&body).to_le_bytes());
-    out.extend_from_slice(&body);
+    out.extend_from_slice(&[0; 16]);
+    debug_assert_eq!(out.len(), HEADER_LEN);
+    rmp_serde::encode::write_named(&mut out, body).map_err(|e| encode_error("snapshot body", e))?;
+    let body_len = (out.len() - HEADER_LEN) as u64;
+    let checksum = xxh3_64(&out[HEADER_LEN..]);
+    out[16..24].copy_from_slice(&body_len.to_le_bytes());
+    out[24..32].copy_from_slice(&checksum.to_le_bytes());
     Ok(out)
 }
 
@@ -958,7 +980,7 @@ pub(crate) fn read(
     bytes: &[u8],
     tick: Tick,
 ) -> Result<Restored, SnapshotError> {
-    let body: Body =
+    let body: Body<'_> =
         rmp_serde::from_slice(body_of(bytes)?).map_err(|e| decode_error("snapshot body", e))?;
     let generations = body.entities.generations;
     let slot_count = generations.len();
@@ -1325,7 +1347,7 @@ mod tests {
     #[derive(Serialize)]
     struct TableRecordV2 {
         entities: Vec<u64>,
-        columns: Vec<ColumnRecord>,
+        columns: Vec<ColumnRecord<'static>>,
     }
 
     /// The body of format version 1 (no sparse sets).
@@ -1333,7 +1355,7 @@ mod tests {
     struct BodyV1 {
         entities: EntityTableV2,
         tables: Vec<TableRecordV2>,
-        resources: Vec<NamedBytes>,
+        resources: Vec<NamedBytes<'static>>,
     }
 
     fn framed(version: u32, body: &[u8]) -> Vec<u8> {
@@ -1401,7 +1423,7 @@ mod tests {
         struct Ragged {
             #[serde(with = "serde_bytes")]
             entities: Vec<u8>,
-            columns: Vec<ColumnRecord>,
+            columns: Vec<ColumnRecord<'static>>,
         }
         let ragged = rmp_serde::to_vec_named(&Ragged {
             entities: vec![0; 7],

@@ -11,6 +11,8 @@
 //! [`snapshot`](crate::snapshot)): a plain-old-data column is its rows' raw
 //! bytes in native (little-endian) order, a resource its MessagePack value.
 
+use std::borrow::Cow;
+
 use super::{
     Body, ColumnRecord, ComponentCodec, EntityTable, NamedBytes, SnapshotError, TableRecord,
 };
@@ -449,7 +451,7 @@ pub fn build_snapshot_with_sparse(
             columns.push(ColumnRecord {
                 name: name.to_owned(),
                 pod_size,
-                bytes: bytes.to_vec(),
+                bytes: Cow::Borrowed(bytes),
             });
         }
         if columns.is_empty() {
@@ -466,7 +468,7 @@ pub fn build_snapshot_with_sparse(
         .iter()
         .map(|&(name, bytes)| NamedBytes {
             name: name.to_owned(),
-            bytes: bytes.to_vec(),
+            bytes: Cow::Borrowed(bytes),
         })
         .collect();
     resources.sort_by(|a, b| a.name.cmp(&b.name));
@@ -484,7 +486,9 @@ pub fn build_snapshot_with_sparse(
 
 /// The snapshot records of `sparse`, sorted by name, after checking that each
 /// plain-old-data column has one value per entity.
-fn sparse_records(sparse: &[SparseColumns<'_>]) -> Result<Vec<super::SparseRecord>, SnapshotError> {
+fn sparse_records<'a>(
+    sparse: &[SparseColumns<'a>],
+) -> Result<Vec<super::SparseRecord<'a>>, SnapshotError> {
     let mut records = Vec::with_capacity(sparse.len());
     for s in sparse {
         if let Some(size) = s.pod_size {
@@ -503,7 +507,7 @@ fn sparse_records(sparse: &[SparseColumns<'_>]) -> Result<Vec<super::SparseRecor
             name: s.name.to_owned(),
             entities: s.entities.to_vec(),
             pod_size: s.pod_size,
-            bytes: s.bytes.to_vec(),
+            bytes: Cow::Borrowed(s.bytes),
         });
     }
     records.sort_by(|a, b| a.name.cmp(&b.name));
