@@ -70,6 +70,7 @@ tasks:
                       the demo simulation, runs ticks, prints per-tick times and the world hash against a local run;
                       ARGS: --entities N --instances N --ticks N --kill-at T --freeze-at T --rate HZ --deadline-ms MS
                       --reuse on|off --snapshot-every N --resume --store DIR --world ID --restart-server-at T --no-auth
+                      --systems Movement,Spin,Damping,Lifecycle (a subset runs only those, here and in the local run)
                       (the server requires a login with per-system permissions unless --no-auth)
   setup               install the system packages (Vulkan driver, validation layers, glslc, spirv-tools) and nats-server
   mesa                unpack Mesa's backports lavapipe (Vulkan 1.4, descriptor indexing) under target/mesa-backports

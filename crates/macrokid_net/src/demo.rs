@@ -218,11 +218,37 @@ fn build(entities: usize, lifetimes: bool) -> World {
 /// # Errors
 /// A system's error (the demo's fail only without [`Time`]).
 pub fn run_local(world: &mut World, ticks: u64) -> SystemResult {
+    run_local_systems(world, ticks, &systems())
+}
+
+/// [`run_local`] with only the demo systems named in `systems` (the others are left
+/// out), still in plan order whatever the order of `systems`: the local run that a
+/// cluster of those systems alone (`macrokid-cluster run --systems ...`) is compared
+/// with. Names that are not demo systems are ignored.
+///
+/// # Errors
+/// A system's error (the demo's fail only without [`Time`]).
+pub fn run_local_systems(world: &mut World, ticks: u64, systems: &[SystemName]) -> SystemResult {
+    let has = |name: &str| systems.iter().any(|s| s.as_str() == name);
+    let (movement, spin, damping, lifecycle) = (
+        has("Movement"),
+        has("Spin"),
+        has("Damping"),
+        has("Lifecycle"),
+    );
     for _ in 0..ticks {
-        world.run_system(&mut Movement)?;
-        world.run_system(&mut Spin)?;
-        world.run_system(&mut Damping)?;
-        world.run_system(&mut Lifecycle)?;
+        if movement {
+            world.run_system(&mut Movement)?;
+        }
+        if spin {
+            world.run_system(&mut Spin)?;
+        }
+        if damping {
+            world.run_system(&mut Damping)?;
+        }
+        if lifecycle {
+            world.run_system(&mut Lifecycle)?;
+        }
     }
     Ok(())
 }

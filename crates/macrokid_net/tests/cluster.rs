@@ -293,6 +293,34 @@ fn real_processes_survive_a_server_restart_and_a_later_run_resumes() {
     assert!(last.contains("equals local"), "{last}");
 }
 
+/// `--systems` runs a subset of the demo, given in any order: only those system processes
+/// start, the coordinator plans only them, and the local run the hash is compared with
+/// runs the same subset (a local run of all four would end with another hash).
+#[test]
+fn a_subset_of_the_systems_runs_and_ends_with_the_local_hash_of_that_subset() {
+    let out = cluster_run(&[
+        "--systems",
+        "Spin,Movement",
+        "--instances",
+        "2",
+        "--entities",
+        "2000",
+        "--ticks",
+        "15",
+        "--deadline-ms",
+        "1000",
+    ]);
+    assert!(
+        out.contains("system processes: 2 Movement, 1 Spin\n"),
+        "{out}"
+    );
+    assert!(!out.contains("Damping"), "{out}");
+    let last = out.lines().last().expect("output");
+    assert!(last.starts_with("cluster: 15 ticks,"), "{last}");
+    assert!(last.contains("lost ticks 0"), "{last}");
+    assert!(last.contains("equals local"), "{last}");
+}
+
 /// The command line is parsed by clap: `--help` lists every option of `run`, and a bad
 /// value is refused with exit status 2 before anything starts.
 #[test]
@@ -319,6 +347,7 @@ fn the_command_line_has_help_and_refuses_bad_values() {
         "--world",
         "--restart-server-at",
         "--no-auth",
+        "--systems",
     ] {
         assert!(text.contains(option), "{option} missing from:\n{text}");
     }
@@ -327,6 +356,7 @@ fn the_command_line_has_help_and_refuses_bad_values() {
         &["run", "--reuse", "maybe"],
         &["run", "--ticks"],
         &["run", "--bogus", "1"],
+        &["run", "--systems", "Movement,Gravity"],
         &["system", "Nope", "nats://127.0.0.1:1", "p"],
     ] {
         let out = std::process::Command::new(bin)
@@ -345,4 +375,10 @@ fn the_command_line_has_help_and_refuses_bad_values() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--instances 1"));
+    let out = std::process::Command::new(bin)
+        .args(["run", "--systems", "Spin", "--freeze-at", "3"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("add Movement to --systems"));
 }

@@ -4,7 +4,7 @@
 //! macrokid-cluster run [--entities N] [--instances N] [--ticks N] [--kill-at T]
 //!                      [--freeze-at T] [--rate HZ] [--deadline-ms MS] [--reuse on|off]
 //!                      [--snapshot-every N] [--resume] [--store DIR] [--world ID]
-//!                      [--restart-server-at T] [--no-auth]
+//!                      [--restart-server-at T] [--no-auth] [--systems LIST]
 //!     starts nats-server, N Movement instances, one Spin, one Damping and two Lifecycle
 //!     (a system whose despawns and spawns travel as commands; child processes
 //!     of this binary), runs the coordinator here for the ticks, prints one line per tick
@@ -18,7 +18,10 @@
 //!     kills nats-server (by its process id) at the start of tick T and starts it again
 //!     300 ms later on the same port and store. The server requires a login by default,
 //!     with a user per system and per-subject permissions ([`macrokid_net::security`]);
-//!     --no-auth runs it open. The system processes run with glibc's allocator set to reuse
+//!     --no-auth runs it open. --systems Movement,Spin (any of Movement, Spin, Damping,
+//!     Lifecycle; all four by default) runs only those systems, here and in the local run
+//!     the hash is compared with: `--systems Movement --instances 2` is the world moved by
+//!     two system processes. The system processes run with glibc's allocator set to reuse
 //!     heap memory between rounds (`GLIBC_TUNABLES`, unless already set; see
 //!     `SYSTEM_TUNABLES`).
 //! macrokid-cluster coordinator URL PREFIX ENTITIES TICKS
@@ -153,6 +156,7 @@ fn signal(child: &Child, sig: &str) {
 }
 
 struct Options {
+    systems: Vec<DemoSystem>,
     entities: usize,
     instances: usize,
     ticks: u64,
@@ -194,13 +198,35 @@ enum Cmd {
 }
 
 /// The demo's systems.
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 #[value(rename_all = "verbatim")]
 enum DemoSystem {
     Movement,
     Spin,
     Damping,
     Lifecycle,
+}
+
+impl DemoSystem {
+    /// The system's name, as it registers.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Movement => "Movement",
+            Self::Spin => "Spin",
+            Self::Damping => "Damping",
+            Self::Lifecycle => "Lifecycle",
+        }
+    }
+
+    /// The system processes `run` starts for it: `movement` Movement instances, two
+    /// Lifecycle, one of the others.
+    fn instances(self, movement: usize) -> usize {
+        match self {
+            Self::Movement => movement,
+            Self::Lifecycle => 2,
+            Self::Spin | Self::Damping => 1,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -279,11 +305,32 @@ struct RunArgs {
     /// Run the server without login and permissions.
     #[arg(long)]
     no_auth: bool,
+    /// The systems to run, comma-separated (the others are left out here and in the local
+    /// run the hash is compared with).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "LIST",
+        default_values_t = [DemoSystem::Movement, DemoSystem::Spin, DemoSystem::Damping, DemoSystem::Lifecycle]
+    )]
+    systems: Vec<DemoSystem>,
 }
 
 impl RunArgs {
     fn options(self) -> Result<Options, String> {
+        // Planning order, each once.
+        let systems = [
+            DemoSystem::Movement,
+            DemoSystem::Spin,
+            DemoSystem::Damping,
+            DemoSystem::Lifecycle,
+        ]
+        .into_iter()
+        .filter(|s| self.systems.contains(s))
+        .collect();
         let o = Options {
+            systems,
             entities: self.entities,
             instances: self.instances,
             ticks: self.ticks,
@@ -299,8 +346,15 @@ impl RunArgs {
             restart_server_at: self.restart_server_at,
             auth: !self.no_auth,
         };
+        let failover = o.kill_at.is_some() || o.freeze_at.is_some();
+        if failover && !o.systems.contains(&DemoSystem::Movement) {
+            return Err(
+                "--kill-at and --freeze-at stop Movement instances; add Movement to --systems"
+                    .to_owned(),
+            );
+        }
         let needed = 1 + usize::from(o.kill_at.is_some()) + usize::from(o.freeze_at.is_some());
-        if o.instances < needed {
+        if o.systems.contains(&DemoSystem::Movement) && o.instances < needed {
             return Err(format!(
                 "--instances {} leaves no Movement instance alive with the kill/freeze asked for; use at least {needed}",
                 o.instances
@@ -396,7 +450,11 @@ struct Outcome {
 
 fn run(o: Options) -> Result<bool, String> {
     let subjects = Subjects::new(RUN_PREFIX).map_err(|e| e.to_string())?;
-    let names = demo::systems();
+    let names: Vec<SystemName> = o
+        .systems
+        .iter()
+        .map(|s| SystemName::new(s.name()).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
     // The login files live as long as the run.
     let auth_dir = tempfile::Builder::new()
         .prefix("macrokid-cluster-auth-")
@@ -446,22 +504,30 @@ fn run(o: Options) -> Result<bool, String> {
         children.0.push((name.to_owned(), child));
         Ok(())
     };
-    for i in 0..o.instances {
-        spawn("Movement", 1 + i as u64)?;
+    // Movement first: --kill-at and --freeze-at find its instances at the front.
+    let mut processes = Vec::new();
+    for &system in &o.systems {
+        let first_id = match system {
+            DemoSystem::Movement => 1,
+            DemoSystem::Spin => 1001,
+            DemoSystem::Damping => 1002,
+            DemoSystem::Lifecycle => 1003,
+        };
+        let count = system.instances(o.instances);
+        for i in 0..count {
+            spawn(system.name(), first_id + i as u64)?;
+        }
+        processes.push(format!("{count} {}", system.name()));
     }
-    spawn("Spin", 1001)?;
-    spawn("Damping", 1002)?;
-    spawn("Lifecycle", 1003)?;
-    spawn("Lifecycle", 1004)?;
     println!(
-        "cluster: nats-server at {url} ({}), {} entities, {} Movement instances, 1 Spin, 1 Damping, 2 Lifecycle",
+        "cluster: nats-server at {url} ({}), {} entities, system processes: {}",
         if auth.is_some() {
             "login required, per-system permissions"
         } else {
             "no login"
         },
         o.entities,
-        o.instances
+        processes.join(", ")
     );
     if let Some(auth) = &auth {
         let file = auth_dir.path().join("inspector.password");
@@ -475,7 +541,7 @@ fn run(o: Options) -> Result<bool, String> {
 
     let mut server_slot = Some(server);
     let outcome = runtime()?.block_on(async {
-        let mut config = CoordinatorConfig::new(url.as_str(), subjects, demo::systems())
+        let mut config = CoordinatorConfig::new(url.as_str(), subjects, names.clone())
             .deadline(o.deadline)
             .reuse_columns(o.reuse)
             .tick_period(o.rate.map(|hz| Duration::from_secs_f64(1.0 / hz)))
@@ -494,7 +560,7 @@ fn run(o: Options) -> Result<bool, String> {
                 Some(tick) => {
                     start = tick;
                     let mut local = demo::world_with_lifecycle(o.entities);
-                    demo::run_local(&mut local, tick).map_err(|e| e.to_string())?;
+                    demo::run_local_systems(&mut local, tick, &names).map_err(|e| e.to_string())?;
                     let hash = c.world().hash();
                     println!(
                         "cluster: resumed world {} at tick {tick} from its snapshot: hash {hash:016x} {} local",
@@ -505,9 +571,11 @@ fn run(o: Options) -> Result<bool, String> {
                 None => println!("cluster: no snapshot of world {}; starting at tick 0", o.world),
             }
         }
-        let mut wanted: Vec<(SystemName, usize)> = demo::systems().into_iter().map(|s| (s, 1)).collect();
-        wanted[0].1 = o.instances;
-        wanted[3].1 = 2;
+        let wanted: Vec<(SystemName, usize)> = names
+            .iter()
+            .cloned()
+            .zip(o.systems.iter().map(|s| s.instances(o.instances)))
+            .collect();
         c.wait_for_instances(&wanted, Duration::from_secs(30))
             .await
             .map_err(|e| e.to_string())?;
@@ -641,7 +709,7 @@ fn run(o: Options) -> Result<bool, String> {
     drop(children);
     let hash = out.world.hash();
     let mut local = demo::world_with_lifecycle(o.entities);
-    demo::run_local(&mut local, out.start + out.done).map_err(|e| e.to_string())?;
+    demo::run_local_systems(&mut local, out.start + out.done, &names).map_err(|e| e.to_string())?;
     let equal = local.hash() == hash;
     out.tick_ms.sort_by(f64::total_cmp);
     let pct = |p: f64| {
