@@ -109,6 +109,23 @@ pub use columns::{
     TableColumns, TableShape,
 };
 
+/// The contents of the world that [`build_snapshot_with_sparse`] of the same
+/// arguments and a restore of its bytes would make, without encoding and
+/// decoding them (for `World::from_columns`).
+pub(crate) fn read_columns(
+    registry: &SnapshotRegistry,
+    tables: &[TableColumns<'_>],
+    sparse: &[SparseColumns<'_>],
+    resources: &[(&str, &[u8])],
+    tick: Tick,
+) -> Result<Restored, SnapshotError> {
+    restore_body(
+        registry,
+        columns::body_of_columns(tables, sparse, resources)?,
+        tick,
+    )
+}
+
 /// The snapshot format version this crate writes (2: sparse-set
 /// components; 3: entity ids, generations and the free list as
 /// little-endian bytes).
@@ -982,6 +999,16 @@ pub(crate) fn read(
 ) -> Result<Restored, SnapshotError> {
     let body: Body<'_> =
         rmp_serde::from_slice(body_of(bytes)?).map_err(|e| decode_error("snapshot body", e))?;
+    restore_body(registry, body, tick)
+}
+
+/// [`read`] of a body already decoded (or built from columns in this
+/// process, [`columns::body_of_columns`]): the same checks.
+fn restore_body(
+    registry: &SnapshotRegistry,
+    body: Body<'_>,
+    tick: Tick,
+) -> Result<Restored, SnapshotError> {
     let generations = body.entities.generations;
     let slot_count = generations.len();
     if u32::try_from(slot_count).is_err() {

@@ -12,7 +12,7 @@
 //!    [`TickAck::missing`], and the coordinator sends it again in full;
 //! 2. the shards are grouped by component set (presence columns included) into tables
 //!    of a local [`World`] (entities keep their ids,
-//!    [`macrokid_ecs::snapshot::build_snapshot_with_sparse`]), with the shards' sparse
+//!    [`World::from_columns`]), with the shards' sparse
 //!    sets ([`SPARSE_COLUMN_PREFIX`]) in sparse-set storage; when the tables
 //!    and sparse sets hold the same entities as in the previous job (the steady state), the
 //!    values are only overwritten in place;
@@ -78,7 +78,7 @@ use std::time::{Duration, Instant};
 use async_nats::Client;
 use futures_util::StreamExt;
 use macrokid_ecs::change::ComponentTicks;
-use macrokid_ecs::snapshot::{build_snapshot_with_sparse, SparseColumns, TableColumns};
+use macrokid_ecs::snapshot::{SparseColumns, TableColumns};
 use macrokid_ecs::{Run, SnapshotRegistry, Tick, World};
 
 use crate::codec::{
@@ -785,9 +785,8 @@ fn run_job<S: Run>(
                     .collect(),
             })
             .collect();
-        let bytes = build_snapshot_with_sparse(&tables, &sparse_columns(&sparse), &[])
+        let world = World::from_columns(registry.clone(), &tables, &sparse_columns(&sparse), &[])
             .map_err(|e| e.to_string())?;
-        let world = World::from_snapshot(registry.clone(), &bytes).map_err(|e| e.to_string())?;
         *local = Some((layout, world));
     }
     let (_, world) = local.as_mut().expect("set above");
@@ -939,10 +938,9 @@ fn run_job_per_shard<S: Run>(
                 .chain(present_columns(&present, ids.len(), &zeros))
                 .collect(),
         };
-        let bytes = build_snapshot_with_sparse(&[table], &sparse_columns(&sparse), &[])
-            .map_err(|e| e.to_string())?;
         let mut world =
-            World::from_snapshot(registry.clone(), &bytes).map_err(|e| e.to_string())?;
+            World::from_columns(registry.clone(), &[table], &sparse_columns(&sparse), &[])
+                .map_err(|e| e.to_string())?;
         for ResourceValue { name, bytes } in &job.resources {
             world
                 .set_resource_bytes(name, bytes)

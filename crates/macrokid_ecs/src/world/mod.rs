@@ -1447,6 +1447,16 @@ impl World {
     /// the world is then unchanged.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
         let restored = snapshot::read(&self.snapshots, bytes, self.change_tick)?;
+        self.install(restored)
+    }
+
+    /// Replaces this world's contents with `restored` (checked whole by
+    /// [`snapshot::read`] or [`snapshot::read_columns`]).
+    ///
+    /// # Errors
+    /// [`SnapshotError::Column`] when a component stored in a table there is
+    /// registered for sparse-set storage here; the world is then unchanged.
+    fn install(&mut self, restored: snapshot::Restored) -> Result<(), SnapshotError> {
         if let Some(component) = restored
             .component_types
             .iter()
@@ -1515,6 +1525,38 @@ impl World {
         let mut world = Self::new();
         world.snapshots = registry;
         world.restore(bytes)?;
+        Ok(world)
+    }
+
+    /// A new world with `registry`, made of the given tables, sparse-set
+    /// components and resources: exactly the world that
+    /// [`from_snapshot`](Self::from_snapshot) makes of
+    /// [`build_snapshot_with_sparse`](snapshot::build_snapshot_with_sparse)`(tables, sparse, resources)`,
+    /// with the same checks, but without encoding the columns into snapshot
+    /// bytes and decoding them again (distributed mode builds a system
+    /// process's world this way from the columns of its shards).
+    ///
+    /// # Errors
+    /// As [`build_snapshot_with_sparse`](snapshot::build_snapshot_with_sparse)
+    /// and [`restore`](Self::restore): columns of the wrong length, unknown
+    /// names, an entity in two rows, a sparse value for an entity no table
+    /// holds.
+    pub fn from_columns(
+        registry: SnapshotRegistry,
+        tables: &[snapshot::TableColumns<'_>],
+        sparse: &[snapshot::SparseColumns<'_>],
+        resources: &[(&str, &[u8])],
+    ) -> Result<Self, SnapshotError> {
+        let mut world = Self::new();
+        world.snapshots = registry;
+        let restored = snapshot::read_columns(
+            &world.snapshots,
+            tables,
+            sparse,
+            resources,
+            world.change_tick,
+        )?;
+        world.install(restored)?;
         Ok(world)
     }
 }
