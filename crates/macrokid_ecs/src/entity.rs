@@ -348,6 +348,14 @@ impl Entities {
         }
     }
 
+    /// The live entity in slot `index` and its location, if one is.
+    pub(crate) fn live_at(&self, index: u32) -> Option<(Entity, Location)> {
+        self.slots
+            .get(index as usize)
+            .filter(|slot| slot.location.is_live())
+            .map(|slot| (Entity::new(index, slot.generation), slot.location))
+    }
+
     /// Whether `entity` is alive.
     pub(crate) fn contains(&self, entity: Entity) -> bool {
         self.location(entity).is_ok()
@@ -381,6 +389,43 @@ impl Entities {
             *self.cursor.get_mut() += 1;
         }
         Ok(location)
+    }
+
+    /// Makes each entity of `claims` alive at its location with the id
+    /// given (the generation is taken as given, as a restore takes it):
+    /// slots past the end are added first (free, generation 0), and every
+    /// claimed slot leaves the free list. Used by `World::replace_table_rows`.
+    ///
+    /// The caller has checked that no claimed slot is alive or reserved,
+    /// that the claimed indices are distinct and below `u32::MAX`, and that
+    /// no reservation is pending.
+    pub(crate) fn claim(&mut self, claims: &[(Entity, Location)]) {
+        let Some(end) = claims.iter().map(|(e, _)| e.index as usize + 1).max() else {
+            return;
+        };
+        if end > self.slots.len() {
+            let start = self.slots.len() as u32;
+            self.slots.resize(
+                end,
+                Slot {
+                    generation: 0,
+                    location: Location::FREE,
+                },
+            );
+            self.free.extend(start..end as u32);
+        }
+        let mut claimed = vec![false; self.slots.len()];
+        for &(entity, location) in claims {
+            debug_assert!(!self.slots[entity.index as usize].location.is_live());
+            self.slots[entity.index as usize] = Slot {
+                generation: entity.generation,
+                location,
+            };
+            claimed[entity.index as usize] = true;
+        }
+        self.free.retain(|&i| !claimed[i as usize]);
+        self.alive += claims.len();
+        *self.cursor.get_mut() = self.free.len() as i64;
     }
 
     /// The number of live entities.

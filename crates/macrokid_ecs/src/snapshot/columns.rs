@@ -130,6 +130,15 @@ pub enum ColumnAccessError {
         /// The registered name.
         name: String,
     },
+    /// The rows given to [`World::replace_table_rows`] do not fit the
+    /// world (the reason says how).
+    #[error("table {table}: {reason}")]
+    Rows {
+        /// The table.
+        table: usize,
+        /// What does not fit, with the values.
+        reason: String,
+    },
     /// The component has table storage in this world, not a sparse set.
     #[error("component `{name}` is not stored in a sparse set in this world")]
     NotSparse {

@@ -26,6 +26,7 @@ use crate::storage::{
 use crate::system::EntityFilter;
 
 mod encoded;
+mod rows;
 mod run;
 
 pub use encoded::{CommandRecord, SparseMember, SparseShape};
