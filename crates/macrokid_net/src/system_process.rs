@@ -219,6 +219,7 @@ pub struct SystemProcess {
     jobs: AtomicU64,
     failed_jobs: AtomicU64,
     rebuilds: AtomicU64,
+    table_refreshes: AtomicU64,
 }
 
 impl SystemProcess {
@@ -237,9 +238,17 @@ impl SystemProcess {
         self.failed_jobs.load(Ordering::Relaxed)
     }
 
-    /// Times the local world was rebuilt because the job's entities changed.
+    /// Times the local world was rebuilt: the first job, and a job whose tables (component
+    /// sets) or sparse sets differ from the world's.
     pub fn rebuilds(&self) -> u64 {
         self.rebuilds.load(Ordering::Relaxed)
+    }
+
+    /// Tables of the local world whose rows were replaced (the others kept) because the
+    /// job's entities in them changed, summed over jobs: what a job costs instead of a
+    /// rebuild when only some tables' rows changed.
+    pub fn table_refreshes(&self) -> u64 {
+        self.table_refreshes.load(Ordering::Relaxed)
     }
 }
 
@@ -689,15 +698,46 @@ fn run_job<S: Run>(
         .iter()
         .map(|s| (s.name.clone(), s.entities.clone()))
         .collect();
+    // The local world is kept when it has the same tables (component sets, in order) and
+    // sparse sets; the tables whose rows changed get their new rows, the others are
+    // overwritten in place.
     let reuse = matches!(local, Some((l, _)) if l.tables.len() == groups.len()
-        && l.tables.iter().zip(&groups).all(|((e, n, p), g)| {
-            *e == g.entities && *n == g.names && *p == g.present
-        })
+        && l.tables.iter().zip(&groups).all(|((_, n, p), g)| *n == g.names && *p == g.present)
         && l.sparse == sparse_layout);
     if reuse {
+        let (layout, world) = local.as_mut().expect("checked");
+        let changed: Vec<usize> = (0..groups.len())
+            .filter(|&t| layout.tables[t].0 != groups[t].entities)
+            .collect();
+        if !changed.is_empty() {
+            stats.table_refreshes.fetch_add(changed.len() as u64, Ordering::Relaxed);
+            let columns: Vec<Vec<(Vec<u8>, Option<u32>)>> = changed
+                .iter()
+                .map(|&t| group_columns(&groups[t], job, registry))
+                .collect();
+            let zeros = vec![
+                0u8;
+                changed
+                    .iter()
+                    .map(|&t| groups[t].present_bytes())
+                    .max()
+                    .unwrap_or(0)
+            ];
+            let tables: Vec<(usize, TableColumns<'_>)> = changed
+                .iter()
+                .zip(&columns)
+                .map(|(&t, columns)| (local_table[t], group_table(&groups[t], columns, &zeros)))
+                .collect();
+            if let Err(e) = world.replace_table_rows(&tables) {
+                *local = None;
+                return Err(e.to_string());
+            }
+            for &t in &changed {
+                layout.tables[t].0.clone_from(&groups[t].entities);
+            }
+        }
         // The steady state: the same rows, so each shard's columns are written in place —
         // except reused columns of a shard of the last job run here: the world holds them.
-        let (layout, world) = local.as_mut().expect("checked");
         // Taken: until this job succeeds, the world holds no job's columns for sure.
         let last_job = layout.last_job.take();
         let in_world = |shard: u32, name: &String| {
@@ -710,6 +750,9 @@ fn run_job<S: Run>(
             })
         };
         for (t, g) in groups.iter().enumerate() {
+            if changed.contains(&t) {
+                continue;
+            }
             for (name, parts) in g.names.iter().zip(&g.parts) {
                 if job.zero_sized.contains(name) {
                     continue;
@@ -745,45 +788,15 @@ fn run_job<S: Run>(
             sparse: sparse_layout,
             last_job: None,
         };
-        let columns: Vec<Vec<Vec<u8>>> = groups
+        let columns: Vec<Vec<(Vec<u8>, Option<u32>)>> = groups
             .iter()
-            .map(|g| g.parts.iter().map(|p| p.concat()).collect())
-            .collect();
-        let sizes: Vec<Vec<Option<u32>>> = groups
-            .iter()
-            .zip(&columns)
-            .map(|(g, columns)| {
-                g.names
-                    .iter()
-                    .zip(columns)
-                    .map(|(name, bytes)| {
-                        if job.zero_sized.contains(name) {
-                            Some(0)
-                        } else if g.entities.is_empty() {
-                            None
-                        } else {
-                            Some((bytes.len() / g.entities.len()) as u32)
-                        }
-                    })
-                    .collect()
-            })
+            .map(|g| group_columns(g, job, registry))
             .collect();
         let zeros = vec![0u8; groups.iter().map(Group::present_bytes).max().unwrap_or(0)];
         let tables: Vec<TableColumns<'_>> = groups
             .iter()
-            .zip(&sizes)
             .zip(&columns)
-            .map(|((g, sizes), columns)| TableColumns {
-                entities: &g.entities,
-                columns: g
-                    .names
-                    .iter()
-                    .zip(columns)
-                    .zip(sizes)
-                    .map(|((n, b), &s)| (n.as_str(), s, b.as_slice()))
-                    .chain(present_columns(&g.present, g.entities.len(), &zeros))
-                    .collect(),
-            })
+            .map(|(g, columns)| group_table(g, columns, &zeros))
             .collect();
         let world = World::from_columns(registry.clone(), &tables, &sparse_columns(&sparse), &[])
             .map_err(|e| e.to_string())?;
@@ -1136,6 +1149,51 @@ fn table_columns(shard: &Shard, rows: usize) -> Result<Vec<&Column>, String> {
 struct Present {
     name: String,
     size: usize,
+}
+
+/// Each column of `g` as one table column: the member shards' bytes concatenated (empty
+/// for a zero-sized component) and the element size.
+fn group_columns(
+    g: &Group,
+    job: &SystemSchedule,
+    registry: &SnapshotRegistry,
+) -> Vec<(Vec<u8>, Option<u32>)> {
+    g.names
+        .iter()
+        .zip(&g.parts)
+        .map(|(name, parts)| {
+            if job.zero_sized.contains(name) {
+                (Vec::new(), Some(0))
+            } else {
+                let bytes = parts.concat();
+                let size = if g.entities.is_empty() {
+                    registry.pod_size_by_name(name).map(|s| s as u32)
+                } else {
+                    Some((bytes.len() / g.entities.len()) as u32)
+                };
+                (bytes, size)
+            }
+        })
+        .collect()
+}
+
+/// The local table of `g` from its [`group_columns`] and its presence columns (slices of
+/// `zeros`, at least [`Group::present_bytes`] long).
+fn group_table<'a>(
+    g: &'a Group,
+    columns: &'a [(Vec<u8>, Option<u32>)],
+    zeros: &'a [u8],
+) -> TableColumns<'a> {
+    TableColumns {
+        entities: &g.entities,
+        columns: g
+            .names
+            .iter()
+            .zip(columns)
+            .map(|(n, (b, s))| (n.as_str(), *s, b.as_slice()))
+            .chain(present_columns(&g.present, g.entities.len(), zeros))
+            .collect(),
+    }
 }
 
 impl Group {
