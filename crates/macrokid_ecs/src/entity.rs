@@ -348,6 +348,11 @@ impl Entities {
         }
     }
 
+    /// The number of slots (live, free, reserved or retired).
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
     /// The live entity in slot `index` and its location, if one is.
     pub(crate) fn live_at(&self, index: u32) -> Option<(Entity, Location)> {
         self.slots
@@ -414,16 +419,16 @@ impl Entities {
             );
             self.free.extend(start..end as u32);
         }
-        let mut claimed = vec![false; self.slots.len()];
         for &(entity, location) in claims {
             debug_assert!(!self.slots[entity.index as usize].location.is_live());
             self.slots[entity.index as usize] = Slot {
                 generation: entity.generation,
                 location,
             };
-            claimed[entity.index as usize] = true;
         }
-        self.free.retain(|&i| !claimed[i as usize]);
+        // The claimed slots are live now: what stays on the free list is the rest.
+        let slots = &self.slots;
+        self.free.retain(|&i| !slots[i as usize].location.is_live());
         self.alive += claims.len();
         *self.cursor.get_mut() = self.free.len() as i64;
     }

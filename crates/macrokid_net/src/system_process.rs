@@ -78,7 +78,7 @@ use std::time::{Duration, Instant};
 use async_nats::Client;
 use futures_util::StreamExt;
 use macrokid_ecs::change::ComponentTicks;
-use macrokid_ecs::snapshot::{SparseColumns, TableColumns};
+use macrokid_ecs::snapshot::{SparseColumns, TableColumns, TableShape};
 use macrokid_ecs::{Run, SnapshotRegistry, Tick, World};
 
 use crate::codec::{
@@ -239,7 +239,9 @@ impl SystemProcess {
     }
 
     /// Times the local world was rebuilt: the first job, and a job whose tables (component
-    /// sets) or sparse sets differ from the world's.
+    /// sets) or sparse sets differ from the world's; for a system that records commands
+    /// (run shard by shard), each shard whose table the kept world lacks or that has
+    /// sparse sets.
     pub fn rebuilds(&self) -> u64 {
         self.rebuilds.load(Ordering::Relaxed)
     }
@@ -347,6 +349,7 @@ pub async fn run_system_until<S: Run>(
     let mut received: BTreeMap<(u64, u32), Received> = BTreeMap::new();
     let mut jobs: Vec<SystemSchedule> = Vec::new();
     let mut local: Option<(Layout, World)> = None;
+    let mut scratch: Option<ShardWorld> = None;
     // The columns of the shards of the last job run: (round, shard → columns).
     let mut held: Option<(u64, HashMap<u32, Vec<Column>>)> = None;
     let mut unscheduled = 0u32;
@@ -432,6 +435,7 @@ pub async fn run_system_until<S: Run>(
                 &mut system,
                 &config.registry,
                 &mut local,
+                &mut scratch,
                 &job,
                 &shards,
                 &stats,
@@ -628,6 +632,7 @@ fn run_job<S: Run>(
     system: &mut S,
     registry: &SnapshotRegistry,
     local: &mut Option<(Layout, World)>,
+    scratch: &mut Option<ShardWorld>,
     job: &SystemSchedule,
     shards: &[Shard],
     stats: &SystemProcess,
@@ -635,7 +640,11 @@ fn run_job<S: Run>(
     if records_commands::<S>() {
         // Its world changes structure every run: no local world is kept.
         *local = None;
-        return run_job_per_shard(system, registry, job, shards);
+        let result = run_job_per_shard(system, registry, scratch, job, shards, stats);
+        if result.is_err() {
+            *scratch = None;
+        }
+        return result;
     }
     // Group the shards by component set, keeping their order.
     let mut groups: Vec<Group> = Vec::new();
@@ -710,7 +719,9 @@ fn run_job<S: Run>(
             .filter(|&t| layout.tables[t].0 != groups[t].entities)
             .collect();
         if !changed.is_empty() {
-            stats.table_refreshes.fetch_add(changed.len() as u64, Ordering::Relaxed);
+            stats
+                .table_refreshes
+                .fetch_add(changed.len() as u64, Ordering::Relaxed);
             let columns: Vec<Vec<(Vec<u8>, Option<u32>)>> = changed
                 .iter()
                 .map(|&t| group_columns(&groups[t], job, registry))
@@ -920,8 +931,10 @@ fn records_commands<S: macrokid_core::System>() -> bool {
 fn run_job_per_shard<S: Run>(
     system: &mut S,
     registry: &SnapshotRegistry,
+    scratch: &mut Option<ShardWorld>,
     job: &SystemSchedule,
     shards: &[Shard],
+    stats: &SystemProcess,
 ) -> Result<Vec<Shard>, String> {
     let writes = access_of_writes::<S>();
     let mut out = Vec::with_capacity(shards.len());
@@ -951,9 +964,7 @@ fn run_job_per_shard<S: Run>(
                 .chain(present_columns(&present, ids.len(), &zeros))
                 .collect(),
         };
-        let mut world =
-            World::from_columns(registry.clone(), &[table], &sparse_columns(&sparse), &[])
-                .map_err(|e| e.to_string())?;
+        let (world, local_table) = shard_world(scratch, registry, table, &sparse, stats)?;
         for ResourceValue { name, bytes } in &job.resources {
             world
                 .set_resource_bytes(name, bytes)
@@ -961,15 +972,16 @@ fn run_job_per_shard<S: Run>(
         }
         let names: Vec<String> = cols.iter().map(|c| c.component().to_owned()).collect();
         let base = stamp_ticks::<S>(
-            &mut world,
+            world,
             job,
-            &[(1, names.as_slice(), vec![(shard, ids.len())])],
+            &[(local_table, names.as_slice(), vec![(shard, ids.len())])],
             &sparse,
         )?;
         // The registered names of the written plain-old-data columns, found before the
         // run (commands may move the rows to other tables).
         let written: Vec<(&'static str, usize)> = world
             .table_shapes()
+            .get(local_table)
             .iter()
             .flat_map(|t| t.columns.iter())
             .filter(|c| writes.iter().any(|w| w == c.type_name))
@@ -992,12 +1004,12 @@ fn run_job_per_shard<S: Run>(
                 .ok_or_else(|| format!("written column {name} was not sent"))?;
             let mut flags = Vec::with_capacity(ids.len());
             let bytes = if log.is_empty() {
-                // Nothing moved: the shard's table is the world's table 1.
+                // Nothing moved: the shard's rows are still those of its local table.
                 let mut bytes = Vec::with_capacity(input.bytes().len());
                 world
-                    .read_pod_column(1, name, &mut bytes)
+                    .read_pod_column(local_table, name, &mut bytes)
                     .map_err(|e| e.to_string())?;
-                flags = run_flags(&world, 1, name, ids.len(), base)?;
+                flags = run_flags(world, local_table, name, ids.len(), base)?;
                 bytes
             } else {
                 // Row by row: a row whose entity is gone or lost the component keeps
@@ -1028,9 +1040,9 @@ fn run_job_per_shard<S: Run>(
                 .map_err(|e| e.to_string())?,
             );
         }
-        columns.extend(SparseResults::read::<S>(&world, &sparse, base)?.columns(0)?);
+        columns.extend(SparseResults::read::<S>(world, &sparse, base)?.columns(0)?);
         if !log.is_empty() {
-            let commands = remote_commands(&world, &log)?;
+            let commands = remote_commands(world, &log)?;
             let payload = encode_commands(&commands).map_err(|e| e.to_string())?;
             columns.push(Column::new(COMMANDS_COLUMN, 1, payload).map_err(|e| e.to_string())?);
         }
@@ -1042,6 +1054,114 @@ fn run_job_per_shard<S: Run>(
         });
     }
     Ok(out)
+}
+
+/// The world a system that records commands runs one shard on, kept from shard to shard
+/// (its commands change it; the next shard's rows replace what they left).
+struct ShardWorld {
+    world: World,
+    /// Whether it may be reused: it holds no sparse set.
+    reusable: bool,
+}
+
+/// The world to run one shard (`table`, with sparse sets `sparse`) on, and the shard's
+/// table in it: the kept world with the shard's rows replacing those of the table of its
+/// component set and every other table emptied ([`World::replace_table_rows`]), when it
+/// has that table and neither it nor the shard has sparse sets; else a world restored from
+/// a snapshot of the shard (kept for the next shard).
+fn shard_world<'w>(
+    scratch: &'w mut Option<ShardWorld>,
+    registry: &SnapshotRegistry,
+    table: TableColumns<'_>,
+    sparse: &[SparseIn],
+    stats: &SystemProcess,
+) -> Result<(&'w mut World, usize), String> {
+    let mut names: Vec<&str> = table.columns.iter().map(|c| c.0).collect();
+    names.sort_unstable();
+    let found = scratch
+        .as_ref()
+        .filter(|s| s.reusable && sparse.is_empty())
+        .and_then(|s| {
+            let shapes = s.world.table_shapes();
+            let target = shapes.iter().find(|shape| sorted_names(shape) == names)?;
+            // Every other table with rows is emptied: all its columns must be registered
+            // plain-old-data to be named.
+            let others: Vec<(usize, Vec<(&'static str, u32)>)> = shapes
+                .iter()
+                .filter(|shape| shape.table != target.table && shape.rows > 0)
+                .map(|shape| Some((shape.table, pod_columns(shape)?)))
+                .collect::<Option<_>>()?;
+            Some((target.table, others))
+        });
+    if let Some((target, others)) = found {
+        let world = &mut scratch.as_mut().expect("found in it").world;
+        let mut tables = Vec::with_capacity(1 + others.len());
+        tables.push((target, table.clone()));
+        tables.extend(others.iter().map(|(t, columns)| (*t, empty_table(columns))));
+        match world.replace_table_rows(&tables) {
+            Ok(()) => {
+                let world = &mut scratch.as_mut().expect("found in it").world;
+                return Ok((world, target));
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "the kept shard world does not fit; restoring one")
+            }
+        }
+    }
+    stats.rebuilds.fetch_add(1, Ordering::Relaxed);
+    // The tables of the kept world come along, empty: after a few shards the world has
+    // the table of every shard, and restores stop.
+    let known: Vec<Vec<(&'static str, u32)>> = scratch
+        .as_ref()
+        .filter(|s| s.reusable && sparse.is_empty() && !names.is_empty())
+        .map(|s| {
+            s.world
+                .table_shapes()
+                .iter()
+                .filter(|shape| !shape.columns.is_empty() && sorted_names(shape) != names)
+                .filter_map(pod_columns)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut tables = vec![table];
+    tables.extend(known.iter().map(|columns| empty_table(columns)));
+    let world = World::from_columns(registry.clone(), &tables, &sparse_columns(sparse), &[])
+        .map_err(|e| e.to_string())?;
+    // The shard's table follows the table without components, unless it is that one.
+    let target = usize::from(!names.is_empty());
+    let kept = scratch.insert(ShardWorld {
+        reusable: world.sparse_shapes().is_empty(),
+        world,
+    });
+    Ok((&mut kept.world, target))
+}
+
+/// The registered names of a table's columns, sorted.
+fn sorted_names(shape: &TableShape) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = shape.columns.iter().map(|c| c.name).collect();
+    names.sort_unstable();
+    names
+}
+
+/// A table's columns as (registered name, element size); `None` when one is not
+/// registered plain-old-data.
+fn pod_columns(shape: &TableShape) -> Option<Vec<(&'static str, u32)>> {
+    shape
+        .columns
+        .iter()
+        .map(|c| c.pod_size.map(|size| (c.name, size as u32)))
+        .collect()
+}
+
+/// A table of these columns without rows.
+fn empty_table<'a>(columns: &'a [(&'a str, u32)]) -> TableColumns<'a> {
+    TableColumns {
+        entities: &[],
+        columns: columns
+            .iter()
+            .map(|&(name, size)| (name, Some(size), &[][..]))
+            .collect(),
+    }
 }
 
 /// The applied commands of `log` as [`RemoteCommand`]s, with the values `world` holds now:

@@ -2,8 +2,6 @@
 //! distributed-mode system process uses to refresh the tables of its local
 //! world whose rows changed, instead of restoring the whole world.
 
-use std::collections::HashMap;
-
 use crate::change::ComponentTicks;
 use crate::entity::{Entity, Location};
 use crate::snapshot::{ColumnAccessError, TableColumns};
@@ -62,9 +60,16 @@ impl World {
         let count = self.archetypes.len();
         let refused = |table: usize, reason: String| ColumnAccessError::Rows { table, reason };
         let mut listed_table = vec![false; count];
-        // Generation by index of every entity of the new lists.
-        let mut listed: HashMap<u32, u32> =
-            HashMap::with_capacity(tables.iter().map(|(_, t)| t.entities.len()).sum());
+        // By entity index: the generation listed there, if any (the slots the entity
+        // table will have; `claim` grows it to the largest index listed as well).
+        let slots = tables
+            .iter()
+            .flat_map(|(_, t)| t.entities)
+            .map(|&bits| Entity::from_bits(bits).index() as usize + 1)
+            .max()
+            .unwrap_or(0)
+            .max(self.entities.slot_count());
+        let mut listed: Vec<Option<u32>> = vec![None; slots];
         let mut decoded: Vec<Vec<Box<dyn ErasedColumn>>> = Vec::with_capacity(tables.len());
         for &(t, _) in tables {
             if t >= count {
@@ -88,7 +93,7 @@ impl World {
                 if e.index() == u32::MAX {
                     return Err(refused(t, format!("entity {e} has index 2^32 - 1")));
                 }
-                if listed.insert(e.index(), e.generation()).is_some() {
+                if listed[e.index() as usize].replace(e.generation()).is_some() {
                     return Err(refused(
                         t,
                         format!("entity index {} is listed twice", e.index()),
@@ -153,10 +158,8 @@ impl World {
         let mut detached = false;
         for &(t, _) in tables {
             for &e in self.archetypes[t].entities() {
-                if listed.get(&e.index()) != Some(&e.generation()) {
-                    self.entities
-                        .free(e)
-                        .expect("a table's entities are alive");
+                if listed[e.index() as usize] != Some(e.generation()) {
+                    self.entities.free(e).expect("a table's entities are alive");
                     for set in self.sparse.values_mut() {
                         detached |= set.detach(e);
                     }
@@ -382,7 +385,10 @@ mod tests {
             t_life,
             TableColumns {
                 entities: &t_life_ids,
-                columns: vec![("Pos", Some(8), &t_life_pos), ("Life", Some(4), &t_life_life)],
+                columns: vec![
+                    ("Pos", Some(8), &t_life_pos),
+                    ("Life", Some(4), &t_life_life),
+                ],
             },
         )])
         .expect("fits");
@@ -417,33 +423,54 @@ mod tests {
             vec![("Pos", Some(8), &two), ("Life", Some(4), &two_life)],
             t_life,
         );
-        assert!(matches!(err, Err(ColumnAccessError::Rows { .. })), "{err:?}");
+        assert!(
+            matches!(err, Err(ColumnAccessError::Rows { .. })),
+            "{err:?}"
+        );
         // Missing column, column of another table, wrong size, short bytes,
         // index listed twice, unknown table and name.
         let err = attempt(&[a], vec![("Pos", Some(8), &two[..8])], t_life);
-        assert!(matches!(err, Err(ColumnAccessError::Rows { .. })), "{err:?}");
+        assert!(
+            matches!(err, Err(ColumnAccessError::Rows { .. })),
+            "{err:?}"
+        );
         let err = attempt(&[a], vec![("Name", None, &names(&["a"]))], t_life);
-        assert!(matches!(err, Err(ColumnAccessError::NoColumn { .. })), "{err:?}");
+        assert!(
+            matches!(err, Err(ColumnAccessError::NoColumn { .. })),
+            "{err:?}"
+        );
         let err = attempt(
             &[a],
             vec![("Pos", Some(8), &two[..8]), ("Life", None, &one_life)],
             t_life,
         );
-        assert!(matches!(err, Err(ColumnAccessError::Rows { .. })), "{err:?}");
+        assert!(
+            matches!(err, Err(ColumnAccessError::Rows { .. })),
+            "{err:?}"
+        );
         let err = attempt(
             &[a],
             vec![("Pos", Some(8), &two), ("Life", Some(4), &one_life)],
             t_life,
         );
-        assert!(matches!(err, Err(ColumnAccessError::Snapshot(_))), "{err:?}");
+        assert!(
+            matches!(err, Err(ColumnAccessError::Snapshot(_))),
+            "{err:?}"
+        );
         let err = attempt(
             &[a, a],
             vec![("Pos", Some(8), &two), ("Life", Some(4), &two_life)],
             t_life,
         );
-        assert!(matches!(err, Err(ColumnAccessError::Rows { .. })), "{err:?}");
+        assert!(
+            matches!(err, Err(ColumnAccessError::Rows { .. })),
+            "{err:?}"
+        );
         let err = attempt(&[], vec![], 99);
-        assert!(matches!(err, Err(ColumnAccessError::NoTable { .. })), "{err:?}");
+        assert!(
+            matches!(err, Err(ColumnAccessError::NoTable { .. })),
+            "{err:?}"
+        );
         let err = attempt(&[e], vec![("Nope", Some(8), &two[..8])], t_name);
         assert!(
             matches!(err, Err(ColumnAccessError::UnknownComponent { .. })),
