@@ -8,6 +8,15 @@ use crate::snapshot::{ColumnAccessError, TableColumns};
 use crate::storage::ErasedColumn;
 use crate::World;
 
+/// The new rows of one column of a replaced table.
+enum NewRows<'a> {
+    /// Raw plain-old-data bytes (checked: one value per row), copied into the
+    /// column's allocation by the function.
+    InPlace(fn(&mut dyn ErasedColumn, usize, &[u8]), &'a [u8]),
+    /// A column decoded from its bytes, to swap in.
+    Decoded(Box<dyn ErasedColumn>),
+}
+
 impl World {
     /// Replaces every row of the listed tables (`(table index, rows)`) at
     /// once: afterwards table `t` holds exactly `rows.entities`, in that
@@ -34,16 +43,19 @@ impl World {
     /// added and changed at [`change_tick`](Self::change_tick), as a
     /// restore stamps its rows.
     ///
-    /// Costs one decode (for plain-old-data, one copy) of the given columns
-    /// and a pass over the entity slots; the other tables are not read.
+    /// Costs one copy of each plain-old-data column into the allocation the
+    /// column has (no allocation once it is large enough), one decode of
+    /// each serde column, and a pass over the entity slots; the other tables
+    /// are not read.
     ///
     /// # Errors
     /// Checked before anything changes (the world is then unchanged):
     /// [`ColumnAccessError::NoTable`] for an index past the last table;
     /// [`ColumnAccessError::UnknownComponent`] for a name nothing is
     /// registered under; [`ColumnAccessError::NoColumn`] for a component
-    /// the table lacks; [`ColumnAccessError::Snapshot`] for column bytes
-    /// that do not decode to one value per entity;
+    /// the table lacks; [`ColumnAccessError::Misfit`] for plain-old-data
+    /// bytes that are not one value per entity, [`ColumnAccessError::Snapshot`]
+    /// for serde bytes that do not decode to one value per entity;
     /// [`ColumnAccessError::Rows`] for a table listed twice, a column given
     /// twice, missing or with another element size than registered, an
     /// entity index listed twice or equal to `u32::MAX`, an entity whose
@@ -70,7 +82,7 @@ impl World {
             .unwrap_or(0)
             .max(self.entities.slot_count());
         let mut listed: Vec<Option<u32>> = vec![None; slots];
-        let mut decoded: Vec<Vec<Box<dyn ErasedColumn>>> = Vec::with_capacity(tables.len());
+        let mut decoded: Vec<Vec<NewRows<'_>>> = Vec::with_capacity(tables.len());
         for &(t, _) in tables {
             if t >= count {
                 return Err(ColumnAccessError::NoTable {
@@ -112,7 +124,7 @@ impl World {
                 }
             }
             let table = &self.archetypes[t];
-            let mut columns: Vec<Option<Box<dyn ErasedColumn>>> =
+            let mut columns: Vec<Option<NewRows<'_>>> =
                 (0..table.types().len()).map(|_| None).collect();
             for &(name, pod_size, bytes) in &rows.columns {
                 let codec = self.snapshots.row_codec_by_name(name).ok_or_else(|| {
@@ -138,7 +150,23 @@ impl World {
                 if columns[index].is_some() {
                     return Err(refused(t, format!("column `{name}` is given twice")));
                 }
-                columns[index] = Some((codec.decode_column)(bytes, n)?);
+                columns[index] = Some(match (codec.set_rows, codec.pod_size) {
+                    // Plain-old-data: copied into the column's own allocation.
+                    (Some(set), Some(size)) => {
+                        if Some(bytes.len()) != n.checked_mul(size) {
+                            return Err(ColumnAccessError::Misfit {
+                                name: name.to_owned(),
+                                table: t,
+                                rows: n,
+                                first: 0,
+                                len: bytes.len(),
+                                size,
+                            });
+                        }
+                        NewRows::InPlace(set, bytes)
+                    }
+                    _ => NewRows::Decoded((codec.decode_column)(bytes, n)?),
+                });
             }
             let columns = columns
                 .into_iter()
@@ -193,7 +221,10 @@ impl World {
                 ticks.resize(rows.entities.len(), stamp);
             }
             for (slot, column) in table_columns.iter_mut().zip(columns) {
-                old.push(std::mem::replace(slot, column));
+                match column {
+                    NewRows::InPlace(set, bytes) => set(slot.as_mut(), rows.entities.len(), bytes),
+                    NewRows::Decoded(column) => old.push(std::mem::replace(slot, column)),
+                }
             }
         }
         // User values are dropped last, once the world is consistent.
@@ -394,6 +425,22 @@ mod tests {
         .expect("fits");
         assert!(!w.contains(d));
         assert_eq!(w.query_ref::<&Mark>().iter().count(), 1);
+
+        // A serde column is decoded and swapped in.
+        let name_ids = [e.to_bits(), d.to_bits()];
+        let name_pos = pos(&[[5.0, 0.0], [6.0, 0.0]]);
+        let name_bytes = names(&["e2", "d2"]);
+        w.replace_table_rows(&[(
+            t_name,
+            TableColumns {
+                entities: &name_ids,
+                columns: vec![("Pos", Some(8), &name_pos), ("Name", None, &name_bytes)],
+            },
+        )])
+        .expect("fits");
+        assert_eq!(w.get::<Name>(d), Ok(&Name("d2".into())));
+        assert_eq!(w.get::<Name>(e), Ok(&Name("e2".into())));
+        assert_eq!(w.get::<Pos>(d), Ok(&Pos([6.0, 0.0])));
     }
 
     #[test]
@@ -452,6 +499,18 @@ mod tests {
             &[a],
             vec![("Pos", Some(8), &two), ("Life", Some(4), &one_life)],
             t_life,
+        );
+        assert!(
+            matches!(err, Err(ColumnAccessError::Misfit { .. })),
+            "{err:?}"
+        );
+        let err = attempt(
+            &[e],
+            vec![
+                ("Pos", Some(8), &two[..8]),
+                ("Name", None, &names(&["e", "f"])),
+            ],
+            t_name,
         );
         assert!(
             matches!(err, Err(ColumnAccessError::Snapshot(_))),
