@@ -21,9 +21,7 @@
 //!     --no-auth runs it open. --systems Movement,Spin (any of Movement, Spin, Damping,
 //!     Lifecycle; all four by default) runs only those systems, here and in the local run
 //!     the hash is compared with: `--systems Movement --instances 2` is the world moved by
-//!     two system processes. The system processes run with glibc's allocator set to reuse
-//!     heap memory between rounds (`GLIBC_TUNABLES`, unless already set; see
-//!     `SYSTEM_TUNABLES`).
+//!     two system processes.
 //! macrokid-cluster coordinator URL PREFIX ENTITIES TICKS
 //!     only the coordinator, against a running server and system processes.
 //! macrokid-cluster system NAME URL PREFIX [INSTANCE]
@@ -409,20 +407,6 @@ fn describe(r: &TickReport) -> String {
     line
 }
 
-/// Environment variable: glibc's allocator settings, read when a process starts.
-const TUNABLES_ENV: &str = "GLIBC_TUNABLES";
-
-/// The allocator settings of `run`'s system processes (unless `GLIBC_TUNABLES` is set):
-/// allocations up to 32 MiB (the most glibc accepts) come from the heap rather than from
-/// a `mmap` of their own, and up to 256 MiB of free heap top (plus 16 MiB of padding per
-/// growth) is kept rather than returned to the kernel. A process's per-round buffers
-/// (shard columns, encoded results, the local world rebuilt from a snapshot when a table's
-/// rows changed) are then reused from round to round instead of being mapped, faulted in
-/// zeroed page by page and unmapped each time. At 100k entities, 200 ticks, load average
-/// 7-8, the cluster's system CPU time fell from 5.8-5.9 s to 2.9-3.0 s and ticks/s rose by
-/// about 30%. Other C libraries ignore the variable.
-const SYSTEM_TUNABLES: &str = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=16777216";
-
 /// The subject prefix of `run`: fixed, so the snapshot bucket is found again by a later
 /// run (each run has a server of its own).
 const RUN_PREFIX: &str = "cluster";
@@ -489,9 +473,6 @@ fn run(o: Options) -> Result<bool, String> {
         let mut cmd = Command::new(&exe);
         cmd.args(["system", name, &url, RUN_PREFIX, &id.to_string()])
             .stdin(Stdio::null());
-        if std::env::var_os(TUNABLES_ENV).is_none() {
-            cmd.env(TUNABLES_ENV, SYSTEM_TUNABLES);
-        }
         if let Some(auth) = &auth {
             let system = SystemName::new(name).map_err(|e| e.to_string())?;
             let login = auth
