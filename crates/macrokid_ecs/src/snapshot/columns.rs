@@ -733,4 +733,300 @@ mod tests {
             Err(SnapshotError::UnknownName { .. })
         ));
     }
+
+    /// `World::replace_table_rows` (world/rows.rs).
+    mod replace_rows {
+        use bytemuck::{Pod, Zeroable};
+
+        use super::*;
+        use crate::snapshot::{build_snapshot_with_sparse, SparseColumns};
+
+        #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+        #[repr(C)]
+        struct Life(u32);
+        #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+        #[repr(C)]
+        struct Mark(u8);
+
+        fn registry() -> SnapshotRegistry {
+            let mut r = super::registry();
+            r.register_pod_as::<Life>("Life")
+                .register_pod_as::<Mark>("Mark");
+            r
+        }
+
+        fn pos(values: &[[f32; 2]]) -> Vec<u8> {
+            bytemuck::cast_slice(values).to_vec()
+        }
+
+        fn life(values: &[u32]) -> Vec<u8> {
+            bytemuck::cast_slice(values).to_vec()
+        }
+
+        fn names(values: &[&str]) -> Vec<u8> {
+            let values: Vec<Name> = values.iter().map(|n| Name((*n).to_owned())).collect();
+            rmp_serde::to_vec(&values).expect("encodes")
+        }
+
+        /// Tables: 1 = (Pos), 2 = (Pos, Life), 3 = (Pos, Name); `Mark` sparse.
+        fn world() -> (World, Vec<Entity>) {
+            let mut w = World::new();
+            *w.snapshot_registry_mut() = registry();
+            w.register_sparse::<Mark>().expect("registers");
+            let a = w.spawn((Pos([1.0, 1.0]),));
+            let b = w.spawn((Pos([2.0, 2.0]), Life(20)));
+            let c = w.spawn((Pos([3.0, 3.0]), Life(30)));
+            let d = w.spawn((Pos([4.0, 4.0]), Life(40)));
+            let e = w.spawn((Pos([5.0, 5.0]), Name("e".into())));
+            w.insert(c, Mark(3)).expect("alive");
+            w.insert(d, Mark(4)).expect("alive");
+            (w, vec![a, b, c, d, e])
+        }
+
+        fn table_with(w: &World, names: &[&str]) -> usize {
+            w.table_shapes()
+                .iter()
+                .find(|s| {
+                    s.columns.len() == names.len()
+                        && s.columns.iter().all(|c| names.contains(&c.name))
+                })
+                .expect("table exists")
+                .table
+        }
+
+        #[test]
+        fn replaced_tables_hold_the_new_rows_and_the_world_equals_a_rebuilt_one() {
+            let (mut w, ents) = world();
+            let [a, b, c, d, e] = ents[..] else {
+                unreachable!()
+            };
+            let t_pos = table_with(&w, &["Pos"]);
+            let t_life = table_with(&w, &["Pos", "Life"]);
+            let t_name = table_with(&w, &["Pos", "Name"]);
+            // b leaves (freed), d stays (moved to row 0), a moves from the Pos table
+            // into the Life table, a new entity x takes a slot past the end with a
+            // generation of its own, and e keeps its table, which is not listed.
+            let x = Entity::from_bits((7_u64 << 32) | 9);
+            let life_ids = [d.to_bits(), a.to_bits(), x.to_bits()];
+            let life_pos = pos(&[[40.0, 0.0], [10.0, 0.0], [90.0, 0.0]]);
+            let life_life = life(&[41, 11, 91]);
+            let pos_ids = [c.to_bits()];
+            let pos_pos = pos(&[[30.0, 0.0]]);
+            w.replace_table_rows(&[
+                (
+                    t_life,
+                    TableColumns {
+                        entities: &life_ids,
+                        columns: vec![("Life", Some(4), &life_life), ("Pos", Some(8), &life_pos)],
+                    },
+                ),
+                (
+                    t_pos,
+                    TableColumns {
+                        entities: &pos_ids,
+                        columns: vec![("Pos", Some(8), &pos_pos)],
+                    },
+                ),
+            ])
+            .expect("fits");
+            assert_eq!(w.table_entities(t_life).expect("ok"), &[d, a, x]);
+            assert_eq!(w.table_entities(t_pos).expect("ok"), &[c]);
+            assert_eq!(w.table_entities(t_name).expect("ok"), &[e]);
+            assert!(!w.contains(b));
+            assert_eq!(w.len(), 5);
+            assert_eq!(w.get::<Pos>(a), Ok(&Pos([10.0, 0.0])));
+            assert_eq!(w.get::<Life>(x), Ok(&Life(91)));
+            assert_eq!(w.get::<Life>(d), Ok(&Life(41)));
+            assert_eq!(w.get::<Mark>(d), Ok(&Mark(4)), "d keeps its sparse value");
+            assert_eq!(w.get::<Mark>(c), Ok(&Mark(3)));
+            assert!(
+                w.get::<Life>(c).is_err(),
+                "c left the Life table for the Pos table"
+            );
+            let tick = w.change_tick();
+            let ticks = w.component_ticks::<Pos>(x).expect("alive");
+            assert_eq!((ticks.added, ticks.changed), (tick, tick));
+
+            // The same contents built as a snapshot hash equal.
+            let e_ids = [e.to_bits()];
+            let e_pos = pos(&[[5.0, 5.0]]);
+            let e_name = names(&["e"]);
+            let marks = [c.to_bits(), d.to_bits()];
+            let mark_bytes = [3_u8, 4];
+            let expected = World::from_snapshot(
+                {
+                    let mut r = registry();
+                    r.register_pod_as::<Pos>("Pos");
+                    r
+                },
+                &build_snapshot_with_sparse(
+                    &[
+                        TableColumns {
+                            entities: &pos_ids,
+                            columns: vec![("Pos", Some(8), &pos_pos)],
+                        },
+                        TableColumns {
+                            entities: &life_ids,
+                            columns: vec![
+                                ("Pos", Some(8), &life_pos),
+                                ("Life", Some(4), &life_life),
+                            ],
+                        },
+                        TableColumns {
+                            entities: &e_ids,
+                            columns: vec![("Pos", Some(8), &e_pos), ("Name", None, &e_name)],
+                        },
+                    ],
+                    &[SparseColumns {
+                        name: "Mark",
+                        entities: &marks,
+                        pod_size: Some(1),
+                        bytes: &mark_bytes,
+                    }],
+                    &[],
+                )
+                .expect("builds"),
+            )
+            .expect("restores");
+            assert_eq!(w.hash(), expected.hash());
+
+            // The allocator agrees: new spawns take neither a live id nor a claimed slot.
+            let fresh: Vec<Entity> = (0..12).map(|i| w.spawn((Life(i),))).collect();
+            for f in &fresh {
+                assert!(![a, c, d, e, x].contains(f), "{f} is handed out twice");
+            }
+            assert_eq!(w.len(), 17);
+            assert_eq!(w.get::<Life>(x), Ok(&Life(91)));
+
+            // A leaving entity takes its sparse values with it.
+            let t_life_ids = [a.to_bits(), x.to_bits()];
+            let t_life_pos = pos(&[[1.0, 0.0], [2.0, 0.0]]);
+            let t_life_life = life(&[1, 2]);
+            w.replace_table_rows(&[(
+                t_life,
+                TableColumns {
+                    entities: &t_life_ids,
+                    columns: vec![
+                        ("Pos", Some(8), &t_life_pos),
+                        ("Life", Some(4), &t_life_life),
+                    ],
+                },
+            )])
+            .expect("fits");
+            assert!(!w.contains(d));
+            assert_eq!(w.query_ref::<&Mark>().iter().count(), 1);
+
+            // A serde column is decoded and swapped in.
+            let name_ids = [e.to_bits(), d.to_bits()];
+            let name_pos = pos(&[[5.0, 0.0], [6.0, 0.0]]);
+            let name_bytes = names(&["e2", "d2"]);
+            w.replace_table_rows(&[(
+                t_name,
+                TableColumns {
+                    entities: &name_ids,
+                    columns: vec![("Pos", Some(8), &name_pos), ("Name", None, &name_bytes)],
+                },
+            )])
+            .expect("fits");
+            assert_eq!(w.get::<Name>(d), Ok(&Name("d2".into())));
+            assert_eq!(w.get::<Name>(e), Ok(&Name("e2".into())));
+            assert_eq!(w.get::<Pos>(d), Ok(&Pos([6.0, 0.0])));
+        }
+
+        #[test]
+        fn refused_rows_leave_the_world_unchanged() {
+            let (mut w, ents) = world();
+            let t_life = table_with(&w, &["Pos", "Life"]);
+            let t_name = table_with(&w, &["Pos", "Name"]);
+            let before = w.hash();
+            let two = pos(&[[0.0, 0.0], [0.0, 0.0]]);
+            let one_life = life(&[1]);
+            let two_life = life(&[1, 2]);
+            let mut attempt = |ids: &[u64], columns: Vec<(&str, Option<u32>, &[u8])>, table| {
+                w.replace_table_rows(&[(
+                    table,
+                    TableColumns {
+                        entities: ids,
+                        columns,
+                    },
+                )])
+            };
+            let e = ents[4].to_bits();
+            // b is in the Life table.
+            let a = ents[1].to_bits();
+            // e is alive in the Name table, which is not listed.
+            let err = attempt(
+                &[a, e],
+                vec![("Pos", Some(8), &two), ("Life", Some(4), &two_life)],
+                t_life,
+            );
+            assert!(
+                matches!(err, Err(ColumnAccessError::Rows { .. })),
+                "{err:?}"
+            );
+            // Missing column, column of another table, wrong size, short bytes,
+            // index listed twice, unknown table and name.
+            let err = attempt(&[a], vec![("Pos", Some(8), &two[..8])], t_life);
+            assert!(
+                matches!(err, Err(ColumnAccessError::Rows { .. })),
+                "{err:?}"
+            );
+            let err = attempt(&[a], vec![("Name", None, &names(&["a"]))], t_life);
+            assert!(
+                matches!(err, Err(ColumnAccessError::NoColumn { .. })),
+                "{err:?}"
+            );
+            let err = attempt(
+                &[a],
+                vec![("Pos", Some(8), &two[..8]), ("Life", None, &one_life)],
+                t_life,
+            );
+            assert!(
+                matches!(err, Err(ColumnAccessError::Rows { .. })),
+                "{err:?}"
+            );
+            let err = attempt(
+                &[a],
+                vec![("Pos", Some(8), &two), ("Life", Some(4), &one_life)],
+                t_life,
+            );
+            assert!(
+                matches!(err, Err(ColumnAccessError::Misfit { .. })),
+                "{err:?}"
+            );
+            let err = attempt(
+                &[e],
+                vec![
+                    ("Pos", Some(8), &two[..8]),
+                    ("Name", None, &names(&["e", "f"])),
+                ],
+                t_name,
+            );
+            assert!(
+                matches!(err, Err(ColumnAccessError::Snapshot(_))),
+                "{err:?}"
+            );
+            let err = attempt(
+                &[a, a],
+                vec![("Pos", Some(8), &two), ("Life", Some(4), &two_life)],
+                t_life,
+            );
+            assert!(
+                matches!(err, Err(ColumnAccessError::Rows { .. })),
+                "{err:?}"
+            );
+            let err = attempt(&[], vec![], 99);
+            assert!(
+                matches!(err, Err(ColumnAccessError::NoTable { .. })),
+                "{err:?}"
+            );
+            let err = attempt(&[e], vec![("Nope", Some(8), &two[..8])], t_name);
+            assert!(
+                matches!(err, Err(ColumnAccessError::UnknownComponent { .. })),
+                "{err:?}"
+            );
+            assert_eq!(w.hash(), before);
+            assert_eq!(w.len(), 5);
+        }
+    }
 }
