@@ -38,7 +38,7 @@ pub(super) fn pod_write_rows<T: Component + bytemuck::Pod>(
         return;
     }
     let rows = bytes.len() / size;
-    let values = &mut table.column_vec_mut::<T>(column)[first..first + rows];
+    let values = &mut table.column_mut::<T>(column)[first..first + rows];
     // `T` to bytes is always aligned; the copy is one memcpy.
     bytemuck::cast_slice_mut::<T, u8>(values).copy_from_slice(bytes);
     table.mark_changed(column, first..first + rows, tick);

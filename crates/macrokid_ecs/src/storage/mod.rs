@@ -55,7 +55,9 @@
 //! [`archetype::for_each_finishing`], so a panicking `Drop` leaves every
 //! column of a table with the length of its entity list.
 
+mod append;
 mod archetype;
+mod block;
 mod borrow;
 mod column;
 mod fetch;
@@ -63,11 +65,13 @@ mod resource;
 mod sparse;
 mod view;
 
+pub(crate) use append::{Appender, RecordRows};
+pub use append::{BundleWriter, RowSink};
 pub use archetype::ComponentType;
 pub(crate) use archetype::{for_each_finishing, Archetype, ArchetypeId, Edge};
+pub use block::ColumnRef;
 pub use borrow::{add_query_access, Mode, Ref, RefMut};
-pub(crate) use column::{column_slice, typed_mut};
-pub(crate) use column::{Appender, TickColumn};
+pub(crate) use column::column_slice;
 pub use column::{ErasedColumn, TypedColumn};
 pub(crate) use fetch::Cursor;
 pub use fetch::{
