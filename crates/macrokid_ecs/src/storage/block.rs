@@ -211,15 +211,22 @@ impl Block {
     ///
     /// # Panics
     /// When the block would exceed `isize::MAX` bytes.
+    #[inline]
     pub(crate) fn reserve(&mut self, additional: usize) {
-        if self.capacity - self.len >= additional {
-            return;
+        if self.capacity - self.len < additional {
+            self.reserve_more(additional);
         }
+    }
+
+    /// [`reserve`](Self::reserve) when the room is short.
+    #[cold]
+    #[inline(never)]
+    fn reserve_more(&mut self, additional: usize) {
         let needed = self
             .len
             .checked_add(additional)
             .unwrap_or_else(|| panic!("capacity overflow: {additional} more rows"));
-        self.grow_to(needed.max(self.capacity * 2).max(4));
+        self.grow_to(needed.max(self.capacity.saturating_mul(2)).max(4));
     }
 
     /// Moves the rows to a new allocation of `capacity` rows (`> len`).
@@ -582,6 +589,7 @@ impl Block {
     /// # Panics
     /// When `row` is out of bounds or `dst` does not have that shape (a
     /// storage invariant), before anything moves.
+    #[inline]
     pub(crate) unsafe fn move_shifted(
         &mut self,
         row: usize,
@@ -628,30 +636,43 @@ impl Block {
             // overwrites the slot without dropping it).
             unsafe { extra(values.add(size * row)) };
         }
-        for i in 0..self.columns.len() {
-            let (values, size) = self.values_ptr(i);
-            let (added, changed) = self.tick_ptrs(i);
+        let (from, to) = (self.raw.ptr.as_ptr(), dst.raw.ptr.as_ptr());
+        for (i, column) in self.columns.iter().enumerate() {
+            let size = column.component.layout.size();
             // SAFETY: rows `row` and `last` are initialized rows of `self`
             // (`row <= last < len`), row `d` a spare row of `dst` (reserved
-            // above). Column `i` of `self` and column `j` of `dst` hold the
-            // same type (shape checked above), so they have the same value
-            // size. Each value is moved bitwise exactly once: row `row` to
-            // `dst` (or out, by `extra`), then row `last` into `row`.
+            // above); the offsets are those of each block's own layout.
+            // Column `i` of `self` and column `j` of `dst` hold the same type
+            // (shape checked above), so they have the same value size. Each
+            // value is moved bitwise exactly once: row `row` to `dst` (or
+            // out, by `extra`), then row `last` into `row`.
             unsafe {
+                let values = from.add(column.values);
+                let added = from.add(column.added).cast::<Tick>();
+                let changed = from.add(column.changed).cast::<Tick>();
                 if adding || i != at {
                     let j = if adding {
                         i + usize::from(i >= at)
                     } else {
                         i - usize::from(i > at)
                     };
-                    let (to, _) = dst.values_ptr(j);
-                    ptr::copy_nonoverlapping(values.add(size * row), to.add(size * d), size);
-                    let (to_added, to_changed) = dst.tick_ptrs(j);
-                    to_added.add(d).write(*added.add(row));
-                    to_changed.add(d).write(*changed.add(row));
+                    let target = &dst.columns[j];
+                    copy_value(
+                        values.add(size * row),
+                        to.add(target.values + size * d),
+                        size,
+                    );
+                    to.add(target.added)
+                        .cast::<Tick>()
+                        .add(d)
+                        .write(*added.add(row));
+                    to.add(target.changed)
+                        .cast::<Tick>()
+                        .add(d)
+                        .write(*changed.add(row));
                 }
                 if row != last {
-                    ptr::copy_nonoverlapping(values.add(size * last), values.add(size * row), size);
+                    copy_value(values.add(size * last), values.add(size * row), size);
                     *added.add(row) = *added.add(last);
                     *changed.add(row) = *changed.add(last);
                 }
@@ -665,6 +686,38 @@ impl Block {
         self.len = last;
         dst.len = d + 1;
         (row != last).then(|| self.entities()[row])
+    }
+}
+
+/// Copies one value of `size` bytes from `src` to `dst` (a bitwise move),
+/// with the common small sizes as fixed-size copies instead of a `memcpy`
+/// call (row moves copy one value per column).
+///
+/// # Safety
+/// As [`ptr::copy_nonoverlapping`] for `size` bytes.
+#[inline(always)]
+unsafe fn copy_value(src: *const u8, dst: *mut u8, size: usize) {
+    /// Copies `N` bytes as one fixed-size (unaligned) copy.
+    ///
+    /// # Safety
+    /// As [`ptr::copy_nonoverlapping`] for `N` bytes.
+    #[inline(always)]
+    unsafe fn fixed<const N: usize>(src: *const u8, dst: *mut u8) {
+        // SAFETY: guaranteed by the caller; `[u8; N]` has alignment 1.
+        unsafe { ptr::copy_nonoverlapping(src.cast::<[u8; N]>(), dst.cast::<[u8; N]>(), 1) }
+    }
+    // SAFETY: guaranteed by the caller, for the `size` bytes of each arm.
+    unsafe {
+        match size {
+            0 => {}
+            4 => fixed::<4>(src, dst),
+            8 => fixed::<8>(src, dst),
+            12 => fixed::<12>(src, dst),
+            16 => fixed::<16>(src, dst),
+            24 => fixed::<24>(src, dst),
+            32 => fixed::<32>(src, dst),
+            _ => ptr::copy_nonoverlapping(src, dst, size),
+        }
     }
 }
 

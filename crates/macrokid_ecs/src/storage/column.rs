@@ -168,14 +168,6 @@ pub trait ErasedColumn: Any + Send + Sync {
     /// Removes row `row` (the last row takes its place) and pushes it onto
     /// `dst`, which must be a column of the same type.
     fn swap_remove_into(&mut self, row: usize, dst: &mut dyn ErasedColumn);
-    /// [`swap_remove_into`](Self::swap_remove_into) without checking the
-    /// type of `dst` (a table move, where the types are known equal).
-    ///
-    /// # Safety
-    /// `dst` is a column of the same type as `self`.
-    unsafe fn swap_remove_into_unchecked(&mut self, row: usize, dst: &mut dyn ErasedColumn);
-    /// A new, empty column of the same type.
-    fn new_empty(&self) -> Box<dyn ErasedColumn>;
     /// Drops every row.
     fn clear(&mut self);
     /// Reserves room for `additional` more rows.
@@ -324,18 +316,6 @@ impl<T: Send + Sync + 'static> ErasedColumn for TypedColumn<T> {
     fn swap_remove_into(&mut self, row: usize, dst: &mut dyn ErasedColumn) {
         let value = self.vec_mut().swap_remove(row);
         downcast_mut::<T>(dst).vec_mut().push(value);
-    }
-
-    unsafe fn swap_remove_into_unchecked(&mut self, row: usize, dst: &mut dyn ErasedColumn) {
-        let value = self.vec_mut().swap_remove(row);
-        // SAFETY: the caller guarantees that `dst` is a column of `T`.
-        unsafe { downcast_mut_unchecked::<T>(dst) }
-            .vec_mut()
-            .push(value);
-    }
-
-    fn new_empty(&self) -> Box<dyn ErasedColumn> {
-        Self::new_erased()
     }
 
     fn clear(&mut self) {
@@ -512,7 +492,7 @@ mod tests {
     fn swap_remove_moves_and_drops_once() {
         let drops = Arc::new(AtomicUsize::new(0));
         let mut a: Box<dyn ErasedColumn> = TypedColumn::<Counted>::new_erased();
-        let mut b = a.new_empty();
+        let mut b = TypedColumn::<Counted>::new_erased();
         for i in 0..4 {
             typed_mut::<Counted>(&mut *a)
                 .vec_mut()
