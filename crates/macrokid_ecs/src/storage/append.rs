@@ -317,16 +317,9 @@ mod tests {
     use super::*;
     use crate::storage::archetype::ComponentType;
     use crate::storage::column::TypedColumn;
+    use crate::storage::counted::Counted;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-
-    #[derive(Debug)]
-    struct Counted(Arc<AtomicUsize>, u32);
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     fn ids(column: &mut dyn ErasedColumn) -> Vec<u32> {
         typed_mut::<Counted>(column)

@@ -378,10 +378,6 @@ impl Archetype {
     ///
     /// # Panics
     /// When column `index` does not hold `T` (a storage invariant).
-    #[expect(
-        clippy::mut_from_ref,
-        reason = "exclusivity is enforced by the borrow flag of T (I1)"
-    )]
     #[inline]
     pub(super) fn column_exclusive<T: 'static>(&self, index: usize) -> &mut [T] {
         self.block.values_exclusive::<T>(index)
@@ -422,14 +418,10 @@ impl Archetype {
         // SAFETY: `extra` writes a `T`, the type of `dst`'s column `added`
         // (checked above) into the slot it is given, and cannot panic.
         unsafe {
-            self.block.move_shifted(
-                row,
-                &mut dst.block,
-                added,
-                true,
-                ComponentTicks::new(tick),
-                |slot| slot.cast::<T>().write(value),
-            )
+            self.block
+                .move_adding(row, &mut dst.block, added, tick, |slot| {
+                    slot.cast::<T>().write(value)
+                })
         }
     }
 
@@ -452,14 +444,10 @@ impl Archetype {
         // of `dst`'s column `added` (checked above), into the slot it is
         // given; the move is a bitwise copy and cannot panic.
         unsafe {
-            self.block.move_shifted(
-                row,
-                &mut dst.block,
-                added,
-                true,
-                ComponentTicks::new(tick),
-                |slot| value.take_rows_raw(slot),
-            )
+            self.block
+                .move_adding(row, &mut dst.block, added, tick, |slot| {
+                    value.take_rows_raw(slot)
+                })
         }
     }
 
@@ -520,14 +508,10 @@ impl Archetype {
         // checked above) out of the slot it is given by a bitwise read,
         // which cannot panic.
         let moved = unsafe {
-            self.block.move_shifted(
-                row,
-                &mut dst.block,
-                removed,
-                false,
-                ComponentTicks::default(),
-                |slot| value = Some(slot.cast::<T>().read()),
-            )
+            self.block
+                .move_removing(row, &mut dst.block, removed, |slot| {
+                    value = Some(slot.cast::<T>().read())
+                })
         };
         (value.expect("the removed value was taken"), moved)
     }
@@ -555,14 +539,8 @@ impl Archetype {
         // `out`, checked above) into `out`, which has room for it (reserved
         // above), by a bitwise read that cannot panic.
         unsafe {
-            self.block.move_shifted(
-                row,
-                &mut dst.block,
-                removed,
-                false,
-                ComponentTicks::default(),
-                |slot| out.push_raw(slot),
-            )
+            self.block
+                .move_removing(row, &mut dst.block, removed, |slot| out.push_raw(slot))
         }
     }
 

@@ -572,6 +572,42 @@ impl Block {
         });
     }
 
+    /// [`move_shifted`](Self::move_shifted) into a `dst` with one more
+    /// column, at `at`: `write` fills its slot of the new row, stamped added
+    /// and changed at `tick`.
+    ///
+    /// # Safety
+    /// As [`move_shifted`](Self::move_shifted), adding.
+    #[inline]
+    pub(crate) unsafe fn move_adding(
+        &mut self,
+        row: usize,
+        dst: &mut Block,
+        at: usize,
+        tick: Tick,
+        write: impl FnOnce(*mut u8),
+    ) -> Option<Entity> {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.move_shifted(row, dst, at, true, ComponentTicks::new(tick), write) }
+    }
+
+    /// [`move_shifted`](Self::move_shifted) into a `dst` with one column
+    /// fewer, at `at`: `take` moves the row's value of that column out.
+    ///
+    /// # Safety
+    /// As [`move_shifted`](Self::move_shifted), removing.
+    #[inline]
+    pub(crate) unsafe fn move_removing(
+        &mut self,
+        row: usize,
+        dst: &mut Block,
+        at: usize,
+        take: impl FnOnce(*mut u8),
+    ) -> Option<Entity> {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.move_shifted(row, dst, at, false, ComponentTicks::default(), take) }
+    }
+
     /// Moves row `row` to a new last row of `dst`, whose columns are those
     /// of `self` plus (`adding`) or minus one, at column `at` of the larger
     /// block; returns the entity moved into `row` here to fill the hole, if
@@ -590,7 +626,7 @@ impl Block {
     /// When `row` is out of bounds or `dst` does not have that shape (a
     /// storage invariant), before anything moves.
     #[inline]
-    pub(crate) unsafe fn move_shifted(
+    unsafe fn move_shifted(
         &mut self,
         row: usize,
         dst: &mut Block,
@@ -908,17 +944,10 @@ fn wrong_move_target() -> ! {
 mod tests {
     use super::*;
     use crate::storage::column::TypedColumn;
+    use crate::storage::counted::Counted;
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-
-    #[derive(Debug)]
-    struct Counted(Arc<AtomicUsize>, u32);
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     /// Panics when dropped while its flag is set.
     struct Bomb(bool);
@@ -930,9 +959,10 @@ mod tests {
 
     struct Marker;
 
-    fn sorted(mut columns: Vec<ComponentType>) -> Vec<ComponentType> {
+    /// An empty block of `columns` (in any order).
+    fn block_of(mut columns: Vec<ComponentType>) -> Block {
         columns.sort_by_key(|c| c.type_id);
-        columns
+        Block::new(&columns)
     }
 
     fn index_of<T: 'static>(block: &Block) -> usize {
@@ -978,12 +1008,12 @@ mod tests {
     #[test]
     fn rows_survive_growth_and_capacity_doubles() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let columns = sorted(vec![
+        let columns = vec![
             ComponentType::of::<Counted>(),
             ComponentType::of::<String>(),
             ComponentType::of::<Marker>(),
-        ]);
-        let mut block = Block::new(&columns);
+        ];
+        let mut block = block_of(columns.clone());
         assert_eq!((block.len(), block.capacity()), (0, 0));
         assert!(block.entities().is_empty());
         let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
@@ -1007,7 +1037,7 @@ mod tests {
             );
         }
         // A batch into an empty block reserves exactly.
-        let mut exact = Block::new(&columns);
+        let mut exact = block_of(columns);
         exact.reserve(10);
         assert_eq!(exact.capacity(), 10);
         assert_eq!(drops.load(Ordering::SeqCst), 0);
@@ -1018,11 +1048,11 @@ mod tests {
     #[test]
     fn swap_remove_relocates_and_drops_once() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let columns = sorted(vec![
+        let columns = vec![
             ComponentType::of::<Counted>(),
             ComponentType::of::<String>(),
-        ]);
-        let mut block = Block::new(&columns);
+        ];
+        let mut block = block_of(columns.clone());
         push(
             &mut block,
             &drops,
@@ -1052,11 +1082,8 @@ mod tests {
     #[test]
     fn a_panicking_drop_still_drops_the_other_columns() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let columns = sorted(vec![
-            ComponentType::of::<Counted>(),
-            ComponentType::of::<Bomb>(),
-        ]);
-        let mut block = Block::new(&columns);
+        let columns = vec![ComponentType::of::<Counted>(), ComponentType::of::<Bomb>()];
+        let mut block = block_of(columns.clone());
         let (counted, bomb) = (index_of::<Counted>(&block), index_of::<Bomb>(&block));
         let mut values: Vec<Box<dyn ErasedColumn>> = vec![
             TypedColumn::from_vec((0..3).map(|i| Counted(drops.clone(), i)).collect()),

@@ -423,6 +423,7 @@ fn downcast_ref<T: 'static>(column: &dyn ErasedColumn) -> Option<&TypedColumn<T>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::counted::Counted;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
@@ -478,14 +479,6 @@ mod tests {
         column.check(t(5));
         column.clear();
         assert_eq!(column.slice_len(), 0);
-    }
-
-    #[derive(Debug)]
-    struct Counted(Arc<AtomicUsize>, u32);
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
     }
 
     #[test]

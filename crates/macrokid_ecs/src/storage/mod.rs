@@ -73,6 +73,8 @@ mod archetype;
 mod block;
 mod borrow;
 mod column;
+#[cfg(test)]
+mod counted;
 mod fetch;
 mod resource;
 mod sparse;
