@@ -766,9 +766,10 @@ impl Drop for Block {
 }
 
 /// A table column's values, type-erased and shared: what snapshots and
-/// hashes read ([`column_slice`](super::column_slice) makes them `&[T]`).
+/// hashes read (`column_slice` makes them `&[T]`).
 /// Also made from a sparse set's values.
 #[derive(Clone, Copy)]
+#[doc(hidden)]
 pub struct ColumnRef<'a> {
     ptr: *const u8,
     len: usize,
