@@ -2,11 +2,8 @@
 
 use std::cell::Cell;
 
-use crate::change::{ComponentTicks, Tick};
-use crate::entity::{Entities, Entity, Location};
-use crate::storage::{
-    typed_mut, Appender, Archetype, ArchetypeId, ComponentType, ErasedColumn, TickColumn,
-};
+use crate::storage::{Appender, ComponentType, RecordRows};
+pub use crate::storage::{BundleWriter, RowSink};
 
 /// Anything that can live in an entity's component set: every
 /// `Send + Sync + 'static` type (a blanket impl, as in hecs).
@@ -47,155 +44,6 @@ pub trait Bundle: Sealed + Send + Sync + 'static {
         Self: Sized;
 }
 
-/// Appends bundles as rows of one table: its columns (downcast once per
-/// batch) and a sink that allocates each row's entity.
-#[doc(hidden)]
-pub struct BundleWriter<'a> {
-    columns: &'a mut [Box<dyn ErasedColumn>],
-    /// Columns of the sparse elements, drained into their sparse sets
-    /// afterwards.
-    staging: &'a mut [Box<dyn ErasedColumn>],
-    /// Column index for each tuple element (`columns.len() + i`: staging
-    /// column `i`).
-    order: &'a [usize],
-    rows: RowSink<'a>,
-}
-
-/// Allocates the entity of each new row.
-#[doc(hidden)]
-pub struct RowSink<'a> {
-    table_entities: &'a mut Vec<Entity>,
-    /// The table's ticks, stamped `tick` (added and changed) for each
-    /// new row as it is recorded.
-    ticks: &'a mut [TickColumn],
-    tick: Tick,
-    entities: &'a mut Entities,
-    archetype: ArchetypeId,
-    spawned: &'a mut Vec<Entity>,
-    /// The id the next row takes instead of a new one: a flushed
-    /// reservation (`World::spawn_reserved`).
-    reserved: Option<Entity>,
-}
-
-impl RowSink<'_> {
-    /// Records one more row, whose components were pushed to every column.
-    #[inline]
-    pub fn row(&mut self) {
-        self.rows(1);
-    }
-
-    /// Records `count` more rows, whose components were pushed to every
-    /// column: their entities are allocated in one pass (a flushed
-    /// reservation takes the first row when there is one).
-    ///
-    /// # Panics
-    /// When the table or the entity table would pass 2^32 entries.
-    #[inline]
-    pub fn rows(&mut self, mut count: usize) {
-        if count == 0 {
-            return;
-        }
-        let first = self.table_entities.len();
-        if let Some(entity) = self.reserved.take() {
-            let row = u32::try_from(first).expect("more than 2^32 entities in one table");
-            self.entities
-                .place(
-                    entity,
-                    Location {
-                        archetype: self.archetype,
-                        row,
-                    },
-                )
-                .expect("`World::spawn_reserved` checked the reservation");
-            self.table_entities.push(entity);
-            count -= 1;
-        }
-        let next = self.table_entities.len();
-        self.entities
-            .alloc_rows(self.archetype, next, count, self.table_entities);
-        self.spawned
-            .extend_from_slice(&self.table_entities[first..]);
-        let len = self.table_entities.len();
-        for ticks in self.ticks.iter_mut() {
-            ticks.resize(len, ComponentTicks::new(self.tick));
-        }
-    }
-}
-
-/// Records `count` rows on drop (see `Bundle::write_batch`).
-pub(crate) struct RecordRows<'s, 'a> {
-    rows: &'s mut RowSink<'a>,
-    count: &'s Cell<usize>,
-}
-
-impl Drop for RecordRows<'_, '_> {
-    fn drop(&mut self) {
-        self.rows.rows(self.count.get());
-    }
-}
-
-impl<'a> BundleWriter<'a> {
-    /// `spawned` receives the new entities, in order; the new rows are
-    /// stamped added and changed at `tick`.
-    pub(crate) fn new(
-        table: &'a mut Archetype,
-        archetype: ArchetypeId,
-        order: &'a [usize],
-        staging: &'a mut [Box<dyn ErasedColumn>],
-        entities: &'a mut Entities,
-        spawned: &'a mut Vec<Entity>,
-        tick: Tick,
-    ) -> Self {
-        let (columns, ticks, table_entities) = table.columns_and_entities();
-        Self {
-            columns,
-            staging,
-            order,
-            rows: RowSink {
-                table_entities,
-                ticks,
-                tick,
-                entities,
-                archetype,
-                spawned,
-                reserved: None,
-            },
-        }
-    }
-
-    /// The first row takes `entity` (a flushed, unplaced reservation)
-    /// instead of a new id.
-    pub(crate) fn with_reserved(mut self, entity: Entity) -> Self {
-        self.rows.reserved = Some(entity);
-        self
-    }
-
-    /// The column of each tuple element (`N` elements), and the row sink.
-    pub fn split<const N: usize>(&mut self) -> ([&mut dyn ErasedColumn; N], &mut RowSink<'a>) {
-        assert_eq!(N, self.order.len(), "bundle arity and column order differ");
-        let mut out: [Option<&mut dyn ErasedColumn>; N] = [const { None }; N];
-        for (index, column) in self
-            .columns
-            .iter_mut()
-            .chain(self.staging.iter_mut())
-            .enumerate()
-        {
-            if let Some(element) = self.order.iter().position(|&c| c == index) {
-                out[element] = Some(column.as_mut());
-            }
-        }
-        (
-            out.map(|c| c.expect("every bundle element has a column")),
-            &mut self.rows,
-        )
-    }
-}
-
-/// The rows of a column of `T`.
-pub(crate) fn column_vec<T: Component>(column: &mut dyn ErasedColumn) -> &mut Vec<T> {
-    typed_mut::<T>(column).vec_mut()
-}
-
 macro_rules! impl_bundle {
     ($(($T:ident, $v:ident)),*) => {
         impl<$($T: Component),*> Sealed for ($($T,)*) {}
@@ -207,8 +55,6 @@ macro_rules! impl_bundle {
 
             #[allow(non_snake_case, unused_mut, unused_variables)]
             fn write_batch<I: Iterator<Item = Self>>(mut bundles: I, writer: &mut BundleWriter<'_>) {
-                let ([$($T),*], rows) = writer.split();
-                $(let $T = column_vec::<$T>($T);)*
                 // Chunks of rows written column by column into reserved
                 // room (one chunk when the size hint is exact), each made
                 // rows at once; the next bundle is taken before reserving
@@ -219,13 +65,14 @@ macro_rules! impl_bundle {
                     // The rows written so far in this chunk, for the drops
                     // below (set after each whole row).
                     let written = Cell::new(0);
+                    let ([$($T),*], rows) = writer.chunk(additional);
                     // Dropped in reverse order, also when the iterator
-                    // panics: the rows first (entities and ticks), then the
-                    // appenders (column lengths), so every yielded bundle
-                    // is a whole row.
-                    $(let mut $T = Appender::new(&mut *$T, additional, &written);)*
-                    let room = usize::MAX $(.min($T.room()))*;
-                    let _record = RecordRows { rows: &mut *rows, count: &written };
+                    // panics: the rows first (entities, ticks and the
+                    // table's length), then the appenders (staging column
+                    // lengths), so every yielded bundle is a whole row.
+                    $(let mut $T = Appender::<$T>::new($T, additional, &written);)*
+                    let room = rows.room() $(.min($T.room()))*;
+                    let _record = RecordRows::new(rows, &written);
                     $($T.push_at(0, $v);)*
                     let mut count = 1;
                     written.set(count);

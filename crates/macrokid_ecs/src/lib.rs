@@ -107,7 +107,7 @@ pub mod __private {
     //! Types that appear in hidden trait methods. Not a public API.
     pub use crate::component::{BundleWriter, RowSink};
     pub use crate::storage::{
-        add_query_access, AddedFetch, Branch, ChangedFetch, ComponentType, EntityFetch,
+        add_query_access, AddedFetch, Branch, ChangedFetch, ColumnRef, ComponentType, EntityFetch,
         ErasedColumn, Fetch, FilterFetch, HasFetch, Mode, OptionFetch, OrFetch, ReadFetch,
         RowCheck, SparseFilter, SparseRows, TableView, TicksFetch, TypedColumn, WriteFetch,
     };

@@ -97,8 +97,8 @@ use crate::component::{Component, Resource};
 use crate::entity::{Entities, Entity, Location};
 use crate::hash::TypeIdMap;
 use crate::storage::{
-    column_slice, Archetype, ArchetypeId, ComponentType, ErasedColumn, ResourceSlot, SparseSet,
-    SparseSets, TypedColumn,
+    column_slice, Archetype, ArchetypeId, ColumnRef, ComponentType, ErasedColumn, ResourceSlot,
+    SparseSet, SparseSets, TypedColumn,
 };
 
 mod column_changes;
@@ -279,9 +279,9 @@ struct ComponentCodec {
     /// `Some(size_of::<T>())` for plain-old-data components.
     pod_size: Option<usize>,
     /// Appends the whole column's bytes.
-    encode_column: fn(&dyn ErasedColumn, &mut Vec<u8>) -> Result<(), SnapshotError>,
+    encode_column: fn(ColumnRef<'_>, &mut Vec<u8>) -> Result<(), SnapshotError>,
     /// Appends one row's bytes (what the column holds for that row).
-    encode_row: fn(&dyn ErasedColumn, usize, &mut Vec<u8>) -> Result<(), SnapshotError>,
+    encode_row: fn(ColumnRef<'_>, usize, &mut Vec<u8>) -> Result<(), SnapshotError>,
     /// A column of exactly `rows` rows from its bytes.
     decode_column: DecodeColumn,
     /// Overwrites rows from raw bytes (plain-old-data components only).
@@ -297,7 +297,7 @@ pub(crate) struct RowCodec {
     pub(crate) component: ComponentType,
     /// `Some(size)` for plain-old-data, `None` for serde (MessagePack).
     pub(crate) pod_size: Option<usize>,
-    pub(crate) encode_row: fn(&dyn ErasedColumn, usize, &mut Vec<u8>) -> Result<(), SnapshotError>,
+    pub(crate) encode_row: fn(ColumnRef<'_>, usize, &mut Vec<u8>) -> Result<(), SnapshotError>,
     pub(crate) decode_column: DecodeColumn,
     /// Sets a column's rows from raw bytes in its allocation (plain-old-data
     /// only): `(column, rows, bytes)`, bytes checked by the caller.
@@ -372,7 +372,7 @@ fn decode_error(what: &str, error: impl fmt::Display) -> SnapshotError {
     }
 }
 
-fn column_of<T: 'static>(column: &dyn ErasedColumn) -> &[T] {
+fn column_of<T: 'static>(column: ColumnRef<'_>) -> &[T] {
     column_slice::<T>(column).unwrap_or_else(|| {
         panic!(
             "storage invariant broken: a column registered as `{}` holds another type",
@@ -382,7 +382,7 @@ fn column_of<T: 'static>(column: &dyn ErasedColumn) -> &[T] {
 }
 
 fn serde_encode_column<T: Component + Serialize>(
-    column: &dyn ErasedColumn,
+    column: ColumnRef<'_>,
     out: &mut Vec<u8>,
 ) -> Result<(), SnapshotError> {
     rmp_serde::encode::write(out, column_of::<T>(column))
@@ -390,7 +390,7 @@ fn serde_encode_column<T: Component + Serialize>(
 }
 
 fn serde_encode_row<T: Component + Serialize>(
-    column: &dyn ErasedColumn,
+    column: ColumnRef<'_>,
     row: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), SnapshotError> {
@@ -414,7 +414,7 @@ fn serde_decode_column<T: Component + DeserializeOwned>(
 }
 
 fn pod_encode_column<T: Component + bytemuck::Pod>(
-    column: &dyn ErasedColumn,
+    column: ColumnRef<'_>,
     out: &mut Vec<u8>,
 ) -> Result<(), SnapshotError> {
     out.extend_from_slice(bytemuck::cast_slice(column_of::<T>(column)));
@@ -422,7 +422,7 @@ fn pod_encode_column<T: Component + bytemuck::Pod>(
 }
 
 fn pod_encode_row<T: Component + bytemuck::Pod>(
-    column: &dyn ErasedColumn,
+    column: ColumnRef<'_>,
     row: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), SnapshotError> {
@@ -1271,7 +1271,7 @@ pub(crate) fn hash(registry: &SnapshotRegistry, world: &WorldParts<'_>) -> u64 {
         value: &mut Vec<u8>,
         name: &str,
         codec: Option<&ComponentCodec>,
-        column: &dyn ErasedColumn,
+        column: ColumnRef<'_>,
         row: usize,
     ) {
         match codec {
@@ -1307,7 +1307,7 @@ pub(crate) fn hash(registry: &SnapshotRegistry, world: &WorldParts<'_>) -> u64 {
     hasher.update(HASH_TAG);
     let mut value = Vec::new();
     // Per entity: (name, codec, column, row) of each component, by name.
-    let mut merged: Vec<(&str, Option<&ComponentCodec>, &dyn ErasedColumn, usize)> = Vec::new();
+    let mut merged: Vec<(&str, Option<&ComponentCodec>, ColumnRef<'_>, usize)> = Vec::new();
     for (entity, location) in world.entities.live() {
         let table = &world.archetypes[location.archetype as usize];
         let plan = &plans[location.archetype as usize];

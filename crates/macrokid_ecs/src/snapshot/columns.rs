@@ -40,7 +40,7 @@ pub(super) fn pod_write_rows<T: Component + bytemuck::Pod>(
         return;
     }
     let rows = bytes.len() / size;
-    let values = &mut table.column_vec_mut::<T>(column)[first..first + rows];
+    let values = &mut table.column_mut::<T>(column)[first..first + rows];
     // `T` to bytes is always aligned; the copy is one memcpy.
     bytemuck::cast_slice_mut::<T, u8>(values).copy_from_slice(bytes);
     table.mark_changed(column, first..first + rows, tick);
@@ -603,7 +603,7 @@ mod tests {
         assert_eq!(w.table_entities(pos_only.table).expect("ok"), &[ents[1]]);
         let mut bytes = Vec::new();
         assert_eq!(w.read_pod_column(pos_only.table, "Pos", &mut bytes), Ok(8));
-        assert_eq!(bytemuck::cast_slice::<u8, f32>(&bytes), &[5.0, 6.0]);
+        assert_eq!(bytemuck::pod_collect_to_vec::<u8, f32>(&bytes), &[5.0, 6.0]);
 
         let new = bytemuck::bytes_of(&Pos([9.0, 9.5])).to_vec();
         w.write_pod_column(pos_only.table, "Pos", 0, &new)

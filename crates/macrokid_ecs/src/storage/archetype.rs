@@ -1,11 +1,11 @@
 //! Archetype tables: the entities that have exactly one set of component
 //! types, stored as one column per type (struct of arrays).
 
+use std::alloc::Layout;
 use std::any::TypeId;
 
-use super::column::{
-    downcast_mut_unchecked, downcast_ref_unchecked, ErasedColumn, TickColumn, TypedColumn,
-};
+use super::block::{wrong_column_type, Block, ColumnRef, TableTicks};
+use super::column::{ErasedColumn, TypedColumn};
 use crate::change::{ComponentTicks, Tick};
 use crate::entity::Entity;
 use crate::hash::TypeIdMap;
@@ -23,6 +23,22 @@ pub struct ComponentType {
     /// The `TypeId` of `TypedColumn<T>`, to check columns made elsewhere
     /// (restored snapshots) against.
     pub(crate) column_type: TypeId,
+    /// The layout of one `T` (a table's block holds arrays of them).
+    pub(crate) layout: Layout,
+    /// Drops `count` `T`s in place from a pointer to the first one; `None`
+    /// when `T` needs no drop.
+    pub(crate) drop_rows: Option<unsafe fn(*mut u8, usize)>,
+}
+
+/// Drops `count` `T`s in place (the rest still drop when one panics, as
+/// for a slice).
+///
+/// # Safety
+/// `ptr` points to `count` initialized, aligned `T`s that nothing uses
+/// afterwards.
+unsafe fn drop_rows<T>(ptr: *mut u8, count: usize) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(ptr.cast::<T>(), count)) }
 }
 
 impl ComponentType {
@@ -33,6 +49,12 @@ impl ComponentType {
             name: std::any::type_name::<T>(),
             new_column: TypedColumn::<T>::new_erased,
             column_type: TypeId::of::<TypedColumn<T>>(),
+            layout: Layout::new::<T>(),
+            drop_rows: if std::mem::needs_drop::<T>() {
+                Some(drop_rows::<T>)
+            } else {
+                None
+            },
         }
     }
 }
@@ -128,16 +150,14 @@ pub(crate) type ArchetypeId = u32;
 
 /// One table: all entities with exactly the component types `types`.
 ///
-/// Row `r` of every column and `entities[r]` belong to the same entity.
+/// Its rows live in one [`Block`]: row `r` of every column and entity `r`
+/// belong to the same entity.
 pub(crate) struct Archetype {
     /// Sorted, distinct.
     types: Box<[TypeId]>,
     names: Box<[&'static str]>,
-    /// `columns[i]` holds `types[i]`.
-    columns: Box<[Box<dyn ErasedColumn>]>,
-    /// `ticks[i]`: the added/changed ticks of `columns[i]`, row for row.
-    ticks: Box<[TickColumn]>,
-    entities: Vec<Entity>,
+    /// Column `i` holds `types[i]`.
+    block: Block,
     /// Where an entity goes when a component of this type is inserted.
     pub(crate) insert_edges: Edges,
     /// Where an entity goes when a component of this type is removed.
@@ -151,21 +171,20 @@ impl Archetype {
         Self {
             types: components.iter().map(|c| c.type_id).collect(),
             names: components.iter().map(|c| c.name).collect(),
-            columns: components.iter().map(|c| (c.new_column)()).collect(),
-            ticks: components.iter().map(|_| TickColumn::default()).collect(),
-            entities: Vec::new(),
+            block: Block::new(components),
             insert_edges: Edges::default(),
             remove_edges: Edges::default(),
         }
     }
 
     /// A table for `components` (sorted by type id and distinct) holding
-    /// `columns` (`columns[i]` of `components[i]`, each with one row per
-    /// entity of `entities`).
+    /// the rows of `columns` (`columns[i]` of `components[i]`, each with one
+    /// row per entity of `entities`, emptied into the table's block).
     ///
     /// # Panics
-    /// When a column's length differs from the number of entities (callers
-    /// check lengths first; a mismatch is a storage invariant).
+    /// When a column's length differs from the number of entities or a
+    /// column is of another type (callers check lengths first; a mismatch
+    /// is a storage invariant).
     ///
     /// Every row is stamped added and changed at `tick`.
     pub(crate) fn from_parts(
@@ -175,36 +194,18 @@ impl Archetype {
         tick: Tick,
     ) -> Self {
         assert!(
-            components.windows(2).all(|w| w[0].type_id < w[1].type_id)
-                && columns.len() == components.len()
-                && columns.iter_mut().all(|c| c.row_count() == entities.len()),
+            components.windows(2).all(|w| w[0].type_id < w[1].type_id),
             "storage invariant broken: a table assembled from parts is misshapen"
         );
-        // Invariant I3: column `i` is a `TypedColumn` of `components[i]`.
-        assert!(
-            columns
-                .iter()
-                .zip(components)
-                .all(|(column, component)| column.as_any().type_id() == component.column_type),
-            "storage invariant broken: a table assembled from parts has a column of another type"
-        );
-        Self {
-            types: components.iter().map(|c| c.type_id).collect(),
-            names: components.iter().map(|c| c.name).collect(),
-            ticks: components
-                .iter()
-                .map(|_| TickColumn::filled(entities.len(), tick))
-                .collect(),
-            columns: columns.into(),
-            entities,
-            insert_edges: Edges::default(),
-            remove_edges: Edges::default(),
-        }
+        let mut table = Self::new(components);
+        // Checks invariant I3: column `i` is a `TypedColumn` of `components[i]`.
+        table.block.append_columns(&mut columns, &entities, tick);
+        table
     }
 
-    /// Column `index`, type-erased (downcast it with `column_slice`).
-    pub(crate) fn column(&self, index: usize) -> &dyn ErasedColumn {
-        self.columns[index].as_ref()
+    /// Column `index`, type-erased (read it with `column_slice`).
+    pub(crate) fn column(&self, index: usize) -> ColumnRef<'_> {
+        self.block.column_ref(index)
     }
 
     /// The component types, sorted.
@@ -212,19 +213,21 @@ impl Archetype {
         &self.types
     }
 
+    /// The component types, in column order.
+    fn components(&self) -> Vec<ComponentType> {
+        (0..self.types.len())
+            .map(|i| *self.block.component(i))
+            .collect()
+    }
+
     /// A new, empty table with the types of `self` plus `added` (which
     /// `self` lacks).
     pub(crate) fn with_component(&self, added: ComponentType) -> Self {
         debug_assert!(!self.has(added.type_id));
         let pos = self.types.partition_point(|t| *t < added.type_id);
-        let mut types = self.types.to_vec();
-        let mut names = self.names.to_vec();
-        let mut columns: Vec<Box<dyn ErasedColumn>> =
-            self.columns.iter().map(|c| c.new_empty()).collect();
-        types.insert(pos, added.type_id);
-        names.insert(pos, added.name);
-        columns.insert(pos, (added.new_column)());
-        self.assemble(types, names, columns)
+        let mut components = self.components();
+        components.insert(pos, added);
+        Self::new(&components)
     }
 
     /// A new, empty table with the types of `self` minus `removed` (which
@@ -233,31 +236,9 @@ impl Archetype {
         let pos = self
             .column_index(removed)
             .expect("removed type is in the table");
-        let mut types = self.types.to_vec();
-        let mut names = self.names.to_vec();
-        let mut columns: Vec<Box<dyn ErasedColumn>> =
-            self.columns.iter().map(|c| c.new_empty()).collect();
-        types.remove(pos);
-        names.remove(pos);
-        columns.remove(pos);
-        self.assemble(types, names, columns)
-    }
-
-    fn assemble(
-        &self,
-        types: Vec<TypeId>,
-        names: Vec<&'static str>,
-        columns: Vec<Box<dyn ErasedColumn>>,
-    ) -> Self {
-        Self {
-            ticks: types.iter().map(|_| TickColumn::default()).collect(),
-            types: types.into(),
-            names: names.into(),
-            columns: columns.into(),
-            entities: Vec::new(),
-            insert_edges: Edges::default(),
-            remove_edges: Edges::default(),
-        }
+        let mut components = self.components();
+        components.remove(pos);
+        Self::new(&components)
     }
 
     /// Whether the table has a column of `type_id`.
@@ -279,118 +260,77 @@ impl Archetype {
 
     /// The number of rows (entities).
     pub(crate) fn len(&self) -> usize {
-        self.entities.len()
+        self.block.len()
     }
 
     /// The entities, by row.
     pub(crate) fn entities(&self) -> &[Entity] {
-        &self.entities
+        self.block.entities()
     }
 
-    /// Reserves room for `additional` more rows in every column.
+    /// Reserves room for `additional` more rows (see [`Block::reserve`]).
     pub(crate) fn reserve(&mut self, additional: usize) {
-        self.entities.reserve(additional);
-        for column in self.columns.iter_mut() {
-            column.reserve(additional);
-        }
-        for ticks in self.ticks.iter_mut() {
-            ticks.reserve(additional);
-        }
+        self.block.reserve(additional);
     }
 
-    /// The rows of column `index`, which must hold `T`.
+    /// The block, for appending rows (`BundleWriter`).
+    pub(super) fn block_mut(&mut self) -> &mut Block {
+        &mut self.block
+    }
+
+    /// The values of column `index`, which must hold `T`, through
+    /// exclusive access.
     ///
     /// # Panics
     /// When column `index` does not hold `T` (a storage invariant).
     #[inline]
-    pub(crate) fn column_vec_mut<T: Send + Sync + 'static>(&mut self, index: usize) -> &mut Vec<T> {
-        self.typed_column_mut::<T>(index).vec_mut()
+    pub(crate) fn column_mut<T: 'static>(&mut self, index: usize) -> &mut [T] {
+        self.block.values_mut::<T>(index)
     }
 
-    /// Column `index` as a column of `T`, exclusive.
+    /// Appends the rows of `columns` (one column per table column, in
+    /// order, emptied) for `entities`, stamped added and changed at `tick`.
     ///
     /// # Panics
-    /// When column `index` does not hold `T` (a storage invariant).
-    #[inline]
-    fn typed_column_mut<T: 'static>(&mut self, index: usize) -> &mut TypedColumn<T> {
-        self.expect_type::<T>(index);
-        // SAFETY: column `index` holds `types[index]` (invariant I3), which
-        // is `T`, checked above.
-        unsafe { downcast_mut_unchecked::<T>(self.columns[index].as_mut()) }
-    }
-
-    /// Checks that column `index` holds `T` (one comparison of type ids
-    /// against the table's own record).
-    ///
-    /// # Panics
-    /// When it does not (a storage invariant).
-    #[inline(always)]
-    fn expect_type<T: 'static>(&self, index: usize) {
-        if self.types[index] != TypeId::of::<T>() {
-            wrong_column_type(index, std::any::type_name::<T>());
-        }
-    }
-
-    /// The columns, their ticks and the entity list, for appending whole
-    /// rows (the caller pushes one value to every column per entity, then
-    /// the entity, then stamps the new rows' ticks).
-    pub(crate) fn columns_and_entities(
-        &mut self,
-    ) -> (
-        &mut [Box<dyn ErasedColumn>],
-        &mut [TickColumn],
-        &mut Vec<Entity>,
-    ) {
-        (&mut self.columns, &mut self.ticks, &mut self.entities)
-    }
-
-    /// Appends `entity` as a new row; the caller has pushed one value to
-    /// every column. Returns the row.
+    /// As [`Block::append_columns`].
     #[cfg(test)]
-    pub(crate) fn push_entity(&mut self, entity: Entity) -> usize {
-        self.entities.push(entity);
-        self.fill_ticks(Tick::default());
-        debug_assert!(self
-            .columns
-            .iter_mut()
-            .all(|c| c.row_count() == self.entities.len()));
-        self.entities.len() - 1
+    pub(crate) fn push_columns(
+        &mut self,
+        columns: &mut [Box<dyn ErasedColumn>],
+        entities: &[Entity],
+        tick: Tick,
+    ) {
+        self.block.append_columns(columns, entities, tick);
     }
 
     /// The `T` of row `row`, shared, without a borrow flag (invariant I2).
     pub(crate) fn get<T: 'static>(&self, row: usize) -> Option<&T> {
         let column = self.column_index(TypeId::of::<T>())?;
-        self.typed_column::<T>(column).slice_shared().get(row)
+        self.block.values::<T>(column).get(row)
     }
 
     /// The `T` of row `row` and its ticks, through exclusive access to
     /// the table.
-    pub(crate) fn get_mut<T: Send + Sync + 'static>(
+    pub(crate) fn get_mut<T: 'static>(
         &mut self,
         row: usize,
     ) -> Option<(&mut T, &mut Tick, &mut Tick)> {
         let column = self.column_index(TypeId::of::<T>())?;
-        self.expect_type::<T>(column);
-        // SAFETY: column `column` holds `types[column]` (invariant I3), which
-        // is `T`, checked above.
-        let typed = unsafe { downcast_mut_unchecked::<T>(self.columns[column].as_mut()) };
-        let value = typed.vec_mut().get_mut(row)?;
-        let (added, changed) = self.ticks[column].row_mut(row);
-        Some((value, added, changed))
+        self.block.row_mut::<T>(column, row)
     }
 
     /// Stamps rows `rows` of column `index` as changed at `tick` (after a
-    /// bulk write through [`column_vec_mut`](Self::column_vec_mut)).
+    /// bulk write through [`column_mut`](Self::column_mut)).
     ///
     /// # Panics
     /// When `rows` is outside the table.
     pub(crate) fn mark_changed(&mut self, index: usize, rows: std::ops::Range<usize>, tick: Tick) {
-        self.ticks[index].mark_changed(rows, tick);
+        self.block.ticks_mut(index).1[rows].fill(tick);
     }
 
     /// The ticks of row `row` of column `index`, shared (invariants I1/I2).
     pub(crate) fn row_ticks(&self, index: usize, row: usize) -> ComponentTicks {
-        self.ticks[index].get(row)
+        self.block.ticks(index).get(row)
     }
 
     /// Stamps rows `rows` of column `index` as added at `tick` (added for
@@ -399,7 +339,7 @@ impl Archetype {
     /// # Panics
     /// When `rows` is outside the table.
     pub(crate) fn mark_added(&mut self, index: usize, rows: std::ops::Range<usize>, tick: Tick) {
-        self.ticks[index].mark_added(rows, tick);
+        self.block.ticks_mut(index).0[rows].fill(tick);
     }
 
     /// The added and changed ticks of row `row` of column `index`, mutable.
@@ -408,136 +348,143 @@ impl Archetype {
     /// # Panics
     /// When `index` or `row` is out of bounds.
     pub(crate) fn row_ticks_mut(&mut self, index: usize, row: usize) -> (&mut Tick, &mut Tick) {
-        self.ticks[index].row_mut(row)
+        let (added, changed) = self.block.ticks_mut(index);
+        (&mut added[row], &mut changed[row])
     }
 
-    /// The tick column of column `index`, for the guarded paths.
+    /// The ticks of column `index`, for the guarded paths.
     #[inline]
-    pub(crate) fn tick_column(&self, index: usize) -> &TickColumn {
-        &self.ticks[index]
-    }
-
-    /// Appends the ticks of the row just pushed to column `index` (the
-    /// one column a moved row lacked), stamped added and changed at `tick`.
-    #[inline]
-    pub(crate) fn push_ticks(&mut self, index: usize, tick: Tick) {
-        self.ticks[index].push(ComponentTicks::new(tick));
-        debug_assert_eq!(self.ticks[index].slice_len(), self.entities.len());
-    }
-
-    /// Stamps the rows that columns lack ticks for (the rows just pushed)
-    /// as added and changed at `tick`.
-    #[cfg(test)]
-    pub(crate) fn fill_ticks(&mut self, tick: Tick) {
-        let rows = self.entities.len();
-        for ticks in self.ticks.iter_mut() {
-            ticks.resize(rows, ComponentTicks::new(tick));
-        }
+    pub(crate) fn tick_column(&self, index: usize) -> TableTicks<'_> {
+        self.block.ticks(index)
     }
 
     /// Clamps every tick to at most `MAX_CHANGE_AGE` before `now`.
     pub(crate) fn check_ticks(&mut self, now: Tick) {
-        for ticks in self.ticks.iter_mut() {
-            ticks.check(now);
-        }
+        self.block.check_ticks(now);
     }
 
-    /// The whole column of `T` (shared or exclusive), for the guarded paths in
-    /// `view.rs`.
+    /// The values of column `index` (shared; invariants I1/I2), for the
+    /// guarded paths in `view.rs`.
+    ///
+    /// # Panics
+    /// When column `index` does not hold `T` (a storage invariant).
     #[inline]
-    pub(super) fn typed_column<T: 'static>(&self, index: usize) -> &TypedColumn<T> {
-        self.expect_type::<T>(index);
-        // SAFETY: column `index` holds `types[index]` (invariant I3), which
-        // is `T`, checked above.
-        unsafe { downcast_ref_unchecked::<T>(self.columns[index].as_ref()) }
+    pub(super) fn column_shared<T: 'static>(&self, index: usize) -> &[T] {
+        self.block.values::<T>(index)
+    }
+
+    /// The values of column `index`, mutable, under the write flag of `T`
+    /// (invariant I1; see [`Block::values_exclusive`]).
+    ///
+    /// # Panics
+    /// When column `index` does not hold `T` (a storage invariant).
+    #[inline]
+    pub(super) fn column_exclusive<T: 'static>(&self, index: usize) -> &mut [T] {
+        self.block.values_exclusive::<T>(index)
     }
 
     /// Removes row `row`, dropping its components. `relocate` is called
     /// with the entity moved into `row` to fill the hole, if any.
     ///
-    /// Panic-safe: the entity list is updated and `relocate` runs before any
-    /// component is dropped, and when a component's `Drop` panics the other
-    /// columns still lose row `row` (see [`for_each_finishing`]), so every
-    /// column keeps the length of the entity list; the panic goes on.
+    /// Panic-safe (see [`Block::swap_remove`]): the row is gone and
+    /// `relocate` has run before any component is dropped, and when a
+    /// component's `Drop` panics the other components are still dropped;
+    /// the panic goes on.
     pub(crate) fn swap_remove(&mut self, row: usize, relocate: impl FnOnce(Entity)) {
-        self.entities.swap_remove(row);
-        if let Some(&moved) = self.entities.get(row) {
-            relocate(moved);
-        }
-        for ticks in self.ticks.iter_mut() {
-            ticks.swap_remove(row);
-        }
-        for_each_finishing(&mut self.columns, |column| column.swap_remove_drop(row));
-    }
-
-    /// Moves row `row` into `dst`: every column that `dst` also has is moved
-    /// there; each other column is handed to `leftover` (which must remove
-    /// row `row` from it, e.g. by dropping or taking the value). Returns the
-    /// entity moved into `row` here to fill the hole, if any.
-    ///
-    /// The caller pushes values for `dst`'s columns that `self` lacks.
-    pub(crate) fn move_row(
-        &mut self,
-        row: usize,
-        dst: &mut Archetype,
-        mut leftover: impl FnMut(TypeId, &mut dyn ErasedColumn),
-    ) -> Option<Entity> {
-        for ((type_id, column), ticks) in self
-            .types
-            .iter()
-            .zip(self.columns.iter_mut())
-            .zip(self.ticks.iter_mut())
-        {
-            let row_ticks = ticks.swap_remove(row);
-            match dst.column_index(*type_id) {
-                Some(index) => {
-                    // SAFETY: `dst.types[index]` is `type_id` (found by
-                    // `column_index`), and both columns hold their
-                    // table's recorded type (invariant I3).
-                    unsafe { column.swap_remove_into_unchecked(row, dst.columns[index].as_mut()) };
-                    dst.ticks[index].push(row_ticks);
-                }
-                None => leftover(*type_id, column.as_mut()),
-            }
-        }
-        let entity = self.entities.swap_remove(row);
-        dst.entities.push(entity);
-        self.entities.get(row).copied()
+        self.block.swap_remove(row, relocate);
     }
 
     /// Moves row `row` into `dst`, whose types are those of `self` plus one
-    /// at column `added` (an insert [`Edge`]), and returns the entity moved
-    /// into `row` here to fill the hole, if any. The caller then pushes the
-    /// value and the ticks of column `added`.
+    /// at column `added` (an insert [`Edge`]), with `value` as its `T` there
+    /// (added and changed at `tick`), and returns the entity moved into
+    /// `row` here to fill the hole, if any.
     ///
-    /// Unlike [`move_row`](Self::move_row), no column is looked up: column
-    /// `i` goes to column `i` of `dst` below `added` and `i + 1` from it on.
+    /// No column is looked up: column `i` goes to column `i` of `dst` below
+    /// `added` and `i + 1` from it on.
     ///
     /// # Panics
-    /// When `dst` does not have that shape (a storage invariant), before
-    /// anything moves.
+    /// When `dst` does not have that shape or column `added` does not hold
+    /// `T` (storage invariants), before anything moves.
     #[inline]
-    pub(crate) fn move_row_adding(
+    pub(crate) fn move_row_adding<T: 'static>(
         &mut self,
         row: usize,
         dst: &mut Archetype,
         added: usize,
+        value: T,
+        tick: Tick,
     ) -> Option<Entity> {
-        self.check_shifted(dst, added, true);
-        for (i, (column, ticks)) in self
-            .columns
-            .iter_mut()
-            .zip(self.ticks.iter_mut())
-            .enumerate()
-        {
-            let j = i + usize::from(i >= added);
-            // SAFETY: `dst.types[j] == self.types[i]` (checked by
-            // `check_shifted` above), and both columns hold their table's
-            // recorded type (invariant I3).
-            unsafe { column.swap_remove_into_unchecked(row, dst.columns[j].as_mut()) };
-            ticks.swap_remove_into(row, &mut dst.ticks[j]);
+        dst.expect_type::<T>(added);
+        // SAFETY: `extra` writes a `T`, the type of `dst`'s column `added`
+        // (checked above) into the slot it is given, and cannot panic.
+        unsafe {
+            self.block
+                .move_adding(row, &mut dst.block, added, tick, |slot| {
+                    slot.cast::<T>().write(value)
+                })
         }
-        self.move_entity(row, dst)
+    }
+
+    /// [`move_row_adding`](Self::move_row_adding) with the value taken
+    /// from `value` (a column of that type holding exactly one row, emptied).
+    ///
+    /// # Panics
+    /// When `value` is of another type or does not hold one row, or `dst`
+    /// does not have that shape (storage invariants), before anything moves.
+    pub(crate) fn move_row_adding_from(
+        &mut self,
+        row: usize,
+        dst: &mut Archetype,
+        added: usize,
+        value: &mut dyn ErasedColumn,
+        tick: Tick,
+    ) -> Option<Entity> {
+        dst.expect_column(added, value);
+        // SAFETY: `extra` moves the one row of `value`, a column of the type
+        // of `dst`'s column `added` (checked above), into the slot it is
+        // given; the move is a bitwise copy and cannot panic.
+        unsafe {
+            self.block
+                .move_adding(row, &mut dst.block, added, tick, |slot| {
+                    value.take_rows_raw(slot)
+                })
+        }
+    }
+
+    /// Replaces the value of row `row` of column `index` by the one value
+    /// of `value` (a column of that type, which gets the old value back),
+    /// stamped changed at `tick`. Added for `World::insert_encoded`.
+    ///
+    /// # Panics
+    /// When `value` is of another type or does not hold one row, or `row`
+    /// is out of bounds.
+    pub(crate) fn replace_from(
+        &mut self,
+        index: usize,
+        row: usize,
+        value: &mut dyn ErasedColumn,
+        tick: Tick,
+    ) {
+        self.expect_column(index, value);
+        let at = self.block.row_ptr(index, row);
+        // SAFETY: `at` is an initialized value of column `index`, of the
+        // type of `value` (checked above), which holds one row; the two
+        // trade places.
+        unsafe { value.swap_raw(0, at) };
+        self.mark_changed(index, row..row + 1, tick);
+    }
+
+    /// Checks that `value` is a column of the type of column `index` with
+    /// one row.
+    ///
+    /// # Panics
+    /// When it is not (a storage invariant).
+    fn expect_column(&self, index: usize, value: &mut dyn ErasedColumn) {
+        assert!(
+            value.as_any().type_id() == self.block.component(index).column_type
+                && value.row_count() == 1,
+            "storage invariant broken: a value of another type or count for column {index}"
+        );
     }
 
     /// Moves row `row` into `dst`, whose types are those of `self` minus
@@ -549,91 +496,79 @@ impl Archetype {
     /// When column `removed` does not hold `T` or `dst` does not have that
     /// shape (storage invariants), before anything moves.
     #[inline]
-    pub(crate) fn take_and_move<T: Send + Sync + 'static>(
+    pub(crate) fn take_and_move<T: 'static>(
         &mut self,
         row: usize,
         dst: &mut Archetype,
         removed: usize,
     ) -> (T, Option<Entity>) {
-        self.check_shifted(dst, removed, false);
-        let value = self
-            .typed_column_mut::<T>(removed)
-            .vec_mut()
-            .swap_remove(row);
-        self.ticks[removed].swap_remove(row);
-        for (i, (column, ticks)) in self
-            .columns
-            .iter_mut()
-            .zip(self.ticks.iter_mut())
-            .enumerate()
-        {
-            if i == removed {
-                continue;
-            }
-            let j = i - usize::from(i > removed);
-            // SAFETY: `dst.types[j] == self.types[i]` (checked by
-            // `check_shifted` above), and both columns hold their table's
-            // recorded type (invariant I3).
-            unsafe { column.swap_remove_into_unchecked(row, dst.columns[j].as_mut()) };
-            ticks.swap_remove_into(row, &mut dst.ticks[j]);
-        }
-        (value, self.move_entity(row, dst))
+        self.expect_type::<T>(removed);
+        let mut value = None;
+        // SAFETY: `extra` moves the `T` (the type of column `removed`,
+        // checked above) out of the slot it is given by a bitwise read,
+        // which cannot panic.
+        let moved = unsafe {
+            self.block
+                .move_removing(row, &mut dst.block, removed, |slot| {
+                    value = Some(slot.cast::<T>().read())
+                })
+        };
+        (value.expect("the removed value was taken"), moved)
     }
 
-    /// Checks that `dst` has the types of `self` plus (`adding`) or minus
-    /// the one at column `at` of the larger table: the shape
-    /// [`move_row_adding`](Self::move_row_adding) and
-    /// [`take_and_move`](Self::take_and_move) rely on.
+    /// [`take_and_move`](Self::take_and_move) with the value of column
+    /// `removed` pushed onto `out` (an empty column of that type).
+    ///
+    /// # Panics
+    /// When `out` is of another type or not empty, or `dst` does not have
+    /// that shape (storage invariants), before anything moves.
+    pub(crate) fn take_and_move_into(
+        &mut self,
+        row: usize,
+        dst: &mut Archetype,
+        removed: usize,
+        out: &mut dyn ErasedColumn,
+    ) -> Option<Entity> {
+        assert!(
+            out.as_any().type_id() == self.block.component(removed).column_type
+                && out.row_count() == 0,
+            "storage invariant broken: a removed value taken into a column of another type"
+        );
+        out.reserve(1);
+        // SAFETY: `extra` moves the value of column `removed` (the type of
+        // `out`, checked above) into `out`, which has room for it (reserved
+        // above), by a bitwise read that cannot panic.
+        unsafe {
+            self.block
+                .move_removing(row, &mut dst.block, removed, |slot| out.push_raw(slot))
+        }
+    }
+
+    /// Checks that column `index` holds `T`.
     ///
     /// # Panics
     /// When it does not (a storage invariant).
     #[inline(always)]
-    fn check_shifted(&self, dst: &Archetype, at: usize, adding: bool) {
-        let (small, large) = if adding {
-            (&self.types, &dst.types)
-        } else {
-            (&dst.types, &self.types)
-        };
-        let fits = small.len() + 1 == large.len()
-            && at < large.len()
-            && small
-                .iter()
-                .enumerate()
-                .all(|(i, t)| large.get(i + usize::from(i >= at)) == Some(t));
-        if !fits {
-            wrong_move_target();
+    fn expect_type<T: 'static>(&self, index: usize) {
+        if self.types.get(index) != Some(&TypeId::of::<T>()) {
+            wrong_column_type(index, std::any::type_name::<T>());
         }
-    }
-
-    /// Moves `entities[row]` to the end of `dst`'s list (the columns have
-    /// moved) and returns the entity that took `row`, if any.
-    #[inline(always)]
-    fn move_entity(&mut self, row: usize, dst: &mut Archetype) -> Option<Entity> {
-        let entity = self.entities.swap_remove(row);
-        dst.entities.push(entity);
-        self.entities.get(row).copied()
     }
 
     /// Drops every row.
     ///
-    /// Panic-safe as [`swap_remove`](Self::swap_remove): the entity list is
-    /// emptied first, and every column is emptied even when a component's
-    /// `Drop` panics.
+    /// Panic-safe (see [`Block::clear`]): the table is empty before the
+    /// first component is dropped, and every component is dropped even
+    /// when a `Drop` panics.
     pub(crate) fn clear(&mut self) {
-        self.entities.clear();
-        for ticks in self.ticks.iter_mut() {
-            ticks.clear();
-        }
-        for_each_finishing(&mut self.columns, |column| column.clear());
+        self.block.clear();
     }
 
     /// The type names, in column order (for debugging output).
     pub(crate) fn type_names(&self) -> &[&'static str] {
         &self.names
     }
-}
 
-impl Archetype {
     /// Whether any row in `rows` of column `index` was stamped changed after
     /// `since`, seen from `now` (invariants I1/I2, as
     /// [`row_ticks`](Self::row_ticks)). Added for `World::column_changed_since`.
@@ -647,24 +582,8 @@ impl Archetype {
         since: Tick,
         now: Tick,
     ) -> bool {
-        self.ticks[index].any_changed_after(rows, since, now)
+        self.block.ticks(index).any_changed_after(rows, since, now)
     }
-}
-
-/// A column was asked for as a type it does not hold: a bug in this
-/// crate's storage code.
-#[cold]
-#[inline(never)]
-fn wrong_column_type(index: usize, type_name: &str) -> ! {
-    panic!("storage invariant broken: column {index} is not of type `{type_name}`")
-}
-
-/// A row move along an edge found a target table of another shape: a bug
-/// in this crate's storage code.
-#[cold]
-#[inline(never)]
-fn wrong_move_target() -> ! {
-    panic!("storage invariant broken: an edge's target table does not have the shape of the move")
 }
 
 #[cfg(test)]
@@ -712,17 +631,40 @@ mod tests {
     /// Appends a row for `entity` whose every column (of `u8`, `u16` or
     /// `u32`) holds `value`.
     fn push_row(table: &mut Archetype, entity: Entity, value: u8) {
-        for i in 0..table.types().len() {
-            let t = table.types()[i];
-            if t == TypeId::of::<u8>() {
-                table.column_vec_mut::<u8>(i).push(value);
-            } else if t == TypeId::of::<u16>() {
-                table.column_vec_mut::<u16>(i).push(value.into());
-            } else {
-                table.column_vec_mut::<u32>(i).push(value.into());
-            }
+        let mut columns: Vec<Box<dyn ErasedColumn>> = table
+            .types()
+            .iter()
+            .map(|&t| {
+                if t == TypeId::of::<u8>() {
+                    TypedColumn::from_vec(vec![value])
+                } else if t == TypeId::of::<u16>() {
+                    TypedColumn::from_vec(vec![u16::from(value)])
+                } else {
+                    TypedColumn::from_vec(vec![u32::from(value)])
+                }
+            })
+            .collect();
+        table.push_columns(&mut columns, &[entity], Tick::default());
+    }
+
+    /// Moves row `row` of `from` into `to` along an insert edge at column
+    /// `at` of type `t` (`u8`, `u16` or `u32`), the added value 9 stamped
+    /// at tick 20.
+    fn add_nine(
+        from: &mut Archetype,
+        to: &mut Archetype,
+        row: usize,
+        at: usize,
+        t: TypeId,
+    ) -> Option<Entity> {
+        let tick = Tick::new(20);
+        if t == TypeId::of::<u8>() {
+            from.move_row_adding(row, to, at, 9_u8, tick)
+        } else if t == TypeId::of::<u16>() {
+            from.move_row_adding(row, to, at, 9_u16, tick)
+        } else {
+            from.move_row_adding(row, to, at, 9_u32, tick)
         }
-        table.push_entity(entity);
     }
 
     /// The value of every column of row `row`, as `u32`s.
@@ -766,16 +708,8 @@ mod tests {
                 from.mark_changed(column, 0..1, Tick::new(7 + column as u32));
             }
             // Insert: row 0 moves; the last row fills its place.
-            assert_eq!(from.move_row_adding(0, &mut to, at), Some(e1));
             let t = all[at].type_id;
-            if t == TypeId::of::<u8>() {
-                to.column_vec_mut::<u8>(at).push(9);
-            } else if t == TypeId::of::<u16>() {
-                to.column_vec_mut::<u16>(at).push(9);
-            } else {
-                to.column_vec_mut::<u32>(at).push(9);
-            }
-            to.push_ticks(at, Tick::new(20));
+            assert_eq!(add_nine(&mut from, &mut to, 0, at, t), Some(e1));
             assert_eq!((from.entities(), to.entities()), (&[e1][..], &[e0][..]));
             assert_eq!(row_values(&from, 0), vec![2; small.len()]);
             let mut expected = vec![1; small.len()];
@@ -793,7 +727,7 @@ mod tests {
             // A target of another shape is refused before anything moves.
             let mut wrong = Archetype::new(&small);
             let refused = catch_unwind(AssertUnwindSafe(|| {
-                from.move_row_adding(0, &mut wrong, at);
+                add_nine(&mut from, &mut wrong, 0, at, t);
             }));
             assert!(refused.is_err());
             assert_eq!((from.len(), wrong.len()), (1, 0));

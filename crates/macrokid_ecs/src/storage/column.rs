@@ -1,13 +1,17 @@
-//! Type-erased component columns: one `Vec<T>` per component type per
-//! archetype, behind an `UnsafeCell` so that disjoint borrows of different
-//! columns can be handed out through a shared `&World`.
+//! Type-erased `Vec`-based component columns, behind an `UnsafeCell` so
+//! that disjoint borrows of different columns can be handed out through a
+//! shared `&World`: a sparse set's values and ticks, the staging columns of
+//! sparse bundle elements, and decoded snapshot columns (tables keep their
+//! rows in one [`Block`](super::block::Block) each).
 
 use std::any::Any;
-use std::cell::{Cell, UnsafeCell};
+use std::cell::UnsafeCell;
+
+use super::block::ColumnRef;
 
 use crate::change::{ComponentTicks, Tick};
 
-/// The added/changed ticks of one column, row for row, behind
+/// The added/changed ticks of a sparse set's values, row for row, behind
 /// `UnsafeCell`s under the same borrow flag as the column (a writer of `T`
 /// stamps them through [`TickColumn::write_ptrs`]).
 ///
@@ -27,14 +31,6 @@ pub(crate) struct TickColumn {
 unsafe impl Sync for TickColumn {}
 
 impl TickColumn {
-    /// `rows` rows stamped `tick`.
-    pub(crate) fn filled(rows: usize, tick: Tick) -> Self {
-        Self {
-            added: UnsafeCell::new(vec![tick; rows]),
-            changed: UnsafeCell::new(vec![tick; rows]),
-        }
-    }
-
     /// Appends a row.
     #[inline]
     pub(crate) fn push(&mut self, ticks: ComponentTicks) {
@@ -52,33 +48,6 @@ impl TickColumn {
             added: self.added.get_mut().swap_remove(row),
             changed: self.changed.get_mut().swap_remove(row),
         }
-    }
-
-    /// Removes row `row` (the last row takes its place) and appends it to
-    /// `dst` (a table move).
-    ///
-    /// # Panics
-    /// When `row` is out of bounds.
-    #[inline]
-    pub(crate) fn swap_remove_into(&mut self, row: usize, dst: &mut TickColumn) {
-        dst.added
-            .get_mut()
-            .push(self.added.get_mut().swap_remove(row));
-        dst.changed
-            .get_mut()
-            .push(self.changed.get_mut().swap_remove(row));
-    }
-
-    /// Grows (or shrinks) to `rows` rows, new rows stamped `ticks`.
-    pub(crate) fn resize(&mut self, rows: usize, ticks: ComponentTicks) {
-        self.added.get_mut().resize(rows, ticks.added);
-        self.changed.get_mut().resize(rows, ticks.changed);
-    }
-
-    /// Reserves room for `additional` more rows.
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        self.added.get_mut().reserve(additional);
-        self.changed.get_mut().reserve(additional);
     }
 
     /// Removes every row.
@@ -108,24 +77,6 @@ impl TickColumn {
             &mut self.added.get_mut()[row],
             &mut self.changed.get_mut()[row],
         )
-    }
-
-    /// Stamps the rows `rows` as added at `tick`, through exclusive access
-    /// (added for `World::mark_column_changed`).
-    ///
-    /// # Panics
-    /// When `rows` is out of bounds.
-    pub(crate) fn mark_added(&mut self, rows: std::ops::Range<usize>, tick: Tick) {
-        self.added.get_mut()[rows].fill(tick);
-    }
-
-    /// Stamps the rows `rows` as changed at `tick`, through exclusive
-    /// access.
-    ///
-    /// # Panics
-    /// When `rows` is out of bounds.
-    pub(crate) fn mark_changed(&mut self, rows: std::ops::Range<usize>, tick: Tick) {
-        self.changed.get_mut()[rows].fill(tick);
     }
 
     /// The ticks of row `row`, shared (invariants I1/I2, as
@@ -200,134 +151,6 @@ impl TickColumn {
             )
         }
     }
-
-    /// Whether any row in `rows` was stamped changed after `since`, seen from
-    /// `now` (as [`Tick::is_newer_than`]), shared (invariants I1/I2, as
-    /// [`get`](Self::get)). Added for `World::column_changed_since`.
-    ///
-    /// # Panics
-    /// When `rows` is out of bounds.
-    pub(crate) fn any_changed_after(
-        &self,
-        rows: std::ops::Range<usize>,
-        since: Tick,
-        now: Tick,
-    ) -> bool {
-        // SAFETY: as `get`: a `&mut` to these ticks only exists under the
-        // write flag of the column's type (I1), which excludes the caller's
-        // read flag, and flagless reads happen only without flag-holding
-        // contexts (I2). The shared slice ends before this returns.
-        let changed = unsafe { &(&*self.changed.get())[rows] };
-        let max = crate::change::MAX_CHANGE_AGE;
-        let since_age = now.get().wrapping_sub(since.get()).min(max);
-        // Branch-free within a block (so that it vectorizes), early out between blocks.
-        changed.chunks(1024).any(|block| {
-            block.iter().fold(false, |any, t| {
-                any | (now.get().wrapping_sub(t.get()).min(max) < since_age)
-            })
-        })
-    }
-
-    /// Appends one byte per row of `rows` to `out`: `added` when the row was
-    /// added after `since`, or-ed with `changed` when it was changed after
-    /// `since`, both seen from `now` (as [`Tick::is_newer_than`]).
-    pub(crate) fn change_flags(
-        &self,
-        rows: std::ops::Range<usize>,
-        since: Tick,
-        now: Tick,
-        (added, changed): (u8, u8),
-        out: &mut Vec<u8>,
-    ) {
-        // SAFETY: as `any_changed_after`; both shared slices end before this
-        // returns.
-        let (a, c) = unsafe {
-            (
-                &(&*self.added.get())[rows.clone()],
-                &(&*self.changed.get())[rows],
-            )
-        };
-        let max = crate::change::MAX_CHANGE_AGE;
-        let since_age = now.get().wrapping_sub(since.get()).min(max);
-        let newer = |t: &Tick| now.get().wrapping_sub(t.get()).min(max) < since_age;
-        // Branch-free per row, so that it vectorizes.
-        out.extend(a.iter().zip(c).map(|(a, c)| {
-            (added & 0u8.wrapping_sub(u8::from(newer(a))))
-                | (changed & 0u8.wrapping_sub(u8::from(newer(c))))
-        }));
-    }
-}
-
-/// Appends values to the spare capacity of a column's `Vec` and makes them
-/// rows all at once when dropped, so that a batch of bundles is written
-/// column by column without a capacity check and length store per value
-/// (`World::spawn_batch`).
-///
-/// The appenders of one batch share a row count (`written`, set by their
-/// user after each whole row, so it stays in a register in between): on
-/// drop, also when a panic unwinds past it, each makes that many values
-/// rows (a bundle iterator that panics keeps the rows it yielded, as
-/// one-by-one pushes would).
-pub(crate) struct Appender<'a, T> {
-    vec: &'a mut Vec<T>,
-    /// The first spare slot of `vec` (row `vec.len()`).
-    base: *mut T,
-    room: usize,
-    written: &'a Cell<usize>,
-}
-
-impl<'a, T> Appender<'a, T> {
-    /// An appender with room for at least `additional` values (reserved in
-    /// `vec` as [`Vec::reserve`] does), committing `written` values on drop.
-    #[inline]
-    pub(crate) fn new(vec: &'a mut Vec<T>, additional: usize, written: &'a Cell<usize>) -> Self {
-        vec.reserve(additional);
-        let room = vec.capacity() - vec.len();
-        // SAFETY: `len <= capacity`, so the offset stays inside (or one past)
-        // the allocation.
-        let base = unsafe { vec.as_mut_ptr().add(vec.len()) };
-        Self {
-            vec,
-            base,
-            room,
-            written,
-        }
-    }
-
-    /// How many values fit in all (the spare capacity).
-    #[inline]
-    pub(crate) fn room(&self) -> usize {
-        self.room
-    }
-
-    /// Writes `value` to spare slot `index` (the row count so far: each
-    /// slot is written once, in order, before the count passes it).
-    ///
-    /// # Panics
-    /// When `index` is not below [`room`](Self::room).
-    #[inline(always)]
-    pub(crate) fn push_at(&mut self, index: usize, value: T) {
-        assert!(
-            index < self.room,
-            "storage invariant broken: an appender pushed past its room"
-        );
-        // SAFETY: `index < room = capacity - len`: the slot is spare
-        // capacity of the vector's allocation (the vector is borrowed
-        // mutably for `'a`, so nobody else reads or writes it).
-        unsafe { self.base.add(index).write(value) };
-    }
-}
-
-impl<T> Drop for Appender<'_, T> {
-    /// Makes the first `written` spare slots rows of the column (after the
-    /// old rows, in order).
-    fn drop(&mut self) {
-        let written = self.written.get().min(self.room);
-        // SAFETY: the user sets `written` only after writing every slot
-        // below it (`push_at`), within the room; the borrow of the vector
-        // ends with the appender, so nothing observed the length between.
-        unsafe { self.vec.set_len(self.vec.len() + written) };
-    }
 }
 
 /// A column with its element type erased; implemented only by [`TypedColumn`].
@@ -345,14 +168,6 @@ pub trait ErasedColumn: Any + Send + Sync {
     /// Removes row `row` (the last row takes its place) and pushes it onto
     /// `dst`, which must be a column of the same type.
     fn swap_remove_into(&mut self, row: usize, dst: &mut dyn ErasedColumn);
-    /// [`swap_remove_into`](Self::swap_remove_into) without checking the
-    /// type of `dst` (a table move, where the types are known equal).
-    ///
-    /// # Safety
-    /// `dst` is a column of the same type as `self`.
-    unsafe fn swap_remove_into_unchecked(&mut self, row: usize, dst: &mut dyn ErasedColumn);
-    /// A new, empty column of the same type.
-    fn new_empty(&self) -> Box<dyn ErasedColumn>;
     /// Drops every row.
     fn clear(&mut self);
     /// Reserves room for `additional` more rows.
@@ -362,6 +177,33 @@ pub trait ErasedColumn: Any + Send + Sync {
     /// Moves every row, in order, to the end of `dst`, which must be a
     /// column of the same type.
     fn drain_into(&mut self, dst: &mut dyn ErasedColumn);
+    /// The rows, shared and type-erased (invariants I1/I2 as for
+    /// [`TypedColumn`]'s shared slice).
+    fn column_ref(&self) -> ColumnRef<'_>;
+    /// Moves every row, in order, to `dst` by bitwise copies, leaving the
+    /// column empty (a table's block takes them).
+    ///
+    /// # Safety
+    /// `dst` is valid for writes of [`row_count`](Self::row_count)
+    /// aligned values of the column's type, outside the column, and
+    /// uninitialized or dead (nothing is dropped there).
+    unsafe fn take_rows_raw(&mut self, dst: *mut u8);
+    /// Appends the value at `src`, moved out by a bitwise read; does not
+    /// panic when the column has room for one more row.
+    ///
+    /// # Safety
+    /// `src` points to an initialized, aligned value of the column's type
+    /// outside the column, which the caller no longer uses or drops.
+    unsafe fn push_raw(&mut self, src: *const u8);
+    /// Swaps row `row` with the value at `other`.
+    ///
+    /// # Safety
+    /// `other` points to an initialized, aligned value of the column's type
+    /// outside the column, valid for reads and writes.
+    ///
+    /// # Panics
+    /// When `row` is out of bounds (before anything changes).
+    unsafe fn swap_raw(&mut self, row: usize, other: *mut u8);
 }
 
 /// The column of one component type `T`: a `Vec<T>` in an `UnsafeCell`.
@@ -476,18 +318,6 @@ impl<T: Send + Sync + 'static> ErasedColumn for TypedColumn<T> {
         downcast_mut::<T>(dst).vec_mut().push(value);
     }
 
-    unsafe fn swap_remove_into_unchecked(&mut self, row: usize, dst: &mut dyn ErasedColumn) {
-        let value = self.vec_mut().swap_remove(row);
-        // SAFETY: the caller guarantees that `dst` is a column of `T`.
-        unsafe { downcast_mut_unchecked::<T>(dst) }
-            .vec_mut()
-            .push(value);
-    }
-
-    fn new_empty(&self) -> Box<dyn ErasedColumn> {
-        Self::new_erased()
-    }
-
     fn clear(&mut self) {
         self.vec_mut().clear();
     }
@@ -502,6 +332,40 @@ impl<T: Send + Sync + 'static> ErasedColumn for TypedColumn<T> {
 
     fn drain_into(&mut self, dst: &mut dyn ErasedColumn) {
         downcast_mut::<T>(dst).vec_mut().append(self.vec_mut());
+    }
+
+    fn column_ref(&self) -> ColumnRef<'_> {
+        ColumnRef::of(self.slice_shared())
+    }
+
+    unsafe fn take_rows_raw(&mut self, dst: *mut u8) {
+        let vec = self.vec_mut();
+        let len = vec.len();
+        // SAFETY: the caller guarantees room for `len` values of `T` at
+        // `dst`, outside the vector; the rows are moved bitwise, then
+        // forgotten by the vector (its length set to 0 first, so a panic
+        // cannot drop them twice: nothing here panics anyway).
+        unsafe {
+            vec.set_len(0);
+            std::ptr::copy_nonoverlapping(vec.as_ptr(), dst.cast::<T>(), len);
+        }
+    }
+
+    unsafe fn push_raw(&mut self, src: *const u8) {
+        let vec = self.vec_mut();
+        vec.reserve(1);
+        // SAFETY: the caller guarantees an initialized `T` at `src` that
+        // it gives up; the push below does not reallocate (room reserved
+        // above), so nothing between the read and the push can panic.
+        let value = unsafe { src.cast::<T>().read() };
+        vec.push(value);
+    }
+
+    unsafe fn swap_raw(&mut self, row: usize, other: *mut u8) {
+        let slot = &mut self.vec_mut()[row];
+        // SAFETY: the caller guarantees an initialized `T` at `other`,
+        // outside the vector, valid for reads and writes.
+        unsafe { std::ptr::swap(slot, other.cast::<T>()) };
     }
 }
 
@@ -537,17 +401,11 @@ pub(crate) unsafe fn downcast_mut_unchecked<T: 'static>(
     unsafe { &mut *(column as *mut dyn ErasedColumn).cast::<TypedColumn<T>>() }
 }
 
-/// Downcasts a shared column; `None` when it is not a column of `T`.
-#[inline]
-pub(crate) fn downcast_ref<T: 'static>(column: &dyn ErasedColumn) -> Option<&TypedColumn<T>> {
-    column.as_any().downcast_ref::<TypedColumn<T>>()
-}
-
 /// The rows of `column`, shared and without a borrow flag (invariant I2:
 /// callers hold a `&World` outside any stage context); `None` when it is not
 /// a column of `T`.
-pub(crate) fn column_slice<T: 'static>(column: &dyn ErasedColumn) -> Option<&[T]> {
-    downcast_ref::<T>(column).map(TypedColumn::slice_shared)
+pub(crate) fn column_slice<T: 'static>(column: ColumnRef<'_>) -> Option<&[T]> {
+    column.slice::<T>()
 }
 
 /// Downcasts an exclusive column; panics (a storage invariant) when it is not
@@ -556,29 +414,36 @@ pub(crate) fn typed_mut<T: 'static>(column: &mut dyn ErasedColumn) -> &mut Typed
     downcast_mut::<T>(column)
 }
 
+/// Downcasts a shared column; `None` when it is not a column of `T`.
+#[cfg(test)]
+fn downcast_ref<T: 'static>(column: &dyn ErasedColumn) -> Option<&TypedColumn<T>> {
+    column.as_any().downcast_ref::<TypedColumn<T>>()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::counted::Counted;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     #[test]
     fn tick_columns_keep_added_and_changed_row_for_row() {
         let t = Tick::new;
-        let mut column = TickColumn::filled(2, t(1));
-        column.push(ComponentTicks {
-            added: t(2),
-            changed: t(3),
-        });
-        column.resize(5, ComponentTicks::new(t(4)));
+        let mut column = TickColumn::default();
+        for i in 0..5 {
+            column.push(ComponentTicks {
+                added: t(i),
+                changed: t(10 + i),
+            });
+        }
         assert_eq!(column.slice_len(), 5);
         *column.row_mut(0).1 = t(9);
-        column.mark_changed(3..5, t(7));
         // The last row (4) takes the place of the removed row 0.
         assert_eq!(
             column.swap_remove(0),
             ComponentTicks {
-                added: t(1),
+                added: t(0),
                 changed: t(9)
             }
         );
@@ -586,22 +451,7 @@ mod tests {
             column.get(0),
             ComponentTicks {
                 added: t(4),
-                changed: t(7)
-            }
-        );
-        assert_eq!(column.get(1), ComponentTicks::new(t(1)));
-        assert_eq!(
-            column.get(2),
-            ComponentTicks {
-                added: t(2),
-                changed: t(3)
-            }
-        );
-        assert_eq!(
-            column.get(3),
-            ComponentTicks {
-                added: t(4),
-                changed: t(7)
+                changed: t(14)
             }
         );
         assert_eq!(column.slice_len(), 4);
@@ -610,39 +460,32 @@ mod tests {
         // SAFETY: `column` has 4 rows and is not otherwise accessed while
         // the pointers are used.
         unsafe {
-            *changed.add(2) = t(11);
+            *changed.add(2) = t(21);
             assert_eq!(*added.add(2), t(2));
         }
         assert_eq!(
             column.get(2),
             ComponentTicks {
                 added: t(2),
-                changed: t(11)
+                changed: t(21)
             }
         );
-        column.changed_exclusive()[1] = t(12);
+        column.changed_exclusive()[1] = t(22);
         let (added, changed) = column.read_ptrs();
         // SAFETY: as above, 4 rows, read only.
         unsafe {
-            assert_eq!((*added.add(1), *changed.add(1)), (t(1), t(12)));
+            assert_eq!((*added.add(1), *changed.add(1)), (t(1), t(22)));
         }
+        column.check(t(5));
         column.clear();
         assert_eq!(column.slice_len(), 0);
-    }
-
-    #[derive(Debug)]
-    struct Counted(Arc<AtomicUsize>, u32);
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
     }
 
     #[test]
     fn swap_remove_moves_and_drops_once() {
         let drops = Arc::new(AtomicUsize::new(0));
         let mut a: Box<dyn ErasedColumn> = TypedColumn::<Counted>::new_erased();
-        let mut b = a.new_empty();
+        let mut b = TypedColumn::<Counted>::new_erased();
         for i in 0..4 {
             typed_mut::<Counted>(&mut *a)
                 .vec_mut()
@@ -665,51 +508,6 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(drops.load(Ordering::SeqCst), 4);
-    }
-
-    #[test]
-    fn appender_makes_counted_values_rows_in_order() {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let mut rows = vec![Counted(drops.clone(), 0)];
-        let written = Cell::new(0);
-        let mut appender = Appender::new(&mut rows, 3, &written);
-        assert!(appender.room() >= 3);
-        for i in 0..3 {
-            appender.push_at(i, Counted(drops.clone(), i as u32 + 1));
-            written.set(i + 1);
-        }
-        drop(appender);
-        assert_eq!(rows.iter().map(|c| c.1).collect::<Vec<_>>(), [0, 1, 2, 3]);
-        assert_eq!(drops.load(Ordering::SeqCst), 0);
-        // Unwinding past an appender keeps the counted values.
-        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let written = Cell::new(0);
-            let mut appender = Appender::new(&mut rows, 2, &written);
-            appender.push_at(0, Counted(drops.clone(), 4));
-            appender.push_at(1, Counted(drops.clone(), 5));
-            written.set(2);
-            panic!("a bundle iterator panics");
-        }));
-        assert!(unwound.is_err());
-        assert_eq!(drops.load(Ordering::SeqCst), 0);
-        assert_eq!(
-            rows.iter().map(|c| c.1).collect::<Vec<_>>(),
-            [0, 1, 2, 3, 4, 5]
-        );
-        // Pushing past the room panics without writing.
-        let written = Cell::new(0);
-        let mut appender = Appender::new(&mut rows, 0, &written);
-        let room = appender.room();
-        let over = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            appender.push_at(room, Counted(drops.clone(), 99));
-        }));
-        assert!(over.is_err());
-        // The value passed to the failed push was dropped by the panic.
-        assert_eq!(drops.load(Ordering::SeqCst), 1);
-        drop(appender);
-        assert_eq!(rows.len(), 6);
-        drop(rows);
-        assert_eq!(drops.load(Ordering::SeqCst), 7);
     }
 
     #[test]

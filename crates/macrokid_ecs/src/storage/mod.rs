@@ -1,10 +1,15 @@
 //! Component and resource storage — the only module of this crate with
 //! `unsafe` code.
 //!
-//! Columns are `Vec<T>` (one per component type per archetype table) and
-//! resources are boxed values, each behind an `UnsafeCell`, so that a shared
-//! `&World` can hand out `&mut` to *different* columns to systems running in
-//! parallel. Two invariants make that sound:
+//! A table keeps all its rows in one allocation, its [`block::Block`]: the
+//! entity column, one array per component column and the added and changed
+//! ticks of each, grown together. Its values are reached through raw
+//! pointers into the block (never through a reference to the whole
+//! block), so that a shared `&World` can hand out `&mut` to *different*
+//! columns to systems running in parallel. Sparse sets keep their values in
+//! `Vec<T>`s ([`column::TypedColumn`]) and resources are boxed values, each
+//! behind an `UnsafeCell`, for the same reason. Two invariants make that
+//! sound:
 //!
 //! - **(I1) guarded access.** Through a shared reference, a column (or
 //!   resource) is mutated only under the write flag of its type
@@ -28,14 +33,17 @@
 //!   (`World::query_ref` takes read flags through `&World`: readers only,
 //!   so it may run beside unguarded reads.)
 //!
-//! - **(I3) typed columns.** Column `i` of a table is a
-//!   `TypedColumn<T>` of the type the table records as `types[i]`, and a
-//!   sparse set's values are a `TypedColumn` of its component: columns
-//!   are only made by `ComponentType::new_column` (from
-//!   `ComponentType::of::<T>`) or `new_empty` of a column of the same
-//!   type, and tables assembled from restored columns check each column's
-//!   type. Typed access compares the recorded type id with the asked type
-//!   and then casts without the dynamic `Any` calls.
+//! - **(I3) typed columns.** Column `i` of a table's block holds values of
+//!   the [`ComponentType`] the block records for it (made by
+//!   `ComponentType::of::<T>`: type id, layout and drop function of `T`),
+//!   and a sparse set's values are a `TypedColumn` of its component, made
+//!   only by `ComponentType::new_column`. Typed access compares the
+//!   recorded type id with the asked type and then casts; values moved
+//!   into a block from `TypedColumn`s (restored snapshots, encoded inserts)
+//!   are checked against the recorded column type first, and row moves
+//!   between blocks check that both blocks record the same type for every
+//!   moved column. Values move bitwise (a Rust move) and are dropped once,
+//!   by the block's recorded drop function.
 //!
 //! Rows are walked through [`fetch::Cursor`], which fetches each row once
 //! and never past the end of its table.
@@ -49,25 +57,36 @@
 //! values (never a `&mut [T]` over the whole set, which would alias items
 //! handed out for an earlier table).
 //!
-//! Everything that changes a table's shape (push, swap-remove, moving rows)
-//! takes `&mut`. Where that drops components (despawn, clear), the entity
-//! bookkeeping is done first and the columns are emptied through
-//! [`archetype::for_each_finishing`], so a panicking `Drop` leaves every
-//! column of a table with the length of its entity list.
+//! Everything that changes a table's shape (push, swap-remove, moving rows,
+//! growing its block) takes `&mut`. A block has one length for all its
+//! arrays: rows below it are initialized in every array, rows above it are
+//! spare. Where components are dropped (despawn, clear, a block's drop),
+//! the length and the entity bookkeeping are updated first and the
+//! values dropped through [`archetype::for_each_finishing`], so a
+//! panicking `Drop` leaves a consistent table (and the other values are
+//! still dropped). New rows (spawns) are written into spare rows and made
+//! rows all at once, after every column got its value
+//! ([`append::Appender`]).
 
+mod append;
 mod archetype;
+mod block;
 mod borrow;
 mod column;
+#[cfg(test)]
+mod counted;
 mod fetch;
 mod resource;
 mod sparse;
 mod view;
 
+pub(crate) use append::{Appender, RecordRows};
+pub use append::{BundleWriter, RowSink};
 pub use archetype::ComponentType;
 pub(crate) use archetype::{for_each_finishing, Archetype, ArchetypeId, Edge};
+pub use block::ColumnRef;
 pub use borrow::{add_query_access, Mode, Ref, RefMut};
-pub(crate) use column::{column_slice, typed_mut};
-pub(crate) use column::{Appender, TickColumn};
+pub(crate) use column::column_slice;
 pub use column::{ErasedColumn, TypedColumn};
 pub(crate) use fetch::Cursor;
 pub use fetch::{

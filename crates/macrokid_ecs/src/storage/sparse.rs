@@ -8,6 +8,7 @@
 use std::any::TypeId;
 
 use super::archetype::ComponentType;
+use super::block::ColumnRef;
 use super::column::{
     downcast_mut_unchecked, downcast_ref_unchecked, ErasedColumn, TickColumn, TypedColumn,
 };
@@ -109,8 +110,8 @@ impl SparseSet {
     }
 
     /// The values, type-erased, in dense order (for snapshots and hashes).
-    pub(crate) fn column(&self) -> &dyn ErasedColumn {
-        self.values.as_ref()
+    pub(crate) fn column(&self) -> ColumnRef<'_> {
+        self.values.column_ref()
     }
 
     /// The dense index of `entity`.

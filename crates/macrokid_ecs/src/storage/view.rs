@@ -514,7 +514,7 @@ impl<'a> TableView<'a> {
     #[inline]
     pub fn read<T: 'static>(&mut self) -> Option<&'a [T]> {
         let column = self.take::<T>(false)?;
-        Some(self.archetype.typed_column::<T>(column).slice_shared())
+        Some(self.archetype.column_shared::<T>(column))
     }
 
     /// The column of `T` (declared write), mutable, or `None` when the table
@@ -535,7 +535,7 @@ impl<'a> TableView<'a> {
         // borrows, and `take` marked the access so this slice is handed out
         // once.
         Some((
-            self.archetype.typed_column::<T>(column).slice_exclusive(),
+            self.archetype.column_exclusive::<T>(column),
             self.archetype.tick_column(column).write_ptrs(),
         ))
     }
@@ -729,7 +729,7 @@ pub(crate) fn guarded_ref<'w, T: 'static>(
         std::any::type_name::<T>(),
         Scope::Table(table),
     );
-    let value = &archetype.typed_column::<T>(column).slice_shared()[row];
+    let value = &archetype.column_shared::<T>(column)[row];
     Some(Ref::new(value, held))
 }
 
@@ -758,7 +758,7 @@ pub(crate) fn guarded_mut<'w, T: Send + Sync + 'static>(
     );
     // (I1): the write flag of `T` is now held by `held` (then by the
     // returned guard), which excludes every other access to the column.
-    let value = &mut archetype.typed_column::<T>(column).slice_exclusive()[row];
+    let value = &mut archetype.column_exclusive::<T>(column)[row];
     let changed = &mut archetype.tick_column(column).changed_exclusive()[row];
     Some(RefMut::new(value, held).with_ticks(changed, ticks.this_run))
 }
@@ -767,6 +767,7 @@ pub(crate) fn guarded_mut<'w, T: Send + Sync + 'static>(
 mod tests {
     use super::*;
     use crate::storage::borrow::add_query_access;
+    use crate::storage::column::{ErasedColumn, TypedColumn};
 
     fn no_sparse(sets: &SparseSets) -> SparseQuery<'_> {
         SparseQuery {
@@ -793,9 +794,18 @@ mod tests {
         let col32 = table.column_index(TypeId::of::<u32>()).unwrap();
         let col64 = table.column_index(TypeId::of::<u64>()).unwrap();
         for (i, &(a, b)) in values.iter().enumerate() {
-            table.column_vec_mut::<u32>(col32).push(a);
-            table.column_vec_mut::<u64>(col64).push(b);
-            table.push_entity(Entity::new(i as u32, 0));
+            let mut columns: [Box<dyn ErasedColumn>; 2] = [
+                TypedColumn::from_vec(vec![a]),
+                TypedColumn::from_vec(vec![b]),
+            ];
+            if col64 < col32 {
+                columns.swap(0, 1);
+            }
+            table.push_columns(
+                &mut columns,
+                &[Entity::new(i as u32, 0)],
+                Default::default(),
+            );
         }
         (table, components)
     }
@@ -951,13 +961,15 @@ mod tests {
     fn sparse_writes_from_several_tables_coexist() {
         use crate::change::Tick;
         use crate::storage::fetch::Cursor;
-        let (mut first, mut components) = table_with(&[(1, 10), (2, 20), (3, 30)]);
+        let (first, mut components) = table_with(&[(1, 10), (2, 20), (3, 30)]);
         let mut second = Archetype::new(&[ComponentType::of::<u32>()]);
         for (i, v) in [4_u32, 5].into_iter().enumerate() {
-            second.column_vec_mut::<u32>(0).push(v);
-            second.push_entity(Entity::new(10 + i as u32, 0));
+            second.push_columns(
+                &mut [TypedColumn::from_vec(vec![v])],
+                &[Entity::new(10 + i as u32, 0)],
+                Tick::new(0),
+            );
         }
-        first.fill_ticks(Tick::new(0));
         let sparse_type = ComponentType::of::<u16>();
         components.register(&sparse_type);
         let mut set = SparseSet::new(sparse_type);

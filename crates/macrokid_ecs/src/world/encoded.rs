@@ -19,7 +19,6 @@ use super::{two_mut, World};
 use crate::change::{ComponentTicks, Tick};
 use crate::entity::{Entity, Location};
 use crate::snapshot::{ColumnAccessError, RowCodec};
-use crate::storage::ErasedColumn;
 
 /// One command a world applied while [`World::record_commands`] was on, in apply
 /// order. Commands that failed (a stale entity, a missing component) are not
@@ -225,25 +224,16 @@ impl World {
         let src = location.archetype;
         let row = location.row as usize;
         if let Some(column) = self.archetypes[src as usize].column_index(type_id) {
-            let table = &mut self.archetypes[src as usize];
-            let (columns, _, _) = table.columns_and_entities();
-            // Appended, then swapped into `row` (the old value is dropped).
-            value.drain_into(columns[column].as_mut());
-            columns[column].swap_remove_drop(row);
-            table.mark_changed(column, row..row + 1, tick);
+            // Swapped into `row`; the old value is dropped with `value`.
+            self.archetypes[src as usize].replace_from(column, row, value.as_mut(), tick);
             return Ok(());
         }
         let dst = self.insert_target(src, codec.component);
         let (from, to) = two_mut(&mut self.archetypes, src as usize, dst as usize);
-        let moved = from.move_row(row, to, |_, _| {
-            unreachable!("storage invariant broken: an insert target lacks a source column")
-        });
         let column = to
             .column_index(type_id)
             .expect("the insert target has the inserted type");
-        let (columns, _, _) = to.columns_and_entities();
-        value.drain_into(columns[column].as_mut());
-        to.push_ticks(column, tick);
+        let moved = from.move_row_adding_from(row, to, column, value.as_mut(), tick);
         let new_row = to.len() - 1;
         self.relocate(entity, location, dst, new_row, moved);
         Ok(())
@@ -424,9 +414,12 @@ impl World {
         let row = location.row as usize;
         let dst = self.remove_target(src, type_id);
         let (from, to) = two_mut(&mut self.archetypes, src as usize, dst as usize);
-        let moved = from.move_row(row, to, |_, column: &mut dyn ErasedColumn| {
-            column.swap_remove_drop(row);
-        });
+        let column = from
+            .column_index(type_id)
+            .expect("the table has the removed type");
+        // The removed value, dropped last (after the bookkeeping).
+        let mut taken = (codec.component.new_column)();
+        let moved = from.take_and_move_into(row, to, column, taken.as_mut());
         self.removed
             .entry(type_id)
             .or_default()

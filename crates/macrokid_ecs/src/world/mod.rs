@@ -681,10 +681,8 @@ impl World {
         };
         let column = edge.column as usize;
         let (from, to) = two_mut(&mut self.archetypes, src as usize, edge.target as usize);
-        let moved = from.move_row_adding(row, to, column);
-        to.column_vec_mut::<T>(column).push(component);
-        // `move_row_adding` moved the ticks of every other column.
-        to.push_ticks(column, self.change_tick);
+        // Every other column keeps its ticks.
+        let moved = from.move_row_adding(row, to, column, component, self.change_tick);
         let new_row = to.len() - 1;
         self.relocate(entity, location, edge.target, new_row, moved);
         Ok(())
