@@ -286,8 +286,6 @@ struct ComponentCodec {
     decode_column: DecodeColumn,
     /// Overwrites rows from raw bytes (plain-old-data components only).
     write_rows: Option<columns::WriteRows>,
-    /// Sets a column's rows from raw bytes in place (plain-old-data only).
-    set_rows: Option<columns::SetRows>,
 }
 
 /// One registered component's name, type and single-row codec.
@@ -299,9 +297,6 @@ pub(crate) struct RowCodec {
     pub(crate) pod_size: Option<usize>,
     pub(crate) encode_row: fn(ColumnRef<'_>, usize, &mut Vec<u8>) -> Result<(), SnapshotError>,
     pub(crate) decode_column: DecodeColumn,
-    /// Sets a column's rows from raw bytes in its allocation (plain-old-data
-    /// only): `(column, rows, bytes)`, bytes checked by the caller.
-    pub(crate) set_rows: Option<columns::SetRows>,
 }
 
 impl RowCodec {
@@ -312,7 +307,6 @@ impl RowCodec {
             pod_size: codec.pod_size,
             encode_row: codec.encode_row,
             decode_column: codec.decode_column,
-            set_rows: codec.set_rows,
         }
     }
 }
@@ -499,7 +493,6 @@ impl SnapshotRegistry {
             encode_row: serde_encode_row::<T>,
             decode_column: serde_decode_column::<T>,
             write_rows: None,
-            set_rows: None,
         })
     }
 
@@ -528,7 +521,6 @@ impl SnapshotRegistry {
             encode_row: pod_encode_row::<T>,
             decode_column: pod_decode_column::<T>,
             write_rows: Some(columns::pod_write_rows::<T>),
-            set_rows: Some(columns::pod_set_rows::<T>),
         })
     }
 

@@ -19,7 +19,7 @@ use super::{
 use crate::change::Tick;
 use crate::component::Component;
 use crate::entity::Entity;
-use crate::storage::{typed_mut, Archetype, ErasedColumn};
+use crate::storage::Archetype;
 use crate::World;
 
 /// Overwrites rows `first..first + bytes.len() / size` of a plain-old-data
@@ -44,25 +44,6 @@ pub(super) fn pod_write_rows<T: Component + bytemuck::Pod>(
     // `T` to bytes is always aligned; the copy is one memcpy.
     bytemuck::cast_slice_mut::<T, u8>(values).copy_from_slice(bytes);
     table.mark_changed(column, first..first + rows, tick);
-}
-
-/// Makes a plain-old-data column hold exactly `rows` rows, taken from raw
-/// bytes, in the allocation it has (for `World::replace_table_rows`).
-pub(crate) type SetRows = fn(&mut dyn ErasedColumn, usize, &[u8]);
-
-/// [`SetRows`] for `T`. The caller checked that `bytes` is `rows` `T`s and
-/// that the column holds `T` (else this panics: a storage invariant).
-pub(super) fn pod_set_rows<T: Component + bytemuck::Pod>(
-    column: &mut dyn ErasedColumn,
-    rows: usize,
-    bytes: &[u8],
-) {
-    let values = typed_mut::<T>(column).vec_mut();
-    values.resize(rows, T::zeroed());
-    if std::mem::size_of::<T>() > 0 {
-        // `T` to bytes is always aligned; the copy is one memcpy.
-        bytemuck::cast_slice_mut::<T, u8>(values).copy_from_slice(bytes);
-    }
 }
 
 /// Why a column or resource could not be read or written as bytes.

@@ -203,6 +203,30 @@ impl Archetype {
         table
     }
 
+    /// Replaces every row by the rows of `columns` (`columns[i]` of column
+    /// `i`, one row per entity of `entities`, emptied into a new block),
+    /// stamped added and changed at `tick`, and returns the old table (its
+    /// values are dropped with it: the caller drops it once the world is
+    /// consistent again). The cached edges are kept.
+    ///
+    /// # Panics
+    /// As [`from_parts`](Self::from_parts).
+    pub(crate) fn replace_rows(
+        &mut self,
+        columns: Vec<Box<dyn ErasedColumn>>,
+        entities: Vec<Entity>,
+        tick: Tick,
+    ) -> Archetype {
+        let components: Vec<ComponentType> = (0..self.block.column_count())
+            .map(|i| *self.block.component(i))
+            .collect();
+        let mut old =
+            std::mem::replace(self, Self::from_parts(&components, columns, entities, tick));
+        std::mem::swap(&mut self.insert_edges, &mut old.insert_edges);
+        std::mem::swap(&mut self.remove_edges, &mut old.remove_edges);
+        old
+    }
+
     /// Column `index`, type-erased (read it with `column_slice`).
     pub(crate) fn column(&self, index: usize) -> ColumnRef<'_> {
         self.block.column_ref(index)

@@ -2,20 +2,10 @@
 //! distributed-mode system process uses to refresh the tables of its local
 //! world whose rows changed, instead of restoring the whole world.
 
-use crate::change::ComponentTicks;
 use crate::entity::{Entity, Location};
 use crate::snapshot::{ColumnAccessError, TableColumns};
 use crate::storage::ErasedColumn;
 use crate::World;
-
-/// The new rows of one column of a replaced table.
-enum NewRows<'a> {
-    /// Raw plain-old-data bytes (checked: one value per row), copied into the
-    /// column's allocation by the function.
-    InPlace(fn(&mut dyn ErasedColumn, usize, &[u8]), &'a [u8]),
-    /// A column decoded from its bytes, to swap in.
-    Decoded(Box<dyn ErasedColumn>),
-}
 
 impl World {
     /// Replaces every row of the listed tables (`(table index, rows)`) at
@@ -43,10 +33,10 @@ impl World {
     /// added and changed at [`change_tick`](Self::change_tick), as a
     /// restore stamps its rows.
     ///
-    /// Costs one copy of each plain-old-data column into the allocation the
-    /// column has (no allocation once it is large enough), one decode of
-    /// each serde column, and a pass over the entity slots; the other tables
-    /// are not read.
+    /// Costs one decode of each given column (for plain-old-data, one
+    /// copy), one copy of the rows into a new table block (the old block is
+    /// freed), and a pass over the entity slots; the other tables are not
+    /// read.
     ///
     /// # Errors
     /// Checked before anything changes (the world is then unchanged):
@@ -82,7 +72,7 @@ impl World {
             .unwrap_or(0)
             .max(self.entities.slot_count());
         let mut listed: Vec<Option<u32>> = vec![None; slots];
-        let mut decoded: Vec<Vec<NewRows<'_>>> = Vec::with_capacity(tables.len());
+        let mut decoded: Vec<Vec<Box<dyn ErasedColumn>>> = Vec::with_capacity(tables.len());
         for &(t, _) in tables {
             if t >= count {
                 return Err(ColumnAccessError::NoTable {
@@ -124,7 +114,7 @@ impl World {
                 }
             }
             let table = &self.archetypes[t];
-            let mut columns: Vec<Option<NewRows<'_>>> =
+            let mut columns: Vec<Option<Box<dyn ErasedColumn>>> =
                 (0..table.types().len()).map(|_| None).collect();
             for &(name, pod_size, bytes) in &rows.columns {
                 let codec = self.snapshots.row_codec_by_name(name).ok_or_else(|| {
@@ -150,23 +140,19 @@ impl World {
                 if columns[index].is_some() {
                     return Err(refused(t, format!("column `{name}` is given twice")));
                 }
-                columns[index] = Some(match (codec.set_rows, codec.pod_size) {
-                    // Plain-old-data: copied into the column's own allocation.
-                    (Some(set), Some(size)) => {
-                        if Some(bytes.len()) != n.checked_mul(size) {
-                            return Err(ColumnAccessError::Misfit {
-                                name: name.to_owned(),
-                                table: t,
-                                rows: n,
-                                first: 0,
-                                len: bytes.len(),
-                                size,
-                            });
-                        }
-                        NewRows::InPlace(set, bytes)
+                if let Some(size) = codec.pod_size {
+                    if Some(bytes.len()) != n.checked_mul(size) {
+                        return Err(ColumnAccessError::Misfit {
+                            name: name.to_owned(),
+                            table: t,
+                            rows: n,
+                            first: 0,
+                            len: bytes.len(),
+                            size,
+                        });
                     }
-                    _ => NewRows::Decoded((codec.decode_column)(bytes, n)?),
-                });
+                }
+                columns[index] = Some((codec.decode_column)(bytes, n)?);
             }
             let columns = columns
                 .into_iter()
@@ -210,22 +196,14 @@ impl World {
             }
         }
         self.entities.claim(&claims);
-        let stamp = ComponentTicks::new(self.change_tick);
-        let mut old: Vec<Box<dyn ErasedColumn>> = Vec::new();
+        let mut old = Vec::with_capacity(tables.len());
         for ((t, rows), columns) in tables.iter().zip(decoded) {
-            let (table_columns, ticks, entities) = self.archetypes[*t].columns_and_entities();
-            entities.clear();
-            entities.extend(rows.entities.iter().map(|&b| Entity::from_bits(b)));
-            for ticks in ticks.iter_mut() {
-                ticks.clear();
-                ticks.resize(rows.entities.len(), stamp);
-            }
-            for (slot, column) in table_columns.iter_mut().zip(columns) {
-                match column {
-                    NewRows::InPlace(set, bytes) => set(slot.as_mut(), rows.entities.len(), bytes),
-                    NewRows::Decoded(column) => old.push(std::mem::replace(slot, column)),
-                }
-            }
+            let entities = rows
+                .entities
+                .iter()
+                .map(|&b| Entity::from_bits(b))
+                .collect();
+            old.push(self.archetypes[*t].replace_rows(columns, entities, self.change_tick));
         }
         // User values are dropped last, once the world is consistent.
         if detached {
