@@ -309,6 +309,43 @@ fn nats_err(what: &'static str, e: impl std::fmt::Display) -> CoordinatorError {
     }
 }
 
+/// Returns once the server has taken every subscription `client` made before the call.
+///
+/// `Client::flush` only writes the socket: a message another connection publishes right
+/// after it may reach the server before the subscriptions and be lost (seen here: a
+/// registration published after `Coordinator::connect` returned, under load). The
+/// server handles one connection's operations in order, so a message this connection
+/// publishes to its own fresh inbox and receives back shows that the subscriptions before
+/// it are in place.
+///
+/// # Errors
+/// [`CoordinatorError::Nats`] when the round trip fails or takes over 10 s.
+async fn subscriptions_live(client: &Client) -> Result<(), CoordinatorError> {
+    let inbox = client.new_inbox();
+    let mut echo = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| nats_err("subscribe", e))?;
+    client
+        .publish(inbox, Bytes::new())
+        .await
+        .map_err(|e| nats_err("publish", e))?;
+    client.flush().await.map_err(|e| nats_err("flush", e))?;
+    match tokio::time::timeout(Duration::from_secs(10), echo.next()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(nats_err("subscribe", "the connection closed")),
+        Err(_) => {
+            return Err(nats_err(
+                "subscription round trip",
+                "no echo from the server within 10 s",
+            ))
+        }
+    }
+    echo.unsubscribe()
+        .await
+        .map_err(|e| nats_err("unsubscribe", e))
+}
+
 /// One system's part of a tick.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
@@ -528,7 +565,7 @@ impl Coordinator {
         let registers = sub(s.register_any()).await?;
         let heartbeats = sub(s.heartbeat_any()).await?;
         let queries = sub(s.query_request()).await?;
-        client.flush().await.map_err(|e| nats_err("flush", e))?;
+        subscriptions_live(&client).await?;
         let budget = chunk_budget(client.server_info().max_payload);
         Ok(Self {
             tracker: InstanceTracker::new(config.liveness),
