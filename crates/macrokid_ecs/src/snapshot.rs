@@ -889,7 +889,7 @@ pub(crate) fn write(
         (codec.encode_column)(set.column(), &mut bytes)?;
         sparse.push(SparseRecord {
             name: codec.name.to_owned(),
-            entities: set.entities().iter().map(|e| e.to_bits()).collect(),
+            entities: set.entities().map(Entity::to_bits).collect(),
             pod_size: codec
                 .pod_size
                 .map(|s| u32::try_from(s).expect("component larger than 4 GiB")),

@@ -6,7 +6,7 @@
 
 use std::marker::PhantomData;
 
-use super::sparse::SparseRows;
+use super::sparse::{SparseRows, TICK_STRIDE};
 use crate::change::{ComponentTicks, Mut, SystemTicks, Tick};
 use crate::entity::Entity;
 
@@ -37,6 +37,17 @@ fn value_index(lookup: &Lookup<'_>, row: usize, values: usize) -> usize {
             );
             dense
         }
+    }
+}
+
+/// Where the ticks of value `index` are, in ticks from those of value 0:
+/// a column's ticks are arrays of their own, a sparse set's are in its
+/// dense entries ([`TICK_STRIDE`] ticks apart).
+#[inline(always)]
+fn tick_index(lookup: &Lookup<'_>, index: usize) -> usize {
+    match lookup {
+        None => index,
+        Some(_) => index * TICK_STRIDE,
     }
 }
 
@@ -270,13 +281,15 @@ impl<'a, T> WriteFetch<'a, T> {
         }
     }
 
-    /// Walks the rows of `lookup` through the `values` dense values (and
-    /// as many added and changed ticks) of a sparse set at `ptr`, `ticks.0`
-    /// and `ticks.1`, stamping writes with `this_run`.
+    /// Walks the rows of `lookup` through the `values` dense values of a
+    /// sparse set at `ptr` and their added and changed ticks at `ticks.0`
+    /// and `ticks.1` ([`TICK_STRIDE`] ticks from one value's to the
+    /// next's, as `SparseSet::tick_ptrs` gives them), stamping writes with
+    /// `this_run`.
     ///
     /// # Safety
-    /// `ptr`, `ticks.0` and `ticks.1` point to `values` elements each that
-    /// stay allocated for `'a`; nothing writes the added ticks for `'a`, and
+    /// `ptr` points to `values` elements, `ticks.0` and `ticks.1` to
+    /// `values` ticks each at that stride, that stay allocated for `'a`; nothing writes the added ticks for `'a`, and
     /// nothing else accesses the values and changed ticks for `'a` except
     /// through fetches of other rows of the same query (each entity has one
     /// dense index and is one row, so rows never share an element) and
@@ -352,8 +365,10 @@ impl<'a, T: Send> Fetch for WriteFetch<'a, T> {
     unsafe fn get(&mut self, row: usize) -> Mut<'a, T> {
         debug_assert!(row < self.len);
         let index = value_index(&self.lookup, row, self.values);
+        let tick = tick_index(&self.lookup, index);
         // SAFETY: `index < values` (for a column `index == row < len ==
-        // values`); the caller fetches each row once, and
+        // values`), so `tick` is value `index`'s ticks (see `tick_index`);
+        // the caller fetches each row once, and
         // distinct rows have distinct indices (a column's rows are its
         // indices; a sparse set's rows are distinct entities with distinct
         // dense indices), so these `&mut` are the only references to that
@@ -364,8 +379,8 @@ impl<'a, T: Send> Fetch for WriteFetch<'a, T> {
         unsafe {
             Mut::new(
                 &mut *self.ptr.add(index),
-                &*self.added.add(index),
-                &mut *self.changed.add(index),
+                &*self.added.add(tick),
+                &mut *self.changed.add(tick),
                 self.this_run,
             )
         }
@@ -446,11 +461,12 @@ impl<'a> TicksFetch<'a> {
     }
 
     /// Reads the dense ticks (`values` of each kind from `ptrs.0` and
-    /// `ptrs.1`) of a sparse set for the rows of `lookup`, compared against
-    /// `ticks`.
+    /// `ptrs.1`, [`TICK_STRIDE`] ticks apart, as `SparseSet::tick_ptrs`
+    /// gives them) of a sparse set for the rows of `lookup`, compared
+    /// against `ticks`.
     ///
     /// # Safety
-    /// As [`new`](Self::new), for `values` ticks.
+    /// As [`new`](Self::new), for `values` ticks at that stride.
     pub(crate) unsafe fn sparse(
         ptrs: (*const Tick, *const Tick),
         values: usize,
@@ -528,11 +544,12 @@ impl<'a> TicksFetch<'a> {
                     dense < self.values,
                     "storage invariant broken: dense index out of range"
                 );
-                dense
+                dense * TICK_STRIDE
             }
         };
-        // SAFETY: `index < values`, and by the contract of `new`/`sparse`
-        // nothing writes these elements now; the reads copy them out.
+        // SAFETY: `index` is the ticks of a value `< values` (see
+        // `tick_index`), and by the contract of `new`/`sparse` nothing
+        // writes these elements now; the reads copy them out.
         Some(unsafe {
             ComponentTicks {
                 added: self.added.add(index).read(),

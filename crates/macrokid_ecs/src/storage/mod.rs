@@ -95,7 +95,7 @@ pub use fetch::{
 };
 pub(crate) use resource::ResourceSlot;
 pub use sparse::SparseRows;
-pub(crate) use sparse::{SparseSet, SparseSets};
+pub(crate) use sparse::{SparseSet, SparseSets, TypedSparseSet};
 pub use view::TableView;
 pub(crate) use view::{
     guarded_slot_mut, guarded_slot_ref, Components, Held, QueryState, Slot, SparseQuery, Views,

@@ -3,15 +3,22 @@
 //! table row (bevy_ecs's `StorageType::SparseSet`; the layout is the classic
 //! sparse set of Briggs and Torczon, "An efficient representation for
 //! sparse sets", 1993: a sparse array indexed by entity index pointing into
-//! dense arrays of values, ticks and entity ids).
+//! dense arrays of values and of entries, an entry being the entity id and
+//! the value's added and changed ticks).
+//!
+//! An entry keeps the entity and its ticks together (16 bytes): an insert
+//! pushes one value and one entry, a removal swaps one of each, where
+//! separate entity, added-tick and changed-tick arrays took three pushes
+//! and three swaps (`add_remove_held` in the peers bench, 2026-12-04: 106 µs
+//! per iteration with three arrays, 83–87 µs with entries).
 
 use std::any::TypeId;
+use std::cell::UnsafeCell;
+use std::mem::{offset_of, size_of};
 
 use super::archetype::ComponentType;
 use super::block::ColumnRef;
-use super::column::{
-    downcast_mut_unchecked, downcast_ref_unchecked, ErasedColumn, TickColumn, TypedColumn,
-};
+use super::column::{downcast_mut_unchecked, downcast_ref_unchecked, ErasedColumn, TypedColumn};
 use crate::change::{ComponentTicks, Tick};
 use crate::entity::Entity;
 use crate::hash::TypeIdMap;
@@ -22,26 +29,90 @@ pub(crate) type SparseSets = TypeIdMap<TypeId, SparseSet>;
 /// The components of one type held by any entity, densely packed.
 ///
 /// `sparse[e.index()]` is the dense index of entity `e` plus one (`0`: no
-/// component); `entities`, `ticks` and `values` are the dense arrays, entry
-/// for entry. Removal swaps the last dense entry into the hole.
+/// component); `entries` (entity and ticks) and `values` are the dense
+/// arrays, index for index. Removal swaps the last dense entry into the
+/// hole.
 pub(crate) struct SparseSet {
     component: ComponentType,
     sparse: Vec<u32>,
-    entities: Vec<Entity>,
-    ticks: TickColumn,
+    entries: Vec<DenseEntry>,
     values: Box<dyn ErasedColumn>,
     /// Values detached by a despawn, dropped by [`bury`](Self::bury) once the
     /// world's bookkeeping is done.
     graveyard: Box<dyn ErasedColumn>,
 }
 
+/// One dense entry of a sparse set: the entity whose value has the same
+/// dense index, and that value's added and changed ticks.
+///
+/// The ticks are `UnsafeCell`s because a query that writes the set's type
+/// stamps changed ticks (through [`SparseSet::tick_ptrs`]) while other
+/// queries read the entities of the same entries (which tables' rows have
+/// the component: no borrow flag needed): under storage invariant I1 the
+/// write flag of the type excludes every other access to the ticks, and
+/// nothing writes an entity except through `&mut SparseSet`.
+#[repr(C)]
+pub(crate) struct DenseEntry {
+    entity: Entity,
+    added: UnsafeCell<Tick>,
+    changed: UnsafeCell<Tick>,
+}
+
+// SAFETY: the ticks are plain data, written through a shared reference only
+// under the write flag of the set's type (invariant I1), which excludes
+// every other access to them, exactly as for the set's values.
+unsafe impl Sync for DenseEntry {}
+
+/// The distance, in [`Tick`]s, from one entry's ticks to the next's: what
+/// the sparse fetches multiply a dense index by.
+pub(crate) const TICK_STRIDE: usize = size_of::<DenseEntry>() / size_of::<Tick>();
+
+const _: () = assert!(
+    size_of::<DenseEntry>() % size_of::<Tick>() == 0
+        && offset_of!(DenseEntry, added) % size_of::<Tick>() == 0
+        && offset_of!(DenseEntry, changed) % size_of::<Tick>() == 0
+        && std::mem::align_of::<DenseEntry>() >= std::mem::align_of::<Tick>()
+);
+
+impl DenseEntry {
+    #[inline(always)]
+    fn new(entity: Entity, ticks: ComponentTicks) -> Self {
+        Self {
+            entity,
+            added: UnsafeCell::new(ticks.added),
+            changed: UnsafeCell::new(ticks.changed),
+        }
+    }
+
+    /// The ticks (invariants I1/I2: no writer of them exists now).
+    #[inline(always)]
+    fn ticks(&self) -> ComponentTicks {
+        // SAFETY: writes to the ticks through a shared reference happen only
+        // under the write flag of the set's type (I1), which the caller's
+        // flag (or the flagless context of I2) excludes.
+        unsafe {
+            ComponentTicks {
+                added: *self.added.get(),
+                changed: *self.changed.get(),
+            }
+        }
+    }
+
+    /// The ticks, through exclusive access.
+    #[inline(always)]
+    fn ticks_mut(&mut self) -> (&mut Tick, &mut Tick) {
+        (self.added.get_mut(), self.changed.get_mut())
+    }
+}
+
 /// Where one table's rows have their components in one sparse set: the
-/// sparse array and the table's entities, for row-by-row lookups.
+/// sparse array and the set's entries, and the table's entities, for
+/// row-by-row lookups.
 #[derive(Clone, Copy)]
 #[doc(hidden)]
 pub struct SparseRows<'a> {
     sparse: &'a [u32],
-    dense_entities: &'a [Entity],
+    entries: &'a [DenseEntry],
     rows: &'a [Entity],
 }
 
@@ -58,7 +129,7 @@ impl<'a> SparseRows<'a> {
         let dense = (slot as usize).checked_sub(1)?;
         // A dense entry names its entity: a stale slot (impossible while the
         // world's invariants hold) reads as absent, never as another value.
-        (self.dense_entities.get(dense) == Some(&entity)).then_some(dense)
+        (self.entries.get(dense).map(|e| e.entity) == Some(entity)).then_some(dense)
     }
 
     /// The number of rows covered.
@@ -87,8 +158,7 @@ impl SparseSet {
         Self {
             component,
             sparse: Vec::new(),
-            entities: Vec::new(),
-            ticks: TickColumn::default(),
+            entries: Vec::new(),
             values: (component.new_column)(),
             graveyard: (component.new_column)(),
         }
@@ -101,12 +171,12 @@ impl SparseSet {
 
     /// The number of entities with the component.
     pub(crate) fn len(&self) -> usize {
-        self.entities.len()
+        self.entries.len()
     }
 
     /// The entities with the component, in dense order.
-    pub(crate) fn entities(&self) -> &[Entity] {
-        &self.entities
+    pub(crate) fn entities(&self) -> impl ExactSizeIterator<Item = Entity> + '_ {
+        self.entries.iter().map(|entry| entry.entity)
     }
 
     /// The values, type-erased, in dense order (for snapshots and hashes).
@@ -119,7 +189,7 @@ impl SparseSet {
     pub(crate) fn dense_index(&self, entity: Entity) -> Option<usize> {
         let slot = *self.sparse.get(entity.index() as usize)?;
         let dense = (slot as usize).checked_sub(1)?;
-        (self.entities.get(dense) == Some(&entity)).then_some(dense)
+        (self.entries.get(dense).map(|e| e.entity) == Some(entity)).then_some(dense)
     }
 
     /// Whether `entity` has the component.
@@ -131,7 +201,7 @@ impl SparseSet {
     pub(crate) fn rows<'a>(&'a self, rows: &'a [Entity]) -> SparseRows<'a> {
         SparseRows {
             sparse: &self.sparse,
-            dense_entities: &self.entities,
+            entries: &self.entries,
             rows,
         }
     }
@@ -147,17 +217,6 @@ impl SparseSet {
         unsafe { downcast_ref_unchecked::<T>(self.values.as_ref()) }
     }
 
-    /// The values as a `Vec<T>`, exclusive.
-    ///
-    /// # Panics
-    /// When the set does not hold `T` (a storage invariant).
-    #[inline]
-    fn values_mut<T: Send + Sync + 'static>(&mut self) -> &mut Vec<T> {
-        self.expect_type::<T>();
-        // SAFETY: as in `typed_column`.
-        unsafe { downcast_mut_unchecked::<T>(self.values.as_mut()) }.vec_mut()
-    }
-
     /// Checks that the set holds `T`.
     ///
     /// # Panics
@@ -169,26 +228,66 @@ impl SparseSet {
         }
     }
 
-    /// The dense ticks (for the guarded paths).
-    pub(crate) fn tick_column(&self) -> &TickColumn {
-        &self.ticks
-    }
-
-    /// The sparse slot of `entity`'s index, the array grown to hold it.
+    /// Pointers to the added tick (read only: no query writes it) and the
+    /// changed tick of dense entry 0; entry `i`'s are [`TICK_STRIDE`]` * i`
+    /// ticks further. For the fetches of queries, which hold the read or
+    /// write flag of the set's type; writes through the changed pointer
+    /// need the write flag (invariant I1).
     #[inline]
-    fn slot_mut(&mut self, entity: Entity) -> &mut u32 {
-        let index = entity.index() as usize;
-        if self.sparse.len() <= index {
-            self.sparse.resize(index + 1, 0);
-        }
-        &mut self.sparse[index]
+    pub(crate) fn tick_ptrs(&self) -> (*const Tick, *mut Tick) {
+        // `as_ptr` materializes no reference to the entries; the ticks are
+        // `UnsafeCell`s, so writing them through a pointer derived from it
+        // is allowed. `wrapping_add`: on an empty set the pointer dangles
+        // and is never read.
+        let base = self.entries.as_ptr().cast::<u8>();
+        (
+            base.wrapping_add(offset_of!(DenseEntry, added)).cast(),
+            base.wrapping_add(offset_of!(DenseEntry, changed))
+                .cast::<Tick>()
+                .cast_mut(),
+        )
     }
 
-    fn push_entry(&mut self, entity: Entity, ticks: ComponentTicks) {
-        self.entities.push(entity);
-        self.ticks.push(ticks);
-        let slot = u32::try_from(self.entities.len()).expect("more than 2^32 sparse components");
-        *self.slot_mut(entity) = slot;
+    /// The ticks of dense entry `dense` (invariants I1/I2: the caller holds
+    /// a flag of the set's type, or a `&World` outside any stage context).
+    ///
+    /// # Panics
+    /// When `dense` is out of bounds.
+    pub(crate) fn ticks_at(&self, dense: usize) -> ComponentTicks {
+        self.entries[dense].ticks()
+    }
+
+    /// The changed tick of dense entry `dense`, mutable, through a shared
+    /// reference (invariant I1: the caller holds the write flag of the set's
+    /// type and takes it once per borrow, with the value).
+    ///
+    /// # Panics
+    /// When `dense` is out of bounds.
+    #[expect(
+        clippy::mut_from_ref,
+        reason = "exclusivity is enforced by the borrow flag of the set's type (I1)"
+    )]
+    pub(crate) fn changed_exclusive(&self, dense: usize) -> &mut Tick {
+        // SAFETY: the write flag of the set's type excludes every other
+        // access to this tick (I1), and the caller takes it once per borrow.
+        unsafe { &mut *self.entries[dense].changed.get() }
+    }
+
+    /// The set's arrays with its values typed as `T`: one downcast for any
+    /// number of inserts and removals (`World::sparse_storage_mut`).
+    ///
+    /// # Panics
+    /// When the set does not hold `T` (a storage invariant).
+    #[inline]
+    pub(crate) fn typed_mut<T: Send + Sync + 'static>(&mut self) -> TypedSparseSet<'_, T> {
+        self.expect_type::<T>();
+        // SAFETY: as in `typed_column`.
+        let values = unsafe { downcast_mut_unchecked::<T>(self.values.as_mut()) }.vec_mut();
+        TypedSparseSet {
+            sparse: &mut self.sparse,
+            entries: &mut self.entries,
+            values,
+        }
     }
 
     /// Gives `entity` the component `value`, stamped added and changed at
@@ -205,22 +304,7 @@ impl SparseSet {
         value: T,
         tick: Tick,
     ) -> Option<T> {
-        self.expect_type::<T>();
-        let next =
-            u32::try_from(self.entities.len() + 1).expect("more than 2^32 sparse components");
-        let slot = *self.slot_mut(entity);
-        let dense = (slot as usize).wrapping_sub(1);
-        if self.entities.get(dense) == Some(&entity) {
-            *self.ticks.row_mut(dense).1 = tick;
-            let old = &mut self.values_mut::<T>()[dense];
-            return Some(std::mem::replace(old, value));
-        }
-        self.values_mut::<T>().push(value);
-        self.entities.push(entity);
-        self.ticks.push(ComponentTicks::new(tick));
-        // The slot exists: `slot_mut` grew the array above.
-        self.sparse[entity.index() as usize] = next;
-        None
+        self.typed_mut::<T>().insert(entity, value, tick)
     }
 
     /// Appends every value of `column` (a column of this set's type, emptied)
@@ -238,9 +322,17 @@ impl SparseSet {
             "storage invariant broken: sparse values and entities differ in number"
         );
         column.drain_into(self.values.as_mut());
+        self.entries.reserve(entities.len());
         for &entity in entities {
             debug_assert!(!self.contains(entity));
-            self.push_entry(entity, ComponentTicks::new(tick));
+            self.entries
+                .push(DenseEntry::new(entity, ComponentTicks::new(tick)));
+            let slot = u32::try_from(self.entries.len()).unwrap_or_else(|_| too_many_entries());
+            let index = entity.index() as usize;
+            if self.sparse.len() <= index {
+                self.sparse.resize(index + 1, 0);
+            }
+            self.sparse[index] = slot;
         }
     }
 
@@ -248,12 +340,7 @@ impl SparseSet {
     /// caller has already moved the value out of `values`.
     #[inline]
     fn unlink(&mut self, dense: usize) {
-        let entity = self.entities.swap_remove(dense);
-        self.ticks.swap_remove(dense);
-        self.sparse[entity.index() as usize] = 0;
-        if let Some(&moved) = self.entities.get(dense) {
-            self.sparse[moved.index() as usize] = dense as u32 + 1;
-        }
+        unlink(&mut self.sparse, &mut self.entries, dense);
     }
 
     /// Replaces the value of dense entry `dense` by the one value of `column`
@@ -271,11 +358,11 @@ impl SparseSet {
             "storage invariant broken: a sparse value replaced by {} values",
             column.row_count()
         );
-        assert!(dense < self.entities.len(), "dense index out of bounds");
+        assert!(dense < self.entries.len(), "dense index out of bounds");
         // Appended, then swapped into `dense` (the old value is dropped).
         column.drain_into(self.values.as_mut());
         self.values.swap_remove_drop(dense);
-        *self.ticks.row_mut(dense).1 = tick;
+        *self.entries[dense].ticks_mut().1 = tick;
     }
 
     /// The added and changed ticks of dense entry `dense`, mutable. Added for
@@ -284,16 +371,13 @@ impl SparseSet {
     /// # Panics
     /// When `dense` is out of bounds.
     pub(crate) fn ticks_mut(&mut self, dense: usize) -> (&mut Tick, &mut Tick) {
-        self.ticks.row_mut(dense)
+        self.entries[dense].ticks_mut()
     }
 
     /// Removes the component of `entity` and returns it.
     #[inline]
     pub(crate) fn remove<T: Send + Sync + 'static>(&mut self, entity: Entity) -> Option<T> {
-        let dense = self.dense_index(entity)?;
-        let value = self.values_mut::<T>().swap_remove(dense);
-        self.unlink(dense);
-        Some(value)
+        self.typed_mut::<T>().remove(entity)
     }
 
     /// Removes the component of `entity` without dropping it yet: it waits
@@ -328,27 +412,29 @@ impl SparseSet {
         self.expect_type::<T>();
         // SAFETY: as in `typed_column`.
         let values = unsafe { downcast_mut_unchecked::<T>(self.values.as_mut()) }.vec_mut();
-        let value = &mut values[dense];
-        let (added, changed) = self.ticks.row_mut(dense);
-        Some((value, added, changed))
+        let (added, changed) = self.entries[dense].ticks_mut();
+        Some((&mut values[dense], added, changed))
     }
 
     /// The ticks of `entity`'s component (invariants I1/I2).
     pub(crate) fn ticks_of(&self, entity: Entity) -> Option<ComponentTicks> {
         let dense = self.dense_index(entity)?;
-        Some(self.ticks.get(dense))
+        Some(self.entries[dense].ticks())
     }
 
     /// Clamps every tick to at most `MAX_CHANGE_AGE` before `now`.
     pub(crate) fn check_ticks(&mut self, now: Tick) {
-        self.ticks.check(now);
+        for entry in &mut self.entries {
+            let (added, changed) = entry.ticks_mut();
+            added.check(now);
+            changed.check(now);
+        }
     }
 
     /// Drops every value. Panic-safe: the bookkeeping is emptied first.
     pub(crate) fn clear(&mut self) {
         self.sparse.clear();
-        self.entities.clear();
-        self.ticks.clear();
+        self.entries.clear();
         self.graveyard.clear();
         self.values.clear();
     }
@@ -369,6 +455,105 @@ impl SparseSet {
         set.extend_from(values.as_mut(), entities, tick);
         set
     }
+}
+
+/// One sparse set's arrays, its values typed: the code of every insert
+/// and removal ([`SparseSet::typed_mut`]).
+pub(crate) struct TypedSparseSet<'a, T> {
+    sparse: &'a mut Vec<u32>,
+    entries: &'a mut Vec<DenseEntry>,
+    values: &'a mut Vec<T>,
+}
+
+impl<T> TypedSparseSet<'_, T> {
+    /// The number of entities with the component.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The dense index of `entity`.
+    #[inline(always)]
+    pub(crate) fn dense_index(&self, entity: Entity) -> Option<usize> {
+        let slot = *self.sparse.get(entity.index() as usize)?;
+        let dense = (slot as usize).checked_sub(1)?;
+        (self.entries.get(dense).map(|e| e.entity) == Some(entity)).then_some(dense)
+    }
+
+    /// The value of `entity`.
+    #[inline]
+    pub(crate) fn get(&self, entity: Entity) -> Option<&T> {
+        self.dense_index(entity).map(|dense| &self.values[dense])
+    }
+
+    /// The value of `entity` and its ticks.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, entity: Entity) -> Option<(&mut T, &mut Tick, &mut Tick)> {
+        let dense = self.dense_index(entity)?;
+        let (added, changed) = self.entries[dense].ticks_mut();
+        Some((&mut self.values[dense], added, changed))
+    }
+
+    /// The ticks of `entity`'s component.
+    #[inline]
+    pub(crate) fn ticks(&self, entity: Entity) -> Option<ComponentTicks> {
+        self.dense_index(entity)
+            .map(|dense| self.entries[dense].ticks())
+    }
+
+    /// As [`SparseSet::insert`].
+    ///
+    /// # Panics
+    /// When the set would hold more than 2^32 - 1 entries.
+    #[inline(always)]
+    pub(crate) fn insert(&mut self, entity: Entity, value: T, tick: Tick) -> Option<T> {
+        let index = entity.index() as usize;
+        if self.sparse.len() <= index {
+            self.sparse.resize(index + 1, 0);
+        }
+        let dense = (self.sparse[index] as usize).wrapping_sub(1);
+        if let Some(entry) = self.entries.get_mut(dense) {
+            if entry.entity == entity {
+                *entry.ticks_mut().1 = tick;
+                return Some(std::mem::replace(&mut self.values[dense], value));
+            }
+        }
+        let Ok(next) = u32::try_from(self.entries.len() + 1) else {
+            too_many_entries()
+        };
+        self.values.push(value);
+        self.entries
+            .push(DenseEntry::new(entity, ComponentTicks::new(tick)));
+        self.sparse[index] = next;
+        None
+    }
+
+    /// As [`SparseSet::remove`].
+    #[inline(always)]
+    pub(crate) fn remove(&mut self, entity: Entity) -> Option<T> {
+        let dense = self.dense_index(entity)?;
+        let value = self.values.swap_remove(dense);
+        unlink(self.sparse, self.entries, dense);
+        Some(value)
+    }
+}
+
+/// Unlinks dense entry `dense` of a set (the last entry takes its place);
+/// the caller has already moved the value out.
+#[inline(always)]
+fn unlink(sparse: &mut [u32], entries: &mut Vec<DenseEntry>, dense: usize) {
+    let removed = entries.swap_remove(dense);
+    sparse[removed.entity.index() as usize] = 0;
+    if let Some(moved) = entries.get(dense) {
+        sparse[moved.entity.index() as usize] = dense as u32 + 1;
+    }
+}
+
+/// A sparse set would hold 2^32 entries.
+#[cold]
+#[inline(never)]
+fn too_many_entries() -> ! {
+    panic!("more than 2^32 - 1 sparse components of one type")
 }
 
 /// A sparse set was asked for as a type it does not hold: a bug in this
@@ -396,7 +581,7 @@ mod tests {
         assert_eq!(set.remove::<u32>(e[0]), Some(0));
         assert_eq!(set.remove::<u32>(e[0]), None);
         // The last entry took dense slot 0.
-        assert_eq!(set.entities(), &[e[3], e[1], e[2]]);
+        assert_eq!(set.entities().collect::<Vec<_>>(), [e[3], e[1], e[2]]);
         assert_eq!(set.get::<u32>(e[3]), Some(&3));
         assert!(set.detach(e[1]));
         assert!(!set.contains(e[1]));
@@ -410,5 +595,53 @@ mod tests {
         assert_eq!(rows.dense(1), None);
         let (_, tail) = rows.split_at(2);
         assert_eq!(tail.dense(0), set.dense_index(e[3]));
+    }
+
+    #[test]
+    fn tick_pointers_stamp_one_entry_while_lookups_read_the_others() {
+        let mut set = SparseSet::new(ComponentType::of::<u64>());
+        let e: Vec<Entity> = (0..5).map(|i| Entity::new(4 - i, 1)).collect();
+        for (i, &entity) in e.iter().enumerate() {
+            set.insert(entity, i as u64, Tick::new(i as u32));
+        }
+        let table = [e[4], e[2], e[0]];
+        let rows = set.rows(&table);
+        let (added, changed) = set.tick_ptrs();
+        for row in 0..table.len() {
+            let dense = rows.dense(row).unwrap();
+            // SAFETY: `dense < len`; nothing else reads or writes this
+            // entry's ticks meanwhile (the lookups read entities only).
+            unsafe {
+                assert_eq!(*added.add(dense * TICK_STRIDE), Tick::new(dense as u32));
+                *changed.add(dense * TICK_STRIDE) = Tick::new(100 + row as u32);
+            }
+            // A lookup after the write reads the entry's entity again.
+            assert_eq!(rows.dense(row), Some(dense));
+        }
+        for (row, &entity) in table.iter().enumerate() {
+            let ticks = set.ticks_of(entity).unwrap();
+            assert_eq!(ticks.changed, Tick::new(100 + row as u32));
+            assert_eq!(
+                ticks.added,
+                Tick::new(set.dense_index(entity).unwrap() as u32)
+            );
+        }
+        // Untouched entries keep their ticks.
+        assert_eq!(set.ticks_of(e[1]).unwrap().changed, Tick::new(1));
+        assert_eq!(*set.changed_exclusive(3), Tick::new(3));
+        // The typed view inserts, replaces and removes like the set.
+        let mut typed = set.typed_mut::<u64>();
+        assert_eq!(typed.insert(e[1], 11, Tick::new(7)), Some(1));
+        assert_eq!(typed.remove(e[0]), Some(0));
+        assert_eq!(typed.get(e[1]), Some(&11));
+        assert_eq!(typed.len(), 4);
+        assert_eq!(
+            set.ticks_of(e[1]).unwrap(),
+            ComponentTicks {
+                added: Tick::new(1),
+                changed: Tick::new(7)
+            }
+        );
+        assert_eq!(set.entities().collect::<Vec<_>>(), [e[4], e[1], e[2], e[3]]);
     }
 }

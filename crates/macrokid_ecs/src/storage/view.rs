@@ -552,14 +552,14 @@ impl<'a> TableView<'a> {
         if let Some(set) = self.sparse_set::<T>() {
             self.take::<T>(true);
             let (values, len) = set.typed_column::<T>().write_ptr();
-            let ticks = set.tick_column().write_ptrs();
+            let ticks = set.tick_ptrs();
             // SAFETY: the write flag of `T` is held by the query state, so
             // only this query reaches the dense values and ticks; it hands
             // out one fetch per table view, each over that table's rows, and
             // every entity is one row of one table with one dense index, so
             // no two fetched rows share an element. Tick reads of a filter
-            // touch a row before it is fetched. The ticks are as many as the
-            // values (the set's invariant).
+            // touch a row before it is fetched. The set has one entry (and
+            // its ticks) per value (the set's invariant).
             return Some(unsafe {
                 WriteFetch::sparse(
                     values,
@@ -585,16 +585,15 @@ impl<'a> TableView<'a> {
     pub fn ticks_fetch<T: 'static>(&self) -> Option<TicksFetch<'a>> {
         if let Some(set) = self.sparse_set::<T>() {
             self.expect_declared_ticks::<T>();
-            let ticks = set.tick_column();
-            let len = ticks.slice_len();
-            // SAFETY: the dense ticks of `T`, `len` of them, under the flag of
-            // `T` the query holds; the only writer is this query's own
-            // `&mut T` fetch, which writes a row only after the filter read
-            // it.
+            let (added, changed) = set.tick_ptrs();
+            // SAFETY: the ticks of the set's `len()` dense entries, under the
+            // flag of `T` the query holds; the only writer is this query's
+            // own `&mut T` fetch, which writes a row only after the filter
+            // read it.
             return Some(unsafe {
                 TicksFetch::sparse(
-                    ticks.read_ptrs(),
-                    len,
+                    (added, changed.cast_const()),
+                    set.len(),
                     set.rows(self.archetype.entities()),
                     self.ticks,
                 )
@@ -701,7 +700,7 @@ pub(crate) fn guarded_slot_mut<'w, T: Send + Sync + 'static>(
             // (I1): the write flag of `T` is now held, which excludes every
             // other access to the set's values and ticks.
             let value = &mut set.typed_column::<T>().slice_exclusive()[dense];
-            let changed = &mut set.tick_column().changed_exclusive()[dense];
+            let changed = set.changed_exclusive(dense);
             Some(RefMut::new(value, held).with_ticks(changed, ticks.this_run))
         }
     }

@@ -291,7 +291,7 @@ impl World {
         })?;
         let mut members = Vec::with_capacity(set.len());
         let start = out.len();
-        for (dense, &entity) in set.entities().iter().enumerate() {
+        for (dense, entity) in set.entities().enumerate() {
             let Ok(location) = self.entities.location(entity) else {
                 out.truncate(start);
                 return Err(ColumnAccessError::StaleEntity { entity });
@@ -304,7 +304,7 @@ impl World {
                 entity,
                 table: location.archetype as usize,
                 row: location.row as usize,
-                ticks: set.tick_column().get(dense),
+                ticks: set.ticks_at(dense),
             });
         }
         Ok(members)
