@@ -92,4 +92,14 @@ pub enum EcsError {
         /// The type name of the component.
         component: &'static str,
     },
+    /// [`World::sparse_storage_mut`](crate::World::sparse_storage_mut) was
+    /// asked for a component with table storage.
+    #[error(
+        "component `{component}` has table storage, not a sparse set; call \
+         `World::register_sparse` before its first spawn or insert, or use `World::insert`"
+    )]
+    NotSparse {
+        /// The type name of the component.
+        component: &'static str,
+    },
 }

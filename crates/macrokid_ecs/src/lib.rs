@@ -87,7 +87,7 @@ pub use query::{
 pub use snapshot::{SnapshotError, SnapshotRegistry};
 pub use storage::{Ref, RefMut};
 pub use system::{Run, StageCx, SystemCx, SystemResult};
-pub use world::{CommandRecord, SparseMember, SparseShape, World};
+pub use world::{CommandRecord, SparseMember, SparseShape, SparseStorageMut, World};
 
 /// The names most users need: `use macrokid_ecs::prelude::*;`.
 pub mod prelude {

@@ -79,6 +79,10 @@ enum Op {
     TouchS(usize, u32),
     /// Writes every `S` of entities with an `A` through a query.
     BumpSWithA,
+    /// Inserts (`Some`) and removes (`None`) `S`s through one held
+    /// `World::sparse_storage_mut` (the twin, whose `S` is a table
+    /// component, through `insert`/`remove`).
+    HeldS(Vec<(usize, Option<u32>)>),
     /// A system run that records these commands and succeeds.
     Commands(Vec<Cmd>),
     /// A system run that records the commands before `.1` (modulo their
@@ -471,6 +475,8 @@ fn op() -> impl Strategy<Value = Op> {
         any::<usize>().prop_map(Op::RemoveS),
         (any::<usize>(), any::<u32>()).prop_map(|(i, v)| Op::TouchS(i, v)),
         Just(Op::BumpSWithA),
+        proptest::collection::vec((any::<usize>(), proptest::option::of(any::<u32>())), 0..6)
+            .prop_map(Op::HeldS),
         proptest::collection::vec(cmd(), 0..8).prop_map(Op::Commands),
         proptest::collection::vec(cmd(), 0..8).prop_map(Op::Commands),
         (proptest::collection::vec(cmd(), 0..8), any::<usize>())
@@ -599,6 +605,44 @@ proptest! {
                         Some((_, _, Some(s))) => { prop_assert_eq!(r, Ok(())); s.0 = v; changes_s.changed.insert(e); }
                         _ => prop_assert!(r.is_err()),
                     }
+                },
+                Op::HeldS(toggles) => {
+                    prop_assert!(matches!(twin.sparse_storage_mut::<S>(), Err(EcsError::NotSparse { .. })), "a table S is not sparse");
+                    let held_len = {
+                    let mut held = world.sparse_storage_mut::<S>().unwrap();
+                    for (i, v) in toggles {
+                        let Some(e) = pick(&ever, i) else { continue };
+                        match v {
+                            Some(v) => {
+                                let r = held.insert(e, S(v));
+                                prop_assert_eq!(twin.insert(e, S(v)), r.clone().map(drop));
+                                match model.get_mut(&e) {
+                                    Some(slot) => {
+                                        let old = slot.2.replace(S(v));
+                                        prop_assert_eq!(&r, &Ok(old));
+                                        if old.is_some() { changes_s.changed.insert(e); } else { changes_s.add(e); }
+                                        prop_assert_eq!(held.get(e), Some(&S(v)));
+                                    }
+                                    None => prop_assert_eq!(r, Err(EcsError::StaleEntity { entity: e })),
+                                }
+                            }
+                            None => {
+                                let r = held.remove(e);
+                                prop_assert_eq!(twin.remove::<S>(e), r.clone());
+                                match model.get_mut(&e) {
+                                    Some(slot) => match slot.2.take() {
+                                        Some(s) => { prop_assert_eq!(r, Ok(s)); changes_s.lose(e); }
+                                        None => prop_assert!(matches!(r, Err(EcsError::MissingComponent { .. })), "expected MissingComponent"),
+                                    },
+                                    None => prop_assert_eq!(r, Err(EcsError::StaleEntity { entity: e })),
+                                }
+                                prop_assert!(!held.contains(e));
+                            }
+                        }
+                    }
+                    held.len()
+                    };
+                    prop_assert_eq!(held_len, model.values().filter(|slot| slot.2.is_some()).count());
                 },
                 Op::BumpSWithA => {
                     for w in [&mut world, &mut twin] {

@@ -369,3 +369,106 @@ fn despawn_and_clear_drop_sparse_components_once() {
     world.clear();
     assert_eq!(drops.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn query_writes_stamp_exactly_the_written_sparse_rows() {
+    let mut world = sparse_world();
+    let es = world.spawn_batch((0..300).map(|i| (Pos(i as f32),)));
+    // Every other entity, inserted out of order, so that dense indices
+    // differ from rows.
+    for e in es.iter().rev().step_by(2) {
+        world.insert(*e, Selected(e.index())).unwrap();
+    }
+    world.clear_trackers();
+    for mut s in world.query::<&mut Selected>().iter() {
+        if s.0 % 3 == 0 {
+            s.0 += 1000;
+        }
+    }
+    let mut changed: Vec<Entity> = world
+        .query_filtered::<Entity, Changed<Selected>>()
+        .iter()
+        .collect();
+    changed.sort();
+    let mut expected: Vec<Entity> = es
+        .iter()
+        .rev()
+        .step_by(2)
+        .copied()
+        .filter(|e| e.index() % 3 == 0)
+        .collect();
+    expected.sort();
+    assert_eq!(changed, expected);
+    // A writer filtered by its own ticks sees the same rows, and nothing
+    // was added.
+    assert_eq!(
+        world
+            .query_filtered::<&mut Selected, Changed<Selected>>()
+            .len(),
+        expected.len()
+    );
+    assert_eq!(world.query_filtered::<Entity, Added<Selected>>().len(), 0);
+    for e in &expected {
+        let ticks = world.component_ticks::<Selected>(*e).unwrap();
+        assert!(ticks.changed.get() > ticks.added.get(), "{e:?}");
+    }
+}
+
+#[test]
+fn a_held_sparse_storage_inserts_removes_and_stamps_like_the_world() {
+    let mut world = sparse_world();
+    let es = world.spawn_batch((0..6).map(|i| (Pos(i as f32),)));
+    world.insert(es[5], Selected(50)).unwrap();
+    world.clear_trackers();
+    {
+        let mut selected = world.sparse_storage_mut::<Selected>().unwrap();
+        assert_eq!(selected.len(), 1);
+        for (i, e) in es[..4].iter().enumerate() {
+            assert_eq!(selected.insert(*e, Selected(i as u32)), Ok(None));
+        }
+        assert_eq!(selected.insert(es[0], Selected(10)), Ok(Some(Selected(0))));
+        assert_eq!(selected.remove(es[1]), Ok(Selected(1)));
+        assert!(matches!(
+            selected.remove(es[1]),
+            Err(EcsError::MissingComponent { .. })
+        ));
+        selected.get_mut(es[5]).unwrap().0 += 1;
+        assert_eq!(selected.get(es[5]), Some(&Selected(51)));
+        assert!(selected.contains(es[2]) && !selected.contains(es[4]));
+        assert_eq!(selected.len(), 4);
+    }
+
+    let mut added: Vec<Entity> = world
+        .query_filtered::<Entity, Added<Selected>>()
+        .iter()
+        .collect();
+    added.sort();
+    assert_eq!(added, [es[0], es[2], es[3]]);
+    let mut changed: Vec<Entity> = world
+        .query_filtered::<Entity, Changed<Selected>>()
+        .iter()
+        .collect();
+    changed.sort();
+    assert_eq!(changed, [es[0], es[2], es[3], es[5]]);
+    assert_eq!(world.removed::<Selected>().collect::<Vec<_>>(), [es[1]]);
+
+    // Stale ids are errors; the value given is dropped, nothing changes.
+    world.despawn(es[2]).unwrap();
+    {
+        let mut selected = world.sparse_storage_mut::<Selected>().unwrap();
+        assert_eq!(
+            selected.insert(es[2], Selected(7)),
+            Err(EcsError::StaleEntity { entity: es[2] })
+        );
+        assert_eq!(
+            selected.remove(es[2]),
+            Err(EcsError::StaleEntity { entity: es[2] })
+        );
+        assert_eq!(selected.get(es[2]), None);
+        assert_eq!(selected.len(), 3);
+    }
+    // A table component has no sparse storage to hold.
+    let err = world.sparse_storage_mut::<Pos>().unwrap_err();
+    assert!(matches!(err, EcsError::NotSparse { .. }));
+    assert!(err.to_string().contains("register_sparse"), "{err}");
+}

@@ -28,8 +28,10 @@ use crate::system::EntityFilter;
 mod encoded;
 mod rows;
 mod run;
+mod sparse_storage;
 
 pub use encoded::{CommandRecord, SparseMember, SparseShape};
+pub use sparse_storage::SparseStorageMut;
 
 /// Where a bundle type's components go: its table and, per tuple element,
 /// the column index there.
