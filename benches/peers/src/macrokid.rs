@@ -48,6 +48,11 @@ pub fn run(workload: &str, timing: &Timing) -> Option<f64> {
             expect_rows("add_remove", entities.len(), 10_000);
             measure(timing, || add_remove(&mut world, &entities))
         }
+        "add_remove_held" => {
+            let (mut world, entities) = add_remove_world(true);
+            expect_rows("add_remove", entities.len(), 10_000);
+            measure(timing, || add_remove_held(&mut world, &entities))
+        }
         "many_systems" => {
             let (mut world, mut schedule) = many_systems_world();
             for rows in many_systems_rows(&mut world) {

@@ -30,11 +30,13 @@ const HEADERS: [&str; 6] = [
     "macrokid",
 ];
 
-/// The workloads, in order. `add_remove_sparse` is macrokid only (its `B`
-/// in a sparse set); its row compares with the peers' `add_remove`.
+/// The workloads, in order. `add_remove_sparse` and `add_remove_held` are
+/// macrokid only (its `B` in a sparse set, found per call or held across
+/// the loop as specs holds its storage); their rows compare with the
+/// peers' `add_remove`.
 /// `many_systems` is not in ecs_bench_suite (32 trivial systems in one
 /// stage, each on its own 100 entities; TARGETS.md's last row).
-const WORKLOADS: [&str; 8] = [
+const WORKLOADS: [&str; 9] = [
     "simple_insert",
     "simple_iter",
     "frag_iter",
@@ -42,6 +44,7 @@ const WORKLOADS: [&str; 8] = [
     "schedule",
     "add_remove",
     "add_remove_sparse",
+    "add_remove_held",
     "many_systems",
 ];
 
@@ -212,8 +215,8 @@ fn run_all(args: &Args) -> Result<(), String> {
     );
     println!("|---|{}---|---|---|", "---|".repeat(HEADERS.len()));
     for workload in &args.workloads {
-        // The sparse variant is compared with the peers' and Vec's add_remove.
-        let peer_workload = if workload == "add_remove_sparse" {
+        // The sparse variants are compared with the peers' and Vec's add_remove.
+        let peer_workload = if workload == "add_remove_sparse" || workload == "add_remove_held" {
             "add_remove"
         } else {
             workload

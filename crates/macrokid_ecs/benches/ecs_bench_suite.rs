@@ -145,6 +145,15 @@ fn add_remove_sparse(c: &mut Criterion) {
     });
 }
 
+/// `add_remove_sparse` with the set held across the loop
+/// (`World::sparse_storage_mut`), as specs's bench holds its storage.
+fn add_remove_held(c: &mut Criterion) {
+    let (mut world, entities) = add_remove_world(true);
+    c.bench_function("add_remove_held", |b| {
+        b.iter(|| workloads::add_remove_held(&mut world, &entities));
+    });
+}
+
 /// The add_remove baseline: an optional `Sb` per entity in a plain `Vec`,
 /// set and cleared.
 fn baseline_plain_vec_add_remove(c: &mut Criterion) {
@@ -197,6 +206,7 @@ criterion_group!(
     baseline_plain_vec_schedule,
     add_remove,
     add_remove_sparse,
+    add_remove_held,
     baseline_plain_vec_add_remove,
     many_systems,
     baseline_plain_vec_many_systems

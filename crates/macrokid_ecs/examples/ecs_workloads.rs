@@ -13,7 +13,8 @@
 //! iteration (setup is outside `measure`). Workloads: `simple_insert`,
 //! `simple_iter`, `frag_iter`, `schedule`, `schedule_type_level` (the same
 //! swaps without `with` filters: type-level conflicts), `add_remove`,
-//! `add_remove_sparse`, `many_systems` (32 trivial systems in one stage,
+//! `add_remove_sparse`, `add_remove_held` (the sparse set held across the
+//! loop), `many_systems` (32 trivial systems in one stage,
 //! each `c += 1` over its own 100 entities, as the bench's).
 //!
 //! `schedule` runs on a pool of `ECS_THREADS` threads (default 2), and the
@@ -86,6 +87,10 @@ fn main() {
         "add_remove" | "add_remove_sparse" => {
             let (mut world, entities) = add_remove_world(workload == "add_remove_sparse");
             measure(n, || add_remove(&mut world, &entities));
+        }
+        "add_remove_held" => {
+            let (mut world, entities) = add_remove_world(true);
+            measure(n, || add_remove_held(&mut world, &entities));
         }
         "many_systems" => {
             let (mut world, mut schedule) = many_systems_world();

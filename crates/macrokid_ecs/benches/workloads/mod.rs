@@ -1,7 +1,7 @@
 //! The macrokid_ecs side of the public ecs_bench_suite workloads
 //! (<https://github.com/rust-gamedev/ecs_bench_suite>: simple_insert,
 //! simple_iter, frag_iter, heavy_compute, schedule, add_remove) plus
-//! `add_remove_sparse` and `many_systems`, written once. Three programs
+//! `add_remove_sparse`, `add_remove_held` and `many_systems`, written once. Three programs
 //! include this file with `#[path]`, so they measure the same code:
 //!
 //! - `benches/ecs_bench_suite.rs` (criterion, beside plain-`Vec` baselines);
@@ -201,6 +201,20 @@ pub(crate) fn add_remove(world: &mut World, entities: &[Entity]) {
     }
     // What a game loop does once per frame (bevy's `App` too): the removals
     // recorded for `RemovedComponents` are dropped.
+    world.clear_trackers();
+}
+
+/// add_remove_held, one iteration: add_remove with `Sb` in a sparse set
+/// whose storage is held across both loops ([`World::sparse_storage_mut`]),
+/// as specs's bench holds its `WriteStorage`.
+pub(crate) fn add_remove_held(world: &mut World, entities: &[Entity]) {
+    let mut storage = world.sparse_storage_mut::<Sb>().expect("a sparse Sb");
+    for &e in entities {
+        storage.insert(e, Sb(0.0)).expect("a live entity");
+    }
+    for &e in entities {
+        storage.remove(e).expect("an entity with Sb");
+    }
     world.clear_trackers();
 }
 
