@@ -447,6 +447,30 @@ fn check_changes<T: Component>(world: &mut World, changes: &Changes) {
 
 /// Checks a direct spawn: the twin handed out the same id, and it is the
 /// next one a failed batch left to hand out again.
+/// Checks the result `r` of removing the `S` of `e` against the model,
+/// and applies the removal to it.
+fn check_remove_s(
+    model: &mut Model,
+    changes_s: &mut Changes,
+    e: Entity,
+    r: Result<S, EcsError>,
+) -> Result<(), TestCaseError> {
+    match model.get_mut(&e) {
+        Some(slot) => match slot.2.take() {
+            Some(s) => {
+                prop_assert_eq!(r, Ok(s));
+                changes_s.lose(e);
+            }
+            None => prop_assert!(
+                matches!(r, Err(EcsError::MissingComponent { .. })),
+                "expected MissingComponent"
+            ),
+        },
+        None => prop_assert_eq!(r, Err(EcsError::StaleEntity { entity: e })),
+    }
+    Ok(())
+}
+
 fn next_id(e: Entity, twin: Entity, reissue: &mut VecDeque<Entity>) -> Result<(), TestCaseError> {
     prop_assert_eq!(e, twin, "the twin hands out the same ids");
     if let Some(again) = reissue.pop_front() {
@@ -590,13 +614,7 @@ proptest! {
                 Op::RemoveS(i) => if let Some(e) = pick(&ever, i) {
                     let r = world.remove::<S>(e);
                     prop_assert_eq!(twin.remove::<S>(e), r.clone());
-                    match model.get_mut(&e) {
-                        Some(slot) => match slot.2.take() {
-                            Some(s) => { prop_assert_eq!(r, Ok(s)); changes_s.lose(e); }
-                            None => prop_assert!(matches!(r, Err(EcsError::MissingComponent { .. })), "expected MissingComponent"),
-                        },
-                        None => prop_assert_eq!(r, Err(EcsError::StaleEntity { entity: e })),
-                    }
+                    check_remove_s(&mut model, &mut changes_s, e, r)?;
                 },
                 Op::TouchS(i, v) => if let Some(e) = pick(&ever, i) {
                     let r = world.get_mut::<S>(e).map(|mut s| s.0 = v);
@@ -629,13 +647,7 @@ proptest! {
                             None => {
                                 let r = held.remove(e);
                                 prop_assert_eq!(twin.remove::<S>(e), r.clone());
-                                match model.get_mut(&e) {
-                                    Some(slot) => match slot.2.take() {
-                                        Some(s) => { prop_assert_eq!(r, Ok(s)); changes_s.lose(e); }
-                                        None => prop_assert!(matches!(r, Err(EcsError::MissingComponent { .. })), "expected MissingComponent"),
-                                    },
-                                    None => prop_assert_eq!(r, Err(EcsError::StaleEntity { entity: e })),
-                                }
+                                check_remove_s(&mut model, &mut changes_s, e, r)?;
                                 prop_assert!(!held.contains(e));
                             }
                         }
