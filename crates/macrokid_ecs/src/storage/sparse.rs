@@ -124,12 +124,7 @@ impl<'a> SparseRows<'a> {
     /// When `row` is out of range.
     #[inline(always)]
     pub fn dense(&self, row: usize) -> Option<usize> {
-        let entity = self.rows[row];
-        let slot = *self.sparse.get(entity.index() as usize)?;
-        let dense = (slot as usize).checked_sub(1)?;
-        // A dense entry names its entity: a stale slot (impossible while the
-        // world's invariants hold) reads as absent, never as another value.
-        (self.entries.get(dense).map(|e| e.entity) == Some(entity)).then_some(dense)
+        dense_of(self.sparse, self.entries, self.rows[row])
     }
 
     /// The number of rows covered.
@@ -187,9 +182,7 @@ impl SparseSet {
     /// The dense index of `entity`.
     #[inline]
     pub(crate) fn dense_index(&self, entity: Entity) -> Option<usize> {
-        let slot = *self.sparse.get(entity.index() as usize)?;
-        let dense = (slot as usize).checked_sub(1)?;
-        (self.entries.get(dense).map(|e| e.entity) == Some(entity)).then_some(dense)
+        dense_of(&self.sparse, &self.entries, entity)
     }
 
     /// Whether `entity` has the component.
@@ -475,9 +468,7 @@ impl<T> TypedSparseSet<'_, T> {
     /// The dense index of `entity`.
     #[inline(always)]
     pub(crate) fn dense_index(&self, entity: Entity) -> Option<usize> {
-        let slot = *self.sparse.get(entity.index() as usize)?;
-        let dense = (slot as usize).checked_sub(1)?;
-        (self.entries.get(dense).map(|e| e.entity) == Some(entity)).then_some(dense)
+        dense_of(self.sparse, self.entries, entity)
     }
 
     /// The value of `entity`.
@@ -536,6 +527,16 @@ impl<T> TypedSparseSet<'_, T> {
         unlink(self.sparse, self.entries, dense);
         Some(value)
     }
+}
+
+/// The dense index of `entity` in a set's `sparse` array and `entries`.
+/// A dense entry names its entity: a stale slot (impossible while the
+/// world's invariants hold) reads as absent, never as another value.
+#[inline(always)]
+fn dense_of(sparse: &[u32], entries: &[DenseEntry], entity: Entity) -> Option<usize> {
+    let slot = *sparse.get(entity.index() as usize)?;
+    let dense = (slot as usize).checked_sub(1)?;
+    (entries.get(dense).map(|e| e.entity) == Some(entity)).then_some(dense)
 }
 
 /// Unlinks dense entry `dense` of a set (the last entry takes its place);
