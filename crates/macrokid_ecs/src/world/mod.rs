@@ -260,6 +260,17 @@ fn new_cached_query<Q: QueryData, F: QueryFilter>(
     }
 }
 
+/// The error of a `T` lookup or removal on an entity without a `T` (out of
+/// line: the inline fast paths only branch to it).
+#[cold]
+#[inline(never)]
+fn missing_component<T>(entity: Entity) -> EcsError {
+    EcsError::MissingComponent {
+        entity,
+        component: std::any::type_name::<T>(),
+    }
+}
+
 /// Splits `types` into those stored in tables and those in the sparse sets
 /// `sparse`.
 fn split_sparse(sparse: &SparseSets, types: &[TypeId]) -> (Vec<TypeId>, Vec<TypeId>) {
@@ -660,13 +671,27 @@ impl World {
     ///
     /// # Errors
     /// [`EcsError::StaleEntity`] when `entity` is not alive.
+    #[inline]
     pub fn insert<T: Component>(&mut self, entity: Entity, component: T) -> Result<(), EcsError> {
-        let location = self.entities.location(entity)?;
-        let type_id = TypeId::of::<T>();
-        if let Some(set) = self.sparse.get_mut(&type_id) {
+        // The sparse-set path is a few lines, kept inline in the caller; the
+        // table path (row moves, edges) stays out of line.
+        if let Some(set) = self.sparse.get_mut(&TypeId::of::<T>()) {
+            self.entities.location(entity)?;
             drop(set.insert(entity, component, self.change_tick));
             return Ok(());
         }
+        self.insert_in_table(entity, component)
+    }
+
+    /// [`insert`](Self::insert) of a table component.
+    #[inline(never)]
+    fn insert_in_table<T: Component>(
+        &mut self,
+        entity: Entity,
+        component: T,
+    ) -> Result<(), EcsError> {
+        let location = self.entities.location(entity)?;
+        let type_id = TypeId::of::<T>();
         let src = location.archetype;
         let row = location.row as usize;
         // A cached insert edge means the table lacks `T` (see `Edges`).
@@ -696,18 +721,27 @@ impl World {
     /// # Errors
     /// [`EcsError::StaleEntity`] when `entity` is not alive;
     /// [`EcsError::MissingComponent`] when it has no `T`.
+    #[inline]
     pub fn remove<T: Component>(&mut self, entity: Entity) -> Result<T, EcsError> {
-        let location = self.entities.location(entity)?;
         let type_id = TypeId::of::<T>();
-        let missing = || EcsError::MissingComponent {
-            entity,
-            component: std::any::type_name::<T>(),
-        };
+        // As in `insert`: the sparse-set path inline, the table path not.
         if let Some(set) = self.sparse.get_mut(&type_id) {
-            let value = set.remove::<T>(entity).ok_or_else(missing)?;
+            self.entities.location(entity)?;
+            let Some(value) = set.remove::<T>(entity) else {
+                return Err(missing_component::<T>(entity));
+            };
             self.removed.push(type_id, entity, self.change_tick);
             return Ok(value);
         }
+        self.remove_from_table(entity)
+    }
+
+    /// [`remove`](Self::remove) of a table component.
+    #[inline(never)]
+    fn remove_from_table<T: Component>(&mut self, entity: Entity) -> Result<T, EcsError> {
+        let location = self.entities.location(entity)?;
+        let type_id = TypeId::of::<T>();
+        let missing = || missing_component::<T>(entity);
         let src = location.archetype;
         // A cached remove edge means the table has `T` (see `Edges`).
         let edge = match self.archetypes[src as usize].remove_edges.get(&type_id) {
@@ -815,10 +849,7 @@ impl World {
             Some(set) => set.get::<T>(entity),
             None => self.archetypes[location.archetype as usize].get::<T>(location.row as usize),
         }
-        .ok_or(EcsError::MissingComponent {
-            entity,
-            component: std::any::type_name::<T>(),
-        })
+        .ok_or_else(|| missing_component::<T>(entity))
     }
 
     /// The `T` of `entity`, mutable; writing through the [`Mut`] marks it
@@ -837,10 +868,7 @@ impl World {
             }
         }
         .map(|(value, added, changed)| Mut::new(value, added, changed, tick))
-        .ok_or(EcsError::MissingComponent {
-            entity,
-            component: std::any::type_name::<T>(),
-        })
+        .ok_or_else(|| missing_component::<T>(entity))
     }
 
     /// When the `T` of `entity` was added and last changed.
@@ -861,10 +889,7 @@ impl World {
                 .column_index(TypeId::of::<T>())
                 .map(|column| table.row_ticks(column, location.row as usize)),
         }
-        .ok_or(EcsError::MissingComponent {
-            entity,
-            component: std::any::type_name::<T>(),
-        })
+        .ok_or_else(|| missing_component::<T>(entity))
     }
 
     /// Whether `entity` is alive and has a `T`.
