@@ -348,12 +348,8 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
         S: Reads<T>,
     {
         let slot = self.slot_within::<T>(entity)?;
-        guarded_slot_ref::<T>(self.world.components(), slot, self.name).ok_or(
-            EcsError::MissingComponent {
-                entity,
-                component: std::any::type_name::<T>(),
-            },
-        )
+        guarded_slot_ref::<T>(self.world.components(), slot, self.name)
+            .ok_or_else(|| crate::world::missing_component::<T>(entity))
     }
 
     /// The `T` of one entity, exclusive.

@@ -264,7 +264,7 @@ fn new_cached_query<Q: QueryData, F: QueryFilter>(
 /// line: the inline fast paths only branch to it).
 #[cold]
 #[inline(never)]
-fn missing_component<T>(entity: Entity) -> EcsError {
+pub(crate) fn missing_component<T>(entity: Entity) -> EcsError {
     EcsError::MissingComponent {
         entity,
         component: std::any::type_name::<T>(),

@@ -11,7 +11,7 @@ use crate::entity::{Entities, Entity};
 use crate::error::EcsError;
 use crate::storage::TypedSparseSet;
 
-use super::World;
+use super::{missing_component, World};
 
 /// Exclusive access to the sparse set of component `T`, held across many
 /// operations: [`World::sparse_storage_mut`].
@@ -94,10 +94,9 @@ impl<T: Component> SparseStorageMut<'_, T> {
     #[inline]
     pub fn remove(&mut self, entity: Entity) -> Result<T, EcsError> {
         self.check_alive(entity)?;
-        let value = self.set.remove(entity).ok_or(EcsError::MissingComponent {
-            entity,
-            component: std::any::type_name::<T>(),
-        })?;
+        let Some(value) = self.set.remove(entity) else {
+            return Err(missing_component::<T>(entity));
+        };
         self.removals.push((entity, self.tick));
         Ok(value)
     }
