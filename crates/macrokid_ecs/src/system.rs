@@ -366,12 +366,8 @@ impl<'w, S: ?Sized> SystemCx<'w, S> {
         S: Writes<T>,
     {
         let slot = self.slot_within::<T>(entity)?;
-        guarded_slot_mut::<T>(self.world.components(), slot, self.ticks, self.name).ok_or(
-            EcsError::MissingComponent {
-                entity,
-                component: std::any::type_name::<T>(),
-            },
-        )
+        guarded_slot_mut::<T>(self.world.components(), slot, self.ticks, self.name)
+            .ok_or_else(|| crate::world::missing_component::<T>(entity))
     }
 
     /// Where the `T` of `entity` lives; the entity must pass the system's
