@@ -463,7 +463,10 @@ fn par_for_each_runs_on_the_schedulers_pool() {
         .unwrap();
     let scheduler = Scheduler::new(Arc::new(pool));
     let mut world = World::new();
-    world.spawn_batch((0..20_000).map(|i| (Position(i as f32),)));
+    // Enough rows to split across both workers; under Miri, where each row
+    // takes a lock and names its thread, three chunks of 256 or fewer.
+    let n = if cfg!(miri) { 600 } else { 20_000 };
+    world.spawn_batch((0..n).map(|i| (Position(i as f32),)));
     let mut schedule = ParallelOnly::default();
     for _ in 0..3 {
         world.run_schedule(&mut schedule, &scheduler).unwrap();
@@ -475,6 +478,6 @@ fn par_for_each_runs_on_the_schedulers_pool() {
         "{threads:?}"
     );
     let sum: f32 = world.query::<&Position>().iter().map(|p| p.0).sum();
-    let expected: f32 = (0..20_000).map(|i| i as f32 + 3.0).sum();
+    let expected: f32 = (0..n).map(|i| i as f32 + 3.0).sum();
     assert_eq!(sum, expected);
 }
