@@ -65,7 +65,8 @@ tasks:
   shaders [--check]   compile shaders/*.{{vert,frag,comp}} to committed SPIR-V; --check fails on a stale .spv
   demo [ARGS...]      run the showcase headless (release build); try `cargo xtask demo -- --help`
   test                fmt check, clippy -D warnings, all tests and doc tests, cargo doc -D warnings, shader check,
-                      downstream resolution (tests/downstream with bevy_ecs); Miri over the ECS storage tests (XTASK_MIRI=0 skips, =full widens)
+                      downstream resolution (tests/downstream with bevy_ecs); Miri over the ECS's unit and integration
+                      tests (XTASK_MIRI=0 skips, =storage runs the storage unit tests only)
   cluster [ARGS...]   distributed mode (release build): starts nats-server, a coordinator and system processes of
                       the demo simulation, runs ticks, prints per-tick times and the world hash against a local run;
                       ARGS: --entities N --instances N --ticks N --kill-at T --freeze-at T --rate HZ --deadline-ms MS
@@ -111,13 +112,53 @@ fn run_step(step: &str, cmd: &mut Command) -> TaskResult {
     }
 }
 
-/// How long the Miri step may run before it counts as failed.
-const MIRI_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(900);
+/// How long the Miri step (both runs together) may take before it counts as
+/// failed.
+const MIRI_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(1200);
 
-/// Miri (nightly) over the unit tests of `macrokid_ecs`'s `unsafe` storage
-/// module; with `full`, over all its unit tests and the world, drop and
-/// snapshot integration tests. Bounded by [`MIRI_TIME_LIMIT`].
-fn miri(full: bool) -> TaskResult {
+/// The integration tests of `macrokid_ecs` that run under Miri: all but
+/// `model` (a proptest model, thousands of cases) and `ui` (trybuild
+/// compiles crates with rustc).
+const MIRI_INTEGRATION_TESTS: [&str; 10] = [
+    "world",
+    "drops",
+    "archetypes",
+    "change",
+    "commands",
+    "layers",
+    "snapshot",
+    "sparse",
+    "sparse_systems",
+    "systems",
+];
+
+/// Which tests the Miri step runs (`XTASK_MIRI`).
+#[derive(Clone, Copy, PartialEq)]
+enum MiriScope {
+    /// The storage module's unit tests only (`XTASK_MIRI=storage`).
+    Storage,
+    /// Those, then the other unit tests and [`MIRI_INTEGRATION_TESTS`].
+    All,
+}
+
+/// Miri (nightly) over `macrokid_ecs`, in two runs bounded together by
+/// [`MIRI_TIME_LIMIT`]:
+///
+/// 1. the unit tests of the `unsafe` storage module (tables, columns, sparse
+///    sets, borrow flags) under Stacked Borrows, Miri's default aliasing
+///    model, with its leak check;
+/// 2. with [`MiriScope::All`], the other unit tests and the world, storage
+///    and system integration tests ([`MIRI_INTEGRATION_TESTS`]) under Tree
+///    Borrows (`-Zmiri-tree-borrows`). These run systems and `par_for_each`
+///    on rayon pools, and crossbeam-epoch (under rayon's deques) breaks a
+///    Stacked Borrows retag rule in `Local::element_of`
+///    (crossbeam-rs/crossbeam#545, rayon-rs/rayon#1185); crossbeam runs its
+///    own Miri CI under Tree Borrows, which accepts it
+///    (crossbeam-rs/crossbeam#996). The pools' threads outlive `main`, so
+///    this run ignores leaks (`tests/drops.rs` counts drops itself), and
+///    crossbeam-epoch's integer-to-pointer casts are allowed
+///    (`-Zmiri-permissive-provenance`).
+fn miri(scope: MiriScope) -> TaskResult {
     // Miri needs the nightly toolchain with the `miri` and `rust-src`
     // components. Where they cannot be added (no nightly toolchain, or the
     // rustup dist server is unreachable) the step is skipped with the line to
@@ -141,43 +182,62 @@ fn miri(full: bool) -> TaskResult {
         );
         return Ok(());
     }
+    let deadline = std::time::Instant::now() + MIRI_TIME_LIMIT;
+    // Isolation off for `available_parallelism` (the pools' size).
+    let mut storage = miri_command("-Zmiri-disable-isolation");
+    storage.args(["--lib", "storage"]);
+    run_miri("miri (storage, Stacked Borrows)", &mut storage, deadline)?;
+    if scope == MiriScope::Storage {
+        return Ok(());
+    }
+    let mut all = miri_command(
+        "-Zmiri-disable-isolation -Zmiri-tree-borrows -Zmiri-ignore-leaks \
+         -Zmiri-permissive-provenance",
+    );
+    all.args(["--no-fail-fast", "--lib"]);
+    for test in MIRI_INTEGRATION_TESTS {
+        all.args(["--test", test]);
+    }
+    // The storage unit tests ran in the first run.
+    all.args(["--", "--skip", "storage::"]);
+    run_miri("miri (all, Tree Borrows)", &mut all, deadline)
+}
+
+/// `cargo +nightly miri test -p macrokid_ecs` with `flags` as `MIRIFLAGS`.
+fn miri_command(flags: &str) -> Command {
     let mut cmd = Command::new("cargo");
     cmd.current_dir(project_root())
-        .args(["+nightly", "miri", "test", "-p", "macrokid_ecs", "--lib"])
-        .args(if full {
-            &["--test", "world", "--test", "drops", "--test", "snapshot"][..]
-        } else {
-            // The unit tests of the `unsafe` storage (tables, columns,
-            // sparse sets, borrow flags).
-            &["storage"][..]
-        })
-        // Rayon pools and proptest-free tests only; isolation off for
-        // `available_parallelism`.
-        .env("MIRIFLAGS", "-Zmiri-disable-isolation")
+        .args(["+nightly", "miri", "test", "-p", "macrokid_ecs"])
+        .env("MIRIFLAGS", flags)
         .env_remove("RUSTUP_TOOLCHAIN");
+    cmd
+}
+
+/// Runs `cmd`, killing it at `deadline`; a non-zero exit or the deadline is
+/// an error naming `step`.
+fn run_miri(step: &str, cmd: &mut Command, deadline: std::time::Instant) -> TaskResult {
     println!(
-        "\n==> miri (limit {} s): {cmd:?}",
+        "\n==> {step} (Miri limit {} s in all): {cmd:?}",
         MIRI_TIME_LIMIT.as_secs()
     );
     let mut child = cmd
         .spawn()
-        .map_err(|e| format!("miri: could not start {cmd:?}: {e}"))?;
-    let started = std::time::Instant::now();
+        .map_err(|e| format!("{step}: could not start {cmd:?}: {e}"))?;
     loop {
         match child.try_wait() {
             Ok(Some(status)) if status.success() => return Ok(()),
-            Ok(Some(status)) => return Err(format!("miri failed ({status})")),
-            Ok(None) if started.elapsed() > MIRI_TIME_LIMIT => {
+            Ok(Some(status)) => return Err(format!("{step} failed ({status})")),
+            Ok(None) if std::time::Instant::now() > deadline => {
                 // The child is ours; a kill error means it just exited.
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(
-                    "miri ran past its limit of {} s",
+                    "{step}: Miri ran past its limit of {} s",
                     MIRI_TIME_LIMIT.as_secs()
                 ));
             }
             Ok(None) => std::thread::sleep(std::time::Duration::from_millis(200)),
-            Err(e) => return Err(format!("miri: waiting failed: {e}")),
+            Err(e) => return Err(format!("{step}: waiting failed: {e}")),
         }
     }
 }
@@ -272,14 +332,13 @@ fn test(args: &[String]) -> TaskResult {
             "1",
         ]),
     )?;
-    // Miri over the storage module's unit tests (measured: 21 tests, 442 s
-    // of test time on a 2-core machine at load 12; building the
-    // dependencies under Miri is the other part). `XTASK_MIRI=0` skips it,
-    // `XTASK_MIRI=full` also runs the world, drop and snapshot tests.
+    // Miri over the ECS's unit and integration tests (see `miri`).
+    // `XTASK_MIRI=0` skips it, `XTASK_MIRI=storage` runs the storage unit
+    // tests only.
     match env::var("XTASK_MIRI").as_deref() {
         Ok("0") => println!("\n==> miri: skipped (XTASK_MIRI=0)"),
-        Ok("full") => miri(true)?,
-        _ => miri(false)?,
+        Ok("storage") => miri(MiriScope::Storage)?,
+        _ => miri(MiriScope::All)?,
     }
     println!(
         "\nxtask test: all steps passed in {:.0} s",
